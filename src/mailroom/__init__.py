@@ -1,0 +1,3 @@
+"""mailroom: a mail platform API server."""
+
+__version__ = "0.1.0"
