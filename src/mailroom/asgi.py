@@ -1,0 +1,55 @@
+"""ASGI entry point for uvicorn (``mailroom.asgi:create_app``, factory): one per worker."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.types import Receive, Scope, Send
+
+from mailroom import bootstrap
+from mailroom.frontends.rest.app import create_app as create_rest_app
+from mailroom.settings import Settings, load_settings
+
+
+class LazyApp:
+    """Starts mailroom in the worker's own event loop (lifespan), then serves the REST app."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.app: Starlette | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(scope, receive, send)
+            return
+        assert self.app is not None, "lifespan did not run"
+        await self.app(scope, receive, send)
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = await receive()
+        assert message["type"] == "lifespan.startup"
+        try:
+            mailroom = await bootstrap.start(self.settings)
+            self.app = create_rest_app(mailroom)
+        except Exception as exc:
+            await send({"type": "lifespan.startup.failed", "message": str(exc)})
+            raise
+        async with _app_lifespan(self.app):
+            await send({"type": "lifespan.startup.complete"})
+            message = await receive()
+            assert message["type"] == "lifespan.shutdown"
+        await mailroom.close()
+        await send({"type": "lifespan.shutdown.complete"})
+
+
+@asynccontextmanager
+async def _app_lifespan(app: Starlette) -> Any:
+    async with app.router.lifespan_context(app):
+        yield
+
+
+def create_app() -> LazyApp:
+    """Settings from the environment and config file (the CLI passes its flags via env)."""
+    return LazyApp(load_settings())

@@ -1,0 +1,145 @@
+"""Credentials → :class:`Principal`, the same for every front-end.
+
+Bearer tokens are API keys (``mr_...``) or, once the mail client API exists, session tokens;
+HTTP Basic carries ``address:password`` or ``address:apikey`` for clients that only know
+Basic. Every failure gives the same generic ``Unauthenticated``: which part was wrong (no
+such user, bad password, expired key, wrong network) is never revealed to the caller.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from mailroom.auth import tokens
+from mailroom.auth.passwords import PasswordHasher
+from mailroom.auth.principal import Principal, anonymous
+from mailroom.clock import Clock
+from mailroom.errors import Unauthenticated
+from mailroom.store import accounts, apikeys
+from mailroom.store.engine import Database
+
+log = logging.getLogger("mailroom.auth")
+
+API_KEY_PREFIX = "mr"
+#: last_used_at is written at most this often per key, so reads never turn into writes.
+TOUCH_INTERVAL_SECONDS = 60.0
+
+BearerHandler = Callable[[str, str | None], Awaitable[Principal | None]]
+
+
+def ip_allowed(client_ip: str | None, networks: list[str] | None) -> bool:
+    if not networks:
+        return True
+    if client_ip is None:
+        return False
+    try:
+        addr = ipaddress.ip_address(client_ip)
+    except ValueError:
+        return False
+    return any(addr in ipaddress.ip_network(net, strict=False) for net in networks)
+
+
+class Authenticator:
+    """Turns credentials into principals; the one place that checks them."""
+
+    def __init__(self, db: Database, passwords: PasswordHasher, clock: Clock) -> None:
+        self.db = db
+        self.passwords = passwords
+        self.clock = clock
+        self._touched: dict[str, float] = {}
+        #: Other token kinds (sessions) register a handler by prefix.
+        self.bearer_handlers: dict[str, BearerHandler] = {}
+
+    async def bearer(self, token: str, client_ip: str | None) -> Principal:
+        prefix = token.split("_", 1)[0]
+        if prefix == API_KEY_PREFIX:
+            return await self.api_key(token, client_ip)
+        handler = self.bearer_handlers.get(prefix)
+        if handler is not None:
+            principal = await handler(token, client_ip)
+            if principal is not None:
+                return principal
+        raise Unauthenticated("invalid or expired credentials")
+
+    async def api_key(self, secret: str, client_ip: str | None) -> Principal:
+        key_id = tokens.parse_secret(secret, API_KEY_PREFIX)
+        if key_id is None:
+            raise Unauthenticated("invalid or expired credentials")
+        async with self.db.read() as tx:
+            row = await apikeys.get_for_auth(tx, key_id)
+            if row is None or not tokens.matches(secret, row["digest"]):
+                raise Unauthenticated("invalid or expired credentials")
+            now = self.clock.now()
+            if row["expires_at"] is not None and row["expires_at"] <= now:
+                raise Unauthenticated("invalid or expired credentials")
+            if not ip_allowed(client_ip, row["allowed_networks"]):
+                raise Unauthenticated("invalid or expired credentials")
+            principal = await self._key_principal(tx, row, client_ip)
+        await self._touch(key_id)
+        return principal
+
+    async def _key_principal(self, tx: Any, row: dict[str, Any], client_ip: str | None) -> Principal:
+        scopes = tuple(row["scopes"]) if row["scopes"] else None
+        if row["owner_id"] is None:
+            return Principal(kind="apikey", is_admin=bool(row["is_admin"]), key_id=row["id"], scopes=scopes,
+                             client_ip=client_ip)
+        user = await accounts.user_for_auth(tx, user_id=row["owner_id"])
+        if user is None or not user["enabled"]:
+            raise Unauthenticated("invalid or expired credentials")
+        return Principal(
+            kind="apikey",
+            user_id=user["id"],
+            email=user["email"],
+            is_admin=bool(user["global_admin"]),
+            managed_domains=await accounts.managed_domains(tx, user["id"]),
+            key_id=row["id"],
+            scopes=scopes,
+            client_ip=client_ip,
+        )
+
+    async def _touch(self, key_id: str) -> None:
+        now = self.clock.now()
+        last = self._touched.get(key_id)
+        if last is not None and now.timestamp() - last < TOUCH_INTERVAL_SECONDS:
+            return
+        self._touched[key_id] = now.timestamp()
+        try:
+            async with self.db.write() as tx:
+                await apikeys.touch(tx, key_id, now)
+        except Exception:  # a failed bookkeeping write must not fail the request
+            log.warning("could not record last use of key %s", key_id)
+
+    async def password(self, address: str, password: str, client_ip: str | None) -> Principal:
+        """A user's own password; imported hashes are upgraded to argon2id on success."""
+        email = address.strip().lower()
+        async with self.db.read() as tx:
+            user = await accounts.user_for_auth(tx, email=email)
+        if user is None:
+            self.passwords.dummy_verify(password)
+            raise Unauthenticated("invalid or expired credentials")
+        result = self.passwords.verify(user["password_hash"], password)
+        if not result.ok or not user["enabled"]:
+            raise Unauthenticated("invalid or expired credentials")
+        if result.needs_rehash:
+            async with self.db.write() as tx:
+                await accounts.set_password_hash(tx, user["id"], self.passwords.hash(password))
+        async with self.db.read() as tx:
+            managed = await accounts.managed_domains(tx, user["id"])
+        return Principal(kind="user", user_id=user["id"], email=user["email"], is_admin=bool(user["global_admin"]),
+                         managed_domains=managed, client_ip=client_ip)
+
+    async def basic(self, username: str, secret: str, client_ip: str | None) -> Principal:
+        """HTTP Basic: ``address:password`` or ``address:<api key>`` (the key must be theirs)."""
+        if secret.startswith(API_KEY_PREFIX + "_"):
+            principal = await self.api_key(secret, client_ip)
+            if principal.email is not None and principal.email != username.strip().lower():
+                raise Unauthenticated("invalid or expired credentials")
+            return principal
+        return await self.password(username, secret, client_ip)
+
+    @staticmethod
+    def anonymous(client_ip: str | None) -> Principal:
+        return anonymous(client_ip)

@@ -1,0 +1,145 @@
+"""Composition root: settings → runtime → registry → runner. The one place that wires it all."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any
+
+from mailroom.auth.authenticate import Authenticator
+from mailroom.auth.passwords import PasswordHasher
+from mailroom.clock import Clock, SystemClock
+from mailroom.registry import Api, Filter, Registry, Runner
+from mailroom.runtime import Runtime
+from mailroom.settings import ProviderRoute, Settings
+from mailroom.store import migrate
+from mailroom.store.engine import open_database
+
+log = logging.getLogger("mailroom")
+
+#: Hooks other packages add to run at start-up (pipeline listeners, background tasks).
+StartHook = Callable[["Mailroom"], Any]
+
+
+def builtin_apis(settings: Settings) -> list[Api]:
+    """The APIs mailroom itself provides."""
+    from mailroom.services import builtin
+
+    return builtin.apis(settings)
+
+
+def load_provider(route: ProviderRoute, settings: Settings) -> dict[str, Any]:
+    """Resolve a provider name to ``{method name: implementation}``.
+
+    ``module:attribute`` names an :class:`Api` (or a list of them) in a module; any other
+    name is looked up among the ``mailroom.providers`` entry points; ``remote`` forwards to
+    another mailroom's JSON-RPC endpoint.
+    """
+    if route.provider == "remote":
+        from mailroom.providers.remote import remote_implementations
+
+        return remote_implementations(route, settings)
+    if ":" in route.provider:
+        module_name, _, attr = route.provider.partition(":")
+        target = getattr(importlib.import_module(module_name), attr)
+    else:
+        matches = [ep for ep in entry_points(group="mailroom.providers") if ep.name == route.provider]
+        if not matches:
+            raise ValueError(f"no provider named {route.provider!r} (entry point group mailroom.providers)")
+        target = matches[0].load()
+    apis = [target] if isinstance(target, Api) else list(target)
+    out: dict[str, Any] = {}
+    for api in apis:
+        out.update({name: spec.func for name, spec in api.specs.items()})
+    return out
+
+
+def build_registry(settings: Settings, apis: Iterable[Api] | None = None) -> Registry:
+    registry = Registry()
+    for api in apis if apis is not None else builtin_apis(settings):
+        registry.include(api)
+    for route in settings.providers:
+        routed = registry.override(route.methods, load_provider(route, settings), route.provider)
+        log.info("provider %s serves %s", route.provider, ", ".join(routed))
+    registry.configure_remote_access(settings.disabled_protocols, settings.remote_disabled)
+    return registry
+
+
+@dataclass
+class Mailroom:
+    """A running mailroom: what front-ends, the CLI and tests hold."""
+
+    settings: Settings
+    runtime: Runtime
+    registry: Registry
+    runner: Runner
+    authenticator: Authenticator
+    closers: list[Callable[[], Any]] = field(default_factory=list)
+
+    async def close(self) -> None:
+        for closer in reversed(self.closers):
+            result = closer()
+            if hasattr(result, "__await__"):
+                await result
+        await self.runtime.db.close()
+
+
+#: Filters added to every runner (rate limits, accounting, ...), by the packages that own them.
+RUNNER_FILTERS: list[Callable[[Mailroom], Filter | None]] = []
+#: Extra start-up hooks.
+START_HOOKS: list[StartHook] = []
+
+
+def ensure_secret_key(settings: Settings) -> Settings:
+    """An empty secret key is generated once into the data folder and reused after."""
+    if settings.secret_key.get_secret_value():
+        return settings
+    path = settings.data_dir / "secret_key"
+    if path.exists():
+        value = path.read_text().strip()
+    else:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        value = secrets.token_urlsafe(48)
+        path.write_text(value + "\n")
+        path.chmod(0o600)
+    return settings.model_copy(update={"secret_key": type(settings.secret_key)(value)})
+
+
+async def start(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    apis: Iterable[Api] | None = None,
+    run_migrations: bool = True,
+) -> Mailroom:
+    """Open the database (migrating it), build the registry and runner."""
+    settings = ensure_secret_key(settings)
+    db = open_database(settings.effective_database_url)
+    if run_migrations:
+        await migrate.upgrade(db)
+    clock = clock or SystemClock()
+    passwords = PasswordHasher(
+        time_cost=settings.argon2_time_cost,
+        memory_cost=settings.argon2_memory_cost,
+        parallelism=settings.argon2_parallelism,
+    )
+    runtime = Runtime(settings=settings, db=db, clock=clock, passwords=passwords)
+    registry = build_registry(settings, apis)
+    runner = Runner(registry, runtime)
+    registry.bind(runner)
+    authenticator = Authenticator(db, passwords, clock)
+    runtime.extras["authenticator"] = authenticator
+    app = Mailroom(settings=settings, runtime=runtime, registry=registry, runner=runner, authenticator=authenticator)
+    for make_filter in RUNNER_FILTERS:
+        f = make_filter(app)
+        if f is not None:
+            runner.add_filter(f)
+    for hook in START_HOOKS:
+        result = hook(app)
+        if hasattr(result, "__await__"):
+            await result
+    return app

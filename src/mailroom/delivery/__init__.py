@@ -1,0 +1,1 @@
+"""Delivery: turning arriving mail into the metadata the store keeps."""

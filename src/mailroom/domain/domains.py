@@ -1,0 +1,60 @@
+"""API schemas for mail domains."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mailroom.domain.names import DomainName
+
+Count = int
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DomainLimits(_Strict):
+    max_users: int | None = Field(default=None, ge=0, description="Most mailboxes in the domain; null: no limit.")
+    max_aliases: int | None = Field(default=None, ge=0, description="Most aliases in the domain; null: no limit.")
+    max_quota_bytes: int | None = Field(
+        default=None, ge=0, description="Largest quota one mailbox may have; null: no limit."
+    )
+
+
+class DomainCreate(DomainLimits):
+    """A new mail domain."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"name": "example.org", "comment": "Main domain", "max_users": 100}]},
+    )
+
+    name: DomainName
+    comment: str = Field(default="", max_length=1000)
+    signup_enabled: bool = Field(default=False, description="Whether people may sign up in this domain.")
+
+
+class DomainUpdate(_Strict):
+    """Fields to change; absent fields stay as they are, null clears a limit."""
+
+    comment: str | None = Field(default=None, max_length=1000)
+    max_users: int | None = Field(default=None, ge=0)
+    max_aliases: int | None = Field(default=None, ge=0)
+    max_quota_bytes: int | None = Field(default=None, ge=0)
+    signup_enabled: bool | None = None
+
+
+class Domain(BaseModel):
+    """A mail domain as the API shows it."""
+
+    name: str
+    comment: str
+    max_users: int | None
+    max_aliases: int | None
+    max_quota_bytes: int | None
+    signup_enabled: bool
+    dkim_selector: str | None = Field(description="Selector of the domain's DKIM key, null when it has none.")
+    created_at: datetime
+    updated_at: datetime

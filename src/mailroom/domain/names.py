@@ -1,0 +1,107 @@
+"""Domain names and mail addresses: validation and the one normal form we store.
+
+Domains are stored as lowercase IDNA A-labels (``bücher.example`` → ``xn--bcher-kva.example``)
+so that lookups from the MTA, which sees A-labels on the wire, match without conversion.
+Local parts are lowercased dot-atoms (RFC 5322 ``atext``); quoted local parts are refused:
+no MTA we serve needs them and they are a classic source of ambiguity.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+import idna
+from pydantic import AfterValidator, BeforeValidator, Field
+
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_ATEXT = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
+
+
+def normalize_domain(value: str) -> str:
+    """Lowercase A-label form of a domain name; raises ``ValueError`` with a clear reason."""
+    name = value.strip().rstrip(".")
+    if not name:
+        raise ValueError("a domain name is required")
+    if any(c.isspace() for c in name):
+        raise ValueError("a domain name cannot contain spaces")
+    try:
+        name = idna.encode(name, uts46=True, std3_rules=True).decode("ascii")
+    except (idna.IDNAError, UnicodeError) as exc:
+        raise ValueError(f"not a valid domain name: {exc}") from None
+    name = name.lower()
+    if len(name) > 253:
+        raise ValueError("a domain name is at most 253 characters")
+    labels = name.split(".")
+    if len(labels) < 2:
+        raise ValueError("a domain name needs at least two labels (example.org)")
+    for label in labels:
+        if not _LABEL.match(label):
+            raise ValueError(f"invalid label {label!r} in domain name")
+    if labels[-1].isdigit():
+        raise ValueError("the top-level label cannot be numeric")
+    return name
+
+
+def normalize_localpart(value: str, *, wildcard: bool = False) -> str:
+    local = value.strip().lower()
+    if not local:
+        raise ValueError("the local part (before @) is empty")
+    if len(local) > 64:
+        raise ValueError("the local part is at most 64 characters")
+    if wildcard and "*" in local:
+        probe = local.replace("*", "x")
+        if not _ATEXT.match(probe):
+            raise ValueError("invalid characters in the local part")
+        return local
+    if not _ATEXT.match(local):
+        raise ValueError("invalid local part: use letters, digits and !#$%&'*+/=?^_`{|}~.- without leading, "
+                         "trailing or double dots")
+    return local
+
+
+def split_address(value: str) -> tuple[str, str]:
+    if not isinstance(value, str) or value.count("@") != 1:
+        raise ValueError("an address is local-part@domain")
+    local, _, domain = value.strip().partition("@")
+    return local, domain
+
+
+def normalize_address(value: str) -> str:
+    """``Local.Part@Bücher.Example`` → ``local.part@xn--bcher-kva.example``."""
+    local, domain = split_address(value)
+    return f"{normalize_localpart(local)}@{normalize_domain(domain)}"
+
+
+def normalize_alias_address(value: str) -> str:
+    """Like an address, but the local part may hold ``*`` wildcards (``*@example.org``)."""
+    local, domain = split_address(value)
+    return f"{normalize_localpart(local, wildcard=True)}@{normalize_domain(domain)}"
+
+
+def domain_of(address: str) -> str:
+    return address.rpartition("@")[2]
+
+
+def _strip(value: object) -> object:
+    return value.strip() if isinstance(value, str) else value
+
+
+DomainName = Annotated[
+    str,
+    BeforeValidator(_strip),
+    Field(min_length=1, max_length=255, examples=["example.org"]),
+    AfterValidator(normalize_domain),
+]
+EmailAddress = Annotated[
+    str,
+    BeforeValidator(_strip),
+    Field(min_length=3, max_length=320, examples=["alice@example.org"]),
+    AfterValidator(normalize_address),
+]
+AliasAddress = Annotated[
+    str,
+    BeforeValidator(_strip),
+    Field(min_length=3, max_length=320, examples=["sales@example.org", "*@example.org"]),
+    AfterValidator(normalize_alias_address),
+]

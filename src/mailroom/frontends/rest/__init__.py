@@ -1,0 +1,1 @@
+"""REST front-end (Starlette) with OpenAPI."""

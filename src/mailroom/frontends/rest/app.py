@@ -1,0 +1,245 @@
+"""The REST front-end: routes come from the registry's HTTP bindings; none is written by hand.
+
+A request is unpacked (path, query, JSON body, credentials) into a registry call, handed to
+the runner, and the result or the domain error is packed as JSON or problem+json.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, get_args, get_origin
+
+import orjson
+from pydantic import BaseModel
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from mailroom.auth.principal import Principal
+from mailroom.errors import BadRequest, MailroomError, PayloadTooLarge, Unauthenticated
+from mailroom.frontends.rest.problems import problem_response, unexpected_error_response
+from mailroom.registry import CallInfo, Download, MethodSpec
+
+if TYPE_CHECKING:
+    from mailroom.bootstrap import Mailroom
+
+API_PREFIX = "/api/v1"
+JSON = "application/json"
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+class JSONResponse(Response):
+    media_type = JSON
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+async def authenticate(mailroom: Mailroom, request: Request) -> Principal:
+    """``Authorization: Bearer <key or token>`` or ``Basic``; none means anonymous."""
+    client_ip = request.client.host if request.client else None
+    header = request.headers.get("authorization")
+    if not header:
+        return mailroom.authenticator.anonymous(client_ip)
+    scheme, _, value = header.partition(" ")
+    scheme = scheme.lower()
+    value = value.strip()
+    if scheme == "bearer" and value:
+        return await mailroom.authenticator.bearer(value, client_ip)
+    if scheme == "basic" and value:
+        try:
+            decoded = base64.b64decode(value, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise Unauthenticated("malformed Basic credentials") from None
+        username, sep, secret = decoded.partition(":")
+        if not sep:
+            raise Unauthenticated("malformed Basic credentials")
+        return await mailroom.authenticator.basic(username, secret, client_ip)
+    raise Unauthenticated("unsupported Authorization scheme; use Bearer or Basic")
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing more than ``limit`` bytes without reading it all."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            if int(declared) > limit:
+                raise PayloadTooLarge(f"the request body is larger than {limit} bytes", limit=limit)
+        except ValueError:
+            raise BadRequest("invalid Content-Length") from None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the request body is larger than {limit} bytes", limit=limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_json_body(raw: bytes, content_type: str | None) -> Any:
+    if not raw.strip():
+        return None
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media and media != JSON and not media.endswith("+json"):
+        raise BadRequest(f"send the body as {JSON}, not {media}", content_type=media)
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc.msg} at position {exc.pos}") from None
+
+
+def _is_list(annotation: Any) -> bool:
+    origin = get_origin(annotation)
+    if origin in (list, tuple, set, frozenset):
+        return True
+    return any(_is_list(a) for a in get_args(annotation) if a is not type(None))
+
+
+def query_params(spec: MethodSpec, request: Request) -> dict[str, Any]:
+    """Query parameters; list-typed ones accept repeats and comma-separated values."""
+    out: dict[str, Any] = {}
+    fields = spec.params_model.model_fields
+    for key in request.query_params:
+        field = fields.get(key)
+        if field is not None and _is_list(field.annotation):
+            values: list[str] = []
+            for v in request.query_params.getlist(key):
+                values.extend(x for x in v.split(",") if x)
+            out[key] = values
+        else:
+            out[key] = request.query_params[key]
+    return out
+
+
+def make_endpoint(mailroom: Mailroom, spec: MethodSpec) -> Endpoint:
+    assert spec.http is not None
+    binding = spec.http
+    body_param = spec.body_param
+    takes_body = binding.verb in ("POST", "PUT", "PATCH")
+    limit = mailroom.settings.max_body_bytes
+    runner = mailroom.runner
+    deprecation = {"Deprecation": "true"} if spec.deprecated else {}
+
+    async def endpoint(request: Request) -> Response:
+        principal = await authenticate(mailroom, request)
+        params: dict[str, Any] = query_params(spec, request) if request.query_params else {}
+        if takes_body:
+            body = parse_json_body(await read_body(request, limit), request.headers.get("content-type"))
+            if body_param is not None:
+                params[body_param] = body if body is not None else {}
+            elif body is not None:
+                if not isinstance(body, dict):
+                    raise BadRequest("the body must be a JSON object")
+                params.update(body)
+        params.update(request.path_params)
+        info = CallInfo(
+            protocol="rest",
+            client_ip=principal.client_ip or (request.client.host if request.client else None),
+            headers=request.headers,
+            request_id=request.headers.get("x-request-id"),
+        )
+        result = await runner.invoke(spec.name, params, principal, info)
+        headers = {**deprecation, **info.response_headers}
+        status = info.status or binding.status
+        if isinstance(result, Download):
+            if result.filename:
+                headers["Content-Disposition"] = _disposition(result.filename)
+            return Response(result.content, status_code=status, media_type=result.content_type, headers=headers)
+        if status == 204 and result is None:
+            return Response(status_code=204, headers=headers)
+        return JSONResponse(result, status_code=status, headers=headers)
+
+    endpoint.__name__ = spec.name
+    return endpoint
+
+
+def _disposition(filename: str) -> str:
+    from urllib.parse import quote
+
+    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "'").replace("\\", "_")
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+
+
+def registry_routes(mailroom: Mailroom) -> list[BaseRoute]:
+    """One route per method with an HTTP binding that REST may reach."""
+    routes: list[BaseRoute] = []
+    for spec in mailroom.registry.visible("rest"):
+        if spec.http is None:
+            continue
+        routes.append(Route(API_PREFIX + spec.http.path, make_endpoint(mailroom, spec), methods=[spec.http.verb]))
+        if spec.name == "system.health.get":
+            routes.append(Route("/health", make_endpoint(mailroom, spec), methods=["GET"]))
+    return routes
+
+
+async def _mailroom_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, MailroomError)
+    return problem_response(exc, instance=request.url.path)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    return unexpected_error_response(exc, instance=request.url.path)
+
+
+#: Extra routes and middleware other modules add (OpenAPI, docs, RPC, push, metrics).
+ROUTE_FACTORIES: list[Callable[[Mailroom], list[BaseRoute]]] = []
+MIDDLEWARE_FACTORIES: list[Callable[[Mailroom], list[Middleware]]] = []
+
+
+def create_app(
+    mailroom: Mailroom,
+    *,
+    extra_routes: list[BaseRoute] | None = None,
+    on_shutdown: Callable[[], Awaitable[None]] | None = None,
+) -> Starlette:
+    """The ASGI app for a started :class:`Mailroom`."""
+    routes = registry_routes(mailroom)
+    for factory in ROUTE_FACTORIES:
+        routes.extend(factory(mailroom))
+    routes.extend(extra_routes or [])
+    middleware: list[Middleware] = []
+    for mw_factory in MIDDLEWARE_FACTORIES:
+        middleware.extend(mw_factory(mailroom))
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> Any:
+        yield
+        if on_shutdown is not None:
+            await on_shutdown()
+
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers={MailroomError: _mailroom_error, Exception: _unexpected},
+        lifespan=lifespan,
+    )
+    app.state.mailroom = mailroom
+    return app
+
+
+def body_schema(spec: MethodSpec) -> type[BaseModel] | None:
+    """The model of a method's REST body (for OpenAPI)."""
+    if spec.body_param is None:
+        return None
+    annotation = spec.params_model.model_fields[spec.body_param].annotation
+    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+
+
+def path_and_query(spec: MethodSpec) -> tuple[list[str], list[str], list[str]]:
+    """(path params, query params, body fields) of a method's REST binding."""
+    assert spec.http is not None
+    path = list(spec.http.path_params)
+    rest = [n for n in spec.param_names if n not in path]
+    if spec.http.verb in ("GET", "DELETE"):
+        return path, rest, []
+    if spec.body_param is not None:
+        return path, [], [spec.body_param]
+    return path, [], rest
+

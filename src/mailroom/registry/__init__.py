@@ -1,0 +1,45 @@
+"""Method registry and runner: declare a method once, serve it over every protocol."""
+
+from mailroom.registry._access import (
+    Access,
+    Admin,
+    Authenticated,
+    Internal,
+    Manager,
+    Owner,
+    Public,
+    UserSelf,
+)
+from mailroom.registry._context import CallInfo, Context
+from mailroom.registry._registry import Api, ApiInfo, Registry
+from mailroom.registry._runner import Call, Filter, Proceed, Runner, validation_errors
+from mailroom.registry._spec import DELETE, GET, PATCH, POST, PUT, Download, HttpBinding, MethodSpec
+
+__all__ = [
+    "DELETE",
+    "GET",
+    "PATCH",
+    "POST",
+    "PUT",
+    "Access",
+    "Admin",
+    "Api",
+    "ApiInfo",
+    "Authenticated",
+    "Call",
+    "CallInfo",
+    "Context",
+    "Download",
+    "Filter",
+    "HttpBinding",
+    "Internal",
+    "Manager",
+    "MethodSpec",
+    "Owner",
+    "Proceed",
+    "Public",
+    "Registry",
+    "Runner",
+    "UserSelf",
+    "validation_errors",
+]

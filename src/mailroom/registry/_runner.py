@@ -1,0 +1,150 @@
+"""The runner: every call from every protocol goes through :meth:`Runner.invoke`.
+
+Order of work: lookup → remote-access switch → authentication required? → API-key scope →
+validation → authorisation (the method's access policy) → filters (rate limits, accounting,
+idempotency, audit: issue-specific, added by configuration) → the call → serialisation.
+
+Filters are ``async (call, proceed) -> result`` callables wrapped around the method, like
+ASGI middleware: they can time, refuse, replay or record a call without knowing its protocol.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ValidationError
+
+from mailroom.auth.principal import Principal
+from mailroom.errors import (
+    FieldError,
+    Forbidden,
+    InternalError,
+    InvalidParams,
+    MailroomError,
+    MethodNotFound,
+    Unauthenticated,
+)
+from mailroom.registry._context import CallInfo, Context
+from mailroom.registry._spec import Download, MethodSpec
+
+if TYPE_CHECKING:
+    from mailroom.registry._registry import Registry
+    from mailroom.runtime import Runtime
+
+log = logging.getLogger("mailroom.runner")
+
+
+@dataclass(slots=True)
+class Call:
+    """One call on its way through the filters."""
+
+    spec: MethodSpec
+    params: BaseModel
+    raw_params: Mapping[str, Any]
+    principal: Principal
+    info: CallInfo
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+Proceed = Callable[[Call], Awaitable[Any]]
+Filter = Callable[[Call, Proceed], Awaitable[Any]]
+
+
+def validation_errors(exc: ValidationError) -> list[FieldError]:
+    """Pydantic's errors as our field errors: one vocabulary for every protocol."""
+    out: list[FieldError] = []
+    for err in exc.errors(include_url=False, include_input=False):
+        loc = ".".join(str(p) for p in err["loc"]) or "params"
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            message = "unknown field"
+        elif err["type"] == "missing":
+            message = "required"
+        elif message.startswith("Value error, "):
+            message = message.removeprefix("Value error, ")
+        out.append(FieldError(loc=loc, message=message, type=err["type"]))
+    return out
+
+
+class Runner:
+    """Validates, authorises, filters and calls registry methods."""
+
+    def __init__(self, registry: Registry, runtime: Runtime, filters: Sequence[Filter] = ()) -> None:
+        self.registry = registry
+        self.runtime = runtime
+        self.filters: list[Filter] = list(filters)
+
+    def add_filter(self, f: Filter) -> None:
+        self.filters.append(f)
+
+    def lookup(self, name: str, protocol: str) -> MethodSpec:
+        spec = self.registry.get(name)
+        if spec is None or not self.registry.remote_allowed(spec, protocol):
+            raise MethodNotFound(f"unknown method {name!r}", method=name)
+        return spec
+
+    def bind_positional(self, spec: MethodSpec, args: Sequence[Any]) -> dict[str, Any]:
+        """Positional parameters map onto the method's parameters in declaration order."""
+        if len(args) > len(spec.param_names):
+            raise InvalidParams(
+                [FieldError("params", f"at most {len(spec.param_names)} positional parameters", "too_many")]
+            )
+        return dict(zip(spec.param_names, args, strict=False))
+
+    async def invoke(
+        self,
+        name: str,
+        params: Mapping[str, Any] | Sequence[Any] | None,
+        principal: Principal,
+        info: CallInfo | None = None,
+    ) -> Any:
+        """Run one call and return its result as JSON-compatible data."""
+        info = info or CallInfo(protocol="inprocess")
+        spec = self.lookup(name, info.protocol)
+        if params is None:
+            params = {}
+        elif not isinstance(params, Mapping):
+            if isinstance(params, (str, bytes)):
+                raise InvalidParams([FieldError("params", "must be an object or an array", "type")])
+            params = self.bind_positional(spec, params)
+        if not spec.access.public and not principal.is_authenticated:
+            raise Unauthenticated()
+        if not principal.allows_method(spec.name):
+            # A key's scope refuses the method the same way on every protocol.
+            raise Forbidden(f"this API key's scopes do not include {spec.name}")
+        try:
+            model = spec.params_model.model_validate(params)
+        except ValidationError as exc:
+            raise InvalidParams(validation_errors(exc)) from None
+        spec.access.check(principal, model)
+        call = Call(spec=spec, params=model, raw_params=params, principal=principal, info=info)
+        result = await self._run(call, 0)
+        return result
+
+    async def _run(self, call: Call, index: int) -> Any:
+        if index < len(self.filters):
+            return await self.filters[index](call, lambda c: self._run(c, index + 1))
+        return await self._call(call)
+
+    async def _call(self, call: Call) -> Any:
+        spec = call.spec
+        ctx = Context(principal=call.principal, rt=self.runtime, call=call.info, registry=self.registry)
+        kwargs = {n: getattr(call.params, n) for n in spec.param_names}
+        try:
+            result = await spec.func(ctx, **kwargs)
+        except MailroomError:
+            raise
+        except Exception:
+            log.exception("method %s failed", spec.name)
+            raise InternalError() from None
+        if result is None or isinstance(result, Download):
+            return result
+        return spec.return_adapter.dump_python(result, mode="json", by_alias=True)

@@ -1,0 +1,23 @@
+"""The injected boundaries every method reaches through ``ctx.rt``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from mailroom.auth.passwords import PasswordHasher
+from mailroom.clock import Clock
+from mailroom.settings import Settings
+from mailroom.store.engine import Database
+
+
+@dataclass(slots=True)
+class Runtime:
+    """Settings, database, clock, password hasher and the later boundaries (blobs, events,
+    outbound mail), built once at start-up by :mod:`mailroom.bootstrap`."""
+
+    settings: Settings
+    db: Database
+    clock: Clock
+    passwords: PasswordHasher
+    extras: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,93 @@
+"""admin.domains.*: mail domains and their limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mailroom.domain.domains import Domain, DomainCreate, DomainUpdate
+from mailroom.domain.names import DomainName
+from mailroom.domain.paging import DEFAULT_LIMIT, Limit, Offset, Page
+from mailroom.errors import Conflict, LimitExceeded, NotFound
+from mailroom.registry import DELETE, GET, PATCH, POST, Admin, Context, Manager
+from mailroom.services.admin._api import api
+from mailroom.store import domains as store
+from mailroom.store.engine import Tx
+
+KIND_LABEL = {"domain": "a domain", "alternative": "an alternative domain", "relay": "a relayed domain"}
+
+
+async def check_name_free(tx: Tx, name: str) -> None:
+    """A name is unique across domains, alternative domains and relays."""
+    kind = await store.name_kind(tx, name)
+    if kind is not None:
+        raise Conflict(f"{name} is already {KIND_LABEL.get(kind, 'in use')}", name=name, kind=kind)
+
+
+async def load_domain(tx: Tx, name: str) -> dict[str, Any]:
+    row = await store.get(tx, name)
+    if row is None:
+        raise NotFound.of("domain", name)
+    return row
+
+
+@api.method("admin.domains.list", http=GET("/domains"), access=Manager())
+async def list_domains(ctx: Context, offset: Offset = 0, limit: Limit = DEFAULT_LIMIT) -> Page[Domain]:
+    """List the domains the caller administers, by name.
+
+    Global administrators see every domain; domain managers see the domains they manage.
+    """
+    only = None if ctx.principal.is_admin else ctx.principal.managed_domains
+    async with ctx.rt.db.read() as tx:
+        rows, total = await store.page(tx, only=only, offset=offset, limit=limit)
+    return Page[Domain](items=[Domain.model_validate(r) for r in rows], total=total, offset=offset, limit=limit)
+
+
+@api.method("admin.domains.get", http=GET("/domains/{name}"), access=Manager("name"))
+async def get_domain(ctx: Context, name: DomainName) -> Domain:
+    """Show one domain."""
+    async with ctx.rt.db.read() as tx:
+        return Domain.model_validate(await load_domain(tx, name))
+
+
+@api.method("admin.domains.create", http=POST("/domains", status=201), access=Admin())
+async def create_domain(ctx: Context, domain: DomainCreate) -> Domain:
+    """Create a mail domain. Its name must not be used by another domain, alternative or relay."""
+    now = ctx.rt.clock.now()
+    values = domain.model_dump() | {"created_at": now, "updated_at": now}
+    async with ctx.rt.db.write() as tx:
+        await check_name_free(tx, domain.name)
+        await store.insert_domain(tx, values)
+        row = await load_domain(tx, domain.name)
+    return Domain.model_validate(row)
+
+
+@api.method("admin.domains.update", http=PATCH("/domains/{name}"), access=Admin())
+async def update_domain(ctx: Context, name: DomainName, changes: DomainUpdate) -> Domain:
+    """Change a domain's comment, limits or signup setting.
+
+    Lowering a limit below what the domain already uses is refused with ``limit_exceeded``.
+    """
+    values = changes.model_dump(exclude_unset=True)
+    async with ctx.rt.db.write() as tx:
+        await load_domain(tx, name)
+        used = await store.usage(tx, name)
+        if values.get("max_users") is not None and values["max_users"] < used["users"]:
+            raise LimitExceeded(f"{name} already has {used['users']} users", used=used["users"])
+        if values.get("max_aliases") is not None and values["max_aliases"] < used["aliases"]:
+            raise LimitExceeded(f"{name} already has {used['aliases']} aliases", used=used["aliases"])
+        if values.get("max_quota_bytes") is not None:
+            largest = await store.max_user_quota(tx, name)
+            if values["max_quota_bytes"] < largest:
+                raise LimitExceeded(f"a user of {name} already has a quota of {largest} bytes", used=largest)
+        if values:
+            await store.update_domain(tx, name, values | {"updated_at": ctx.rt.clock.now()})
+        row = await load_domain(tx, name)
+    return Domain.model_validate(row)
+
+
+@api.method("admin.domains.delete", http=DELETE("/domains/{name}"), access=Admin())
+async def delete_domain(ctx: Context, name: DomainName) -> None:
+    """Delete a domain and everything in it: users and their mail, aliases, alternatives."""
+    async with ctx.rt.db.write() as tx:
+        if not await store.delete_domain(tx, name):
+            raise NotFound.of("domain", name)

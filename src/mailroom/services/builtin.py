@@ -1,0 +1,13 @@
+"""The APIs mailroom provides itself (the ``builtin`` provider)."""
+
+from __future__ import annotations
+
+from mailroom.registry import Api
+from mailroom.settings import Settings
+
+
+def apis(settings: Settings) -> list[Api]:
+    from mailroom.services import admin, system
+
+    out = [admin.api, system.api]
+    return out

@@ -1,0 +1,182 @@
+"""One typed settings object, built once at start-up and passed down.
+
+Sources, strongest first: explicit keyword arguments (the CLI's flags), ``MAILROOM_*``
+environment variables, the TOML file (``--config``, ``MAILROOM_CONFIG`` or
+``<data_dir>/mailroom.toml``), then the defaults here. Nothing reads the environment at
+import time: :func:`load_settings` is called by the entry points.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+#: Secrets that ship in examples; refused outside development mode.
+KNOWN_DEFAULT_SECRETS = frozenset({"", "changeme", "change-me", "secret", "development-only-secret"})
+
+
+class RateLimitRule(BaseModel):
+    """A rate-limit rule: ``limit`` such as ``100/minute`` applied per ``per`` to ``methods``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: str
+    methods: str = "*"
+    per: Literal["principal", "key", "user", "ip", "global"] = "principal"
+
+
+class ProviderRoute(BaseModel):
+    """Route an API (``admin``) or methods (``admin.users.get``, globs allowed) to a provider."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    methods: str
+    provider: str
+    url: str | None = None
+    credentials: SecretStr | None = None
+
+
+class Settings(BaseSettings):
+    """Every setting of mailroom; each is also ``MAILROOM_<NAME>`` in the environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MAILROOM_",
+        extra="forbid",
+        env_nested_delimiter="__",
+        validate_default=True,
+    )
+
+    # Where things live.
+    data_dir: Path = Field(default=Path("data"), description="Folder for the SQLite database, blobs and keys.")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default: SQLite file in the data folder. "
+        "PostgreSQL: postgresql+asyncpg://user:pass@host/db",
+    )
+    config: Path | None = Field(default=None, description="TOML file with settings (read at start-up).")
+    mode: Literal["development", "production", "test"] = Field(
+        default="production", description="development allows default secrets and verbose errors."
+    )
+    secret_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="Server secret (SRS, signed links). Generated into the data folder when empty.",
+    )
+
+    # HTTP serving.
+    host: str = "127.0.0.1"
+    port: int = Field(default=8025, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, description="Largest request body (413 above).")
+    public_url: str | None = Field(default=None, description="Base URL clients use, for links and docs.")
+    hostname: str = Field(default="mail.example.org", description="This server's mail host name (MX target).")
+
+    # Auth.
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_cost: int = Field(default=65536, ge=8, description="KiB")
+    argon2_parallelism: int = Field(default=4, ge=1)
+    session_ttl_seconds: int = Field(default=3600, ge=60)
+    mobile_session_ttl_seconds: int = Field(default=30 * 86400, ge=60)
+
+    # Domains.
+    dkim_selector: str = Field(default="dkim", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    dmarc_rua: str | None = None
+    dmarc_ruf: str | None = None
+
+    # Registry routing and remote access.
+    providers: list[ProviderRoute] = Field(default_factory=list)
+    disabled_protocols: list[str] = Field(default_factory=list)
+    remote_disabled: list[str] = Field(
+        default_factory=list, description="Method globs not callable remotely (protocol:glob or glob)."
+    )
+    interop_api: bool = False
+
+    # Rate limits and accounting.
+    redis_url: str | None = None
+    rate_limits: list[RateLimitRule] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets(self) -> Settings:
+        if self.mode == "production" and self.secret_key.get_secret_value() in KNOWN_DEFAULT_SECRETS - {""}:
+            raise ValueError("secret_key is a well-known default; set a real one (or mode=development)")
+        return self
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'mailroom.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _TomlSource(settings_cls, env_settings))
+
+    def masked(self) -> dict[str, Any]:
+        """The effective settings as plain data, with every secret masked."""
+        data = self.model_dump(mode="json")
+        for key in ("secret_key",):
+            data[key] = "**********" if self.secret_key.get_secret_value() else ""
+        if self.database_url and "@" in self.database_url:
+            data["database_url"] = _mask_url(self.database_url)
+        if self.redis_url and "@" in self.redis_url:
+            data["redis_url"] = _mask_url(self.redis_url)
+        for route in data.get("providers", []):
+            if route.get("credentials"):
+                route["credentials"] = "**********"
+        return data
+
+
+def _mask_url(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    creds, _, host = rest.rpartition("@")
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:****@{host}"
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """Reads the TOML file named by ``config``/``MAILROOM_CONFIG`` or found in the data folder."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env: PydanticBaseSettingsSource) -> None:
+        super().__init__(settings_cls)
+        self._env = env
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        current = self.current_state
+        env = self._env()
+        path = current.get("config") or env.get("config")
+        required = path is not None
+        if path is None:
+            data_dir = current.get("data_dir") or env.get("data_dir") or "data"
+            path = Path(data_dir) / "mailroom.toml"
+        path = Path(path)
+        if not path.exists():
+            if required:
+                raise FileNotFoundError(f"configuration file {path} does not exist")
+            return {}
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+        mailroom_table = data.get("mailroom", data)
+        return dict(mailroom_table)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings once: CLI flags (``overrides``) > environment > TOML > defaults."""
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(**clean)

@@ -1,0 +1,55 @@
+"""Repository of API keys. The secret itself is never stored, only its SHA-256 digest."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+
+from mailroom.store.engine import Row, Tx
+from mailroom.store.schema import api_keys, users
+
+_PUBLIC = [c for c in api_keys.c if c.name != "digest"] + [users.c.email.label("owner")]
+
+
+def _joined() -> Any:
+    return api_keys.outerjoin(users, users.c.id == api_keys.c.owner_id)
+
+
+async def get_for_auth(tx: Tx, key_id: str) -> Row | None:
+    """The row authentication needs, digest included."""
+    return await tx.first(select(api_keys).where(api_keys.c.id == key_id))
+
+
+async def get(tx: Tx, key_id: str) -> Row | None:
+    return await tx.first(select(*_PUBLIC).select_from(_joined()).where(api_keys.c.id == key_id))
+
+
+async def page(
+    tx: Tx, *, owner_ids: Collection[int] | None, offset: int, limit: int
+) -> tuple[list[Row], int]:
+    query = select(*_PUBLIC).select_from(_joined())
+    count = select(func.count()).select_from(api_keys)
+    if owner_ids is not None:
+        query = query.where(api_keys.c.owner_id.in_(list(owner_ids)))
+        count = count.where(api_keys.c.owner_id.in_(list(owner_ids)))
+    rows = await tx.all(query.order_by(api_keys.c.created_at, api_keys.c.id).offset(offset).limit(limit))
+    return rows, int(await tx.scalar(count) or 0)
+
+
+async def insert_key(tx: Tx, values: dict[str, Any]) -> None:
+    await tx.execute(insert(api_keys).values(**values))
+
+
+async def delete_key(tx: Tx, key_id: str) -> bool:
+    return await tx.rowcount(delete(api_keys).where(api_keys.c.id == key_id)) > 0
+
+
+async def touch(tx: Tx, key_id: str, when: datetime) -> None:
+    await tx.execute(update(api_keys).where(api_keys.c.id == key_id).values(last_used_at=when))
+
+
+async def count_admin_keys(tx: Tx) -> int:
+    return int(await tx.scalar(select(func.count()).select_from(api_keys).where(api_keys.c.is_admin)) or 0)

@@ -1,0 +1,82 @@
+"""Repository of mail domains and of the shared ``domain_names`` registry."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+
+from mailroom.store.engine import Row, Tx
+from mailroom.store.schema import addresses, aliases, alternatives, domain_names, domains, users
+
+_PUBLIC = [c for c in domains.c if c.name != "dkim_private_key"]
+
+
+async def claim_name(tx: Tx, name: str, kind: str) -> None:
+    """Reserve ``name`` for a domain, an alternative or a relay; a taken name is a Conflict."""
+    await tx.execute(insert(domain_names).values(name=name, kind=kind))
+
+
+async def release_names(tx: Tx, names: Collection[str]) -> None:
+    if names:
+        await tx.execute(delete(domain_names).where(domain_names.c.name.in_(list(names))))
+
+
+async def name_kind(tx: Tx, name: str) -> str | None:
+    kind: str | None = await tx.scalar(select(domain_names.c.kind).where(domain_names.c.name == name))
+    return kind
+
+
+async def get(tx: Tx, name: str, *, with_secret: bool = False) -> Row | None:
+    cols = list(domains.c) if with_secret else _PUBLIC
+    return await tx.first(select(*cols).where(domains.c.name == name))
+
+
+async def page(tx: Tx, *, only: Collection[str] | None, offset: int, limit: int) -> tuple[list[Row], int]:
+    query = select(*_PUBLIC)
+    count = select(func.count()).select_from(domains)
+    if only is not None:
+        query = query.where(domains.c.name.in_(list(only)))
+        count = count.where(domains.c.name.in_(list(only)))
+    rows = await tx.all(query.order_by(domains.c.name).offset(offset).limit(limit))
+    return rows, int(await tx.scalar(count) or 0)
+
+
+async def insert_domain(tx: Tx, values: dict[str, Any]) -> None:
+    await claim_name(tx, values["name"], "domain")
+    await tx.execute(insert(domains).values(**values))
+
+
+async def update_domain(tx: Tx, name: str, values: dict[str, Any]) -> None:
+    await tx.execute(update(domains).where(domains.c.name == name).values(**values))
+
+
+async def delete_domain(tx: Tx, name: str) -> bool:
+    """Delete a domain with everything in it (users, aliases, alternatives, managers, keys)."""
+    alt_names = await tx.scalars(select(alternatives.c.name).where(alternatives.c.domain == name))
+    # Mail rows reference users; deleting users one level down lets their own cascades run.
+    await tx.execute(delete(users).where(users.c.domain == name))
+    await tx.execute(delete(aliases).where(aliases.c.domain == name))
+    await tx.execute(delete(addresses).where(addresses.c.domain == name))
+    gone = await tx.rowcount(delete(domains).where(domains.c.name == name))
+    await release_names(tx, [*alt_names, name])
+    return gone > 0
+
+
+async def usage(tx: Tx, name: str) -> dict[str, int]:
+    """How much of its limits a domain uses: users, aliases."""
+    n_users = await tx.scalar(select(func.count()).select_from(users).where(users.c.domain == name))
+    n_aliases = await tx.scalar(select(func.count()).select_from(aliases).where(aliases.c.domain == name))
+    return {"users": int(n_users or 0), "aliases": int(n_aliases or 0)}
+
+
+async def max_user_quota(tx: Tx, name: str) -> int:
+    value = await tx.scalar(select(func.max(users.c.quota_bytes)).where(users.c.domain == name))
+    return int(value or 0)
+
+
+async def exists_any(tx: Tx, name: str) -> bool:
+    """Whether ``name`` is a domain, an alternative or a relay (used by MTA lookups too)."""
+    return await name_kind(tx, name) is not None
+

@@ -1,0 +1,8 @@
+"""All tables, so that ``metadata`` is complete wherever it is imported (Alembic, tests)."""
+
+from __future__ import annotations
+
+from mailroom.store import schema
+from mailroom.store.schema import metadata
+
+__all__ = ["metadata", "schema"]
