@@ -9,7 +9,7 @@ from starlette.applications import Starlette
 from starlette.types import Receive, Scope, Send
 
 from mailroom import bootstrap
-from mailroom.frontends.rest.app import create_app as create_rest_app
+from mailroom.web import build_app
 from mailroom.settings import Settings, load_settings
 
 
@@ -32,7 +32,7 @@ class LazyApp:
         assert message["type"] == "lifespan.startup"
         try:
             mailroom = await bootstrap.start(self.settings)
-            self.app = create_rest_app(mailroom)
+            self.app = build_app(mailroom)
         except Exception as exc:
             await send({"type": "lifespan.startup.failed", "message": str(exc)})
             raise

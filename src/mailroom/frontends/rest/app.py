@@ -6,22 +6,17 @@ the runner, and the result or the domain error is packed as JSON or problem+json
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Awaitable, Callable
-from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, get_args, get_origin
 
 import orjson
 from pydantic import BaseModel
-from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from mailroom.auth.principal import Principal
-from mailroom.errors import BadRequest, MailroomError, PayloadTooLarge, Unauthenticated
+from mailroom.errors import BadRequest, MailroomError, PayloadTooLarge
+from mailroom.frontends.http_auth import authenticate
 from mailroom.frontends.rest.problems import problem_response, unexpected_error_response
 from mailroom.registry import CallInfo, Download, MethodSpec
 
@@ -39,29 +34,6 @@ class JSONResponse(Response):
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
-
-
-async def authenticate(mailroom: Mailroom, request: Request) -> Principal:
-    """``Authorization: Bearer <key or token>`` or ``Basic``; none means anonymous."""
-    client_ip = request.client.host if request.client else None
-    header = request.headers.get("authorization")
-    if not header:
-        return mailroom.authenticator.anonymous(client_ip)
-    scheme, _, value = header.partition(" ")
-    scheme = scheme.lower()
-    value = value.strip()
-    if scheme == "bearer" and value:
-        return await mailroom.authenticator.bearer(value, client_ip)
-    if scheme == "basic" and value:
-        try:
-            decoded = base64.b64decode(value, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            raise Unauthenticated("malformed Basic credentials") from None
-        username, sep, secret = decoded.partition(":")
-        if not sep:
-            raise Unauthenticated("malformed Basic credentials")
-        return await mailroom.authenticator.basic(username, secret, client_ip)
-    raise Unauthenticated("unsupported Authorization scheme; use Bearer or Basic")
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -179,49 +151,13 @@ def registry_routes(mailroom: Mailroom) -> list[BaseRoute]:
     return routes
 
 
-async def _mailroom_error(request: Request, exc: Exception) -> Response:
+async def mailroom_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, MailroomError)
     return problem_response(exc, instance=request.url.path)
 
 
-async def _unexpected(request: Request, exc: Exception) -> Response:
+async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
     return unexpected_error_response(exc, instance=request.url.path)
-
-
-#: Extra routes and middleware other modules add (OpenAPI, docs, RPC, push, metrics).
-ROUTE_FACTORIES: list[Callable[[Mailroom], list[BaseRoute]]] = []
-MIDDLEWARE_FACTORIES: list[Callable[[Mailroom], list[Middleware]]] = []
-
-
-def create_app(
-    mailroom: Mailroom,
-    *,
-    extra_routes: list[BaseRoute] | None = None,
-    on_shutdown: Callable[[], Awaitable[None]] | None = None,
-) -> Starlette:
-    """The ASGI app for a started :class:`Mailroom`."""
-    routes = registry_routes(mailroom)
-    for factory in ROUTE_FACTORIES:
-        routes.extend(factory(mailroom))
-    routes.extend(extra_routes or [])
-    middleware: list[Middleware] = []
-    for mw_factory in MIDDLEWARE_FACTORIES:
-        middleware.extend(mw_factory(mailroom))
-
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> Any:
-        yield
-        if on_shutdown is not None:
-            await on_shutdown()
-
-    app = Starlette(
-        routes=routes,
-        middleware=middleware,
-        exception_handlers={MailroomError: _mailroom_error, Exception: _unexpected},
-        lifespan=lifespan,
-    )
-    app.state.mailroom = mailroom
-    return app
 
 
 def body_schema(spec: MethodSpec) -> type[BaseModel] | None:

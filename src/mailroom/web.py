@@ -1,0 +1,28 @@
+"""The HTTP application: every HTTP front-end mounted on one Starlette app.
+
+This is a composition root like :mod:`mailroom.bootstrap`: it may import every front-end.
+"""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute
+
+from mailroom.bootstrap import Mailroom
+from mailroom.errors import MailroomError
+from mailroom.frontends.rest.app import mailroom_error_handler, registry_routes, unexpected_error_handler
+
+
+def build_app(mailroom: Mailroom) -> Starlette:
+    """The ASGI app for a started :class:`Mailroom`."""
+    routes: list[BaseRoute] = []
+    routes.extend(registry_routes(mailroom))
+    middleware: list[Middleware] = []
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers={MailroomError: mailroom_error_handler, Exception: unexpected_error_handler},
+    )
+    app.state.mailroom = mailroom
+    return app
