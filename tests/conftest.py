@@ -225,8 +225,7 @@ def make_user(mailroom: Mailroom) -> Callable[..., Awaitable[Actor]]:
             except Exception:
                 await registry.call("admin.domains.create", {"domain": {"name": d}})
         await registry.call(
-            "admin.users.create",
-            {"domain": domain, "user": {"email": email, "password": password, "global_admin": admin, **fields}},
+            "admin.users.create", {"user": {"email": email, "password": password, "global_admin": admin, **fields}}
         )
         for d in manages:
             await registry.call("admin.managers.create", {"domain": d, "manager": {"email": email}})
