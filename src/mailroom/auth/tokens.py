@@ -90,11 +90,7 @@ def parse_secret(secret: str, prefix: str) -> str | None:
         rest[LOOKUP_ID_LENGTH : LOOKUP_ID_LENGTH + 1],
         rest[LOOKUP_ID_LENGTH + 1 :],
     )
-    if (
-        separator != "_"
-        or _LOOKUP_ID.fullmatch(lookup_id) is None
-        or _RANDOM.fullmatch(random_part) is None
-    ):
+    if separator != "_" or _LOOKUP_ID.fullmatch(lookup_id) is None or _RANDOM.fullmatch(random_part) is None:
         return None
     return lookup_id
 
