@@ -37,6 +37,9 @@ class MailroomError(Exception):
     def __init__(self, message: str | None = None, **data: Any) -> None:
         self.message = message or self.title
         self.data: dict[str, Any] = data
+        #: Protocol hints with HTTP meaning (``Retry-After``, ``RateLimit``); other
+        #: protocols carry the same facts in ``data``.
+        self.headers: dict[str, str] = {}
         super().__init__(self.message)
 
     def as_dict(self) -> dict[str, Any]:

@@ -7,17 +7,25 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Mount
 
 from mailroom.bootstrap import Mailroom
 from mailroom.errors import MailroomError
-from mailroom.frontends.rest.app import mailroom_error_handler, registry_routes, unexpected_error_handler
+from mailroom.frontends.rest.app import (
+    API_PREFIX,
+    health_routes,
+    mailroom_error_handler,
+    registry_router,
+    unexpected_error_handler,
+)
 
 
 def build_app(mailroom: Mailroom) -> Starlette:
     """The ASGI app for a started :class:`Mailroom`."""
     routes: list[BaseRoute] = []
-    routes.extend(registry_routes(mailroom))
+    routes.extend(health_routes(mailroom))
+    # Registry methods last: explicit routes under /api/v1 (openapi.json) must win.
+    routes.append(Mount(API_PREFIX, app=registry_router(mailroom)))
     middleware: list[Middleware] = []
     app = Starlette(
         routes=routes,

@@ -9,6 +9,7 @@ no MTA we serve needs them and they are a classic source of ambiguity.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Annotated
 
 import idna
@@ -18,6 +19,7 @@ _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _ATEXT = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
 
 
+@lru_cache(maxsize=8192)
 def normalize_domain(value: str) -> str:
     """Lowercase A-label form of a domain name; raises ``ValueError`` with a clear reason."""
     name = value.strip().rstrip(".")
@@ -67,6 +69,7 @@ def split_address(value: str) -> tuple[str, str]:
     return local, domain
 
 
+@lru_cache(maxsize=8192)
 def normalize_address(value: str) -> str:
     """``Local.Part@Bücher.Example`` → ``local.part@xn--bcher-kva.example``."""
     local, domain = split_address(value)

@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
-from mailroom.store.engine import Row, Tx
+from mailroom.store.engine import Query, Row, Tx
 from mailroom.store.schema import managers, users
 
 _AUTH_COLS = [users.c.id, users.c.email, users.c.domain, users.c.enabled, users.c.global_admin, users.c.password_hash]
 
 
+_BY_EMAIL = Query(select(*_AUTH_COLS).where(users.c.email == bindparam("email")))
+_BY_ID = Query(select(*_AUTH_COLS).where(users.c.id == bindparam("user_id")))
+_MANAGED = Query(select(managers.c.domain).where(managers.c.user_id == bindparam("user_id")))
+
+
 async def user_for_auth(tx: Tx, *, email: str | None = None, user_id: int | None = None) -> Row | None:
-    query = select(*_AUTH_COLS)
-    query = query.where(users.c.email == email) if email is not None else query.where(users.c.id == user_id)
-    return await tx.first(query)
+    if email is not None:
+        return await tx.first(_BY_EMAIL, {"email": email})
+    return await tx.first(_BY_ID, {"user_id": user_id})
 
 
 async def managed_domains(tx: Tx, user_id: int) -> frozenset[str]:
-    return frozenset(await tx.scalars(select(managers.c.domain).where(managers.c.user_id == user_id)))
+    return frozenset(await tx.scalars(_MANAGED, {"user_id": user_id}))
 
 
 async def set_password_hash(tx: Tx, user_id: int, password_hash: str) -> None:

@@ -6,9 +6,9 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 
-from mailroom.store.engine import Row, Tx
+from mailroom.store.engine import Query, Row, Tx
 from mailroom.store.schema import api_keys, users
 
 _PUBLIC = [c for c in api_keys.c if c.name != "digest"] + [users.c.email.label("owner")]
@@ -18,9 +18,12 @@ def _joined() -> Any:
     return api_keys.outerjoin(users, users.c.id == api_keys.c.owner_id)
 
 
+_FOR_AUTH = Query(select(api_keys).where(api_keys.c.id == bindparam("key_id")))
+
+
 async def get_for_auth(tx: Tx, key_id: str) -> Row | None:
-    """The row authentication needs, digest included."""
-    return await tx.first(select(api_keys).where(api_keys.c.id == key_id))
+    """The row authentication needs, digest included (runs on every API-key request)."""
+    return await tx.first(_FOR_AUTH, {"key_id": key_id})
 
 
 async def get(tx: Tx, key_id: str) -> Row | None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 
-from mailroom.store.engine import Row, Tx
+from mailroom.store.engine import Query, Row, Tx
 from mailroom.store.schema import addresses, aliases, alternatives, domain_names, domains, users
 
 _PUBLIC = [c for c in domains.c if c.name != "dkim_private_key"]
@@ -24,13 +24,17 @@ async def release_names(tx: Tx, names: Collection[str]) -> None:
 
 
 async def name_kind(tx: Tx, name: str) -> str | None:
-    kind: str | None = await tx.scalar(select(domain_names.c.kind).where(domain_names.c.name == name))
+    kind: str | None = await tx.scalar(_KIND, {"name": name})
     return kind
 
 
-async def get(tx: Tx, name: str, *, with_secret: bool = False) -> Row | None:
-    cols = list(domains.c) if with_secret else _PUBLIC
-    return await tx.first(select(*cols).where(domains.c.name == name))
+_GET = Query(select(*_PUBLIC).where(domains.c.name == bindparam("name")))
+_KIND = Query(select(domain_names.c.kind).where(domain_names.c.name == bindparam("name")))
+
+
+async def get(tx: Tx, name: str) -> Row | None:
+    """A domain without its DKIM private key (read that with store.dkim)."""
+    return await tx.first(_GET, {"name": name})
 
 
 async def page(tx: Tx, *, only: Collection[str] | None, offset: int, limit: int) -> tuple[list[Row], int]:

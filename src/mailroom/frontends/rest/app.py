@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Route
 from mailroom.errors import BadRequest, MailroomError, PayloadTooLarge
 from mailroom.frontends.http_auth import authenticate
 from mailroom.frontends.rest.problems import problem_response, unexpected_error_response
+from mailroom.frontends.rest.router import RegistryRouter
 from mailroom.registry import CallInfo, Download, MethodSpec
 
 if TYPE_CHECKING:
@@ -139,16 +140,21 @@ def _disposition(filename: str) -> str:
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
 
 
-def registry_routes(mailroom: Mailroom) -> list[BaseRoute]:
-    """One route per method with an HTTP binding that REST may reach."""
-    routes: list[BaseRoute] = []
+def registry_router(mailroom: Mailroom) -> RegistryRouter:
+    """Every method with an HTTP binding that REST may reach, under ``/api/v1``."""
+    router = RegistryRouter(API_PREFIX)
     for spec in mailroom.registry.visible("rest"):
-        if spec.http is None:
-            continue
-        routes.append(Route(API_PREFIX + spec.http.path, make_endpoint(mailroom, spec), methods=[spec.http.verb]))
-        if spec.name == "system.health.get":
-            routes.append(Route("/health", make_endpoint(mailroom, spec), methods=["GET"]))
-    return routes
+        if spec.http is not None:
+            router.add(spec.http.verb, spec.http.path, make_endpoint(mailroom, spec))
+    return router
+
+
+def health_routes(mailroom: Mailroom) -> list[BaseRoute]:
+    """``GET /health`` outside the versioned prefix, for load balancers."""
+    spec = mailroom.registry.get("system.health.get")
+    if spec is None or not mailroom.registry.remote_allowed(spec, "rest"):
+        return []
+    return [Route("/health", make_endpoint(mailroom, spec), methods=["GET", "HEAD"])]
 
 
 async def mailroom_error_handler(request: Request, exc: Exception) -> Response:

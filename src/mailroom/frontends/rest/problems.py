@@ -42,10 +42,9 @@ def problem_response(exc: MailroomError, instance: str | None = None) -> Respons
         headers["WWW-Authenticate"] = 'Bearer realm="mailroom", Basic realm="mailroom"'
     if isinstance(exc, RateLimited):
         headers["Retry-After"] = str(exc.retry_after)
-    extra = exc.data.get("_headers") if isinstance(exc.data.get("_headers"), dict) else None
-    if extra:
-        headers.update(extra)
-        exc.data.pop("_headers")
+    if exc.code == "method_not_allowed":
+        headers["Allow"] = ", ".join(exc.data.get("allowed", []))
+    headers.update(exc.headers)
     return Response(orjson.dumps(problem_body(exc, instance)), status_code=exc.status, media_type=PROBLEM,
                     headers=headers)
 
