@@ -243,16 +243,16 @@ class SQLiteDatabase(Database):
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[Tx]:
-        # Reader connections are kept checked out in a free list of our own: the pool's
+        # Each statement of a read is its own snapshot, as under PostgreSQL's default READ
+        # COMMITTED: so both engines behave alike, and SQLite saves a BEGIN and a ROLLBACK
+        # per read. Reader connections are kept in a free list of our own: the pool's
         # checkout and reset cost more than the primary-key reads they serve.
         conn = self._free_readers.pop() if self._free_readers else self._readers.connect()
-        raw = conn.connection.dbapi_connection
-        assert raw is not None
-        raw.execute("BEGIN")
         try:
             yield _SyncTx(conn)
         finally:
-            if raw.in_transaction:
+            raw = conn.connection.dbapi_connection
+            if raw is not None and raw.in_transaction:
                 raw.execute("ROLLBACK")
             if len(self._free_readers) < 8:
                 self._free_readers.append(conn)
