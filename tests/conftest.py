@@ -179,7 +179,9 @@ class Actor:
 def call(mailroom: Mailroom) -> Callable[..., Awaitable[Any]]:
     """In-process registry call: ``await call("admin.domains.create", {...}, as_=actor)``."""
 
-    async def _call(name: str, params: dict[str, Any] | None = None, as_: Actor | Principal | None = None) -> Any:
+    async def _call(
+        name: str, params: dict[str, Any] | None = None, as_: Actor | Principal | None = None
+    ) -> Any:
         principal = as_.principal if isinstance(as_, Actor) else (as_ or SYSTEM)
         return await mailroom.registry.call(name, params or {}, principal=principal)
 
@@ -188,7 +190,9 @@ def call(mailroom: Mailroom) -> Callable[..., Awaitable[Any]]:
 
 @pytest.fixture
 async def admin(mailroom: Mailroom) -> Actor:
-    created = await mailroom.registry.call("admin.apikeys.create", {"key": {"name": "test-admin", "admin": True}})
+    created = await mailroom.registry.call(
+        "admin.apikeys.create", {"key": {"name": "test-admin", "admin": True}}
+    )
     principal = await mailroom.authenticator.bearer(created["key"], "127.0.0.1")
     return Actor("admin", principal, key=created["key"])
 
@@ -196,7 +200,9 @@ async def admin(mailroom: Mailroom) -> Actor:
 @pytest.fixture
 def make_domain(mailroom: Mailroom) -> Callable[..., Awaitable[dict[str, Any]]]:
     async def _make(name: str = "example.org", **fields: Any) -> dict[str, Any]:
-        result: dict[str, Any] = await mailroom.registry.call("admin.domains.create", {"domain": {"name": name, **fields}})
+        result: dict[str, Any] = await mailroom.registry.call(
+            "admin.domains.create", {"domain": {"name": name, **fields}}
+        )
         return result
 
     return _make
@@ -225,11 +231,14 @@ def make_user(mailroom: Mailroom) -> Callable[..., Awaitable[Actor]]:
             except Exception:
                 await registry.call("admin.domains.create", {"domain": {"name": d}})
         await registry.call(
-            "admin.users.create", {"user": {"email": email, "password": password, "global_admin": admin, **fields}}
+            "admin.users.create",
+            {"user": {"email": email, "password": password, "global_admin": admin, **fields}},
         )
         for d in manages:
             await registry.call("admin.managers.create", {"domain": d, "manager": {"email": email}})
-        created = await registry.call("admin.apikeys.create", {"key": {"name": f"key-{email}", "owner": email}})
+        created = await registry.call(
+            "admin.apikeys.create", {"key": {"name": f"key-{email}", "owner": email}}
+        )
         principal = await mailroom.authenticator.bearer(created["key"], "127.0.0.1")
         return Actor(email, principal, key=created["key"], email=email, password=password)
 

@@ -42,7 +42,8 @@ def load_provider(route: ProviderRoute, settings: Settings) -> dict[str, Any]:
     if route.provider == "remote":
         from mailroom.providers.remote import remote_implementations
 
-        return remote_implementations(route, settings)
+        remote: dict[str, Any] = remote_implementations(route, settings)
+        return remote
     if ":" in route.provider:
         module_name, _, attr = route.provider.partition(":")
         target = getattr(importlib.import_module(module_name), attr)
@@ -133,7 +134,9 @@ async def start(
     registry.bind(runner)
     authenticator = Authenticator(db, passwords, clock)
     runtime.extras["authenticator"] = authenticator
-    app = Mailroom(settings=settings, runtime=runtime, registry=registry, runner=runner, authenticator=authenticator)
+    app = Mailroom(
+        settings=settings, runtime=runtime, registry=registry, runner=runner, authenticator=authenticator
+    )
     for make_filter in RUNNER_FILTERS:
         f = make_filter(app)
         if f is not None:

@@ -13,7 +13,9 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_create_get_list_update_delete(client: httpx.AsyncClient, admin: Actor) -> None:
-    r = await client.post("/api/v1/domains", json={"name": "Bücher.Example", "max_users": 10}, headers=admin.headers)
+    r = await client.post(
+        "/api/v1/domains", json={"name": "Bücher.Example", "max_users": 10}, headers=admin.headers
+    )
     assert r.status_code == 201
     body = r.json()
     assert body["name"] == "xn--bcher-kva.example"
@@ -27,14 +29,21 @@ async def test_create_get_list_update_delete(client: httpx.AsyncClient, admin: A
 
     await client.post("/api/v1/domains", json={"name": "a.example"}, headers=admin.headers)
     r = await client.get("/api/v1/domains", headers=admin.headers)
-    assert r.json() == {"items": [r.json()["items"][0], r.json()["items"][1]], "total": 2, "offset": 0, "limit": 50}
+    assert r.json() == {
+        "items": [r.json()["items"][0], r.json()["items"][1]],
+        "total": 2,
+        "offset": 0,
+        "limit": 50,
+    }
     assert [d["name"] for d in r.json()["items"]] == ["a.example", "xn--bcher-kva.example"]
     r = await client.get("/api/v1/domains", params={"offset": 1, "limit": 1}, headers=admin.headers)
     assert [d["name"] for d in r.json()["items"]] == ["xn--bcher-kva.example"]
     assert r.json()["total"] == 2
 
     r = await client.patch(
-        "/api/v1/domains/xn--bcher-kva.example", json={"comment": "books", "max_users": None}, headers=admin.headers
+        "/api/v1/domains/xn--bcher-kva.example",
+        json={"comment": "books", "max_users": None},
+        headers=admin.headers,
     )
     assert r.status_code == 200
     assert r.json()["comment"] == "books"
@@ -61,7 +70,9 @@ async def test_create_get_list_update_delete(client: httpx.AsyncClient, admin: A
         ({"name": 42}, "domain.name"),
     ],
 )
-async def test_create_validation(client: httpx.AsyncClient, admin: Actor, body: dict[str, Any], loc: str) -> None:
+async def test_create_validation(
+    client: httpx.AsyncClient, admin: Actor, body: dict[str, Any], loc: str
+) -> None:
     r = await client.post("/api/v1/domains", json=body, headers=admin.headers)
     assert r.status_code == 422
     problem = r.json()
@@ -79,24 +90,32 @@ async def test_malformed_bodies_are_4xx(client: httpx.AsyncClient, admin: Actor)
     assert r.json()["code"] == "bad_request"
     r = await client.post("/api/v1/domains", content=b"[1,2]", headers=h)
     assert r.status_code == 422
-    r = await client.post("/api/v1/domains", content=b"name=x", headers=admin.headers | {"content-type": "text/plain"})
+    r = await client.post(
+        "/api/v1/domains", content=b"name=x", headers=admin.headers | {"content-type": "text/plain"}
+    )
     assert r.status_code == 400
 
 
 async def test_body_size_limit(client: httpx.AsyncClient, admin: Actor) -> None:
-    r = await client.post("/api/v1/domains", json={"name": "x.org", "comment": "x" * 11_000_000}, headers=admin.headers)
+    r = await client.post(
+        "/api/v1/domains", json={"name": "x.org", "comment": "x" * 11_000_000}, headers=admin.headers
+    )
     assert r.status_code == 413
     assert r.json()["code"] == "payload_too_large"
 
 
 async def test_name_unique_across_kinds(client: httpx.AsyncClient, admin: Actor) -> None:
-    assert (await client.post("/api/v1/domains", json={"name": "example.org"}, headers=admin.headers)).status_code == 201
+    assert (
+        await client.post("/api/v1/domains", json={"name": "example.org"}, headers=admin.headers)
+    ).status_code == 201
     r = await client.post("/api/v1/domains", json={"name": "EXAMPLE.org."}, headers=admin.headers)
     assert r.status_code == 409
     assert r.json()["code"] == "conflict"
 
 
-async def test_lowering_limits_below_usage_is_refused(client: httpx.AsyncClient, admin: Actor, make_user: Any) -> None:
+async def test_lowering_limits_below_usage_is_refused(
+    client: httpx.AsyncClient, admin: Actor, make_user: Any
+) -> None:
     await make_user("bob@example.org")
     await make_user("carol@example.org")
     r = await client.patch("/api/v1/domains/example.org", json={"max_users": 1}, headers=admin.headers)
@@ -110,8 +129,12 @@ async def test_authorisation(client: httpx.AsyncClient, admin: Actor, make_user:
     other_manager = await make_user("mgr@two.example", manages=("two.example",))
 
     # Anonymous: 401 everywhere.
-    for method, url in [("GET", "/api/v1/domains"), ("GET", "/api/v1/domains/one.example"),
-                        ("POST", "/api/v1/domains"), ("DELETE", "/api/v1/domains/one.example")]:
+    for method, url in [
+        ("GET", "/api/v1/domains"),
+        ("GET", "/api/v1/domains/one.example"),
+        ("POST", "/api/v1/domains"),
+        ("DELETE", "/api/v1/domains/one.example"),
+    ]:
         assert (await client.request(method, url)).status_code == 401
 
     # A plain user may not list or read domains.
@@ -128,8 +151,12 @@ async def test_authorisation(client: httpx.AsyncClient, admin: Actor, make_user:
 
     # Only admins create, change or delete domains.
     for actor in (user, manager):
-        assert (await client.post("/api/v1/domains", json={"name": "x.example"}, headers=actor.headers)).status_code == 403
-        assert (await client.patch("/api/v1/domains/one.example", json={}, headers=actor.headers)).status_code == 403
+        assert (
+            await client.post("/api/v1/domains", json={"name": "x.example"}, headers=actor.headers)
+        ).status_code == 403
+        assert (
+            await client.patch("/api/v1/domains/one.example", json={}, headers=actor.headers)
+        ).status_code == 403
         assert (await client.delete("/api/v1/domains/one.example", headers=actor.headers)).status_code == 403
     assert (await client.get("/api/v1/domains/one.example", headers=admin.headers)).status_code == 200
 

@@ -84,8 +84,13 @@ class Authenticator:
     async def _key_principal(self, tx: Any, row: dict[str, Any], client_ip: str | None) -> Principal:
         scopes = tuple(row["scopes"]) if row["scopes"] else None
         if row["owner_id"] is None:
-            return Principal(kind="apikey", is_admin=bool(row["is_admin"]), key_id=row["id"], scopes=scopes,
-                             client_ip=client_ip)
+            return Principal(
+                kind="apikey",
+                is_admin=bool(row["is_admin"]),
+                key_id=row["id"],
+                scopes=scopes,
+                client_ip=client_ip,
+            )
         user = await accounts.user_for_auth(tx, user_id=row["owner_id"])
         if user is None or not user["enabled"]:
             raise Unauthenticated("invalid or expired credentials")
@@ -128,8 +133,14 @@ class Authenticator:
                 await accounts.set_password_hash(tx, user["id"], self.passwords.hash(password))
         async with self.db.read() as tx:
             managed = await accounts.managed_domains(tx, user["id"])
-        return Principal(kind="user", user_id=user["id"], email=user["email"], is_admin=bool(user["global_admin"]),
-                         managed_domains=managed, client_ip=client_ip)
+        return Principal(
+            kind="user",
+            user_id=user["id"],
+            email=user["email"],
+            is_admin=bool(user["global_admin"]),
+            managed_domains=managed,
+            client_ip=client_ip,
+        )
 
     async def basic(self, username: str, secret: str, client_ip: str | None) -> Principal:
         """HTTP Basic: ``address:password`` or ``address:<api key>`` (the key must be theirs)."""

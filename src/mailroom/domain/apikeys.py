@@ -19,7 +19,9 @@ class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "examples": [{"name": "backup", "scopes": ["admin.config.export"], "allowed_networks": ["10.0.0.0/8"]}]
+            "examples": [
+                {"name": "backup", "scopes": ["admin.config.export"], "allowed_networks": ["10.0.0.0/8"]}
+            ]
         },
     )
 

@@ -16,8 +16,12 @@ class _Strict(BaseModel):
 
 
 class DomainLimits(_Strict):
-    max_users: int | None = Field(default=None, ge=0, description="Most mailboxes in the domain; null: no limit.")
-    max_aliases: int | None = Field(default=None, ge=0, description="Most aliases in the domain; null: no limit.")
+    max_users: int | None = Field(
+        default=None, ge=0, description="Most mailboxes in the domain; null: no limit."
+    )
+    max_aliases: int | None = Field(
+        default=None, ge=0, description="Most aliases in the domain; null: no limit."
+    )
     max_quota_bytes: int | None = Field(
         default=None, ge=0, description="Largest quota one mailbox may have; null: no limit."
     )

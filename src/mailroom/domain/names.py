@@ -57,8 +57,10 @@ def normalize_localpart(value: str, *, wildcard: bool = False) -> str:
             raise ValueError("invalid characters in the local part")
         return local
     if not _ATEXT.match(local):
-        raise ValueError("invalid local part: use letters, digits and !#$%&'*+/=?^_`{|}~.- without leading, "
-                         "trailing or double dots")
+        raise ValueError(
+            "invalid local part: use letters, digits and !#$%&'*+/=?^_`{|}~.- without leading, "
+            "trailing or double dots"
+        )
     return local
 
 

@@ -117,7 +117,9 @@ class Registry:
                 raise ValueError(f"method {name} is already provided by {self._specs[name].provider}")
             self._specs[name] = spec
 
-    def override(self, pattern: str, implementations: Mapping[str, Implementation], provider: str) -> list[str]:
+    def override(
+        self, pattern: str, implementations: Mapping[str, Implementation], provider: str
+    ) -> list[str]:
         """Serve every method matching ``pattern`` (a glob or an API name) from ``provider``.
 
         Methods matched by the pattern that ``implementations`` lacks are an error: a

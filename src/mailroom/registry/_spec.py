@@ -42,23 +42,23 @@ class HttpBinding:
         return tuple(PATH_PARAM.findall(self.path))
 
 
-def GET(path: str, status: int = 200) -> HttpBinding:  # noqa: N802 - reads like the verb
+def GET(path: str, status: int = 200) -> HttpBinding:
     return HttpBinding("GET", path, status)
 
 
-def POST(path: str, status: int = 200) -> HttpBinding:  # noqa: N802
+def POST(path: str, status: int = 200) -> HttpBinding:
     return HttpBinding("POST", path, status)
 
 
-def PUT(path: str, status: int = 200) -> HttpBinding:  # noqa: N802
+def PUT(path: str, status: int = 200) -> HttpBinding:
     return HttpBinding("PUT", path, status)
 
 
-def PATCH(path: str, status: int = 200) -> HttpBinding:  # noqa: N802
+def PATCH(path: str, status: int = 200) -> HttpBinding:
     return HttpBinding("PATCH", path, status)
 
 
-def DELETE(path: str, status: int = 204) -> HttpBinding:  # noqa: N802
+def DELETE(path: str, status: int = 204) -> HttpBinding:
     return HttpBinding("DELETE", path, status)
 
 

@@ -40,8 +40,12 @@ async def list_apis(ctx: Context) -> list[ApiSummary]:
     """The named APIs and the methods of each that this caller's protocol can reach."""
     visible = ctx.registry.visible(ctx.call.protocol)
     return [
-        ApiSummary(name=a.name, title=a.title, description=a.description,
-                   methods=[s.name for s in visible if s.api == a.name])
+        ApiSummary(
+            name=a.name,
+            title=a.title,
+            description=a.description,
+            methods=[s.name for s in visible if s.api == a.name],
+        )
         for a in ctx.registry.apis()
     ]
 

@@ -7,7 +7,14 @@ from sqlalchemy import bindparam, select, update
 from mailroom.store.engine import Query, Row, Tx
 from mailroom.store.schema import managers, users
 
-_AUTH_COLS = [users.c.id, users.c.email, users.c.domain, users.c.enabled, users.c.global_admin, users.c.password_hash]
+_AUTH_COLS = [
+    users.c.id,
+    users.c.email,
+    users.c.domain,
+    users.c.enabled,
+    users.c.global_admin,
+    users.c.password_hash,
+]
 
 
 _BY_EMAIL = Query(select(*_AUTH_COLS).where(users.c.email == bindparam("email")))

@@ -83,4 +83,3 @@ async def max_user_quota(tx: Tx, name: str) -> int:
 async def exists_any(tx: Tx, name: str) -> bool:
     """Whether ``name`` is a domain, an alternative or a relay (used by MTA lookups too)."""
     return await name_kind(tx, name) is not None
-

@@ -89,7 +89,10 @@ class _CompiledQuery:
         fetched = cur.fetchall()
         cols, procs = self.columns, self.processors
         return [
-            {c: (p(v) if p is not None and v is not None else v) for c, p, v in zip(cols, procs, row, strict=True)}
+            {
+                c: (p(v) if p is not None and v is not None else v)
+                for c, p, v in zip(cols, procs, row, strict=True)
+            }
             for row in fetched
         ]
 
@@ -145,7 +148,7 @@ class _SyncTx(Tx):
         if isinstance(stmt, Query):
             stmt = stmt.stmt
         try:
-            return self._conn.execute(stmt, params) if params is not None else self._conn.execute(stmt)  # type: ignore[arg-type]
+            return self._conn.execute(stmt, params) if params is not None else self._conn.execute(stmt)
         except DBAPIError as exc:
             raise _translate(exc) from exc
 
@@ -168,7 +171,7 @@ class _AsyncTx(Tx):
             stmt = stmt.stmt
         try:
             if params is not None:
-                return await self._conn.execute(stmt, params)  # type: ignore[arg-type]
+                return await self._conn.execute(stmt, params)
             return await self._conn.execute(stmt)
         except DBAPIError as exc:
             raise _translate(exc) from exc

@@ -124,7 +124,9 @@ def make_endpoint(mailroom: Mailroom, spec: MethodSpec) -> Endpoint:
         if isinstance(result, Download):
             if result.filename:
                 headers["Content-Disposition"] = _disposition(result.filename)
-            return Response(result.content, status_code=status, media_type=result.content_type, headers=headers)
+            return Response(
+                result.content, status_code=status, media_type=result.content_type, headers=headers
+            )
         if status == 204 and result is None:
             return Response(status_code=204, headers=headers)
         return JSONResponse(result, status_code=status, headers=headers)
@@ -184,4 +186,3 @@ def path_and_query(spec: MethodSpec) -> tuple[list[str], list[str], list[str]]:
     if spec.body_param is not None:
         return path, [], [spec.body_param]
     return path, [], rest
-

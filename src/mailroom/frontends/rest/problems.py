@@ -45,8 +45,9 @@ def problem_response(exc: MailroomError, instance: str | None = None) -> Respons
     if exc.code == "method_not_allowed":
         headers["Allow"] = ", ".join(exc.data.get("allowed", []))
     headers.update(exc.headers)
-    return Response(orjson.dumps(problem_body(exc, instance)), status_code=exc.status, media_type=PROBLEM,
-                    headers=headers)
+    return Response(
+        orjson.dumps(problem_body(exc, instance)), status_code=exc.status, media_type=PROBLEM, headers=headers
+    )
 
 
 def unexpected_error_response(exc: Exception, instance: str | None = None) -> Response:

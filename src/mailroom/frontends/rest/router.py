@@ -95,8 +95,9 @@ class RegistryRouter:
                     return endpoint, params
                 allowed.update(verbs)
         if allowed:
-            raise MethodNotAllowed(f"{verb} is not allowed here; use {', '.join(sorted(allowed))}",
-                                   allowed=sorted(allowed))
+            raise MethodNotAllowed(
+                f"{verb} is not allowed here; use {', '.join(sorted(allowed))}", allowed=sorted(allowed)
+            )
         raise NotFound(f"no API endpoint at {path}")
 
     def handles(self, path: str) -> bool:

@@ -8,10 +8,11 @@ from mailroom.auth import tokens
 from mailroom.auth.authenticate import API_KEY_PREFIX
 from mailroom.domain.apikeys import ApiKey, ApiKeyCreate, ApiKeyCreated
 from mailroom.domain.paging import DEFAULT_LIMIT, Limit, Offset, Page
-from mailroom.errors import Forbidden, InvalidParams, FieldError, NotFound
+from mailroom.errors import FieldError, Forbidden, InvalidParams, NotFound
 from mailroom.registry import DELETE, GET, POST, Authenticated, Context
 from mailroom.services.admin._api import api
-from mailroom.store import accounts, apikeys as store
+from mailroom.store import accounts
+from mailroom.store import apikeys as store
 
 
 def _out(row: dict[str, Any]) -> ApiKey:
@@ -21,7 +22,9 @@ def _out(row: dict[str, Any]) -> ApiKey:
 def _visible(ctx: Context, row: dict[str, Any] | None) -> bool:
     if row is None:
         return False
-    return ctx.principal.is_admin or (row["owner_id"] is not None and row["owner_id"] == ctx.principal.user_id)
+    return ctx.principal.is_admin or (
+        row["owner_id"] is not None and row["owner_id"] == ctx.principal.user_id
+    )
 
 
 @api.method("admin.apikeys.list", http=GET("/apikeys"), access=Authenticated())
@@ -34,7 +37,7 @@ async def list_keys(ctx: Context, offset: Offset = 0, limit: Limit = DEFAULT_LIM
 
 
 @api.method("admin.apikeys.get", http=GET("/apikeys/{id}"), access=Authenticated())
-async def get_key(ctx: Context, id: str) -> ApiKey:  # noqa: A002 - the resource's field name
+async def get_key(ctx: Context, id: str) -> ApiKey:
     """Show one API key (without its secret)."""
     async with ctx.rt.db.read() as tx:
         row = await store.get(tx, id)
@@ -97,7 +100,7 @@ async def create_key(ctx: Context, key: ApiKeyCreate) -> ApiKeyCreated:
 
 
 @api.method("admin.apikeys.delete", http=DELETE("/apikeys/{id}"), access=Authenticated())
-async def delete_key(ctx: Context, id: str) -> None:  # noqa: A002
+async def delete_key(ctx: Context, id: str) -> None:
     """Revoke (delete) an API key; it stops working at once."""
     async with ctx.rt.db.write() as tx:
         row = await store.get(tx, id)

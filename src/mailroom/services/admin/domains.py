@@ -39,7 +39,9 @@ async def list_domains(ctx: Context, offset: Offset = 0, limit: Limit = DEFAULT_
     only = None if ctx.principal.is_admin else ctx.principal.managed_domains
     async with ctx.rt.db.read() as tx:
         rows, total = await store.page(tx, only=only, offset=offset, limit=limit)
-    return Page[Domain](items=[Domain.model_validate(r) for r in rows], total=total, offset=offset, limit=limit)
+    return Page[Domain](
+        items=[Domain.model_validate(r) for r in rows], total=total, offset=offset, limit=limit
+    )
 
 
 @api.method("admin.domains.get", http=GET("/domains/{name}"), access=Manager("name"))
