@@ -18,12 +18,14 @@ from mailroom.frontends.rest.app import (
     registry_router,
     unexpected_error_handler,
 )
+from mailroom.frontends.rest.openapi import openapi_routes
 
 
 def build_app(mailroom: Mailroom) -> Starlette:
     """The ASGI app for a started :class:`Mailroom`."""
     routes: list[BaseRoute] = []
     routes.extend(health_routes(mailroom))
+    routes.extend(openapi_routes(mailroom))
     # Registry methods last: explicit routes under /api/v1 (openapi.json) must win.
     routes.append(Mount(API_PREFIX, app=registry_router(mailroom)))
     middleware: list[Middleware] = []
