@@ -1,0 +1,139 @@
+"""admin.aliases.*: aliases, wildcard aliases and catch-alls, local or external destinations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mailroom.domain.aliases import Alias, AliasCreate, AliasUpdate, alias_problems
+from mailroom.domain.names import AliasAddress, DomainName, domain_of
+from mailroom.domain.paging import DEFAULT_LIMIT, Limit, Offset, Page
+from mailroom.errors import Conflict, FieldError, InvalidParams, LimitExceeded, NotFound
+from mailroom.registry import DELETE, GET, PATCH, POST, Context, Manager
+from mailroom.services.admin._api import api
+from mailroom.services.admin.domains import load_domain
+from mailroom.store import aliases as store
+from mailroom.store import alternatives, domains
+from mailroom.store.engine import Tx
+
+_HOLDER = {"user": "a user", "alias": "an alias"}
+
+
+def _check(problems: dict[str, str], locs: dict[str, str]) -> None:
+    if problems:
+        raise InvalidParams([FieldError(locs[field], message) for field, message in problems.items()])
+
+
+async def _load(tx: Tx, address: str) -> dict[str, Any]:
+    row = await store.get(tx, address)
+    if row is None:
+        raise NotFound.of("alias", address)
+    return row
+
+
+async def _check_domain(tx: Tx, address: str) -> str:
+    """The domain an alias may live in: a real domain, not an alternative or a relay."""
+    domain = domain_of(address)
+    kind = await domains.name_kind(tx, domain)
+    if kind is None:
+        # Worded as the access policy words a domain the caller may not see, so that a
+        # manager cannot tell a missing domain from someone else's.
+        raise NotFound.of("domain", address)
+    if kind == "alternative":
+        alternative = await alternatives.get(tx, domain)
+        owner = alternative["domain"] if alternative else "its domain"
+        reason = f"{domain} is an alternative name of {owner}: create the alias in {owner}, it covers both"
+        raise InvalidParams([FieldError("alias.address", reason)])
+    if kind == "relay":
+        reason = (
+            f"{domain} is a relayed domain: its mail is passed on, not delivered here, so it has no aliases"
+        )
+        raise InvalidParams([FieldError("alias.address", reason)])
+    return domain
+
+
+@api.method("admin.aliases.list", http=GET("/aliases"), access=Manager("domain"))
+async def list_aliases(
+    ctx: Context, domain: DomainName | None = None, offset: Offset = 0, limit: Limit = DEFAULT_LIMIT
+) -> Page[Alias]:
+    """List aliases by address, optionally those of one domain.
+
+    Global administrators see every alias; domain managers see the aliases of the domains
+    they manage.
+    """
+    async with ctx.rt.db.read() as tx:
+        if domain is not None:
+            await load_domain(tx, domain)
+            only: frozenset[str] | None = frozenset({domain})
+        else:
+            only = None if ctx.principal.is_admin else ctx.principal.managed_domains
+        rows, total = await store.page(tx, domains_in=only, offset=offset, limit=limit)
+    return Page[Alias](items=[Alias.model_validate(r) for r in rows], total=total, offset=offset, limit=limit)
+
+
+@api.method("admin.aliases.get", http=GET("/aliases/{address}"), access=Manager("address", kind="alias"))
+async def get_alias(ctx: Context, address: AliasAddress) -> Alias:
+    """Show one alias; a wildcard alias is named by its pattern (``*@example.org``)."""
+    async with ctx.rt.db.read() as tx:
+        return Alias.model_validate(await _load(tx, address))
+
+
+@api.method("admin.aliases.create", http=POST("/aliases", status=201), access=Manager("alias.address"))
+async def create_alias(ctx: Context, alias: AliasCreate) -> Alias:
+    """Create an alias in a domain (not in an alternative or relayed domain).
+
+    The address must not belong to a user or another alias (``conflict``), and the domain's
+    ``max_aliases`` must allow one more (``limit_exceeded``). A ``*`` in the local part needs
+    ``wildcard: true``; an alias may not list itself as a destination.
+    """
+    _check(
+        alias_problems(alias.address, wildcard=alias.wildcard, destinations=alias.destinations),
+        {"address": "alias.address", "wildcard": "alias.wildcard", "destinations": "alias.destinations"},
+    )
+    now = ctx.rt.clock.now()
+    async with ctx.rt.db.write() as tx:
+        domain = await _check_domain(tx, alias.address)
+        holder = await store.address_kind(tx, alias.address)
+        if holder is not None:
+            raise Conflict(
+                f"{alias.address} is already {_HOLDER.get(holder, 'in use')}",
+                address=alias.address,
+                kind=holder,
+            )
+        limit = await store.alias_limit(tx, domain)
+        if limit is not None:
+            used = (await domains.usage(tx, domain))["aliases"]
+            if used >= limit:
+                raise LimitExceeded(f"{domain} may have at most {limit} aliases", limit=limit, used=used)
+        await store.insert_alias(
+            tx, alias.model_dump() | {"domain": domain, "created_at": now, "updated_at": now}
+        )
+        row = await _load(tx, alias.address)
+    return Alias.model_validate(row)
+
+
+@api.method("admin.aliases.update", http=PATCH("/aliases/{address}"), access=Manager("address", kind="alias"))
+async def update_alias(ctx: Context, address: AliasAddress, changes: AliasUpdate) -> Alias:
+    """Change an alias's destinations or comment; absent or null fields stay as they are."""
+    values = changes.model_dump(exclude_none=True)
+    _check(
+        alias_problems(
+            address, wildcard="*" in address.rpartition("@")[0], destinations=changes.destinations
+        ),
+        {"destinations": "changes.destinations"},
+    )
+    async with ctx.rt.db.write() as tx:
+        await _load(tx, address)
+        if values:
+            await store.update_alias(tx, address, values | {"updated_at": ctx.rt.clock.now()})
+        row = await _load(tx, address)
+    return Alias.model_validate(row)
+
+
+@api.method(
+    "admin.aliases.delete", http=DELETE("/aliases/{address}"), access=Manager("address", kind="alias")
+)
+async def delete_alias(ctx: Context, address: AliasAddress) -> None:
+    """Delete an alias; its address becomes free for a user or another alias."""
+    async with ctx.rt.db.write() as tx:
+        if not await store.delete_alias(tx, address):
+            raise NotFound.of("alias", address)

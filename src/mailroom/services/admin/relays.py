@@ -1,0 +1,71 @@
+"""admin.relays.*: relayed domains, whose mail mailroom accepts and passes on. Global admins only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mailroom.domain.names import DomainName
+from mailroom.domain.paging import DEFAULT_LIMIT, Limit, Offset, Page
+from mailroom.domain.relays import Relay, RelayCreate, RelayUpdate
+from mailroom.errors import NotFound
+from mailroom.registry import DELETE, GET, PATCH, POST, Admin, Context
+from mailroom.services.admin._api import api
+from mailroom.services.admin.domains import check_name_free
+from mailroom.store import relays as store
+from mailroom.store.engine import Tx
+
+
+async def _load(tx: Tx, name: str) -> dict[str, Any]:
+    row = await store.get(tx, name)
+    if row is None:
+        raise NotFound.of("relay", name)
+    return row
+
+
+@api.method("admin.relays.list", http=GET("/relays"), access=Admin())
+async def list_relays(ctx: Context, offset: Offset = 0, limit: Limit = DEFAULT_LIMIT) -> Page[Relay]:
+    """List relayed domains by name."""
+    async with ctx.rt.db.read() as tx:
+        rows, total = await store.page(tx, offset=offset, limit=limit)
+    return Page[Relay](items=[Relay.model_validate(r) for r in rows], total=total, offset=offset, limit=limit)
+
+
+@api.method("admin.relays.get", http=GET("/relays/{name}"), access=Admin())
+async def get_relay(ctx: Context, name: DomainName) -> Relay:
+    """Show one relayed domain."""
+    async with ctx.rt.db.read() as tx:
+        return Relay.model_validate(await _load(tx, name))
+
+
+@api.method("admin.relays.create", http=POST("/relays", status=201), access=Admin())
+async def create_relay(ctx: Context, relay: RelayCreate) -> Relay:
+    """Relay a domain: accept its mail and pass it to ``smarthost`` (or to its MX when empty).
+
+    Its name must not be used by a domain, an alternative domain or another relay.
+    """
+    now = ctx.rt.clock.now()
+    async with ctx.rt.db.write() as tx:
+        await check_name_free(tx, relay.name)
+        await store.insert_relay(tx, relay.model_dump() | {"created_at": now, "updated_at": now})
+        row = await _load(tx, relay.name)
+    return Relay.model_validate(row)
+
+
+@api.method("admin.relays.update", http=PATCH("/relays/{name}"), access=Admin())
+async def update_relay(ctx: Context, name: DomainName, changes: RelayUpdate) -> Relay:
+    """Change a relay's smarthost or comment; absent or null fields stay as they are."""
+    values = changes.model_dump(exclude_none=True)
+    async with ctx.rt.db.write() as tx:
+        await _load(tx, name)
+        if values:
+            await store.update_relay(tx, name, values | {"updated_at": ctx.rt.clock.now()})
+        row = await _load(tx, name)
+    return Relay.model_validate(row)
+
+
+@api.method("admin.relays.delete", http=DELETE("/relays/{name}"), access=Admin())
+async def delete_relay(ctx: Context, name: DomainName) -> None:
+    """Stop relaying a domain; its name becomes free for a domain, alternative or relay."""
+    async with ctx.rt.db.write() as tx:
+        if not await store.delete_relay(tx, name):
+            raise NotFound.of("relay", name)

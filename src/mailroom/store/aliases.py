@@ -1,0 +1,75 @@
+"""Repository of aliases. Each alias also holds its address in ``addresses`` (kind "alias"),
+which makes an address unique across users and aliases."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+
+from mailroom.store.engine import Row, Tx
+from mailroom.store.schema import addresses, aliases, domains
+
+_COLUMNS = [
+    aliases.c.address,
+    aliases.c.destinations,
+    aliases.c.wildcard,
+    aliases.c.comment,
+    aliases.c.created_at,
+    aliases.c.updated_at,
+]
+
+
+async def address_kind(tx: Tx, address: str) -> str | None:
+    """Who holds ``address``: ``"user"``, ``"alias"``, or None when it is free."""
+    kind: str | None = await tx.scalar(select(addresses.c.kind).where(addresses.c.address == address))
+    return kind
+
+
+async def alias_limit(tx: Tx, domain: str) -> int | None:
+    """The domain's ``max_aliases``, locking the domain's row (PostgreSQL) so that concurrent
+    creations count each other; SQLite writers are serialised anyway."""
+    limit: int | None = await tx.scalar(
+        select(domains.c.max_aliases).where(domains.c.name == domain).with_for_update()
+    )
+    return limit
+
+
+async def get(tx: Tx, address: str) -> Row | None:
+    """One alias by its (normalised) address."""
+    return await tx.first(select(*_COLUMNS).where(aliases.c.address == address))
+
+
+async def page(
+    tx: Tx, *, domains_in: Collection[str] | None, offset: int, limit: int
+) -> tuple[list[Row], int]:
+    """Aliases ordered by address, optionally only those of ``domains_in``, and their total."""
+    query = select(*_COLUMNS)
+    count = select(func.count()).select_from(aliases)
+    if domains_in is not None:
+        query = query.where(aliases.c.domain.in_(list(domains_in)))
+        count = count.where(aliases.c.domain.in_(list(domains_in)))
+    rows = await tx.all(query.order_by(aliases.c.address).offset(offset).limit(limit))
+    return rows, int(await tx.scalar(count) or 0)
+
+
+async def insert_alias(tx: Tx, values: dict[str, Any]) -> None:
+    """Claim the address (a taken one is a Conflict) and store the alias."""
+    await tx.execute(
+        insert(addresses).values(address=values["address"], kind="alias", domain=values["domain"])
+    )
+    await tx.execute(insert(aliases).values(**values))
+
+
+async def update_alias(tx: Tx, address: str, values: dict[str, Any]) -> None:
+    """Change an alias's columns."""
+    await tx.execute(update(aliases).where(aliases.c.address == address).values(**values))
+
+
+async def delete_alias(tx: Tx, address: str) -> bool:
+    """Delete an alias and release its address; False when there was none."""
+    gone = await tx.rowcount(delete(aliases).where(aliases.c.address == address))
+    if gone:
+        await tx.execute(delete(addresses).where(addresses.c.address == address, addresses.c.kind == "alias"))
+    return gone > 0

@@ -1,0 +1,53 @@
+"""Repository of alternative domains; each name is also claimed in ``domain_names``
+(kind "alternative"). Deleting a domain removes its alternatives (``store.domains``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select
+
+from mailroom.store import domains
+from mailroom.store.engine import Row, Tx
+from mailroom.store.schema import alternatives
+
+
+async def get(tx: Tx, name: str) -> Row | None:
+    """One alternative domain by name, with the domain it belongs to."""
+    return await tx.first(select(alternatives).where(alternatives.c.name == name))
+
+
+async def names_of(tx: Tx, domain: str) -> list[str]:
+    """The alternative names of ``domain``, sorted."""
+    return await tx.scalars(
+        select(alternatives.c.name).where(alternatives.c.domain == domain).order_by(alternatives.c.name)
+    )
+
+
+async def page(tx: Tx, domain: str, *, offset: int, limit: int) -> tuple[list[Row], int]:
+    """The alternatives of ``domain`` ordered by name, and their total."""
+    rows = await tx.all(
+        select(alternatives)
+        .where(alternatives.c.domain == domain)
+        .order_by(alternatives.c.name)
+        .offset(offset)
+        .limit(limit)
+    )
+    count = select(func.count()).select_from(alternatives).where(alternatives.c.domain == domain)
+    return rows, int(await tx.scalar(count) or 0)
+
+
+async def insert_alternative(tx: Tx, values: dict[str, Any]) -> None:
+    """Claim the name (a taken one is a Conflict) and store the alternative."""
+    await domains.claim_name(tx, values["name"], "alternative")
+    await tx.execute(insert(alternatives).values(**values))
+
+
+async def delete_alternative(tx: Tx, domain: str, name: str) -> bool:
+    """Delete ``domain``'s alternative ``name`` and release the name; False when there was none."""
+    gone = await tx.rowcount(
+        delete(alternatives).where(alternatives.c.name == name, alternatives.c.domain == domain)
+    )
+    if gone:
+        await domains.release_names(tx, [name])
+    return gone > 0

@@ -1,0 +1,41 @@
+"""Repository of relayed domains; each name is also claimed in ``domain_names`` (kind "relay")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+
+from mailroom.store import domains
+from mailroom.store.engine import Row, Tx
+from mailroom.store.schema import relays
+
+
+async def get(tx: Tx, name: str) -> Row | None:
+    """One relayed domain by name."""
+    return await tx.first(select(relays).where(relays.c.name == name))
+
+
+async def page(tx: Tx, *, offset: int, limit: int) -> tuple[list[Row], int]:
+    """Relayed domains ordered by name, and their total."""
+    rows = await tx.all(select(relays).order_by(relays.c.name).offset(offset).limit(limit))
+    return rows, int(await tx.scalar(select(func.count()).select_from(relays)) or 0)
+
+
+async def insert_relay(tx: Tx, values: dict[str, Any]) -> None:
+    """Claim the name (a taken one is a Conflict) and store the relay."""
+    await domains.claim_name(tx, values["name"], "relay")
+    await tx.execute(insert(relays).values(**values))
+
+
+async def update_relay(tx: Tx, name: str, values: dict[str, Any]) -> None:
+    """Change a relay's columns."""
+    await tx.execute(update(relays).where(relays.c.name == name).values(**values))
+
+
+async def delete_relay(tx: Tx, name: str) -> bool:
+    """Delete a relay and release its name; False when there was none."""
+    gone = await tx.rowcount(delete(relays).where(relays.c.name == name))
+    if gone:
+        await domains.release_names(tx, [name])
+    return gone > 0
