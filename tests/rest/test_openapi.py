@@ -95,6 +95,12 @@ async def test_server_url_can_be_given(mailroom: Mailroom) -> None:
     assert doc["servers"] == [{"url": "https://mail.example.org/api/v1"}]
 
 
+@pytest.mark.parametrize("settings_overrides", [{"public_url": "https://mail.example.org/"}])
+async def test_served_document_names_the_public_url(client: httpx.AsyncClient) -> None:
+    r = await client.get("/api/v1/openapi.json")
+    assert r.json()["servers"] == [{"url": "https://mail.example.org/api/v1"}]
+
+
 async def test_every_http_method_appears_exactly_once(mailroom: Mailroom, document: dict[str, Any]) -> None:
     specs = rest_specs(mailroom)
     assert len(specs) > 10, "the running app should have the admin API"

@@ -521,21 +521,27 @@ def _field_error_schema() -> dict[str, Any]:
 class _CachedDocument:
     """The document, built on first use and then served as the same bytes."""
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, server_url: str | None) -> None:
         self._registry = registry
+        self._server_url = server_url
         self._body: bytes | None = None
         self._etag = ""
 
     def get(self) -> tuple[bytes, str]:
         if self._body is None:
-            self._body = orjson.dumps(openapi_document(self._registry))
+            self._body = orjson.dumps(openapi_document(self._registry, server_url=self._server_url))
             self._etag = '"' + hashlib.sha256(self._body).hexdigest()[:32] + '"'
         return self._body, self._etag
 
 
 def openapi_routes(mailroom: Mailroom) -> list[BaseRoute]:
-    """``GET /api/v1/openapi.json`` and the human docs at ``/api/docs``."""
-    cached = _CachedDocument(mailroom.registry)
+    """``GET /api/v1/openapi.json`` and the human docs at ``/api/docs``.
+
+    The document's server is ``public_url`` + ``/api/v1`` when that setting is given, else the
+    relative ``/api/v1`` (the host the document was fetched from).
+    """
+    public_url = mailroom.settings.public_url
+    cached = _CachedDocument(mailroom.registry, public_url.rstrip("/") + API_PREFIX if public_url else None)
 
     async def openapi_json(request: Request) -> Response:
         body, etag = cached.get()
