@@ -92,7 +92,39 @@ class Settings(BaseSettings):
     remote_disabled: list[str] = Field(
         default_factory=list, description="Method globs not callable remotely (protocol:glob or glob)."
     )
-    interop_api: bool = False
+    interop_api: bool = Field(
+        default=False,
+        description="Serve the interop API (validator1.*, the JSON-RPC specification's examples) "
+        "to anyone, for conformance testing. Off in production.",
+    )
+    remote_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="How long a call routed to a remote mailroom may take."
+    )
+
+    # RPC front-ends (JSON-RPC 2.0, XML-RPC) and HTTP compression.
+    jsonrpc_max_batch: int = Field(
+        default=100,
+        ge=1,
+        description="Most calls one JSON-RPC batch or XML-RPC multicall may hold (more is refused whole).",
+    )
+    xmlrpc_allow_none: bool = Field(
+        default=True,
+        description="Accept and send XML-RPC <nil/> (the extension Python's allow_none=True speaks). "
+        "When off, a method whose result is None answers with a fault instead.",
+    )
+    rpc_max_depth: int = Field(
+        default=64, ge=4, le=500, description="Deepest nesting of arrays/objects an RPC request may carry."
+    )
+    gzip_min_bytes: int = Field(
+        default=1024, ge=0, description="Compress (gzip/deflate) HTTP responses of at least this many bytes "
+        "when the client accepts it."
+    )
+    max_decompressed_bytes: int = Field(
+        default=20 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body after gzip/deflate decoding (413 above).",
+    )
+
 
     # Rate limits and accounting.
     redis_url: str | None = None

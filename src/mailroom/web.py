@@ -11,6 +11,7 @@ from starlette.routing import BaseRoute, Mount
 
 from mailroom.bootstrap import Mailroom
 from mailroom.errors import MailroomError
+from mailroom.frontends.compression import CompressionMiddleware
 from mailroom.frontends.rest.app import (
     API_PREFIX,
     health_routes,
@@ -19,6 +20,7 @@ from mailroom.frontends.rest.app import (
     unexpected_error_handler,
 )
 from mailroom.frontends.rest.openapi import openapi_routes
+from mailroom.frontends.rpc import rpc_routes
 
 
 def build_app(mailroom: Mailroom) -> Starlette:
@@ -26,9 +28,16 @@ def build_app(mailroom: Mailroom) -> Starlette:
     routes: list[BaseRoute] = []
     routes.extend(health_routes(mailroom))
     routes.extend(openapi_routes(mailroom))
+    routes.extend(rpc_routes(mailroom))
     # Registry methods last: explicit routes under /api/v1 (openapi.json) must win.
     routes.append(Mount(API_PREFIX, app=registry_router(mailroom)))
-    middleware: list[Middleware] = []
+    middleware: list[Middleware] = [
+        Middleware(
+            CompressionMiddleware,
+            minimum_size=mailroom.settings.gzip_min_bytes,
+            max_decompressed=mailroom.settings.max_decompressed_bytes,
+        )
+    ]
     app = Starlette(
         routes=routes,
         middleware=middleware,

@@ -10,4 +10,8 @@ def apis(settings: Settings) -> list[Api]:
     from mailroom.services import admin, system
 
     out = [admin.api, system.api]
+    if settings.interop_api:
+        from mailroom.services import interop
+
+        out.append(interop.api)
     return out

@@ -91,6 +91,20 @@ def query_params(spec: MethodSpec, request: Request) -> dict[str, Any]:
     return out
 
 
+def deprecation_header(deprecated: str) -> str:
+    """RFC 9745 ``Deprecation``: ``@<unix time>`` when ``deprecated`` starts with an ISO date
+    (the day it takes effect), else ``true`` (the earlier drafts' form: deprecated, date unknown)."""
+    from datetime import UTC, datetime
+
+    try:
+        when = datetime.fromisoformat(deprecated.split()[0].rstrip(".,;"))
+    except (ValueError, IndexError):
+        return "true"
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return f"@{int(when.timestamp())}"
+
+
 def make_endpoint(mailroom: Mailroom, spec: MethodSpec) -> Endpoint:
     assert spec.http is not None
     binding = spec.http
@@ -98,7 +112,7 @@ def make_endpoint(mailroom: Mailroom, spec: MethodSpec) -> Endpoint:
     takes_body = binding.verb in ("POST", "PUT", "PATCH")
     limit = mailroom.settings.max_body_bytes
     runner = mailroom.runner
-    deprecation = {"Deprecation": "true"} if spec.deprecated else {}
+    deprecation = {"Deprecation": deprecation_header(spec.deprecated)} if spec.deprecated else {}
 
     async def endpoint(request: Request) -> Response:
         principal = await authenticate(mailroom, request)
