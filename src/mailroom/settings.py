@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 #: Secrets that ship in examples; refused outside development mode.
@@ -51,7 +51,9 @@ class Settings(BaseSettings):
     )
 
     # Where things live.
-    data_dir: Path = Field(default=Path("data"), description="Folder for the SQLite database, blobs and keys.")
+    data_dir: Path = Field(
+        default=Path("data"), description="Folder for the SQLite database, blobs and keys."
+    )
     database_url: str | None = Field(
         default=None,
         description="SQLAlchemy URL; default: SQLite file in the data folder. "
@@ -70,7 +72,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8025, ge=0, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
-    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, description="Largest request body (413 above).")
+    max_body_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024, description="Largest request body (413 above)."
+    )
     public_url: str | None = Field(default=None, description="Base URL clients use, for links and docs.")
     hostname: str = Field(default="mail.example.org", description="This server's mail host name (MX target).")
 
@@ -116,8 +120,10 @@ class Settings(BaseSettings):
         default=64, ge=4, le=500, description="Deepest nesting of arrays/objects an RPC request may carry."
     )
     gzip_min_bytes: int = Field(
-        default=1024, ge=0, description="Compress (gzip/deflate) HTTP responses of at least this many bytes "
-        "when the client accepts it."
+        default=1024,
+        ge=0,
+        description="Compress (gzip/deflate) HTTP responses of at least this many bytes "
+        "when the client accepts it.",
     )
     max_decompressed_bytes: int = Field(
         default=20 * 1024 * 1024,
@@ -125,10 +131,55 @@ class Settings(BaseSettings):
         description="Largest request body after gzip/deflate decoding (413 above).",
     )
 
-
     # Rate limits and accounting.
     redis_url: str | None = None
     rate_limits: list[RateLimitRule] = Field(default_factory=list)
+
+    # Mail ingest (SMTP/LMTP listeners, delivery).
+    smtp_host: str = Field(default="127.0.0.1", description="Address the inbound SMTP listener binds.")
+    smtp_port: int = Field(default=2525, ge=0, le=65535, description="Inbound SMTP port; 0 disables it.")
+    lmtp_host: str = Field(default="127.0.0.1", description="Address the LMTP listener binds.")
+    lmtp_port: int = Field(default=2424, ge=0, le=65535, description="LMTP port; 0 disables it.")
+    max_message_bytes: int = Field(
+        default=50 * 1024 * 1024, ge=1024, description="Largest message accepted (552 5.3.4 above)."
+    )
+    max_recipients: int = Field(
+        default=1000, ge=1, description="Most recipients one SMTP/LMTP transaction may have."
+    )
+    recipient_delimiter: str = Field(
+        default="+",
+        max_length=8,
+        description="Characters that separate an address extension (alice+news@); each one counts; "
+        "empty disables extensions.",
+    )
+    max_hops: int = Field(
+        default=50, ge=1, description="Received headers a message may carry before it is refused as a loop."
+    )
+    blob_dir: Path | None = Field(
+        default=None, description="Folder of message blobs; default: <data_dir>/blobs."
+    )
+    thread_subject_window_days: int = Field(
+        default=7,
+        ge=0,
+        description="A reply without References joins a thread with the same subject active this recently.",
+    )
+    autoreply_interval_days: int = Field(
+        default=7, ge=1, description="An auto-reply goes to the same sender at most once per this many days."
+    )
+
+    @field_validator("hostname")
+    @classmethod
+    def _hostname(cls, value: str) -> str:
+        from mailroom.domain.names import normalize_domain
+
+        return normalize_domain(value)
+
+    @field_validator("dmarc_rua", "dmarc_ruf")
+    @classmethod
+    def _report_address(cls, value: str | None) -> str | None:
+        from mailroom.domain.names import normalize_address
+
+        return None if value is None else normalize_address(value.removeprefix("mailto:"))
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:
@@ -141,6 +192,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'mailroom.db').resolve()}"
+
+    @property
+    def effective_blob_dir(self) -> Path:
+        return self.blob_dir if self.blob_dir is not None else self.data_dir / "blobs"
 
     @property
     def is_sqlite(self) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from mailroom.domain.names import DomainName
 
@@ -42,6 +42,14 @@ class DomainCreate(DomainLimits):
 
 class DomainUpdate(_Strict):
     """Fields to change; absent fields stay as they are, null clears a limit."""
+
+    @field_validator("comment", "signup_enabled", mode="before")
+    @classmethod
+    def _not_null(cls, value: object, info: ValidationInfo) -> object:
+        # Absent means "keep"; an explicit null would mean "clear", which these can't be.
+        if value is None:
+            raise ValueError(f"{info.field_name} cannot be null; leave it out to keep it")
+        return value
 
     comment: str | None = Field(default=None, max_length=1000)
     max_users: int | None = Field(default=None, ge=0)

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import NullPool, QueuePool
 from sqlalchemy.sql import Executable
 
-from mailroom.errors import Conflict, Unavailable
+from mailroom.errors import Conflict, InternalError, Unavailable
 
 Row = dict[str, Any]
 Params = Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
@@ -132,9 +132,19 @@ class Tx:
 
 
 def _translate(exc: DBAPIError) -> Exception:
-    """Foreign exceptions become domain errors at this one boundary."""
+    """Foreign exceptions become domain errors at this one boundary.
+
+    A uniqueness or foreign-key violation is a client-visible conflict (two requests raced
+    for one name, or a referenced object went away); anything else — a NOT NULL or CHECK
+    violation — is a bug in our validation, reported as an internal error, not the client's.
+    """
     if isinstance(exc, IntegrityError):
-        return Conflict("the object conflicts with one that already exists")
+        text = str(exc.orig).lower()
+        if "unique" in text or "duplicate key" in text or "primary key" in text:
+            return Conflict("the object conflicts with one that already exists")
+        if "foreign key" in text:
+            return Conflict("the object refers to something that does not exist (any more)")
+        return InternalError()
     return Unavailable("the database is not available")
 
 
