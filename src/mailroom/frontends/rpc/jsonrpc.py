@@ -110,7 +110,7 @@ class JsonRpcEndpoint(RpcEndpoint):
         except MailroomError as exc:
             return self._reply(self._error(None, exc), credentials)
         try:
-            payload = orjson.loads(raw)
+            payload = orjson.loads(raw.removeprefix(b"\xef\xbb\xbf"))  # a BOM may be ignored (RFC 8259)
         except orjson.JSONDecodeError as exc:
             error = ProtocolError(PARSE_ERROR, f"the body is not valid JSON: {exc.msg}")
             return self._reply(self._error(None, error), credentials)
