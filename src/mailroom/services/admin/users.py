@@ -1,0 +1,226 @@
+"""admin.users.*: mailboxes, their quotas, forwarding, auto-reply and spam settings.
+
+Managers act on the users of their domains, admins on every user, and a user on their own
+mailbox within :data:`~mailroom.domain.users.SELF_SERVICE_FIELDS`. Passwords are hashed
+before the write transaction opens (argon2 is slow on purpose; the write lock is shared)
+and are never returned or logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import SecretStr
+
+from mailroom.auth.principal import Principal
+from mailroom.domain.names import DomainName, EmailAddress, domain_of
+from mailroom.domain.paging import DEFAULT_LIMIT, Limit, Offset, Page
+from mailroom.domain.users import (
+    DEFAULT_QUOTA_BYTES,
+    SELF_SERVICE_FIELDS,
+    User,
+    UserCreate,
+    UserUpdate,
+    rule_errors,
+)
+from mailroom.errors import Conflict, FieldError, Forbidden, InvalidParams, LimitExceeded, NotFound
+from mailroom.registry import DELETE, GET, PATCH, POST, Context, Manager, Owner
+from mailroom.services.admin._api import api
+from mailroom.store import domains as domains_store
+from mailroom.store import users as store
+from mailroom.store.engine import Tx
+
+ADDRESS_HOLDER = {"user": "a user", "alias": "an alias"}
+
+
+async def load_user(tx: Tx, email: str) -> dict[str, Any]:
+    """The stored user, or the ``NotFound`` a caller who may not see them also gets."""
+    row = await store.get(tx, email)
+    if row is None:
+        raise NotFound.of("user", email)
+    return row
+
+
+async def load_mail_domain(tx: Tx, email: str, loc: str) -> dict[str, Any]:
+    """The limits of the domain a mailbox lives in: a real domain, not an alternative or a relay.
+
+    The domain row stays locked until the transaction ends, so that limits checked against
+    it hold when the transaction commits.
+    """
+    name = domain_of(email)
+    row = await store.lock_domain(tx, name)
+    if row is not None:
+        return row
+    kind = await domains_store.name_kind(tx, name)
+    if kind == "alternative":
+        raise InvalidParams(
+            [FieldError(loc, f"{name} is an alternative name of another domain: create the mailbox there")]
+        )
+    if kind == "relay":
+        raise InvalidParams([FieldError(loc, f"{name} is relayed to another server: no mailboxes live here")])
+    # Worded as the access policy (Manager("user.email")) words a domain the caller may not
+    # see, so that a manager cannot tell a missing domain from someone else's.
+    raise NotFound.of("domain", email)
+
+
+async def check_address_free(tx: Tx, email: str) -> None:
+    """An address belongs to one user or one alias; say which already holds it."""
+    kind = await store.address_kind(tx, email)
+    if kind is not None:
+        raise Conflict(f"{email} is already {ADDRESS_HOLDER.get(kind, 'in use')}", address=email, kind=kind)
+
+
+def check_quota(domain: dict[str, Any], quota: int) -> None:
+    """A mailbox's quota may not exceed its domain's ``max_quota_bytes``."""
+    cap = domain["max_quota_bytes"]
+    if cap is not None and quota > cap:
+        raise LimitExceeded(
+            f"a quota of {quota} bytes is more than {domain['name']} allows a mailbox ({cap} bytes)",
+            limit="max_quota_bytes",
+            max=cap,
+            requested=quota,
+        )
+
+
+def check_may_change(principal: Principal, email: str, fields: Iterable[str]) -> None:
+    """Refuse, naming them, the fields the caller may not change on this user."""
+    fields = set(fields)
+    if "global_admin" in fields and not principal.is_admin:
+        raise Forbidden("only global administrators may set global_admin", fields=["global_admin"])
+    if principal.can_manage(domain_of(email)):
+        return
+    refused = sorted(fields - SELF_SERVICE_FIELDS)
+    if refused:
+        raise Forbidden(
+            f"only managers of {domain_of(email)} and admins may change {', '.join(refused)}", fields=refused
+        )
+
+
+def check_may_administer(principal: Principal, row: dict[str, Any]) -> None:
+    """A domain manager cannot take over (change or delete) a global administrator."""
+    if row["global_admin"] and not principal.is_admin and principal.email != row["email"]:
+        raise Forbidden("only global administrators may change or delete a global administrator")
+
+
+async def hash_password(ctx: Context, password: SecretStr) -> str:
+    """argon2id in a worker thread: it takes tens of milliseconds and releases the GIL."""
+    return await asyncio.to_thread(ctx.rt.passwords.hash, password.get_secret_value())
+
+
+@api.method("admin.users.list", http=GET("/users"), access=Manager("domain"))
+async def list_users(
+    ctx: Context, domain: DomainName | None = None, offset: Offset = 0, limit: Limit = DEFAULT_LIMIT
+) -> Page[User]:
+    """List users by address: every user for admins, the users of their domains for managers.
+
+    ``domain`` limits the list to one domain; a domain the caller does not manage is
+    ``not_found``, as if it did not exist.
+    """
+    p = ctx.principal
+    async with ctx.rt.db.read() as tx:
+        only: frozenset[str] | list[str] | None
+        if domain is not None:
+            if await domains_store.get(tx, domain) is None:
+                raise NotFound.of("domain", domain)
+            only = [domain]
+        else:
+            only = None if p.is_admin else p.managed_domains
+        rows, total = await store.page(tx, domains=only, offset=offset, limit=limit)
+    return Page[User](items=[User.model_validate(r) for r in rows], total=total, offset=offset, limit=limit)
+
+
+@api.method("admin.users.get", http=GET("/users/{email}"), access=Owner("email"))
+async def get_user(ctx: Context, email: EmailAddress) -> User:
+    """Show one user: to themselves, to managers of their domain and to admins."""
+    async with ctx.rt.db.read() as tx:
+        return User.model_validate(await load_user(tx, email))
+
+
+@api.method("admin.users.create", http=POST("/users", status=201), access=Manager("user.email"))
+async def create_user(ctx: Context, user: UserCreate) -> User:
+    """Create a mailbox in an existing domain (the part of the address after @).
+
+    The address must not be held by another user or an alias (``conflict``). The domain's
+    ``max_users`` and ``max_quota_bytes`` apply (``limit_exceeded``); the quota defaults to
+    the domain's ``max_quota_bytes``, or 1 GiB when the domain has no cap. Only global
+    administrators may create global administrators.
+    """
+    if user.global_admin and not ctx.principal.is_admin:
+        raise Forbidden("only global administrators may set global_admin", fields=["global_admin"])
+    values = user.model_dump(exclude={"password"})
+    errors = rule_errors(user.email, values, "user.")
+    if errors:
+        raise InvalidParams(errors)
+    name = domain_of(user.email)
+    password_hash = await hash_password(ctx, user.password)
+    now = ctx.rt.clock.now()
+    async with ctx.rt.db.write() as tx:
+        domain = await load_mail_domain(tx, user.email, "user.email")
+        await check_address_free(tx, user.email)
+        if domain["max_users"] is not None:
+            used = await store.count(tx, name)
+            if used >= domain["max_users"]:
+                raise LimitExceeded(
+                    f"{name} already has {used} users, the most its max_users allows",
+                    limit="max_users",
+                    max=domain["max_users"],
+                    used=used,
+                )
+        if values["quota_bytes"] is None:
+            cap = domain["max_quota_bytes"]
+            values["quota_bytes"] = cap if cap is not None else DEFAULT_QUOTA_BYTES
+        check_quota(domain, values["quota_bytes"])
+        values |= {
+            "domain": name,
+            "password_hash": password_hash,
+            "quota_bytes_used": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        await store.insert_user(tx, values)
+        row = await load_user(tx, user.email)
+    return User.model_validate(row)
+
+
+@api.method("admin.users.update", http=PATCH("/users/{email}"), access=Owner("email"))
+async def update_user(ctx: Context, email: EmailAddress, changes: UserUpdate) -> User:
+    """Change a user; absent fields stay as they are.
+
+    Users may change their own password, display name, forwarding, auto-reply and spam
+    settings; quota, enabling, services, spoofing and ``change_pw_next_login`` are for
+    managers of the domain and admins (``forbidden`` names the refused fields), and
+    ``global_admin`` for global admins. A user who sets their own password no longer has
+    to change it at next login.
+    """
+    p = ctx.principal
+    values = changes.model_dump(exclude_unset=True)
+    check_may_change(p, email, values)
+    password: SecretStr | None = values.pop("password", None)
+    password_hash = await hash_password(ctx, password) if password is not None else None
+    async with ctx.rt.db.write() as tx:
+        row = await load_user(tx, email)
+        check_may_administer(p, row)
+        errors = rule_errors(email, row | values, "changes.")
+        if errors:
+            raise InvalidParams(errors)
+        if "quota_bytes" in values:
+            check_quota(await load_mail_domain(tx, email, "email"), values["quota_bytes"])
+        if password_hash is not None:
+            values["password_hash"] = password_hash
+            if p.email == email and "change_pw_next_login" not in values:
+                values["change_pw_next_login"] = False
+        if values:
+            await store.update_user(tx, email, values | {"updated_at": ctx.rt.clock.now()})
+            row = await load_user(tx, email)
+    return User.model_validate(row)
+
+
+@api.method("admin.users.delete", http=DELETE("/users/{email}"), access=Manager("email", kind="user"))
+async def delete_user(ctx: Context, email: EmailAddress) -> None:
+    """Delete a mailbox and free its address; its API keys and manager roles go with it."""
+    async with ctx.rt.db.write() as tx:
+        row = await load_user(tx, email)
+        check_may_administer(ctx.principal, row)
+        await store.delete_user(tx, email)

@@ -1,0 +1,76 @@
+"""Repository of users (mailboxes).
+
+Rows never carry ``password_hash``: reading it is for authentication alone, in
+:mod:`mailroom.store.accounts`. Writing it (create, password change) goes through here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+
+from mailroom.store.engine import Row, Tx
+from mailroom.store.schema import addresses, domains, users
+
+_PUBLIC = [c for c in users.c if c.name != "password_hash"]
+
+
+async def address_kind(tx: Tx, address: str) -> str | None:
+    """Who holds ``address``: ``user``, ``alias`` or nobody (None)."""
+    kind: str | None = await tx.scalar(select(addresses.c.kind).where(addresses.c.address == address))
+    return kind
+
+
+async def lock_domain(tx: Tx, name: str) -> Row | None:
+    """The limits of a domain (``name``, ``max_users``, ``max_quota_bytes``), locked for this transaction.
+
+    On PostgreSQL the row lock (``FOR UPDATE``) makes concurrent user creations in one domain
+    take turns, so two of them cannot both count the users, both see room, and both insert.
+    SQLite has no row locks and needs none: its write transactions already take turns.
+    """
+    query = select(domains.c.name, domains.c.max_users, domains.c.max_quota_bytes).where(
+        domains.c.name == name
+    )
+    return await tx.first(query.with_for_update())
+
+
+async def get(tx: Tx, email: str) -> Row | None:
+    """One user by address, without the password hash."""
+    return await tx.first(select(*_PUBLIC).where(users.c.email == email))
+
+
+async def page(tx: Tx, *, domains: Collection[str] | None, offset: int, limit: int) -> tuple[list[Row], int]:
+    """Users ordered by address, limited to ``domains`` unless it is None; and their total."""
+    query = select(*_PUBLIC)
+    count = select(func.count()).select_from(users)
+    if domains is not None:
+        query = query.where(users.c.domain.in_(list(domains)))
+        count = count.where(users.c.domain.in_(list(domains)))
+    rows = await tx.all(query.order_by(users.c.email).offset(offset).limit(limit))
+    return rows, int(await tx.scalar(count) or 0)
+
+
+async def count(tx: Tx, domain: str) -> int:
+    """How many users a domain has."""
+    return int(await tx.scalar(select(func.count()).select_from(users).where(users.c.domain == domain)) or 0)
+
+
+async def insert_user(tx: Tx, values: dict[str, Any]) -> None:
+    """Claim the address for a user, then create the user; a taken address is a Conflict."""
+    await tx.execute(insert(addresses).values(address=values["email"], kind="user", domain=values["domain"]))
+    await tx.execute(insert(users).values(**values))
+
+
+async def update_user(tx: Tx, email: str, values: dict[str, Any]) -> None:
+    """Change columns of one user (``password_hash`` included when the password changes)."""
+    await tx.execute(update(users).where(users.c.email == email).values(**values))
+
+
+async def delete_user(tx: Tx, email: str) -> bool:
+    """Delete a user and release its address; managers and API keys go by FK cascade."""
+    gone = await tx.rowcount(delete(users).where(users.c.email == email))
+    if gone:
+        await tx.execute(delete(addresses).where(addresses.c.address == email, addresses.c.kind == "user"))
+    return gone > 0
