@@ -17,6 +17,7 @@ from mailroom.registry import Api, Filter, Registry, Runner
 from mailroom.runtime import Runtime
 from mailroom.settings import ProviderRoute, Settings
 from mailroom.store import migrate
+from mailroom.store.blobs import FileBlobStore
 from mailroom.store.engine import open_database
 
 log = logging.getLogger("mailroom")
@@ -128,7 +129,8 @@ async def start(
         memory_cost=settings.argon2_memory_cost,
         parallelism=settings.argon2_parallelism,
     )
-    runtime = Runtime(settings=settings, db=db, clock=clock, passwords=passwords)
+    blobs = FileBlobStore(settings.effective_blob_dir)
+    runtime = Runtime(settings=settings, db=db, clock=clock, passwords=passwords, blobs=blobs)
     registry = build_registry(settings, apis)
     runner = Runner(registry, runtime)
     registry.bind(runner)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from mailroom.store.migrate import include_name
 from mailroom.store.tables import metadata
 
 connection = context.config.attributes.get("connection")
@@ -14,6 +15,7 @@ context.configure(
     target_metadata=metadata,
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
+    include_name=include_name,
 )
 with context.begin_transaction():
     context.run_migrations()

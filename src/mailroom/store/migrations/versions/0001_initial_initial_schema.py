@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises:
-Create Date: 2026-11-21 06:24:10.588601
+Create Date: 2026-11-21 06:29:49.091831
 """
 
 from __future__ import annotations
@@ -30,6 +30,13 @@ def upgrade() -> None:
     with op.batch_alter_table("addresses", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_addresses_domain"), ["domain"], unique=False)
 
+    op.create_table(
+        "blobs",
+        sa.Column("sha", sa.String(length=64), nullable=False),
+        sa.Column("size", sa.BigInteger(), nullable=False),
+        sa.Column("created_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("sha", name=op.f("pk_blobs")),
+    )
     op.create_table(
         "domain_names",
         sa.Column("name", sa.String(length=253), nullable=False),
@@ -160,6 +167,29 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_api_keys_owner_id"), ["owner_id"], unique=False)
 
     op.create_table(
+        "autoreply_log",
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("sender", sa.String(length=320), nullable=False),
+        sa.Column("last_sent_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_autoreply_log_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("user_id", "sender", name=op.f("pk_autoreply_log")),
+    )
+    op.create_table(
+        "labels",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("kind", sa.String(length=8), nullable=False),
+        sa.Column("created_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_labels_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_labels")),
+        sa.UniqueConstraint("user_id", "name", name=op.f("uq_labels_user_id_name")),
+    )
+    op.create_table(
         "managers",
         sa.Column("domain", sa.String(length=253), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
@@ -175,15 +205,215 @@ def upgrade() -> None:
     with op.batch_alter_table("managers", schema=None) as batch_op:
         batch_op.create_index("ix_managers_user_id", ["user_id"], unique=False)
 
+    op.create_table(
+        "outbound_intents",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=True),
+        sa.Column("email_id", sa.Integer(), nullable=True),
+        sa.Column("blob_sha", sa.String(length=64), nullable=True),
+        sa.Column("mail_from", sa.String(length=320), nullable=False),
+        sa.Column("recipients", sa.JSON(), nullable=False),
+        sa.Column("relay", sa.String(length=300), nullable=True),
+        sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column("dedup", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("created_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["blob_sha"], ["blobs.sha"], name=op.f("fk_outbound_intents_blob_sha_blobs")),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_outbound_intents_user_id_users"), ondelete="SET NULL"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_outbound_intents")),
+        sa.UniqueConstraint("dedup", name=op.f("uq_outbound_intents_dedup")),
+    )
+    with op.batch_alter_table("outbound_intents", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_outbound_intents_blob_sha"), ["blob_sha"], unique=False)
+        batch_op.create_index(
+            "ix_outbound_intents_status_next_attempt_at", ["status", "next_attempt_at"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_outbound_intents_user_id"), ["user_id"], unique=False)
+
+    op.create_table(
+        "threads",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("subject", sa.Text(), nullable=False),
+        sa.Column("normalized_subject", sa.String(length=255), nullable=False),
+        sa.Column("created_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_date", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("n_emails", sa.Integer(), nullable=False),
+        sa.Column("n_unread", sa.Integer(), nullable=False),
+        sa.Column("n_starred", sa.Integer(), nullable=False),
+        sa.Column("n_attachments", sa.Integer(), nullable=False),
+        sa.Column("n_signed", sa.Integer(), nullable=False),
+        sa.Column("n_encrypted", sa.Integer(), nullable=False),
+        sa.Column("latest_email_id", sa.Integer(), nullable=True),
+        sa.Column("latest_subject", sa.Text(), nullable=False),
+        sa.Column("latest_from", sa.JSON(), nullable=False),
+        sa.Column("snippet", sa.Text(), nullable=False),
+        sa.Column("participants", sa.JSON(), nullable=False),
+        sa.Column("muted", sa.Boolean(), nullable=False),
+        sa.Column("postponed_until", mailroom.store.types.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_threads_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_threads")),
+    )
+    with op.batch_alter_table("threads", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_threads_user_id_normalized_subject",
+            ["user_id", "normalized_subject", "last_date"],
+            unique=False,
+        )
+
+    op.create_table(
+        "emails",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("thread_id", sa.Integer(), nullable=False),
+        sa.Column("blob_sha", sa.String(length=64), nullable=False),
+        sa.Column("message_id", sa.String(length=998), nullable=True),
+        sa.Column("in_reply_to", sa.JSON(), nullable=False),
+        sa.Column("references", sa.JSON(), nullable=False),
+        sa.Column("subject", sa.Text(), nullable=False),
+        sa.Column("from_addrs", sa.JSON(), nullable=False),
+        sa.Column("to_addrs", sa.JSON(), nullable=False),
+        sa.Column("cc_addrs", sa.JSON(), nullable=False),
+        sa.Column("bcc_addrs", sa.JSON(), nullable=False),
+        sa.Column("reply_to_addrs", sa.JSON(), nullable=False),
+        sa.Column("date", mailroom.store.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("received_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("size", sa.BigInteger(), nullable=False),
+        sa.Column("snippet", sa.Text(), nullable=False),
+        sa.Column("has_attachments", sa.Boolean(), nullable=False),
+        sa.Column("attachments", sa.JSON(), nullable=False),
+        sa.Column("encryption", sa.String(length=16), nullable=False),
+        sa.Column("is_read", sa.Boolean(), nullable=False),
+        sa.Column("is_starred", sa.Boolean(), nullable=False),
+        sa.Column("is_draft", sa.Boolean(), nullable=False),
+        sa.Column("spam_score", sa.Float(), nullable=True),
+        sa.Column("source", sa.String(length=16), nullable=False),
+        sa.Column("mail_from", sa.String(length=320), nullable=True),
+        sa.Column("delivered_to", sa.String(length=320), nullable=True),
+        sa.Column("dedup", sa.String(length=64), nullable=False),
+        sa.ForeignKeyConstraint(["blob_sha"], ["blobs.sha"], name=op.f("fk_emails_blob_sha_blobs")),
+        sa.ForeignKeyConstraint(
+            ["thread_id"], ["threads.id"], name=op.f("fk_emails_thread_id_threads"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_emails_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_emails")),
+        sa.UniqueConstraint("user_id", "dedup", name=op.f("uq_emails_user_id_dedup")),
+    )
+    with op.batch_alter_table("emails", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_emails_blob_sha"), ["blob_sha"], unique=False)
+        batch_op.create_index("ix_emails_thread_id_received_at", ["thread_id", "received_at"], unique=False)
+        batch_op.create_index("ix_emails_user_id_message_id", ["user_id", "message_id"], unique=False)
+
+    op.create_table(
+        "thread_labels",
+        sa.Column("label_id", sa.Integer(), nullable=False),
+        sa.Column("thread_id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("last_date", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("n_emails", sa.Integer(), nullable=False),
+        sa.Column("n_unread", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["label_id"], ["labels.id"], name=op.f("fk_thread_labels_label_id_labels"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["thread_id"], ["threads.id"], name=op.f("fk_thread_labels_thread_id_threads"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_thread_labels_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("label_id", "thread_id", name=op.f("pk_thread_labels")),
+    )
+    with op.batch_alter_table("thread_labels", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_thread_labels_listing", ["user_id", "label_id", "last_date", "thread_id"], unique=False
+        )
+        batch_op.create_index("ix_thread_labels_thread_id", ["thread_id"], unique=False)
+
+    op.create_table(
+        "thread_message_ids",
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("message_id", sa.String(length=998), nullable=False),
+        sa.Column("thread_id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["thread_id"],
+            ["threads.id"],
+            name=op.f("fk_thread_message_ids_thread_id_threads"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_thread_message_ids_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("user_id", "message_id", name=op.f("pk_thread_message_ids")),
+    )
+    with op.batch_alter_table("thread_message_ids", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_thread_message_ids_thread_id"), ["thread_id"], unique=False)
+
+    op.create_table(
+        "email_labels",
+        sa.Column("email_id", sa.Integer(), nullable=False),
+        sa.Column("label_id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["email_id"], ["emails.id"], name=op.f("fk_email_labels_email_id_emails"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["label_id"], ["labels.id"], name=op.f("fk_email_labels_label_id_labels"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("email_id", "label_id", name=op.f("pk_email_labels")),
+    )
+    with op.batch_alter_table("email_labels", schema=None) as batch_op:
+        batch_op.create_index("ix_email_labels_label_id", ["label_id"], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("email_labels", schema=None) as batch_op:
+        batch_op.drop_index("ix_email_labels_label_id")
+
+    op.drop_table("email_labels")
+    with op.batch_alter_table("thread_message_ids", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_thread_message_ids_thread_id"))
+
+    op.drop_table("thread_message_ids")
+    with op.batch_alter_table("thread_labels", schema=None) as batch_op:
+        batch_op.drop_index("ix_thread_labels_thread_id")
+        batch_op.drop_index("ix_thread_labels_listing")
+
+    op.drop_table("thread_labels")
+    with op.batch_alter_table("emails", schema=None) as batch_op:
+        batch_op.drop_index("ix_emails_user_id_message_id")
+        batch_op.drop_index("ix_emails_thread_id_received_at")
+        batch_op.drop_index(batch_op.f("ix_emails_blob_sha"))
+
+    op.drop_table("emails")
+    with op.batch_alter_table("threads", schema=None) as batch_op:
+        batch_op.drop_index("ix_threads_user_id_normalized_subject")
+
+    op.drop_table("threads")
+    with op.batch_alter_table("outbound_intents", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_outbound_intents_user_id"))
+        batch_op.drop_index("ix_outbound_intents_status_next_attempt_at")
+        batch_op.drop_index(batch_op.f("ix_outbound_intents_blob_sha"))
+
+    op.drop_table("outbound_intents")
     with op.batch_alter_table("managers", schema=None) as batch_op:
         batch_op.drop_index("ix_managers_user_id")
 
     op.drop_table("managers")
+    op.drop_table("labels")
+    op.drop_table("autoreply_log")
     with op.batch_alter_table("api_keys", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_api_keys_owner_id"))
 
@@ -203,6 +433,7 @@ def downgrade() -> None:
     op.drop_table("relays")
     op.drop_table("domains")
     op.drop_table("domain_names")
+    op.drop_table("blobs")
     with op.batch_alter_table("addresses", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_addresses_domain"))
 

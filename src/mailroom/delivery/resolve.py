@@ -1,0 +1,247 @@
+"""Recipient resolution: what a RCPT address means, decided before the message is read.
+
+An address resolves to local mailboxes (users), external addresses (alias destinations and
+forwarding, relayed domains) or a refusal. Precedence, like Postfix ``virtual_alias_maps``
+followed by the mailbox table:
+
+1. The domain: a mail domain; an alternative domain (mapped to its primary domain); a
+   relayed domain (accepted, passed to its relay); anything else is refused (not ours).
+2. In a mail domain: the exact alias for the address, else the user with that address
+   (an address is one or the other: the ``addresses`` table makes them exclusive).
+3. With the recipient delimiter (``user+tag@``): the same two look-ups for ``user@``.
+4. Wildcard aliases of the domain, the most specific first (longest fixed text, so
+   ``sales-*@`` beats the catch-all ``*@``), matched against the full then the base address.
+5. Otherwise: unknown (``550 5.1.1``).
+
+Alias destinations and a user's forwarding destinations are resolved again, recursively:
+local ones become mailboxes, external ones outbound intents. A visited set stops cycles (each
+address is expanded once per resolution) and the depth is limited to :data:`MAX_DEPTH`, so a
+loop neither hangs nor multiplies mail. A user with forwarding keeps a local copy only with
+``forward_keep``. A disabled user is refused (``550 5.2.1``); a destination that fails inside
+an expansion is skipped, and the address is refused only when nothing deliverable is left.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Literal
+
+from mailroom.domain.names import normalize_address
+from mailroom.store import recipients as store
+from mailroom.store.engine import Row, Tx
+
+#: Expansion levels followed before giving up (alias of alias of ... / forward chains).
+MAX_DEPTH = 20
+
+Status = Literal["accepted", "unknown", "disabled", "loop", "not_local", "invalid", "over_quota"]
+Reason = Literal["alias", "forward", "relay"]
+
+_REPLIES: dict[Status, str] = {
+    "accepted": "250 2.1.5 <{a}>: recipient ok",
+    "unknown": "550 5.1.1 <{a}>: recipient address rejected: user unknown",
+    "disabled": "550 5.2.1 <{a}>: mailbox disabled",
+    "loop": "550 5.4.6 <{a}>: alias or forwarding loop",
+    "not_local": "554 5.7.1 <{a}>: relay access denied",
+    "invalid": "501 5.1.3 <{a}>: bad recipient address syntax",
+    "over_quota": "452 4.2.2 <{a}>: mailbox full",
+}
+#: When nothing is deliverable, the most telling failure found in the expansion answers.
+_FAILURE_ORDER: tuple[Status, ...] = ("over_quota", "disabled", "loop", "unknown", "not_local")
+
+
+@dataclass(frozen=True, slots=True)
+class LocalTarget:
+    """A mailbox that gets a copy. ``tag`` is what followed the recipient delimiter."""
+
+    user_id: int
+    email: str
+    tag: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalTarget:
+    """An address mail goes on to: ``via`` is the local address whose rule sent it there."""
+
+    address: str
+    reason: Reason
+    via: str
+    relay: str | None = None  # smarthost of a relayed domain ('' = its MX)
+
+
+@dataclass(slots=True)
+class Resolution:
+    """What one RCPT address resolved to; ``reply`` is the SMTP reply for RCPT."""
+
+    address: str
+    status: Status
+    local: list[LocalTarget] = field(default_factory=list)
+    external: list[ExternalTarget] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> bool:
+        return self.status == "accepted"
+
+    @property
+    def reply(self) -> str:
+        return _REPLIES[self.status].format(a=self.address)
+
+    @property
+    def code(self) -> int:
+        return int(self.reply[:3])
+
+
+@lru_cache(maxsize=1024)
+def _wildcard_regex(pattern: str) -> re.Pattern[str]:
+    return re.compile("^" + ".*".join(re.escape(part) for part in pattern.split("*")) + "$")
+
+
+def _specificity(pattern: str) -> tuple[int, str]:
+    # More fixed characters first; ties broken by the pattern, so the choice is stable.
+    return (-len(pattern.replace("*", "")), pattern)
+
+
+def split_tag(local: str, delimiters: str) -> tuple[str, str | None]:
+    """``alice+news`` → (``alice``, ``news``) for delimiters ``+``; each character is one."""
+    if not delimiters:
+        return local, None
+    for i, ch in enumerate(local):
+        if ch in delimiters and i > 0:
+            return local[:i], local[i + 1 :]
+    return local, None
+
+
+class _Walk:
+    """One resolution: the visited set, the targets found and the failures met."""
+
+    def __init__(self, tx: Tx, delimiters: str, quota_check: bool) -> None:
+        self.tx = tx
+        self.delimiters = delimiters
+        self.quota_check = quota_check
+        self.visited: set[str] = set()
+        self.local: dict[int, LocalTarget] = {}
+        self.external: dict[str, ExternalTarget] = {}
+        self.failures: list[Status] = []
+        self.full: set[int] = set()
+
+    def fail(self, status: Status) -> None:
+        self.failures.append(status)
+
+    async def expand(self, address: str, depth: int, reason: Reason, via: str) -> None:
+        if address in self.visited:
+            self.fail("loop")
+            return
+        if depth > MAX_DEPTH:
+            self.fail("loop")
+            return
+        self.visited.add(address)
+        local, _, domain = address.rpartition("@")
+        kind = await store.domain_kind(self.tx, domain)
+        if kind == "alternative":
+            primary = await store.primary_of(self.tx, domain)
+            if primary is None:
+                self.fail("unknown")
+                return
+            domain = primary
+            address = f"{local}@{domain}"
+            self.visited.add(address)
+            kind = "domain"
+        if kind == "relay":
+            relay = await store.relay(self.tx, domain)
+            smarthost = relay["smarthost"] if relay else ""
+            self.external.setdefault(address, ExternalTarget(address, "relay", via or address, smarthost))
+            return
+        if kind != "domain":
+            if depth == 0:
+                self.fail("not_local")
+            else:
+                self.external.setdefault(address, ExternalTarget(address, reason, via))
+            return
+        if await self._mailbox_or_alias(address, None, depth):
+            return
+        base, tag = split_tag(local, self.delimiters)
+        if tag is not None and await self._mailbox_or_alias(f"{base}@{domain}", tag, depth):
+            return
+        if await self._wildcard(local, base if tag is not None else None, domain, depth):
+            return
+        self.fail("unknown")
+
+    async def _mailbox_or_alias(self, address: str, tag: str | None, depth: int) -> bool:
+        alias = await store.alias(self.tx, address)
+        if alias is not None:
+            await self._destinations(alias["destinations"], depth, "alias", address)
+            return True
+        user = await store.user(self.tx, address)
+        if user is None:
+            return False
+        if not user["enabled"]:
+            self.fail("disabled")
+            return True
+        forwarding = bool(user["forward_enabled"] and user["forward_destinations"])
+        if not forwarding or user["forward_keep"]:
+            if self.quota_check and _full(user):
+                self.full.add(user["id"])
+                self.fail("over_quota")
+            else:
+                self.local.setdefault(user["id"], LocalTarget(user["id"], user["email"], tag))
+        if forwarding:
+            await self._destinations(user["forward_destinations"], depth, "forward", user["email"])
+        return True
+
+    async def _wildcard(self, local: str, base: str | None, domain: str, depth: int) -> bool:
+        candidates = await store.wildcard_aliases(self.tx, domain)
+        if not candidates:
+            return False
+        candidates.sort(key=lambda row: _specificity(row["address"].rpartition("@")[0]))
+        for probe in (local, base):
+            if probe is None:
+                continue
+            for row in candidates:
+                if _wildcard_regex(row["address"].rpartition("@")[0]).match(probe):
+                    await self._destinations(row["destinations"], depth, "alias", f"{local}@{domain}")
+                    return True
+        return False
+
+    async def _destinations(self, destinations: list[str], depth: int, reason: Reason, via: str) -> None:
+        for destination in destinations:
+            try:
+                address = normalize_address(destination)
+            except ValueError:
+                self.fail("unknown")
+                continue
+            await self.expand(address, depth + 1, reason, via)
+
+
+def _full(user: Row) -> bool:
+    """Quota 0 means unlimited (as in Dovecot)."""
+    quota = int(user["quota_bytes"] or 0)
+    return quota > 0 and int(user["quota_bytes_used"] or 0) >= quota
+
+
+def normalize_recipient(address: str) -> str | None:
+    """The stored form of a RCPT address (``<>`` and spaces removed), or None if malformed."""
+    value = address.strip()
+    if value.startswith("<") and value.endswith(">"):
+        value = value[1:-1]
+    try:
+        return normalize_address(value)
+    except ValueError:
+        return None
+
+
+async def resolve(tx: Tx, address: str, *, delimiters: str = "+", quota_check: bool = False) -> Resolution:
+    """Resolve one recipient address (see the module docstring for the rules).
+
+    With ``quota_check`` (RCPT time), a mailbox that is already full counts as a temporary
+    failure (``452 4.2.2``) unless something else is deliverable.
+    """
+    normalized = normalize_recipient(address)
+    if normalized is None:
+        return Resolution(address=address.strip().strip("<>"), status="invalid")
+    walk = _Walk(tx, delimiters, quota_check)
+    await walk.expand(normalized, 0, "alias", "")
+    if walk.local or walk.external:
+        return Resolution(normalized, "accepted", list(walk.local.values()), list(walk.external.values()))
+    status: Status = next((s for s in _FAILURE_ORDER if s in walk.failures), "unknown")
+    return Resolution(normalized, status)

@@ -1,0 +1,200 @@
+"""The blob store: raw messages by SHA-256, written once, durable before anyone is told "stored".
+
+Files live at ``<root>/ab/cd/<hex>``. A blob is written to a temporary file in its final
+folder, fsync'd, renamed into place, and the folder fsync'd, so a blob that exists under its
+name is complete and survives a crash. Writing the same content again finds the file and does
+nothing: one copy however many mailboxes hold the message.
+
+Blocking file I/O runs in a worker thread (``asyncio.to_thread``) so the event loop keeps
+serving. The ``blobs`` table records each blob; :func:`collect_garbage` deletes the ones no
+email and no outbound intent names any more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import re
+import secrets
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO
+
+from sqlalchemy import and_, bindparam, delete, exists, select
+
+from mailroom.store.engine import Query, Tx
+from mailroom.store.mail_schema import blobs, emails, outbound_intents
+from mailroom.store.upsert import upsert
+
+_SHA = re.compile(r"^[0-9a-f]{64}$")
+_TEMP_PREFIX = ".tmp-"
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class BlobNotFound(LookupError):
+    """No blob with that digest."""
+
+
+class FileBlobStore:
+    """Content-addressed blobs on a local (or shared) filesystem."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    # -- naming --------------------------------------------------------------------------
+    def path(self, sha: str) -> Path:
+        """Where the blob ``sha`` lives (whether or not it exists)."""
+        if not _SHA.match(sha):
+            raise ValueError(f"not a SHA-256 hex digest: {sha!r}")
+        return self.root / sha[:2] / sha[2:4] / sha
+
+    # -- writing -------------------------------------------------------------------------
+    async def put(self, data: bytes) -> str:
+        """Store ``data`` durably and return its SHA-256 (hex). Idempotent."""
+        return await asyncio.to_thread(self.put_sync, data)
+
+    def put_sync(self, data: bytes, sha: str | None = None) -> str:
+        sha = sha or sha256_hex(data)
+        final = self.path(sha)
+        if final.exists():
+            return sha
+        self._make_dirs(final.parent)
+        tmp = final.parent / f"{_TEMP_PREFIX}{secrets.token_hex(8)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
+        os.close(fd)
+        os.replace(tmp, final)
+        _fsync_dir(final.parent)
+        return sha
+
+    async def ensure(self, sha: str, data: bytes) -> None:
+        """Write ``data`` again if its file is missing (a collector removed it meanwhile)."""
+        if not await asyncio.to_thread(self.path(sha).exists):
+            await asyncio.to_thread(self.put_sync, data, sha)
+
+    def _make_dirs(self, folder: Path) -> None:
+        # New folders must be durable too: fsync each new one's parent.
+        missing: list[Path] = []
+        current = folder
+        while not current.exists():
+            missing.append(current)
+            current = current.parent
+        for new in reversed(missing):
+            with contextlib.suppress(FileExistsError):
+                new.mkdir()
+            _fsync_dir(new.parent)
+
+    # -- reading -------------------------------------------------------------------------
+    async def get(self, sha: str) -> bytes:
+        """The blob's bytes; :class:`BlobNotFound` when there is none."""
+        return await asyncio.to_thread(self.get_sync, sha)
+
+    def get_sync(self, sha: str) -> bytes:
+        try:
+            return self.path(sha).read_bytes()
+        except FileNotFoundError:
+            raise BlobNotFound(sha) from None
+
+    def open(self, sha: str) -> BinaryIO:
+        """A binary file object (blocking; use from a worker thread for large blobs)."""
+        try:
+            return self.path(sha).open("rb")
+        except FileNotFoundError:
+            raise BlobNotFound(sha) from None
+
+    async def exists(self, sha: str) -> bool:
+        return await asyncio.to_thread(self.path(sha).exists)
+
+    # -- removing ------------------------------------------------------------------------
+    async def delete(self, sha: str) -> None:
+        """Remove a blob's file. Only :func:`collect_garbage` calls this (unreferenced blobs)."""
+        await asyncio.to_thread(self._delete_sync, sha)
+
+    def _delete_sync(self, sha: str) -> None:
+        path = self.path(sha)
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            _fsync_dir(path.parent)
+
+    def sweep_temporary(self, older_than_seconds: float = 3600.0) -> int:
+        """Remove temporary files a crash left behind; returns how many."""
+        if not self.root.exists():
+            return 0
+        cutoff = time.time() - older_than_seconds
+        removed = 0
+        for tmp in self.root.glob(f"*/*/{_TEMP_PREFIX}*"):
+            with contextlib.suppress(FileNotFoundError):
+                if tmp.stat().st_mtime < cutoff:
+                    tmp.unlink()
+                    removed += 1
+        return removed
+
+
+# -- the blobs table ---------------------------------------------------------------------
+
+
+async def record(tx: Tx, sha: str, size: int, now: datetime) -> None:
+    """Register a blob, or touch its row when it is known.
+
+    Touching (rather than ignoring) locks the row on PostgreSQL until commit, so a garbage
+    collector cannot delete it under an ingest that is about to refer to it.
+    """
+    await upsert(tx, blobs, {"sha": sha, "size": size, "created_at": now}, ["sha"], {"size": size})
+
+
+_UNREFERENCED = Query(
+    select(blobs.c.sha)
+    .where(
+        ~exists().where(emails.c.blob_sha == blobs.c.sha),
+        ~exists().where(outbound_intents.c.blob_sha == blobs.c.sha),
+    )
+    .limit(bindparam("limit"))
+)
+
+
+async def collect_garbage(tx: Tx, store: FileBlobStore, *, limit: int = 1000) -> list[str]:
+    """Delete up to ``limit`` blobs nothing refers to, rows and files; returns their digests.
+
+    Runs inside a write transaction, and unlinks files *before* it commits. An ingest that
+    starts using a blob again registers it in its own write transaction and then calls
+    :meth:`FileBlobStore.ensure`, which rewrites a file removed here: on SQLite the write
+    lock orders the two, on PostgreSQL the row lock on ``blobs`` does.
+    """
+    shas: list[str] = await tx.scalars(_UNREFERENCED, {"limit": limit})
+    for sha in shas:
+        gone = await tx.rowcount(
+            delete(blobs).where(
+                and_(
+                    blobs.c.sha == sha,
+                    ~exists().where(emails.c.blob_sha == sha),
+                    ~exists().where(outbound_intents.c.blob_sha == sha),
+                )
+            )
+        )
+        if gone:
+            await store.delete(sha)
+    return shas

@@ -1,0 +1,224 @@
+"""Emails of a mailbox: insert (deduplicated), read, flag, label, delete; quota kept in step.
+
+Every function that changes emails refreshes the threads it touched (store/threads.py), so
+thread summaries and ``thread_labels`` stay consistent with ``emails``/``email_labels``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, delete, func, insert, select, update
+
+from mailroom.store import labels as label_store
+from mailroom.store import threads as thread_store
+from mailroom.store.engine import Query, Row, Tx
+from mailroom.store.mail_schema import email_labels, emails, labels
+from mailroom.store.schema import users
+
+#: Columns a mail client shows for an email (everything but the dedup key).
+EMAIL_COLUMNS = [c for c in emails.c if c.name != "dedup"]
+
+_BY_DEDUP = Query(
+    select(emails.c.id).where(emails.c.user_id == bindparam("user_id"), emails.c.dedup == bindparam("dedup"))
+)
+_GET = Query(
+    select(*EMAIL_COLUMNS).where(emails.c.id == bindparam("id"), emails.c.user_id == bindparam("user_id"))
+)
+_OF_THREAD = Query(
+    select(*EMAIL_COLUMNS)
+    .where(emails.c.thread_id == bindparam("thread_id"), emails.c.user_id == bindparam("user_id"))
+    .order_by(emails.c.received_at, emails.c.id)
+)
+_ADD_QUOTA = Query(
+    update(users)
+    .where(users.c.id == bindparam("uid"))
+    .values(quota_bytes_used=users.c.quota_bytes_used + bindparam("delta"))
+)
+
+
+async def find_by_dedup(tx: Tx, user_id: int, dedup: str) -> int | None:
+    found = await tx.scalar(_BY_DEDUP, {"user_id": user_id, "dedup": dedup})
+    return int(found) if found is not None else None
+
+
+async def insert_email(tx: Tx, values: Mapping[str, Any]) -> int:
+    """Insert one email row; returns its id. Thread refresh is the caller's (ingest batches it)."""
+    return int(await tx.scalar(insert(emails).values(**values).returning(emails.c.id)))
+
+
+async def add_labels(tx: Tx, email_id: int, label_ids: Collection[int]) -> None:
+    if label_ids:
+        await tx.execute(
+            insert(email_labels), [{"email_id": email_id, "label_id": lid} for lid in sorted(set(label_ids))]
+        )
+
+
+async def add_quota_used(tx: Tx, user_id: int, delta: int) -> None:
+    """Change ``quota_bytes_used`` by ``delta`` bytes (never below zero)."""
+    await tx.execute(_ADD_QUOTA, {"uid": user_id, "delta": delta})
+    if delta < 0:
+        await tx.execute(
+            update(users)
+            .where(users.c.id == user_id, users.c.quota_bytes_used < 0)
+            .values(quota_bytes_used=0)
+        )
+
+
+async def recount_quota(tx: Tx, user_id: int) -> int:
+    """Set ``quota_bytes_used`` from the emails themselves (repair); returns the new value."""
+    used = int(
+        await tx.scalar(select(func.coalesce(func.sum(emails.c.size), 0)).where(emails.c.user_id == user_id))
+        or 0
+    )
+    await tx.execute(update(users).where(users.c.id == user_id).values(quota_bytes_used=used))
+    return used
+
+
+async def quota(tx: Tx, user_id: int) -> Row | None:
+    """``quota_bytes`` and ``quota_bytes_used`` of a mailbox."""
+    return await tx.first(select(users.c.quota_bytes, users.c.quota_bytes_used).where(users.c.id == user_id))
+
+
+# -- reading -----------------------------------------------------------------------------
+
+
+async def _with_labels(tx: Tx, rows: list[Row]) -> list[Row]:
+    if not rows:
+        return rows
+    ids = [r["id"] for r in rows]
+    pairs = await tx.all(
+        select(email_labels.c.email_id, labels.c.name)
+        .select_from(email_labels.join(labels, labels.c.id == email_labels.c.label_id))
+        .where(email_labels.c.email_id.in_(ids))
+    )
+    names: dict[int, list[str]] = {i: [] for i in ids}
+    for pair in pairs:
+        names[pair["email_id"]].append(pair["name"])
+    for row in rows:
+        row["labels"] = sorted(names[row["id"]])
+    return rows
+
+
+async def get(tx: Tx, user_id: int, email_id: int) -> Row | None:
+    """One email of ``user_id`` with its label names, or None (absent or someone else's)."""
+    row = await tx.first(_GET, {"id": email_id, "user_id": user_id})
+    return (await _with_labels(tx, [row]))[0] if row is not None else None
+
+
+async def of_thread(tx: Tx, user_id: int, thread_id: int) -> list[Row]:
+    """The emails of a thread, oldest first, with their label names."""
+    return await _with_labels(tx, await tx.all(_OF_THREAD, {"thread_id": thread_id, "user_id": user_id}))
+
+
+async def owned(tx: Tx, user_id: int, email_ids: Sequence[int]) -> list[Row]:
+    """``id``, ``thread_id``, ``size``, ``blob_sha`` of those of ``email_ids`` that ``user_id`` owns."""
+    if not email_ids:
+        return []
+    return await tx.all(
+        select(emails.c.id, emails.c.thread_id, emails.c.size, emails.c.blob_sha).where(
+            emails.c.user_id == user_id, emails.c.id.in_(list(email_ids))
+        )
+    )
+
+
+# -- changing ----------------------------------------------------------------------------
+
+
+async def _refresh_threads(tx: Tx, thread_ids: Collection[int]) -> None:
+    for thread_id in sorted(set(thread_ids)):
+        await thread_store.refresh(tx, thread_id)
+
+
+async def set_flags(
+    tx: Tx,
+    user_id: int,
+    email_ids: Sequence[int],
+    *,
+    now: datetime,
+    is_read: bool | None = None,
+    is_starred: bool | None = None,
+) -> list[int]:
+    """Mark emails read/unread and starred/unstarred; returns the ids changed (owned ones).
+
+    Starring also adds the ``starred`` label (and unstarring removes it), so the label list
+    and the flag agree.
+    """
+    rows = await owned(tx, user_id, email_ids)
+    ids = [r["id"] for r in rows]
+    if not ids:
+        return []
+    values: dict[str, Any] = {}
+    if is_read is not None:
+        values["is_read"] = is_read
+    if is_starred is not None:
+        values["is_starred"] = is_starred
+    if values:
+        await tx.execute(update(emails).where(emails.c.id.in_(ids)).values(**values))
+    if is_starred is not None:
+        starred = (await label_store.ensure(tx, user_id, ["starred"], now))["starred"]
+        await tx.execute(
+            delete(email_labels).where(email_labels.c.email_id.in_(ids), email_labels.c.label_id == starred)
+        )
+        if is_starred:
+            await tx.execute(insert(email_labels), [{"email_id": i, "label_id": starred} for i in ids])
+    await _refresh_threads(tx, [r["thread_id"] for r in rows])
+    return ids
+
+
+async def change_labels(
+    tx: Tx,
+    user_id: int,
+    email_ids: Sequence[int],
+    *,
+    add: Sequence[str] = (),
+    remove: Sequence[str] = (),
+    now: datetime,
+) -> list[int]:
+    """Add and remove labels (by name; unknown user labels are created) on emails."""
+    rows = await owned(tx, user_id, email_ids)
+    ids = [r["id"] for r in rows]
+    if not ids:
+        return []
+    wanted = await label_store.ensure(tx, user_id, [*add, *remove], now)
+    if remove:
+        await tx.execute(
+            delete(email_labels).where(
+                email_labels.c.email_id.in_(ids), email_labels.c.label_id.in_([wanted[n] for n in remove])
+            )
+        )
+    for name in add:
+        present = set(
+            await tx.scalars(
+                select(email_labels.c.email_id).where(
+                    email_labels.c.email_id.in_(ids), email_labels.c.label_id == wanted[name]
+                )
+            )
+        )
+        missing = [i for i in ids if i not in present]
+        if missing:
+            await tx.execute(
+                insert(email_labels), [{"email_id": i, "label_id": wanted[name]} for i in missing]
+            )
+    if "starred" in add or "starred" in remove:
+        await tx.execute(update(emails).where(emails.c.id.in_(ids)).values(is_starred="starred" in add))
+    await _refresh_threads(tx, [r["thread_id"] for r in rows])
+    return ids
+
+
+async def delete_emails(tx: Tx, user_id: int, email_ids: Sequence[int]) -> list[Row]:
+    """Delete emails for good: rows, labels, full-text entries (trigger/cascade), quota.
+
+    Returns the deleted rows (``id``, ``thread_id``, ``size``, ``blob_sha``); their blobs
+    become garbage once nothing else names them (store/blobs.py ``collect_garbage``).
+    """
+    rows = await owned(tx, user_id, email_ids)
+    if not rows:
+        return []
+    ids = [r["id"] for r in rows]
+    await tx.execute(delete(emails).where(emails.c.id.in_(ids)))
+    await add_quota_used(tx, user_id, -sum(int(r["size"]) for r in rows))
+    await _refresh_threads(tx, [r["thread_id"] for r in rows])
+    return rows

@@ -1,0 +1,96 @@
+"""Look-ups recipient resolution makes at RCPT time: every one a primary-key or index read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import bindparam, select
+
+from mailroom.store.engine import Query, Row, Tx
+from mailroom.store.schema import aliases, alternatives, domain_names, relays, users
+
+_DOMAIN_KIND = Query(select(domain_names.c.kind).where(domain_names.c.name == bindparam("name")))
+_ALTERNATIVE = Query(select(alternatives.c.domain).where(alternatives.c.name == bindparam("name")))
+_RELAY = Query(select(relays.c.name, relays.c.smarthost).where(relays.c.name == bindparam("name")))
+_USER = Query(
+    select(
+        users.c.id,
+        users.c.email,
+        users.c.enabled,
+        users.c.forward_enabled,
+        users.c.forward_destinations,
+        users.c.forward_keep,
+        users.c.quota_bytes,
+        users.c.quota_bytes_used,
+    ).where(users.c.email == bindparam("email"))
+)
+_ALIAS = Query(
+    select(aliases.c.address, aliases.c.destinations).where(
+        aliases.c.address == bindparam("address"), aliases.c.wildcard.is_(False)
+    )
+)
+_WILDCARDS = Query(
+    select(aliases.c.address, aliases.c.destinations).where(
+        aliases.c.domain == bindparam("domain"), aliases.c.wildcard.is_(True)
+    )
+)
+
+
+_MAILBOXES_COLUMNS = [
+    users.c.id,
+    users.c.email,
+    users.c.display_name,
+    users.c.enabled,
+    users.c.quota_bytes,
+    users.c.quota_bytes_used,
+    users.c.spam_enabled,
+    users.c.spam_mark_as_read,
+    users.c.spam_threshold,
+    users.c.reply_enabled,
+    users.c.reply_subject,
+    users.c.reply_body,
+    users.c.reply_start,
+    users.c.reply_end,
+]
+
+
+async def mailboxes(tx: Tx, user_ids: list[int]) -> dict[int, Row]:
+    """What delivery needs of each mailbox (quota, spam and auto-reply settings), by id."""
+    if not user_ids:
+        return {}
+    rows = await tx.all(select(*_MAILBOXES_COLUMNS).where(users.c.id.in_(user_ids)))
+    return {int(r["id"]): r for r in rows}
+
+
+async def user_by_email(tx: Tx, email: str) -> Row | None:
+    """A mailbox by address (imports name their user this way)."""
+    return await tx.first(select(*_MAILBOXES_COLUMNS).where(users.c.email == email))
+
+
+async def domain_kind(tx: Tx, name: str) -> str | None:
+    """``domain``, ``alternative``, ``relay`` or None for a name that is not ours."""
+    kind: str | None = await tx.scalar(_DOMAIN_KIND, {"name": name})
+    return kind
+
+
+async def primary_of(tx: Tx, alternative: str) -> str | None:
+    domain: str | None = await tx.scalar(_ALTERNATIVE, {"name": alternative})
+    return domain
+
+
+async def relay(tx: Tx, name: str) -> Row | None:
+    return await tx.first(_RELAY, {"name": name})
+
+
+async def user(tx: Tx, email: str) -> Row | None:
+    return await tx.first(_USER, {"email": email})
+
+
+async def alias(tx: Tx, address: str) -> Row | None:
+    """The exact (not wildcard) alias for ``address``."""
+    return await tx.first(_ALIAS, {"address": address})
+
+
+async def wildcard_aliases(tx: Tx, domain: str) -> list[dict[str, Any]]:
+    """Every wildcard alias of ``domain`` (a domain has few; matching happens in Python)."""
+    return await tx.all(_WILDCARDS, {"domain": domain})

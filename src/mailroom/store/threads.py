@@ -1,0 +1,275 @@
+"""Threads: their message-id map, merging, the denormalised summary, and listing by label.
+
+A thread's summary (counts, latest message, participants) and its ``thread_labels`` rows are
+derived data: :func:`refresh` recomputes them from the thread's emails, and every function
+here or in store/emails.py that changes emails calls it, so they never drift.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, case, delete, func, insert, select, update
+
+from mailroom.store.engine import Query, Row, Tx
+from mailroom.store.mail_schema import email_labels, emails, thread_labels, thread_message_ids, threads
+from mailroom.store.upsert import insert_ignore
+
+#: Distinct senders kept in a thread summary.
+MAX_PARTICIPANTS = 20
+_CHUNK = 500
+
+SUMMARY_COLUMNS = [
+    threads.c.id,
+    threads.c.subject,
+    threads.c.last_date,
+    threads.c.n_emails,
+    threads.c.n_unread,
+    threads.c.n_starred,
+    threads.c.n_attachments,
+    threads.c.n_signed,
+    threads.c.n_encrypted,
+    threads.c.latest_email_id,
+    threads.c.latest_subject,
+    threads.c.latest_from,
+    threads.c.snippet,
+    threads.c.participants,
+    threads.c.muted,
+    threads.c.postponed_until,
+]
+
+
+def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
+    for i in range(0, len(values), _CHUNK):
+        yield values[i : i + _CHUNK]
+
+
+# -- the message-id map ------------------------------------------------------------------
+
+
+async def thread_ids_for(tx: Tx, user_id: int, message_ids: Sequence[str]) -> dict[str, int]:
+    """``{message id: thread id}`` for the ids this mailbox has seen (own or referenced)."""
+    found: dict[str, int] = {}
+    for chunk in _chunks(message_ids):
+        rows = await tx.all(
+            select(thread_message_ids.c.message_id, thread_message_ids.c.thread_id).where(
+                thread_message_ids.c.user_id == user_id, thread_message_ids.c.message_id.in_(list(chunk))
+            )
+        )
+        found.update({r["message_id"]: int(r["thread_id"]) for r in rows})
+    return found
+
+
+async def register_ids(tx: Tx, user_id: int, message_ids: Sequence[str], thread_id: int) -> None:
+    """Record that these ids belong to ``thread_id`` (ids already known keep their thread)."""
+    for message_id in message_ids:
+        await insert_ignore(
+            tx,
+            thread_message_ids,
+            {"user_id": user_id, "message_id": message_id, "thread_id": thread_id},
+            ["user_id", "message_id"],
+        )
+
+
+_BY_SUBJECT = Query(
+    select(threads.c.id)
+    .where(
+        threads.c.user_id == bindparam("user_id"),
+        threads.c.normalized_subject == bindparam("subject"),
+        threads.c.last_date >= bindparam("since"),
+    )
+    .order_by(threads.c.last_date.desc())
+    .limit(1)
+)
+
+
+async def recent_by_subject(tx: Tx, user_id: int, normalized_subject: str, since: datetime) -> int | None:
+    """The newest thread with this normalised subject active since ``since``."""
+    thread_id = await tx.scalar(
+        _BY_SUBJECT, {"user_id": user_id, "subject": normalized_subject[:255], "since": since}
+    )
+    return int(thread_id) if thread_id is not None else None
+
+
+# -- creating and merging ----------------------------------------------------------------
+
+
+async def create(tx: Tx, user_id: int, subject: str, normalized_subject: str, now: datetime) -> int:
+    stmt = (
+        insert(threads)
+        .values(
+            user_id=user_id,
+            subject=subject,
+            normalized_subject=normalized_subject[:255],
+            created_at=now,
+            last_date=now,
+            latest_from=[],
+            participants=[],
+        )
+        .returning(threads.c.id)
+    )
+    return int(await tx.scalar(stmt))
+
+
+async def merge(tx: Tx, target: int, others: Sequence[int]) -> None:
+    """Move every email and message id of ``others`` into ``target`` and drop ``others``."""
+    others = [t for t in others if t != target]
+    if not others:
+        return
+    await tx.execute(update(emails).where(emails.c.thread_id.in_(others)).values(thread_id=target))
+    await tx.execute(
+        update(thread_message_ids).where(thread_message_ids.c.thread_id.in_(others)).values(thread_id=target)
+    )
+    first = await tx.scalar(select(func.min(threads.c.created_at)).where(threads.c.id.in_([target, *others])))
+    await tx.execute(update(threads).where(threads.c.id == target).values(created_at=first))
+    await tx.execute(delete(threads).where(threads.c.id.in_(others)))
+    await refresh(tx, target)
+
+
+# -- the summary -------------------------------------------------------------------------
+
+_AGGREGATE = Query(
+    select(
+        func.count().label("n_emails"),
+        func.coalesce(func.sum(case((emails.c.is_read.is_(False), 1), else_=0)), 0).label("n_unread"),
+        func.coalesce(func.sum(case((emails.c.is_starred.is_(True), 1), else_=0)), 0).label("n_starred"),
+        func.coalesce(func.sum(case((emails.c.has_attachments.is_(True), 1), else_=0)), 0).label(
+            "n_attachments"
+        ),
+        func.coalesce(func.sum(case((emails.c.encryption == "signed", 1), else_=0)), 0).label("n_signed"),
+        func.coalesce(func.sum(case((emails.c.encryption == "encrypted", 1), else_=0)), 0).label(
+            "n_encrypted"
+        ),
+    ).where(emails.c.thread_id == bindparam("thread_id"))
+)
+_SENDERS = Query(
+    select(emails.c.id, emails.c.subject, emails.c.from_addrs, emails.c.snippet, emails.c.received_at)
+    .where(emails.c.thread_id == bindparam("thread_id"))
+    .order_by(emails.c.received_at, emails.c.id)
+)
+_LABEL_COUNTS = Query(
+    select(
+        email_labels.c.label_id,
+        func.count().label("n_emails"),
+        func.coalesce(func.sum(case((emails.c.is_read.is_(False), 1), else_=0)), 0).label("n_unread"),
+    )
+    .select_from(email_labels.join(emails, emails.c.id == email_labels.c.email_id))
+    .where(emails.c.thread_id == bindparam("thread_id"))
+    .group_by(email_labels.c.label_id)
+)
+
+
+def _participants(rows: list[Row]) -> list[dict[str, Any]]:
+    seen: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        for address in row["from_addrs"] or []:
+            key = (address.get("email") or address.get("name") or "").lower()
+            if key and key not in seen and len(seen) < MAX_PARTICIPANTS:
+                seen[key] = {"name": address.get("name", ""), "email": address.get("email", "")}
+    return list(seen.values())
+
+
+async def refresh(tx: Tx, thread_id: int) -> bool:
+    """Recompute a thread's summary and label rows from its emails; False if it was empty
+    (and is now deleted)."""
+    counts = await tx.first(_AGGREGATE, {"thread_id": thread_id})
+    if counts is None or not counts["n_emails"]:
+        await tx.execute(delete(threads).where(threads.c.id == thread_id))
+        return False
+    rows = await tx.all(_SENDERS, {"thread_id": thread_id})
+    latest = rows[-1]
+    last_date = latest["received_at"]
+    user_id = await tx.scalar(select(threads.c.user_id).where(threads.c.id == thread_id))
+    await tx.execute(
+        update(threads)
+        .where(threads.c.id == thread_id)
+        .values(
+            last_date=last_date,
+            latest_email_id=latest["id"],
+            latest_subject=latest["subject"],
+            latest_from=latest["from_addrs"] or [],
+            snippet=latest["snippet"],
+            participants=_participants(rows),
+            **{k: int(v) for k, v in counts.items()},
+        )
+    )
+    label_rows = await tx.all(_LABEL_COUNTS, {"thread_id": thread_id})
+    await tx.execute(delete(thread_labels).where(thread_labels.c.thread_id == thread_id))
+    if label_rows:
+        await tx.execute(
+            insert(thread_labels),
+            [
+                {
+                    "label_id": r["label_id"],
+                    "thread_id": thread_id,
+                    "user_id": user_id,
+                    "last_date": last_date,
+                    "n_emails": int(r["n_emails"]),
+                    "n_unread": int(r["n_unread"]),
+                }
+                for r in label_rows
+            ],
+        )
+    return True
+
+
+# -- reading -----------------------------------------------------------------------------
+
+_LIST_BY_LABEL = Query(
+    select(*SUMMARY_COLUMNS)
+    .select_from(thread_labels.join(threads, threads.c.id == thread_labels.c.thread_id))
+    .where(thread_labels.c.user_id == bindparam("user_id"), thread_labels.c.label_id == bindparam("label_id"))
+    .order_by(thread_labels.c.last_date.desc(), thread_labels.c.thread_id.desc())
+    .limit(bindparam("limit"))
+    .offset(bindparam("offset"))
+)
+_COUNT_BY_LABEL = Query(
+    select(func.count())
+    .select_from(thread_labels)
+    .where(thread_labels.c.user_id == bindparam("user_id"), thread_labels.c.label_id == bindparam("label_id"))
+)
+_GET = Query(
+    select(*SUMMARY_COLUMNS).where(
+        threads.c.id == bindparam("thread_id"), threads.c.user_id == bindparam("user_id")
+    )
+)
+
+
+async def _attach_labels(tx: Tx, rows: list[Row]) -> list[Row]:
+    if not rows:
+        return rows
+    ids = [r["id"] for r in rows]
+    pairs = await tx.all(
+        select(thread_labels.c.thread_id, thread_labels.c.label_id).where(thread_labels.c.thread_id.in_(ids))
+    )
+    by_thread: dict[int, list[int]] = {i: [] for i in ids}
+    for pair in pairs:
+        by_thread[pair["thread_id"]].append(int(pair["label_id"]))
+    for row in rows:
+        row["label_ids"] = sorted(by_thread[row["id"]])
+    return rows
+
+
+async def list_by_label(
+    tx: Tx, user_id: int, label_id: int, *, offset: int = 0, limit: int = 50
+) -> list[Row]:
+    """Summaries of the threads carrying ``label_id``, newest activity first (one index range
+    scan of ``ix_thread_labels_listing``), each with its ``label_ids``."""
+    rows = await tx.all(
+        _LIST_BY_LABEL, {"user_id": user_id, "label_id": label_id, "limit": limit, "offset": offset}
+    )
+    return await _attach_labels(tx, rows)
+
+
+async def count_by_label(tx: Tx, user_id: int, label_id: int) -> int:
+    return int(await tx.scalar(_COUNT_BY_LABEL, {"user_id": user_id, "label_id": label_id}) or 0)
+
+
+async def get(tx: Tx, user_id: int, thread_id: int) -> Row | None:
+    """One thread's summary (with ``label_ids``) if it belongs to ``user_id``."""
+    row = await tx.first(_GET, {"thread_id": thread_id, "user_id": user_id})
+    if row is None:
+        return None
+    return (await _attach_labels(tx, [row]))[0]
