@@ -37,6 +37,15 @@ async def get(tx: Tx, name: str) -> Row | None:
     return await tx.first(_GET, {"name": name})
 
 
+async def lock(tx: Tx, name: str) -> Row | None:
+    """The domain row, locked for this write transaction (PostgreSQL ``FOR UPDATE``).
+
+    Limit checks count rows and then write; the lock makes concurrent changes to one domain
+    take turns. SQLite's write transactions already take turns.
+    """
+    return await tx.first(select(*_PUBLIC).where(domains.c.name == name).with_for_update())
+
+
 async def page(tx: Tx, *, only: Collection[str] | None, offset: int, limit: int) -> tuple[list[Row], int]:
     query = select(*_PUBLIC)
     count = select(func.count()).select_from(domains)

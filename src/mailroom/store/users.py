@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 
-from mailroom.store.engine import Row, Tx
+from mailroom.store.engine import Query, Row, Tx
 from mailroom.store.schema import addresses, domains, users
 
 _PUBLIC = [c for c in users.c if c.name != "password_hash"]
@@ -36,13 +36,24 @@ async def lock_domain(tx: Tx, name: str) -> Row | None:
     return await tx.first(query.with_for_update())
 
 
+# Prepared: reading one user and listing all users are the admin API's hottest paths.
+_GET = Query(select(*_PUBLIC).where(users.c.email == bindparam("email")))
+_PAGE_ALL = Query(
+    select(*_PUBLIC).order_by(users.c.email).limit(bindparam("limit")).offset(bindparam("offset"))
+)
+_COUNT_ALL = Query(select(func.count()).select_from(users))
+
+
 async def get(tx: Tx, email: str) -> Row | None:
     """One user by address, without the password hash."""
-    return await tx.first(select(*_PUBLIC).where(users.c.email == email))
+    return await tx.first(_GET, {"email": email})
 
 
 async def page(tx: Tx, *, domains: Collection[str] | None, offset: int, limit: int) -> tuple[list[Row], int]:
     """Users ordered by address, limited to ``domains`` unless it is None; and their total."""
+    if domains is None:
+        rows = await tx.all(_PAGE_ALL, {"offset": offset, "limit": limit})
+        return rows, int(await tx.scalar(_COUNT_ALL) or 0)
     query = select(*_PUBLIC)
     count = select(func.count()).select_from(users)
     if domains is not None:

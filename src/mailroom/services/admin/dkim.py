@@ -7,6 +7,7 @@ The private key is written here and read only by the outbound signer
 from __future__ import annotations
 
 import asyncio
+from typing import Annotated
 
 from mailroom.domain.dkim import (
     DkimBits,
@@ -108,10 +109,11 @@ async def delete_key(ctx: Context, domain: DomainName) -> None:
 
 @api.method("admin.dns.get", http=GET("/domains/{domain}/dns"), access=Manager("domain"))
 async def get_records(ctx: Context, domain: DomainName) -> list[DnsRecordOut]:
-    """List the DNS records a domain should publish: MX, SPF, DKIM (when it has a key), DMARC,
-    client autoconfiguration, and MX and SPF for each of its alternative names.
+    """List the DNS records a domain should publish.
 
-    Each record's ``name`` is fully qualified, so it says which domain's zone it belongs in.
+    MX, SPF, DKIM (when it has a key), DMARC, client autoconfiguration, and MX and SPF for
+    each of its alternative names. Each record's ``name`` is fully qualified, so it says
+    which domain's zone it belongs in.
     """
     async with ctx.rt.db.read() as tx:
         records = await _records(ctx, tx, domain)
@@ -119,7 +121,7 @@ async def get_records(ctx: Context, domain: DomainName) -> list[DnsRecordOut]:
 
 
 @api.method("admin.dns.zone", http=GET("/domains/{domain}/dns/zone"), access=Manager("domain"))
-async def get_zone(ctx: Context, domain: DomainName) -> Download:
+async def get_zone(ctx: Context, domain: DomainName) -> Annotated[Download, "text/plain; charset=utf-8"]:
     """The domain's DNS records as a BIND zone-file snippet (``<domain>.zone``).
 
     Records for other zones (alternative names, DMARC report authorisations) are listed at the

@@ -71,7 +71,8 @@ async def update_domain(ctx: Context, name: DomainName, changes: DomainUpdate) -
     """
     values = changes.model_dump(exclude_unset=True)
     async with ctx.rt.db.write() as tx:
-        await load_domain(tx, name)
+        if await store.lock(tx, name) is None:
+            raise NotFound.of("domain", name)
         used = await store.usage(tx, name)
         if values.get("max_users") is not None and values["max_users"] < used["users"]:
             raise LimitExceeded(f"{name} already has {used['users']} users", used=used["users"])
