@@ -167,6 +167,64 @@ class Settings(BaseSettings):
         default=7, ge=1, description="An auto-reply goes to the same sender at most once per this many days."
     )
 
+    # Submission and outbound delivery (docs/outbound.md).
+    submission_host: str = Field(default="127.0.0.1", description="Address the submission listener binds.")
+    submission_port: int = Field(
+        default=2587, ge=0, le=65535, description="Authenticated submission port (STARTTLS); 0 disables it."
+    )
+    submission_allow_plaintext_loopback: bool = Field(
+        default=False,
+        description="Let clients on loopback authenticate and send without STARTTLS (local tools).",
+    )
+    submission_rate_limit: str = Field(
+        default="200/hour", description="Messages one user may submit per window (451 4.7.1 above)."
+    )
+    tls_cert_file: Path | None = Field(
+        default=None,
+        description="PEM certificate for STARTTLS; default <data_dir>/tls/cert.pem, self-signed on first run.",
+    )
+    tls_key_file: Path | None = Field(
+        default=None, description="PEM private key for STARTTLS; default <data_dir>/tls/key.pem."
+    )
+    relay_host: str | None = Field(
+        default=None,
+        description="Smarthost for mail to other domains (MAILROOM_RELAY_HOST). Without one, remote "
+        "mail is held (relay_missing=defer) or bounced (relay_missing=bounce): no MX delivery.",
+    )
+    relay_port: int = Field(default=25, ge=1, le=65535, description="Smarthost port.")
+    relay_tls: Literal["none", "starttls", "tls"] = Field(
+        default="starttls", description="Smarthost TLS: none, starttls (required) or tls (implicit)."
+    )
+    relay_verify_tls: bool = Field(default=True, description="Verify the smarthost's certificate.")
+    relay_username: str | None = Field(default=None, description="Smarthost AUTH user name.")
+    relay_password: SecretStr | None = Field(default=None, description="Smarthost AUTH password.")
+    relay_missing: Literal["defer", "bounce"] = Field(
+        default="defer",
+        description="Remote mail with no smarthost to use: keep retrying until the queue age "
+        "limit (defer) or bounce at once (bounce).",
+    )
+    relay_timeout_seconds: float = Field(default=60.0, gt=0, description="SMTP timeout talking to a relay.")
+    queue_retry_base_seconds: int = Field(
+        default=60, ge=1, description="First retry delay after a temporary failure; doubles each time."
+    )
+    queue_retry_max_seconds: int = Field(default=4 * 3600, ge=1, description="Longest delay between retries.")
+    queue_max_age_seconds: int = Field(
+        default=5 * 86400, ge=60, description="A message still undelivered this long after queuing bounces."
+    )
+    queue_poll_seconds: float = Field(default=5.0, gt=0, description="How often the queue worker looks for work.")
+    queue_lease_seconds: int = Field(
+        default=600, ge=10, description="How long a worker holds a claimed queue entry before others may take it."
+    )
+
+    @field_validator("submission_rate_limit")
+    @classmethod
+    def _submission_limit(cls, value: str) -> str:
+        from limits import parse_many
+
+        if len(parse_many(value)) != 1:  # parse_many raises ValueError for nonsense
+            raise ValueError("one limit, such as 200/hour")
+        return value.strip()
+
     @field_validator("hostname")
     @classmethod
     def _hostname(cls, value: str) -> str:

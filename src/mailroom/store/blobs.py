@@ -7,7 +7,7 @@ nothing: one copy however many mailboxes hold the message.
 
 Blocking file I/O runs in a worker thread (``asyncio.to_thread``) so the event loop keeps
 serving. The ``blobs`` table records each blob; :func:`collect_garbage` deletes the ones no
-email and no outbound intent names any more.
+email, outbound intent or queued message names any more.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from sqlalchemy import and_, bindparam, delete, exists, select
 
 from mailroom.store.engine import Query, Tx
 from mailroom.store.mail_schema import blobs, emails, outbound_intents
+from mailroom.store.outbound_schema import outbound_queue
 from mailroom.store.upsert import upsert
 
 _SHA = re.compile(r"^[0-9a-f]{64}$")
@@ -171,6 +172,7 @@ _UNREFERENCED = Query(
     .where(
         ~exists().where(emails.c.blob_sha == blobs.c.sha),
         ~exists().where(outbound_intents.c.blob_sha == blobs.c.sha),
+        ~exists().where(outbound_queue.c.blob_sha == blobs.c.sha),
     )
     .limit(bindparam("limit"))
 )
@@ -192,6 +194,7 @@ async def collect_garbage(tx: Tx, store: FileBlobStore, *, limit: int = 1000) ->
                     blobs.c.sha == sha,
                     ~exists().where(emails.c.blob_sha == sha),
                     ~exists().where(outbound_intents.c.blob_sha == sha),
+                    ~exists().where(outbound_queue.c.blob_sha == sha),
                 )
             )
         )

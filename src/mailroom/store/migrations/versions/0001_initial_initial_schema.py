@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises:
-Create Date: 2026-11-21 06:29:49.091831
+Create Date: 2026-11-21 06:47:53.689733
 """
 
 from __future__ import annotations
@@ -238,6 +238,38 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_outbound_intents_user_id"), ["user_id"], unique=False)
 
     op.create_table(
+        "outbound_queue",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("source", sa.String(length=16), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=True),
+        sa.Column("email_id", sa.Integer(), nullable=True),
+        sa.Column("blob_sha", sa.String(length=64), nullable=True),
+        sa.Column("mail_from", sa.String(length=320), nullable=False),
+        sa.Column("message_id", sa.String(length=998), nullable=True),
+        sa.Column("subject", sa.Text(), nullable=False),
+        sa.Column("size", sa.BigInteger(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("locked_until", mailroom.store.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("created_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["blob_sha"], ["blobs.sha"], name=op.f("fk_outbound_queue_blob_sha_blobs")),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_outbound_queue_user_id_users"), ondelete="SET NULL"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_outbound_queue")),
+    )
+    with op.batch_alter_table("outbound_queue", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_outbound_queue_blob_sha"), ["blob_sha"], unique=False)
+        batch_op.create_index(batch_op.f("ix_outbound_queue_email_id"), ["email_id"], unique=False)
+        batch_op.create_index(
+            "ix_outbound_queue_status_next_attempt_at", ["status", "next_attempt_at"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_outbound_queue_user_id"), ["user_id"], unique=False)
+
+    op.create_table(
         "threads",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
@@ -316,6 +348,26 @@ def upgrade() -> None:
         batch_op.create_index("ix_emails_user_id_message_id", ["user_id", "message_id"], unique=False)
 
     op.create_table(
+        "outbound_recipients",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("queue_id", sa.Integer(), nullable=False),
+        sa.Column("address", sa.String(length=320), nullable=False),
+        sa.Column("relay", sa.String(length=300), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("last_code", sa.Integer(), nullable=True),
+        sa.Column("last_reply", sa.Text(), nullable=True),
+        sa.Column("updated_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["queue_id"],
+            ["outbound_queue.id"],
+            name=op.f("fk_outbound_recipients_queue_id_outbound_queue"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_outbound_recipients")),
+        sa.UniqueConstraint("queue_id", "address", name=op.f("uq_outbound_recipients_queue_id_address")),
+    )
+    op.create_table(
         "thread_labels",
         sa.Column("label_id", sa.Integer(), nullable=False),
         sa.Column("thread_id", sa.Integer(), nullable=False),
@@ -392,6 +444,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_thread_labels_listing")
 
     op.drop_table("thread_labels")
+    op.drop_table("outbound_recipients")
     with op.batch_alter_table("emails", schema=None) as batch_op:
         batch_op.drop_index("ix_emails_user_id_message_id")
         batch_op.drop_index("ix_emails_thread_id_received_at")
@@ -402,6 +455,13 @@ def downgrade() -> None:
         batch_op.drop_index("ix_threads_user_id_normalized_subject")
 
     op.drop_table("threads")
+    with op.batch_alter_table("outbound_queue", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_outbound_queue_user_id"))
+        batch_op.drop_index("ix_outbound_queue_status_next_attempt_at")
+        batch_op.drop_index(batch_op.f("ix_outbound_queue_email_id"))
+        batch_op.drop_index(batch_op.f("ix_outbound_queue_blob_sha"))
+
+    op.drop_table("outbound_queue")
     with op.batch_alter_table("outbound_intents", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_outbound_intents_user_id"))
         batch_op.drop_index("ix_outbound_intents_status_next_attempt_at")

@@ -1,0 +1,325 @@
+"""The outbound queue worker: intents become queued messages, queued messages get sent.
+
+One :class:`OutboundQueue` runs in every worker process (started from the ASGI lifespan);
+tests drive :meth:`OutboundQueue.run_once` with a fake clock. Each pass:
+
+1. **Intents** (store/intents.py) ingest recorded: each is claimed (``pending`` →
+   ``sending``), turned into a queued message and deleted in one transaction, so it is
+   carried out once. Forwards and external alias destinations get ``Delivered-To: <via>``
+   (ingest sees loops by it) and an SRS envelope sender (delivery/srs.py); relayed-domain
+   mail keeps its envelope and goes to the relay's smarthost; auto-replies are built
+   (delivery/replies.py), DKIM-signed and sent from the null sender.
+2. **Due messages**: each is claimed by a compare-and-set on ``locked_until`` (safe across
+   processes on SQLite and PostgreSQL; a dead worker's claim expires after
+   ``queue_lease_seconds``). Recipients that are ours again (a DSN or auto-reply to a local
+   sender) go through ingest; the others are grouped by next hop (their relayed domain's
+   smarthost or the global one) and sent with aiosmtplib, one transaction per hop.
+3. Outcomes: 2xx delivered; 4xx, connection failures and timeouts deferred, retried after
+   ``queue_retry_base_seconds`` doubled per attempt up to ``queue_retry_max_seconds``; 5xx,
+   or still deferred ``queue_max_age_seconds`` after queuing, failed. Failed recipients get
+   one DSN (delivery/dsn.py) to the envelope sender, queued in the same transaction that
+   records the failure; never for the null sender (a bounce is not bounced).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from mailroom.delivery import relay as transport
+from mailroom.delivery import srs
+from mailroom.delivery.dsn import FailedRecipient, build_dsn
+from mailroom.delivery.ingest import ingest
+from mailroom.delivery.outbound import sign, store_queued
+from mailroom.delivery.replies import build_autoreply
+from mailroom.delivery.resolve import Resolution, resolve
+from mailroom.delivery.signing import split_head
+from mailroom.runtime import Runtime
+from mailroom.store import outbound as store
+from mailroom.store.blobs import BlobNotFound
+from mailroom.store.engine import Row
+from mailroom.store.outbound import WAITING, NewRecipient
+
+log = logging.getLogger("mailroom.outbound")
+
+
+def backoff(settings: Any, attempts: int) -> timedelta:
+    """Delay before attempt ``attempts + 1``: base × 2^(attempts − 1), capped."""
+    base = settings.queue_retry_base_seconds
+    seconds = min(base * (2 ** max(attempts - 1, 0)), settings.queue_retry_max_seconds)
+    return timedelta(seconds=seconds)
+
+
+def _add_header(raw: bytes, name: str, value: str) -> bytes:
+    eol = b"\r\n" if b"\r\n" in raw[:4096] else b"\n"
+    return f"{name}: {value}".encode() + eol + raw
+
+
+class OutboundQueue:
+    """The worker; ``start()``/``stop()`` for the server, ``run_once()`` for tests."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._secret = rt.settings.secret_key.get_secret_value().encode()
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="mailroom-outbound-queue")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbound queue pass failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.rt.settings.queue_poll_seconds)
+            self._wake.clear()
+
+    async def run_once(self) -> int:
+        """One pass: take due intents, then attempt due messages; returns how many were handled."""
+        done = await self.take_intents()
+        return done + await self.deliver_due()
+
+    # -- intents -------------------------------------------------------------------------
+    def _stale(self, now: datetime) -> datetime:
+        return now - timedelta(seconds=self.rt.settings.queue_lease_seconds)
+
+    async def take_intents(self) -> int:
+        now = self.rt.clock.now()
+        async with self.rt.db.read() as tx:
+            rows = await store.due_intents(tx, now, self._stale(now))
+        handled = 0
+        for row in rows:
+            async with self.rt.db.write() as tx:
+                if not await store.claim_intent(tx, int(row["id"]), now, self._stale(now)):
+                    continue
+            try:
+                await self._carry_out(row)
+            except BlobNotFound:
+                async with self.rt.db.write() as tx:
+                    await store.fail_intent(tx, int(row["id"]), "the message's blob is missing", now)
+            except Exception:
+                log.exception("intent %s failed; it is taken again after the lease", row["id"])
+                continue
+            handled += 1
+        return handled
+
+    async def _carry_out(self, intent: Row) -> None:
+        rt, now = self.rt, self.rt.clock.now()
+        kind = str(intent["kind"])
+        payload: Mapping[str, Any] = intent["payload"] or {}
+        recipients = [str(r) for r in intent["recipients"]]
+        mail_from = str(intent["mail_from"] or "")
+        relay: str | None = None
+        if kind == "autoreply":
+            raw = build_autoreply(payload, to=recipients[0], hostname=rt.settings.hostname, now=now)
+            raw = await sign(rt, raw)
+            mail_from = ""
+        else:
+            raw = await rt.blobs.get(str(intent["blob_sha"]))
+            if kind == "relay":
+                relay = str(intent["relay"] or "")
+            else:  # forward | alias: SRS and Delivered-To (loop detection at ingest)
+                via = str(payload.get("via") or "")
+                raw = _add_header(raw, "Delivered-To", via)
+                forwarder = via.rpartition("@")[2] or rt.settings.hostname
+                mail_from = srs.forward(mail_from, forwarder, self._secret, now)
+        sha = await rt.blobs.put(raw)
+        async with rt.db.write() as tx:
+            await store_queued(
+                tx,
+                rt,
+                raw,
+                sha,
+                source=kind,
+                mail_from=mail_from,
+                recipients=[NewRecipient(r, relay) for r in recipients],
+                user_id=intent["user_id"],
+            )
+            await store.drop_intent(tx, int(intent["id"]))
+
+    # -- queued messages -----------------------------------------------------------------
+    async def deliver_due(self) -> int:
+        now = self.rt.clock.now()
+        async with self.rt.db.read() as tx:
+            ids = await store.due(tx, now)
+        handled = 0
+        for queue_id in ids:
+            until = now + timedelta(seconds=self.rt.settings.queue_lease_seconds)
+            async with self.rt.db.write() as tx:
+                if not await store.claim(tx, queue_id, now, until):
+                    continue
+            try:
+                await self.attempt(queue_id)
+            except Exception:
+                log.exception("queue entry %s: attempt failed; retried after the lease", queue_id)
+                continue
+            handled += 1
+        return handled
+
+    async def attempt(self, queue_id: int) -> None:
+        """Try every waiting recipient of a claimed message once and record the outcomes."""
+        rt = self.rt
+        async with rt.db.read() as tx:
+            entry = await store.get(tx, queue_id)
+            rows = await store.recipients(tx, queue_id)
+        if entry is None:
+            return
+        waiting = [r for r in rows if r["status"] in WAITING]
+        outcomes: dict[int, tuple[transport.Outcome, str | None]] = {}
+        try:
+            raw = await rt.blobs.get(str(entry["blob_sha"])) if entry["blob_sha"] else None
+        except BlobNotFound:
+            raw = None
+        if raw is None:
+            lost = transport.Outcome(554, "554 5.3.0 the message's content is missing from the store")
+            outcomes = {int(r["id"]): (lost, None) for r in waiting}
+        else:
+            outcomes = await self._send(entry, waiting, raw)
+        await self._record(entry, waiting, outcomes, raw)
+
+    async def _send(
+        self, entry: Row, waiting: list[Row], raw: bytes
+    ) -> dict[int, tuple[transport.Outcome, str | None]]:
+        rt, settings = self.rt, self.rt.settings
+        mail_from = str(entry["mail_from"] or "")
+        outcomes: dict[int, tuple[transport.Outcome, str | None]] = {}
+        local: list[tuple[Row, Resolution]] = []
+        by_hop: dict[str | None, list[Row]] = defaultdict(list)
+        async with rt.db.read() as tx:
+            for row in waiting:
+                resolution = None
+                if row["relay"] is None:  # a relay's own recipients are never ours to resolve
+                    resolution = await resolve(
+                        tx, str(row["address"]), delimiters=settings.recipient_delimiter
+                    )
+                if resolution is not None and resolution.status != "not_local":
+                    local.append((row, resolution))
+                else:
+                    by_hop[row["relay"]].append(row)
+        if local:
+            results = await ingest(
+                rt, raw, mail_from=mail_from, recipients=[res for _, res in local], source="submission"
+            )
+            for (row, _), result in zip(local, results, strict=True):
+                outcomes[int(row["id"])] = (transport.Outcome(result.code, result.reply), None)
+        for relay, group in by_hop.items():
+            try:
+                hop = transport.hop_for(relay, settings)
+            except transport.NoRoute as exc:
+                code, enhanced = (554, "5.4.4") if settings.relay_missing == "bounce" else (451, "4.4.4")
+                for row in group:
+                    outcomes[int(row["id"])] = (transport.Outcome(code, f"{code} {enhanced} {exc}"), None)
+                continue
+            sent = await transport.send(
+                hop,
+                mail_from=mail_from,
+                recipients=[str(r["address"]) for r in group],
+                raw=raw,
+                local_hostname=settings.hostname,
+                smtp_timeout=settings.relay_timeout_seconds,
+            )
+            for row in group:
+                outcomes[int(row["id"])] = (sent[str(row["address"])], hop.host)
+        return outcomes
+
+    async def _record(
+        self,
+        entry: Row,
+        waiting: list[Row],
+        outcomes: dict[int, tuple[transport.Outcome, str | None]],
+        raw: bytes | None,
+    ) -> None:
+        rt, settings = self.rt, self.rt.settings
+        now = rt.clock.now()
+        attempts = int(entry["attempts"]) + 1
+        expired = now - entry["created_at"] >= timedelta(seconds=settings.queue_max_age_seconds)
+        failed: list[FailedRecipient] = []
+        deferred = 0
+        updates: list[tuple[int, str, int | None, str]] = []
+        for row in waiting:
+            outcome, remote = outcomes[int(row["id"])]
+            if outcome.delivered:
+                updates.append((int(row["id"]), "delivered", outcome.code, outcome.reply))
+            elif outcome.permanent or expired:
+                reply = outcome.reply
+                if not outcome.permanent:
+                    days = settings.queue_max_age_seconds / 86400
+                    reply = f"{reply} (gave up after {days:g} days in the queue)"
+                updates.append((int(row["id"]), "failed", outcome.code, reply))
+                failed.append(FailedRecipient(str(row["address"]), outcome.code, outcome.reply, remote))
+            else:
+                deferred += 1
+                updates.append((int(row["id"]), "deferred", outcome.code, outcome.reply))
+        dsn = self._dsn(entry, failed, raw) if failed else None
+        dsn_sha = await rt.blobs.put(dsn[1]) if dsn else None
+        last_error = next((u[3] for u in updates if u[1] != "delivered"), None)
+        async with rt.db.write() as tx:
+            for recipient_id, status, code, reply in updates:
+                await store.set_recipient(
+                    tx, recipient_id, status=status, code=code, reply=reply, now=now, attempted=True
+                )
+            if deferred:
+                await store.reschedule(
+                    tx,
+                    int(entry["id"]),
+                    attempts=attempts,
+                    next_attempt_at=now + backoff(settings, attempts),
+                    error=last_error,
+                    now=now,
+                )
+            else:
+                await store.finish(tx, int(entry["id"]), attempts=attempts, error=last_error, now=now)
+            if dsn is not None and dsn_sha is not None:
+                to, message = dsn
+                await store_queued(
+                    tx, rt, message, dsn_sha, source="dsn", mail_from="", recipients=[NewRecipient(to)]
+                )
+        if failed:
+            log.info("queue entry %s: %d recipient(s) failed", entry["id"], len(failed))
+
+    def _dsn(self, entry: Row, failed: list[FailedRecipient], raw: bytes | None) -> tuple[str, bytes] | None:
+        """(recipient, bytes) of the bounce for ``failed``; None for the null sender."""
+        sender = str(entry["mail_from"] or "")
+        if not sender:
+            return None  # never bounce a bounce (or an auto-reply)
+        now = self.rt.clock.now()
+        if srs.is_srs(sender):
+            # A forward of ours failed: tell the original sender, not our SRS address.
+            original = srs.reverse(sender, self._secret, now)
+            if original is None:
+                log.warning("queue entry %s: undeliverable SRS sender %s, no DSN", entry["id"], sender)
+                return None
+            sender = original
+        head = split_head(raw)[0] if raw else b""
+        message = build_dsn(
+            original=head,
+            sender=sender,
+            failed=failed,
+            reporting_mta=self.rt.settings.hostname,
+            arrival=entry["created_at"],
+            now=now,
+            queue_id=int(entry["id"]),
+        )
+        return sender, message

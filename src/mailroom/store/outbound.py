@@ -1,0 +1,304 @@
+"""The outbound queue: enqueue, claim, record attempts, finish; what admins and senders query.
+
+See store/outbound_schema.py for the tables and delivery/queue.py for the worker. Intents
+(store/intents.py) are taken here too: the consumer's half of that contract.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
+
+from mailroom.store.engine import Query, Row, Tx
+from mailroom.store.mail_schema import outbound_intents
+from mailroom.store.outbound_schema import outbound_queue, outbound_recipients
+from mailroom.store.schema import users
+
+#: Recipient states that still wait for an attempt.
+WAITING = ("queued", "deferred")
+
+
+@dataclass(frozen=True, slots=True)
+class NewRecipient:
+    """A recipient of a message being queued; ``status`` other than queued records an outcome
+    already known (a local delivery), so one message's status is in one place."""
+
+    address: str
+    relay: str | None = None
+    status: str = "queued"
+    code: int | None = None
+    reply: str | None = None
+
+
+_DUE = Query(
+    select(outbound_queue.c.id)
+    .where(
+        outbound_queue.c.status == "queued",
+        outbound_queue.c.next_attempt_at <= bindparam("now"),
+        or_(outbound_queue.c.locked_until.is_(None), outbound_queue.c.locked_until < bindparam("now")),
+    )
+    .order_by(outbound_queue.c.next_attempt_at, outbound_queue.c.id)
+    .limit(bindparam("limit"))
+)
+_GET = Query(select(outbound_queue).where(outbound_queue.c.id == bindparam("id")))
+_RECIPIENTS = Query(
+    select(outbound_recipients)
+    .where(outbound_recipients.c.queue_id == bindparam("id"))
+    .order_by(outbound_recipients.c.id)
+)
+_DUE_INTENTS = Query(
+    select(outbound_intents)
+    .where(
+        or_(
+            and_(
+                outbound_intents.c.status == "pending",
+                outbound_intents.c.next_attempt_at <= bindparam("now"),
+            ),
+            # A consumer that claimed an intent and died: taken again after the lease.
+            and_(outbound_intents.c.status == "sending", outbound_intents.c.updated_at < bindparam("stale")),
+        )
+    )
+    .order_by(outbound_intents.c.id)
+    .limit(bindparam("limit"))
+)
+
+
+async def enqueue(
+    tx: Tx,
+    *,
+    source: str,
+    mail_from: str,
+    recipients: Sequence[NewRecipient],
+    blob_sha: str | None,
+    size: int,
+    now: datetime,
+    user_id: int | None = None,
+    email_id: int | None = None,
+    message_id: str | None = None,
+    subject: str = "",
+) -> int:
+    """Add a message and its recipients; returns the queue id. Nothing left to send: ``done``."""
+    waiting = any(r.status in WAITING for r in recipients)
+    queue_id = int(
+        await tx.scalar(
+            insert(outbound_queue)
+            .values(
+                source=source,
+                user_id=user_id,
+                email_id=email_id,
+                blob_sha=blob_sha if waiting else None,
+                mail_from=mail_from[:320],
+                message_id=message_id[:998] if message_id else None,
+                subject=subject,
+                size=size,
+                status="queued" if waiting else "done",
+                attempts=0,
+                next_attempt_at=now,
+                locked_until=None,
+                last_error=None,
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(outbound_queue.c.id)
+        )
+    )
+    await tx.execute(
+        insert(outbound_recipients),
+        [
+            {
+                "queue_id": queue_id,
+                "address": r.address[:320],
+                "relay": r.relay,
+                "status": r.status,
+                "attempts": 0,
+                "last_code": r.code,
+                "last_reply": r.reply,
+                "updated_at": now,
+            }
+            for r in recipients
+        ],
+    )
+    return queue_id
+
+
+async def due(tx: Tx, now: datetime, limit: int = 50) -> list[int]:
+    """Ids of queued messages whose next attempt is due and that nobody holds."""
+    return [int(i) for i in await tx.scalars(_DUE, {"now": now, "limit": limit})]
+
+
+async def claim(tx: Tx, queue_id: int, now: datetime, until: datetime) -> bool:
+    """Take a message for an attempt until ``until``; False when another worker holds it."""
+    taken = await tx.rowcount(
+        update(outbound_queue)
+        .where(
+            outbound_queue.c.id == queue_id,
+            outbound_queue.c.status == "queued",
+            or_(outbound_queue.c.locked_until.is_(None), outbound_queue.c.locked_until < now),
+        )
+        .values(locked_until=until)
+    )
+    return taken == 1
+
+
+async def get(tx: Tx, queue_id: int) -> Row | None:
+    return await tx.first(_GET, {"id": queue_id})
+
+
+async def recipients(tx: Tx, queue_id: int) -> list[Row]:
+    return await tx.all(_RECIPIENTS, {"id": queue_id})
+
+
+async def recipients_of(tx: Tx, queue_ids: Sequence[int]) -> dict[int, list[Row]]:
+    """Recipients of several messages, by queue id (one query for a listing page)."""
+    out: dict[int, list[Row]] = {i: [] for i in queue_ids}
+    if queue_ids:
+        rows = await tx.all(
+            select(outbound_recipients)
+            .where(outbound_recipients.c.queue_id.in_(list(queue_ids)))
+            .order_by(outbound_recipients.c.id)
+        )
+        for row in rows:
+            out[int(row["queue_id"])].append(row)
+    return out
+
+
+async def set_recipient(
+    tx: Tx, recipient_id: int, *, status: str, code: int | None, reply: str, now: datetime, attempted: bool
+) -> None:
+    """Record one recipient's outcome."""
+    values: dict[str, Any] = {"status": status, "last_code": code, "last_reply": reply, "updated_at": now}
+    if attempted:
+        values["attempts"] = outbound_recipients.c.attempts + 1
+    await tx.execute(
+        update(outbound_recipients).where(outbound_recipients.c.id == recipient_id).values(**values)
+    )
+
+
+async def reschedule(
+    tx: Tx, queue_id: int, *, attempts: int, next_attempt_at: datetime, error: str | None, now: datetime
+) -> None:
+    """Release the claim and set the next attempt."""
+    await tx.execute(
+        update(outbound_queue)
+        .where(outbound_queue.c.id == queue_id)
+        .values(
+            attempts=attempts,
+            next_attempt_at=next_attempt_at,
+            locked_until=None,
+            last_error=error,
+            updated_at=now,
+        )
+    )
+
+
+async def finish(tx: Tx, queue_id: int, *, attempts: int, error: str | None, now: datetime) -> None:
+    """Every recipient is final: mark the message done and release its blob."""
+    await tx.execute(
+        update(outbound_queue)
+        .where(outbound_queue.c.id == queue_id)
+        .values(
+            status="done",
+            attempts=attempts,
+            locked_until=None,
+            blob_sha=None,
+            last_error=error,
+            updated_at=now,
+        )
+    )
+
+
+async def retry_now(tx: Tx, queue_id: int, now: datetime) -> bool:
+    """Make a queued message due now (and free it of a stale claim); False when not queued."""
+    changed = await tx.rowcount(
+        update(outbound_queue)
+        .where(outbound_queue.c.id == queue_id, outbound_queue.c.status == "queued")
+        .values(next_attempt_at=now, locked_until=None, updated_at=now)
+    )
+    return changed == 1
+
+
+async def delete_entry(tx: Tx, queue_id: int) -> bool:
+    """Forget a message and its recipients (its blob becomes collectable)."""
+    await tx.execute(delete(outbound_recipients).where(outbound_recipients.c.queue_id == queue_id))
+    return await tx.rowcount(delete(outbound_queue).where(outbound_queue.c.id == queue_id)) == 1
+
+
+async def page(tx: Tx, *, status: str | None, offset: int, limit: int) -> tuple[list[Row], int]:
+    """Queue entries, newest first, optionally only ``queued`` or ``done`` ones, and their total."""
+    where = [] if status is None else [outbound_queue.c.status == status]
+    rows = await tx.all(
+        select(outbound_queue).where(*where).order_by(outbound_queue.c.id.desc()).offset(offset).limit(limit)
+    )
+    total = int(await tx.scalar(select(func.count()).select_from(outbound_queue).where(*where)) or 0)
+    return rows, total
+
+
+async def statuses_for_email(tx: Tx, email_id: int) -> list[Row]:
+    """Per-recipient delivery status of the message whose sent copy is ``email_id``
+    (``address``, ``status``, ``attempts``, ``last_code``, ``last_reply``, ``updated_at``,
+    ``queue_id``), in recipient order; empty when it was not sent through the queue."""
+    return await tx.all(
+        select(
+            outbound_recipients.c.queue_id,
+            outbound_recipients.c.address,
+            outbound_recipients.c.status,
+            outbound_recipients.c.attempts,
+            outbound_recipients.c.last_code,
+            outbound_recipients.c.last_reply,
+            outbound_recipients.c.updated_at,
+        )
+        .join(outbound_queue, outbound_queue.c.id == outbound_recipients.c.queue_id)
+        .where(outbound_queue.c.email_id == email_id)
+        .order_by(outbound_recipients.c.queue_id, outbound_recipients.c.id)
+    )
+
+
+# -- intents (recorded by ingest, consumed here) -----------------------------------------
+
+
+async def due_intents(tx: Tx, now: datetime, stale: datetime, limit: int = 100) -> list[Row]:
+    """Pending intents, and ones a dead consumer claimed before ``stale``."""
+    return await tx.all(_DUE_INTENTS, {"now": now, "stale": stale, "limit": limit})
+
+
+async def claim_intent(tx: Tx, intent_id: int, now: datetime, stale: datetime) -> bool:
+    """Mark an intent ``sending`` (ours); False when another consumer has it."""
+    taken = await tx.rowcount(
+        update(outbound_intents)
+        .where(
+            outbound_intents.c.id == intent_id,
+            or_(
+                outbound_intents.c.status == "pending",
+                and_(outbound_intents.c.status == "sending", outbound_intents.c.updated_at < stale),
+            ),
+        )
+        .values(status="sending", attempts=outbound_intents.c.attempts + 1, updated_at=now)
+    )
+    return taken == 1
+
+
+async def drop_intent(tx: Tx, intent_id: int) -> None:
+    """An intent carried out (its message is queued or delivered): delete it, releasing its blob."""
+    await tx.execute(delete(outbound_intents).where(outbound_intents.c.id == intent_id))
+
+
+async def fail_intent(tx: Tx, intent_id: int, error: str, now: datetime) -> None:
+    """An intent that cannot be carried out (its blob is gone): kept as ``failed`` for admins."""
+    await tx.execute(
+        update(outbound_intents)
+        .where(outbound_intents.c.id == intent_id)
+        .values(status="failed", last_error=error, updated_at=now)
+    )
+
+
+async def sender_profile(tx: Tx, user_id: int) -> Row | None:
+    """What the sender check needs of a user: address, name, ``allow_spoofing``, ``enabled``."""
+    return await tx.first(
+        select(
+            users.c.id, users.c.email, users.c.display_name, users.c.allow_spoofing, users.c.enabled
+        ).where(users.c.id == user_id)
+    )
