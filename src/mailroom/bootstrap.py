@@ -12,6 +12,7 @@ from typing import Any
 
 from mailroom.auth.authenticate import Authenticator
 from mailroom.auth.passwords import PasswordHasher
+from mailroom.auth.sessions import install as install_sessions
 from mailroom.clock import Clock, SystemClock
 from mailroom.registry import Api, Filter, Registry, Runner
 from mailroom.runtime import Runtime
@@ -136,6 +137,7 @@ async def start(
     registry.bind(runner)
     authenticator = Authenticator(db, passwords, clock)
     runtime.extras["authenticator"] = authenticator
+    install_sessions(authenticator)  # ms_ bearer tokens of the mail client API
     app = Mailroom(
         settings=settings, runtime=runtime, registry=registry, runner=runner, authenticator=authenticator
     )

@@ -84,6 +84,11 @@ class Settings(BaseSettings):
     argon2_parallelism: int = Field(default=4, ge=1)
     session_ttl_seconds: int = Field(default=3600, ge=60)
     mobile_session_ttl_seconds: int = Field(default=30 * 86400, ge=60)
+    default_domain: str | None = Field(
+        default=None,
+        description="Domain of bare user names at mail client login and sign-up; "
+        "default: the first domain (by name) with sign-up enabled.",
+    )
 
     # Domains.
     dkim_selector: str = Field(default="dkim", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -231,6 +236,13 @@ class Settings(BaseSettings):
         from mailroom.domain.names import normalize_domain
 
         return normalize_domain(value)
+
+    @field_validator("default_domain")
+    @classmethod
+    def _default_domain(cls, value: str | None) -> str | None:
+        from mailroom.domain.names import normalize_domain
+
+        return None if value is None else normalize_domain(value)
 
     @field_validator("dmarc_rua", "dmarc_ruf")
     @classmethod

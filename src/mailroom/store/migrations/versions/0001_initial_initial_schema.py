@@ -426,11 +426,173 @@ def upgrade() -> None:
     with op.batch_alter_table("email_labels", schema=None) as batch_op:
         batch_op.create_index("ix_email_labels_label_id", ["label_id"], unique=False)
 
+    op.create_table(
+        "invites",
+        sa.Column("id", sa.String(length=16), nullable=False),
+        sa.Column("digest", sa.String(length=64), nullable=False),
+        sa.Column("domain", sa.String(length=253), nullable=False),
+        sa.Column("max_uses", sa.Integer(), nullable=False),
+        sa.Column("uses", sa.Integer(), nullable=False),
+        sa.Column("expires_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("comment", sa.Text(), nullable=False),
+        sa.Column("created_by", sa.String(length=320), nullable=False),
+        sa.Column("created_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["domain"], ["domains.name"], name=op.f("fk_invites_domain_domains"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_invites")),
+    )
+    with op.batch_alter_table("invites", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_invites_domain"), ["domain"], unique=False)
+
+    op.create_table(
+        "waitlist",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("domain", sa.String(length=253), nullable=False),
+        sa.Column("canonical", sa.String(length=64), nullable=False),
+        sa.Column("spelling", sa.String(length=64), nullable=False),
+        sa.Column("password_hash", sa.Text(), nullable=False),
+        sa.Column("created_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["domain"], ["domains.name"], name=op.f("fk_waitlist_domain_domains"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_waitlist")),
+        sa.UniqueConstraint("domain", "canonical", name=op.f("uq_waitlist_domain_canonical")),
+    )
+    op.create_table(
+        "client_settings",
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("data", sa.JSON(), nullable=False),
+        sa.Column("updated_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_client_settings_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("user_id", name=op.f("pk_client_settings")),
+    )
+    op.create_table(
+        "contacts",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("fields", sa.JSON(), nullable=False),
+        sa.Column("search_text", sa.Text(), nullable=False),
+        sa.Column("created_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_contacts_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_contacts")),
+    )
+    with op.batch_alter_table("contacts", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_contacts_user_id"), ["user_id"], unique=False)
+
+    op.create_table(
+        "public_keys",
+        sa.Column("fingerprint", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("email", sa.String(length=320), nullable=False),
+        sa.Column("armored", sa.Text(), nullable=False),
+        sa.Column("algorithm", sa.String(length=32), nullable=False),
+        sa.Column("user_ids", sa.JSON(), nullable=False),
+        sa.Column("key_created_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("published_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_public_keys_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("fingerprint", name=op.f("pk_public_keys")),
+    )
+    with op.batch_alter_table("public_keys", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_public_keys_email"), ["email"], unique=False)
+        batch_op.create_index(batch_op.f("ix_public_keys_user_id"), ["user_id"], unique=False)
+        batch_op.create_index(
+            "ix_public_keys_user_id_published_at", ["user_id", "published_at"], unique=False
+        )
+
+    op.create_table(
+        "sessions",
+        sa.Column("id", sa.String(length=16), nullable=False),
+        sa.Column("digest", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("password_stamp", sa.String(length=32), nullable=False),
+        sa.Column("mobile", sa.Boolean(), nullable=False),
+        sa.Column("user_agent", sa.String(length=500), nullable=False),
+        sa.Column("client_ip", sa.String(length=64), nullable=True),
+        sa.Column("created_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_used_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_sessions_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sessions")),
+    )
+    with op.batch_alter_table("sessions", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_sessions_user_id"), ["user_id"], unique=False)
+
+    op.create_table(
+        "usernames",
+        sa.Column("domain", sa.String(length=253), nullable=False),
+        sa.Column("canonical", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("spelling", sa.String(length=64), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["domain"], ["domains.name"], name=op.f("fk_usernames_domain_domains"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_usernames_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("domain", "canonical", name=op.f("pk_usernames")),
+        sa.UniqueConstraint("user_id", name=op.f("uq_usernames_user_id")),
+    )
+    op.create_table(
+        "contact_emails",
+        sa.Column("contact_id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("address", sa.String(length=320), nullable=False),
+        sa.Column("public_key", sa.Text(), nullable=True),
+        sa.Column("fingerprint", sa.String(length=64), nullable=True),
+        sa.Column("key_user_ids", sa.JSON(), nullable=True),
+        sa.Column("key_expires_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["contact_id"],
+            ["contacts.id"],
+            name=op.f("fk_contact_emails_contact_id_contacts"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_contact_emails_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("contact_id", "position", name=op.f("pk_contact_emails")),
+        sa.UniqueConstraint("user_id", "address", name=op.f("uq_contact_emails_user_id_address")),
+    )
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    op.drop_table("contact_emails")
+    op.drop_table("usernames")
+    with op.batch_alter_table("sessions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_sessions_user_id"))
+
+    op.drop_table("sessions")
+    with op.batch_alter_table("public_keys", schema=None) as batch_op:
+        batch_op.drop_index("ix_public_keys_user_id_published_at")
+        batch_op.drop_index(batch_op.f("ix_public_keys_user_id"))
+        batch_op.drop_index(batch_op.f("ix_public_keys_email"))
+
+    op.drop_table("public_keys")
+    with op.batch_alter_table("contacts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_contacts_user_id"))
+
+    op.drop_table("contacts")
+    op.drop_table("client_settings")
+    op.drop_table("waitlist")
+    with op.batch_alter_table("invites", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_invites_domain"))
+
+    op.drop_table("invites")
     with op.batch_alter_table("email_labels", schema=None) as batch_op:
         batch_op.drop_index("ix_email_labels_label_id")
 

@@ -1,0 +1,184 @@
+"""mail.sessions.*: logging in and out, listing and revoking sessions, changing the password.
+
+Login takes a user name or a full address. A bare user name belongs to the ``default_domain``
+setting, else to the first domain (by name) with sign-up enabled; it is matched the way
+sign-up names are (dots and case ignored), then as the local part itself. Every failure is
+the same generic ``unauthenticated``, and every attempt goes through
+:meth:`Authenticator.password <mailroom.auth.authenticate.Authenticator.password>`, so the
+brute-force guard applies as for any other password login.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from pydantic import BaseModel, Field, SecretStr
+
+from mailroom.auth import tokens
+from mailroom.auth.authenticate import Authenticator
+from mailroom.auth.sessions import SESSION_PREFIX, is_mobile, password_stamp, session_ttl
+from mailroom.domain.names import normalize_address
+from mailroom.domain.sessions import LoginResult, Session
+from mailroom.domain.usernames import canonical, looks_like_username
+from mailroom.domain.users import Password
+from mailroom.errors import BadRequest, FieldError, InvalidParams, NotFound, Unauthenticated
+from mailroom.registry import DELETE, GET, POST, PUT, Context, Public, UserSelf
+from mailroom.services.mail._api import api
+from mailroom.store import accounts, signups
+from mailroom.store import sessions as store
+from mailroom.store import users as users_store
+
+LoginName = Annotated[
+    str,
+    Field(min_length=1, max_length=320, description="User name or full address.", examples=["john.smith"]),
+]
+LoginPassword = Annotated[SecretStr, Field(max_length=1024, description="The account's password.")]
+#: Impossible address: a login name that cannot exist still costs a password verification.
+_NOWHERE = "nobody@invalid.invalid"
+
+
+def _authenticator(ctx: Context) -> Authenticator:
+    authenticator = ctx.rt.extras["authenticator"]
+    assert isinstance(authenticator, Authenticator)
+    return authenticator
+
+
+async def login_address(ctx: Context, name: str) -> str:
+    """The mailbox address a login name stands for (an impossible one when it stands for none)."""
+    name = name.strip()
+    async with ctx.rt.db.read() as tx:
+        if "@" in name:
+            try:
+                address = normalize_address(name)
+            except ValueError:
+                return _NOWHERE
+            local, _, domain = address.partition("@")
+        else:
+            domain_or_none = ctx.rt.settings.default_domain or await signups.first_signup_domain(tx)
+            if domain_or_none is None or not looks_like_username(name):
+                return _NOWHERE
+            domain = domain_or_none
+            local = name.lower()
+            address = f"{local}@{domain}"
+        if looks_like_username(local):
+            found = await signups.address_for(tx, domain, canonical(local))
+            if found is not None:
+                return found
+    return address
+
+
+def _session_out(row: dict[str, object], current: str | None) -> Session:
+    return Session.model_validate(row | {"current": row["id"] == current})
+
+
+@api.method(
+    "mail.sessions.login",
+    http=POST("/login"),
+    access=Public(),
+    examples=[{"username": "john.smith", "password": "correct horse battery staple"}],
+)
+async def login(ctx: Context, username: LoginName, password: LoginPassword) -> LoginResult:
+    """Start a session: ``{token, exp_date}``; send the token as ``Authorization: Bearer``.
+
+    Sessions last ``session_ttl_seconds`` (1 hour by default), or
+    ``mobile_session_ttl_seconds`` (30 days) for clients whose User-Agent says Android,
+    iPhone, iPad or Mobile. A wrong name or password gives the generic ``unauthenticated``.
+    """
+    address = await login_address(ctx, username)
+    principal = await _authenticator(ctx).password(address, password.get_secret_value(), ctx.call.client_ip)
+    assert principal.user_id is not None
+    assert principal.email is not None
+    user_agent = (ctx.call.headers.get("user-agent") or "")[:500]
+    now = ctx.rt.clock.now()
+    expires = now + session_ttl(ctx.rt.settings, user_agent)
+    issued = tokens.new_secret(SESSION_PREFIX)
+    async with ctx.rt.db.write() as tx:
+        user = await accounts.user_for_auth(tx, user_id=principal.user_id)
+        if user is None:  # deleted between the check and now
+            raise Unauthenticated("invalid or expired credentials")
+        await store.delete_expired(tx, principal.user_id, now)
+        await store.insert_session(
+            tx,
+            {
+                "id": issued.lookup_id,
+                "digest": issued.digest,
+                "user_id": principal.user_id,
+                "password_stamp": password_stamp(user["password_hash"]),
+                "mobile": is_mobile(user_agent),
+                "user_agent": user_agent,
+                "client_ip": ctx.call.client_ip,
+                "created_at": now,
+                "expires_at": expires,
+                "last_used_at": now,
+            },
+        )
+    return LoginResult(
+        token=issued.secret, exp_date=expires, session_id=issued.lookup_id, email=principal.email
+    )
+
+
+@api.method("mail.sessions.logout", http=DELETE("/logout"), access=UserSelf())
+async def logout(ctx: Context) -> None:
+    """End the session this request was made with; its token stops working at once."""
+    p = ctx.principal
+    if p.session_id is None or p.user_id is None:
+        raise BadRequest("this request was not made with a session token")
+    async with ctx.rt.db.write() as tx:
+        await store.delete_session(tx, p.session_id, p.user_id)
+
+
+@api.method("mail.sessions.list", http=GET("/me/sessions"), access=UserSelf())
+async def list_sessions(ctx: Context) -> list[Session]:
+    """The caller's sessions that have not expired, newest first; ``current`` marks this one."""
+    p = ctx.principal
+    assert p.user_id is not None
+    async with ctx.rt.db.read() as tx:
+        rows = await store.of_user(tx, p.user_id, ctx.rt.clock.now())
+    return [_session_out(r, p.session_id) for r in rows]
+
+
+@api.method("mail.sessions.revoke", http=DELETE("/me/sessions/{id}"), access=UserSelf())
+async def revoke_session(ctx: Context, id: Annotated[str, Field(max_length=16)]) -> None:
+    """End one of the caller's sessions (the current one included)."""
+    p = ctx.principal
+    assert p.user_id is not None
+    async with ctx.rt.db.write() as tx:
+        if not await store.delete_session(tx, id, p.user_id):
+            raise NotFound.of("session", id)
+
+
+class PasswordChanged(BaseModel):
+    """How many other sessions the change ended."""
+
+    revoked_sessions: int
+
+
+@api.method("mail.password.change", http=PUT("/me/password"), access=UserSelf())
+async def change_password(
+    ctx: Context, current_password: LoginPassword, new_password: Password
+) -> PasswordChanged:
+    """Change the caller's password; every other session ends, the current one goes on.
+
+    ``current_password`` is checked like a login (the brute-force guard counts failures). A
+    password changed any other way (admin API, command line) ends every session.
+    """
+    p = ctx.principal
+    assert p.user_id is not None
+    assert p.email is not None
+    try:
+        await _authenticator(ctx).password(p.email, current_password.get_secret_value(), ctx.call.client_ip)
+    except Unauthenticated:
+        raise InvalidParams([FieldError("current_password", "is not the current password")]) from None
+    new_hash = await asyncio.to_thread(ctx.rt.passwords.hash, new_password.get_secret_value())
+    keep = [p.session_id] if p.session_id is not None else []
+    async with ctx.rt.db.write() as tx:
+        await users_store.update_user(
+            tx,
+            p.email,
+            {"password_hash": new_hash, "change_pw_next_login": False, "updated_at": ctx.rt.clock.now()},
+        )
+        if p.session_id is not None:
+            await store.restamp(tx, p.session_id, password_stamp(new_hash))
+        revoked = await store.delete_others(tx, p.user_id, keep)
+    return PasswordChanged(revoked_sessions=revoked)

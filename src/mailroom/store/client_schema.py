@@ -1,0 +1,133 @@
+"""Tables of the mail client API: sign-up names, invites, the waitlist, sessions, client
+settings, contacts and the public key directory.
+
+A user's rows go with the user (``ON DELETE CASCADE`` on ``users.id``); invites and waitlist
+entries go with their domain.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from mailroom.store.schema import metadata
+from mailroom.store.types import UTCDateTime
+
+#: The canonical form (lowercase, dots removed) of every signed-up name, one per domain:
+#: ``john.smith`` and ``johnsmith`` cannot both exist.
+usernames = Table(
+    "usernames",
+    metadata,
+    Column("domain", String(253), ForeignKey("domains.name", ondelete="CASCADE"), nullable=False),
+    Column("canonical", String(64), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, unique=True),
+    Column("spelling", String(64), nullable=False),  # as the person typed it
+    PrimaryKeyConstraint("domain", "canonical"),
+)
+
+invites = Table(
+    "invites",
+    metadata,
+    Column("id", String(16), primary_key=True),  # the lookup id embedded in the token
+    Column("digest", String(64), nullable=False),
+    Column("domain", String(253), ForeignKey("domains.name", ondelete="CASCADE"), nullable=False, index=True),
+    Column("max_uses", Integer, nullable=False),
+    Column("uses", Integer, nullable=False, default=0),
+    Column("expires_at", UTCDateTime, nullable=True),
+    Column("comment", Text, nullable=False, default=""),
+    Column("created_by", String(320), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+waitlist = Table(
+    "waitlist",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("domain", String(253), ForeignKey("domains.name", ondelete="CASCADE"), nullable=False),
+    Column("canonical", String(64), nullable=False),
+    Column("spelling", String(64), nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("domain", "canonical"),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(16), primary_key=True),  # the lookup id embedded in the token
+    Column("digest", String(64), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    #: SHA-256 (shortened) of the password hash when the session began: a changed password
+    #: ends every session that was not explicitly carried over.
+    Column("password_stamp", String(32), nullable=False),
+    Column("mobile", Boolean, nullable=False, default=False),
+    Column("user_agent", String(500), nullable=False, default=""),
+    Column("client_ip", String(64), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("last_used_at", UTCDateTime, nullable=False),
+)
+
+client_settings = Table(
+    "client_settings",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("data", JSON, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("name", String(200), nullable=False),
+    Column("fields", JSON, nullable=False),
+    #: Lowercased name, addresses and field keys and values, for ``?q=`` search.
+    Column("search_text", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+contact_emails = Table(
+    "contact_emails",
+    metadata,
+    Column("contact_id", Integer, ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
+    #: Repeated from the contact so that one address is in one contact of a user's, at most.
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("address", String(320), nullable=False),
+    Column("public_key", Text, nullable=True),
+    Column("fingerprint", String(64), nullable=True),
+    Column("key_user_ids", JSON, nullable=True),
+    Column("key_expires_at", UTCDateTime, nullable=True),
+    PrimaryKeyConstraint("contact_id", "position"),
+    UniqueConstraint("user_id", "address"),
+)
+
+public_keys = Table(
+    "public_keys",
+    metadata,
+    Column("fingerprint", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    #: The owner's address when published (a key must name it in a user id).
+    Column("email", String(320), nullable=False, index=True),
+    Column("armored", Text, nullable=False),
+    Column("algorithm", String(32), nullable=False),
+    Column("user_ids", JSON, nullable=False),
+    Column("key_created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=True),
+    Column("published_at", UTCDateTime, nullable=False),
+    Index("ix_public_keys_user_id_published_at", "user_id", "published_at"),
+)

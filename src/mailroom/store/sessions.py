@@ -1,0 +1,83 @@
+"""Repository of mail client sessions. Only the SHA-256 digest of a token is stored."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, delete, insert, select, update
+
+from mailroom.store.client_schema import sessions
+from mailroom.store.engine import Query, Row, Tx
+from mailroom.store.schema import users
+
+_PUBLIC = [c for c in sessions.c if c.name not in ("digest", "password_stamp")]
+
+# Prepared: runs on every request made with a session token.
+_FOR_AUTH = Query(
+    select(
+        sessions.c.id,
+        sessions.c.digest,
+        sessions.c.expires_at,
+        sessions.c.last_used_at,
+        sessions.c.password_stamp,
+        users.c.id.label("user_id"),
+        users.c.email,
+        users.c.enabled,
+        users.c.global_admin,
+        users.c.password_hash,
+    )
+    .select_from(sessions.join(users, users.c.id == sessions.c.user_id))
+    .where(sessions.c.id == bindparam("session_id"))
+)
+_OF_USER = Query(
+    select(*_PUBLIC)
+    .where(sessions.c.user_id == bindparam("user_id"), sessions.c.expires_at > bindparam("now"))
+    .order_by(sessions.c.created_at.desc(), sessions.c.id)
+)
+
+
+async def get_for_auth(tx: Tx, session_id: str) -> Row | None:
+    """The session, its digest and its user's authentication columns."""
+    return await tx.first(_FOR_AUTH, {"session_id": session_id})
+
+
+async def insert_session(tx: Tx, values: dict[str, Any]) -> None:
+    await tx.execute(insert(sessions).values(**values))
+
+
+async def get(tx: Tx, session_id: str) -> Row | None:
+    return await tx.first(select(*_PUBLIC).where(sessions.c.id == session_id))
+
+
+async def of_user(tx: Tx, user_id: int, now: datetime) -> list[Row]:
+    """A user's sessions that have not expired, newest first."""
+    return await tx.all(_OF_USER, {"user_id": user_id, "now": now})
+
+
+async def delete_session(tx: Tx, session_id: str, user_id: int) -> bool:
+    stmt = delete(sessions).where(sessions.c.id == session_id, sessions.c.user_id == user_id)
+    return await tx.rowcount(stmt) > 0
+
+
+async def delete_others(tx: Tx, user_id: int, keep: Collection[str]) -> int:
+    """End every session of a user except those in ``keep``; how many ended."""
+    stmt = delete(sessions).where(sessions.c.user_id == user_id)
+    if keep:
+        stmt = stmt.where(sessions.c.id.not_in(list(keep)))
+    return await tx.rowcount(stmt)
+
+
+async def delete_expired(tx: Tx, user_id: int, now: datetime) -> int:
+    stmt = delete(sessions).where(sessions.c.user_id == user_id, sessions.c.expires_at <= now)
+    return await tx.rowcount(stmt)
+
+
+async def restamp(tx: Tx, session_id: str, stamp: str) -> None:
+    """Carry a session over a password change."""
+    await tx.execute(update(sessions).where(sessions.c.id == session_id).values(password_stamp=stamp))
+
+
+async def touch(tx: Tx, session_id: str, when: datetime) -> None:
+    await tx.execute(update(sessions).where(sessions.c.id == session_id).values(last_used_at=when))
