@@ -9,7 +9,9 @@ from starlette.applications import Starlette
 from starlette.types import Receive, Scope, Send
 
 from mailroom import bootstrap
+from mailroom.delivery.queue import OutboundQueue
 from mailroom.web import build_app
+from mailroom.frontends.smtp.submission import start_submission
 from mailroom.settings import Settings, load_settings
 
 
@@ -33,6 +35,12 @@ class LazyApp:
         try:
             mailroom = await bootstrap.start(self.settings)
             self.app = build_app(mailroom)
+            # Submission and the outbound queue worker in every worker process too: the queue
+            # is shared through the database (claims), submission through SO_REUSEPORT.
+            submission = await start_submission(mailroom)
+            queue = OutboundQueue(mailroom.runtime)
+            mailroom.runtime.extras["outbound_queue"] = queue
+            queue.start()
         except Exception as exc:
             await send({"type": "lifespan.startup.failed", "message": str(exc)})
             raise
@@ -40,6 +48,8 @@ class LazyApp:
             await send({"type": "lifespan.startup.complete"})
             message = await receive()
             assert message["type"] == "lifespan.shutdown"
+        await submission.close()
+        await queue.stop()
         await mailroom.close()
         await send({"type": "lifespan.shutdown.complete"})
 

@@ -216,9 +216,13 @@ class Settings(BaseSettings):
     queue_max_age_seconds: int = Field(
         default=5 * 86400, ge=60, description="A message still undelivered this long after queuing bounces."
     )
-    queue_poll_seconds: float = Field(default=5.0, gt=0, description="How often the queue worker looks for work.")
+    queue_poll_seconds: float = Field(
+        default=5.0, gt=0, description="How often the queue worker looks for work."
+    )
     queue_lease_seconds: int = Field(
-        default=600, ge=10, description="How long a worker holds a claimed queue entry before others may take it."
+        default=600,
+        ge=10,
+        description="How long a worker holds a claimed queue entry before others may take it.",
     )
 
     @field_validator("submission_rate_limit")

@@ -33,6 +33,7 @@ from mailroom.store import blobs as blob_rows
 from mailroom.store import dkim as dkim_store
 from mailroom.store import emails as email_store
 from mailroom.store import outbound as store
+from mailroom.store import recipients as recipient_store
 from mailroom.store.engine import Tx
 from mailroom.store.outbound import NewRecipient
 
@@ -236,3 +237,35 @@ async def submit(
     return SubmitResult(
         message_id=message_id, queue_id=queue_id, sent_email_id=sent_email_id, recipients=statuses
     )
+
+
+async def check_sender(rt: Runtime, user_id: int, mail_from: str) -> str | None:
+    """Why ``user_id`` may not use ``mail_from`` as envelope sender (None: they may).
+
+    Allowed: the user's own address; an alias (exact, not wildcard) whose destinations
+    include the user; the same in an alternative domain of theirs; anything with
+    ``allow_spoofing``. The null sender is refused: users do not send bounces.
+    """
+    address = normalize_recipient(mail_from) if mail_from else None
+    async with rt.db.read() as tx:
+        user = await store.sender_profile(tx, user_id)
+        if user is None or not user["enabled"]:
+            return "the account is disabled"
+        if user["allow_spoofing"] and mail_from:
+            return None
+        if address is None:
+            return f"<{mail_from}>: sender address rejected: not owned by user {user['email']}"
+        own = str(user["email"]).lower()
+        candidates = [address]
+        local, _, domain = address.rpartition("@")
+        if await recipient_store.domain_kind(tx, domain) == "alternative":
+            primary = await recipient_store.primary_of(tx, domain)
+            if primary:
+                candidates.append(f"{local}@{primary}")
+        for candidate in candidates:
+            if candidate == own:
+                return None
+            alias = await recipient_store.alias(tx, candidate)
+            if alias is not None and own in {str(d).strip().lower() for d in alias["destinations"]}:
+                return None
+    return f"<{mail_from}>: sender address rejected: not owned by user {user['email']}"

@@ -1,0 +1,258 @@
+"""The submission listener (RFC 6409): authenticated users send mail through it.
+
+- STARTTLS with the configured certificate (certificate.py: self-signed on first run); every
+  command but EHLO/HELO/STARTTLS/NOOP/RSET/QUIT is refused with ``530`` before it, unless
+  ``submission_allow_plaintext_loopback`` is set and the client is on loopback.
+- AUTH PLAIN and LOGIN: a user's address and password, or address and one of their API
+  keys, checked by the :class:`~mailroom.auth.authenticate.Authenticator` (so the
+  brute-force guard counts failures: locked out → ``454 4.7.0``; wrong → ``535 5.7.8``).
+  Nothing is accepted before AUTH (``530 5.7.0``).
+- MAIL FROM: the user's address, an alias of theirs, or anything with ``allow_spoofing``
+  (``mail.submission.check_sender``; else ``553 5.7.1``); at most
+  ``submission_rate_limit`` messages per user per window (``451 4.7.1`` above; kept in this
+  process's memory).
+- RCPT TO: any remote address; local ones must exist (``mail.delivery.check``).
+- DATA: ``mail.submission.submit`` (delivery/outbound.py): ``250`` with the queue id once
+  local copies are stored and remote ones queued durably.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+from limits import parse
+
+from mailroom.auth.principal import INTERNAL
+from mailroom.errors import RateLimited, Unauthenticated
+from mailroom.frontends.smtp._handler import envelope_sender
+from mailroom.frontends.smtp._server import IDLE_TIMEOUT_SECONDS, Listeners, _listening_socket
+from mailroom.frontends.smtp.certificate import server_context
+from mailroom.registry import CallInfo
+
+if TYPE_CHECKING:
+    from mailroom.bootstrap import Mailroom
+
+log = logging.getLogger("mailroom.submission")
+
+_INTERNAL_ERROR = "451 4.3.0 Internal error, try again later"
+
+
+@dataclass(frozen=True, slots=True)
+class SubmissionUser:
+    """Who authenticated on a submission session."""
+
+    user_id: int
+    email: str
+
+
+def _peer_ip(session: Any) -> str | None:
+    peer = getattr(session, "peer", None)
+    return str(peer[0]) if isinstance(peer, tuple) and peer else None
+
+
+def _is_loopback(ip: str | None) -> bool:
+    try:
+        return ip is not None and ipaddress.ip_address(ip).is_loopback
+    except ValueError:
+        return False
+
+
+class SendingLimit:
+    """A sliding window per user: at most ``amount`` messages per ``seconds``."""
+
+    def __init__(self, limit: str) -> None:
+        item = parse(limit)
+        self.amount = int(item.amount)
+        self.seconds = float(item.get_expiry())
+        self._sent: dict[int, deque[float]] = defaultdict(deque)
+
+    def _window(self, user_id: int, now: float) -> deque[float]:
+        sent = self._sent[user_id]
+        while sent and sent[0] <= now - self.seconds:
+            sent.popleft()
+        return sent
+
+    def allowed(self, user_id: int) -> bool:
+        return len(self._window(user_id, time.monotonic())) < self.amount
+
+    def record(self, user_id: int) -> None:
+        now = time.monotonic()
+        self._window(user_id, now).append(now)
+
+
+class SubmissionHandler:
+    """aiosmtpd handler: credentials through the authenticator, policy through the registry."""
+
+    def __init__(self, mailroom: Mailroom) -> None:
+        self.mailroom = mailroom
+        self.max_recipients = mailroom.settings.max_recipients
+        self.limit = SendingLimit(mailroom.settings.submission_rate_limit)
+
+    async def _invoke(self, name: str, params: dict[str, Any], session: Any) -> Any:
+        info = CallInfo(protocol="submission", client_ip=_peer_ip(session))
+        return await self.mailroom.runner.invoke(name, params, INTERNAL, info)
+
+    async def login(self, session: Any, username: str, secret: str) -> AuthResult:
+        """Check AUTH credentials: a password or an API key of that user."""
+        try:
+            principal = await self.mailroom.authenticator.basic(username, secret, _peer_ip(session))
+        except RateLimited:
+            return AuthResult(
+                success=False, handled=False, message="454 4.7.0 Too many failed logins, try later"
+            )
+        except Unauthenticated:
+            return AuthResult(success=False, handled=False)
+        except Exception:
+            log.exception("AUTH failed unexpectedly")
+            return AuthResult(
+                success=False, handled=False, message="454 4.7.0 Temporary authentication failure"
+            )
+        if principal.user_id is None or principal.email is None:
+            return AuthResult(success=False, handled=False)  # keys of no user cannot send
+        return AuthResult(
+            success=True, handled=False, auth_data=SubmissionUser(principal.user_id, principal.email)
+        )
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, mail_options: list[str]
+    ) -> str:
+        user = session.auth_data
+        if not isinstance(user, SubmissionUser):
+            return "530 5.7.0 Authentication required"
+        if not self.limit.allowed(user.user_id):
+            return "451 4.7.1 Sending rate limit exceeded, try again later"
+        sender = envelope_sender(address)
+        try:
+            check = await self._invoke(
+                "mail.submission.check_sender", {"user_id": user.user_id, "mail_from": sender}, session
+            )
+        except Exception:
+            log.exception("sender check failed for %s", sender)
+            return _INTERNAL_ERROR
+        if not check["allowed"]:
+            return str(check["reply"])
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 Sender ok"
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
+        if len(envelope.rcpt_tos) >= self.max_recipients:
+            return "452 4.5.3 Too many recipients"
+        try:
+            result = await self._invoke("mail.delivery.check", {"address": address}, session)
+        except Exception:
+            log.exception("recipient check failed for %s", address)
+            return _INTERNAL_ERROR
+        reply = str(result["reply"])
+        # Ours and deliverable, or not ours at all (relayed for an authenticated user): take it.
+        if result["accepted"] or reply.startswith("554 5.7.1"):
+            envelope.rcpt_tos.append(address)
+            envelope.rcpt_options.extend(rcpt_options)
+            return "250 2.1.5 Recipient ok"
+        return reply
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        user = session.auth_data
+        assert isinstance(user, SubmissionUser)
+        params = {
+            "raw": bytes(envelope.original_content or b""),
+            "mail_from": envelope_sender(envelope.mail_from),
+            "recipients": [envelope_sender(r) for r in envelope.rcpt_tos],
+            "user_id": user.user_id,
+        }
+        try:
+            result = await self._invoke("mail.submission.submit", params, session)
+        except Exception:
+            log.exception("submission failed; answering a temporary failure")
+            return _INTERNAL_ERROR
+        self.limit.record(user.user_id)
+        taken = [r for r in result["recipients"] if r["status"] != "error"]
+        if not taken:
+            errors = [str(r["reason"] or "") for r in result["recipients"]]
+            temporary = [e for e in errors if e.startswith("4")]
+            return (temporary or errors or ["554 5.5.1 No valid recipients"])[0]
+        return f"250 2.0.0 Ok: queued as {result['queue_id']}"
+
+    async def handle_exception(self, error: Exception) -> str:
+        log.error("submission session error: %r", error)
+        return _INTERNAL_ERROR
+
+
+class _SubmissionServer(SMTP):
+    """aiosmtpd's SMTP with the credential check made asynchronous and plaintext on loopback."""
+
+    def __init__(self, handler: SubmissionHandler, *, allow_plaintext_loopback: bool, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self._submission = handler
+        self._allow_plaintext_loopback = allow_plaintext_loopback
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        if self._allow_plaintext_loopback and _is_loopback(_peer_ip(self.session)):
+            self.require_starttls = False
+            self._auth_require_tls = False
+
+    def _authenticate(self, mechanism: str, auth_data: Any) -> AuthResult:
+        # aiosmtpd calls this synchronously; hand the credentials back for the async check.
+        return AuthResult(success=False, handled=False, auth_data=auth_data)
+
+    async def _check(self, result: AuthResult) -> AuthResult:
+        data = result.auth_data
+        if result.success or not isinstance(data, LoginPassword):
+            return result  # a parse error aiosmtpd already answered
+        try:
+            username, secret = data.login.decode("utf-8"), data.password.decode("utf-8")
+        except UnicodeDecodeError:
+            return AuthResult(success=False, handled=False)
+        return await self._submission.login(self.session, username, secret)
+
+    async def auth_PLAIN(self, _: Any, args: list[str]) -> AuthResult:
+        return await self._check(await super().auth_PLAIN(_, args))
+
+    async def auth_LOGIN(self, _: Any, args: list[str]) -> AuthResult:
+        return await self._check(await super().auth_LOGIN(_, args))
+
+
+async def start_submission(mailroom: Mailroom, *, bind: tuple[str, int] | None = None) -> Listeners:
+    """Start the submission listener (``bind`` overrides the settings; port 0 = any free port).
+
+    With ``submission_port`` 0 in the settings and no ``bind``, nothing is started.
+    """
+    settings = mailroom.settings
+    listeners = Listeners()
+    if bind is None and not settings.submission_port:
+        return listeners
+    host, port = bind if bind is not None else (settings.submission_host, settings.submission_port)
+    loop = asyncio.get_running_loop()
+    context = await asyncio.to_thread(server_context, settings)
+    handler = SubmissionHandler(mailroom)
+
+    def factory() -> _SubmissionServer:
+        return _SubmissionServer(
+            handler,
+            allow_plaintext_loopback=settings.submission_allow_plaintext_loopback,
+            tls_context=context,
+            require_starttls=True,
+            auth_required=True,
+            auth_require_tls=True,
+            data_size_limit=settings.max_message_bytes,
+            enable_SMTPUTF8=True,
+            hostname=settings.hostname,
+            ident="mailroom ESMTP submission",
+            timeout=IDLE_TIMEOUT_SECONDS,
+            loop=loop,
+        )
+
+    server = await loop.create_server(factory, sock=_listening_socket(host, port))
+    listeners.servers["submission"] = server
+    log.info("submission listening on %s:%s", host, listeners.ports["submission"])
+    return listeners

@@ -1,0 +1,61 @@
+"""mail.submission.*: what the submission listener asks while an authenticated user sends.
+
+``check_sender`` answers MAIL FROM (may this user use this envelope sender?), ``submit``
+answers DATA (send it: delivery/outbound.py ``submit``). Both are internal methods: the
+listener calls them in-process with the internal principal once it has authenticated the
+user itself (``Authenticator``), so the user id they carry is trusted.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+
+from mailroom.delivery.outbound import check_sender as check_sender_of
+from mailroom.delivery.outbound import submit as submit_message
+from mailroom.domain.outbound import Submission, SubmittedRecipient
+from mailroom.registry import Context, Internal
+from mailroom.services.mail._api import api
+
+Address = Annotated[str, Field(max_length=512)]
+
+
+class SenderCheck(BaseModel):
+    """The answer to MAIL FROM for an authenticated user."""
+
+    allowed: bool
+    reply: str
+
+
+@api.method("mail.submission.check_sender", access=Internal())
+async def check_sender(ctx: Context, user_id: int, mail_from: Address) -> SenderCheck:
+    """May ``user_id`` send with envelope sender ``mail_from`` (own address, an alias of
+    theirs, or anything with ``allow_spoofing``)? Refusals are ``553 5.7.1``."""
+    reason = await check_sender_of(ctx.rt, user_id, mail_from)
+    if reason is None:
+        return SenderCheck(allowed=True, reply="250 2.1.0 Sender ok")
+    return SenderCheck(allowed=False, reply=f"553 5.7.1 {reason}")
+
+
+@api.method("mail.submission.submit", access=Internal(), mutating=True)
+async def submit(
+    ctx: Context,
+    raw: bytes,
+    mail_from: Address,
+    recipients: Annotated[list[Address], Field(min_length=1, max_length=10_000)],
+    user_id: int,
+) -> Submission:
+    """Send a message an authenticated user submitted: local recipients at once, remote ones
+    through the outbound queue; a copy in the sender's ``sent`` label."""
+    result = await submit_message(
+        ctx.rt, raw, mail_from=mail_from, recipients=recipients, source="submission", sender_user_id=user_id
+    )
+    return Submission(
+        message_id=result.message_id,
+        queue_id=result.queue_id,
+        sent_email_id=result.sent_email_id,
+        recipients=[
+            SubmittedRecipient(address=r.address, status=r.status, reason=r.reason) for r in result.recipients
+        ],
+    )
