@@ -141,6 +141,11 @@ async def start(
     app = Mailroom(
         settings=settings, runtime=runtime, registry=registry, runner=runner, authenticator=authenticator
     )
+    # Access and accounting first, in their fixed order (usage → rate limits → idempotency →
+    # audit; see mailroom.accounting.setup); filters registered by other packages run inside.
+    from mailroom.accounting.setup import install as install_accounting
+
+    install_accounting(app)
     for make_filter in RUNNER_FILTERS:
         f = make_filter(app)
         if f is not None:

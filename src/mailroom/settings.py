@@ -20,13 +20,44 @@ KNOWN_DEFAULT_SECRETS = frozenset({"", "changeme", "change-me", "secret", "devel
 
 
 class RateLimitRule(BaseModel):
-    """A rate-limit rule: ``limit`` such as ``100/minute`` applied per ``per`` to ``methods``."""
+    """A rate-limit rule: ``limit`` such as ``100/minute`` applied per ``per`` to ``methods``.
+
+    ``per``: ``principal`` (the caller: their user, an owner-less key, or the client network of
+    an anonymous call), ``key`` (calls made with an API key), ``user`` (calls acting as a
+    user, whatever the credentials), ``ip`` (every call from a client network) or ``global``
+    (one counter for everyone). ``methods`` is a method-name glob, ``api`` narrows the rule to
+    one API. Each call counts its method's cost. See docs/access.md.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    limit: str
-    methods: str = "*"
+    limit: str = Field(description="Amount per window: 100/minute, 5000/day, 10/5 seconds.")
+    methods: str = Field(default="*", description="Method-name glob (admin.users.*).")
+    api: str | None = Field(default=None, description="Only methods of this API (admin, mail, ...).")
     per: Literal["principal", "key", "user", "ip", "global"] = "principal"
+    name: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_.:-]{1,64}$",
+        description="Policy name in the RateLimit headers; default: rule<N>, or 'default' for a lone rule.",
+    )
+
+    @field_validator("limit")
+    @classmethod
+    def _limit(cls, value: str) -> str:
+        return check_limit(value)
+
+
+def check_limit(value: str) -> str:
+    """A rate such as ``100/minute`` or ``10/5 seconds`` (the ``limits`` notation), one per text."""
+    from limits import parse_many
+
+    try:
+        items = parse_many(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a limit such as 100/minute or 5000/day") from None
+    if len(items) != 1:
+        raise ValueError("one limit per rule (write two rules for 100/minute and 5000/day)")
+    return value.strip()
 
 
 class ProviderRoute(BaseModel):
@@ -138,7 +169,65 @@ class Settings(BaseSettings):
 
     # Rate limits and accounting.
     redis_url: str | None = None
+    redis_key_prefix: str = Field(
+        default="mailroom",
+        pattern=r"^[A-Za-z0-9_.:-]{1,64}$",
+        description="Prefix of every Redis key mailroom writes (several deployments can share a server).",
+    )
     rate_limits: list[RateLimitRule] = Field(default_factory=list)
+    method_costs: dict[str, int] = Field(
+        default_factory=dict,
+        description="Cost of a call per method-name glob ({\"mail.*.send\": 10}), overriding the "
+        "method's declared cost; rate limits count costs, not calls.",
+    )
+    client_network_prefix_v4: int = Field(
+        default=24,
+        ge=8,
+        le=32,
+        description="Anonymous callers and failed logins are counted per IPv4 network of this prefix length.",
+    )
+    client_network_prefix_v6: int = Field(
+        default=48,
+        ge=16,
+        le=128,
+        description="Anonymous callers and failed logins are counted per IPv6 network of this prefix length.",
+    )
+    usage_flush_seconds: float = Field(
+        default=5.0, gt=0, description="How often usage counts kept in memory are written to the database."
+    )
+    usage_retention_days: int = Field(
+        default=400, ge=1, description="How long per-minute usage counts are kept (billing reports)."
+    )
+    metrics_enabled: bool = Field(default=True, description="Serve Prometheus metrics at /metrics.")
+    metrics_networks: list[str] = Field(
+        default_factory=lambda: ["127.0.0.0/8", "::1/128"],
+        description="Networks that may read /metrics without a token (default: loopback only).",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None, description="Bearer token that lets any client read /metrics."
+    )
+    login_failures_per_network: str = Field(
+        default="5/hour",
+        description="Failed password logins allowed per client network (IPv4 /24, IPv6 /48) before "
+        "its logins are refused (429).",
+    )
+    login_failures_per_account: str = Field(
+        default="50/day", description="Failed password logins allowed per account before it is locked (429)."
+    )
+    login_exemption_seconds: int = Field(
+        default=86400,
+        ge=0,
+        description="After a successful login, its client network is exempt from the lockouts this long.",
+    )
+    idempotency_ttl_seconds: int = Field(
+        default=86400, ge=60, description="How long an Idempotency-Key and its stored response are kept."
+    )
+    idempotency_running_seconds: int = Field(
+        default=300,
+        ge=1,
+        description="A request with an Idempotency-Key still unfinished after this long is taken as dead "
+        "(its key may be used again).",
+    )
 
     # Mail ingest (SMTP/LMTP listeners, delivery).
     smtp_host: str = Field(default="127.0.0.1", description="Address the inbound SMTP listener binds.")
@@ -255,6 +344,18 @@ class Settings(BaseSettings):
 
         return None if value is None else normalize_address(value.removeprefix("mailto:"))
 
+    @field_validator("login_failures_per_network", "login_failures_per_account")
+    @classmethod
+    def _login_limit(cls, value: str) -> str:
+        return check_limit(value)
+
+    @field_validator("metrics_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        return [str(ipaddress.ip_network(v.strip(), strict=False)) for v in value]
+
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:
         if self.mode == "production" and self.secret_key.get_secret_value() in KNOWN_DEFAULT_SECRETS - {""}:
@@ -295,6 +396,8 @@ class Settings(BaseSettings):
             data["database_url"] = _mask_url(self.database_url)
         if self.redis_url and "@" in self.redis_url:
             data["redis_url"] = _mask_url(self.redis_url)
+        if self.metrics_token is not None:
+            data["metrics_token"] = "**********"
         for route in data.get("providers", []):
             if route.get("credentials"):
                 route["credentials"] = "**********"

@@ -12,6 +12,7 @@ from starlette.routing import BaseRoute, Mount
 from mailroom.bootstrap import Mailroom
 from mailroom.errors import MailroomError
 from mailroom.frontends.compression import CompressionMiddleware
+from mailroom.frontends.metrics import metrics_routes
 from mailroom.frontends.rest.app import (
     API_PREFIX,
     health_routes,
@@ -27,6 +28,7 @@ def build_app(mailroom: Mailroom) -> Starlette:
     """The ASGI app for a started :class:`Mailroom`."""
     routes: list[BaseRoute] = []
     routes.extend(health_routes(mailroom))
+    routes.extend(metrics_routes(mailroom))
     routes.extend(openapi_routes(mailroom))
     routes.extend(rpc_routes(mailroom))
     # Registry methods last: explicit routes under /api/v1 (openapi.json) must win.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mailroom.auth import tokens
 from mailroom.auth.passwords import PasswordHasher
@@ -20,6 +20,9 @@ from mailroom.clock import Clock
 from mailroom.errors import Unauthenticated
 from mailroom.store import accounts, apikeys
 from mailroom.store.engine import Database
+
+if TYPE_CHECKING:
+    from mailroom.auth.guard import LoginGuard
 
 log = logging.getLogger("mailroom.auth")
 
@@ -52,6 +55,8 @@ class Authenticator:
         self._touched: dict[str, float] = {}
         #: Other token kinds (sessions) register a handler by prefix.
         self.bearer_handlers: dict[str, BearerHandler] = {}
+        #: The brute-force guard every password login goes through (set by bootstrap).
+        self.guard: LoginGuard | None = None
 
     async def bearer(self, token: str, client_ip: str | None) -> Principal:
         prefix = token.split("_", 1)[0]
@@ -118,16 +123,29 @@ class Authenticator:
             log.warning("could not record last use of key %s", key_id)
 
     async def password(self, address: str, password: str, client_ip: str | None) -> Principal:
-        """A user's own password; imported hashes are upgraded to argon2id on success."""
+        """A user's own password; imported hashes are upgraded to argon2id on success.
+
+        The brute-force guard refuses locked-out networks and accounts (429) before anything
+        is verified, and counts every failure.
+        """
         email = address.strip().lower()
+        guard = self.guard
+        if guard is not None:
+            await guard.check(email, client_ip)
         async with self.db.read() as tx:
             user = await accounts.user_for_auth(tx, email=email)
         if user is None:
             self.passwords.dummy_verify(password)
+            if guard is not None:
+                await guard.failed(email, client_ip, password)
             raise Unauthenticated("invalid or expired credentials")
         result = self.passwords.verify(user["password_hash"], password)
         if not result.ok or not user["enabled"]:
+            if guard is not None:
+                await guard.failed(email, client_ip, password)
             raise Unauthenticated("invalid or expired credentials")
+        if guard is not None:
+            await guard.succeeded(email, client_ip)
         if result.needs_rehash:
             async with self.db.write() as tx:
                 await accounts.set_password_hash(tx, user["id"], self.passwords.hash(password))

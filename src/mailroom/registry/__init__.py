@@ -12,7 +12,7 @@ from mailroom.registry._access import (
 )
 from mailroom.registry._context import CallInfo, Context
 from mailroom.registry._registry import Api, ApiInfo, Registry
-from mailroom.registry._runner import Call, Filter, Proceed, Runner, validation_errors
+from mailroom.registry._runner import Call, Filter, Proceed, RejectionObserver, Runner, validation_errors
 from mailroom.registry._spec import DELETE, GET, PATCH, POST, PUT, Download, HttpBinding, MethodSpec
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "Proceed",
     "Public",
     "Registry",
+    "RejectionObserver",
     "Runner",
     "UserSelf",
     "validation_errors",

@@ -56,6 +56,9 @@ class Call:
 
 Proceed = Callable[[Call], Awaitable[Any]]
 Filter = Callable[[Call, Proceed], Awaitable[Any]]
+#: Told of every call refused before the filters ran (unknown method, authentication, scope,
+#: validation, access policy), so that accounting counts those calls too.
+RejectionObserver = Callable[[str, Principal, CallInfo, MailroomError], None]
 
 
 def validation_errors(exc: ValidationError) -> list[FieldError]:
@@ -81,6 +84,7 @@ class Runner:
         self.registry = registry
         self.runtime = runtime
         self.filters: list[Filter] = list(filters)
+        self.rejection_observers: list[RejectionObserver] = []
 
     def add_filter(self, f: Filter) -> None:
         self.filters.append(f)
@@ -108,6 +112,22 @@ class Runner:
     ) -> Any:
         """Run one call and return its result as JSON-compatible data."""
         info = info or CallInfo(protocol="inprocess")
+        try:
+            call = self._admit(name, params, principal, info)
+        except MailroomError as exc:
+            for observe in self.rejection_observers:
+                observe(name, principal, info, exc)
+            raise
+        return await self._run(call, 0)
+
+    def _admit(
+        self,
+        name: str,
+        params: Mapping[str, Any] | Sequence[Any] | None,
+        principal: Principal,
+        info: CallInfo,
+    ) -> Call:
+        """Lookup, authentication required, scope, validation and access: the call, or an error."""
         spec = self.lookup(name, info.protocol)
         if params is None:
             params = {}
@@ -125,9 +145,7 @@ class Runner:
         except ValidationError as exc:
             raise InvalidParams(validation_errors(exc)) from None
         spec.access.check(principal, model)
-        call = Call(spec=spec, params=model, raw_params=params, principal=principal, info=info)
-        result = await self._run(call, 0)
-        return result
+        return Call(spec=spec, params=model, raw_params=params, principal=principal, info=info)
 
     async def _run(self, call: Call, index: int) -> Any:
         if index < len(self.filters):

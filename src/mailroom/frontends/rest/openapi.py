@@ -231,6 +231,10 @@ def _operation(registry: Registry, spec: MethodSpec, schemas: _Schemas) -> dict[
     assert spec.http is not None
     properties, required = schemas.params(spec)
     path_names, query_names, body_names = path_and_query(spec)
+    # Parameters are named on the wire by their alias (``from`` for a ``from_`` parameter).
+    fields = spec.params_model.model_fields
+    query_names = [fields[n].alias or n for n in query_names]
+    body_names = [fields[n].alias or n for n in body_names]
     examples = [_example(e) for e in spec.examples]
     operation: dict[str, Any] = {
         "operationId": spec.name,

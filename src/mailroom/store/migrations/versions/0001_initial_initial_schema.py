@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises:
-Create Date: 2026-11-21 06:47:53.689733
+Create Date: 2026-11-21 06:46:24.251415
 """
 
 from __future__ import annotations
@@ -31,6 +31,29 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_addresses_domain"), ["domain"], unique=False)
 
     op.create_table(
+        "audit_log",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("at", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("principal", sa.String(length=320), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=True),
+        sa.Column("key_id", sa.String(length=16), nullable=True),
+        sa.Column("protocol", sa.String(length=32), nullable=False),
+        sa.Column("client_ip", sa.String(length=64), nullable=True),
+        sa.Column("request_id", sa.String(length=200), nullable=True),
+        sa.Column("method", sa.String(length=200), nullable=False),
+        sa.Column("object", sa.String(length=64), nullable=False),
+        sa.Column("target", sa.String(length=400), nullable=True),
+        sa.Column("domain", sa.String(length=253), nullable=True),
+        sa.Column("params", sa.JSON(), nullable=False),
+        sa.Column("changes", sa.JSON(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_log")),
+    )
+    with op.batch_alter_table("audit_log", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_audit_log_at"), ["at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_audit_log_domain"), ["domain"], unique=False)
+        batch_op.create_index(batch_op.f("ix_audit_log_method"), ["method"], unique=False)
+
+    op.create_table(
         "blobs",
         sa.Column("sha", sa.String(length=64), nullable=False),
         sa.Column("size", sa.BigInteger(), nullable=False),
@@ -43,6 +66,40 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_domain_names")),
     )
+    op.create_table(
+        "idempotency_keys",
+        sa.Column("scope", sa.String(length=340), nullable=False),
+        sa.Column("key", sa.String(length=255), nullable=False),
+        sa.Column("fingerprint", sa.String(length=64), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("status", sa.Integer(), nullable=True),
+        sa.Column("result", sa.JSON(), nullable=True),
+        sa.Column("created_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("scope", "key", name=op.f("pk_idempotency_keys")),
+    )
+    with op.batch_alter_table("idempotency_keys", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_idempotency_keys_expires_at"), ["expires_at"], unique=False)
+
+    op.create_table(
+        "usage_counts",
+        sa.Column("minute", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("principal", sa.String(length=320), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=True),
+        sa.Column("key_id", sa.String(length=16), nullable=False),
+        sa.Column("api", sa.String(length=64), nullable=False),
+        sa.Column("method", sa.String(length=200), nullable=False),
+        sa.Column("outcome", sa.String(length=64), nullable=False),
+        sa.Column("calls", sa.BigInteger(), nullable=False),
+        sa.Column("duration_ms", sa.Float(), nullable=False),
+        sa.Column("max_ms", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "minute", "principal", "key_id", "api", "method", "outcome", name=op.f("pk_usage_counts")
+        ),
+    )
+    with op.batch_alter_table("usage_counts", schema=None) as batch_op:
+        batch_op.create_index("ix_usage_counts_user_id_minute", ["user_id", "minute"], unique=False)
+
     op.create_table(
         "domains",
         sa.Column("name", sa.String(length=253), nullable=False),
@@ -107,6 +164,25 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_alternatives_domain"), ["domain"], unique=False)
 
     op.create_table(
+        "invites",
+        sa.Column("id", sa.String(length=16), nullable=False),
+        sa.Column("digest", sa.String(length=64), nullable=False),
+        sa.Column("domain", sa.String(length=253), nullable=False),
+        sa.Column("max_uses", sa.Integer(), nullable=False),
+        sa.Column("uses", sa.Integer(), nullable=False),
+        sa.Column("expires_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("comment", sa.Text(), nullable=False),
+        sa.Column("created_by", sa.String(length=320), nullable=False),
+        sa.Column("created_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["domain"], ["domains.name"], name=op.f("fk_invites_domain_domains"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_invites")),
+    )
+    with op.batch_alter_table("invites", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_invites_domain"), ["domain"], unique=False)
+
+    op.create_table(
         "users",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("email", sa.String(length=320), nullable=False),
@@ -146,6 +222,20 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_users_domain"), ["domain"], unique=False)
 
     op.create_table(
+        "waitlist",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("domain", sa.String(length=253), nullable=False),
+        sa.Column("canonical", sa.String(length=64), nullable=False),
+        sa.Column("spelling", sa.String(length=64), nullable=False),
+        sa.Column("password_hash", sa.Text(), nullable=False),
+        sa.Column("created_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["domain"], ["domains.name"], name=op.f("fk_waitlist_domain_domains"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_waitlist")),
+        sa.UniqueConstraint("domain", "canonical", name=op.f("uq_waitlist_domain_canonical")),
+    )
+    op.create_table(
         "api_keys",
         sa.Column("id", sa.String(length=16), nullable=False),
         sa.Column("name", sa.String(length=100), nullable=False),
@@ -176,6 +266,33 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("user_id", "sender", name=op.f("pk_autoreply_log")),
     )
+    op.create_table(
+        "client_settings",
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("data", sa.JSON(), nullable=False),
+        sa.Column("updated_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_client_settings_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("user_id", name=op.f("pk_client_settings")),
+    )
+    op.create_table(
+        "contacts",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("fields", sa.JSON(), nullable=False),
+        sa.Column("search_text", sa.Text(), nullable=False),
+        sa.Column("created_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_contacts_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_contacts")),
+    )
+    with op.batch_alter_table("contacts", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_contacts_user_id"), ["user_id"], unique=False)
+
     op.create_table(
         "labels",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -270,6 +387,49 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_outbound_queue_user_id"), ["user_id"], unique=False)
 
     op.create_table(
+        "public_keys",
+        sa.Column("fingerprint", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("email", sa.String(length=320), nullable=False),
+        sa.Column("armored", sa.Text(), nullable=False),
+        sa.Column("algorithm", sa.String(length=32), nullable=False),
+        sa.Column("user_ids", sa.JSON(), nullable=False),
+        sa.Column("key_created_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("published_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_public_keys_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("fingerprint", name=op.f("pk_public_keys")),
+    )
+    with op.batch_alter_table("public_keys", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_public_keys_email"), ["email"], unique=False)
+        batch_op.create_index(batch_op.f("ix_public_keys_user_id"), ["user_id"], unique=False)
+        batch_op.create_index(
+            "ix_public_keys_user_id_published_at", ["user_id", "published_at"], unique=False
+        )
+
+    op.create_table(
+        "sessions",
+        sa.Column("id", sa.String(length=16), nullable=False),
+        sa.Column("digest", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("password_stamp", sa.String(length=32), nullable=False),
+        sa.Column("mobile", sa.Boolean(), nullable=False),
+        sa.Column("user_agent", sa.String(length=500), nullable=False),
+        sa.Column("client_ip", sa.String(length=64), nullable=True),
+        sa.Column("created_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_used_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_sessions_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sessions")),
+    )
+    with op.batch_alter_table("sessions", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_sessions_user_id"), ["user_id"], unique=False)
+
+    op.create_table(
         "threads",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
@@ -302,6 +462,53 @@ def upgrade() -> None:
             unique=False,
         )
 
+    op.create_table(
+        "usernames",
+        sa.Column("domain", sa.String(length=253), nullable=False),
+        sa.Column("canonical", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("spelling", sa.String(length=64), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["domain"], ["domains.name"], name=op.f("fk_usernames_domain_domains"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_usernames_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("domain", "canonical", name=op.f("pk_usernames")),
+        sa.UniqueConstraint("user_id", name=op.f("uq_usernames_user_id")),
+    )
+    op.create_table(
+        "api_key_limits",
+        sa.Column("key_id", sa.String(length=16), nullable=False),
+        sa.Column("limits", sa.JSON(), nullable=False),
+        sa.Column("updated_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["key_id"], ["api_keys.id"], name=op.f("fk_api_key_limits_key_id_api_keys"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("key_id", name=op.f("pk_api_key_limits")),
+    )
+    op.create_table(
+        "contact_emails",
+        sa.Column("contact_id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("address", sa.String(length=320), nullable=False),
+        sa.Column("public_key", sa.Text(), nullable=True),
+        sa.Column("fingerprint", sa.String(length=64), nullable=True),
+        sa.Column("key_user_ids", sa.JSON(), nullable=True),
+        sa.Column("key_expires_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["contact_id"],
+            ["contacts.id"],
+            name=op.f("fk_contact_emails_contact_id_contacts"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_contact_emails_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("contact_id", "position", name=op.f("pk_contact_emails")),
+        sa.UniqueConstraint("user_id", "address", name=op.f("uq_contact_emails_user_id_address")),
+    )
     op.create_table(
         "emails",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -426,173 +633,11 @@ def upgrade() -> None:
     with op.batch_alter_table("email_labels", schema=None) as batch_op:
         batch_op.create_index("ix_email_labels_label_id", ["label_id"], unique=False)
 
-    op.create_table(
-        "invites",
-        sa.Column("id", sa.String(length=16), nullable=False),
-        sa.Column("digest", sa.String(length=64), nullable=False),
-        sa.Column("domain", sa.String(length=253), nullable=False),
-        sa.Column("max_uses", sa.Integer(), nullable=False),
-        sa.Column("uses", sa.Integer(), nullable=False),
-        sa.Column("expires_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("comment", sa.Text(), nullable=False),
-        sa.Column("created_by", sa.String(length=320), nullable=False),
-        sa.Column("created_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["domain"], ["domains.name"], name=op.f("fk_invites_domain_domains"), ondelete="CASCADE"
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_invites")),
-    )
-    with op.batch_alter_table("invites", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_invites_domain"), ["domain"], unique=False)
-
-    op.create_table(
-        "waitlist",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("domain", sa.String(length=253), nullable=False),
-        sa.Column("canonical", sa.String(length=64), nullable=False),
-        sa.Column("spelling", sa.String(length=64), nullable=False),
-        sa.Column("password_hash", sa.Text(), nullable=False),
-        sa.Column("created_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["domain"], ["domains.name"], name=op.f("fk_waitlist_domain_domains"), ondelete="CASCADE"
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_waitlist")),
-        sa.UniqueConstraint("domain", "canonical", name=op.f("uq_waitlist_domain_canonical")),
-    )
-    op.create_table(
-        "client_settings",
-        sa.Column("user_id", sa.Integer(), nullable=False),
-        sa.Column("data", sa.JSON(), nullable=False),
-        sa.Column("updated_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_client_settings_user_id_users"), ondelete="CASCADE"
-        ),
-        sa.PrimaryKeyConstraint("user_id", name=op.f("pk_client_settings")),
-    )
-    op.create_table(
-        "contacts",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("user_id", sa.Integer(), nullable=False),
-        sa.Column("name", sa.String(length=200), nullable=False),
-        sa.Column("fields", sa.JSON(), nullable=False),
-        sa.Column("search_text", sa.Text(), nullable=False),
-        sa.Column("created_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_contacts_user_id_users"), ondelete="CASCADE"
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_contacts")),
-    )
-    with op.batch_alter_table("contacts", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_contacts_user_id"), ["user_id"], unique=False)
-
-    op.create_table(
-        "public_keys",
-        sa.Column("fingerprint", sa.String(length=64), nullable=False),
-        sa.Column("user_id", sa.Integer(), nullable=False),
-        sa.Column("email", sa.String(length=320), nullable=False),
-        sa.Column("armored", sa.Text(), nullable=False),
-        sa.Column("algorithm", sa.String(length=32), nullable=False),
-        sa.Column("user_ids", sa.JSON(), nullable=False),
-        sa.Column("key_created_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("published_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_public_keys_user_id_users"), ondelete="CASCADE"
-        ),
-        sa.PrimaryKeyConstraint("fingerprint", name=op.f("pk_public_keys")),
-    )
-    with op.batch_alter_table("public_keys", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_public_keys_email"), ["email"], unique=False)
-        batch_op.create_index(batch_op.f("ix_public_keys_user_id"), ["user_id"], unique=False)
-        batch_op.create_index(
-            "ix_public_keys_user_id_published_at", ["user_id", "published_at"], unique=False
-        )
-
-    op.create_table(
-        "sessions",
-        sa.Column("id", sa.String(length=16), nullable=False),
-        sa.Column("digest", sa.String(length=64), nullable=False),
-        sa.Column("user_id", sa.Integer(), nullable=False),
-        sa.Column("password_stamp", sa.String(length=32), nullable=False),
-        sa.Column("mobile", sa.Boolean(), nullable=False),
-        sa.Column("user_agent", sa.String(length=500), nullable=False),
-        sa.Column("client_ip", sa.String(length=64), nullable=True),
-        sa.Column("created_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("last_used_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_sessions_user_id_users"), ondelete="CASCADE"
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_sessions")),
-    )
-    with op.batch_alter_table("sessions", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_sessions_user_id"), ["user_id"], unique=False)
-
-    op.create_table(
-        "usernames",
-        sa.Column("domain", sa.String(length=253), nullable=False),
-        sa.Column("canonical", sa.String(length=64), nullable=False),
-        sa.Column("user_id", sa.Integer(), nullable=False),
-        sa.Column("spelling", sa.String(length=64), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["domain"], ["domains.name"], name=op.f("fk_usernames_domain_domains"), ondelete="CASCADE"
-        ),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_usernames_user_id_users"), ondelete="CASCADE"
-        ),
-        sa.PrimaryKeyConstraint("domain", "canonical", name=op.f("pk_usernames")),
-        sa.UniqueConstraint("user_id", name=op.f("uq_usernames_user_id")),
-    )
-    op.create_table(
-        "contact_emails",
-        sa.Column("contact_id", sa.Integer(), nullable=False),
-        sa.Column("user_id", sa.Integer(), nullable=False),
-        sa.Column("position", sa.Integer(), nullable=False),
-        sa.Column("address", sa.String(length=320), nullable=False),
-        sa.Column("public_key", sa.Text(), nullable=True),
-        sa.Column("fingerprint", sa.String(length=64), nullable=True),
-        sa.Column("key_user_ids", sa.JSON(), nullable=True),
-        sa.Column("key_expires_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["contact_id"],
-            ["contacts.id"],
-            name=op.f("fk_contact_emails_contact_id_contacts"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_contact_emails_user_id_users"), ondelete="CASCADE"
-        ),
-        sa.PrimaryKeyConstraint("contact_id", "position", name=op.f("pk_contact_emails")),
-        sa.UniqueConstraint("user_id", "address", name=op.f("uq_contact_emails_user_id_address")),
-    )
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
-    op.drop_table("contact_emails")
-    op.drop_table("usernames")
-    with op.batch_alter_table("sessions", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_sessions_user_id"))
-
-    op.drop_table("sessions")
-    with op.batch_alter_table("public_keys", schema=None) as batch_op:
-        batch_op.drop_index("ix_public_keys_user_id_published_at")
-        batch_op.drop_index(batch_op.f("ix_public_keys_user_id"))
-        batch_op.drop_index(batch_op.f("ix_public_keys_email"))
-
-    op.drop_table("public_keys")
-    with op.batch_alter_table("contacts", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_contacts_user_id"))
-
-    op.drop_table("contacts")
-    op.drop_table("client_settings")
-    op.drop_table("waitlist")
-    with op.batch_alter_table("invites", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_invites_domain"))
-
-    op.drop_table("invites")
     with op.batch_alter_table("email_labels", schema=None) as batch_op:
         batch_op.drop_index("ix_email_labels_label_id")
 
@@ -613,10 +658,23 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_emails_blob_sha"))
 
     op.drop_table("emails")
+    op.drop_table("contact_emails")
+    op.drop_table("api_key_limits")
+    op.drop_table("usernames")
     with op.batch_alter_table("threads", schema=None) as batch_op:
         batch_op.drop_index("ix_threads_user_id_normalized_subject")
 
     op.drop_table("threads")
+    with op.batch_alter_table("sessions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_sessions_user_id"))
+
+    op.drop_table("sessions")
+    with op.batch_alter_table("public_keys", schema=None) as batch_op:
+        batch_op.drop_index("ix_public_keys_user_id_published_at")
+        batch_op.drop_index(batch_op.f("ix_public_keys_user_id"))
+        batch_op.drop_index(batch_op.f("ix_public_keys_email"))
+
+    op.drop_table("public_keys")
     with op.batch_alter_table("outbound_queue", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_outbound_queue_user_id"))
         batch_op.drop_index("ix_outbound_queue_status_next_attempt_at")
@@ -635,15 +693,25 @@ def downgrade() -> None:
 
     op.drop_table("managers")
     op.drop_table("labels")
+    with op.batch_alter_table("contacts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_contacts_user_id"))
+
+    op.drop_table("contacts")
+    op.drop_table("client_settings")
     op.drop_table("autoreply_log")
     with op.batch_alter_table("api_keys", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_api_keys_owner_id"))
 
     op.drop_table("api_keys")
+    op.drop_table("waitlist")
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_users_domain"))
 
     op.drop_table("users")
+    with op.batch_alter_table("invites", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_invites_domain"))
+
+    op.drop_table("invites")
     with op.batch_alter_table("alternatives", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_alternatives_domain"))
 
@@ -654,8 +722,22 @@ def downgrade() -> None:
     op.drop_table("aliases")
     op.drop_table("relays")
     op.drop_table("domains")
+    with op.batch_alter_table("usage_counts", schema=None) as batch_op:
+        batch_op.drop_index("ix_usage_counts_user_id_minute")
+
+    op.drop_table("usage_counts")
+    with op.batch_alter_table("idempotency_keys", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_idempotency_keys_expires_at"))
+
+    op.drop_table("idempotency_keys")
     op.drop_table("domain_names")
     op.drop_table("blobs")
+    with op.batch_alter_table("audit_log", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_audit_log_method"))
+        batch_op.drop_index(batch_op.f("ix_audit_log_domain"))
+        batch_op.drop_index(batch_op.f("ix_audit_log_at"))
+
+    op.drop_table("audit_log")
     with op.batch_alter_table("addresses", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_addresses_domain"))
 

@@ -1,0 +1,41 @@
+"""admin.apikeys.get_limits / set_limits: rate limits an API key carries on top of the server's."""
+
+from __future__ import annotations
+
+from mailroom.domain.ratelimits import KeyLimits
+from mailroom.errors import NotFound
+from mailroom.registry import GET, PUT, Admin, Authenticated, Context
+from mailroom.services.admin._api import api
+from mailroom.store import apikeys, keylimits
+
+
+@api.method("admin.apikeys.get_limits", http=GET("/apikeys/{id}/limits"), access=Authenticated())
+async def get_limits(ctx: Context, id: str) -> KeyLimits:
+    """The key's own rate limits (its owner and admins may read them)."""
+    p = ctx.principal
+    async with ctx.rt.db.read() as tx:
+        row = await apikeys.get(tx, id)
+        visible = row is not None and (
+            p.is_admin or (row["owner_id"] is not None and row["owner_id"] == p.user_id)
+        )
+        if not visible:
+            raise NotFound.of("API key", id)
+        limits = await keylimits.get(tx, id)
+    return KeyLimits.model_validate({"limits": limits})
+
+
+@api.method("admin.apikeys.set_limits", http=PUT("/apikeys/{id}/limits"), access=Admin())
+async def set_limits(ctx: Context, id: str, limits: KeyLimits) -> KeyLimits:
+    """Replace the key's own rate limits (an empty list removes them). Admins only.
+
+    Each limit applies per key, to the methods its glob matches, on top of the server's rules;
+    calls spend their method's cost.
+    """
+    async with ctx.rt.db.write() as tx:
+        if await apikeys.get(tx, id) is None:
+            raise NotFound.of("API key", id)
+        await keylimits.replace(tx, id, limits.model_dump()["limits"], ctx.rt.clock.now())
+    limiter = ctx.rt.extras.get("ratelimiter")
+    if limiter is not None:
+        limiter.forget_key(id)
+    return limits

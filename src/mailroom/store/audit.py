@@ -1,0 +1,54 @@
+"""Repository of the audit log: one row per change made through the admin API or the CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select
+
+from mailroom.store.accounting_schema import audit_log as t
+from mailroom.store.engine import Row, Tx
+
+
+async def add(tx: Tx, values: dict[str, Any]) -> None:
+    await tx.execute(insert(t).values(**values))
+
+
+async def page(
+    tx: Tx,
+    *,
+    domains: Collection[str] | None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    method: str | None = None,
+    principal: str | None = None,
+    target: str | None = None,
+    domain: str | None = None,
+    offset: int,
+    limit: int,
+) -> tuple[list[Row], int]:
+    """Newest first. ``domains`` limits entries to those domains (a manager's view)."""
+    conditions: list[Any] = []
+    if domains is not None:
+        conditions.append(t.c.domain.in_(list(domains)))
+    if start is not None:
+        conditions.append(t.c.at >= start)
+    if end is not None:
+        conditions.append(t.c.at < end)
+    if method is not None:
+        if "*" in method:
+            pattern = method.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_").replace("*", "%")
+            conditions.append(t.c.method.like(pattern, escape="\\"))
+        else:
+            conditions.append(t.c.method == method)
+    if principal is not None:
+        conditions.append(t.c.principal == principal)
+    if target is not None:
+        conditions.append(t.c.target == target)
+    if domain is not None:
+        conditions.append(t.c.domain == domain)
+    query = select(t).where(*conditions).order_by(t.c.id.desc()).offset(offset).limit(limit)
+    count = select(func.count()).select_from(t).where(*conditions)
+    return await tx.all(query), int(await tx.scalar(count) or 0)
