@@ -51,9 +51,9 @@ def session_user(
 ) -> SessionUser:
     """A user signed in with a session token (``Actor.key`` is the token, not an API key)."""
 
-    async def _make(email: str = "alice@example.org", **fields: Any) -> Actor:
+    async def _make(email: str = "alice@example.org", *, mobile: bool = False, **fields: Any) -> Actor:
         await make_user(email, password=PASSWORD, **fields)
-        r = await login(client, email)
+        r = await login(client, email, user_agent=PHONE_UA if mobile else DESKTOP_UA)
         assert r.status_code == 200, r.text
         token = r.json()["token"]
         principal: Principal = await mailroom.authenticator.bearer(token, "127.0.0.1")

@@ -1,0 +1,125 @@
+"""API schemas of contacts: a name, addresses (each with an optional OpenPGP key), free fields."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, field_validator
+
+from mailroom.domain.names import EmailAddress
+from mailroom.domain.pgp import ArmoredKey, Fingerprint
+
+MAX_EMAILS = 50
+MAX_FIELDS = 50
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _one_line(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("must be one line without control characters")
+    return value
+
+
+ContactName = Annotated[str, Strict(), Field(min_length=1, max_length=200), AfterValidator(_one_line)]
+FieldKey = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_one_line)]
+FieldValue = Annotated[str, Strict(), Field(max_length=1000)]
+ContactFields = Annotated[
+    dict[FieldKey, FieldValue],
+    Field(max_length=MAX_FIELDS, description="Free fields: phone, company, birthday, notes..."),
+]
+
+
+class ContactEmailIn(BaseModel):
+    """An address of a contact. ``public_key`` is parsed (its fingerprint computed and checked
+    against ``fingerprint`` when both are given); a ``fingerprint`` alone is looked up in the
+    server's key directory."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    address: EmailAddress
+    public_key: ArmoredKey | None = None
+    fingerprint: Fingerprint | None = None
+
+
+def _distinct(emails: list[ContactEmailIn]) -> list[ContactEmailIn]:
+    seen: set[str] = set()
+    for e in emails:
+        if e.address in seen:
+            raise ValueError(f"{e.address} is listed twice")
+        seen.add(e.address)
+    return emails
+
+
+ContactEmails = Annotated[list[ContactEmailIn], Field(max_length=MAX_EMAILS), AfterValidator(_distinct)]
+
+
+class ContactCreate(BaseModel):
+    """A new contact."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "John Smith",
+                    "emails": [{"address": "john@example.net"}],
+                    "fields": {"phone": "+44 20 7946 0000", "company": "Example Ltd"},
+                }
+            ]
+        },
+    )
+
+    name: ContactName
+    emails: ContactEmails = Field(default_factory=list)
+    fields: ContactFields = Field(default_factory=dict)
+
+
+class ContactUpdate(BaseModel):
+    """What to change; absent parts stay. ``emails`` and ``fields`` are replaced whole."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: ContactName | None = None
+    emails: ContactEmails | None = None
+    fields: ContactFields | None = None
+
+    @field_validator("name", "emails", "fields", mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("cannot be null; leave the field out to keep its value")
+        return value
+
+
+class ContactEmail(BaseModel):
+    address: str
+    public_key: str | None
+    fingerprint: str | None
+    key_user_ids: list[str] | None = Field(description="User ids of the key (name <address>).")
+    key_expires_at: datetime | None
+
+
+class Contact(BaseModel):
+    """A contact as its owner sees it."""
+
+    id: int
+    name: str
+    emails: list[ContactEmail]
+    fields: dict[str, str]
+    created_at: datetime
+    updated_at: datetime
+
+
+class PublicKey(BaseModel):
+    """A key in the directory."""
+
+    fingerprint: str
+    email: str = Field(description="The address the key was published for (its owner's).")
+    algorithm: str
+    user_ids: list[str]
+    key_created_at: datetime
+    expires_at: datetime | None
+    published_at: datetime
+    armored: str = Field(description="The key, ASCII-armored.")

@@ -1,0 +1,90 @@
+"""Repository of a user's contacts and their addresses. Every query names the owner."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import bindparam, delete, func, insert, select, update
+
+from mailroom.store.client_schema import contact_emails, contacts
+from mailroom.store.engine import Query, Row, Tx
+
+_CONTACT = [c for c in contacts.c if c.name not in ("user_id", "search_text")]
+_EMAIL = [c for c in contact_emails.c if c.name != "user_id"]
+
+_GET = Query(
+    select(*_CONTACT).where(
+        contacts.c.id == bindparam("contact_id"), contacts.c.user_id == bindparam("user_id")
+    )
+)
+_HOLDER = Query(
+    select(contacts.c.id, contacts.c.name)
+    .select_from(contact_emails.join(contacts, contacts.c.id == contact_emails.c.contact_id))
+    .where(contact_emails.c.user_id == bindparam("user_id"), contact_emails.c.address == bindparam("address"))
+)
+
+
+def _like(term: str) -> str:
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def get(tx: Tx, contact_id: int, user_id: int) -> Row | None:
+    """One of the user's contacts (None for someone else's)."""
+    return await tx.first(_GET, {"contact_id": contact_id, "user_id": user_id})
+
+
+async def emails_of(tx: Tx, contact_ids: Sequence[int]) -> dict[int, list[Row]]:
+    """The addresses of these contacts, in their order."""
+    if not contact_ids:
+        return {}
+    query = (
+        select(*_EMAIL)
+        .where(contact_emails.c.contact_id.in_(list(contact_ids)))
+        .order_by(contact_emails.c.contact_id, contact_emails.c.position)
+    )
+    out: dict[int, list[Row]] = {i: [] for i in contact_ids}
+    for row in await tx.all(query):
+        out[row["contact_id"]].append(row)
+    return out
+
+
+async def page(
+    tx: Tx, user_id: int, *, terms: Sequence[str], offset: int, limit: int
+) -> tuple[list[Row], int]:
+    """The user's contacts by name whose search text holds every term; and their total."""
+    where = [contacts.c.user_id == user_id]
+    where += [contacts.c.search_text.like(_like(t), escape="\\") for t in terms]
+    query = (
+        select(*_CONTACT).where(*where).order_by(contacts.c.name, contacts.c.id).offset(offset).limit(limit)
+    )
+    count = select(func.count()).select_from(contacts).where(*where)
+    return await tx.all(query), int(await tx.scalar(count) or 0)
+
+
+async def holder(tx: Tx, user_id: int, address: str) -> Row | None:
+    """The user's contact (``id``, ``name``) that has ``address``, if any."""
+    return await tx.first(_HOLDER, {"user_id": user_id, "address": address})
+
+
+async def insert_contact(tx: Tx, values: dict[str, Any]) -> int:
+    return int(await tx.scalar(insert(contacts).values(**values).returning(contacts.c.id)))
+
+
+async def update_contact(tx: Tx, contact_id: int, user_id: int, values: dict[str, Any]) -> None:
+    stmt = update(contacts).where(contacts.c.id == contact_id, contacts.c.user_id == user_id).values(**values)
+    await tx.execute(stmt)
+
+
+async def set_emails(tx: Tx, contact_id: int, user_id: int, emails: Sequence[dict[str, Any]]) -> None:
+    """Replace the contact's addresses; an address in another contact of the user's is a Conflict."""
+    await tx.execute(delete(contact_emails).where(contact_emails.c.contact_id == contact_id))
+    rows = [{**e, "contact_id": contact_id, "user_id": user_id, "position": i} for i, e in enumerate(emails)]
+    if rows:
+        await tx.execute(insert(contact_emails), rows)
+
+
+async def delete_contact(tx: Tx, contact_id: int, user_id: int) -> bool:
+    stmt = delete(contacts).where(contacts.c.id == contact_id, contacts.c.user_id == user_id)
+    return await tx.rowcount(stmt) > 0
