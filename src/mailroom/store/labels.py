@@ -11,7 +11,7 @@ from mailroom.store.mail_schema import labels, thread_labels
 from mailroom.store.upsert import insert_ignore
 
 #: Every mailbox has these; they cannot be renamed or deleted.
-SYSTEM_LABELS = ("inbox", "sent", "drafts", "spam", "trash", "archive", "starred", "important")
+SYSTEM_LABELS = ("inbox", "sent", "drafts", "spam", "trash", "archive", "starred", "important", "postponed")
 
 _BY_USER = Query(
     select(labels.c.id, labels.c.name, labels.c.kind).where(labels.c.user_id == bindparam("user_id"))

@@ -1,0 +1,252 @@
+"""What the mail client API reads and changes in a mailbox beyond store/{threads,emails,labels}.
+
+The thread list is the hot path (target: 50 summaries in well under 10 ms in a 100,000-message
+mailbox). It is one prepared query that walks ``ix_thread_labels_listing`` backwards (user,
+label, newest ``last_date`` first: no sort, no scan) and joins each row's thread and latest
+email by primary key, plus one query for the label names of the threads on the page. Every
+function takes the caller's ``user_id`` and never returns another mailbox's rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, bindparam, case, delete, exists, func, insert, select, update
+
+from mailroom.store import emails as email_store
+from mailroom.store import labels as label_store
+from mailroom.store import threads as thread_store
+from mailroom.store.blobs import FileBlobStore
+from mailroom.store.engine import Query, Row, Tx
+from mailroom.store.mail_schema import (
+    blobs,
+    email_labels,
+    emails,
+    labels,
+    outbound_intents,
+    thread_labels,
+    threads,
+)
+from mailroom.store.outbound_schema import outbound_queue
+
+#: The latest email's recipients ride along with each summary (for "To: ..." in sent mail).
+LIST_COLUMNS = [
+    *thread_store.SUMMARY_COLUMNS,
+    emails.c.to_addrs.label("latest_to"),
+    emails.c.cc_addrs.label("latest_cc"),
+]
+
+_LIST_PAGE = Query(
+    select(*LIST_COLUMNS)
+    .select_from(
+        thread_labels.join(threads, threads.c.id == thread_labels.c.thread_id).outerjoin(
+            emails, emails.c.id == threads.c.latest_email_id
+        )
+    )
+    .where(thread_labels.c.user_id == bindparam("user_id"), thread_labels.c.label_id == bindparam("label_id"))
+    .order_by(thread_labels.c.last_date.desc(), thread_labels.c.thread_id.desc())
+    .limit(bindparam("limit"))
+    .offset(bindparam("offset"))
+)
+
+_LABEL_BY_ID = Query(
+    select(labels.c.id, labels.c.name, labels.c.kind).where(
+        labels.c.id == bindparam("id"), labels.c.user_id == bindparam("user_id")
+    )
+)
+_LABEL_BY_NAME = Query(
+    select(labels.c.id, labels.c.name, labels.c.kind).where(
+        labels.c.user_id == bindparam("user_id"), labels.c.name == bindparam("name")
+    )
+)
+
+
+def list_page_statement() -> Any:
+    """The SQLAlchemy statement of the thread list (for query-plan checks)."""
+    return _LIST_PAGE.stmt
+
+
+async def list_page(tx: Tx, user_id: int, label_id: int, *, offset: int, limit: int) -> list[Row]:
+    """Summaries of the threads labelled ``label_id``, newest activity first."""
+    return await tx.all(
+        _LIST_PAGE, {"user_id": user_id, "label_id": label_id, "limit": limit, "offset": offset}
+    )
+
+
+async def label_names_of(tx: Tx, user_id: int, thread_ids: Sequence[int]) -> dict[int, list[str]]:
+    """``{thread id: sorted label names}`` for the threads of one page (one query)."""
+    names: dict[int, list[str]] = {t: [] for t in thread_ids}
+    if not thread_ids:
+        return names
+    rows = await tx.all(
+        select(thread_labels.c.thread_id, labels.c.name)
+        .select_from(thread_labels.join(labels, labels.c.id == thread_labels.c.label_id))
+        .where(thread_labels.c.thread_id.in_(list(thread_ids)), thread_labels.c.user_id == user_id)
+    )
+    for row in rows:
+        names[int(row["thread_id"])].append(str(row["name"]))
+    for value in names.values():
+        value.sort()
+    return names
+
+
+# -- labels ------------------------------------------------------------------------------
+
+
+async def label_by_id(tx: Tx, user_id: int, label_id: int) -> Row | None:
+    return await tx.first(_LABEL_BY_ID, {"id": label_id, "user_id": user_id})
+
+
+async def label_by_name(tx: Tx, user_id: int, name: str) -> Row | None:
+    return await tx.first(_LABEL_BY_NAME, {"name": name, "user_id": user_id})
+
+
+async def label_counts(tx: Tx, user_id: int, label_id: int | None = None) -> list[Row]:
+    """Labels (all, or one) with thread and email counts, total and unread."""
+    stmt = (
+        select(
+            labels.c.id,
+            labels.c.name,
+            labels.c.kind,
+            func.count(thread_labels.c.thread_id).label("threads_total"),
+            func.coalesce(func.sum(case((thread_labels.c.n_unread > 0, 1), else_=0)), 0).label(
+                "threads_unread"
+            ),
+            func.coalesce(func.sum(thread_labels.c.n_emails), 0).label("emails_total"),
+            func.coalesce(func.sum(thread_labels.c.n_unread), 0).label("emails_unread"),
+        )
+        .select_from(labels.outerjoin(thread_labels, thread_labels.c.label_id == labels.c.id))
+        .where(labels.c.user_id == user_id)
+        .group_by(labels.c.id, labels.c.name, labels.c.kind)
+        .order_by(labels.c.kind.desc(), labels.c.name)
+    )
+    if label_id is not None:
+        stmt = stmt.where(labels.c.id == label_id)
+    return await tx.all(stmt)
+
+
+async def create_label(tx: Tx, user_id: int, name: str, now: datetime) -> int:
+    await label_store.ensure_system(tx, user_id, now)
+    return int(
+        await tx.scalar(
+            insert(labels)
+            .values(user_id=user_id, name=name, kind="user", created_at=now)
+            .returning(labels.c.id)
+        )
+    )
+
+
+async def rename_label(tx: Tx, user_id: int, label_id: int, name: str) -> None:
+    await tx.execute(
+        update(labels).where(labels.c.id == label_id, labels.c.user_id == user_id).values(name=name)
+    )
+
+
+async def delete_label(tx: Tx, user_id: int, label_id: int) -> None:
+    """Delete a label; its email and thread rows go with it (ON DELETE CASCADE)."""
+    await tx.execute(delete(email_labels).where(email_labels.c.label_id == label_id))
+    await tx.execute(delete(thread_labels).where(thread_labels.c.label_id == label_id))
+    await tx.execute(delete(labels).where(labels.c.id == label_id, labels.c.user_id == user_id))
+
+
+# -- threads and emails for batch actions ------------------------------------------------
+
+
+async def owned_threads(tx: Tx, user_id: int, thread_ids: Sequence[int]) -> set[int]:
+    if not thread_ids:
+        return set()
+    found = await tx.scalars(
+        select(threads.c.id).where(threads.c.user_id == user_id, threads.c.id.in_(list(thread_ids)))
+    )
+    return {int(i) for i in found}
+
+
+async def emails_of_threads(tx: Tx, user_id: int, thread_ids: Collection[int]) -> dict[int, list[int]]:
+    """``{thread id: [email ids]}`` for threads of ``user_id``."""
+    out: dict[int, list[int]] = {t: [] for t in thread_ids}
+    if not thread_ids:
+        return out
+    rows = await tx.all(
+        select(emails.c.id, emails.c.thread_id).where(
+            emails.c.user_id == user_id, emails.c.thread_id.in_(list(thread_ids))
+        )
+    )
+    for row in rows:
+        out.setdefault(int(row["thread_id"]), []).append(int(row["id"]))
+    return out
+
+
+async def emails_with_labels(tx: Tx, email_ids: Sequence[int], label_ids: Collection[int]) -> set[int]:
+    """Those of ``email_ids`` that carry any of ``label_ids``."""
+    if not email_ids or not label_ids:
+        return set()
+    found = await tx.scalars(
+        select(email_labels.c.email_id)
+        .where(email_labels.c.email_id.in_(list(email_ids)), email_labels.c.label_id.in_(list(label_ids)))
+        .distinct()
+    )
+    return {int(i) for i in found}
+
+
+async def thread_ids_of_emails(tx: Tx, user_id: int, email_ids: Sequence[int]) -> dict[int, int]:
+    """``{email id: thread id}`` for the emails ``user_id`` owns."""
+    return {int(r["id"]): int(r["thread_id"]) for r in await email_store.owned(tx, user_id, email_ids)}
+
+
+async def set_thread_state(
+    tx: Tx,
+    user_id: int,
+    thread_ids: Collection[int],
+    *,
+    muted: bool | None = None,
+    postponed_until: datetime | bool | None = False,
+) -> None:
+    """Set ``muted`` and/or ``postponed_until`` (``False`` leaves it; ``None`` clears it)."""
+    values: dict[str, Any] = {}
+    if muted is not None:
+        values["muted"] = muted
+    if postponed_until is not False:
+        values["postponed_until"] = postponed_until
+    if values and thread_ids:
+        await tx.execute(
+            update(threads)
+            .where(threads.c.user_id == user_id, threads.c.id.in_(list(thread_ids)))
+            .values(**values)
+        )
+
+
+async def due_postponed(tx: Tx, user_id: int, postponed_label: int, now: datetime) -> list[int]:
+    """Threads labelled ``postponed`` whose time has come (an index range on the label)."""
+    found = await tx.scalars(
+        select(thread_labels.c.thread_id)
+        .select_from(thread_labels.join(threads, threads.c.id == thread_labels.c.thread_id))
+        .where(
+            thread_labels.c.user_id == user_id,
+            thread_labels.c.label_id == postponed_label,
+            threads.c.postponed_until.is_not(None),
+            threads.c.postponed_until <= now,
+        )
+    )
+    return [int(i) for i in found]
+
+
+async def release_blobs(tx: Tx, store: FileBlobStore, shas: Collection[str]) -> list[str]:
+    """Delete the rows and files of those of ``shas`` that nothing refers to any more."""
+    released: list[str] = []
+    for sha in sorted(set(shas)):
+        gone = await tx.rowcount(
+            delete(blobs).where(
+                and_(
+                    blobs.c.sha == sha,
+                    ~exists().where(emails.c.blob_sha == sha),
+                    ~exists().where(outbound_intents.c.blob_sha == sha),
+                    ~exists().where(outbound_queue.c.blob_sha == sha),
+                )
+            )
+        )
+        if gone:
+            await store.delete(sha)
+            released.append(sha)
+    return released
