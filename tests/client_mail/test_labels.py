@@ -20,6 +20,10 @@ async def labels(client: httpx.AsyncClient, who: Actor) -> dict[str, dict[str, A
     return {lb["name"]: lb for lb in r.json()}
 
 
+async def create(client: httpx.AsyncClient, who: Actor, name: str) -> httpx.Response:
+    return await client.post("/api/v1/labels", json={"name": name}, headers=who.headers)
+
+
 async def test_list_has_system_labels_and_counts(
     client: httpx.AsyncClient, alice: Actor, deliver: Deliver
 ) -> None:
@@ -40,7 +44,7 @@ async def test_list_has_system_labels_and_counts(
 async def test_create_rename_delete_a_user_label(
     client: httpx.AsyncClient, alice: Actor, deliver: Deliver
 ) -> None:
-    r = await client.post("/api/v1/labels", json={"name": "Receipts"}, headers=alice.headers)
+    r = await create(client, alice, "Receipts")
     assert r.status_code == 201, r.text
     created = r.json()
     assert created["name"] == "Receipts"
@@ -68,15 +72,9 @@ async def test_names_are_validated_and_unique(client: httpx.AsyncClient, alice: 
         problem(r, 422, "invalid_params")
     r = await client.post("/api/v1/labels", json={"name": "ok", "colour": "red"}, headers=alice.headers)
     problem(r, 422, "invalid_params")
-    assert (
-        await client.post("/api/v1/labels", json={"name": "Work"}, headers=alice.headers)
-    ).status_code == 201
-    problem(
-        await client.post("/api/v1/labels", json={"name": "Work"}, headers=alice.headers), 409, "conflict"
-    )
-    problem(
-        await client.post("/api/v1/labels", json={"name": "Inbox"}, headers=alice.headers), 409, "conflict"
-    )
+    assert (await create(client, alice, "Work")).status_code == 201
+    problem(await create(client, alice, "Work"), 409, "conflict")
+    problem(await create(client, alice, "Inbox"), 409, "conflict")
 
 
 async def test_system_labels_cannot_be_renamed_or_deleted(client: httpx.AsyncClient, alice: Actor) -> None:
@@ -88,7 +86,7 @@ async def test_system_labels_cannot_be_renamed_or_deleted(client: httpx.AsyncCli
 
 
 async def test_other_users_labels_are_not_found(client: httpx.AsyncClient, alice: Actor, bob: Actor) -> None:
-    r = await client.post("/api/v1/labels", json={"name": "Private"}, headers=alice.headers)
+    r = await create(client, alice, "Private")
     label_id = r.json()["id"]
     problem(await client.get(f"/api/v1/labels/{label_id}", headers=bob.headers), 404, "not_found")
     r = await client.patch(f"/api/v1/labels/{label_id}", json={"name": "Mine"}, headers=bob.headers)
@@ -97,6 +95,4 @@ async def test_other_users_labels_are_not_found(client: httpx.AsyncClient, alice
     assert "Private" in await labels(client, alice)
     assert "Private" not in await labels(client, bob)
     # Bob may have his own label of the same name.
-    assert (
-        await client.post("/api/v1/labels", json={"name": "Private"}, headers=bob.headers)
-    ).status_code == 201
+    assert (await create(client, bob, "Private")).status_code == 201

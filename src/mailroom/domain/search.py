@@ -108,7 +108,7 @@ _IS = {"unread": "unread", "read": "read", "starred": "starred", "encrypted": "e
 _HAS = {"attachment": "attachment", "attachments": "attachment"}
 _SIZE = re.compile(r"^(\d{1,15})([kmg]?)b?$", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
-_OPERATOR_PREFIX = re.compile(r"^([A-Za-z_]+):")
+_OPERATOR_PREFIX = re.compile(r"([A-Za-z_]+):")  # .match(s, pos) anchors at pos
 _WORD_CHAR = re.compile(r"\w", re.UNICODE)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
