@@ -329,3 +329,25 @@ class TestDeferWithoutSmarthost:
             [r] = await store.recipients(tx, result.queue_id)
         assert r["status"] == "deferred"
         assert r["last_reply"].startswith("451 4.4.4 no smarthost")
+
+
+async def test_a_full_local_mailbox_is_retried_through_the_queue(
+    mailroom: Mailroom, queue: OutboundQueue, clock: FakeClock
+) -> None:
+    alice = await create_user(mailroom, "alice@example.org")
+    dave = await create_user(mailroom, "dave@example.org", quota_bytes=10)
+    result = await send(mailroom, ["dave@example.org"], sender_id=alice)
+    [status] = result.recipients
+    assert status.status == "queued"
+    await queue.run_once()
+    async with mailroom.runtime.db.read() as tx:
+        [r] = await store.recipients(tx, result.queue_id)
+    assert r["status"] == "deferred"
+    assert r["last_code"] == 452
+    await mailroom.registry.call(
+        "admin.users.update", {"email": "dave@example.org", "changes": {"quota_bytes": 0}}
+    )
+    clock.advance(60)
+    await queue.run_once()
+    assert await statuses(mailroom, result.queue_id) == {"dave@example.org": "delivered"}
+    assert len(await mailbox(mailroom, dave, "inbox")) == 1

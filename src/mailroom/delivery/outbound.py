@@ -14,7 +14,8 @@
 
 It answers one :class:`RecipientStatus` per recipient, in order: ``delivered`` (stored
 locally), ``queued`` (the queue worker, delivery/queue.py, will send it) or ``error`` with
-the reason (unknown local address, disabled or full mailbox, malformed address). Checking
+the reason (unknown local address, disabled mailbox, malformed address). A local
+recipient that fails temporarily (a full mailbox) is queued: the worker retries ingest. Checking
 *who may send* (authentication, the envelope sender, rate limits) is the caller's.
 """
 
@@ -197,6 +198,12 @@ async def submit(
     if split.local:
         results = await ingest(rt, raw, mail_from=mail_from, recipients=split.local, source="submission")
         for resolution, result in zip(split.local, results, strict=True):
+            if result.temporary:
+                # A full mailbox or a database hiccup: the queue tries ingest again later.
+                outcome[resolution.address] = NewRecipient(
+                    resolution.address, code=result.code, reply=result.reply
+                )
+                continue
             status = "delivered" if result.ok else "failed"
             outcome[resolution.address] = NewRecipient(
                 resolution.address, status=status, code=result.code, reply=result.reply
@@ -224,7 +231,7 @@ async def submit(
             email_id=sent_email_id,
             message_id=message_id,
         )
-    if split.remote:
+    if any(r.status == "queued" for r in ordered):
         wake_queue(rt)
     statuses = [
         RecipientStatus(
