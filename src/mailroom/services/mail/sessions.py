@@ -34,8 +34,6 @@ LoginName = Annotated[
     Field(min_length=1, max_length=320, description="User name or full address.", examples=["john.smith"]),
 ]
 LoginPassword = Annotated[SecretStr, Field(max_length=1024, description="The account's password.")]
-#: Impossible address: a login name that cannot exist still costs a password verification.
-_NOWHERE = "nobody@invalid.invalid"
 
 
 def _authenticator(ctx: Context) -> Authenticator:
@@ -45,19 +43,24 @@ def _authenticator(ctx: Context) -> Authenticator:
 
 
 async def login_address(ctx: Context, name: str) -> str:
-    """The mailbox address a login name stands for (an impossible one when it stands for none)."""
+    """The mailbox address a login name stands for.
+
+    A name that stands for none is returned as it is: it matches no user, so the login
+    fails like any other (a password verification is still spent, and the brute-force guard
+    counts the failure under that name).
+    """
     name = name.strip()
     async with ctx.rt.db.read() as tx:
         if "@" in name:
             try:
                 address = normalize_address(name)
             except ValueError:
-                return _NOWHERE
+                return name
             local, _, domain = address.partition("@")
         else:
             domain_or_none = ctx.rt.settings.default_domain or await signups.first_signup_domain(tx)
             if domain_or_none is None or not looks_like_username(name):
-                return _NOWHERE
+                return name
             domain = domain_or_none
             local = name.lower()
             address = f"{local}@{domain}"
