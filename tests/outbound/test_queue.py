@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import re
+import socket
 from datetime import timedelta
 from email import policy
 from email.message import Message
@@ -243,18 +244,30 @@ async def test_a_message_too_long_in_the_queue_bounces(
     assert "gave up after 5 days" in r["last_reply"]
 
 
-async def test_connection_failures_are_temporary(
-    mailroom: Mailroom, queue: OutboundQueue, settings_overrides: dict[str, Any]
-) -> None:
-    # No sink fixture: the relay port refuses connections.
-    alice = await create_user(mailroom, "alice@example.org")
-    result = await send(mailroom, ["bob@remote.example"], sender_id=alice)
-    await queue.run_once()
-    async with mailroom.runtime.db.read() as tx:
-        [r] = await store.recipients(tx, result.queue_id)
-    assert r["status"] == "deferred"
-    assert r["last_code"] is None
-    assert "connection to 127.0.0.1" in r["last_reply"]
+class TestUnreachableRelay:
+    @pytest.fixture
+    def settings_overrides(self) -> dict[str, Any]:
+        # A loopback port nobody listens on: connections are refused at once.
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        return {
+            "relay_host": "127.0.0.1",
+            "relay_port": port,
+            "relay_tls": "none",
+            "hostname": "mail.example.org",
+        }
+
+    async def test_connection_failures_are_temporary(self, mailroom: Mailroom, queue: OutboundQueue) -> None:
+        alice = await create_user(mailroom, "alice@example.org")
+        result = await send(mailroom, ["bob@remote.example"], sender_id=alice)
+        await queue.run_once()
+        async with mailroom.runtime.db.read() as tx:
+            [r] = await store.recipients(tx, result.queue_id)
+        assert r["status"] == "deferred"
+        assert r["last_code"] is None
+        assert f"connection to 127.0.0.1:{mailroom.settings.relay_port} failed" in r["last_reply"]
+        assert (await entry(mailroom, result.queue_id))["attempts"] == 1
 
 
 async def test_outbound_mail_is_dkim_signed(mailroom: Mailroom, sink: Sink, queue: OutboundQueue) -> None:
