@@ -275,7 +275,8 @@ class Settings(BaseSettings):
     )
     tls_cert_file: Path | None = Field(
         default=None,
-        description="PEM certificate for STARTTLS; default <data_dir>/tls/cert.pem, self-signed on first run.",
+        description="PEM certificate for STARTTLS; default <data_dir>/tls/cert.pem, "
+        "self-signed and made on first run.",
     )
     tls_key_file: Path | None = Field(
         default=None, description="PEM private key for STARTTLS; default <data_dir>/tls/key.pem."
