@@ -1,0 +1,5 @@
+"""``python -m mailroom``: the same command line as the ``mailroom`` script."""
+
+from mailroom.cli import main
+
+main()

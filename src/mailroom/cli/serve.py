@@ -1,0 +1,108 @@
+"""``mailroom serve``: migrate, make the first admin key once, then run uvicorn.
+
+uvicorn starts each worker as a fresh interpreter that builds its settings with
+``load_settings()`` (``mailroom.asgi:create_app``). The worker inherits this process's
+environment and reads the same TOML file, so exporting the options given on this command
+line as ``MAILROOM_*`` variables gives every worker exactly the settings this process has;
+:func:`serve` checks that before starting them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import uvicorn
+
+from mailroom.auth.principal import SYSTEM
+from mailroom.bootstrap import Mailroom
+from mailroom.cli._output import err_console, fail
+from mailroom.cli._state import state
+from mailroom.settings import load_settings
+from mailroom.store import apikeys
+
+INITIAL_KEY_NAME = "initial-admin"
+
+
+async def ensure_admin_key(app: Mailroom) -> str | None:
+    """Create an admin API key when none exists, and return its secret; otherwise None.
+
+    The key is made through the registry like any other (``admin.apikeys.create``); only the
+    secret's single display is special, so it is never shown again on a later start.
+    """
+    async with app.runtime.db.read() as tx:
+        if await apikeys.count_admin_keys(tx):
+            return None
+    created = await app.registry.call(
+        "admin.apikeys.create",
+        {"key": {"name": INITIAL_KEY_NAME, "admin": True}},
+        principal=SYSTEM,
+        protocol="cli",
+    )
+    secret: str = created["key"]
+    return secret
+
+
+def worker_environment(given: Mapping[str, Any]) -> dict[str, str]:
+    """``MAILROOM_*`` variables for the settings given as options."""
+    return {f"MAILROOM_{name.upper()}": str(value) for name, value in given.items() if value is not None}
+
+
+def announce_key(secret: str) -> None:
+    err = err_console()
+    err.print("[bold yellow]No admin API key existed, so one was created:[/] [bold]initial-admin[/].")
+    err.print("[bold yellow]It is shown this once and cannot be shown again: store it now.[/]")
+    err.print("Use it as 'Authorization: Bearer <key>'.")
+    typer.echo(secret)
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on [settings: host, 127.0.0.1].")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP port [settings: port, 8025].")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes [settings: workers, 1].")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Data folder (overrides the global --data-dir).")
+    ] = None,
+    # The mail listeners (--smtp-port, --lmtp-port, --submission-port) belong here once the
+    # mail pipeline provides them: a Settings field each, an option here, an entry in
+    # `given` below, and they reach the workers like --port does.
+) -> None:
+    """Run the API server: migrate the database, create the first admin key, serve HTTP.
+
+    The first start prints an admin API key once (on standard output, nothing else goes
+    there); later starts never show it again. Serving uses uvloop and httptools.
+    """
+    st = state(ctx)
+    given = {
+        k: v
+        for k, v in {"host": host, "port": port, "workers": workers, "data_dir": data_dir}.items()
+        if v is not None
+    }
+    settings = st.settings(**given)
+    secret = st.run(ensure_admin_key)
+    if secret is not None:
+        announce_key(secret)
+    os.environ.update(worker_environment(st.given(**given)))
+    if load_settings() != settings:
+        fail(
+            "the worker processes would not get these settings from the environment; "
+            "set them in the TOML file instead"
+        )
+    err_console().print(
+        f"mailroom serving http://{settings.host}:{settings.port} with {settings.workers} worker(s)"
+    )
+    uvicorn.run(
+        "mailroom.asgi:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        loop="uvloop",
+        http="httptools",
+    )

@@ -1,0 +1,443 @@
+"""The ``mailroom`` command line, driven through typer's CliRunner (and once as a real process)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+import yaml
+from typer.testing import CliRunner, Result
+
+from mailroom import bootstrap
+from mailroom.cli import app
+from mailroom.cli import serve as serve_module
+from mailroom.cli._settings_doc import DOC_PATH, UNDOCUMENTED, render_table, table_in_doc
+from mailroom.cli.objects import HANDWRITTEN, singular, split_name
+from mailroom.settings import load_settings
+from tests.conftest import FAST_ARGON2
+
+SECRET = "cli-test-secret-key-not-for-production"
+
+
+@pytest.fixture
+def env(tmp_path: Path, database_url: str) -> dict[str, str]:
+    """The environment of a deployment in a temporary data folder (the test database)."""
+    return {
+        "MAILROOM_DATA_DIR": str(tmp_path / "data"),
+        "MAILROOM_DATABASE_URL": database_url,
+        "MAILROOM_MODE": "test",
+        "MAILROOM_SECRET_KEY": SECRET,
+        **{f"MAILROOM_{k.upper()}": str(v) for k, v in FAST_ARGON2.items()},
+    }
+
+
+@pytest.fixture
+def isolated_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Commands that export MAILROOM_* variables (serve) change a copy, not this process."""
+    monkeypatch.setattr(os, "environ", os.environ.copy())
+
+
+def run(env: dict[str, str], *args: str, input: str | None = None) -> Result:
+    return CliRunner().invoke(app, list(args), env=env, input=input)
+
+
+def ok(env: dict[str, str], *args: str, input: str | None = None) -> Result:
+    result = run(env, *args, input=input)
+    assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
+    return result
+
+
+def as_json(env: dict[str, str], *args: str) -> Any:
+    return orjson.loads(ok(env, *args, "--json").stdout)
+
+
+# -- generated object commands ---------------------------------------------------------------
+
+
+def test_help_works_for_every_generated_command(env: dict[str, str]) -> None:
+    settings = load_settings(data_dir=env["MAILROOM_DATA_DIR"], mode="test")
+    registry = bootstrap.build_registry(settings)
+    top = ok(env, "--help").stdout
+    checked = 0
+    for spec in registry.methods("admin"):
+        split = split_name(spec)
+        assert split is not None
+        objects, verb = split
+        if objects in HANDWRITTEN:
+            continue
+        assert singular(objects) in top
+        result = ok(env, singular(objects), verb.replace("_", "-"), "--help")
+        assert spec.name in result.stdout  # the epilog names the method
+        first_words = " ".join(spec.summary.split()[:3])
+        assert first_words in " ".join(result.stdout.replace("│", " ").split())
+        checked += 1
+    assert checked >= 20
+    assert "serve" in top
+    assert "config" in top
+
+
+def test_domain_create_list_update_delete(env: dict[str, str]) -> None:
+    created = ok(env, "domain", "create", "--name", "Example.ORG", "--max-users", "5", "--comment", "main")
+    assert "example.org" in created.stdout
+    ok(env, "domain", "create", "--name", "b.example")
+    table = ok(env, "domain", "list").stdout
+    assert table.index("b.example") < table.index("example.org")
+    assert "max_users" in table
+    listed = as_json(env, "domain", "list")
+    assert [d["name"] for d in listed["items"]] == ["b.example", "example.org"]
+    assert listed["total"] == 2
+
+    updated = as_json(env, "domain", "update", "example.org", "--max-users", "null", "--no-signup-enabled")
+    assert updated["max_users"] is None
+    assert updated["comment"] == "main"  # absent options change nothing
+    assert as_json(env, "domains", "get", "example.org")["max_users"] is None  # the plural works too
+
+    deleted = ok(env, "domain", "delete", "b.example")
+    assert deleted.stdout.strip() == "deleted domain b.example"
+    missing = run(env, "domain", "get", "b.example")
+    assert missing.exit_code == 1
+    assert "not_found: domain b.example not found" in missing.stderr
+    assert missing.stdout == ""
+
+
+def test_validation_errors_list_each_field_with_its_option(env: dict[str, str]) -> None:
+    result = run(env, "domain", "create", "--name", "no_dots", "--max-users", "-1")
+    assert result.exit_code == 1
+    assert "error: invalid_params" in result.stderr
+    assert "domain.name (--name): " in result.stderr
+    assert "domain.max_users (--max-users): Input should be greater than or equal to 0" in result.stderr
+    missing = run(env, "domain", "create")
+    assert missing.exit_code == 1
+    assert "domain.name (--name): required" in missing.stderr
+    assert as_json(env, "domain", "list")["total"] == 0
+
+
+def test_lists_nested_json_and_literal_options(env: dict[str, str]) -> None:
+    ok(env, "domain", "create", "--name", "example.org")
+    user = as_json(
+        env,
+        "user", "create", "--email", "alice@example.org", "--password", "correct horse battery",
+        "--forward-destinations", "a@elsewhere.example", "--forward-destinations", "b@elsewhere.example",
+        "--spam-threshold", "7.5",
+    )  # fmt: skip
+    assert user["forward_destinations"] == ["a@elsewhere.example", "b@elsewhere.example"]
+    assert user["spam_threshold"] == 7.5
+    key = as_json(env, "dkim", "generate", "example.org", "--bits", "1024", "--selector", "s1")
+    assert key["bits"] == 1024
+    raw = as_json(
+        env,
+        "alias",
+        "create",
+        "--params",
+        '{"alias": {"address": "info@example.org", "destinations": ["alice@example.org"]}}',
+    )
+    assert raw["address"] == "info@example.org"
+    bad = run(env, "alias", "create", "--params", "[1]")
+    assert bad.exit_code == 1
+    assert "--params: give a JSON object" in bad.stderr
+
+
+def test_apikey_create_prints_the_key_last_and_only_once(env: dict[str, str]) -> None:
+    result = ok(env, "apikey", "create", "--admin", "--name", "ops")
+    lines = result.stdout.rstrip("\n").splitlines()
+    key = lines[-1]
+    assert key.startswith("mr_")
+    assert (result.stdout + result.stderr).count(key) == 1
+    assert "ops" in result.stdout  # the details come first
+    assert "shown this once" in result.stderr
+    listed = as_json(env, "apikey", "list")
+    assert [k["name"] for k in listed["items"]] == ["ops"]
+    assert key.split("_")[1] == listed["items"][0]["id"]
+
+    async def check() -> None:
+        settings = load_settings(mode="test", secret_key=SECRET)
+        mailroom = await bootstrap.start(settings, run_migrations=False)
+        try:
+            principal = await mailroom.authenticator.bearer(key, "127.0.0.1")
+        finally:
+            await mailroom.close()
+        assert principal.is_admin
+
+    old = dict(os.environ)
+    os.environ.update(env)
+    try:
+        asyncio.run(check())
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+
+
+# -- config export / import ----------------------------------------------------------------
+
+
+def test_config_export_and_import(env: dict[str, str], tmp_path: Path) -> None:
+    ok(env, "domain", "create", "--name", "example.org")
+    ok(env, "user", "create", "--email", "alice@example.org", "--password", "correct horse battery")
+    ok(env, "alias", "create", "--address", "info@example.org", "--destinations", "alice@example.org")
+    path = tmp_path / "config.yaml"
+    ok(env, "config", "export", "-o", str(path))
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    text = path.read_text()
+    assert "password_hash" not in text
+    document = yaml.safe_load(text)
+    assert [u["email"] for u in document["users"]] == ["alice@example.org"]
+    assert ok(env, "config", "export").stdout == text  # stable: two exports are identical
+
+    same = ok(env, "config", "import", str(path), "--dry-run")
+    assert "dry run: 0 to create, 0 to update, 0 to delete; nothing was changed" in same.stdout
+
+    document["domains"][0]["max_users"] = 3
+    document["relays"] = [{"name": "relay.example", "smarthost": "mx.relay.example"}]
+    path.write_text(yaml.safe_dump(document))
+    planned = ok(env, "config", "import", str(path), "--dry-run")
+    assert "max_users: None → 3" in planned.stdout
+    assert "relay.example" in planned.stdout
+    assert "dry run: 1 to create, 1 to update, 0 to delete" in planned.stdout
+    assert ok(env, "config", "export").stdout == text  # the dry run changed nothing
+
+    done = ok(env, "config", "import", "-", input=path.read_text())
+    assert "done: 1 created, 1 updated, 0 deleted" in done.stdout
+    again = as_json(env, "config", "import", str(path))
+    assert again["changes"] == []
+
+    hashes = ok(env, "config", "export", "--with-password-hashes").stdout
+    assert "password_hash: $argon2id$" in hashes
+    assert "keep it private" in hashes
+
+
+def test_config_import_errors(env: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("users: [{email: 'not an address', password: 'long enough pw'}]\n")
+    result = run(env, "config", "import", str(path))
+    assert result.exit_code == 1
+    assert "document.users.0.email" in result.stderr
+    path.write_text("domains: [\n")
+    result = run(env, "config", "import", str(path))
+    assert result.exit_code == 1
+    assert "is not valid YAML" in result.stderr
+    path.write_text("- a list\n")
+    assert "must hold a mapping" in run(env, "config", "import", str(path)).stderr
+    missing = run(env, "config", "import", str(tmp_path / "nope.yaml"))
+    assert missing.exit_code == 1
+    assert "cannot read" in missing.stderr
+
+
+# -- methods, settings, db ---------------------------------------------------------------------
+
+
+def test_methods_lists_and_describes(env: dict[str, str]) -> None:
+    everything = ok(env, "methods").stdout
+    assert "admin.domains.create" in everything
+    assert "system.health.get" in everything
+    assert "POST /domains" in everything
+    admin_only = as_json(env, "methods", "admin")
+    assert all(m["method"].startswith("admin.") for m in admin_only)
+    assert {"method": "admin.config.export", "access": "admin", "rest": "GET /config"}.items() <= next(
+        m for m in admin_only if m["method"] == "admin.config.export"
+    ).items()
+    described = ok(env, "methods", "describe", "admin.domains.create").stdout
+    assert "access:   admin" in described
+    assert "domain.max_users" in described
+    raw = as_json(env, "methods", "describe", "admin.domains.create")
+    assert raw["http"] == {"method": "POST", "path": "/domains"}
+    unknown = run(env, "methods", "describe", "admin.nothing.here")
+    assert unknown.exit_code == 1
+    assert "method_not_found" in unknown.stderr
+    assert run(env, "methods", "nosuchapi").exit_code == 1
+
+
+def test_settings_are_masked_and_follow_precedence(env: dict[str, str], tmp_path: Path) -> None:
+    toml = tmp_path / "mailroom.toml"
+    toml.write_text('[mailroom]\nport = 9000\nhostname = "mx.toml.example"\nworkers = 3\n')
+    env = env | {
+        "MAILROOM_CONFIG": str(toml),
+        "MAILROOM_PORT": "9100",
+        "MAILROOM_REDIS_URL": "redis://u:pw@r:6379/0",
+    }
+    shown = as_json(env, "--data-dir", str(tmp_path / "flag"), "settings")
+    assert shown["data_dir"] == str(tmp_path / "flag")  # flag > environment
+    assert shown["port"] == 9100  # environment > TOML
+    assert shown["hostname"] == "mx.toml.example"  # TOML > default
+    assert shown["workers"] == 3
+    assert shown["secret_key"] == "**********"
+    assert shown["redis_url"] == "redis://u:****@r:6379/0"
+    text = ok(env, "settings").stdout
+    assert SECRET not in text
+    assert "pw@" not in text
+    assert "port = 9100" in text
+    assert '# secret_key = "**********"  (masked)' in text
+
+
+def test_bad_settings_exit_1(env: dict[str, str], tmp_path: Path) -> None:
+    result = run(env | {"MAILROOM_PORT": "not-a-port"}, "settings")
+    assert result.exit_code == 1
+    assert "invalid settings" in result.stderr
+    assert "port" in result.stderr
+    result = run(env, "--config", str(tmp_path / "missing.toml"), "domain", "list")
+    assert result.exit_code == 1
+    assert "missing.toml" in result.stderr
+    production = run(env | {"MAILROOM_MODE": "production", "MAILROOM_SECRET_KEY": "changeme"}, "settings")
+    assert production.exit_code == 1
+    assert "well-known default" in production.stderr
+
+
+def test_db_upgrade_and_current(env: dict[str, str], tmp_path: Path) -> None:
+    fresh = env | {"MAILROOM_DATA_DIR": str(tmp_path / "fresh"), "MAILROOM_DATABASE_URL": ""}
+    fresh.pop("MAILROOM_DATABASE_URL")
+    assert ok(fresh, "db", "current").stdout.strip() == "none"
+    upgraded = ok(fresh, "db", "upgrade").stdout.strip()
+    assert upgraded.startswith("database at revision ")
+    revision = upgraded.removeprefix("database at revision ")
+    assert ok(fresh, "db", "current").stdout.strip() == revision
+    assert (tmp_path / "fresh" / "mailroom.db").exists()
+
+
+# -- serve -------------------------------------------------------------------------------------
+
+
+def test_serve_prints_the_first_admin_key_once_and_runs_uvicorn(
+    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated_environ: None
+) -> None:
+    calls: list[dict[str, Any]] = []
+
+    def fake_run(target: str, **kwargs: Any) -> None:
+        # What a worker started now would see: the environment, and the settings it builds
+        # from it (as mailroom.asgi.create_app does).
+        env = {k: v for k, v in os.environ.items() if k.startswith("MAILROOM_")}
+        calls.append({"target": target, **kwargs, "env": env, "worker": load_settings()})
+
+    monkeypatch.setattr(serve_module.uvicorn, "run", fake_run)
+    data = tmp_path / "data"
+    first = ok(env, "serve", "--port", "8125", "--workers", "2", "--data-dir", str(data))
+    key = first.stdout.strip()
+    assert key.startswith("mr_")
+    assert first.stdout.count("\n") == 1  # the key alone on standard output
+    assert "shown this once" in first.stderr
+    second = ok(env, "serve", "--port", "8125")
+    assert second.stdout == ""
+    assert "mr_" not in second.stderr
+
+    call = calls[0]
+    assert call["target"] == "mailroom.asgi:create_app"
+    assert call["factory"] is True
+    assert call["loop"] == "uvloop"
+    assert call["http"] == "httptools"
+    assert (call["host"], call["port"], call["workers"]) == ("127.0.0.1", 8125, 2)
+    assert call["env"]["MAILROOM_PORT"] == "8125"
+    assert call["env"]["MAILROOM_WORKERS"] == "2"
+    assert call["env"]["MAILROOM_DATA_DIR"] == str(data.resolve())
+    worker = call["worker"]
+    assert (worker.port, worker.workers, worker.data_dir) == (8125, 2, data.resolve())
+    assert worker.database_url == env["MAILROOM_DATABASE_URL"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.mark.slow
+def test_serve_for_real_with_two_workers(tmp_path: Path) -> None:
+    """``python -m mailroom serve``: workers get the data folder through the environment."""
+    port = _free_port()
+    data = tmp_path / "data"
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("MAILROOM_")}
+    environ |= {"MAILROOM_MODE": "test", **{f"MAILROOM_{k.upper()}": str(v) for k, v in FAST_ARGON2.items()}}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mailroom",
+            "--data-dir",
+            str(data),
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+        ],
+        cwd=tmp_path,
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        key = proc.stdout.readline().strip()
+        if not key.startswith("mr_"):
+            proc.terminate()
+            _out, err = proc.communicate(timeout=30)
+            pytest.fail(f"no key on stdout ({key!r}); stderr: {err}")
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                r = httpx.get(
+                    f"http://127.0.0.1:{port}/api/v1/domains", headers={"Authorization": f"Bearer {key}"}
+                )
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        assert r.status_code == 200
+        assert r.json()["total"] == 0
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        if proc.stdout:
+            proc.stdout.close()
+        if proc.stderr:
+            proc.stderr.close()
+    assert (data / "mailroom.db").exists()
+    assert (data / "secret_key").exists()
+
+
+def test_python_dash_m_mailroom(tmp_path: Path) -> None:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("MAILROOM_")} | {
+        "MAILROOM_DATA_DIR": str(tmp_path)
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "mailroom", "--help"], env=environ, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "mailroom <object> <verb>" in done.stdout
+
+
+# -- docs ------------------------------------------------------------------------------------
+
+
+def test_configuration_doc_lists_every_setting() -> None:
+    """docs/configuration.md's table is generated: run scripts/gen-settings-doc after changing Settings."""
+    assert table_in_doc(DOC_PATH.read_text()) == render_table(), (
+        "docs/configuration.md is out of date: run scripts/gen-settings-doc"
+    )
+
+
+def test_every_setting_has_a_meaning() -> None:
+    undocumented = [line.split("`")[1] for line in render_table().splitlines() if UNDOCUMENTED in line]
+    assert undocumented == [], "give these Settings fields a description"
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_data_dir(tmp_path: Path) -> Iterator[None]:
+    """Commands must write only where they are told: never a ./data in the working tree."""
+    before = Path("data").exists()
+    yield
+    if not before and Path("data").exists():
+        shutil.rmtree("data")
+        pytest.fail("a command created ./data instead of using the configured data folder")
