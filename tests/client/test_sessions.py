@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
@@ -22,6 +22,7 @@ from tests.client.conftest import (
     problem,
 )
 from tests.conftest import Actor
+from tests.rpc.conftest import xmlrpc_call
 
 pytestmark = pytest.mark.anyio
 
@@ -67,8 +68,6 @@ async def test_expiry_desktop_short_mobile_long(
     desktop = (await login(client, "alice@example.org")).json()
     phone = (await login(client, "alice@example.org", user_agent=PHONE_UA)).json()
     settings = mailroom.settings
-    from datetime import datetime
-
     assert datetime.fromisoformat(desktop["exp_date"]) == now + timedelta(
         seconds=settings.session_ttl_seconds
     )
@@ -266,3 +265,33 @@ async def test_sessions_over_jsonrpc(client: httpx.AsyncClient, make_user: MakeU
         headers=bearer(token),
     )
     assert len(r.json()["result"]) == 1
+
+
+async def test_sessions_over_xmlrpc(client: httpx.AsyncClient, make_user: MakeUser) -> None:
+    await make_user("alice@example.org", password=PASSWORD)
+    result = await xmlrpc_call(
+        client, "mail.sessions.login", {"username": "alice@example.org", "password": PASSWORD}
+    )
+    assert isinstance(result["exp_date"], datetime)
+    headers = bearer(result["token"])
+    [session] = await xmlrpc_call(client, "mail.sessions.list", headers=headers)
+    assert session["id"] == result["session_id"]
+    assert await xmlrpc_call(client, "mail.sessions.logout", headers=headers) is None
+    r = await client.get("/api/v1/me/sessions", headers=headers)
+    problem(r, 401, "unauthenticated")
+
+
+@pytest.mark.parametrize(
+    "settings_overrides", [{"session_ttl_seconds": 120, "mobile_session_ttl_seconds": 600}]
+)
+async def test_lifetimes_are_settings(
+    client: httpx.AsyncClient, make_user: MakeUser, clock: FakeClock
+) -> None:
+    await make_user("alice@example.org", password=PASSWORD)
+    desktop = (await login(client, "alice@example.org")).json()
+    ipad = (await login(client, "alice@example.org", user_agent="Mozilla/5.0 (iPad; CPU OS 17_0)")).json()
+    assert datetime.fromisoformat(desktop["exp_date"]) == clock.now() + timedelta(seconds=120)
+    assert datetime.fromisoformat(ipad["exp_date"]) == clock.now() + timedelta(seconds=600)
+    clock.advance(121)
+    problem(await client.get("/api/v1/me/sessions", headers=bearer(desktop["token"])), 401, "unauthenticated")
+    assert (await client.get("/api/v1/me/sessions", headers=bearer(ipad["token"]))).status_code == 200
