@@ -16,15 +16,15 @@ class DefectLog:
     def __init__(self) -> None:
         self._items: list[str] = []
         self._seen: set[str] = set()
+        self._full = False
 
     def add(self, description: str) -> None:
         """Record a defect once; later duplicates and anything past the cap are dropped."""
-        if description in self._seen:
+        if self._full or description in self._seen:
             return
         if len(self._items) == MAX_DEFECTS:
             self._items.append("more defects omitted")
-            self._seen.add(description)
-        if len(self._items) > MAX_DEFECTS:
+            self._full = True
             return
         self._seen.add(description)
         self._items.append(description)

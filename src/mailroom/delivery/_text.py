@@ -49,7 +49,6 @@ _SURROGATES = re.compile("[\ud800-\udfff]")
 _CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _NEWLINES = re.compile(r"\r\n?")
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
-_BETWEEN_WORDS = re.compile(r"[ \t\r\n]+")
 _Q_ESCAPE = re.compile(rb"=([0-9A-Fa-f]{2})")
 
 
@@ -71,65 +70,66 @@ def lookup_codec(charset: str | None) -> str | None:
     return _SUPERSETS.get(name, name)
 
 
-def _mostly_utf8(data: bytes) -> bool:
-    """Whether undecodable UTF-8 looks damaged rather than written in another charset."""
-    text = data.decode("utf-8", "replace")
-    bad = text.count("\ufffd")
-    good = sum(1 for ch in text if ch > "\x7f" and ch != "\ufffd")
-    return good > 0 and good >= bad
+def _single_byte_fallback(error: UnicodeError) -> tuple[str, int]:
+    """Codec error handler: read bytes that are not UTF-8 as Windows-1252 (else Latin-1)."""
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    return "".join(_CP1252[byte] for byte in error.object[error.start : error.end]), error.end
+
+
+# Windows-1252 leaves five bytes undefined; Latin-1 names every byte.
+_CP1252 = [bytes([b]).decode("cp1252", "ignore") or chr(b) for b in range(256)]
+# Registered under a private name: the registry is process-wide, the handler pure.
+_FALLBACK_ERRORS = "mailroom.delivery.cp1252-fallback"
+codecs.register_error(_FALLBACK_ERRORS, _single_byte_fallback)
 
 
 def decode_bytes(data: bytes, charset: str | None) -> tuple[str, list[str]]:
-    """Decode with the declared charset, else UTF-8, else Windows-1252/Latin-1.
+    """Decode with the declared charset, else as UTF-8 with single-byte fallback.
 
     Returns the text and defect descriptions. Never raises.
     """
     defects: list[str] = []
     codec = lookup_codec(charset)
-    if charset and codec is None:
-        defects.append(f"unknown charset {charset.strip()[:40]!r}")
+    label = (charset or "").strip()[:40]
+    if label and codec is None:
+        defects.append(f"unknown charset {label!r}")
     if codec is not None:
         try:
             return data.decode(codec), defects
-        except (UnicodeDecodeError, LookupError):
-            defects.append(f"bytes invalid in declared charset {charset!r}")
+        except (ValueError, LookupError):  # UnicodeDecodeError is a ValueError
+            defects.append(f"bytes invalid in declared charset {label!r}")
         if codec in _MULTIBYTE:
-            return data.decode(codec, "replace"), defects
-    if codec != "utf-8":
-        try:
-            return data.decode("utf-8"), defects
-        except UnicodeDecodeError:
-            pass
-    if _mostly_utf8(data):
-        return data.decode("utf-8", "replace"), defects
-    try:
-        return data.decode("cp1252"), defects
-    except UnicodeDecodeError:
-        return data.decode("latin-1"), defects
+            try:
+                return data.decode(codec, "replace"), defects
+            except (ValueError, LookupError):
+                pass
+    # Valid UTF-8 sequences stay UTF-8 and every other byte is read as Windows-1252:
+    # right for Latin-1 mislabelled as UTF-8, for undeclared 8-bit text, and for the
+    # mixtures that appear when a mailer pastes Latin-1 into UTF-8 text.
+    return data.decode("utf-8", _FALLBACK_ERRORS), defects
 
 
 def repair_8bit(value: str) -> tuple[str, bool]:
     """Turn surrogate-escaped raw bytes (how `email` keeps 8-bit header bytes) into text.
 
-    Returns the text and whether raw bytes were found. UTF-8 is tried first
-    (RFC 6532 allows it in headers), then the single-byte fallbacks.
+    UTF-8 is tried first because RFC 6532 allows it in headers, then the
+    single-byte fallbacks. Returns the text and whether it was clean: False when
+    raw bytes were present that are not UTF-8.
     """
     if not _SURROGATES.search(value):
-        return value, False
-    raw = value.encode("utf-8", "surrogateescape") if _only_escapes(value) else None
-    if raw is None:
-        return _SURROGATES.sub("\ufffd", value), True
-    text, _ = decode_bytes(raw, None)
-    return text, True
-
-
-def _only_escapes(value: str) -> bool:
-    """Whether every surrogate in `value` is a surrogateescape byte (U+DC80..U+DCFF)."""
-    return all(not ("\ud800" <= ch <= "\udfff") or "\udc80" <= ch <= "\udcff" for ch in value)
+        return value, True
+    if not all("\udc80" <= ch <= "\udcff" for ch in _SURROGATES.findall(value)):
+        return _SURROGATES.sub("\ufffd", value), False  # not from surrogateescape: nothing to recover
+    raw = value.encode("utf-8", "surrogateescape")
+    try:
+        return raw.decode("utf-8"), True
+    except UnicodeDecodeError:
+        return raw.decode("utf-8", _FALLBACK_ERRORS), False
 
 
 def clean_text(value: str) -> str:
-    """Remove NUL/control characters and lone surrogates; keep tabs and newlines."""
+    """Drop NUL and other control characters (not tabs and newlines); lone surrogates become U+FFFD."""
     value = _SURROGATES.sub("\ufffd", value)
     return _CONTROLS.sub("", value)
 

@@ -30,7 +30,22 @@ _REPLY_WORDS = (
     "회신",
     "답장",
 )
-_FORWARD_WORDS = ("fwd", "fw", "wg", "tr", "rv", "enc", "vl", "doorst", "pd", "ilt", "转发", "轉寄", "轉發", "전달")
+_FORWARD_WORDS = (
+    "fwd",
+    "fw",
+    "wg",
+    "tr",
+    "rv",
+    "enc",
+    "vl",
+    "doorst",
+    "pd",
+    "ilt",
+    "转发",
+    "轉寄",
+    "轉發",
+    "전달",
+)
 
 
 def _prefix_pattern(words: tuple[str, ...]) -> re.Pattern[str]:

@@ -1,0 +1,190 @@
+"""The MIME tree: a depth-limited parse and payload access by IMAP-style part path."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from email import policy as email_policy
+from email.feedparser import FeedParser
+from email.message import EmailMessage, Message
+from email.parser import BytesParser
+from email.policy import Policy
+from typing import Any, TypeVar
+
+from mailroom.delivery._defects import DefectLog
+
+T = TypeVar("T")
+
+_FEED_CHUNK = 65_536
+_PATH = re.compile(r"[1-9][0-9]{0,5}(?:\.[1-9][0-9]{0,5}){0,127}")
+
+
+class ParseLimits:
+    """Nesting and part-count limits shared by every part of one parse."""
+
+    def __init__(self, max_depth: int, max_parts: int) -> None:
+        self.max_depth = max_depth
+        self.parts_left = max_parts
+
+
+class LimitedMessage(EmailMessage):
+    """An `EmailMessage` that keeps some parts opaque and reads its type once.
+
+    The stdlib parser descends into every multipart and message/* part, with
+    cost proportional to lines x depth and a RecursionError past ~1000 levels.
+    It decides by asking each new part for its content type, so these parts
+    answer "application/octet-stream" and keep the bytes that arrived:
+
+    * message/* (forwarded mail, delivery reports): we never show their bodies,
+      and an attachment must be served byte for byte, not re-serialised;
+    * multiparts nested deeper than the limit: they are not descended into;
+    * parts beyond the part budget: nobody will look at them.
+
+    `policy.default` parses the Content-Type header afresh on every call (50-300
+    microseconds) and the parser asks several times per part, so the answer is
+    cached per header value; with the budget this keeps a message of 100,000
+    tiny parts from costing minutes. Depth and budget reach children through
+    `attach`, which the parser calls when it links a new part to its parent.
+    """
+
+    def __init__(self, policy: Policy | None = None) -> None:
+        super().__init__(policy)
+        self.nesting_depth = 0
+        self.limits = ParseLimits(32, 1000)
+        self.over_budget = False
+        self._type_cache: tuple[tuple[object, str], str] | None = None
+
+    def attach(self, payload: Any) -> None:
+        """Link a child part, passing on its depth and the shared limits."""
+        if isinstance(payload, LimitedMessage):
+            payload.nesting_depth = self.nesting_depth + 1
+            payload.limits = self.limits
+            payload.limits.parts_left -= 1
+            payload.over_budget = payload.limits.parts_left < 0
+        super().attach(payload)
+
+    @property
+    def too_deep(self) -> bool:
+        """Whether this part is a multipart the parser was not allowed to open."""
+        return self.nesting_depth >= self.limits.max_depth and self.declared_type().startswith("multipart/")
+
+    def declared_type(self) -> str:
+        """The content type as the message declares it (with the RFC 2045 defaults)."""
+        raw = next((value for name, value in self.raw_items() if name.lower() == "content-type"), None)
+        key = (raw, self.get_default_type())
+        if self._type_cache is None or self._type_cache[0] != key:
+            self._type_cache = (key, super().get_content_type())
+        return self._type_cache[1]
+
+    def get_content_type(self) -> str:
+        """The declared content type, except for the parts kept opaque (see the class)."""
+        if self.over_budget:
+            return "application/octet-stream"
+        declared = self.declared_type()
+        if declared.startswith("message/") or (
+            declared.startswith("multipart/") and self.nesting_depth >= self.limits.max_depth
+        ):
+            return "application/octet-stream"
+        return declared
+
+
+def safe(call: Callable[[], T], default: T) -> T:
+    """Run a stdlib accessor that may choke on hostile headers; `default` if it does."""
+    try:
+        return call()
+    except Exception:
+        return default
+
+
+def parse_tree(raw: bytes, max_depth: int, max_parts: int, defects: DefectLog) -> LimitedMessage:
+    """Parse with `policy.default`; fall back to compat32, then to headers only.
+
+    `policy.default` parses header values with a recursive-descent parser that can
+    raise on crafted input; compat32 treats them as plain strings.
+    """
+    attempts: list[tuple[Policy, bool]] = [
+        (email_policy.default, False),
+        (email_policy.compat32, False),
+        (email_policy.compat32, True),
+    ]
+    for pol, headers_only in attempts:
+        try:
+            return _parse_with(raw, pol, ParseLimits(max_depth, max_parts), headers_only=headers_only)
+        except Exception as exc:
+            defects.add(f"MIME parser failed ({type(exc).__name__}); retried more leniently")
+    defects.add("message unreadable")
+    return _new_message(email_policy.default, ParseLimits(max_depth, max_parts))
+
+
+def _new_message(pol: Policy, limits: ParseLimits) -> LimitedMessage:
+    message = LimitedMessage(policy=pol)
+    message.limits = limits
+    return message
+
+
+def _parse_with(raw: bytes, pol: Policy, limits: ParseLimits, *, headers_only: bool) -> LimitedMessage:
+    def factory(policy: Policy = pol) -> LimitedMessage:
+        return _new_message(policy, limits)
+
+    if headers_only:
+        parsed = BytesParser(factory, policy=pol).parsebytes(raw, headersonly=True)
+    else:
+        # What BytesParser.parsebytes does, but feeding stops once the part budget is
+        # spent: the stdlib spends ~70 microseconds per part, and a few megabytes of
+        # empty parts would otherwise cost minutes. Every part within the budget has
+        # ended by then (the next part's delimiter line has been read).
+        parser = FeedParser(factory, policy=pol)
+        text = raw.decode("ascii", "surrogateescape")
+        for start in range(0, len(text), _FEED_CHUNK):
+            parser.feed(text[start : start + _FEED_CHUNK])
+            if limits.parts_left < 0:
+                break
+        parsed = parser.close()
+    if not isinstance(parsed, LimitedMessage):  # the factory guarantees it; checked for the type checker
+        raise TypeError("parser ignored the message factory")
+    return parsed
+
+
+def is_container(part: Message) -> bool:
+    """Whether the part is a multipart the walker should descend into."""
+    return safe(lambda: part.is_multipart() and part.get_content_maintype() == "multipart", False)
+
+
+def children(part: Message, path: str) -> list[tuple[str, LimitedMessage]]:
+    """The sub-parts of a container with their part paths ("1", "1.2", ...)."""
+    payload: object = safe(lambda: part.get_payload(), None)
+    if not isinstance(payload, list):
+        return []
+    prefix = f"{path}." if path else ""
+    return [
+        (f"{prefix}{i}", child) for i, child in enumerate(payload, 1) if isinstance(child, LimitedMessage)
+    ]
+
+
+def find_part(root: LimitedMessage, part_path: str) -> LimitedMessage | None:
+    """The part at an IMAP-style path: "1" is a single-part message's body, else a child index chain."""
+    if not _PATH.fullmatch(part_path):
+        return None
+    indexes = [int(i) for i in part_path.split(".")]
+    if not is_container(root):
+        return root if indexes == [1] else None
+    current = root
+    for index in indexes:
+        if not is_container(current):
+            return None
+        subparts = children(current, "")
+        if index > len(subparts):
+            return None
+        current = subparts[index - 1][1]
+    return None if is_container(current) else current
+
+
+def transfer_encoding(part: Message) -> str:
+    """The Content-Transfer-Encoding, lowercased; '' when absent or unreadable."""
+    return safe(lambda: str(part.get("content-transfer-encoding", "")).strip().lower(), "")
+
+
+def part_bytes(part: Message) -> bytes:
+    """The content of a leaf part with its Content-Transfer-Encoding undone."""
+    payload = safe(lambda: part.get_payload(decode=True), None)
+    return payload if isinstance(payload, bytes) else b""
