@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import re
 import socket
@@ -188,6 +189,7 @@ async def test_permanent_failure_bounces_to_the_sender_with_a_dsn(
     assert report.get_content_type() == "multipart/report"
     assert report.get_param("report-type") == "delivery-status"
     assert report["Auto-Submitted"] == "auto-replied"
+    assert report["In-Reply-To"] == "<lost@example.org>"  # threads with the message it reports on
     human, status, headers = report.iter_parts()
     assert human.get_content_type() == "text/plain"
     assert status.get_content_type() == "message/delivery-status"
@@ -364,3 +366,13 @@ async def test_a_full_local_mailbox_is_retried_through_the_queue(
     await queue.run_once()
     assert await statuses(mailroom, result.queue_id) == {"dave@example.org": "delivered"}
     assert len(await mailbox(mailroom, dave, "inbox")) == 1
+
+
+async def test_two_workers_send_each_message_once(mailroom: Mailroom, sink: Sink) -> None:
+    alice = await create_user(mailroom, "alice@example.org")
+    for n in range(6):
+        await send(mailroom, [f"r{n}@remote.example"], sender_id=alice)
+    first, second = OutboundQueue(mailroom.runtime), OutboundQueue(mailroom.runtime)
+    handled = await asyncio.gather(first.run_once(), second.run_once())
+    assert sum(handled) == 6
+    assert sorted(m.rcpt_tos[0] for m in sink.messages) == [f"r{n}@remote.example" for n in range(6)]

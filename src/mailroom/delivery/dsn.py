@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
 
-from mailroom.delivery.signing import new_message_id, split_head
+from mailroom.delivery.signing import header_value, new_message_id, split_head
 
 _ENHANCED = re.compile(r"^\d{3}[ -]([245]\.\d{1,3}\.\d{1,3})\b")
 
@@ -82,6 +82,7 @@ def build_dsn(
         ]
         blocks.append("\r\n".join(fields))
     head, _ = split_head(original)
+    original_id = header_value(head, "message-id")
     original_head = head.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
     top = [
         f"From: Mail Delivery System <MAILER-DAEMON@{reporting_mta}>",
@@ -90,6 +91,7 @@ def build_dsn(
         f"Date: {format_datetime(now)}",
         f"Message-ID: {new_message_id(reporting_mta)}",
         "Auto-Submitted: auto-replied",
+        *([f"In-Reply-To: {original_id}", f"References: {original_id}"] if original_id else []),
         "MIME-Version: 1.0",
         f'Content-Type: multipart/report; report-type=delivery-status; boundary="{boundary}"',
         "",
