@@ -81,6 +81,10 @@ class OutboundQueue:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
     def wake(self) -> None:
         self._wake.set()
 
