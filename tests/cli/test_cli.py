@@ -334,6 +334,7 @@ def test_serve_prints_the_first_admin_key_once_and_runs_uvicorn(
     assert call["factory"] is True
     assert call["loop"] == "uvloop"
     assert call["http"] == "httptools"
+    assert {h["stream"] for h in call["log_config"]["handlers"].values()} == {"ext://sys.stderr"}
     assert (call["host"], call["port"], call["workers"]) == ("127.0.0.1", 8125, 2)
     assert call["env"]["MAILROOM_PORT"] == "8125"
     assert call["env"]["MAILROOM_WORKERS"] == "2"

@@ -9,6 +9,7 @@ line as ``MAILROOM_*`` variables gives every worker exactly the settings this pr
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -49,6 +50,14 @@ async def ensure_admin_key(app: Mailroom) -> str | None:
 def worker_environment(given: Mapping[str, Any]) -> dict[str, str]:
     """``MAILROOM_*`` variables for the settings given as options."""
     return {f"MAILROOM_{name.upper()}": str(value) for name, value in given.items() if value is not None}
+
+
+def log_config() -> dict[str, Any]:
+    """uvicorn's logging, all of it on stderr: standard output carries only the first key."""
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    for handler in config["handlers"].values():
+        handler["stream"] = "ext://sys.stderr"
+    return config
 
 
 def announce_key(secret: str) -> None:
@@ -105,4 +114,5 @@ def serve(
         workers=settings.workers,
         loop="uvloop",
         http="httptools",
+        log_config=log_config(),
     )
