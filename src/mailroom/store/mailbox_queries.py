@@ -75,17 +75,33 @@ async def list_page(tx: Tx, user_id: int, label_id: int, *, offset: int, limit: 
     )
 
 
+_NAMES_BY_SIZE: dict[int, Query] = {}
+
+
+def _names_query(size: int) -> Query:
+    """The label-names query for a page of ``size`` threads, prepared once per size."""
+    query = _NAMES_BY_SIZE.get(size)
+    if query is None:
+        query = _NAMES_BY_SIZE[size] = Query(
+            select(thread_labels.c.thread_id, labels.c.name)
+            .select_from(thread_labels.join(labels, labels.c.id == thread_labels.c.label_id))
+            .where(
+                thread_labels.c.thread_id.in_([bindparam(f"t{i}") for i in range(size)]),
+                thread_labels.c.user_id == bindparam("user_id"),
+            )
+        )
+    return query
+
+
 async def label_names_of(tx: Tx, user_id: int, thread_ids: Sequence[int]) -> dict[int, list[str]]:
     """``{thread id: sorted label names}`` for the threads of one page (one query)."""
     names: dict[int, list[str]] = {t: [] for t in thread_ids}
     if not thread_ids:
         return names
-    rows = await tx.all(
-        select(thread_labels.c.thread_id, labels.c.name)
-        .select_from(thread_labels.join(labels, labels.c.id == thread_labels.c.label_id))
-        .where(thread_labels.c.thread_id.in_(list(thread_ids)), thread_labels.c.user_id == user_id)
-    )
-    for row in rows:
+    ids = list(dict.fromkeys(thread_ids))
+    params: dict[str, Any] = {f"t{i}": t for i, t in enumerate(ids)}
+    params["user_id"] = user_id
+    for row in await tx.all(_names_query(len(ids)), params):
         names[int(row["thread_id"])].append(str(row["name"]))
     for value in names.values():
         value.sort()
@@ -217,18 +233,27 @@ async def set_thread_state(
         )
 
 
-async def due_postponed(tx: Tx, user_id: int, postponed_label: int, now: datetime) -> list[int]:
-    """Threads labelled ``postponed`` whose time has come (an index range on the label)."""
-    found = await tx.scalars(
-        select(thread_labels.c.thread_id)
-        .select_from(thread_labels.join(threads, threads.c.id == thread_labels.c.thread_id))
-        .where(
-            thread_labels.c.user_id == user_id,
-            thread_labels.c.label_id == postponed_label,
-            threads.c.postponed_until.is_not(None),
-            threads.c.postponed_until <= now,
-        )
+_DUE_POSTPONED = Query(
+    select(thread_labels.c.thread_id)
+    .select_from(
+        labels.join(
+            thread_labels,
+            and_(thread_labels.c.label_id == labels.c.id, thread_labels.c.user_id == labels.c.user_id),
+        ).join(threads, threads.c.id == thread_labels.c.thread_id)
     )
+    .where(
+        labels.c.user_id == bindparam("user_id"),
+        labels.c.name == bindparam("label"),
+        threads.c.postponed_until.is_not(None),
+        threads.c.postponed_until <= bindparam("now"),
+    )
+)
+
+
+async def due_postponed(tx: Tx, user_id: int, label: str, now: datetime) -> list[int]:
+    """Threads labelled ``label`` (postponed) whose time has come: one prepared query, an
+    index range on the label's ``thread_labels`` rows."""
+    found = await tx.scalars(_DUE_POSTPONED, {"user_id": user_id, "label": label, "now": now})
     return [int(i) for i in found]
 
 

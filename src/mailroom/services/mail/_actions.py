@@ -103,13 +103,10 @@ async def wake_postponed(rt: Runtime, user_id: int) -> int:
     """
     now = rt.clock.now()
     async with rt.db.read() as tx:
-        label = await queries.label_by_name(tx, user_id, POSTPONED)
-        if label is None:
-            return 0
-        if not await queries.due_postponed(tx, user_id, int(label["id"]), now):
+        if not await queries.due_postponed(tx, user_id, POSTPONED, now):
             return 0
     async with rt.db.write() as tx:
-        due = await queries.due_postponed(tx, user_id, int(label["id"]), now)
+        due = await queries.due_postponed(tx, user_id, POSTPONED, now)
         await unpostpone(tx, user_id, due, now)
     return len(due)
 
