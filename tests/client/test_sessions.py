@@ -295,3 +295,8 @@ async def test_lifetimes_are_settings(
     clock.advance(121)
     problem(await client.get("/api/v1/me/sessions", headers=bearer(desktop["token"])), 401, "unauthenticated")
     assert (await client.get("/api/v1/me/sessions", headers=bearer(ipad["token"]))).status_code == 200
+
+
+async def test_revoke_validation(client: httpx.AsyncClient, session_user: SessionUser) -> None:
+    alice = await session_user()
+    assert error_locs(await client.delete("/api/v1/me/sessions/" + "x" * 17, headers=alice.headers)) == {"id"}

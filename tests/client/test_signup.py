@@ -300,3 +300,28 @@ async def test_admit_conflicts_when_the_name_was_taken(
     )
     # Still waiting: the refused admission changed nothing.
     assert (await client.get("/api/v1/waitlist", headers=admin.headers)).json()["total"] == 1
+
+
+async def test_an_exact_address_wins_over_the_signed_up_name(
+    client: httpx.AsyncClient, admin: Actor, open_domain: str, make_user: MakeUser
+) -> None:
+    token = await invite(client, admin)
+    assert (await signup(client, username="john.smith", reg_token=token)).status_code == 201
+    # An administrator may still create johnsmith@ (the admin API does not fold names).
+    await make_user("johnsmith@example.org", password="Other-passphrase-123")
+    r = await login(client, "johnsmith@example.org", "Other-passphrase-123")
+    assert r.json()["email"] == "johnsmith@example.org"
+    assert (await login(client, "john.smith")).json()["email"] == "john.smith@example.org"
+    assert (await login(client, "johnsmith", "Other-passphrase-123")).json()[
+        "email"
+    ] == "johnsmith@example.org"
+
+
+async def test_admin_list_validation(client: httpx.AsyncClient, admin: Actor, open_domain: str) -> None:
+    assert error_locs(await client.get("/api/v1/invites?domain=not+a+domain", headers=admin.headers)) == {
+        "domain"
+    }
+    assert error_locs(await client.get("/api/v1/waitlist?limit=0", headers=admin.headers)) == {"limit"}
+    assert error_locs(await client.post("/api/v1/waitlist/abc/admit", headers=admin.headers)) == {"id"}
+    r = await client.get("/api/v1/invites?domain=missing.example", headers=admin.headers)
+    assert r.json()["items"] == []

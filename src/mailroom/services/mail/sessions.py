@@ -45,9 +45,11 @@ def _authenticator(ctx: Context) -> Authenticator:
 async def login_address(ctx: Context, name: str) -> str:
     """The mailbox address a login name stands for.
 
-    A name that stands for none is returned as it is: it matches no user, so the login
-    fails like any other (a password verification is still spent, and the brute-force guard
-    counts the failure under that name).
+    An address or a bare name (in the sign-up domain) is the mailbox with exactly that
+    address, else the one signed up under the same name ignoring dots and case. A name that
+    stands for none is returned as it is: it matches no user, so the login fails like any
+    other (a password verification is still spent, and the brute-force guard counts the
+    failure under that name).
     """
     name = name.strip()
     async with ctx.rt.db.read() as tx:
@@ -64,7 +66,9 @@ async def login_address(ctx: Context, name: str) -> str:
             domain = domain_or_none
             local = name.lower()
             address = f"{local}@{domain}"
-        if looks_like_username(local):
+        # A mailbox with exactly this address wins (an administrator may have made
+        # johnsmith@ beside a signed-up john.smith@); otherwise the signed-up name.
+        if looks_like_username(local) and await accounts.user_for_auth(tx, email=address) is None:
             found = await signups.address_for(tx, domain, canonical(local))
             if found is not None:
                 return found
