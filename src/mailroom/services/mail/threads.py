@@ -25,6 +25,7 @@ from mailroom.store import emails as email_store
 from mailroom.store import mailbox_queries as queries
 from mailroom.store import mailbox_search
 from mailroom.store import threads as thread_store
+from mailroom.store.labels import SYSTEM_LABELS
 
 ThreadLimit = Annotated[int, Field(ge=1, le=500, description="How many threads at most (max 500).")]
 SearchText = Annotated[
@@ -61,13 +62,14 @@ async def list_threads(
     await wake_postponed(ctx.rt, user_id)
     async with ctx.rt.db.read() as tx:
         label_id: int | None = None
-        if label is not None:
+        if label is not None and label.strip().lower() not in SYSTEM_LABELS:
             label_id = int((await find_label(tx, user_id, label))["id"])
-        elif query is None:
-            inbox = await queries.label_by_name(tx, user_id, "inbox")
-            if inbox is None:  # a mailbox that never got mail
+        elif label is not None or query is None:
+            # System labels exist in every mailbox, created on first use: none yet, no mail.
+            system = await queries.label_by_name(tx, user_id, (label or "inbox").strip().lower())
+            if system is None:
                 return ThreadList(n_threads=0, threads=[])
-            label_id = int(inbox["id"])
+            label_id = int(system["id"])
         if query is None:
             assert label_id is not None
             total = await thread_store.count_by_label(tx, user_id, label_id)
