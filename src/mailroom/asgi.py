@@ -10,9 +10,10 @@ from starlette.types import Receive, Scope, Send
 
 from mailroom import bootstrap
 from mailroom.delivery.queue import OutboundQueue
-from mailroom.web import build_app
+from mailroom.frontends.smtp import start_listeners
 from mailroom.frontends.smtp.submission import start_submission
 from mailroom.settings import Settings, load_settings
+from mailroom.web import build_app
 
 
 class LazyApp:
@@ -35,6 +36,8 @@ class LazyApp:
         try:
             mailroom = await bootstrap.start(self.settings)
             self.app = build_app(mailroom)
+            # SMTP and LMTP in every worker (SO_REUSEPORT): each worker is identical.
+            listeners = await start_listeners(mailroom)
             # Submission and the outbound queue worker in every worker process too: the queue
             # is shared through the database (claims), submission through SO_REUSEPORT.
             submission = await start_submission(mailroom)
@@ -48,6 +51,7 @@ class LazyApp:
             await send({"type": "lifespan.startup.complete"})
             message = await receive()
             assert message["type"] == "lifespan.shutdown"
+        await listeners.close()
         await submission.close()
         await queue.stop()
         await mailroom.close()

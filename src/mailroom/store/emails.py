@@ -14,6 +14,7 @@ from sqlalchemy import bindparam, delete, func, insert, select, update
 
 from mailroom.store import labels as label_store
 from mailroom.store import threads as thread_store
+from mailroom.store._prepared import run
 from mailroom.store.engine import Query, Row, Tx
 from mailroom.store.mail_schema import email_labels, emails, labels
 from mailroom.store.schema import users
@@ -44,21 +45,30 @@ async def find_by_dedup(tx: Tx, user_id: int, dedup: str) -> int | None:
     return int(found) if found is not None else None
 
 
+_INSERT = Query(
+    insert(emails)
+    .values({c.name: bindparam(c.name, type_=c.type) for c in emails.c if c.name != "id"})
+    .returning(emails.c.id)
+)
+_ADD_LABEL = Query(
+    insert(email_labels).values(email_id=bindparam("email_id"), label_id=bindparam("label_id"))
+)
+
+
 async def insert_email(tx: Tx, values: Mapping[str, Any]) -> int:
-    """Insert one email row; returns its id. Thread refresh is the caller's (ingest batches it)."""
-    return int(await tx.scalar(insert(emails).values(**values).returning(emails.c.id)))
+    """Insert one email row (every column but ``id``); returns its id. Thread refresh is the
+    caller's (store/threads.py ``refresh``)."""
+    return int(await tx.scalar(_INSERT, values))
 
 
 async def add_labels(tx: Tx, email_id: int, label_ids: Collection[int]) -> None:
-    if label_ids:
-        await tx.execute(
-            insert(email_labels), [{"email_id": email_id, "label_id": lid} for lid in sorted(set(label_ids))]
-        )
+    for label_id in sorted(set(label_ids)):
+        await run(tx, _ADD_LABEL, {"email_id": email_id, "label_id": label_id})
 
 
 async def add_quota_used(tx: Tx, user_id: int, delta: int) -> None:
     """Change ``quota_bytes_used`` by ``delta`` bytes (never below zero)."""
-    await tx.execute(_ADD_QUOTA, {"uid": user_id, "delta": delta})
+    await run(tx, _ADD_QUOTA, {"uid": user_id, "delta": delta})
     if delta < 0:
         await tx.execute(
             update(users)

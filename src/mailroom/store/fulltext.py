@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Integer, bindparam, text
 
+from mailroom.store._prepared import run
 from mailroom.store.engine import Query, Tx
 
 TABLE = "email_fts"
@@ -53,10 +54,12 @@ def mailbox_token(user_id: int) -> str:
 
 # -- SQLite FTS5 -------------------------------------------------------------------------
 
-_SQLITE_DELETE = text(f"DELETE FROM {TABLE} WHERE rowid = :id")  # noqa: S608 - constant name
-_SQLITE_INSERT = text(
-    f"INSERT INTO {TABLE} (rowid, mailbox, subject, addresses, body, attachments) "  # noqa: S608
-    "VALUES (:id, :mailbox, :subject, :addresses, :body, :attachments)"
+_SQLITE_DELETE = Query(text(f"DELETE FROM {TABLE} WHERE rowid = :id"))  # noqa: S608 - constant name
+_SQLITE_INSERT = Query(
+    text(
+        f"INSERT INTO {TABLE} (rowid, mailbox, subject, addresses, body, attachments) "  # noqa: S608
+        "VALUES (:id, :mailbox, :subject, :addresses, :body, :attachments)"
+    )
 )
 _SQLITE_SEARCH = Query(
     text(
@@ -155,15 +158,17 @@ async def index(tx: Tx, email_id: int, user_id: int, doc: SearchDocument) -> Non
         return
     values = {"id": email_id, "mailbox": mailbox_token(user_id), **text_values}
     # Email ids may be reused on SQLite after the newest email is deleted: clear first.
-    await tx.execute(_SQLITE_DELETE, {"id": email_id})
-    await tx.execute(_SQLITE_INSERT, values)
+    await run(tx, _SQLITE_DELETE, {"id": email_id})
+    await run(tx, _SQLITE_INSERT, values)
 
 
 async def delete(tx: Tx, email_ids: Sequence[int]) -> None:
     """Drop emails from the index (deleting the emails does this too; this is for re-indexing)."""
-    stmt = _PG_DELETE if tx.dialect == "postgresql" else _SQLITE_DELETE
     for email_id in email_ids:
-        await tx.execute(stmt, {"id": email_id})
+        if tx.dialect == "postgresql":
+            await tx.execute(_PG_DELETE, {"id": email_id})
+        else:
+            await run(tx, _SQLITE_DELETE, {"id": email_id})
 
 
 async def search(

@@ -54,12 +54,17 @@ _MAILBOXES_COLUMNS = [
 ]
 
 
+_MAILBOX = Query(select(*_MAILBOXES_COLUMNS).where(users.c.id == bindparam("id")))
+
+
 async def mailboxes(tx: Tx, user_ids: list[int]) -> dict[int, Row]:
     """What delivery needs of each mailbox (quota, spam and auto-reply settings), by id."""
-    if not user_ids:
-        return {}
-    rows = await tx.all(select(*_MAILBOXES_COLUMNS).where(users.c.id.in_(user_ids)))
-    return {int(r["id"]): r for r in rows}
+    out: dict[int, Row] = {}
+    for user_id in user_ids:
+        row = await tx.first(_MAILBOX, {"id": user_id})
+        if row is not None:
+            out[user_id] = row
+    return out
 
 
 async def user_by_email(tx: Tx, email: str) -> Row | None:

@@ -13,9 +13,10 @@ from typing import Any
 
 from sqlalchemy import bindparam, case, delete, func, insert, select, update
 
+from mailroom.store._prepared import PerDialect, run
 from mailroom.store.engine import Query, Row, Tx
 from mailroom.store.mail_schema import email_labels, emails, thread_labels, thread_message_ids, threads
-from mailroom.store.upsert import insert_ignore
+from mailroom.store.upsert import dialect_insert
 
 #: Distinct senders kept in a thread summary.
 MAX_PARTICIPANTS = 20
@@ -49,9 +50,30 @@ def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
 # -- the message-id map ------------------------------------------------------------------
 
 
+_ID_LOOKUP = Query(
+    select(thread_message_ids.c.thread_id).where(
+        thread_message_ids.c.user_id == bindparam("user_id"),
+        thread_message_ids.c.message_id == bindparam("mid"),
+    )
+)
+_REGISTER_ID = PerDialect(
+    lambda dialect: (
+        dialect_insert(dialect, thread_message_ids)
+        .values(user_id=bindparam("user_id"), message_id=bindparam("mid"), thread_id=bindparam("thread_id"))
+        .on_conflict_do_nothing(index_elements=["user_id", "message_id"])
+    )
+)
+
+
 async def thread_ids_for(tx: Tx, user_id: int, message_ids: Sequence[str]) -> dict[str, int]:
     """``{message id: thread id}`` for the ids this mailbox has seen (own or referenced)."""
     found: dict[str, int] = {}
+    if len(message_ids) <= 20:  # the usual case: primary-key reads, prepared
+        for mid in message_ids:
+            thread_id = await tx.scalar(_ID_LOOKUP, {"user_id": user_id, "mid": mid})
+            if thread_id is not None:
+                found[mid] = int(thread_id)
+        return found
     for chunk in _chunks(message_ids):
         rows = await tx.all(
             select(thread_message_ids.c.message_id, thread_message_ids.c.thread_id).where(
@@ -64,13 +86,9 @@ async def thread_ids_for(tx: Tx, user_id: int, message_ids: Sequence[str]) -> di
 
 async def register_ids(tx: Tx, user_id: int, message_ids: Sequence[str], thread_id: int) -> None:
     """Record that these ids belong to ``thread_id`` (ids already known keep their thread)."""
+    query = _REGISTER_ID(tx)
     for message_id in message_ids:
-        await insert_ignore(
-            tx,
-            thread_message_ids,
-            {"user_id": user_id, "message_id": message_id, "thread_id": thread_id},
-            ["user_id", "message_id"],
-        )
+        await run(tx, query, {"user_id": user_id, "mid": message_id, "thread_id": thread_id})
 
 
 _BY_SUBJECT = Query(
@@ -96,21 +114,41 @@ async def recent_by_subject(tx: Tx, user_id: int, normalized_subject: str, since
 # -- creating and merging ----------------------------------------------------------------
 
 
-async def create(tx: Tx, user_id: int, subject: str, normalized_subject: str, now: datetime) -> int:
-    stmt = (
-        insert(threads)
-        .values(
-            user_id=user_id,
-            subject=subject,
-            normalized_subject=normalized_subject[:255],
-            created_at=now,
-            last_date=now,
-            latest_from=[],
-            participants=[],
-        )
-        .returning(threads.c.id)
+_CREATE = Query(
+    insert(threads)
+    .values(
+        user_id=bindparam("user_id"),
+        subject=bindparam("subject"),
+        normalized_subject=bindparam("normalized_subject"),
+        created_at=bindparam("now"),
+        last_date=bindparam("now"),
+        latest_from=bindparam("empty", type_=threads.c.latest_from.type),
+        participants=bindparam("empty2", type_=threads.c.participants.type),
+        # Prepared statements run without SQLAlchemy's Python-side defaults: say them all.
+        latest_subject="",
+        snippet="",
+        n_emails=0,
+        n_unread=0,
+        n_starred=0,
+        n_attachments=0,
+        n_signed=0,
+        n_encrypted=0,
+        muted=False,
     )
-    return int(await tx.scalar(stmt))
+    .returning(threads.c.id)
+)
+
+
+async def create(tx: Tx, user_id: int, subject: str, normalized_subject: str, now: datetime) -> int:
+    params = {
+        "user_id": user_id,
+        "subject": subject,
+        "normalized_subject": normalized_subject[:255],
+        "now": now,
+        "empty": [],
+        "empty2": [],
+    }
+    return int(await tx.scalar(_CREATE, params))
 
 
 async def merge(tx: Tx, target: int, others: Sequence[int]) -> None:
@@ -161,6 +199,39 @@ _LABEL_COUNTS = Query(
 )
 
 
+_THREAD_USER = Query(select(threads.c.user_id).where(threads.c.id == bindparam("thread_id")))
+_DELETE_THREAD = Query(delete(threads).where(threads.c.id == bindparam("thread_id")))
+_UPDATE_SUMMARY = Query(
+    update(threads)
+    .where(threads.c.id == bindparam("thread_id"))
+    .values(
+        last_date=bindparam("last_date"),
+        latest_email_id=bindparam("latest_email_id"),
+        latest_subject=bindparam("latest_subject"),
+        latest_from=bindparam("latest_from", type_=threads.c.latest_from.type),
+        snippet=bindparam("snippet"),
+        participants=bindparam("participants", type_=threads.c.participants.type),
+        n_emails=bindparam("n_emails"),
+        n_unread=bindparam("n_unread"),
+        n_starred=bindparam("n_starred"),
+        n_attachments=bindparam("n_attachments"),
+        n_signed=bindparam("n_signed"),
+        n_encrypted=bindparam("n_encrypted"),
+    )
+)
+_CLEAR_LABELS = Query(delete(thread_labels).where(thread_labels.c.thread_id == bindparam("thread_id")))
+_ADD_LABEL = Query(
+    insert(thread_labels).values(
+        label_id=bindparam("label_id"),
+        thread_id=bindparam("thread_id"),
+        user_id=bindparam("user_id"),
+        last_date=bindparam("last_date"),
+        n_emails=bindparam("n_emails"),
+        n_unread=bindparam("n_unread"),
+    )
+)
+
+
 def _participants(rows: list[Row]) -> list[dict[str, Any]]:
     seen: dict[str, dict[str, Any]] = {}
     for row in rows:
@@ -176,42 +247,35 @@ async def refresh(tx: Tx, thread_id: int) -> bool:
     (and is now deleted)."""
     counts = await tx.first(_AGGREGATE, {"thread_id": thread_id})
     if counts is None or not counts["n_emails"]:
-        await tx.execute(delete(threads).where(threads.c.id == thread_id))
+        await run(tx, _DELETE_THREAD, {"thread_id": thread_id})
         return False
     rows = await tx.all(_SENDERS, {"thread_id": thread_id})
     latest = rows[-1]
     last_date = latest["received_at"]
-    user_id = await tx.scalar(select(threads.c.user_id).where(threads.c.id == thread_id))
-    await tx.execute(
-        update(threads)
-        .where(threads.c.id == thread_id)
-        .values(
-            last_date=last_date,
-            latest_email_id=latest["id"],
-            latest_subject=latest["subject"],
-            latest_from=latest["from_addrs"] or [],
-            snippet=latest["snippet"],
-            participants=_participants(rows),
-            **{k: int(v) for k, v in counts.items()},
-        )
-    )
+    user_id = await tx.scalar(_THREAD_USER, {"thread_id": thread_id})
+    summary = {
+        "thread_id": thread_id,
+        "last_date": last_date,
+        "latest_email_id": latest["id"],
+        "latest_subject": latest["subject"],
+        "latest_from": latest["from_addrs"] or [],
+        "snippet": latest["snippet"],
+        "participants": _participants(rows),
+        **{k: int(v) for k, v in counts.items()},
+    }
+    await run(tx, _UPDATE_SUMMARY, summary)
     label_rows = await tx.all(_LABEL_COUNTS, {"thread_id": thread_id})
-    await tx.execute(delete(thread_labels).where(thread_labels.c.thread_id == thread_id))
-    if label_rows:
-        await tx.execute(
-            insert(thread_labels),
-            [
-                {
-                    "label_id": r["label_id"],
-                    "thread_id": thread_id,
-                    "user_id": user_id,
-                    "last_date": last_date,
-                    "n_emails": int(r["n_emails"]),
-                    "n_unread": int(r["n_unread"]),
-                }
-                for r in label_rows
-            ],
-        )
+    await run(tx, _CLEAR_LABELS, {"thread_id": thread_id})
+    for r in label_rows:
+        values = {
+            "label_id": r["label_id"],
+            "thread_id": thread_id,
+            "user_id": user_id,
+            "last_date": last_date,
+            "n_emails": int(r["n_emails"]),
+            "n_unread": int(r["n_unread"]),
+        }
+        await run(tx, _ADD_LABEL, values)
     return True
 
 

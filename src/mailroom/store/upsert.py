@@ -11,8 +11,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from mailroom.store.engine import Tx
 
 
+def dialect_insert(dialect: str, table: Table) -> Any:
+    """``INSERT`` with the dialect's ``ON CONFLICT`` support (both spell it the same way)."""
+    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+
+
 def _insert(tx: Tx, table: Table) -> Any:
-    return postgresql.insert(table) if tx.dialect == "postgresql" else sqlite.insert(table)
+    return dialect_insert(tx.dialect, table)
 
 
 async def insert_ignore(tx: Tx, table: Table, values: Mapping[str, Any], conflict: Sequence[str]) -> bool:

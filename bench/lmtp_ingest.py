@@ -1,0 +1,223 @@
+"""LMTP ingest benchmark: messages/s and latency for 1,000 messages of ~10 KB, 1 and 4 clients.
+
+    .venv/bin/python bench/lmtp_ingest.py                    # SQLite, 1 recipient, ~1 minute
+    .venv/bin/python bench/lmtp_ingest.py --recipients 3     # 3 recipients a message
+    .venv/bin/python bench/lmtp_ingest.py --database-url postgresql+asyncpg://...
+
+What it does:
+
+1. A temporary data folder; the mailboxes (``bench1@bench.example`` ...) made in-process
+   through the registry before any server runs.
+2. The server as it runs in production: ``uvicorn mailroom.asgi:create_app`` (one worker,
+   uvloop), LMTP started by the worker's lifespan, on a free loopback port.
+3. 1,000 distinct messages of about 10 KB each (unique Message-IDs), sent with ``smtplib``
+   over keep-alive LMTP sessions: first by 1 client, then by 4 clients (250 each), each
+   message ``MAIL`` → ``RCPT`` (per recipient) → ``DATA`` → one reply per recipient.
+   Latency is the client's time for one whole transaction. Every reply must be 250.
+4. Prints msgs/s and p50/p95/p99 latency, and writes JSON to bench/results/ (not committed).
+
+The bar (DESIGN.md, same kind of machine): Dovecot 2.3 LMTP into Maildir with fsync,
+~525 msgs/s with one client (p50 1.9 ms), ~960/s with four; 3 recipients: ~225/s, ~400/s.
+The machine's speed drifts; compare runs made back to back. Not run by CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import smtplib
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+from mailroom import bootstrap  # noqa: E402
+from mailroom.settings import Settings  # noqa: E402
+
+DOMAIN = "bench.example"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def fsync_p50_ms(folder: Path, n: int = 50) -> float:
+    """The disk's speed today: the median fsync of a new 10 KB file (the machine drifts)."""
+    times = []
+    for i in range(n):
+        path = folder / f"fsync-probe-{i}"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+        os.write(fd, b"x" * 10_000)
+        t0 = time.perf_counter()
+        os.fsync(fd)
+        times.append(time.perf_counter() - t0)
+        os.close(fd)
+        path.unlink()
+    return round(statistics.median(times) * 1000, 2)
+
+
+def make_message(run: str, n: int, size: int) -> bytes:
+    head = (
+        f"From: Sender {n} <sender{n}@example.net>\r\n"
+        f"To: bench1@{DOMAIN}\r\n"
+        f"Subject: Benchmark message {n} of run {run}\r\n"
+        "Date: Thu, 01 Jan 2026 10:00:00 +0000\r\n"
+        f"Message-ID: <{run}-{n}@bench.example>\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+    )
+    line = f"Line of message {n}: the quick brown fox jumps over the lazy dog, again and again.\r\n"
+    body = line * max(1, (size - len(head)) // len(line))
+    return (head + body).encode()
+
+
+async def prepare(settings: Settings, recipients: int) -> None:
+    app = await bootstrap.start(settings)
+    try:
+        await app.registry.call("admin.domains.create", {"domain": {"name": DOMAIN}})
+        for i in range(1, recipients + 1):
+            user = {"email": f"bench{i}@{DOMAIN}", "password": "benchmark password", "quota_bytes": 0}
+            await app.registry.call("admin.users.create", {"user": user})
+    finally:
+        await app.close()
+
+
+def start_server(settings: Settings, lmtp_port: int, log: Path) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILROOM_")}
+    env.update(
+        {
+            "MAILROOM_DATA_DIR": str(settings.data_dir),
+            "MAILROOM_DATABASE_URL": settings.effective_database_url,
+            "MAILROOM_SECRET_KEY": settings.secret_key.get_secret_value(),
+            "MAILROOM_LMTP_PORT": str(lmtp_port),
+            "MAILROOM_SMTP_PORT": "0",
+        }
+    )
+    cmd = [sys.executable, "-m", "uvicorn", "mailroom.asgi:create_app", "--factory", "--loop", "uvloop"]
+    cmd += ["--host", "127.0.0.1", "--port", str(free_port()), "--log-level", "warning"]
+    with log.open("ab") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit("server exited:\n" + log.read_text())
+        try:
+            with socket.create_connection(("127.0.0.1", lmtp_port), timeout=1) as sock:
+                if sock.recv(100).startswith(b"220"):
+                    return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("server did not start:\n" + log.read_text())
+
+
+def client(
+    port: int, messages: list[bytes], rcpts: list[str], latencies: list[float], errors: list[str]
+) -> None:
+    conn = smtplib.LMTP("127.0.0.1", port, timeout=60)
+    conn.ehlo("bench.client")
+    try:
+        for raw in messages:
+            t0 = time.perf_counter()
+            conn.mail("sender@example.net")
+            for r in rcpts:
+                code, text = conn.rcpt(r)
+                if code != 250:
+                    errors.append(f"RCPT {code} {text!r}")
+            replies = [conn.data(raw)] + [conn.getreply() for _ in rcpts[1:]]
+            latencies.append(time.perf_counter() - t0)
+            errors.extend(f"DATA {c} {t!r}" for c, t in replies if c != 250)
+    finally:
+        conn.quit()
+
+
+def run(port: int, messages: list[bytes], rcpts: list[str], clients: int) -> dict[str, float]:
+    latencies: list[float] = []
+    errors: list[str] = []
+    share = len(messages) // clients
+    threads = [
+        threading.Thread(
+            target=client, args=(port, messages[i * share : (i + 1) * share], rcpts, latencies, errors)
+        )
+        for i in range(clients)
+    ]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - t0
+    if errors:
+        raise SystemExit(f"{len(errors)} failed replies, first: {errors[0]}")
+    q = statistics.quantiles(latencies, n=100)
+    return {
+        "clients": clients,
+        "messages": len(latencies),
+        "seconds": round(elapsed, 3),
+        "msgs_per_s": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(statistics.median(latencies) * 1000, 2),
+        "p95_ms": round(q[94] * 1000, 2),
+        "p99_ms": round(q[98] * 1000, 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--messages", type=int, default=1000)
+    parser.add_argument("--size", type=int, default=10_000, help="bytes per message (about)")
+    parser.add_argument("--recipients", type=int, default=1)
+    parser.add_argument("--database-url", default=None, help="default: SQLite in the temporary folder")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="mailroom-bench-") as tmp:
+        data = Path(tmp) / "data"
+        settings = Settings(
+            data_dir=data, database_url=args.database_url, secret_key="bench-secret-key-not-for-production"
+        )
+        asyncio.run(prepare(settings, args.recipients))
+        fsync_ms = fsync_p50_ms(data)
+        port = free_port()
+        log = Path(tmp) / "server.log"
+        proc = start_server(settings, port, log)
+        rcpts = [f"bench{i}@{DOMAIN}" for i in range(1, args.recipients + 1)]
+        try:
+            results = []
+            for clients in (1, 4):
+                run_id = f"c{clients}-{time.time_ns()}"
+                messages = [make_message(run_id, n, args.size) for n in range(args.messages)]
+                results.append(run(port, messages, rcpts, clients))
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+    engine = "postgresql" if args.database_url else "sqlite"
+    print(f"LMTP ingest, {args.messages} messages of ~{args.size} bytes, {args.recipients} recipient(s)")
+    print(
+        f"database: {engine}; this disk's fsync of a 10 KB file: p50 {fsync_ms} ms (Dovecot's run: fsync on)"
+    )
+    print(f"{'clients':>8} {'msgs/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
+    for r in results:
+        print(f"{r['clients']:>8} {r['msgs_per_s']:>9} {r['p50_ms']:>8} {r['p95_ms']:>8} {r['p99_ms']:>8}")
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    name = f"lmtp_ingest-{engine}-r{args.recipients}.json"
+    (out / name).write_text(
+        json.dumps(
+            {"engine": engine, "recipients": args.recipients, "fsync_p50_ms": fsync_ms, "runs": results},
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,485 @@
+"""The one ingest operation every way mail arrives goes through: SMTP, LMTP, the API, imports.
+
+``ingest(rt, raw, mail_from=..., recipients=[...], source=...)`` stores one message for the
+recipients already resolved (delivery/resolve.py) and answers one outcome per recipient, the
+way LMTP reports them (RFC 2033):
+
+1. The raw message is written once to the blob store (content-addressed, fsync'd) however
+   many mailboxes get it, and parsed once.
+2. One database write transaction then, per mailbox: skips it if the same message is
+   already there (dedup key: Message-ID + SHA-256 of the bytes), checks the quota (over
+   quota: ``452 4.2.2``, nothing stored for that mailbox), labels it (``inbox``, or ``spam``
+   by the mailbox's spam rule, or the labels an import gives), threads it, inserts the
+   email row, indexes it for full-text search and adds its size to the quota used. It also
+   records the outbound intents (forwards, external alias destinations, relayed domains,
+   auto-replies) in the same transaction.
+3. Only after the commit (fsync'd: SQLite ``synchronous=FULL``, PostgreSQL's WAL) does a
+   recipient get ``250``.
+
+Durability: the blob is durable before the transaction starts and the rows are durable when
+it commits, so a crash before the commit loses nothing acknowledged (the client retries; the
+orphan blob is reused or collected), and a crash after it loses nothing at all. A retry of a
+message that was stored but whose ``250`` never reached the client finds the dedup key and
+answers ``250`` again without storing a second copy.
+
+Any unexpected failure answers ``451 4.3.0`` (temporary) for every recipient: never a 5xx.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from mailroom.delivery import threading
+from mailroom.delivery._html import html_to_text
+from mailroom.delivery._model import ParsedMessage
+from mailroom.delivery.autoreply import reply_blocker
+from mailroom.delivery.parse import parse_message
+from mailroom.delivery.push import StoredEmail, announce_received
+from mailroom.delivery.resolve import ExternalTarget, Resolution
+from mailroom.delivery.spam import is_spam
+from mailroom.delivery.trace import Trace, read_trace
+from mailroom.runtime import Runtime
+from mailroom.store import blobs as blob_rows
+from mailroom.store import emails as email_store
+from mailroom.store import fulltext, intents
+from mailroom.store import labels as label_store
+from mailroom.store import recipients as mailbox_store
+from mailroom.store import threads as thread_store
+from mailroom.store._prepared import savepoint
+from mailroom.store.engine import Row, Tx
+
+log = logging.getLogger("mailroom.delivery")
+
+Source = Literal["smtp", "lmtp", "api", "import", "submission"]
+#: Sources that are mail arriving from someone: auto-replies answer only these.
+_ANSWERABLE: frozenset[str] = frozenset({"smtp", "lmtp", "submission"})
+#: Messages larger than this are parsed in a worker thread, so the loop keeps serving.
+_PARSE_INLINE_BYTES = 256 * 1024
+#: Longer ids are stored as a digest: index entries have a size limit (PostgreSQL ~2.7 kB).
+_MAX_ID_BYTES = 500
+
+
+@dataclass(frozen=True, slots=True)
+class IngestOptions:
+    """What the source knows beyond the bytes (imports and the API use these).
+
+    ``labels``: the labels to give (system or user names); None means ``inbox``, or ``spam``
+    by the mailbox's rule. ``received_at``: the arrival time to record (imports pass the
+    message's date so old mail sorts as old); None means now.
+    """
+
+    labels: tuple[str, ...] | None = None
+    is_read: bool = False
+    is_starred: bool = False
+    is_draft: bool = False
+    received_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientResult:
+    """One recipient's outcome: the SMTP/LMTP reply and the emails stored for it."""
+
+    address: str
+    reply: str
+    email_ids: tuple[int, ...] = ()
+    duplicate: bool = False
+
+    @property
+    def code(self) -> int:
+        return int(self.reply[:3])
+
+    @property
+    def ok(self) -> bool:
+        return self.code < 300
+
+    @property
+    def temporary(self) -> bool:
+        return 400 <= self.code < 500
+
+
+@dataclass(slots=True)
+class _Outcome:
+    reply: str | None = None  # None: stored (or already there)
+    email_id: int | None = None
+    duplicate: bool = False
+
+
+@dataclass(slots=True)
+class _Message:
+    raw: bytes
+    sha: str
+    parsed: ParsedMessage
+    trace: Trace
+    dedup: str
+    mail_from: str
+    source: Source
+    options: IngestOptions
+    received_at: datetime
+    now: datetime
+    rcpts_of: dict[int, list[str]] = field(default_factory=dict)
+    stored: list[StoredEmail] = field(default_factory=list)  # announced after the commit
+
+
+def temporary_failure(address: str) -> str:
+    return f"451 4.3.0 <{address}>: temporary failure, try again later"
+
+
+def _delivered(address: str) -> str:
+    return f"250 2.0.0 <{address}> delivered"
+
+
+def id_key(message_id: str) -> str:
+    """A Message-ID as stored and looked up: as it is, or a digest when it is huge."""
+    if len(message_id.encode("utf-8")) <= _MAX_ID_BYTES:
+        return message_id
+    return "sha256:" + hashlib.sha256(message_id.encode("utf-8")).hexdigest()
+
+
+def dedup_key(message_id: str | None, sha: str) -> str:
+    """Message-ID + content hash: the same bytes with the same id are the same delivery."""
+    return hashlib.sha256(f"{message_id or ''}\n{sha}".encode()).hexdigest()
+
+
+async def _parse(raw: bytes) -> ParsedMessage:
+    if len(raw) <= _PARSE_INLINE_BYTES:
+        return parse_message(raw)
+    return await asyncio.to_thread(parse_message, raw)
+
+
+async def ingest(
+    rt: Runtime,
+    raw: bytes,
+    *,
+    mail_from: str,
+    recipients: Sequence[Resolution],
+    source: Source,
+    options: IngestOptions | None = None,
+) -> list[RecipientResult]:
+    """Store ``raw`` for ``recipients`` and return one result per recipient, in order.
+
+    Recipients that did not resolve (``accepted`` false) get their resolution's reply.
+    """
+    options = options or IngestOptions()
+    if len(raw) > rt.settings.max_message_bytes:
+        return [
+            RecipientResult(r.address, f"552 5.3.4 <{r.address}>: message size exceeds the limit")
+            for r in recipients
+        ]
+    accepted = [r for r in recipients if r.accepted]
+    if not accepted:
+        return [RecipientResult(r.address, r.reply) for r in recipients]
+    trace = read_trace(raw)
+    if trace.received > rt.settings.max_hops:
+        return [
+            RecipientResult(
+                r.address, f"554 5.4.6 <{r.address}>: too many hops, mail loop?" if r.accepted else r.reply
+            )
+            for r in recipients
+        ]
+    try:
+        # The blob's fsyncs (a worker thread, waiting on the disk) overlap the parse (CPU).
+        stored = asyncio.ensure_future(rt.blobs.put(raw))
+        try:
+            parsed = await _parse(raw)
+        finally:
+            sha = await stored
+        now = rt.clock.now()
+        message = _Message(
+            raw=raw,
+            sha=sha,
+            parsed=parsed,
+            trace=trace,
+            dedup=dedup_key(parsed.message_id, sha),
+            mail_from=mail_from,
+            source=source,
+            options=options,
+            received_at=options.received_at or now,
+            now=now,
+        )
+        results = await _group_commit(rt).deliver(message, accepted)
+    except Exception:
+        log.exception("ingest failed; every recipient gets a temporary failure")
+        return [
+            RecipientResult(r.address, temporary_failure(r.address) if r.accepted else r.reply)
+            for r in recipients
+        ]
+    by_address = {r.address: r for r in results}
+    return [by_address[r.address] if r.accepted else RecipientResult(r.address, r.reply) for r in recipients]
+
+
+class _GroupCommit:
+    """Deliveries that arrive while a transaction commits share the next one (one fsync).
+
+    With one client nothing waits: a delivery finds the committer idle and runs at once. With
+    several, the ones that queued during a commit run together, each in a savepoint so that
+    one failing does not undo the others. The commit, and so every ``250``, comes after all of
+    them are written.
+    """
+
+    MAX_BATCH = 64
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.pending: list[tuple[_Message, list[Resolution], asyncio.Future[list[RecipientResult]]]] = []
+        self.running = False
+        self.task: asyncio.Future[None] | None = None
+
+    async def deliver(self, msg: _Message, recipients: list[Resolution]) -> list[RecipientResult]:
+        future: asyncio.Future[list[RecipientResult]] = asyncio.get_running_loop().create_future()
+        self.pending.append((msg, recipients, future))
+        if not self.running:
+            self.running = True
+            self.task = asyncio.ensure_future(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self.pending:
+                batch, self.pending = self.pending[: self.MAX_BATCH], self.pending[self.MAX_BATCH :]
+                await self._commit(batch)
+        finally:
+            self.running = False
+
+    async def _commit(
+        self, batch: list[tuple[_Message, list[Resolution], asyncio.Future[list[RecipientResult]]]]
+    ) -> None:
+        outcomes: list[list[RecipientResult] | BaseException] = []
+        try:
+            async with self.rt.db.write() as tx:
+                for msg, recipients, _ in batch:
+                    try:
+                        async with savepoint(tx):
+                            outcomes.append(await _deliver(tx, self.rt, msg, recipients))
+                    except Exception as exc:
+                        outcomes.append(exc)
+        except BaseException as exc:  # the commit itself failed: nothing of the batch is stored
+            for _, _, future in batch:
+                if not future.done():
+                    future.set_exception(exc if isinstance(exc, Exception) else RuntimeError("cancelled"))
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (_, _, future), outcome in zip(batch, outcomes, strict=True):
+            if future.done():
+                continue
+            if isinstance(outcome, BaseException):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
+        # Push, after the commit and the replies: a savepoint that failed stored nothing.
+        committed = (
+            m for (m, _, _), o in zip(batch, outcomes, strict=True) if not isinstance(o, BaseException)
+        )
+        await announce_received(self.rt, [s for m in committed for s in m.stored])
+
+
+def _group_commit(rt: Runtime) -> _GroupCommit:
+    committer = rt.extras.get("mailroom.ingest.group_commit")
+    if not isinstance(committer, _GroupCommit):
+        committer = rt.extras["mailroom.ingest.group_commit"] = _GroupCommit(rt)
+    return committer
+
+
+async def _deliver(tx: Tx, rt: Runtime, msg: _Message, recipients: list[Resolution]) -> list[RecipientResult]:
+    await blob_rows.record(tx, msg.sha, len(msg.raw), msg.now)
+    await rt.blobs.ensure(msg.sha, msg.raw)  # a collector may have removed the file meanwhile
+    for r in recipients:
+        for target in r.local:
+            msg.rcpts_of.setdefault(target.user_id, []).append(r.address)
+    mailboxes = await mailbox_store.mailboxes(tx, list(msg.rcpts_of))
+    outcomes: dict[int, _Outcome] = {}
+    for user_id, rcpts in msg.rcpts_of.items():
+        outcomes[user_id] = await _store_for(tx, rt, msg, mailboxes.get(user_id), rcpts[0])
+    results: list[RecipientResult] = []
+    for r in recipients:
+        external_ok, looped = await _record_external(tx, msg, r.external)
+        mine = [outcomes[t.user_id] for t in r.local]
+        failures = [o.reply for o in mine if o.reply is not None]
+        temporary = [f for f in failures if f.startswith("4")]
+        stored = [o for o in mine if o.reply is None]
+        if temporary:
+            reply = temporary[0]
+        elif stored or external_ok:
+            reply = _delivered(r.address)
+        elif looped:
+            reply = f"554 5.4.6 <{r.address}>: mail forwarding loop"
+        else:
+            reply = failures[0] if failures else f"550 5.1.1 <{r.address}>: recipient address rejected"
+        ids = tuple(o.email_id for o in stored if o.email_id is not None)
+        duplicate = bool(stored) and all(o.duplicate for o in stored)
+        results.append(RecipientResult(r.address, reply.replace("<?>", f"<{r.address}>"), ids, duplicate))
+    return results
+
+
+async def _store_for(tx: Tx, rt: Runtime, msg: _Message, user: Row | None, rcpt: str) -> _Outcome:
+    """Store the message in one mailbox (or find it there already)."""
+    if user is None:
+        return _Outcome("550 5.1.1 <?>: recipient address rejected: user unknown")
+    user_id = int(user["id"])
+    existing = await email_store.find_by_dedup(tx, user_id, msg.dedup)
+    if existing is not None:
+        return _Outcome(email_id=existing, duplicate=True)
+    if not user["enabled"]:
+        return _Outcome("550 5.2.1 <?>: mailbox disabled")
+    size = len(msg.raw)
+    quota = int(user["quota_bytes"] or 0)
+    if quota > 0 and int(user["quota_bytes_used"] or 0) + size > quota:
+        return _Outcome("452 4.2.2 <?>: mailbox full")
+    parsed = msg.parsed
+    spam = msg.options.labels is None and is_spam(
+        spam_enabled=bool(user["spam_enabled"]),
+        threshold=float(user["spam_threshold"]),
+        score=parsed.spam_score,
+        flag=parsed.spam_flag,
+    )
+    names = list(msg.options.labels) if msg.options.labels is not None else ["spam" if spam else "inbox"]
+    if msg.options.is_starred and "starred" not in names:
+        names.append("starred")
+    label_ids = await label_store.ensure(tx, user_id, names, msg.now)
+    message_id = id_key(parsed.message_id) if parsed.message_id else None
+    thread_id = await threading.assign_thread(
+        tx,
+        user_id,
+        message_id=message_id,
+        in_reply_to=[id_key(i) for i in parsed.in_reply_to],
+        references=[id_key(i) for i in parsed.references],
+        subject=parsed.subject,
+        received_at=msg.received_at,
+        window=timedelta(days=rt.settings.thread_subject_window_days),
+    )
+    email_id = await email_store.insert_email(
+        tx, _email_row(msg, user_id, thread_id, message_id, spam, user, rcpt)
+    )
+    await email_store.add_labels(tx, email_id, label_ids.values())
+    await thread_store.refresh(tx, thread_id)
+    await fulltext.index(tx, email_id, user_id, search_document(parsed))
+    await email_store.add_quota_used(tx, user_id, size)
+    if msg.source in _ANSWERABLE:
+        await _maybe_autoreply(tx, rt, msg, user, email_id, spam)
+    msg.stored.append(StoredEmail(user_id, email_id, thread_id, parsed, msg.source))
+    return _Outcome(email_id=email_id)
+
+
+def _addresses(values: Sequence[Any]) -> list[dict[str, str]]:
+    return [a.to_dict() for a in values]
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _email_row(
+    msg: _Message, user_id: int, thread_id: int, message_id: str | None, spam: bool, user: Row, rcpt: str
+) -> dict[str, Any]:
+    parsed, options = msg.parsed, msg.options
+    return {
+        "user_id": user_id,
+        "thread_id": thread_id,
+        "blob_sha": msg.sha,
+        "message_id": message_id,
+        "in_reply_to": list(parsed.in_reply_to),
+        "references": list(parsed.references),
+        "subject": parsed.subject,
+        "from_addrs": _addresses(parsed.from_),
+        "to_addrs": _addresses(parsed.to),
+        "cc_addrs": _addresses(parsed.cc),
+        "bcc_addrs": _addresses(parsed.bcc),
+        "reply_to_addrs": _addresses(parsed.reply_to),
+        "date": _utc(parsed.date),
+        "received_at": msg.received_at,
+        "size": len(msg.raw),
+        "snippet": parsed.snippet,
+        "has_attachments": parsed.has_attachments,
+        "attachments": [a.to_dict() for a in parsed.attachments],
+        "encryption": parsed.encryption,
+        "is_read": options.is_read or (spam and bool(user["spam_mark_as_read"])),
+        "is_starred": options.is_starred or (options.labels is not None and "starred" in options.labels),
+        "is_draft": options.is_draft,
+        "spam_score": parsed.spam_score,
+        "source": msg.source,
+        "mail_from": msg.mail_from[:320],
+        "delivered_to": rcpt[:320],
+        "dedup": msg.dedup,
+    }
+
+
+def search_document(parsed: ParsedMessage) -> fulltext.SearchDocument:
+    """What the full-text index gets of a message."""
+    people = [*parsed.from_, *parsed.to, *parsed.cc, *parsed.bcc, *parsed.reply_to]
+    addresses = " ".join(f"{a.name} {a.email}".strip() for a in people)
+    body = parsed.text_body or (html_to_text(parsed.html_body) if parsed.html_body else "")
+    names = " ".join(a.filename for a in parsed.attachments if a.filename)
+    return fulltext.SearchDocument(subject=parsed.subject, addresses=addresses, body=body, attachments=names)
+
+
+async def _record_external(tx: Tx, msg: _Message, targets: Sequence[ExternalTarget]) -> tuple[bool, bool]:
+    """Record forwards / alias destinations / relays; (anything recorded or known, a loop seen)."""
+    ok = looped = False
+    for target in targets:
+        if target.reason != "relay" and target.via.lower() in msg.trace.delivered_to:
+            # This message was already delivered to the forwarding mailbox once (the
+            # outbound side adds Delivered-To when it forwards): it came back round.
+            log.warning("forwarding loop: %s -> %s not repeated", target.via, target.address)
+            looped = True
+            continue
+        dedup = hashlib.sha256(
+            f"{target.reason}\n{target.via}\n{target.address}\n{msg.dedup}".encode()
+        ).hexdigest()
+        await intents.record(
+            tx,
+            kind=target.reason,
+            dedup=dedup,
+            now=msg.now,
+            recipients=[target.address],
+            mail_from=msg.mail_from,
+            blob_sha=msg.sha,
+            relay=target.relay,
+            payload={"via": target.via},
+        )
+        ok = True
+    return ok, looped
+
+
+async def _maybe_autoreply(tx: Tx, rt: Runtime, msg: _Message, user: Row, email_id: int, spam: bool) -> None:
+    addressed_as = [str(user["email"]), *msg.rcpts_of.get(int(user["id"]), [])]
+    blocker = reply_blocker(
+        msg.parsed,
+        user=user,
+        mail_from=msg.mail_from,
+        addressed_as=addressed_as,
+        today=msg.now.date(),
+        spam=spam,
+    )
+    if blocker is not None:
+        return
+    sender = msg.mail_from.strip().lower()
+    interval = timedelta(days=rt.settings.autoreply_interval_days)
+    if not await intents.claim_autoreply(tx, int(user["id"]), sender, msg.now, interval):
+        return
+    parsed = msg.parsed
+    await intents.record(
+        tx,
+        kind="autoreply",
+        dedup=hashlib.sha256(f"autoreply\n{user['id']}\n{msg.dedup}".encode()).hexdigest(),
+        now=msg.now,
+        recipients=[sender],
+        user_id=int(user["id"]),
+        email_id=email_id,
+        payload={
+            "from": user["email"],
+            "display_name": user["display_name"],
+            "subject": user["reply_subject"],
+            "body": user["reply_body"],
+            "in_reply_to": parsed.message_id,
+            "references": [*parsed.references, *([parsed.message_id] if parsed.message_id else [])],
+            "original_subject": parsed.subject,
+        },
+    )

@@ -1,0 +1,104 @@
+"""The aiosmtpd handler: RCPT and DATA become registry calls, their answers SMTP replies.
+
+Every failure of ours is temporary (``451 4.3.0``): a sending MTA retries a 4xx, and a
+retry never stores a message twice (ingest deduplicates), whereas a 5xx would bounce mail we
+could have taken.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from mailroom.auth.principal import INTERNAL
+from mailroom.registry import CallInfo
+
+if TYPE_CHECKING:
+    from mailroom.bootstrap import Mailroom
+
+log = logging.getLogger("mailroom.smtp")
+
+INTERNAL_ERROR = "451 4.3.0 Internal error, try again later"
+
+
+def _peer_ip(session: Any) -> str | None:
+    peer = getattr(session, "peer", None)
+    return str(peer[0]) if isinstance(peer, tuple) and peer else None
+
+
+def envelope_sender(mail_from: str | None) -> str:
+    """The reverse path without brackets; ``''`` for the null sender of bounces."""
+    value = (mail_from or "").strip()
+    if value.startswith("<") and value.endswith(">"):
+        value = value[1:-1]
+    return value
+
+
+class DeliveryHandler:
+    """Handler for both listeners; ``lmtp`` decides how DATA answers (one reply per recipient
+    for LMTP, RFC 2033; one for the whole message for SMTP)."""
+
+    def __init__(self, mailroom: Mailroom, *, lmtp: bool) -> None:
+        self.mailroom = mailroom
+        self.lmtp = lmtp
+        self.protocol = "lmtp" if lmtp else "smtp"
+        self.max_recipients = mailroom.settings.max_recipients
+
+    async def _invoke(self, name: str, params: dict[str, Any], session: Any) -> Any:
+        info = CallInfo(protocol=self.protocol, client_ip=_peer_ip(session))
+        return await self.mailroom.runner.invoke(name, params, INTERNAL, info)
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
+        if len(envelope.rcpt_tos) >= self.max_recipients:
+            return "452 4.5.3 Too many recipients"
+        try:
+            result = await self._invoke("mail.delivery.check", {"address": address}, session)
+        except Exception:
+            log.exception("recipient check failed for %s", address)
+            return INTERNAL_ERROR
+        if result["accepted"]:
+            envelope.rcpt_tos.append(address)
+            envelope.rcpt_options.extend(rcpt_options)
+        return str(result["reply"])
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        recipients = list(envelope.rcpt_tos)
+        raw = envelope.original_content or b""
+        params = {
+            "raw": bytes(raw),
+            "mail_from": envelope_sender(envelope.mail_from),
+            "recipients": recipients,
+            "source": self.protocol,
+        }
+        try:
+            statuses = await self._invoke("mail.delivery.deliver", params, session)
+            replies = [str(s["reply"]) for s in statuses]
+            if len(replies) != len(recipients):
+                raise RuntimeError("one status per recipient expected")
+        except Exception:
+            log.exception("delivery failed; answering a temporary failure")
+            replies = [f"451 4.3.0 <{r}>: internal error, try again later" for r in recipients]
+        if self.lmtp:
+            return "\r\n".join(replies)
+        return smtp_reply(replies)
+
+    async def handle_exception(self, error: Exception) -> str:
+        log.error("SMTP session error: %r", error)
+        return INTERNAL_ERROR
+
+
+def smtp_reply(replies: list[str]) -> str:
+    """One SMTP reply for a message with per-recipient outcomes.
+
+    Any temporary failure makes the whole message temporary (the client resends to every
+    recipient; those already stored are recognised and not stored twice). Otherwise a
+    message stored for anyone is accepted; refused by all, the first refusal answers.
+    """
+    temporary = [r for r in replies if r.startswith("4")]
+    if temporary:
+        return temporary[0]
+    if any(r.startswith("2") for r in replies):
+        return "250 2.0.0 OK: message stored"
+    return replies[0] if replies else "554 5.5.1 No valid recipients"

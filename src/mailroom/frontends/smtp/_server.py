@@ -1,0 +1,152 @@
+"""The listeners: aiosmtpd's SMTP and LMTP state machines on the running event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aiosmtpd.lmtp import LMTP
+from aiosmtpd.smtp import SMTP
+
+from mailroom.frontends.smtp._handler import DeliveryHandler
+
+if TYPE_CHECKING:
+    from mailroom.bootstrap import Mailroom
+
+log = logging.getLogger("mailroom.smtp")
+
+#: aiosmtpd's own limit is RFC 5321's 1,000; mailers that break it still deserve delivery.
+LINE_LENGTH_LIMIT = 65536
+IDLE_TIMEOUT_SECONDS = 300.0
+
+_TOO_MUCH = "552 Error: Too much mail data"
+_SIZE_PARAM = "552 Error: message size exceeds fixed maximum message size"
+_LINE_TOO_LONG = "500 Line too long (see RFC5321 4.5.3.1.6)"
+
+
+class _Replies:
+    """Rewrites aiosmtpd's own replies to enhanced status codes; for LMTP, the end of DATA
+    always gets one reply per recipient (RFC 2033), even when aiosmtpd refused the data."""
+
+    lmtp = False
+
+    def rewrite(self, status: str, rcpts: list[str]) -> str:
+        if status in (_TOO_MUCH, _LINE_TOO_LONG):
+            text = (
+                "message size exceeds fixed maximum message size" if status == _TOO_MUCH else "line too long"
+            )
+            code = "552 5.3.4" if status == _TOO_MUCH else "500 5.5.2"
+            if self.lmtp and rcpts:
+                return "\r\n".join(f"{code} <{r}>: {text}" for r in rcpts)
+            return f"{code} {text.capitalize()}"
+        if status == _SIZE_PARAM:
+            return "552 5.3.4 Message size exceeds fixed maximum message size"
+        return status
+
+
+class _SMTPServer(_Replies, SMTP):
+    line_length_limit = LINE_LENGTH_LIMIT
+
+    async def push(self, status: Any) -> None:
+        if isinstance(status, str):
+            envelope = getattr(self, "envelope", None)
+            status = self.rewrite(status, list(getattr(envelope, "rcpt_tos", []) or []))
+        await super().push(status)
+
+
+class _LMTPServer(_Replies, LMTP):
+    lmtp = True
+    line_length_limit = LINE_LENGTH_LIMIT
+
+    async def push(self, status: Any) -> None:
+        if isinstance(status, str):
+            envelope = getattr(self, "envelope", None)
+            status = self.rewrite(status, list(getattr(envelope, "rcpt_tos", []) or []))
+        await super().push(status)
+
+
+@dataclass
+class Listeners:
+    """The running listeners; ``ports`` says where they listen (useful with port 0)."""
+
+    servers: dict[str, asyncio.Server] = field(default_factory=dict)
+
+    @property
+    def ports(self) -> dict[str, int]:
+        return {name: int(server.sockets[0].getsockname()[1]) for name, server in self.servers.items()}
+
+    async def close(self) -> None:
+        for server in self.servers.values():
+            server.close()
+        for server in self.servers.values():
+            await server.wait_closed()
+        self.servers.clear()
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    """A bound socket with SO_REUSEPORT, so every worker process can accept on the port."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if hasattr(socket, "SO_REUSEPORT"):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        sock.listen(512)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+async def start_listeners(
+    mailroom: Mailroom,
+    *,
+    smtp: tuple[str, int] | None = None,
+    lmtp: tuple[str, int] | None = None,
+) -> Listeners:
+    """Start the listeners the settings ask for (port 0 in settings: off).
+
+    ``smtp`` / ``lmtp`` override ``(host, port)``; there, port 0 means "any free port"
+    (tests). The listeners serve on the running loop until :meth:`Listeners.close`.
+    """
+    settings = mailroom.settings
+    loop = asyncio.get_running_loop()
+    wanted: list[tuple[str, str, int, bool]] = []
+    if smtp is not None or settings.smtp_port:
+        host, port = smtp if smtp is not None else (settings.smtp_host, settings.smtp_port)
+        wanted.append(("smtp", host, port, False))
+    if lmtp is not None or settings.lmtp_port:
+        host, port = lmtp if lmtp is not None else (settings.lmtp_host, settings.lmtp_port)
+        wanted.append(("lmtp", host, port, True))
+    listeners = Listeners()
+    try:
+        for name, host, port, is_lmtp in wanted:
+            handler = DeliveryHandler(mailroom, lmtp=is_lmtp)
+            protocol = _LMTPServer if is_lmtp else _SMTPServer
+            ident = "mailroom LMTP" if is_lmtp else "mailroom ESMTP"
+
+            def factory(
+                protocol: Any = protocol, handler: DeliveryHandler = handler, ident: str = ident
+            ) -> Any:
+                return protocol(
+                    handler,
+                    data_size_limit=settings.max_message_bytes,
+                    enable_SMTPUTF8=True,
+                    hostname=settings.hostname,
+                    ident=ident,
+                    timeout=IDLE_TIMEOUT_SECONDS,
+                    loop=loop,
+                )
+
+            server = await loop.create_server(factory, sock=_listening_socket(host, port))
+            listeners.servers[name] = server
+            log.info("%s listening on %s:%s", name.upper(), host, listeners.ports[name])
+    except BaseException:
+        await listeners.close()
+        raise
+    return listeners

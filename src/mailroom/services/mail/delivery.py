@@ -1,0 +1,76 @@
+"""mail.delivery.*: what the SMTP and LMTP listeners ask while a message arrives.
+
+``check`` answers RCPT (who is this?), ``deliver`` answers DATA (store it for these). Both are
+internal methods: the listeners call them in-process with the internal principal; nobody
+reaches them from outside. Replies are complete SMTP replies (``250 2.1.5 ...``), so a
+listener only relays them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field
+
+from mailroom.delivery.ingest import ingest, temporary_failure
+from mailroom.delivery.resolve import Resolution, resolve
+from mailroom.registry import Context, Internal
+from mailroom.services.mail._api import api
+
+Address = Annotated[str, Field(max_length=512)]
+
+
+class RecipientCheck(BaseModel):
+    """The answer to RCPT TO for one address."""
+
+    address: str
+    accepted: bool
+    reply: str
+
+
+class DeliveryStatus(BaseModel):
+    """The outcome of DATA for one recipient (LMTP sends one per recipient)."""
+
+    address: str
+    code: int
+    reply: str
+
+
+@api.method("mail.delivery.check", access=Internal())
+async def check_recipient(ctx: Context, address: Address) -> RecipientCheck:
+    """Resolve a RCPT address: users, aliases, alternatives, relays, wildcards, the delimiter.
+
+    Full mailboxes answer ``452 4.2.2`` here already; unknown addresses ``550 5.1.1``.
+    """
+    settings = ctx.rt.settings
+    async with ctx.rt.db.read() as tx:
+        resolution = await resolve(tx, address, delimiters=settings.recipient_delimiter, quota_check=True)
+    return RecipientCheck(address=resolution.address, accepted=resolution.accepted, reply=resolution.reply)
+
+
+@api.method("mail.delivery.deliver", access=Internal(), mutating=True)
+async def deliver(
+    ctx: Context,
+    raw: bytes,
+    mail_from: Annotated[str, Field(max_length=512)],
+    recipients: Annotated[list[Address], Field(min_length=1, max_length=10_000)],
+    source: Literal["smtp", "lmtp"] = "lmtp",
+) -> list[DeliveryStatus]:
+    """Store a message for its recipients (resolved again now) and answer one status each.
+
+    Temporary problems (a full mailbox, the database) are 4xx; nothing here answers 5xx
+    except for recipients that do not exist (any more) or are disabled.
+    """
+    settings = ctx.rt.settings
+    resolutions: list[Resolution] = []
+    try:
+        async with ctx.rt.db.read() as tx:
+            for address in recipients:
+                resolutions.append(await resolve(tx, address, delimiters=settings.recipient_delimiter))
+    except Exception:
+        return [DeliveryStatus(address=a, code=451, reply=temporary_failure(a)) for a in recipients]
+    results = await ingest(ctx.rt, raw, mail_from=mail_from, recipients=resolutions, source=source)
+    return [
+        DeliveryStatus(address=a, code=r.code, reply=r.reply)
+        for a, r in zip(recipients, results, strict=True)
+    ]

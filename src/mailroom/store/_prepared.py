@@ -1,0 +1,61 @@
+"""Running prepared statements (``engine.Query``) that write, on either engine.
+
+``Tx.all`` runs a prepared query straight on the SQLite driver (no per-call compilation);
+for statements that return no rows PostgreSQL needs ``execute``. Ingest writes a few dozen
+rows per message, so this matters: ~20 us a statement instead of ~150 us.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.sql import Executable
+
+from mailroom.store.engine import Query, Tx
+
+
+async def run(tx: Tx, query: Query, params: Mapping[str, Any]) -> None:
+    """Execute a prepared statement that returns no rows."""
+    if tx.dialect == "sqlite":
+        await tx.all(query, params)
+    else:
+        await tx.execute(query, params)
+
+
+class PerDialect:
+    """A prepared statement whose SQL depends on the dialect (``INSERT ... ON CONFLICT``)."""
+
+    def __init__(self, build: Callable[[str], Executable]) -> None:
+        self._build = build
+        self._queries: dict[str, Query] = {}
+
+    def __call__(self, tx: Tx) -> Query:
+        query = self._queries.get(tx.dialect)
+        if query is None:
+            query = self._queries[tx.dialect] = Query(self._build(tx.dialect))
+        return query
+
+
+_SAVEPOINT = text("SAVEPOINT mailroom_item")
+_RELEASE = text("RELEASE SAVEPOINT mailroom_item")
+_ROLLBACK_TO = text("ROLLBACK TO SAVEPOINT mailroom_item")
+
+
+@contextlib.asynccontextmanager
+async def savepoint(tx: Tx) -> AsyncIterator[None]:
+    """A nested transaction: an exception inside undoes only what was done inside.
+
+    Used to commit several deliveries together (one fsync) while a failure of one of them
+    leaves the others intact.
+    """
+    await tx.execute(_SAVEPOINT)
+    try:
+        yield
+    except BaseException:
+        await tx.execute(_ROLLBACK_TO)
+        await tx.execute(_RELEASE)
+        raise
+    await tx.execute(_RELEASE)

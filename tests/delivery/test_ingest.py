@@ -1,0 +1,353 @@
+"""The ingest operation: stored once, deduplicated, labelled, quota, intents, failures."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from tests.mailhelpers import create_user, message
+
+from mailroom.bootstrap import Mailroom
+from mailroom.clock import FakeClock
+from mailroom.delivery.ingest import IngestOptions, RecipientResult, ingest
+from mailroom.delivery.resolve import resolve
+from mailroom.store import emails as email_store
+from mailroom.store import intents as intent_store
+from mailroom.store.mail_schema import blobs, emails, outbound_intents
+from mailroom.store.schema import users
+
+pytestmark = pytest.mark.anyio
+
+Call = Callable[..., Awaitable[Any]]
+
+
+async def deliver(
+    mailroom: Mailroom, raw: bytes, *rcpts: str, mail_from: str = "bob@example.net", **options: Any
+) -> list[RecipientResult]:
+    async with mailroom.runtime.db.read() as tx:
+        resolved = [await resolve(tx, r) for r in rcpts]
+    opts = IngestOptions(**options) if options else None
+    return await ingest(
+        mailroom.runtime, raw, mail_from=mail_from, recipients=resolved, source="lmtp", options=opts
+    )
+
+
+async def scalar(mailroom: Mailroom, stmt: Any) -> Any:
+    async with mailroom.runtime.db.read() as tx:
+        return await tx.scalar(stmt)
+
+
+async def email_of(mailroom: Mailroom, user_id: int, email_id: int) -> dict[str, Any]:
+    async with mailroom.runtime.db.read() as tx:
+        row = await email_store.get(tx, user_id, email_id)
+    assert row is not None
+    return row
+
+
+async def used(mailroom: Mailroom, user_id: int) -> int:
+    return int(await scalar(mailroom, select(users.c.quota_bytes_used).where(users.c.id == user_id)))
+
+
+async def test_a_message_for_several_mailboxes_is_one_blob_and_one_row_each(
+    mailroom: Mailroom, call: Call
+) -> None:
+    alice = await create_user(mailroom, "alice@example.org")
+    carol = await create_user(mailroom, "carol@example.org")
+    raw = message()
+    results = await deliver(mailroom, raw, "alice@example.org", "carol@example.org")
+    assert [r.code for r in results] == [250, 250]
+    a, c = results[0].email_ids[0], results[1].email_ids[0]
+    row_a, row_c = await email_of(mailroom, alice, a), await email_of(mailroom, carol, c)
+    assert row_a["blob_sha"] == row_c["blob_sha"]
+    assert await scalar(mailroom, select(func.count()).select_from(blobs)) == 1
+    files = [p for p in mailroom.runtime.blobs.root.rglob("*") if p.is_file()]
+    assert [p.name for p in files] == [row_a["blob_sha"]]
+    assert await mailroom.runtime.blobs.get(row_a["blob_sha"]) == raw
+    assert row_a["labels"] == ["inbox"]
+    assert row_a["subject"] == "Hello"
+    assert row_a["from_addrs"] == [{"name": "Bob", "email": "bob@example.net"}]
+    assert row_a["size"] == len(raw)
+    assert await used(mailroom, alice) == len(raw)
+
+
+async def test_a_resent_message_is_not_stored_twice(mailroom: Mailroom, call: Call) -> None:
+    alice = await create_user(mailroom, "alice@example.org")
+    raw = message()
+    [first] = await deliver(mailroom, raw, "alice@example.org")
+    [again] = await deliver(mailroom, raw, "alice@example.org")
+    assert again.code == 250
+    assert again.duplicate
+    assert not first.duplicate
+    assert again.email_ids == first.email_ids
+    assert await scalar(mailroom, select(func.count()).select_from(emails)) == 1
+    assert await used(mailroom, alice) == len(raw)
+    # Same Message-ID, different bytes (another copy of the mail): a different delivery.
+    [other] = await deliver(mailroom, message(body="Another text.\r\n"), "alice@example.org")
+    assert other.email_ids != first.email_ids
+
+
+async def test_the_same_mailbox_reached_twice_gets_one_copy(mailroom: Mailroom, call: Call) -> None:
+    await create_user(mailroom, "alice@example.org")
+    await call(
+        "admin.aliases.create",
+        {"alias": {"address": "info@example.org", "destinations": ["alice@example.org"]}},
+    )
+    results = await deliver(mailroom, message(), "alice@example.org", "info@example.org")
+    assert [r.code for r in results] == [250, 250]
+    assert results[0].email_ids == results[1].email_ids
+    assert await scalar(mailroom, select(func.count()).select_from(emails)) == 1
+
+
+async def test_over_quota_is_a_temporary_failure_and_stores_nothing(mailroom: Mailroom, call: Call) -> None:
+    alice = await create_user(mailroom, "alice@example.org", quota_bytes=3000)
+    carol = await create_user(mailroom, "carol@example.org")
+    [ok] = await deliver(mailroom, message(message_id="<small@x>", pad_to=1000), "alice@example.org")
+    assert ok.code == 250
+    big = message(message_id="<big@x>", pad_to=2500)
+    full, other = await deliver(mailroom, big, "alice@example.org", "carol@example.org")
+    assert full.reply.startswith("452 4.2.2 <alice@example.org>")
+    assert full.temporary
+    assert not full.email_ids
+    assert other.code == 250
+    assert await used(mailroom, alice) < 3000
+    assert await used(mailroom, carol) == len(big)
+
+
+async def test_quota_follows_deletes(mailroom: Mailroom, call: Call) -> None:
+    alice = await create_user(mailroom, "alice@example.org")
+    r1, r2 = [
+        (await deliver(mailroom, message(message_id=f"<{i}@x>", pad_to=2000 * i), "alice@example.org"))[0]
+        for i in (1, 2)
+    ]
+    total = await used(mailroom, alice)
+    async with mailroom.runtime.db.write() as tx:
+        deleted = await email_store.delete_emails(tx, alice, [r1.email_ids[0]])
+    assert [d["id"] for d in deleted] == list(r1.email_ids)
+    assert await used(mailroom, alice) == total - int(deleted[0]["size"])
+    async with mailroom.runtime.db.write() as tx:
+        assert await email_store.recount_quota(tx, alice) == await used(mailroom, alice)
+        assert await email_store.delete_emails(tx, alice + 99, [r2.email_ids[0]]) == []  # not theirs
+
+
+async def test_too_big_is_552_for_every_recipient(mailroom: Mailroom, call: Call) -> None:
+    await create_user(mailroom, "alice@example.org")
+    mailroom.runtime.settings = mailroom.runtime.settings.model_copy(update={"max_message_bytes": 2048})
+    results = await deliver(mailroom, message(pad_to=5000), "alice@example.org", "nobody@example.org")
+    assert results[0].reply.startswith("552 5.3.4 ")
+    assert results[1].reply.startswith("552 5.3.4 ")
+    assert await scalar(mailroom, select(func.count()).select_from(emails)) == 0
+
+
+async def test_an_internal_error_is_451_never_5xx(
+    mailroom: Mailroom, call: Call, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await create_user(mailroom, "alice@example.org")
+
+    async def broken(data: bytes) -> str:
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr(mailroom.runtime.blobs, "put", broken)
+    [result] = await deliver(mailroom, message(), "alice@example.org")
+    assert result.reply.startswith("451 4.3.0 <alice@example.org>")
+    assert await scalar(mailroom, select(func.count()).select_from(emails)) == 0
+
+
+async def test_unresolved_recipients_keep_their_refusal(mailroom: Mailroom, call: Call) -> None:
+    await create_user(mailroom, "alice@example.org")
+    results = await deliver(mailroom, message(), "nobody@example.org", "alice@example.org")
+    assert results[0].reply.startswith("550 5.1.1 ")
+    assert results[1].code == 250
+
+
+@pytest.mark.parametrize(
+    ("headers", "fields", "label", "read"),
+    [
+        ({"X-Spam-Flag": "YES"}, {}, "spam", False),
+        ({"X-Spam-Flag": "YES"}, {"spam_enabled": False}, "inbox", False),
+        ({"X-Spam-Score": "7.5"}, {}, "spam", False),
+        ({"X-Rspamd-Score": "12.1"}, {"spam_threshold": 15}, "inbox", False),
+        ({"X-Spam-Flag": "YES", "X-Spam-Score": "6"}, {"spam_threshold": 8}, "inbox", False),
+        ({"X-Spam-Score": "5"}, {"spam_mark_as_read": True}, "spam", True),
+        ({"X-Spam-Flag": "NO", "X-Spam-Score": "-1.2"}, {}, "inbox", False),
+    ],
+)
+async def test_spam_headers_against_the_mailbox_settings(
+    mailroom: Mailroom, call: Call, headers: dict[str, str], fields: dict[str, Any], label: str, read: bool
+) -> None:
+    alice = await create_user(mailroom, "alice@example.org", **fields)
+    [r] = await deliver(mailroom, message(headers=headers), "alice@example.org")
+    row = await email_of(mailroom, alice, r.email_ids[0])
+    assert row["labels"] == [label]
+    assert row["is_read"] is read
+
+
+async def test_import_options_give_labels_flags_and_arrival_time(
+    mailroom: Mailroom, call: Call, clock: FakeClock
+) -> None:
+    alice = await create_user(mailroom, "alice@example.org")
+    when = clock.now() - timedelta(days=400)
+    [r] = await deliver(
+        mailroom,
+        message(headers={"X-Spam-Flag": "YES"}),
+        "alice@example.org",
+        labels=("archive", "Projects"),
+        is_read=True,
+        is_starred=True,
+        received_at=when,
+    )
+    row = await email_of(mailroom, alice, r.email_ids[0])
+    assert row["labels"] == ["Projects", "archive", "starred"]
+    assert row["is_read"] is True
+    assert row["is_starred"] is True
+    assert row["received_at"] == when
+
+
+async def test_openpgp_encryption_is_recorded(mailroom: Mailroom, call: Call) -> None:
+    alice = await create_user(mailroom, "alice@example.org")
+    armoured = "-----BEGIN PGP MESSAGE-----\r\n\r\nhQEMA3xyz\r\n-----END PGP MESSAGE-----\r\n"
+    [r] = await deliver(mailroom, message(body=armoured), "alice@example.org")
+    row = await email_of(mailroom, alice, r.email_ids[0])
+    assert row["encryption"] == "encrypted"
+
+
+async def _intents(mailroom: Mailroom) -> list[dict[str, Any]]:
+    async with mailroom.runtime.db.read() as tx:
+        return await tx.all(select(outbound_intents).order_by(outbound_intents.c.id))
+
+
+async def test_forwards_alias_destinations_and_relays_become_intents_once(
+    mailroom: Mailroom, call: Call
+) -> None:
+    await create_user(
+        mailroom, "dave@example.org", forward_enabled=True, forward_destinations=["dave@elsewhere.net"]
+    )
+    await call(
+        "admin.aliases.create", {"alias": {"address": "ext@example.org", "destinations": ["x@other.net"]}}
+    )
+    await call("admin.relays.create", {"relay": {"name": "relayed.net", "smarthost": "mx.relayed.net"}})
+    raw = message()
+    rcpts = ("dave@example.org", "ext@example.org", "someone@relayed.net")
+    results = await deliver(mailroom, raw, *rcpts)
+    assert [r.code for r in results] == [250, 250, 250]
+    assert [bool(r.email_ids) for r in results] == [True, False, False]
+    again = await deliver(mailroom, raw, *rcpts)
+    assert [r.code for r in again] == [250, 250, 250]
+    found = await _intents(mailroom)
+    assert sorted((i["kind"], i["recipients"][0], i["payload"].get("via")) for i in found) == [
+        ("alias", "x@other.net", "ext@example.org"),
+        ("forward", "dave@elsewhere.net", "dave@example.org"),
+        ("relay", "someone@relayed.net", "someone@relayed.net"),
+    ]
+    assert {i["blob_sha"] for i in found} == {(await _one_email(mailroom))["blob_sha"]}
+    assert {i["status"] for i in found} == {"pending"}
+    relay = next(i for i in found if i["kind"] == "relay")
+    assert relay["relay"] == "mx.relayed.net"
+    assert relay["mail_from"] == "bob@example.net"
+    async with mailroom.runtime.db.read() as tx:
+        assert len(await intent_store.pending(tx, mailroom.runtime.clock.now())) == 3
+
+
+async def _one_email(mailroom: Mailroom) -> dict[str, Any]:
+    async with mailroom.runtime.db.read() as tx:
+        row = await tx.first(select(emails))
+    assert row is not None
+    return row
+
+
+async def test_a_forward_that_comes_back_is_not_forwarded_again(mailroom: Mailroom, call: Call) -> None:
+    await create_user(
+        mailroom, "dave@example.org", forward_enabled=True, forward_destinations=["dave@elsewhere.net"]
+    )
+    await create_user(
+        mailroom,
+        "erin@example.org",
+        forward_enabled=True,
+        forward_destinations=["erin@elsewhere.net"],
+        forward_keep=False,
+    )
+    looped = message(headers={"Delivered-To": "dave@example.org"})
+    [r] = await deliver(mailroom, looped, "dave@example.org")
+    assert r.code == 250
+    assert r.email_ids
+    assert await _intents(mailroom) == []
+    looped_away = message(message_id="<e@x>", headers={"Delivered-To": "<erin@example.org>"})
+    [r] = await deliver(mailroom, looped_away, "erin@example.org")
+    assert r.reply.startswith("554 5.4.6 ")
+
+
+async def test_too_many_hops_is_refused(mailroom: Mailroom, call: Call) -> None:
+    await create_user(mailroom, "alice@example.org")
+    hops = "".join(
+        f"Received: from h{i}.example by h{i + 1}.example; Thu, 1 Jan 2026 10:00:00 +0000\r\n"
+        for i in range(60)
+    )
+    [r] = await deliver(mailroom, hops.encode() + message(), "alice@example.org")
+    assert r.reply.startswith("554 5.4.6 ")
+
+
+async def test_auto_reply_once_per_sender_per_period(
+    mailroom: Mailroom, call: Call, clock: FakeClock
+) -> None:
+    fields = {"reply_enabled": True, "reply_subject": "Away", "reply_body": "Back on Monday."}
+    alice = await create_user(mailroom, "alice@example.org", **fields)
+    await deliver(mailroom, message(message_id="<1@x>"), "alice@example.org")
+    await deliver(mailroom, message(message_id="<2@x>"), "alice@example.org")
+    [reply] = await _intents(mailroom)
+    assert reply["kind"] == "autoreply"
+    assert reply["user_id"] == alice
+    assert reply["recipients"] == ["bob@example.net"]
+    assert reply["blob_sha"] is None
+    assert reply["payload"]["subject"] == "Away"
+    assert reply["payload"]["in_reply_to"] == "1@x"
+    clock.advance(days=8)
+    await deliver(mailroom, message(message_id="<3@x>"), "alice@example.org")
+    assert len(await _intents(mailroom)) == 2
+
+
+@pytest.mark.parametrize(
+    ("headers", "mail_from", "to"),
+    [
+        ({"Auto-Submitted": "auto-replied"}, "bob@example.net", "alice@example.org"),
+        ({"Precedence": "bulk"}, "bob@example.net", "alice@example.org"),
+        ({"List-Id": "<news.example.net>"}, "bob@example.net", "alice@example.org"),
+        ({}, "", "alice@example.org"),
+        ({}, "MAILER-DAEMON@example.net", "alice@example.org"),
+        ({}, "list-request@example.net", "alice@example.org"),
+        ({}, "bob@example.net", "undisclosed-recipients:;"),
+        ({"X-Spam-Flag": "YES"}, "bob@example.net", "alice@example.org"),
+    ],
+)
+async def test_no_auto_reply_to_automatic_or_indirect_mail(
+    mailroom: Mailroom, call: Call, headers: dict[str, str], mail_from: str, to: str
+) -> None:
+    await create_user(
+        mailroom, "alice@example.org", reply_enabled=True, reply_subject="Away", reply_body="..."
+    )
+    [r] = await deliver(mailroom, message(headers=headers, to=to), "alice@example.org", mail_from=mail_from)
+    assert r.code == 250
+    assert await _intents(mailroom) == []
+
+
+async def test_auto_reply_respects_its_dates(mailroom: Mailroom, call: Call, clock: FakeClock) -> None:
+    today = clock.now().date()
+    later = today + timedelta(days=3)
+    await create_user(
+        mailroom, "alice@example.org", reply_enabled=True, reply_subject="Away", reply_start=later.isoformat()
+    )
+    await deliver(mailroom, message(), "alice@example.org")
+    assert await _intents(mailroom) == []
+    clock.advance(days=3)
+    await deliver(mailroom, message(message_id="<later@x>"), "alice@example.org")
+    assert len(await _intents(mailroom)) == 1
+
+
+async def test_results_are_plain_values(mailroom: Mailroom, call: Call) -> None:
+    await create_user(mailroom, "alice@example.org")
+    [r] = await deliver(mailroom, message(), "alice@example.org")
+    assert dataclasses.asdict(r)["address"] == "alice@example.org"
+    assert r.ok
+    assert not r.temporary
