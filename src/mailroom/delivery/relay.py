@@ -128,6 +128,11 @@ async def send(
     except aiosmtplib.SMTPRecipientsRefused as exc:
         out = {r.recipient: Outcome(r.code, _reply(r.code, r.message)) for r in exc.recipients}
         return {a: out.get(a, Outcome(None, "recipient refused")) for a in recipients}
+    except aiosmtplib.SMTPAuthenticationError as exc:
+        # Our credentials, not the recipients, are wrong: hold the mail until they are fixed
+        # (like Postfix's smtp_sasl_auth_soft_bounce) instead of bouncing everything.
+        reply = f"451 4.7.0 authentication at {hop.name} failed: {_reply(exc.code, exc.message)}"
+        return {a: Outcome(451, reply) for a in recipients}
     except aiosmtplib.SMTPResponseException as exc:
         # MAIL FROM or DATA refused, AUTH failed, ...: the same answer for everyone.
         return {a: Outcome(exc.code, _reply(exc.code, exc.message)) for a in recipients}
