@@ -12,12 +12,14 @@ from sqlalchemy.dialects import sqlite
 from mailroom.bootstrap import Mailroom
 from mailroom.domain.search import DateTerm, FlagTerm, LabelTerm, SizeTerm, TextTerm, parse_query
 from mailroom.errors import BadRequest
+from mailroom.store import mailbox_search
 from mailroom.store.engine import SQLiteDatabase
 from mailroom.store.mailbox_search import fts5_expression, pg_expression, search_statements
 from tests.client_mail.conftest import Deliver, at, message, problem
 from tests.conftest import Actor
 
 pytestmark = pytest.mark.anyio
+A = "alice@example.org"
 
 
 # -- the language ------------------------------------------------------------------------
@@ -156,6 +158,8 @@ async def test_words_phrases_and_negation(client: httpx.AsyncClient, alice: Acto
     assert await subjects(client, alice, '"project plan"') == ["Re: Budget 2026"]
     assert await subjects(client, alice, "project -lunch") == ["Re: Budget 2026"]
     assert await subjects(client, alice, "nothingmatches") == []
+    assert await subjects(client, alice, "-project") == ["Re: Budget 2026", "Scans"]  # the reply has none
+    assert await subjects(client, alice, "-project -budget") == ["Scans"]
 
 
 @pytest.mark.usefixtures("mailbox")
@@ -214,6 +218,15 @@ async def test_bad_queries_are_400(client: httpx.AsyncClient, alice: Actor) -> N
         r = await client.get("/api/v1/threads", params={"q": q}, headers=alice.headers)
         body = problem(r, 400, "bad_request")
         assert says in body["detail"]
+
+
+async def test_text_search_looks_at_the_newest_matches_only(
+    client: httpx.AsyncClient, alice: Actor, deliver: Deliver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for day in range(1, 5):
+        await deliver(message(subject=f"Report {day}", message_id=f"<r{day}@x>"), A, received_at=at(day))
+    monkeypatch.setattr(mailbox_search, "MAX_MATCHES", 2)
+    assert await subjects(client, alice, "report") == ["Report 4", "Report 3"]
 
 
 async def test_text_search_is_driven_by_the_index(mailroom: Mailroom) -> None:

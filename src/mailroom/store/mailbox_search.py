@@ -11,8 +11,9 @@ does, and threads come newest activity first, like the plain list.
   the named header itself (a case-insensitive substring of its JSON addresses), so
   ``from:bob`` does not find mail *to* bob. Negated, only the header check applies.
 * Flags, labels, dates and sizes are conditions on ``emails`` / ``email_labels``.
-* A query without positive text terms scans the mailbox's emails (by ``user_id``); with
-  them the index bounds the work.
+* With positive text terms the index bounds the work: the newest :data:`MAX_MATCHES`
+  emails it matches are looked up by primary key. A query without positive text terms scans
+  the mailbox's emails (by ``user_id``), minus those the index finds for negated words.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ from mailroom.store.fulltext import TABLE, mailbox_token, pg_words
 from mailroom.store.mail_schema import email_labels, emails, thread_labels, threads
 from mailroom.store.mailbox_queries import LIST_COLUMNS
 
+#: Text search looks at the newest this many emails the index matches (bounded work).
+MAX_MATCHES = 10_000
 _WORD = re.compile(r"\w", re.UNICODE)
 _ADDRESS_FIELDS = {"from": emails.c.from_addrs, "to": emails.c.to_addrs, "cc": emails.c.cc_addrs}
 _FTS_COLUMN = {"any": None, "subject": "subject", "from": "addresses", "to": "addresses", "cc": "addresses"}
@@ -96,29 +99,40 @@ def pg_expression(user_id: int, terms: list[TextTerm]) -> str:
     return " & ".join(parts)
 
 
-def _fulltext_ids(dialect: str, user_id: int, terms: list[TextTerm]) -> Any:
-    """A subquery of the ids of emails the index matches."""
+def fts5_any(user_id: int, terms: list[TextTerm]) -> str:
+    """The MATCH string for "the mailbox AND any of these terms" (their negation ignored)."""
+    return f'mailbox : "{mailbox_token(user_id)}" AND (' + " OR ".join(_fts5_atom(t) for t in terms) + ")"
+
+
+def pg_any(user_id: int, terms: list[TextTerm]) -> str:
+    """The tsquery for "the mailbox AND any of these terms" (their negation ignored)."""
+    atoms = [a for a in (_pg_atom(t) for t in terms) if a is not None]
+    return f"{mailbox_token(user_id)} & (" + " | ".join(atoms or [mailbox_token(user_id)]) + ")"
+
+
+def _fulltext_ids(dialect: str, user_id: int, expression: str, limit: int | None) -> Any:
+    """A subquery of the ids of emails the index matches (the newest ``limit`` of them)."""
     fts = table(TABLE)
     if dialect == "postgresql":
-        return (
-            select(column("email_id", Integer))
+        email_id = column("email_id", Integer)
+        stmt = (
+            select(email_id)
             .select_from(fts)
             .where(
                 text("document @@ to_tsquery('simple', :fts_query)").bindparams(
-                    bindparam("fts_query", pg_expression(user_id, terms), type_=String)
+                    bindparam("fts_query", expression, type_=String)
                 ),
                 column("user_id", Integer) == user_id,
             )
         )
-    return (
-        select(literal_column("rowid", Integer))
+        return stmt.order_by(email_id.desc()).limit(limit) if limit is not None else stmt
+    rowid = literal_column("rowid", Integer)
+    stmt = (
+        select(rowid)
         .select_from(fts)
-        .where(
-            text(f"{TABLE} MATCH :fts_query").bindparams(
-                bindparam("fts_query", fts5_expression(user_id, terms), type_=String)
-            )
-        )
+        .where(text(f"{TABLE} MATCH :fts_query").bindparams(bindparam("fts_query", expression, type_=String)))
     )
+    return stmt.order_by(rowid.desc()).limit(limit) if limit is not None else stmt
 
 
 # -- the other terms ---------------------------------------------------------------------
@@ -169,20 +183,23 @@ def matching_threads(
 
     ``label_ids`` maps every ``label:`` name in the query to its id (the caller checks them).
     """
-    text_terms = list(query.text_terms)
     # Index terms: free text and subject always; addresses only positively (to narrow).
-    indexed = [t for t in text_terms if t.field in ("any", "subject") or not t.negated]
+    indexed = [t for t in query.text_terms if t.field in ("any", "subject") or not t.negated]
+    positive = [t for t in indexed if not t.negated]
+    negative = [t for t in indexed if t.negated]
     conditions: list[ColumnElement[bool]] = []
-    if indexed and any(not t.negated for t in indexed):
+    if positive:
         # The index's matches drive (primary-key lookups of emails). "+ 0" keeps the
         # planner from walking the mailbox's emails by user_id and probing the matches
         # instead (DESIGN.md: ~1 ms against ~1 s); the check itself still applies.
+        expression = (fts5_expression if dialect != "postgresql" else pg_expression)(user_id, indexed)
         conditions.append((emails.c.user_id + 0) == user_id)
-        conditions.append(emails.c.id.in_(_fulltext_ids(dialect, user_id, indexed)))
+        conditions.append(emails.c.id.in_(_fulltext_ids(dialect, user_id, expression, MAX_MATCHES)))
     else:
         conditions.append(emails.c.user_id == user_id)
-        if indexed:
-            conditions.append(emails.c.id.in_(_fulltext_ids(dialect, user_id, indexed)))
+        if negative:
+            expression = (fts5_any if dialect != "postgresql" else pg_any)(user_id, negative)
+            conditions.append(emails.c.id.not_in(_fulltext_ids(dialect, user_id, expression, None)))
     for term in query.terms:
         cond = _condition(term, label_ids)
         if cond is not None:
