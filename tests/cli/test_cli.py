@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import os
 import shutil
 import socket
@@ -442,3 +444,18 @@ def _no_stray_data_dir(tmp_path: Path) -> Iterator[None]:
     if not before and Path("data").exists():
         shutil.rmtree("data")
         pytest.fail("a command created ./data instead of using the configured data folder")
+
+
+def test_lists_and_reports_print_as_csv(env: dict[str, str]) -> None:
+    """`--csv` prints a header row and one row per item; a single object refuses it clearly."""
+    for name in ("b.example", "a.example"):
+        ok(env, "domain", "create", "--name", name, "--max-users", "5")
+    rows = list(csv.DictReader(io.StringIO(ok(env, "domain", "list", "--csv").stdout)))
+    assert [r["name"] for r in rows] == ["a.example", "b.example"]
+    assert rows[0]["max_users"] == "5"
+    assert rows[0]["signup_enabled"] == "false"
+    report = ok(env, "usage", "report", "--csv")
+    assert report.stdout.splitlines()[0].startswith("period,")
+    single = run(env, "domain", "get", "a.example", "--csv")
+    assert single.exit_code == 1
+    assert "--csv applies to lists" in single.output

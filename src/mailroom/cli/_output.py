@@ -6,6 +6,8 @@ Consoles are made per call so that they write to whatever ``sys.stdout`` is at t
 
 from __future__ import annotations
 
+import csv
+import io
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NoReturn
@@ -66,6 +68,43 @@ def json_text(data: Any) -> str:
 
 def print_json(data: Any) -> None:
     typer.echo(json_text(data))
+
+
+def table_rows(result: Any) -> list[Mapping[str, Any]] | None:
+    """The rows of a tabular result: a page's items, a list of records, a report's rows."""
+    if isinstance(result, dict):
+        for key in ("items", "rows"):
+            if isinstance(result.get(key), list):
+                result = result[key]
+                break
+    if isinstance(result, list) and all(isinstance(r, dict) for r in result):
+        return result
+    return None
+
+
+def print_csv(result: Any) -> bool:
+    """Print a tabular result as CSV (RFC 4180) on stdout; False when it is not tabular."""
+    rows = table_rows(result)
+    if rows is None:
+        return False
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(k for k in row if k not in columns)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(["" if row.get(c) is None else _csv_cell(row.get(c)) for c in columns])
+    typer.echo(out.getvalue(), nl=False)
+    return True
+
+
+def _csv_cell(value: Any) -> str:
+    if isinstance(value, (list, dict)):
+        return orjson.dumps(value).decode()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def cell(value: Any) -> str:

@@ -34,7 +34,7 @@ from pydantic.fields import FieldInfo
 from rich.markup import escape
 
 from mailroom.auth.principal import SYSTEM
-from mailroom.cli._output import fail, print_json, print_result
+from mailroom.cli._output import fail, print_csv, print_json, print_result
 from mailroom.cli._state import state
 from mailroom.registry import Download, MethodSpec
 
@@ -43,7 +43,7 @@ HANDWRITTEN = frozenset({"config"})
 #: Verbs listed first, in this order; others follow alphabetically.
 VERB_ORDER = ("list", "get", "create", "update", "delete")
 #: Option names every generated command has; a field of that name gets a prefix.
-RESERVED = frozenset({"json", "params", "help"})
+RESERVED = frozenset({"json", "csv", "params", "help"})
 _IRREGULAR = {"aliases": "alias", "dns": "dns", "addresses": "address"}
 _METAVARS: dict[Any, str] = {
     str: "TEXT",
@@ -265,7 +265,7 @@ def _parameter(p: CliParam) -> inspect.Parameter:
     return inspect.Parameter(p.ident, kw, default=None, annotation=Annotated[str | None, option])
 
 
-_CTX, _JSON, _RAW = "cli_ctx", "cli_json", "cli_params"
+_CTX, _JSON, _RAW, _CSV = "cli_ctx", "cli_json", "cli_params", "cli_csv"
 
 
 def _common() -> list[inspect.Parameter]:
@@ -277,6 +277,17 @@ def _common() -> list[inspect.Parameter]:
             kw,
             default=False,
             annotation=Annotated[bool, typer.Option("--json", help="Print the raw JSON result.")],
+        ),
+        inspect.Parameter(
+            _CSV,
+            kw,
+            default=False,
+            annotation=Annotated[
+                bool,
+                typer.Option(
+                    "--csv", help="Print lists and reports as CSV (a header row, then one per item)."
+                ),
+            ],
         ),
         inspect.Parameter(
             _RAW,
@@ -325,6 +336,7 @@ def make_command(spec: MethodSpec, objects: str, verb: str) -> Callable[..., Non
             verb,
             call,
             as_json=kwargs[_JSON],
+            as_csv=kwargs[_CSV],
             positional=[p for p in params if p.kind == "argument"],
         )
 
@@ -346,7 +358,14 @@ def _raw_params(text: str) -> dict[str, Any]:
 
 
 def _show(
-    result: Any, objects: str, verb: str, call: dict[str, Any], *, as_json: bool, positional: list[CliParam]
+    result: Any,
+    objects: str,
+    verb: str,
+    call: dict[str, Any],
+    *,
+    as_json: bool,
+    as_csv: bool,
+    positional: list[CliParam],
 ) -> None:
     if isinstance(result, Download):
         typer.echo(result.content, nl=False)
@@ -358,6 +377,10 @@ def _show(
         return
     if as_json:
         print_json(result)
+        return
+    if as_csv:
+        if not print_csv(result):
+            fail("--csv applies to lists and reports; this result is one object (use --json)")
         return
     print_result(result, objects=objects)
 
