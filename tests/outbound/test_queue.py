@@ -376,3 +376,25 @@ async def test_two_workers_send_each_message_once(mailroom: Mailroom, sink: Sink
     handled = await asyncio.gather(first.run_once(), second.run_once())
     assert sum(handled) == 6
     assert sorted(m.rcpt_tos[0] for m in sink.messages) == [f"r{n}@remote.example" for n in range(6)]
+
+
+async def test_the_senders_copy_never_triggers_their_own_auto_reply(
+    mailroom: Mailroom, queue: OutboundQueue
+) -> None:
+    alice = await create_user(mailroom, "alice@example.org", reply_enabled=True, reply_body="Away")
+    await mailroom.registry.call(
+        "admin.aliases.create",
+        {"alias": {"address": "sales@example.org", "destinations": ["alice@example.org"]}},
+    )
+    raw = message(sender="sales@example.org", to="alice@example.org, bob@remote.example", message_id=None)
+    await submit(
+        mailroom.runtime,
+        raw,
+        mail_from="sales@example.org",
+        recipients=["bob@remote.example"],
+        source="submission",
+        sender_user_id=alice,
+    )
+    assert len(await mailbox(mailroom, alice, "sent")) == 1
+    async with mailroom.runtime.db.read() as tx:
+        assert await store.due_intents(tx, mailroom.runtime.clock.now(), mailroom.runtime.clock.now()) == []

@@ -41,7 +41,6 @@ from mailroom.store.outbound import NewRecipient
 log = logging.getLogger("mailroom.outbound")
 
 Status = Literal["delivered", "queued", "error"]
-_SOURCES: frozenset[str] = frozenset({"smtp", "lmtp", "api", "import", "submission"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +181,8 @@ async def submit(
 
     ``mail_from``: the envelope sender, already checked by the caller ('' for none).
     ``recipients``: envelope recipients (duplicates are sent once). ``source``: how it came
-    (``submission`` for SMTP, ``api`` for the mail client API), recorded on the sent copy.
+    (``submission`` for SMTP, ``api`` for the mail client API), recorded on the queue entry
+    (the sent copy is stored as ``api``: see below).
     ``sender_user_id``: whose ``sent`` label gets a copy (None: no copy).
     """
     if not recipients:
@@ -208,7 +208,9 @@ async def submit(
             outcome[resolution.address] = NewRecipient(
                 resolution.address, status=status, code=result.code, reply=result.reply
             )
-    ingest_source: Source = source if source in _SOURCES else "api"  # type: ignore[assignment]
+    # The sender's own copy is not mail arriving from someone: ingest must never auto-reply
+    # to it (it answers smtp, lmtp and submission), so it is recorded as an API store.
+    ingest_source: Source = "import" if source == "import" else "api"
     sent_email_id = None
     if sender_user_id is not None:
         sent_email_id = await _sent_copy(
