@@ -76,6 +76,8 @@ async def test_attachment_download_has_type_and_a_safe_name(
     assert r.headers["content-type"] == "application/pdf"
     assert 'filename="report.pdf"' in r.headers["content-disposition"]
     assert r.headers["content-disposition"].startswith("attachment;")
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["content-security-policy"] == "sandbox"
     r = await client.get(f"/api/v1/emails/{email_id}/attachments/1", headers=alice.headers)
     assert r.status_code == 200
     assert r.content == b"a,b\n1,2\n"

@@ -89,6 +89,7 @@ async def test_other_users_labels_are_not_found(client: httpx.AsyncClient, alice
     r = await create(client, alice, "Private")
     label_id = r.json()["id"]
     problem(await client.get(f"/api/v1/labels/{label_id}", headers=bob.headers), 404, "not_found")
+    problem(await client.get("/api/v1/labels/abc", headers=bob.headers), 422, "invalid_params")
     r = await client.patch(f"/api/v1/labels/{label_id}", json={"name": "Mine"}, headers=bob.headers)
     problem(r, 404, "not_found")
     problem(await client.delete(f"/api/v1/labels/{label_id}", headers=bob.headers), 404, "not_found")

@@ -175,6 +175,8 @@ async def test_other_users_threads_are_not_found(
     problem(r, 404, "not_found")
     r = await client.get("/api/v1/threads/999999", headers=alice.headers)
     problem(r, 404, "not_found")
+    r = await client.get("/api/v1/threads/abc", headers=alice.headers)
+    problem(r, 422, "invalid_params")
     assert await threads(client, bob) == {"n_threads": 0, "threads": []}
     alice_inbox = (await threads(client, alice))["threads"]
     # Bob naming Alice's label id finds nothing of hers.

@@ -30,6 +30,8 @@ from mailroom.store.engine import Row
 #: A media type we pass on as it is; anything else is sent as application/octet-stream.
 _MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")
 _UNSAFE_NAME = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
+#: Sender-controlled bytes: browsers must not sniff them into HTML or run them.
+_UNTRUSTED = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"}
 #: Larger messages are parsed in a worker thread, so the event loop keeps serving.
 _PARSE_INLINE_BYTES = 256 * 1024
 #: Headers beyond this many are not returned (a hostile message may carry thousands).
@@ -170,6 +172,7 @@ async def get_email(ctx: Context, id: int) -> EmailDetail:
 async def raw_email(ctx: Context, id: int) -> Annotated[Download, "message/rfc822"]:
     """The email exactly as it was received (``message/rfc822``)."""
     _, raw = await _load(ctx, id)
+    ctx.call.response_headers.update(_UNTRUSTED)
     return Download(raw, content_type="message/rfc822", filename=f"email-{id}.eml")
 
 
@@ -193,4 +196,5 @@ async def get_attachment(ctx: Context, id: int, n: Annotated[int, Field(ge=0)]) 
     media_type = str(info.get("content_type") or "").lower()
     if not _MEDIA_TYPE.match(media_type):
         media_type = "application/octet-stream"
+    ctx.call.response_headers.update(_UNTRUSTED)
     return Download(content, content_type=media_type, filename=_filename(info.get("filename"), n))
