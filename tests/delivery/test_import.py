@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import mailbox
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +25,7 @@ from mailroom.delivery.importer import (
     read_maildir,
     read_mbox,
 )
+from mailroom.settings import Settings
 from mailroom.store import emails as email_store
 from mailroom.store.mail_schema import emails
 
@@ -130,3 +135,33 @@ async def test_failures_are_counted_not_fatal(mailroom: Mailroom, tmp_path: Path
     assert "full" in report.errors[0]
     missing = await import_items(mailroom, "nobody@example.org", read_maildir(root))
     assert missing.failed == 5
+
+
+@pytest.mark.slow
+async def test_the_import_command_shows_progress_and_is_idempotent(
+    mailroom: Mailroom, settings: Settings, tmp_path: Path
+) -> None:
+    alice = await create_user(mailroom, "alice@example.org")
+    root = make_maildir(tmp_path / "Maildir")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILROOM_")}
+    env |= {
+        "MAILROOM_DATA_DIR": str(settings.data_dir),
+        "MAILROOM_DATABASE_URL": settings.effective_database_url,
+        "MAILROOM_MODE": "test",
+        "MAILROOM_SECRET_KEY": "test-secret-key-not-for-production",
+    }
+    command = [sys.executable, "-m", "mailroom", "import", "maildir", "alice@example.org", str(root)]
+
+    def run(user: str = "alice@example.org") -> subprocess.CompletedProcess[str]:
+        argv = [*command[:-2], user, str(root)]
+        return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+    first = await asyncio.to_thread(run)
+    assert first.returncode == 0, first.stderr
+    assert "imported 5, already present 0, failed 0" in first.stderr
+    assert "5/5" in first.stderr  # the progress bar's count
+    second = await asyncio.to_thread(run)
+    assert "imported 0, already present 5, failed 0" in second.stderr
+    assert len(await stored(mailroom, alice)) == 5
+    missing = await asyncio.to_thread(run, "nobody@example.org")
+    assert missing.returncode == 1

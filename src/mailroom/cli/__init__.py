@@ -15,7 +15,7 @@ import typer
 from typer.core import TyperGroup
 from typer.main import get_group
 
-from mailroom.cli import config, db, methods, serve, settings
+from mailroom.cli import config, db, mail_import, methods, serve, settings
 from mailroom.cli._state import CliState, state
 from mailroom.cli.objects import object_groups, singular
 
@@ -94,6 +94,7 @@ app.add_typer(db.db_app, rich_help_panel="Server")
 app.command("settings", rich_help_panel="Server")(settings.show_settings)
 app.add_typer(config.config_app, rich_help_panel="Configuration")
 app.command("methods", rich_help_panel="Introspection")(methods.methods)
+app.add_typer(mail_import.import_app, rich_help_panel="Mail")
 
 
 def main() -> None:

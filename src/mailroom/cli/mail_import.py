@@ -114,7 +114,7 @@ def import_maildir(
     user: UserArg,
     path: Annotated[Path, typer.Argument(help="A Maildir folder; its subfolders become labels.")],
 ) -> None:
-    """Import a Maildir tree (Maildir++ ``.Folder`` or nested folders)."""
+    """Import a Maildir tree (Maildir++ .Folder subfolders or nested folders)."""
     if not path.is_dir():
         fail(f"{path} is not a folder")
     _run(ctx, user, path, read_maildir, count_maildir(path))

@@ -78,9 +78,12 @@ def serve(
     data_dir: Annotated[
         Path | None, typer.Option("--data-dir", help="Data folder (overrides the global --data-dir).")
     ] = None,
-    # The mail listeners (--smtp-port, --lmtp-port, --submission-port) belong here once the
-    # mail pipeline provides them: a Settings field each, an option here, an entry in
-    # `given` below, and they reach the workers like --port does.
+    smtp_port: Annotated[
+        int | None, typer.Option(help="Inbound SMTP port, 0 disables [settings: smtp_port, 2525].")
+    ] = None,
+    lmtp_port: Annotated[
+        int | None, typer.Option(help="LMTP port, 0 disables [settings: lmtp_port, 2424].")
+    ] = None,
 ) -> None:
     """Run the API server: migrate the database, create the first admin key, serve HTTP.
 
@@ -90,7 +93,14 @@ def serve(
     st = state(ctx)
     given = {
         k: v
-        for k, v in {"host": host, "port": port, "workers": workers, "data_dir": data_dir}.items()
+        for k, v in {
+            "host": host,
+            "port": port,
+            "workers": workers,
+            "data_dir": data_dir,
+            "smtp_port": smtp_port,
+            "lmtp_port": lmtp_port,
+        }.items()
         if v is not None
     }
     settings = st.settings(**given)
