@@ -145,8 +145,8 @@ async def test_unknown_recipients_are_refused_with_5_1_1(world: Mailroom) -> Non
     assert r.status == "unknown"
     assert r.reply.startswith("550 5.1.1 ")
     ghost = await _resolve(world, "ghost@example.org")
-    # The alias points at an address nobody holds; the catch-all does not apply to
-    # destinations of an alias that matched (nobody@ resolves through it though).
+    # The alias points at an address nobody holds: that destination is resolved again, like
+    # any address, and the domain's catch-all takes it.
     assert _locals(ghost) == [("alice@example.org", None)]
 
 
