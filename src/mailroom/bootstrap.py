@@ -14,6 +14,7 @@ from mailroom.auth.authenticate import Authenticator
 from mailroom.auth.passwords import PasswordHasher
 from mailroom.auth.sessions import install as install_sessions
 from mailroom.clock import Clock, SystemClock
+from mailroom.events import open_broker
 from mailroom.registry import Api, Filter, Registry, Runner
 from mailroom.runtime import Runtime
 from mailroom.settings import ProviderRoute, Settings
@@ -88,6 +89,7 @@ class Mailroom:
             result = closer()
             if hasattr(result, "__await__"):
                 await result
+        await self.runtime.events.close()
         await self.runtime.db.close()
 
 
@@ -131,8 +133,13 @@ async def start(
         parallelism=settings.argon2_parallelism,
     )
     blobs = FileBlobStore(settings.effective_blob_dir)
-    runtime = Runtime(settings=settings, db=db, clock=clock, passwords=passwords, blobs=blobs)
+    events = open_broker(settings, clock)
+    await events.start()
+    runtime = Runtime(settings=settings, db=db, clock=clock, passwords=passwords, blobs=blobs, events=events)
     registry = build_registry(settings, apis)
+    from mailroom.services.mail._push import install as install_push
+
+    install_push(runtime)  # thread summaries in email.received events
     runner = Runner(registry, runtime)
     registry.bind(runner)
     authenticator = Authenticator(db, passwords, clock)

@@ -7,6 +7,7 @@ from typing import Any
 
 from mailroom.auth.passwords import PasswordHasher
 from mailroom.clock import Clock
+from mailroom.events import Broker
 from mailroom.settings import Settings
 from mailroom.store.blobs import FileBlobStore
 from mailroom.store.engine import Database
@@ -14,12 +15,13 @@ from mailroom.store.engine import Database
 
 @dataclass(slots=True)
 class Runtime:
-    """Settings, database, clock, password hasher, blob store and the later boundaries
-    (events, outbound mail), built once at start-up by :mod:`mailroom.bootstrap`."""
+    """Settings, database, clock, password hasher, blob store, event broker and the later
+    boundaries (outbound mail), built once at start-up by :mod:`mailroom.bootstrap`."""
 
     settings: Settings
     db: Database
     clock: Clock
     passwords: PasswordHasher
     blobs: FileBlobStore
+    events: Broker
     extras: dict[str, Any] = field(default_factory=dict)

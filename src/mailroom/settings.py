@@ -177,7 +177,7 @@ class Settings(BaseSettings):
     rate_limits: list[RateLimitRule] = Field(default_factory=list)
     method_costs: dict[str, int] = Field(
         default_factory=dict,
-        description="Cost of a call per method-name glob ({\"mail.*.send\": 10}), overriding the "
+        description='Cost of a call per method-name glob ({"mail.*.send": 10}), overriding the '
         "method's declared cost; rate limits count costs, not calls.",
     )
     client_network_prefix_v4: int = Field(
@@ -227,6 +227,31 @@ class Settings(BaseSettings):
         ge=1,
         description="A request with an Idempotency-Key still unfinished after this long is taken as dead "
         "(its key may be used again).",
+    )
+
+    # Push (docs/push.md) and uploads (docs/client-api.md).
+    push_replay_events: int = Field(
+        default=200, ge=0, le=100_000, description="Events kept per user for replay after a reconnection."
+    )
+    push_replay_minutes: int = Field(
+        default=10, ge=1, le=1440, description="How long events are kept for replay after a reconnection."
+    )
+    push_queue_size: int = Field(
+        default=256,
+        ge=1,
+        description="Events that may wait for one slow push client before it is dropped (it reconnects).",
+    )
+    push_heartbeat_seconds: float = Field(
+        default=15.0, gt=0, description="Idle push connections get a heartbeat this often."
+    )
+    upload_max_bytes: int = Field(
+        default=25 * 1024 * 1024, ge=1, description="Largest attachment one upload may carry (413 above)."
+    )
+    upload_ttl_hours: float = Field(
+        default=24.0, gt=0, description="Uploads no sent email or draft uses are deleted after this long."
+    )
+    upload_expiry_interval_seconds: float = Field(
+        default=600.0, gt=0, description="How often each worker deletes expired uploads."
     )
 
     # Mail ingest (SMTP/LMTP listeners, delivery).

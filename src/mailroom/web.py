@@ -13,6 +13,7 @@ from mailroom.bootstrap import Mailroom
 from mailroom.errors import MailroomError
 from mailroom.frontends.compression import CompressionMiddleware
 from mailroom.frontends.metrics import metrics_routes
+from mailroom.frontends.push import push_routes
 from mailroom.frontends.rest.app import (
     API_PREFIX,
     health_routes,
@@ -31,6 +32,7 @@ def build_app(mailroom: Mailroom) -> Starlette:
     routes.extend(metrics_routes(mailroom))
     routes.extend(openapi_routes(mailroom))
     routes.extend(rpc_routes(mailroom))
+    routes.extend(push_routes(mailroom))  # /api/v1/events: before the registry's mount
     # Registry methods last: explicit routes under /api/v1 (openapi.json) must win.
     routes.append(Mount(API_PREFIX, app=registry_router(mailroom)))
     middleware: list[Middleware] = [

@@ -36,6 +36,7 @@ from mailroom.delivery import srs
 from mailroom.delivery.dsn import FailedRecipient, build_dsn
 from mailroom.delivery.ingest import ingest
 from mailroom.delivery.outbound import sign, store_queued
+from mailroom.delivery.push import announce_status
 from mailroom.delivery.replies import build_autoreply
 from mailroom.delivery.resolve import Resolution, resolve
 from mailroom.delivery.signing import split_head
@@ -302,6 +303,7 @@ class OutboundQueue:
                 )
         if failed:
             log.info("queue entry %s: %d recipient(s) failed", entry["id"], len(failed))
+        await announce_status(rt, entry, waiting, updates)
 
     def _dsn(self, entry: Row, failed: list[FailedRecipient], raw: bytes | None) -> tuple[str, bytes] | None:
         """(recipient, bytes) of the bounce for ``failed``; None for the null sender."""

@@ -30,6 +30,7 @@ from mailroom.registry import POST, Context, UserSelf
 from mailroom.services.mail._actions import NEEDS_LABEL, NEEDS_UNTIL, Action, Refusal, Target, apply
 from mailroom.services.mail._api import api
 from mailroom.services.mail._mailbox import POSTPONED, LabelRef, find_label, user_id_of
+from mailroom.services.mail._push import announce_threads
 from mailroom.store import mailbox_queries as queries
 from mailroom.store.engine import Tx
 
@@ -109,6 +110,7 @@ async def batch_threads(
         targets = {t: Target(tuple(emails.get(t, ())), (t,)) for t in owned}
         refused = {i: _not_found("thread", i) for i in ids if i not in owned}
         refused |= await apply(tx, ctx.rt, user_id, action, targets, label=name, until=until)
+    await announce_threads(ctx.rt, user_id, [t for t in owned if t not in refused], action)
     return _results(ids, refused)
 
 
@@ -135,4 +137,5 @@ async def batch_emails(
             targets = {e: Target((e,), (t,)) for e, t in owned.items()}
         refused = {i: _not_found("email", i) for i in ids if i not in owned}
         refused |= await apply(tx, ctx.rt, user_id, action, targets, label=name, until=until)
+    await announce_threads(ctx.rt, user_id, [t for e, t in owned.items() if e not in refused], action)
     return _results(ids, refused)

@@ -16,6 +16,7 @@ from mailroom.registry import DELETE, GET, PATCH, POST, Context, UserSelf
 from mailroom.services.mail._actions import wake_postponed
 from mailroom.services.mail._api import api
 from mailroom.services.mail._mailbox import user_id_of
+from mailroom.services.mail._push import announce_labels
 from mailroom.store import labels as label_store
 from mailroom.store import mailbox_queries as queries
 from mailroom.store.engine import Row, Tx
@@ -120,7 +121,9 @@ async def create_label(ctx: Context, label: LabelCreate) -> Label:
     async with ctx.rt.db.write() as tx:
         await _check_free(tx, user_id, label.name)
         label_id = await queries.create_label(tx, user_id, label.name, ctx.rt.clock.now())
-        return await _one(tx, user_id, label_id)
+        created = await _one(tx, user_id, label_id)
+    await announce_labels(ctx.rt, user_id)
+    return created
 
 
 @api.method("mail.labels.update", http=PATCH("/labels/{id}"), access=UserSelf())
@@ -132,7 +135,9 @@ async def rename_label(ctx: Context, id: int, label: LabelUpdate) -> Label:
         if row["name"] != label.name:
             await _check_free(tx, user_id, label.name)
             await queries.rename_label(tx, user_id, id, label.name)
-        return await _one(tx, user_id, id)
+        renamed = await _one(tx, user_id, id)
+    await announce_labels(ctx.rt, user_id)
+    return renamed
 
 
 @api.method("mail.labels.delete", http=DELETE("/labels/{id}"), access=UserSelf())
@@ -142,3 +147,4 @@ async def delete_label(ctx: Context, id: int) -> None:
     async with ctx.rt.db.write() as tx:
         await _own_label(tx, user_id, id, "deleted")
         await queries.delete_label(tx, user_id, id)
+    await announce_labels(ctx.rt, user_id)

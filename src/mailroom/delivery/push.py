@@ -1,0 +1,80 @@
+"""Push events of the mail pipeline, published after the commit that stored the mail."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from mailroom.delivery._model import ParsedMessage
+from mailroom.events import publish_safely
+from mailroom.runtime import Runtime
+
+#: One recipient's outcome as the queue records it: (recipient row id, status, code, reply).
+StatusUpdate = tuple[int, str, int | None, str]
+#: Sources whose mail is announced: not bulk imports from the command line.
+ANNOUNCED_SOURCES = frozenset({"smtp", "lmtp", "api", "submission"})
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEmail:
+    """A message stored in one mailbox (not a duplicate), as ingest knows it."""
+
+    user_id: int
+    email_id: int
+    thread_id: int
+    parsed: ParsedMessage
+    source: str
+
+
+async def announce_received(rt: Runtime, stored: Iterable[StoredEmail]) -> None:
+    """``email.received`` for each stored email (the mail service adds the thread summary)."""
+    for item in stored:
+        if item.source not in ANNOUNCED_SOURCES:
+            continue
+        parsed = item.parsed
+        sender = parsed.from_[0].to_dict() if parsed.from_ else None
+        await publish_safely(
+            rt.events,
+            item.user_id,
+            "email.received",
+            {
+                "email_id": item.email_id,
+                "thread_id": item.thread_id,
+                "subject": parsed.subject,
+                "snippet": parsed.snippet,
+                "from": sender,
+                "has_attachments": parsed.has_attachments,
+            },
+        )
+
+
+async def announce_status(
+    rt: Runtime,
+    entry: Mapping[str, Any],
+    waiting: Sequence[Mapping[str, Any]],
+    updates: Sequence[StatusUpdate],
+) -> None:
+    """``email.status`` to the sender after a delivery attempt's outcomes are committed.
+
+    ``updates`` are ``(recipient row id, status, code, reply)``; ``waiting`` the recipient rows.
+    """
+    user_id = entry.get("user_id")
+    if user_id is None or not updates:
+        return
+    address_of = {int(r["id"]): str(r["address"]) for r in waiting}
+    await publish_safely(
+        rt.events,
+        int(user_id),
+        "email.status",
+        {
+            "queue_id": int(entry["id"]),
+            "email_id": entry.get("email_id"),
+            "message_id": entry.get("message_id"),
+            "subject": entry.get("subject") or "",
+            "recipients": [
+                {"address": address_of.get(rid, ""), "status": status, "code": code, "reply": reply}
+                for rid, status, code, reply in updates
+            ],
+        },
+    )

@@ -1,0 +1,227 @@
+"""What every broker shares: events, subscriptions (bounded queues), local fan-out, replay."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+
+from mailroom.clock import Clock
+from mailroom.settings import Settings
+
+log = logging.getLogger("mailroom.events")
+
+#: The event types mailroom publishes (docs/push.md describes their payloads).
+EVENT_TYPES = frozenset({"email.received", "email.status", "thread.updated", "label.counts"})
+#: ``<milliseconds>-<sequence>``, the form of Redis stream ids.
+EVENT_ID = re.compile(r"^[0-9]{1,20}-[0-9]{1,20}$")
+#: How long a publish may take before it is given up (a stuck Redis must not stall delivery).
+PUBLISH_TIMEOUT_SECONDS = 2.0
+
+#: ``async (user_id, data) -> data``: adds to an event's payload before it is published.
+Enricher = Callable[[int, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+def id_key(event_id: str) -> tuple[int, int]:
+    ms, _, seq = event_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One thing that happened in ``user_id``'s mailbox."""
+
+    id: str
+    user_id: int
+    type: str
+    data: dict[str, Any]
+    time: datetime
+
+    def wire(self) -> dict[str, Any]:
+        """What a client receives (never the user id: a connection only ever has one user)."""
+        return {"id": self.id, "type": self.type, "time": self.time.isoformat(), "data": self.data}
+
+    def encode(self) -> bytes:
+        return orjson.dumps({**self.wire(), "user_id": self.user_id})
+
+    @classmethod
+    def decode(cls, raw: bytes | str) -> Event:
+        value = orjson.loads(raw)
+        return cls(
+            id=str(value["id"]),
+            user_id=int(value["user_id"]),
+            type=str(value["type"]),
+            data=dict(value["data"]),
+            time=datetime.fromisoformat(value["time"]),
+        )
+
+
+class SubscriberOverflow(Exception):
+    """The client did not keep up: its queue filled and it was dropped (it may reconnect)."""
+
+
+_END = None
+
+
+class Subscription:
+    """One connected client's events: the replayed ones first, then live ones as they come.
+
+    Live events wait in a bounded queue. A client that lets it fill is dropped (the next
+    read raises :class:`SubscriberOverflow`) rather than making the broker hold memory for
+    it; it reconnects with its last event id and the replay buffer fills the gap.
+    """
+
+    def __init__(self, broker: Broker, user_id: int, queue_size: int) -> None:
+        self.broker = broker
+        self.user_id = user_id
+        self._queue: asyncio.Queue[Event | None] = asyncio.Queue(maxsize=queue_size + 1)
+        self._limit = queue_size
+        self._replay: list[Event] = []
+        self._replayed: set[str] = set()
+        self.overflowed = False
+        self.closed = False
+
+    def _load_replay(self, events: list[Event]) -> None:
+        self._replay = list(events)
+        self._replayed = {e.id for e in events}
+
+    def offer(self, event: Event) -> None:
+        """Queue a live event (called by the broker; never blocks)."""
+        if self.closed or self.overflowed or event.id in self._replayed:
+            return
+        if self._queue.qsize() >= self._limit:
+            self.overflowed = True
+            self.broker._detach(self)
+            self._queue.put_nowait(_END)  # the one slot kept free for this
+            return
+        self._queue.put_nowait(event)
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> Event:
+        if self._replay:
+            return self._replay.pop(0)
+        if self.closed:
+            raise StopAsyncIteration
+        item = await self._queue.get()
+        if item is None:
+            if self.overflowed:
+                raise SubscriberOverflow(f"more than {self._limit} events waited for this client")
+            raise StopAsyncIteration
+        return item
+
+    async def aclose(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.broker._detach(self)
+        if not self._queue.full():
+            self._queue.put_nowait(_END)
+
+
+class Broker(ABC):
+    """Publish and subscribe per user, with a bounded replay buffer per user."""
+
+    backend = "abstract"
+
+    def __init__(self, settings: Settings, clock: Clock) -> None:
+        self.clock = clock
+        self.replay_events = settings.push_replay_events
+        self.replay_window = timedelta(minutes=settings.push_replay_minutes)
+        self.queue_size = settings.push_queue_size
+        self._local: dict[int, set[Subscription]] = {}
+        self._enrichers: dict[str, list[Enricher]] = {}
+
+    # -- publishing ---------------------------------------------------------------------
+
+    def add_enricher(self, type: str, enricher: Enricher) -> None:
+        """Let a service add to ``type`` events' payloads (the thread summary, say)."""
+        self._enrichers.setdefault(type, []).append(enricher)
+
+    async def publish(self, user_id: int, type: str, data: Mapping[str, Any]) -> str:
+        """Record the event in ``user_id``'s replay buffer and send it to their clients."""
+        if type not in EVENT_TYPES:
+            raise ValueError(f"unknown event type {type!r}")
+        payload = dict(data)
+        for enricher in self._enrichers.get(type, ()):
+            payload = await enricher(user_id, payload)
+        return await self._publish(user_id, type, payload, self.clock.now())
+
+    @abstractmethod
+    async def _publish(self, user_id: int, type: str, data: dict[str, Any], when: datetime) -> str: ...
+
+    # -- subscribing --------------------------------------------------------------------
+
+    async def subscribe(self, user_id: int, last_event_id: str | None = None) -> Subscription:
+        """``user_id``'s events from now on, after those since ``last_event_id`` (if given
+        and still in the replay buffer; an id of another form is ignored)."""
+        sub = Subscription(self, user_id, self.queue_size)
+        # Attach before reading the replay buffer: an event published in between is then
+        # both queued and replayed, and the subscription drops the queued copy.
+        self._local.setdefault(user_id, set()).add(sub)
+        if last_event_id is not None and EVENT_ID.match(last_event_id):
+            try:
+                sub._load_replay(await self.replay(user_id, last_event_id))
+            except BaseException:
+                await sub.aclose()
+                raise
+        return sub
+
+    @abstractmethod
+    async def replay(self, user_id: int, after: str) -> list[Event]:
+        """The buffered events of ``user_id`` newer than ``after``, oldest first."""
+
+    def subscribers(self, user_id: int) -> int:
+        """How many clients of ``user_id`` this process holds."""
+        return len(self._local.get(user_id, ()))
+
+    def _dispatch(self, event: Event) -> None:
+        for sub in list(self._local.get(event.user_id, ())):
+            sub.offer(event)
+
+    def _detach(self, sub: Subscription) -> None:
+        subs = self._local.get(sub.user_id)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                del self._local[sub.user_id]
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        for subs in list(self._local.values()):
+            for sub in list(subs):
+                await sub.aclose()
+
+
+async def publish_safely(broker: Broker | None, user_id: int, type: str, data: Mapping[str, Any]) -> None:
+    """Publish after a commit: a failure is logged, never raised (the change is stored; a
+    client misses only the push and sees the change on its next refresh)."""
+    if broker is None:
+        return
+    try:
+        await asyncio.wait_for(broker.publish(user_id, type, data), PUBLISH_TIMEOUT_SECONDS)
+    except Exception:
+        log.exception("could not publish %s for user %s", type, user_id)
+
+
+def open_broker(settings: Settings, clock: Clock) -> Broker:
+    """Redis when ``redis_url`` is set (several workers), process memory otherwise."""
+    if settings.redis_url:
+        from mailroom.events._redis import RedisBroker
+
+        return RedisBroker(settings, clock)
+    from mailroom.events._memory import MemoryBroker
+
+    return MemoryBroker(settings, clock)

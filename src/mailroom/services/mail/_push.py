@@ -1,0 +1,104 @@
+"""What the mail client API adds to push events: thread summaries and label counts.
+
+The pipeline publishes ``email.received`` with what it knows (ids, subject, snippet,
+sender); :func:`install` adds the thread summary a thread list shows, read after the commit,
+so a client can update its list without another request. Batch actions and label changes publish
+``thread.updated`` (the changed threads' summaries) and ``label.counts``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from mailroom.events import publish_safely
+from mailroom.runtime import Runtime
+from mailroom.services.mail._mailbox import thread_summary
+from mailroom.store import emails as email_store
+from mailroom.store import mailbox_queries as queries
+from mailroom.store import recipients as mailbox_store
+from mailroom.store import threads as thread_store
+from mailroom.store.engine import Tx
+
+log = logging.getLogger("mailroom.events")
+
+#: ``thread.updated`` carries at most this many summaries; more ids are listed without them.
+MAX_SUMMARIES = 50
+
+
+async def _owner_email(tx: Tx, user_id: int) -> str | None:
+    row = (await mailbox_store.mailboxes(tx, [user_id])).get(user_id)
+    return str(row["email"]) if row is not None else None
+
+
+async def _summaries(tx: Tx, user_id: int, thread_ids: Sequence[int]) -> list[dict[str, Any]]:
+    me = await _owner_email(tx, user_id)
+    names = await queries.label_names_of(tx, user_id, list(thread_ids))
+    out: list[dict[str, Any]] = []
+    for thread_id in thread_ids:
+        row = await thread_store.get(tx, user_id, thread_id)
+        if row is None:  # deleted meanwhile
+            continue
+        latest = await email_store.get(tx, user_id, int(row["latest_email_id"]))
+        if latest is not None:
+            row["latest_to"], row["latest_cc"] = latest["to_addrs"], latest["cc_addrs"]
+        out.append(thread_summary(row, names[thread_id], me).model_dump(mode="json"))
+    return out
+
+
+async def label_counts(rt: Runtime, user_id: int) -> list[dict[str, Any]]:
+    async with rt.db.read() as tx:
+        rows = await queries.label_counts(tx, user_id)
+    keys = ("id", "name", "kind", "threads_total", "threads_unread", "emails_total", "emails_unread")
+    return [{k: (int(r[k]) if k not in ("name", "kind") else str(r[k])) for k in keys} for r in rows]
+
+
+def install(rt: Runtime) -> None:
+    """Add the thread summary to ``email.received`` events.
+
+    Not the label counts: counting a label walks all its threads, too much for every
+    delivered message; the summary's labels and unread count let a client adjust its own.
+    """
+
+    async def enrich(user_id: int, data: dict[str, Any]) -> dict[str, Any]:
+        thread_id = data.get("thread_id")
+        if isinstance(thread_id, int):
+            async with rt.db.read() as tx:
+                found = await _summaries(tx, user_id, [thread_id])
+            data["thread"] = found[0] if found else None
+        return data
+
+    rt.events.add_enricher("email.received", enrich)
+
+
+async def announce_threads(rt: Runtime, user_id: int, thread_ids: Sequence[int], action: str) -> None:
+    """After a batch action commits: ``thread.updated`` and ``label.counts``."""
+    ids = list(dict.fromkeys(thread_ids))
+    if not ids:
+        return
+    try:
+        async with rt.db.read() as tx:
+            summaries = await _summaries(tx, user_id, ids[:MAX_SUMMARIES])
+    except Exception:  # the change is committed; only the push is lost
+        log.exception("thread.updated for user %s not published", user_id)
+        return
+    present = {s["thread_id"] for s in summaries}
+    deleted = [i for i in ids[:MAX_SUMMARIES] if i not in present]
+    await publish_safely(
+        rt.events,
+        user_id,
+        "thread.updated",
+        {"action": action, "thread_ids": ids, "threads": summaries, "deleted": deleted},
+    )
+    await announce_labels(rt, user_id)
+
+
+async def announce_labels(rt: Runtime, user_id: int) -> None:
+    """``label.counts``: every label of the mailbox with its counts (as mail.labels.list)."""
+    try:
+        labels = await label_counts(rt, user_id)
+    except Exception:
+        log.exception("label.counts for user %s not published", user_id)
+        return
+    await publish_safely(rt.events, user_id, "label.counts", {"labels": labels})
