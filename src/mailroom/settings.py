@@ -339,6 +339,12 @@ class Settings(BaseSettings):
         ge=10,
         description="How long a worker holds a claimed queue entry before others may take it.",
     )
+    queue_retention_days: int = Field(
+        default=30,
+        ge=1,
+        description="Finished queue entries (every recipient delivered or failed) are deleted this long "
+        "after they finished; their delivery status goes with them.",
+    )
 
     @field_validator("submission_rate_limit")
     @classmethod

@@ -398,3 +398,25 @@ async def test_the_senders_copy_never_triggers_their_own_auto_reply(
     assert len(await mailbox(mailroom, alice, "sent")) == 1
     async with mailroom.runtime.db.read() as tx:
         assert await store.due_intents(tx, mailroom.runtime.clock.now(), mailroom.runtime.clock.now()) == []
+
+
+async def test_finished_entries_are_deleted_after_the_retention(
+    mailroom: Mailroom, sink: Sink, queue: OutboundQueue, clock: FakeClock
+) -> None:
+    alice = await create_user(mailroom, "alice@example.org")
+    sink.data_replies = ["451 4.3.0 busy"]
+    done = await send(mailroom, ["bob@remote.example"], sender_id=alice)
+    await queue.run_once()  # deferred
+    clock.advance(60)
+    await queue.run_once()  # delivered: done now
+    clock.advance(days=30, seconds=-61)
+    await queue.run_once()
+    assert (await entry(mailroom, done.queue_id))["status"] == "done"  # not 30 days yet
+    sink.rcpt_replies["carol@remote.example"] = "451 4.2.0 later"
+    waiting = await send(mailroom, ["carol@remote.example"], sender_id=alice)
+    clock.advance(hours=1)
+    await queue.run_once()
+    assert (await entry(mailroom, waiting.queue_id))["status"] == "queued"  # still waiting: kept
+    async with mailroom.runtime.db.read() as tx:
+        assert await store.get(tx, done.queue_id) is None
+        assert await store.recipients(tx, done.queue_id) == []

@@ -47,6 +47,7 @@ from mailroom.store.engine import Row
 from mailroom.store.outbound import WAITING, NewRecipient
 
 log = logging.getLogger("mailroom.outbound")
+_PURGE_EVERY = timedelta(hours=1)
 
 
 def backoff(settings: Any, attempts: int) -> timedelta:
@@ -69,6 +70,7 @@ class OutboundQueue:
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._secret = rt.settings.secret_key.get_secret_value().encode()
+        self._purged_at: datetime | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> None:
@@ -102,9 +104,24 @@ class OutboundQueue:
             self._wake.clear()
 
     async def run_once(self) -> int:
-        """One pass: take due intents, then attempt due messages; returns how many were handled."""
+        """One pass: take due intents, then attempt due messages; returns how many were handled.
+
+        At most once an hour it also deletes entries finished ``queue_retention_days`` ago.
+        """
         done = await self.take_intents()
-        return done + await self.deliver_due()
+        done += await self.deliver_due()
+        await self.purge()
+        return done
+
+    async def purge(self) -> int:
+        """Delete old finished entries (hourly at most); returns how many went."""
+        now = self.rt.clock.now()
+        if self._purged_at is not None and now - self._purged_at < _PURGE_EVERY:
+            return 0
+        self._purged_at = now
+        before = now - timedelta(days=self.rt.settings.queue_retention_days)
+        async with self.rt.db.write() as tx:
+            return await store.purge_done(tx, before)
 
     # -- intents -------------------------------------------------------------------------
     def _stale(self, now: datetime) -> datetime:

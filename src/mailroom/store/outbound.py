@@ -227,6 +227,23 @@ async def delete_entry(tx: Tx, queue_id: int) -> bool:
     return await tx.rowcount(delete(outbound_queue).where(outbound_queue.c.id == queue_id)) == 1
 
 
+async def purge_done(tx: Tx, before: datetime, limit: int = 1000) -> int:
+    """Delete up to ``limit`` finished entries last changed before ``before``; returns how many."""
+    ids = [
+        int(i)
+        for i in await tx.scalars(
+            select(outbound_queue.c.id)
+            .where(outbound_queue.c.status == "done", outbound_queue.c.updated_at < before)
+            .order_by(outbound_queue.c.id)
+            .limit(limit)
+        )
+    ]
+    if ids:
+        await tx.execute(delete(outbound_recipients).where(outbound_recipients.c.queue_id.in_(ids)))
+        await tx.execute(delete(outbound_queue).where(outbound_queue.c.id.in_(ids)))
+    return len(ids)
+
+
 async def page(tx: Tx, *, status: str | None, offset: int, limit: int) -> tuple[list[Row], int]:
     """Queue entries, newest first, optionally only ``queued`` or ``done`` ones, and their total."""
     where = [] if status is None else [outbound_queue.c.status == status]
