@@ -84,6 +84,10 @@ def serve(
     lmtp_port: Annotated[
         int | None, typer.Option(help="LMTP port, 0 disables [settings: lmtp_port, 2424].")
     ] = None,
+    submission_port: Annotated[
+        int | None,
+        typer.Option(help="Authenticated submission port, 0 disables [settings: submission_port, 2587]."),
+    ] = None,
 ) -> None:
     """Run the API server: migrate the database, create the first admin key, serve HTTP.
 
@@ -100,6 +104,7 @@ def serve(
             "data_dir": data_dir,
             "smtp_port": smtp_port,
             "lmtp_port": lmtp_port,
+            "submission_port": submission_port,
         }.items()
         if v is not None
     }
