@@ -12,6 +12,7 @@ from mailroom import bootstrap
 from mailroom.delivery.queue import OutboundQueue
 from mailroom.frontends.smtp import start_listeners
 from mailroom.frontends.smtp.submission import start_submission
+from mailroom.services.mail.uploads import UploadExpiry
 from mailroom.settings import Settings, load_settings
 from mailroom.web import build_app
 
@@ -44,6 +45,8 @@ class LazyApp:
             queue = OutboundQueue(mailroom.runtime)
             mailroom.runtime.extras["outbound_queue"] = queue
             queue.start()
+            uploads = UploadExpiry(mailroom.runtime)  # unused uploads expire (every worker)
+            uploads.start()
         except Exception as exc:
             await send({"type": "lifespan.startup.failed", "message": str(exc)})
             raise
@@ -54,6 +57,7 @@ class LazyApp:
         await listeners.close()
         await submission.close()
         await queue.stop()
+        await uploads.stop()
         await mailroom.close()
         await send({"type": "lifespan.shutdown.complete"})
 

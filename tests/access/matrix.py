@@ -202,9 +202,20 @@ async def _label(w: World, n: int) -> dict[str, Any]:
     return {"id": created["id"]}
 
 
+async def _upload(w: World, n: int) -> dict[str, Any]:
+    created = await w.call("mail.uploads.create", {"file": UPLOAD}, as_="user_a")
+    return {"id": created["attachment_id"]}
+
+
 async def _renamed_label(w: World, n: int) -> dict[str, Any]:
     return {**await _label(w, n), "label": {"name": f"Renamed {n}"}}
 
+
+UPLOAD = {
+    "content_base64": base64.b64encode(b"file").decode(),
+    "filename": "a.txt",
+    "content_type": "text/plain",
+}
 
 MESSAGE = (
     "From: bob@example.net\r\nTo: alice@one.test\r\nSubject: hi\r\nMessage-ID: <{n}@example.net>\r\n"
@@ -331,6 +342,10 @@ ROWS: dict[str, Row] = {
         domain="one.test",
         owner="user_a",
     ),
+    "admin.domains.get_attachment_policy": Row(static({"name": "one.test"}), domain="one.test"),
+    "admin.domains.set_attachment_policy": Row(
+        static({"name": "one.test", "policy": {"require_encrypted": False}}), domain="one.test"
+    ),
     "admin.waitlist.admit": Row(static({"id": 999999}), allowed="not_found"),
     "admin.waitlist.delete": Row(static({"id": 999999}), allowed="not_found"),
     "admin.waitlist.list": Row(static({"domain": "one.test"}), domain="one.test"),
@@ -352,6 +367,9 @@ ROWS: dict[str, Row] = {
     "mail.keys.lookup": Row(static({"email": USERS["user_a"]})),
     "mail.keys.publish": Row(static({"public_key": NOT_A_KEY}), allowed="invalid_params"),
     "mail.labels.create": Row(fresh(lambda w, n: _ret({"label": {"name": f"New {n}"}}))),
+    "mail.uploads.create": Row(static({"file": UPLOAD})),
+    "mail.uploads.delete": Row(fresh(_upload), owner="user_a"),
+    "mail.uploads.get": Row(fresh(_upload), owner="user_a"),
     "mail.labels.delete": Row(fresh(_label), owner="user_a"),
     "mail.labels.get": Row(fresh(_label), owner="user_a"),
     "mail.labels.list": Row(static({})),

@@ -13,7 +13,7 @@ from mailroom.registry._access import (
 from mailroom.registry._context import CallInfo, Context
 from mailroom.registry._registry import Api, ApiInfo, Registry
 from mailroom.registry._runner import Call, Filter, Proceed, RejectionObserver, Runner, validation_errors
-from mailroom.registry._spec import DELETE, GET, PATCH, POST, PUT, Download, HttpBinding, MethodSpec
+from mailroom.registry._spec import DELETE, GET, PATCH, POST, PUT, Download, HttpBinding, MethodSpec, Upload
 
 __all__ = [
     "DELETE",
@@ -41,6 +41,7 @@ __all__ = [
     "Registry",
     "RejectionObserver",
     "Runner",
+    "Upload",
     "UserSelf",
     "validation_errors",
 ]

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter, create_model
+from pydantic import Base64Bytes, BaseModel, ConfigDict, Field, TypeAdapter, create_model
 
 from mailroom.registry._access import Access
 
@@ -75,6 +75,21 @@ class Download:
     filename: str | None = None
 
 
+class Upload(BaseModel):
+    """A file a method takes (an attachment upload): bytes with a media type and a name.
+
+    REST fills it from a ``multipart/form-data`` part or from the raw body (the type from
+    ``Content-Type``, the name from ``Content-Disposition`` or a ``filename`` query
+    parameter); the RPC protocols send ``{"content_base64", "filename", "content_type"}``.
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    content: Base64Bytes = Field(alias="content_base64", description="The bytes, base64-encoded.")
+    filename: str | None = Field(default=None, max_length=255)
+    content_type: str = Field(default="application/octet-stream", max_length=255)
+
+
 class _Params(BaseModel):
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=False)
 
@@ -105,6 +120,14 @@ class MethodSpec:
     @property
     def summary(self) -> str:
         return self.doc.strip().split("\n", 1)[0] if self.doc else self.name
+
+    @property
+    def upload_param(self) -> str | None:
+        """The parameter typed :class:`Upload`, which REST fills from a file upload."""
+        for name in self.param_names:
+            if self.params_model.model_fields[name].annotation is Upload:
+                return name
+        return None
 
     @property
     def body_param(self) -> str | None:

@@ -31,6 +31,7 @@ from mailroom.store._prepared import PerDialect, run
 from mailroom.store.engine import Query, Tx
 from mailroom.store.mail_schema import blobs, emails, outbound_intents
 from mailroom.store.outbound_schema import outbound_queue
+from mailroom.store.uploads_schema import uploads
 from mailroom.store.upsert import dialect_insert
 
 _SHA = re.compile(r"^[0-9a-f]{64}$")
@@ -223,6 +224,7 @@ _UNREFERENCED = Query(
         ~exists().where(emails.c.blob_sha == blobs.c.sha),
         ~exists().where(outbound_intents.c.blob_sha == blobs.c.sha),
         ~exists().where(outbound_queue.c.blob_sha == blobs.c.sha),
+        ~exists().where(uploads.c.blob_sha == blobs.c.sha),
     )
     .limit(bindparam("limit"))
 )
@@ -245,6 +247,7 @@ async def collect_garbage(tx: Tx, store: FileBlobStore, *, limit: int = 1000) ->
                     ~exists().where(emails.c.blob_sha == sha),
                     ~exists().where(outbound_intents.c.blob_sha == sha),
                     ~exists().where(outbound_queue.c.blob_sha == sha),
+                    ~exists().where(uploads.c.blob_sha == sha),
                 )
             )
         )

@@ -30,6 +30,7 @@ from mailroom.store.mail_schema import (
     threads,
 )
 from mailroom.store.outbound_schema import outbound_queue
+from mailroom.store.uploads_schema import uploads
 
 #: The latest email's recipients ride along with each summary (for "To: ..." in sent mail).
 LIST_COLUMNS = [
@@ -268,6 +269,7 @@ async def release_blobs(tx: Tx, store: FileBlobStore, shas: Collection[str]) -> 
                     ~exists().where(emails.c.blob_sha == sha),
                     ~exists().where(outbound_intents.c.blob_sha == sha),
                     ~exists().where(outbound_queue.c.blob_sha == sha),
+                    ~exists().where(uploads.c.blob_sha == sha),
                 )
             )
         )

@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
-from mailroom.store import accounting_schema, client_schema, mail_schema, outbound_schema, schema
+from mailroom.store import (
+    accounting_schema,
+    client_schema,
+    mail_schema,
+    outbound_schema,
+    schema,
+    uploads_schema,
+)
 from mailroom.store.schema import metadata
 
-__all__ = ["accounting_schema", "client_schema", "mail_schema", "metadata", "outbound_schema", "schema"]
+__all__ = [
+    "accounting_schema",
+    "client_schema",
+    "mail_schema",
+    "metadata",
+    "outbound_schema",
+    "schema",
+    "uploads_schema",
+]

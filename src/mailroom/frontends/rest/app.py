@@ -6,7 +6,7 @@ the runner, and the result or the domain error is packed as JSON or problem+json
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, get_args, get_origin
 
 import orjson
@@ -19,7 +19,7 @@ from mailroom.errors import BadRequest, MailroomError, PayloadTooLarge
 from mailroom.frontends.http_auth import authenticate
 from mailroom.frontends.rest.problems import problem_response, unexpected_error_response
 from mailroom.frontends.rest.router import RegistryRouter
-from mailroom.registry import CallInfo, Download, MethodSpec
+from mailroom.registry import CallInfo, Download, MethodSpec, Upload
 
 if TYPE_CHECKING:
     from mailroom.bootstrap import Mailroom
@@ -68,6 +68,72 @@ def parse_json_body(raw: bytes, content_type: str | None) -> Any:
         raise BadRequest(f"the body is not valid JSON: {exc.msg} at position {exc.pos}") from None
 
 
+def _is_json(content_type: str | None) -> bool:
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media == JSON or media.endswith("+json")
+
+
+#: What a multipart body may carry beyond the file itself (boundaries, part headers).
+MULTIPART_OVERHEAD = 64 * 1024
+
+
+async def read_upload(request: Request, limit: int) -> Upload:
+    """The file of an upload request: the one file part of a ``multipart/form-data`` body,
+    or the raw body (``Content-Type``; name from ``Content-Disposition`` or ``?filename=``).
+    More than ``limit`` bytes of content is a 413, refused before it is all read."""
+    content_type = request.headers.get("content-type") or "application/octet-stream"
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media == "multipart/form-data":
+        raw = await read_body(request, limit + MULTIPART_OVERHEAD)
+        return await _multipart_upload(request, raw, limit)
+    if media == "application/x-www-form-urlencoded":
+        raise BadRequest("a form without a file: send the file as multipart/form-data or as the raw body")
+    content = await read_body(request, limit)
+    filename = _disposition_filename(request.headers.get("content-disposition"))
+    filename = filename or request.query_params.get("filename")
+    return Upload.model_construct(content=content, filename=filename or None, content_type=media)
+
+
+async def _multipart_upload(request: Request, raw: bytes, limit: int) -> Upload:
+    from starlette.datastructures import UploadFile
+    from starlette.formparsers import MultiPartException, MultiPartParser
+
+    async def stream() -> AsyncGenerator[bytes, None]:
+        yield raw
+
+    parser = MultiPartParser(request.headers, stream(), max_files=1, max_fields=10)
+    try:
+        form = await parser.parse()
+    except MultiPartException as exc:
+        raise BadRequest(f"malformed multipart body: {exc.message}") from None
+    try:
+        files = [v for v in form.values() if isinstance(v, UploadFile)]
+        if len(files) != 1:
+            raise BadRequest("send exactly one file part in the multipart body")
+        upload = files[0]
+        content = await upload.read()
+        if len(content) > limit:
+            raise PayloadTooLarge(f"the file is larger than {limit} bytes", limit=limit)
+        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        filename = upload.filename or fields.get("filename") or request.query_params.get("filename")
+        media = (upload.content_type or "application/octet-stream").split(";", 1)[0].strip().lower()
+        return Upload.model_construct(content=content, filename=filename or None, content_type=media)
+    finally:
+        await form.close()
+
+
+def _disposition_filename(header: str | None) -> str | None:
+    """``filename*=UTF-8''...`` or ``filename="..."`` of a Content-Disposition header."""
+    if not header:
+        return None
+    from email.message import Message
+
+    message = Message()
+    message["content-disposition"] = header
+    name = message.get_filename()
+    return name.strip() if name else None
+
+
 def _is_list(annotation: Any) -> bool:
     origin = get_origin(annotation)
     if origin in (list, tuple, set, frozenset):
@@ -114,10 +180,17 @@ def make_endpoint(mailroom: Mailroom, spec: MethodSpec) -> Endpoint:
     runner = mailroom.runner
     deprecation = {"Deprecation": deprecation_header(spec.deprecated)} if spec.deprecated else {}
 
+    upload_param = spec.upload_param if takes_body else None
+
     async def endpoint(request: Request) -> Response:
         principal = await authenticate(mailroom, request)
         params: dict[str, Any] = query_params(spec, request) if request.query_params else {}
-        if takes_body:
+        if upload_param is not None and not _is_json(request.headers.get("content-type")):
+            # A file: multipart or the raw body (JSON still works: the RPC form, base64).
+            if "filename" not in spec.param_names:
+                params.pop("filename", None)  # the file's name, read by read_upload
+            params[upload_param] = await read_upload(request, mailroom.settings.upload_max_bytes)
+        elif takes_body:
             body = parse_json_body(await read_body(request, limit), request.headers.get("content-type"))
             if body_param is not None:
                 params[body_param] = body if body is not None else {}

@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises:
-Create Date: 2026-11-21 06:46:24.251415
+Create Date: 2026-11-21 07:29:57.005212
 """
 
 from __future__ import annotations
@@ -163,6 +163,19 @@ def upgrade() -> None:
     with op.batch_alter_table("alternatives", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_alternatives_domain"), ["domain"], unique=False)
 
+    op.create_table(
+        "attachment_policies",
+        sa.Column("domain", sa.String(length=253), nullable=False),
+        sa.Column("require_encrypted", sa.Boolean(), nullable=False),
+        sa.Column("updated_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["domain"],
+            ["domains.name"],
+            name=op.f("fk_attachment_policies_domain_domains"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("domain", name=op.f("pk_attachment_policies")),
+    )
     op.create_table(
         "invites",
         sa.Column("id", sa.String(length=16), nullable=False),
@@ -463,6 +476,29 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "uploads",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("blob_sha", sa.String(length=64), nullable=False),
+        sa.Column("size", sa.BigInteger(), nullable=False),
+        sa.Column("content_type", sa.String(length=255), nullable=False),
+        sa.Column("filename", sa.String(length=255), nullable=True),
+        sa.Column("encrypted", sa.Boolean(), nullable=False),
+        sa.Column("created_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", mailroom.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("used_by_email", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(["blob_sha"], ["blobs.sha"], name=op.f("fk_uploads_blob_sha_blobs")),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_uploads_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_uploads")),
+    )
+    with op.batch_alter_table("uploads", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_uploads_blob_sha"), ["blob_sha"], unique=False)
+        batch_op.create_index("ix_uploads_expiry", ["used_by_email", "expires_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_uploads_user_id"), ["user_id"], unique=False)
+
+    op.create_table(
         "usernames",
         sa.Column("domain", sa.String(length=253), nullable=False),
         sa.Column("canonical", sa.String(length=64), nullable=False),
@@ -661,6 +697,12 @@ def downgrade() -> None:
     op.drop_table("contact_emails")
     op.drop_table("api_key_limits")
     op.drop_table("usernames")
+    with op.batch_alter_table("uploads", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_uploads_user_id"))
+        batch_op.drop_index("ix_uploads_expiry")
+        batch_op.drop_index(batch_op.f("ix_uploads_blob_sha"))
+
+    op.drop_table("uploads")
     with op.batch_alter_table("threads", schema=None) as batch_op:
         batch_op.drop_index("ix_threads_user_id_normalized_subject")
 
@@ -712,6 +754,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_invites_domain"))
 
     op.drop_table("invites")
+    op.drop_table("attachment_policies")
     with op.batch_alter_table("alternatives", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_alternatives_domain"))
 

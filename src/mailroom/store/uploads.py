@@ -1,0 +1,125 @@
+"""Attachment uploads and per-domain attachment policies. Every read is scoped to its owner."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, exists, insert, select, update
+
+from mailroom.store.blobs import FileBlobStore
+from mailroom.store.engine import Row, Tx
+from mailroom.store.mail_schema import blobs, emails, outbound_intents
+from mailroom.store.outbound_schema import outbound_queue
+from mailroom.store.uploads_schema import attachment_policies, uploads
+from mailroom.store.upsert import upsert
+
+_COLUMNS = [
+    uploads.c.id,
+    uploads.c.user_id,
+    uploads.c.blob_sha,
+    uploads.c.size,
+    uploads.c.content_type,
+    uploads.c.filename,
+    uploads.c.encrypted,
+    uploads.c.created_at,
+    uploads.c.expires_at,
+    uploads.c.used_by_email,
+]
+
+
+async def create(tx: Tx, values: dict[str, Any]) -> None:
+    await tx.execute(insert(uploads).values(**values))
+
+
+async def get(tx: Tx, user_id: int, upload_id: str) -> Row | None:
+    """``user_id``'s upload ``upload_id`` (None for a missing one or another user's)."""
+    return await tx.first(select(*_COLUMNS).where(uploads.c.id == upload_id, uploads.c.user_id == user_id))
+
+
+async def owned(tx: Tx, user_id: int, upload_ids: Sequence[str]) -> list[Row]:
+    if not upload_ids:
+        return []
+    return await tx.all(
+        select(*_COLUMNS).where(uploads.c.id.in_(list(upload_ids)), uploads.c.user_id == user_id)
+    )
+
+
+async def mark_used(tx: Tx, user_id: int, upload_ids: Sequence[str], email_id: int) -> int:
+    """Record that ``email_id`` uses these uploads: they no longer expire."""
+    if not upload_ids:
+        return 0
+    return await tx.rowcount(
+        update(uploads)
+        .where(uploads.c.id.in_(list(upload_ids)), uploads.c.user_id == user_id)
+        .values(used_by_email=email_id)
+    )
+
+
+async def delete_one(tx: Tx, user_id: int, upload_id: str) -> str | None:
+    """Delete an upload of ``user_id``; its blob digest (None: there was none)."""
+    row = await get(tx, user_id, upload_id)
+    if row is None:
+        return None
+    await tx.execute(delete(uploads).where(uploads.c.id == upload_id, uploads.c.user_id == user_id))
+    return str(row["blob_sha"])
+
+
+async def expired(tx: Tx, now: datetime, *, limit: int) -> list[Row]:
+    """Unused uploads whose time is up, oldest first."""
+    return await tx.all(
+        select(uploads.c.id, uploads.c.blob_sha)
+        .where(uploads.c.used_by_email.is_(None), uploads.c.expires_at <= now)
+        .order_by(uploads.c.expires_at)
+        .limit(limit)
+    )
+
+
+async def delete_ids(tx: Tx, upload_ids: Sequence[str], now: datetime) -> int:
+    """Delete these uploads if they are still unused and expired (a send may have used one)."""
+    if not upload_ids:
+        return 0
+    return await tx.rowcount(
+        delete(uploads).where(
+            uploads.c.id.in_(list(upload_ids)),
+            uploads.c.used_by_email.is_(None),
+            uploads.c.expires_at <= now,
+        )
+    )
+
+
+async def release_blobs(tx: Tx, store: FileBlobStore, shas: Sequence[str]) -> list[str]:
+    """Delete the blobs among ``shas`` nothing refers to any more (rows, then files)."""
+    released: list[str] = []
+    for sha in sorted(set(shas)):
+        gone = await tx.rowcount(
+            delete(blobs).where(
+                and_(
+                    blobs.c.sha == sha,
+                    ~exists().where(emails.c.blob_sha == sha),
+                    ~exists().where(outbound_intents.c.blob_sha == sha),
+                    ~exists().where(outbound_queue.c.blob_sha == sha),
+                    ~exists().where(uploads.c.blob_sha == sha),
+                )
+            )
+        )
+        if gone:
+            await store.delete(sha)
+            released.append(sha)
+    return released
+
+
+# -- per-domain policy -------------------------------------------------------------------
+
+
+async def requires_encryption(tx: Tx, domain: str) -> bool:
+    value = await tx.scalar(
+        select(attachment_policies.c.require_encrypted).where(attachment_policies.c.domain == domain)
+    )
+    return bool(value)
+
+
+async def set_policy(tx: Tx, domain: str, *, require_encrypted: bool, now: datetime) -> None:
+    values = {"require_encrypted": require_encrypted, "updated_at": now}
+    await upsert(tx, attachment_policies, {"domain": domain, **values}, ["domain"], values)
