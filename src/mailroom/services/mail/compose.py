@@ -13,7 +13,8 @@ field may contain CR or LF (422), so nobody can add headers of their own.
 
 ``reply_to`` is the id of the caller's email being answered; ``thread_id`` without it answers
 the latest email of that thread. ``attachment_ids`` name attachments of the caller's own
-emails as ``"<email id>/<index>"`` (forwarding them); there is no upload store yet.
+emails as ``"<email id>/<index>"`` (forwarding them) or uploads (``"up_..."``, POST /uploads),
+which a sent email or a draft keeps from expiring.
 """
 
 from __future__ import annotations
@@ -44,13 +45,15 @@ from mailroom.errors import (
 from mailroom.registry import POST, Context, UserSelf
 from mailroom.services.mail._api import api
 from mailroom.services.mail._mailbox import user_id_of
+from mailroom.services.mail.uploads import mark_used, uploaded_attachments
 from mailroom.store import emails as email_store
 from mailroom.store import threads as thread_store
 from mailroom.store import users as users_store
 from mailroom.store.engine import Row
 
 _ADDR_SPEC = re.compile(r"^[^\s@<>()\[\],;:\"]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]+$")
-_ATTACHMENT_ID = re.compile(r"^(\d{1,18})/(\d{1,6})$")
+#: ``<email id>/<index>`` (an attachment of one's own email) or an upload's ``up_...`` id.
+_ATTACHMENT_ID = re.compile(r"^(?:(\d{1,18})/(\d{1,6})|up_[A-Za-z0-9_-]{16,37})$")
 #: References kept in a reply (the newest ones).
 MAX_REFERENCES = 20
 
@@ -91,7 +94,10 @@ class EmailCompose(BaseModel):
     )
     attachment_ids: Annotated[
         list[Annotated[str, Field(pattern=_ATTACHMENT_ID.pattern)]],
-        Field(max_length=100, description='Attachments of the caller\'s emails: "<email id>/<index>".'),
+        Field(
+            max_length=100,
+            description='Attachments of the caller\'s emails ("<email id>/<index>") or uploads ("up_...").',
+        ),
     ] = []
     draft: bool = False
 
@@ -135,6 +141,9 @@ async def _attachments(ctx: Context, user_id: int, ids: list[str]) -> list[tuple
     """``(content, media type, file name)`` of each attachment named."""
     out: list[tuple[bytes, str, str]] = []
     for ref in ids:
+        if ref.startswith("up_"):  # uploaded beforehand (POST /uploads)
+            out.extend(await uploaded_attachments(ctx.rt, user_id, [ref]))
+            continue
         match = _ATTACHMENT_ID.match(ref)
         assert match is not None  # the pattern was validated
         email_id, index = int(match.group(1)), int(match.group(2))
@@ -234,8 +243,12 @@ async def send_email(ctx: Context, email: EmailCompose) -> ComposeResult:
     )
     if len(raw) > ctx.rt.settings.max_message_bytes:
         raise PayloadTooLarge(f"the message is larger than {ctx.rt.settings.max_message_bytes} bytes")
+    uploads = [ref for ref in email.attachment_ids if ref.startswith("up_")]
     if email.draft:
-        return await _store_draft(ctx, user_id, address, raw, message_id)
+        draft = await _store_draft(ctx, user_id, address, raw, message_id)
+        if uploads and draft.email_id is not None:
+            await mark_used(ctx.rt, user_id, uploads, draft.email_id)  # they no longer expire
+        return draft
     reason = await check_sender(ctx.rt, user_id, address)
     if reason is not None:
         raise Forbidden(reason)
@@ -255,6 +268,8 @@ async def send_email(ctx: Context, email: EmailCompose) -> ComposeResult:
         async with ctx.rt.db.read() as tx:
             row = await email_store.get(tx, user_id, result.sent_email_id)
         thread_id = int(row["thread_id"]) if row is not None else None
+    if uploads and result.sent_email_id is not None:
+        await mark_used(ctx.rt, user_id, uploads, result.sent_email_id)
     return ComposeResult(
         email_id=result.sent_email_id,
         thread_id=thread_id,
