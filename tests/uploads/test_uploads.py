@@ -254,3 +254,10 @@ async def test_other_users_cannot_use_an_attachment_id(
     problem(
         await client.get("/api/v1/uploads/up_not-a-real-one-at-all", headers=alice.headers), 404, "not_found"
     )
+
+
+async def test_openapi_advertises_the_file_bodies(client: httpx.AsyncClient) -> None:
+    doc = (await client.get("/api/v1/openapi.json")).json()
+    content = doc["paths"]["/uploads"]["post"]["requestBody"]["content"]
+    assert set(content) == {"multipart/form-data", "application/octet-stream", "application/json"}
+    assert content["multipart/form-data"]["schema"]["properties"]["file"]["format"] == "binary"

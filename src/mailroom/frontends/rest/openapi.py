@@ -375,6 +375,20 @@ def _request_body(
     if found:
         media["examples"] = found
     body["content"] = {JSON: media}
+    if spec.upload_param is not None:
+        # The file itself, as a form part or as the whole body (frontends/rest/app.py read_upload).
+        file = {"type": "string", "format": "binary"}
+        body["content"] = {
+            "multipart/form-data": {
+                "schema": {"type": "object", "properties": {"file": file}, "required": ["file"]}
+            },
+            "application/octet-stream": {"schema": file},
+            JSON: media,
+        }
+        body["description"] = (
+            "One file: a multipart/form-data part, or the raw body (any Content-Type; its name in "
+            "Content-Disposition or a `filename` query parameter), or JSON with the content base64."
+        )
     return body
 
 
