@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from mailroom.auth.principal import SYSTEM
 from mailroom.clock import Clock
-from mailroom.errors import MailroomError
+from mailroom.errors import InternalError, MailroomError
 from mailroom.registry import Call, CallInfo, Context, Download, MethodSpec, Proceed, Registry
 from mailroom.runtime import Runtime
 from mailroom.store import audit as store
@@ -134,14 +134,20 @@ class AuditLog:
             return await proceed(call)
         reader = self.reader(call.spec)
         key_params = self._reader_params(reader, call) if reader is not None else None
-        before = (
-            await self.read(reader, key_params) if reader is not None and key_params is not None else None
-        )
-        result = await proceed(call)
-        try:
-            await self._record(call, reader, key_params, before, result)
-        except Exception:
-            log.exception("could not write the audit entry for %s", call.name)
+        # One unit of work: the method's writes and the audit entry commit together (one
+        # fsync), and an entry that cannot be written takes the change back with it.
+        async with self.db.unit_of_work():
+            before = (
+                await self.read(reader, key_params) if reader is not None and key_params is not None else None
+            )
+            result = await proceed(call)
+            try:
+                await self._record(call, reader, key_params, before, result)
+            except MailroomError:
+                raise
+            except Exception:
+                log.exception("could not write the audit entry for %s; the change is undone", call.name)
+                raise InternalError() from None
         return result
 
     async def _record(

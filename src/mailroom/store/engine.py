@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Mapping, Sequence
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -187,16 +188,100 @@ class _AsyncTx(Tx):
             raise _translate(exc) from exc
 
 
+class UnitOfWork:
+    """Writes made inside :meth:`Database.unit_of_work` share one transaction.
+
+    The transaction begins lazily, at the first ``write()`` inside the scope, so work done
+    before it (hashing a password, generating a key) does not hold the write lock.
+    """
+
+    __slots__ = ("_cm", "closed", "db", "tx")
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.tx: Tx | None = None
+        self.closed = False
+        self._cm: contextlib.AbstractAsyncContextManager[Tx] | None = None
+
+    def active_for(self, db: Database) -> bool:
+        # Tasks started inside the unit inherit the context variable; once the unit has
+        # ended they must get transactions of their own.
+        return self.db is db and not self.closed
+
+    @property
+    def wrote(self) -> bool:
+        """Whether anything inside the scope opened a write transaction."""
+        return self.tx is not None
+
+    async def _join(self) -> Tx:
+        if self.tx is None:
+            self._cm = self.db._write()
+            self.tx = await self._cm.__aenter__()
+        return self.tx
+
+
+_unit_of_work: ContextVar[UnitOfWork | None] = ContextVar("mailroom_unit_of_work", default=None)
+
+
 class Database:
     """What services hold: ``read()`` and ``write()`` transactions, ``ping()``, ``close()``."""
 
     url: str
     dialect: str
 
-    def read(self) -> contextlib.AbstractAsyncContextManager[Tx]:
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[Tx]:
+        """A read; inside a unit of work that has written, the unit's own transaction."""
+        unit = _unit_of_work.get()
+        if unit is not None and unit.active_for(self) and unit.tx is not None:
+            yield unit.tx
+            return
+        async with self._read() as tx:
+            yield tx
+
+    @contextlib.asynccontextmanager
+    async def write(self) -> AsyncIterator[Tx]:
+        """A write transaction: committed at the end of the block, or of the unit of work."""
+        unit = _unit_of_work.get()
+        if unit is not None and unit.active_for(self):
+            yield await unit._join()
+            return
+        async with self._write() as tx:
+            yield tx
+
+    @contextlib.asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
+        """Every ``write()`` inside joins one transaction, committed once when the block ends.
+
+        The audit filter wraps admin changes in one, so that the audit entry commits with the
+        change it records — atomic, and one fsync instead of two. An error anywhere inside
+        rolls everything back. Nested units join the outer one.
+        """
+        outer = _unit_of_work.get()
+        if outer is not None and outer.active_for(self):
+            yield outer
+            return
+        unit = UnitOfWork(self)
+        token = _unit_of_work.set(unit)
+        try:
+            try:
+                yield unit
+            except BaseException as exc:
+                unit.closed = True
+                if unit._cm is not None:
+                    await unit._cm.__aexit__(type(exc), exc, exc.__traceback__)
+                raise
+            unit.closed = True
+            if unit._cm is not None:
+                await unit._cm.__aexit__(None, None, None)
+        finally:
+            unit.closed = True
+            _unit_of_work.reset(token)
+
+    def _read(self) -> contextlib.AbstractAsyncContextManager[Tx]:
         raise NotImplementedError
 
-    def write(self) -> contextlib.AbstractAsyncContextManager[Tx]:
+    def _write(self) -> contextlib.AbstractAsyncContextManager[Tx]:
         raise NotImplementedError
 
     async def ping(self) -> bool:
@@ -255,7 +340,7 @@ class SQLiteDatabase(Database):
         self._free_readers: list[Connection] = []
 
     @contextlib.asynccontextmanager
-    async def read(self) -> AsyncIterator[Tx]:
+    async def _read(self) -> AsyncIterator[Tx]:
         # Each statement of a read is its own snapshot, as under PostgreSQL's default READ
         # COMMITTED: so both engines behave alike, and SQLite saves a BEGIN and a ROLLBACK
         # per read. Reader connections are kept in a free list of our own: the pool's
@@ -273,7 +358,7 @@ class SQLiteDatabase(Database):
                 conn.close()
 
     @contextlib.asynccontextmanager
-    async def write(self) -> AsyncIterator[Tx]:
+    async def _write(self) -> AsyncIterator[Tx]:
         async with self._write_lock:
             with self._writer.connect() as conn:
                 try:
@@ -324,7 +409,7 @@ class AsyncDatabase(Database):
         return self._engine
 
     @contextlib.asynccontextmanager
-    async def read(self) -> AsyncIterator[Tx]:
+    async def _read(self) -> AsyncIterator[Tx]:
         try:
             conn_cm = self._engine.connect()
             conn = await conn_cm.__aenter__()
@@ -337,7 +422,7 @@ class AsyncDatabase(Database):
             await conn_cm.__aexit__(None, None, None)
 
     @contextlib.asynccontextmanager
-    async def write(self) -> AsyncIterator[Tx]:
+    async def _write(self) -> AsyncIterator[Tx]:
         try:
             conn_cm = self._engine.connect()
             conn = await conn_cm.__aenter__()
