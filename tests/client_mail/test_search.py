@@ -14,7 +14,7 @@ from mailroom.domain.search import DateTerm, FlagTerm, LabelTerm, SizeTerm, Text
 from mailroom.errors import BadRequest
 from mailroom.store import mailbox_search
 from mailroom.store.engine import SQLiteDatabase
-from mailroom.store.mailbox_search import fts5_expression, pg_expression, search_statements
+from mailroom.store.mailbox_search import fts5_expression, pg_expression, search_statement
 from tests.client_mail.conftest import Deliver, at, message, problem
 from tests.conftest import Actor
 
@@ -235,10 +235,8 @@ async def test_text_search_is_driven_by_the_index(mailroom: Mailroom) -> None:
     if not isinstance(db, SQLiteDatabase):
         pytest.skip("SQLite query plan")
     for label_id in (None, 3):
-        _, page = search_statements(
-            "sqlite", 1, parse_query("budget -lunch from:bob"), {}, label_id=label_id, offset=0, limit=50
-        )
-        sql = page.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}).string
+        stmt = search_statement("sqlite", 1, parse_query("budget -lunch from:bob"), {}, label_id=label_id)
+        sql = stmt.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}).string
         with db.sync_connection() as conn:
             plan = [row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql)]
         joined = " | ".join(plan)

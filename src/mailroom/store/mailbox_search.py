@@ -207,17 +207,15 @@ def matching_threads(
     return select(emails.c.thread_id).where(and_(*conditions)).distinct()
 
 
-def search_statements(
+def search_statement(
     dialect: str,
     user_id: int,
     query: SearchQuery,
     label_ids: dict[str, int],
     *,
     label_id: int | None,
-    offset: int,
-    limit: int,
-) -> tuple[Select[Any], Select[Any]]:
-    """(count of matching threads, one page of their summaries newest first)."""
+) -> Select[Any]:
+    """The ids of every matching thread, newest activity first (light rows: id, date)."""
     matched = matching_threads(dialect, user_id, query, label_ids).subquery()
     in_label: ColumnElement[bool] = true()
     if label_id is not None:
@@ -228,16 +226,7 @@ def search_statements(
         )
     # Matched threads are found by primary key ("+ 0": not by walking the mailbox's threads).
     scope = and_((threads.c.user_id + 0) == user_id, threads.c.id.in_(select(matched.c.thread_id)), in_label)
-    count = select(func.count()).select_from(threads).where(scope)
-    page = (
-        select(*LIST_COLUMNS)
-        .select_from(threads.outerjoin(emails, emails.c.id == threads.c.latest_email_id))
-        .where(scope)
-        .order_by(threads.c.last_date.desc(), threads.c.id.desc())
-        .limit(limit)
-        .offset(offset)
-    )
-    return count, page
+    return select(threads.c.id).where(scope).order_by(threads.c.last_date.desc(), threads.c.id.desc())
 
 
 async def search_threads(
@@ -250,11 +239,23 @@ async def search_threads(
     offset: int,
     limit: int,
 ) -> tuple[int, list[Row]]:
-    """(how many threads match, one page of their summaries newest first)."""
-    count, page = search_statements(
-        tx.dialect, user_id, query, label_ids, label_id=label_id, offset=offset, limit=limit
+    """(how many threads match, one page of their summaries newest first).
+
+    One pass finds every matching thread id in order (bounded by :data:`MAX_MATCHES`
+    emails for text searches): its length is the total, and only the page's summaries are
+    read, by primary key.
+    """
+    stmt = search_statement(tx.dialect, user_id, query, label_ids, label_id=label_id)
+    # Plain scalars, not dict rows: there may be thousands.
+    ids = [int(i) for i in (await tx.execute(stmt)).scalars().all()]
+    page = ids[offset : offset + limit]
+    if not page:
+        return len(ids), []
+    rows = await tx.all(
+        select(*LIST_COLUMNS)
+        .select_from(threads.outerjoin(emails, emails.c.id == threads.c.latest_email_id))
+        .where(threads.c.id.in_(page), threads.c.user_id == user_id)
     )
-    total = int(await tx.scalar(count) or 0)
-    if total == 0 or offset >= total:
-        return total, []
-    return total, await tx.all(page)
+    position = {thread_id: n for n, thread_id in enumerate(page)}
+    rows.sort(key=lambda r: position[int(r["id"])])
+    return len(ids), rows
