@@ -108,6 +108,11 @@ class Settings(BaseSettings):
     )
     public_url: str | None = Field(default=None, description="Base URL clients use, for links and docs.")
     hostname: str = Field(default="mail.example.org", description="This server's mail host name (MX target).")
+    access_log: bool = Field(
+        default=False,
+        description="uvicorn's per-request access log (stderr). Off by default: it costs about as much "
+        "CPU as a whole small request, and usage accounting already records every call.",
+    )
 
     # Auth.
     argon2_time_cost: int = Field(default=3, ge=1)

@@ -130,4 +130,5 @@ def serve(
         loop="uvloop",
         http="httptools",
         log_config=log_config(),
+        access_log=settings.access_log,
     )
