@@ -123,6 +123,9 @@ async def test_paging_and_totals(client: httpx.AsyncClient, alice: Actor, delive
     page = await threads(client, alice, offset=2, limit=3)
     assert page["n_threads"] == 7
     assert [t["subject"] for t in page["threads"]] == ["M5", "M4", "M3"]
+    last = await threads(client, alice, offset=5, limit=3)
+    assert last["n_threads"] == 7
+    assert [t["subject"] for t in last["threads"]] == ["M2", "M1"]
     end = await threads(client, alice, offset=7, limit=3)
     assert end == {"n_threads": 7, "threads": []}
 

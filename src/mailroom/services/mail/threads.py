@@ -72,8 +72,11 @@ async def list_threads(
             label_id = int(system["id"])
         if query is None:
             assert label_id is not None
-            total = await thread_store.count_by_label(tx, user_id, label_id)
-            rows = await queries.list_page(tx, user_id, label_id, offset=offset, limit=limit) if total else []
+            rows = await queries.list_page(tx, user_id, label_id, offset=offset, limit=limit)
+            if rows and len(rows) < limit:
+                total = offset + len(rows)  # the last page: no need to count
+            else:
+                total = await thread_store.count_by_label(tx, user_id, label_id)
         else:
             named: dict[str, int] = {}
             for term in query.terms:
