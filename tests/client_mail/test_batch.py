@@ -72,6 +72,9 @@ async def test_archive_and_unarchive(client: httpx.AsyncClient, alice: Actor, tw
     await ok(client, alice, "threads", [t1], "archive")
     assert set(await listing(client, alice, "inbox")) == {t2}
     assert (await listing(client, alice, "archive"))[t1]["labels"] == ["archive"]
+    counts = {lb["name"]: lb for lb in (await client.get("/api/v1/labels", headers=alice.headers)).json()}
+    assert (counts["inbox"]["threads_total"], counts["inbox"]["emails_total"]) == (1, 1)
+    assert (counts["archive"]["threads_total"], counts["archive"]["emails_unread"]) == (1, 2)
     await ok(client, alice, "threads", [t1], "unarchive")
     assert set(await listing(client, alice, "inbox")) == {t1, t2}
     assert await listing(client, alice, "archive") == {}
