@@ -257,3 +257,20 @@ async def test_other_users_ids_are_not_found_and_untouched(
         assert r.json()["results"][0]["error"] == "not_found"
     assert await listing(client, alice, "inbox") == before
     problem(await client.get(f"/api/v1/emails/{bob_email}", headers=bob.headers), 404, "not_found")
+
+
+async def test_moving_a_postponed_thread_ends_the_postponement(
+    client: httpx.AsyncClient, alice: Actor, clock: FakeClock, two_threads: Any
+) -> None:
+    t1, t2, _ = two_threads
+    later = (clock.now() + timedelta(days=1)).isoformat()
+    await ok(client, alice, "threads", [t1, t2], "postpone", until=later)
+    await ok(client, alice, "threads", [t1], "unarchive")
+    inbox = await listing(client, alice, "inbox")
+    assert set(inbox) == {t1}
+    assert inbox[t1]["is_postponed"] is False
+    assert inbox[t1]["labels"] == ["inbox"]
+    assert set(await listing(client, alice, "postponed")) == {t2}
+    await ok(client, alice, "threads", [t2], "trash")
+    assert await listing(client, alice, "postponed") == {}
+    assert (await thread_of(client, alice, t2))["postponed_until"] is None

@@ -79,10 +79,14 @@ async def _relabel(
 
 async def end_postponement(tx: Tx, user_id: int, thread_ids: Collection[int], now: datetime) -> None:
     """Forget postponements of these threads (their mail went somewhere on purpose)."""
-    if not thread_ids:
+    label = await queries.label_by_name(tx, user_id, POSTPONED) if thread_ids else None
+    if label is None:
         return
     emails = await queries.emails_of_threads(tx, user_id, thread_ids)
-    await _relabel(tx, user_id, [e for ids in emails.values() for e in ids], now, remove=[POSTPONED])
+    ids = [e for found in emails.values() for e in found]
+    postponed = await queries.emails_with_labels(tx, ids, [int(label["id"])])
+    if postponed:  # relabelling recomputes every thread touched: only when there is work
+        await _relabel(tx, user_id, sorted(postponed), now, remove=[POSTPONED])
     await queries.set_thread_state(tx, user_id, thread_ids, postponed_until=None)
 
 
