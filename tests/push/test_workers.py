@@ -92,16 +92,25 @@ def prepared(tmp_path: Path, sqlite_template: Path) -> tuple[Path, str, str]:
     return data, asyncio.run(setup()), prefix
 
 
+def _children(pid: int) -> int:
+    return sum(len((t / "children").read_text().split()) for t in Path(f"/proc/{pid}/task").iterdir())
+
+
 @pytest.fixture
-def servers(tmp_path: Path, prepared: tuple[Path, str, str]) -> Iterator[list[str]]:
+def servers(
+    tmp_path: Path, prepared: tuple[Path, str, str], request: pytest.FixtureRequest
+) -> Iterator[list[str]]:
+    """Two single-worker servers, or (indirect parameter ``workers=2``) one with two workers."""
     data, _, prefix = prepared
+    workers = int(getattr(request, "param", 1))
     running: list[tuple[subprocess.Popen[bytes], str, Path]] = []
-    for n in range(2):
+    for n in range(2 if workers == 1 else 1):
         port = _free_port()
         log = tmp_path / f"server{n}.log"
         command = [
-            sys.executable, "-m", "uvicorn", "mailroom.asgi:create_app", "--factory", "--workers", "1",
-            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--ws", "websockets-sansio",
+            sys.executable, "-m", "uvicorn", "mailroom.asgi:create_app", "--factory",
+            "--workers", str(workers), "--host", "127.0.0.1", "--port", str(port),
+            "--log-level", "warning", "--ws", "websockets-sansio",
         ]  # fmt: skip
         with log.open("wb") as out:
             proc = subprocess.Popen(
@@ -114,10 +123,11 @@ def servers(tmp_path: Path, prepared: tuple[Path, str, str]) -> Iterator[list[st
             while True:
                 assert proc.poll() is None, log.read_text()
                 try:
-                    if httpx.get(f"http://{host}/api/v1/openapi.json", timeout=2).status_code == 200:
-                        break
+                    ready = httpx.get(f"http://{host}/api/v1/openapi.json", timeout=2).status_code == 200
                 except httpx.TransportError:
-                    pass
+                    ready = False
+                if ready and (workers == 1 or _children(proc.pid) >= workers):
+                    break
                 assert time.monotonic() < deadline, log.read_text()
                 time.sleep(0.2)
         yield [host for _, host, _ in running]
@@ -174,5 +184,26 @@ def test_events_cross_servers_and_replay_anywhere(
         replayed = [(await ws_next(again, wait=10))["data"]["email_id"] for _ in range(3)]
         assert replayed == missed
         await again.close()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("servers", [2], indirect=True, ids=["workers=2"])
+def test_two_workers_every_client_gets_every_event(
+    servers: list[str], prepared: tuple[Path, str, str]
+) -> None:
+    """Behind SO_REUSEPORT, six clients spread over the two workers (all on one: 1 in 32);
+    each gets every event whichever worker stored the mail."""
+    [host] = servers
+    _, key, _ = prepared
+
+    async def scenario() -> None:
+        await asyncio.sleep(1.0)  # let the second worker finish starting
+        clients = [await ws_subscribed(host, key) for _ in range(6)]
+        ids = [await _import(host, key, f"mail {n}") for n in range(4)]
+        for ws in clients:
+            got = sorted([(await ws_next(ws, wait=10))["data"]["email_id"] for _ in range(4)])
+            assert got == sorted(ids)
+            await ws.close()
 
     asyncio.run(scenario())
