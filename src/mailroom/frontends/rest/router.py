@@ -16,7 +16,9 @@ from urllib.parse import unquote
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Match
 from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocketClose
 
 from mailroom.errors import MailroomError, NotFound
 
@@ -67,6 +69,18 @@ class RegistryRouter:
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix.rstrip("/")
         self._buckets: dict[tuple[int, str | None], list[tuple[_Template, dict[str, Endpoint]]]] = {}
+        self._exact: dict[str, list[BaseRoute]] = {}
+
+    def add_route(self, route: BaseRoute) -> None:
+        """A Starlette route at an exact path under the prefix (OpenAPI document, events).
+
+        It is looked up before the registry's templates, so this router can sit first in the
+        app and spare every API request Starlette's scan of the other routes.
+        """
+        path = getattr(route, "path", None)
+        if not isinstance(path, str) or not path.startswith(self.prefix + "/") or "{" in path:
+            raise ValueError(f"only exact paths under {self.prefix} can be added, not {path!r}")
+        self._exact.setdefault(path, []).append(route)
 
     def add(self, verb: str, path: str, endpoint: Endpoint) -> None:
         template = _Template.parse(path)
@@ -104,6 +118,25 @@ class RegistryRouter:
         return path == self.prefix or path.startswith(self.prefix + "/")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        exact = self._exact.get(scope["path"])
+        if exact:
+            # The mount set root_path to the prefix; these routes match the whole path.
+            # Several may share a path (WebSocket and SSE events): a full match wins.
+            scope = {**scope, "root_path": scope.get("app_root_path", "")}
+            partial: tuple[BaseRoute, Scope] | None = None
+            for route in exact:
+                match, child = route.matches(scope)
+                if match is Match.FULL:
+                    await route.handle({**scope, **child}, receive, send)
+                    return
+                if match is Match.PARTIAL and partial is None:
+                    partial = (route, child)
+            if partial is not None:
+                await partial[0].handle({**scope, **partial[1]}, receive, send)
+                return
+        if scope["type"] != "http":
+            await WebSocketClose()(scope, receive, send)
+            return
         endpoint, params = self.resolve(scope["method"], scope["path"])
         scope["path_params"] = params
         response = await endpoint(Request(scope, receive, send))
