@@ -249,6 +249,12 @@ class Settings(BaseSettings):
     push_heartbeat_seconds: float = Field(
         default=15.0, gt=0, description="Idle push connections get a heartbeat this often."
     )
+    push_sse_max_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="An SSE stream ends after this long (the client reconnects with Last-Event-ID), "
+        "so that a graceful shutdown never waits longer for open streams.",
+    )
     upload_max_bytes: int = Field(
         default=25 * 1024 * 1024, ge=1, description="Largest attachment one upload may carry (413 above)."
     )

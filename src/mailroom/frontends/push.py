@@ -6,7 +6,8 @@ acting as its owner) and receives only its own mailbox's events.
 
 * SSE: ``Authorization: Bearer`` (or ``?token=``: ``EventSource`` cannot set headers);
   ``Last-Event-ID`` (or ``?last_event_id=``) replays what was missed; a comment line every
-  ``push_heartbeat_seconds`` keeps proxies from closing an idle stream.
+  ``push_heartbeat_seconds`` keeps proxies from closing an idle stream; a stream ends after
+  ``push_sse_max_seconds`` (``EventSource`` reconnects by itself, losing nothing).
 * WebSocket: ``?token=`` or a first text message ``{"token": "...", "last_event_id": "..."}``
   (browsers cannot set headers on a WebSocket); ``?last_event_id=`` works too. Refused
   credentials close with 4401 (4403: not a mailbox), a client too slow to read with 1013.
@@ -136,12 +137,19 @@ def sse_endpoint(mailroom: Mailroom) -> Any:
 
 
 async def _sse_stream(listener: _Listener, sub: Subscription) -> AsyncIterator[bytes]:
+    loop = asyncio.get_running_loop()
+    # The server waits for open responses when it shuts down (WebSockets it closes itself):
+    # a stream that ends now and then keeps that wait bounded; the client reconnects.
+    ends_at = loop.time() + listener.mailroom.settings.push_sse_max_seconds
     try:
         # ``retry``: how long EventSource waits before reconnecting (with Last-Event-ID).
         yield b"retry: 3000\n: subscribed\n\n"
         while True:
+            if loop.time() >= ends_at:
+                yield b": stream time is up; reconnect with Last-Event-ID\n\n"
+                return
             try:
-                event = await _next(sub, listener.heartbeat)
+                event = await _next(sub, min(listener.heartbeat, max(ends_at - loop.time(), 0.01)))
             except StopAsyncIteration:
                 return
             except SubscriberOverflow:
