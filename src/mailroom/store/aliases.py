@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 
-from mailroom.store.engine import Row, Tx
+from mailroom.store.engine import Query, Row, Tx
 from mailroom.store.schema import addresses, aliases, domains
 
 _COLUMNS = [
@@ -21,24 +21,30 @@ _COLUMNS = [
 ]
 
 
+# Built once: statements built per call cost more than the SQLite work they ask for.
+_KIND = Query(select(addresses.c.kind).where(addresses.c.address == bindparam("address")))
+_LIMIT = Query(select(domains.c.max_aliases).where(domains.c.name == bindparam("domain")).with_for_update())
+_GET = Query(select(*_COLUMNS).where(aliases.c.address == bindparam("address")))
+_INSERT_ADDRESS = insert(addresses)
+_INSERT_ALIAS = insert(aliases)
+
+
 async def address_kind(tx: Tx, address: str) -> str | None:
     """Who holds ``address``: ``"user"``, ``"alias"``, or None when it is free."""
-    kind: str | None = await tx.scalar(select(addresses.c.kind).where(addresses.c.address == address))
+    kind: str | None = await tx.scalar(_KIND, {"address": address})
     return kind
 
 
 async def alias_limit(tx: Tx, domain: str) -> int | None:
     """The domain's ``max_aliases``, locking the domain's row (PostgreSQL) so that concurrent
     creations count each other; SQLite writers are serialised anyway."""
-    limit: int | None = await tx.scalar(
-        select(domains.c.max_aliases).where(domains.c.name == domain).with_for_update()
-    )
+    limit: int | None = await tx.scalar(_LIMIT, {"domain": domain})
     return limit
 
 
 async def get(tx: Tx, address: str) -> Row | None:
     """One alias by its (normalised) address."""
-    return await tx.first(select(*_COLUMNS).where(aliases.c.address == address))
+    return await tx.first(_GET, {"address": address})
 
 
 async def page(
@@ -57,9 +63,9 @@ async def page(
 async def insert_alias(tx: Tx, values: dict[str, Any]) -> None:
     """Claim the address (a taken one is a Conflict) and store the alias."""
     await tx.execute(
-        insert(addresses).values(address=values["address"], kind="alias", domain=values["domain"])
+        _INSERT_ADDRESS, {"address": values["address"], "kind": "alias", "domain": values["domain"]}
     )
-    await tx.execute(insert(aliases).values(**values))
+    await tx.execute(_INSERT_ALIAS, values)
 
 
 async def update_alias(tx: Tx, address: str, values: dict[str, Any]) -> None:

@@ -11,9 +11,11 @@ from sqlalchemy import func, insert, select
 from mailroom.store.accounting_schema import audit_log as t
 from mailroom.store.engine import Row, Tx
 
+_INSERT = insert(t)
+
 
 async def add(tx: Tx, values: dict[str, Any]) -> None:
-    await tx.execute(insert(t).values(**values))
+    await tx.execute(_INSERT, values)
 
 
 async def page(

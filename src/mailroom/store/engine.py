@@ -305,6 +305,10 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+#: How long a writer waits for another process's write lock (in a worker thread).
+BUSY_TIMEOUT_MS = 10000
+
+
 def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     # Autocommit at the driver level: we issue BEGIN ourselves (pysqlite's implicit
     # transactions would otherwise start late and never IMMEDIATE).
@@ -313,7 +317,26 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=FULL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cur.close()
+
+
+def _is_busy(exc: DBAPIError) -> bool:
+    return "locked" in str(exc.orig).lower() or "busy" in str(exc.orig).lower()
+
+
+def _with_busy_timeout(conn: Connection, sql: str) -> None:
+    """Run ``sql`` willing to wait for other processes' locks (in a worker thread)."""
+    conn.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    try:
+        conn.exec_driver_sql(sql)
+    finally:
+        conn.exec_driver_sql("PRAGMA busy_timeout=0")
+
+
+def _writer_on_connect(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA busy_timeout=0")
     cur.close()
 
 
@@ -336,6 +359,7 @@ class SQLiteDatabase(Database):
         self._writer: Engine = create_engine(url, poolclass=QueuePool, pool_size=1, max_overflow=0, **common)
         for engine in (self._readers, self._writer):
             event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(self._writer, "connect", _writer_on_connect)
         self._write_lock = asyncio.Lock()
         self._free_readers: list[Connection] = []
 
@@ -361,17 +385,26 @@ class SQLiteDatabase(Database):
     async def _write(self) -> AsyncIterator[Tx]:
         async with self._write_lock:
             with self._writer.connect() as conn:
+                # The writer connection has no busy timeout: taking the write lock is tried
+                # on the loop, which costs nothing when no other process holds it; only when
+                # one does do we wait for it, in a thread, with the timeout on.
                 try:
-                    await asyncio.to_thread(conn.exec_driver_sql, "BEGIN IMMEDIATE")
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
                 except DBAPIError as exc:
-                    raise _translate(exc) from exc
+                    if not _is_busy(exc):
+                        raise _translate(exc) from exc
+                    try:
+                        await asyncio.to_thread(_with_busy_timeout, conn, "BEGIN IMMEDIATE")
+                    except DBAPIError as exc2:
+                        raise _translate(exc2) from exc2
                 try:
                     yield _SyncTx(conn)
                 except BaseException:
                     conn.exec_driver_sql("ROLLBACK")
                     raise
                 try:
-                    await asyncio.to_thread(conn.exec_driver_sql, "COMMIT")
+                    # The commit's fsync runs in a thread so the loop keeps serving.
+                    await asyncio.to_thread(_with_busy_timeout, conn, "COMMIT")
                 except DBAPIError as exc:
                     with contextlib.suppress(DBAPIError):
                         conn.exec_driver_sql("ROLLBACK")

@@ -19,7 +19,7 @@ _PUBLIC = [c for c in users.c if c.name != "password_hash"]
 
 async def address_kind(tx: Tx, address: str) -> str | None:
     """Who holds ``address``: ``user``, ``alias`` or nobody (None)."""
-    kind: str | None = await tx.scalar(select(addresses.c.kind).where(addresses.c.address == address))
+    kind: str | None = await tx.scalar(_KIND, {"address": address})
     return kind
 
 
@@ -36,6 +36,9 @@ async def lock_domain(tx: Tx, name: str) -> Row | None:
     return await tx.first(query.with_for_update())
 
 
+_KIND = Query(select(addresses.c.kind).where(addresses.c.address == bindparam("address")))
+_INSERT_ADDRESS = insert(addresses)
+_INSERT_USER = insert(users)
 # Prepared: reading one user and listing all users are the admin API's hottest paths.
 _GET = Query(select(*_PUBLIC).where(users.c.email == bindparam("email")))
 _PAGE_ALL = Query(
@@ -70,8 +73,10 @@ async def count(tx: Tx, domain: str) -> int:
 
 async def insert_user(tx: Tx, values: dict[str, Any]) -> None:
     """Claim the address for a user, then create the user; a taken address is a Conflict."""
-    await tx.execute(insert(addresses).values(address=values["email"], kind="user", domain=values["domain"]))
-    await tx.execute(insert(users).values(**values))
+    await tx.execute(
+        _INSERT_ADDRESS, {"address": values["email"], "kind": "user", "domain": values["domain"]}
+    )
+    await tx.execute(_INSERT_USER, values)
 
 
 async def update_user(tx: Tx, email: str, values: dict[str, Any]) -> None:
