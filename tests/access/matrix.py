@@ -257,6 +257,16 @@ def _email_params(keys: tuple[str, ...], **extra: Any) -> Params:
     return make
 
 
+def _batch(key: str) -> Params:
+    """A batch action on one of user A's emails or threads (``read``: repeatable)."""
+
+    async def make(w: World) -> dict[str, Any]:
+        made = await _email(w, w.n())
+        return {"ids": [made[key]], "action": "read"}
+
+    return make
+
+
 async def _thread(w: World) -> dict[str, Any]:
     made = await _email(w, w.n())
     return {"id": made["thread_id"]}
@@ -362,6 +372,10 @@ ROWS: dict[str, Row] = {
     "mail.emails.attachment": Row(_email_params(("id",), n=0), owner="user_a"),
     "mail.emails.get": Row(_email_params(("id",)), owner="user_a"),
     "mail.emails.raw": Row(_email_params(("id",)), owner="user_a"),
+    "mail.emails.batch": Row(
+        _batch("id"), why="per-id results: another user's ids come back not_found inside a 200"
+    ),
+    "mail.emails.send": Row(static({"email": {"subject": "Matrix", "body": "x", "draft": True}})),
     "mail.keys.delete": Row(static({"fingerprint": "0" * 40}), allowed="not_found"),
     "mail.keys.list": Row(static({})),
     "mail.keys.lookup": Row(static({"email": USERS["user_a"]})),
@@ -408,6 +422,9 @@ ROWS: dict[str, Row] = {
     ),
     "mail.threads.get": Row(_thread, owner="user_a"),
     "mail.threads.list": Row(static({})),
+    "mail.threads.batch": Row(
+        _batch("thread_id"), why="per-id results: another user's ids come back not_found inside a 200"
+    ),
     # system and interop
     "system.apis.list": Row(static({})),
     "system.health.get": Row(static({})),
