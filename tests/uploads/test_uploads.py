@@ -261,3 +261,13 @@ async def test_openapi_advertises_the_file_bodies(client: httpx.AsyncClient) -> 
     content = doc["paths"]["/uploads"]["post"]["requestBody"]["content"]
     assert set(content) == {"multipart/form-data", "application/octet-stream", "application/json"}
     assert content["multipart/form-data"]["schema"]["properties"]["file"]["format"] == "binary"
+
+
+async def test_an_idempotency_key_makes_a_retry_safe(client: httpx.AsyncClient, alice: Actor) -> None:
+    headers = {**alice.headers, "Idempotency-Key": "upload-1"}
+    first = await client.post("/api/v1/uploads", files={"file": ("a.txt", b"one")}, headers=headers)
+    again = await client.post("/api/v1/uploads", files={"file": ("a.txt", b"one")}, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.json()["attachment_id"] == first.json()["attachment_id"]  # one upload, not two
+    other = await client.post("/api/v1/uploads", files={"file": ("a.txt", b"two")}, headers=headers)
+    problem(other, 422, "invalid_params")  # the same key with another file
