@@ -15,7 +15,7 @@ from mailroom.auth.passwords import PasswordHasher
 from mailroom.auth.sessions import install as install_sessions
 from mailroom.clock import Clock, SystemClock
 from mailroom.events import open_broker
-from mailroom.registry import Api, Filter, Registry, Runner
+from mailroom.registry import Api, Call, Filter, Proceed, Registry, Runner
 from mailroom.runtime import Runtime
 from mailroom.settings import ProviderRoute, Settings
 from mailroom.store import migrate
@@ -99,6 +99,19 @@ RUNNER_FILTERS: list[Callable[[Mailroom], Filter | None]] = []
 START_HOOKS: list[StartHook] = []
 
 
+def _forget_cached_keys(authenticator: Authenticator) -> Filter:
+    """Any change made through the registry empties this process's API-key cache."""
+
+    async def forget(call: Call, proceed: Proceed) -> Any:
+        try:
+            return await proceed(call)
+        finally:
+            if call.spec.mutating:
+                authenticator.invalidate()
+
+    return forget
+
+
 def ensure_secret_key(settings: Settings) -> Settings:
     """An empty secret key is generated once into the data folder and reused after."""
     if settings.secret_key.get_secret_value():
@@ -143,6 +156,7 @@ async def start(
     runner = Runner(registry, runtime)
     registry.bind(runner)
     authenticator = Authenticator(db, passwords, clock)
+    authenticator.cache_seconds = settings.auth_cache_seconds
     runtime.extras["authenticator"] = authenticator
     install_sessions(authenticator)  # ms_ bearer tokens of the mail client API
     app = Mailroom(
@@ -153,6 +167,7 @@ async def start(
     from mailroom.accounting.setup import install as install_accounting
 
     install_accounting(app)
+    runner.add_filter(_forget_cached_keys(authenticator))
     for make_filter in RUNNER_FILTERS:
         f = make_filter(app)
         if f is not None:

@@ -118,6 +118,13 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_cost: int = Field(default=65536, ge=8, description="KiB")
     argon2_parallelism: int = Field(default=4, ge=1)
+    auth_cache_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="How long a worker keeps an API key's lookup. Changes made through this worker "
+        "apply at once; other workers see a revoked key or a disabled user within this time. 0: no cache.",
+    )
     session_ttl_seconds: int = Field(default=3600, ge=60)
     mobile_session_ttl_seconds: int = Field(default=30 * 86400, ge=60)
     default_domain: str | None = Field(

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from mailroom.auth import tokens
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("mailroom.auth")
 
 API_KEY_PREFIX = "mr"
+#: Most API keys kept in the per-process cache (it is emptied when full).
+KEY_CACHE_SIZE = 10_000
 #: last_used_at is written at most this often per key, so reads never turn into writes.
 TOUCH_INTERVAL_SECONDS = 60.0
 
@@ -53,6 +57,9 @@ class Authenticator:
         self.passwords = passwords
         self.clock = clock
         self._touched: dict[str, float] = {}
+        #: API keys with the principal they stand for, for ``cache_seconds`` (0: no cache).
+        self.cache_seconds = 0.0
+        self._key_cache: dict[str, tuple[float, dict[str, Any], Principal]] = {}
         #: Other token kinds (sessions) register a handler by prefix.
         self.bearer_handlers: dict[str, BearerHandler] = {}
         #: The brute-force guard every password login goes through (set by bootstrap).
@@ -73,18 +80,36 @@ class Authenticator:
         key_id = tokens.parse_secret(secret, API_KEY_PREFIX)
         if key_id is None:
             raise Unauthenticated("invalid or expired credentials")
-        async with self.db.read() as tx:
-            row = await apikeys.get_for_auth(tx, key_id)
-            if row is None or not tokens.matches(secret, row["digest"]):
-                raise Unauthenticated("invalid or expired credentials")
-            now = self.clock.now()
-            if row["expires_at"] is not None and row["expires_at"] <= now:
-                raise Unauthenticated("invalid or expired credentials")
-            if not ip_allowed(client_ip, row["allowed_networks"]):
-                raise Unauthenticated("invalid or expired credentials")
-            principal = await self._key_principal(tx, row, client_ip)
+        cached = self._key_cache.get(key_id)
+        if cached is not None and cached[0] > time.monotonic():
+            row, principal = cached[1], cached[2]
+        else:
+            async with self.db.read() as tx:
+                found = await apikeys.get_for_auth(tx, key_id)
+                if found is None:
+                    raise Unauthenticated("invalid or expired credentials")
+                row = found
+                principal = await self._key_principal(tx, row, None)
+            if self.cache_seconds > 0:
+                if len(self._key_cache) >= KEY_CACHE_SIZE:
+                    self._key_cache.clear()
+                self._key_cache[key_id] = (time.monotonic() + self.cache_seconds, row, principal)
+        # The checks that depend on the presented secret, the time and the caller's address
+        # run on every request, cached or not.
+        if not tokens.matches(secret, row["digest"]):
+            raise Unauthenticated("invalid or expired credentials")
+        if row["expires_at"] is not None and row["expires_at"] <= self.clock.now():
+            raise Unauthenticated("invalid or expired credentials")
+        if not ip_allowed(client_ip, row["allowed_networks"]):
+            raise Unauthenticated("invalid or expired credentials")
         await self._touch(key_id)
-        return principal
+        return replace(principal, client_ip=client_ip)
+
+    def invalidate(self) -> None:
+        """Forget cached keys: called after every change made in this process (a deleted
+        key, a disabled user, a new manager take effect at once here; other processes
+        see them within ``auth_cache_seconds``)."""
+        self._key_cache.clear()
 
     async def _key_principal(self, tx: Any, row: dict[str, Any], client_ip: str | None) -> Principal:
         scopes = tuple(row["scopes"]) if row["scopes"] else None

@@ -33,6 +33,7 @@ from sqlalchemy.pool import NullPool, QueuePool
 from sqlalchemy.sql import Executable
 
 from mailroom.errors import Conflict, InternalError, Unavailable
+from mailroom.store.types import UTCDateTime, parse_sqlite_utc
 
 Row = dict[str, Any]
 Params = Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
@@ -73,8 +74,12 @@ class _CompiledQuery:
             name: bp.value for name, bp in compiled.binds.items() if bp.value is not None and not bp.required
         }
         self.columns: tuple[str, ...] = tuple(rc.keyname for rc in compiled._result_columns)
+        # UTC timestamps skip the TypeDecorator's processor chain: one C call per value.
         self.processors = tuple(
-            rc.type._cached_result_processor(dialect, None) for rc in compiled._result_columns
+            parse_sqlite_utc
+            if isinstance(rc.type, UTCDateTime)
+            else rc.type._cached_result_processor(dialect, None)
+            for rc in compiled._result_columns
         )
 
     def args(self, params: Mapping[str, Any] | None) -> list[Any]:
@@ -223,21 +228,33 @@ class UnitOfWork:
 _unit_of_work: ContextVar[UnitOfWork | None] = ContextVar("mailroom_unit_of_work", default=None)
 
 
+class _Given(contextlib.AbstractAsyncContextManager[Tx]):
+    """An already open transaction, lent to a nested ``read()``."""
+
+    __slots__ = ("tx",)
+
+    def __init__(self, tx: Tx) -> None:
+        self.tx = tx
+
+    async def __aenter__(self) -> Tx:
+        return self.tx
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
 class Database:
     """What services hold: ``read()`` and ``write()`` transactions, ``ping()``, ``close()``."""
 
     url: str
     dialect: str
 
-    @contextlib.asynccontextmanager
-    async def read(self) -> AsyncIterator[Tx]:
+    def read(self) -> contextlib.AbstractAsyncContextManager[Tx]:
         """A read; inside a unit of work that has written, the unit's own transaction."""
         unit = _unit_of_work.get()
         if unit is not None and unit.active_for(self) and unit.tx is not None:
-            yield unit.tx
-            return
-        async with self._read() as tx:
-            yield tx
+            return _Given(unit.tx)
+        return self._read()
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[Tx]:
@@ -340,6 +357,32 @@ def _writer_on_connect(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+class _SQLiteRead(contextlib.AbstractAsyncContextManager[Tx]):
+    """A read on a free reader connection (a class, not a generator: reads are the hot path)."""
+
+    __slots__ = ("conn", "db")
+
+    def __init__(self, db: SQLiteDatabase) -> None:
+        self.db = db
+        self.conn: Connection | None = None
+
+    async def __aenter__(self) -> Tx:
+        free = self.db._free_readers
+        self.conn = free.pop() if free else self.db._readers.connect()
+        return _SyncTx(self.conn)
+
+    async def __aexit__(self, *exc: object) -> None:
+        conn = self.conn
+        assert conn is not None
+        raw = conn.connection.dbapi_connection
+        if raw is not None and raw.in_transaction:
+            raw.execute("ROLLBACK")
+        if len(self.db._free_readers) < 8:
+            self.db._free_readers.append(conn)
+        else:
+            conn.close()
+
+
 class SQLiteDatabase(Database):
     dialect = "sqlite"
 
@@ -363,23 +406,12 @@ class SQLiteDatabase(Database):
         self._write_lock = asyncio.Lock()
         self._free_readers: list[Connection] = []
 
-    @contextlib.asynccontextmanager
-    async def _read(self) -> AsyncIterator[Tx]:
+    def _read(self) -> contextlib.AbstractAsyncContextManager[Tx]:
         # Each statement of a read is its own snapshot, as under PostgreSQL's default READ
         # COMMITTED: so both engines behave alike, and SQLite saves a BEGIN and a ROLLBACK
         # per read. Reader connections are kept in a free list of our own: the pool's
         # checkout and reset cost more than the primary-key reads they serve.
-        conn = self._free_readers.pop() if self._free_readers else self._readers.connect()
-        try:
-            yield _SyncTx(conn)
-        finally:
-            raw = conn.connection.dbapi_connection
-            if raw is not None and raw.in_transaction:
-                raw.execute("ROLLBACK")
-            if len(self._free_readers) < 8:
-                self._free_readers.append(conn)
-            else:
-                conn.close()
+        return _SQLiteRead(self)
 
     @contextlib.asynccontextmanager
     async def _write(self) -> AsyncIterator[Tx]:

@@ -9,7 +9,13 @@ from sqlalchemy import DateTime, Dialect, String, TypeDecorator
 from sqlalchemy.types import TypeEngine
 
 #: Fixed-width UTC text on SQLite: sorts and compares like the instants it stands for.
-_SQLITE_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+_SQLITE_FORMAT = "%Y-%m-%d %H:%M:%S.%f+00:00"
+
+
+def parse_sqlite_utc(value: str) -> datetime:
+    """A stored SQLite timestamp (with or without the ``+00:00`` older rows lack) → aware UTC."""
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -26,7 +32,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "sqlite":
-            return dialect.type_descriptor(String(26))
+            return dialect.type_descriptor(String(32))
         return dialect.type_descriptor(DateTime(timezone=True))
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
@@ -43,7 +49,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         if isinstance(value, str):
-            return datetime.fromisoformat(value).replace(tzinfo=UTC)
+            return parse_sqlite_utc(value)
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
         return value.astimezone(UTC)  # type: ignore[no-any-return]
