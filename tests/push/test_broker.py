@@ -218,3 +218,24 @@ async def test_redis_fans_out_between_brokers_and_replays_across_them(
     finally:
         await one.close()
         await two.close()
+
+
+async def test_an_event_published_while_the_replay_is_read_comes_once(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """Subscribing attaches first, then reads the buffer: an event in between is in both."""
+    from mailroom.events import MemoryBroker
+
+    class Racing(MemoryBroker):
+        async def replay(self, user_id: int, after: str) -> list[Event]:
+            await self.publish(user_id, "thread.updated", {"n": "during"})
+            return await super().replay(user_id, after)
+
+    broker = Racing(make_settings(tmp_path, "memory"), clock)
+    first = await broker.publish(1, "thread.updated", {"n": "before"})
+    await broker.publish(1, "thread.updated", {"n": "missed"})
+    sub = await broker.subscribe(1, last_event_id=first)
+    assert [e.data["n"] for e in await take(sub, 2)] == ["missed", "during"]
+    await broker.publish(1, "thread.updated", {"n": "live"})
+    assert [e.data["n"] for e in await take(sub, 1)] == ["live"]  # not "during" again
+    await sub.aclose()

@@ -109,14 +109,16 @@ class Subscription:
     async def __anext__(self) -> Event:
         if self._replay:
             return self._replay.pop(0)
-        if self.closed:
-            raise StopAsyncIteration
-        item = await self._queue.get()
-        if item is None:
-            if self.overflowed:
-                raise SubscriberOverflow(f"more than {self._limit} events waited for this client")
-            raise StopAsyncIteration
-        return item
+        while True:
+            if self.closed:
+                raise StopAsyncIteration
+            item = await self._queue.get()
+            if item is None:
+                if self.overflowed:
+                    raise SubscriberOverflow(f"more than {self._limit} events waited for this client")
+                raise StopAsyncIteration
+            if item.id not in self._replayed:  # queued while the replay was read: given already
+                return item
 
     async def aclose(self) -> None:
         if self.closed:
