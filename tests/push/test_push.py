@@ -248,3 +248,34 @@ async def test_batch_actions_push_thread_updates_and_label_counts(
     assert counts["type"] == "label.counts"
     assert "Receipts" in [label["name"] for label in counts["data"]["labels"]]
     await ws.close()
+
+
+async def test_connections_per_mailbox_are_capped(
+    server: str,
+    alice: Actor,
+    bob: Actor,
+    client: httpx.AsyncClient,
+    mailroom: Mailroom,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mailroom.frontends import push
+
+    monkeypatch.setattr(push, "MAX_CONNECTIONS_PER_USER", 2)
+    open_ = [await ws_subscribed(server, alice.key or "") for _ in range(2)]
+    third = await ws_open(server, alice.key)
+    code, reason = await closed_with(third)
+    assert code == 4429
+    assert "2 push connections" in reason
+    r = await client.get("/api/v1/events", headers={"Accept": "text/event-stream", **alice.headers})
+    assert (r.status_code, r.json()["code"]) == (429, "rate_limited")
+    other = await ws_subscribed(server, bob.key or "")  # another mailbox is not concerned
+    await other.close()
+    await open_[0].close()
+    user_id = alice.principal.user_id or 0
+    for _ in range(100):  # until the server has noticed the close
+        if mailroom.runtime.events.subscribers(user_id) < 2:
+            break
+        await asyncio.sleep(0.05)
+    again = await ws_subscribed(server, alice.key or "")
+    await again.close()
+    await open_[1].close()

@@ -10,7 +10,8 @@ acting as its owner) and receives only its own mailbox's events.
   ``push_sse_max_seconds`` (``EventSource`` reconnects by itself, losing nothing).
 * WebSocket: ``?token=`` or a first text message ``{"token": "...", "last_event_id": "..."}``
   (browsers cannot set headers on a WebSocket); ``?last_event_id=`` works too. Refused
-  credentials close with 4401 (4403: not a mailbox), a client too slow to read with 1013.
+  credentials close with 4401 (4403: not a mailbox), a client too slow to read with 1013,
+  one connection too many for the mailbox (:data:`MAX_CONNECTIONS_PER_USER`) with 4429.
   The server sends ``{"type": "ping"}`` when idle and answers a client's ping with a pong.
 
 A token is checked again at every heartbeat, so a revoked or expired session stops getting
@@ -32,7 +33,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from mailroom.auth.principal import Principal
-from mailroom.errors import BadRequest, Forbidden, MailroomError, Unauthenticated
+from mailroom.errors import BadRequest, Forbidden, MailroomError, RateLimited, Unauthenticated
 from mailroom.events import Event, SubscriberOverflow, Subscription
 from mailroom.frontends.http_auth import authenticate, client_ip
 
@@ -49,6 +50,10 @@ AUTH_TIMEOUT_SECONDS = 10.0
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_TRY_AGAIN = 1013
+CLOSE_TOO_MANY = 4429
+#: Connections one mailbox may hold open on one worker process (tabs, devices, and a cap
+#: on what one account can make a worker hold).
+MAX_CONNECTIONS_PER_USER = 32
 
 
 def check_principal(principal: Principal) -> int:
@@ -83,7 +88,13 @@ class _Listener:
         return principal.user_id == self.user_id
 
     async def subscribe(self, last_event_id: str | None) -> Subscription:
-        return await self.mailroom.runtime.events.subscribe(self.user_id, last_event_id or None)
+        events = self.mailroom.runtime.events
+        if events.subscribers(self.user_id) >= MAX_CONNECTIONS_PER_USER:
+            raise RateLimited(
+                f"this mailbox has {MAX_CONNECTIONS_PER_USER} push connections open already",
+                retry_after=30,
+            )
+        return await events.subscribe(self.user_id, last_event_id or None)
 
 
 async def _next(sub: Subscription, idle: float) -> Event | None:
@@ -206,7 +217,11 @@ def ws_endpoint(mailroom: Mailroom) -> Any:
             refusal = CLOSE_FORBIDDEN if isinstance(exc, Forbidden) else CLOSE_UNAUTHENTICATED
             await websocket.close(code=refusal, reason=exc.message[:120])
             return
-        sub = await listener.subscribe(last)
+        try:
+            sub = await listener.subscribe(last)
+        except RateLimited as exc:
+            await websocket.close(code=CLOSE_TOO_MANY, reason=exc.message[:120])
+            return
         reader = asyncio.create_task(_ws_read(websocket, sub))
         try:
             await websocket.send_text(orjson.dumps({"type": "subscribed"}).decode())
