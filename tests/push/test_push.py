@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -279,3 +280,27 @@ async def test_connections_per_mailbox_are_capped(
     again = await ws_subscribed(server, alice.key or "")
     await again.close()
     await open_[1].close()
+
+
+async def test_postponed_threads_coming_back_are_pushed(
+    alice: Actor, deliver: Deliver, client: httpx.AsyncClient, mailroom: Mailroom, clock: Any
+) -> None:
+    await deliver(message(subject="later"), "alice@example.org")
+    [thread] = (await client.get("/api/v1/threads", headers=alice.headers)).json()["threads"]
+    until = (clock.now() + timedelta(hours=1)).isoformat()
+    r = await client.post(
+        "/api/v1/threads/batch",
+        json={"ids": [thread["thread_id"]], "action": "postpone", "until": until},
+        headers=alice.headers,
+    )
+    assert r.status_code == 200, r.text
+    sub = await mailroom.runtime.events.subscribe(alice.principal.user_id or 0)
+    clock.advance(hours=2)
+    await client.get("/api/v1/threads", headers=alice.headers)  # reading wakes it
+    updated = await asyncio.wait_for(anext(sub), 5)
+    assert (updated.type, updated.data["action"]) == ("thread.updated", "unpostpone")
+    [summary] = updated.data["threads"]
+    assert summary["is_postponed"] is False
+    assert "inbox" in summary["labels"]
+    assert (await asyncio.wait_for(anext(sub), 5)).type == "label.counts"
+    await sub.aclose()

@@ -15,6 +15,7 @@ from typing import Literal
 
 from mailroom.runtime import Runtime
 from mailroom.services.mail._mailbox import POSTPONED
+from mailroom.services.mail._push import announce_threads
 from mailroom.store import emails as email_store
 from mailroom.store import labels as label_store
 from mailroom.store import mailbox_queries as queries
@@ -112,6 +113,7 @@ async def wake_postponed(rt: Runtime, user_id: int) -> int:
     async with rt.db.write() as tx:
         due = await queries.due_postponed(tx, user_id, POSTPONED, now)
         await unpostpone(tx, user_id, due, now)
+    await announce_threads(rt, user_id, due, "unpostpone")
     return len(due)
 
 
