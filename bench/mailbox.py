@@ -26,8 +26,9 @@ What it does (see bench/README.md and docs/performance.md):
 4. **Batch**: ``--batch-rounds`` rounds of archive then unarchive of 1,000 inbox threads
    (``POST /threads/batch``) and of 1,000 inbox emails (``POST /emails/batch``).
 5. Targets: list p99 < 10 ms, search (in inbox) p95 < 100 ms. Exit code 1 when missed.
-   ``--profile`` (or a missed target) profiles the list and the search in-process with
-   cProfile (after the servers stopped).
+   ``--profile`` (or a missed target) profiles the list, the searches and one batch
+   archive of 1,000 threads in-process with cProfile (after the servers stopped), and
+   counts the batch's SQL statements.
 
 Not run by CI. Results go to bench/results/ (ignored by git).
 """
@@ -50,6 +51,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -383,10 +385,52 @@ async def _capture_and_profile(
                 stats.sort_stats("tottime").print_stats(18)
                 stats.sort_stats("cumulative").print_stats(30)
                 out["profiles"][name] = text.getvalue()
+            out["profiles"]["batch"] = await _profile_batch(app, principal, captured, tracing)
     finally:
         event.remove(Pool, "connect", on_connect)
         await app.close()
     return out
+
+
+def _statement_kind(sql: str) -> str:
+    """A traced statement without its values (the trace expands parameters), shortened."""
+    sql = re.sub(r"'(?:[^']|'')*'", "?", sql)
+    sql = re.sub(r"(?<![\w.])-?\d+(?:\.\d+)?", "?", sql)
+    sql = re.sub(r"\(\?(?:, \?)+\)", "(?, ...)", re.sub(r"\s+", " ", sql))
+    return sql[:100]
+
+
+async def _profile_batch(app: Any, principal: Any, captured: list[str], tracing: list[bool]) -> str:
+    """One threads/batch archive of 1,000 inbox threads: statements it runs and cProfile (then unarchive)."""
+    ids: list[int] = []
+    for offset in (0, 500):
+        page = await app.registry.call(
+            "mail.threads.list", {"label": "inbox", "limit": 500, "offset": offset}, principal=principal
+        )
+        ids += [t["thread_id"] for t in page["threads"]]
+    prof = cProfile.Profile()
+    captured.clear()
+    tracing[0] = True
+    t0 = time.perf_counter()
+    prof.enable()
+    result = await app.registry.call(
+        "mail.threads.batch", {"ids": ids, "action": "archive"}, principal=principal
+    )
+    prof.disable()
+    elapsed = (time.perf_counter() - t0) * 1000
+    tracing[0] = False
+    await app.registry.call("mail.threads.batch", {"ids": ids, "action": "unarchive"}, principal=principal)
+    kinds = Counter(_statement_kind(sql) for sql in captured)
+    text = io.StringIO()
+    text.write(
+        f"threads/batch archive of {len(ids)} threads in-process: {elapsed:.0f} ms under cProfile, "
+        f"{result['n_ok']} ok, {len(captured)} SQL statements; the most frequent:\n"
+    )
+    text.writelines(f"  {n:6d}  {sql}\n" for sql, n in kinds.most_common(12))
+    stats = pstats.Stats(prof, stream=text)
+    stats.strip_dirs()
+    stats.sort_stats("cumulative").print_stats(30)
+    return text.getvalue()
 
 
 def plans_and_profile(
