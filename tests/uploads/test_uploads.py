@@ -271,3 +271,19 @@ async def test_an_idempotency_key_makes_a_retry_safe(client: httpx.AsyncClient, 
     assert again.json()["attachment_id"] == first.json()["attachment_id"]  # one upload, not two
     other = await client.post("/api/v1/uploads", files={"file": ("a.txt", b"two")}, headers=headers)
     problem(other, 422, "invalid_params")  # the same key with another file
+
+
+async def test_xml_rpc_sends_the_file_as_base64(
+    client: httpx.AsyncClient, alice: Actor, mailroom: Mailroom
+) -> None:
+    import xmlrpc.client
+
+    file = {"content_base64": xmlrpc.client.Binary(b"\x00\xffbinary"), "filename": "b.bin"}
+    body = xmlrpc.client.dumps(({"file": file},), "mail.uploads.create", allow_none=True)
+    r = await client.post("/rpc/xml", content=body, headers={"Content-Type": "text/xml", **alice.headers})
+    (result,), _ = xmlrpc.client.loads(r.content, use_builtin_types=True)
+    assert (result["size"], result["filename"]) == (8, "b.bin")
+    [(content, _, _)] = await uploaded_attachments(
+        mailroom.runtime, alice.principal.user_id or 0, [result["attachment_id"]]
+    )
+    assert content == b"\x00\xffbinary"

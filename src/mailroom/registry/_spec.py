@@ -10,14 +10,15 @@ other parameters and return value are typed. From the signature we build, once:
 
 from __future__ import annotations
 
+import base64
 import inspect
 import re
 import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Base64Bytes, BaseModel, ConfigDict, Field, TypeAdapter, create_model
+from pydantic import Base64Bytes, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, create_model
 
 from mailroom.registry._access import Access
 
@@ -75,6 +76,11 @@ class Download:
     filename: str | None = None
 
 
+def _raw_as_base64(value: Any) -> Any:
+    """Bytes are the content itself (XML-RPC ``<base64>``, in-process callers); text is base64."""
+    return base64.b64encode(value) if isinstance(value, bytes | bytearray) else value
+
+
 class Upload(BaseModel):
     """A file a method takes (an attachment upload): bytes with a media type and a name.
 
@@ -85,7 +91,9 @@ class Upload(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    content: Base64Bytes = Field(alias="content_base64", description="The bytes, base64-encoded.")
+    content: Annotated[Base64Bytes, BeforeValidator(_raw_as_base64)] = Field(
+        alias="content_base64", description="The bytes, base64-encoded."
+    )
     filename: str | None = Field(default=None, max_length=255)
     content_type: str = Field(default="application/octet-stream", max_length=255)
 
