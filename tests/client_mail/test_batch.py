@@ -221,6 +221,23 @@ async def test_mute_archives_and_unmute(client: httpx.AsyncClient, alice: Actor,
     assert (await thread_of(client, alice, t1))["is_muted"] is False
 
 
+async def test_replies_to_a_muted_thread_skip_the_inbox(
+    client: httpx.AsyncClient, alice: Actor, two_threads: Any, deliver: Deliver
+) -> None:
+    t1, t2, _ = two_threads
+    await ok(client, alice, "threads", [t1], "mute")
+    reply = message(subject="Re: Plan", message_id="<p3@x>", in_reply_to="<p2@x>", references="<p1@x> <p2@x>")
+    await deliver(reply, A, received_at=at(4))
+    assert set(await listing(client, alice, "inbox")) == {t2}
+    archived = await listing(client, alice, "archive")
+    assert archived[t1]["n_emails"] == 3
+    assert archived[t1]["labels"] == ["archive"]
+    await ok(client, alice, "threads", [t1], "unmute")
+    after = message(subject="Re: Plan", message_id="<p4@x>", in_reply_to="<p3@x>")
+    await deliver(after, A, received_at=at(5))
+    assert t1 in await listing(client, alice, "inbox")
+
+
 async def test_validation(client: httpx.AsyncClient, alice: Actor) -> None:
     problem(await batch(client, alice, "threads", [], "read"), 422, "invalid_params")
     problem(await batch(client, alice, "threads", list(range(1, 1002)), "read"), 422, "invalid_params")

@@ -353,6 +353,10 @@ async def _store_for(tx: Tx, rt: Runtime, msg: _Message, user: Row | None, rcpt:
         received_at=msg.received_at,
         window=timedelta(days=rt.settings.thread_subject_window_days),
     )
+    if msg.options.labels is None and not spam and await thread_store.is_muted(tx, thread_id):
+        # A muted thread's new mail skips the inbox (it is known only once threaded).
+        names = ["archive" if n == "inbox" else n for n in names]
+        label_ids = await label_store.ensure(tx, user_id, names, msg.now)
     email_id = await email_store.insert_email(
         tx, _email_row(msg, user_id, thread_id, message_id, spam, user, rcpt)
     )

@@ -331,6 +331,14 @@ async def count_by_label(tx: Tx, user_id: int, label_id: int) -> int:
     return int(await tx.scalar(_COUNT_BY_LABEL, {"user_id": user_id, "label_id": label_id}) or 0)
 
 
+_MUTED = Query(select(threads.c.muted).where(threads.c.id == bindparam("thread_id")))
+
+
+async def is_muted(tx: Tx, thread_id: int) -> bool:
+    """Whether new mail in the thread skips the inbox."""
+    return bool(await tx.scalar(_MUTED, {"thread_id": thread_id}))
+
+
 async def get(tx: Tx, user_id: int, thread_id: int) -> Row | None:
     """One thread's summary (with ``label_ids``) if it belongs to ``user_id``."""
     row = await tx.first(_GET, {"thread_id": thread_id, "user_id": user_id})
