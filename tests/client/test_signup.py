@@ -325,3 +325,17 @@ async def test_admin_list_validation(client: httpx.AsyncClient, admin: Actor, op
     assert error_locs(await client.post("/api/v1/waitlist/abc/admit", headers=admin.headers)) == {"id"}
     r = await client.get("/api/v1/invites?domain=missing.example", headers=admin.headers)
     assert r.json()["items"] == []
+
+
+async def test_mail_to_any_spelling_of_a_signed_up_name_reaches_the_account(
+    client: httpx.AsyncClient, admin: Actor, open_domain: str, mailroom: Any
+) -> None:
+    from mailroom.delivery.resolve import resolve
+
+    token = await invite(client, admin)
+    assert (await signup(client, username="John.Smith", reg_token=token)).status_code == 201
+    async with mailroom.runtime.db.read() as tx:
+        for rcpt in ("john.smith@example.org", "johnsmith@example.org", "J.O.H.N.Smith@example.org"):
+            resolution = await resolve(tx, rcpt)
+            assert [t.email for t in resolution.local] == ["john.smith@example.org"], rcpt
+        assert not (await resolve(tx, "johnsmithx@example.org")).local

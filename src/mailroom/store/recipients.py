@@ -6,23 +6,30 @@ from typing import Any
 
 from sqlalchemy import bindparam, select
 
+from mailroom.domain.usernames import canonical
+from mailroom.store.client_schema import usernames
 from mailroom.store.engine import Query, Row, Tx
 from mailroom.store.schema import aliases, alternatives, domain_names, relays, users
 
 _DOMAIN_KIND = Query(select(domain_names.c.kind).where(domain_names.c.name == bindparam("name")))
 _ALTERNATIVE = Query(select(alternatives.c.domain).where(alternatives.c.name == bindparam("name")))
 _RELAY = Query(select(relays.c.name, relays.c.smarthost).where(relays.c.name == bindparam("name")))
-_USER = Query(
-    select(
-        users.c.id,
-        users.c.email,
-        users.c.enabled,
-        users.c.forward_enabled,
-        users.c.forward_destinations,
-        users.c.forward_keep,
-        users.c.quota_bytes,
-        users.c.quota_bytes_used,
-    ).where(users.c.email == bindparam("email"))
+_MAILBOX_COLUMNS = (
+    users.c.id,
+    users.c.email,
+    users.c.enabled,
+    users.c.forward_enabled,
+    users.c.forward_destinations,
+    users.c.forward_keep,
+    users.c.quota_bytes,
+    users.c.quota_bytes_used,
+)
+_USER = Query(select(*_MAILBOX_COLUMNS).where(users.c.email == bindparam("email")))
+#: A signed-up name in any spelling: john.smith, johnsmith and John.Smith are one account.
+_SIGNED_UP = Query(
+    select(*_MAILBOX_COLUMNS)
+    .select_from(usernames.join(users, users.c.id == usernames.c.user_id))
+    .where(usernames.c.domain == bindparam("domain"), usernames.c.canonical == bindparam("canonical"))
 )
 _ALIAS = Query(
     select(aliases.c.address, aliases.c.destinations).where(
@@ -88,7 +95,12 @@ async def relay(tx: Tx, name: str) -> Row | None:
 
 
 async def user(tx: Tx, email: str) -> Row | None:
-    return await tx.first(_USER, {"email": email})
+    """The mailbox with this address, or the signed-up account whose name folds to it."""
+    row = await tx.first(_USER, {"email": email})
+    if row is None:
+        local, _, domain = email.rpartition("@")
+        row = await tx.first(_SIGNED_UP, {"domain": domain, "canonical": canonical(local)})
+    return row
 
 
 async def alias(tx: Tx, address: str) -> Row | None:

@@ -6,6 +6,6 @@ from mailroom.registry import Api
 
 api = Api(
     "mail",
-    title="Mail API",
+    title="Mail client API",
     description="The mail store: delivery (SMTP/LMTP ingest), imports, threads, labels and search.",
 )
