@@ -7,5 +7,8 @@ from mailroom.registry import Api
 api = Api(
     "mail",
     title="Mail client API",
-    description="The mail store: delivery (SMTP/LMTP ingest), imports, threads, labels and search.",
+    description=(
+        "What a mail client uses: sign-up and sessions, threads, labels and search, compose and send, "
+        "batch actions, uploads, settings, contacts and OpenPGP keys, push; and message import."
+    ),
 )
