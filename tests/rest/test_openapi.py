@@ -492,3 +492,11 @@ async def test_served_once_built_and_revalidated(
     r = await client.get("/api/v1/openapi.json", headers={"If-None-Match": etag})
     assert r.status_code == 304
     assert r.content == b""
+
+
+async def test_alternative_success_statuses_are_documented(mailroom: Mailroom) -> None:
+    """Sign-up answers 201 (account created) or 202 (joined the waitlist): both are documented."""
+    doc = openapi_document(mailroom.registry)
+    responses = doc["paths"]["/signup"]["post"]["responses"]
+    assert responses["201"]["content"] == responses["202"]["content"]
+    assert responses["202"]["description"] == "Accepted"

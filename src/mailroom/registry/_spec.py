@@ -32,11 +32,14 @@ Implementation = Callable[..., Awaitable[Any]]
 
 @dataclass(frozen=True, slots=True)
 class HttpBinding:
-    """Where a method lives in the REST API. ``status`` is the success status."""
+    """Where a method lives in the REST API. ``status`` is the success status; ``also``
+    lists other success statuses the method may choose (``ctx.call.status``), such as 202
+    for a sign-up that joins the waitlist instead of creating the account (201)."""
 
     verb: str
     path: str
     status: int = 200
+    also: tuple[int, ...] = ()
 
     @property
     def path_params(self) -> tuple[str, ...]:
@@ -47,8 +50,8 @@ def GET(path: str, status: int = 200) -> HttpBinding:
     return HttpBinding("GET", path, status)
 
 
-def POST(path: str, status: int = 200) -> HttpBinding:
-    return HttpBinding("POST", path, status)
+def POST(path: str, status: int = 200, also: tuple[int, ...] = ()) -> HttpBinding:
+    return HttpBinding("POST", path, status, also)
 
 
 def PUT(path: str, status: int = 200) -> HttpBinding:

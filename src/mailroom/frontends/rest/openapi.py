@@ -419,7 +419,10 @@ def _success(spec: MethodSpec, schemas: _Schemas, examples: list[dict[str, Any]]
     if found:
         media_type["examples"] = found
     response["content"] = {JSON: media_type}
-    return {str(status): response}
+    out = {str(status): response}
+    for other in spec.http.also:
+        out[str(other)] = {**response, "description": HTTPStatus(other).phrase}
+    return out
 
 
 # -- errors -----------------------------------------------------------------------------------

@@ -57,7 +57,7 @@ async def check_invite(ctx: Context, tx: Tx, token: str, domain: str) -> None:
 
 @api.method(
     "mail.signup.create",
-    http=POST("/signup", status=201),
+    http=POST("/signup", status=201, also=(202,)),
     access=Public(),
     examples=[{"username": "john.smith", "password": "correct horse battery staple"}],
 )
