@@ -88,7 +88,9 @@ def _names_query(size: int) -> Query:
             .select_from(thread_labels.join(labels, labels.c.id == thread_labels.c.label_id))
             .where(
                 thread_labels.c.thread_id.in_([bindparam(f"t{i}") for i in range(size)]),
-                thread_labels.c.user_id == bindparam("user_id"),
+                # "+ 0": the check must not pick the index. On user_id it reads every label
+                # row of the mailbox (72,000 for 100,000 messages) instead of the page's few.
+                thread_labels.c.user_id + 0 == bindparam("user_id"),
             )
         )
     return query

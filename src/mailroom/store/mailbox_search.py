@@ -254,7 +254,8 @@ async def search_threads(
     rows = await tx.all(
         select(*LIST_COLUMNS)
         .select_from(threads.outerjoin(emails, emails.c.id == threads.c.latest_email_id))
-        .where(threads.c.id.in_(page), threads.c.user_id == user_id)
+        # "+ 0": read the page by primary key, not every thread of the mailbox by user_id.
+        .where(threads.c.id.in_(page), threads.c.user_id + 0 == user_id)
     )
     position = {thread_id: n for n, thread_id in enumerate(page)}
     rows.sort(key=lambda r: position[int(r["id"])])
