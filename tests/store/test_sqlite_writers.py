@@ -55,3 +55,46 @@ def test_concurrent_processes_all_write(tmp_path: Path) -> None:
         return total
 
     assert asyncio.run(count()) == 3 * WRITES
+
+
+@pytest.mark.anyio
+async def test_a_cancelled_commit_finishes_before_the_connection_is_released(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancelling a writer mid-commit must not hand its connection back (or close it) while
+    the commit still runs in its thread: that is a use-after-close inside SQLite."""
+    import threading
+    import time
+
+    from mailroom.store import engine
+
+    url = f"sqlite:///{tmp_path / 'cancel.db'}"
+    db = SQLiteDatabase(url)
+    await migrate.upgrade(db)
+    real = engine._with_busy_timeout
+    finished = threading.Event()
+
+    def slow(conn: object, sql: str) -> None:
+        if sql == "COMMIT":
+            time.sleep(0.3)
+        real(conn, sql)  # type: ignore[arg-type]
+        if sql == "COMMIT":
+            finished.set()
+
+    monkeypatch.setattr(engine, "_with_busy_timeout", slow)
+    now = datetime.now(UTC)
+
+    async def write() -> None:
+        async with db.write() as tx:
+            values = {"name": "slow.example", "comment": "", "signup_enabled": False}
+            await domains.insert_domain(tx, values | {"created_at": now, "updated_at": now})
+
+    task = asyncio.get_running_loop().create_task(write())
+    await asyncio.sleep(0.1)  # inside the commit's thread by now
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert finished.is_set()  # the commit ended before the cancellation came through
+    async with db.read() as tx:
+        assert await domains.get(tx, "slow.example") is not None
+    await db.close()

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
@@ -342,6 +342,29 @@ def _is_busy(exc: DBAPIError) -> bool:
     return "locked" in str(exc.orig).lower() or "busy" in str(exc.orig).lower()
 
 
+async def _driver_call(fn: Callable[..., Any], *args: Any) -> Any:
+    """Run a blocking driver call in a worker thread, and never leave it behind.
+
+    A cancelled ``await asyncio.to_thread(...)`` returns at once while the thread goes on
+    using the connection; the caller would then release (or, at shutdown, close) a
+    connection SQLite is still writing with — a crash in C. So a cancellation waits for the
+    call to finish, then is passed on.
+    """
+    task = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+    cancelled = False
+    while True:
+        try:
+            result = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done():
+                raise
+            cancelled = True
+            continue
+        if cancelled:
+            raise asyncio.CancelledError
+        return result
+
+
 def _with_busy_timeout(conn: Connection, sql: str) -> None:
     """Run ``sql`` willing to wait for other processes' locks (in a worker thread)."""
     conn.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
@@ -426,7 +449,7 @@ class SQLiteDatabase(Database):
                     if not _is_busy(exc):
                         raise _translate(exc) from exc
                     try:
-                        await asyncio.to_thread(_with_busy_timeout, conn, "BEGIN IMMEDIATE")
+                        await _driver_call(_with_busy_timeout, conn, "BEGIN IMMEDIATE")
                     except DBAPIError as exc2:
                         raise _translate(exc2) from exc2
                 try:
@@ -436,7 +459,7 @@ class SQLiteDatabase(Database):
                     raise
                 try:
                     # The commit's fsync runs in a thread so the loop keeps serving.
-                    await asyncio.to_thread(_with_busy_timeout, conn, "COMMIT")
+                    await _driver_call(_with_busy_timeout, conn, "COMMIT")
                 except DBAPIError as exc:
                     with contextlib.suppress(DBAPIError):
                         conn.exec_driver_sql("ROLLBACK")
