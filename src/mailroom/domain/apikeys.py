@@ -29,7 +29,8 @@ class ApiKeyCreate(BaseModel):
     scopes: list[str] | None = Field(
         default=None,
         max_length=100,
-        description="Method-name globs the key may call (admin.users.*); null: every method its owner may call.",
+        description="Method-name globs the key may call (admin.users.*); "
+        "null: every method its owner may call.",
     )
     allowed_networks: list[str] | None = Field(
         default=None, max_length=100, description="CIDRs the key may be used from; null: anywhere."
