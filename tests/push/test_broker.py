@@ -239,3 +239,22 @@ async def test_an_event_published_while_the_replay_is_read_comes_once(
     await broker.publish(1, "thread.updated", {"n": "live"})
     assert [e.data["n"] for e in await take(sub, 1)] == ["live"]  # not "during" again
     await sub.aclose()
+
+
+async def test_redis_unreachable_at_start_is_an_error(
+    tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    from mailroom.events import RedisBroker
+
+    monkeypatch.setattr(RedisBroker, "START_TIMEOUT_SECONDS", 1.0)
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = Settings(data_dir=tmp_path, mode="test", redis_url=f"redis://127.0.0.1:{port}/0")
+    broker = open_broker(settings, clock)
+    assert broker.backend == "redis"
+    with pytest.raises(TimeoutError):
+        await broker.start()

@@ -32,6 +32,8 @@ log = logging.getLogger("mailroom.events")
 
 class RedisBroker(Broker):
     backend = "redis"
+    #: How long start-up waits for the channel subscription before giving up.
+    START_TIMEOUT_SECONDS = 10.0
 
     def __init__(self, settings: Settings, clock: Clock) -> None:
         super().__init__(settings, clock)
@@ -76,7 +78,11 @@ class RedisBroker(Broker):
         """Start listening; returns once the channel subscription is in place."""
         if self._listener is None:
             self._listener = asyncio.create_task(self._listen(), name="mailroom-events-redis")
-            await asyncio.wait_for(self._subscribed.wait(), 10)
+            try:
+                await asyncio.wait_for(self._subscribed.wait(), self.START_TIMEOUT_SECONDS)
+            except BaseException:
+                await self.close()  # no listener left retrying behind a failed start
+                raise
 
     async def _listen(self) -> None:
         pause = 0.1
