@@ -491,31 +491,43 @@ class AsyncDatabase(Database):
             json_serializer=_json_dumps,
             json_deserializer=orjson.loads,
         )
+        self._open: set[AsyncConnection] = set()
+        self._releases: set[asyncio.Future[Any]] = set()
 
     @property
     def engine(self) -> AsyncEngine:
         return self._engine
 
-    @contextlib.asynccontextmanager
-    async def _read(self) -> AsyncIterator[Tx]:
+    async def _acquire(self) -> tuple[Any, AsyncConnection]:
         try:
             conn_cm = self._engine.connect()
             conn = await conn_cm.__aenter__()
         except (DBAPIError, OSError) as exc:
             raise Unavailable("the database is not available") from exc
+        self._open.add(conn)
+        return conn_cm, conn
+
+    async def _release(self, conn_cm: Any, conn: AsyncConnection) -> None:
+        # Shielded: a task cancelled while giving its connection back (at shutdown, say)
+        # must still give it back, or the pool leaks it.
+        release = asyncio.ensure_future(conn_cm.__aexit__(None, None, None))
+        release.add_done_callback(lambda _: self._open.discard(conn))
+        self._releases.add(release)
+        release.add_done_callback(self._releases.discard)
+        await asyncio.shield(release)
+
+    @contextlib.asynccontextmanager
+    async def _read(self) -> AsyncIterator[Tx]:
+        conn_cm, conn = await self._acquire()
         try:
             async with conn.begin():
                 yield _AsyncTx(conn)
         finally:
-            await conn_cm.__aexit__(None, None, None)
+            await self._release(conn_cm, conn)
 
     @contextlib.asynccontextmanager
     async def _write(self) -> AsyncIterator[Tx]:
-        try:
-            conn_cm = self._engine.connect()
-            conn = await conn_cm.__aenter__()
-        except (DBAPIError, OSError) as exc:
-            raise Unavailable("the database is not available") from exc
+        conn_cm, conn = await self._acquire()
         try:
             trans = await conn.begin()
             try:
@@ -528,9 +540,16 @@ class AsyncDatabase(Database):
             except DBAPIError as exc:
                 raise _translate(exc) from exc
         finally:
-            await conn_cm.__aexit__(None, None, None)
+            await self._release(conn_cm, conn)
 
     async def close(self) -> None:
+        """Let pending releases finish, close connections still out, then the pool."""
+        if self._releases:
+            await asyncio.wait(list(self._releases), timeout=5)
+        for conn in list(self._open):
+            with contextlib.suppress(Exception):
+                await conn.close()
+        self._open.clear()
         await self._engine.dispose()
 
 
