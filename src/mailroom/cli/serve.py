@@ -129,6 +129,7 @@ def serve(
         workers=settings.workers,
         loop="uvloop",
         http="httptools",
+        ws="websockets-sansio",
         log_config=log_config(),
         access_log=settings.access_log,
     )
