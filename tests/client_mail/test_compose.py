@@ -157,3 +157,27 @@ async def test_other_users_mail_cannot_be_answered_or_forwarded(
     assert (await client.get("/api/v1/threads", params={"label": "drafts"}, headers=bob.headers)).json()[
         "n_threads"
     ] == 0
+
+
+async def test_two_identical_sends_at_once_send_one_email(
+    client: httpx.AsyncClient, alice: Actor, bob: Actor
+) -> None:
+    """The same Idempotency-Key twice at once: one email goes out; the other request is told
+    the first is still running (409) or gets its result replayed; a later retry replays it."""
+    import asyncio
+
+    body = {"to": ["bob@example.org"], "subject": "Once", "body": "Only once.\n"}
+    headers = {**alice.headers, "Idempotency-Key": "send-once"}
+    first, second = await asyncio.gather(
+        client.post("/api/v1/emails", json=body, headers=headers),
+        client.post("/api/v1/emails", json=body, headers=headers),
+    )
+    statuses = sorted([first.status_code, second.status_code])
+    assert statuses in ([201, 409], [201, 201]), (first.text, second.text)
+    sent = first if first.status_code == 201 else second
+    retry = await client.post("/api/v1/emails", json=body, headers=headers)
+    assert retry.status_code == 201
+    assert retry.headers["idempotent-replayed"] == "true"
+    assert retry.json()["email_id"] == sent.json()["email_id"]
+    threads = (await client.get("/api/v1/threads", headers=bob.headers)).json()["threads"]
+    assert [(t["subject"], t["n_emails"]) for t in threads] == [("Once", 1)]
