@@ -20,12 +20,13 @@ import os
 import re
 import secrets
 import time
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from sqlalchemy import and_, bindparam, delete, exists, select
+from sqlalchemy import ColumnElement, and_, bindparam, delete, exists, select
 
 from mailroom.store._prepared import PerDialect, run
 from mailroom.store.engine import Query, Tx
@@ -218,16 +219,33 @@ async def record(tx: Tx, sha: str, size: int, now: datetime) -> None:
     await run(tx, _RECORD(tx), {"sha": sha, "size": size, "now": now})
 
 
-_UNREFERENCED = Query(
-    select(blobs.c.sha)
-    .where(
-        ~exists().where(emails.c.blob_sha == blobs.c.sha),
-        ~exists().where(outbound_intents.c.blob_sha == blobs.c.sha),
-        ~exists().where(outbound_queue.c.blob_sha == blobs.c.sha),
-        ~exists().where(uploads.c.blob_sha == blobs.c.sha),
+def _unreferenced(sha: ColumnElement[str]) -> ColumnElement[bool]:
+    """No email, queued message, outbound intent or upload holds the blob ``sha``.
+
+    The one list of what refers to a blob: a table that starts holding blobs is added here.
+    """
+    return and_(
+        ~exists().where(emails.c.blob_sha == sha),
+        ~exists().where(outbound_intents.c.blob_sha == sha),
+        ~exists().where(outbound_queue.c.blob_sha == sha),
+        ~exists().where(uploads.c.blob_sha == sha),
     )
-    .limit(bindparam("limit"))
+
+
+_UNREFERENCED = Query(select(blobs.c.sha).where(_unreferenced(blobs.c.sha)).limit(bindparam("limit")))
+_DELETE_IF_UNREFERENCED = delete(blobs).where(
+    blobs.c.sha == bindparam("sha"), _unreferenced(bindparam("sha"))
 )
+
+
+async def release(tx: Tx, store: FileBlobStore, shas: Collection[str]) -> list[str]:
+    """Delete the rows and files of those of ``shas`` that nothing refers to any more."""
+    released: list[str] = []
+    for sha in sorted(set(shas)):
+        if await tx.rowcount(_DELETE_IF_UNREFERENCED, {"sha": sha}):
+            await store.delete(sha)
+            released.append(sha)
+    return released
 
 
 async def collect_garbage(tx: Tx, store: FileBlobStore, *, limit: int = 1000) -> list[str]:
@@ -239,18 +257,4 @@ async def collect_garbage(tx: Tx, store: FileBlobStore, *, limit: int = 1000) ->
     lock orders the two, on PostgreSQL the row lock on ``blobs`` does.
     """
     shas: list[str] = await tx.scalars(_UNREFERENCED, {"limit": limit})
-    for sha in shas:
-        gone = await tx.rowcount(
-            delete(blobs).where(
-                and_(
-                    blobs.c.sha == sha,
-                    ~exists().where(emails.c.blob_sha == sha),
-                    ~exists().where(outbound_intents.c.blob_sha == sha),
-                    ~exists().where(outbound_queue.c.blob_sha == sha),
-                    ~exists().where(uploads.c.blob_sha == sha),
-                )
-            )
-        )
-        if gone:
-            await store.delete(sha)
-    return shas
+    return await release(tx, store, shas)

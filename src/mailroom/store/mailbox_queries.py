@@ -13,24 +13,21 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, delete, exists, func, insert, select, update
+from sqlalchemy import and_, bindparam, case, delete, func, insert, select, update
 
+from mailroom.store import blobs as blobs_store
 from mailroom.store import emails as email_store
 from mailroom.store import labels as label_store
 from mailroom.store import threads as thread_store
 from mailroom.store.blobs import FileBlobStore
 from mailroom.store.engine import Query, Row, Tx
 from mailroom.store.mail_schema import (
-    blobs,
     email_labels,
     emails,
     labels,
-    outbound_intents,
     thread_labels,
     threads,
 )
-from mailroom.store.outbound_schema import outbound_queue
-from mailroom.store.uploads_schema import uploads
 
 #: The latest email's recipients ride along with each summary (for "To: ..." in sent mail).
 LIST_COLUMNS = [
@@ -262,20 +259,4 @@ async def due_postponed(tx: Tx, user_id: int, label: str, now: datetime) -> list
 
 async def release_blobs(tx: Tx, store: FileBlobStore, shas: Collection[str]) -> list[str]:
     """Delete the rows and files of those of ``shas`` that nothing refers to any more."""
-    released: list[str] = []
-    for sha in sorted(set(shas)):
-        gone = await tx.rowcount(
-            delete(blobs).where(
-                and_(
-                    blobs.c.sha == sha,
-                    ~exists().where(emails.c.blob_sha == sha),
-                    ~exists().where(outbound_intents.c.blob_sha == sha),
-                    ~exists().where(outbound_queue.c.blob_sha == sha),
-                    ~exists().where(uploads.c.blob_sha == sha),
-                )
-            )
-        )
-        if gone:
-            await store.delete(sha)
-            released.append(sha)
-    return released
+    return await blobs_store.release(tx, store, shas)

@@ -6,12 +6,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, insert, select, update
+from sqlalchemy import delete, insert, select, update
 
+from mailroom.store import blobs as blobs_store
 from mailroom.store.blobs import FileBlobStore
 from mailroom.store.engine import Row, Tx
-from mailroom.store.mail_schema import blobs, emails, outbound_intents
-from mailroom.store.outbound_schema import outbound_queue
 from mailroom.store.uploads_schema import attachment_policies, uploads
 from mailroom.store.upsert import upsert
 
@@ -91,23 +90,7 @@ async def delete_ids(tx: Tx, upload_ids: Sequence[str], now: datetime) -> int:
 
 async def release_blobs(tx: Tx, store: FileBlobStore, shas: Sequence[str]) -> list[str]:
     """Delete the blobs among ``shas`` nothing refers to any more (rows, then files)."""
-    released: list[str] = []
-    for sha in sorted(set(shas)):
-        gone = await tx.rowcount(
-            delete(blobs).where(
-                and_(
-                    blobs.c.sha == sha,
-                    ~exists().where(emails.c.blob_sha == sha),
-                    ~exists().where(outbound_intents.c.blob_sha == sha),
-                    ~exists().where(outbound_queue.c.blob_sha == sha),
-                    ~exists().where(uploads.c.blob_sha == sha),
-                )
-            )
-        )
-        if gone:
-            await store.delete(sha)
-            released.append(sha)
-    return released
+    return await blobs_store.release(tx, store, shas)
 
 
 # -- per-domain policy -------------------------------------------------------------------
