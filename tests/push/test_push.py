@@ -224,10 +224,14 @@ async def test_a_scoped_key_needs_the_push_scope(
 async def test_batch_actions_push_thread_updates_and_label_counts(
     server: str, alice: Actor, deliver: Deliver, client: httpx.AsyncClient
 ) -> None:
+    ws = await ws_subscribed(server, alice.key or "")
     await deliver(message(subject="read me"), "alice@example.org")
+    # The delivery's own event first (published after its commit, so it may trail the
+    # delivery call): only then is the batch's event the next one.
+    received = await ws_next(ws)
+    assert received["type"] == "email.received"
     threads = (await client.get("/api/v1/threads", headers=alice.headers)).json()["threads"]
     thread_id = threads[0]["thread_id"]
-    ws = await ws_subscribed(server, alice.key or "")
     r = await client.post(
         "/api/v1/threads/batch", json={"ids": [thread_id], "action": "read"}, headers=alice.headers
     )
