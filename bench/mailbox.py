@@ -465,7 +465,9 @@ def plans_text(plans: dict[str, list[dict[str, Any]]]) -> str:
 
 def servers(data_dir: Path, how: str) -> tuple[Server, Server]:
     bare_port, port = free_port(), free_port()
+    # No access log on either side, as mailroom serve runs by default.
     common = ["--host", "127.0.0.1", "--workers", "1", "--loop", "uvloop", "--http", "httptools"]
+    common.append("--no-access-log")
     bare = Server(
         "bare ASGI (1 worker)",
         [
