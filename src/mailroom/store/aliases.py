@@ -8,8 +8,9 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
 
+from mailroom.store import addresses
 from mailroom.store.engine import Query, Row, Tx
-from mailroom.store.schema import addresses, aliases, domains
+from mailroom.store.schema import aliases, domains
 
 _COLUMNS = [
     aliases.c.address,
@@ -22,17 +23,9 @@ _COLUMNS = [
 
 
 # Built once: statements built per call cost more than the SQLite work they ask for.
-_KIND = Query(select(addresses.c.kind).where(addresses.c.address == bindparam("address")))
 _LIMIT = Query(select(domains.c.max_aliases).where(domains.c.name == bindparam("domain")).with_for_update())
 _GET = Query(select(*_COLUMNS).where(aliases.c.address == bindparam("address")))
-_INSERT_ADDRESS = insert(addresses)
 _INSERT_ALIAS = insert(aliases)
-
-
-async def address_kind(tx: Tx, address: str) -> str | None:
-    """Who holds ``address``: ``"user"``, ``"alias"``, or None when it is free."""
-    kind: str | None = await tx.scalar(_KIND, {"address": address})
-    return kind
 
 
 async def alias_limit(tx: Tx, domain: str) -> int | None:
@@ -62,9 +55,7 @@ async def page(
 
 async def insert_alias(tx: Tx, values: dict[str, Any]) -> None:
     """Claim the address (a taken one is a Conflict) and store the alias."""
-    await tx.execute(
-        _INSERT_ADDRESS, {"address": values["address"], "kind": "alias", "domain": values["domain"]}
-    )
+    await addresses.claim(tx, values["address"], "alias", values["domain"])
     await tx.execute(_INSERT_ALIAS, values)
 
 
@@ -77,5 +68,5 @@ async def delete_alias(tx: Tx, address: str) -> bool:
     """Delete an alias and release its address; False when there was none."""
     gone = await tx.rowcount(delete(aliases).where(aliases.c.address == address))
     if gone:
-        await tx.execute(delete(addresses).where(addresses.c.address == address, addresses.c.kind == "alias"))
+        await addresses.release(tx, address, "alias")
     return gone > 0

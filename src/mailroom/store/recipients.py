@@ -7,11 +7,11 @@ from typing import Any
 from sqlalchemy import bindparam, select
 
 from mailroom.domain.usernames import canonical
+from mailroom.store import domains
 from mailroom.store.client_schema import usernames
 from mailroom.store.engine import Query, Row, Tx
-from mailroom.store.schema import aliases, alternatives, domain_names, relays, users
+from mailroom.store.schema import aliases, alternatives, relays, users
 
-_DOMAIN_KIND = Query(select(domain_names.c.kind).where(domain_names.c.name == bindparam("name")))
 _ALTERNATIVE = Query(select(alternatives.c.domain).where(alternatives.c.name == bindparam("name")))
 _RELAY = Query(select(relays.c.name, relays.c.smarthost).where(relays.c.name == bindparam("name")))
 _MAILBOX_COLUMNS = (
@@ -81,8 +81,7 @@ async def user_by_email(tx: Tx, email: str) -> Row | None:
 
 async def domain_kind(tx: Tx, name: str) -> str | None:
     """``domain``, ``alternative``, ``relay`` or None for a name that is not ours."""
-    kind: str | None = await tx.scalar(_DOMAIN_KIND, {"name": name})
-    return kind
+    return await domains.name_kind(tx, name)
 
 
 async def primary_of(tx: Tx, alternative: str) -> str | None:

@@ -11,16 +11,11 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
 
+from mailroom.store import addresses
 from mailroom.store.engine import Query, Row, Tx
-from mailroom.store.schema import addresses, domains, users
+from mailroom.store.schema import domains, users
 
 _PUBLIC = [c for c in users.c if c.name != "password_hash"]
-
-
-async def address_kind(tx: Tx, address: str) -> str | None:
-    """Who holds ``address``: ``user``, ``alias`` or nobody (None)."""
-    kind: str | None = await tx.scalar(_KIND, {"address": address})
-    return kind
 
 
 async def lock_domain(tx: Tx, name: str) -> Row | None:
@@ -36,8 +31,6 @@ async def lock_domain(tx: Tx, name: str) -> Row | None:
     return await tx.first(query.with_for_update())
 
 
-_KIND = Query(select(addresses.c.kind).where(addresses.c.address == bindparam("address")))
-_INSERT_ADDRESS = insert(addresses)
 _INSERT_USER = insert(users)
 # Prepared: reading one user and listing all users are the admin API's hottest paths.
 _GET = Query(select(*_PUBLIC).where(users.c.email == bindparam("email")))
@@ -73,9 +66,7 @@ async def count(tx: Tx, domain: str) -> int:
 
 async def insert_user(tx: Tx, values: dict[str, Any]) -> None:
     """Claim the address for a user, then create the user; a taken address is a Conflict."""
-    await tx.execute(
-        _INSERT_ADDRESS, {"address": values["email"], "kind": "user", "domain": values["domain"]}
-    )
+    await addresses.claim(tx, values["email"], "user", values["domain"])
     await tx.execute(_INSERT_USER, values)
 
 
@@ -88,5 +79,5 @@ async def delete_user(tx: Tx, email: str) -> bool:
     """Delete a user and release its address; managers and API keys go by FK cascade."""
     gone = await tx.rowcount(delete(users).where(users.c.email == email))
     if gone:
-        await tx.execute(delete(addresses).where(addresses.c.address == email, addresses.c.kind == "user"))
+        await addresses.release(tx, email, "user")
     return gone > 0

@@ -11,8 +11,8 @@ from mailroom.errors import Conflict, FieldError, InvalidParams, LimitExceeded, 
 from mailroom.registry import DELETE, GET, PATCH, POST, Context, Manager
 from mailroom.services.admin._api import api
 from mailroom.services.admin.domains import load_domain
+from mailroom.store import addresses, alternatives, domains
 from mailroom.store import aliases as store
-from mailroom.store import alternatives, domains
 from mailroom.store.engine import Tx
 
 _HOLDER = {"user": "a user", "alias": "an alias"}
@@ -92,7 +92,7 @@ async def create_alias(ctx: Context, alias: AliasCreate) -> Alias:
     now = ctx.rt.clock.now()
     async with ctx.rt.db.write() as tx:
         domain = await _check_domain(tx, alias.address)
-        holder = await store.address_kind(tx, alias.address)
+        holder = await addresses.kind_of(tx, alias.address)
         if holder is not None:
             raise Conflict(
                 f"{alias.address} is already {_HOLDER.get(holder, 'in use')}",

@@ -28,6 +28,7 @@ from mailroom.domain.users import (
 from mailroom.errors import Conflict, FieldError, Forbidden, InvalidParams, LimitExceeded, NotFound
 from mailroom.registry import DELETE, GET, PATCH, POST, Context, Manager, Owner
 from mailroom.services.admin._api import api
+from mailroom.store import addresses
 from mailroom.store import domains as domains_store
 from mailroom.store import users as store
 from mailroom.store.engine import Tx
@@ -67,7 +68,7 @@ async def load_mail_domain(tx: Tx, email: str, loc: str) -> dict[str, Any]:
 
 async def check_address_free(tx: Tx, email: str) -> None:
     """An address belongs to one user or one alias; say which already holds it."""
-    kind = await store.address_kind(tx, email)
+    kind = await addresses.kind_of(tx, email)
     if kind is not None:
         raise Conflict(f"{email} is already {ADDRESS_HOLDER.get(kind, 'in use')}", address=email, kind=kind)
 
