@@ -136,7 +136,11 @@ async def start(
 ) -> Mailroom:
     """Open the database (migrating it), build the registry and runner."""
     settings = ensure_secret_key(settings)
-    db = open_database(settings.effective_database_url)
+    db = open_database(
+        settings.effective_database_url,
+        durable_commits=settings.durable_commits,
+        commit_flush_ms=settings.commit_flush_ms,
+    )
     if run_migrations:
         await migrate.upgrade(db)
     clock = clock or SystemClock()

@@ -90,6 +90,20 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL; default: SQLite file in the data folder. "
         "PostgreSQL: postgresql+asyncpg://user:pass@host/db",
     )
+    durable_commits: Literal["mail", "all"] = Field(
+        default="mail",
+        description="mail: commits that acknowledge mail (ingest, the outbound queue) are on disk "
+        "before they return; other writes (admin, client settings) reach the disk within "
+        "commit_flush_ms, like PostgreSQL's synchronous_commit=off: a power loss may lose the last "
+        "of them, never corrupt or reorder anything. all: every commit waits for the disk.",
+    )
+    commit_flush_ms: int = Field(
+        default=50,
+        ge=1,
+        le=1000,
+        description="With durable_commits=mail on SQLite: how soon a write that did not wait for "
+        "the disk is flushed to it.",
+    )
     config: Path | None = Field(default=None, description="TOML file with settings (read at start-up).")
     mode: Literal["development", "production", "test"] = Field(
         default="production", description="development allows default secrets and verbose errors."

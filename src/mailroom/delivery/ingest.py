@@ -251,7 +251,7 @@ class _GroupCommit:
     ) -> None:
         outcomes: list[list[RecipientResult] | BaseException] = []
         try:
-            async with self.rt.db.write() as tx:
+            async with self.rt.db.write(durable=True) as tx:
                 for msg, recipients, _ in batch:
                     try:
                         async with savepoint(tx):

@@ -220,7 +220,7 @@ async def submit(
         outcome[address] = NewRecipient(address)
     ordered = [outcome[a] for a in wanted if a in outcome]
     sha = await rt.blobs.put(raw)
-    async with rt.db.write() as tx:
+    async with rt.db.write(durable=True) as tx:
         queue_id = await store_queued(
             tx,
             rt,

@@ -7,7 +7,9 @@ tests drive :meth:`OutboundQueue.run_once` with a fake clock. Each pass:
    ``sending``), turned into a queued message and deleted in one transaction, so it is
    carried out once. Forwards and external alias destinations get ``Delivered-To: <via>``
    (ingest sees loops by it) and an SRS envelope sender (delivery/srs.py); relayed-domain
-   mail keeps its envelope and goes to the relay's smarthost; auto-replies are built
+   mail keeps its envelope and goes to the relay's smarthost; mail to one of our SRS
+   addresses (``srs``: bounces of forwarded mail) goes to the address it encodes like a
+   forward, so a bounce keeps its null sender; auto-replies are built
    (delivery/replies.py), DKIM-signed and sent from the null sender.
 2. **Due messages**: each is claimed by a compare-and-set on ``locked_until`` (safe across
    processes on SQLite and PostgreSQL; a dead worker's claim expires after
@@ -162,13 +164,19 @@ class OutboundQueue:
             raw = await rt.blobs.get(str(intent["blob_sha"]))
             if kind == "relay":
                 relay = str(intent["relay"] or "")
-            else:  # forward | alias: SRS and Delivered-To (loop detection at ingest)
+            else:  # forward | alias | srs: SRS and Delivered-To (loop detection at ingest)
                 via = str(payload.get("via") or "")
                 raw = _add_header(raw, "Delivered-To", via)
                 forwarder = via.rpartition("@")[2] or rt.settings.hostname
+                # The null sender of a bounce stays null: never rewritten, never bounced.
                 mail_from = srs.forward(mail_from, forwarder, self._secret, now)
+                if kind == "srs":
+                    # Mail to one of our SRS addresses, for the address it encodes: that
+                    # domain's relay when it is a relayed domain, else (None) the global
+                    # smarthost, as for any remote recipient.
+                    relay = None if intent["relay"] is None else str(intent["relay"])
         sha = await rt.blobs.put(raw)
-        async with rt.db.write() as tx:
+        async with rt.db.write(durable=True) as tx:
             await store_queued(
                 tx,
                 rt,
@@ -297,7 +305,7 @@ class OutboundQueue:
         dsn = self._dsn(entry, failed, raw) if failed else None
         dsn_sha = await rt.blobs.put(dsn[1]) if dsn else None
         last_error = next((u[3] for u in updates if u[1] != "delivered"), None)
-        async with rt.db.write() as tx:
+        async with rt.db.write(durable=True) as tx:
             for recipient_id, status, code, reply in updates:
                 await store.set_recipient(
                     tx, recipient_id, status=status, code=code, reply=reply, now=now, attempted=True

@@ -9,7 +9,17 @@ drivers do for every statement. The two places where SQLite can *wait* — takin
 lock (``BEGIN IMMEDIATE``, which may wait for another process) and the commit's fsync — run
 in a worker thread so the loop keeps serving. Writers in one process queue on an asyncio
 lock, so they never spin on SQLite's busy handler against each other. WAL mode lets readers
-run beside the writer. ``synchronous=FULL``: a commit that returned is on disk.
+run beside the writer.
+
+Durability (setting ``durable_commits``). A ``write(durable=True)`` returns only once its
+commit is on disk: ingest and the outbound queue use it, because their commit is a promise
+to another server (a 250 reply). Other writes — admin changes, client settings — by default
+do not wait for the disk: SQLite runs with ``synchronous=NORMAL`` and a flush task fsyncs
+the WAL within ``commit_flush_ms``; on PostgreSQL they commit with ``synchronous_commit=off``
+(flushed by its WAL writer within 3 × ``wal_writer_delay``). A power loss (not a crash of
+the process: the OS still holds the data) may lose the last of them, never corrupt or
+reorder anything: the WAL is a log, and fsyncing it makes every earlier commit durable too.
+``durable_commits="all"`` makes every commit wait (``synchronous=FULL``).
 
 PostgreSQL uses SQLAlchemy's asyncio engine with asyncpg (Apache-2.0; psycopg is LGPL).
 """
@@ -18,6 +28,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextvars import ContextVar
@@ -34,6 +46,8 @@ from sqlalchemy.sql import Executable
 
 from mailroom.errors import Conflict, InternalError, Unavailable
 from mailroom.store.types import UTCDateTime, parse_sqlite_utc
+
+log = logging.getLogger(__name__)
 
 Row = dict[str, Any]
 Params = Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
@@ -113,6 +127,8 @@ class Tx:
     """
 
     dialect: str
+    #: Whether the commit must be on disk before the write returns (``write(durable=True)``).
+    durable: bool = False
 
     async def execute(self, stmt: Statement, params: Params = None) -> Result[Any]:
         raise NotImplementedError
@@ -257,13 +273,22 @@ class Database:
         return self._read()
 
     @contextlib.asynccontextmanager
-    async def write(self) -> AsyncIterator[Tx]:
-        """A write transaction: committed at the end of the block, or of the unit of work."""
+    async def write(self, *, durable: bool = False) -> AsyncIterator[Tx]:
+        """A write transaction: committed at the end of the block, or of the unit of work.
+
+        ``durable``: the commit is on disk before this returns, whatever ``durable_commits``
+        says (a unit of work joined by one durable write commits durably).
+        """
         unit = _unit_of_work.get()
         if unit is not None and unit.active_for(self):
-            yield await unit._join()
+            tx = await unit._join()
+            if durable:
+                tx.durable = True
+            yield tx
             return
         async with self._write() as tx:
+            if durable:
+                tx.durable = True
             yield tx
 
     @contextlib.asynccontextmanager
@@ -332,6 +357,7 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
+    # The writer lowers this to NORMAL when commits may be deferred (SQLiteDatabase).
     cur.execute("PRAGMA synchronous=FULL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
@@ -380,6 +406,33 @@ def _writer_on_connect(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _deferring_writer_on_connect(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def _sync_file(path: str) -> None:
+    """fdatasync a file by name: the kernel flushes the inode whichever descriptor wrote it.
+
+    A missing WAL file was checkpointed into the database and removed; with
+    ``synchronous=NORMAL`` SQLite syncs the database after every checkpoint.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        os.fdatasync(fd)
+    finally:
+        os.close(fd)
+
+
+def _commit_and_sync(conn: Connection, wal: str) -> None:
+    _with_busy_timeout(conn, "COMMIT")
+    _sync_file(wal)
+
+
 class _SQLiteRead(contextlib.AbstractAsyncContextManager[Tx]):
     """A read on a free reader connection (a class, not a generator: reads are the hot path)."""
 
@@ -409,11 +462,17 @@ class _SQLiteRead(contextlib.AbstractAsyncContextManager[Tx]):
 class SQLiteDatabase(Database):
     dialect = "sqlite"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, durable_commits: str = "all", commit_flush_ms: int = 50) -> None:
         self.url = url
         database = make_url(url).database
-        if database and database != ":memory:":
+        on_disk = database is not None and database not in ("", ":memory:")
+        if database is not None and on_disk:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
+        # Deferred commits need a WAL file to flush; an in-memory database has nothing to lose.
+        self._wal: str | None = f"{database}-wal" if on_disk and durable_commits == "mail" else None
+        self._flush_delay = commit_flush_ms / 1000
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._flushes: set[asyncio.Future[None]] = set()
         common: dict[str, Any] = {
             "connect_args": {"check_same_thread": False},
             "json_serializer": _json_dumps,
@@ -426,6 +485,8 @@ class SQLiteDatabase(Database):
         for engine in (self._readers, self._writer):
             event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(self._writer, "connect", _writer_on_connect)
+        if self._wal is not None:
+            event.listen(self._writer, "connect", _deferring_writer_on_connect)
         self._write_lock = asyncio.Lock()
         self._free_readers: list[Connection] = []
 
@@ -452,24 +513,62 @@ class SQLiteDatabase(Database):
                         await _driver_call(_with_busy_timeout, conn, "BEGIN IMMEDIATE")
                     except DBAPIError as exc2:
                         raise _translate(exc2) from exc2
+                tx = _SyncTx(conn)
                 try:
-                    yield _SyncTx(conn)
+                    yield tx
                 except BaseException:
                     conn.exec_driver_sql("ROLLBACK")
                     raise
                 try:
-                    # The commit's fsync runs in a thread so the loop keeps serving.
-                    await _driver_call(_with_busy_timeout, conn, "COMMIT")
+                    # The commit (and its fsync, or a checkpoint's) runs in a thread so the
+                    # loop keeps serving.
+                    if self._wal is None:
+                        await _driver_call(_with_busy_timeout, conn, "COMMIT")
+                    elif tx.durable:
+                        await _driver_call(_commit_and_sync, conn, self._wal)
+                    else:
+                        await _driver_call(_with_busy_timeout, conn, "COMMIT")
+                        self._flush_later()
                 except DBAPIError as exc:
                     with contextlib.suppress(DBAPIError):
                         conn.exec_driver_sql("ROLLBACK")
                     raise _translate(exc) from exc
+
+    def _flush_later(self) -> None:
+        """Have the WAL fsynced within ``commit_flush_ms`` (one flush covers every commit before it)."""
+        if self._flush_handle is None:
+            self._flush_handle = asyncio.get_running_loop().call_later(self._flush_delay, self._flush)
+
+    def _flush(self) -> None:
+        self._flush_handle = None
+        assert self._wal is not None
+        task = asyncio.ensure_future(asyncio.to_thread(_sync_file, self._wal))
+        self._flushes.add(task)
+        task.add_done_callback(self._flushed)
+
+    def _flushed(self, task: asyncio.Future[None]) -> None:
+        self._flushes.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("flushing the database's WAL to disk failed: %s", task.exception())
+            # Try again: the commits since the last good flush are not on disk yet.
+            self._flush_later()
+
+    async def flush(self) -> None:
+        """Put every commit made so far on disk (tests, shutdown)."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        if self._flushes:
+            await asyncio.wait(list(self._flushes))
+        if self._wal is not None:
+            await asyncio.to_thread(_sync_file, self._wal)
 
     def sync_connection(self) -> contextlib.AbstractContextManager[Connection]:
         """A plain connection for migrations and the schema check."""
         return self._writer.connect()
 
     async def close(self) -> None:
+        await self.flush()
         for conn in self._free_readers:
             conn.close()
         self._free_readers.clear()
@@ -480,9 +579,15 @@ class SQLiteDatabase(Database):
 class AsyncDatabase(Database):
     """PostgreSQL (or any async SQLAlchemy dialect)."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, durable_commits: str = "all") -> None:
         self.url = url
         self.dialect = make_url(url).get_backend_name()
+        # With deferred commits, connections commit asynchronously by default and a durable
+        # write turns synchronous_commit back on for its own transaction.
+        self._deferred = durable_commits == "mail" and self.dialect == "postgresql"
+        connect_args: dict[str, Any] = {}
+        if self._deferred:
+            connect_args["server_settings"] = {"synchronous_commit": "off"}
         self._engine: AsyncEngine = create_async_engine(
             url,
             pool_size=pool_size,
@@ -490,6 +595,7 @@ class AsyncDatabase(Database):
             pool_pre_ping=True,
             json_serializer=_json_dumps,
             json_deserializer=orjson.loads,
+            connect_args=connect_args,
         )
         self._open: set[AsyncConnection] = set()
         self._releases: set[asyncio.Future[Any]] = set()
@@ -530,8 +636,11 @@ class AsyncDatabase(Database):
         conn_cm, conn = await self._acquire()
         try:
             trans = await conn.begin()
+            tx = _AsyncTx(conn)
             try:
-                yield _AsyncTx(conn)
+                yield tx
+                if tx.durable and self._deferred:
+                    await conn.exec_driver_sql("SET LOCAL synchronous_commit TO on")
             except BaseException:
                 await trans.rollback()
                 raise
@@ -553,14 +662,18 @@ class AsyncDatabase(Database):
         await self._engine.dispose()
 
 
-def open_database(url: str) -> Database:
-    """SQLite URLs (``sqlite:///path``) get the in-loop engine; others the async one."""
+def open_database(url: str, *, durable_commits: str = "all", commit_flush_ms: int = 50) -> Database:
+    """SQLite URLs (``sqlite:///path``) get the in-loop engine; others the async one.
+
+    ``durable_commits``: ``all`` (every commit waits for the disk; the default for tools)
+    or ``mail`` (only ``write(durable=True)`` waits; see the module docstring).
+    """
     backend = make_url(url).get_backend_name()
     if backend == "sqlite":
-        return SQLiteDatabase(url)
+        return SQLiteDatabase(url, durable_commits=durable_commits, commit_flush_ms=commit_flush_ms)
     if backend == "postgresql" and "+" not in url.split("://", 1)[0]:
         url = url.replace("postgresql://", "postgresql+asyncpg://", 1)
-    return AsyncDatabase(url)
+    return AsyncDatabase(url, durable_commits=durable_commits)
 
 
 def null_pool_engine(url: str) -> AsyncEngine:
