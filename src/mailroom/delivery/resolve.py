@@ -13,6 +13,14 @@ followed by the mailbox table:
    ``sales-*@`` beats the catch-all ``*@``), matched against the full then the base address.
 5. Otherwise: unknown (``550 5.1.1``).
 
+Before all this, with an :class:`SrsKey`: a local part ``SRS0=...``/``SRS1=...`` at one of our
+mail domains (or their alternatives) is an envelope sender our forwarding made (delivery/
+srs.py), and mail to it (bounces) goes back to the address it encodes: the hash and the
+timestamp are checked by :func:`srs.reverse`; a forged, expired or malformed one is refused
+(``550 5.1.1``) and nothing else is tried (no alias, no wildcard). The decoded address is
+resolved like a destination: ours → our mailboxes; a relayed domain → its relay; anything
+else → an ``srs`` intent for the outbound queue.
+
 Alias destinations and a user's forwarding destinations are resolved again, recursively:
 local ones become mailboxes, external ones outbound intents. A visited set stops cycles (each
 address is expanded once per resolution) and the depth is limited to :data:`MAX_DEPTH`, so a
@@ -25,18 +33,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import lru_cache
 from typing import Literal
 
-from mailroom.domain.names import normalize_address
+from mailroom.delivery import srs
+from mailroom.domain.names import normalize_address, normalize_domain
 from mailroom.store import recipients as store
 from mailroom.store.engine import Row, Tx
 
 #: Expansion levels followed before giving up (alias of alias of ... / forward chains).
 MAX_DEPTH = 20
 
-Status = Literal["accepted", "unknown", "disabled", "loop", "not_local", "invalid", "over_quota"]
-Reason = Literal["alias", "forward", "relay"]
+Status = Literal["accepted", "unknown", "disabled", "loop", "not_local", "invalid", "over_quota", "bad_srs"]
+Reason = Literal["alias", "forward", "relay", "srs"]
 
 _REPLIES: dict[Status, str] = {
     "accepted": "250 2.1.5 <{a}>: recipient ok",
@@ -46,9 +56,21 @@ _REPLIES: dict[Status, str] = {
     "not_local": "554 5.7.1 <{a}>: relay access denied",
     "invalid": "501 5.1.3 <{a}>: bad recipient address syntax",
     "over_quota": "452 4.2.2 <{a}>: mailbox full",
+    "bad_srs": "550 5.1.1 <{a}>: recipient address rejected: forged, expired or malformed SRS address",
 }
 #: When nothing is deliverable, the most telling failure found in the expansion answers.
-_FAILURE_ORDER: tuple[Status, ...] = ("over_quota", "disabled", "loop", "unknown", "not_local")
+_FAILURE_ORDER: tuple[Status, ...] = ("over_quota", "disabled", "loop", "bad_srs", "unknown", "not_local")
+#: An SRS local part as we make and decode it: dot-atom characters, case kept (the hash is
+#: base64), and longer than the 64 characters a mailbox name may have.
+_SRS_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,512}$")
+
+
+@dataclass(frozen=True, slots=True)
+class SrsKey:
+    """What decoding our SRS addresses needs: the server secret and the time now."""
+
+    secret: bytes
+    now: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,13 +134,25 @@ def split_tag(local: str, delimiters: str) -> tuple[str, str | None]:
     return local, None
 
 
+def _srs_form(value: str) -> str | None:
+    """``SRS0=HHHH=TT=Example.NET=Bob@Our.Example`` → local part as given, domain normalised."""
+    local, at, domain = value.rpartition("@")
+    if not at or not _SRS_LOCAL.match(local):
+        return None
+    try:
+        return f"{local}@{normalize_domain(domain)}"
+    except ValueError:
+        return None
+
+
 class _Walk:
     """One resolution: the visited set, the targets found and the failures met."""
 
-    def __init__(self, tx: Tx, delimiters: str, quota_check: bool) -> None:
+    def __init__(self, tx: Tx, delimiters: str, quota_check: bool, srs_key: SrsKey | None = None) -> None:
         self.tx = tx
         self.delimiters = delimiters
         self.quota_check = quota_check
+        self.srs_key = srs_key
         self.visited: set[str] = set()
         self.local: dict[int, LocalTarget] = {}
         self.external: dict[str, ExternalTarget] = {}
@@ -166,6 +200,49 @@ class _Walk:
         if await self._wildcard(local, base if tag is not None else None, domain, depth):
             return
         self.fail("unknown")
+
+    async def srs_address(self, address: str, depth: int) -> bool:
+        """Mail to an SRS address at one of our domains goes back to the address it encodes.
+
+        ``address``: local part as received (the hash is case-sensitive), domain normalised.
+        False when the domain is not one of our mail domains (then it is an ordinary address).
+        """
+        key = self.srs_key
+        domain = address.rpartition("@")[2]
+        if key is None or await store.domain_kind(self.tx, domain) not in ("domain", "alternative"):
+            return False
+        if depth > MAX_DEPTH:
+            self.fail("loop")
+            return True
+        self.visited.add(address.lower())
+        decoded = srs.reverse(address, key.secret, key.now)
+        original = _srs_form(decoded) if decoded is not None else None
+        if original is None:
+            self.fail("bad_srs")
+            return True
+        local, _, domain = original.rpartition("@")
+        kind = await store.domain_kind(self.tx, domain)
+        if kind in ("domain", "alternative"):
+            # SRS1 of ours wrapping an SRS0 of ours, or mail to a sender of ours: as local mail.
+            if srs.is_srs(local):
+                return await self.srs_address(original, depth + 1)
+            try:
+                await self.expand(normalize_address(original), depth + 1, "srs", address)
+            except ValueError:
+                self.fail("bad_srs")
+            return True
+        relay: str | None = None  # None: the global smarthost, like other remote mail
+        if kind == "relay":
+            row = await store.relay(self.tx, domain)
+            relay = str(row["smarthost"] or "") if row else ""
+        self.external.setdefault(original, ExternalTarget(original, "srs", address, relay))
+        return True
+
+    def resolution(self, address: str) -> Resolution:
+        if self.local or self.external:
+            return Resolution(address, "accepted", list(self.local.values()), list(self.external.values()))
+        status: Status = next((s for s in _FAILURE_ORDER if s in self.failures), "unknown")
+        return Resolution(address, status)
 
     async def _mailbox_or_alias(self, address: str, tag: str | None, depth: int) -> bool:
         alias = await store.alias(self.tx, address)
@@ -230,18 +307,33 @@ def normalize_recipient(address: str) -> str | None:
         return None
 
 
-async def resolve(tx: Tx, address: str, *, delimiters: str = "+", quota_check: bool = False) -> Resolution:
+async def resolve(
+    tx: Tx,
+    address: str,
+    *,
+    delimiters: str = "+",
+    quota_check: bool = False,
+    srs_key: SrsKey | None = None,
+) -> Resolution:
     """Resolve one recipient address (see the module docstring for the rules).
 
     With ``quota_check`` (RCPT time), a mailbox that is already full counts as a temporary
-    failure (``452 4.2.2``) unless something else is deliverable.
+    failure (``452 4.2.2``) unless something else is deliverable. With ``srs_key``, SRS
+    addresses at our domains are decoded (bounces to forwarded mail); without, they are
+    ordinary (unknown) addresses.
     """
+    if srs_key is not None:
+        value = address.strip()
+        if value.startswith("<") and value.endswith(">"):
+            value = value[1:-1]
+        target = _srs_form(value) if srs.is_srs(value) else None
+        if target is not None:
+            walk = _Walk(tx, delimiters, quota_check, srs_key)
+            if await walk.srs_address(target, 0):
+                return walk.resolution(target)
     normalized = normalize_recipient(address)
     if normalized is None:
         return Resolution(address=address.strip().strip("<>"), status="invalid")
-    walk = _Walk(tx, delimiters, quota_check)
+    walk = _Walk(tx, delimiters, quota_check, srs_key)
     await walk.expand(normalized, 0, "alias", "")
-    if walk.local or walk.external:
-        return Resolution(normalized, "accepted", list(walk.local.values()), list(walk.external.values()))
-    status: Status = next((s for s in _FAILURE_ORDER if s in walk.failures), "unknown")
-    return Resolution(normalized, status)
+    return walk.resolution(normalized)

@@ -13,8 +13,9 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 from mailroom.delivery.ingest import ingest, temporary_failure
-from mailroom.delivery.resolve import Resolution, resolve
+from mailroom.delivery.resolve import Resolution, SrsKey, resolve
 from mailroom.registry import Context, Internal
+from mailroom.runtime import Runtime
 from mailroom.services.mail._api import api
 
 Address = Annotated[str, Field(max_length=512)]
@@ -36,15 +37,23 @@ class DeliveryStatus(BaseModel):
     reply: str
 
 
+def _srs_key(rt: Runtime) -> SrsKey:
+    """Bounces to the SRS senders our forwarding made are decoded with the server secret."""
+    return SrsKey(rt.settings.secret_key.get_secret_value().encode(), rt.clock.now())
+
+
 @api.method("mail.delivery.check", access=Internal())
 async def check_recipient(ctx: Context, address: Address) -> RecipientCheck:
     """Resolve a RCPT address: users, aliases, alternatives, relays, wildcards, the delimiter.
 
-    Full mailboxes answer ``452 4.2.2`` here already; unknown addresses ``550 5.1.1``.
+    Full mailboxes answer ``452 4.2.2`` here already; unknown addresses ``550 5.1.1``, and so
+    do SRS addresses of ours that are forged, expired or malformed.
     """
     settings = ctx.rt.settings
     async with ctx.rt.db.read() as tx:
-        resolution = await resolve(tx, address, delimiters=settings.recipient_delimiter, quota_check=True)
+        resolution = await resolve(
+            tx, address, delimiters=settings.recipient_delimiter, quota_check=True, srs_key=_srs_key(ctx.rt)
+        )
     return RecipientCheck(address=resolution.address, accepted=resolution.accepted, reply=resolution.reply)
 
 
@@ -63,10 +72,13 @@ async def deliver(
     """
     settings = ctx.rt.settings
     resolutions: list[Resolution] = []
+    srs_key = _srs_key(ctx.rt)
     try:
         async with ctx.rt.db.read() as tx:
             for address in recipients:
-                resolutions.append(await resolve(tx, address, delimiters=settings.recipient_delimiter))
+                resolutions.append(
+                    await resolve(tx, address, delimiters=settings.recipient_delimiter, srs_key=srs_key)
+                )
     except Exception:
         return [DeliveryStatus(address=a, code=451, reply=temporary_failure(a)) for a in recipients]
     results = await ingest(ctx.rt, raw, mail_from=mail_from, recipients=resolutions, source=source)
