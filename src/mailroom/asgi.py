@@ -12,6 +12,8 @@ from mailroom import bootstrap
 from mailroom.delivery.queue import OutboundQueue
 from mailroom.frontends.smtp import start_listeners
 from mailroom.frontends.smtp.submission import start_submission
+from mailroom.services.housekeeping import Housekeeping
+from mailroom.services.mail._actions import PostponedWakeUp
 from mailroom.services.mail.uploads import UploadExpiry
 from mailroom.settings import Settings, load_settings
 from mailroom.web import build_app
@@ -47,6 +49,11 @@ class LazyApp:
             queue.start()
             uploads = UploadExpiry(mailroom.runtime)  # unused uploads expire (every worker)
             uploads.start()
+            postponed = PostponedWakeUp(mailroom.runtime)  # postponed threads come back (every worker)
+            postponed.start()
+            housekeeping = Housekeeping(mailroom.runtime)  # temp files, blobs, sessions, invites
+            mailroom.runtime.extras["housekeeping"] = housekeeping
+            housekeeping.start()
         except Exception as exc:
             await send({"type": "lifespan.startup.failed", "message": str(exc)})
             raise
@@ -58,6 +65,8 @@ class LazyApp:
         await submission.close()
         await queue.stop()
         await uploads.stop()
+        await postponed.stop()
+        await housekeeping.stop()
         await mailroom.close()
         await send({"type": "lifespan.shutdown.complete"})
 

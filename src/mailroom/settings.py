@@ -285,6 +285,18 @@ class Settings(BaseSettings):
     upload_expiry_interval_seconds: float = Field(
         default=600.0, gt=0, description="How often each worker deletes expired uploads."
     )
+    housekeeping_interval_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="How often each worker's housekeeping runs: temporary blob files a crash left "
+        "(over an hour old), unreferenced blobs, expired sessions and invites.",
+    )
+    blob_gc_grace_seconds: float = Field(
+        default=3600.0,
+        ge=1,
+        description="An unreferenced blob is collected only this long after it was last registered, "
+        "so a delivery about to refer to it again keeps it.",
+    )
 
     # Mail ingest (SMTP/LMTP listeners, delivery).
     smtp_host: str = Field(default="127.0.0.1", description="Address the inbound SMTP listener binds.")

@@ -7,8 +7,9 @@ the file (checking its digest) and only makes sure it is durable: one copy howev
 mailboxes hold the message.
 
 Blocking file I/O runs in a worker thread (``asyncio.to_thread``) so the event loop keeps
-serving. The ``blobs`` table records each blob; :func:`collect_garbage` deletes the ones no
-email, outbound intent or queued message names any more.
+serving. The ``blobs`` table records each blob; :func:`collect_garbage` (run by every
+worker's housekeeping, services/housekeeping.py) deletes the ones no email, outbound intent,
+queued message or upload names any more, once unregistered for a grace period.
 """
 
 from __future__ import annotations
@@ -205,13 +206,16 @@ _RECORD = PerDialect(
     lambda dialect: (
         dialect_insert(dialect, blobs)
         .values(sha=bindparam("sha"), size=bindparam("size"), created_at=bindparam("now"))
-        .on_conflict_do_update(index_elements=["sha"], set_={"size": bindparam("size")})
+        .on_conflict_do_update(
+            index_elements=["sha"], set_={"size": bindparam("size"), "created_at": bindparam("now")}
+        )
     )
 )
 
 
 async def record(tx: Tx, sha: str, size: int, now: datetime) -> None:
-    """Register a blob, or touch its row when it is known.
+    """Register a blob, or touch its row when it is known (``created_at`` becomes ``now``:
+    it is the time the blob was last registered, what the collector's grace period counts from).
 
     Touching (rather than ignoring) locks the row on PostgreSQL until commit, so a garbage
     collector cannot delete it under an ingest that is about to refer to it.
@@ -232,9 +236,19 @@ def _unreferenced(sha: ColumnElement[str]) -> ColumnElement[bool]:
     )
 
 
-_UNREFERENCED = Query(select(blobs.c.sha).where(_unreferenced(blobs.c.sha)).limit(bindparam("limit")))
+_UNREFERENCED = Query(
+    select(blobs.c.sha)
+    .where(blobs.c.created_at < bindparam("before"), _unreferenced(blobs.c.sha))
+    .order_by(blobs.c.created_at)
+    .limit(bindparam("limit"))
+)
 _DELETE_IF_UNREFERENCED = delete(blobs).where(
     blobs.c.sha == bindparam("sha"), _unreferenced(bindparam("sha"))
+)
+_COLLECT_IF_UNREFERENCED = delete(blobs).where(
+    blobs.c.sha == bindparam("sha"),
+    blobs.c.created_at < bindparam("before"),
+    _unreferenced(bindparam("sha")),
 )
 
 
@@ -248,13 +262,33 @@ async def release(tx: Tx, store: FileBlobStore, shas: Collection[str]) -> list[s
     return released
 
 
-async def collect_garbage(tx: Tx, store: FileBlobStore, *, limit: int = 1000) -> list[str]:
-    """Delete up to ``limit`` blobs nothing refers to, rows and files; returns their digests.
+async def collect_garbage(tx: Tx, store: FileBlobStore, *, before: datetime, limit: int = 1000) -> list[str]:
+    """Delete up to ``limit`` blobs nothing refers to and nobody registered since ``before``
+    (rows and files); returns the digests this call deleted (another collector's are not).
 
-    Runs inside a write transaction, and unlinks files *before* it commits. An ingest that
-    starts using a blob again registers it in its own write transaction and then calls
-    :meth:`FileBlobStore.ensure`, which rewrites a file removed here: on SQLite the write
-    lock orders the two, on PostgreSQL the row lock on ``blobs`` does.
+    Runs inside a write transaction, and unlinks files *before* it commits. Why a writer
+    that is about to use a blob never loses it:
+
+    - Writers (ingest, the queue, uploads) store the file first and then, in one write
+      transaction, register the blob (:func:`record`), call :meth:`FileBlobStore.ensure`
+      (which rewrites a file removed meanwhile) and insert the rows that refer to it. Until
+      that commits the collector cannot see those rows, but it only ever looks at
+      ``blobs`` rows, never at files: a new blob has no row yet, so it is safe.
+    - A blob that exists unreferenced and is being used again: on SQLite the write lock
+      orders the collector and the writer, so either the collector deleted it first (the
+      writer re-registers it and ``ensure`` rewrites the file) or it sees the reference.
+      On PostgreSQL the writer's ``record`` updates the row and so locks it; the collector's
+      delete waits for the writer's commit and then re-checks its conditions on the new
+      row, but its ``NOT EXISTS`` sub-queries still see the snapshot taken before that
+      commit. The grace period closes that gap: ``record`` sets ``created_at`` to now, so
+      the re-checked row is younger than ``before`` and is kept.
+    - Several collectors at once delete each row once; a collector whose delete found
+      nothing does not unlink or count it.
     """
-    shas: list[str] = await tx.scalars(_UNREFERENCED, {"limit": limit})
-    return await release(tx, store, shas)
+    shas: list[str] = await tx.scalars(_UNREFERENCED, {"limit": limit, "before": before})
+    released: list[str] = []
+    for sha in shas:
+        if await tx.rowcount(_COLLECT_IF_UNREFERENCED, {"sha": sha, "before": before}):
+            await store.delete(sha)
+            released.append(sha)
+    return released

@@ -74,6 +74,11 @@ async def delete_expired(tx: Tx, user_id: int, now: datetime) -> int:
     return await tx.rowcount(stmt)
 
 
+async def delete_all_expired(tx: Tx, now: datetime) -> int:
+    """End every user's expired sessions (housekeeping); how many rows this call deleted."""
+    return await tx.rowcount(delete(sessions).where(sessions.c.expires_at <= now))
+
+
 async def restamp(tx: Tx, session_id: str, stamp: str) -> None:
     """Carry a session over a password change."""
     await tx.execute(update(sessions).where(sessions.c.id == session_id).values(password_stamp=stamp))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
@@ -65,6 +66,12 @@ _INVITE_PUBLIC = [c for c in invites.c if c.name != "digest"]
 
 async def insert_invite(tx: Tx, values: dict[str, Any]) -> None:
     await tx.execute(insert(invites).values(**values))
+
+
+async def delete_expired_invites(tx: Tx, now: datetime) -> int:
+    """Delete invites whose time is up (housekeeping); how many rows this call deleted."""
+    stmt = delete(invites).where(invites.c.expires_at.is_not(None), invites.c.expires_at <= now)
+    return await tx.rowcount(stmt)
 
 
 async def invite_for_auth(tx: Tx, invite_id: str) -> Row | None:

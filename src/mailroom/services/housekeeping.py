@@ -1,0 +1,119 @@
+"""Housekeeping: what nobody else deletes, removed periodically by every worker.
+
+:func:`sweep` is one pass; :class:`Housekeeping` runs it every
+``housekeeping_interval_seconds`` in each worker process (started and stopped by the ASGI
+lifespan, like the upload expiry and the outbound queue). A pass removes:
+
+- **temporary blob files** (``.tmp-*``) over an hour old: a crash between writing one and
+  renaming it into place leaves it behind; a live write renames its file within
+  milliseconds, so an hour-old one belongs to nobody;
+- **unreferenced blobs**, rows and files, unregistered for ``blob_gc_grace_seconds``
+  (store/blobs.py ``collect_garbage`` says why a delivery that is about to use one is safe);
+- **expired sessions** of every user (sign-in removes only the signing-in user's own);
+- **expired invites**.
+
+Expired idempotency keys are pruned by the accounting maintenance task (accounting/setup.py),
+uploads by the upload expiry, finished queue entries by the queue worker: not repeated here.
+
+Several workers may run a pass at the same moment: every delete is conditional and counts
+only the rows its own statement removed, and a file is unlinked (and counted) only by the
+collector whose delete found its row, so nothing is counted twice and nothing fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from mailroom.runtime import Runtime
+from mailroom.store import blobs as blob_store
+from mailroom.store import sessions as session_store
+from mailroom.store import signups as signup_store
+
+log = logging.getLogger("mailroom.housekeeping")
+
+#: Temporary blob files older than this are a crash's leftovers.
+TEMP_FILE_AGE_SECONDS = 3600.0
+#: Blobs collected per write transaction (a pass repeats until fewer are left).
+BLOB_BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Swept:
+    """What one pass removed (by this process; another worker's removals are its own)."""
+
+    temp_files: int = 0
+    blobs: int = 0
+    sessions: int = 0
+    invites: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.temp_files + self.blobs + self.sessions + self.invites
+
+
+async def collect_blobs(rt: Runtime, *, batch: int = BLOB_BATCH) -> int:
+    """Delete unreferenced blobs older than the grace period; how many this call deleted."""
+    before = rt.clock.now() - timedelta(seconds=rt.settings.blob_gc_grace_seconds)
+    total = 0
+    while True:
+        async with rt.db.write() as tx:
+            gone = await blob_store.collect_garbage(tx, rt.blobs, before=before, limit=batch)
+        total += len(gone)
+        if len(gone) < batch:
+            return total
+
+
+async def sweep(rt: Runtime) -> Swept:
+    """One housekeeping pass (see the module docstring); safe in several processes at once."""
+    temp_files = await asyncio.to_thread(rt.blobs.sweep_temporary, TEMP_FILE_AGE_SECONDS)
+    blobs = await collect_blobs(rt)
+    now = rt.clock.now()
+    async with rt.db.write() as tx:
+        sessions = await session_store.delete_all_expired(tx, now)
+        invites = await signup_store.delete_expired_invites(tx, now)
+    return Swept(temp_files=temp_files, blobs=blobs, sessions=sessions, invites=invites)
+
+
+class Housekeeping:
+    """Runs :func:`sweep` at start and then every ``housekeeping_interval_seconds``."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.task: asyncio.Task[None] | None = None
+        self.passes = 0
+
+    def start(self) -> None:
+        if self.task is None:
+            self.task = asyncio.create_task(self._loop(), name="mailroom-housekeeping")
+
+    async def stop(self) -> None:
+        task, self.task = self.task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    @property
+    def running(self) -> bool:
+        return self.task is not None and not self.task.done()
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                swept = await sweep(self.rt)
+                if swept.total:
+                    log.info(
+                        "housekeeping removed %d temporary file(s), %d blob(s), %d session(s), %d invite(s)",
+                        swept.temp_files,
+                        swept.blobs,
+                        swept.sessions,
+                        swept.invites,
+                    )
+            except Exception:
+                log.exception("housekeeping failed; trying again later")
+            self.passes += 1
+            await asyncio.sleep(self.rt.settings.housekeeping_interval_seconds)
