@@ -1,7 +1,9 @@
 """Emails of a mailbox: insert (deduplicated), read, flag, label, delete; quota kept in step.
 
 Every function that changes emails refreshes the threads it touched (store/threads.py), so
-thread summaries and ``thread_labels`` stay consistent with ``emails``/``email_labels``.
+thread summaries, ``thread_labels`` and the labels' counts stay consistent with
+``emails``/``email_labels``. Flag and label changes on many emails do it set-based
+(``refresh_labels``), a few statements for a whole batch.
 """
 
 from __future__ import annotations
@@ -10,13 +12,13 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import Integer, bindparam, delete, func, insert, literal, select, update
 
 from mailroom.store import labels as label_store
 from mailroom.store import threads as thread_store
 from mailroom.store._prepared import run
 from mailroom.store.engine import Query, Row, Tx
-from mailroom.store.mail_schema import email_labels, emails, labels
+from mailroom.store.mail_schema import email_labels, emails, labels, trash_origins
 from mailroom.store.schema import users
 
 #: Columns a mail client shows for an email (everything but the dedup key).
@@ -173,9 +175,24 @@ async def set_flags(
             delete(email_labels).where(email_labels.c.email_id.in_(ids), email_labels.c.label_id == starred)
         )
         if is_starred:
-            await tx.execute(insert(email_labels), [{"email_id": i, "label_id": starred} for i in ids])
-    await _refresh_threads(tx, [r["thread_id"] for r in rows])
+            await _add_label_to(tx, ids, starred)
+    await thread_store.refresh_labels(tx, [r["thread_id"] for r in rows], flags=True)
     return ids
+
+
+async def _add_label_to(tx: Tx, email_ids: Sequence[int], label_id: int) -> None:
+    """Label the emails that lack ``label_id`` (one ``INSERT ... SELECT``)."""
+    present = (
+        select(email_labels.c.email_id)
+        .where(email_labels.c.email_id == emails.c.id, email_labels.c.label_id == label_id)
+        .exists()
+    )
+    await tx.execute(
+        insert(email_labels).from_select(
+            ["email_id", "label_id"],
+            select(emails.c.id, literal(label_id, Integer)).where(emails.c.id.in_(list(email_ids)), ~present),
+        )
+    )
 
 
 async def change_labels(
@@ -199,22 +216,13 @@ async def change_labels(
                 email_labels.c.email_id.in_(ids), email_labels.c.label_id.in_([wanted[n] for n in remove])
             )
         )
-    for name in add:
-        present = set(
-            await tx.scalars(
-                select(email_labels.c.email_id).where(
-                    email_labels.c.email_id.in_(ids), email_labels.c.label_id == wanted[name]
-                )
-            )
-        )
-        missing = [i for i in ids if i not in present]
-        if missing:
-            await tx.execute(
-                insert(email_labels), [{"email_id": i, "label_id": wanted[name]} for i in missing]
-            )
-    if "starred" in add or "starred" in remove:
+    for name in dict.fromkeys(add):
+        await _add_label_to(tx, ids, wanted[name])
+    starring = "starred" in add or "starred" in remove
+    if starring:
         await tx.execute(update(emails).where(emails.c.id.in_(ids)).values(is_starred="starred" in add))
-    await _refresh_threads(tx, [r["thread_id"] for r in rows])
+    # Labels (and the star) change; every email stays: the set-based refresh of label rows.
+    await thread_store.refresh_labels(tx, [r["thread_id"] for r in rows], flags=starring)
     return ids
 
 
@@ -232,3 +240,58 @@ async def delete_emails(tx: Tx, user_id: int, email_ids: Sequence[int]) -> list[
     await add_quota_used(tx, user_id, -sum(int(r["size"]) for r in rows))
     await _refresh_threads(tx, [r["thread_id"] for r in rows])
     return rows
+
+
+# -- where trashed mail came from ----------------------------------------------------------
+
+
+async def labels_among(
+    tx: Tx, email_ids: Sequence[int], label_ids: Mapping[str, int]
+) -> dict[int, list[str]]:
+    """``{email id: names}`` of the labels of ``label_ids`` each email carries (every email of
+    ``email_ids`` is a key, with ``[]`` when it carries none)."""
+    found: dict[int, list[str]] = {e: [] for e in email_ids}
+    if not email_ids or not label_ids:
+        return found
+    names = {i: n for n, i in label_ids.items()}
+    for chunk in _chunked(email_ids):
+        rows = await tx.all(
+            select(email_labels.c.email_id, email_labels.c.label_id).where(
+                email_labels.c.email_id.in_(chunk), email_labels.c.label_id.in_(list(names))
+            )
+        )
+        for r in rows:
+            found[int(r["email_id"])].append(names[int(r["label_id"])])
+    for value in found.values():
+        value.sort()
+    return found
+
+
+async def remember_trash_origins(tx: Tx, origins: Mapping[int, Sequence[str]]) -> None:
+    """Record where these emails were (label names) as they go to the trash."""
+    if not origins:
+        return
+    await forget_trash_origins(tx, list(origins))
+    await tx.execute(insert(trash_origins), [{"email_id": e, "labels": list(n)} for e, n in origins.items()])
+
+
+async def get_trash_origins(tx: Tx, email_ids: Sequence[int]) -> dict[int, list[str]]:
+    """Where those of ``email_ids`` that were trashed came from (absent: not known)."""
+    found: dict[int, list[str]] = {}
+    for chunk in _chunked(email_ids):
+        rows = await tx.all(
+            select(trash_origins.c.email_id, trash_origins.c.labels).where(
+                trash_origins.c.email_id.in_(chunk)
+            )
+        )
+        found.update({int(r["email_id"]): [str(n) for n in r["labels"] or []] for r in rows})
+    return found
+
+
+async def forget_trash_origins(tx: Tx, email_ids: Sequence[int]) -> None:
+    for chunk in _chunked(email_ids):
+        await tx.execute(delete(trash_origins).where(trash_origins.c.email_id.in_(chunk)))
+
+
+def _chunked(values: Sequence[int], size: int = 500) -> list[list[int]]:
+    return [list(values[i : i + size]) for i in range(0, len(values), size)]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, case, func, insert, select
+from sqlalchemy import bindparam, insert, select
 
 from mailroom.store.engine import Query, Row, Tx
-from mailroom.store.mail_schema import labels, thread_labels
+from mailroom.store.mail_schema import labels
 from mailroom.store.upsert import insert_ignore
 
 #: Every mailbox has these; they cannot be renamed or deleted.
@@ -56,20 +56,17 @@ async def ensure(tx: Tx, user_id: int, names: list[str], now: datetime) -> dict[
 
 
 async def list_with_counts(tx: Tx, user_id: int) -> list[Row]:
-    """Every label with its number of threads and of threads with unread mail."""
+    """Every label with its number of threads and of threads with unread mail (the counts
+    store/threads.py keeps)."""
     stmt = (
         select(
             labels.c.id,
             labels.c.name,
             labels.c.kind,
-            func.count(thread_labels.c.thread_id).label("threads"),
-            func.coalesce(func.sum(case((thread_labels.c.n_unread > 0, 1), else_=0)), 0).label(
-                "unread_threads"
-            ),
+            labels.c.threads_total.label("threads"),
+            labels.c.threads_unread.label("unread_threads"),
         )
-        .select_from(labels.outerjoin(thread_labels, thread_labels.c.label_id == labels.c.id))
         .where(labels.c.user_id == user_id)
-        .group_by(labels.c.id, labels.c.name, labels.c.kind)
         .order_by(labels.c.kind.desc(), labels.c.name)
     )
     return await tx.all(stmt)

@@ -40,6 +40,9 @@ blobs = Table(
 )
 
 #: System labels (inbox, sent, ...) are created on first use; user labels by the user.
+#: The four counts are the sums over the label's ``thread_labels`` rows, kept in step by
+#: store/threads.py wherever those rows change (never counted on read: a thread list shows
+#: the label's total on every page).
 labels = Table(
     "labels",
     metadata,
@@ -48,6 +51,10 @@ labels = Table(
     Column("name", String(100), nullable=False),
     Column("kind", String(8), nullable=False),  # system | user
     Column("created_at", UTCDateTime, nullable=False),
+    Column("threads_total", Integer, nullable=False, default=0, server_default="0"),
+    Column("threads_unread", Integer, nullable=False, default=0, server_default="0"),
+    Column("emails_total", Integer, nullable=False, default=0, server_default="0"),
+    Column("emails_unread", Integer, nullable=False, default=0, server_default="0"),
     UniqueConstraint("user_id", "name"),
 )
 
@@ -77,6 +84,8 @@ threads = Table(
     Column("postponed_until", UTCDateTime, nullable=True),
     # Subject fallback: "a thread of this user with this subject, recent enough".
     Index("ix_threads_user_id_normalized_subject", "user_id", "normalized_subject", "last_date"),
+    # Postponed threads whose time has come, in every mailbox (the wake-up task).
+    Index("ix_threads_postponed_until", "postponed_until"),
 )
 
 emails = Table(
@@ -122,6 +131,15 @@ email_labels = Table(
     Column("email_id", Integer, ForeignKey("emails.id", ondelete="CASCADE"), primary_key=True),
     Column("label_id", Integer, ForeignKey("labels.id", ondelete="CASCADE"), primary_key=True),
     Index("ix_email_labels_label_id", "label_id"),
+)
+
+#: Where an email was (its location labels: inbox, archive) when it went to the trash, so
+#: that ``untrash`` puts it back there. No row: not known (it arrived in the trash, say).
+trash_origins = Table(
+    "trash_origins",
+    metadata,
+    Column("email_id", Integer, ForeignKey("emails.id", ondelete="CASCADE"), primary_key=True),
+    Column("labels", JSON, nullable=False),
 )
 
 #: A thread carries label L while at least one of its emails does (``n_emails`` of them).

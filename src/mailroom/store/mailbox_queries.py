@@ -13,7 +13,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, delete, func, insert, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, select, update
 
 from mailroom.store import blobs as blobs_store
 from mailroom.store import emails as email_store
@@ -49,15 +49,26 @@ _LIST_PAGE = Query(
     .offset(bindparam("offset"))
 )
 
+#: A label and its counts (kept by store/threads.py: reading them costs nothing).
+LABEL_COLUMNS = [
+    labels.c.id,
+    labels.c.name,
+    labels.c.kind,
+    labels.c.threads_total,
+    labels.c.threads_unread,
+    labels.c.emails_total,
+    labels.c.emails_unread,
+]
 _LABEL_BY_ID = Query(
-    select(labels.c.id, labels.c.name, labels.c.kind).where(
-        labels.c.id == bindparam("id"), labels.c.user_id == bindparam("user_id")
-    )
+    select(*LABEL_COLUMNS).where(labels.c.id == bindparam("id"), labels.c.user_id == bindparam("user_id"))
 )
 _LABEL_BY_NAME = Query(
-    select(labels.c.id, labels.c.name, labels.c.kind).where(
-        labels.c.user_id == bindparam("user_id"), labels.c.name == bindparam("name")
-    )
+    select(*LABEL_COLUMNS).where(labels.c.user_id == bindparam("user_id"), labels.c.name == bindparam("name"))
+)
+_LABELS_OF_USER = Query(
+    select(*LABEL_COLUMNS)
+    .where(labels.c.user_id == bindparam("user_id"))
+    .order_by(labels.c.kind.desc(), labels.c.name)
 )
 
 
@@ -120,27 +131,11 @@ async def label_by_name(tx: Tx, user_id: int, name: str) -> Row | None:
 
 
 async def label_counts(tx: Tx, user_id: int, label_id: int | None = None) -> list[Row]:
-    """Labels (all, or one) with thread and email counts, total and unread."""
-    stmt = (
-        select(
-            labels.c.id,
-            labels.c.name,
-            labels.c.kind,
-            func.count(thread_labels.c.thread_id).label("threads_total"),
-            func.coalesce(func.sum(case((thread_labels.c.n_unread > 0, 1), else_=0)), 0).label(
-                "threads_unread"
-            ),
-            func.coalesce(func.sum(thread_labels.c.n_emails), 0).label("emails_total"),
-            func.coalesce(func.sum(thread_labels.c.n_unread), 0).label("emails_unread"),
-        )
-        .select_from(labels.outerjoin(thread_labels, thread_labels.c.label_id == labels.c.id))
-        .where(labels.c.user_id == user_id)
-        .group_by(labels.c.id, labels.c.name, labels.c.kind)
-        .order_by(labels.c.kind.desc(), labels.c.name)
-    )
+    """Labels (all, system ones first, or one) with thread and email counts, total and unread."""
     if label_id is not None:
-        stmt = stmt.where(labels.c.id == label_id)
-    return await tx.all(stmt)
+        row = await label_by_id(tx, user_id, label_id)
+        return [row] if row is not None else []
+    return await tx.all(_LABELS_OF_USER, {"user_id": user_id})
 
 
 async def create_label(tx: Tx, user_id: int, name: str, now: datetime) -> int:
@@ -255,6 +250,49 @@ async def due_postponed(tx: Tx, user_id: int, label: str, now: datetime) -> list
     index range on the label's ``thread_labels`` rows."""
     found = await tx.scalars(_DUE_POSTPONED, {"user_id": user_id, "label": label, "now": now})
     return [int(i) for i in found]
+
+
+_DUE_ANYWHERE = Query(
+    select(threads.c.id, threads.c.user_id)
+    .where(threads.c.postponed_until <= bindparam("now"))
+    .order_by(threads.c.postponed_until, threads.c.id)
+    .limit(bindparam("limit"))
+)
+_NEXT_DUE = Query(select(func.min(threads.c.postponed_until)))
+
+
+async def due_postponed_anywhere(tx: Tx, now: datetime, limit: int) -> list[Row]:
+    """``id`` and ``user_id`` of threads of any mailbox whose postponement is over, soonest
+    first (an index range on ``ix_threads_postponed_until``)."""
+    return await tx.all(_DUE_ANYWHERE, {"now": now, "limit": limit})
+
+
+async def next_postponed(tx: Tx) -> datetime | None:
+    """When the next postponed thread of any mailbox is due (None: none is postponed)."""
+    found = await tx.scalar(_NEXT_DUE)
+    return found if isinstance(found, datetime) else None
+
+
+async def claim_postponed(tx: Tx, user_id: int, thread_ids: Collection[int], now: datetime) -> list[int]:
+    """End the postponement of those of ``thread_ids`` that are still due; returns them.
+
+    The ``UPDATE`` is the claim: when two workers wake the same threads, the second finds
+    ``postponed_until`` already cleared (PostgreSQL re-checks the condition after waiting
+    for the first one's row lock; SQLite has one writer at a time).
+    """
+    if not thread_ids:
+        return []
+    claimed = await tx.scalars(
+        update(threads)
+        .where(
+            threads.c.user_id == user_id,
+            threads.c.id.in_(sorted(thread_ids)),
+            threads.c.postponed_until <= now,
+        )
+        .values(postponed_until=None)
+        .returning(threads.c.id)
+    )
+    return sorted(int(i) for i in claimed)
 
 
 async def release_blobs(tx: Tx, store: FileBlobStore, shas: Collection[str]) -> list[str]:

@@ -1,13 +1,16 @@
 """Threads: their message-id map, merging, the denormalised summary, and listing by label.
 
 A thread's summary (counts, latest message, participants) and its ``thread_labels`` rows are
-derived data: :func:`refresh` recomputes them from the thread's emails, and every function
-here or in store/emails.py that changes emails calls it, so they never drift.
+derived data: :func:`refresh` (one thread) and :func:`refresh_labels` (many, set-based)
+recompute them from the thread's emails, and every function here or in store/emails.py that
+changes emails calls one of them, so they never drift. Both move each label's counts
+(``labels.threads_total`` ...) by what its ``thread_labels`` rows gained or lost, so the
+counts are exact without ever counting a label.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +18,14 @@ from sqlalchemy import bindparam, case, delete, func, insert, select, update
 
 from mailroom.store._prepared import PerDialect, run
 from mailroom.store.engine import Query, Row, Tx
-from mailroom.store.mail_schema import email_labels, emails, thread_labels, thread_message_ids, threads
+from mailroom.store.mail_schema import (
+    email_labels,
+    emails,
+    labels,
+    thread_labels,
+    thread_message_ids,
+    threads,
+)
 from mailroom.store.upsert import dialect_insert
 
 #: Distinct senders kept in a thread summary.
@@ -42,7 +52,7 @@ SUMMARY_COLUMNS = [
 ]
 
 
-def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
+def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
     for i in range(0, len(values), _CHUNK):
         yield values[i : i + _CHUNK]
 
@@ -162,7 +172,8 @@ async def merge(tx: Tx, target: int, others: Sequence[int]) -> None:
     )
     first = await tx.scalar(select(func.min(threads.c.created_at)).where(threads.c.id.in_([target, *others])))
     await tx.execute(update(threads).where(threads.c.id == target).values(created_at=first))
-    await tx.execute(delete(threads).where(threads.c.id.in_(others)))
+    for other in others:  # now empty: refresh takes their label rows (and counts) and deletes them
+        await refresh(tx, other)
     await refresh(tx, target)
 
 
@@ -219,6 +230,11 @@ _UPDATE_SUMMARY = Query(
         n_encrypted=bindparam("n_encrypted"),
     )
 )
+_OLD_LABELS = Query(
+    select(thread_labels.c.label_id, thread_labels.c.n_emails, thread_labels.c.n_unread).where(
+        thread_labels.c.thread_id == bindparam("thread_id")
+    )
+)
 _CLEAR_LABELS = Query(delete(thread_labels).where(thread_labels.c.thread_id == bindparam("thread_id")))
 _ADD_LABEL = Query(
     insert(thread_labels).values(
@@ -232,6 +248,67 @@ _ADD_LABEL = Query(
 )
 
 
+# -- label counts, kept in step with thread_labels ---------------------------------------
+
+#: ``{label id: (threads, threads with unread mail, emails, unread emails)}``
+Sums = dict[int, tuple[int, int, int, int]]
+
+_BUMP_COUNTS = Query(
+    update(labels)
+    .where(labels.c.id == bindparam("label_id"))
+    .values(
+        threads_total=labels.c.threads_total + bindparam("d_threads"),
+        threads_unread=labels.c.threads_unread + bindparam("d_threads_unread"),
+        emails_total=labels.c.emails_total + bindparam("d_emails"),
+        emails_unread=labels.c.emails_unread + bindparam("d_emails_unread"),
+    )
+)
+
+
+def _sums_of_rows(rows: Iterable[Row]) -> Sums:
+    """What ``thread_labels`` rows (``label_id``, ``n_emails``, ``n_unread``) add to the counts."""
+    sums: Sums = {}
+    for r in rows:
+        t, tu, e, eu = sums.get(int(r["label_id"]), (0, 0, 0, 0))
+        n_unread = int(r["n_unread"])
+        sums[int(r["label_id"])] = (t + 1, tu + (n_unread > 0), e + int(r["n_emails"]), eu + n_unread)
+    return sums
+
+
+async def _bump_counts(tx: Tx, before: Sums, after: Sums) -> None:
+    """Add ``after - before`` to the labels' counts (in label id order: no deadlock between
+    two transactions on PostgreSQL)."""
+    for label_id in sorted(before.keys() | after.keys()):
+        old = before.get(label_id, (0, 0, 0, 0))
+        new = after.get(label_id, (0, 0, 0, 0))
+        delta = [n - o for n, o in zip(new, old, strict=True)]
+        if any(delta):
+            params = dict(
+                zip(("d_threads", "d_threads_unread", "d_emails", "d_emails_unread"), delta, strict=True)
+            )
+            await run(tx, _BUMP_COUNTS, {"label_id": label_id, **params})
+
+
+async def _set_labels(
+    tx: Tx, thread_id: int, user_id: int, last_date: datetime | None, rows: list[Row]
+) -> None:
+    """Replace the thread's ``thread_labels`` rows by ``rows`` (``label_id``, ``n_emails``,
+    ``n_unread``) and move the labels' counts by the difference."""
+    before = _sums_of_rows(await tx.all(_OLD_LABELS, {"thread_id": thread_id}))
+    await run(tx, _CLEAR_LABELS, {"thread_id": thread_id})
+    for r in rows:
+        values = {
+            "label_id": r["label_id"],
+            "thread_id": thread_id,
+            "user_id": user_id,
+            "last_date": last_date,
+            "n_emails": int(r["n_emails"]),
+            "n_unread": int(r["n_unread"]),
+        }
+        await run(tx, _ADD_LABEL, values)
+    await _bump_counts(tx, before, _sums_of_rows(rows))
+
+
 def _participants(rows: list[Row]) -> list[dict[str, Any]]:
     seen: dict[str, dict[str, Any]] = {}
     for row in rows:
@@ -243,16 +320,19 @@ def _participants(rows: list[Row]) -> list[dict[str, Any]]:
 
 
 async def refresh(tx: Tx, thread_id: int) -> bool:
-    """Recompute a thread's summary and label rows from its emails; False if it was empty
-    (and is now deleted)."""
+    """Recompute a thread's summary and label rows (and its labels' counts) from its emails;
+    False if it was empty (and is now deleted)."""
     counts = await tx.first(_AGGREGATE, {"thread_id": thread_id})
+    user_id = await tx.scalar(_THREAD_USER, {"thread_id": thread_id})
+    if user_id is None:
+        return False
     if counts is None or not counts["n_emails"]:
+        await _set_labels(tx, thread_id, int(user_id), None, [])
         await run(tx, _DELETE_THREAD, {"thread_id": thread_id})
         return False
     rows = await tx.all(_SENDERS, {"thread_id": thread_id})
     latest = rows[-1]
     last_date = latest["received_at"]
-    user_id = await tx.scalar(_THREAD_USER, {"thread_id": thread_id})
     summary = {
         "thread_id": thread_id,
         "last_date": last_date,
@@ -265,18 +345,92 @@ async def refresh(tx: Tx, thread_id: int) -> bool:
     }
     await run(tx, _UPDATE_SUMMARY, summary)
     label_rows = await tx.all(_LABEL_COUNTS, {"thread_id": thread_id})
-    await run(tx, _CLEAR_LABELS, {"thread_id": thread_id})
-    for r in label_rows:
-        values = {
-            "label_id": r["label_id"],
-            "thread_id": thread_id,
-            "user_id": user_id,
-            "last_date": last_date,
-            "n_emails": int(r["n_emails"]),
-            "n_unread": int(r["n_unread"]),
-        }
-        await run(tx, _ADD_LABEL, values)
+    await _set_labels(tx, thread_id, int(user_id), last_date, label_rows)
     return True
+
+
+def _unread_in_thread() -> Any:
+    return (
+        select(func.count())
+        .where(emails.c.thread_id == threads.c.id, emails.c.is_read.is_(False))
+        .scalar_subquery()
+    )
+
+
+def _starred_in_thread() -> Any:
+    return (
+        select(func.count())
+        .where(emails.c.thread_id == threads.c.id, emails.c.is_starred.is_(True))
+        .scalar_subquery()
+    )
+
+
+async def _label_sums(tx: Tx, thread_ids: Sequence[int]) -> Sums:
+    rows = await tx.all(
+        select(
+            thread_labels.c.label_id,
+            func.count().label("threads"),
+            func.sum(case((thread_labels.c.n_unread > 0, 1), else_=0)).label("threads_unread"),
+            func.sum(thread_labels.c.n_emails).label("emails"),
+            func.sum(thread_labels.c.n_unread).label("emails_unread"),
+        )
+        .where(thread_labels.c.thread_id.in_(list(thread_ids)))
+        .group_by(thread_labels.c.label_id)
+    )
+    return {
+        int(r["label_id"]): (
+            int(r["threads"]),
+            int(r["threads_unread"]),
+            int(r["emails"]),
+            int(r["emails_unread"]),
+        )
+        for r in rows
+    }
+
+
+async def refresh_labels(tx: Tx, thread_ids: Collection[int], *, flags: bool = False) -> None:
+    """Recompute the label rows (and their labels' counts) of many threads whose emails'
+    labels or flags changed, and with ``flags`` their unread and starred counts: a few
+    set-based statements per 500 threads, whatever their number.
+
+    For changes that keep every email (and so each thread's latest email and date); when
+    emails go, use :func:`refresh` per thread.
+    """
+    ordered = sorted(set(thread_ids))
+    for chunk in _chunks(ordered):
+        ids = list(chunk)
+        if flags:
+            await tx.execute(
+                update(threads)
+                .where(threads.c.id.in_(ids))
+                .values(n_unread=_unread_in_thread(), n_starred=_starred_in_thread())
+            )
+        before = await _label_sums(tx, ids)
+        await tx.execute(delete(thread_labels).where(thread_labels.c.thread_id.in_(ids)))
+        unread = func.sum(case((emails.c.is_read.is_(False), 1), else_=0))
+        await tx.execute(
+            insert(thread_labels).from_select(
+                ["label_id", "thread_id", "user_id", "last_date", "n_emails", "n_unread"],
+                select(
+                    email_labels.c.label_id,
+                    emails.c.thread_id,
+                    threads.c.user_id,
+                    threads.c.last_date,
+                    func.count(),
+                    unread,
+                )
+                .select_from(
+                    emails.join(email_labels, email_labels.c.email_id == emails.c.id).join(
+                        threads, threads.c.id == emails.c.thread_id
+                    )
+                )
+                .where(emails.c.thread_id.in_(ids))
+                .group_by(
+                    email_labels.c.label_id, emails.c.thread_id, threads.c.user_id, threads.c.last_date
+                ),
+            )
+        )
+        await _bump_counts(tx, before, await _label_sums(tx, ids))
 
 
 # -- reading -----------------------------------------------------------------------------
@@ -290,9 +444,9 @@ _LIST_BY_LABEL = Query(
     .offset(bindparam("offset"))
 )
 _COUNT_BY_LABEL = Query(
-    select(func.count())
-    .select_from(thread_labels)
-    .where(thread_labels.c.user_id == bindparam("user_id"), thread_labels.c.label_id == bindparam("label_id"))
+    select(labels.c.threads_total).where(
+        labels.c.id == bindparam("label_id"), labels.c.user_id == bindparam("user_id")
+    )
 )
 _GET = Query(
     select(*SUMMARY_COLUMNS).where(
@@ -328,6 +482,7 @@ async def list_by_label(
 
 
 async def count_by_label(tx: Tx, user_id: int, label_id: int) -> int:
+    """How many threads carry the label (its maintained count: one primary-key read)."""
     return int(await tx.scalar(_COUNT_BY_LABEL, {"user_id": user_id, "label_id": label_id}) or 0)
 
 

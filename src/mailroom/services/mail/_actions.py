@@ -8,6 +8,9 @@ mail somewhere else also ends a postponement.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +23,8 @@ from mailroom.store import emails as email_store
 from mailroom.store import labels as label_store
 from mailroom.store import mailbox_queries as queries
 from mailroom.store.engine import Tx
+
+log = logging.getLogger("mailroom.mail")
 
 Action = Literal[
     "archive",
@@ -45,8 +50,14 @@ NEEDS_LABEL = frozenset({"move", "add_label", "remove_label"})
 NEEDS_UNTIL = frozenset({"postpone"})
 #: Labels that say where mail is; ``move`` takes mail out of all of them but its target.
 LOCATIONS = ("inbox", "archive", "spam", "trash", POSTPONED)
-#: ``untrash`` brings mail back to the inbox unless it is the owner's own (sent, drafts).
+#: ``untrash`` puts mail back where it was when it went to the trash (these labels, the
+#: ones trash or a move to it takes away; a postponed email comes back to the inbox, its
+#: postponement over). Where that is not known (mail that arrived in the trash, or trashed
+#: before this was recorded), it brings mail back to the inbox unless it is the owner's own
+#: (sent, drafts).
+_TRASH_ORIGINS = ("inbox", "archive", "spam", POSTPONED)
 _OWN = ("sent", "drafts")
+TRASH = "trash"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +87,35 @@ async def _relabel(
 ) -> None:
     if email_ids:
         await email_store.change_labels(tx, user_id, email_ids, add=add, remove=remove, now=now)
+        if TRASH in remove:  # out of the trash: where it came from no longer matters
+            await email_store.forget_trash_origins(tx, email_ids)
+
+
+async def _remember_origins(tx: Tx, user_id: int, email_ids: Sequence[int], now: datetime) -> None:
+    """Before mail goes to the trash: record where each email not yet there is."""
+    ids = await label_store.ensure(tx, user_id, [TRASH, *_TRASH_ORIGINS], now)
+    trashed = await queries.emails_with_labels(tx, email_ids, [ids[TRASH]])
+    fresh = [e for e in email_ids if e not in trashed]
+    where = await email_store.labels_among(tx, fresh, {n: ids[n] for n in _TRASH_ORIGINS})
+    origins = {e: sorted({"inbox" if n == POSTPONED else n for n in names}) for e, names in where.items()}
+    await email_store.remember_trash_origins(tx, origins)
+
+
+async def _untrash(tx: Tx, user_id: int, email_ids: Sequence[int], now: datetime) -> None:
+    """Out of the trash, back where each email was (see ``_TRASH_ORIGINS``)."""
+    ids = await label_store.ensure(tx, user_id, [TRASH, *_OWN], now)
+    trashed = sorted(await queries.emails_with_labels(tx, email_ids, [ids[TRASH]]))
+    origins = await email_store.get_trash_origins(tx, trashed)
+    unknown = [e for e in trashed if e not in origins]
+    own = await queries.emails_with_labels(tx, unknown, [ids[n] for n in _OWN])
+    back: dict[tuple[str, ...], list[int]] = {}
+    for e in trashed:
+        names = tuple(origins[e]) if e in origins else () if e in own else ("inbox",)
+        back.setdefault(names, []).append(e)
+    await _relabel(tx, user_id, trashed, now, remove=[TRASH])
+    for names, group in back.items():
+        if names:
+            await _relabel(tx, user_id, group, now, add=list(names))
 
 
 async def end_postponement(tx: Tx, user_id: int, thread_ids: Collection[int], now: datetime) -> None:
@@ -101,20 +141,91 @@ async def unpostpone(tx: Tx, user_id: int, thread_ids: Collection[int], now: dat
     await queries.set_thread_state(tx, user_id, thread_ids, postponed_until=None)
 
 
+async def _wake(rt: Runtime, user_id: int, thread_ids: Collection[int], now: datetime) -> int:
+    """Bring back those of ``thread_ids`` still due (claimed: each comes back once, whichever
+    worker gets there first), then push ``thread.updated`` and ``label.counts``."""
+    async with rt.db.write() as tx:
+        woken = await queries.claim_postponed(tx, user_id, thread_ids, now)
+        await unpostpone(tx, user_id, woken, now)
+    await announce_threads(rt, user_id, woken, "unpostpone")
+    return len(woken)
+
+
 async def wake_postponed(rt: Runtime, user_id: int) -> int:
     """Bring back the mailbox's postponed threads whose time has come; how many came back.
 
-    Called before reading lists: one index range on the ``postponed`` label when none is due.
+    Called before reading lists (so a list is right to the second even between two runs of
+    :class:`PostponedWakeUp`): one index range on the ``postponed`` label when none is due.
     """
     now = rt.clock.now()
     async with rt.db.read() as tx:
-        if not await queries.due_postponed(tx, user_id, POSTPONED, now):
-            return 0
-    async with rt.db.write() as tx:
         due = await queries.due_postponed(tx, user_id, POSTPONED, now)
-        await unpostpone(tx, user_id, due, now)
-    await announce_threads(rt, user_id, due, "unpostpone")
-    return len(due)
+    return await _wake(rt, user_id, due, now) if due else 0
+
+
+async def wake_due_postponed(rt: Runtime, *, limit: int = 500) -> int:
+    """Bring back every mailbox's postponed threads whose time has come; how many came back.
+
+    Safe in several processes at once (see ``claim_postponed``); one transaction per
+    mailbox and ``limit`` threads.
+    """
+    now = rt.clock.now()
+    total = 0
+    while True:
+        async with rt.db.read() as tx:
+            due = await queries.due_postponed_anywhere(tx, now, limit)
+        by_user: dict[int, list[int]] = {}
+        for row in due:
+            by_user.setdefault(int(row["user_id"]), []).append(int(row["id"]))
+        woken = 0
+        for user_id, thread_ids in by_user.items():
+            woken += await _wake(rt, user_id, thread_ids, now)
+        total += woken
+        if len(due) < limit or not woken:
+            return total
+
+
+class PostponedWakeUp:
+    """Brings postponed threads back at their time, in every worker: it sleeps until the
+    next one is due (at most ``interval`` seconds, so that postponements made meanwhile, by
+    any worker, are seen), then runs :func:`wake_due_postponed`."""
+
+    def __init__(self, rt: Runtime, *, interval: float = 15.0) -> None:
+        self.rt = rt
+        self.interval = interval
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self._loop(), name="mailroom-postponed-wake-up")
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+            self.task = None
+
+    async def _delay(self) -> float:
+        async with self.rt.db.read() as tx:
+            due = await queries.next_postponed(tx)
+        if due is None:
+            return self.interval
+        wait = (due - self.rt.clock.now()).total_seconds()
+        return min(self.interval, max(wait, 0.0))
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                woken = await wake_due_postponed(self.rt)
+                if woken:
+                    log.info("%d postponed thread(s) back in the inbox", woken)
+                delay = await self._delay()
+            except Exception:
+                log.exception("waking postponed threads failed; trying again later")
+                delay = self.interval
+            # At least a little: a thread due now that another worker is waking is not
+            # ours to spin on.
+            await asyncio.sleep(max(delay, 0.05))
 
 
 async def apply(
@@ -148,22 +259,24 @@ async def apply(
     elif action == "not_spam":
         await _relabel(tx, user_id, email_ids, now, add=["inbox"], remove=["spam"])
     elif action == "trash":
+        await _remember_origins(tx, user_id, email_ids, now)
         await end_postponement(tx, user_id, thread_ids, now)
-        await _relabel(tx, user_id, email_ids, now, add=["trash"], remove=["inbox", "archive"])
+        await _relabel(tx, user_id, email_ids, now, add=[TRASH], remove=["inbox", "archive"])
     elif action == "untrash":
-        ids = await label_store.ensure(tx, user_id, list(_OWN), now)
-        own = await queries.emails_with_labels(tx, email_ids, ids.values())
-        await _relabel(tx, user_id, email_ids, now, remove=["trash"])
-        await _relabel(tx, user_id, [e for e in email_ids if e not in own], now, add=["inbox"])
+        await _untrash(tx, user_id, email_ids, now)
     elif action == "delete":
         refused = await _delete(tx, rt, user_id, targets, now)
     elif action == "move":
         assert label is not None
+        if label == TRASH:
+            await _remember_origins(tx, user_id, email_ids, now)
         await end_postponement(tx, user_id, thread_ids, now)
         others = [name for name in LOCATIONS if name != label]
         await _relabel(tx, user_id, email_ids, now, add=[label], remove=others)
     elif action == "add_label":
         assert label is not None
+        if label == TRASH:
+            await _remember_origins(tx, user_id, email_ids, now)
         await _relabel(tx, user_id, email_ids, now, add=[label])
     elif action == "remove_label":
         assert label is not None
