@@ -11,18 +11,33 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Table, bindparam, insert, text
 from sqlalchemy.sql import Executable
 
 from mailroom.store.engine import Query, Tx
 
 
+def insert_query(table: Table) -> Query:
+    """A prepared ``INSERT`` of one row: every column a parameter, scalar defaults filled in.
+
+    An autoincrement key is left to the database. Columns with a callable default must be
+    given (a prepared statement runs no Python defaults).
+    """
+    values: dict[str, Any] = {}
+    for column in table.columns:
+        if column is table.autoincrement_column:
+            continue
+        default = column.default
+        if default is not None and getattr(default, "is_scalar", False):
+            values[column.name] = bindparam(column.name, value=default.arg, required=False)  # type: ignore[attr-defined]
+        else:
+            values[column.name] = bindparam(column.name, required=False)
+    return Query(insert(table).values(values))
+
+
 async def run(tx: Tx, query: Query, params: Mapping[str, Any]) -> None:
     """Execute a prepared statement that returns no rows."""
-    if tx.dialect == "sqlite":
-        await tx.all(query, params)
-    else:
-        await tx.execute(query, params)
+    await tx.run(query, params)
 
 
 class PerDialect:

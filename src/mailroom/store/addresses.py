@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy import bindparam, delete, select
 
+from mailroom.store._prepared import insert_query
 from mailroom.store.engine import Query, Tx
 from mailroom.store.schema import addresses
 
 Holder = Literal["user", "alias"]
 
 _KIND = Query(select(addresses.c.kind).where(addresses.c.address == bindparam("address")))
-_INSERT = insert(addresses)
+_INSERT = insert_query(addresses)
 _DELETE = delete(addresses).where(
     addresses.c.address == bindparam("address"), addresses.c.kind == bindparam("kind")
 )
@@ -30,7 +31,7 @@ async def kind_of(tx: Tx, address: str) -> str | None:
 
 async def claim(tx: Tx, address: str, kind: Holder, domain: str) -> None:
     """Take ``address`` for a user or an alias; a taken one is a Conflict (primary key)."""
-    await tx.execute(_INSERT, {"address": address, "kind": kind, "domain": domain})
+    await tx.run(_INSERT, {"address": address, "kind": kind, "domain": domain})
 
 
 async def release(tx: Tx, address: str, kind: Holder) -> None:

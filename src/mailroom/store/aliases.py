@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 
 from mailroom.store import addresses
+from mailroom.store._prepared import insert_query
 from mailroom.store.engine import Query, Row, Tx
 from mailroom.store.schema import aliases, domains
 
@@ -25,7 +26,7 @@ _COLUMNS = [
 # Built once: statements built per call cost more than the SQLite work they ask for.
 _LIMIT = Query(select(domains.c.max_aliases).where(domains.c.name == bindparam("domain")).with_for_update())
 _GET = Query(select(*_COLUMNS).where(aliases.c.address == bindparam("address")))
-_INSERT_ALIAS = insert(aliases)
+_INSERT_ALIAS = insert_query(aliases)
 
 
 async def alias_limit(tx: Tx, domain: str) -> int | None:
@@ -56,7 +57,7 @@ async def page(
 async def insert_alias(tx: Tx, values: dict[str, Any]) -> None:
     """Claim the address (a taken one is a Conflict) and store the alias."""
     await addresses.claim(tx, values["address"], "alias", values["domain"])
-    await tx.execute(_INSERT_ALIAS, values)
+    await tx.run(_INSERT_ALIAS, values)
 
 
 async def update_alias(tx: Tx, address: str, values: dict[str, Any]) -> None:

@@ -6,16 +6,17 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
+from mailroom.store._prepared import insert_query
 from mailroom.store.accounting_schema import audit_log as t
 from mailroom.store.engine import Row, Tx
 
-_INSERT = insert(t)
+_INSERT = insert_query(t)
 
 
 async def add(tx: Tx, values: dict[str, Any]) -> None:
-    await tx.execute(_INSERT, values)
+    await tx.run(_INSERT, values)
 
 
 async def page(
