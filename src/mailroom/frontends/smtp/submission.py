@@ -9,8 +9,8 @@
   Nothing is accepted before AUTH (``530 5.7.0``).
 - MAIL FROM: the user's address, an alias of theirs, or anything with ``allow_spoofing``
   (``mail.submission.check_sender``; else ``553 5.7.1``); at most
-  ``submission_rate_limit`` messages per user per window (``451 4.7.1`` above; kept in this
-  process's memory).
+  ``submission_rate_limit`` messages per user per window (``451 4.7.1`` above; counted in
+  the accounting's shared counters, so with Redis across every worker: accounting/sending.py).
 - RCPT TO: any remote address; local ones must exist (``mail.delivery.check``).
 - DATA: ``mail.submission.submit`` (delivery/outbound.py): ``250`` with the queue id once
   local copies are stored and remote ones queued durably.
@@ -21,14 +21,12 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-import time
-from collections import defaultdict, deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
-from limits import parse
 
+from mailroom.accounting.sending import SendingLimit
 from mailroom.auth.principal import INTERNAL
 from mailroom.errors import RateLimited, Unauthenticated
 from mailroom.frontends.smtp._handler import envelope_sender
@@ -64,36 +62,14 @@ def _is_loopback(ip: str | None) -> bool:
         return False
 
 
-class SendingLimit:
-    """A sliding window per user: at most ``amount`` messages per ``seconds``."""
-
-    def __init__(self, limit: str) -> None:
-        item = parse(limit)
-        self.amount = int(item.amount)
-        self.seconds = float(item.get_expiry())
-        self._sent: dict[int, deque[float]] = defaultdict(deque)
-
-    def _window(self, user_id: int, now: float) -> deque[float]:
-        sent = self._sent[user_id]
-        while sent and sent[0] <= now - self.seconds:
-            sent.popleft()
-        return sent
-
-    def allowed(self, user_id: int) -> bool:
-        return len(self._window(user_id, time.monotonic())) < self.amount
-
-    def record(self, user_id: int) -> None:
-        now = time.monotonic()
-        self._window(user_id, now).append(now)
-
-
 class SubmissionHandler:
     """aiosmtpd handler: credentials through the authenticator, policy through the registry."""
 
     def __init__(self, mailroom: Mailroom) -> None:
         self.mailroom = mailroom
         self.max_recipients = mailroom.settings.max_recipients
-        self.limit = SendingLimit(mailroom.settings.submission_rate_limit)
+        runtime = mailroom.runtime
+        self.limit = SendingLimit.for_runtime(mailroom.settings, runtime.clock, runtime.extras)
 
     async def _invoke(self, name: str, params: dict[str, Any], session: Any) -> Any:
         info = CallInfo(protocol="submission", client_ip=_peer_ip(session))
@@ -126,7 +102,7 @@ class SubmissionHandler:
         user = session.auth_data
         if not isinstance(user, SubmissionUser):
             return "530 5.7.0 Authentication required"
-        if not self.limit.allowed(user.user_id):
+        if not await self.limit.allowed(user.user_id):
             return "451 4.7.1 Sending rate limit exceeded, try again later"
         sender = envelope_sender(address)
         try:
@@ -174,7 +150,7 @@ class SubmissionHandler:
         except Exception:
             log.exception("submission failed; answering a temporary failure")
             return _INTERNAL_ERROR
-        self.limit.record(user.user_id)
+        await self.limit.record(user.user_id)
         taken = [r for r in result["recipients"] if r["status"] != "error"]
         if not taken:
             errors = [str(r["reason"] or "") for r in result["recipients"]]
