@@ -221,13 +221,14 @@ def fill(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     return meta
 
 
-def analyzed_copy(data_dir: Path, meta: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
-    """A copy of the mailbox's database with ``ANALYZE`` run (sqlite_stat1), blobs shared.
+def fresh_copy(data_dir: Path, meta: dict[str, Any], *, analyze: bool) -> tuple[Path, dict[str, Any]]:
+    """A copy of the mailbox's database (blobs shared), optionally with ``ANALYZE`` run.
 
-    mailroom never runs ANALYZE; this shows what planner statistics change. The copy is
-    made afresh each time (the batch rounds change the mailbox).
+    The batch rounds change the mailbox; a copy keeps the cached one pristine (``--copy``).
+    mailroom never runs ANALYZE; ``--analyze`` shows what planner statistics change. The
+    copy is made afresh each time.
     """
-    copy = data_dir.with_name(data_dir.name + "-analyzed")
+    copy = data_dir.with_name(data_dir.name + ("-analyzed" if analyze else "-copy"))
     shutil.rmtree(copy, ignore_errors=True)
     copy.mkdir()
     with contextlib.closing(sqlite3.connect(data_dir / "mailroom.db")) as db:
@@ -237,12 +238,29 @@ def analyzed_copy(data_dir: Path, meta: dict[str, Any]) -> tuple[Path, dict[str,
         if name not in ("mailroom.db", "mailroom.db-wal", "mailroom.db-shm", "blobs"):
             shutil.copy2(data_dir / name, copy / name)
     (copy / "blobs").symlink_to(data_dir / "blobs")
+    if not analyze:
+        log(f"measuring {copy}: a copy of the database")
+        return copy, meta
     t0 = time.perf_counter()
     with contextlib.closing(sqlite3.connect(copy / "mailroom.db")) as db:
         db.execute("ANALYZE")
         db.commit()
     log(f"measuring {copy}: a copy of the database with ANALYZE ({time.perf_counter() - t0:.1f} s)")
     return copy, {**meta, "analyzed": True}
+
+
+def label_counts_drift(data_dir: Path, user_id: int) -> list[str]:
+    """Labels whose kept counts differ from counting their ``thread_labels`` rows (none: exact)."""
+    sql = (
+        "SELECT l.name, l.threads_total, l.threads_unread, l.emails_total, l.emails_unread,"
+        " count(tl.thread_id), coalesce(sum(tl.n_unread > 0), 0), coalesce(sum(tl.n_emails), 0),"
+        " coalesce(sum(tl.n_unread), 0)"
+        " FROM labels l LEFT JOIN thread_labels tl ON tl.label_id = l.id"
+        " WHERE l.user_id = ? GROUP BY l.id ORDER BY l.id"
+    )
+    with contextlib.closing(sqlite3.connect(f"file:{data_dir / 'mailroom.db'}?mode=ro", uri=True)) as db:
+        rows = db.execute(sql, (user_id,)).fetchall()
+    return [f"{r[0]}: kept {r[1:5]}, counted {r[5:9]}" for r in rows if tuple(r[1:5]) != tuple(r[5:9])]
 
 
 # -- search words --------------------------------------------------------------------------------
@@ -714,6 +732,11 @@ def main() -> int:
         help="measure a copy of the cached mailbox whose database has planner statistics (ANALYZE)",
     )
     parser.add_argument(
+        "--copy",
+        action="store_true",
+        help="measure a fresh copy of the cached database (the batch rounds then leave the cache as filled)",
+    )
+    parser.add_argument(
         "--profile", action="store_true", help="profile list and search in-process (cProfile)"
     )
     args = parser.parse_args()
@@ -727,10 +750,12 @@ def main() -> int:
         meta = json.loads(meta_file.read_text())
         log(f"reusing {data_dir} (filled {meta['date']}: {meta['stored']} messages, "
             f"{meta['msgs_per_s']} msg/s on {meta['filled_on']}); --refill to rebuild")  # fmt: skip
+    drift = label_counts_drift(data_dir, meta["user_id"])
+    log("label counts after the fill: " + ("exact" if not drift else "DRIFT " + "; ".join(drift)))
     if args.fill_only:
-        return 0
-    if args.analyze:
-        data_dir, meta = analyzed_copy(data_dir, meta)
+        return 0 if not drift else 1
+    if args.analyze or args.copy:
+        data_dir, meta = fresh_copy(data_dir, meta, analyze=args.analyze)
     queries = choose_queries(data_dir, meta, args.search_requests)
     qtexts = [q["q"] for q in queries]
 
@@ -742,6 +767,9 @@ def main() -> int:
     log("in-process per call: " + ", ".join(per_call))
 
     run = measure(args, data_dir, meta, qtexts)
+    drift = label_counts_drift(data_dir, meta["user_id"])
+    run["label_counts_after_batches"] = drift or "exact"
+    log("label counts after the batch rounds: " + ("exact" if not drift else "DRIFT " + "; ".join(drift)))
     text, met = report_text(meta, run, queries)
     header = (
         f"\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {os.cpu_count()} cores; "

@@ -57,8 +57,8 @@ async def label_counts(rt: Runtime, user_id: int) -> list[dict[str, Any]]:
 def install(rt: Runtime) -> None:
     """Add the thread summary to ``email.received`` events.
 
-    Not the label counts: counting a label walks all its threads, too much for every
-    delivered message; the summary's labels and unread count let a client adjust its own.
+    Not the label counts (cheap to read now that they are kept on write, but not part of
+    this event): the summary's labels and unread count let a client adjust its own.
     """
 
     async def enrich(user_id: int, data: dict[str, Any]) -> dict[str, Any]:

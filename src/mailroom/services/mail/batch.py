@@ -4,13 +4,14 @@ Actions (services/mail/_actions.py carries them out, in one transaction):
 
 * ``archive`` / ``unarchive``: out of / back into the inbox (``archive`` label in between);
 * ``read`` / ``unread``, ``star`` / ``unstar``;
-* ``spam`` / ``not_spam``, ``trash`` / ``untrash`` (back to the inbox, except the
-  owner's own sent mail and drafts);
+* ``spam`` / ``not_spam``, ``trash`` / ``untrash`` (back where each email was before the
+  trash; the inbox when that is not known, except for the owner's sent mail and drafts);
 * ``delete``: for good, only mail in trash or spam (anything else is ``conflict``); the
   quota gives the bytes back and blobs nothing refers to any more are removed;
 * ``move`` (``label``): into that label and out of inbox, archive, spam, trash;
 * ``add_label`` / ``remove_label`` (``label``);
-* ``postpone`` (``until``): out of the inbox until then, back in the inbox after;
+* ``postpone`` (``until``): out of the inbox until then, back in the inbox after (a task
+  in every worker brings it back: ``PostponedWakeUp``);
 * ``mute`` / ``unmute``: a muted thread is archived; replies to it skip the inbox.
 
 Each id gets its own result: ``ok``, or an error code (``not_found`` for ids that do not

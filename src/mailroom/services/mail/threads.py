@@ -25,6 +25,7 @@ from mailroom.store import emails as email_store
 from mailroom.store import mailbox_queries as queries
 from mailroom.store import mailbox_search
 from mailroom.store import threads as thread_store
+from mailroom.store.engine import Row
 from mailroom.store.labels import SYSTEM_LABELS
 
 ThreadLimit = Annotated[int, Field(ge=1, le=500, description="How many threads at most (max 500).")]
@@ -61,22 +62,19 @@ async def list_threads(
     query = parse_query(q) if q is not None and q.strip() else None
     await wake_postponed(ctx.rt, user_id)
     async with ctx.rt.db.read() as tx:
-        label_id: int | None = None
+        found: Row | None = None
         if label is not None and label.strip().lower() not in SYSTEM_LABELS:
-            label_id = int((await find_label(tx, user_id, label))["id"])
+            found = await find_label(tx, user_id, label)
         elif label is not None or query is None:
             # System labels exist in every mailbox, created on first use: none yet, no mail.
-            system = await queries.label_by_name(tx, user_id, (label or "inbox").strip().lower())
-            if system is None:
+            found = await queries.label_by_name(tx, user_id, (label or "inbox").strip().lower())
+            if found is None:
                 return ThreadList(n_threads=0, threads=[])
-            label_id = int(system["id"])
+        label_id = int(found["id"]) if found is not None else None
         if query is None:
-            assert label_id is not None
-            rows = await queries.list_page(tx, user_id, label_id, offset=offset, limit=limit)
-            if rows and len(rows) < limit:
-                total = offset + len(rows)  # the last page: no need to count
-            else:
-                total = await thread_store.count_by_label(tx, user_id, label_id)
+            assert found is not None  # no query: a label, inbox by default
+            rows = await queries.list_page(tx, user_id, int(found["id"]), offset=offset, limit=limit)
+            total = int(found["threads_total"])  # kept on write (store/threads.py): no count
         else:
             named: dict[str, int] = {}
             for term in query.terms:
