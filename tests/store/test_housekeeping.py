@@ -22,6 +22,7 @@ from mailroom.services.housekeeping import Housekeeping, Swept, sweep
 from mailroom.settings import Settings
 from mailroom.store import blobs as blob_store
 from mailroom.store import emails as email_store
+from mailroom.store import intents
 from mailroom.store.client_schema import invites, sessions
 from mailroom.store.mail_schema import blobs
 from tests.mailhelpers import create_user, message
@@ -219,3 +220,29 @@ async def test_every_worker_starts_housekeeping_in_its_lifespan(settings: Settin
         assert (await asyncio.wait_for(outbox.get(), 30))["type"] == "lifespan.shutdown.complete"
         await lifespan
     assert not task.running
+
+
+@pytest.mark.skipif(not os.environ.get("MAILROOM_TEST_DATABASE_URL"), reason="PostgreSQL: row locks")
+async def test_a_collector_waiting_on_a_delivery_that_reuses_a_blob_keeps_it(
+    mailroom: Mailroom, settings: Settings, clock: FakeClock
+) -> None:
+    rt = mailroom.runtime
+    [sha] = await orphan_blobs(rt, 1)
+    clock.advance(seconds=GRACE + 1)  # unreferenced and old: garbage, until someone reuses it
+    collector = await bootstrap.start(settings, clock=clock, run_migrations=False)
+    try:
+        async with rt.db.write() as tx:
+            # A delivery that uses the blob again: registered, then referred to, not committed.
+            await blob_store.record(tx, sha, 10, clock.now())
+            await intents.record(
+                tx, kind="forward", dedup="d1", now=clock.now(), recipients=["x@remote.example"], blob_sha=sha
+            )
+            collecting = asyncio.create_task(sweep(collector.runtime))
+            await asyncio.sleep(0.5)  # the collector's delete now waits on the row lock
+            assert not collecting.done()
+        swept = await collecting
+    finally:
+        await collector.close()
+    assert swept.blobs == 0
+    assert await count(rt, blobs) == 1
+    assert rt.blobs.path(sha).exists()

@@ -280,7 +280,8 @@ async def collect_garbage(tx: Tx, store: FileBlobStore, *, before: datetime, lim
       On PostgreSQL the writer's ``record`` updates the row and so locks it; the collector's
       delete waits for the writer's commit and then re-checks its conditions on the new
       row, but its ``NOT EXISTS`` sub-queries still see the snapshot taken before that
-      commit. The grace period closes that gap: ``record`` sets ``created_at`` to now, so
+      commit, so the delete would go ahead (only the foreign key stops it, failing the whole
+      pass). The grace period closes that gap: ``record`` sets ``created_at`` to now, so
       the re-checked row is younger than ``before`` and is kept.
     - Several collectors at once delete each row once; a collector whose delete found
       nothing does not unlink or count it.
