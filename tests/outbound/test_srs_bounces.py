@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from sqlalchemy import func, select
 from mailroom.bootstrap import Mailroom
 from mailroom.clock import FakeClock
 from mailroom.delivery import srs
+from mailroom.delivery.outbound import submit
 from mailroom.delivery.queue import OutboundQueue
 from mailroom.frontends.smtp import Listeners, start_listeners
 from mailroom.store.mail_schema import emails, outbound_intents
@@ -165,14 +167,18 @@ async def test_forged_expired_and_garbage_srs_addresses_are_refused_and_queue_no
     now = clock.now()
     valid = srs.forward("bob@remote.example", "example.org", secret(mailroom), now)
     hash_ = valid.split("=")[1]
-    forged = valid.replace(f"={hash_}=", "=AAAA=" if hash_ != "AAAA" else "=BBBB=")
+    forged = valid.replace(f"={hash_}=", "=AAAA=" if hash_.lower() != "aaaa" else "=BBBB=")
     other_key = srs.forward("bob@remote.example", "example.org", b"not our secret", now)
     expired = srs.forward(
         "bob@remote.example", "example.org", secret(mailroom), now.replace(year=now.year - 1)
     )
     clock.advance(days=srs.MAX_AGE_DAYS + 1)
     stale = valid  # made 22 days ago now
-    garbage = ["SRS0=garbage@example.org", "SRS1=x=y@example.org", "srs0=a=b=c=d@example.org"]
+    garbage = [
+        "SRS0=garbage@example.org",
+        "SRS1=x=y@example.org",
+        "srs0=a=b=c=d@example.org",
+    ]
     send = smtp_send if protocol == "smtp" else lmtp_send
     for address in [forged, other_key, expired, stale, *garbage]:
         out = await asyncio.to_thread(send, listeners.ports[protocol], "", [address], DSN)
@@ -184,3 +190,42 @@ async def test_forged_expired_and_garbage_srs_addresses_are_refused_and_queue_no
     assert await queue.run_once() == 0
     assert await nothing_queued(mailroom)
     assert await count(mailroom, emails) == 0
+
+
+async def test_an_srs_address_lowercased_on_the_way_still_decodes(
+    mailroom: Mailroom, listeners: Listeners, sink: Sink, queue: OutboundQueue
+) -> None:
+    # Some MTAs lowercase addresses; the hash is compared without regard to case (libsrs2).
+    await create_user(mailroom, "alice@example.org")
+    address = srs.forward("bob@remote.example", "example.org", secret(mailroom), mailroom.runtime.clock.now())
+    out = await asyncio.to_thread(lmtp_send, listeners.ports["lmtp"], "", [address.lower()], DSN)
+    assert [c for c, _ in out.data] == [250]
+    await queue.run_once()
+    [bounce] = sink.messages
+    assert bounce.rcpt_tos == ["bob@remote.example"]
+
+
+async def test_sending_to_an_srs_address_of_ours_reaches_the_address_it_encodes(
+    mailroom: Mailroom, sink: Sink, queue: OutboundQueue
+) -> None:
+    alice = await create_user(mailroom, "alice@example.org")
+    address = srs.forward("bob@remote.example", "example.org", secret(mailroom), mailroom.runtime.clock.now())
+    result = await submit(
+        mailroom.runtime,
+        message(sender="alice@example.org", to=address),
+        mail_from="alice@example.org",
+        recipients=[address],
+        source="api",
+        sender_user_id=alice,
+    )
+    assert [r.status for r in result.recipients] == ["delivered"]  # taken: an srs intent
+    await queue.run_once()
+    [got] = sink.messages
+    assert got.rcpt_tos == ["bob@remote.example"]
+    assert srs.reverse(got.mail_from, secret(mailroom), mailroom.runtime.clock.now()) == "alice@example.org"
+
+
+def test_reverse_takes_any_hash_text_without_failing() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    assert srs.reverse("SRS0=ÄÖÜ=AA=remote.example=bob@example.org", b"k", now) is None
+    assert srs.reverse("SRS1=ÄÖÜ=first.example==x@example.org", b"k", now) is None

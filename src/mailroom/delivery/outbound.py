@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from mailroom.delivery.ingest import IngestOptions, Source, ingest
-from mailroom.delivery.resolve import LocalTarget, Resolution, normalize_recipient, resolve
+from mailroom.delivery.resolve import LocalTarget, Resolution, SrsKey, normalize_recipient, resolve
 from mailroom.delivery.signing import complete_headers, dkim_sign, from_domain, header_value
 from mailroom.runtime import Runtime
 from mailroom.store import blobs as blob_rows
@@ -77,9 +77,13 @@ class _Split:
 async def _split(rt: Runtime, recipients: Sequence[str]) -> _Split:
     """Local (ours: mailboxes, aliases, relayed domains), remote, or refused."""
     out = _Split()
+    # Our SRS addresses are decoded as at RCPT (the submission listener accepts them there).
+    srs_key = SrsKey(rt.settings.secret_key.get_secret_value().encode(), rt.clock.now())
     async with rt.db.read() as tx:
         for address in recipients:
-            resolution = await resolve(tx, address, delimiters=rt.settings.recipient_delimiter)
+            resolution = await resolve(
+                tx, address, delimiters=rt.settings.recipient_delimiter, srs_key=srs_key
+            )
             if resolution.status == "not_local":
                 out.remote.append(resolution.address)
             elif resolution.accepted:

@@ -37,6 +37,13 @@ def _hash(secret: bytes, *parts: str) -> str:
     return base64.b64encode(mac).decode("ascii")[:4]
 
 
+def _same_hash(given: str, expected: str) -> bool:
+    """Compared without regard to case, as libsrs2 does: some MTAs lowercase addresses on the
+    way, and the base64 hash keeps ~21 of its 24 bits that way. Bytes, so that any input
+    (non-ASCII too) is just unequal."""
+    return hmac.compare_digest(given.encode("utf-8", "replace").lower(), expected.encode("ascii").lower())
+
+
 def is_srs(address: str) -> bool:
     return address[:5].upper() in ("SRS0=", "SRS1=")
 
@@ -78,7 +85,7 @@ def reverse(address: str, secret: bytes, now: datetime) -> str | None:
         if len(parts) != 5:
             return None
         _, given, ts, domain, orig_local = parts
-        if not hmac.compare_digest(given, _hash(secret, ts, domain, orig_local)):
+        if not _same_hash(given, _hash(secret, ts, domain, orig_local)):
             return None
         if len(ts) != 2 or any(c not in _B32 for c in ts.upper()):
             return None
@@ -92,7 +99,7 @@ def reverse(address: str, secret: bytes, now: datetime) -> str | None:
         if len(parts) != 4 or not parts[3].startswith("="):
             return None
         _, given, first, rest = parts
-        if not hmac.compare_digest(given, _hash(secret, first, rest)):
+        if not _same_hash(given, _hash(secret, first, rest)):
             return None
         return f"SRS0{rest}@{first}"
     return None
