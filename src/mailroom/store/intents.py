@@ -12,6 +12,10 @@ Contract of a row in ``outbound_intents``:
     ``alias``: an alias with an external destination (same treatment as forward);
     ``relay``: mail for a relayed domain, to be passed to ``relay`` (a smarthost, or ``''``
     for the domain's MX), envelope unchanged;
+    ``srs``: mail to one of our SRS addresses (a bounce of a forward) for the address it
+    encodes (``via``: the SRS address; treated as a forward, so the null sender stays null;
+    ``relay``: the smarthost when that address is in a relayed domain, else null: the global
+    smarthost);
     ``autoreply``: an RFC 3834 auto-reply to build and send (``payload``: ``subject``,
     ``body``, ``from`` (the mailbox), ``in_reply_to``, ``references``, ``original_subject``);
     ``blob_sha`` is then null and ``recipients`` is the original envelope sender.
