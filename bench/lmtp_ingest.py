@@ -1,6 +1,6 @@
 """LMTP ingest benchmark: messages/s and latency for 1,000 messages of ~10 KB, 1 and 4 clients.
 
-    .venv/bin/python bench/lmtp_ingest.py                    # SQLite, 1 recipient, ~1 minute
+    .venv/bin/python bench/lmtp_ingest.py                    # SQLite, 1 recipient, ~2 minutes
     .venv/bin/python bench/lmtp_ingest.py --recipients 3     # 3 recipients a message
     .venv/bin/python bench/lmtp_ingest.py --database-url postgresql+asyncpg://...
 
@@ -9,16 +9,23 @@ What it does:
 1. A temporary data folder; the mailboxes (``bench1@bench.example`` ...) made in-process
    through the registry before any server runs.
 2. The server as it runs in production: ``uvicorn mailroom.asgi:create_app`` (one worker,
-   uvloop), LMTP started by the worker's lifespan, on a free loopback port.
+   uvloop), LMTP started by the worker's lifespan, on a free loopback port. Beside it the
+   baseline, ``bench/bare_lmtp.py``: aiosmtpd's LMTP on uvloop too, storing each message in
+   a file with an fsync of the file and its folder before the ``250``s, nothing else.
 3. 1,000 distinct messages of about 10 KB each (unique Message-IDs), sent with ``smtplib``
    over keep-alive LMTP sessions: first by 1 client, then by 4 clients (250 each), each
    message ``MAIL`` → ``RCPT`` (per recipient) → ``DATA`` → one reply per recipient.
    Latency is the client's time for one whole transaction. Every reply must be 250.
-4. Prints msgs/s and p50/p95/p99 latency, and writes JSON to bench/results/ (not committed).
+   ``--rounds`` (3) rounds, interleaved (bare 1, mailroom 1, bare 4, mailroom 4, ...) so
+   that the machine's drift hits both alike; a short warm-up of each comes first.
+4. Prints, per server and client count, the medians over the rounds of msgs/s, p50/p95/p99
+   latency and the server's CPU time per message (from /proc, user + system, all threads),
+   then mailroom's ratio to the bare sink; JSON goes to bench/results/ (not committed).
 
 The bar (DESIGN.md, same kind of machine): Dovecot 2.3 LMTP into Maildir with fsync,
 ~525 msgs/s with one client (p50 1.9 ms), ~960/s with four; 3 recipients: ~225/s, ~400/s.
-The machine's speed drifts; compare runs made back to back. Not run by CI.
+The machine's speed drifts and it is shared: read the ratios to the bare sink, and compare
+runs made back to back. Not run by CI.
 """
 
 from __future__ import annotations
@@ -93,6 +100,38 @@ async def prepare(settings: Settings, recipients: int) -> None:
         await app.close()
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all its threads (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def wait_for_lmtp(proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit("server exited:\n" + log.read_text())
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                if sock.recv(100).startswith(b"220"):
+                    return
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("server did not start:\n" + log.read_text())
+
+
+def start_bare(folder: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, str(ROOT / "bench" / "bare_lmtp.py"), str(folder), str(port)]
+    with log.open("ab") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+    wait_for_lmtp(proc, port, log)
+    return proc
+
+
 def start_server(settings: Settings, lmtp_port: int, log: Path) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILROOM_")}
     env.update(
@@ -108,18 +147,8 @@ def start_server(settings: Settings, lmtp_port: int, log: Path) -> subprocess.Po
     cmd += ["--host", "127.0.0.1", "--port", str(free_port()), "--log-level", "warning"]
     with log.open("ab") as out:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit("server exited:\n" + log.read_text())
-        try:
-            with socket.create_connection(("127.0.0.1", lmtp_port), timeout=1) as sock:
-                if sock.recv(100).startswith(b"220"):
-                    return proc
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("server did not start:\n" + log.read_text())
+    wait_for_lmtp(proc, lmtp_port, log)
+    return proc
 
 
 def client(
@@ -142,7 +171,9 @@ def client(
         conn.quit()
 
 
-def run(port: int, messages: list[bytes], rcpts: list[str], clients: int) -> dict[str, float]:
+def run(
+    port: int, messages: list[bytes], rcpts: list[str], clients: int, pid: int | None = None
+) -> dict[str, float]:
     latencies: list[float] = []
     errors: list[str] = []
     share = len(messages) // clients
@@ -152,12 +183,14 @@ def run(port: int, messages: list[bytes], rcpts: list[str], clients: int) -> dic
         )
         for i in range(clients)
     ]
+    cpu0 = cpu_seconds(pid) if pid is not None else 0.0
     t0 = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - t0
+    cpu = cpu_seconds(pid) - cpu0 if pid is not None else 0.0
     if errors:
         raise SystemExit(f"{len(errors)} failed replies, first: {errors[0]}")
     q = statistics.quantiles(latencies, n=100)
@@ -169,7 +202,15 @@ def run(port: int, messages: list[bytes], rcpts: list[str], clients: int) -> dic
         "p50_ms": round(statistics.median(latencies) * 1000, 2),
         "p95_ms": round(q[94] * 1000, 2),
         "p99_ms": round(q[98] * 1000, 2),
+        "cpu_ms_per_msg": round(cpu / len(latencies) * 1000, 2),
     }
+
+
+KEYS = ("msgs_per_s", "p50_ms", "p95_ms", "p99_ms", "cpu_ms_per_msg")
+
+
+def medians(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {k: round(statistics.median(r[k] for r in runs), 2) for k in KEYS}
 
 
 def main() -> None:
@@ -177,9 +218,13 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=1000)
     parser.add_argument("--size", type=int, default=10_000, help="bytes per message (about)")
     parser.add_argument("--recipients", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--clients", default="1,4", help="client counts, comma-separated")
     parser.add_argument("--database-url", default=None, help="default: SQLite in the temporary folder")
     args = parser.parse_args()
+    counts = [int(c) for c in args.clients.split(",")]
 
+    runs: dict[str, dict[int, list[dict[str, float]]]] = {"bare": {}, "mailroom": {}}
     with tempfile.TemporaryDirectory(prefix="mailroom-bench-") as tmp:
         data = Path(tmp) / "data"
         settings = Settings(
@@ -187,33 +232,70 @@ def main() -> None:
         )
         asyncio.run(prepare(settings, args.recipients))
         fsync_ms = fsync_p50_ms(data)
-        port = free_port()
+        ports = {"bare": free_port(), "mailroom": free_port()}
         log = Path(tmp) / "server.log"
-        proc = start_server(settings, port, log)
+        procs = {
+            "bare": start_bare(Path(tmp) / "bare", ports["bare"], log),
+            "mailroom": start_server(settings, ports["mailroom"], log),
+        }
         rcpts = [f"bench{i}@{DOMAIN}" for i in range(1, args.recipients + 1)]
         try:
-            results = []
-            for clients in (1, 4):
-                run_id = f"c{clients}-{time.time_ns()}"
-                messages = [make_message(run_id, n, args.size) for n in range(args.messages)]
-                results.append(run(port, messages, rcpts, clients))
+            for name in procs:  # warm-up, not counted
+                warm = [make_message(f"warm-{name}-{time.time_ns()}", n, args.size) for n in range(50)]
+                run(ports[name], warm, rcpts, 1)
+            for round_ in range(args.rounds):
+                for clients in counts:
+                    for name, proc in procs.items():
+                        run_id = f"{name}-r{round_}-c{clients}-{time.time_ns()}"
+                        messages = [make_message(run_id, n, args.size) for n in range(args.messages)]
+                        result = run(ports[name], messages, rcpts, clients, proc.pid)
+                        runs[name].setdefault(clients, []).append(result)
+                        print(
+                            f"round {round_ + 1} {name:>8} {clients} client(s): {result['msgs_per_s']} msgs/s"
+                        )
         finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=30)
+            for proc in procs.values():
+                proc.send_signal(signal.SIGTERM)
+            for proc in procs.values():
+                proc.wait(timeout=30)
     engine = "postgresql" if args.database_url else "sqlite"
+    load = os.getloadavg()
     print(f"LMTP ingest, {args.messages} messages of ~{args.size} bytes, {args.recipients} recipient(s)")
     print(
         f"database: {engine}; this disk's fsync of a 10 KB file: p50 {fsync_ms} ms (Dovecot's run: fsync on)"
     )
-    print(f"{'clients':>8} {'msgs/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
-    for r in results:
-        print(f"{r['clients']:>8} {r['msgs_per_s']:>9} {r['p50_ms']:>8} {r['p95_ms']:>8} {r['p99_ms']:>8}")
+    print(
+        f"medians of {args.rounds} rounds; load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+    )
+    head = ("server", "clients", "msgs/s", "p50 ms", "p95 ms", "p99 ms", "CPU ms/msg")
+    print(" ".join(f"{h:>{w}}" for h, w in zip(head, (9, 8, 9, 8, 8, 8, 11), strict=True)))
+    summary: dict[str, dict[int, dict[str, float]]] = {}
+    for name in runs:
+        for clients, results in runs[name].items():
+            m = summary.setdefault(name, {})[clients] = medians(results)
+            print(
+                f"{name:>9} {clients:>8} {m['msgs_per_s']:>9} {m['p50_ms']:>8} {m['p95_ms']:>8}"
+                f" {m['p99_ms']:>8} {m['cpu_ms_per_msg']:>11}"
+            )
+    for clients in counts:
+        ours, bare = summary["mailroom"][clients], summary["bare"][clients]
+        print(
+            f"mailroom / bare, {clients} client(s): msgs/s {ours['msgs_per_s'] / bare['msgs_per_s']:.2f}x,"
+            f" CPU per message {ours['cpu_ms_per_msg'] / max(bare['cpu_ms_per_msg'], 0.01):.1f}x"
+        )
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     name = f"lmtp_ingest-{engine}-r{args.recipients}.json"
     (out / name).write_text(
         json.dumps(
-            {"engine": engine, "recipients": args.recipients, "fsync_p50_ms": fsync_ms, "runs": results},
+            {
+                "engine": engine,
+                "recipients": args.recipients,
+                "fsync_p50_ms": fsync_ms,
+                "load_average": load,
+                "medians": {n: {str(c): m for c, m in v.items()} for n, v in summary.items()},
+                "runs": {n: {str(c): r for c, r in v.items()} for n, v in runs.items()},
+            },
             indent=2,
         )
     )
