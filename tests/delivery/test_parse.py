@@ -270,3 +270,88 @@ def test_random_mutations_never_raise() -> None:
         assert elapsed < 2, raw
         json.dumps(parsed.to_dict(), ensure_ascii=False).encode("utf-8")
         assert not any("internal parser error" in d for d in parsed.defects), raw
+
+
+# --- the everyday address fast path ------------------------------------------
+
+
+def _stdlib_mailboxes(value: str) -> list[tuple[str, str, str]]:
+    """What _headers._mailboxes did before its fast path: the stdlib's parsers only."""
+    import email.utils
+    from email import policy
+
+    try:
+        header = policy.default.header_factory("to", value)
+        return [(m.display_name, m.username, m.domain) for g in header.groups for m in g.addresses]
+    except Exception:
+        triples = []
+        for name, addr in email.utils.getaddresses([value]):
+            local, _, domain = addr.rpartition("@")
+            triples.append((name, local, domain))
+        return triples
+
+
+def _random_address_list(rng: random.Random) -> str:
+    words = ["Ann", "J.", "O'Neil", "a.b", ".x", "x.", "=x", "?", "Zo~e", "", " ", "\t", "x,y"]
+    locals_ = ["a", "a.b", "a..b", ".a", "a.", "a+tag", "o'neil", "x_y-z", "A=B", "{x}"]
+    domains = ["example.org", "EXAMPLE.net", "b", "-b", "b.", "a-b.c-d", "b..c", "1.2.3.4"]
+    members = []
+    for _ in range(rng.randint(1, 3)):
+        addr = f"{rng.choice(locals_)}@{rng.choice(domains)}"
+        words_ = [rng.choice(words) for _ in range(rng.randint(0, 3))]
+        name = " ".join(f'"{w}"' if rng.random() < 0.3 else w for w in words_)
+        form = rng.randrange(4)
+        member = addr if form == 0 else f"<{addr}>" if form == 1 else f"{name} <{addr}>"
+        if form == 3:
+            member = f"{name}<{addr}>"
+        members.append(rng.choice(["", " ", "\t"]) + member + rng.choice(["", " ", "  "]))
+    return rng.choice([",", ", ", " ,"]).join(members) + rng.choice(["", "", ",", " "])
+
+
+def test_simple_address_lists_read_as_the_stdlib_reads_them() -> None:
+    from mailroom.delivery._headers import _simple_mailboxes
+    from mailroom.delivery._text import fold_whitespace
+
+    rng = random.Random(5)
+    taken = 0
+    for _ in range(20_000):
+        value = _random_address_list(rng)
+        fast = _simple_mailboxes(value)
+        if fast is None:
+            continue
+        taken += 1
+        slow = _stdlib_mailboxes(value)
+        # Names are whitespace-folded by the caller either way.
+        assert [(fold_whitespace(n), lo, d) for n, lo, d in fast] == [
+            (fold_whitespace(n), lo, d) for n, lo, d in slow
+        ], value
+    assert taken > 3_000  # the generator does exercise the fast path
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Ann (work) <a@b.c>",
+        "undisclosed-recipients:;",
+        "=?utf-8?q?J=C3=B6rg?= <j@b.c>",
+        '"a\\"b" <a@b.c>',
+        "a@[127.0.0.1]",
+        "a@b.c,,d@e.f",
+        "a@b.c,",
+        "Jörg <j@b.c>",
+        "a@b c@d",
+    ],
+)
+def test_anything_beyond_everyday_addresses_goes_to_the_stdlib(value: str) -> None:
+    from mailroom.delivery._headers import _simple_mailboxes
+
+    assert _simple_mailboxes(value) is None
+
+
+def test_address_fast_path_is_linear_on_long_junk() -> None:
+    from mailroom.delivery._headers import _simple_mailboxes
+
+    started = time.perf_counter()
+    assert _simple_mailboxes("a " * 30_000) is None
+    assert _simple_mailboxes('"x" ' * 15_000 + "<") is None
+    assert time.perf_counter() - started < 1.0

@@ -16,6 +16,7 @@ from mailroom.delivery._defects import DefectLog
 T = TypeVar("T")
 
 _FEED_CHUNK = 65_536
+_UNSEEN = object()
 _PATH = re.compile(r"[1-9][0-9]{0,5}(?:\.[1-9][0-9]{0,5}){0,127}")
 
 
@@ -45,6 +46,12 @@ class LimitedMessage(EmailMessage):
     cached per header value; with the budget this keeps a message of 100,000
     tiny parts from costing minutes. Depth and budget reach children through
     `attach`, which the parser calls when it links a new part to its parent.
+
+    For the same reason every header object `get` builds is kept per (name, raw value):
+    the parser, the structure walk and the body decoder ask a part for its Content-Type
+    five or six times (type, boundary, charset, file name), and each answer would
+    otherwise parse the header again. Header objects are immutable, and a changed value
+    is another key.
     """
 
     def __init__(self, policy: Policy | None = None) -> None:
@@ -53,6 +60,19 @@ class LimitedMessage(EmailMessage):
         self.limits = ParseLimits(32, 1000)
         self.over_budget = False
         self._type_cache: tuple[tuple[object, str], str] | None = None
+        self._fetched: dict[tuple[str, str], Any] = {}
+
+    def get(self, name: str, failobj: Any = None) -> Any:
+        """`Message.get`, remembering the header object made for each raw value."""
+        wanted = name.lower()
+        headers: list[tuple[str, str]] = self._headers  # type: ignore[attr-defined]
+        for key, value in headers:
+            if key.lower() == wanted:
+                fetched = self._fetched.get((key, value), _UNSEEN)
+                if fetched is _UNSEEN:
+                    fetched = self._fetched[(key, value)] = self.policy.header_fetch_parse(key, value)
+                return fetched
+        return failobj
 
     def attach(self, payload: Any) -> None:
         """Link a child part, passing on its depth and the shared limits."""
@@ -129,12 +149,15 @@ def _parse_with(raw: bytes, pol: Policy, limits: ParseLimits, *, headers_only: b
     if headers_only:
         parsed = BytesParser(factory, policy=pol).parsebytes(raw, headersonly=True)
     else:
+        text = raw.decode("ascii", "surrogateescape")
+        single = _single_part(text, pol, limits)
+        if single is not None:
+            return single
         # What BytesParser.parsebytes does, but feeding stops once the part budget is
         # spent: the stdlib spends ~70 microseconds per part, and a few megabytes of
         # empty parts would otherwise cost minutes. Every part within the budget has
         # ended by then (the next part's delimiter line has been read).
         parser = FeedParser(factory, policy=pol)
-        text = raw.decode("ascii", "surrogateescape")
         for start in range(0, len(text), _FEED_CHUNK):
             parser.feed(text[start : start + _FEED_CHUNK])
             if limits.parts_left < 0:
@@ -143,6 +166,42 @@ def _parse_with(raw: bytes, pol: Policy, limits: ParseLimits, *, headers_only: b
     if not isinstance(parsed, LimitedMessage):  # the factory guarantees it; checked for the type checker
         raise TypeError("parser ignored the message factory")
     return parsed
+
+
+def _single_part(text: str, pol: Policy, limits: ParseLimits) -> LimitedMessage | None:
+    """A message that is not multipart, parsed without handing its body to the parser line by line.
+
+    The parser gives such a body, every line after the blank line that ends the header
+    block, to ``set_payload`` unchanged, after splitting it into lines and joining them
+    again at a few microseconds a line (measured: 0.03 ms of a plain 10 KB message's
+    0.35 ms tree, 0.27 of 0.5 ms at 50 KB).
+    So the header block alone is parsed, and the body set as the parser would set it,
+    when the parser's own reading confirms the cut: the headers ended at exactly that
+    blank line (nothing was left over for the body) and the type is not multipart.
+    Otherwise None, and the whole text is parsed as before, from a fresh start.
+    """
+    if text.startswith(("\n", "\r")):
+        return None
+    ends = [i for i in (text.find("\n\n"), text.find("\n\r\n")) if i >= 0]
+    if not ends:
+        return None
+    blank = min(ends)
+    cut = blank + (2 if text[blank + 1] == "\n" else 3)
+    trial = ParseLimits(limits.max_depth, limits.parts_left)
+
+    def factory(policy: Policy = pol) -> LimitedMessage:
+        return _new_message(policy, trial)
+
+    parser = FeedParser(factory, policy=pol)
+    parser.feed(text[:cut])
+    root = parser.close()
+    if not isinstance(root, LimitedMessage) or root.get_content_maintype() == "multipart":
+        return None
+    if root.get_payload() != "" or trial.parts_left != limits.parts_left:
+        return None
+    root.limits = limits
+    root.set_payload(text[cut:])
+    return root
 
 
 def is_container(part: Message) -> bool:
