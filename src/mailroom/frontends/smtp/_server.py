@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import socket
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,36 @@ _SIZE_PARAM = "552 Error: message size exceeds fixed maximum message size"
 _LINE_TOO_LONG = "500 Line too long (see RFC5321 4.5.3.1.6)"
 
 
+# ``<local@domain>`` as almost every MAIL FROM and RCPT TO is written, optionally followed
+# by parameters: read by one regex. aiosmtpd's ``_getaddr`` reads it with the stdlib's RFC
+# 5322 header parser, ~0.1 ms a call, two or more calls a message.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
+_PLAIN_PATH = re.compile(
+    rf"<({_ATEXT}+(?:\.{_ATEXT}+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>(?:[ \t]+([^ \t(].*)?)?",
+    re.DOTALL,
+)
+
+
+class _PlainPaths:
+    """aiosmtpd's address reading, with a shortcut for the plain ``<local@domain>`` form.
+
+    The answer is the one aiosmtpd gives (the address and the rest after the whitespace
+    that follows it); anything else, a comment, a quoted local part, a source route or the
+    null path ``<>``, goes to aiosmtpd's own parser.
+    """
+
+    local_part_limit: int
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        match = _PLAIN_PATH.fullmatch(arg) if arg else None
+        if match is None:
+            return super()._getaddr(arg)  # type: ignore[misc, no-any-return]
+        address = match.group(1)
+        if self.local_part_limit and len(address.rpartition("@")[0]) > self.local_part_limit:
+            return None, None
+        return address, match.group(2) or ""
+
+
 class _Replies:
     """Rewrites aiosmtpd's own replies to enhanced status codes; for LMTP, the end of DATA
     always gets one reply per recipient (RFC 2033), even when aiosmtpd refused the data."""
@@ -47,7 +78,7 @@ class _Replies:
         return status
 
 
-class _SMTPServer(_Replies, SMTP):
+class _SMTPServer(_PlainPaths, _Replies, SMTP):
     line_length_limit = LINE_LENGTH_LIMIT
 
     async def push(self, status: Any) -> None:
@@ -57,7 +88,7 @@ class _SMTPServer(_Replies, SMTP):
         await super().push(status)
 
 
-class _LMTPServer(_Replies, LMTP):
+class _LMTPServer(_PlainPaths, _Replies, LMTP):
     lmtp = True
     line_length_limit = LINE_LENGTH_LIMIT
 
