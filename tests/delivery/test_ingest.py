@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import dataclasses
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -147,13 +149,52 @@ async def test_an_internal_error_is_451_never_5xx(
 ) -> None:
     await create_user(mailroom, "alice@example.org")
 
-    async def broken(data: bytes) -> str:
+    async def broken(data: bytes, sha: str | None = None) -> str:
         raise OSError("disk on fire")
 
     monkeypatch.setattr(mailroom.runtime.blobs, "put", broken)
     [result] = await deliver(mailroom, message(), "alice@example.org")
     assert result.reply.startswith("451 4.3.0 <alice@example.org>")
     assert await scalar(mailroom, select(func.count()).select_from(emails)) == 0
+
+
+async def test_a_blob_that_fails_to_reach_the_disk_fails_only_its_own_delivery(
+    mailroom: Mailroom, call: Call, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await create_user(mailroom, "alice@example.org")
+    good, bad = message(subject="good"), message(subject="bad")
+    put = mailroom.runtime.blobs.put
+
+    async def failing_for_bad(data: bytes, sha: str | None = None) -> str:
+        if data == bad:
+            await asyncio.sleep(0.01)  # fails while its rows are being written
+            raise OSError("disk on fire")
+        return await put(data, sha)
+
+    monkeypatch.setattr(mailroom.runtime.blobs, "put", failing_for_bad)
+    # Delivered together, so that they share one transaction (group commit).
+    results = await asyncio.gather(
+        deliver(mailroom, bad, "alice@example.org"), deliver(mailroom, good, "alice@example.org")
+    )
+    assert [r.code for [r] in results] == [451, 250]
+    rows = await scalar(mailroom, select(func.count()).select_from(emails))
+    assert rows == 1
+    assert await scalar(mailroom, select(emails.c.subject)) == "good"
+
+
+async def test_ingest_inside_a_unit_of_work_commits_on_its_own(mailroom: Mailroom, call: Call) -> None:
+    """The committer never joins the unit of work of the caller that happened to wake it."""
+    await create_user(mailroom, "alice@example.org")
+
+    async def count() -> Any:
+        return await scalar(mailroom, select(func.count()).select_from(emails))
+
+    async with mailroom.runtime.db.unit_of_work() as unit:
+        [result] = await deliver(mailroom, message(), "alice@example.org")
+        assert result.code == 250
+        assert not unit.wrote
+        # Seen from outside the unit (a context of its own): committed already, as the 250 says.
+        assert await asyncio.get_running_loop().create_task(count(), context=contextvars.Context()) == 1
 
 
 async def test_unresolved_recipients_keep_their_refusal(mailroom: Mailroom, call: Call) -> None:

@@ -85,9 +85,12 @@ class FileBlobStore:
         return self.root / sha[:2] / sha[2:4] / sha
 
     # -- writing -------------------------------------------------------------------------
-    async def put(self, data: bytes) -> str:
-        """Store ``data`` durably and return its SHA-256 (hex). Idempotent."""
-        return await asyncio.to_thread(self.put_sync, data)
+    async def put(self, data: bytes, sha: str | None = None) -> str:
+        """Store ``data`` durably and return its SHA-256 (hex). Idempotent.
+
+        ``sha``: the digest when the caller has it already (it is trusted, not checked).
+        """
+        return await asyncio.to_thread(self.put_sync, data, sha)
 
     def put_sync(self, data: bytes, sha: str | None = None) -> str:
         """Write, rename into place, then make file, folder and new folders durable together.
