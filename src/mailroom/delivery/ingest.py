@@ -273,13 +273,19 @@ class _GroupCommit:
         outcomes: list[list[RecipientResult] | BaseException] = []
         try:
             async with self.rt.db.write(durable=True) as tx:
-                for msg, recipients, _ in batch:
-                    try:
-                        async with savepoint(tx):
-                            outcomes.append(await _deliver(tx, self.rt, msg, recipients))
-                    except Exception as exc:
-                        outcomes.append(exc)
-        except BaseException as exc:  # the commit itself failed: nothing of the batch is stored
+                if len(batch) == 1:
+                    # Alone in its transaction, a delivery needs no savepoint (two statements
+                    # through SQLAlchemy): if it fails, the whole transaction is rolled back.
+                    msg, recipients, _ = batch[0]
+                    outcomes.append(await _deliver(tx, self.rt, msg, recipients))
+                else:
+                    for msg, recipients, _ in batch:
+                        try:
+                            async with savepoint(tx):
+                                outcomes.append(await _deliver(tx, self.rt, msg, recipients))
+                        except Exception as exc:
+                            outcomes.append(exc)
+        except BaseException as exc:  # the transaction failed: nothing of the batch is stored
             for _, _, future in batch:
                 if not future.done():
                     future.set_exception(exc if isinstance(exc, Exception) else RuntimeError("cancelled"))
