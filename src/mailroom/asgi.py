@@ -16,7 +16,7 @@ from mailroom.services.housekeeping import Housekeeping
 from mailroom.services.mail._actions import PostponedWakeUp
 from mailroom.services.mail.uploads import UploadExpiry
 from mailroom.settings import Settings, load_settings
-from mailroom.web import build_app
+from mailroom.web import App, build_app
 
 
 class LazyApp:
@@ -24,7 +24,7 @@ class LazyApp:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.app: Starlette | None = None
+        self.app: App | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -57,7 +57,7 @@ class LazyApp:
         except Exception as exc:
             await send({"type": "lifespan.startup.failed", "message": str(exc)})
             raise
-        async with _app_lifespan(self.app):
+        async with _app_lifespan(self.app.starlette):
             await send({"type": "lifespan.startup.complete"})
             message = await receive()
             assert message["type"] == "lifespan.shutdown"

@@ -8,6 +8,7 @@ from __future__ import annotations
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mailroom.bootstrap import Mailroom
 from mailroom.errors import MailroomError
@@ -22,10 +23,11 @@ from mailroom.frontends.rest.app import (
     unexpected_error_handler,
 )
 from mailroom.frontends.rest.openapi import openapi_routes
+from mailroom.frontends.rest.router import RegistryRouter
 from mailroom.frontends.rpc import rpc_routes
 
 
-def build_app(mailroom: Mailroom) -> Starlette:
+def build_app(mailroom: Mailroom) -> App:
     """The ASGI app for a started :class:`Mailroom`."""
     api = registry_router(mailroom)
     others: list[BaseRoute] = []
@@ -56,4 +58,30 @@ def build_app(mailroom: Mailroom) -> Starlette:
         exception_handlers={MailroomError: mailroom_error_handler, Exception: unexpected_error_handler},
     )
     app.state.mailroom = mailroom
-    return app
+    fast = CompressionMiddleware(
+        api.serve,
+        minimum_size=mailroom.settings.gzip_min_bytes,
+        max_decompressed=mailroom.settings.max_decompressed_bytes,
+    )
+    return App(app, api, fast)
+
+
+class App:
+    """The ASGI entry: registry methods straight to their router, the rest to Starlette.
+
+    An API call needs none of Starlette's routing or exception middleware (the registry's
+    router answers its own errors as problem+json); sparing it those layers is about a
+    quarter of the CPU of a small request. Compression applies to both paths alike.
+    """
+
+    def __init__(self, starlette: Starlette, api: RegistryRouter, api_app: ASGIApp) -> None:
+        self.starlette = starlette
+        self.state = starlette.state
+        self._api = api
+        self._api_app = api_app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self._api.serves(scope["path"]):
+            await self._api_app(scope, receive, send)
+        else:
+            await self.starlette(scope, receive, send)

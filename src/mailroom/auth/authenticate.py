@@ -59,7 +59,7 @@ class Authenticator:
         self._touched: dict[str, float] = {}
         #: API keys with the principal they stand for, for ``cache_seconds`` (0: no cache).
         self.cache_seconds = 0.0
-        self._key_cache: dict[str, tuple[float, dict[str, Any], Principal]] = {}
+        self._key_cache: dict[str, tuple[float, dict[str, Any], Principal, dict[str | None, Principal]]] = {}
         #: Other token kinds (sessions) register a handler by prefix.
         self.bearer_handlers: dict[str, BearerHandler] = {}
         #: The brute-force guard every password login goes through (set by bootstrap).
@@ -81,8 +81,9 @@ class Authenticator:
         if key_id is None:
             raise Unauthenticated("invalid or expired credentials")
         cached = self._key_cache.get(key_id)
+        by_ip: dict[str | None, Principal] | None = None
         if cached is not None and cached[0] > time.monotonic():
-            row, principal = cached[1], cached[2]
+            row, principal, by_ip = cached[1], cached[2], cached[3]
         else:
             async with self.db.read() as tx:
                 found = await apikeys.get_for_auth(tx, key_id)
@@ -93,7 +94,8 @@ class Authenticator:
             if self.cache_seconds > 0:
                 if len(self._key_cache) >= KEY_CACHE_SIZE:
                     self._key_cache.clear()
-                self._key_cache[key_id] = (time.monotonic() + self.cache_seconds, row, principal)
+                by_ip = {}
+                self._key_cache[key_id] = (time.monotonic() + self.cache_seconds, row, principal, by_ip)
         # The checks that depend on the presented secret, the time and the caller's address
         # run on every request, cached or not.
         if not tokens.matches(secret, row["digest"]):
@@ -103,7 +105,16 @@ class Authenticator:
         if not ip_allowed(client_ip, row["allowed_networks"]):
             raise Unauthenticated("invalid or expired credentials")
         await self._touch(key_id)
-        return replace(principal, client_ip=client_ip)
+        if by_ip is None:
+            return replace(principal, client_ip=client_ip)
+        # The principal for this address, made once per cache period (a key is used from
+        # a handful of addresses; the dict is bounded all the same).
+        found_for_ip = by_ip.get(client_ip)
+        if found_for_ip is None:
+            if len(by_ip) >= 64:
+                by_ip.clear()
+            found_for_ip = by_ip[client_ip] = replace(principal, client_ip=client_ip)
+        return found_for_ip
 
     def invalidate(self) -> None:
         """Forget cached keys: called after every change made in this process (a deleted

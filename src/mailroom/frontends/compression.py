@@ -13,6 +13,7 @@ content codings get 415 with the ones accepted in ``Accept-Encoding`` (RFC 9110 
 
 from __future__ import annotations
 
+import functools
 import re
 import zlib
 from typing import Any
@@ -35,6 +36,7 @@ _INCOMPRESSIBLE = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=256)
 def choose_encoding(accept_encoding: str) -> str | None:
     """The coding to use for an ``Accept-Encoding`` value, or None for identity."""
     weights: dict[str, float] = {}

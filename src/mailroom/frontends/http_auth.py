@@ -25,8 +25,11 @@ async def authenticate(mailroom: Mailroom, conn: HTTPConnection) -> Principal:
     Bad credentials are an error even on public methods: a client that sent them wants to
     know they are wrong.
     """
-    ip = client_ip(conn)
-    header = conn.headers.get("authorization")
+    return await authenticate_header(mailroom, conn.headers.get("authorization"), client_ip(conn))
+
+
+async def authenticate_header(mailroom: Mailroom, header: str | None, ip: str | None) -> Principal:
+    """The principal an ``Authorization`` header value stands for (see :func:`authenticate`)."""
     if not header:
         return mailroom.authenticator.anonymous(ip)
     scheme, _, value = header.partition(" ")

@@ -11,13 +11,15 @@ from typing import TYPE_CHECKING, Any, get_args, get_origin
 
 import orjson
 from pydantic import BaseModel
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from mailroom.errors import BadRequest, MailroomError, PayloadTooLarge
-from mailroom.frontends.http_auth import authenticate
+from mailroom.frontends.http_auth import authenticate_header
 from mailroom.frontends.rest.problems import problem_response, unexpected_error_response
+from mailroom.frontends.rest.request import ApiRequest, BodySource
 from mailroom.frontends.rest.router import RegistryRouter
 from mailroom.registry import CallInfo, Download, MethodSpec, Upload
 
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
 API_PREFIX = "/api/v1"
 JSON = "application/json"
 
-Endpoint = Callable[[Request], Awaitable[Response]]
+Endpoint = Callable[[ApiRequest], Awaitable["Response | Reply"]]
 
 
 class JSONResponse(Response):
@@ -37,7 +39,36 @@ class JSONResponse(Response):
         return orjson.dumps(content)
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+_JSON_TYPE = (b"content-type", JSON.encode())
+
+
+class Reply:
+    """A response sent straight as two ASGI messages: what a registry call answers.
+
+    Starlette's ``Response`` builds a header object and a ``MutableHeaders`` view per
+    response; an API reply needs a status, a few header pairs and bytes.
+    """
+
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+        self.status = status
+        self.body = body
+        self.headers = headers
+
+    @classmethod
+    def json(cls, content: Any, status: int, extra: dict[str, str]) -> Reply:
+        body = orjson.dumps(content)
+        headers = [_JSON_TYPE, (b"content-length", str(len(body)).encode())]
+        headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()]
+        return cls(status, body, headers)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
+        await send({"type": "http.response.body", "body": self.body})
+
+
+async def read_body(request: BodySource, limit: int) -> bytes:
     """The request body, refusing more than ``limit`` bytes without reading it all."""
     declared = request.headers.get("content-length")
     if declared is not None:
@@ -77,7 +108,7 @@ def _is_json(content_type: str | None) -> bool:
 MULTIPART_OVERHEAD = 64 * 1024
 
 
-async def read_upload(request: Request, limit: int) -> Upload:
+async def read_upload(request: ApiRequest, limit: int) -> Upload:
     """The file of an upload request: the one file part of a ``multipart/form-data`` body,
     or the raw body (``Content-Type``; name from ``Content-Disposition`` or ``?filename=``).
     More than ``limit`` bytes of content is a 413, refused before it is all read."""
@@ -94,14 +125,14 @@ async def read_upload(request: Request, limit: int) -> Upload:
     return Upload.model_construct(content=content, filename=filename or None, content_type=media)
 
 
-async def _multipart_upload(request: Request, raw: bytes, limit: int) -> Upload:
+async def _multipart_upload(request: ApiRequest, raw: bytes, limit: int) -> Upload:
     from starlette.datastructures import UploadFile
     from starlette.formparsers import MultiPartException, MultiPartParser
 
     async def stream() -> AsyncGenerator[bytes, None]:
         yield raw
 
-    parser = MultiPartParser(request.headers, stream(), max_files=1, max_fields=10)
+    parser = MultiPartParser(Headers(scope=request.scope), stream(), max_files=1, max_fields=10)
     try:
         form = await parser.parse()
     except MultiPartException as exc:
@@ -141,7 +172,7 @@ def _is_list(annotation: Any) -> bool:
     return any(_is_list(a) for a in get_args(annotation) if a is not type(None))
 
 
-def query_params(spec: MethodSpec, request: Request) -> dict[str, Any]:
+def query_params(spec: MethodSpec, request: ApiRequest) -> dict[str, Any]:
     """Query parameters; list-typed ones accept repeats and comma-separated values."""
     out: dict[str, Any] = {}
     fields = spec.params_model.model_fields
@@ -182,9 +213,11 @@ def make_endpoint(mailroom: Mailroom, spec: MethodSpec) -> Endpoint:
 
     upload_param = spec.upload_param if takes_body else None
 
-    async def endpoint(request: Request) -> Response:
-        principal = await authenticate(mailroom, request)
-        params: dict[str, Any] = query_params(spec, request) if request.query_params else {}
+    async def endpoint(request: ApiRequest) -> Response | Reply:
+        principal = await authenticate_header(
+            mailroom, request.headers.get("authorization"), request.client_ip
+        )
+        params: dict[str, Any] = query_params(spec, request) if request.has_query else {}
         if upload_param is not None and not _is_json(request.headers.get("content-type")):
             # A file: multipart or the raw body (JSON still works: the RPC form, base64).
             if "filename" not in spec.param_names:
@@ -201,9 +234,10 @@ def make_endpoint(mailroom: Mailroom, spec: MethodSpec) -> Endpoint:
         params.update(request.path_params)
         info = CallInfo(
             protocol="rest",
-            client_ip=principal.client_ip or (request.client.host if request.client else None),
+            client_ip=principal.client_ip or request.client_ip,
             headers=request.headers,
             request_id=request.headers.get("x-request-id"),
+            fragments=True,
         )
         result = await runner.invoke(spec.name, params, principal, info)
         headers = {**deprecation, **info.response_headers}
@@ -216,7 +250,7 @@ def make_endpoint(mailroom: Mailroom, spec: MethodSpec) -> Endpoint:
             )
         if status == 204 and result is None:
             return Response(status_code=204, headers=headers)
-        return JSONResponse(result, status_code=status, headers=headers)
+        return Reply.json(result, status, headers)
 
     endpoint.__name__ = spec.name
     return endpoint
@@ -243,7 +277,12 @@ def health_routes(mailroom: Mailroom) -> list[BaseRoute]:
     spec = mailroom.registry.get("system.health.get")
     if spec is None or not mailroom.registry.remote_allowed(spec, "rest"):
         return []
-    return [Route("/health", make_endpoint(mailroom, spec), methods=["GET", "HEAD"])]
+    endpoint = make_endpoint(mailroom, spec)
+
+    async def health(request: Request) -> Any:
+        return await endpoint(ApiRequest(request.scope, request.receive))
+
+    return [Route("/health", health, methods=["GET", "HEAD"])]
 
 
 async def mailroom_error_handler(request: Request, exc: Exception) -> Response:

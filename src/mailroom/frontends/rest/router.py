@@ -11,18 +11,23 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote
 
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import BaseRoute, Match
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocketClose
 
 from mailroom.errors import MailroomError, NotFound
+from mailroom.frontends.rest.problems import problem_response, unexpected_error_response
+from mailroom.frontends.rest.request import ApiRequest
 
-Endpoint = Callable[[Request], Awaitable[Response]]
+
+class _Reply(Protocol):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None: ...
+
+
+Endpoint = Callable[[ApiRequest], Awaitable[_Reply]]
 
 
 class MethodNotAllowed(MailroomError):
@@ -117,6 +122,24 @@ class RegistryRouter:
     def handles(self, path: str) -> bool:
         return path == self.prefix or path.startswith(self.prefix + "/")
 
+    def serves(self, path: str) -> bool:
+        """Whether :meth:`serve` answers ``path``: a registry method's, not an added route's."""
+        return path.startswith(self.prefix) and path not in self._exact
+
+    async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer an HTTP request for a registry method, errors included, without Starlette's
+        middleware and routing around it: the app sends API requests here first
+        (:func:`mailroom.web.build_app`); everything else goes through Starlette."""
+        try:
+            endpoint, params = self.resolve(scope["method"], scope["path"])
+            scope["path_params"] = params
+            reply = await endpoint(ApiRequest(scope, receive))
+        except MailroomError as exc:
+            reply = problem_response(exc, instance=scope["path"])
+        except Exception as exc:  # a bug: logged, a 500 problem without details
+            reply = unexpected_error_response(exc, instance=scope["path"])
+        await reply(scope, receive, send)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         exact = self._exact.get(scope["path"])
         if exact:
@@ -139,7 +162,7 @@ class RegistryRouter:
             return
         endpoint, params = self.resolve(scope["method"], scope["path"])
         scope["path_params"] = params
-        response = await endpoint(Request(scope, receive, send))
+        response = await endpoint(ApiRequest(scope, receive))
         await response(scope, receive, send)
 
 
