@@ -97,8 +97,11 @@ SpamThreshold = Annotated[
         ge=0,
         le=100,
         allow_inf_nan=False,
-        description="Spam score (SpamAssassin/rspamd) from which mail is spam.",
+        description="Spam score (SpamAssassin/rspamd) from which mail is spam; kept to six decimals.",
     ),
+    # Scores have a decimal or two; six keep every value exact in 15 significant digits,
+    # which is how SQLite writes a float into JSON (store/json_render.py).
+    AfterValidator(lambda v: round(v, 6)),
 ]
 
 

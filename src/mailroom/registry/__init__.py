@@ -13,7 +13,18 @@ from mailroom.registry._access import (
 from mailroom.registry._context import CallInfo, Context
 from mailroom.registry._registry import Api, ApiInfo, Registry
 from mailroom.registry._runner import Call, Filter, Proceed, RejectionObserver, Runner, validation_errors
-from mailroom.registry._spec import DELETE, GET, PATCH, POST, PUT, Download, HttpBinding, MethodSpec, Upload
+from mailroom.registry._spec import (
+    DELETE,
+    GET,
+    PATCH,
+    POST,
+    PUT,
+    Download,
+    HttpBinding,
+    MethodSpec,
+    Rendered,
+    Upload,
+)
 
 __all__ = [
     "DELETE",
@@ -40,6 +51,7 @@ __all__ = [
     "Public",
     "Registry",
     "RejectionObserver",
+    "Rendered",
     "Runner",
     "Upload",
     "UserSelf",

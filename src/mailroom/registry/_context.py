@@ -30,6 +30,9 @@ class CallInfo:
     status: int | None = None
     response_headers: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The front-end serialises results with orjson, so pre-rendered JSON parts
+    #: (``orjson.Fragment``, see ``Rendered``) may reach it as they are.
+    fragments: bool = False
 
 
 @dataclass(slots=True)

@@ -29,7 +29,7 @@ from mailroom.errors import (
     Unauthenticated,
 )
 from mailroom.registry._context import CallInfo, Context
-from mailroom.registry._spec import Download, MethodSpec
+from mailroom.registry._spec import Download, MethodSpec, Rendered
 
 if TYPE_CHECKING:
     from mailroom.registry._registry import Registry
@@ -176,4 +176,6 @@ class Runner:
             raise InternalError() from None
         if result is None or isinstance(result, Download):
             return result
+        if isinstance(result, Rendered):
+            return result.value if call.info.fragments else result.plain()
         return spec.return_adapter.dump_python(result, mode="json", by_alias=True)

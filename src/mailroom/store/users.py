@@ -9,10 +9,13 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
+import orjson
 from sqlalchemy import bindparam, delete, func, insert, select, update
 
+from mailroom.domain.users import User
 from mailroom.store import addresses
 from mailroom.store.engine import Query, Row, Tx
+from mailroom.store.json_render import model_columns, render_rows
 from mailroom.store.schema import domains, users
 
 _PUBLIC = [c for c in users.c if c.name != "password_hash"]
@@ -43,6 +46,27 @@ _COUNT_ALL = Query(select(func.count()).select_from(users))
 async def get(tx: Tx, email: str) -> Row | None:
     """One user by address, without the password hash."""
     return await tx.first(_GET, {"email": email})
+
+
+# A page of users as the API shows them, serialised without models (store/json_render.py).
+_USER_FIELDS = model_columns(User, users)
+_RENDERED_PAGE_ALL = Query(
+    select(*_USER_FIELDS).order_by(users.c.email).limit(bindparam("limit")).offset(bindparam("offset"))
+)
+
+
+async def page_rendered(
+    tx: Tx, *, domains: Collection[str] | None, offset: int, limit: int
+) -> tuple[orjson.Fragment, int]:
+    """Like :func:`page`, the items already as a JSON array of :class:`User` objects."""
+    if domains is None:
+        rows = await tx.all(_RENDERED_PAGE_ALL, {"offset": offset, "limit": limit})
+        return render_rows(rows), int(await tx.scalar(_COUNT_ALL) or 0)
+    where = users.c.domain.in_(list(domains))
+    rows = await tx.all(
+        select(*_USER_FIELDS).where(where).order_by(users.c.email).offset(offset).limit(limit)
+    )
+    return render_rows(rows), int(await tx.scalar(select(func.count()).select_from(users).where(where)) or 0)
 
 
 async def page(tx: Tx, *, domains: Collection[str] | None, offset: int, limit: int) -> tuple[list[Row], int]:
