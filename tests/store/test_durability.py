@@ -184,3 +184,28 @@ async def test_postgresql_commits_asynchronously_except_durable_writes(pg_databa
     assert not any("synchronous_commit TO on" in s for s in plain_statements)
     turned_on = [s for s in durable_statements if "synchronous_commit TO on" in s]
     assert turned_on == (["SET LOCAL synchronous_commit TO on"] if mode == "mail" else [])
+
+
+@pytest.mark.parametrize(("every", "bounded"), [(0.0, True), (3600.0, False)])
+async def test_the_flush_task_checkpoints_the_wal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, every: float, bounded: bool
+) -> None:
+    # Deferred commits run on the loop without automatic checkpoints; the flush task
+    # checkpoints instead, so the WAL is reused rather than growing without end.
+    monkeypatch.setattr(engine, "CHECKPOINT_EVERY_SECONDS", every)
+    db = await _open(tmp_path, "mail", flush_ms=1)
+    try:
+        async with db.write() as tx:
+            await tx.execute(text("CREATE TABLE big (x TEXT)"))
+        for i in range(1500):
+            async with db.write() as tx:
+                await tx.execute(text("INSERT INTO big (x) VALUES (:x)"), {"x": "x" * 3000})
+            if i % 50 == 0:
+                await asyncio.sleep(0.01)
+        wal = os.path.getsize(tmp_path / "d.db-wal")
+    finally:
+        await db.close()
+    if bounded:
+        assert wal < 2_000_000
+    else:
+        assert wal > 4_000_000

@@ -19,6 +19,7 @@ still says that such a field changed.
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -40,11 +41,18 @@ _SECRET_PARTS = ("secret", "password", "token")
 _IDENTITY_FIELDS = ("email", "address", "name", "id")
 
 
-def is_secret(name: str, value: Any) -> bool:
+@functools.lru_cache(maxsize=2048)
+def _secret_name(name: str) -> bool | None:
+    """True: always secret; None: secret when its value is text (``key``); False: never."""
     lowered = name.lower()
     if lowered in _SECRET_NAMES or any(part in lowered for part in _SECRET_PARTS):
         return True
-    return lowered == "key" and isinstance(value, str)
+    return None if lowered == "key" else False
+
+
+def is_secret(name: str, value: Any) -> bool:
+    secret = _secret_name(name)
+    return isinstance(value, str) if secret is None else secret
 
 
 def redact(value: Any) -> Any:

@@ -31,6 +31,8 @@ import contextlib
 import logging
 import os
 import sqlite3
+import threading
+import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextvars import ContextVar
 from datetime import date
@@ -78,7 +80,7 @@ class Query:
 class _CompiledQuery:
     """SQL text, parameter order and type processors for the SQLite driver."""
 
-    __slots__ = ("bind_processors", "columns", "converters", "defaults", "order", "sql")
+    __slots__ = ("bind_processors", "columns", "converters", "defaults", "order", "plan", "sql")
 
     def __init__(self, stmt: Executable, dialect: Any) -> None:
         compiled: Any = stmt.compile(dialect=dialect)  # type: ignore[attr-defined]
@@ -89,6 +91,10 @@ class _CompiledQuery:
             name: bp.value for name, bp in compiled.binds.items() if bp.value is not None and not bp.required
         }
         # Plain str (not quoted_name): orjson writes only exact str keys.
+        #: Per positional parameter: its name, its default and its bind processor.
+        self.plan = tuple(
+            (name, self.defaults.get(name), self.bind_processors.get(name)) for name in self.order
+        )
         self.columns: tuple[str, ...] = tuple(str(rc.keyname) for rc in compiled._result_columns)
         # Only the columns that need converting are visited per row; the rest are copied by
         # dict(zip(...)) in C. A list of 50 users converts ~450 values instead of ~1,350.
@@ -99,12 +105,11 @@ class _CompiledQuery:
         )
 
     def args(self, params: Mapping[str, Any] | None) -> list[Any]:
-        out = []
-        for name in self.order:
-            value = params[name] if params is not None and name in params else self.defaults.get(name)
-            proc = self.bind_processors.get(name)
-            out.append(proc(value) if proc is not None else value)
-        return out
+        given = params if params is not None else {}
+        return [
+            (proc(given.get(name, default)) if proc is not None else given.get(name, default))
+            for name, default, proc in self.plan
+        ]
 
     def rows(self, raw: Any, params: Mapping[str, Any] | None) -> list[Row]:
         fetched = raw.execute(self.sql, self.args(params)).fetchall()
@@ -473,7 +478,14 @@ def _writer_on_connect(dbapi_conn: Any, _record: Any) -> None:
 def _deferring_writer_on_connect(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA synchronous=NORMAL")
+    # Its commits run on the event loop: an automatic checkpoint (fsyncs) must not run
+    # inside one. The flush task checkpoints in its thread instead.
+    cur.execute("PRAGMA wal_autocheckpoint=0")
     cur.close()
+
+
+#: How often, at most, the flush task checkpoints the WAL into the database file.
+CHECKPOINT_EVERY_SECONDS = 1.0
 
 
 def _sync_file(path: str) -> None:
@@ -495,6 +507,37 @@ def _sync_file(path: str) -> None:
 def _commit_and_sync(conn: Connection, wal: str) -> None:
     _with_busy_timeout(conn, "COMMIT")
     _sync_file(wal)
+
+
+class _Flusher:
+    """The flush task's work, in a worker thread: fsync the WAL; now and then checkpoint it.
+
+    The checkpoint is PASSIVE (it never waits for readers or writers) and runs on a
+    connection of its own; another process's checkpoint at the same moment makes it a no-op.
+    """
+
+    def __init__(self, database: str) -> None:
+        self.database = database
+        self.wal = f"{database}-wal"
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._checkpointed = time.monotonic()
+
+    def __call__(self, sync: bool) -> None:
+        with self._lock:
+            if sync:
+                _sync_file(self.wal)
+            if time.monotonic() - self._checkpointed >= CHECKPOINT_EVERY_SECONDS:
+                self._checkpointed = time.monotonic()
+                if self._conn is None:
+                    self._conn = sqlite3.connect(self.database, isolation_level=None, check_same_thread=False)
+                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
 
 class _SQLiteRead(contextlib.AbstractAsyncContextManager[Tx]):
@@ -534,8 +577,13 @@ class SQLiteDatabase(Database):
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         # Deferred commits need a WAL file to flush; an in-memory database has nothing to lose.
         self._wal: str | None = f"{database}-wal" if on_disk and durable_commits == "mail" else None
+        self._flusher = _Flusher(database) if self._wal is not None and database is not None else None
+        # The one writer connection, kept checked out: writes are serialised by the lock
+        # below, and a pool checkout per write costs more than an alias insert.
+        self._held: Connection | None = None
         self._flush_delay = commit_flush_ms / 1000
         self._flush_handle: asyncio.TimerHandle | None = None
+        self._dirty = False  # deferred commits not yet fsynced
         self._flushes: set[asyncio.Future[None]] = set()
         common: dict[str, Any] = {
             "connect_args": {"check_same_thread": False},
@@ -564,39 +612,45 @@ class SQLiteDatabase(Database):
     @contextlib.asynccontextmanager
     async def _write(self) -> AsyncIterator[Tx]:
         async with self._write_lock:
-            with self._writer.connect() as conn:
-                # The writer connection has no busy timeout: taking the write lock is tried
-                # on the loop, which costs nothing when no other process holds it; only when
-                # one does do we wait for it, in a thread, with the timeout on.
-                try:
-                    conn.exec_driver_sql("BEGIN IMMEDIATE")
-                except DBAPIError as exc:
-                    if not _is_busy(exc):
-                        raise _translate(exc) from exc
-                    try:
-                        await _driver_call(_with_busy_timeout, conn, "BEGIN IMMEDIATE")
-                    except DBAPIError as exc2:
-                        raise _translate(exc2) from exc2
-                tx = _SyncTx(conn)
-                try:
-                    yield tx
-                except BaseException:
-                    conn.exec_driver_sql("ROLLBACK")
-                    raise
-                try:
-                    # The commit (and its fsync, or a checkpoint's) runs in a thread so the
-                    # loop keeps serving.
-                    if self._wal is None:
-                        await _driver_call(_with_busy_timeout, conn, "COMMIT")
-                    elif tx.durable:
-                        await _driver_call(_commit_and_sync, conn, self._wal)
-                    else:
-                        await _driver_call(_with_busy_timeout, conn, "COMMIT")
-                        self._flush_later()
-                except DBAPIError as exc:
-                    with contextlib.suppress(DBAPIError):
-                        conn.exec_driver_sql("ROLLBACK")
+            conn = self._held
+            if conn is None or conn.invalidated or conn.closed:
+                conn = self._held = self._writer.connect()
+            # The writer connection has no busy timeout: taking the write lock is tried
+            # on the loop, which costs nothing when no other process holds it; only when
+            # one does do we wait for it, in a thread, with the timeout on.
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            except DBAPIError as exc:
+                if not _is_busy(exc):
                     raise _translate(exc) from exc
+                try:
+                    await _driver_call(_with_busy_timeout, conn, "BEGIN IMMEDIATE")
+                except DBAPIError as exc2:
+                    raise _translate(exc2) from exc2
+            tx = _SyncTx(conn)
+            try:
+                yield tx
+            except BaseException:
+                conn.exec_driver_sql("ROLLBACK")
+                raise
+            try:
+                if self._wal is None:
+                    # synchronous=FULL: the commit's fsync runs in a thread so the
+                    # loop keeps serving.
+                    await _driver_call(_with_busy_timeout, conn, "COMMIT")
+                elif tx.durable:
+                    await _driver_call(_commit_and_sync, conn, self._wal)
+                    self._flush_later()  # for the checkpoint
+                else:
+                    # synchronous=NORMAL and no automatic checkpoint: the commit only
+                    # writes the WAL's pages to the OS, microseconds; no thread hop.
+                    conn.exec_driver_sql("COMMIT")
+                    self._dirty = True
+                    self._flush_later()
+            except DBAPIError as exc:
+                with contextlib.suppress(DBAPIError):
+                    conn.exec_driver_sql("ROLLBACK")
+                raise _translate(exc) from exc
 
     def _flush_later(self) -> None:
         """Have the WAL fsynced within ``commit_flush_ms`` (one flush covers every commit before it)."""
@@ -605,8 +659,9 @@ class SQLiteDatabase(Database):
 
     def _flush(self) -> None:
         self._flush_handle = None
-        assert self._wal is not None
-        task = asyncio.ensure_future(asyncio.to_thread(_sync_file, self._wal))
+        assert self._flusher is not None
+        sync, self._dirty = self._dirty, False
+        task = asyncio.ensure_future(asyncio.to_thread(self._flusher, sync))
         self._flushes.add(task)
         task.add_done_callback(self._flushed)
 
@@ -615,6 +670,7 @@ class SQLiteDatabase(Database):
         if not task.cancelled() and task.exception() is not None:
             log.error("flushing the database's WAL to disk failed: %s", task.exception())
             # Try again: the commits since the last good flush are not on disk yet.
+            self._dirty = True
             self._flush_later()
 
     async def flush(self) -> None:
@@ -628,11 +684,21 @@ class SQLiteDatabase(Database):
             await asyncio.to_thread(_sync_file, self._wal)
 
     def sync_connection(self) -> contextlib.AbstractContextManager[Connection]:
-        """A plain connection for migrations and the schema check."""
+        """A plain connection for migrations and the schema check (the writer's own)."""
+        self._release_writer()
         return self._writer.connect()
+
+    def _release_writer(self) -> None:
+        if self._held is not None:
+            self._held.close()
+            self._held = None
 
     async def close(self) -> None:
         await self.flush()
+        async with self._write_lock:
+            self._release_writer()
+        if self._flusher is not None:
+            self._flusher.close()
         for conn in self._free_readers:
             conn.close()
         self._free_readers.clear()
