@@ -9,7 +9,8 @@ What it does:
 1. A temporary data folder; the mailboxes (``bench1@bench.example`` ...) made in-process
    through the registry before any server runs.
 2. The server as it runs in production: ``uvicorn mailroom.asgi:create_app`` (one worker,
-   uvloop), LMTP started by the worker's lifespan, on a free loopback port. Beside it the
+   ``--workers`` for more; uvloop), LMTP started by the worker's lifespan, on a free
+   loopback port. Beside it the
    baseline, ``bench/bare_lmtp.py``: aiosmtpd's LMTP on uvloop too, storing each message in
    a file with an fsync of the file and its folder before the ``250``s, nothing else.
 3. 1,000 distinct messages of about 10 KB each (unique Message-IDs), sent with ``smtplib``
@@ -18,6 +19,8 @@ What it does:
    Latency is the client's time for one whole transaction. Every reply must be 250.
    ``--rounds`` (3) rounds, interleaved (bare 1, mailroom 1, bare 4, mailroom 4, ...) so
    that the machine's drift hits both alike; a short warm-up of each comes first.
+   ``--src before=/tmp/old/src --src after=src`` measures two checkouts side by side (each
+   its own server and database, interleaved with the bare sink) instead of the installed one.
 4. Prints, per server and client count, the medians over the rounds of msgs/s, p50/p95/p99
    latency and the server's CPU time per message (from /proc, user + system, all threads),
    then mailroom's ratio to the bare sink; JSON goes to bench/results/ (not committed).
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -104,9 +108,15 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process, all its threads (from /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    """User + system CPU time of a server: its process group (workers too), all threads."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            # Fields after the command name (which may hold spaces): state is field 3.
+            fields = stat.read_text().rpartition(")")[2].split()
+            if int(fields[2]) == pid:  # pgrp: the servers start sessions of their own
+                ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / CLOCK_TICKS
 
 
 def wait_for_lmtp(proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
@@ -127,13 +137,17 @@ def wait_for_lmtp(proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
 def start_bare(folder: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, str(ROOT / "bench" / "bare_lmtp.py"), str(folder), str(port)]
     with log.open("ab") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     wait_for_lmtp(proc, port, log)
     return proc
 
 
-def start_server(settings: Settings, lmtp_port: int, log: Path) -> subprocess.Popen[bytes]:
+def start_server(
+    settings: Settings, lmtp_port: int, log: Path, workers: int = 1, src: Path | None = None
+) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILROOM_")}
+    if src is not None:  # another checkout's code (ahead of the installed one on the path)
+        env["PYTHONPATH"] = str(src)
     env.update(
         {
             "MAILROOM_DATA_DIR": str(settings.data_dir),
@@ -144,9 +158,10 @@ def start_server(settings: Settings, lmtp_port: int, log: Path) -> subprocess.Po
         }
     )
     cmd = [sys.executable, "-m", "uvicorn", "mailroom.asgi:create_app", "--factory", "--loop", "uvloop"]
+    cmd += ["--workers", str(workers)]
     cmd += ["--host", "127.0.0.1", "--port", str(free_port()), "--log-level", "warning"]
     with log.open("ab") as out:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     wait_for_lmtp(proc, lmtp_port, log)
     return proc
 
@@ -219,25 +234,39 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=10_000, help="bytes per message (about)")
     parser.add_argument("--recipients", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=1, help="mailroom's uvicorn workers (LMTP in each)")
     parser.add_argument("--clients", default="1,4", help="client counts, comma-separated")
     parser.add_argument("--database-url", default=None, help="default: SQLite in the temporary folder")
+    parser.add_argument(
+        "--src",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="measure the mailroom in DIR (another checkout's src folder) as NAME; repeatable, "
+        "interleaved with the others (before/after comparisons); default: the installed one",
+    )
     args = parser.parse_args()
     counts = [int(c) for c in args.clients.split(",")]
+    sources: dict[str, Path | None] = {"mailroom": None}
+    if args.src:
+        sources = {name: Path(folder).resolve() for name, _, folder in (s.partition("=") for s in args.src)}
+    if args.database_url and len(sources) > 1:
+        raise SystemExit("--src with several servers needs SQLite (one database each)")
 
-    runs: dict[str, dict[int, list[dict[str, float]]]] = {"bare": {}, "mailroom": {}}
+    runs: dict[str, dict[int, list[dict[str, float]]]] = {"bare": {}, **{name: {} for name in sources}}
     with tempfile.TemporaryDirectory(prefix="mailroom-bench-") as tmp:
-        data = Path(tmp) / "data"
-        settings = Settings(
-            data_dir=data, database_url=args.database_url, secret_key="bench-secret-key-not-for-production"
-        )
-        asyncio.run(prepare(settings, args.recipients))
-        fsync_ms = fsync_p50_ms(data)
-        ports = {"bare": free_port(), "mailroom": free_port()}
+        ports = {name: free_port() for name in runs}
         log = Path(tmp) / "server.log"
-        procs = {
-            "bare": start_bare(Path(tmp) / "bare", ports["bare"], log),
-            "mailroom": start_server(settings, ports["mailroom"], log),
-        }
+        procs = {"bare": start_bare(Path(tmp) / "bare", ports["bare"], log)}
+        for name, src in sources.items():
+            settings = Settings(
+                data_dir=Path(tmp) / f"data-{name}",
+                database_url=args.database_url,
+                secret_key="bench-secret-key-not-for-production",
+            )
+            asyncio.run(prepare(settings, args.recipients))
+            procs[name] = start_server(settings, ports[name], log, args.workers, src)
+        fsync_ms = fsync_p50_ms(Path(tmp))
         rcpts = [f"bench{i}@{DOMAIN}" for i in range(1, args.recipients + 1)]
         try:
             for name in procs:  # warm-up, not counted
@@ -250,9 +279,8 @@ def main() -> None:
                         messages = [make_message(run_id, n, args.size) for n in range(args.messages)]
                         result = run(ports[name], messages, rcpts, clients, proc.pid)
                         runs[name].setdefault(clients, []).append(result)
-                        print(
-                            f"round {round_ + 1} {name:>8} {clients} client(s): {result['msgs_per_s']} msgs/s"
-                        )
+                        rate = result["msgs_per_s"]
+                        print(f"round {round_ + 1} {name:>9} {clients} client(s): {rate} msgs/s")
         finally:
             for proc in procs.values():
                 proc.send_signal(signal.SIGTERM)
@@ -260,7 +288,10 @@ def main() -> None:
                 proc.wait(timeout=30)
     engine = "postgresql" if args.database_url else "sqlite"
     load = os.getloadavg()
-    print(f"LMTP ingest, {args.messages} messages of ~{args.size} bytes, {args.recipients} recipient(s)")
+    print(
+        f"LMTP ingest, {args.messages} messages of ~{args.size} bytes, {args.recipients} recipient(s),"
+        f" mailroom with {args.workers} worker(s)"
+    )
     print(
         f"database: {engine}; this disk's fsync of a 10 KB file: p50 {fsync_ms} ms (Dovecot's run: fsync on)"
     )
@@ -277,20 +308,25 @@ def main() -> None:
                 f"{name:>9} {clients:>8} {m['msgs_per_s']:>9} {m['p50_ms']:>8} {m['p95_ms']:>8}"
                 f" {m['p99_ms']:>8} {m['cpu_ms_per_msg']:>11}"
             )
-    for clients in counts:
-        ours, bare = summary["mailroom"][clients], summary["bare"][clients]
-        print(
-            f"mailroom / bare, {clients} client(s): msgs/s {ours['msgs_per_s'] / bare['msgs_per_s']:.2f}x,"
-            f" CPU per message {ours['cpu_ms_per_msg'] / max(bare['cpu_ms_per_msg'], 0.01):.1f}x"
-        )
+    first = next(iter(sources))
+    for name in sources:
+        for base in ["bare"] + ([first] if name != first else []):
+            for clients in counts:
+                ours, theirs = summary[name][clients], summary[base][clients]
+                print(
+                    f"{name} / {base}, {clients} client(s):"
+                    f" msgs/s {ours['msgs_per_s'] / theirs['msgs_per_s']:.2f}x,"
+                    f" CPU per message {ours['cpu_ms_per_msg'] / max(theirs['cpu_ms_per_msg'], 0.01):.2f}x"
+                )
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
-    name = f"lmtp_ingest-{engine}-r{args.recipients}.json"
+    name = f"lmtp_ingest-{engine}-r{args.recipients}-w{args.workers}.json"
     (out / name).write_text(
         json.dumps(
             {
                 "engine": engine,
                 "recipients": args.recipients,
+                "workers": args.workers,
                 "fsync_p50_ms": fsync_ms,
                 "load_average": load,
                 "medians": {n: {str(c): m for c, m in v.items()} for n, v in summary.items()},
