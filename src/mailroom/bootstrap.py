@@ -99,14 +99,43 @@ RUNNER_FILTERS: list[Callable[[Mailroom], Filter | None]] = []
 START_HOOKS: list[StartHook] = []
 
 
+#: Objects whose changes cannot change what an API key stands for (its owner, their
+#: domains, roles and state, the key itself): writing them keeps the key cache. Every other
+#: change empties it — an object added to the registry invalidates until listed here.
+KEY_CACHE_SAFE_OBJECTS = frozenset(
+    {
+        "admin.aliases",
+        "admin.alternatives",
+        "admin.dkim",
+        "admin.invites",
+        "admin.queue",
+        "admin.relays",
+        "admin.waitlist",
+        "mail.contacts",
+        "mail.delivery",
+        "mail.emails",
+        "mail.keys",
+        "mail.labels",
+        "mail.messages",
+        "mail.settings",
+        "mail.signup",
+        "mail.submission",
+        "mail.threads",
+        "mail.uploads",
+    }
+)
+
+
 def _forget_cached_keys(authenticator: Authenticator) -> Filter:
-    """Any change made through the registry empties this process's API-key cache."""
+    """A change through the registry that may touch a key's principal empties this
+    process's API-key cache (other processes see it within ``auth_cache_seconds``)."""
 
     async def forget(call: Call, proceed: Proceed) -> Any:
         try:
             return await proceed(call)
         finally:
-            if call.spec.mutating:
+            spec = call.spec
+            if spec.mutating and spec.name.rpartition(".")[0] not in KEY_CACHE_SAFE_OBJECTS:
                 authenticator.invalidate()
 
     return forget
