@@ -135,9 +135,17 @@ class FileBlobStore:
 
     @staticmethod
     def _sync(file: Path, *folders: Path) -> None:
-        """fsync a file and folders at once; returns when all are durable."""
-        targets = [(file, False), *((f, True) for f in dict.fromkeys(folders))]
-        list(_FSYNC_POOL.map(lambda t: _fsync_path(*t), targets))
+        """fsync a file and folders at once; returns when all are durable.
+
+        The folders go to the pool and the file is fsync'd by the calling thread meanwhile:
+        one thread hand-off fewer per blob than sending all three.
+        """
+        pending = [_FSYNC_POOL.submit(_fsync_dir, f) for f in dict.fromkeys(folders)]
+        try:
+            _fsync_path(file, False)
+        finally:
+            for future in pending:
+                future.result()
 
     async def ensure(self, sha: str, data: bytes) -> None:
         """Write ``data`` again if its file is missing (a collector removed it meanwhile)."""
