@@ -143,3 +143,28 @@ async def test_the_worker_task_wakes_them_without_any_request(
     finally:
         await task.stop()
     assert task.task is None
+
+
+async def test_the_task_stops_even_when_its_cancellation_is_swallowed(
+    mailroom: Mailroom, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Python 3.11's asyncio.wait_for (under publish_safely) can swallow a cancellation that
+    meets a finishing publish: stop() must not then wait for ever."""
+    from mailroom.services.mail import _actions
+
+    started = asyncio.Event()
+
+    async def swallowing(rt: object, **_: object) -> int:
+        started.set()
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            return 0  # as wait_for does when the inner call finishes at that moment
+        return 0
+
+    monkeypatch.setattr(_actions, "wake_due_postponed", swallowing)
+    task = PostponedWakeUp(mailroom.runtime, interval=30)
+    task.start()
+    await asyncio.wait_for(started.wait(), 5)
+    await asyncio.wait_for(task.stop(), 5)
+    assert task.task is None

@@ -84,6 +84,22 @@ async def list_page(tx: Tx, user_id: int, label_id: int, *, offset: int, limit: 
     )
 
 
+async def summaries_of(tx: Tx, user_id: int, thread_ids: Sequence[int]) -> list[Row]:
+    """The list rows (as :func:`list_page`) of these threads of ``user_id``, in the order
+    given; threads that are gone or someone else's are left out. One query, by primary key."""
+    if not thread_ids:
+        return []
+    rows = await tx.all(
+        select(*LIST_COLUMNS)
+        .select_from(threads.outerjoin(emails, emails.c.id == threads.c.latest_email_id))
+        # "+ 0": read the page by primary key, not every thread of the mailbox by user_id.
+        .where(threads.c.id.in_(list(thread_ids)), threads.c.user_id + 0 == user_id)
+    )
+    position = {thread_id: n for n, thread_id in enumerate(thread_ids)}
+    rows.sort(key=lambda r: position[int(r["id"])])
+    return rows
+
+
 _NAMES_BY_SIZE: dict[int, Query] = {}
 
 
@@ -165,11 +181,21 @@ async def delete_label(tx: Tx, user_id: int, label_id: int) -> None:
 # -- threads and emails for batch actions ------------------------------------------------
 
 
+def _owner_is(column: Any, user_id: int) -> Any:
+    """``column = user_id`` as a check on rows found by id, never as the way to find them.
+
+    "+ 0": SQLite without statistics takes the equality on the leading column of an index
+    (user_id, ...) over ``id IN (...)`` and reads every row of the mailbox (100,000 emails)
+    instead of the few asked for: 0.27 s of a 1,000-thread batch.
+    """
+    return (column + 0) == user_id
+
+
 async def owned_threads(tx: Tx, user_id: int, thread_ids: Sequence[int]) -> set[int]:
     if not thread_ids:
         return set()
     found = await tx.scalars(
-        select(threads.c.id).where(threads.c.user_id == user_id, threads.c.id.in_(list(thread_ids)))
+        select(threads.c.id).where(_owner_is(threads.c.user_id, user_id), threads.c.id.in_(list(thread_ids)))
     )
     return {int(i) for i in found}
 
@@ -181,7 +207,7 @@ async def emails_of_threads(tx: Tx, user_id: int, thread_ids: Collection[int]) -
         return out
     rows = await tx.all(
         select(emails.c.id, emails.c.thread_id).where(
-            emails.c.user_id == user_id, emails.c.thread_id.in_(list(thread_ids))
+            _owner_is(emails.c.user_id, user_id), emails.c.thread_id.in_(list(thread_ids))
         )
     )
     for row in rows:
@@ -223,7 +249,7 @@ async def set_thread_state(
     if values and thread_ids:
         await tx.execute(
             update(threads)
-            .where(threads.c.user_id == user_id, threads.c.id.in_(list(thread_ids)))
+            .where(_owner_is(threads.c.user_id, user_id), threads.c.id.in_(list(thread_ids)))
             .values(**values)
         )
 
@@ -285,7 +311,7 @@ async def claim_postponed(tx: Tx, user_id: int, thread_ids: Collection[int], now
     claimed = await tx.scalars(
         update(threads)
         .where(
-            threads.c.user_id == user_id,
+            _owner_is(threads.c.user_id, user_id),
             threads.c.id.in_(sorted(thread_ids)),
             threads.c.postponed_until <= now,
         )

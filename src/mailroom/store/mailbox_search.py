@@ -44,7 +44,7 @@ from mailroom.domain.search import DateTerm, FlagTerm, LabelTerm, SearchQuery, S
 from mailroom.store.engine import Row, Tx
 from mailroom.store.fulltext import TABLE, mailbox_token, pg_words
 from mailroom.store.mail_schema import email_labels, emails, thread_labels, threads
-from mailroom.store.mailbox_queries import LIST_COLUMNS
+from mailroom.store.mailbox_queries import summaries_of
 
 #: Text search looks at the newest this many emails the index matches (bounded work).
 MAX_MATCHES = 10_000
@@ -248,15 +248,4 @@ async def search_threads(
     stmt = search_statement(tx.dialect, user_id, query, label_ids, label_id=label_id)
     # Plain scalars, not dict rows: there may be thousands.
     ids = [int(i) for i in (await tx.execute(stmt)).scalars().all()]
-    page = ids[offset : offset + limit]
-    if not page:
-        return len(ids), []
-    rows = await tx.all(
-        select(*LIST_COLUMNS)
-        .select_from(threads.outerjoin(emails, emails.c.id == threads.c.latest_email_id))
-        # "+ 0": read the page by primary key, not every thread of the mailbox by user_id.
-        .where(threads.c.id.in_(page), threads.c.user_id + 0 == user_id)
-    )
-    position = {thread_id: n for n, thread_id in enumerate(page)}
-    rows.sort(key=lambda r: position[int(r["id"])])
-    return len(ids), rows
+    return len(ids), await summaries_of(tx, user_id, ids[offset : offset + limit])

@@ -194,12 +194,18 @@ class PostponedWakeUp:
         self.rt = rt
         self.interval = interval
         self.task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     def start(self) -> None:
+        self._stopping.clear()
         self.task = asyncio.create_task(self._loop(), name="mailroom-postponed-wake-up")
 
     async def stop(self) -> None:
         if self.task is not None:
+            # The flag as well as the cancellation: on Python 3.11 a cancellation that meets
+            # a finishing asyncio.wait_for (publishing a push event) can be swallowed, and
+            # the loop would go on; it sees the flag at the latest when it next sleeps.
+            self._stopping.set()
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.task
@@ -214,7 +220,7 @@ class PostponedWakeUp:
         return min(self.interval, max(wait, 0.0))
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 woken = await wake_due_postponed(self.rt)
                 if woken:
@@ -225,7 +231,9 @@ class PostponedWakeUp:
                 delay = self.interval
             # At least a little: a thread due now that another worker is waking is not
             # ours to spin on.
-            await asyncio.sleep(max(delay, 0.05))
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(delay, 0.05)):
+                    await self._stopping.wait()
 
 
 async def apply(

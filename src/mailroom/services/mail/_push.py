@@ -15,10 +15,8 @@ from typing import Any
 from mailroom.events import publish_safely
 from mailroom.runtime import Runtime
 from mailroom.services.mail._mailbox import thread_summary
-from mailroom.store import emails as email_store
 from mailroom.store import mailbox_queries as queries
 from mailroom.store import recipients as mailbox_store
-from mailroom.store import threads as thread_store
 from mailroom.store.engine import Tx
 
 log = logging.getLogger("mailroom.events")
@@ -33,18 +31,11 @@ async def _owner_email(tx: Tx, user_id: int) -> str | None:
 
 
 async def _summaries(tx: Tx, user_id: int, thread_ids: Sequence[int]) -> list[dict[str, Any]]:
+    """The summaries of those of ``thread_ids`` that still exist (two queries in all)."""
     me = await _owner_email(tx, user_id)
-    names = await queries.label_names_of(tx, user_id, list(thread_ids))
-    out: list[dict[str, Any]] = []
-    for thread_id in thread_ids:
-        row = await thread_store.get(tx, user_id, thread_id)
-        if row is None:  # deleted meanwhile
-            continue
-        latest = await email_store.get(tx, user_id, int(row["latest_email_id"]))
-        if latest is not None:
-            row["latest_to"], row["latest_cc"] = latest["to_addrs"], latest["cc_addrs"]
-        out.append(thread_summary(row, names[thread_id], me).model_dump(mode="json"))
-    return out
+    rows = await queries.summaries_of(tx, user_id, list(dict.fromkeys(thread_ids)))
+    names = await queries.label_names_of(tx, user_id, [int(r["id"]) for r in rows])
+    return [thread_summary(r, names[int(r["id"])], me).model_dump(mode="json") for r in rows]
 
 
 async def label_counts(rt: Runtime, user_id: int) -> list[dict[str, Any]]:
