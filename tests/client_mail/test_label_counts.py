@@ -248,3 +248,21 @@ async def test_postponed_threads_coming_back_keep_counts_exact(
     await assert_exact(mailroom)
     assert (await label_count(client, alice, "postponed"))["threads_total"] == 0
     assert (await label_count(client, alice, "inbox"))["threads_total"] == 4
+
+
+async def test_batches_larger_than_one_chunk_keep_counts_exact(
+    client: httpx.AsyncClient,
+    alice: Actor,
+    mailroom: Mailroom,
+    mailbox: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mailroom.store import threads as thread_store
+
+    monkeypatch.setattr(thread_store, "_CHUNK", 2)  # 5 threads: three chunks
+    every = [*mailbox["threads"].values(), mailbox["sent_thread"]]
+    for action in ("read", "archive", "unread", "unarchive", "star"):
+        await ok(client, alice, "threads", every, action)
+        await assert_exact(mailroom)
+    inbox = await label_count(client, alice, "inbox")
+    assert (inbox["threads_total"], inbox["emails_total"], inbox["emails_unread"]) == (5, 7, 7)

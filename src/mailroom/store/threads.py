@@ -365,6 +365,12 @@ def _starred_in_thread() -> Any:
     )
 
 
+def _add_sums(total: Sums, more: Sums) -> None:
+    for label_id, values in more.items():
+        old = total.get(label_id, (0, 0, 0, 0))
+        total[label_id] = (old[0] + values[0], old[1] + values[1], old[2] + values[2], old[3] + values[3])
+
+
 async def _label_sums(tx: Tx, thread_ids: Sequence[int]) -> Sums:
     rows = await tx.all(
         select(
@@ -397,6 +403,8 @@ async def refresh_labels(tx: Tx, thread_ids: Collection[int], *, flags: bool = F
     emails go, use :func:`refresh` per thread.
     """
     ordered = sorted(set(thread_ids))
+    before: Sums = {}
+    after: Sums = {}
     for chunk in _chunks(ordered):
         ids = list(chunk)
         if flags:
@@ -405,7 +413,7 @@ async def refresh_labels(tx: Tx, thread_ids: Collection[int], *, flags: bool = F
                 .where(threads.c.id.in_(ids))
                 .values(n_unread=_unread_in_thread(), n_starred=_starred_in_thread())
             )
-        before = await _label_sums(tx, ids)
+        _add_sums(before, await _label_sums(tx, ids))
         await tx.execute(delete(thread_labels).where(thread_labels.c.thread_id.in_(ids)))
         unread = func.sum(case((emails.c.is_read.is_(False), 1), else_=0))
         await tx.execute(
@@ -430,7 +438,9 @@ async def refresh_labels(tx: Tx, thread_ids: Collection[int], *, flags: bool = F
                 ),
             )
         )
-        await _bump_counts(tx, before, await _label_sums(tx, ids))
+        _add_sums(after, await _label_sums(tx, ids))
+    # Once for the whole batch, in label id order (see _bump_counts).
+    await _bump_counts(tx, before, after)
 
 
 # -- reading -----------------------------------------------------------------------------
