@@ -200,12 +200,13 @@ async def test_the_flush_task_checkpoints_the_wal(
         for i in range(1500):
             async with db.write() as tx:
                 await tx.execute(text("INSERT INTO big (x) VALUES (:x)"), {"x": "x" * 3000})
-            if i % 50 == 0:
-                await asyncio.sleep(0.01)
-        wal = os.path.getsize(tmp_path / "d.db-wal")
+            if i % 25 == 0:
+                await asyncio.sleep(0.02)  # the flush task's turn
+        wal = (tmp_path / "d.db-wal").stat().st_size
     finally:
         await db.close()
+    # Unchecked, 1,500 pages of 4 KiB and more; checkpointed, the WAL is reused from its start.
     if bounded:
-        assert wal < 2_000_000
+        assert wal < 3_000_000
     else:
-        assert wal > 4_000_000
+        assert wal > 5_500_000
