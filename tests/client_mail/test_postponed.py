@@ -129,11 +129,11 @@ async def test_the_worker_task_wakes_them_without_any_request(
     task = PostponedWakeUp(mailroom.runtime, interval=0.05)
     task.start()
     try:
-        assert await task._delay() == 0.05  # due in an hour: the interval caps the sleep
+        assert await task.delay() == 0.05  # due in an hour: the interval caps the sleep
         await asyncio.sleep(0.2)
         assert await in_inbox(mailroom, user_id) == set()
         clock.advance(minutes=59, seconds=59, milliseconds=990)
-        assert 0 < await task._delay() <= 0.011  # due in 10 ms: sleeps until then
+        assert 0 < await task.delay() <= 0.011  # due in 10 ms: sleeps until then
         clock.advance(seconds=1)
 
         async def back() -> bool:

@@ -25,14 +25,13 @@ tests drive :meth:`OutboundQueue.run_once` with a fake clock. Each pass:
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from mailroom.background import Periodic
 from mailroom.delivery import relay as transport
 from mailroom.delivery import srs
 from mailroom.delivery.dsn import FailedRecipient, build_dsn
@@ -64,46 +63,25 @@ def _add_header(raw: bytes, name: str, value: str) -> bytes:
     return f"{name}: {value}".encode() + eol + raw
 
 
-class OutboundQueue:
-    """The worker; ``start()``/``stop()`` for the server, ``run_once()`` for tests."""
+class OutboundQueue(Periodic):
+    """The worker; ``start()``/``stop()`` for the server, ``run_once()`` for tests.
+
+    A pass every ``queue_poll_seconds``, or at once when :meth:`wake` says mail was queued.
+    """
+
+    name = "mailroom-outbound-queue"
 
     def __init__(self, rt: Runtime) -> None:
+        super().__init__()
         self.rt = rt
-        self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
         self._secret = rt.settings.secret_key.get_secret_value().encode()
         self._purged_at: datetime | None = None
 
-    # -- lifecycle -----------------------------------------------------------------------
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="mailroom-outbound-queue")
+    async def step(self) -> None:
+        await self.run_once()
 
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("outbound queue pass failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.rt.settings.queue_poll_seconds)
-            self._wake.clear()
+    async def delay(self) -> float:
+        return self.rt.settings.queue_poll_seconds
 
     async def run_once(self) -> int:
         """One pass: take due intents, then attempt due messages; returns how many were handled.

@@ -23,11 +23,11 @@ collector whose delete found its row, so nothing is counted twice and nothing fa
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
+from mailroom.background import Periodic
 from mailroom.runtime import Runtime
 from mailroom.store import blobs as blob_store
 from mailroom.store import sessions as session_store
@@ -78,42 +78,29 @@ async def sweep(rt: Runtime) -> Swept:
     return Swept(temp_files=temp_files, blobs=blobs, sessions=sessions, invites=invites)
 
 
-class Housekeeping:
+class Housekeeping(Periodic):
     """Runs :func:`sweep` at start and then every ``housekeeping_interval_seconds``."""
 
+    name = "mailroom-housekeeping"
+
     def __init__(self, rt: Runtime) -> None:
+        super().__init__()
         self.rt = rt
-        self.task: asyncio.Task[None] | None = None
         self.passes = 0
 
-    def start(self) -> None:
-        if self.task is None:
-            self.task = asyncio.create_task(self._loop(), name="mailroom-housekeeping")
-
-    async def stop(self) -> None:
-        task, self.task = self.task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    @property
-    def running(self) -> bool:
-        return self.task is not None and not self.task.done()
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                swept = await sweep(self.rt)
-                if swept.total:
-                    log.info(
-                        "housekeeping removed %d temporary file(s), %d blob(s), %d session(s), %d invite(s)",
-                        swept.temp_files,
-                        swept.blobs,
-                        swept.sessions,
-                        swept.invites,
-                    )
-            except Exception:
-                log.exception("housekeeping failed; trying again later")
+    async def step(self) -> None:
+        try:
+            swept = await sweep(self.rt)
+            if swept.total:
+                log.info(
+                    "housekeeping removed %d temporary file(s), %d blob(s), %d session(s), %d invite(s)",
+                    swept.temp_files,
+                    swept.blobs,
+                    swept.sessions,
+                    swept.invites,
+                )
+        finally:
             self.passes += 1
-            await asyncio.sleep(self.rt.settings.housekeeping_interval_seconds)
+
+    async def delay(self) -> float:
+        return self.rt.settings.housekeeping_interval_seconds

@@ -8,14 +8,13 @@ mail somewhere else also ends a postponement.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from mailroom.background import Periodic
 from mailroom.runtime import Runtime
 from mailroom.services.mail._mailbox import POSTPONED
 from mailroom.services.mail._push import announce_threads
@@ -185,55 +184,33 @@ async def wake_due_postponed(rt: Runtime, *, limit: int = 500) -> int:
             return total
 
 
-class PostponedWakeUp:
+class PostponedWakeUp(Periodic):
     """Brings postponed threads back at their time, in every worker: it sleeps until the
     next one is due (at most ``interval`` seconds, so that postponements made meanwhile, by
     any worker, are seen), then runs :func:`wake_due_postponed`."""
 
+    name = "mailroom-postponed-wake-up"
+    #: At least a little: a thread due now that another worker is waking is not ours to
+    #: spin on.
+    min_delay = 0.05
+
     def __init__(self, rt: Runtime, *, interval: float = 15.0) -> None:
+        super().__init__()
         self.rt = rt
         self.interval = interval
-        self.task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
 
-    def start(self) -> None:
-        self._stopping.clear()
-        self.task = asyncio.create_task(self._loop(), name="mailroom-postponed-wake-up")
+    async def step(self) -> None:
+        woken = await wake_due_postponed(self.rt)
+        if woken:
+            log.info("%d postponed thread(s) back in the inbox", woken)
 
-    async def stop(self) -> None:
-        if self.task is not None:
-            # The flag as well as the cancellation: on Python 3.11 a cancellation that meets
-            # a finishing asyncio.wait_for (publishing a push event) can be swallowed, and
-            # the loop would go on; it sees the flag at the latest when it next sleeps.
-            self._stopping.set()
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
-            self.task = None
-
-    async def _delay(self) -> float:
+    async def delay(self) -> float:
         async with self.rt.db.read() as tx:
             due = await queries.next_postponed(tx)
         if due is None:
             return self.interval
         wait = (due - self.rt.clock.now()).total_seconds()
         return min(self.interval, max(wait, 0.0))
-
-    async def _loop(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                woken = await wake_due_postponed(self.rt)
-                if woken:
-                    log.info("%d postponed thread(s) back in the inbox", woken)
-                delay = await self._delay()
-            except Exception:
-                log.exception("waking postponed threads failed; trying again later")
-                delay = self.interval
-            # At least a little: a thread due now that another worker is waking is not
-            # ours to spin on.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(delay, 0.05)):
-                    await self._stopping.wait()
 
 
 async def apply(

@@ -15,7 +15,6 @@ its users' uploads that are not an encrypted OpenPGP message are refused with 42
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import mimetypes
 import re
@@ -26,6 +25,7 @@ from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, Field
 
+from mailroom.background import Periodic
 from mailroom.domain.openpgp import is_openpgp_encrypted
 from mailroom.errors import BadRequest, MailroomError, NotFound, PayloadTooLarge
 from mailroom.registry import DELETE, GET, POST, Context, Upload, UserSelf
@@ -219,29 +219,19 @@ async def expire_uploads(rt: Runtime, *, limit: int = 500) -> int:
             return total
 
 
-class UploadExpiry:
+class UploadExpiry(Periodic):
     """Runs :func:`expire_uploads` every ``upload_expiry_interval_seconds`` (each worker)."""
 
+    name = "mailroom-upload-expiry"
+
     def __init__(self, rt: Runtime) -> None:
+        super().__init__()
         self.rt = rt
-        self.task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self.task = asyncio.create_task(self._loop(), name="mailroom-upload-expiry")
+    async def step(self) -> None:
+        gone = await expire_uploads(self.rt)
+        if gone:
+            log.info("deleted %d expired upload(s)", gone)
 
-    async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
-            self.task = None
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                gone = await expire_uploads(self.rt)
-                if gone:
-                    log.info("deleted %d expired upload(s)", gone)
-            except Exception:
-                log.exception("upload expiry failed; trying again later")
-            await asyncio.sleep(self.rt.settings.upload_expiry_interval_seconds)
+    async def delay(self) -> float:
+        return self.rt.settings.upload_expiry_interval_seconds
