@@ -9,6 +9,7 @@ from starlette.applications import Starlette
 from starlette.types import Receive, Scope, Send
 
 from mailroom import bootstrap
+from mailroom.background import Periodic
 from mailroom.delivery.queue import OutboundQueue
 from mailroom.frontends.smtp import start_listeners
 from mailroom.frontends.smtp.submission import start_submission
@@ -44,16 +45,19 @@ class LazyApp:
             # Submission and the outbound queue worker in every worker process too: the queue
             # is shared through the database (claims), submission through SO_REUSEPORT.
             submission = await start_submission(mailroom)
-            queue = OutboundQueue(mailroom.runtime)
-            mailroom.runtime.extras["outbound_queue"] = queue
-            queue.start()
-            uploads = UploadExpiry(mailroom.runtime)  # unused uploads expire (every worker)
-            uploads.start()
-            postponed = PostponedWakeUp(mailroom.runtime)  # postponed threads come back (every worker)
-            postponed.start()
-            housekeeping = Housekeeping(mailroom.runtime)  # temp files, blobs, sessions, invites
-            mailroom.runtime.extras["housekeeping"] = housekeeping
-            housekeeping.start()
+            rt = mailroom.runtime
+            # Loops beside serving, in every worker: the queue (shared through claims),
+            # unused uploads' expiry, postponed threads' return, housekeeping (temporary
+            # files, blobs, sessions, invites).
+            tasks: list[Periodic] = [
+                OutboundQueue(rt),
+                UploadExpiry(rt),
+                PostponedWakeUp(rt),
+                Housekeeping(rt),
+            ]
+            rt.extras["outbound_queue"], rt.extras["housekeeping"] = tasks[0], tasks[3]
+            for task in tasks:
+                task.start()
         except Exception as exc:
             await send({"type": "lifespan.startup.failed", "message": str(exc)})
             raise
@@ -63,10 +67,8 @@ class LazyApp:
             assert message["type"] == "lifespan.shutdown"
         await listeners.close()
         await submission.close()
-        await queue.stop()
-        await uploads.stop()
-        await postponed.stop()
-        await housekeeping.stop()
+        for task in tasks:
+            await task.stop()
         await mailroom.close()
         await send({"type": "lifespan.shutdown.complete"})
 
