@@ -183,7 +183,7 @@ async def test_unknown_type_is_refused_and_publish_safely_never_raises(broker: B
     with pytest.raises(ValueError, match="unknown event type"):
         await broker.publish(1, "email.exploded", {})
 
-    async def broken(user_id: int, data: dict[str, Any]) -> dict[str, Any]:
+    async def broken(events: list[tuple[int, dict[str, Any]]]) -> None:
         raise RuntimeError("the database went away")
 
     broker.add_enricher("email.received", broken)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mailroom.delivery._model import ParsedMessage
-from mailroom.events import publish_safely
+from mailroom.events import publish_many_safely, publish_safely
 from mailroom.runtime import Runtime
 
 #: One recipient's outcome as the queue records it: (recipient row id, status, code, reply).
@@ -28,25 +28,24 @@ class StoredEmail:
 
 
 async def announce_received(rt: Runtime, stored: Iterable[StoredEmail]) -> None:
-    """``email.received`` for each stored email (the mail service adds the thread summary)."""
+    """``email.received`` for each stored email, published together (the mail service adds
+    the thread summaries, read at once for all of them)."""
+    events: list[tuple[int, Mapping[str, Any]]] = []
     for item in stored:
         if item.source not in ANNOUNCED_SOURCES:
             continue
         parsed = item.parsed
         sender = parsed.from_[0].to_dict() if parsed.from_ else None
-        await publish_safely(
-            rt.events,
-            item.user_id,
-            "email.received",
-            {
-                "email_id": item.email_id,
-                "thread_id": item.thread_id,
-                "subject": parsed.subject,
-                "snippet": parsed.snippet,
-                "from": sender,
-                "has_attachments": parsed.has_attachments,
-            },
-        )
+        data = {
+            "email_id": item.email_id,
+            "thread_id": item.thread_id,
+            "subject": parsed.subject,
+            "snippet": parsed.snippet,
+            "from": sender,
+            "has_attachments": parsed.has_attachments,
+        }
+        events.append((item.user_id, data))
+    await publish_many_safely(rt.events, "email.received", events)
 
 
 async def announce_status(

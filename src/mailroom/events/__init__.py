@@ -25,6 +25,7 @@ from mailroom.events._broker import (
     SubscriberOverflow,
     Subscription,
     open_broker,
+    publish_many_safely,
     publish_safely,
 )
 from mailroom.events._memory import MemoryBroker
@@ -39,5 +40,6 @@ __all__ = [
     "SubscriberOverflow",
     "Subscription",
     "open_broker",
+    "publish_many_safely",
     "publish_safely",
 ]

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,8 +25,10 @@ EVENT_ID = re.compile(r"^[0-9]{1,20}-[0-9]{1,20}$")
 #: How long a publish may take before it is given up (a stuck Redis must not stall delivery).
 PUBLISH_TIMEOUT_SECONDS = 2.0
 
-#: ``async (user_id, data) -> data``: adds to an event's payload before it is published.
-Enricher = Callable[[int, dict[str, Any]], Awaitable[dict[str, Any]]]
+#: ``async ([(user_id, payload), ...]) -> None``: adds to events' payloads, in place, before
+#: they are published; given every event of one publish at once, so that it can read what it
+#: adds for all of them together (a group commit's worth of new mail: one read, not one each).
+Enricher = Callable[[list[tuple[int, dict[str, Any]]]], Awaitable[None]]
 
 
 def id_key(event_id: str) -> tuple[int, int]:
@@ -150,12 +152,18 @@ class Broker(ABC):
 
     async def publish(self, user_id: int, type: str, data: Mapping[str, Any]) -> str:
         """Record the event in ``user_id``'s replay buffer and send it to their clients."""
+        [event_id] = await self.publish_many(type, [(user_id, data)])
+        return event_id
+
+    async def publish_many(self, type: str, items: Sequence[tuple[int, Mapping[str, Any]]]) -> list[str]:
+        """:meth:`publish` for several events of one type (enriched together), in order."""
         if type not in EVENT_TYPES:
             raise ValueError(f"unknown event type {type!r}")
-        payload = dict(data)
+        payloads = [(user_id, dict(data)) for user_id, data in items]
         for enricher in self._enrichers.get(type, ()):
-            payload = await enricher(user_id, payload)
-        return await self._publish(user_id, type, payload, self.clock.now())
+            await enricher(payloads)
+        now = self.clock.now()
+        return [await self._publish(user_id, type, payload, now) for user_id, payload in payloads]
 
     @abstractmethod
     async def _publish(self, user_id: int, type: str, data: dict[str, Any], when: datetime) -> str: ...
@@ -210,12 +218,20 @@ class Broker(ABC):
 async def publish_safely(broker: Broker | None, user_id: int, type: str, data: Mapping[str, Any]) -> None:
     """Publish after a commit: a failure is logged, never raised (the change is stored; a
     client misses only the push and sees the change on its next refresh)."""
-    if broker is None:
+    await publish_many_safely(broker, type, [(user_id, data)])
+
+
+async def publish_many_safely(
+    broker: Broker | None, type: str, items: Sequence[tuple[int, Mapping[str, Any]]]
+) -> None:
+    """:func:`publish_safely` for several events of one type."""
+    if broker is None or not items:
         return
     try:
-        await asyncio.wait_for(broker.publish(user_id, type, data), PUBLISH_TIMEOUT_SECONDS)
+        await asyncio.wait_for(broker.publish_many(type, items), PUBLISH_TIMEOUT_SECONDS)
     except Exception:
-        log.exception("could not publish %s for user %s", type, user_id)
+        users = sorted({user_id for user_id, _ in items})
+        log.exception("could not publish %s for user(s) %s", type, users)
 
 
 def open_broker(settings: Settings, clock: Clock) -> Broker:

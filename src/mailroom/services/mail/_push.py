@@ -52,13 +52,23 @@ def install(rt: Runtime) -> None:
     this event): the summary's labels and unread count let a client adjust its own.
     """
 
-    async def enrich(user_id: int, data: dict[str, Any]) -> dict[str, Any]:
-        thread_id = data.get("thread_id")
-        if isinstance(thread_id, int):
-            async with rt.db.read() as tx:
-                found = await _summaries(tx, user_id, [thread_id])
-            data["thread"] = found[0] if found else None
-        return data
+    async def enrich(events: list[tuple[int, dict[str, Any]]]) -> None:
+        # A group commit's new mail together: the summaries of each mailbox's threads in
+        # one read (three queries), not one read per message.
+        wanted: dict[int, list[int]] = {}
+        for user_id, data in events:
+            thread_id = data.get("thread_id")
+            if isinstance(thread_id, int):
+                wanted.setdefault(user_id, []).append(thread_id)
+        found: dict[tuple[int, int], dict[str, Any]] = {}
+        async with rt.db.read() as tx:
+            for user_id, thread_ids in wanted.items():
+                for summary in await _summaries(tx, user_id, thread_ids):
+                    found[user_id, summary["thread_id"]] = summary
+        for user_id, data in events:
+            thread_id = data.get("thread_id")
+            if isinstance(thread_id, int):
+                data["thread"] = found.get((user_id, thread_id))
 
     rt.events.add_enricher("email.received", enrich)
 
