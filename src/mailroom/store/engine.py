@@ -685,6 +685,8 @@ class SQLiteDatabase(Database):
 
     def sync_connection(self) -> contextlib.AbstractContextManager[Connection]:
         """A plain connection for migrations and the schema check (the writer's own)."""
+        if self._write_lock.locked():
+            raise RuntimeError("sync_connection() while a write transaction is open")
         self._release_writer()
         return self._writer.connect()
 
