@@ -22,6 +22,7 @@ from mailroom import bootstrap
 from mailroom.auth.principal import SYSTEM, Principal
 from mailroom.bootstrap import Mailroom
 from mailroom.clock import FakeClock
+from mailroom.frontends.smtp import Listeners, start_listeners
 from mailroom.settings import Settings
 from mailroom.web import build_app
 
@@ -146,6 +147,16 @@ async def mailroom(settings: Settings, clock: FakeClock) -> AsyncIterator[Mailro
         yield app
     finally:
         await app.close()
+
+
+@pytest.fixture
+async def listeners(mailroom: Mailroom) -> AsyncIterator[Listeners]:
+    """SMTP and LMTP listeners of the started mailroom on free loopback ports."""
+    running = await start_listeners(mailroom, smtp=("127.0.0.1", 0), lmtp=("127.0.0.1", 0))
+    try:
+        yield running
+    finally:
+        await running.close()
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from mailroom.asgi import LazyApp
 from mailroom.delivery.outbound import submit
 from mailroom.delivery.queue import OutboundQueue
 from mailroom.settings import Settings
+from tests.lifespan import started_worker
 from tests.mailhelpers import message
 from tests.outbound.conftest import Sink
 
@@ -37,20 +37,7 @@ def settings_overrides(settings_overrides: dict[str, Any]) -> dict[str, Any]:
 
 
 async def test_worker_lifespan_runs_submission_and_the_queue(settings: Settings, sink: Sink) -> None:
-    app = LazyApp(settings)
-    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-
-    async def receive() -> dict[str, Any]:
-        return await inbox.get()
-
-    async def send(event: dict[str, Any]) -> None:
-        await outbox.put(event)
-
-    lifespan = asyncio.create_task(app({"type": "lifespan"}, receive, send))  # type: ignore[arg-type]
-    await inbox.put({"type": "lifespan.startup"})
-    assert (await asyncio.wait_for(outbox.get(), 30))["type"] == "lifespan.startup.complete"
-    try:
+    async with started_worker(settings) as app:
 
         def greeting() -> tuple[int, bytes]:
             with smtplib.SMTP("127.0.0.1", settings.submission_port, timeout=10) as client:
@@ -79,10 +66,6 @@ async def test_worker_lifespan_runs_submission_and_the_queue(settings: Settings,
                 break
             await asyncio.sleep(0.05)
         assert [m.rcpt_tos for m in sink.messages] == [["bob@remote.example"]]
-    finally:
-        await inbox.put({"type": "lifespan.shutdown"})
-        assert (await asyncio.wait_for(outbox.get(), 30))["type"] == "lifespan.shutdown.complete"
-        await lifespan
     assert not worker.running
 
     def refused() -> bool:

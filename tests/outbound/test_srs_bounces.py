@@ -6,7 +6,6 @@ Over real SMTP and LMTP on loopback, with the recording sink as the global smart
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +17,7 @@ from mailroom.clock import FakeClock
 from mailroom.delivery import srs
 from mailroom.delivery.outbound import submit
 from mailroom.delivery.queue import OutboundQueue
-from mailroom.frontends.smtp import Listeners, start_listeners
+from mailroom.frontends.smtp import Listeners
 from mailroom.store.mail_schema import emails, outbound_intents
 from mailroom.store.outbound_schema import outbound_queue, outbound_recipients
 from tests.mailhelpers import create_user, lmtp_send, message, smtp_send
@@ -34,15 +33,6 @@ DSN = message(
     headers={"Auto-Submitted": "auto-replied"},
     body="The mail you sent could not be delivered.\r\n",
 )
-
-
-@pytest.fixture
-async def listeners(mailroom: Mailroom) -> AsyncIterator[Listeners]:
-    running = await start_listeners(mailroom, smtp=("127.0.0.1", 0), lmtp=("127.0.0.1", 0))
-    try:
-        yield running
-    finally:
-        await running.close()
 
 
 def secret(mailroom: Mailroom) -> bytes:

@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from mailroom import bootstrap
-from mailroom.asgi import LazyApp
 from mailroom.bootstrap import Mailroom
 from mailroom.clock import FakeClock
 from mailroom.delivery.ingest import ingest
@@ -25,6 +24,7 @@ from mailroom.store import emails as email_store
 from mailroom.store import intents
 from mailroom.store.client_schema import invites, sessions
 from mailroom.store.mail_schema import blobs
+from tests.lifespan import started_worker
 from tests.mailhelpers import create_user, message
 
 pytestmark = pytest.mark.anyio
@@ -197,28 +197,11 @@ async def test_the_task_runs_every_interval_until_stopped(mailroom: Mailroom, se
 
 
 async def test_every_worker_starts_housekeeping_in_its_lifespan(settings: Settings) -> None:
-    app = LazyApp(settings)
-    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-
-    async def receive() -> dict[str, Any]:
-        return await inbox.get()
-
-    async def send(event: dict[str, Any]) -> None:
-        await outbox.put(event)
-
-    lifespan = asyncio.create_task(app({"type": "lifespan"}, receive, send))  # type: ignore[arg-type]
-    await inbox.put({"type": "lifespan.startup"})
-    assert (await asyncio.wait_for(outbox.get(), 30))["type"] == "lifespan.startup.complete"
-    try:
+    async with started_worker(settings) as app:
         assert app.app is not None
         task = app.app.state.mailroom.runtime.extras["housekeeping"]
         assert isinstance(task, Housekeeping)
         assert task.running
-    finally:
-        await inbox.put({"type": "lifespan.shutdown"})
-        assert (await asyncio.wait_for(outbox.get(), 30))["type"] == "lifespan.shutdown.complete"
-        await lifespan
     assert not task.running
 
 

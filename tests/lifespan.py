@@ -1,0 +1,35 @@
+"""A worker's ASGI app run through its lifespan in-process, as uvicorn would."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from mailroom.asgi import LazyApp
+from mailroom.settings import Settings
+
+
+@asynccontextmanager
+async def started_worker(settings: Settings) -> AsyncIterator[LazyApp]:
+    """The worker after ``lifespan.startup.complete``; shut down (and checked) at the end."""
+    app = LazyApp(settings)
+    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    async def receive() -> dict[str, Any]:
+        return await inbox.get()
+
+    async def send(event: dict[str, Any]) -> None:
+        await outbox.put(event)
+
+    lifespan = asyncio.create_task(app({"type": "lifespan"}, receive, send))  # type: ignore[arg-type]
+    await inbox.put({"type": "lifespan.startup"})
+    assert (await asyncio.wait_for(outbox.get(), 30))["type"] == "lifespan.startup.complete"
+    try:
+        yield app
+    finally:
+        await inbox.put({"type": "lifespan.shutdown"})
+        assert (await asyncio.wait_for(outbox.get(), 30))["type"] == "lifespan.shutdown.complete"
+        await lifespan
