@@ -80,21 +80,20 @@ class Query:
 class _CompiledQuery:
     """SQL text, parameter order and type processors for the SQLite driver."""
 
-    __slots__ = ("bind_processors", "columns", "converters", "defaults", "order", "plan", "sql")
+    __slots__ = ("columns", "converters", "plan", "sql")
 
     def __init__(self, stmt: Executable, dialect: Any) -> None:
         compiled: Any = stmt.compile(dialect=dialect)  # type: ignore[attr-defined]
         self.sql: str = compiled.string
-        self.order: tuple[str, ...] = tuple(compiled.positiontup or ())
-        self.bind_processors: dict[str, Any] = dict(compiled._bind_processors)
-        self.defaults = {
+        processors: dict[str, Any] = compiled._bind_processors
+        defaults = {
             name: bp.value for name, bp in compiled.binds.items() if bp.value is not None and not bp.required
         }
-        # Plain str (not quoted_name): orjson writes only exact str keys.
         #: Per positional parameter: its name, its default and its bind processor.
         self.plan = tuple(
-            (name, self.defaults.get(name), self.bind_processors.get(name)) for name in self.order
+            (name, defaults.get(name), processors.get(name)) for name in compiled.positiontup or ()
         )
+        # Plain str (not quoted_name): orjson writes only exact str keys.
         self.columns: tuple[str, ...] = tuple(str(rc.keyname) for rc in compiled._result_columns)
         # Only the columns that need converting are visited per row; the rest are copied by
         # dict(zip(...)) in C. A list of 50 users converts ~450 values instead of ~1,350.
@@ -572,12 +571,12 @@ class SQLiteDatabase(Database):
     def __init__(self, url: str, *, durable_commits: str = "all", commit_flush_ms: int = 50) -> None:
         self.url = url
         database = make_url(url).database
-        on_disk = database is not None and database not in ("", ":memory:")
-        if database is not None and on_disk:
+        on_disk = database not in (None, "", ":memory:")
+        if database and on_disk:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         # Deferred commits need a WAL file to flush; an in-memory database has nothing to lose.
-        self._wal: str | None = f"{database}-wal" if on_disk and durable_commits == "mail" else None
-        self._flusher = _Flusher(database) if self._wal is not None and database is not None else None
+        # None: every commit is durable (synchronous=FULL).
+        self._flusher = _Flusher(database) if database and on_disk and durable_commits == "mail" else None
         # The one writer connection, kept checked out: writes are serialised by the lock
         # below, and a pool checkout per write costs more than an alias insert.
         self._held: Connection | None = None
@@ -597,7 +596,7 @@ class SQLiteDatabase(Database):
         for engine in (self._readers, self._writer):
             event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(self._writer, "connect", _writer_on_connect)
-        if self._wal is not None:
+        if self._flusher is not None:
             event.listen(self._writer, "connect", _deferring_writer_on_connect)
         self._write_lock = asyncio.Lock()
         self._free_readers: list[Connection] = []
@@ -634,12 +633,12 @@ class SQLiteDatabase(Database):
                 conn.exec_driver_sql("ROLLBACK")
                 raise
             try:
-                if self._wal is None:
+                if self._flusher is None:
                     # synchronous=FULL: the commit's fsync runs in a thread so the
                     # loop keeps serving.
                     await _driver_call(_with_busy_timeout, conn, "COMMIT")
                 elif tx.durable:
-                    await _driver_call(_commit_and_sync, conn, self._wal)
+                    await _driver_call(_commit_and_sync, conn, self._flusher.wal)
                     self._flush_later()  # for the checkpoint
                 else:
                     # synchronous=NORMAL and no automatic checkpoint: the commit only
@@ -680,8 +679,8 @@ class SQLiteDatabase(Database):
             self._flush_handle = None
         if self._flushes:
             await asyncio.wait(list(self._flushes))
-        if self._wal is not None:
-            await asyncio.to_thread(_sync_file, self._wal)
+        if self._flusher is not None:
+            await asyncio.to_thread(_sync_file, self._flusher.wal)
 
     def sync_connection(self) -> contextlib.AbstractContextManager[Connection]:
         """A plain connection for migrations and the schema check (the writer's own)."""

@@ -35,11 +35,8 @@ async def lock_domain(tx: Tx, name: str) -> Row | None:
 
 
 _INSERT_USER = insert(users)
-# Prepared: reading one user and listing all users are the admin API's hottest paths.
+# Prepared: reading one user and listing users are the admin API's hottest paths.
 _GET = Query(select(*_PUBLIC).where(users.c.email == bindparam("email")))
-_PAGE_ALL = Query(
-    select(*_PUBLIC).order_by(users.c.email).limit(bindparam("limit")).offset(bindparam("offset"))
-)
 _COUNT_ALL = Query(select(func.count()).select_from(users))
 
 
@@ -50,7 +47,7 @@ async def get(tx: Tx, email: str) -> Row | None:
 
 # A page of users as the API shows them, serialised without models (store/json_render.py).
 _USER_FIELDS = model_columns(User, users)
-_RENDERED_PAGE_ALL = Query(
+_PAGE_ALL = Query(
     select(*_USER_FIELDS).order_by(users.c.email).limit(bindparam("limit")).offset(bindparam("offset"))
 )
 
@@ -58,29 +55,16 @@ _RENDERED_PAGE_ALL = Query(
 async def page_rendered(
     tx: Tx, *, domains: Collection[str] | None, offset: int, limit: int
 ) -> tuple[orjson.Fragment, int]:
-    """Like :func:`page`, the items already as a JSON array of :class:`User` objects."""
+    """Users ordered by address, limited to ``domains`` unless it is None, as a JSON array of
+    :class:`User` objects (no password hash: it is not a field); and their total."""
     if domains is None:
-        rows = await tx.all(_RENDERED_PAGE_ALL, {"offset": offset, "limit": limit})
+        rows = await tx.all(_PAGE_ALL, {"offset": offset, "limit": limit})
         return render_rows(rows), int(await tx.scalar(_COUNT_ALL) or 0)
     where = users.c.domain.in_(list(domains))
     rows = await tx.all(
         select(*_USER_FIELDS).where(where).order_by(users.c.email).offset(offset).limit(limit)
     )
     return render_rows(rows), int(await tx.scalar(select(func.count()).select_from(users).where(where)) or 0)
-
-
-async def page(tx: Tx, *, domains: Collection[str] | None, offset: int, limit: int) -> tuple[list[Row], int]:
-    """Users ordered by address, limited to ``domains`` unless it is None; and their total."""
-    if domains is None:
-        rows = await tx.all(_PAGE_ALL, {"offset": offset, "limit": limit})
-        return rows, int(await tx.scalar(_COUNT_ALL) or 0)
-    query = select(*_PUBLIC)
-    count = select(func.count()).select_from(users)
-    if domains is not None:
-        query = query.where(users.c.domain.in_(list(domains)))
-        count = count.where(users.c.domain.in_(list(domains)))
-    rows = await tx.all(query.order_by(users.c.email).offset(offset).limit(limit))
-    return rows, int(await tx.scalar(count) or 0)
 
 
 async def count(tx: Tx, domain: str) -> int:
