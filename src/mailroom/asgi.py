@@ -49,13 +49,9 @@ class LazyApp:
             # Loops beside serving, in every worker: the queue (shared through claims),
             # unused uploads' expiry, postponed threads' return, housekeeping (temporary
             # files, blobs, sessions, invites).
-            tasks: list[Periodic] = [
-                OutboundQueue(rt),
-                UploadExpiry(rt),
-                PostponedWakeUp(rt),
-                Housekeeping(rt),
-            ]
-            rt.extras["outbound_queue"], rt.extras["housekeeping"] = tasks[0], tasks[3]
+            queue, housekeeping = OutboundQueue(rt), Housekeeping(rt)
+            rt.extras["outbound_queue"], rt.extras["housekeeping"] = queue, housekeeping
+            tasks: list[Periodic] = [queue, UploadExpiry(rt), PostponedWakeUp(rt), housekeeping]
             for task in tasks:
                 task.start()
         except Exception as exc:

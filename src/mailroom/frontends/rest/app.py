@@ -32,13 +32,6 @@ JSON = "application/json"
 Endpoint = Callable[[ApiRequest], Awaitable["Response | Reply"]]
 
 
-class JSONResponse(Response):
-    media_type = JSON
-
-    def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
-
-
 _JSON_TYPE = (b"content-type", JSON.encode())
 
 

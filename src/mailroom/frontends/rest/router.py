@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 from urllib.parse import unquote
 
 from starlette.routing import BaseRoute, Match
@@ -119,9 +119,6 @@ class RegistryRouter:
             )
         raise NotFound(f"no API endpoint at {path}")
 
-    def handles(self, path: str) -> bool:
-        return path == self.prefix or path.startswith(self.prefix + "/")
-
     def serves(self, path: str) -> bool:
         """Whether :meth:`serve` answers ``path``: a registry method's, not an added route's."""
         return path.startswith(self.prefix) and path not in self._exact
@@ -160,11 +157,4 @@ class RegistryRouter:
         if scope["type"] != "http":
             await WebSocketClose()(scope, receive, send)
             return
-        endpoint, params = self.resolve(scope["method"], scope["path"])
-        scope["path_params"] = params
-        response = await endpoint(ApiRequest(scope, receive))
-        await response(scope, receive, send)
-
-
-def allow_header(exc: MethodNotAllowed) -> dict[str, Any]:
-    return {"Allow": ", ".join(exc.data.get("allowed", []))}
+        await self.serve(scope, receive, send)
