@@ -117,9 +117,10 @@ class Authenticator:
         return found_for_ip
 
     def invalidate(self) -> None:
-        """Forget cached keys: called after every change made in this process (a deleted
-        key, a disabled user, a new manager take effect at once here; other processes
-        see them within ``auth_cache_seconds``)."""
+        """Forget cached keys: called after a change in this process that may alter a key's
+        principal (bootstrap.KEY_CACHE_SAFE_OBJECTS lists the others): a deleted key, a
+        disabled user, a new manager take effect at once here; other processes see them
+        within ``auth_cache_seconds``."""
         self._key_cache.clear()
 
     async def _key_principal(self, tx: Any, row: dict[str, Any], client_ip: str | None) -> Principal:

@@ -99,8 +99,8 @@ SpamThreshold = Annotated[
         allow_inf_nan=False,
         description="Spam score (SpamAssassin/rspamd) from which mail is spam; kept to six decimals.",
     ),
-    # Scores have a decimal or two; six keep every value exact in 15 significant digits,
-    # which is how SQLite writes a float into JSON (store/json_render.py).
+    # Scanners' scores carry a decimal or two; digits beyond the sixth are float noise
+    # (0.1 + 0.2), not a threshold anyone meant.
     AfterValidator(lambda v: round(v, 6)),
 ]
 
