@@ -78,7 +78,7 @@ async def _split(rt: Runtime, recipients: Sequence[str]) -> _Split:
     """Local (ours: mailboxes, aliases, relayed domains), remote, or refused."""
     out = _Split()
     # Our SRS addresses are decoded as at RCPT (the submission listener accepts them there).
-    srs_key = SrsKey(rt.settings.secret_key.get_secret_value().encode(), rt.clock.now())
+    srs_key = SrsKey.of(rt)
     async with rt.db.read() as tx:
         for address in recipients:
             resolution = await resolve(

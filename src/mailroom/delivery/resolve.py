@@ -35,12 +35,15 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from mailroom.delivery import srs
 from mailroom.domain.names import normalize_address, normalize_domain
 from mailroom.store import recipients as store
 from mailroom.store.engine import Row, Tx
+
+if TYPE_CHECKING:
+    from mailroom.runtime import Runtime
 
 #: Expansion levels followed before giving up (alias of alias of ... / forward chains).
 MAX_DEPTH = 20
@@ -71,6 +74,11 @@ class SrsKey:
 
     secret: bytes
     now: datetime
+
+    @classmethod
+    def of(cls, rt: Runtime) -> SrsKey:
+        """The server secret's key, at the runtime clock's time now."""
+        return cls(rt.settings.secret_key.get_secret_value().encode(), rt.clock.now())
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,6 @@ from pydantic import BaseModel, Field
 from mailroom.delivery.ingest import ingest, temporary_failure
 from mailroom.delivery.resolve import Resolution, SrsKey, resolve
 from mailroom.registry import Context, Internal
-from mailroom.runtime import Runtime
 from mailroom.services.mail._api import api
 
 Address = Annotated[str, Field(max_length=512)]
@@ -37,11 +36,6 @@ class DeliveryStatus(BaseModel):
     reply: str
 
 
-def _srs_key(rt: Runtime) -> SrsKey:
-    """Bounces to the SRS senders our forwarding made are decoded with the server secret."""
-    return SrsKey(rt.settings.secret_key.get_secret_value().encode(), rt.clock.now())
-
-
 @api.method("mail.delivery.check", access=Internal())
 async def check_recipient(ctx: Context, address: Address) -> RecipientCheck:
     """Resolve a RCPT address: users, aliases, alternatives, relays, wildcards, the delimiter.
@@ -52,7 +46,7 @@ async def check_recipient(ctx: Context, address: Address) -> RecipientCheck:
     settings = ctx.rt.settings
     async with ctx.rt.db.read() as tx:
         resolution = await resolve(
-            tx, address, delimiters=settings.recipient_delimiter, quota_check=True, srs_key=_srs_key(ctx.rt)
+            tx, address, delimiters=settings.recipient_delimiter, quota_check=True, srs_key=SrsKey.of(ctx.rt)
         )
     return RecipientCheck(address=resolution.address, accepted=resolution.accepted, reply=resolution.reply)
 
@@ -72,7 +66,7 @@ async def deliver(
     """
     settings = ctx.rt.settings
     resolutions: list[Resolution] = []
-    srs_key = _srs_key(ctx.rt)
+    srs_key = SrsKey.of(ctx.rt)
     try:
         async with ctx.rt.db.read() as tx:
             for address in recipients:
