@@ -12,6 +12,7 @@ from mailroom.delivery.ingest import IngestOptions, ingest
 from mailroom.delivery.resolve import LocalTarget, Resolution
 from mailroom.store import emails as email_store
 from mailroom.store import labels as label_store
+from mailroom.store import mailbox_queries as queries
 from mailroom.store import threads as thread_store
 
 pytestmark = pytest.mark.anyio
@@ -39,7 +40,7 @@ async def test_threads_by_label_newest_first_with_paging(mailroom: Mailroom) -> 
         inbox = (await label_store.ids_by_name(tx, alice))["inbox"]
         first = await thread_store.list_by_label(tx, alice, inbox, offset=0, limit=3)
         second = await thread_store.list_by_label(tx, alice, inbox, offset=3, limit=3)
-        total = await thread_store.count_by_label(tx, alice, inbox)
+        total = (await queries.label_counts(tx, alice, inbox))[0]["threads_total"]
     assert [t["subject"] for t in first] == ["Topic 6", "Topic 5", "Topic 4"]
     assert [t["subject"] for t in second] == ["Topic 3", "Topic 2", "Topic 1"]
     assert total == 7
@@ -83,8 +84,8 @@ async def test_flags_and_labels_keep_thread_summaries_in_step(mailroom: Mailroom
         receipts = await thread_store.list_by_label(tx, alice, names["Receipts"])
         email_a = await email_store.get(tx, alice, a)
         counts = {
-            r["name"]: (r["threads"], r["unread_threads"])
-            for r in await label_store.list_with_counts(tx, alice)
+            r["name"]: (r["threads_total"], r["threads_unread"])
+            for r in await queries.label_counts(tx, alice)
         }
     assert [t["subject"] for t in starred] == ["Topic 0"]
     assert starred[0]["n_unread"] == 0

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import bindparam, insert, select
 
-from mailroom.store.engine import Query, Row, Tx
+from mailroom.store.engine import Query, Tx
 from mailroom.store.mail_schema import labels
 from mailroom.store.upsert import insert_ignore
 
@@ -53,20 +53,3 @@ async def ensure(tx: Tx, user_id: int, names: list[str], now: datetime) -> dict[
     if created:
         known = await ids_by_name(tx, user_id)
     return {name: known[name] for name in names}
-
-
-async def list_with_counts(tx: Tx, user_id: int) -> list[Row]:
-    """Every label with its number of threads and of threads with unread mail (the counts
-    store/threads.py keeps)."""
-    stmt = (
-        select(
-            labels.c.id,
-            labels.c.name,
-            labels.c.kind,
-            labels.c.threads_total.label("threads"),
-            labels.c.threads_unread.label("unread_threads"),
-        )
-        .where(labels.c.user_id == user_id)
-        .order_by(labels.c.kind.desc(), labels.c.name)
-    )
-    return await tx.all(stmt)

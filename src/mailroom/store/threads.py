@@ -453,11 +453,6 @@ _LIST_BY_LABEL = Query(
     .limit(bindparam("limit"))
     .offset(bindparam("offset"))
 )
-_COUNT_BY_LABEL = Query(
-    select(labels.c.threads_total).where(
-        labels.c.id == bindparam("label_id"), labels.c.user_id == bindparam("user_id")
-    )
-)
 _GET = Query(
     select(*SUMMARY_COLUMNS).where(
         threads.c.id == bindparam("thread_id"), threads.c.user_id == bindparam("user_id")
@@ -489,11 +484,6 @@ async def list_by_label(
         _LIST_BY_LABEL, {"user_id": user_id, "label_id": label_id, "limit": limit, "offset": offset}
     )
     return await _attach_labels(tx, rows)
-
-
-async def count_by_label(tx: Tx, user_id: int, label_id: int) -> int:
-    """How many threads carry the label (its maintained count: one primary-key read)."""
-    return int(await tx.scalar(_COUNT_BY_LABEL, {"user_id": user_id, "label_id": label_id}) or 0)
 
 
 _MUTED = Query(select(threads.c.muted).where(threads.c.id == bindparam("thread_id")))
