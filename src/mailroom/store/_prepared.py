@@ -8,13 +8,25 @@ rows per message, so this matters: ~20 us a statement instead of ~150 us.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import Table, bindparam, insert, text
 from sqlalchemy.sql import Executable
 
 from mailroom.store.engine import Query, Tx
+
+T = TypeVar("T")
+
+
+#: Values bound in one ``IN (...)`` at most (SQLite's limit on parameters is far above).
+IN_CHUNK = 500
+
+
+def chunks(values: Sequence[T], size: int = IN_CHUNK) -> Iterator[list[T]]:
+    """``values`` in lists of at most ``size``, for statements with ``IN (...)``."""
+    for i in range(0, len(values), size):
+        yield list(values[i : i + size])
 
 
 def insert_query(table: Table) -> Query:

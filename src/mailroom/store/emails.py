@@ -16,7 +16,7 @@ from sqlalchemy import Integer, bindparam, delete, func, insert, literal, select
 
 from mailroom.store import labels as label_store
 from mailroom.store import threads as thread_store
-from mailroom.store._prepared import run
+from mailroom.store._prepared import chunks, run
 from mailroom.store.engine import Query, Row, Tx
 from mailroom.store.mail_schema import email_labels, emails, labels, trash_origins
 from mailroom.store.schema import users
@@ -256,7 +256,7 @@ async def labels_among(
     if not email_ids or not label_ids:
         return found
     names = {i: n for n, i in label_ids.items()}
-    for chunk in _chunked(email_ids):
+    for chunk in chunks(email_ids):
         rows = await tx.all(
             select(email_labels.c.email_id, email_labels.c.label_id).where(
                 email_labels.c.email_id.in_(chunk), email_labels.c.label_id.in_(list(names))
@@ -280,7 +280,7 @@ async def remember_trash_origins(tx: Tx, origins: Mapping[int, Sequence[str]]) -
 async def get_trash_origins(tx: Tx, email_ids: Sequence[int]) -> dict[int, list[str]]:
     """Where those of ``email_ids`` that were trashed came from (absent: not known)."""
     found: dict[int, list[str]] = {}
-    for chunk in _chunked(email_ids):
+    for chunk in chunks(email_ids):
         rows = await tx.all(
             select(trash_origins.c.email_id, trash_origins.c.labels).where(
                 trash_origins.c.email_id.in_(chunk)
@@ -291,9 +291,5 @@ async def get_trash_origins(tx: Tx, email_ids: Sequence[int]) -> dict[int, list[
 
 
 async def forget_trash_origins(tx: Tx, email_ids: Sequence[int]) -> None:
-    for chunk in _chunked(email_ids):
+    for chunk in chunks(email_ids):
         await tx.execute(delete(trash_origins).where(trash_origins.c.email_id.in_(chunk)))
-
-
-def _chunked(values: Sequence[int], size: int = 500) -> list[list[int]]:
-    return [list(values[i : i + size]) for i in range(0, len(values), size)]

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, case, delete, func, insert, select, update
 
-from mailroom.store._prepared import PerDialect, run
+from mailroom.store._prepared import PerDialect, chunks, run
 from mailroom.store.engine import Query, Row, Tx
 from mailroom.store.mail_schema import (
     email_labels,
@@ -30,7 +30,6 @@ from mailroom.store.upsert import dialect_insert
 
 #: Distinct senders kept in a thread summary.
 MAX_PARTICIPANTS = 20
-_CHUNK = 500
 
 SUMMARY_COLUMNS = [
     threads.c.id,
@@ -50,11 +49,6 @@ SUMMARY_COLUMNS = [
     threads.c.muted,
     threads.c.postponed_until,
 ]
-
-
-def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
-    for i in range(0, len(values), _CHUNK):
-        yield values[i : i + _CHUNK]
 
 
 # -- the message-id map ------------------------------------------------------------------
@@ -84,10 +78,10 @@ async def thread_ids_for(tx: Tx, user_id: int, message_ids: Sequence[str]) -> di
             if thread_id is not None:
                 found[mid] = int(thread_id)
         return found
-    for chunk in _chunks(message_ids):
+    for chunk in chunks(message_ids):
         rows = await tx.all(
             select(thread_message_ids.c.message_id, thread_message_ids.c.thread_id).where(
-                thread_message_ids.c.user_id == user_id, thread_message_ids.c.message_id.in_(list(chunk))
+                thread_message_ids.c.user_id == user_id, thread_message_ids.c.message_id.in_(chunk)
             )
         )
         found.update({r["message_id"]: int(r["thread_id"]) for r in rows})
@@ -405,8 +399,7 @@ async def refresh_labels(tx: Tx, thread_ids: Collection[int], *, flags: bool = F
     ordered = sorted(set(thread_ids))
     before: Sums = {}
     after: Sums = {}
-    for chunk in _chunks(ordered):
-        ids = list(chunk)
+    for ids in chunks(ordered):
         if flags:
             await tx.execute(
                 update(threads)
