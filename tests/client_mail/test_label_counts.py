@@ -257,9 +257,9 @@ async def test_batches_larger_than_one_chunk_keep_counts_exact(
     mailbox: dict[str, Any],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from mailroom.store import threads as thread_store
+    from mailroom.store import _prepared
 
-    monkeypatch.setattr(thread_store, "_CHUNK", 2)  # 5 threads: three chunks
+    monkeypatch.setattr(_prepared, "IN_CHUNK", 2)  # 5 threads: three chunks
     every = [*mailbox["threads"].values(), mailbox["sent_thread"]]
     for action in ("read", "archive", "unread", "unarchive", "star"):
         await ok(client, alice, "threads", every, action)

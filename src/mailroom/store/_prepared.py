@@ -23,8 +23,9 @@ T = TypeVar("T")
 IN_CHUNK = 500
 
 
-def chunks(values: Sequence[T], size: int = IN_CHUNK) -> Iterator[list[T]]:
-    """``values`` in lists of at most ``size``, for statements with ``IN (...)``."""
+def chunks(values: Sequence[T], size: int | None = None) -> Iterator[list[T]]:
+    """``values`` in lists of at most ``size`` (:data:`IN_CHUNK`), for ``IN (...)``."""
+    size = size or IN_CHUNK
     for i in range(0, len(values), size):
         yield list(values[i : i + size])
 
