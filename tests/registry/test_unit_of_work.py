@@ -7,8 +7,10 @@ import asyncio
 import pytest
 
 from mailroom.bootstrap import Mailroom
-from mailroom.errors import Conflict, NotFound
+from mailroom.errors import Conflict, InternalError, NotFound
+from mailroom.store import audit as audit_store
 from mailroom.store import domains as store
+from tests.conftest import Actor
 
 pytestmark = pytest.mark.anyio
 
@@ -79,10 +81,9 @@ async def test_tasks_outliving_the_unit_get_their_own_transactions(mailroom: Mai
         assert await store.get(tx, "late.example") is not None
 
 
-async def test_audited_change_and_its_entry_commit_together(mailroom: Mailroom, admin: object) -> None:
-    from tests.conftest import Actor
-
-    assert isinstance(admin, Actor)
+async def test_audited_change_and_its_entry_commit_together(
+    mailroom: Mailroom, admin: Actor, monkeypatch: pytest.MonkeyPatch
+) -> None:
     await mailroom.registry.call(
         "admin.domains.create", {"domain": {"name": "audited.example"}}, principal=admin.principal
     )
@@ -90,9 +91,17 @@ async def test_audited_change_and_its_entry_commit_together(mailroom: Mailroom, 
     assert any(
         e["method"] == "admin.domains.create" and e["target"] == "audited.example" for e in entries["items"]
     )
+
+    # An entry that cannot be written takes the change back with it.
+    async def broken(tx: object, values: object) -> None:
+        raise RuntimeError("the audit table is gone")
+
+    monkeypatch.setattr(audit_store, "add", broken)
+    with pytest.raises(InternalError):
+        await mailroom.registry.call(
+            "admin.domains.create", {"domain": {"name": "undone.example"}}, principal=admin.principal
+        )
     with pytest.raises(NotFound):
         await mailroom.registry.call(
-            "admin.domains.delete", {"name": "ghost.example"}, principal=admin.principal
+            "admin.domains.get", {"name": "undone.example"}, principal=admin.principal
         )
-    entries = await mailroom.registry.call("admin.audit.list", {}, principal=admin.principal)
-    assert not any(e["method"] == "admin.domains.delete" for e in entries["items"])
