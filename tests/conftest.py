@@ -171,6 +171,14 @@ async def client(mailroom: Mailroom) -> AsyncIterator[httpx.AsyncClient]:
 # -- principals and factories ------------------------------------------------------------
 
 
+def problem(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """Assert ``r`` is the problem+json error ``code`` with ``status``; return its body."""
+    assert r.status_code == status, r.text
+    body: dict[str, Any] = r.json()
+    assert body["code"] == code, body
+    return body
+
+
 @dataclass
 class Actor:
     """Someone who calls the API in a test: their principal and their HTTP headers."""

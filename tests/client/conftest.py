@@ -11,6 +11,7 @@ import pytest
 from mailroom.auth.principal import Principal
 from mailroom.bootstrap import Mailroom
 from tests.conftest import Actor
+from tests.conftest import problem as problem
 
 PASSWORD = "Zq-unique-Pa55phrase-7731"
 DESKTOP_UA = "Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/128.0"
@@ -27,14 +28,6 @@ async def login(
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-def problem(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    """Assert ``r`` is the problem+json error ``code`` with ``status``; return its body."""
-    assert r.status_code == status, r.text
-    body: dict[str, Any] = r.json()
-    assert body["code"] == code, body
-    return body
 
 
 def error_locs(r: httpx.Response) -> set[str]:

@@ -6,26 +6,17 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import pytest
 
 from mailroom.bootstrap import Mailroom
 from mailroom.delivery.ingest import IngestOptions, ingest
 from mailroom.delivery.resolve import resolve
-from tests.conftest import Actor
+from tests.conftest import Actor, problem
 from tests.mailhelpers import message
 
 __all__ = ["Deliver", "message", "problem"]
 
 Deliver = Callable[..., Awaitable[int]]
-
-
-def problem(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    """Assert ``r`` is the problem+json error ``code`` with ``status``; return its body."""
-    assert r.status_code == status, r.text
-    body: dict[str, Any] = r.json()
-    assert body["code"] == code, body
-    return body
 
 
 @pytest.fixture

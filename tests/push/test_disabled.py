@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Actor
+from tests.conftest import Actor, problem
 
 pytestmark = pytest.mark.anyio
 
@@ -20,4 +20,4 @@ def settings_overrides() -> dict[str, Any]:
 async def test_no_events_endpoint_when_push_is_disabled(client: httpx.AsyncClient, make_user: Any) -> None:
     alice: Actor = await make_user("alice@example.org")
     r = await client.get("/api/v1/events", headers={"Accept": "text/event-stream", **alice.headers})
-    assert r.status_code == 404
+    problem(r, 404, "not_found")

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Actor
+from tests.conftest import Actor, problem
 
 pytestmark = pytest.mark.anyio
 
@@ -29,10 +29,11 @@ async def test_uploads_may_exceed_the_json_body_limit(client: httpx.AsyncClient,
         headers={**alice.headers, "Content-Type": "application/octet-stream"},
     )
     assert raw.status_code == 201, raw.text
+    assert raw.json()["size"] == len(content)
     # JSON bodies keep their own limit.
     r = await client.post(
         "/api/v1/labels",
         content=b"{" + b" " * 3000 + b"}",
         headers={**alice.headers, "Content-Type": "application/json"},
     )
-    assert r.status_code == 413
+    problem(r, 413, "payload_too_large")

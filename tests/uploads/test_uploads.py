@@ -17,7 +17,7 @@ from mailroom.clock import FakeClock
 from mailroom.errors import NotFound
 from mailroom.services.mail.uploads import expire_uploads, mark_used, uploaded_attachments
 from mailroom.store import uploads as upload_store
-from tests.conftest import Actor
+from tests.conftest import Actor, problem
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -41,13 +41,6 @@ async def alice(make_user: MakeUser) -> Actor:
 @pytest.fixture
 async def bob(make_user: MakeUser) -> Actor:
     return await make_user("bob@example.org")
-
-
-def problem(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    body: dict[str, Any] = r.json()
-    assert body["code"] == code, body
-    return body
 
 
 async def test_multipart_upload(client: httpx.AsyncClient, alice: Actor, clock: FakeClock) -> None:
