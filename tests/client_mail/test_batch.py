@@ -14,6 +14,7 @@ from mailroom.clock import FakeClock
 from mailroom.store.mail_schema import blobs, emails
 from mailroom.store.schema import users
 from tests.client_mail.conftest import Deliver, at, message, problem
+from tests.client_mail.test_labels import labels
 from tests.conftest import Actor
 
 pytestmark = pytest.mark.anyio
@@ -72,7 +73,7 @@ async def test_archive_and_unarchive(client: httpx.AsyncClient, alice: Actor, tw
     await ok(client, alice, "threads", [t1], "archive")
     assert set(await listing(client, alice, "inbox")) == {t2}
     assert (await listing(client, alice, "archive"))[t1]["labels"] == ["archive"]
-    counts = {lb["name"]: lb for lb in (await client.get("/api/v1/labels", headers=alice.headers)).json()}
+    counts = await labels(client, alice)
     assert (counts["inbox"]["threads_total"], counts["inbox"]["emails_total"]) == (1, 1)
     assert (counts["archive"]["threads_total"], counts["archive"]["emails_unread"]) == (1, 2)
     await ok(client, alice, "threads", [t1], "unarchive")

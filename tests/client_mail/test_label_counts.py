@@ -21,6 +21,7 @@ from mailroom.services.mail._actions import wake_due_postponed
 from mailroom.store.mail_schema import email_labels, emails, labels, thread_labels, threads
 from tests.client_mail.conftest import Deliver, at, message
 from tests.client_mail.test_batch import listing, ok
+from tests.client_mail.test_labels import labels as label_map
 from tests.conftest import Actor
 
 pytestmark = pytest.mark.anyio
@@ -92,8 +93,7 @@ async def assert_exact(mailroom: Mailroom) -> None:
 
 
 async def label_count(client: httpx.AsyncClient, who: Actor, name: str) -> dict[str, Any]:
-    found: list[dict[str, Any]] = (await client.get("/api/v1/labels", headers=who.headers)).json()
-    return next(lb for lb in found if lb["name"] == name)
+    return (await label_map(client, who))[name]
 
 
 @pytest.fixture

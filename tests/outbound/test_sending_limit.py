@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import smtplib
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -24,6 +23,7 @@ from mailroom.frontends.smtp import Listeners
 from mailroom.frontends.smtp.submission import start_submission
 from mailroom.settings import Settings
 from tests.mailhelpers import create_user, message
+from tests.outbound.test_submission import login, session
 
 pytestmark = pytest.mark.anyio
 PASSWORD = "correct horse battery"
@@ -37,10 +37,8 @@ def settings_overrides() -> dict[str, Any]:
 
 def send_one(port: int, user: str) -> int:
     """One message over submission (plaintext on loopback); the MAIL FROM reply code."""
-    with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
-        client.ehlo("client.test")
-        client.user, client.password = user, PASSWORD
-        client.auth("PLAIN", client.auth_plain)
+    with session(port, tls=False) as client:
+        login(client, user, PASSWORD)
         code = client.mail(user)[0]
         if code == 250:
             client.rcpt("bob@remote.example")

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from mailroom.bootstrap import Mailroom
 from mailroom.clock import FakeClock
@@ -22,6 +22,7 @@ from mailroom.store.mail_schema import emails, outbound_intents
 from mailroom.store.outbound_schema import outbound_queue, outbound_recipients
 from tests.mailhelpers import create_user, lmtp_send, message, smtp_send
 from tests.outbound.conftest import Sink
+from tests.outbound.test_intents import count, secret
 
 pytestmark = pytest.mark.anyio
 
@@ -33,15 +34,6 @@ DSN = message(
     headers={"Auto-Submitted": "auto-replied"},
     body="The mail you sent could not be delivered.\r\n",
 )
-
-
-def secret(mailroom: Mailroom) -> bytes:
-    return mailroom.settings.secret_key.get_secret_value().encode()
-
-
-async def count(mailroom: Mailroom, table: Any, *where: Any) -> int:
-    async with mailroom.runtime.db.read() as tx:
-        return int(await tx.scalar(select(func.count()).select_from(table).where(*where)))
 
 
 async def nothing_queued(mailroom: Mailroom) -> bool:

@@ -24,6 +24,7 @@ from mailroom.store import emails as email_store
 from mailroom.store import intents
 from mailroom.store.client_schema import invites, sessions
 from mailroom.store.mail_schema import blobs
+from tests.conftest import PG_URL
 from tests.lifespan import started_worker
 from tests.mailhelpers import create_user, message
 
@@ -205,7 +206,7 @@ async def test_every_worker_starts_housekeeping_in_its_lifespan(settings: Settin
     assert not task.running
 
 
-@pytest.mark.skipif(not os.environ.get("MAILROOM_TEST_DATABASE_URL"), reason="PostgreSQL: row locks")
+@pytest.mark.skipif(PG_URL is None, reason="PostgreSQL: row locks")
 async def test_a_collector_waiting_on_a_delivery_that_reuses_a_blob_keeps_it(
     mailroom: Mailroom, settings: Settings, clock: FakeClock
 ) -> None:
