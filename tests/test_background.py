@@ -20,9 +20,12 @@ class Counting(Periodic):
         self.wait = wait
         self.fail_first = fail_first
         self.passes = 0
+        self.third_pass = asyncio.Event()
 
     async def step(self) -> None:
         self.passes += 1
+        if self.passes == 3:
+            self.third_pass.set()
         if self.fail_first and self.passes == 1:
             raise RuntimeError("boom")
 
@@ -35,8 +38,7 @@ async def test_a_pass_at_start_then_one_per_delay() -> None:
     task = Counting(0.02)
     started = loop.time()
     task.start()
-    while task.passes < 3 and loop.time() < started + 5:
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(task.third_pass.wait(), 5)
     await task.stop()
     assert task.passes >= 3
     assert task.passes <= (loop.time() - started) / 0.02 + 2  # one pass per delay, not more
