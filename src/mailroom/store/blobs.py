@@ -29,7 +29,7 @@ from typing import BinaryIO
 
 from sqlalchemy import ColumnElement, and_, bindparam, delete, exists, select
 
-from mailroom.store._prepared import PerDialect, run
+from mailroom.store._prepared import PerDialect, chunks, run
 from mailroom.store.engine import Query, Tx
 from mailroom.store.mail_schema import blobs, emails, outbound_intents
 from mailroom.store.outbound_schema import outbound_queue
@@ -253,8 +253,10 @@ _UNREFERENCED = Query(
     .order_by(blobs.c.created_at)
     .limit(bindparam("limit"))
 )
-_DELETE_IF_UNREFERENCED = delete(blobs).where(
-    blobs.c.sha == bindparam("sha"), _unreferenced(bindparam("sha"))
+_RELEASE = (
+    delete(blobs)
+    .where(blobs.c.sha.in_(bindparam("shas", expanding=True)), _unreferenced(blobs.c.sha))
+    .returning(blobs.c.sha)
 )
 _COLLECT_IF_UNREFERENCED = delete(blobs).where(
     blobs.c.sha == bindparam("sha"),
@@ -266,8 +268,9 @@ _COLLECT_IF_UNREFERENCED = delete(blobs).where(
 async def release(tx: Tx, store: FileBlobStore, shas: Collection[str]) -> list[str]:
     """Delete the rows and files of those of ``shas`` that nothing refers to any more."""
     released: list[str] = []
-    for sha in sorted(set(shas)):
-        if await tx.rowcount(_DELETE_IF_UNREFERENCED, {"sha": sha}):
+    for chunk in chunks(sorted(set(shas))):
+        # One statement per chunk: it deletes, and names, only the rows it found unreferenced.
+        for sha in sorted(await tx.scalars(_RELEASE, {"shas": chunk})):
             await store.delete(sha)
             released.append(sha)
     return released
