@@ -15,7 +15,7 @@ from mailroom.auth.passwords import PasswordHasher
 from mailroom.auth.sessions import install as install_sessions
 from mailroom.clock import Clock, SystemClock
 from mailroom.events import open_broker
-from mailroom.registry import Api, Call, Filter, Proceed, Registry, Runner
+from mailroom.registry import Api, Call, Filter, MethodSpec, Proceed, Registry, Runner
 from mailroom.runtime import Runtime
 from mailroom.settings import ProviderRoute, Settings
 from mailroom.store import migrate
@@ -134,11 +134,14 @@ def _forget_cached_keys(authenticator: Authenticator) -> Filter:
         try:
             return await proceed(call)
         finally:
-            spec = call.spec
-            if spec.mutating and spec.name.rpartition(".")[0] not in KEY_CACHE_SAFE_OBJECTS:
-                authenticator.invalidate()
+            authenticator.invalidate()
 
     return forget
+
+
+def _may_touch_keys(spec: MethodSpec) -> bool:
+    """Whether a method's change may alter an API key's principal (see :func:`_forget_cached_keys`)."""
+    return spec.mutating and spec.name.rpartition(".")[0] not in KEY_CACHE_SAFE_OBJECTS
 
 
 def ensure_secret_key(settings: Settings) -> Settings:
@@ -200,7 +203,7 @@ async def start(
     from mailroom.accounting.setup import install as install_accounting
 
     install_accounting(app)
-    runner.add_filter(_forget_cached_keys(authenticator))
+    runner.add_filter(_forget_cached_keys(authenticator), when=_may_touch_keys)
     for make_filter in RUNNER_FILTERS:
         f = make_filter(app)
         if f is not None:

@@ -152,6 +152,42 @@ async def test_filters_wrap_calls_in_order(toy: Runner) -> None:
         await toy.invoke("toy.things.secret", {"n": 1}, SYSTEM)
 
 
+async def test_a_filter_with_when_wraps_only_the_methods_it_accepts(toy: Runner) -> None:
+    seen: list[str] = []
+
+    async def everywhere(call: Any, proceed: Any) -> Any:
+        seen.append(f"all:{call.name}")
+        return await proceed(call)
+
+    async def only_echo(call: Any, proceed: Any) -> Any:
+        seen.append(f"echo-only:{call.name}")
+        return await proceed(call)
+
+    toy.add_filter(everywhere)
+    toy.add_filter(only_echo, when=lambda spec: spec.name == "toy.things.echo")
+    await toy.invoke("toy.things.echo", {"thing": {"name": "a"}}, ANONYMOUS)
+    assert await toy.invoke("toy.things.secret", {"n": 1}, SYSTEM) == 2
+    await toy.invoke("toy.things.echo", {"thing": {"name": "b"}}, ANONYMOUS)
+    assert seen == [
+        "all:toy.things.echo",
+        "echo-only:toy.things.echo",
+        "all:toy.things.secret",
+        "all:toy.things.echo",
+        "echo-only:toy.things.echo",
+    ]
+    assert toy.filters == [everywhere, only_echo]
+    # A filter added later applies to methods whose chain was already built.
+    seen.clear()
+
+    async def late(call: Any, proceed: Any) -> Any:
+        seen.append(f"late:{call.name}")
+        return await proceed(call)
+
+    toy.add_filter(late)
+    assert await toy.invoke("toy.things.secret", {"n": 1}, SYSTEM) == 2
+    assert seen == ["all:toy.things.secret", "late:toy.things.secret"]
+
+
 async def test_remote_switches(toy: Runner) -> None:
     toy.registry.configure_remote_access(["xmlrpc"], ["rest:toy.things.secret", "toy.things.boom"])
     spec = toy.registry.get("toy.things.secret")

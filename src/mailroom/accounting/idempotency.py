@@ -32,7 +32,7 @@ import orjson
 from mailroom.accounting.counters import client_network
 from mailroom.clock import Clock
 from mailroom.errors import Conflict, FieldError, InvalidParams
-from mailroom.registry import Call, Download, Proceed
+from mailroom.registry import Call, Download, MethodSpec, Proceed
 from mailroom.settings import Settings
 from mailroom.store import idempotency as store
 from mailroom.store.engine import Database
@@ -78,6 +78,12 @@ class Idempotency:
         self.clock = clock
         self.ttl = timedelta(seconds=settings.idempotency_ttl_seconds)
         self.running = timedelta(seconds=settings.idempotency_running_seconds)
+
+    @staticmethod
+    def may_apply(spec: MethodSpec) -> bool:
+        """Whether a call of this method can carry an Idempotency-Key that counts: a change,
+        or anything bound to POST (REST decides by verb)."""
+        return spec.mutating or (spec.http is not None and spec.http.verb == "POST")
 
     def applies(self, call: Call) -> bool:
         if HEADER not in call.info.headers:

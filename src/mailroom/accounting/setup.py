@@ -106,8 +106,8 @@ def install(app: Mailroom) -> Accounting:
     runner = app.runner
     runner.add_filter(accounting.usage.filter)  # 1. outermost
     runner.add_filter(accounting.rate_limits.filter)  # 2.
-    runner.add_filter(accounting.idempotency.filter)  # 3.
-    runner.add_filter(accounting.audit.filter)  # 4. innermost
+    runner.add_filter(accounting.idempotency.filter, when=Idempotency.may_apply)  # 3.
+    runner.add_filter(accounting.audit.filter, when=AuditLog.applies)  # 4. innermost
     runner.rejection_observers.append(accounting.usage.rejected)
     app.authenticator.guard = accounting.guard
     runtime.extras.update(

@@ -6,6 +6,9 @@ idempotency, audit: issue-specific, added by configuration) → the call → ser
 
 Filters are ``async (call, proceed) -> result`` callables wrapped around the method, like
 ASGI middleware: they can time, refuse, replay or record a call without knowing its protocol.
+A filter added with ``when=`` (a test of the method's spec) wraps only the methods it is for:
+each method gets its own chain, built on its first call, so a read never passes through the
+frames of filters that only act on changes (idempotency, audit).
 """
 
 from __future__ import annotations
@@ -56,6 +59,8 @@ class Call:
 
 Proceed = Callable[[Call], Awaitable[Any]]
 Filter = Callable[[Call, Proceed], Awaitable[Any]]
+#: Which methods a filter wraps: decided once per method spec.
+FilterWhen = Callable[[MethodSpec], bool]
 #: Told of every call refused before the filters ran (unknown method, authentication, scope,
 #: validation, access policy), so that accounting counts those calls too.
 RejectionObserver = Callable[[str, Principal, CallInfo, MailroomError], None]
@@ -90,19 +95,32 @@ class Runner:
     def __init__(self, registry: Registry, runtime: Runtime, filters: Sequence[Filter] = ()) -> None:
         self.registry = registry
         self.runtime = runtime
-        self.filters: list[Filter] = list(filters)
-        self._entry: Proceed = self._compose()
+        self._filters: list[tuple[Filter, FilterWhen | None]] = [(f, None) for f in filters]
+        #: Per method name: the spec the chain was built for, and the chain.
+        self._chains: dict[str, tuple[MethodSpec, Proceed]] = {}
         self.rejection_observers: list[RejectionObserver] = []
 
-    def add_filter(self, f: Filter) -> None:
-        self.filters.append(f)
-        self._entry = self._compose()
+    @property
+    def filters(self) -> list[Filter]:
+        """Every filter, outermost first (whatever methods each wraps)."""
+        return [f for f, _ in self._filters]
 
-    def _compose(self) -> Proceed:
-        """The chain of filters around the call, built once rather than per call."""
+    def add_filter(self, f: Filter, *, when: FilterWhen | None = None) -> None:
+        """Wrap ``f`` inside the filters added before it; with ``when``, only around the
+        methods whose spec it accepts."""
+        self._filters.append((f, when))
+        self._chains.clear()
+
+    def _chain(self, spec: MethodSpec) -> Proceed:
+        """The filters around one method, built on its first call rather than per call."""
+        cached = self._chains.get(spec.name)
+        if cached is not None and cached[0] is spec:
+            return cached[1]
         proceed: Proceed = self._call
-        for f in reversed(self.filters):
-            proceed = _step(f, proceed)
+        for f, when in reversed(self._filters):
+            if when is None or when(spec):
+                proceed = _step(f, proceed)
+        self._chains[spec.name] = (spec, proceed)
         return proceed
 
     def lookup(self, name: str, protocol: str) -> MethodSpec:
@@ -134,7 +152,7 @@ class Runner:
             for observe in self.rejection_observers:
                 observe(name, principal, info, exc)
             raise
-        return await self._entry(call)
+        return await self._chain(call.spec)(call)
 
     def _admit(
         self,
