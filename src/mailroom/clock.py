@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -9,10 +10,17 @@ from typing import Protocol
 class Clock(Protocol):
     def now(self) -> datetime: ...
 
+    def timestamp(self) -> float:
+        """``now()`` as POSIX seconds, for hot paths that need no datetime."""
+        ...
+
 
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+    def timestamp(self) -> float:
+        return time.time()
 
 
 class FakeClock:
@@ -23,6 +31,9 @@ class FakeClock:
 
     def now(self) -> datetime:
         return self._now
+
+    def timestamp(self) -> float:
+        return self._now.timestamp()
 
     def advance(self, seconds: float = 0, **kwargs: float) -> None:
         self._now += timedelta(seconds=seconds, **kwargs)

@@ -130,3 +130,38 @@ async def test_metrics_are_protected(client: httpx.AsyncClient, mailroom: Mailro
         assert (
             await remote.get("/metrics", headers={"Authorization": "Bearer scrape-me"})
         ).status_code == 200
+
+
+def test_batched_call_metrics_equal_one_observation_at_a_time() -> None:
+    """Calls are counted in dictionaries and drained into prometheus-client in batches; the
+    exposition must be what observing each call as it happened gives."""
+    from prometheus_client import generate_latest
+
+    from mailroom.accounting.metrics import LATENCY_BUCKETS, Metrics
+
+    calls = [
+        ("admin", "admin.users.get", "rest", "ok", 0.0002),
+        ("admin", "admin.users.get", "rest", "ok", LATENCY_BUCKETS[0]),  # on a bound: that bucket
+        ("admin", "admin.users.get", "rest", "not_found", 0.003),
+        ("mail", "mail.threads.list", "jsonrpc", "ok", 0.3),
+        ("mail", "mail.threads.list", "jsonrpc", "ok", 99.0),  # beyond the last bound: +Inf
+    ]
+    batched, direct = Metrics(), Metrics()
+    for api, method, protocol, outcome, seconds in calls:
+        batched.observe_call(api, method, protocol, outcome, seconds)
+        direct.requests.labels(api, method, protocol, outcome).inc()
+        direct.latency.labels(api, method, protocol).observe(seconds)
+        if outcome != "ok":
+            direct.errors.labels(api, method, outcome).inc()
+    batched.drain()
+    batched.drain()  # a second drain adds nothing
+
+    def samples(m: Metrics) -> list[str]:
+        text = generate_latest(m.registry).decode()
+        return sorted(line for line in text.splitlines() if line and "_created" not in line)
+
+    assert samples(batched) == samples(direct)
+    assert (
+        "mailroom_request_duration_seconds_bucket"
+        '{api="mail",le="+Inf",method="mail.threads.list",protocol="jsonrpc"} 2.0' in samples(batched)
+    )

@@ -8,12 +8,18 @@ answered it.
 
 Label values are bounded: method names come from the registry (an unknown name is counted
 as ``(unknown)``), outcomes are stable error codes.
+
+Calls are counted in plain dictionaries and handed to prometheus-client in batches, when
+``/metrics`` is read and with every usage flush (``usage_flush_seconds``): its per-value
+locks and per-observation bucket scan cost more than a small API call's own work. In
+multi-process mode the other workers' call counts therefore reach a scrape within one flush.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from bisect import bisect_left
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -102,27 +108,52 @@ class Metrics:
         self._queues = _Queues()
         r.register(self._queues)
         self._children: dict[tuple[str, ...], tuple[Any, Any]] = {}
+        #: The histogram's upper bounds, +Inf included: a call's bucket is found by bisection.
+        self._bounds: tuple[float, ...] = (*LATENCY_BUCKETS, float("inf"))
+        #: Calls not yet handed to prometheus-client: (api, method, protocol, outcome) →
+        #: [count, seconds in all, count per latency bucket].
+        self._pending: dict[tuple[str, str, str, str], list[Any]] = {}
 
     def register_queue(self, name: str, size: Callable[[], int]) -> None:
         """Report ``size()`` as ``mailroom_queue_size{queue=name}`` (outbound mail, usage buffer...)."""
         self._queues.sizes[name] = size
 
     def observe_call(self, api: str, method: str, protocol: str, outcome: str, seconds: float) -> None:
+        """Count one call (handed to prometheus-client by the next :meth:`drain`)."""
         key = (api, method, protocol, outcome)
-        children = self._children.get(key)
-        if children is None:
-            children = (
-                self.requests.labels(api, method, protocol, outcome),
-                self.latency.labels(api, method, protocol),
-            )
-            self._children[key] = children
-        children[0].inc()
-        children[1].observe(seconds)
-        if outcome != "ok":
-            self.errors.labels(api, method, outcome).inc()
+        entry = self._pending.get(key)
+        if entry is None:
+            entry = self._pending[key] = [0, 0.0, [0] * len(self._bounds)]
+        entry[0] += 1
+        entry[1] += seconds
+        entry[2][bisect_left(self._bounds, seconds)] += 1
+
+    def drain(self) -> None:
+        """Add the calls counted since the last drain to the Prometheus metrics."""
+        pending, self._pending = self._pending, {}
+        for key, (count, seconds, buckets) in pending.items():
+            api, method, protocol, outcome = key
+            children = self._children.get(key)
+            if children is None:
+                children = (
+                    self.requests.labels(api, method, protocol, outcome),
+                    self.latency.labels(api, method, protocol),
+                )
+                self._children[key] = children
+            children[0].inc(count)
+            # A histogram takes one observation at a time; its sum and buckets are what
+            # observe() adds to (tests/access/test_usage.py checks the two agree).
+            histogram = children[1]
+            histogram._sum.inc(seconds)
+            for i, n in enumerate(buckets):
+                if n:
+                    histogram._buckets[i].inc(n)
+            if outcome != "ok":
+                self.errors.labels(api, method, outcome).inc(count)
 
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type."""
+        self.drain()
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             from prometheus_client import multiprocess
 

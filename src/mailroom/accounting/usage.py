@@ -92,7 +92,7 @@ class UsageRecorder:
             if principal.kind == "anonymous"
             else None
         )
-        minute = int(self.clock.now().timestamp()) // 60 * 60
+        minute = int(self.clock.timestamp()) // 60 * 60
         key: UsageKey = (
             minute,
             principal_label(principal, network),
@@ -140,7 +140,11 @@ class UsageRecorder:
 
     # -- writing ------------------------------------------------------------------------
     async def flush(self) -> int:
-        """Write what is pending in one transaction; returns how many rows were written."""
+        """Write what is pending in one transaction; returns how many rows were written.
+
+        The calls counted for Prometheus are handed over at the same pace."""
+        if self.metrics is not None:
+            self.metrics.drain()
         async with self._lock:
             if not self.pending:
                 return 0

@@ -100,11 +100,14 @@ class Authenticator:
         # run on every request, cached or not.
         if not tokens.matches(secret, row["digest"]):
             raise Unauthenticated("invalid or expired credentials")
-        if row["expires_at"] is not None and row["expires_at"] <= self.clock.now():
+        now = self.clock.timestamp()
+        if row["expires_at"] is not None and row["expires_at"].timestamp() <= now:
             raise Unauthenticated("invalid or expired credentials")
         if not ip_allowed(client_ip, row["allowed_networks"]):
             raise Unauthenticated("invalid or expired credentials")
-        await self._touch(key_id)
+        last = self._touched.get(key_id)
+        if last is None or now - last >= TOUCH_INTERVAL_SECONDS:
+            await self._touch(key_id)
         if by_ip is None:
             return replace(principal, client_ip=client_ip)
         # The principal for this address, made once per cache period (a key is used from
@@ -148,10 +151,9 @@ class Authenticator:
         )
 
     async def _touch(self, key_id: str) -> None:
+        """Record the key's use (the caller checked it is due: at most every
+        ``TOUCH_INTERVAL_SECONDS``)."""
         now = self.clock.now()
-        last = self._touched.get(key_id)
-        if last is not None and now.timestamp() - last < TOUCH_INTERVAL_SECONDS:
-            return
         self._touched[key_id] = now.timestamp()
         try:
             async with self.db.write() as tx:
