@@ -104,6 +104,13 @@ class Settings(BaseSettings):
         description="With durable_commits=mail on SQLite: how soon a write that did not wait for "
         "the disk is flushed to it.",
     )
+    render_cache_entries: int = Field(
+        default=10_000,
+        ge=0,
+        description="Users each worker keeps rendered as JSON for admin.users.list and admin.users.get "
+        "(about 1 KB each), keyed by a version the database changes on every write, so never stale. "
+        "0: no cache.",
+    )
     config: Path | None = Field(default=None, description="TOML file with settings (read at start-up).")
     mode: Literal["development", "production", "test"] = Field(
         default="production", description="development allows default secrets and verbose errors."

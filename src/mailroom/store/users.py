@@ -6,19 +6,21 @@ Rows never carry ``password_hash``: reading it is for authentication alone, in
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from typing import Any
+from collections.abc import Collection, Iterable, Sequence
+from typing import Any, cast
 
 import orjson
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Select, bindparam, delete, func, insert, select, update
 
 from mailroom.domain.users import User
 from mailroom.store import addresses
+from mailroom.store._prepared import PerDialect
 from mailroom.store.engine import Query, Row, Tx
-from mailroom.store.json_render import model_columns, render_rows
+from mailroom.store.json_render import RowCache, join_rendered, model_columns, render_each, render_rows
 from mailroom.store.schema import domains, users
 
-_PUBLIC = [c for c in users.c if c.name != "password_hash"]
+# Without the version too: it is the cache's business (page_rendered, get_rendered), not the API's.
+_PUBLIC = [c for c in users.c if c.name not in ("password_hash", "row_version")]
 
 
 async def lock_domain(tx: Tx, name: str) -> Row | None:
@@ -45,26 +47,113 @@ async def get(tx: Tx, email: str) -> Row | None:
     return await tx.first(_GET, {"email": email})
 
 
-# A page of users as the API shows them, serialised without models (store/json_render.py).
+# Users as the API shows them, serialised without models (store/json_render.py), and kept
+# rendered in a RowCache under (id, row_version): with the cache a page fetches two values per
+# user instead of 25, and the whole rows of the users it does not hold, by id, in one statement.
 _USER_FIELDS = model_columns(User, users)
-_PAGE_ALL = Query(
-    select(*_USER_FIELDS).order_by(users.c.email).limit(bindparam("limit")).offset(bindparam("offset"))
+_KEY = [users.c.id, users.c.row_version]
+# Labelled apart from the model's fields, whatever fields the model gains.
+_KEYED_FIELDS = [*_USER_FIELDS, users.c.id.label("cache_id"), users.c.row_version.label("cache_version")]
+
+
+def _among(column: ColumnElement[Any], name: str, dialect: str) -> ColumnElement[bool]:
+    """``column IN (...)`` with the whole list in one parameter, so that it can be prepared:
+    a JSON array read by ``json_each`` on SQLite (see :func:`_listed`), an expanding
+    parameter elsewhere."""
+    if dialect == "sqlite":
+        values = func.json_each(bindparam(name)).table_valued("value")
+        return column.in_(select(values.c.value))
+    return column.in_(bindparam(name, expanding=True))
+
+
+def _listed(tx: Tx, values: Iterable[Any]) -> Any:
+    """``values`` as :func:`_among` binds them on ``tx``'s engine."""
+    return orjson.dumps(list(values)).decode() if tx.dialect == "sqlite" else list(values)
+
+
+def _page(columns: Sequence[ColumnElement[Any]], dialect: str | None) -> Select[Any]:
+    """Users by address, ``limit`` and ``offset`` bound; only ``domains`` unless ``dialect`` is None."""
+    query = select(*columns)
+    if dialect is not None:
+        query = query.where(_among(users.c.domain, "domains", dialect))
+    return query.order_by(users.c.email).limit(bindparam("limit")).offset(bindparam("offset"))
+
+
+_PAGE_ALL = Query(_page(_USER_FIELDS, None))
+_PAGE_IN = PerDialect(lambda d: _page(_USER_FIELDS, d))
+_PAGE_KEYS_ALL = Query(_page(_KEY, None))
+_PAGE_KEYS_IN = PerDialect(lambda d: _page(_KEY, d))
+_COUNT_IN = PerDialect(
+    lambda d: select(func.count()).select_from(users).where(_among(users.c.domain, "domains", d))
 )
+_RENDER_BY_IDS = PerDialect(lambda d: select(*_KEYED_FIELDS).where(_among(users.c.id, "ids", d)))
+_RENDER_BY_IDS_IN = PerDialect(
+    lambda d: select(*_KEYED_FIELDS).where(_among(users.c.id, "ids", d), _among(users.c.domain, "domains", d))
+)
+_KEY_BY_EMAIL = Query(select(*_KEY).where(users.c.email == bindparam("email")))
+_RENDER_BY_EMAIL = Query(select(*_KEYED_FIELDS).where(users.c.email == bindparam("email")))
 
 
 async def page_rendered(
-    tx: Tx, *, domains: Collection[str] | None, offset: int, limit: int
+    tx: Tx, *, domains: Collection[str] | None, offset: int, limit: int, cache: RowCache | None = None
 ) -> tuple[orjson.Fragment, int]:
     """Users ordered by address, limited to ``domains`` unless it is None, as a JSON array of
-    :class:`User` objects (no password hash: it is not a field); and their total."""
-    if domains is None:
-        rows = await tx.all(_PAGE_ALL, {"offset": offset, "limit": limit})
-        return render_rows(rows), int(await tx.scalar(_COUNT_ALL) or 0)
-    where = users.c.domain.in_(list(domains))
-    rows = await tx.all(
-        select(*_USER_FIELDS).where(where).order_by(users.c.email).offset(offset).limit(limit)
+    :class:`User` objects (no password hash: it is not a field); and their total.
+
+    With ``cache``, the users it holds in their current version are not fetched again, and
+    those it lacks are fetched (one statement), rendered and kept. A user deleted between the
+    two statements is left out, as if the page had been read a moment later.
+    """
+    params: dict[str, Any] = {"offset": offset, "limit": limit}
+    if domains is not None:
+        params["domains"] = _listed(tx, domains)
+    if cache is None:
+        rows = await tx.all(_PAGE_ALL if domains is None else _PAGE_IN(tx), params)
+        return render_rows(rows), await _total(tx, params)
+    keys = await tx.all(_PAGE_KEYS_ALL if domains is None else _PAGE_KEYS_IN(tx), params)
+    total = await _total(tx, params)
+    get = cache.get
+    parts = [get((key["id"], key["row_version"])) for key in keys]
+    if None not in parts:
+        return join_rendered(cast(list[bytes], parts)), total
+    params["ids"] = _listed(tx, [key["id"] for key, part in zip(keys, parts, strict=True) if part is None])
+    rows = await tx.all(_RENDER_BY_IDS(tx) if domains is None else _RENDER_BY_IDS_IN(tx), params)
+    fetched = {}
+    row_keys = _pop_keys(rows)
+    for (user_id, version), rendered in zip(row_keys, render_each(rows), strict=True):
+        fetched[user_id] = cache.put((user_id, version), rendered)
+    found = (
+        part if part is not None else fetched.get(key["id"]) for key, part in zip(keys, parts, strict=True)
     )
-    return render_rows(rows), int(await tx.scalar(select(func.count()).select_from(users).where(where)) or 0)
+    return join_rendered(part for part in found if part is not None), total
+
+
+async def _total(tx: Tx, params: dict[str, Any]) -> int:
+    if "domains" not in params:
+        return int(await tx.scalar(_COUNT_ALL) or 0)
+    return int(await tx.scalar(_COUNT_IN(tx), {"domains": params["domains"]}) or 0)
+
+
+def _pop_keys(rows: list[Row]) -> list[tuple[int, int]]:
+    """The cache keys of rows selected with ``_KEYED_FIELDS``, taken out of the rows, which
+    are left with the model's fields alone."""
+    return [(row.pop("cache_id"), row.pop("cache_version")) for row in rows]
+
+
+async def get_rendered(tx: Tx, email: str, cache: RowCache) -> bytes | None:
+    """One user as a JSON :class:`User` object (None when there is none), from ``cache``
+    when it holds the user's current version; fetched, rendered and kept there when not."""
+    key = await tx.first(_KEY_BY_EMAIL, {"email": email})
+    if key is None:
+        return None
+    rendered = cache.get((key["id"], key["row_version"]))
+    if rendered is not None:
+        return rendered
+    rows = await tx.all(_RENDER_BY_EMAIL, {"email": email})
+    if not rows:
+        return None
+    (row_key,) = _pop_keys(rows)
+    return cache.put(row_key, render_each(rows)[0])
 
 
 async def count(tx: Tx, domain: str) -> int:

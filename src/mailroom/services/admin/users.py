@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
 from pydantic import SecretStr
 
 from mailroom.auth.principal import Principal
@@ -27,11 +28,13 @@ from mailroom.domain.users import (
 )
 from mailroom.errors import Conflict, FieldError, Forbidden, InvalidParams, LimitExceeded, NotFound
 from mailroom.registry import DELETE, GET, PATCH, POST, Context, Manager, Owner, Rendered
+from mailroom.runtime import Runtime
 from mailroom.services.admin._api import api
 from mailroom.store import addresses
 from mailroom.store import domains as domains_store
 from mailroom.store import users as store
 from mailroom.store.engine import Tx
+from mailroom.store.json_render import RowCache
 
 ADDRESS_HOLDER = {"user": "a user", "alias": "an alias"}
 
@@ -129,16 +132,36 @@ async def list_users(
         else:
             only = None if p.is_admin else p.managed_domains
         # Rows straight to JSON (store/json_render.py): no model per user on the admin
-        # API's longest common answer.
-        items, total = await store.page_rendered(tx, domains=only, offset=offset, limit=limit)
+        # API's longest common answer, and most rows not even fetched (rendered_users).
+        items, total = await store.page_rendered(
+            tx, domains=only, offset=offset, limit=limit, cache=rendered_users(ctx.rt)
+        )
     return Rendered({"items": items, "total": total, "offset": offset, "limit": limit})
 
 
 @api.method("admin.users.get", http=GET("/users/{email}"), access=Owner("email"))
-async def get_user(ctx: Context, email: EmailAddress) -> User:
+async def get_user(ctx: Context, email: EmailAddress) -> User | Rendered:
     """Show one user: to themselves, to managers of their domain and to admins."""
+    cache = rendered_users(ctx.rt)
     async with ctx.rt.db.read() as tx:
-        return User.model_validate(await load_user(tx, email))
+        if cache is None:
+            return User.model_validate(await load_user(tx, email))
+        rendered = await store.get_rendered(tx, email, cache)
+    if rendered is None:
+        raise NotFound.of("user", email)
+    return Rendered(orjson.Fragment(rendered))
+
+
+_RENDERED_USERS = "mailroom.admin.users.rendered"
+
+
+def rendered_users(rt: Runtime) -> RowCache | None:
+    """This process's users rendered as JSON, shared by list and get (setting
+    ``render_cache_entries``; None when it is 0). Made on first use."""
+    cache: RowCache | None = rt.extras.get(_RENDERED_USERS)
+    if cache is None and rt.settings.render_cache_entries > 0:
+        cache = rt.extras[_RENDERED_USERS] = RowCache(rt.settings.render_cache_entries)
+    return cache
 
 
 @api.method("admin.users.create", http=POST("/users", status=201), access=Manager("user.email"))
