@@ -19,7 +19,7 @@ import zlib
 from typing import Any
 
 import orjson
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mailroom.errors import BadRequest, PayloadTooLarge
@@ -133,8 +133,14 @@ class CompressionMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = Headers(scope=scope)
-        coding = headers.get("content-encoding", "").strip().lower()
+        # One pass over the raw headers (ASGI names are lower-case): a Headers object costs
+        # a scan and a caught KeyError per header it does not find.
+        coding = accept = ""
+        for name, value in scope["headers"]:
+            if name == b"content-encoding":
+                coding = value.decode("latin-1").strip().lower()
+            elif name == b"accept-encoding":
+                accept = value.decode("latin-1")
         if coding and coding != "identity":
             if coding == "x-gzip":
                 coding = "gzip"
@@ -148,7 +154,7 @@ class CompressionMiddleware:
                 if k.lower() not in (b"content-encoding", b"content-length")
             ]
             receive = _inflating(receive, _Inflater(coding, self.max_decompressed))
-        response_coding = choose_encoding(headers.get("accept-encoding", ""))
+        response_coding = choose_encoding(accept) if accept else None
         if response_coding is None:
             await self.app(scope, receive, send)
             return
