@@ -35,7 +35,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextvars import ContextVar
-from datetime import date
+from datetime import UTC, date
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +85,10 @@ class _CompiledQuery:
     def __init__(self, stmt: Executable, dialect: Any) -> None:
         compiled: Any = stmt.compile(dialect=dialect)  # type: ignore[attr-defined]
         self.sql: str = compiled.string
-        processors: dict[str, Any] = compiled._bind_processors
+        processors: dict[str, Any] = {
+            name: _bind_converter(bp.type, compiled._bind_processors.get(name))
+            for name, bp in compiled.binds.items()
+        }
         defaults = {
             name: bp.value for name, bp in compiled.binds.items() if bp.value is not None and not bp.required
         }
@@ -135,6 +138,25 @@ class _CompiledQuery:
     def run(self, raw: Any, params: Mapping[str, Any] | None) -> int:
         """A statement that returns no rows; the number of rows it changed."""
         return int(raw.execute(self.sql, self.args(params)).rowcount)
+
+
+def _bind_converter(type_: Any, proc: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:
+    """How a Python value becomes its SQLite value: SQLAlchemy's processor, but for UTC
+    timestamps the same fixed-width text from ``isoformat`` (C-coded) instead of ``strftime``.
+    """
+    if proc is None or not isinstance(type_, UTCDateTime):
+        return proc
+
+    def utc_text(value: Any) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        # strftime writes years before 1000 unpadded: leave those to it.
+        return value.isoformat(" ", "microseconds") if value.year >= 1000 else proc(value)
+
+    return utc_text
 
 
 def _result_converter(type_: Any, dialect: Any) -> Callable[[Any], Any] | None:
@@ -432,8 +454,9 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def _is_busy(exc: DBAPIError) -> bool:
-    return "locked" in str(exc.orig).lower() or "busy" in str(exc.orig).lower()
+def _is_busy(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
 
 
 async def _driver_call(fn: Callable[..., Any], *args: Any) -> Any:
@@ -459,13 +482,13 @@ async def _driver_call(fn: Callable[..., Any], *args: Any) -> Any:
         return result
 
 
-def _with_busy_timeout(conn: Connection, sql: str) -> None:
+def _with_busy_timeout(raw: sqlite3.Connection, sql: str) -> None:
     """Run ``sql`` willing to wait for other processes' locks (in a worker thread)."""
-    conn.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     try:
-        conn.exec_driver_sql(sql)
+        raw.execute(sql)
     finally:
-        conn.exec_driver_sql("PRAGMA busy_timeout=0")
+        raw.execute("PRAGMA busy_timeout=0")
 
 
 def _writer_on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -503,8 +526,8 @@ def _sync_file(path: str) -> None:
         os.close(fd)
 
 
-def _commit_and_sync(conn: Connection, wal: str) -> None:
-    _with_busy_timeout(conn, "COMMIT")
+def _commit_and_sync(raw: sqlite3.Connection, wal: str) -> None:
+    _with_busy_timeout(raw, "COMMIT")
     _sync_file(wal)
 
 
@@ -614,42 +637,51 @@ class SQLiteDatabase(Database):
             conn = self._held
             if conn is None or conn.invalidated or conn.closed:
                 conn = self._held = self._writer.connect()
+            # BEGIN, COMMIT and ROLLBACK go straight to the driver, as prepared statements
+            # do (Tx.run): SQLAlchemy's execution context costs more than a COMMIT that
+            # only hands the WAL's pages to the OS. Its own transaction state is unused
+            # (the driver is in autocommit mode and we issue BEGIN ourselves).
+            raw: sqlite3.Connection = conn.connection.dbapi_connection  # type: ignore[assignment]
             # The writer connection has no busy timeout: taking the write lock is tried
             # on the loop, which costs nothing when no other process holds it; only when
             # one does do we wait for it, in a thread, with the timeout on.
             try:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-            except DBAPIError as exc:
+                raw.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
                 if not _is_busy(exc):
-                    raise _translate(exc) from exc
+                    raise _translate_driver(exc) from exc
                 try:
-                    await _driver_call(_with_busy_timeout, conn, "BEGIN IMMEDIATE")
-                except DBAPIError as exc2:
-                    raise _translate(exc2) from exc2
+                    await _driver_call(_with_busy_timeout, raw, "BEGIN IMMEDIATE")
+                except sqlite3.Error as exc2:
+                    raise _translate_driver(exc2) from exc2
             tx = _SyncTx(conn)
             try:
                 yield tx
             except BaseException:
-                conn.exec_driver_sql("ROLLBACK")
+                # SQLite has already rolled back after some errors (a full disk): the
+                # error that did it is the one to pass on.
+                if raw.in_transaction:
+                    raw.execute("ROLLBACK")
                 raise
             try:
                 if self._flusher is None:
                     # synchronous=FULL: the commit's fsync runs in a thread so the
                     # loop keeps serving.
-                    await _driver_call(_with_busy_timeout, conn, "COMMIT")
+                    await _driver_call(_with_busy_timeout, raw, "COMMIT")
                 elif tx.durable:
-                    await _driver_call(_commit_and_sync, conn, self._flusher.wal)
+                    await _driver_call(_commit_and_sync, raw, self._flusher.wal)
                     self._flush_later()  # for the checkpoint
                 else:
                     # synchronous=NORMAL and no automatic checkpoint: the commit only
                     # writes the WAL's pages to the OS, microseconds; no thread hop.
-                    conn.exec_driver_sql("COMMIT")
+                    raw.execute("COMMIT")
                     self._dirty = True
                     self._flush_later()
-            except DBAPIError as exc:
-                with contextlib.suppress(DBAPIError):
-                    conn.exec_driver_sql("ROLLBACK")
-                raise _translate(exc) from exc
+            except sqlite3.Error as exc:
+                if raw.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        raw.execute("ROLLBACK")
+                raise _translate_driver(exc) from exc
 
     def _flush_later(self) -> None:
         """Have the WAL fsynced within ``commit_flush_ms`` (one flush covers every commit before it)."""
