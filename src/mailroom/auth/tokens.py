@@ -24,7 +24,15 @@ import secrets
 import string
 from dataclasses import dataclass
 
-__all__ = ["LOOKUP_ID_LENGTH", "IssuedSecret", "digest", "matches", "new_secret", "parse_secret"]
+__all__ = [
+    "LOOKUP_ID_LENGTH",
+    "IssuedSecret",
+    "digest",
+    "digests_equal",
+    "matches",
+    "new_secret",
+    "parse_secret",
+]
 
 LOOKUP_ID_LENGTH = 8
 _RANDOM_BYTES = 32  # 256 bits; token_urlsafe renders them as 43 characters.
@@ -102,6 +110,12 @@ def digest(secret: str) -> str:
 
 def matches(secret: str, stored_digest: str) -> bool:
     """Whether a presented secret has the stored digest, compared in constant time."""
+    return digests_equal(digest(secret), stored_digest)
+
+
+def digests_equal(presented_digest: str, stored_digest: str) -> bool:
+    """Whether two hex digests are equal, compared in constant time."""
     # Compare bytes: compare_digest raises TypeError on non-ASCII str, and this must not raise.
-    presented = digest(secret).encode("ascii")
-    return hmac.compare_digest(presented, stored_digest.encode("utf-8", "surrogatepass"))
+    return hmac.compare_digest(
+        presented_digest.encode("ascii"), stored_digest.encode("utf-8", "surrogatepass")
+    )
