@@ -10,16 +10,19 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, inspect, text
+from sqlalchemy import Connection, insert, inspect, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from mailroom.store import migrate
+from mailroom.store import schema as schema_tables
 from mailroom.store.engine import AsyncDatabase, Database, SQLiteDatabase, open_database
 
 pytestmark = pytest.mark.anyio
@@ -151,4 +154,73 @@ async def test_upgrade_twice_is_a_no_op(empty_db: Database) -> None:
 
     assert await migrate.current_revision(empty_db) == head_revision()
     assert await schema(empty_db) == before
+    await assert_matches_models(empty_db)
+
+
+def _user(i: int) -> dict[str, Any]:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    return {
+        "email": f"u{i}@example.org",
+        "domain": "example.org",
+        "password_hash": "x",
+        "quota_bytes": 1,
+        "forward_destinations": [],
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+async def _run(db: Database, fn: Any) -> Any:
+    # The connection migrate itself uses (SQLite: the writer's; PostgreSQL: a transaction).
+    return await migrate._with_connection(db, fn)
+
+
+def _fill(conn: Connection) -> None:
+    """Two users in a schema from before 0003_row_version (no row_version named)."""
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    conn.execute(insert(schema_tables.domain_names).values(name="example.org", kind="domain"))
+    conn.execute(insert(schema_tables.domains).values(name="example.org", created_at=now, updated_at=now))
+    for i in range(2):
+        conn.execute(
+            insert(schema_tables.addresses).values(
+                address=f"u{i}@example.org", kind="user", domain="example.org"
+            )
+        )
+        conn.execute(insert(schema_tables.users).values(_user(i)))
+
+
+def _versions(conn: Connection) -> list[int]:
+    return [int(v) for v in conn.execute(text("SELECT row_version FROM users ORDER BY id")).scalars()]
+
+
+async def test_row_version_is_set_for_existing_users_and_kept_by_the_database(empty_db: Database) -> None:
+    await migrate.upgrade(empty_db, "0002_fulltext")
+    await _run(empty_db, _fill)
+
+    await migrate.upgrade(empty_db)
+
+    before = await _run(empty_db, _versions)
+    assert len(set(before)) == 2  # each user its own version, not the column's default
+    await _run(
+        empty_db, lambda c: c.execute(text("UPDATE users SET quota_bytes = 2 WHERE email = 'u0@example.org'"))
+    )
+    after = await _run(empty_db, _versions)
+    assert after[0] not in before
+    assert after[1] == before[1]
+    await assert_matches_models(empty_db)
+
+
+async def test_row_version_downgrades_and_upgrades_again(empty_db: Database) -> None:
+    await migrate.upgrade(empty_db)
+    await _run(empty_db, _fill)
+
+    await _run(empty_db, lambda c: command.downgrade(migrate._config(c), "0002_fulltext"))
+
+    assert await migrate.current_revision(empty_db) == "0002_fulltext"
+    columns = [name for name, _type, _null in (await schema(empty_db))["users"]["columns"]]
+    assert "row_version" not in columns
+    # No trigger left that names the column.
+    await _run(empty_db, lambda c: c.execute(text("UPDATE users SET quota_bytes = 3")))
+    await migrate.upgrade(empty_db)
+    assert len(set(await _run(empty_db, _versions))) == 2
     await assert_matches_models(empty_db)
