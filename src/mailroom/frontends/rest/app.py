@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, get_args, get_origin
+from urllib.parse import parse_qsl
 
 import orjson
 from pydantic import BaseModel
@@ -165,19 +166,20 @@ def _is_list(annotation: Any) -> bool:
     return any(_is_list(a) for a in get_args(annotation) if a is not type(None))
 
 
-def query_params(spec: MethodSpec, request: ApiRequest) -> dict[str, Any]:
-    """Query parameters; list-typed ones accept repeats and comma-separated values."""
+def list_params(spec: MethodSpec) -> frozenset[str]:
+    """The parameters of a method that take a list (from a query string: repeats, commas)."""
+    return frozenset(n for n, f in spec.params_model.model_fields.items() if _is_list(f.annotation))
+
+
+def query_params(lists: frozenset[str], query_string: bytes) -> dict[str, Any]:
+    """Query parameters; those named in ``lists`` accept repeats and comma-separated values,
+    any other repeated one keeps its last value."""
     out: dict[str, Any] = {}
-    fields = spec.params_model.model_fields
-    for key in request.query_params:
-        field = fields.get(key)
-        if field is not None and _is_list(field.annotation):
-            values: list[str] = []
-            for v in request.query_params.getlist(key):
-                values.extend(x for x in v.split(",") if x)
-            out[key] = values
+    for key, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+        if key in lists:
+            out.setdefault(key, []).extend(x for x in value.split(",") if x)
         else:
-            out[key] = request.query_params[key]
+            out[key] = value
     return out
 
 
@@ -205,12 +207,14 @@ def make_endpoint(mailroom: Mailroom, spec: MethodSpec) -> Endpoint:
     deprecation = {"Deprecation": deprecation_header(spec.deprecated)} if spec.deprecated else {}
 
     upload_param = spec.upload_param if takes_body else None
+    lists = list_params(spec)
 
     async def endpoint(request: ApiRequest) -> Response | Reply:
         principal = await authenticate_header(
             mailroom, request.headers.get("authorization"), request.client_ip
         )
-        params: dict[str, Any] = query_params(spec, request) if request.has_query else {}
+        query = request.scope.get("query_string")
+        params: dict[str, Any] = query_params(lists, query) if query else {}
         if upload_param is not None and not _is_json(request.headers.get("content-type")):
             # A file: multipart or the raw body (JSON still works: the RPC form, base64).
             if "filename" not in spec.param_names:

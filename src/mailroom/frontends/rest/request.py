@@ -36,10 +36,6 @@ class ApiRequest:
             self._query = QueryParams(self.scope.get("query_string", b""))
         return self._query
 
-    @property
-    def has_query(self) -> bool:
-        return bool(self.scope.get("query_string"))
-
     async def stream(self) -> AsyncIterator[bytes]:
         while True:
             message = await self.receive()
