@@ -112,8 +112,10 @@ class Owner(Access):
 
     def check(self, principal: Principal, params: Any) -> None:
         super().check(principal, params)
+        if principal.is_admin:
+            return
         value = _lookup(params, self.param)
-        if value is None or principal.is_admin:
+        if value is None:
             return
         address = str(value).lower()
         if principal.email == address or principal.can_manage(_domain_of(address)):

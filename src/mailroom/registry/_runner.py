@@ -83,8 +83,9 @@ def validation_errors(exc: ValidationError) -> list[FieldError]:
 
 
 def _step(f: Filter, proceed: Proceed) -> Proceed:
-    async def step(call: Call) -> Any:
-        return await f(call, proceed)
+    # A plain function handing back the filter's coroutine: no coroutine frame of its own.
+    def step(call: Call) -> Awaitable[Any]:
+        return f(call, proceed)
 
     return step
 
