@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
@@ -242,6 +242,24 @@ class RateLimiter:
         return max(1, math.ceil(stats.reset_time - self.counters.now()))
 
     # -- the filter ---------------------------------------------------------------------
-    async def filter(self, call: Call, proceed: Proceed) -> Any:
+    def filter(self, call: Call, proceed: Proceed) -> Awaitable[Any]:
+        if self._nothing_applies(call):
+            return proceed(call)  # the common case: no frame of its own
+        return self._checked(call, proceed)
+
+    async def _checked(self, call: Call, proceed: Proceed) -> Any:
         await self.check(call)
         return await proceed(call)
+
+    def _nothing_applies(self, call: Call) -> bool:
+        """Whether, without waiting for anything, no limit can apply to this call: no rule
+        for its method (or none that counts it) and its key's limits known to be none."""
+        principal = call.principal
+        if call.info.protocol in EXEMPT_PROTOCOLS or principal.kind in EXEMPT_KINDS:
+            return True
+        if self._method(call.spec)[0]:
+            return False
+        if principal.key_id is None:
+            return True
+        cached = self._key_limits.get(principal.key_id)
+        return cached is not None and cached[0] > time.monotonic() and not cached[1]
