@@ -98,3 +98,42 @@ async def test_a_cancelled_commit_finishes_before_the_connection_is_released(
     async with db.read() as tx:
         assert await domains.get(tx, "slow.example") is not None
     await db.close()
+
+
+@pytest.mark.anyio
+async def test_a_write_that_cannot_take_the_lock_fails_and_leaves_the_writer_usable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process holds the write lock past the busy timeout: the write (alone or in a
+    unit of work) is Unavailable, and once the lock is free the next write goes through."""
+    import sqlite3
+
+    from mailroom.errors import Unavailable
+    from mailroom.store import engine
+
+    path = tmp_path / "busy.db"
+    db = SQLiteDatabase(f"sqlite:///{path}")
+    await migrate.upgrade(db)
+    monkeypatch.setattr(engine, "BUSY_TIMEOUT_MS", 50)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    now = datetime.now(UTC)
+
+    async def insert(name: str) -> None:
+        async with db.write() as tx:
+            values = {"name": name, "comment": "", "signup_enabled": False}
+            await domains.insert_domain(tx, values | {"created_at": now, "updated_at": now})
+
+    with pytest.raises(Unavailable):
+        await insert("alone.example")
+    with pytest.raises(Unavailable):
+        async with db.unit_of_work():
+            await insert("unit.example")
+    other.execute("ROLLBACK")
+    other.close()
+    async with db.unit_of_work():
+        await insert("after.example")
+    async with db.read() as tx:
+        assert await domains.get(tx, "after.example") is not None
+        assert await domains.get(tx, "alone.example") is None
+    await db.close()

@@ -34,9 +34,10 @@ import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from datetime import UTC, date
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import orjson
@@ -326,8 +327,9 @@ class UnitOfWork:
 
     async def _join(self) -> Tx:
         if self.tx is None:
-            self._cm = self.db._write()
-            self.tx = await self._cm.__aenter__()
+            cm = self.db._write()
+            self.tx = await cm.__aenter__()
+            self._cm = cm  # only once begun: a failed BEGIN has nothing to end
         return self.tx
 
 
@@ -349,6 +351,57 @@ class _Given(contextlib.AbstractAsyncContextManager[Tx]):
         return None
 
 
+class _Joined(contextlib.AbstractAsyncContextManager[Tx]):
+    """A ``write()`` inside a unit of work: the unit's transaction, begun on first use."""
+
+    __slots__ = ("durable", "unit")
+
+    def __init__(self, unit: UnitOfWork, durable: bool) -> None:
+        self.unit = unit
+        self.durable = durable
+
+    async def __aenter__(self) -> Tx:
+        tx = await self.unit._join()
+        if self.durable:
+            tx.durable = True
+        return tx
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+class _UnitScope(contextlib.AbstractAsyncContextManager[UnitOfWork]):
+    """The block of :meth:`Database.unit_of_work`: commits (or rolls back) the unit at its end."""
+
+    __slots__ = ("db", "token", "unit")
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.unit: UnitOfWork | None = None
+        self.token: Token[UnitOfWork | None] | None = None
+
+    async def __aenter__(self) -> UnitOfWork:
+        outer = _unit_of_work.get()
+        if outer is not None and outer.active_for(self.db):
+            return outer  # nested: the outer unit commits
+        self.unit = UnitOfWork(self.db)
+        self.token = _unit_of_work.set(self.unit)
+        return self.unit
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        unit, token = self.unit, self.token
+        if unit is None or token is None:
+            return
+        unit.closed = True
+        try:
+            if unit._cm is not None:
+                await unit._cm.__aexit__(exc_type, exc, tb)
+        finally:
+            _unit_of_work.reset(token)
+
+
 class Database:
     """What services hold: ``read()`` and ``write()`` transactions, ``ping()``, ``close()``."""
 
@@ -362,53 +415,33 @@ class Database:
             return _Given(unit.tx)
         return self._read()
 
-    @contextlib.asynccontextmanager
-    async def write(self, *, durable: bool = False) -> AsyncIterator[Tx]:
+    def write(self, *, durable: bool = False) -> contextlib.AbstractAsyncContextManager[Tx]:
         """A write transaction: committed at the end of the block, or of the unit of work.
 
         ``durable``: the commit is on disk before this returns, whatever ``durable_commits``
         says (a unit of work joined by one durable write commits durably).
         """
+        # Context managers of our own rather than generators: an admin change opens four
+        # of them, and a generator-based one costs several times as much.
         unit = _unit_of_work.get()
         if unit is not None and unit.active_for(self):
-            tx = await unit._join()
-            if durable:
-                tx.durable = True
-            yield tx
-            return
-        async with self._write() as tx:
-            if durable:
-                tx.durable = True
-            yield tx
+            return _Joined(unit, durable)
+        return self._durable_write() if durable else self._write()
 
     @contextlib.asynccontextmanager
-    async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
+    async def _durable_write(self) -> AsyncIterator[Tx]:
+        async with self._write() as tx:
+            tx.durable = True
+            yield tx
+
+    def unit_of_work(self) -> contextlib.AbstractAsyncContextManager[UnitOfWork]:
         """Every ``write()`` inside joins one transaction, committed once when the block ends.
 
         The audit filter wraps admin changes in one, so that the audit entry commits with the
         change it records — atomic, and one fsync instead of two. An error anywhere inside
         rolls everything back. Nested units join the outer one.
         """
-        outer = _unit_of_work.get()
-        if outer is not None and outer.active_for(self):
-            yield outer
-            return
-        unit = UnitOfWork(self)
-        token = _unit_of_work.set(unit)
-        try:
-            try:
-                yield unit
-            except BaseException as exc:
-                unit.closed = True
-                if unit._cm is not None:
-                    await unit._cm.__aexit__(type(exc), exc, exc.__traceback__)
-                raise
-            unit.closed = True
-            if unit._cm is not None:
-                await unit._cm.__aexit__(None, None, None)
-        finally:
-            unit.closed = True
-            _unit_of_work.reset(token)
+        return _UnitScope(self)
 
     def _read(self) -> contextlib.AbstractAsyncContextManager[Tx]:
         raise NotImplementedError
@@ -588,6 +621,67 @@ class _SQLiteRead(contextlib.AbstractAsyncContextManager[Tx]):
             conn.close()
 
 
+class _SQLiteWrite(contextlib.AbstractAsyncContextManager[Tx]):
+    """A write transaction on the held writer connection, in turn with the process's other writers.
+
+    BEGIN, COMMIT and ROLLBACK go straight to the driver, as prepared statements do
+    (``Tx.run``): SQLAlchemy's execution context costs more than a COMMIT that only hands
+    the WAL's pages to the OS. Its own transaction state is unused (the driver is in
+    autocommit mode and we issue BEGIN ourselves).
+    """
+
+    __slots__ = ("db", "raw", "tx")
+
+    def __init__(self, db: SQLiteDatabase) -> None:
+        self.db = db
+        self.raw: sqlite3.Connection | None = None
+        self.tx: Tx | None = None
+
+    async def __aenter__(self) -> Tx:
+        db = self.db
+        await db._write_lock.acquire()
+        try:
+            conn = db._held
+            if conn is None or conn.invalidated or conn.closed:
+                conn = db._held = db._writer.connect()
+            raw: sqlite3.Connection = conn.connection.dbapi_connection  # type: ignore[assignment]
+            # The writer connection has no busy timeout: taking the write lock is tried
+            # on the loop, which costs nothing when no other process holds it; only when
+            # one does do we wait for it, in a thread, with the timeout on.
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                if not _is_busy(exc):
+                    raise _translate_driver(exc) from exc
+                try:
+                    await _driver_call(_with_busy_timeout, raw, "BEGIN IMMEDIATE")
+                except sqlite3.Error as exc2:
+                    raise _translate_driver(exc2) from exc2
+        except BaseException:
+            db._write_lock.release()
+            raise
+        self.raw = raw
+        self.tx = _SyncTx(conn)
+        return self.tx
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        raw, tx = self.raw, self.tx
+        if raw is None or tx is None:
+            return  # never begun
+        try:
+            if exc_type is not None:
+                # SQLite has already rolled back after some errors (a full disk): the
+                # error that did it is the one to pass on.
+                if raw.in_transaction:
+                    raw.execute("ROLLBACK")
+                return
+            await self.db._commit(raw, tx)
+        finally:
+            self.db._write_lock.release()
+
+
 class SQLiteDatabase(Database):
     dialect = "sqlite"
 
@@ -631,57 +725,29 @@ class SQLiteDatabase(Database):
         # checkout and reset cost more than the primary-key reads they serve.
         return _SQLiteRead(self)
 
-    @contextlib.asynccontextmanager
-    async def _write(self) -> AsyncIterator[Tx]:
-        async with self._write_lock:
-            conn = self._held
-            if conn is None or conn.invalidated or conn.closed:
-                conn = self._held = self._writer.connect()
-            # BEGIN, COMMIT and ROLLBACK go straight to the driver, as prepared statements
-            # do (Tx.run): SQLAlchemy's execution context costs more than a COMMIT that
-            # only hands the WAL's pages to the OS. Its own transaction state is unused
-            # (the driver is in autocommit mode and we issue BEGIN ourselves).
-            raw: sqlite3.Connection = conn.connection.dbapi_connection  # type: ignore[assignment]
-            # The writer connection has no busy timeout: taking the write lock is tried
-            # on the loop, which costs nothing when no other process holds it; only when
-            # one does do we wait for it, in a thread, with the timeout on.
-            try:
-                raw.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                if not _is_busy(exc):
-                    raise _translate_driver(exc) from exc
-                try:
-                    await _driver_call(_with_busy_timeout, raw, "BEGIN IMMEDIATE")
-                except sqlite3.Error as exc2:
-                    raise _translate_driver(exc2) from exc2
-            tx = _SyncTx(conn)
-            try:
-                yield tx
-            except BaseException:
-                # SQLite has already rolled back after some errors (a full disk): the
-                # error that did it is the one to pass on.
-                if raw.in_transaction:
+    def _write(self) -> contextlib.AbstractAsyncContextManager[Tx]:
+        return _SQLiteWrite(self)
+
+    async def _commit(self, raw: sqlite3.Connection, tx: Tx) -> None:
+        try:
+            if self._flusher is None:
+                # synchronous=FULL: the commit's fsync runs in a thread so the
+                # loop keeps serving.
+                await _driver_call(_with_busy_timeout, raw, "COMMIT")
+            elif tx.durable:
+                await _driver_call(_commit_and_sync, raw, self._flusher.wal)
+                self._flush_later()  # for the checkpoint
+            else:
+                # synchronous=NORMAL and no automatic checkpoint: the commit only
+                # writes the WAL's pages to the OS, microseconds; no thread hop.
+                raw.execute("COMMIT")
+                self._dirty = True
+                self._flush_later()
+        except sqlite3.Error as exc:
+            if raw.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
                     raw.execute("ROLLBACK")
-                raise
-            try:
-                if self._flusher is None:
-                    # synchronous=FULL: the commit's fsync runs in a thread so the
-                    # loop keeps serving.
-                    await _driver_call(_with_busy_timeout, raw, "COMMIT")
-                elif tx.durable:
-                    await _driver_call(_commit_and_sync, raw, self._flusher.wal)
-                    self._flush_later()  # for the checkpoint
-                else:
-                    # synchronous=NORMAL and no automatic checkpoint: the commit only
-                    # writes the WAL's pages to the OS, microseconds; no thread hop.
-                    raw.execute("COMMIT")
-                    self._dirty = True
-                    self._flush_later()
-            except sqlite3.Error as exc:
-                if raw.in_transaction:
-                    with contextlib.suppress(sqlite3.Error):
-                        raw.execute("ROLLBACK")
-                raise _translate_driver(exc) from exc
+            raise _translate_driver(exc) from exc
 
     def _flush_later(self) -> None:
         """Have the WAL fsynced within ``commit_flush_ms`` (one flush covers every commit before it)."""
