@@ -50,6 +50,31 @@ def test_redaction_and_diff() -> None:
     }
 
 
+def test_diff_of_nested_values_and_of_a_creation() -> None:
+    before = {"key": {"name": "laptop", "scopes": ["a"]}, "items": [{"token": "t", "n": 1}],
+              "blob": b"xyz", "pair": ("a", {"secret_sauce": "s"}), "same": 1}  # fmt: skip
+    after = {"key": {"name": "desktop", "scopes": ["a"]}, "items": [{"token": "u", "n": 1}],
+             "blob": b"xyzw", "pair": ("b", {"secret_sauce": "s"}), "same": 1, "new": None,
+             "added": {"deep": {"password": None, "x": 2}}}  # fmt: skip
+    changes = diff(before, after)
+    assert list(changes) == sorted(changes)
+    assert changes == {
+        "added.deep.x": {"before": None, "after": 2},
+        "blob": {"before": "<3 bytes>", "after": "<4 bytes>"},
+        "items": {"before": [{"token": "[redacted]", "n": 1}], "after": [{"token": "[redacted]", "n": 1}]},
+        "key.name": {"before": "[redacted]", "after": "[redacted]"},  # inside an API key's "key"
+        "pair": {
+            "before": ["a", {"secret_sauce": "[redacted]"}],
+            "after": ["b", {"secret_sauce": "[redacted]"}],
+        },
+    }
+    assert diff(None, {"address": "a@x.test", "key": "mr_1", "n": None}) == {
+        "address": {"before": None, "after": "a@x.test"},
+        "key": {"before": None, "after": "[redacted]"},
+    }
+    assert diff(None, "text") == {"value": {"before": None, "after": "text"}}
+
+
 @pytest.mark.parametrize("spec", MUTATING_ADMIN, ids=[s.name for s in MUTATING_ADMIN])
 async def test_every_mutating_admin_method_is_audited(
     spec: MethodSpec, mailroom: Mailroom, clock: FakeClock

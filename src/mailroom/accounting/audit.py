@@ -55,26 +55,57 @@ def is_secret(name: str, value: Any) -> bool:
     return isinstance(value, str) if secret is None else secret
 
 
+#: Values that are their own redaction (most leaves of an admin object).
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def redact(value: Any) -> Any:
     """A copy of ``value`` with every secret replaced by ``[redacted]``."""
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, dict):
-        return {
-            k: (REDACTED if v is not None and is_secret(str(k), v) else redact(v)) for k, v in value.items()
-        }
+        out: dict[Any, Any] = {}
+        for k, v in value.items():
+            if v is None:
+                out[k] = None
+                continue
+            secret = _secret_name(k if type(k) is str else str(k))
+            if secret or (secret is None and isinstance(v, str)):
+                out[k] = REDACTED
+            else:
+                out[k] = v if type(v) in _PLAIN else redact(v)
+        return out
     if isinstance(value, list | tuple):
-        return [redact(v) for v in value]
+        return [v if type(v) in _PLAIN else redact(v) for v in value]
     if isinstance(value, bytes):
         return f"<{len(value)} bytes>"
     return value
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
-        return out
-    return {prefix or "value": value}
+    """Leaves by dotted path (``{"a": {"b": 1}}`` → ``{"a.b": 1}``); a scalar is ``value``."""
+    if not isinstance(value, dict):
+        return {prefix or "value": value}
+    out: dict[str, Any] = {}
+    _flatten_into(value, prefix, out)
+    return out
+
+
+def _flatten_into(value: dict[Any, Any], prefix: str, out: dict[str, Any]) -> None:
+    for k, v in value.items():
+        path = f"{prefix}.{k}" if prefix else str(k)
+        if isinstance(v, dict):
+            _flatten_into(v, path, out)
+        else:
+            out[path or "value"] = v
+
+
+@functools.lru_cache(maxsize=2048)
+def _path_rule(path: str) -> tuple[bool | None, bool]:
+    """For a dotted path: its leaf's rule (as :func:`_secret_name`), and whether a field it
+    lies inside makes it secret whatever its value (``key.name`` is, under ``key``)."""
+    *parents, leaf = path.split(".")
+    return _secret_name(leaf), any(_secret_name(p) is not False for p in parents)
 
 
 def diff(before: Any, after: Any) -> dict[str, dict[str, Any]]:
@@ -82,15 +113,18 @@ def diff(before: Any, after: Any) -> dict[str, dict[str, Any]]:
     old = _flatten(before) if before is not None else {}
     new = _flatten(after) if after is not None else {}
     out: dict[str, dict[str, Any]] = {}
-    for path in sorted(set(old) | set(new)):
+    for path in sorted(old.keys() | new.keys()) if old else sorted(new):
         a, b = old.get(path), new.get(path)
         if a == b:
             continue
-        leaf = path.rsplit(".", 1)[-1]
-        if is_secret(leaf, a if a is not None else b) or any(is_secret(p, "") for p in path.split(".")[:-1]):
+        leaf, inside_secret = _path_rule(path)
+        if inside_secret or leaf or (leaf is None and isinstance(a if a is not None else b, str)):
             a = REDACTED if a is not None else None
             b = REDACTED if b is not None else None
-        out[path] = {"before": redact(a), "after": redact(b)}
+        out[path] = {
+            "before": a if type(a) in _PLAIN else redact(a),
+            "after": b if type(b) in _PLAIN else redact(b),
+        }
     return out
 
 
