@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import re
 import zlib
+from collections.abc import Awaitable
 from typing import Any
 
 import orjson
@@ -129,10 +130,11 @@ class CompressionMiddleware:
         self.max_decompressed = max_decompressed
         self.level = level
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        """The app's own coroutine when there is nothing to (de)compress (most API calls),
+        else one that wraps ``receive`` or ``send``."""
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
         # One pass over the raw headers (ASGI names are lower-case): a Headers object costs
         # a scan and a caught KeyError per header it does not find.
         coding = accept = ""
@@ -141,6 +143,14 @@ class CompressionMiddleware:
                 coding = value.decode("latin-1").strip().lower()
             elif name == b"accept-encoding":
                 accept = value.decode("latin-1")
+        response_coding = choose_encoding(accept) if accept else None
+        if coding in ("", "identity") and response_coding is None:
+            return self.app(scope, receive, send)
+        return self._coded(scope, receive, send, coding, response_coding)
+
+    async def _coded(
+        self, scope: Scope, receive: Receive, send: Send, coding: str, response_coding: str | None
+    ) -> None:
         if coding and coding != "identity":
             if coding == "x-gzip":
                 coding = "gzip"
@@ -154,7 +164,6 @@ class CompressionMiddleware:
                 if k.lower() not in (b"content-encoding", b"content-length")
             ]
             receive = _inflating(receive, _Inflater(coding, self.max_decompressed))
-        response_coding = choose_encoding(accept) if accept else None
         if response_coding is None:
             await self.app(scope, receive, send)
             return
