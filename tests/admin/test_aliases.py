@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
 import pytest
 
+from mailroom.accounting.audit import diff
 from mailroom.clock import FakeClock
 from tests.conftest import Actor
 
@@ -80,6 +82,29 @@ async def test_create_get_list_update_delete(
         URL, json={"address": "sales@example.org", "destinations": ["x@example.org"]}, headers=admin.headers
     )
     assert r.status_code == 201
+
+
+async def test_create_answers_what_get_reads_and_audits_it(
+    client: httpx.AsyncClient, admin: Actor, make_domain: Any, clock: FakeClock
+) -> None:
+    """create answers from what it stored, without reading it back: the answer (and the audit
+    entry's after-state) must be what a read gives, even for a clock outside UTC."""
+    await make_domain("example.org")
+    clock.set(datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=timezone(timedelta(hours=-5))))
+    body = {"address": "*@Example.org", "destinations": ["b@x.example", "a@x.example"], "wildcard": True}
+    r = await client.post(URL, json=body, headers=admin.headers)
+    assert r.status_code == 201, r.text
+    created = r.json()
+    assert created["created_at"] == "2026-03-04T10:06:07.891011Z"
+    r = await client.get(f"{URL}/*@example.org", headers=admin.headers)
+    assert r.json() == created
+    audit = await client.get(
+        "/api/v1/audit", params={"method": "admin.aliases.create"}, headers=admin.headers
+    )
+    entry = audit.json()["items"][0]
+    assert entry["target"] == "*@example.org"
+    assert entry["domain"] == "example.org"
+    assert entry["changes"] == diff(None, created)
 
 
 async def test_wildcards_and_catch_all(client: httpx.AsyncClient, admin: Actor, make_domain: Any) -> None:

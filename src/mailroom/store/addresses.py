@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Literal
 
 from sqlalchemy import bindparam, delete, select
+from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.selectable import ScalarSelect
 
 from mailroom.store._prepared import insert_query
 from mailroom.store.engine import Query, Tx
@@ -21,6 +23,11 @@ _INSERT = insert_query(addresses)
 _DELETE = delete(addresses).where(
     addresses.c.address == bindparam("address"), addresses.c.kind == bindparam("kind")
 )
+
+
+def holder_column(address: BindParameter[str]) -> ScalarSelect[str]:
+    """Who holds ``address`` (as :func:`kind_of` answers), as a column of a larger read."""
+    return select(addresses.c.kind).where(addresses.c.address == address).scalar_subquery()
 
 
 async def kind_of(tx: Tx, address: str) -> str | None:

@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, delete, func, select, update
 from mailroom.store import addresses
 from mailroom.store._prepared import insert_query
 from mailroom.store.engine import Query, Row, Tx
-from mailroom.store.schema import aliases, domains
+from mailroom.store.schema import aliases, domain_names, domains
 
 _COLUMNS = [
     aliases.c.address,
@@ -27,13 +27,45 @@ _COLUMNS = [
 _LIMIT = Query(select(domains.c.max_aliases).where(domains.c.name == bindparam("domain")).with_for_update())
 _GET = Query(select(*_COLUMNS).where(aliases.c.address == bindparam("address")))
 _INSERT_ALIAS = insert_query(aliases)
+_COUNT = Query(select(func.count()).select_from(aliases).where(aliases.c.domain == bindparam("domain")))
+_BEFORE_CREATE = Query(
+    select(
+        select(domain_names.c.kind)
+        .where(domain_names.c.name == bindparam("domain"))
+        .scalar_subquery()
+        .label("domain_kind"),
+        addresses.holder_column(bindparam("address")).label("holder"),
+        select(domains.c.max_aliases)
+        .where(domains.c.name == bindparam("domain"))
+        .scalar_subquery()
+        .label("max_aliases"),
+    )
+)
 
 
-async def alias_limit(tx: Tx, domain: str) -> int | None:
+async def before_create(tx: Tx, address: str, domain: str) -> Row:
+    """What creating an alias at ``address`` in ``domain`` depends on, in one read:
+    ``domain_kind`` (``"domain"``, ``"alternative"``, ``"relay"`` or None, as
+    ``domains.name_kind``), ``holder`` (as ``addresses.kind_of``) and ``max_aliases``
+    (unlocked: see :func:`alias_limit`)."""
+    rows = await tx.all(_BEFORE_CREATE, {"address": address, "domain": domain})
+    return rows[0]  # a SELECT without FROM has one row
+
+
+async def alias_limit(tx: Tx, domain: str, *, known: Row | None = None) -> int | None:
     """The domain's ``max_aliases``, locking the domain's row (PostgreSQL) so that concurrent
-    creations count each other; SQLite writers are serialised anyway."""
+    creations count each other. SQLite writers are serialised anyway: there the value that
+    :func:`before_create` read in this transaction (``known``) is still current."""
+    if known is not None and tx.dialect == "sqlite":
+        known_limit: int | None = known["max_aliases"]
+        return known_limit
     limit: int | None = await tx.scalar(_LIMIT, {"domain": domain})
     return limit
+
+
+async def count(tx: Tx, domain: str) -> int:
+    """How many aliases ``domain`` has."""
+    return int(await tx.scalar(_COUNT, {"domain": domain}) or 0)
 
 
 async def get(tx: Tx, address: str) -> Row | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 from mailroom.domain.aliases import Alias, AliasCreate, AliasUpdate, alias_problems
@@ -11,8 +12,8 @@ from mailroom.errors import Conflict, FieldError, InvalidParams, LimitExceeded, 
 from mailroom.registry import DELETE, GET, PATCH, POST, Context, Manager
 from mailroom.services.admin._api import api
 from mailroom.services.admin.domains import load_domain
-from mailroom.store import addresses, alternatives, domains
 from mailroom.store import aliases as store
+from mailroom.store import alternatives
 from mailroom.store.engine import Tx
 
 _HOLDER = {"user": "a user", "alias": "an alias"}
@@ -30,10 +31,10 @@ async def _load(tx: Tx, address: str) -> dict[str, Any]:
     return row
 
 
-async def _check_domain(tx: Tx, address: str) -> str:
-    """The domain an alias may live in: a real domain, not an alternative or a relay."""
-    domain = domain_of(address)
-    kind = await domains.name_kind(tx, domain)
+async def _check_domain(tx: Tx, address: str, domain: str, kind: str | None) -> None:
+    """An alias may live in a real domain (its address's), not in an alternative or a relay.
+
+    ``kind``: the kind of name ``domain`` is, as ``domains.name_kind`` says."""
     if kind is None:
         # Worded as the access policy words a domain the caller may not see, so that a
         # manager cannot tell a missing domain from someone else's.
@@ -48,7 +49,6 @@ async def _check_domain(tx: Tx, address: str) -> str:
             f"{domain} is a relayed domain: its mail is passed on, not delivered here, so it has no aliases"
         )
         raise InvalidParams([FieldError("alias.address", reason)])
-    return domain
 
 
 @api.method("admin.aliases.list", http=GET("/aliases"), access=Manager("domain"))
@@ -90,25 +90,27 @@ async def create_alias(ctx: Context, alias: AliasCreate) -> Alias:
         {"address": "alias.address", "wildcard": "alias.wildcard", "destinations": "alias.destinations"},
     )
     now = ctx.rt.clock.now()
+    domain = domain_of(alias.address)
     async with ctx.rt.db.write() as tx:
-        domain = await _check_domain(tx, alias.address)
-        holder = await addresses.kind_of(tx, alias.address)
+        state = await store.before_create(tx, alias.address, domain)
+        await _check_domain(tx, alias.address, domain, state["domain_kind"])
+        holder = state["holder"]
         if holder is not None:
             raise Conflict(
                 f"{alias.address} is already {_HOLDER.get(holder, 'in use')}",
                 address=alias.address,
                 kind=holder,
             )
-        limit = await store.alias_limit(tx, domain)
+        limit = await store.alias_limit(tx, domain, known=state)
         if limit is not None:
-            used = (await domains.usage(tx, domain))["aliases"]
+            used = await store.count(tx, domain)
             if used >= limit:
                 raise LimitExceeded(f"{domain} may have at most {limit} aliases", limit=limit, used=used)
-        await store.insert_alias(
-            tx, alias.model_dump() | {"domain": domain, "created_at": now, "updated_at": now}
-        )
-        row = await _load(tx, alias.address)
-    return Alias.model_validate(row)
+        values = alias.model_dump()
+        await store.insert_alias(tx, values | {"domain": domain, "created_at": now, "updated_at": now})
+    # What was stored, as a read would give it back (timestamps come back in UTC): no re-read.
+    stored = now.astimezone(UTC)
+    return Alias.model_validate(values | {"created_at": stored, "updated_at": stored})
 
 
 @api.method("admin.aliases.update", http=PATCH("/aliases/{address}"), access=Manager("address", kind="alias"))
