@@ -248,7 +248,9 @@ class AuditLog:
     @staticmethod
     def _domain(call: Call, target: str | None, result: Any) -> str | None:
         params = call.params
-        domain = getattr(params, "domain", None)
+        # Only a parameter can be one (the model forbids extras); asking the model for an
+        # attribute it lacks costs pydantic an exception.
+        domain = getattr(params, "domain", None) if "domain" in call.spec.param_names else None
         if isinstance(domain, str):
             return domain.lower()
         if call.spec.name.startswith("admin.domains."):

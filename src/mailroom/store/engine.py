@@ -108,9 +108,9 @@ class _CompiledQuery:
         )
 
     def args(self, params: Mapping[str, Any] | None) -> list[Any]:
-        given = params if params is not None else {}
+        get = (params if params is not None else {}).get
         return [
-            (proc(given.get(name, default)) if proc is not None else given.get(name, default))
+            (get(name, default) if proc is None else proc(get(name, default)))
             for name, default, proc in self.plan
         ]
 
