@@ -114,18 +114,19 @@ async def page_rendered(
     total = await _total(tx, params)
     get = cache.get
     parts = [get((key["id"], key["row_version"])) for key in keys]
-    if None not in parts:
-        return join_rendered(cast(list[bytes], parts)), total
-    params["ids"] = _listed(tx, [key["id"] for key, part in zip(keys, parts, strict=True) if part is None])
-    rows = await tx.all(_RENDER_BY_IDS(tx) if domains is None else _RENDER_BY_IDS_IN(tx), params)
-    fetched = {}
-    row_keys = _pop_keys(rows)
-    for (user_id, version), rendered in zip(row_keys, render_each(rows), strict=True):
-        fetched[user_id] = cache.put((user_id, version), rendered)
-    found = (
-        part if part is not None else fetched.get(key["id"]) for key, part in zip(keys, parts, strict=True)
-    )
-    return join_rendered(part for part in found if part is not None), total
+    missing = [i for i, part in enumerate(parts) if part is None]
+    if missing:
+        params["ids"] = _listed(tx, [keys[i]["id"] for i in missing])
+        rows = await tx.all(_RENDER_BY_IDS(tx) if domains is None else _RENDER_BY_IDS_IN(tx), params)
+        fetched = {}
+        row_keys = _pop_keys(rows)
+        for (user_id, version), rendered in zip(row_keys, render_each(rows), strict=True):
+            fetched[user_id] = cache.put((user_id, version), rendered)
+        for i in missing:
+            parts[i] = fetched.get(keys[i]["id"])
+        if len(fetched) < len(missing):  # gone since the first statement
+            parts = [part for part in parts if part is not None]
+    return join_rendered(cast(list[bytes], parts)), total
 
 
 async def _total(tx: Tx, params: dict[str, Any]) -> int:
