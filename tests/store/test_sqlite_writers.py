@@ -137,3 +137,54 @@ async def test_a_write_that_cannot_take_the_lock_fails_and_leaves_the_writer_usa
         assert await domains.get(tx, "after.example") is not None
         assert await domains.get(tx, "alone.example") is None
     await db.close()
+
+
+@pytest.mark.anyio
+async def test_a_write_cancelled_while_waiting_for_the_lock_leaves_no_transaction_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The wait for another process's lock runs in a thread; cancelled meanwhile, the thread's
+    BEGIN may still succeed after the lock frees: it must not stay open on the writer."""
+    import sqlite3
+    import threading
+
+    from mailroom.store import engine
+
+    path = tmp_path / "cancel-begin.db"
+    db = SQLiteDatabase(f"sqlite:///{path}")
+    await migrate.upgrade(db)
+    real = engine._with_busy_timeout
+    waiting, go, began = threading.Event(), threading.Event(), threading.Event()
+
+    def held_up(raw: sqlite3.Connection, sql: str) -> None:
+        if sql == "BEGIN IMMEDIATE":
+            waiting.set()
+            go.wait(5)
+        real(raw, sql)
+        if sql == "BEGIN IMMEDIATE":
+            began.set()
+
+    monkeypatch.setattr(engine, "_with_busy_timeout", held_up)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    now = datetime.now(UTC)
+
+    async def insert(name: str) -> None:
+        async with db.write() as tx:
+            values = {"name": name, "comment": "", "signup_enabled": False}
+            await domains.insert_domain(tx, values | {"created_at": now, "updated_at": now})
+
+    task = asyncio.get_running_loop().create_task(insert("cancelled.example"))
+    await asyncio.to_thread(waiting.wait, 5)
+    task.cancel()
+    other.execute("ROLLBACK")
+    other.close()
+    go.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert began.is_set()  # the thread's BEGIN went through after all
+    await insert("next.example")
+    async with db.read() as tx:
+        assert await domains.get(tx, "next.example") is not None
+        assert await domains.get(tx, "cancelled.example") is None
+    await db.close()

@@ -657,6 +657,12 @@ class _SQLiteWrite(contextlib.AbstractAsyncContextManager[Tx]):
                     await _driver_call(_with_busy_timeout, raw, "BEGIN IMMEDIATE")
                 except sqlite3.Error as exc2:
                     raise _translate_driver(exc2) from exc2
+                except BaseException:
+                    # Cancelled while the thread waited: the BEGIN may have gone through
+                    # since, and an open transaction would refuse every later BEGIN.
+                    if raw.in_transaction:
+                        raw.execute("ROLLBACK")
+                    raise
         except BaseException:
             db._write_lock.release()
             raise
