@@ -360,3 +360,29 @@ async def test_a_user_deleted_between_the_two_statements_is_left_out(
         "u3@example.org",
     ]
     assert total in (3, 4)  # its own statement
+
+
+async def test_a_filtered_page_never_takes_in_a_user_of_another_domain(
+    mailroom: Mailroom, call: Call
+) -> None:
+    """Between the two statements a user of the page goes and one of another domain comes
+    (on SQLite under the same id): the page fetches by id *and* domain, so it stays out."""
+    for name in ("example.org", "other.example"):
+        await call("admin.domains.create", {"domain": {"name": name}})
+    emails = [f"u{i}@example.org" for i in range(4)]
+    for email in emails:
+        await call("admin.users.create", {"user": {"email": email, "password": PASSWORD}})
+    gone_id, _ = await key_of(mailroom, "u3@example.org")
+    cache = RowCache(100)
+
+    async def replace_u3() -> None:
+        await call("admin.users.delete", {"email": "u3@example.org"})
+        await call("admin.users.create", {"user": {"email": "x@other.example", "password": PASSWORD}})
+
+    async with mailroom.runtime.db.read() as tx:
+        items, _total = await users_store.page_rendered(
+            _DeletingTx(tx, replace_u3), domains=["example.org"], offset=0, limit=50, cache=cache
+        )
+    assert [u["email"] for u in orjson.loads(orjson.dumps(items))] == emails[:3]
+    if mailroom.runtime.db.dialect == "sqlite":
+        assert (await key_of(mailroom, "x@other.example"))[0] == gone_id
