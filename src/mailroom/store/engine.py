@@ -81,7 +81,7 @@ class Query:
 class _CompiledQuery:
     """SQL text, parameter order and type processors for the SQLite driver."""
 
-    __slots__ = ("columns", "converters", "plan", "sql")
+    __slots__ = ("build", "columns", "converters", "plan", "sql")
 
     def __init__(self, stmt: Executable, dialect: Any) -> None:
         compiled: Any = stmt.compile(dialect=dialect)  # type: ignore[attr-defined]
@@ -106,6 +106,8 @@ class _CompiledQuery:
             for i, rc in enumerate(compiled._result_columns)
             if (proc := _result_converter(rc.type, dialect)) is not None
         )
+        #: A fetched tuple as a row dict, the converters applied in line (see _row_builder).
+        self.build = _row_builder(self.columns, {i: c for _, i, c in self.converters})
 
     def args(self, params: Mapping[str, Any] | None) -> list[Any]:
         get = (params if params is not None else {}).get
@@ -115,19 +117,13 @@ class _CompiledQuery:
         ]
 
     def rows(self, raw: Any, params: Mapping[str, Any] | None) -> list[Row]:
-        fetched = raw.execute(self.sql, self.args(params)).fetchall()
-        cols, converters = self.columns, self.converters
-        if not converters:
-            return [dict(zip(cols, row, strict=True)) for row in fetched]
-        out = []
-        for row in fetched:
-            item = dict(zip(cols, row, strict=True))
-            for name, i, convert in converters:
-                value = row[i]
-                if value is not None:
-                    item[name] = convert(value)
-            out.append(item)
-        return out
+        return list(map(self.build, raw.execute(self.sql, self.args(params)).fetchall()))
+
+    def tuples(self, raw: Any, params: Mapping[str, Any] | None) -> list[tuple[Any, ...]]:
+        fetched: list[tuple[Any, ...]] = raw.execute(self.sql, self.args(params)).fetchall()
+        if not self.converters:
+            return fetched  # the driver's own tuples
+        return [tuple(row.values()) for row in map(self.build, fetched)]
 
     def first_column(self, raw: Any, params: Mapping[str, Any] | None) -> list[Any]:
         values = [row[0] for row in raw.execute(self.sql, self.args(params)).fetchall()]
@@ -139,6 +135,25 @@ class _CompiledQuery:
     def run(self, raw: Any, params: Mapping[str, Any] | None) -> int:
         """A statement that returns no rows; the number of rows it changed."""
         return int(raw.execute(self.sql, self.args(params)).rowcount)
+
+
+def _row_builder(
+    columns: Sequence[str], converters: Mapping[int, Callable[[Any], Any]]
+) -> Callable[[tuple[Any, ...]], Row]:
+    """A function made for one query that turns a fetched tuple into its row dict.
+
+    Generated like ``namedtuple`` and ``dataclasses`` make their methods: a dict display
+    with one item per column (``{"id": r[0], "created_at": c1(r[1]) if r[1] is not None
+    else None}``) costs a third of ``dict(zip(...))`` plus a loop over the converters, and
+    every prepared read goes through it.
+    """
+    items = []
+    for i, name in enumerate(columns):
+        value = f"c{i}(r[{i}]) if r[{i}] is not None else None" if i in converters else f"r[{i}]"
+        items.append(f"{name!r}: {value}")
+    namespace = {f"c{i}": convert for i, convert in converters.items()}
+    exec(f"def build(r):\n    return {{{', '.join(items)}}}\n", namespace)  # noqa: S102
+    return namespace["build"]
 
 
 def _bind_converter(type_: Any, proc: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:
@@ -214,6 +229,12 @@ class Tx:
         result = await self.execute(stmt, params)
         return int(getattr(result, "rowcount", 0) or 0)
 
+    async def tuples(self, query: Query, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """A prepared query's rows as tuples in its column order: for reads whose rows are
+        keys, not records (no dict per row). On SQLite, the driver's own tuples."""
+        result = await self.execute(query, params)
+        return [tuple(row) for row in result]
+
     async def run(self, query: Query, params: Mapping[str, Any] | None = None) -> int:
         """Run a prepared statement that returns no rows (INSERT, UPDATE, DELETE); rows changed.
 
@@ -276,6 +297,12 @@ class _SyncTx(Tx):
             except sqlite3.Error as exc:
                 raise _translate_driver(exc) from exc
         return await super().scalars(stmt, params)
+
+    async def tuples(self, query: Query, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        try:
+            return query.sqlite(self._dialect).tuples(self._conn.connection.dbapi_connection, params)
+        except sqlite3.Error as exc:
+            raise _translate_driver(exc) from exc
 
     async def run(self, query: Query, params: Mapping[str, Any] | None = None) -> int:
         try:

@@ -110,20 +110,20 @@ async def page_rendered(
     if cache is None:
         rows = await tx.all(_PAGE_ALL if domains is None else _PAGE_IN(tx), params)
         return render_rows(rows), await _total(tx, params)
-    keys = await tx.all(_PAGE_KEYS_ALL if domains is None else _PAGE_KEYS_IN(tx), params)
+    # (id, row_version) tuples, as the driver gives them: they are the cache's keys.
+    keys = await tx.tuples(_PAGE_KEYS_ALL if domains is None else _PAGE_KEYS_IN(tx), params)
     total = await _total(tx, params)
-    get = cache.get
-    parts = [get((key["id"], key["row_version"])) for key in keys]
+    parts = list(map(cache.get, keys))
     missing = [i for i, part in enumerate(parts) if part is None]
     if missing:
-        params["ids"] = _listed(tx, [keys[i]["id"] for i in missing])
+        params["ids"] = _listed(tx, [keys[i][0] for i in missing])
         rows = await tx.all(_RENDER_BY_IDS(tx) if domains is None else _RENDER_BY_IDS_IN(tx), params)
         fetched = {}
         row_keys = _pop_keys(rows)
         for (user_id, version), rendered in zip(row_keys, render_each(rows), strict=True):
             fetched[user_id] = cache.put((user_id, version), rendered)
         for i in missing:
-            parts[i] = fetched.get(keys[i]["id"])
+            parts[i] = fetched.get(keys[i][0])
         if len(fetched) < len(missing):  # gone since the first statement
             parts = [part for part in parts if part is not None]
     return join_rendered(cast(list[bytes], parts)), total
@@ -144,10 +144,10 @@ def _pop_keys(rows: list[Row]) -> list[tuple[int, int]]:
 async def get_rendered(tx: Tx, email: str, cache: RowCache) -> bytes | None:
     """One user as a JSON :class:`User` object (None when there is none), from ``cache``
     when it holds the user's current version; fetched, rendered and kept there when not."""
-    key = await tx.first(_KEY_BY_EMAIL, {"email": email})
-    if key is None:
+    keys = await tx.tuples(_KEY_BY_EMAIL, {"email": email})
+    if not keys:
         return None
-    rendered = cache.get((key["id"], key["row_version"]))
+    rendered = cache.get(keys[0])
     if rendered is not None:
         return rendered
     rows = await tx.all(_RENDER_BY_EMAIL, {"email": email})
