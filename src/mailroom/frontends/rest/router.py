@@ -9,10 +9,11 @@ matches one whole segment.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
-from urllib.parse import unquote
+from urllib.parse import unquote as _unquote
 
 from starlette.routing import BaseRoute, Match
 from starlette.types import Receive, Scope, Send
@@ -28,6 +29,11 @@ class _Reply(Protocol):
 
 
 Endpoint = Callable[[ApiRequest], Awaitable[_Reply]]
+
+
+#: Path segments are percent-decoded in pure Python (~2 µs for ``alice%40example.org``);
+#: the same few (addresses, ids) come back again and again.
+unquote = functools.lru_cache(maxsize=4096)(_unquote)
 
 
 class MethodNotAllowed(MailroomError):
