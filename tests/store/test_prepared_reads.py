@@ -21,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.pool import StaticPool
 
+from mailroom.store._prepared import insert_query
 from mailroom.store.engine import Query, _row_builder
 from mailroom.store.types import UTCDateTime
 
@@ -68,3 +69,27 @@ def test_the_row_builder_keeps_names_as_they_are_and_leaves_none_alone() -> None
     build = _row_builder(["a", "b'\"c", "n"], {2: lambda v: v * 2})
     assert build((1, "x", 5)) == {"a": 1, "b'\"c": "x", "n": 10}
     assert build((None, None, None)) == {"a": None, "b'\"c": None, "n": None}
+
+
+def test_prepared_writes_bind_processed_values_and_scalar_defaults() -> None:
+    defaults = Table(
+        "defaulted",
+        MetaData(),
+        Column("id", Integer, primary_key=True),
+        Column("label", String, default="none"),
+        Column("tags", JSON),
+        Column("at", UTCDateTime),
+    )
+    raw = sqlite3.connect(":memory:")
+    raw.execute("CREATE TABLE defaulted (id INTEGER PRIMARY KEY, label TEXT, tags JSON, at VARCHAR(32))")
+    insert = insert_query(defaults).sqlite(sqlite.dialect())
+    insert.run(raw, {"tags": ["a"], "at": WHEN})
+    insert.run(raw, {"label": "given", "tags": None, "at": None})
+    select_all = Query(select(defaults).order_by(defaults.c.id)).sqlite(sqlite.dialect())
+    assert select_all.rows(raw, None) == [
+        {"id": 1, "label": "none", "tags": ["a"], "at": WHEN},
+        {"id": 2, "label": "given", "tags": None, "at": None},
+    ]
+    assert raw.execute("SELECT at FROM defaulted WHERE id = 1").fetchone() == (
+        "2026-11-21 12:00:00.123456+00:00",
+    )
