@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+from collections.abc import Awaitable
 from datetime import timedelta
 from typing import Any
 
@@ -114,9 +115,12 @@ class Idempotency:
             return call.info.status
         return call.spec.http.status if call.spec.http is not None else None
 
-    async def filter(self, call: Call, proceed: Proceed) -> Any:
+    def filter(self, call: Call, proceed: Proceed) -> Awaitable[Any]:
         if not self.applies(call):
-            return await proceed(call)
+            return proceed(call)  # no key: no frame of its own
+        return self._keyed(call, proceed)
+
+    async def _keyed(self, call: Call, proceed: Proceed) -> Any:
         key = call.info.headers[HEADER].strip()
         if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
             raise InvalidParams(
