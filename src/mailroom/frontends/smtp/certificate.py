@@ -9,6 +9,7 @@ certificate (and reload by restarting).
 
 from __future__ import annotations
 
+import fcntl
 import ipaddress
 import os
 import ssl
@@ -50,29 +51,42 @@ def generate_self_signed(cert_path: Path, key_path: Path, hostname: str) -> None
     )
     key_path.parent.mkdir(parents=True, exist_ok=True)
     cert_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    # Each file complete or absent: written aside, then renamed into place.
+    _write_replacing(key_path, key_pem, 0o600)
+    _write_replacing(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+
+
+def _write_replacing(path: Path, data: bytes, mode: int) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     with os.fdopen(fd, "wb") as fh:
-        fh.write(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        fh.write(data)
+    os.replace(temporary, path)
 
 
 def server_context(settings: Settings) -> ssl.SSLContext:
     """The server TLS context for STARTTLS, generating the self-signed pair when needed.
 
     Only the default locations are generated: configured files that are missing are an error.
+    Every worker of a first start comes here at the same moment: the pair is made, and read,
+    under an exclusive lock on the folder, so one worker makes it and the others load that
+    one (two making their own would leave one's key beside the other's certificate).
     """
     cert_path, key_path = tls_files(settings)
-    if not cert_path.exists() or not key_path.exists():
-        if settings.tls_cert_file is not None or settings.tls_key_file is not None:
-            raise FileNotFoundError(f"TLS certificate {cert_path} or key {key_path} does not exist")
-        generate_self_signed(cert_path, key_path, settings.hostname)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(cert_path, key_path)
+    if settings.tls_cert_file is not None or settings.tls_key_file is not None:
+        if not cert_path.exists() or not key_path.exists():
+            raise FileNotFoundError(f"TLS certificate {cert_path} or key {key_path} does not exist")
+        context.load_cert_chain(cert_path, key_path)
+        return context
+    key_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(key_path.parent / ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        if not cert_path.exists() or not key_path.exists():
+            generate_self_signed(cert_path, key_path, settings.hostname)
+        context.load_cert_chain(cert_path, key_path)
     return context
