@@ -100,6 +100,14 @@ async def test_a_cancelled_commit_finishes_before_the_connection_is_released(
     await db.close()
 
 
+async def insert_domain(db: SQLiteDatabase, name: str) -> None:
+    """A domain named ``name``, in a write of its own."""
+    now = datetime.now(UTC)
+    async with db.write() as tx:
+        values = {"name": name, "comment": "", "signup_enabled": False}
+        await domains.insert_domain(tx, values | {"created_at": now, "updated_at": now})
+
+
 @pytest.mark.anyio
 async def test_a_write_that_cannot_take_the_lock_fails_and_leaves_the_writer_usable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -117,22 +125,16 @@ async def test_a_write_that_cannot_take_the_lock_fails_and_leaves_the_writer_usa
     monkeypatch.setattr(engine, "BUSY_TIMEOUT_MS", 50)
     other = sqlite3.connect(path, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
-    now = datetime.now(UTC)
-
-    async def insert(name: str) -> None:
-        async with db.write() as tx:
-            values = {"name": name, "comment": "", "signup_enabled": False}
-            await domains.insert_domain(tx, values | {"created_at": now, "updated_at": now})
 
     with pytest.raises(Unavailable):
-        await insert("alone.example")
+        await insert_domain(db, "alone.example")
     with pytest.raises(Unavailable):
         async with db.unit_of_work():
-            await insert("unit.example")
+            await insert_domain(db, "unit.example")
     other.execute("ROLLBACK")
     other.close()
     async with db.unit_of_work():
-        await insert("after.example")
+        await insert_domain(db, "after.example")
     async with db.read() as tx:
         assert await domains.get(tx, "after.example") is not None
         assert await domains.get(tx, "alone.example") is None
@@ -167,14 +169,8 @@ async def test_a_write_cancelled_while_waiting_for_the_lock_leaves_no_transactio
     monkeypatch.setattr(engine, "_with_busy_timeout", held_up)
     other = sqlite3.connect(path, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
-    now = datetime.now(UTC)
 
-    async def insert(name: str) -> None:
-        async with db.write() as tx:
-            values = {"name": name, "comment": "", "signup_enabled": False}
-            await domains.insert_domain(tx, values | {"created_at": now, "updated_at": now})
-
-    task = asyncio.get_running_loop().create_task(insert("cancelled.example"))
+    task = asyncio.get_running_loop().create_task(insert_domain(db, "cancelled.example"))
     await asyncio.to_thread(waiting.wait, 5)
     task.cancel()
     other.execute("ROLLBACK")
@@ -183,7 +179,7 @@ async def test_a_write_cancelled_while_waiting_for_the_lock_leaves_no_transactio
     with pytest.raises(asyncio.CancelledError):
         await task
     assert began.is_set()  # the thread's BEGIN went through after all
-    await insert("next.example")
+    await insert_domain(db, "next.example")
     async with db.read() as tx:
         assert await domains.get(tx, "next.example") is not None
         assert await domains.get(tx, "cancelled.example") is None
