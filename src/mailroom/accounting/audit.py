@@ -50,9 +50,9 @@ def _secret_name(name: str) -> bool | None:
     return None if lowered == "key" else False
 
 
-def is_secret(name: str, value: Any) -> bool:
-    secret = _secret_name(name)
-    return isinstance(value, str) if secret is None else secret
+def _hides(rule: bool | None, value: Any) -> bool:
+    """Whether a field whose name gives ``rule`` (:func:`_secret_name`) hides ``value``."""
+    return isinstance(value, str) if rule is None else rule
 
 
 #: Values that are their own redaction (most leaves of an admin object).
@@ -69,8 +69,7 @@ def redact(value: Any) -> Any:
             if v is None:
                 out[k] = None
                 continue
-            secret = _secret_name(k if type(k) is str else str(k))
-            if secret or (secret is None and isinstance(v, str)):
+            if _hides(_secret_name(k if type(k) is str else str(k)), v):
                 out[k] = REDACTED
             else:
                 out[k] = v if type(v) in _PLAIN else redact(v)
@@ -118,7 +117,7 @@ def diff(before: Any, after: Any) -> dict[str, dict[str, Any]]:
         if a == b:
             continue
         leaf, inside_secret = _path_rule(path)
-        if inside_secret or leaf or (leaf is None and isinstance(a if a is not None else b, str)):
+        if inside_secret or _hides(leaf, a if a is not None else b):
             a = REDACTED if a is not None else None
             b = REDACTED if b is not None else None
         out[path] = {
