@@ -9,9 +9,10 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, select, update
 
 from mailroom.store import addresses
+from mailroom.store import domains as domains_store
 from mailroom.store._prepared import insert_query
 from mailroom.store.engine import Query, Row, Tx
-from mailroom.store.schema import aliases, domain_names, domains
+from mailroom.store.schema import aliases, domains
 
 _COLUMNS = [
     aliases.c.address,
@@ -30,10 +31,7 @@ _INSERT_ALIAS = insert_query(aliases)
 _COUNT = Query(select(func.count()).select_from(aliases).where(aliases.c.domain == bindparam("domain")))
 _BEFORE_CREATE = Query(
     select(
-        select(domain_names.c.kind)
-        .where(domain_names.c.name == bindparam("domain"))
-        .scalar_subquery()
-        .label("domain_kind"),
+        domains_store.kind_select(bindparam("domain")).scalar_subquery().label("domain_kind"),
         addresses.holder_column(bindparam("address")).label("holder"),
         select(domains.c.max_aliases)
         .where(domains.c.name == bindparam("domain"))

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import Select, bindparam, delete, func, insert, select, update
+from sqlalchemy.sql.elements import BindParameter
 
 from mailroom.store.engine import Query, Row, Tx
 from mailroom.store.schema import addresses, aliases, alternatives, domain_names, domains, users
@@ -23,13 +24,18 @@ async def release_names(tx: Tx, names: Collection[str]) -> None:
         await tx.execute(delete(domain_names).where(domain_names.c.name.in_(list(names))))
 
 
+def kind_select(name: BindParameter[str]) -> Select[tuple[str]]:
+    """What kind of name ``name`` is: ``domain``, ``alternative`` or ``relay`` (no row: free)."""
+    return select(domain_names.c.kind).where(domain_names.c.name == name)
+
+
 async def name_kind(tx: Tx, name: str) -> str | None:
     kind: str | None = await tx.scalar(_KIND, {"name": name})
     return kind
 
 
 _GET = Query(select(*_PUBLIC).where(domains.c.name == bindparam("name")))
-_KIND = Query(select(domain_names.c.kind).where(domain_names.c.name == bindparam("name")))
+_KIND = Query(kind_select(bindparam("name")))
 
 
 async def get(tx: Tx, name: str) -> Row | None:

@@ -44,21 +44,24 @@ def model_columns(model: type[BaseModel], table: Table) -> list[Column[Any]]:
     return columns
 
 
+def _plain_keys(rows: list[Row]) -> list[Row]:
+    """``rows`` with exact ``str`` keys: SQLAlchemy's result keys are quoted_name (a str
+    subclass) and orjson writes only exact str keys; the prepared SQLite path already gives
+    plain ones."""
+    if rows and any(type(key) is not str for key in rows[0]):
+        return [{str(k): v for k, v in row.items()} for row in rows]
+    return rows
+
+
 def render_rows(rows: list[Row]) -> orjson.Fragment:
     """A JSON array of ``rows`` (selected with :func:`model_columns`), ready to embed."""
-    if rows and any(type(key) is not str for key in rows[0]):
-        # SQLAlchemy's result keys are quoted_name (a str subclass) and orjson writes only
-        # exact str keys; the prepared SQLite path already gives plain ones.
-        rows = [{str(k): v for k, v in row.items()} for row in rows]
-    return orjson.Fragment(orjson.dumps(rows, option=orjson.OPT_UTC_Z))
+    return orjson.Fragment(orjson.dumps(_plain_keys(rows), option=orjson.OPT_UTC_Z))
 
 
 def render_each(rows: list[Row]) -> list[bytes]:
     """Each of ``rows`` (selected with :func:`model_columns`) as its own JSON object."""
-    if rows and any(type(key) is not str for key in rows[0]):
-        rows = [{str(k): v for k, v in row.items()} for row in rows]  # as in render_rows
     dumps, option = orjson.dumps, orjson.OPT_UTC_Z
-    return [dumps(row, option=option) for row in rows]
+    return [dumps(row, option=option) for row in _plain_keys(rows)]
 
 
 def join_rendered(parts: Iterable[bytes]) -> orjson.Fragment:
