@@ -7,6 +7,7 @@ PostgreSQL: each test then gets empty tables in a database made for this run.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import uuid
@@ -140,13 +141,20 @@ def settings(tmp_path: Path, database_url: str, settings_overrides: dict[str, An
     return Settings(**values)
 
 
-@pytest.fixture
-async def mailroom(settings: Settings, clock: FakeClock) -> AsyncIterator[Mailroom]:
+@contextlib.asynccontextmanager
+async def started(settings: Settings, clock: FakeClock | None = None) -> AsyncIterator[Mailroom]:
+    """A mailroom started on ``settings`` (database already migrated), closed at the end."""
     app = await bootstrap.start(settings, clock=clock, run_migrations=False)
     try:
         yield app
     finally:
         await app.close()
+
+
+@pytest.fixture
+async def mailroom(settings: Settings, clock: FakeClock) -> AsyncIterator[Mailroom]:
+    async with started(settings, clock) as app:
+        yield app
 
 
 @pytest.fixture

@@ -11,13 +11,12 @@ import httpx
 import pytest
 from passlib.hash import sha512_crypt
 
-from mailroom import bootstrap
 from mailroom.bootstrap import Mailroom
 from mailroom.clock import FakeClock
 from mailroom.errors import Conflict, InvalidParams
 from mailroom.services.admin import config as config_service
 from mailroom.settings import Settings
-from tests.conftest import FAST_ARGON2, Actor
+from tests.conftest import FAST_ARGON2, Actor, started
 
 pytestmark = pytest.mark.anyio
 
@@ -90,11 +89,8 @@ async def other(tmp_path: Path, sqlite_template: Path, clock: FakeClock) -> Asyn
         secret_key="test-secret-key-not-for-production",
         **FAST_ARGON2,
     )
-    app = await bootstrap.start(settings, clock=clock, run_migrations=False)
-    try:
+    async with started(settings, clock) as app:
         yield app
-    finally:
-        await app.close()
 
 
 async def export(app: Mailroom, **flags: bool) -> dict[str, Any]:

@@ -16,7 +16,6 @@ import orjson
 import pytest
 from sqlalchemy import delete, select, text
 
-from mailroom import bootstrap
 from mailroom.bootstrap import Mailroom
 from mailroom.clock import FakeClock
 from mailroom.services.admin.users import rendered_users
@@ -27,7 +26,7 @@ from mailroom.store.engine import Params, Query, Row, Statement, Tx, open_databa
 from mailroom.store.json_render import RowCache
 from mailroom.store.schema import users
 from mailroom.web import build_app
-from tests.conftest import Actor
+from tests.conftest import Actor, started
 from tests.delivery.test_ingest import deliver
 from tests.mailhelpers import message
 from tests.store.test_json_render import _make_users
@@ -59,22 +58,15 @@ async def sql_elsewhere(settings: Settings, sql: str, params: Mapping[str, Any])
 @pytest.fixture
 async def other(settings: Settings, clock: FakeClock, mailroom: Mailroom) -> AsyncIterator[Mailroom]:
     """A second mailroom on the same data, as another worker process would be: its own cache."""
-    app = await bootstrap.start(settings, clock=clock, run_migrations=False)
-    try:
+    async with started(settings, clock) as app:
         yield app
-    finally:
-        await app.close()
 
 
 @pytest.fixture
 async def uncached(settings: Settings, clock: FakeClock, mailroom: Mailroom) -> AsyncIterator[Mailroom]:
     """A mailroom on the same data with ``render_cache_entries = 0``."""
-    off = settings.model_copy(update={"render_cache_entries": 0})
-    app = await bootstrap.start(off, clock=clock, run_migrations=False)
-    try:
+    async with started(settings.model_copy(update={"render_cache_entries": 0}), clock) as app:
         yield app
-    finally:
-        await app.close()
 
 
 async def shown(call: Call, email: str) -> tuple[dict[str, Any], dict[str, Any]]:
