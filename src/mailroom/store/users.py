@@ -141,20 +141,21 @@ def _pop_keys(rows: list[Row]) -> list[tuple[int, int]]:
     return [(row.pop("cache_id"), row.pop("cache_version")) for row in rows]
 
 
-async def get_rendered(tx: Tx, email: str, cache: RowCache) -> bytes | None:
-    """One user as a JSON :class:`User` object (None when there is none), from ``cache``
-    when it holds the user's current version; fetched, rendered and kept there when not."""
+async def get_rendered(tx: Tx, email: str, cache: RowCache) -> orjson.Fragment | None:
+    """One user as a JSON :class:`User` object, ready to embed (None when there is none),
+    from ``cache`` when it holds the user's current version; fetched, rendered and kept
+    there when not."""
     keys = await tx.tuples(_KEY_BY_EMAIL, {"email": email})
     if not keys:
         return None
     rendered = cache.get(keys[0])
-    if rendered is not None:
-        return rendered
-    rows = await tx.all(_RENDER_BY_EMAIL, {"email": email})
-    if not rows:
-        return None
-    (row_key,) = _pop_keys(rows)
-    return cache.put(row_key, render_each(rows)[0])
+    if rendered is None:
+        rows = await tx.all(_RENDER_BY_EMAIL, {"email": email})
+        if not rows:
+            return None
+        (row_key,) = _pop_keys(rows)
+        rendered = cache.put(row_key, render_each(rows)[0])
+    return orjson.Fragment(rendered)
 
 
 async def count(tx: Tx, domain: str) -> int:

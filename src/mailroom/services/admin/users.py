@@ -12,7 +12,6 @@ import asyncio
 from collections.abc import Iterable
 from typing import Any
 
-import orjson
 from pydantic import SecretStr
 
 from mailroom.auth.principal import Principal
@@ -149,7 +148,7 @@ async def get_user(ctx: Context, email: EmailAddress) -> User | Rendered:
         rendered = await store.get_rendered(tx, email, cache)
     if rendered is None:
         raise NotFound.of("user", email)
-    return Rendered(orjson.Fragment(rendered))
+    return Rendered(rendered)
 
 
 _RENDERED_USERS = "mailroom.admin.users.rendered"
