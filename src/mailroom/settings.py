@@ -338,6 +338,23 @@ class Settings(BaseSettings):
         default=7, ge=1, description="An auto-reply goes to the same sender at most once per this many days."
     )
 
+    # Look-ups for an MTA in front of mailroom (docs/internal-api.md).
+    socketmap_host: str = Field(
+        default="127.0.0.1", description="Address the Postfix socketmap listener binds (TCP)."
+    )
+    socketmap_port: int = Field(
+        default=0, ge=0, le=65535, description="Postfix socketmap TCP port; 0 disables it (the default)."
+    )
+    socketmap_path: Path | None = Field(
+        default=None, description="UNIX socket for Postfix socketmap look-ups; unset: none."
+    )
+    mta_lmtp_nexthop: str = Field(
+        default="",
+        max_length=255,
+        description="What the socketmap transport table answers for our own domains; empty: "
+        "mailroom's LMTP listener (lmtp:inet:<lmtp_host>:<lmtp_port>).",
+    )
+
     # Submission and outbound delivery (docs/outbound.md).
     submission_host: str = Field(default="127.0.0.1", description="Address the submission listener binds.")
     submission_port: int = Field(
