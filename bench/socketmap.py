@@ -242,7 +242,8 @@ def main() -> None:
             for proc in procs.values():
                 stop(proc)
         print(
-            f"\nmedians of {args.rounds} rounds, {args.rate:.0f}/s for {args.seconds:.0f} s, {args.connections} connections:"
+            f"\nmedians of {args.rounds} rounds, {args.rate:.0f}/s for {args.seconds:.0f} s, "
+            f"{args.connections} connections:"
         )
         for name, runs in results.items():
             med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}

@@ -355,6 +355,37 @@ class Settings(BaseSettings):
         "mailroom's LMTP listener (lmtp:inet:<lmtp_host>:<lmtp_port>).",
     )
 
+    internal_secret: SecretStr | None = Field(
+        default=None,
+        description="Shared secret (header X-Mailroom-Internal-Secret) that lets hosts other than "
+        "loopback call /internal/* (nginx auth_http); unset: loopback only.",
+    )
+    proxy_smtp_backend: str = Field(
+        default="",
+        max_length=255,
+        pattern=r"^$|^(\[[0-9A-Fa-f:.]+\]|[0-9.]+):[0-9]{1,5}$",
+        description="IP:port nginx proxies authenticated SMTP to; empty: mailroom's submission listener.",
+    )
+    proxy_imap_backend: str = Field(
+        default="",
+        max_length=255,
+        pattern=r"^$|^(\[[0-9A-Fa-f:.]+\]|[0-9.]+):[0-9]{1,5}$",
+        description="IP:port nginx proxies IMAP to; empty: mailroom's IMAP listener (127.0.0.1:2143).",
+    )
+    proxy_pop3_backend: str = Field(
+        default="",
+        max_length=255,
+        pattern=r"^$|^(\[[0-9A-Fa-f:.]+\]|[0-9.]+):[0-9]{1,5}$",
+        description="IP:port nginx proxies POP3 to; empty: mailroom's POP3 listener (127.0.0.1:2110).",
+    )
+    proxy_wait_attempts: int = Field(
+        default=3,
+        ge=0,
+        le=100,
+        description="Failed proxied logins on one connection after which nginx is told to close it "
+        "instead of waiting (Auth-Wait) and letting the client try again.",
+    )
+
     # Submission and outbound delivery (docs/outbound.md).
     submission_host: str = Field(default="127.0.0.1", description="Address the submission listener binds.")
     submission_port: int = Field(

@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from mailroom.bootstrap import Mailroom
 from mailroom.errors import MailroomError
 from mailroom.frontends.compression import CompressionMiddleware
+from mailroom.frontends.internal import internal_routes
 from mailroom.frontends.metrics import metrics_routes
 from mailroom.frontends.push import push_routes
 from mailroom.frontends.rest.app import (
@@ -37,6 +38,7 @@ def build_app(mailroom: Mailroom) -> App:
         *openapi_routes(mailroom),
         *rpc_routes(mailroom),
         *push_routes(mailroom),
+        *internal_routes(mailroom),
     ]:
         # Routes under /api/v1 (openapi.json, events) are served by the registry's router,
         # which comes first: an API request then costs one prefix match, not a scan.

@@ -34,3 +34,19 @@ async def managed_domains(tx: Tx, user_id: int) -> frozenset[str]:
 
 async def set_password_hash(tx: Tx, user_id: int, password_hash: str) -> None:
     await tx.execute(update(users).where(users.c.id == user_id).values(password_hash=password_hash))
+
+
+_SERVICES = Query(
+    select(users.c.enabled, users.c.enable_smtp, users.c.enable_imap, users.c.enable_pop).where(
+        users.c.id == bindparam("user_id")
+    )
+)
+
+
+async def enabled_services(tx: Tx, user_id: int) -> frozenset[str]:
+    """Which of ``smtp``, ``imap`` and ``pop3`` the user may log in to (none when disabled)."""
+    row = await tx.first(_SERVICES, {"user_id": user_id})
+    if row is None or not row["enabled"]:
+        return frozenset()
+    flags = {"smtp": row["enable_smtp"], "imap": row["enable_imap"], "pop3": row["enable_pop"]}
+    return frozenset(name for name, on in flags.items() if on)

@@ -1,0 +1,81 @@
+"""mail.proxy.login: may this user log in to SMTP, IMAP or POP3 through a mail proxy, and where to?
+
+nginx's mail proxy asks this (through ``/internal/auth/email``, ngx_mail_auth_http_module)
+before it lets a client past AUTH/LOGIN: the password (or an API key) is checked by the same
+:class:`Authenticator` as every other login, so the brute-force guard counts these attempts
+with the client's own address, and the user's ``enable_smtp`` / ``enable_imap`` /
+``enable_pop`` flags decide the protocol. The answer names the back-end to proxy to:
+mailroom's own listener for the protocol unless a ``proxy_*_backend`` setting says otherwise.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, SecretStr
+
+from mailroom.auth.authenticate import Authenticator
+from mailroom.errors import RateLimited, Unauthenticated
+from mailroom.registry import Context, Internal
+from mailroom.services.mail._api import api
+from mailroom.settings import Settings
+from mailroom.store import accounts
+
+Protocol = Literal["smtp", "imap", "pop3"]
+
+
+class ProxyLogin(BaseModel):
+    """The verdict on one proxied login: ``ok`` with the back-end, or why not."""
+
+    ok: bool
+    #: ``invalid`` (wrong credentials), ``disabled`` (not for this protocol),
+    #: ``rate_limited`` (the guard's lockout), ``unsupported`` (auth method).
+    reason: Literal["", "invalid", "disabled", "rate_limited", "unsupported"] = ""
+    email: str = ""
+    server: str = ""
+    port: int = 0
+    retry_after: int = 0
+
+
+def backend(settings: Settings, protocol: Protocol) -> tuple[str, int]:
+    """Where a logged-in client of ``protocol`` goes (``host``, ``port``)."""
+    configured = {
+        "smtp": settings.proxy_smtp_backend,
+        "imap": settings.proxy_imap_backend,
+        "pop3": settings.proxy_pop3_backend,
+    }[protocol]
+    if configured:
+        host, _, port = configured.rpartition(":")
+        return host.strip("[]"), int(port)
+    if protocol == "smtp":
+        host = settings.submission_host
+        # A wildcard bind is reachable on loopback; nginx needs an address to connect to.
+        wildcard = host in ("", "0.0.0.0", "::")  # noqa: S104 (compared, not bound)
+        return ("127.0.0.1" if wildcard else host), settings.submission_port
+    return "127.0.0.1", 2143 if protocol == "imap" else 2110
+
+
+@api.method("mail.proxy.login", access=Internal())
+async def login(
+    ctx: Context,
+    protocol: Protocol,
+    user: Annotated[str, Field(max_length=512)],
+    password: Annotated[SecretStr, Field(max_length=4096)],
+) -> ProxyLogin:
+    """Check a proxied login (the client's address is the call's ``client_ip``)."""
+    authenticator = ctx.rt.extras["authenticator"]
+    assert isinstance(authenticator, Authenticator)
+    try:
+        principal = await authenticator.basic(user, password.get_secret_value(), ctx.call.client_ip)
+    except RateLimited as error:
+        return ProxyLogin(ok=False, reason="rate_limited", retry_after=error.retry_after)
+    except Unauthenticated:
+        return ProxyLogin(ok=False, reason="invalid")
+    if principal.user_id is None or principal.email is None:
+        return ProxyLogin(ok=False, reason="invalid")  # an API key of no user logs in nowhere
+    async with ctx.rt.db.read() as tx:
+        services = await accounts.enabled_services(tx, principal.user_id)
+    if protocol not in services:
+        return ProxyLogin(ok=False, reason="disabled")
+    server, port = backend(ctx.rt.settings, protocol)
+    return ProxyLogin(ok=True, email=principal.email, server=server, port=port)
