@@ -386,6 +386,22 @@ class Settings(BaseSettings):
         "instead of waiting (Auth-Wait) and letting the client try again.",
     )
 
+    dovecot_dict_path: Path | None = Field(
+        default=None,
+        description="UNIX socket of the Dovecot dict-proxy listener (passdb, userdb, quota_clone); "
+        "unset: none.",
+    )
+    dovecot_home: str = Field(
+        default="/var/vmail/%d/%n",
+        max_length=255,
+        description="The home (mail folder) userdb answers; %d is the domain, %n the local part.",
+    )
+    dovecot_nopassword: bool = Field(
+        default=False,
+        description="passdb answers 'nopassword' instead of the hash: only when every login reaches "
+        "Dovecot through a proxy that checked the password with mailroom (nginx auth_http).",
+    )
+
     # Submission and outbound delivery (docs/outbound.md).
     submission_host: str = Field(default="127.0.0.1", description="Address the submission listener binds.")
     submission_port: int = Field(

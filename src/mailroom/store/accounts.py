@@ -50,3 +50,37 @@ async def enabled_services(tx: Tx, user_id: int) -> frozenset[str]:
         return frozenset()
     flags = {"smtp": row["enable_smtp"], "imap": row["enable_imap"], "pop3": row["enable_pop"]}
     return frozenset(name for name, on in flags.items() if on)
+
+
+_DOVECOT_COLUMNS = (
+    users.c.id,
+    users.c.email,
+    users.c.enabled,
+    users.c.password_hash,
+    users.c.quota_bytes,
+    users.c.enable_imap,
+    users.c.enable_pop,
+)
+_DOVECOT_USER = Query(select(*_DOVECOT_COLUMNS).where(users.c.email == bindparam("email")))
+_DOVECOT_USERS = Query(
+    select(*_DOVECOT_COLUMNS)
+    .where(users.c.enabled.is_(True), users.c.email > bindparam("after"))
+    .order_by(users.c.email)
+    .limit(bindparam("limit"))
+)
+
+
+async def dovecot_user(tx: Tx, email: str) -> Row | None:
+    """What Dovecot's passdb and userdb need of a mailbox."""
+    return await tx.first(_DOVECOT_USER, {"email": email})
+
+
+async def dovecot_users(tx: Tx, *, after: str, limit: int) -> list[Row]:
+    """Enabled mailboxes by address, the next ``limit`` after ``after`` (user iteration)."""
+    return await tx.all(_DOVECOT_USERS, {"after": after, "limit": limit})
+
+
+async def set_quota_used(tx: Tx, email: str, used_bytes: int) -> bool:
+    """Record the storage a mailbox uses as Dovecot counted it; False when there is none."""
+    result = await tx.execute(update(users).where(users.c.email == email).values(quota_bytes_used=used_bytes))
+    return bool(result.rowcount)

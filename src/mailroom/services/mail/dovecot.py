@@ -1,0 +1,159 @@
+"""mail.dovecot.*: accounts for operators who keep Dovecot for the mailboxes (dict proxy).
+
+Dovecot's ``passdb`` and ``userdb`` of driver ``dict`` ask mailroom's dict-proxy listener
+(frontends/dovecot) for keys under ``shared/``; its ``quota_clone`` plugin writes each
+user's usage under ``priv/quota/``. These internal methods answer them:
+
+- ``lookup``: ``shared/passdb/<user>`` (or ``shared/passdb/<service>/<user>`` with
+  ``password_key = passdb/%s/%u``, so IMAP and POP3 logins honour ``enable_imap`` and
+  ``enable_pop``) → ``{"password": "{SCHEME}hash"}``, which Dovecot checks itself;
+  ``{"nopassword": "y"}`` instead when ``dovecot_nopassword`` says a proxy in front (nginx
+  with auth_http) already checked the password. ``shared/userdb/<user>`` → ``home`` from
+  ``dovecot_home`` and ``quota_rule`` from the mailbox's quota.
+- ``iterate``: ``shared/userdb/`` → every enabled mailbox (``doveadm user -A``, ``-u '*'``).
+- ``commit``: ``priv/quota/storage`` of a user → that mailbox's ``quota_bytes_used``.
+
+Values are JSON objects, Dovecot's default ``value_format``. A user whose hash Dovecot
+cannot check (passlib's PBKDF2 formats) is not found by passdb: such an account logs in
+through mailroom (its password is upgraded to argon2id there) before Dovecot can check it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import orjson
+from pydantic import BaseModel, Field
+
+from mailroom.auth.passwords import scheme_of
+from mailroom.registry import Context, Internal
+from mailroom.services.mail._api import api
+from mailroom.store import accounts
+from mailroom.store.engine import Row
+
+log = logging.getLogger("mailroom.dovecot")
+
+Key = Annotated[str, Field(max_length=2048)]
+#: Schemes whose hashes Dovecot's own password schemes can check.
+_DOVECOT_SCHEMES = frozenset(
+    (
+        "ARGON2ID",
+        "ARGON2I",
+        "SHA512-CRYPT",
+        "SHA256-CRYPT",
+        "MD5-CRYPT",
+        "BLF-CRYPT",
+        "SSHA512",
+        "SSHA256",
+        "SSHA",
+        "PBKDF2",
+    )
+)
+_SERVICE_FLAGS = {"imap": "enable_imap", "pop3": "enable_pop"}
+PASSDB = "shared/passdb/"
+USERDB = "shared/userdb/"
+QUOTA_STORAGE = "priv/quota/storage"
+
+
+class DictValue(BaseModel):
+    """A dict look-up's answer: ``found`` with its ``value``."""
+
+    found: bool
+    value: str = ""
+
+
+class DictEntry(BaseModel):
+    key: str
+    value: str
+
+
+class QuotaChange(BaseModel):
+    """One ``SET`` of a committed transaction."""
+
+    key: Key
+    value: Annotated[str, Field(max_length=64)]
+
+
+def dovecot_password(stored: str) -> str | None:
+    """A stored hash in Dovecot's ``{SCHEME}`` form, or None when Dovecot cannot check it."""
+    scheme = scheme_of(stored)
+    if scheme not in _DOVECOT_SCHEMES:
+        return None
+    return stored if stored.startswith("{") else f"{{{scheme}}}{stored}"
+
+
+def _userdb(ctx: Context, row: Row) -> dict[str, str]:
+    local, _, domain = str(row["email"]).rpartition("@")
+    fields = {"home": ctx.rt.settings.dovecot_home.replace("%d", domain).replace("%n", local)}
+    quota = int(row["quota_bytes"] or 0)
+    if quota > 0:
+        fields["quota_rule"] = f"*:bytes={quota}"
+    return fields
+
+
+def _json(fields: dict[str, str]) -> str:
+    return orjson.dumps(fields).decode()
+
+
+@api.method("mail.dovecot.lookup", access=Internal())
+async def lookup(ctx: Context, key: Key) -> DictValue:
+    """Answer a dict look-up of Dovecot's passdb or userdb (see the module docstring)."""
+    if key.startswith(PASSDB):
+        service, _, user = key[len(PASSDB) :].rpartition("/")
+        table = "passdb"
+    elif key.startswith(USERDB):
+        service, user, table = "", key[len(USERDB) :], "userdb"
+    else:
+        return DictValue(found=False)
+    async with ctx.rt.db.read() as tx:
+        row = await accounts.dovecot_user(tx, user.strip().lower())
+    if row is None or not row["enabled"]:
+        return DictValue(found=False)
+    if table == "userdb":
+        return DictValue(found=True, value=_json(_userdb(ctx, row)))
+    flag = _SERVICE_FLAGS.get(service.lower())
+    if flag is not None and not row[flag]:
+        return DictValue(found=False)
+    if ctx.rt.settings.dovecot_nopassword:
+        return DictValue(found=True, value=_json({"nopassword": "y"}))
+    password = dovecot_password(str(row["password_hash"]))
+    if password is None:
+        log.warning("passdb: the password hash of %s is not in a scheme Dovecot can check", row["email"])
+        return DictValue(found=False)
+    return DictValue(found=True, value=_json({"password": password}))
+
+
+@api.method("mail.dovecot.iterate", access=Internal())
+async def iterate(
+    ctx: Context, path: Key, after: Key = "", limit: Annotated[int, Field(ge=1, le=10_000)] = 1000
+) -> list[DictEntry]:
+    """The next ``limit`` userdb entries under ``path`` after the key ``after`` (user iteration)."""
+    if not USERDB.startswith(path) and not path.startswith(USERDB):
+        return []
+    start = after[len(USERDB) :] if after.startswith(USERDB) else ""
+    async with ctx.rt.db.read() as tx:
+        rows = await accounts.dovecot_users(tx, after=start, limit=limit)
+    return [DictEntry(key=USERDB + str(row["email"]), value=_json(_userdb(ctx, row))) for row in rows]
+
+
+@api.method("mail.dovecot.commit", access=Internal(), mutating=True)
+async def commit(
+    ctx: Context,
+    user: Key,
+    changes: Annotated[list[QuotaChange], Field(max_length=100)],
+) -> bool:
+    """Apply a committed dict transaction of ``user``: the storage ``quota_clone`` counted.
+
+    Other keys are accepted and ignored (mailroom keeps no other per-user dict state); False
+    when the user is unknown.
+    """
+    used = [c for c in changes if c.key == QUOTA_STORAGE]
+    if not used:
+        return True
+    try:
+        value = max(0, int(used[-1].value))
+    except ValueError:
+        return True  # not a number: nothing to record
+    async with ctx.rt.db.write() as tx:
+        return await accounts.set_quota_used(tx, user.strip().lower(), value)
