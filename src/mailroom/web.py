@@ -14,6 +14,7 @@ from mailroom.bootstrap import Mailroom
 from mailroom.errors import MailroomError
 from mailroom.frontends.compression import CompressionMiddleware
 from mailroom.frontends.internal import internal_routes
+from mailroom.frontends.keyserver import keyserver_routes
 from mailroom.frontends.metrics import metrics_routes
 from mailroom.frontends.push import push_routes
 from mailroom.frontends.rest.app import (
@@ -39,6 +40,7 @@ def build_app(mailroom: Mailroom) -> App:
         *rpc_routes(mailroom),
         *push_routes(mailroom),
         *internal_routes(mailroom),
+        *keyserver_routes(mailroom),
     ]:
         # Routes under /api/v1 (openapi.json, events) are served by the registry's router,
         # which comes first: an API request then costs one prefix match, not a scan.

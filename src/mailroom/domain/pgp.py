@@ -18,6 +18,7 @@ from pydantic import AfterValidator, BeforeValidator, Field
 
 MAX_KEY_CHARS = 100_000
 _FINGERPRINT = re.compile(r"^(?:[0-9A-F]{40}|[0-9A-F]{64})$")
+_BARE_ADDRESS = re.compile(r"<?[^\s<>@]+@[^\s<>@]+\.[^\s<>@]+>?")
 
 
 def normalize_fingerprint(value: str) -> str:
@@ -83,6 +84,9 @@ def parse_public_key(text: str) -> ParsedKey:
     user_ids: list[str] = []
     emails: list[str] = []
     for uid in key.userids:
+        if not uid.email and _BARE_ADDRESS.fullmatch(str(uid.name or "")):
+            # gpg --quick-gen-key alice@example.org makes a user id that is only the address.
+            emails.append(str(uid.name).strip("<>").lower())
         if uid.email:
             emails.append(str(uid.email).lower())
         name = str(uid.name or "")
@@ -102,3 +106,23 @@ def parse_public_key(text: str) -> ParsedKey:
         expires_at=None if expires is None else _utc(expires),
         armored=str(key),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class KeyFacts:
+    """What a key server's index shows of a key: RFC 4880 algorithm number and key size."""
+
+    algorithm_id: int
+    bits: int
+
+
+def key_facts(armored: str) -> KeyFacts:
+    """The algorithm number and size of a stored (already validated) armored key."""
+    import pgpy
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        key, _ = pgpy.PGPKey.from_blob(armored)
+    size = key.key_size  # an int for RSA/DSA, the curve (with its key_size) for ECC
+    bits = size if isinstance(size, int) else int(getattr(size, "key_size", 0) or 0)
+    return KeyFacts(int(key.key_algorithm.value), bits)

@@ -52,3 +52,25 @@ async def delete_key(tx: Tx, fingerprint: str, user_id: int) -> bool:
         public_keys.c.fingerprint == fingerprint, public_keys.c.user_id == user_id
     )
     return await tx.rowcount(stmt) > 0
+
+
+_BY_KEY_ID = Query(
+    select(*_PUBLIC)
+    .where(public_keys.c.fingerprint.like(bindparam("suffix")))
+    .order_by(public_keys.c.published_at.desc(), public_keys.c.fingerprint)
+    .limit(50)
+)
+_OF_DOMAIN = Query(
+    select(public_keys.c.email).where(public_keys.c.email.like(bindparam("pattern"), escape="\\")).distinct()
+)
+
+
+async def by_key_id(tx: Tx, key_id: str) -> list[Row]:
+    """Keys whose fingerprint ends with ``key_id`` (a long or short OpenPGP key id, upper hex)."""
+    return await tx.all(_BY_KEY_ID, {"suffix": f"%{key_id}"})
+
+
+async def addresses_in_domain(tx: Tx, domain: str) -> list[str]:
+    """The addresses of ``domain`` that have published keys (WKD resolves its hashes over them)."""
+    escaped = domain.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return [str(v) for v in await tx.scalars(_OF_DOMAIN, {"pattern": f"%@{escaped}"})]
