@@ -461,13 +461,6 @@ class Settings(BaseSettings):
 
         return None if value is None else normalize_domain(value)
 
-    @field_validator("dmarc_rua", "dmarc_ruf")
-    @classmethod
-    def _report_address(cls, value: str | None) -> str | None:
-        from mailroom.domain.names import normalize_address
-
-        return None if value is None else normalize_address(value.removeprefix("mailto:"))
-
     @field_validator("login_failures_per_network", "login_failures_per_account")
     @classmethod
     def _login_limit(cls, value: str) -> str:

@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mailroom.bootstrap import Mailroom
 from mailroom.errors import MailroomError
+from mailroom.frontends.autoconfig import autoconfig_routes
 from mailroom.frontends.compression import CompressionMiddleware
 from mailroom.frontends.metrics import metrics_routes
 from mailroom.frontends.push import push_routes
@@ -37,6 +38,7 @@ def build_app(mailroom: Mailroom) -> App:
         *openapi_routes(mailroom),
         *rpc_routes(mailroom),
         *push_routes(mailroom),
+        *autoconfig_routes(mailroom),
     ]:
         # Routes under /api/v1 (openapi.json, events) are served by the registry's router,
         # which comes first: an API request then costs one prefix match, not a scan.

@@ -33,6 +33,7 @@ __all__ = [
     "is_placeholder_host",
     "public_smtp_port",
     "served_services",
+    "startup_warnings",
 ]
 
 Protocol = Literal["imap", "pop3", "smtp"]
@@ -153,6 +154,11 @@ def hostname_warning(settings: Settings) -> str | None:
         "(MAILROOM_HOSTNAME) to this server's public name. It is the MX and SRV target, the "
         "server autoconfig and autodiscover give mail clients, and the SMTP greeting."
     )
+
+
+def startup_warnings(settings: Settings) -> list[str]:
+    """What the server warns about when it starts (``serve``'s banner and each worker's log)."""
+    return [w for w in (hostname_warning(settings),) if w is not None]
 
 
 class MailServer(BaseModel):
