@@ -128,7 +128,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=10 * 1024 * 1024, ge=1024, description="Largest request body (413 above)."
     )
-    public_url: str | None = Field(default=None, description="Base URL clients use, for links and docs.")
+    public_url: str | None = Field(
+        default=None,
+        description="Base URL clients use, for links and docs. An https://host[:port]/ URL is also "
+        "where the DNS helper advertises autoconfig and autodiscover.",
+    )
     hostname: str = Field(
         default="mail.example.org",
         description="This server's public mail host name: the MX and SRV target, the server mail "
