@@ -4,7 +4,6 @@ host name, the start-up warnings, and the worker's start-up log."""
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -104,8 +103,9 @@ def test_autoconfig_origin(url: str | None, origin: tuple[str, int] | None) -> N
 
 @pytest.mark.anyio
 async def test_each_worker_logs_the_warning_at_start(
-    settings: Settings, caplog: pytest.LogCaptureFixture, tmp_path: Path
+    settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # (Without a placeholder there is nothing to log: startup_warnings is [], tested above.)
     quiet = {"smtp_port": 0, "lmtp_port": 0, "submission_port": 0}
     with caplog.at_level(logging.WARNING, logger="mailroom"):
         async with started_worker(settings.model_copy(update=quiet)):
@@ -113,8 +113,3 @@ async def test_each_worker_logs_the_warning_at_start(
     assert [r.getMessage() for r in caplog.records if "placeholder" in r.getMessage()] == [
         hostname_warning(settings)
     ]
-    caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="mailroom"):
-        async with started_worker(settings.model_copy(update={**quiet, "hostname": "mail.mailhost.net"})):
-            pass
-    assert not [r for r in caplog.records if "placeholder" in r.getMessage()]
