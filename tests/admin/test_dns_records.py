@@ -59,6 +59,17 @@ async def test_the_reproduction_with_default_settings(
     assert "tighten p= to quarantine, then reject" in dmarc["purpose"]
     # Reports stay in the domain: no authorisation record for another zone.
     assert not [x for x in found if "._report._dmarc." in x["name"]]
+    # ... and nobody receives them yet: the helper says so until the address exists.
+    assert "Warning: postmaster@example.org receives no mail here yet" in dmarc["purpose"]
+    r = await client.post(
+        "/api/v1/aliases",
+        json={"address": "postmaster@example.org", "destinations": ["ops@elsewhere.example"]},
+        headers=admin.headers,
+    )
+    assert r.status_code == 201, r.text
+    now = (await client.get(URL, headers=admin.headers)).json()
+    (dmarc,) = [x for x in now if x["name"] == "_dmarc.example.org."]
+    assert "Warning" not in dmarc["purpose"]
 
 
 @pytest.mark.parametrize(

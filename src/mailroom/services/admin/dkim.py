@@ -7,8 +7,10 @@ The private key is written here and read only by the outbound signer
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Annotated
 
+from mailroom.delivery.resolve import resolve
 from mailroom.domain.clientconfig import autoconfig_origin, public_smtp_port, served_services
 from mailroom.domain.dkim import (
     DkimBits,
@@ -52,19 +54,33 @@ def _srv_services(settings: Settings) -> tuple[list[SrvService], bool]:
     return srv, any(s.service.incoming for s in served)
 
 
+async def _unreachable(tx: Tx, settings: Settings, addresses: list[str | None]) -> list[str]:
+    """The report addresses in our own domains that no mailbox or alias receives."""
+    out = []
+    for address in addresses:
+        if address is None:
+            continue
+        resolution = await resolve(tx, address, delimiters=settings.recipient_delimiter)
+        if resolution.status not in ("accepted", "not_local"):
+            out.append(address)
+    return out
+
+
 async def _records(ctx: Context, tx: Tx, domain: str) -> list[DnsRecord]:
     await load_domain(tx, domain)
     key = await store.public_key(tx, domain)
     settings = ctx.rt.settings
     services, reads_mail = _srv_services(settings)
-    return mail_records(
+    rua = _report_address(settings.dmarc_rua, domain)
+    ruf = _report_address(settings.dmarc_ruf, domain)
+    records = mail_records(
         domain,
         await alternatives.names_of(tx, domain),
         mail_host=settings.hostname,
         dkim_selector=key["selector"] if key else None,
         dkim_public_b64=key["public_key"] if key else None,
-        dmarc_rua=_report_address(settings.dmarc_rua, domain),
-        dmarc_ruf=_report_address(settings.dmarc_ruf, domain),
+        dmarc_rua=rua,
+        dmarc_ruf=ruf,
         dmarc_policy=settings.dmarc_policy,
         mx_port=public_smtp_port(settings),
         services=services,
@@ -72,6 +88,15 @@ async def _records(ctx: Context, tx: Tx, domain: str) -> list[DnsRecord]:
         # send it looking elsewhere, so the names are published once there is one.
         autoconfig=autoconfig_origin(settings) if reads_mail else None,
     )
+    missing = await _unreachable(tx, settings, [rua, ruf])
+    if missing:
+        warning = (
+            f" Warning: {' and '.join(missing)} receives no mail here yet: create it (an alias to"
+            " whoever reads the reports) or set dmarc_rua."
+        )
+        dmarc = f"_dmarc.{domain}."
+        records = [replace(r, purpose=r.purpose + warning) if r.name == dmarc else r for r in records]
+    return records
 
 
 async def _key_info(ctx: Context, tx: Tx, domain: str) -> DkimKeyInfo:
@@ -142,7 +167,8 @@ async def get_records(ctx: Context, domain: DomainName) -> list[DnsRecordOut]:
     serves (on their public ports), autoconfig and autodiscover when they are reachable, and
     MX and SPF for each of its alternative names. Each record's ``name`` is fully qualified,
     so it says which domain's zone it belongs in; a ``purpose`` starting a sentence with
-    "Warning:" names something to fix first (a placeholder host name, SMTP not on port 25).
+    "Warning:" names something to fix first (a placeholder host name, SMTP not on port 25,
+    a DMARC report address that receives no mail).
     """
     async with ctx.rt.db.read() as tx:
         records = await _records(ctx, tx, domain)
