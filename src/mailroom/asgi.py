@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -11,6 +12,7 @@ from starlette.types import Receive, Scope, Send
 from mailroom import bootstrap
 from mailroom.background import Periodic
 from mailroom.delivery.queue import OutboundQueue
+from mailroom.domain.clientconfig import startup_warnings
 from mailroom.frontends.smtp import start_listeners
 from mailroom.frontends.smtp.submission import start_submission
 from mailroom.services.housekeeping import Housekeeping
@@ -18,6 +20,8 @@ from mailroom.services.mail._actions import PostponedWakeUp
 from mailroom.services.mail.uploads import UploadExpiry
 from mailroom.settings import Settings, load_settings
 from mailroom.web import App, build_app
+
+log = logging.getLogger("mailroom")
 
 
 class LazyApp:
@@ -39,6 +43,8 @@ class LazyApp:
         assert message["type"] == "lifespan.startup"
         try:
             mailroom = await bootstrap.start(self.settings)
+            for warning in startup_warnings(self.settings):
+                log.warning("%s", warning)
             self.app = build_app(mailroom)
             # SMTP and LMTP in every worker (SO_REUSEPORT): each worker is identical.
             listeners = await start_listeners(mailroom)

@@ -128,8 +128,17 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=10 * 1024 * 1024, ge=1024, description="Largest request body (413 above)."
     )
-    public_url: str | None = Field(default=None, description="Base URL clients use, for links and docs.")
-    hostname: str = Field(default="mail.example.org", description="This server's mail host name (MX target).")
+    public_url: str | None = Field(
+        default=None,
+        description="Base URL clients use, for links and docs. An https://host[:port]/ URL is also "
+        "where the DNS helper advertises autoconfig and autodiscover.",
+    )
+    hostname: str = Field(
+        default="mail.example.org",
+        description="This server's public mail host name: the MX and SRV target, the server mail "
+        "clients are told to use (autoconfig, autodiscover), the SMTP greeting. The server warns at "
+        "start while it is a placeholder (example.org, .test, .localhost, ...).",
+    )
     access_log: bool = Field(
         default=False,
         description="uvicorn's per-request access log (stderr). Off by default: it costs about as much "
@@ -157,8 +166,19 @@ class Settings(BaseSettings):
 
     # Domains.
     dkim_selector: str = Field(default="dkim", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
-    dmarc_rua: str | None = None
-    dmarc_ruf: str | None = None
+    dmarc_policy: Literal["none", "quarantine", "reject"] = Field(
+        default="none",
+        description="The p= of the DMARC record suggested for each domain. Start with none (reports "
+        "only), read the reports, then tighten to quarantine and reject (docs/api.md, DNS records).",
+    )
+    dmarc_rua: str | None = Field(
+        default="postmaster",
+        description="Where DMARC aggregate reports go: a local part (each domain's own, "
+        "postmaster@<domain>) or a full address; empty: ask for no reports.",
+    )
+    dmarc_ruf: str | None = Field(
+        default=None, description="Where DMARC failure reports go, like dmarc_rua; default: none."
+    )
 
     # Registry routing and remote access.
     providers: list[ProviderRoute] = Field(default_factory=list)
@@ -309,6 +329,13 @@ class Settings(BaseSettings):
     # Mail ingest (SMTP/LMTP listeners, delivery).
     smtp_host: str = Field(default="127.0.0.1", description="Address the inbound SMTP listener binds.")
     smtp_port: int = Field(default=2525, ge=0, le=65535, description="Inbound SMTP port; 0 disables it.")
+    public_smtp_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Port other servers reach inbound SMTP on, where a proxy or NAT maps it; default: "
+        "smtp_port. MX delivery always uses 25, so the DNS helper warns about any other.",
+    )
     lmtp_host: str = Field(default="127.0.0.1", description="Address the LMTP listener binds.")
     lmtp_port: int = Field(default=2424, ge=0, le=65535, description="LMTP port; 0 disables it.")
     max_message_bytes: int = Field(
@@ -407,6 +434,13 @@ class Settings(BaseSettings):
     submission_port: int = Field(
         default=2587, ge=0, le=65535, description="Authenticated submission port (STARTTLS); 0 disables it."
     )
+    public_submission_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Port mail clients reach submission on, where a proxy or NAT maps it (587 is the "
+        "standard); default: submission_port. Used in the SRV record, autoconfig and autodiscover.",
+    )
     submission_allow_plaintext_loopback: bool = Field(
         default=False,
         description="Let clients on loopback authenticate and send without STARTTLS (local tools).",
@@ -478,19 +512,22 @@ class Settings(BaseSettings):
 
         return normalize_domain(value)
 
+    @field_validator("dmarc_rua", "dmarc_ruf")
+    @classmethod
+    def _dmarc_report_address(cls, value: str | None) -> str | None:
+        from mailroom.domain.names import normalize_address, normalize_localpart
+
+        value = (value or "").strip().removeprefix("mailto:")
+        if not value:
+            return None
+        return normalize_address(value) if "@" in value else normalize_localpart(value)
+
     @field_validator("default_domain")
     @classmethod
     def _default_domain(cls, value: str | None) -> str | None:
         from mailroom.domain.names import normalize_domain
 
         return None if value is None else normalize_domain(value)
-
-    @field_validator("dmarc_rua", "dmarc_ruf")
-    @classmethod
-    def _report_address(cls, value: str | None) -> str | None:
-        from mailroom.domain.names import normalize_address
-
-        return None if value is None else normalize_address(value.removeprefix("mailto:"))
 
     @field_validator("login_failures_per_network", "login_failures_per_account")
     @classmethod

@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mailroom.bootstrap import Mailroom
 from mailroom.errors import MailroomError
+from mailroom.frontends.autoconfig import autoconfig_routes
 from mailroom.frontends.compression import CompressionMiddleware
 from mailroom.frontends.internal import internal_routes
 from mailroom.frontends.keyserver import keyserver_routes
@@ -41,6 +42,7 @@ def build_app(mailroom: Mailroom) -> App:
         *push_routes(mailroom),
         *internal_routes(mailroom),
         *keyserver_routes(mailroom),
+        *autoconfig_routes(mailroom),
     ]:
         # Routes under /api/v1 (openapi.json, events) are served by the registry's router,
         # which comes first: an API request then costs one prefix match, not a scan.

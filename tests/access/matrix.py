@@ -360,6 +360,7 @@ ROWS: dict[str, Row] = {
     "admin.waitlist.delete": Row(static({"id": 999999}), allowed="not_found"),
     "admin.waitlist.list": Row(static({"domain": "one.test"}), domain="one.test"),
     # mail client API (user A's mailbox)
+    "mail.clientconfig.get": Row(static({"domain": "one.test"})),
     "mail.contacts.create": Row(static({"contact": {"name": "Someone"}})),
     "mail.contacts.delete": Row(fresh(_contact), owner="user_a"),
     "mail.contacts.get": Row(fresh(_contact), owner="user_a"),

@@ -346,6 +346,19 @@ def test_serve_prints_the_first_admin_key_once_and_runs_uvicorn(
     assert worker.database_url == env["MAILROOM_DATABASE_URL"]
 
 
+def test_serve_warns_on_the_banner_while_the_mail_host_name_is_a_placeholder(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, isolated_environ: None
+) -> None:
+    monkeypatch.setattr(serve_module.uvicorn, "run", lambda target, **kwargs: None)
+    placeholder = " ".join(ok(env, "serve").stderr.split())  # unwrap the console's lines
+    assert "mailroom serving http://127.0.0.1:8025" in placeholder
+    assert "Warning: the mail host name is 'mail.example.org', a placeholder: set hostname" in placeholder
+    real = ok({**env, "MAILROOM_HOSTNAME": "mail.mailhost.net"}, "serve").stderr
+    assert "mailroom serving" in real
+    assert "Warning" not in real
+    assert "placeholder" not in real
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from mailroom.domain.dns import (
     DkimKey,
     DnsRecord,
+    SrvService,
     dkim_public_from_private,
     generate_dkim_key,
     records_for_domain,
@@ -126,6 +127,10 @@ def test_generated_key_signs_mail_that_verifies_against_the_published_record(key
 # --- records --------------------------------------------------------------------------------------
 
 
+SUBMISSION = SrvService("_submission._tcp", 587, "the submission server (STARTTLS)")
+IMAPS = SrvService("_imaps._tcp", 993, "the imaps server (SSL)")
+
+
 def test_records_for_sample_domain() -> None:
     records = records_for_domain(
         "example.com",
@@ -134,6 +139,8 @@ def test_records_for_sample_domain() -> None:
         dkim_public_b64=SHORT_KEY,
         dmarc_rua="dmarc-reports@example.com",
         dmarc_ruf="dmarc-failures@example.com",
+        services=[SUBMISSION, IMAPS],
+        autoconfig=("mail.example.com", 443),
     )
     assert [(r.name, r.type, r.value) for r in records] == [
         ("example.com.", "MX", "10 mail.example.com."),
@@ -142,14 +149,13 @@ def test_records_for_sample_domain() -> None:
         (
             "_dmarc.example.com.",
             "TXT",
-            '"v=DMARC1; p=reject; adkim=s; aspf=s; rua=mailto:dmarc-reports@example.com;'
+            '"v=DMARC1; p=none; adkim=s; aspf=s; rua=mailto:dmarc-reports@example.com;'
             ' ruf=mailto:dmarc-failures@example.com"',
         ),
         ("autoconfig.example.com.", "CNAME", "mail.example.com."),
         ("autodiscover.example.com.", "CNAME", "mail.example.com."),
         ("_submission._tcp.example.com.", "SRV", "0 1 587 mail.example.com."),
         ("_imaps._tcp.example.com.", "SRV", "0 1 993 mail.example.com."),
-        ("_pop3s._tcp.example.com.", "SRV", "0 1 995 mail.example.com."),
         ("_autodiscover._tcp.example.com.", "SRV", "0 1 443 mail.example.com."),
     ]
     for record in records:
@@ -158,32 +164,81 @@ def test_records_for_sample_domain() -> None:
         assert "\n" not in record.purpose
 
 
-def test_minimal_records_have_no_dkim_and_a_bare_dmarc_policy() -> None:
+def test_only_the_services_given_are_published() -> None:
+    """Nothing served, nothing advertised: no SRV, no autoconfig names (issue 11 §7)."""
     records = _records(mail_host="mx.example.net", ttl=300)
-    assert not [r for r in records if "_domainkey" in r.name]
-    (dmarc,) = [r for r in records if r.name == "_dmarc.example.com."]
-    assert dmarc.value == '"v=DMARC1; p=reject; adkim=s; aspf=s"'
+    assert [(r.name, r.type) for r in records] == [
+        ("example.com.", "MX"),
+        ("example.com.", "TXT"),
+        ("_dmarc.example.com.", "TXT"),
+    ]
     assert {r.ttl for r in records} == {300}
-    assert len(records) == 9
 
 
-def test_ports_and_autoconfig_host_are_used() -> None:
+def test_a_new_domain_starts_with_dmarc_p_none_and_says_how_to_tighten() -> None:
+    records = _records(dmarc_rua="postmaster@example.com")
+    (dmarc,) = [r for r in records if r.name == "_dmarc.example.com."]
+    assert _txt_data(dmarc.value) == b"v=DMARC1; p=none; adkim=s; aspf=s; rua=mailto:postmaster@example.com"
+    assert "quarantine" in dmarc.purpose
+    assert "reject" in dmarc.purpose
+    (bare,) = [r for r in _records() if r.name == "_dmarc.example.com."]
+    assert _txt_data(bare.value) == b"v=DMARC1; p=none; adkim=s; aspf=s"
+    assert "no aggregate reports" in bare.purpose
+
+
+@pytest.mark.parametrize("policy", ["quarantine", "reject"])
+def test_dmarc_policy_can_be_tightened(policy: str) -> None:
+    (dmarc,) = [r for r in _records(dmarc_policy=policy) if r.name == "_dmarc.example.com."]
+    assert _txt_data(dmarc.value) == f"v=DMARC1; p={policy}; adkim=s; aspf=s".encode()
+
+
+def test_public_ports_are_used() -> None:
     records = _records(
-        submission_port=2587, imap_port=10993, pop3_port=10995, autoconfig_host="web.example.com"
+        services=[SrvService("_submission._tcp", 2587, "x"), SrvService("_imaps._tcp", 10993, "y")],
+        autoconfig=("web.example.com", 8443),
     )
     by_name = {(r.name, r.type): r.value for r in records}
     assert by_name["_submission._tcp.example.com.", "SRV"] == "0 1 2587 mail.example.com."
     assert by_name["_imaps._tcp.example.com.", "SRV"] == "0 1 10993 mail.example.com."
-    assert by_name["_pop3s._tcp.example.com.", "SRV"] == "0 1 10995 mail.example.com."
-    assert by_name["_autodiscover._tcp.example.com.", "SRV"] == "0 1 443 web.example.com."
-    assert by_name["autoconfig.example.com.", "CNAME"] == "web.example.com."
-    assert by_name["autodiscover.example.com.", "CNAME"] == "web.example.com."
+    assert by_name["_autodiscover._tcp.example.com.", "SRV"] == "0 1 8443 web.example.com."
+    # Clients ask autoconfig.<domain> and autodiscover.<domain> on 443 only: no CNAMEs elsewhere.
+    assert not [r for r in records if r.type == "CNAME"]
+
+
+def test_autoconfig_names_point_at_the_https_host() -> None:
+    records = _records(autoconfig=("web.example.com", 443))
+    cnames = {r.name: r.value for r in records if r.type == "CNAME"}
+    assert cnames == {
+        "autoconfig.example.com.": "web.example.com.",
+        "autodiscover.example.com.": "web.example.com.",
+    }
 
 
 def test_no_cname_loop_when_the_autoconfig_host_is_the_autoconfig_name() -> None:
-    records = _records(autoconfig_host="autoconfig.example.com")
+    records = _records(autoconfig=("autoconfig.example.com", 443))
     cnames = {r.name: r.value for r in records if r.type == "CNAME"}
     assert cnames == {"autodiscover.example.com.": "autoconfig.example.com."}
+
+
+def test_mx_warns_unless_inbound_smtp_is_on_port_25() -> None:
+    def mx(**overrides: Any) -> str:
+        return next(r.purpose for r in _records(mail_host="mx.mailhost.net", **overrides) if r.type == "MX")
+
+    assert "Warning" not in mx()
+    warned = mx(mx_port=2525)
+    assert "Warning: other servers deliver only to port 25" in warned
+    assert "reachable on 2525" in warned
+    assert "LMTP" in mx(mx_port=None)
+    assert "Warning" not in mx(mx_port=None)
+
+
+@pytest.mark.parametrize(
+    "host", ["mail.example.org", "mx.example.com", "mail.test", "mx.localhost", "a.example"]
+)
+def test_mx_warns_when_the_mail_host_is_a_placeholder(host: str) -> None:
+    (mx,) = [r for r in _records(mail_host=host) if r.type == "MX"]
+    assert f"Warning: {host} is a placeholder" in mx.purpose
+    assert mx.value == f"10 {host}."
 
 
 def test_long_dkim_txt_is_split_into_255_byte_strings(key: DkimKey) -> None:
@@ -204,7 +259,7 @@ def test_dmarc_reports_to_another_domain_get_an_authorisation_record() -> None:
     records = _records(dmarc_rua="mailto:agg@reports.example.net", dmarc_ruf="fail@forensics.example.org")
     (dmarc,) = [r for r in records if r.name == "_dmarc.example.com."]
     assert dmarc.value == (
-        '"v=DMARC1; p=reject; adkim=s; aspf=s; rua=mailto:agg@reports.example.net;'
+        '"v=DMARC1; p=none; adkim=s; aspf=s; rua=mailto:agg@reports.example.net;'
         ' ruf=mailto:fail@forensics.example.org"'
     )
     authorisations = [(r.name, r.type, r.value) for r in records if "._report._dmarc." in r.name]
@@ -258,7 +313,7 @@ _TOO_LONG = ".".join(c * 60 for c in "abcd")
         {"domain": "-bad.example"},
         {"domain": "a..b"},
         {"mail_host": "mail_host.example.com"},
-        {"autoconfig_host": "xn--zz.example"},
+        {"autoconfig": ("xn--zz.example", 443)},
         {"dkim_selector": "mr1"},
         {"dkim_public_b64": SHORT_KEY},
         {"dkim_selector": "bad selector", "dkim_public_b64": SHORT_KEY},
@@ -270,9 +325,11 @@ _TOO_LONG = ".".join(c * 60 for c in "abcd")
         {"dmarc_ruf": "user@bad domain"},
         {"ttl": -1},
         {"ttl": 2**31},
-        {"submission_port": 0},
-        {"imap_port": 65536},
-        {"pop3_port": -1},
+        {"services": [SrvService("_submission._tcp", 0, "x")]},
+        {"services": [SrvService("_imaps._tcp", 65536, "x")]},
+        {"autoconfig": ("web.example.com", -1)},
+        {"mx_port": 0},
+        {"dmarc_policy": "strict"},
         {"domain": _TOO_LONG, "dkim_selector": "x" * 30, "dkim_public_b64": SHORT_KEY},
     ],
 )
@@ -297,6 +354,8 @@ def _all_records(domain: str, key: DkimKey) -> list[DnsRecord]:
         dkim_public_b64=key.public_b64,
         dmarc_rua="dmarc@reports.example.net",
         dmarc_ruf=f"dmarc@{domain}",
+        services=[SUBMISSION, IMAPS],
+        autoconfig=(f"mail.{domain}", 443),
     )
 
 
@@ -330,7 +389,7 @@ def test_zone_file_parses_and_contains_every_record(key: DkimKey, domain: str) -
 def test_zone_file_names_are_relative_and_columns_aligned(key: DkimKey) -> None:
     text = zone_file("example.com", _all_records("example.com", key))
     record_lines = [line for line in text.splitlines() if line and not line.startswith((";", "$"))]
-    assert len(record_lines) == 10  # 11 records, one of them for another zone
+    assert len(record_lines) == 9  # 10 records, one of them for another zone
     assert [line.split()[0] for line in record_lines][:4] == ["@", "@", "mr1._domainkey", "_dmarc"]
     assert len({line.index(" IN ") for line in record_lines}) == 1
     value_columns = {line.index(line.split(None, 4)[4]) for line in record_lines}

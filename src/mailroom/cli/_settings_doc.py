@@ -34,8 +34,6 @@ MEANINGS = {
     "session_ttl_seconds": "Lifetime of a login session.",
     "mobile_session_ttl_seconds": "Lifetime of a mobile login session.",
     "dkim_selector": "Selector of new DKIM keys (`<selector>._domainkey.<domain>`).",
-    "dmarc_rua": "Address for DMARC aggregate reports in the suggested DNS records.",
-    "dmarc_ruf": "Address for DMARC failure reports in the suggested DNS records.",
     "providers": "Route an API or methods to another provider: a list of "
     "`{methods, provider, url, credentials}`.",
     "disabled_protocols": "Protocols switched off for remote callers (`rest`, `jsonrpc`, `xmlrpc`, ...).",

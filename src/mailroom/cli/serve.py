@@ -22,7 +22,8 @@ from mailroom.auth.principal import SYSTEM
 from mailroom.bootstrap import Mailroom
 from mailroom.cli._output import err_console, fail
 from mailroom.cli._state import state
-from mailroom.settings import load_settings
+from mailroom.domain.clientconfig import startup_warnings
+from mailroom.settings import Settings, load_settings
 from mailroom.store import apikeys
 
 INITIAL_KEY_NAME = "initial-admin"
@@ -66,6 +67,14 @@ def announce_key(secret: str) -> None:
     err.print("[bold yellow]It is shown this once and cannot be shown again: store it now.[/]")
     err.print("Use it as 'Authorization: Bearer <key>'.")
     typer.echo(secret)
+
+
+def announce_warnings(settings: Settings) -> None:
+    """The start-up warnings (a placeholder mail host name, ...), one banner line each."""
+    from rich.markup import escape
+
+    for warning in startup_warnings(settings):
+        err_console().print(f"[bold yellow]Warning:[/] {escape(warning)}")
 
 
 def serve(
@@ -121,6 +130,7 @@ def serve(
     err_console().print(
         f"mailroom serving http://{settings.host}:{settings.port} with {settings.workers} worker(s)"
     )
+    announce_warnings(settings)
     uvicorn.run(
         "mailroom.asgi:create_app",
         factory=True,

@@ -8,14 +8,14 @@ private key never appears in any of these schemas.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Annotated, Literal
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import BaseModel, BeforeValidator, Field
 
-from mailroom.domain.dns import DnsRecord, records_for_domain
+from mailroom.domain.dns import DmarcPolicy, DnsRecord, SrvService, records_for_domain
 
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 
@@ -87,6 +87,10 @@ def mail_records(
     dkim_public_b64: str | None,
     dmarc_rua: str | None,
     dmarc_ruf: str | None,
+    dmarc_policy: DmarcPolicy = "none",
+    mx_port: int | None = 25,
+    services: Sequence[SrvService] = (),
+    autoconfig: tuple[str, int] | None = None,
 ) -> list[DnsRecord]:
     """Every record a domain needs: its own (see ``records_for_domain``), then for each
     alternative name the MX and SPF records that let it receive mail, named by that name.
@@ -98,6 +102,10 @@ def mail_records(
         dkim_public_b64=dkim_public_b64,
         dmarc_rua=dmarc_rua,
         dmarc_ruf=dmarc_ruf,
+        dmarc_policy=dmarc_policy,
+        mx_port=mx_port,
+        services=services,
+        autoconfig=autoconfig,
     )
     for alternative in alternatives:
         own = records_for_domain(
@@ -107,6 +115,7 @@ def mail_records(
             dkim_public_b64=None,
             dmarc_rua=None,
             dmarc_ruf=None,
+            mx_port=mx_port,
         )
         origin = f"{alternative.rstrip('.')}."
         records.extend(r for r in own if r.name == origin and r.type in ("MX", "TXT"))

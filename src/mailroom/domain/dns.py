@@ -10,7 +10,9 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 from urllib.parse import quote
 
 import idna
@@ -18,9 +20,13 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from mailroom.domain.clientconfig import is_placeholder_host
+
 __all__ = [
     "DkimKey",
+    "DmarcPolicy",
     "DnsRecord",
+    "SrvService",
     "dkim_public_from_private",
     "generate_dkim_key",
     "records_for_domain",
@@ -34,6 +40,9 @@ _TXT_CHUNK_BYTES = 255  # RFC 1035 §3.3: one <character-string> holds at most 2
 _MAX_NAME_LENGTH = 253  # Presentation form, without the trailing dot.
 _MAX_TTL = 2**31 - 1  # RFC 2181 §8.
 _HTTPS_PORT = 443
+_SMTP_PORT = 25  # Servers deliver to an MX on this port only.
+
+DmarcPolicy = Literal["none", "quarantine", "reject"]
 
 _LDH_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _SELECTOR = re.compile(rf"{_LDH_LABEL}(?:\.{_LDH_LABEL})*")
@@ -120,6 +129,21 @@ def _public_b64(key: rsa.RSAPrivateKey) -> str:
     return base64.b64encode(der).decode("ascii")
 
 
+@dataclass(frozen=True, slots=True)
+class SrvService:
+    """A service clients find by an RFC 6186 SRV record.
+
+    Attributes:
+        label: The service and protocol labels, ``_submission._tcp``.
+        port: The port clients reach it on.
+        what: What it is, for the record's purpose (``the submission server (STARTTLS)``).
+    """
+
+    label: str
+    port: int
+    what: str
+
+
 def records_for_domain(
     domain: str,
     *,
@@ -128,41 +152,48 @@ def records_for_domain(
     dkim_public_b64: str | None,
     dmarc_rua: str | None,
     dmarc_ruf: str | None,
+    dmarc_policy: DmarcPolicy = "none",
     ttl: int = 3600,
-    submission_port: int = 587,
-    imap_port: int = 993,
-    pop3_port: int = 995,
-    autoconfig_host: str | None = None,
+    mx_port: int | None = 25,
+    services: Sequence[SrvService] = (),
+    autoconfig: tuple[str, int] | None = None,
 ) -> list[DnsRecord]:
     """List the records that let ``domain`` receive, send and authenticate mail via mailroom.
 
+    Only what is served is listed: an SRV record per service in ``services``, the
+    autoconfig/autodiscover names only when ``autoconfig`` says where they are served.
+
     Args:
         domain: The mail domain, U-labels or A-labels.
-        mail_host: Host that receives mail (MX) and serves submission, IMAP and POP3.
+        mail_host: Host that receives mail (MX) and serves the client services.
         dkim_selector: DKIM selector; give it together with ``dkim_public_b64``, or neither.
         dkim_public_b64: The ``p=`` value, see :func:`generate_dkim_key`.
         dmarc_rua: Address for DMARC aggregate reports, ``user@host`` (``mailto:`` optional).
         dmarc_ruf: Address for DMARC failure reports, same form.
+        dmarc_policy: The DMARC ``p=``: ``none`` (reports only) to start with.
         ttl: TTL of every record, in seconds.
-        submission_port: Message submission port (STARTTLS), for the ``_submission`` SRV.
-        imap_port: IMAP-over-TLS port, for the ``_imaps`` SRV.
-        pop3_port: POP3-over-TLS port, for the ``_pop3s`` SRV.
-        autoconfig_host: Host serving autoconfig/autodiscover over HTTPS; ``mail_host`` if None.
+        mx_port: The port other servers reach inbound SMTP on (MX delivery only ever uses
+            25: any other gets a warning in the purpose); None when mailroom's own SMTP
+            listener is off (an MTA in front receives).
+        services: The client services to publish SRV records for, in order.
+        autoconfig: (host, HTTPS port) serving autoconfig and autodiscover, or None.
 
     Returns:
         MX, SPF, DKIM (when given), DMARC, DMARC report authorisations (when reports go to
         another domain; these belong in that domain's zone), the autoconfig and autodiscover
-        CNAMEs and the RFC 6186 SRV records, in that order.
+        CNAMEs (port 443 only: clients ask those names on the default port), the services'
+        SRV records and the autodiscover SRV, in that order.
 
     Raises:
         ValueError: A name, address, key, port or TTL is invalid.
     """
     origin = _fqdn(domain)
     target = _fqdn(mail_host)
-    web_target = target if autoconfig_host is None else _fqdn(autoconfig_host)
     if not 0 <= ttl <= _MAX_TTL:
         raise ValueError(f"TTL must be 0-{_MAX_TTL}, not {ttl}")
-    for port in (submission_port, imap_port, pop3_port):
+    ports = [s.port for s in services] + ([mx_port] if mx_port is not None else [])
+    ports += [autoconfig[1]] if autoconfig is not None else []
+    for port in ports:
         if not 1 <= port <= 65535:
             raise ValueError(f"port must be 1-65535, not {port}")
     if (dkim_selector is None) != (dkim_public_b64 is None):
@@ -172,40 +203,69 @@ def records_for_domain(
         return DnsRecord(name=name, type=rtype, value=value, ttl=ttl, purpose=purpose)
 
     bare = origin.rstrip(".")
+    host = target.rstrip(".")
     records = [
-        record(origin, "MX", f"10 {target}", f"Deliver mail for {bare} to {target.rstrip('.')}."),
+        record(origin, "MX", f"10 {target}", _mx_purpose(bare, host, mx_port)),
         record(
             origin,
             "TXT",
-            _txt(f"v=spf1 mx a:{target.rstrip('.')} ~all"),
+            _txt(f"v=spf1 mx a:{host} ~all"),
             f"SPF: only {bare}'s MX hosts and the mail host may send as @{bare}; others soft-fail.",
         ),
     ]
     if dkim_selector is not None and dkim_public_b64 is not None:
         records.append(_dkim_record(origin, dkim_selector, dkim_public_b64, ttl))
-    records.extend(_dmarc_records(origin, dmarc_rua, dmarc_ruf, ttl))
-    for label, clients in (("autoconfig", "Thunderbird and others"), ("autodiscover", "Outlook")):
-        name = _join(label, origin)
-        if name != web_target:  # A CNAME to itself would be a loop; the host is named already.
-            purpose = f"Mail clients ({clients}) fetch account settings from here."
-            records.append(record(name, "CNAME", web_target, purpose))
-    for service, port, what in (
-        ("_submission._tcp", submission_port, "the submission server (STARTTLS)"),
-        ("_imaps._tcp", imap_port, "the IMAP server (implicit TLS)"),
-        ("_pop3s._tcp", pop3_port, "the POP3 server (implicit TLS)"),
-    ):
+    records.extend(_dmarc_records(origin, dmarc_policy, dmarc_rua, dmarc_ruf, ttl))
+    web_target = _fqdn(autoconfig[0]) if autoconfig is not None else None
+    if web_target is not None and autoconfig is not None and autoconfig[1] == _HTTPS_PORT:
+        for label, clients in (("autoconfig", "Thunderbird and others"), ("autodiscover", "Outlook")):
+            name = _join(label, origin)
+            if name != web_target:  # A CNAME to itself would be a loop; the host is named already.
+                purpose = (
+                    f"Mail clients ({clients}) fetch account settings from here over HTTPS; "
+                    f"the certificate of {web_target.rstrip('.')} must name {name.rstrip('.')} too."
+                )
+                records.append(record(name, "CNAME", web_target, purpose))
+    for service in services:
         records.append(
-            record(_join(service, origin), "SRV", f"0 1 {port} {target}", f"Clients find {what}: RFC 6186.")
+            record(
+                _join(service.label, origin),
+                "SRV",
+                f"0 1 {service.port} {target}",
+                f"Clients find {service.what} on port {service.port}: RFC 6186.",
+            )
         )
-    records.append(
-        record(
-            _join("_autodiscover._tcp", origin),
-            "SRV",
-            f"0 1 {_HTTPS_PORT} {web_target}",
-            "Outlook finds the autodiscover server over HTTPS.",
+    if web_target is not None and autoconfig is not None:
+        records.append(
+            record(
+                _join("_autodiscover._tcp", origin),
+                "SRV",
+                f"0 1 {autoconfig[1]} {web_target}",
+                "Outlook finds the autodiscover server over HTTPS.",
+            )
         )
-    )
     return records
+
+
+def _mx_purpose(bare: str, host: str, mx_port: int | None) -> str:
+    purpose = f"Deliver mail for {bare} to {host}."
+    if mx_port is None:
+        purpose += (
+            " mailroom's own SMTP listener is off: the MTA in front (port 25 of that host)"
+            " must hand the mail to mailroom over LMTP."
+        )
+    elif mx_port != _SMTP_PORT:
+        purpose += (
+            f" Warning: other servers deliver only to port {_SMTP_PORT}, and inbound SMTP is"
+            f" reachable on {mx_port}: map port {_SMTP_PORT} to it, then set public_smtp_port"
+            f" = {_SMTP_PORT}."
+        )
+    if is_placeholder_host(host):
+        purpose += (
+            f" Warning: {host} is a placeholder: set the hostname setting to this server's"
+            " public name (its A/AAAA records must point here)."
+        )
+    return purpose
 
 
 def _dkim_record(origin: str, selector: str, public_b64: str, ttl: int) -> DnsRecord:
@@ -230,8 +290,22 @@ def _dkim_record(origin: str, selector: str, public_b64: str, ttl: int) -> DnsRe
     )
 
 
-def _dmarc_records(origin: str, rua: str | None, ruf: str | None, ttl: int) -> list[DnsRecord]:
-    tags = ["v=DMARC1", "p=reject", "adkim=s", "aspf=s"]
+_DMARC_PURPOSE = {
+    "none": "DMARC, monitoring only (p=none): receivers deliver as before and report what claims "
+    "to be from {bare}. Once the reports show only your own servers, tighten p= to quarantine, "
+    "then reject (the dmarc_policy setting).",
+    "quarantine": "DMARC: receivers treat mail claiming to be from {bare} that fails aligned SPF/DKIM "
+    "as spam. Tighten to p=reject once the reports stay clean (the dmarc_policy setting).",
+    "reject": "DMARC: reject mail claiming to be from {bare} that fails aligned SPF/DKIM.",
+}
+
+
+def _dmarc_records(
+    origin: str, policy: DmarcPolicy, rua: str | None, ruf: str | None, ttl: int
+) -> list[DnsRecord]:
+    if policy not in _DMARC_PURPOSE:
+        raise ValueError(f"DMARC policy must be none, quarantine or reject, not {policy!r}")
+    tags = ["v=DMARC1", f"p={policy}", "adkim=s", "aspf=s"]
     report_domains: list[str] = []
     for tag, address in (("rua", rua), ("ruf", ruf)):
         if address is None:
@@ -247,7 +321,8 @@ def _dmarc_records(origin: str, rua: str | None, ruf: str | None, ttl: int) -> l
             type="TXT",
             value=_txt("; ".join(tags)),
             ttl=ttl,
-            purpose=f"DMARC: reject mail claiming to be from {bare} that fails aligned SPF/DKIM.",
+            purpose=_DMARC_PURPOSE[policy].format(bare=bare)
+            + ("" if rua else " No rua= address: no aggregate reports come (set dmarc_rua)."),
         )
     ]
     # RFC 7489 §7.1: a report receiver in another domain must consent to receiving our reports.

@@ -7,8 +7,11 @@ The private key is written here and read only by the outbound signer
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Annotated
 
+from mailroom.delivery.resolve import resolve
+from mailroom.domain.clientconfig import autoconfig_origin, public_smtp_port, served_services
 from mailroom.domain.dkim import (
     DkimBits,
     DkimKeyInfo,
@@ -18,12 +21,13 @@ from mailroom.domain.dkim import (
     key_bits,
     mail_records,
 )
-from mailroom.domain.dns import DnsRecord, generate_dkim_key, zone_file
+from mailroom.domain.dns import DnsRecord, SrvService, generate_dkim_key, zone_file
 from mailroom.domain.names import DomainName
 from mailroom.errors import NotFound
 from mailroom.registry import DELETE, GET, POST, Context, Download, Manager
 from mailroom.services.admin._api import api
 from mailroom.services.admin.domains import load_domain
+from mailroom.settings import Settings
 from mailroom.store import alternatives
 from mailroom.store import dkim as store
 from mailroom.store.engine import Tx
@@ -33,19 +37,66 @@ def _no_key(domain: str) -> NotFound:
     return NotFound(f"domain {domain} has no DKIM key", kind="DKIM key")
 
 
+def _report_address(setting: str | None, domain: str) -> str | None:
+    """A DMARC report setting: a local part is the domain's own address, else the address."""
+    if setting is None or "@" in setting:
+        return setting
+    return f"{setting}@{domain}"
+
+
+def _srv_services(settings: Settings) -> tuple[list[SrvService], bool]:
+    """The SRV records of the client listeners that are on, and whether any of them reads mail."""
+    served = served_services(settings)
+    srv = [
+        SrvService(s.service.srv, s.port, f"the {s.service.name} server ({s.service.socket_type})")
+        for s in served
+    ]
+    return srv, any(s.service.incoming for s in served)
+
+
+async def _unreachable(tx: Tx, settings: Settings, addresses: list[str | None]) -> list[str]:
+    """The report addresses in our own domains that no mailbox or alias receives."""
+    out = []
+    for address in addresses:
+        if address is None:
+            continue
+        resolution = await resolve(tx, address, delimiters=settings.recipient_delimiter)
+        if resolution.status not in ("accepted", "not_local"):
+            out.append(address)
+    return out
+
+
 async def _records(ctx: Context, tx: Tx, domain: str) -> list[DnsRecord]:
     await load_domain(tx, domain)
     key = await store.public_key(tx, domain)
     settings = ctx.rt.settings
-    return mail_records(
+    services, reads_mail = _srv_services(settings)
+    rua = _report_address(settings.dmarc_rua, domain)
+    ruf = _report_address(settings.dmarc_ruf, domain)
+    records = mail_records(
         domain,
         await alternatives.names_of(tx, domain),
         mail_host=settings.hostname,
         dkim_selector=key["selector"] if key else None,
         dkim_public_b64=key["public_key"] if key else None,
-        dmarc_rua=settings.dmarc_rua,
-        dmarc_ruf=settings.dmarc_ruf,
+        dmarc_rua=rua,
+        dmarc_ruf=ruf,
+        dmarc_policy=settings.dmarc_policy,
+        mx_port=public_smtp_port(settings),
+        services=services,
+        # A client needs a server to read mail from: with none, autoconfig would only
+        # send it looking elsewhere, so the names are published once there is one.
+        autoconfig=autoconfig_origin(settings) if reads_mail else None,
     )
+    missing = await _unreachable(tx, settings, [rua, ruf])
+    if missing:
+        warning = (
+            f" Warning: {' and '.join(missing)} receives no mail here yet: create it (an alias to"
+            " whoever reads the reports) or set dmarc_rua."
+        )
+        dmarc = f"_dmarc.{domain}."
+        records = [replace(r, purpose=r.purpose + warning) if r.name == dmarc else r for r in records]
+    return records
 
 
 async def _key_info(ctx: Context, tx: Tx, domain: str) -> DkimKeyInfo:
@@ -111,9 +162,13 @@ async def delete_key(ctx: Context, domain: DomainName) -> None:
 async def get_records(ctx: Context, domain: DomainName) -> list[DnsRecordOut]:
     """List the DNS records a domain should publish.
 
-    MX, SPF, DKIM (when it has a key), DMARC, client autoconfiguration, and MX and SPF for
-    each of its alternative names. Each record's ``name`` is fully qualified, so it says
-    which domain's zone it belongs in.
+    MX, SPF, DKIM (when it has a key), DMARC (``p=none`` with reports until the
+    ``dmarc_policy`` setting tightens it), SRV records for the client services this server
+    serves (on their public ports), autoconfig and autodiscover when they are reachable, and
+    MX and SPF for each of its alternative names. Each record's ``name`` is fully qualified,
+    so it says which domain's zone it belongs in; a ``purpose`` starting a sentence with
+    "Warning:" names something to fix first (a placeholder host name, SMTP not on port 25,
+    a DMARC report address that receives no mail).
     """
     async with ctx.rt.db.read() as tx:
         records = await _records(ctx, tx, domain)
