@@ -135,6 +135,12 @@ class Settings(BaseSettings):
         description="uvicorn's per-request access log (stderr). Off by default: it costs about as much "
         "CPU as a whole small request, and usage accounting already records every call.",
     )
+    log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = Field(
+        default="warning",
+        description="Level of the logs of mailroom and its libraries (aiosmtpd, websockets) on stderr; "
+        "uvicorn's own start-up lines stay at info. debug and trace log every SMTP line and WebSocket "
+        "frame. Credentials are redacted from every log line whatever the level.",
+    )
 
     # Auth.
     argon2_time_cost: int = Field(default=3, ge=1)
