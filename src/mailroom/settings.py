@@ -254,10 +254,17 @@ class Settings(BaseSettings):
     login_failures_per_account: str = Field(
         default="50/day", description="Failed password logins allowed per account before it is locked (429)."
     )
+    login_failures_per_known_network: str = Field(
+        default="50/hour",
+        description="Failed password logins allowed per client network for an account that logged in "
+        "successfully from it within login_exemption_seconds: a success raises that account's network "
+        "limit to this, never removes it, and gives other accounts nothing.",
+    )
     login_exemption_seconds: int = Field(
         default=86400,
         ge=0,
-        description="After a successful login, its client network is exempt from the lockouts this long.",
+        description="After a successful login, the account is known on its client network this long: "
+        "its attempts from there get the raised network limit and an account limit of their own.",
     )
     idempotency_ttl_seconds: int = Field(
         default=86400, ge=60, description="How long an Idempotency-Key and its stored response are kept."
@@ -434,7 +441,9 @@ class Settings(BaseSettings):
 
         return None if value is None else normalize_address(value.removeprefix("mailto:"))
 
-    @field_validator("login_failures_per_network", "login_failures_per_account")
+    @field_validator(
+        "login_failures_per_network", "login_failures_per_account", "login_failures_per_known_network"
+    )
     @classmethod
     def _login_limit(cls, value: str) -> str:
         return check_limit(value)
