@@ -155,6 +155,12 @@ class Settings(BaseSettings):
     )
     session_ttl_seconds: int = Field(default=3600, ge=60)
     mobile_session_ttl_seconds: int = Field(default=30 * 86400, ge=60)
+    session_refresh_ttl_seconds: int = Field(
+        default=30 * 86400,
+        ge=60,
+        description="How long a session's refresh token can renew it (mail.sessions.refresh); each "
+        "renewal gives a new one with this lifetime, so a client in use stays signed in.",
+    )
     default_domain: str | None = Field(
         default=None,
         description="Domain of bare user names at mail client login and sign-up; "
