@@ -235,7 +235,9 @@ async def test_every_password_protocol_keeps_the_limit_after_someone_elses_login
                 return "ok"
             return "locked" if reply["error"]["code"] == -32029 else "refused"
         body = b"<?xml version='1.0'?><methodCall><methodName>system.apis.list</methodName></methodCall>"
-        r = await c.post("/rpc/xml", content=body, headers={"content-type": "text/xml", **basic(user, password)})
+        r = await c.post(
+            "/rpc/xml", content=body, headers={"content-type": "text/xml", **basic(user, password)}
+        )
         if b"<fault>" not in r.content:
             return "ok"
         return "locked" if b"rate_limited" in r.content else "refused"
