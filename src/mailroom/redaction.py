@@ -61,10 +61,11 @@ _PATTERNS: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = 
             m[0] if not m[4] or m[4].startswith(("%", "[redacted")) else f"{m[1]}{m[2]}{m[3] or ''}{REDACTED}"
         ),
     ),
-    # SMTP AUTH with an initial response.
+    # SMTP AUTH with an initial response (not the EHLO line that lists the mechanisms).
     (
         re.compile(
-            r"(?i)\b(AUTH\s+(?:PLAIN|LOGIN|XOAUTH2?|OAUTHBEARER|CRAM-MD5|DIGEST-MD5|NTLM|SCRAM-[A-Z0-9-]+)\s+)"
+            r"(?i)(?<!250-)(?<!250 )\b(AUTH\s+"
+            r"(?:PLAIN|LOGIN|XOAUTH2?|OAUTHBEARER|CRAM-MD5|DIGEST-MD5|NTLM|SCRAM-[A-Z0-9-]+)\s+)"
             r"(?!%|\[redacted\])[^\s\"'\\]+"
         ),
         rf"\1{REDACTED}",

@@ -35,7 +35,7 @@ KEY = tokens.new_secret("mr").secret
         ("b'AUTH PLAIN AGFsaWNlAHB3'", "AGFsaWNlAHB3"),
         ("redis://user:pw-secret@host:6379/0", "pw-secret"),
         (f"Bearer%20{KEY}", KEY),
-        (f"< TEXT '{{\"token\": \"{SESSION}\"}}' [55 bytes]", SESSION),
+        (f'< TEXT \'{{"token": "{SESSION}"}}\' [55 bytes]', SESSION),
     ],
 )
 def test_credentials_are_redacted(text: str, secret: str) -> None:
@@ -52,6 +52,7 @@ def test_what_is_not_a_credential_stays() -> None:
         "authorization: Bearer %s",
         "token=%s",
         "session ms_AbCdEfGh ended",  # a lookup id alone is no secret
+        "('127.0.0.1', 5) << b'250-AUTH LOGIN PLAIN'",  # the EHLO line listing mechanisms
     ):
         assert redact(text) == text
     # The prefix and lookup id of an issued secret stay: they say which key it was.
@@ -103,7 +104,7 @@ def test_uvicorn_access_formatter_still_gets_its_arguments(captured: io.StringIO
 
     out = io.StringIO()
     handler = logging.StreamHandler(out)
-    handler.setFormatter(AccessFormatter("%(client_addr)s - \"%(request_line)s\" %(status_code)s"))
+    handler.setFormatter(AccessFormatter('%(client_addr)s - "%(request_line)s" %(status_code)s'))
     logger = logging.getLogger("uvicorn.access.test")
     logger.addHandler(handler)
     try:
