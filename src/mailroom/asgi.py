@@ -9,7 +9,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.types import Receive, Scope, Send
 
-from mailroom import bootstrap
+from mailroom import bootstrap, redaction
 from mailroom.background import Periodic
 from mailroom.delivery.queue import OutboundQueue
 from mailroom.domain.clientconfig import startup_warnings
@@ -83,4 +83,5 @@ async def _app_lifespan(app: Starlette) -> Any:
 
 def create_app() -> LazyApp:
     """Settings from the environment and config file (the CLI passes its flags via env)."""
+    redaction.install()  # a worker scrubs credentials from its log records from the start
     return LazyApp(load_settings())

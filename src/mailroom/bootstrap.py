@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
 
+from mailroom import redaction
 from mailroom.auth.authenticate import Authenticator
 from mailroom.auth.passwords import PasswordHasher
 from mailroom.auth.sessions import install as install_sessions
@@ -167,6 +168,7 @@ async def start(
     run_migrations: bool = True,
 ) -> Mailroom:
     """Open the database (migrating it), build the registry and runner."""
+    redaction.install()  # before anything can log a credential
     settings = ensure_secret_key(settings)
     db = open_database(
         settings.effective_database_url,

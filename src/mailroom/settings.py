@@ -144,6 +144,12 @@ class Settings(BaseSettings):
         description="uvicorn's per-request access log (stderr). Off by default: it costs about as much "
         "CPU as a whole small request, and usage accounting already records every call.",
     )
+    log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = Field(
+        default="warning",
+        description="Level of the logs of mailroom and its libraries (aiosmtpd, websockets) on stderr; "
+        "uvicorn's own start-up lines stay at info. debug and trace log every SMTP line and WebSocket "
+        "frame. Credentials are redacted from every log line whatever the level.",
+    )
 
     # Auth.
     argon2_time_cost: int = Field(default=3, ge=1)
@@ -158,6 +164,12 @@ class Settings(BaseSettings):
     )
     session_ttl_seconds: int = Field(default=3600, ge=60)
     mobile_session_ttl_seconds: int = Field(default=30 * 86400, ge=60)
+    session_refresh_ttl_seconds: int = Field(
+        default=30 * 86400,
+        ge=60,
+        description="How long a session's refresh token can renew it (mail.sessions.refresh); each "
+        "renewal gives a new one with this lifetime, so a client in use stays signed in.",
+    )
     default_domain: str | None = Field(
         default=None,
         description="Domain of bare user names at mail client login and sign-up; "
@@ -268,10 +280,17 @@ class Settings(BaseSettings):
     login_failures_per_account: str = Field(
         default="50/day", description="Failed password logins allowed per account before it is locked (429)."
     )
+    login_failures_per_known_network: str = Field(
+        default="50/hour",
+        description="Failed password logins allowed per client network for an account that logged in "
+        "successfully from it within login_exemption_seconds: a success raises that account's network "
+        "limit to this, never removes it, and gives other accounts nothing.",
+    )
     login_exemption_seconds: int = Field(
         default=86400,
         ge=0,
-        description="After a successful login, its client network is exempt from the lockouts this long.",
+        description="After a successful login, the account is known on its client network this long: "
+        "its attempts from there get the raised network limit and an account limit of their own.",
     )
     idempotency_ttl_seconds: int = Field(
         default=86400, ge=60, description="How long an Idempotency-Key and its stored response are kept."
@@ -529,7 +548,9 @@ class Settings(BaseSettings):
 
         return None if value is None else normalize_domain(value)
 
-    @field_validator("login_failures_per_network", "login_failures_per_account")
+    @field_validator(
+        "login_failures_per_network", "login_failures_per_account", "login_failures_per_known_network"
+    )
     @classmethod
     def _login_limit(cls, value: str) -> str:
         return check_limit(value)

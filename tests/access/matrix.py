@@ -237,6 +237,11 @@ async def _dkim(w: World, n: int) -> dict[str, Any]:
     return {"domain": "one.test"}
 
 
+async def _refresh_token(w: World, n: int) -> dict[str, Any]:
+    login = await w.call("mail.sessions.login", {"username": USERS["user_a"], "password": PASSWORD})
+    return {"refresh_token": login["refresh_token"]}
+
+
 async def _session(w: World, n: int) -> dict[str, Any]:
     login = await w.call("mail.sessions.login", {"username": USERS["user_a"], "password": PASSWORD})
     return {"id": login["session_id"]}
@@ -409,6 +414,11 @@ ROWS: dict[str, Row] = {
         static({}),
         allowed="bad_request",
         why="sessions.logout ends the caller's session; these callers use API keys",
+    ),
+    "mail.sessions.refresh": Row(
+        fresh(_refresh_token),
+        overrides={who: "unauthenticated" for who in ("user_b", "user_c", "manager_1", "manager_2", "admin")},
+        why="sessions.refresh: a caller signed in as another user than the session's is refused",
     ),
     "mail.sessions.revoke": Row(fresh(_session), owner="user_a"),
     "mail.settings.get": Row(static({})),

@@ -32,6 +32,7 @@ PUBLIC_BY_DESIGN = frozenset(
     {
         "system.health.get",
         "mail.sessions.login",
+        "mail.sessions.refresh",
         "mail.signup.create",
         "mail.clientconfig.get",  # what autoconfig and autodiscover serve
         # The interop API (only when settings.interop_api is on).

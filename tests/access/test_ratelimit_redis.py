@@ -82,6 +82,34 @@ async def test_login_guard_on_redis(tmp_path: Path) -> None:
         await counters.close()
 
 
+@pytest.mark.anyio
+async def test_known_accounts_on_redis(tmp_path: Path) -> None:
+    """A success raises the network limit for that account only, and never lifts the account's."""
+    counters = open_counters(_settings(tmp_path), FakeClock())
+    guard = LoginGuard(
+        counters,
+        per_network="2/hour",
+        per_known_network="10/hour",
+        per_account="3/day",
+        exemption_seconds=60,
+        secret=b"s",
+    )
+    try:
+        await guard.succeeded("a@x.test", "192.0.2.1")
+        await guard.failed("b@x.test", "192.0.2.2", "one")
+        await guard.failed("c@x.test", "192.0.2.3", "two")
+        with pytest.raises(RateLimited):
+            await guard.check("b@x.test", "192.0.2.4")  # not known there: the plain limit
+        await guard.check("a@x.test", "192.0.2.5")  # known: the raised one
+        for password in ("p1", "p2", "p3"):
+            await guard.failed("a@x.test", "192.0.2.5", password)
+        with pytest.raises(RateLimited) as locked:  # its own account limit, from there too
+            await guard.check("a@x.test", "192.0.2.5")
+        assert locked.value.retry_after > 3600
+    finally:
+        await counters.close()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -36,7 +36,8 @@ async def test_login_returns_a_working_token(client: httpx.AsyncClient, make_use
     body = r.json()
     assert body["token"].startswith("ms_")
     assert body["email"] == "alice@example.org"
-    assert set(body) == {"token", "exp_date", "session_id", "email"}
+    assert set(body) == {"token", "exp_date", "refresh_token", "refresh_exp_date", "session_id", "email"}
+    assert body["refresh_token"].startswith("msr_")
     me = await client.get("/api/v1/me/sessions", headers=bearer(body["token"]))
     assert me.status_code == 200
     [session] = me.json()
@@ -79,7 +80,13 @@ async def test_expiry_desktop_short_mobile_long(
     problem(r, 401, "unauthenticated")
     r = await client.get("/api/v1/me/sessions", headers=bearer(phone["token"]))
     assert r.status_code == 200
-    assert [s["mobile"] for s in r.json()] == [True]  # the expired desktop session is not listed
+    # The desktop session is still listed (and can be revoked): its refresh token can renew it.
+    assert sorted(s["mobile"] for s in r.json()) == [False, True]
+    clock.advance(settings.session_refresh_ttl_seconds)
+    again = (await login(client, "alice@example.org", user_agent=PHONE_UA)).json()
+    r = await client.get("/api/v1/me/sessions", headers=bearer(again["token"]))
+    assert r.status_code == 200
+    assert [s["id"] for s in r.json()] == [again["session_id"]]  # the ended sessions are gone
 
 
 @pytest.mark.parametrize(

@@ -96,6 +96,7 @@ def install(app: Mailroom) -> Accounting:
             counters,
             per_network=settings.login_failures_per_network,
             per_account=settings.login_failures_per_account,
+            per_known_network=settings.login_failures_per_known_network,
             exemption_seconds=settings.login_exemption_seconds,
             secret=settings.secret_key.get_secret_value().encode(),
             prefix_v4=settings.client_network_prefix_v4,

@@ -7,8 +7,13 @@
   account (default 50 per day), in sliding windows on the shared counters (memory or Redis);
 * the same wrong password for the same account counts once (a phone retrying an old
   password is not an attack); the password is kept only as an HMAC under the server secret;
-* a successful login exempts its network from the network lockout, and that account from the
-  account lockout when it logs in from that network, for ``login_exemption_seconds``;
+* a successful login makes that account *known* on that network for
+  ``login_exemption_seconds``. A known account's attempts from there are judged against a
+  raised network limit (default 50 per hour: password spraying from an office is still
+  stopped) and against an account limit of their own (the same 50 per day, counted only for
+  failures from there), so an attacker elsewhere cannot lock a user out of their usual
+  network, and nobody on that network gets unlimited guesses at them. Other accounts on
+  the same network get nothing from it: one user's login never lifts a limit for another;
 * a locked-out attempt gets :class:`RateLimited` (429 with ``Retry-After``) before the password
   is even looked at, the same for accounts that exist and accounts that do not.
 
@@ -44,12 +49,15 @@ class LoginGuard:
         per_account: str,
         exemption_seconds: int,
         secret: bytes,
+        per_known_network: str | None = None,
         prefix_v4: int = 24,
         prefix_v6: int = 48,
         metrics: Metrics | None = None,
     ) -> None:
         self.counters = counters
         self.network_item: RateLimitItem = parse_limit(per_network)
+        #: The network limit for an account known there; never below the plain one.
+        self.known_network_item: RateLimitItem = parse_limit(per_known_network or per_network)
         self.account_item: RateLimitItem = parse_limit(per_account)
         self.exemption_seconds = exemption_seconds
         self._secret = secret
@@ -64,14 +72,21 @@ class LoginGuard:
         mac = hmac.new(self._secret, "\x00".join(parts).encode(), hashlib.sha256)
         return mac.hexdigest()[:32]
 
-    async def _exempt(self, key: str) -> bool:
-        return await self.counters.storage.get(key) > 0
-
-    def _net_exempt_key(self, network: str) -> str:
-        return f"login-exempt/net/{network}"
-
-    def _account_exempt_key(self, account: str, network: str) -> str:
+    def _known_key(self, account: str, network: str) -> str:
         return f"login-exempt/acct/{self._digest(account, network)}"
+
+    async def _known(self, account: str, network: str | None) -> bool:
+        """Whether ``account`` logged in successfully from ``network`` lately."""
+        if network is None:
+            return False
+        return await self.counters.storage.get(self._known_key(account, network)) > 0
+
+    def _account_identity(self, account: str, network: str | None, known: bool) -> tuple[str, ...]:
+        """The counter an attempt on ``account`` is judged by: its own, or, from a network
+        where it is known, the one of that account on that network."""
+        if known and network is not None:
+            return ("login-acct-known", self._digest(account, network))
+        return ("login-acct", account)
 
     async def check(self, account: str, client_ip: str | None) -> None:
         """Raise :class:`RateLimited` when the network or the account is locked out."""
@@ -85,16 +100,14 @@ class LoginGuard:
     async def _check(self, account: str, client_ip: str | None) -> None:
         limiter = self.counters.limiter
         network = self.network(client_ip)
-        if (
-            network is not None
-            and not await self._exempt(self._net_exempt_key(network))
-            and not await limiter.test(self.network_item, "login-net", network)
-        ):
-            await self._locked("network", self.network_item, "login-net", network)
-        if network is not None and await self._exempt(self._account_exempt_key(account, network)):
-            return
-        if not await limiter.test(self.account_item, "login-acct", account):
-            await self._locked("account", self.account_item, "login-acct", account)
+        known = await self._known(account, network)
+        if network is not None:
+            item = self.known_network_item if known else self.network_item
+            if not await limiter.test(item, "login-net", network):
+                await self._locked("network", item, "login-net", network)
+        identity = self._account_identity(account, network, known)
+        if not await limiter.test(self.account_item, *identity):
+            await self._locked("account", self.account_item, *identity)
 
     async def _locked(self, scope: str, item: RateLimitItem, *identity: str) -> None:
         stats = await self.counters.limiter.get_window_stats(item, *identity)
@@ -104,10 +117,18 @@ class LoginGuard:
         raise RateLimited(LOCKED_MESSAGE, retry_after=retry_after)
 
     async def failed(self, account: str, client_ip: str | None, password: str) -> None:
-        """Count a failure, unless this account already failed with this very password."""
+        """Count a failure, unless this account already failed with this very password.
+
+        Every failure counts for the network (under both of its limits) and for the
+        account; one from a network where the account is known counts for that pair too.
+        """
         try:
             network = self.network(client_ip)
-            window = max(int(self.account_item.get_expiry()), int(self.network_item.get_expiry()))
+            window = max(
+                int(self.account_item.get_expiry()),
+                int(self.network_item.get_expiry()),
+                int(self.known_network_item.get_expiry()),
+            )
             seen = f"login-seen/{self._digest(account, password)}"
             if await self.counters.storage.incr(seen, window) > 1:
                 return
@@ -116,19 +137,23 @@ class LoginGuard:
             limiter = self.counters.limiter
             if network is not None:
                 await limiter.hit(self.network_item, "login-net", network)
+                if self.known_network_item != self.network_item:
+                    await limiter.hit(self.known_network_item, "login-net", network)
             await limiter.hit(self.account_item, "login-acct", account)
+            if await self._known(account, network):
+                await limiter.hit(self.account_item, *self._account_identity(account, network, True))
         except Exception:
             log.exception("login guard counters unavailable; failure not counted")
 
     async def succeeded(self, account: str, client_ip: str | None) -> None:
-        """Exempt the network (and this account from it) for ``exemption_seconds``."""
+        """Make ``account`` known on its network for ``exemption_seconds``."""
         network = self.network(client_ip)
         if network is None or self.exemption_seconds <= 0:
             return
         try:
             storage = self.counters.storage
-            for key in (self._net_exempt_key(network), self._account_exempt_key(account, network)):
-                await storage.clear(key)  # restart the exemption's clock
-                await storage.incr(key, self.exemption_seconds)
+            key = self._known_key(account, network)
+            await storage.clear(key)  # restart the exemption's clock
+            await storage.incr(key, self.exemption_seconds)
         except Exception:
             log.exception("login guard counters unavailable; success not recorded")

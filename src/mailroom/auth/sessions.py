@@ -6,6 +6,10 @@ the bearer handler :class:`~mailroom.auth.authenticate.Authenticator` calls for 
 prefix; it answers with the user's principal (carrying ``session_id``) or None, which the
 authenticator turns into the generic ``unauthenticated``.
 
+A session also has a single-use refresh token (``msr_<id>_<random>``, :data:`REFRESH_PREFIX`)
+that renews it without the password (``mail.sessions.refresh``): a new session token and a
+new refresh token each time, the old ones stop working.
+
 A session remembers a stamp of the user's password hash: when the password changes by any
 path (mail client, admin API, command line), sessions not explicitly carried over end.
 """
@@ -29,6 +33,9 @@ from mailroom.store.engine import Database
 log = logging.getLogger("mailroom.auth.sessions")
 
 SESSION_PREFIX = "ms"
+#: Refresh tokens (``msr_<id>_<random>``): never a bearer credential, only the parameter of
+#: ``mail.sessions.refresh``.
+REFRESH_PREFIX = "msr"
 #: last_used_at is written at most this often per session.
 TOUCH_INTERVAL_SECONDS = 60.0
 #: User agents that get the longer, mobile session lifetime.
@@ -43,6 +50,15 @@ def session_ttl(settings: Settings, user_agent: str | None) -> timedelta:
     """``mobile_session_ttl_seconds`` for phones and tablets, ``session_ttl_seconds`` otherwise."""
     seconds = settings.mobile_session_ttl_seconds if is_mobile(user_agent) else settings.session_ttl_seconds
     return timedelta(seconds=seconds)
+
+
+def session_ttl_for(settings: Settings, mobile: bool) -> timedelta:
+    """The access token lifetime of a session already known to be mobile or not."""
+    return timedelta(seconds=settings.mobile_session_ttl_seconds if mobile else settings.session_ttl_seconds)
+
+
+def refresh_ttl(settings: Settings) -> timedelta:
+    return timedelta(seconds=settings.session_refresh_ttl_seconds)
 
 
 def password_stamp(password_hash: str) -> str:

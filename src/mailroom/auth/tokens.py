@@ -65,19 +65,24 @@ class IssuedSecret:
         return f"IssuedSecret(secret='***', lookup_id={self.lookup_id!r}, digest={self.digest!r})"
 
 
-def new_secret(prefix: str) -> IssuedSecret:
+def new_secret(prefix: str, lookup_id: str | None = None) -> IssuedSecret:
     """Issue a new secret of the given kind.
 
     Args:
         prefix: What kind of secret this is, e.g. ``"mrk"`` for API keys; a lowercase letter
             followed by up to 15 lowercase letters or digits.
+        lookup_id: Keep this lookup id (a renewed session keeps its id); default: a new one.
 
     Raises:
-        ValueError: The prefix does not have that shape (a programming error, not user input).
+        ValueError: The prefix or lookup id does not have that shape (a programming error,
+            not user input).
     """
     if _PREFIX.fullmatch(prefix) is None:
         raise ValueError(f"secret prefix must match {_PREFIX.pattern}, got {prefix!r}")
-    lookup_id = "".join(secrets.choice(_LOOKUP_ALPHABET) for _ in range(LOOKUP_ID_LENGTH))
+    if lookup_id is None:
+        lookup_id = "".join(secrets.choice(_LOOKUP_ALPHABET) for _ in range(LOOKUP_ID_LENGTH))
+    elif _LOOKUP_ID.fullmatch(lookup_id) is None:
+        raise ValueError(f"lookup id must match {_LOOKUP_ID.pattern}")
     secret = f"{prefix}_{lookup_id}_{secrets.token_urlsafe(_RANDOM_BYTES)}"
     return IssuedSecret(secret=secret, lookup_id=lookup_id, digest=digest(secret))
 

@@ -53,11 +53,37 @@ def worker_environment(given: Mapping[str, Any]) -> dict[str, str]:
     return {f"MAILROOM_{name.upper()}": str(value) for name, value in given.items() if value is not None}
 
 
-def log_config() -> dict[str, Any]:
-    """uvicorn's logging, all of it on stderr: standard output carries only the first key."""
+#: ``log_level`` names to logging levels (uvicorn's "trace" is 5).
+LOG_LEVELS = {"critical": 50, "error": 40, "warning": 30, "info": 20, "debug": 10, "trace": 5}
+
+
+def log_config(level: str = "warning") -> dict[str, Any]:
+    """uvicorn's logging, all of it on stderr: standard output carries only the first key.
+
+    Every handler scrubs credentials (``mailroom.redaction``); the root logger (mailroom's
+    own loggers, aiosmtpd's ``mail.log``, websockets) logs at ``level``, with the logger's
+    name; uvicorn's loggers stay at info unless ``level`` is more verbose.
+    """
     config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config.setdefault("filters", {})["redact"] = {"()": "mailroom.redaction.RedactSecrets"}
     for handler in config["handlers"].values():
         handler["stream"] = "ext://sys.stderr"
+        handler["filters"] = [*handler.get("filters", []), "redact"]
+    config["formatters"]["named"] = {
+        "()": "uvicorn.logging.DefaultFormatter",
+        "fmt": "%(levelprefix)s %(name)s: %(message)s",
+    }
+    config["handlers"]["named"] = {
+        "formatter": "named",
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stderr",
+        "filters": ["redact"],
+    }
+    numeric = LOG_LEVELS[level]
+    config["root"] = {"handlers": ["named"], "level": numeric}
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        if name in config["loggers"]:
+            config["loggers"][name]["level"] = min(numeric, LOG_LEVELS["info"])
     return config
 
 
@@ -140,6 +166,6 @@ def serve(
         loop="uvloop",
         http="httptools",
         ws="websockets-sansio",
-        log_config=log_config(),
+        log_config=log_config(settings.log_level),
         access_log=settings.access_log,
     )

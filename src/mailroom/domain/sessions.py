@@ -9,10 +9,16 @@ from pydantic import BaseModel, Field
 
 
 class LoginResult(BaseModel):
-    """A new session: send ``token`` as ``Authorization: Bearer <token>`` until ``exp_date``."""
+    """A new or renewed session: send ``token`` as ``Authorization: Bearer <token>`` until
+    ``exp_date``; before or after that, ``refresh_token`` renews it once (until
+    ``refresh_exp_date``) without the password."""
 
     token: str = Field(description="The session token; shown once, stored only as a digest.")
-    exp_date: datetime = Field(description="When the session ends.")
+    exp_date: datetime = Field(description="When the session token stops working.")
+    refresh_token: str = Field(
+        description="Single use: POST it to /sessions/refresh for a new token and a new refresh token."
+    )
+    refresh_exp_date: datetime = Field(description="Until when refresh_token can renew the session.")
     session_id: str
     email: str = Field(description="The mailbox the session acts on.")
 
@@ -26,7 +32,10 @@ class Session(BaseModel):
     user_agent: str
     client_ip: str | None
     created_at: datetime
-    expires_at: datetime
+    expires_at: datetime = Field(description="When the current session token stops working.")
+    refresh_expires_at: datetime | None = Field(
+        default=None, description="Until when the session can be renewed with its refresh token."
+    )
     last_used_at: datetime
 
 

@@ -77,6 +77,24 @@ sessions = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
     Column("last_used_at", UTCDateTime, nullable=False),
+    #: Until when the session's current refresh token may renew it (the session lives that
+    #: long, its access token only until ``expires_at``).
+    Column("refresh_expires_at", UTCDateTime, nullable=True),
+)
+
+#: Every refresh token a session was given, current and used: a used one presented again
+#: means the token was stolen (or copied), and ends the session.
+session_refresh_tokens = Table(
+    "session_refresh_tokens",
+    metadata,
+    Column("id", String(16), primary_key=True),  # the lookup id embedded in the token
+    Column(
+        "session_id", String(16), ForeignKey("sessions.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("digest", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime, nullable=True),
 )
 
 client_settings = Table(

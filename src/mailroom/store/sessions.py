@@ -1,4 +1,8 @@
-"""Repository of mail client sessions. Only the SHA-256 digest of a token is stored."""
+"""Repository of mail client sessions and their refresh tokens.
+
+Only the SHA-256 digest of a token is stored. A session lives while its access token or its
+refresh token has not expired (``refresh_expires_at``); its refresh tokens go with it.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,9 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, delete, insert, or_, select, update
 
+from mailroom.store.client_schema import session_refresh_tokens as refresh_tokens
 from mailroom.store.client_schema import sessions
 from mailroom.store.engine import Query, Row, Tx
 from mailroom.store.schema import users
@@ -31,9 +36,22 @@ _FOR_AUTH = Query(
     .select_from(sessions.join(users, users.c.id == sessions.c.user_id))
     .where(sessions.c.id == bindparam("session_id"))
 )
+
+
+def _ended(now: Any) -> ColumnElement[bool]:
+    """Neither the access token nor the refresh token can be used any more."""
+    return and_(
+        sessions.c.expires_at <= now,
+        or_(sessions.c.refresh_expires_at.is_(None), sessions.c.refresh_expires_at <= now),
+    )
+
+
 _OF_USER = Query(
     select(*_PUBLIC)
-    .where(sessions.c.user_id == bindparam("user_id"), sessions.c.expires_at > bindparam("now"))
+    .where(
+        sessions.c.user_id == bindparam("user_id"),
+        or_(sessions.c.expires_at > bindparam("now"), sessions.c.refresh_expires_at > bindparam("now")),
+    )
     .order_by(sessions.c.created_at.desc(), sessions.c.id)
 )
 
@@ -70,13 +88,13 @@ async def delete_others(tx: Tx, user_id: int, keep: Collection[str]) -> int:
 
 
 async def delete_expired(tx: Tx, user_id: int, now: datetime) -> int:
-    stmt = delete(sessions).where(sessions.c.user_id == user_id, sessions.c.expires_at <= now)
+    stmt = delete(sessions).where(sessions.c.user_id == user_id, _ended(now))
     return await tx.rowcount(stmt)
 
 
 async def delete_all_expired(tx: Tx, now: datetime) -> int:
     """End every user's expired sessions (housekeeping); how many rows this call deleted."""
-    return await tx.rowcount(delete(sessions).where(sessions.c.expires_at <= now))
+    return await tx.rowcount(delete(sessions).where(_ended(now)))
 
 
 async def restamp(tx: Tx, session_id: str, stamp: str) -> None:
@@ -86,3 +104,58 @@ async def restamp(tx: Tx, session_id: str, stamp: str) -> None:
 
 async def touch(tx: Tx, session_id: str, when: datetime) -> None:
     await tx.execute(update(sessions).where(sessions.c.id == session_id).values(last_used_at=when))
+
+
+# -- Refresh tokens ---------------------------------------------------------------------------
+
+
+async def insert_refresh(tx: Tx, values: dict[str, Any]) -> None:
+    await tx.execute(insert(refresh_tokens).values(**values))
+
+
+async def refresh_for_auth(tx: Tx, refresh_id: str) -> Row | None:
+    """A refresh token with its session's and its user's authentication columns."""
+    stmt = (
+        select(
+            refresh_tokens.c.id,
+            refresh_tokens.c.digest,
+            refresh_tokens.c.expires_at,
+            refresh_tokens.c.used_at,
+            sessions.c.id.label("session_id"),
+            sessions.c.mobile,
+            sessions.c.password_stamp,
+            users.c.id.label("user_id"),
+            users.c.email,
+            users.c.enabled,
+            users.c.password_hash,
+        )
+        .select_from(
+            refresh_tokens.join(sessions, sessions.c.id == refresh_tokens.c.session_id).join(
+                users, users.c.id == sessions.c.user_id
+            )
+        )
+        .where(refresh_tokens.c.id == refresh_id)
+    )
+    return await tx.first(stmt)
+
+
+async def use_refresh(tx: Tx, refresh_id: str, now: datetime) -> bool:
+    """Mark a refresh token used; False when it already was (by a concurrent refresh too:
+    the conditional update is the arbiter)."""
+    stmt = (
+        update(refresh_tokens)
+        .where(refresh_tokens.c.id == refresh_id, refresh_tokens.c.used_at.is_(None))
+        .values(used_at=now)
+    )
+    return await tx.rowcount(stmt) == 1
+
+
+async def renew(tx: Tx, session_id: str, values: dict[str, Any], now: datetime) -> None:
+    """Give a session its new access token digest and lifetimes; forget its refresh tokens
+    that have expired (a used one is kept until then, to recognise its reuse)."""
+    await tx.execute(update(sessions).where(sessions.c.id == session_id).values(**values))
+    await tx.execute(
+        delete(refresh_tokens).where(
+            refresh_tokens.c.session_id == session_id, refresh_tokens.c.expires_at <= now
+        )
+    )

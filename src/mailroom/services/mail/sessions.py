@@ -11,13 +11,23 @@ brute-force guard applies as for any other password login.
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+import logging
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr
 
 from mailroom.auth import tokens
 from mailroom.auth.authenticate import Authenticator
-from mailroom.auth.sessions import SESSION_PREFIX, is_mobile, password_stamp, session_ttl
+from mailroom.auth.sessions import (
+    REFRESH_PREFIX,
+    SESSION_PREFIX,
+    is_mobile,
+    password_stamp,
+    refresh_ttl,
+    session_ttl,
+    session_ttl_for,
+)
 from mailroom.domain.names import normalize_address
 from mailroom.domain.sessions import LoginResult, Session
 from mailroom.domain.usernames import canonical, looks_like_username
@@ -34,6 +44,13 @@ LoginName = Annotated[
     Field(min_length=1, max_length=320, description="User name or full address.", examples=["john.smith"]),
 ]
 LoginPassword = Annotated[SecretStr, Field(max_length=1024, description="The account's password.")]
+RefreshToken = Annotated[
+    SecretStr,
+    Field(min_length=1, max_length=300, description="The refresh token of the login or of the last refresh."),
+]
+
+log = logging.getLogger("mailroom.sessions")
+INVALID = "invalid or expired credentials"
 
 
 def _authenticator(ctx: Context) -> Authenticator:
@@ -100,6 +117,8 @@ async def login(ctx: Context, username: LoginName, password: LoginPassword) -> L
     now = ctx.rt.clock.now()
     expires = now + session_ttl(ctx.rt.settings, user_agent)
     issued = tokens.new_secret(SESSION_PREFIX)
+    refresh = tokens.new_secret(REFRESH_PREFIX)
+    refresh_expires = max(expires, now + refresh_ttl(ctx.rt.settings))
     async with ctx.rt.db.write() as tx:
         user = await accounts.user_for_auth(tx, user_id=principal.user_id)
         if user is None:  # deleted between the check and now
@@ -118,10 +137,118 @@ async def login(ctx: Context, username: LoginName, password: LoginPassword) -> L
                 "created_at": now,
                 "expires_at": expires,
                 "last_used_at": now,
+                "refresh_expires_at": refresh_expires,
             },
         )
+        await store.insert_refresh(tx, _refresh_row(refresh, issued.lookup_id, now, refresh_expires))
     return LoginResult(
-        token=issued.secret, exp_date=expires, session_id=issued.lookup_id, email=principal.email
+        token=issued.secret,
+        exp_date=expires,
+        refresh_token=refresh.secret,
+        refresh_exp_date=refresh_expires,
+        session_id=issued.lookup_id,
+        email=principal.email,
+    )
+
+
+def _refresh_row(
+    refresh: tokens.IssuedSecret, session_id: str, now: datetime, expires: datetime
+) -> dict[str, object]:
+    return {
+        "id": refresh.lookup_id,
+        "session_id": session_id,
+        "digest": refresh.digest,
+        "created_at": now,
+        "expires_at": expires,
+        "used_at": None,
+    }
+
+
+Verdict = Literal["ok", "invalid", "reused"]
+
+
+def _judge(row: dict[str, Any] | None, presented: str, now: datetime, caller: int | None) -> Verdict:
+    """Whether a presented refresh token may renew its session."""
+    if row is None or not tokens.matches(presented, row["digest"]):
+        return "invalid"
+    if row["expires_at"] <= now or not row["enabled"]:
+        return "invalid"
+    if row["password_stamp"] != password_stamp(row["password_hash"]):
+        return "invalid"  # the password changed since: the session is over
+    if caller is not None and caller != row["user_id"]:
+        return "invalid"  # signed in as someone else: refused, and the token is not spent
+    if row["used_at"] is not None:
+        return "reused"
+    return "ok"
+
+
+@api.method(
+    "mail.sessions.refresh",
+    http=POST("/sessions/refresh"),
+    access=Public(),
+    examples=[{"refresh_token": "msr_AbCd1234_..."}],
+)
+async def refresh(ctx: Context, refresh_token: RefreshToken) -> LoginResult:
+    """Renew a session without the password: a new ``token`` and a new ``refresh_token``.
+
+    A refresh token works once, until ``refresh_exp_date`` (``session_refresh_ttl_seconds``,
+    30 days), whether the session token has expired or not. The session keeps its id; its
+    previous token and refresh token stop working at once. A refresh token presented a
+    second time means it was copied: the session ends (logout, in effect) and the call
+    fails. Logout, revocation, a password change and a disabled account end refreshing too.
+    Every failure is the generic ``unauthenticated``.
+    """
+    presented = refresh_token.get_secret_value()
+    refresh_id = tokens.parse_secret(presented, REFRESH_PREFIX)
+    if refresh_id is None:
+        raise Unauthenticated(INVALID)
+    settings = ctx.rt.settings
+    now = ctx.rt.clock.now()
+    async with ctx.rt.db.write() as tx:
+        row = await store.refresh_for_auth(tx, refresh_id)
+        verdict = _judge(row, presented, now, ctx.principal.user_id)
+        if verdict == "ok":
+            assert row is not None
+            if not await store.use_refresh(tx, refresh_id, now):  # a concurrent refresh won
+                verdict = "reused"
+        if verdict == "reused":
+            assert row is not None
+            await store.delete_session(tx, row["session_id"], row["user_id"])
+        elif verdict == "ok":
+            assert row is not None
+            session_id: str = row["session_id"]
+            issued = tokens.new_secret(SESSION_PREFIX, lookup_id=session_id)
+            renewal = tokens.new_secret(REFRESH_PREFIX)
+            expires = now + session_ttl_for(settings, bool(row["mobile"]))
+            refresh_expires = max(expires, now + refresh_ttl(settings))
+            await store.renew(
+                tx,
+                session_id,
+                {
+                    "digest": issued.digest,
+                    "expires_at": expires,
+                    "refresh_expires_at": refresh_expires,
+                    "last_used_at": now,
+                    "client_ip": ctx.call.client_ip,
+                },
+                now,
+            )
+            await store.insert_refresh(tx, _refresh_row(renewal, session_id, now, refresh_expires))
+    if verdict == "reused":
+        assert row is not None
+        log.warning(
+            "a used refresh token of session %s was presented again: session ended", row["session_id"]
+        )
+    if verdict != "ok":
+        raise Unauthenticated(INVALID)
+    assert row is not None
+    return LoginResult(
+        token=issued.secret,
+        exp_date=expires,
+        refresh_token=renewal.secret,
+        refresh_exp_date=refresh_expires,
+        session_id=session_id,
+        email=row["email"],
     )
 
 
