@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { readCookie, withQuery } from "./api";
+import { defuseAttributes } from "./sanitize";
 import { foldQuoted, formatBytes, pageLabel, quoteBody, replySubject, searchSuggestions, shortDate, splitAddresses } from "./lib";
 
 describe("lib", () => {
@@ -49,5 +50,17 @@ describe("lib", () => {
     expect(readCookie("a=1; mr_csrf=abc%3D; b=2", "mr_csrf")).toBe("abc=");
     expect(readCookie("a=1", "mr_csrf")).toBeNull();
     expect(withQuery("/users", { domain: "x.org", offset: 0, q: "", n: null })).toBe("/users?domain=x.org&offset=0");
+  });
+});
+
+describe("sanitize", () => {
+  it("defuses event handlers and styles before parsing, whatever separates them", () => {
+    expect(defuseAttributes('<img src=x onerror="a()"><p style="x" ONCLICK=b>')).toBe(
+      '<img src=x data-defused-onerror="a()"><p data-defused-style="x" data-defused-ONCLICK=b>',
+    );
+    expect(defuseAttributes('<img/onerror=a()><img src="x"onload="b">')).toBe(
+      '<img/data-defused-onerror=a()><img src="x"data-defused-onload="b">',
+    );
+    expect(defuseAttributes("<p>set style = bold, onward = 1</p>")).toBe("<p>set style = bold, onward = 1</p>");
   });
 });

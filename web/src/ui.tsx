@@ -114,7 +114,7 @@ export function Login(props: { title: string; allowKey?: boolean; onLogin: (who:
 export function useSession(): [Who | null | undefined, (w: Who | null) => void] {
   const [who, setWho] = useState<Who | null | undefined>(undefined);
   useEffect(() => {
-    session.current().then(setWho, () => setWho(null));
+    session.current().then((w) => setWho(w ?? null), () => setWho(null));
   }, []);
   return [who, setWho];
 }

@@ -1,5 +1,6 @@
 import { useState } from "preact/hooks";
 import { session, type Who } from "../api";
+import { Icon } from "../icons";
 import { Login, Toasts, errorToast, useHashRoute, useSession } from "../ui";
 import { ApiKeys } from "./ApiKeys";
 import { Aliases } from "./Aliases";
@@ -10,13 +11,13 @@ import { Queue } from "./Queue";
 import { Users } from "./Users";
 
 const SECTIONS = [
-  { path: "", label: "Dashboard", icon: "◧", admin: false },
-  { path: "domains", label: "Domains", icon: "◎", admin: false },
-  { path: "users", label: "Users", icon: "☺", admin: false },
-  { path: "aliases", label: "Aliases", icon: "⇄", admin: false },
-  { path: "apikeys", label: "API keys", icon: "⚿", admin: false },
-  { path: "queue", label: "Queue", icon: "⇶", admin: true },
-  { path: "audit", label: "Audit log", icon: "☰", admin: false },
+  { path: "", label: "Dashboard", icon: "dashboard", admin: false },
+  { path: "domains", label: "Domains", icon: "globe", admin: false },
+  { path: "users", label: "Users", icon: "user", admin: false },
+  { path: "aliases", label: "Aliases", icon: "alias", admin: false },
+  { path: "apikeys", label: "API keys", icon: "key", admin: false },
+  { path: "queue", label: "Queue", icon: "send", admin: true },
+  { path: "audit", label: "Audit log", icon: "list", admin: false },
 ];
 
 export function AdminApp() {
@@ -83,7 +84,7 @@ function Console(props: { who: Who; onLogout: () => void }) {
         {sections.map((s) => (
           <a key={s.path} href={`#/${s.path}`} class={path === s.path ? "active" : ""}
             aria-current={path === s.path ? "page" : undefined} data-testid={s.path ? `nav-${s.path}` : "nav-dashboard"}>
-            <span class="nav-icon" aria-hidden="true">{s.icon}</span>
+            <span class="nav-icon"><Icon name={s.icon} /></span>
             {s.label}
           </a>
         ))}

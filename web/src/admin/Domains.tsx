@@ -106,7 +106,8 @@ function DomainDetail(props: { name: string; admin: boolean; onClose: () => void
     api.get<Dns[]>(`${path}/dns`).then(setDns, () => setDns([]));
     api.get<Page<Alternative>>(`${path}/alternatives`).then((p) => setAlts(p.items), () => setAlts([]));
     api.get<Page<Manager>>(`${path}/managers`).then((p) => setManagers(p.items), () => setManagers([]));
-    api.get<Dkim>(`${path}/dkim`).then(setDkim, () => setDkim(null));
+    if (d.dkim_selector) api.get<Dkim>(`${path}/dkim`).then(setDkim, () => setDkim(null));
+    else setDkim(null);
   };
   useEffect(() => void load().catch(() => props.onClose()), [props.name]);
   const save = async (e: Event) => {

@@ -74,7 +74,7 @@ export function Compose(p: { init: ComposeInit; onClose: () => void; onSent: () 
       {showCc && <label class="compose-field"><span>Cc</span><input value={cc} onInput={(e) => setCc(e.currentTarget.value)} /></label>}
       <label class="compose-field"><span>Subject</span>
         <input value={subject} onInput={(e) => setSubject(e.currentTarget.value)} data-testid="compose-subject" /></label>
-      {!!p.init.attachmentIds?.length && <p class="muted small">📎 {p.init.attachmentIds.length} attachment(s) forwarded</p>}
+      {!!p.init.attachmentIds?.length && <p class="muted small">{p.init.attachmentIds.length} attachment(s) forwarded</p>}
       <textarea ref={text} value={body} onInput={(e) => setBody(e.currentTarget.value)} rows={12} aria-label="Message"
         data-testid="compose-body" />
       <div class="compose-actions">

@@ -2,6 +2,7 @@ import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 import { api, session, type Who } from "../api";
 import { searchSuggestions } from "../lib";
 import { errorToast, Login, Toasts, toast, useHashRoute, useSession } from "../ui";
+import { Icon } from "../icons";
 import { Compose } from "./Compose";
 import { ThreadList } from "./ThreadList";
 import { ThreadView } from "./ThreadView";
@@ -36,6 +37,7 @@ function Mailbox(props: { who: Who; onLogout: () => void }) {
 
   const [labels, setLabels] = useState<Label[]>([]);
   const [threads, setThreads] = useState<ThreadSummary[] | null>(null);
+  const [loadedFor, setLoadedFor] = useState("");
   const [total, setTotal] = useState(0);
   const [offset, setOffset] = useState(0);
   const [selected, setSelected] = useState<Set<number>>(new Set());
@@ -44,6 +46,9 @@ function Mailbox(props: { who: Who; onLogout: () => void }) {
   const [search, setSearch] = useState(query);
   const [help, setHelp] = useState(false);
   const searchRef = useRef<HTMLInputElement>(null);
+  // Keys may come faster than renders: shortcuts read and move the cursor and the selection
+  // through this ref (kept equal to the state), never through a stale closure.
+  const live = useRef({ cursor, selected });
 
   const loadLabels = useCallback(async () => {
     try {
@@ -52,13 +57,18 @@ function Mailbox(props: { who: Who; onLogout: () => void }) {
       errorToast(e);
     }
   }, []);
+  // Only the answer to the latest request is shown (an older one may arrive after it).
+  const latest = useRef(0);
   const loadThreads = useCallback(async () => {
+    const mine = ++latest.current;
     try {
       const r = await api.get<{ n_threads: number; threads: ThreadSummary[] }>("/threads", {
         label: label || undefined, q: query || undefined, offset, limit: PAGE,
       });
+      if (mine !== latest.current) return;
       setThreads(r.threads);
       setTotal(r.n_threads);
+      setLoadedFor(`${label}|${query}|${offset}`);
     } catch (e) {
       errorToast(e);
       setThreads([]);
@@ -67,7 +77,9 @@ function Mailbox(props: { who: Who; onLogout: () => void }) {
 
   useEffect(() => void loadLabels(), []);
   useEffect(() => {
-    setSelected(new Set());
+    live.current.selected = new Set();
+    live.current.cursor = 0;
+    setSelected(live.current.selected);
     setCursor(0);
   }, [label, query]);
   useEffect(() => setOffset(0), [label, query]);
@@ -83,12 +95,14 @@ function Mailbox(props: { who: Who; onLogout: () => void }) {
   };
 
   const act = async (action: BatchAction, ids?: number[]) => {
+    const { selected, cursor } = live.current;
     const targets = ids ?? (selected.size ? [...selected] : threads && threads[cursor] ? [threads[cursor].thread_id] : []);
     if (!targets.length) return;
     try {
       const r = await api.post<{ n_ok: number }>("/threads/batch", { ids: targets, action });
       toast(`${verb(action)} ${r.n_ok} conversation${r.n_ok === 1 ? "" : "s"}`);
-      setSelected(new Set());
+      live.current.selected = new Set();
+      setSelected(live.current.selected);
       if (openId !== null && targets.includes(openId) && leaves(action, label)) open(null);
       await Promise.all([loadThreads(), loadLabels()]);
     } catch (e) {
@@ -102,10 +116,15 @@ function Mailbox(props: { who: Who; onLogout: () => void }) {
       const t = e.target as HTMLElement;
       if (e.ctrlKey || e.metaKey || e.altKey || t.closest("input, textarea, select, [contenteditable]")) return;
       const list = threads ?? [];
+      const cursor = live.current.cursor;
       const current = list[cursor];
+      const move = (to: number) => {
+        live.current.cursor = Math.max(0, Math.min(to, list.length - 1));
+        setCursor(live.current.cursor);
+      };
       switch (e.key) {
-        case "j": setCursor(Math.min(cursor + 1, list.length - 1)); break;
-        case "k": setCursor(Math.max(cursor - 1, 0)); break;
+        case "j": move(cursor + 1); break;
+        case "k": move(cursor - 1); break;
         case "o": case "Enter": if (current) open(current.thread_id); break;
         case "u": open(null); break;
         case "x": if (current) toggle(current.thread_id); break;
@@ -128,8 +147,9 @@ function Mailbox(props: { who: Who; onLogout: () => void }) {
   });
 
   const toggle = (id: number) => {
-    const next = new Set(selected);
+    const next = new Set(live.current.selected);
     next.has(id) ? next.delete(id) : next.add(id);
+    live.current.selected = next;
     setSelected(next);
   };
 
@@ -174,7 +194,7 @@ function Mailbox(props: { who: Who; onLogout: () => void }) {
             <li key={l.id}>
               <a href={`#/label/${encodeURIComponent(l.name)}`} class={!query && label === l.name ? "active" : ""}
                 data-testid="label-item" data-label={l.name} aria-current={!query && label === l.name ? "page" : undefined}>
-                <span class="label-icon" aria-hidden="true">{LABEL_ICONS[l.name] ?? "#"}</span>
+                <span class="label-icon"><Icon name={LABEL_ICONS[l.name] ?? "label"} /></span>
                 <span class="label-name">{SYSTEM_LABEL_NAMES[l.name] ?? l.name}</span>
                 {l.threads_unread > 0 && <span class="count" aria-label={`${l.threads_unread} unread`}>{l.threads_unread}</span>}
               </a>
@@ -184,8 +204,11 @@ function Mailbox(props: { who: Who; onLogout: () => void }) {
       </nav>
       <ThreadList title={title} threads={threads} total={total} offset={offset} pageSize={PAGE} cursor={cursor}
         selected={selected} openId={openId} onOpen={open} onToggle={toggle}
-        onSelectAll={(all) => setSelected(all ? new Set((threads ?? []).map((t) => t.thread_id)) : new Set())}
-        onPage={setOffset} onAction={act} label={label} />
+        onSelectAll={(all) => {
+          live.current.selected = all ? new Set((threads ?? []).map((t) => t.thread_id)) : new Set();
+          setSelected(live.current.selected);
+        }}
+        onPage={setOffset} onAction={act} label={label} busy={loadedFor !== `${label}|${query}|${offset}`} />
       {openId !== null && (
         <ThreadView key={openId} id={openId} me={props.who.email!} onClose={() => open(null)}
           onAction={(a) => act(a, [openId])} onCompose={setCompose} onChanged={() => { loadLabels(); loadThreads(); }} />

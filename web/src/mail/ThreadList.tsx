@@ -1,4 +1,5 @@
 import { shortDate } from "../lib";
+import { Icon } from "../icons";
 import { Empty, Pager } from "../ui";
 import type { BatchAction } from "./MailApp";
 import type { ThreadSummary } from "./types";
@@ -6,6 +7,7 @@ import type { ThreadSummary } from "./types";
 interface Props {
   title: string;
   label: string;
+  busy: boolean;
   threads: ThreadSummary[] | null;
   total: number;
   offset: number;
@@ -25,7 +27,7 @@ export function ThreadList(p: Props) {
   const all = list.length > 0 && list.every((t) => p.selected.has(t.thread_id));
   const inTrash = p.label === "trash" || p.label === "spam";
   return (
-    <section class="thread-list" aria-label={p.title}>
+    <section class="thread-list" aria-label={p.title} aria-busy={p.busy ? "true" : "false"}>
       <div class="list-toolbar">
         <input type="checkbox" checked={all} aria-label="Select all" onChange={(e) => p.onSelectAll(e.currentTarget.checked)} />
         {p.selected.size > 0 ? (
@@ -67,9 +69,9 @@ export function ThreadList(p: Props) {
                 <span class="snippet"> — {t.snippet}</span>
               </span>
               <span class="markers">
-                {t.has_attachments && <span title="Has attachments" aria-label="has attachments">📎</span>}
-                {t.encryption_level !== "unencrypted" && <span class={`lock lock-${t.encryption_level}`} title={`Encryption: ${t.encryption_level}`} aria-label={`encryption ${t.encryption_level}`}>🔒</span>}
-                {t.is_muted && <span title="Muted" aria-label="muted">🔕</span>}
+                {t.has_attachments && <Icon name="clip" label="Has attachments" />}
+                {t.encryption_level !== "unencrypted" && <span class={`lock lock-${t.encryption_level}`}><Icon name="lock" label={`Encryption: ${t.encryption_level}`} /></span>}
+                {t.is_muted && <Icon name="mute" label="Muted" />}
               </span>
               <time class="date" dateTime={t.last_date}>{shortDate(t.last_date)}</time>
             </li>

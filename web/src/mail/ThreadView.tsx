@@ -2,6 +2,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { api } from "../api";
 import { foldQuoted, formatAddress, formatBytes, fullDate, quoteBody, replySubject } from "../lib";
 import { frameDocument, sanitizeHtml } from "../sanitize";
+import { Icon } from "../icons";
 import { errorToast } from "../ui";
 import type { BatchAction } from "./MailApp";
 import type { ComposeInit, EmailDetail, EmailSummary, ThreadDetail } from "./types";
@@ -111,7 +112,7 @@ export function ThreadView(p: Props) {
       </h1>
       {thread.encryption_level !== "unencrypted" && (
         <p class={`banner banner-${thread.encryption_level === "danger" ? "error" : "info"}`}>
-          🔒 Encryption: {thread.encryption_level}{thread.encryption_level === "danger" ? " — part of this conversation went out unencrypted." : ""}
+          <Icon name="lock" /> Encryption: {thread.encryption_level}{thread.encryption_level === "danger" ? " — part of this conversation went out unencrypted." : ""}
         </p>
       )}
       {thread.emails.map((e) => (
@@ -144,7 +145,7 @@ function Message(props: { summary: EmailSummary; body?: EmailDetail; expanded: b
           {props.expanded && <span class="recipients muted small">to {[...e.to, ...e.cc].map((a) => a.name || a.email).join(", ")}</span>}
           {!props.expanded && <span class="muted small snippet-line">{e.snippet}</span>}
         </span>
-        {e.encryption !== "none" && <span class="badge" title={e.encryption}>🔒 {e.encryption}</span>}
+        {e.encryption !== "none" && <span class="badge" title={e.encryption}><Icon name="lock" /> {e.encryption}</span>}
         <time class="muted small" dateTime={e.date ?? e.received_at}>{fullDate(e.date ?? e.received_at)}</time>
       </button>
       {props.expanded && (props.body ? <Body email={props.body} /> : <div class="loading">Loading…</div>)}
@@ -207,7 +208,7 @@ function Attachments({ email }: { email: EmailDetail }) {
         <li key={a.index}>
           <a class="attachment" href={`/api/v1/emails/${email.email_id}/attachments/${a.index}`} download={a.filename ?? undefined}
             onClick={(ev) => { ev.preventDefault(); download(email.email_id, a.index, a.filename ?? `attachment-${a.index}`); }}>
-            📎 {a.filename ?? `attachment-${a.index}`} <span class="muted small">{formatBytes(a.size)}</span>
+            <Icon name="clip" /> {a.filename ?? `attachment-${a.index}`} <span class="muted small">{formatBytes(a.size)}</span>
           </a>
         </li>
       ))}

@@ -83,13 +83,13 @@ export const SYSTEM_LABEL_NAMES: Record<string, string> = {
 };
 
 export const LABEL_ICONS: Record<string, string> = {
-  inbox: "📥",
-  starred: "★",
-  important: "❗",
-  postponed: "⏰",
-  sent: "➤",
-  drafts: "✎",
-  archive: "🗄",
-  spam: "⚠",
-  trash: "🗑",
+  inbox: "inbox",
+  starred: "star",
+  important: "flag",
+  postponed: "clock",
+  sent: "send",
+  drafts: "draft",
+  archive: "archive",
+  spam: "spam",
+  trash: "trash",
 };

@@ -7,7 +7,7 @@ SameSite=Strict, Path=/, Secure over https) beside ``mr_csrf``, the value the pa
 as ``X-CSRF-Token`` on every API call (see :mod:`mailroom.frontends.http_auth`).
 ``{api_key}`` instead of a name and password does the same with an admin's API key (the
 first administrator of a new server has only that), checked like any Bearer credential.
-``GET /web/session`` says who the cookie stands for; ``DELETE /web/session`` ends the
+``GET /web/session`` says who the cookie stands for (204 when nobody); ``DELETE /web/session`` ends the
 session (``mail.sessions.logout``) and clears both cookies.
 
 The token never appears in a response body, a URL or the page's storage.
@@ -116,7 +116,8 @@ def session_routes(mailroom: Mailroom) -> list[BaseRoute]:
     async def current(request: Request) -> Response:
         principal = await authenticate_headers(mailroom, request.headers, client_ip(request))
         if not principal.is_authenticated or cookie_token(request.headers.get("cookie")) is None:
-            raise Unauthenticated("not logged in")
+            # Not an error: the page asks this on every load (a 401 would be a console error).
+            return Response(status_code=204, headers={"Cache-Control": "no-store"})
         return JSONResponse(_who(principal), headers={"Cache-Control": "no-store"})
 
     async def logout(request: Request) -> Response:
