@@ -12,22 +12,24 @@ export function formatBytes(n: number | null | undefined): string {
   return `${i === 0 ? v : v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
 }
 
+// Formatters are made once: a toLocale*String call builds a new one each time (slow in a list).
+const TIME = new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit" });
+const DAY = new Intl.DateTimeFormat("en-GB", { day: "numeric", month: "short" });
+const DAY_YEAR = new Intl.DateTimeFormat("en-GB", { day: "numeric", month: "short", year: "numeric" });
+const FULL = new Intl.DateTimeFormat("en-GB", { dateStyle: "medium", timeStyle: "short" });
+
 /** "14:05" today, "3 Mar" this year, "3 Mar 2024" before. */
 export function shortDate(iso: string, now: Date = new Date()): string {
   const d = new Date(iso);
   if (isNaN(d.getTime())) return "";
-  if (d.toDateString() === now.toDateString()) {
-    return d.toLocaleTimeString("en-GB", { hour: "2-digit", minute: "2-digit" });
-  }
-  const opts: Intl.DateTimeFormatOptions = { day: "numeric", month: "short" };
-  if (d.getFullYear() !== now.getFullYear()) opts.year = "numeric";
-  return d.toLocaleDateString("en-GB", opts);
+  if (d.toDateString() === now.toDateString()) return TIME.format(d);
+  return (d.getFullYear() === now.getFullYear() ? DAY : DAY_YEAR).format(d);
 }
 
 export function fullDate(iso: string | null | undefined): string {
   if (!iso) return "";
   const d = new Date(iso);
-  return isNaN(d.getTime()) ? "" : d.toLocaleString("en-GB", { dateStyle: "medium", timeStyle: "short" });
+  return isNaN(d.getTime()) ? "" : FULL.format(d);
 }
 
 /** Addresses typed in a To/Cc field: split on commas and semicolons, outside quotes and <>. */

@@ -88,6 +88,7 @@ export function sanitizeHtml(source: string, allowRemote: boolean, doc: Document
         }
         copy.setAttribute(name, value);
       }
+      if (tag === "img" && !copy.hasAttribute("src")) continue; // held back or not shown: no broken-image box
       into.appendChild(copy);
       clean(el, copy);
     }

@@ -45,6 +45,7 @@ function Mailbox(props: { who: Who; onLogout: () => void }) {
   const [compose, setCompose] = useState<ComposeInit | null>(null);
   const [search, setSearch] = useState(query);
   const [help, setHelp] = useState(false);
+  const [menu, setMenu] = useState(false);
   const searchRef = useRef<HTMLInputElement>(null);
   // Keys may come faster than renders: shortcuts read and move the cursor and the selection
   // through this ref (kept equal to the state), never through a stale closure.
@@ -169,9 +170,10 @@ function Mailbox(props: { who: Who; onLogout: () => void }) {
   const title = query ? `Search: ${query}` : SYSTEM_LABEL_NAMES[label] ?? label;
 
   return (
-    <div class={`mail-shell ${openId !== null ? "reading" : ""}`}>
+    <div class={`mail-shell ${openId !== null ? "reading" : ""} ${menu ? "menu-open" : ""}`}>
       <header class="topbar">
-        <a class="brand" href="#/label/inbox"><span class="logo" aria-hidden="true">✉</span> mailroom</a>
+        <button type="button" class="icon menu-button" aria-label="Labels" aria-expanded={menu} onClick={() => setMenu(!menu)}>☰</button>
+        <a class="brand" href="#/label/inbox"><span class="logo" aria-hidden="true">✉</span> <span class="brand-name">mailroom</span></a>
         <form class="search" role="search" onSubmit={(e) => {
           e.preventDefault();
           go(search.trim() ? `#/search?q=${encodeURIComponent(search.trim())}` : "#/label/inbox");
@@ -187,7 +189,7 @@ function Mailbox(props: { who: Who; onLogout: () => void }) {
         {(props.who.is_admin || props.who.managed_domains.length > 0) && <a class="button ghost" href="/admin">Admin</a>}
         <button type="button" class="ghost" onClick={logout} data-testid="logout">Sign out</button>
       </header>
-      <nav class="labels" aria-label="Labels">
+      <nav class="labels" aria-label="Labels" onClick={(e) => (e.target as HTMLElement).closest("a") && setMenu(false)}>
         <button type="button" class="primary compose-button" onClick={() => setCompose({})} data-testid="compose-open">✎ Compose</button>
         <ul>
           {sorted.map((l) => (
