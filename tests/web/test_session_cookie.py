@@ -155,3 +155,15 @@ async def test_manager_sees_what_they_manage(
     assert body["managed_domains"] == ["example.org"]
     r = await client.get("/api/v1/domains", headers={"X-CSRF-Token": body["csrf_token"]})
     assert [d["name"] for d in r.json()["items"]] == ["example.org"]
+
+
+async def test_an_ended_session_reads_as_nobody_and_loses_its_cookies(
+    client: httpx.AsyncClient, alice: Actor
+) -> None:
+    csrf = (await _login(client, username="alice@example.org", password=PASSWORD)).json()["csrf_token"]
+    token = client.cookies["mr_session"]
+    await client.delete("/api/v1/logout", headers={"Authorization": f"Bearer {token}"})
+    client.cookies.set("mr_session", token)
+    r = await client.get("/web/session", headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 204
+    assert any(c.startswith("mr_session=") for c in r.headers.get_list("set-cookie"))

@@ -114,10 +114,15 @@ def session_routes(mailroom: Mailroom) -> list[BaseRoute]:
         return response
 
     async def current(request: Request) -> Response:
-        principal = await authenticate_headers(mailroom, request.headers, client_ip(request))
+        nobody = Response(status_code=204, headers={"Cache-Control": "no-store"})
+        try:
+            principal = await authenticate_headers(mailroom, request.headers, client_ip(request))
+        except Unauthenticated:  # an expired or revoked session: forget its cookies
+            _clear_cookies(nobody, request)
+            return nobody
         if not principal.is_authenticated or cookie_token(request.headers.get("cookie")) is None:
             # Not an error: the page asks this on every load (a 401 would be a console error).
-            return Response(status_code=204, headers={"Cache-Control": "no-store"})
+            return nobody
         return JSONResponse(_who(principal), headers={"Cache-Control": "no-store"})
 
     async def logout(request: Request) -> Response:
