@@ -296,10 +296,15 @@ await step("batch archive with the keyboard", async () => {
   await settled(page);
   const before = await page.getByTestId("thread-row").count();
   expect(before === 2, `bob's inbox has ${before} threads, not 2`);
-  await page.locator("body").click({ position: { x: 5, y: 300 } });
+  await page.evaluate(() => document.activeElement instanceof HTMLElement && document.activeElement.blur());
+  const rows = page.getByTestId("thread-row");
   await page.keyboard.press("x");
+  await page.locator(".thread.selected").first().waitFor({ timeout: T });
   await page.keyboard.press("j");
+  await rows.nth(1).and(page.locator(".cursor")).waitFor({ timeout: T });
   await page.keyboard.press("x");
+  await rows.nth(1).and(page.locator(".selected")).waitFor({ timeout: T });
+  expect((await page.locator(".thread.selected").count()) === 2, "x j x did not select two threads");
   await page.keyboard.press("e");
   await page.getByTestId("toast").filter({ hasText: "Archived 2" }).waitFor({ timeout: T });
   await page.getByText("No conversations here.").waitFor({ timeout: T });
