@@ -13,6 +13,10 @@ classifiers) and fails when
   another version fails until it is checked again.
 
 Everything installed is checked, the dev tools and pip-licenses itself included.
+
+The web app's npm packages are checked from ``web/package-lock.json`` (every package npm
+would install, the build and test tools included): each entry's ``license`` must be an SPDX
+expression of permissive licences, else the package must be in ``NPM_VERIFIED``.
 """
 
 from __future__ import annotations
@@ -41,6 +45,11 @@ VERIFIED: dict[str, Verified] = {
     # redistribute it freely, subject to the following restrictions: 1. The origin ...".
     "dkimpy": Verified("1.1.8", "Zlib", "dist-info/licenses/LICENSE is the zlib licence"),
 }
+
+#: npm packages whose lock entry names no licence we recognise, checked by hand.
+NPM_VERIFIED: dict[str, Verified] = {}
+
+LOCK_FILE = Path(__file__).resolve().parent.parent / "web" / "package-lock.json"
 
 COPYLEFT = re.compile(r"\b[AL]?GPL|GNU\s+(Affero|Lesser|Library|General\s+Public)", re.IGNORECASE)
 
@@ -119,6 +128,33 @@ def _installed() -> list[dict[str, str]]:
     return sorted(seen.values(), key=lambda e: e["Name"].lower())
 
 
+def check_npm(lock_file: Path, problems: list[str]) -> Counter[str]:
+    """The licences of the packages in an npm lock file; what is wrong goes to ``problems``."""
+    licences: Counter[str] = Counter()
+    lock = json.loads(lock_file.read_text())
+    for path, entry in sorted(lock.get("packages", {}).items()):
+        if not path:  # the web app itself
+            continue
+        name = path.rpartition("node_modules/")[2]
+        version = entry.get("version", "?")
+        licence = entry.get("license")
+        if isinstance(licence, dict):  # the old {"type": ...} form
+            licence = licence.get("type")
+        text = licence if isinstance(licence, str) else ""
+        if COPYLEFT.search(text):
+            problems.append(f"npm {name} {version}: GPL-family licence ({text!r})")
+        elif _expression_ok(text):
+            licences[text] += 1
+        elif (verified := NPM_VERIFIED.get(name)) is not None and verified.version == version:
+            licences[verified.licence] += 1
+        else:
+            problems.append(
+                f"npm {name} {version}: licence not recognised ({text or 'none in the lock file'!r}); "
+                "read its LICENSE in web/node_modules and add it to NPM_VERIFIED, or drop the package"
+            )
+    return licences
+
+
 def main() -> int:
     problems: list[str] = []
     licences: Counter[str] = Counter()
@@ -158,6 +194,10 @@ def main() -> int:
         print(f"licences: verified by hand: {line}")
     for name in stale:
         print(f"licences: note: VERIFIED lists {name}, which is not installed")
+    if LOCK_FILE.is_file():
+        npm = check_npm(LOCK_FILE, problems)
+        summary = ", ".join(f"{licence} {count}" for licence, count in npm.most_common())
+        print(f"licences: {sum(npm.values())} npm packages (web/package-lock.json): {summary}")
     for line in problems:
         print(f"licences: FAIL {line}", file=sys.stderr)
     if problems:

@@ -28,6 +28,7 @@ from mailroom.frontends.rest.app import (
 from mailroom.frontends.rest.openapi import openapi_routes
 from mailroom.frontends.rest.router import RegistryRouter
 from mailroom.frontends.rpc import rpc_routes
+from mailroom.frontends.web import web_routes
 
 
 def build_app(mailroom: Mailroom) -> App:
@@ -43,6 +44,7 @@ def build_app(mailroom: Mailroom) -> App:
         *internal_routes(mailroom),
         *keyserver_routes(mailroom),
         *autoconfig_routes(mailroom),
+        *web_routes(mailroom),
     ]:
         # Routes under /api/v1 (openapi.json, events) are served by the registry's router,
         # which comes first: an API request then costs one prefix match, not a scan.

@@ -4,7 +4,8 @@ One path, two protocols, chosen by the request: a WebSocket upgrade, or a plain 
 ``Accept: text/event-stream``. Either way the caller is a mailbox (a session token or a key
 acting as its owner) and receives only its own mailbox's events.
 
-* SSE: ``Authorization: Bearer`` (or ``?token=``: ``EventSource`` cannot set headers);
+* SSE: ``Authorization: Bearer`` (or ``?token=``: ``EventSource`` cannot set headers; or the
+  web app's session cookie with its ``X-CSRF-Token`` header, see :mod:`.http_auth`);
   ``Last-Event-ID`` (or ``?last_event_id=``) replays what was missed; a comment line every
   ``push_heartbeat_seconds`` keeps proxies from closing an idle stream; a stream ends after
   ``push_sse_max_seconds`` (``EventSource`` reconnects by itself, losing nothing).
@@ -35,7 +36,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from mailroom.auth.principal import Principal
 from mailroom.errors import BadRequest, Forbidden, MailroomError, RateLimited, Unauthenticated
 from mailroom.events import Event, SubscriberOverflow, Subscription
-from mailroom.frontends.http_auth import authenticate, client_ip
+from mailroom.frontends.http_auth import authenticate, client_ip, cookie_token
 
 if TYPE_CHECKING:
     from mailroom.bootstrap import Mailroom
@@ -122,6 +123,11 @@ async def _sse_principal(mailroom: Mailroom, request: Request) -> tuple[Principa
         return await authenticate(mailroom, request), bearer
     if token:
         return await mailroom.authenticator.bearer(token, client_ip(request)), token
+    cookie = cookie_token(request.headers.get("cookie"))
+    if cookie is not None:  # the web app's session cookie, with its CSRF header
+        principal = await authenticate(mailroom, request)
+        if principal.is_authenticated:
+            return principal, cookie
     raise Unauthenticated("send Authorization: Bearer <token> or a token query parameter")
 
 

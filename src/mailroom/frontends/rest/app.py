@@ -18,7 +18,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from mailroom.errors import BadRequest, MailroomError, PayloadTooLarge
-from mailroom.frontends.http_auth import authenticate_header
+from mailroom.frontends.http_auth import authenticate_headers
 from mailroom.frontends.rest.problems import problem_response, unexpected_error_response
 from mailroom.frontends.rest.request import ApiRequest, BodySource
 from mailroom.frontends.rest.router import RegistryRouter
@@ -210,9 +210,7 @@ def make_endpoint(mailroom: Mailroom, spec: MethodSpec) -> Endpoint:
     lists = list_params(spec)
 
     async def endpoint(request: ApiRequest) -> Response | Reply:
-        principal = await authenticate_header(
-            mailroom, request.headers.get("authorization"), request.client_ip
-        )
+        principal = await authenticate_headers(mailroom, request.headers, request.client_ip)
         query = request.scope.get("query_string")
         params: dict[str, Any] = query_params(lists, query) if query else {}
         if upload_param is not None and not _is_json(request.headers.get("content-type")):

@@ -1,0 +1,384 @@
+// End-to-end tests of the web app in Debian's Chromium, driven by playwright-core.
+// Run by tests/web/test_browser.py against a real `mailroom serve`:
+//   MAILROOM_URL=http://127.0.0.1:PORT MAILROOM_ADMIN_KEY=mr_... SCREENSHOTS=dir node e2e/run.mjs
+// Each step prints "ok <name>" or fails the run with the reason (exit code 1).
+import { chromium } from "playwright-core";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+
+const BASE = process.env.MAILROOM_URL;
+const KEY = process.env.MAILROOM_ADMIN_KEY;
+const SHOTS = process.env.SCREENSHOTS || "test-results";
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+if (!BASE || !KEY) throw new Error("set MAILROOM_URL and MAILROOM_ADMIN_KEY");
+mkdirSync(SHOTS, { recursive: true });
+const origin = new URL(BASE).origin;
+const PASSWORD = "correct horse battery staple";
+const T = 15000;
+
+const browser = await chromium.launch({
+  executablePath: CHROMIUM,
+  args: [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+  ],
+});
+
+const problems = []; // console errors, CSP violations, other-origin requests, page errors
+const figures = {};
+
+async function newPage(name, viewport = { width: 1360, height: 860 }) {
+  const context = await browser.newContext({ viewport, colorScheme: "light" });
+  const page = await context.newPage();
+  page.on("console", (m) => {
+    if (m.type() === "error") problems.push(`${name}: console error: ${m.text()}`);
+  });
+  page.on("pageerror", (e) => problems.push(`${name}: page error: ${e.message}`));
+  page.on("request", (r) => {
+    const url = r.url();
+    if (!url.startsWith(origin) && !url.startsWith("data:") && !url.startsWith("blob:") && url !== "about:srcdoc") {
+      problems.push(`${name}: request to another origin: ${url}`);
+    }
+  });
+  // CSP violations, in the page and in the message frames (srcdoc frames share the document's policy).
+  await context.addInitScript(() => {
+    document.addEventListener("securitypolicyviolation", (e) => {
+      console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`);
+    });
+  });
+  return { context, page };
+}
+
+async function step(name, fn) {
+  const started = Date.now();
+  try {
+    await fn();
+    console.log(`ok ${name} (${Date.now() - started} ms)`);
+  } catch (e) {
+    console.log(`FAIL ${name}: ${e.stack || e}`);
+    for (const [i, p] of browser.contexts().flatMap((c) => c.pages()).entries()) {
+      await p.screenshot({ path: join(SHOTS, `failed-${i}.png`) }).catch(() => {});
+    }
+    if (problems.length) console.log(problems.join("\n"));
+    await browser.close();
+    process.exit(1);
+  }
+}
+
+function expect(cond, message) {
+  if (!cond) throw new Error(message);
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: false });
+}
+
+async function mailLogin(page, user) {
+  await page.goto(BASE + "/");
+  await page.getByTestId("login-username").fill(user);
+  await page.getByTestId("login-password").fill(PASSWORD);
+  await page.getByTestId("login-submit").click();
+  await page.locator('[data-testid="label-item"][data-label="inbox"]').waitFor({ timeout: T });
+}
+
+/** The thread list shows what was last asked for. */
+async function settled(page) {
+  await page.locator('.thread-list[aria-busy="false"]').waitFor({ timeout: T });
+}
+
+/** An API call from inside the page, as the app makes it (cookie + CSRF header). */
+async function apiCall(page, method, path, body) {
+  return page.evaluate(async ([method, path, body]) => {
+    const csrf = decodeURIComponent(document.cookie.split("; ").find((c) => c.startsWith("mr_csrf="))?.slice(8) ?? "");
+    const r = await fetch("/api/v1" + path, {
+      method, headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: r.status, body: r.status === 204 ? null : await r.json() };
+  }, [method, path, body]);
+}
+
+// -- headers ------------------------------------------------------------------------------------
+
+await step("pages carry a strict CSP and the other security headers", async () => {
+  for (const path of ["/", "/admin"]) {
+    const r = await fetch(BASE + path);
+    const csp = r.headers.get("content-security-policy") || "";
+    expect(csp.includes("frame-ancestors 'none'"), `${path}: no frame-ancestors 'none' in ${csp}`);
+    expect(/script-src 'self'(;|$)/.test(csp), `${path}: script-src is not just 'self': ${csp}`);
+    expect(/style-src 'self'(;|$)/.test(csp), `${path}: style-src is not just 'self': ${csp}`);
+    expect(!csp.includes("unsafe-inline") && !csp.includes("unsafe-eval"), `${path}: unsafe-* in ${csp}`);
+    expect(r.headers.get("x-content-type-options") === "nosniff", `${path}: no nosniff`);
+    expect(r.headers.get("referrer-policy") === "no-referrer", `${path}: no Referrer-Policy`);
+    const html = await r.text();
+    expect(!/<script(?![^>]*\bsrc=)[^>]*>/.test(html), `${path}: an inline script in the page`);
+    expect(!/style=/.test(html), `${path}: an inline style in the page`);
+  }
+});
+
+// -- admin console --------------------------------------------------------------------------------
+
+const admin = await newPage("admin");
+await step("admin logs in to the console with the API key", async () => {
+  const { page } = admin;
+  await page.goto(BASE + "/admin");
+  await page.getByTestId("login-toggle-key").click();
+  await page.getByTestId("login-apikey").fill(KEY);
+  await page.getByTestId("login-submit").click();
+  await page.getByTestId("nav-domains").waitFor({ timeout: T });
+  const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }) + document.cookie);
+  expect(!stored.includes(KEY), "the key is readable by the page (storage or a non-HttpOnly cookie)");
+  expect(!page.url().includes(KEY), "the key is in the URL");
+});
+
+await step("admin creates two domains", async () => {
+  const { page } = admin;
+  await page.getByTestId("nav-domains").click();
+  for (const name of ["example.org", "other.example"]) {
+    await page.getByTestId("domain-create-name").fill(name);
+    await page.getByTestId("domain-create-submit").click();
+    await page.locator(`[data-testid="domain-row"][data-domain="${name}"]`).waitFor({ timeout: T });
+  }
+  await shot(page, "admin-domains");
+  await page.locator('[data-testid="domain-row"][data-domain="example.org"] button', { hasText: "Manage" }).click();
+  await page.locator("table.dns tbody tr").first().waitFor({ timeout: T });
+  await shot(page, "admin-domain-dns");
+  await page.keyboard.press("Escape");
+});
+
+await step("admin creates users", async () => {
+  const { page } = admin;
+  await page.getByTestId("nav-users").click();
+  for (const email of ["alice@example.org", "bob@example.org", "carol@other.example"]) {
+    await page.getByTestId("user-create-email").fill(email);
+    await page.getByTestId("user-create-password").fill(PASSWORD);
+    await page.getByTestId("user-create-submit").click();
+    await page.locator(`[data-testid="user-row"][data-email="${email}"]`).waitFor({ timeout: T });
+  }
+  await shot(page, "admin-users");
+  const r = await apiCall(page, "POST", "/domains/example.org/managers", { email: "alice@example.org" });
+  expect(r.status === 201, `making alice a manager: ${r.status} ${JSON.stringify(r.body)}`);
+});
+
+await step("admin dashboard and audit log show the changes", async () => {
+  const { page } = admin;
+  await page.getByTestId("nav-dashboard").click();
+  await page.locator(".stat-n", { hasText: "3" }).first().waitFor({ timeout: T });
+  await shot(page, "admin-dashboard");
+  await page.locator('a[href="#/audit"]').first().click();
+  await page.getByTestId("audit-row").first().waitFor({ timeout: T });
+});
+
+await step("a domain manager sees only their domain", async () => {
+  const { page, context } = await newPage("manager");
+  await page.goto(BASE + "/admin");
+  await page.getByTestId("login-username").fill("alice@example.org");
+  await page.getByTestId("login-password").fill(PASSWORD);
+  await page.getByTestId("login-submit").click();
+  await page.getByTestId("nav-domains").click();
+  await page.locator('[data-testid="domain-row"][data-domain="example.org"]').waitFor({ timeout: T });
+  const rows = await page.getByTestId("domain-row").count();
+  expect(rows === 1, `the manager sees ${rows} domains`);
+  await page.getByTestId("nav-users").click();
+  await page.getByTestId("user-row").first().waitFor({ timeout: T });
+  const emails = await page.getByTestId("user-row").evaluateAll((rows) => rows.map((r) => r.dataset.email));
+  expect(!emails.includes("carol@other.example"), `the manager sees another domain's user: ${emails}`);
+  await context.close();
+});
+
+// -- webmail ----------------------------------------------------------------------------------------
+
+const alice = await newPage("alice");
+const bob = await newPage("bob");
+
+await step("a user made in the console logs in to the webmail", async () => {
+  await mailLogin(alice.page, "alice@example.org");
+  await mailLogin(bob.page, "bob@example.org");
+  const cookies = await bob.context.cookies();
+  const session = cookies.find((c) => c.name === "mr_session");
+  expect(session && session.httpOnly && session.sameSite === "Strict", "the session cookie is not HttpOnly + SameSite=Strict");
+  const visible = await bob.page.evaluate(() => document.cookie);
+  expect(!visible.includes("mr_session"), "the session cookie is visible to scripts");
+});
+
+await step("the API refuses the cookie without the CSRF header", async () => {
+  // The context's request client sends the browser's cookies, like a cross-site form would.
+  const alone = await bob.context.request.get(BASE + "/api/v1/labels");
+  expect(alone.status() === 401, `GET /labels with the cookie alone answered ${alone.status()}`);
+  const wrong = await bob.context.request.get(BASE + "/api/v1/labels", { headers: { "X-CSRF-Token": "0".repeat(64) } });
+  expect(wrong.status() === 403, `GET /labels with a wrong CSRF header answered ${wrong.status()}`);
+});
+
+await step("alice composes and sends; bob sees it arrive live, without a reload", async () => {
+  const marker = await bob.page.evaluate(() => (window.__noReload = true));
+  expect(marker, "marker");
+  const { page } = alice;
+  await page.getByTestId("compose-open").click();
+  await page.getByTestId("compose").waitFor();
+  await page.getByTestId("compose-to").fill("bob@example.org");
+  await page.getByTestId("compose-subject").fill("Lunch on Friday");
+  await page.getByTestId("compose-body").fill("Hi Bob,\n\nshall we have lunch on Friday?\n\nAlice");
+  await shot(page, "webmail-compose");
+  await page.getByTestId("compose-send").click();
+  await page.getByTestId("toast").filter({ hasText: "Message sent" }).waitFor({ timeout: T });
+  await bob.page.locator('[data-testid="thread-subject"]', { hasText: "Lunch on Friday" }).waitFor({ timeout: T });
+  expect(await bob.page.evaluate(() => window.__noReload === true), "bob's page was reloaded");
+  await bob.page.locator('[data-testid="label-item"][data-label="inbox"] .count').waitFor({ timeout: T });
+});
+
+await step("bob reads the thread", async () => {
+  const { page } = bob;
+  await shot(page, "webmail-inbox");
+  await page.locator('[data-testid="thread-subject"]', { hasText: "Lunch on Friday" }).click();
+  await page.getByTestId("thread-view").waitFor({ timeout: T });
+  await page.getByTestId("message-body").filter({ hasText: "shall we have lunch on Friday?" }).waitFor({ timeout: T });
+  await shot(page, "webmail-thread");
+});
+
+await step("bob replies; alice reads the reply in the same thread", async () => {
+  const { page } = bob;
+  await page.getByTestId("reply").click();
+  await page.getByTestId("compose-body").press("Home");
+  await page.getByTestId("compose-body").pressSequentially("Friday works. ");
+  await page.getByTestId("compose-send").click();
+  await page.getByTestId("toast").filter({ hasText: "Message sent" }).first().waitFor({ timeout: T });
+  await alice.page.locator('[data-testid="thread-subject"]', { hasText: "Re: Lunch on Friday" }).waitFor({ timeout: T });
+  await alice.page.locator('[data-testid="thread-subject"]', { hasText: "Lunch on Friday" }).first().click();
+  await alice.page.getByTestId("message-body").filter({ hasText: "Friday works." }).waitFor({ timeout: T });
+});
+
+await step("a hostile HTML message runs no script and loads no remote image", async () => {
+  const hostile = `<p>Quarterly <b>report</b></p>
+    <script>window.top.__pwned = 1</script>
+    <img src="https://tracker.invalid/pixel.png" alt="pixel">
+    <img src="x" onerror="window.top.__pwned = 2">
+    <a href="javascript:window.top.__pwned = 3" id="evil">click</a>
+    <p style="color: red" onclick="window.top.__pwned = 4">styled</p>
+    <iframe src="https://tracker.invalid/frame"></iframe>
+    <form action="https://tracker.invalid/steal"><input name="p"></form>
+    <link rel="stylesheet" href="https://tracker.invalid/style.css">`;
+  const r = await apiCall(alice.page, "POST", "/emails", {
+    to: ["bob@example.org"], subject: "Quarterly report", body: "Quarterly report (text part)", html_body: hostile,
+  });
+  expect(r.status === 201, `sending the hostile message: ${r.status} ${JSON.stringify(r.body)}`);
+  const { page } = bob;
+  await page.getByTestId("label-item").filter({ hasText: "Inbox" }).click();
+  await page.locator('[data-testid="thread-subject"]', { hasText: "Quarterly report" }).click();
+  await page.getByTestId("remote-content-allow").waitFor({ timeout: T });
+  const frame = page.frameLocator("iframe.mail-frame");
+  await frame.locator("p", { hasText: "Quarterly" }).waitFor({ timeout: T });
+  await page.waitForTimeout(300);
+  expect(await page.evaluate(() => window.__pwned === undefined), "a script in the message ran");
+  const inFrame = await frame.locator("body").evaluate((b) => b.innerHTML);
+  for (const bad of ["<script", "onerror", "onclick", "javascript:", "style=", "<iframe", "<form", "tracker.invalid"]) {
+    expect(!inFrame.includes(bad), `the message frame still has ${bad}: ${inFrame}`);
+  }
+  const sandbox = await page.locator("iframe.mail-frame").getAttribute("sandbox");
+  expect(sandbox !== null && !sandbox.includes("allow-scripts"), `the frame's sandbox allows scripts: ${sandbox}`);
+  await shot(page, "webmail-remote-blocked");
+});
+
+await step("search finds a thread", async () => {
+  const { page } = bob;
+  await page.getByTestId("search-input").fill("lunch");
+  await page.getByTestId("search-input").press("Enter");
+  await page.locator(".list-title", { hasText: "Search: lunch" }).waitFor({ timeout: T });
+  await settled(page);
+  await page.locator('[data-testid="thread-subject"]', { hasText: "Lunch on Friday" }).waitFor({ timeout: T });
+  const rows = await page.getByTestId("thread-row").count();
+  expect(rows === 1, `search for lunch shows ${rows} threads`);
+});
+
+await step("batch archive with the keyboard", async () => {
+  const { page } = bob;
+  await page.getByTestId("label-item").filter({ hasText: "Inbox" }).click();
+  await page.locator(".list-title", { hasText: "Inbox" }).waitFor({ timeout: T });
+  await settled(page);
+  const before = await page.getByTestId("thread-row").count();
+  expect(before === 2, `bob's inbox has ${before} threads, not 2`);
+  await page.evaluate(() => document.activeElement instanceof HTMLElement && document.activeElement.blur());
+  const rows = page.getByTestId("thread-row");
+  await page.keyboard.press("x");
+  await page.locator(".thread.selected").first().waitFor({ timeout: T });
+  await page.keyboard.press("j");
+  await rows.nth(1).and(page.locator(".cursor")).waitFor({ timeout: T });
+  await page.keyboard.press("x");
+  await rows.nth(1).and(page.locator(".selected")).waitFor({ timeout: T });
+  expect((await page.locator(".thread.selected").count()) === 2, "x j x did not select two threads");
+  await page.keyboard.press("e");
+  await page.getByTestId("toast").filter({ hasText: "Archived 2" }).waitFor({ timeout: T });
+  await page.getByText("No conversations here.").waitFor({ timeout: T });
+  await page.locator('[data-testid="label-item"][data-label="archive"]').click();
+  await page.getByTestId("thread-row").nth(1).waitFor({ timeout: T });
+});
+
+await step("the inbox of 50 threads is interactive within 1 s", async () => {
+  for (let i = 0; i < 50; i++) {
+    const r = await apiCall(alice.page, "POST", "/emails", { to: ["bob@example.org"], subject: `Note ${i}`, body: `note ${i}` });
+    expect(r.status === 201, `send ${i}: ${r.status}`);
+  }
+  // The best of three loads, each in a fresh context (no cache): the machine is shared.
+  for (let run = 0; run < 3; run++) await inboxLoad();
+  expect(figures.inbox_ms < 1000, `the inbox took ${figures.inbox_ms} ms`);
+});
+
+async function inboxLoad() {
+  const { page, context } = await newPage("bob-perf");
+  await context.addCookies(await bob.context.cookies());
+  const started = Date.now();
+  await page.goto(BASE + "/");
+  // From the navigation's start (performance.timeOrigin) to 50 rows on screen, read in the
+  // page at the first animation frame that has them.
+  const shown = await page.waitForFunction(
+    () => document.querySelectorAll('[data-testid="thread-row"]').length >= 50 && performance.now(),
+    undefined, { polling: "raf", timeout: T },
+  );
+  const ms = Math.round(await shown.jsonValue());
+  if (figures.inbox_ms === undefined || ms < figures.inbox_ms) {
+    figures.inbox_ms = ms;
+    figures.inbox_wall_ms = Date.now() - started; // with the renderer's start-up and the test's polling
+  }
+  const sizes = await page.evaluate(() => performance.getEntriesByType("resource")
+    .filter((e) => /\.(js|css)$/.test(new URL(e.name).pathname))
+    .reduce((a, e) => a + e.transferSize, 0));
+  figures.js_css_transfer_bytes = sizes;
+  expect(sizes < 300 * 1024, `first load transfers ${sizes} bytes of JS and CSS`);
+  await context.close();
+}
+
+await step("phone width shows one pane", async () => {
+  const { page, context } = await newPage("phone", { width: 390, height: 800 });
+  await context.addCookies(await bob.context.cookies());
+  await page.goto(BASE + "/#/label/archive");
+  await page.getByTestId("thread-row").first().waitFor({ timeout: T });
+  await shot(page, "webmail-phone");
+  await context.close();
+});
+
+await step("dark mode", async () => {
+  const { page, context } = await newPage("dark");
+  await page.emulateMedia({ colorScheme: "dark" });
+  await context.addCookies(await bob.context.cookies());
+  await page.goto(BASE + "/#/label/archive");
+  await page.getByTestId("thread-row").first().waitFor({ timeout: T });
+  await page.getByTestId("thread-subject").first().click();
+  await page.getByTestId("message-body").first().waitFor({ timeout: T });
+  await shot(page, "webmail-dark");
+  await context.close();
+});
+
+await step("signing out ends the session", async () => {
+  const { page } = bob;
+  await page.getByTestId("logout").click();
+  await page.getByTestId("login-username").waitFor({ timeout: T });
+  await page.reload();
+  await page.getByTestId("login-username").waitFor({ timeout: T });
+  await shot(page, "webmail-login");
+});
+
+await step("no console errors, CSP violations or other-origin requests", async () => {
+  expect(problems.length === 0, problems.join("\n"));
+});
+
+console.log(`figures ${JSON.stringify(figures)}`);
+await browser.close();

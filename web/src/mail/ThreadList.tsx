@@ -1,0 +1,83 @@
+import { shortDate } from "../lib";
+import { Icon } from "../icons";
+import { Empty, Pager } from "../ui";
+import type { BatchAction } from "./MailApp";
+import type { ThreadSummary } from "./types";
+
+interface Props {
+  title: string;
+  label: string;
+  busy: boolean;
+  threads: ThreadSummary[] | null;
+  total: number;
+  offset: number;
+  pageSize: number;
+  cursor: number;
+  selected: Set<number>;
+  openId: number | null;
+  onOpen: (id: number) => void;
+  onToggle: (id: number) => void;
+  onSelectAll: (all: boolean) => void;
+  onPage: (offset: number) => void;
+  onAction: (a: BatchAction) => void;
+}
+
+export function ThreadList(p: Props) {
+  const list = p.threads ?? [];
+  const all = list.length > 0 && list.every((t) => p.selected.has(t.thread_id));
+  const inTrash = p.label === "trash" || p.label === "spam";
+  return (
+    <section class="thread-list" aria-label={p.title} aria-busy={p.busy ? "true" : "false"}>
+      <div class="list-toolbar">
+        <input type="checkbox" checked={all} aria-label="Select all" onChange={(e) => p.onSelectAll(e.currentTarget.checked)} />
+        {p.selected.size > 0 ? (
+          <div class="batch" role="toolbar" aria-label="Actions on the selected conversations">
+            <span class="muted">{p.selected.size} selected</span>
+            {p.label === "archive" ? <button type="button" onClick={() => p.onAction("unarchive")}>Move to inbox</button>
+              : <button type="button" onClick={() => p.onAction("archive")} data-testid="batch-archive">Archive</button>}
+            <button type="button" onClick={() => p.onAction("read")}>Read</button>
+            <button type="button" onClick={() => p.onAction("unread")}>Unread</button>
+            <button type="button" onClick={() => p.onAction("star")}>Star</button>
+            {p.label === "spam" ? <button type="button" onClick={() => p.onAction("not_spam")}>Not spam</button>
+              : <button type="button" onClick={() => p.onAction("spam")}>Spam</button>}
+            {inTrash ? <button type="button" class="danger" onClick={() => p.onAction("delete")}>Delete forever</button>
+              : <button type="button" onClick={() => p.onAction("trash")}>Delete</button>}
+            <button type="button" onClick={() => p.onAction("mute")}>Mute</button>
+          </div>
+        ) : (
+          <h1 class="list-title">{p.title}</h1>
+        )}
+        <span class="spacer" />
+        <Pager offset={p.offset} limit={p.pageSize} count={list.length} total={p.total} onPage={p.onPage} />
+      </div>
+      {p.threads === null ? <div class="loading">Loading…</div> : list.length === 0 ? (
+        <Empty>{p.title.startsWith("Search") ? "Nothing matches." : "No conversations here."}</Empty>
+      ) : (
+        <ul class="threads" role="list">
+          {list.map((t, i) => (
+            <li key={t.thread_id} data-testid="thread-row" data-thread={t.thread_id}
+              class={["thread", t.is_read ? "read" : "unread", i === p.cursor ? "cursor" : "",
+                p.selected.has(t.thread_id) ? "selected" : "", p.openId === t.thread_id ? "open" : ""].join(" ")}
+              onClick={(e) => { if (!(e.target as HTMLElement).closest("input,button")) p.onOpen(t.thread_id); }}>
+              <input type="checkbox" checked={p.selected.has(t.thread_id)} aria-label={`Select ${t.subject}`}
+                onChange={() => p.onToggle(t.thread_id)} />
+              <span class={`star ${t.is_starred ? "on" : ""}`} aria-label={t.is_starred ? "starred" : undefined}>{t.is_starred ? "★" : "☆"}</span>
+              <span class="participants">{t.participants || "(nobody)"}{t.n_emails > 1 && <span class="n">{t.n_emails}</span>}</span>
+              <span class="summary">
+                <a href={`#${location.hash.slice(1).split(/[?&]thread=/)[0]}`} class="thread-subject" data-testid="thread-subject"
+                  onClick={(e) => { e.preventDefault(); p.onOpen(t.thread_id); }}>{t.subject || "(no subject)"}</a>
+                <span class="snippet"> — {t.snippet}</span>
+              </span>
+              <span class="markers">
+                {t.has_attachments && <Icon name="clip" label="Has attachments" />}
+                {t.encryption_level !== "unencrypted" && <span class={`lock lock-${t.encryption_level}`}><Icon name="lock" label={`Encryption: ${t.encryption_level}`} /></span>}
+                {t.is_muted && <Icon name="mute" label="Muted" />}
+              </span>
+              <time class="date" dateTime={t.last_date}>{shortDate(t.last_date)}</time>
+            </li>
+          ))}
+        </ul>
+      )}
+    </section>
+  );
+}
