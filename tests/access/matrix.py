@@ -372,6 +372,13 @@ ROWS: dict[str, Row] = {
     "mail.contacts.list": Row(static({})),
     "mail.contacts.update": Row(_with(_contact, changes={"name": "Renamed"}), owner="user_a"),
     "mail.delivery.check": Row(static({"address": USERS["user_a"]})),
+    "mail.dovecot.lookup": Row(static({"key": f"shared/userdb/{USERS['user_a']}"})),
+    "mail.dovecot.iterate": Row(static({"path": "shared/userdb/"})),
+    "mail.dovecot.commit": Row(static({"user": USERS["user_a"], "changes": []})),
+    "mail.keyserver.search": Row(static({"email": USERS["user_a"]})),
+    "mail.keyserver.wkd": Row(static({"domain": "one.test", "local_hash": "y" * 32})),
+    "mail.maps.lookup": Row(static({"table": "mailbox", "key": USERS["user_a"]})),
+    "mail.proxy.login": Row(static({"protocol": "imap", "user": USERS["user_a"], "password": PASSWORD})),
     "mail.delivery.deliver": Row(
         static({"raw": RAW, "mail_from": "a@b.test", "recipients": [USERS["user_a"]]})
     ),

@@ -35,6 +35,8 @@ PUBLIC_BY_DESIGN = frozenset(
         "mail.sessions.refresh",
         "mail.signup.create",
         "mail.clientconfig.get",  # what autoconfig and autodiscover serve
+        "mail.keyserver.search",  # HKP: a key server answers anyone (published keys only)
+        "mail.keyserver.wkd",  # Web Key Directory, likewise
         # The interop API (only when settings.interop_api is on).
         "get_data",
         "notify_hello",

@@ -82,5 +82,5 @@ async def dovecot_users(tx: Tx, *, after: str, limit: int) -> list[Row]:
 
 async def set_quota_used(tx: Tx, email: str, used_bytes: int) -> bool:
     """Record the storage a mailbox uses as Dovecot counted it; False when there is none."""
-    result = await tx.execute(update(users).where(users.c.email == email).values(quota_bytes_used=used_bytes))
-    return bool(result.rowcount)
+    stmt = update(users).where(users.c.email == email).values(quota_bytes_used=used_bytes)
+    return await tx.rowcount(stmt) > 0
