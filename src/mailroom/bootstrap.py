@@ -26,7 +26,6 @@ from mailroom.store.engine import open_database
 log = logging.getLogger("mailroom")
 
 #: Hooks other packages add to run at start-up (pipeline listeners, background tasks).
-StartHook = Callable[["Mailroom"], Any]
 
 
 def builtin_apis(settings: Settings) -> list[Api]:
@@ -92,12 +91,6 @@ class Mailroom:
                 await result
         await self.runtime.events.close()
         await self.runtime.db.close()
-
-
-#: Filters added to every runner (rate limits, accounting, ...), by the packages that own them.
-RUNNER_FILTERS: list[Callable[[Mailroom], Filter | None]] = []
-#: Extra start-up hooks.
-START_HOOKS: list[StartHook] = []
 
 
 #: Objects whose changes cannot change what an API key stands for (its owner, their
@@ -201,17 +194,9 @@ async def start(
         settings=settings, runtime=runtime, registry=registry, runner=runner, authenticator=authenticator
     )
     # Access and accounting first, in their fixed order (usage → rate limits → idempotency →
-    # audit; see mailroom.accounting.setup); filters registered by other packages run inside.
+    # audit; see mailroom.accounting.setup).
     from mailroom.accounting.setup import install as install_accounting
 
     install_accounting(app)
     runner.add_filter(_forget_cached_keys(authenticator), when=_may_touch_keys)
-    for make_filter in RUNNER_FILTERS:
-        f = make_filter(app)
-        if f is not None:
-            runner.add_filter(f)
-    for hook in START_HOOKS:
-        result = hook(app)
-        if hasattr(result, "__await__"):
-            await result
     return app

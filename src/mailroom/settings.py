@@ -15,6 +15,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from mailroom.domain.ratelimits import check_limit
+
 #: Secrets that ship in examples; refused outside development mode.
 KNOWN_DEFAULT_SECRETS = frozenset({"", "changeme", "change-me", "secret", "development-only-secret"})
 
@@ -45,19 +47,6 @@ class RateLimitRule(BaseModel):
     @classmethod
     def _limit(cls, value: str) -> str:
         return check_limit(value)
-
-
-def check_limit(value: str) -> str:
-    """A rate such as ``100/minute`` or ``10/5 seconds`` (the ``limits`` notation), one per text."""
-    from limits import parse_many
-
-    try:
-        items = parse_many(value)
-    except ValueError:
-        raise ValueError(f"{value!r} is not a limit such as 100/minute or 5000/day") from None
-    if len(items) != 1:
-        raise ValueError("one limit per rule (write two rules for 100/minute and 5000/day)")
-    return value.strip()
 
 
 class ProviderRoute(BaseModel):

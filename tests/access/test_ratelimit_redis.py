@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from mailroom.accounting.counters import open_counters
-from mailroom.auth.guard import LoginGuard
+from mailroom.accounting.guard import LoginGuard
 from mailroom.clock import FakeClock
 from mailroom.errors import RateLimited
 from mailroom.settings import Settings

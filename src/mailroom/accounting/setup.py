@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING
 
 from mailroom.accounting.audit import AuditLog
 from mailroom.accounting.counters import Counters, open_counters
+from mailroom.accounting.guard import LoginGuard
 from mailroom.accounting.idempotency import Idempotency
 from mailroom.accounting.metrics import Metrics
 from mailroom.accounting.ratelimit import RateLimiter
 from mailroom.accounting.usage import UsageRecorder
-from mailroom.auth.guard import LoginGuard
 
 if TYPE_CHECKING:
     from mailroom.bootstrap import Mailroom

@@ -24,7 +24,7 @@ from mailroom.store import accounts, apikeys
 from mailroom.store.engine import Database
 
 if TYPE_CHECKING:
-    from mailroom.auth.guard import LoginGuard
+    from mailroom.accounting.guard import LoginGuard
 
 log = logging.getLogger("mailroom.auth")
 

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from mailroom.settings import check_limit
+
+def check_limit(value: str) -> str:
+    """A rate such as ``100/minute`` or ``10/5 seconds`` (the ``limits`` notation), one per text."""
+    from limits import parse_many
+
+    try:
+        items = parse_many(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a limit such as 100/minute or 5000/day") from None
+    if len(items) != 1:
+        raise ValueError("one limit per rule (write two rules for 100/minute and 5000/day)")
+    return value.strip()
 
 
 class KeyLimit(BaseModel):

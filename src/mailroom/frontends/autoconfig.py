@@ -31,7 +31,7 @@ from starlette.routing import BaseRoute, Route
 from mailroom.domain.names import normalize_address, normalize_domain
 from mailroom.errors import BadRequest
 from mailroom.frontends.http_auth import client_ip
-from mailroom.frontends.rest.app import read_body
+from mailroom.frontends.http_body import read_body
 from mailroom.registry import CallInfo
 
 if TYPE_CHECKING:

@@ -19,8 +19,9 @@ from starlette.routing import BaseRoute, Route
 
 from mailroom.errors import BadRequest, MailroomError, PayloadTooLarge
 from mailroom.frontends.http_auth import authenticate_headers
+from mailroom.frontends.http_body import JSON, parse_json_body, read_body
 from mailroom.frontends.rest.problems import problem_response, unexpected_error_response
-from mailroom.frontends.rest.request import ApiRequest, BodySource
+from mailroom.frontends.rest.request import ApiRequest
 from mailroom.frontends.rest.router import RegistryRouter
 from mailroom.registry import CallInfo, Download, MethodSpec, Upload
 
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
     from mailroom.bootstrap import Mailroom
 
 API_PREFIX = "/api/v1"
-JSON = "application/json"
 
 Endpoint = Callable[[ApiRequest], Awaitable["Response | Reply"]]
 
@@ -60,37 +60,6 @@ class Reply:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
         await send({"type": "http.response.body", "body": self.body})
-
-
-async def read_body(request: BodySource, limit: int) -> bytes:
-    """The request body, refusing more than ``limit`` bytes without reading it all."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            if int(declared) > limit:
-                raise PayloadTooLarge(f"the request body is larger than {limit} bytes", limit=limit)
-        except ValueError:
-            raise BadRequest("invalid Content-Length") from None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"the request body is larger than {limit} bytes", limit=limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def parse_json_body(raw: bytes, content_type: str | None) -> Any:
-    if not raw.strip():
-        return None
-    media = (content_type or "").split(";", 1)[0].strip().lower()
-    if media and media != JSON and not media.endswith("+json"):
-        raise BadRequest(f"send the body as {JSON}, not {media}", content_type=media)
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"the body is not valid JSON: {exc.msg} at position {exc.pos}") from None
 
 
 def _is_json(content_type: str | None) -> bool:

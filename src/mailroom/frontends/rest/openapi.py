@@ -32,7 +32,8 @@ from starlette.routing import BaseRoute, Route
 
 import mailroom
 from mailroom.errors import ERRORS, MailroomError
-from mailroom.frontends.rest.app import API_PREFIX, JSON, path_and_query
+from mailroom.frontends.http_body import JSON
+from mailroom.frontends.rest.app import API_PREFIX, path_and_query
 from mailroom.frontends.rest.docs import docs_routes
 from mailroom.frontends.rest.problems import PROBLEM, problem_type
 from mailroom.registry import Download, MethodSpec, Registry

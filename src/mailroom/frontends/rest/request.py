@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from typing import Protocol
+from collections.abc import AsyncIterator
 
 from starlette.datastructures import QueryParams
 from starlette.requests import ClientDisconnect
@@ -47,12 +46,3 @@ class ApiRequest:
                     return
             elif message["type"] == "http.disconnect":
                 raise ClientDisconnect()
-
-
-class BodySource(Protocol):
-    """Anything a body can be read from: an :class:`ApiRequest` or Starlette's ``Request``."""
-
-    @property
-    def headers(self) -> Mapping[str, str]: ...
-
-    def stream(self) -> AsyncIterator[bytes]: ...

@@ -27,7 +27,7 @@ from starlette.routing import BaseRoute, Route
 from mailroom.auth.principal import Principal
 from mailroom.errors import MailroomError
 from mailroom.frontends.http_auth import authenticate, client_ip
-from mailroom.frontends.rest.app import read_body
+from mailroom.frontends.http_body import read_body
 from mailroom.registry import CallInfo
 
 if TYPE_CHECKING:

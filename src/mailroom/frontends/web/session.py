@@ -33,7 +33,7 @@ from mailroom.frontends.http_auth import (
     cookie_token,
     csrf_token,
 )
-from mailroom.frontends.rest.app import parse_json_body, read_body
+from mailroom.frontends.http_body import parse_json_body, read_body
 from mailroom.registry import CallInfo
 
 if TYPE_CHECKING:

@@ -33,7 +33,7 @@ from mailroom.accounting.counters import Counters, client_network, parse_limit
 from mailroom.accounting.metrics import Metrics
 from mailroom.errors import RateLimited
 
-log = logging.getLogger("mailroom.auth.guard")
+log = logging.getLogger("mailroom.accounting.guard")
 
 LOCKED_MESSAGE = "too many failed logins; try again later"
 
