@@ -314,36 +314,59 @@ def test_serve_prints_the_first_admin_key_once_and_runs_uvicorn(
 ) -> None:
     calls: list[dict[str, Any]] = []
 
-    def fake_run(target: str, **kwargs: Any) -> None:
-        # What a worker started now would see: the environment, and the settings it builds
-        # from it (as mailroom.asgi.create_app does).
+    def fake_run_workers(config: Any, bound: Any) -> None:
+        # What a worker started now would see: the environment, the settings it builds from
+        # it (as mailroom.asgi.create_app does) and the sockets it inherits.
         env = {k: v for k, v in os.environ.items() if k.startswith("MAILROOM_")}
-        calls.append({"target": target, **kwargs, "env": env, "worker": load_settings()})
+        ports = {name: bound.address(name)[1] for name in bound.sockets}
+        calls.append({"config": config, "env": env, "worker": load_settings(), "ports": ports})
 
-    monkeypatch.setattr(serve_module.uvicorn, "run", fake_run)
+    monkeypatch.setattr(serve_module, "run_workers", fake_run_workers)
     data = tmp_path / "data"
-    first = ok(env, "serve", "--port", "8125", "--workers", "2", "--data-dir", str(data))
+    http, smtp = _free_port(), _free_port()
+    ports = ["--port", str(http), "--smtp-port", str(smtp), "--lmtp-port", "0", "--submission-port", "0"]
+    first = ok(env, "serve", *ports, "--workers", "2", "--data-dir", str(data))
     key = first.stdout.strip()
     assert key.startswith("mr_")
     assert first.stdout.count("\n") == 1  # the key alone on standard output
     assert "shown this once" in first.stderr
-    second = ok(env, "serve", "--port", "8125")
+    second = ok(env, "serve", *ports)
     assert second.stdout == ""
     assert "mr_" not in second.stderr
 
     call = calls[0]
-    assert call["target"] == "mailroom.asgi:create_app"
-    assert call["factory"] is True
-    assert call["loop"] == "uvloop"
-    assert call["http"] == "httptools"
-    assert {h["stream"] for h in call["log_config"]["handlers"].values()} == {"ext://sys.stderr"}
-    assert (call["host"], call["port"], call["workers"]) == ("127.0.0.1", 8125, 2)
-    assert call["env"]["MAILROOM_PORT"] == "8125"
+    config = call["config"]
+    assert config.factory is True
+    assert config.app.target == "mailroom.asgi:create_app"
+    assert sorted(config.app.sockets) == ["smtp"]  # the app serves the mail listeners, uvicorn HTTP
+    assert call["ports"] == {"http": http, "smtp": smtp}
+    assert config.loop == "uvloop"
+    assert config.http == "httptools"
+    assert {h["stream"] for h in config.log_config["handlers"].values()} == {"ext://sys.stderr"}
+    assert (config.host, config.port, config.workers) == ("127.0.0.1", http, 2)
+    assert call["env"]["MAILROOM_PORT"] == str(http)
     assert call["env"]["MAILROOM_WORKERS"] == "2"
     assert call["env"]["MAILROOM_DATA_DIR"] == str(data.resolve())
     worker = call["worker"]
-    assert (worker.port, worker.workers, worker.data_dir) == (8125, 2, data.resolve())
+    assert (worker.port, worker.workers, worker.data_dir) == (http, 2, data.resolve())
     assert worker.database_url == env["MAILROOM_DATABASE_URL"]
+    assert f"  http  http://127.0.0.1:{http}\n" in first.stderr
+    assert f"  smtp  127.0.0.1:{smtp}\n" in first.stderr
+
+
+def test_serve_help_shows_the_real_defaults(env: dict[str, str]) -> None:
+    """Each serve option names the setting it overrides and that setting's default."""
+    text = " ".join(run(env | {"COLUMNS": "200"}, "serve", "--help").stdout.split())
+    for setting, shown in [
+        ("host", "127.0.0.1"),
+        ("port", "8025"),
+        ("workers", "1"),
+        ("data_dir", "data"),
+        ("smtp_port", "2525"),
+        ("lmtp_port", "2424"),
+        ("submission_port", "2587"),
+    ]:
+        assert f"(setting {setting}; default {shown})" in text, (setting, text)
 
 
 def _free_port() -> int:
@@ -372,6 +395,8 @@ def test_serve_for_real_with_two_workers(tmp_path: Path) -> None:
             str(port),
             "--workers",
             "2",
+            # Mail listeners off: the default ports may belong to another server on this host.
+            *("--smtp-port", "0", "--lmtp-port", "0", "--submission-port", "0"),
         ],
         cwd=tmp_path,
         env=environ,
