@@ -22,7 +22,8 @@ from mailroom.frontends.rest.app import (
     registry_router,
     unexpected_error_handler,
 )
-from mailroom.frontends.rest.openapi import openapi_routes
+from mailroom.frontends.rest.docs import home_routes
+from mailroom.frontends.rest.openapi import OPENAPI_PATH, openapi_routes
 from mailroom.frontends.rest.router import RegistryRouter
 from mailroom.frontends.rpc import rpc_routes
 
@@ -37,6 +38,7 @@ def build_app(mailroom: Mailroom) -> App:
         *openapi_routes(mailroom),
         *rpc_routes(mailroom),
         *push_routes(mailroom),
+        *home_routes(OPENAPI_PATH),  # GET /: points to the docs until the web app serves /
     ]:
         # Routes under /api/v1 (openapi.json, events) are served by the registry's router,
         # which comes first: an API request then costs one prefix match, not a scan.

@@ -219,6 +219,28 @@ def test_config_export_and_import(env: dict[str, str], tmp_path: Path) -> None:
     assert "keep it private" in hashes
 
 
+def test_config_import_dry_run_on_an_empty_data_folder_creates_nothing(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """No database and no secret yet: the dry run plans against a scratch database and leaves
+    the data folder as it was (here: not there at all)."""
+    fresh = {k: v for k, v in env.items() if k not in ("MAILROOM_DATABASE_URL", "MAILROOM_SECRET_KEY")}
+    data = tmp_path / "empty"
+    fresh["MAILROOM_DATA_DIR"] = str(data)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({"domains": [{"name": "example.org"}]}))
+    planned = ok(fresh, "config", "import", str(path), "--dry-run")
+    assert "dry run: 1 to create, 0 to update, 0 to delete; nothing was changed" in planned.stdout
+    assert not data.exists()
+    data.mkdir()
+    ok(fresh, "config", "import", str(path), "--dry-run")
+    assert list(data.iterdir()) == []
+    # A real import then creates the database and the secret, and a later dry run sees it.
+    assert "done: 1 created" in ok(fresh, "config", "import", str(path)).stdout
+    assert {p.name for p in data.iterdir()} >= {"mailroom.db", "secret_key"}
+    assert "dry run: 0 to create" in ok(fresh, "config", "import", str(path), "--dry-run").stdout
+
+
 def test_config_import_errors(env: dict[str, str], tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("users: [{email: 'not an address', password: 'long enough pw'}]\n")

@@ -190,3 +190,19 @@ async def test_swagger_ui_renders_the_document_in_chromium(mailroom: Mailroom, t
     # One tag per operation in the UI: the object tags, not the API-wide ones.
     assert 'id="operations-tag-admin\\.domains"' in dom
     assert 'id="operations-tag-admin"' not in dom
+
+
+async def test_the_root_points_to_the_docs(client: httpx.AsyncClient) -> None:
+    """``GET /`` is a small page linking to the API docs and the OpenAPI document, not a 404;
+    both links work."""
+    r = await client.get("/")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/html")
+    assert "default-src 'none'" in r.headers["content-security-policy"]
+    page = Links()
+    page.feed(r.text)
+    hrefs = [url for tag, attr, url in page.urls if (tag, attr) == ("a", "href")]
+    assert hrefs == [docs.DOCS_PATH, "/api/v1/openapi.json"]
+    for href in hrefs:
+        assert (await client.get(href)).status_code == 200, href
+    assert (await client.head("/")).status_code == 200

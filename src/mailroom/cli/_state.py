@@ -66,14 +66,16 @@ class CliState:
         work: Callable[[Mailroom], Awaitable[T]],
         *,
         option_names: Mapping[str, str] | None = None,
+        settings: Settings | None = None,
         **more: Any,
     ) -> T:
         """Start mailroom (migrating the database), run ``work``, close; domain errors exit 1.
 
         ``option_names`` maps parameter paths (``domain.max_users``) to the options that set
         them (``--max-users``), so that validation errors name what the user typed.
+        ``settings`` replaces the command's own (a dry run on a scratch database).
         """
-        settings = self.settings(**more)
+        settings = settings or self.settings(**more)
 
         async def main() -> T:
             app = await bootstrap.start(settings)

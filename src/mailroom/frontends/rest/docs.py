@@ -148,3 +148,36 @@ def docs_routes(spec_url: str) -> list[BaseRoute]:
         Route(DOCS_PATH, docs_page, methods=["GET"]),
         Route(STATIC_PATH + "/{name}", static_file, methods=["GET"]),
     ]
+
+
+HOME_CSP = "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+
+def home_routes(spec_url: str) -> list[BaseRoute]:
+    """``GET /``: a small page that points to the API docs, instead of a bare 404.
+
+    One route on purpose: the web app (webmail and admin console) will take ``/`` and
+    replace it.
+    """
+    body = f"""<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><title>mailroom</title></head>
+<body>
+<h1>mailroom</h1>
+<p>This is a mailroom server. Its API is described at <a href="{DOCS_PATH}">{DOCS_PATH}</a>
+(OpenAPI 3.1: <a href="{escape(spec_url)}">{escape(spec_url)}</a>).</p>
+</body>
+</html>
+""".encode()
+
+    async def home(request: Request) -> Response:
+        return HTMLResponse(
+            body,
+            headers={
+                "Cache-Control": "no-cache",
+                "Content-Security-Policy": HOME_CSP,
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
+
+    return [Route("/", home, methods=["GET"])]
