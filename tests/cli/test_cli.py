@@ -25,8 +25,9 @@ from typer.testing import CliRunner, Result
 from mailroom import bootstrap
 from mailroom.cli import app
 from mailroom.cli import serve as serve_module
+from mailroom.cli._object_index import OBJECTS
 from mailroom.cli._settings_doc import DOC_PATH, UNDOCUMENTED, render_table, table_in_doc
-from mailroom.cli.objects import HANDWRITTEN, singular, split_name
+from mailroom.cli.objects import HANDWRITTEN, INDEX_PATH, object_index, render_index, singular, split_name
 from mailroom.settings import load_settings
 from tests.conftest import FAST_ARGON2
 
@@ -466,6 +467,69 @@ def test_python_dash_m_mailroom(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "mailroom <object> <verb>" in done.stdout
+
+
+# -- start-up time ---------------------------------------------------------------------------
+
+#: What ``mailroom --help`` and the simple commands must not import: the registry (every
+#: service), the store (SQLAlchemy, Alembic), the servers and the crypto. Importing them
+#: made every call take ~1.5 s on an idle machine.
+HEAVY = (
+    "sqlalchemy", "alembic", "uvicorn", "starlette", "redis", "pgpy", "cryptography", "aiosmtpd",
+    "argon2", "mailroom.bootstrap", "mailroom.registry", "mailroom.services", "mailroom.store",
+    "mailroom.delivery", "mailroom.frontends.smtp", "mailroom.frontends.rest",
+)  # fmt: skip
+_MODULES_AFTER = """
+import sys
+from mailroom.cli import main
+sys.argv = ["mailroom", *sys.argv[1:]]
+try:
+    main()
+except SystemExit:
+    pass
+sys.stderr.write("\\n".join(sorted(sys.modules)))
+"""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        [],
+        ["serve", "--help"],
+        ["settings"],
+        ["db", "--help"],
+        ["config", "--help"],
+        ["import", "--help"],
+    ],
+    ids=lambda args: " ".join(args) or "(none)",
+)
+def test_simple_commands_import_nothing_heavy(env: dict[str, str], args: list[str]) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _MODULES_AFTER, *args],
+        env={k: v for k, v in os.environ.items() if not k.startswith("MAILROOM_")} | env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    modules = set(done.stderr.splitlines())
+    assert "mailroom.cli" in modules, done.stderr[-2000:]
+    imported = sorted(m for m in modules if m.split(".")[0] in HEAVY or any(m.startswith(h) for h in HEAVY))
+    assert imported == [], f"mailroom {' '.join(args)} imported {imported[:10]}"
+    if args[:1] != ["settings"]:
+        assert "Usage: mailroom" in done.stdout
+
+
+def test_the_object_index_matches_the_registry(env: dict[str, str]) -> None:
+    """``mailroom --help`` lists the objects from cli/_object_index.py: run scripts/gen-cli-index
+    after adding an admin object (its commands work before that, only the listing lacks it)."""
+    settings = load_settings(data_dir=env["MAILROOM_DATA_DIR"], mode="test")
+    index = object_index(bootstrap.build_registry(settings).methods("admin"))
+    assert index == OBJECTS, "src/mailroom/cli/_object_index.py is out of date: run scripts/gen-cli-index"
+    assert render_index(index) == INDEX_PATH.read_text()
+    top = " ".join(ok(env, "--help").stdout.split())
+    for name in OBJECTS:
+        assert f" {name} " in top, name
 
 
 # -- docs ------------------------------------------------------------------------------------

@@ -19,18 +19,20 @@ import copy
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-import uvicorn
 
 from mailroom.auth.principal import SYSTEM
-from mailroom.bootstrap import Mailroom
 from mailroom.cli._output import err_console, fail
 from mailroom.cli._state import state
 from mailroom.frontends.listeners import BoundListeners, InheritingApp, ListenError, bind_all
 from mailroom.settings import Settings, load_settings
-from mailroom.store import apikeys
+
+if TYPE_CHECKING:  # imported when serving, not for --help
+    import uvicorn
+
+    from mailroom.bootstrap import Mailroom
 
 INITIAL_KEY_NAME = "initial-admin"
 #: How long the supervisor waits for a worker's answer before it kills it as hung. uvicorn's
@@ -45,6 +47,8 @@ async def ensure_admin_key(app: Mailroom) -> str | None:
     The key is made through the registry like any other (``admin.apikeys.create``); only the
     secret's single display is special, so it is never shown again on a later start.
     """
+    from mailroom.store import apikeys
+
     async with app.runtime.db.read() as tx:
         if await apikeys.count_admin_keys(tx):
             return None
@@ -65,6 +69,8 @@ def worker_environment(given: Mapping[str, Any]) -> dict[str, str]:
 
 def log_config() -> dict[str, Any]:
     """uvicorn's logging, all of it on stderr: standard output carries only the first key."""
+    import uvicorn.config
+
     config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     for handler in config["handlers"].values():
         handler["stream"] = "ext://sys.stderr"
@@ -81,6 +87,8 @@ def bind_listeners(settings: Settings) -> BoundListeners:
 
 def uvicorn_config(settings: Settings, bound: BoundListeners) -> uvicorn.Config:
     """uvicorn's configuration: the app gets the mail listeners' sockets, uvicorn the HTTP one."""
+    import uvicorn
+
     host, port = bound.address("http")
     return uvicorn.Config(
         InheritingApp("mailroom.asgi:create_app", bound.without("http")),
@@ -104,6 +112,7 @@ def run_workers(config: uvicorn.Config, bound: BoundListeners) -> None:
     starts, also when it replaces one that died). Exit 3 (uvicorn's) when serving could
     not start.
     """
+    import uvicorn
     from uvicorn.config import STARTUP_FAILURE
     from uvicorn.supervisors import Multiprocess
 
