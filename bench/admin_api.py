@@ -158,6 +158,10 @@ def mailroom_server(how: str, data_dir: Path, port: int, access_log: bool) -> Se
         "MAILROOM_HOST": "127.0.0.1",
         "MAILROOM_PORT": str(port),
         "MAILROOM_WORKERS": "2",
+        # No mail listeners: this measures the admin API, and the default ports may be taken.
+        "MAILROOM_SMTP_PORT": "0",
+        "MAILROOM_LMTP_PORT": "0",
+        "MAILROOM_SUBMISSION_PORT": "0",
     }
     if how == "cli":
         env["MAILROOM_ACCESS_LOG"] = "true" if access_log else "false"

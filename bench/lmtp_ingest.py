@@ -8,8 +8,8 @@ What it does:
 
 1. A temporary data folder; the mailboxes (``bench1@bench.example`` ...) made in-process
    through the registry before any server runs.
-2. The server as it runs in production: ``uvicorn mailroom.asgi:create_app`` (one worker,
-   ``--workers`` for more; uvloop), LMTP started by the worker's lifespan, on a free
+2. The server as it runs in production: ``mailroom serve`` (one worker, ``--workers`` for
+   more; uvloop), the LMTP port bound once and served by every worker, on a free
    loopback port. Beside it the
    baseline, ``bench/bare_lmtp.py``: aiosmtpd's LMTP on uvloop too, storing each message in
    a file with an fsync of the file and its folder before the ``250``s, nothing else.
@@ -157,9 +157,10 @@ def start_server(
             "MAILROOM_SMTP_PORT": "0",
         }
     )
-    cmd = [sys.executable, "-m", "uvicorn", "mailroom.asgi:create_app", "--factory", "--loop", "uvloop"]
-    cmd += ["--workers", str(workers)]
-    cmd += ["--host", "127.0.0.1", "--port", str(free_port()), "--log-level", "warning"]
+    # ``mailroom serve`` binds the LMTP port once and hands it to every worker (uvicorn run
+    # directly with several workers would have each of them bind it, and all but one fail).
+    cmd = [sys.executable, "-m", "mailroom", "serve", "--workers", str(workers)]
+    cmd += ["--host", "127.0.0.1", "--port", str(free_port()), "--submission-port", "0"]
     with log.open("ab") as out:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     wait_for_lmtp(proc, lmtp_port, log)

@@ -39,8 +39,13 @@ def _environment() -> dict[str, str]:
 
 @contextlib.contextmanager
 def serving(data_dir: Path, port: int) -> Iterator[subprocess.Popen[str]]:
+    # Mail listeners off: the default ports may belong to another server on this host.
+    command = [
+        str(MAILROOM), "serve", "--port", str(port), "--data-dir", str(data_dir), "--workers", "1",
+        "--smtp-port", "0", "--lmtp-port", "0", "--submission-port", "0",
+    ]  # fmt: skip
     proc = subprocess.Popen(
-        [str(MAILROOM), "serve", "--port", str(port), "--data-dir", str(data_dir), "--workers", "1"],
+        command,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

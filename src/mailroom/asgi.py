@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import socket
+from collections.abc import Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -25,10 +27,17 @@ log = logging.getLogger("mailroom")
 
 
 class LazyApp:
-    """Starts mailroom in the worker's own event loop (lifespan), then serves the REST app."""
+    """Starts mailroom in the worker's own event loop (lifespan), then serves the REST app.
 
-    def __init__(self, settings: Settings) -> None:
+    ``sockets``: the mail listeners' sockets, bound once by ``mailroom serve`` and inherited
+    by each worker (:mod:`mailroom.frontends.listeners`); every worker serves them all. None
+    (``uvicorn mailroom.asgi:create_app`` run directly, tests): the worker binds the ports
+    of its settings itself, which only one process on a host can do.
+    """
+
+    def __init__(self, settings: Settings, sockets: Mapping[str, socket.socket] | None = None) -> None:
         self.settings = settings
+        self.sockets = sockets
         self.app: App | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -46,11 +55,12 @@ class LazyApp:
             for warning in startup_warnings(self.settings):
                 log.warning("%s", warning)
             self.app = build_app(mailroom)
-            # SMTP and LMTP in every worker (SO_REUSEPORT): each worker is identical.
-            listeners = await start_listeners(mailroom)
-            # Submission and the outbound queue worker in every worker process too: the queue
-            # is shared through the database (claims), submission through SO_REUSEPORT.
-            submission = await start_submission(mailroom)
+            # SMTP, LMTP and submission in every worker, on the sockets the parent bound:
+            # each worker is identical, the kernel hands each connection to one of them.
+            listeners = await start_listeners(mailroom, sockets=self.sockets)
+            # The outbound queue worker runs in every worker process too: the queue is shared
+            # through the database (claims).
+            submission = await start_submission(mailroom, sockets=self.sockets)
             rt = mailroom.runtime
             # Loops beside serving, in every worker: the queue (shared through claims),
             # unused uploads' expiry, postponed threads' return, housekeeping (temporary
@@ -81,7 +91,10 @@ async def _app_lifespan(app: Starlette) -> Any:
         yield
 
 
-def create_app() -> LazyApp:
-    """Settings from the environment and config file (the CLI passes its flags via env)."""
+def create_app(sockets: Mapping[str, socket.socket] | None = None) -> LazyApp:
+    """Settings from the environment and config file (the CLI passes its flags via env).
+
+    ``mailroom serve`` passes the mail listeners' sockets it bound (see :class:`LazyApp`).
+    """
     redaction.install()  # a worker scrubs credentials from its log records from the start
-    return LazyApp(load_settings())
+    return LazyApp(load_settings(), sockets)

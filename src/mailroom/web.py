@@ -44,7 +44,7 @@ def build_app(mailroom: Mailroom) -> App:
         *internal_routes(mailroom),
         *keyserver_routes(mailroom),
         *autoconfig_routes(mailroom),
-        *web_routes(mailroom),
+        *web_routes(mailroom),  # last: the web app serves / and /admin
     ]:
         # Routes under /api/v1 (openapi.json, events) are served by the registry's router,
         # which comes first: an API request then costs one prefix match, not a scan.

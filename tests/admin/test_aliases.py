@@ -421,10 +421,10 @@ async def test_authorisation(client: httpx.AsyncClient, admin: Actor, make_user:
             "POST",
             URL,
             new | {"address": "new@one.example"},
-            "new@one.example",
+            "one.example",  # a missing domain is named as the domain
             URL,
             new | {"address": "new@three.example"},
-            "new@three.example",
+            "three.example",
         ),
         (
             "GET",

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Actor
+from tests.conftest import Actor, problem
 
 pytestmark = pytest.mark.anyio
 
@@ -166,3 +166,20 @@ async def test_bad_credentials(client: httpx.AsyncClient) -> None:
         r = await client.get("/api/v1/domains", headers={"Authorization": header})
         assert r.status_code == 401, header
         assert r.json()["code"] == "unauthenticated"
+
+
+async def test_an_empty_bearer_says_the_token_is_missing(client: httpx.AsyncClient) -> None:
+    """``Bearer `` with nothing after it (servers drop the trailing space) is a missing token,
+    not an unsupported scheme; the same for ``Basic``."""
+    for header, missing in [
+        ("Bearer ", "token"),
+        ("Bearer", "token"),
+        ("bearer   ", "token"),
+        ("Basic ", "credentials"),
+    ]:
+        r = await client.get("/api/v1/domains", headers={"Authorization": header})
+        body = problem(r, 401, "unauthenticated")
+        assert f"the {missing} is missing" in body["detail"], (header, body)
+        assert "unsupported" not in body["detail"]
+    r = await client.get("/api/v1/domains", headers={"Authorization": "Digest abc"})
+    assert "unsupported Authorization scheme" in problem(r, 401, "unauthenticated")["detail"]

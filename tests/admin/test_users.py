@@ -14,7 +14,7 @@ from mailroom.clock import FakeClock
 from mailroom.errors import Unauthenticated
 from mailroom.store import domains as domains_store
 from mailroom.store.schema import addresses, aliases
-from tests.conftest import Actor
+from tests.conftest import Actor, problem
 
 pytestmark = pytest.mark.anyio
 
@@ -290,13 +290,34 @@ async def test_empty_update_changes_nothing(
 # -- not found and conflicts ----------------------------------------------------------------
 
 
+async def test_a_missing_domain_is_named_not_the_address(
+    client: httpx.AsyncClient, admin: Actor, make_user: Any
+) -> None:
+    """A user or an alias in a domain that does not exist: "domain other.test not found", for
+    an admin as for a manager of another domain (who cannot tell missing from not theirs)."""
+    manager = await make_user("mgr@example.org", manages=("example.org",))
+    await make_user("someone@theirs.test")  # a domain that exists, but not the manager's
+    for actor in (admin, manager):
+        for domain in ("other.test", "theirs.test") if actor is manager else ("other.test",):
+            r = await client.post(
+                "/api/v1/users", json={"email": f"x@{domain}", "password": PASSWORD}, headers=actor.headers
+            )
+            assert problem(r, 404, "not_found")["detail"] == f"domain {domain} not found"
+            r = await client.post(
+                "/api/v1/aliases",
+                json={"address": f"x@{domain}", "destinations": ["mgr@example.org"]},
+                headers=actor.headers,
+            )
+            assert problem(r, 404, "not_found")["detail"] == f"domain {domain} not found"
+
+
 async def test_not_found(client: httpx.AsyncClient, admin: Actor, make_domain: MakeDomain) -> None:
     await make_domain("example.org")
     r = await client.post(
         "/api/v1/users", json={"email": "a@missing.example", "password": PASSWORD}, headers=admin.headers
     )
     assert r.status_code == 404
-    assert r.json()["detail"] == "domain a@missing.example not found"  # as the access policy says it
+    assert r.json()["detail"] == "domain missing.example not found"  # as the access policy says it
     for method in ("GET", "PATCH", "DELETE"):
         r = await client.request(
             method,

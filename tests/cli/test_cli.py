@@ -25,8 +25,9 @@ from typer.testing import CliRunner, Result
 from mailroom import bootstrap
 from mailroom.cli import app
 from mailroom.cli import serve as serve_module
+from mailroom.cli._object_index import OBJECTS
 from mailroom.cli._settings_doc import DOC_PATH, UNDOCUMENTED, render_table, table_in_doc
-from mailroom.cli.objects import HANDWRITTEN, singular, split_name
+from mailroom.cli.objects import HANDWRITTEN, INDEX_PATH, object_index, render_index, singular, split_name
 from mailroom.settings import load_settings
 from tests.conftest import FAST_ARGON2
 
@@ -219,6 +220,28 @@ def test_config_export_and_import(env: dict[str, str], tmp_path: Path) -> None:
     assert "keep it private" in hashes
 
 
+def test_config_import_dry_run_on_an_empty_data_folder_creates_nothing(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """No database and no secret yet: the dry run plans against a scratch database and leaves
+    the data folder as it was (here: not there at all)."""
+    fresh = {k: v for k, v in env.items() if k not in ("MAILROOM_DATABASE_URL", "MAILROOM_SECRET_KEY")}
+    data = tmp_path / "empty"
+    fresh["MAILROOM_DATA_DIR"] = str(data)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({"domains": [{"name": "example.org"}]}))
+    planned = ok(fresh, "config", "import", str(path), "--dry-run")
+    assert "dry run: 1 to create, 0 to update, 0 to delete; nothing was changed" in planned.stdout
+    assert not data.exists()
+    data.mkdir()
+    ok(fresh, "config", "import", str(path), "--dry-run")
+    assert list(data.iterdir()) == []
+    # A real import then creates the database and the secret, and a later dry run sees it.
+    assert "done: 1 created" in ok(fresh, "config", "import", str(path)).stdout
+    assert {p.name for p in data.iterdir()} >= {"mailroom.db", "secret_key"}
+    assert "dry run: 0 to create" in ok(fresh, "config", "import", str(path), "--dry-run").stdout
+
+
 def test_config_import_errors(env: dict[str, str], tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("users: [{email: 'not an address', password: 'long enough pw'}]\n")
@@ -314,46 +337,70 @@ def test_serve_prints_the_first_admin_key_once_and_runs_uvicorn(
 ) -> None:
     calls: list[dict[str, Any]] = []
 
-    def fake_run(target: str, **kwargs: Any) -> None:
-        # What a worker started now would see: the environment, and the settings it builds
-        # from it (as mailroom.asgi.create_app does).
+    def fake_run_workers(config: Any, bound: Any) -> None:
+        # What a worker started now would see: the environment, the settings it builds from
+        # it (as mailroom.asgi.create_app does) and the sockets it inherits.
         env = {k: v for k, v in os.environ.items() if k.startswith("MAILROOM_")}
-        calls.append({"target": target, **kwargs, "env": env, "worker": load_settings()})
+        ports = {name: bound.address(name)[1] for name in bound.sockets}
+        calls.append({"config": config, "env": env, "worker": load_settings(), "ports": ports})
 
-    monkeypatch.setattr(serve_module.uvicorn, "run", fake_run)
+    monkeypatch.setattr(serve_module, "run_workers", fake_run_workers)
     data = tmp_path / "data"
-    first = ok(env, "serve", "--port", "8125", "--workers", "2", "--data-dir", str(data))
+    http, smtp = _free_port(), _free_port()
+    ports = ["--port", str(http), "--smtp-port", str(smtp), "--lmtp-port", "0", "--submission-port", "0"]
+    first = ok(env, "serve", *ports, "--workers", "2", "--data-dir", str(data))
     key = first.stdout.strip()
     assert key.startswith("mr_")
     assert first.stdout.count("\n") == 1  # the key alone on standard output
     assert "shown this once" in first.stderr
-    second = ok(env, "serve", "--port", "8125")
+    second = ok(env, "serve", *ports)
     assert second.stdout == ""
     assert "mr_" not in second.stderr
 
     call = calls[0]
-    assert call["target"] == "mailroom.asgi:create_app"
-    assert call["factory"] is True
-    assert call["loop"] == "uvloop"
-    assert call["http"] == "httptools"
-    assert {h["stream"] for h in call["log_config"]["handlers"].values()} == {"ext://sys.stderr"}
-    assert (call["host"], call["port"], call["workers"]) == ("127.0.0.1", 8125, 2)
-    assert call["env"]["MAILROOM_PORT"] == "8125"
+    config = call["config"]
+    assert config.factory is True
+    assert config.app.target == "mailroom.asgi:create_app"
+    assert sorted(config.app.sockets) == ["smtp"]  # the app serves the mail listeners, uvicorn HTTP
+    assert call["ports"] == {"http": http, "smtp": smtp}
+    assert config.loop == "uvloop"
+    assert config.http == "httptools"
+    assert {h["stream"] for h in config.log_config["handlers"].values()} == {"ext://sys.stderr"}
+    assert (config.host, config.port, config.workers) == ("127.0.0.1", http, 2)
+    assert call["env"]["MAILROOM_PORT"] == str(http)
     assert call["env"]["MAILROOM_WORKERS"] == "2"
     assert call["env"]["MAILROOM_DATA_DIR"] == str(data.resolve())
     worker = call["worker"]
-    assert (worker.port, worker.workers, worker.data_dir) == (8125, 2, data.resolve())
+    assert (worker.port, worker.workers, worker.data_dir) == (http, 2, data.resolve())
     assert worker.database_url == env["MAILROOM_DATABASE_URL"]
+    assert f"  http  http://127.0.0.1:{http}\n" in first.stderr
+    assert f"  smtp  127.0.0.1:{smtp}\n" in first.stderr
+
+
+def test_serve_help_shows_the_real_defaults(env: dict[str, str]) -> None:
+    """Each serve option names the setting it overrides and that setting's default."""
+    text = " ".join(run(env | {"COLUMNS": "200"}, "serve", "--help").stdout.split())
+    for setting, shown in [
+        ("host", "127.0.0.1"),
+        ("port", "8025"),
+        ("workers", "1"),
+        ("data_dir", "data"),
+        ("smtp_port", "2525"),
+        ("lmtp_port", "2424"),
+        ("submission_port", "2587"),
+    ]:
+        assert f"(setting {setting}; default {shown})" in text, (setting, text)
 
 
 def test_serve_warns_on_the_banner_while_the_mail_host_name_is_a_placeholder(
     env: dict[str, str], monkeypatch: pytest.MonkeyPatch, isolated_environ: None
 ) -> None:
-    monkeypatch.setattr(serve_module.uvicorn, "run", lambda target, **kwargs: None)
-    placeholder = " ".join(ok(env, "serve").stderr.split())  # unwrap the console's lines
-    assert "mailroom serving http://127.0.0.1:8025" in placeholder
+    monkeypatch.setattr(serve_module, "run_workers", lambda config, bound: None)
+    ports = ["--port", str(_free_port()), "--smtp-port", "0", "--lmtp-port", "0", "--submission-port", "0"]
+    placeholder = " ".join(ok(env, "serve", *ports).stderr.split())  # unwrap the console's lines
+    assert "mailroom serving with 1 worker(s)" in placeholder
     assert "Warning: the mail host name is 'mail.example.org', a placeholder: set hostname" in placeholder
-    real = ok({**env, "MAILROOM_HOSTNAME": "mail.mailhost.net"}, "serve").stderr
+    real = ok({**env, "MAILROOM_HOSTNAME": "mail.mailhost.net"}, "serve", *ports).stderr
     assert "mailroom serving" in real
     assert "Warning" not in real
     assert "placeholder" not in real
@@ -385,6 +432,8 @@ def test_serve_for_real_with_two_workers(tmp_path: Path) -> None:
             str(port),
             "--workers",
             "2",
+            # Mail listeners off: the default ports may belong to another server on this host.
+            *("--smtp-port", "0", "--lmtp-port", "0", "--submission-port", "0"),
         ],
         cwd=tmp_path,
         env=environ,
@@ -432,6 +481,69 @@ def test_python_dash_m_mailroom(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "mailroom <object> <verb>" in done.stdout
+
+
+# -- start-up time ---------------------------------------------------------------------------
+
+#: What ``mailroom --help`` and the simple commands must not import: the registry (every
+#: service), the store (SQLAlchemy, Alembic), the servers and the crypto. Importing them
+#: made every call take ~1.5 s on an idle machine.
+HEAVY = (
+    "sqlalchemy", "alembic", "uvicorn", "starlette", "redis", "pgpy", "cryptography", "aiosmtpd",
+    "argon2", "mailroom.bootstrap", "mailroom.registry", "mailroom.services", "mailroom.store",
+    "mailroom.delivery", "mailroom.frontends.smtp", "mailroom.frontends.rest",
+)  # fmt: skip
+_MODULES_AFTER = """
+import sys
+from mailroom.cli import main
+sys.argv = ["mailroom", *sys.argv[1:]]
+try:
+    main()
+except SystemExit:
+    pass
+sys.stderr.write("\\n".join(sorted(sys.modules)))
+"""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        [],
+        ["serve", "--help"],
+        ["settings"],
+        ["db", "--help"],
+        ["config", "--help"],
+        ["import", "--help"],
+    ],
+    ids=lambda args: " ".join(args) or "(none)",
+)
+def test_simple_commands_import_nothing_heavy(env: dict[str, str], args: list[str]) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _MODULES_AFTER, *args],
+        env={k: v for k, v in os.environ.items() if not k.startswith("MAILROOM_")} | env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    modules = set(done.stderr.splitlines())
+    assert "mailroom.cli" in modules, done.stderr[-2000:]
+    imported = sorted(m for m in modules if m.split(".")[0] in HEAVY or any(m.startswith(h) for h in HEAVY))
+    assert imported == [], f"mailroom {' '.join(args)} imported {imported[:10]}"
+    if args[:1] != ["settings"]:
+        assert "Usage: mailroom" in done.stdout
+
+
+def test_the_object_index_matches_the_registry(env: dict[str, str]) -> None:
+    """``mailroom --help`` lists the objects from cli/_object_index.py: run scripts/gen-cli-index
+    after adding an admin object (its commands work before that, only the listing lacks it)."""
+    settings = load_settings(data_dir=env["MAILROOM_DATA_DIR"], mode="test")
+    index = object_index(bootstrap.build_registry(settings).methods("admin"))
+    assert index == OBJECTS, "src/mailroom/cli/_object_index.py is out of date: run scripts/gen-cli-index"
+    assert render_index(index) == INDEX_PATH.read_text()
+    top = " ".join(ok(env, "--help").stdout.split())
+    for name in OBJECTS:
+        assert f" {name} " in top, name
 
 
 # -- docs ------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from mailroom.clock import FakeClock
+from mailroom.domain.pgp import algorithm_name
 from tests.client.conftest import SessionUser, error_locs, problem
 from tests.client.keys import make_key, public
 from tests.conftest import Actor
@@ -29,7 +30,7 @@ async def test_publish_list_lookup_delete(client: httpx.AsyncClient, session_use
     assert key["fingerprint"] == fingerprint
     assert key["email"] == "alice@example.org"
     assert key["user_ids"] == ["Alice <alice@example.org>"]
-    assert key["algorithm"] == "RSAEncryptOrSign"
+    assert key["algorithm"] == "RSA"  # not PGPy's enum name (RSAEncryptOrSign)
     assert key["expires_at"] is None
     assert key["armored"].startswith("-----BEGIN PGP PUBLIC KEY BLOCK-----")
     assert [
@@ -118,3 +119,18 @@ async def test_keys_are_isolated(client: httpx.AsyncClient, session_user: Sessio
     # Bob cannot publish Alice's key as his (no user id names him), nor take it over.
     assert error_locs(await publish(client, bob, armored)) == {"public_key"}
     assert len((await client.get("/api/v1/me/keys", headers=alice.headers)).json()) == 1
+
+
+async def test_algorithms_have_their_common_names(
+    client: httpx.AsyncClient, session_user: SessionUser
+) -> None:
+    """Ed25519 and RSA, not PGPy's enum names (EdDSA, RSAEncryptOrSign), also for rows stored
+    with those names."""
+    alice = await session_user("alice@example.org")
+    armored, _ = public("alice@example.org", "Alice")
+    r = await publish(client, alice, armored)
+    assert r.status_code == 201, r.text
+    assert r.json()["algorithm"] == "Ed25519"
+    stored = {"RSAEncryptOrSign": "RSA", "RSASign": "RSA", "EdDSA": "EdDSA", "ECDSA": "ECDSA", "DSA": "DSA"}
+    for old, shown in stored.items():
+        assert algorithm_name(old) == shown

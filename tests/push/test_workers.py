@@ -2,8 +2,8 @@
 
 A client connected to one server gets the events of mail delivered through the other, and
 replay after a reconnection works whichever server it reconnects to. (Two single-worker
-servers rather than one with ``--workers 2``: with SO_REUSEPORT nobody chooses which worker
-takes a connection, so the test could not be sure it crossed.)
+servers rather than one with ``--workers 2``: on one shared listening socket nobody chooses
+which worker takes a connection, so the test could not be sure it crossed.)
 """
 
 from __future__ import annotations
@@ -191,7 +191,7 @@ def test_events_cross_servers_and_replay_anywhere(
 def test_two_workers_every_client_gets_every_event(
     servers: list[str], prepared: tuple[Path, str, str]
 ) -> None:
-    """Behind SO_REUSEPORT, six clients spread over the two workers (all on one: 1 in 32);
+    """On one shared listening socket, six clients spread over the two workers (all on one: 1 in 32);
     each gets every event whichever worker stored the mail."""
     [host] = servers
     _, key, _ = prepared

@@ -57,6 +57,7 @@ class Server:
                 "MAILROOM_SECRET_KEY": "test-secret-key-not-for-production",
                 "MAILROOM_LMTP_PORT": str(self.lmtp_port),
                 "MAILROOM_SMTP_PORT": "0",
+                "MAILROOM_SUBMISSION_PORT": "0",
             }
         )
         self.log = log

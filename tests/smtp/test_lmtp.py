@@ -90,7 +90,8 @@ async def test_too_big_is_552_per_recipient(
     from mailroom.frontends.smtp import start_listeners
 
     mailroom.settings = mailroom.runtime.settings
-    small = await start_listeners(mailroom, lmtp=("127.0.0.1", 0))
+    # Both on free ports: the settings' SMTP port (2525) may belong to another server here.
+    small = await start_listeners(mailroom, smtp=("127.0.0.1", 0), lmtp=("127.0.0.1", 0))
     try:
         out = await asyncio.to_thread(
             lmtp_send,

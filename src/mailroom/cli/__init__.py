@@ -11,25 +11,35 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
+from rich.markup import escape
 from typer.core import TyperGroup
 from typer.main import get_group
 
 from mailroom.cli import config, db, mail_import, methods, serve, settings
+from mailroom.cli._object_index import OBJECTS
 from mailroom.cli._state import CliState, state
-from mailroom.cli.objects import object_groups, singular
 
 __all__ = ["app", "main"]
 
 
 class MailroomGroup(TyperGroup):
-    """The root group: hand-written commands plus one generated group per admin object."""
+    """The root group: hand-written commands plus one generated group per admin object.
+
+    The generated groups come from the registry, which imports every service and the store;
+    so the root's help lists the objects from :data:`mailroom.cli._object_index.OBJECTS`
+    instead, and the registry is built only when an object command is used.
+    """
 
     _objects: dict[str, Any] | None = None
     _plurals: dict[str, Any] | None = None
+    _listing = False
 
     def _generated(self, ctx: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         if self._objects is None or self._plurals is None:
+            from mailroom.cli.objects import object_groups, singular
+
             self._objects, self._plurals = {}, {}
             for objects, group in object_groups(state(ctx).contracts().methods("admin")).items():
                 name = singular(objects)
@@ -41,8 +51,17 @@ class MailroomGroup(TyperGroup):
                 self._plurals[objects] = command
         return self._objects, self._plurals
 
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
     def list_commands(self, ctx: Any) -> list[str]:
         own = super().list_commands(ctx)
+        if self._listing:
+            return own + [n for n in OBJECTS if n not in own]
         objects, _ = self._generated(ctx)
         return own + [n for n in objects if n not in own]
 
@@ -50,6 +69,11 @@ class MailroomGroup(TyperGroup):
         command = super().get_command(ctx, cmd_name)
         if command is not None:
             return command
+        if self._listing and cmd_name in OBJECTS:
+            # Only its name and help are shown: no need for the registry.
+            listed = click.Group(cmd_name, help=escape(OBJECTS[cmd_name][1]))
+            listed.rich_help_panel = "Objects"  # type: ignore[attr-defined]
+            return listed
         objects, plurals = self._generated(ctx)
         return objects.get(cmd_name) or plurals.get(cmd_name)
 

@@ -8,17 +8,20 @@ import tomllib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
 
-from mailroom import bootstrap
-from mailroom.bootstrap import Mailroom
 from mailroom.cli._output import fail_settings, fail_with
 from mailroom.errors import MailroomError
-from mailroom.registry import Registry
 from mailroom.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    # Imported when a command runs, not for --help: the registry imports every service and
+    # the store (SQLAlchemy, Alembic), most of a command's start-up time.
+    from mailroom.bootstrap import Mailroom
+    from mailroom.registry import Registry
 
 T = TypeVar("T")
 
@@ -55,6 +58,8 @@ class CliState:
     def contracts(self) -> Registry:
         """The registry's methods as declared (no database needed): for help and listings."""
         if self._contracts is None:
+            from mailroom import bootstrap
+
             try:
                 self._contracts = bootstrap.build_registry(self.settings())
             except ValueError as exc:
@@ -66,14 +71,18 @@ class CliState:
         work: Callable[[Mailroom], Awaitable[T]],
         *,
         option_names: Mapping[str, str] | None = None,
+        settings: Settings | None = None,
         **more: Any,
     ) -> T:
         """Start mailroom (migrating the database), run ``work``, close; domain errors exit 1.
 
         ``option_names`` maps parameter paths (``domain.max_users``) to the options that set
         them (``--max-users``), so that validation errors name what the user typed.
+        ``settings`` replaces the command's own (a dry run on a scratch database).
         """
-        settings = self.settings(**more)
+        settings = settings or self.settings(**more)
+
+        from mailroom import bootstrap
 
         async def main() -> T:
             app = await bootstrap.start(settings)

@@ -6,8 +6,11 @@ SYSTEM principal; this module only turns the document into text and back.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import secrets
 import sys
+import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,7 +19,8 @@ import yaml
 
 from mailroom.auth.principal import SYSTEM
 from mailroom.cli._output import err_console, fail, json_text, print_json, print_table
-from mailroom.cli._state import state
+from mailroom.cli._state import CliState, state
+from mailroom.settings import Settings
 
 config_app = typer.Typer(
     name="config",
@@ -135,8 +139,13 @@ def import_(
     """
     document = _read(file)
     params = {"document": document, "dry_run": dry_run, "prune": prune}
-    result: dict[str, Any] = state(ctx).run(
-        lambda app: app.registry.call("admin.config.import", params, principal=SYSTEM, protocol="cli")
+    st = state(ctx)
+    result: dict[str, Any] = (
+        _dry_run(st, params)
+        if dry_run
+        else st.run(
+            lambda app: app.registry.call("admin.config.import", params, principal=SYSTEM, protocol="cli")
+        )
     )
     if as_json:
         print_json(result)
@@ -152,3 +161,55 @@ def import_(
         typer.echo(
             f"done: {result['created']} created, {result['updated']} updated, {result['deleted']} deleted"
         )
+
+
+def _has_schema(settings: Settings) -> bool:
+    """Whether the database exists and has been migrated, looked at without creating it."""
+    from mailroom.store import migrate
+    from mailroom.store.engine import open_database
+
+    url = settings.effective_database_url
+    if settings.is_sqlite:
+        path = url.partition(":///")[2]
+        if not path or path == ":memory:" or not Path(path).exists():
+            return False
+
+    async def revision() -> str | None:
+        db = open_database(url)
+        try:
+            return await migrate.current_revision(db)
+        finally:
+            await db.close()
+
+    return asyncio.run(revision()) is not None
+
+
+def _dry_run(st: CliState, params: dict[str, Any]) -> dict[str, Any]:
+    """``config import --dry-run``, which leaves the data folder as it found it.
+
+    Without a database yet, the plan is made against an empty scratch database in a
+    temporary folder (everything is to create); without a secret key yet, a throw-away one
+    is used instead of writing ``<data_dir>/secret_key``.
+    """
+    settings = st.settings()
+
+    def call(app: Any) -> Any:
+        return app.registry.call("admin.config.import", params, principal=SYSTEM, protocol="cli")
+
+    throwaway = {"secret_key": type(settings.secret_key)(secrets.token_urlsafe(48))}
+    has_secret = bool(settings.secret_key.get_secret_value()) or (settings.data_dir / "secret_key").exists()
+    try:
+        ready = _has_schema(settings)
+    except Exception as exc:  # the driver's own error, said plainly
+        fail(f"could not read the database: {exc}")
+    if ready:
+        result: dict[str, Any] = st.run(
+            call, settings=settings if has_secret else settings.model_copy(update=throwaway)
+        )
+        return result
+    with tempfile.TemporaryDirectory(prefix="mailroom-dry-run-") as scratch:
+        empty = settings.model_copy(
+            update={"data_dir": Path(scratch), "database_url": None, "blob_dir": None, **throwaway}
+        )
+        result = st.run(call, settings=empty)
+        return result

@@ -8,8 +8,6 @@ import typer
 
 from mailroom.cli._output import fail
 from mailroom.cli._state import state
-from mailroom.store import migrate
-from mailroom.store.engine import open_database
 
 db_app = typer.Typer(
     name="db",
@@ -20,6 +18,9 @@ db_app = typer.Typer(
 
 
 async def _upgrade(url: str) -> str | None:
+    from mailroom.store import migrate
+    from mailroom.store.engine import open_database
+
     db = open_database(url)
     try:
         await migrate.upgrade(db)
@@ -29,6 +30,9 @@ async def _upgrade(url: str) -> str | None:
 
 
 async def _current(url: str) -> str | None:
+    from mailroom.store import migrate
+    from mailroom.store.engine import open_database
+
     db = open_database(url)
     try:
         return await migrate.current_revision(db)

@@ -10,17 +10,18 @@ import base64
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from mailroom.auth.principal import SYSTEM
-from mailroom.bootstrap import Mailroom
 from mailroom.cli._output import err_console, fail
 from mailroom.cli._state import state
-from mailroom.delivery.importer import ImportItem, count_maildir, count_mbox, read_maildir, read_mbox
 from mailroom.errors import MailroomError
+
+if TYPE_CHECKING:  # imported when an import runs, not for --help
+    from mailroom.bootstrap import Mailroom
+    from mailroom.delivery.importer import ImportItem
 
 import_app = typer.Typer(
     name="import",
@@ -75,6 +76,8 @@ async def import_items(
 def _run(
     ctx: typer.Context, user: str, path: Path, read: Callable[[Path], Iterator[ImportItem]], total: int
 ) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     st = state(ctx)
 
     async def work(app: Mailroom) -> ImportReport:
@@ -103,6 +106,8 @@ def import_mbox(
     path: Annotated[Path, typer.Argument(help="An mbox file (Google Takeout's X-Gmail-Labels are used).")],
 ) -> None:
     """Import an mbox file."""
+    from mailroom.delivery.importer import count_mbox, read_mbox
+
     if not path.is_file():
         fail(f"{path} is not a file")
     _run(ctx, user, path, read_mbox, count_mbox(path))
@@ -115,6 +120,8 @@ def import_maildir(
     path: Annotated[Path, typer.Argument(help="A Maildir folder; its subfolders become labels.")],
 ) -> None:
     """Import a Maildir tree (Maildir++ .Folder subfolders or nested folders)."""
+    from mailroom.delivery.importer import count_maildir, read_maildir
+
     if not path.is_dir():
         fail(f"{path} is not a folder")
     _run(ctx, user, path, read_maildir, count_maildir(path))

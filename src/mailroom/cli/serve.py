@@ -1,10 +1,16 @@
-"""``mailroom serve``: migrate, make the first admin key once, then run uvicorn.
+"""``mailroom serve``: bind every listener, migrate, make the first admin key once, then run
+the workers.
 
-uvicorn starts each worker as a fresh interpreter that builds its settings with
-``load_settings()`` (``mailroom.asgi:create_app``). The worker inherits this process's
-environment and reads the same TOML file, so exporting the options given on this command
-line as ``MAILROOM_*`` variables gives every worker exactly the settings this process has;
-:func:`serve` checks that before starting them.
+The listeners (HTTP, SMTP, LMTP, submission: :mod:`mailroom.frontends.listeners`) are bound
+here first, before anything is created, so a second server on the same ports stops with
+"port N is in use" and leaves its data folder untouched. The bound sockets go to the
+workers: uvicorn serves HTTP on its socket, the app (:func:`mailroom.asgi.create_app`) the
+mail listeners on theirs. With one worker it runs in this process; with more, uvicorn's
+supervisor starts each as a fresh interpreter that inherits the sockets and builds its
+settings with ``load_settings()``. A worker inherits this process's environment and reads
+the same TOML file, so exporting the options given on this command line as ``MAILROOM_*``
+variables gives every worker exactly the settings this process has; :func:`serve` checks
+that before starting them.
 """
 
 from __future__ import annotations
@@ -13,20 +19,27 @@ import copy
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-import uvicorn
 
 from mailroom.auth.principal import SYSTEM
-from mailroom.bootstrap import Mailroom
 from mailroom.cli._output import err_console, fail
 from mailroom.cli._state import state
 from mailroom.domain.clientconfig import startup_warnings
+from mailroom.frontends.listeners import BoundListeners, InheritingApp, ListenError, bind_all
 from mailroom.settings import Settings, load_settings
-from mailroom.store import apikeys
+
+if TYPE_CHECKING:  # imported when serving, not for --help
+    import uvicorn
+
+    from mailroom.bootstrap import Mailroom
 
 INITIAL_KEY_NAME = "initial-admin"
+#: How long the supervisor waits for a worker's answer before it kills it as hung. uvicorn's
+#: 5 s kills workers that are only slow to start on a busy machine (a new worker imports
+#: everything before it can answer), and every kill drops that worker's connections.
+WORKER_HEALTHCHECK_SECONDS = 30
 
 
 async def ensure_admin_key(app: Mailroom) -> str | None:
@@ -35,6 +48,8 @@ async def ensure_admin_key(app: Mailroom) -> str | None:
     The key is made through the registry like any other (``admin.apikeys.create``); only the
     secret's single display is special, so it is never shown again on a later start.
     """
+    from mailroom.store import apikeys
+
     async with app.runtime.db.read() as tx:
         if await apikeys.count_admin_keys(tx):
             return None
@@ -64,6 +79,8 @@ def log_config(level: str = "warning") -> dict[str, Any]:
     own loggers, aiosmtpd's ``mail.log``, websockets) logs at ``level``, with the logger's
     name; uvicorn's loggers stay at info unless ``level`` is more verbose.
     """
+    import uvicorn.config
+
     config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     config.setdefault("filters", {})["redact"] = {"()": "mailroom.redaction.RedactSecrets"}
     for handler in config["handlers"].values():
@@ -87,6 +104,58 @@ def log_config(level: str = "warning") -> dict[str, Any]:
     return config
 
 
+def bind_listeners(settings: Settings) -> BoundListeners:
+    """Every listener the settings switch on, bound; exit 1 naming the port when one is taken."""
+    try:
+        return bind_all(settings)
+    except ListenError as exc:
+        fail(str(exc))
+
+
+def uvicorn_config(settings: Settings, bound: BoundListeners) -> uvicorn.Config:
+    """uvicorn's configuration: the app gets the mail listeners' sockets, uvicorn the HTTP one."""
+    import uvicorn
+
+    host, port = bound.address("http")
+    return uvicorn.Config(
+        InheritingApp("mailroom.asgi:create_app", bound.without("http")),
+        factory=True,
+        host=host,
+        port=port,
+        workers=settings.workers,
+        loop="uvloop",
+        http="httptools",
+        ws="websockets-sansio",
+        log_config=log_config(settings.log_level),
+        access_log=settings.access_log,
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+    )
+
+
+def run_workers(config: uvicorn.Config, bound: BoundListeners) -> None:
+    """Serve until stopped: in this process with one worker, under uvicorn's supervisor with more.
+
+    Every worker gets the same sockets (the supervisor passes them to each process it
+    starts, also when it replaces one that died). Exit 3 (uvicorn's) when serving could
+    not start.
+    """
+    import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
+    from uvicorn.supervisors import Multiprocess
+
+    sockets = [bound.sockets["http"]]
+    if config.workers > 1:
+        supervisor = Multiprocess(config, sockets=sockets)
+        supervisor.run()
+        failed = any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes)
+    else:
+        server = uvicorn.Server(config)
+        server.run(sockets=sockets)
+        failed = not server.started
+    if failed:
+        raise typer.Exit(STARTUP_FAILURE)
+
+
 def announce_key(secret: str) -> None:
     err = err_console()
     err.print("[bold yellow]No admin API key existed, so one was created:[/] [bold]initial-admin[/].")
@@ -103,31 +172,46 @@ def announce_warnings(settings: Settings) -> None:
         err_console().print(f"[bold yellow]Warning:[/] {escape(warning)}")
 
 
+def _help(text: str, setting: str) -> str:
+    """An option's help with the setting it overrides and that setting's real default (the
+    option's own default is None: unset, the setting applies)."""
+    return f"{text} (setting {setting}; default {Settings.model_fields[setting].default})."
+
+
 def serve(
     ctx: typer.Context,
     host: Annotated[
-        str | None, typer.Option(help="Address to listen on [settings: host, 127.0.0.1].")
+        str | None, typer.Option(help=_help("Address the HTTP server listens on", "host"))
     ] = None,
-    port: Annotated[int | None, typer.Option(help="HTTP port [settings: port, 8025].")] = None,
-    workers: Annotated[int | None, typer.Option(help="Worker processes [settings: workers, 1].")] = None,
+    port: Annotated[int | None, typer.Option(help=_help("HTTP port", "port"))] = None,
+    workers: Annotated[int | None, typer.Option(help=_help("Worker processes", "workers"))] = None,
     data_dir: Annotated[
-        Path | None, typer.Option("--data-dir", help="Data folder (overrides the global --data-dir).")
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            help=_help("Data folder, overrides the global --data-dir", "data_dir"),
+        ),
     ] = None,
     smtp_port: Annotated[
-        int | None, typer.Option(help="Inbound SMTP port, 0 disables [settings: smtp_port, 2525].")
+        int | None,
+        typer.Option(help=_help("Inbound SMTP port, 0 switches it off", "smtp_port")),
     ] = None,
     lmtp_port: Annotated[
-        int | None, typer.Option(help="LMTP port, 0 disables [settings: lmtp_port, 2424].")
+        int | None, typer.Option(help=_help("LMTP port, 0 switches it off", "lmtp_port"))
     ] = None,
     submission_port: Annotated[
         int | None,
-        typer.Option(help="Authenticated submission port, 0 disables [settings: submission_port, 2587]."),
+        typer.Option(
+            help=_help("Submission port, 0 switches it off", "submission_port"),
+        ),
     ] = None,
 ) -> None:
-    """Run the API server: migrate the database, create the first admin key, serve HTTP.
+    """Run the server: bind its ports, migrate the database, create the first admin key, serve
+    HTTP and mail.
 
-    The first start prints an admin API key once (on standard output, nothing else goes
-    there); later starts never show it again. Serving uses uvloop and httptools.
+    A port already in use stops it before anything is created. The first start prints an
+    admin API key once (on standard output, nothing else goes there); later starts never
+    show it again. Serving uses uvloop and httptools.
     """
     st = state(ctx)
     given = {
@@ -144,28 +228,24 @@ def serve(
         if v is not None
     }
     settings = st.settings(**given)
-    secret = st.run(ensure_admin_key)
-    if secret is not None:
-        announce_key(secret)
-    os.environ.update(worker_environment(st.given(**given)))
-    if load_settings() != settings:
-        fail(
-            "the worker processes would not get these settings from the environment; "
-            "set them in the TOML file instead"
-        )
-    err_console().print(
-        f"mailroom serving http://{settings.host}:{settings.port} with {settings.workers} worker(s)"
-    )
-    announce_warnings(settings)
-    uvicorn.run(
-        "mailroom.asgi:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        loop="uvloop",
-        http="httptools",
-        ws="websockets-sansio",
-        log_config=log_config(settings.log_level),
-        access_log=settings.access_log,
-    )
+    # Ports first: a second server on the same host stops here, before it creates a data
+    # folder, a database, a secret or an admin key.
+    bound = bind_listeners(settings)
+    try:
+        secret = st.run(ensure_admin_key)
+        if secret is not None:
+            announce_key(secret)
+        os.environ.update(worker_environment(st.given(**given)))
+        if load_settings() != settings:
+            fail(
+                "the worker processes would not get these settings from the environment; "
+                "set them in the TOML file instead"
+            )
+        err = err_console()
+        err.print(f"mailroom serving with {settings.workers} worker(s):", highlight=False)
+        for line in bound.banner():
+            err.print(f"  {line}", highlight=False, markup=False)
+        announce_warnings(settings)
+        run_workers(uvicorn_config(settings, bound), bound)
+    finally:
+        bound.close()

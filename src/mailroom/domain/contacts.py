@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, field_validator
 
 from mailroom.domain.names import EmailAddress
-from mailroom.domain.pgp import ArmoredKey, Fingerprint
+from mailroom.domain.pgp import ArmoredKey, Fingerprint, algorithm_name
 
 MAX_EMAILS = 50
 MAX_FIELDS = 50
@@ -117,7 +117,9 @@ class PublicKey(BaseModel):
 
     fingerprint: str
     email: str = Field(description="The address the key was published for (its owner's).")
-    algorithm: str
+    algorithm: Annotated[str, AfterValidator(algorithm_name)] = Field(
+        description="Public-key algorithm: RSA, Ed25519, ECDSA, DSA, ...", examples=["Ed25519"]
+    )
     user_ids: list[str]
     key_created_at: datetime
     expires_at: datetime | None

@@ -63,6 +63,31 @@ class ParsedKey:
         return self.expires_at is not None and self.expires_at <= now
 
 
+#: PGPy's names of public-key algorithms (RFC 4880 §9.1) → the names people use.
+_ALGORITHM_NAMES = {
+    "RSAEncryptOrSign": "RSA",
+    "RSAEncrypt": "RSA",
+    "RSASign": "RSA",
+    "ElGamal": "ElGamal",
+    "FormerlyElGamalEncryptOrSign": "ElGamal",
+    "DSA": "DSA",
+    "ECDH": "ECDH",
+    "ECDSA": "ECDSA",
+    "EdDSA": "EdDSA",
+    "DiffieHellman": "DH",
+}
+#: EdDSA and ECDH keys are known by their curve's name.
+_CURVE_NAMES = {"Ed25519": "Ed25519", "Curve25519": "X25519"}
+
+
+def algorithm_name(algorithm: str, curve: str | None = None) -> str:
+    """``RSA``, ``Ed25519``, ``ECDSA``, ... for PGPy's enum name (``RSAEncryptOrSign``) and,
+    for EdDSA and ECDH keys, their curve; also turns names stored before this into these."""
+    if algorithm in ("EdDSA", "ECDH") and curve in _CURVE_NAMES:
+        return _CURVE_NAMES[curve]
+    return _ALGORITHM_NAMES.get(algorithm, algorithm)
+
+
 def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
@@ -99,7 +124,7 @@ def parse_public_key(text: str) -> ParsedKey:
     expires = key.expires_at
     return ParsedKey(
         fingerprint=normalize_fingerprint(str(key.fingerprint)),
-        algorithm=str(key.key_algorithm.name),
+        algorithm=algorithm_name(key.key_algorithm.name, getattr(key.key_size, "name", None)),
         user_ids=user_ids,
         emails=list(dict.fromkeys(emails)),
         created_at=_utc(key.created),

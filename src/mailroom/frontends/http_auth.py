@@ -85,12 +85,17 @@ async def authenticate_header(mailroom: Mailroom, header: str | None, ip: str | 
     """The principal an ``Authorization`` header value stands for (see :func:`authenticate`)."""
     if not header:
         return mailroom.authenticator.anonymous(ip)
-    scheme, _, value = header.partition(" ")
+    scheme, _, value = header.strip().partition(" ")
     scheme = scheme.lower()
     value = value.strip()
-    if scheme == "bearer" and value:
+    if scheme in ("bearer", "basic") and not value:
+        # HTTP servers drop the trailing space of "Bearer ": say what is missing, not that
+        # the scheme is unknown.
+        what = "token" if scheme == "bearer" else "credentials"
+        raise Unauthenticated(f"the {what} is missing: send 'Authorization: {scheme.capitalize()} <{what}>'")
+    if scheme == "bearer":
         return await mailroom.authenticator.bearer(value, ip)
-    if scheme == "basic" and value:
+    if scheme == "basic":
         try:
             decoded = base64.b64decode(value, validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError):

@@ -95,8 +95,10 @@ class Manager(Access):
         value = _lookup(params, self.param)
         if value is None:
             return
-        if _domain_of(str(value)) not in principal.managed_domains:
-            raise NotFound.of(self.kind, str(value))
+        domain = _domain_of(str(value))
+        if domain not in principal.managed_domains:
+            # A domain is named as itself, also when the parameter is an address in it.
+            raise NotFound.of(self.kind, domain if self.kind == "domain" else str(value))
 
     def describe(self) -> str:
         return "manager" if self.param is None else f"manager of {self.param}"

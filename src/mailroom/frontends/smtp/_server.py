@@ -6,12 +6,14 @@ import asyncio
 import logging
 import re
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP
 
+from mailroom.frontends.listeners import bind
 from mailroom.frontends.smtp._handler import DeliveryHandler
 
 if TYPE_CHECKING:
@@ -117,46 +119,34 @@ class Listeners:
         self.servers.clear()
 
 
-def _listening_socket(host: str, port: int) -> socket.socket:
-    """A bound socket with SO_REUSEPORT, so every worker process can accept on the port."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if hasattr(socket, "SO_REUSEPORT"):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind((host, port))
-        sock.listen(512)
-        sock.setblocking(False)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
 async def start_listeners(
     mailroom: Mailroom,
     *,
     smtp: tuple[str, int] | None = None,
     lmtp: tuple[str, int] | None = None,
+    sockets: Mapping[str, socket.socket] | None = None,
 ) -> Listeners:
     """Start the listeners the settings ask for (port 0 in settings: off).
 
-    ``smtp`` / ``lmtp`` override ``(host, port)``; there, port 0 means "any free port"
-    (tests). The listeners serve on the running loop until :meth:`Listeners.close`.
+    ``sockets``: listening sockets bound by ``mailroom serve`` (:mod:`mailroom.frontends.listeners`),
+    by listener name; then exactly the ``smtp`` and ``lmtp`` among them are served, and
+    nothing is bound here. Otherwise each listener binds its own socket: ``smtp`` / ``lmtp``
+    override ``(host, port)``, where port 0 means "any free port" (tests). The listeners
+    serve on the running loop until :meth:`Listeners.close`.
     """
     settings = mailroom.settings
     loop = asyncio.get_running_loop()
-    wanted: list[tuple[str, str, int, bool]] = []
-    if smtp is not None or settings.smtp_port:
-        host, port = smtp if smtp is not None else (settings.smtp_host, settings.smtp_port)
-        wanted.append(("smtp", host, port, False))
-    if lmtp is not None or settings.lmtp_port:
-        host, port = lmtp if lmtp is not None else (settings.lmtp_host, settings.lmtp_port)
-        wanted.append(("lmtp", host, port, True))
+    wanted: list[tuple[str, bool, socket.socket | tuple[str, int]]] = []
+    if sockets is not None:
+        wanted = [(name, name == "lmtp", sockets[name]) for name in ("smtp", "lmtp") if name in sockets]
+    else:
+        if smtp is not None or settings.smtp_port:
+            wanted.append(("smtp", False, smtp or (settings.smtp_host, settings.smtp_port)))
+        if lmtp is not None or settings.lmtp_port:
+            wanted.append(("lmtp", True, lmtp or (settings.lmtp_host, settings.lmtp_port)))
     listeners = Listeners()
     try:
-        for name, host, port, is_lmtp in wanted:
+        for name, is_lmtp, where in wanted:
             handler = DeliveryHandler(mailroom, lmtp=is_lmtp)
             protocol = _LMTPServer if is_lmtp else _SMTPServer
             ident = "mailroom LMTP" if is_lmtp else "mailroom ESMTP"
@@ -174,9 +164,10 @@ async def start_listeners(
                     loop=loop,
                 )
 
-            server = await loop.create_server(factory, sock=_listening_socket(host, port))
+            sock = where if isinstance(where, socket.socket) else bind(name, *where)
+            server = await loop.create_server(factory, sock=sock)
             listeners.servers[name] = server
-            log.info("%s listening on %s:%s", name.upper(), host, listeners.ports[name])
+            log.info("%s listening on %s:%s", name.upper(), *sock.getsockname()[:2])
     except BaseException:
         await listeners.close()
         raise

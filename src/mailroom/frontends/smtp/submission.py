@@ -21,6 +21,8 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import socket
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -29,8 +31,9 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 from mailroom.accounting.sending import SendingLimit
 from mailroom.auth.principal import INTERNAL
 from mailroom.errors import RateLimited, Unauthenticated
+from mailroom.frontends.listeners import bind as bind_listener
 from mailroom.frontends.smtp._handler import envelope_sender
-from mailroom.frontends.smtp._server import IDLE_TIMEOUT_SECONDS, Listeners, _listening_socket
+from mailroom.frontends.smtp._server import IDLE_TIMEOUT_SECONDS, Listeners
 from mailroom.frontends.smtp.certificate import server_context
 from mailroom.registry import CallInfo
 
@@ -198,16 +201,28 @@ class _SubmissionServer(SMTP):
         return await self._check(await super().auth_LOGIN(_, args))
 
 
-async def start_submission(mailroom: Mailroom, *, bind: tuple[str, int] | None = None) -> Listeners:
+async def start_submission(
+    mailroom: Mailroom,
+    *,
+    bind: tuple[str, int] | None = None,
+    sockets: Mapping[str, socket.socket] | None = None,
+) -> Listeners:
     """Start the submission listener (``bind`` overrides the settings; port 0 = any free port).
 
-    With ``submission_port`` 0 in the settings and no ``bind``, nothing is started.
+    ``sockets``: the listening sockets ``mailroom serve`` bound, by listener name; the
+    ``submission`` one is served, or nothing when it is absent. With ``submission_port`` 0
+    in the settings and neither ``bind`` nor ``sockets``, nothing is started.
     """
     settings = mailroom.settings
     listeners = Listeners()
-    if bind is None and not settings.submission_port:
+    if sockets is not None:
+        if "submission" not in sockets:
+            return listeners
+        given: socket.socket | None = sockets["submission"]
+    elif bind is None and not settings.submission_port:
         return listeners
-    host, port = bind if bind is not None else (settings.submission_host, settings.submission_port)
+    else:
+        given = None
     loop = asyncio.get_running_loop()
     context = await asyncio.to_thread(server_context, settings)
     handler = SubmissionHandler(mailroom)
@@ -228,7 +243,9 @@ async def start_submission(mailroom: Mailroom, *, bind: tuple[str, int] | None =
             loop=loop,
         )
 
-    server = await loop.create_server(factory, sock=_listening_socket(host, port))
+    where = bind or (settings.submission_host, settings.submission_port)
+    sock = given if given is not None else bind_listener("submission", *where)
+    server = await loop.create_server(factory, sock=sock)
     listeners.servers["submission"] = server
-    log.info("submission listening on %s:%s", host, listeners.ports["submission"])
+    log.info("submission listening on %s:%s", *sock.getsockname()[:2])
     return listeners

@@ -38,7 +38,7 @@ async def _check_domain(tx: Tx, address: str, domain: str, kind: str | None) -> 
     if kind is None:
         # Worded as the access policy words a domain the caller may not see, so that a
         # manager cannot tell a missing domain from someone else's.
-        raise NotFound.of("domain", address)
+        raise NotFound.of("domain", domain)
     if kind == "alternative":
         alternative = await alternatives.get(tx, domain)
         owner = alternative["domain"] if alternative else "its domain"

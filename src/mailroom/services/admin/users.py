@@ -65,7 +65,7 @@ async def load_mail_domain(tx: Tx, email: str, loc: str) -> dict[str, Any]:
         raise InvalidParams([FieldError(loc, f"{name} is relayed to another server: no mailboxes live here")])
     # Worded as the access policy (Manager("user.email")) words a domain the caller may not
     # see, so that a manager cannot tell a missing domain from someone else's.
-    raise NotFound.of("domain", email)
+    raise NotFound.of("domain", name)
 
 
 async def check_address_free(tx: Tx, email: str) -> None:
