@@ -24,7 +24,7 @@ import logging
 from typing import Annotated
 
 import orjson
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from mailroom.auth.passwords import scheme_of
 from mailroom.registry import Context, Internal
@@ -70,6 +70,8 @@ class DictEntry(BaseModel):
 
 class QuotaChange(BaseModel):
     """One ``SET`` of a committed transaction."""
+
+    model_config = ConfigDict(extra="forbid")
 
     key: Key
     value: Annotated[str, Field(max_length=64)]
