@@ -11,7 +11,8 @@ from mailroom.delivery.dsn import FailedRecipient, status_code
 from mailroom.delivery.queue import backoff
 from mailroom.delivery.relay import parse_smarthost
 from mailroom.delivery.replies import reply_subject
-from mailroom.delivery.signing import complete_headers, from_domain
+from mailroom.delivery.senders import aligned_domain, header_senders
+from mailroom.delivery.signing import complete_headers
 from mailroom.settings import Settings
 
 SECRET = b"test-secret"
@@ -62,9 +63,40 @@ def test_message_id_and_date_are_added_only_when_missing() -> None:
     assert complete_headers(full, hostname="mail.example.org", now=NOW) == (full, "<k@x>")
 
 
-def test_from_domain() -> None:
-    assert from_domain(b'From: "Alice" <alice@Example.ORG>\r\n\r\n') == "example.org"
-    assert from_domain(b"Subject: none\r\n\r\n") is None
+def test_aligned_domain_is_the_one_domain_of_one_from_line() -> None:
+    assert aligned_domain(b'From: "Alice" <alice@Example.ORG>\r\n\r\n') == "example.org"
+    assert aligned_domain(b"From: a@example.org,\r\n b@Example.org\r\n\r\n") == "example.org"
+    assert aligned_domain(b"Subject: none\r\n\r\n") is None
+    # Two domains, two From lines, or a From the parsers read differently: no one domain.
+    assert aligned_domain(b"From: a@example.org, b@cli.test\r\n\r\n") is None
+    assert aligned_domain(b"From: a@example.org\r\nFrom: a@example.org\r\n\r\n") is None
+    assert aligned_domain(b"From: a@example.org <d@cli.test>\r\n\r\n") is None
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        (b"From: Alice <Alice@Example.org>", [("from", ("alice@example.org",))]),
+        (
+            b"FROM: a@example.org\r\nSender: b@example.org",
+            [("from", ("a@example.org",)), ("sender", ("b@example.org",))],
+        ),
+        # Folded, and with the space before the colon RFC 5322's obsolete syntax allows (the
+        # stdlib's message parser skips that line; some clients show it).
+        (b"From:\r\n  dave@cli.test", [("from", ("dave@cli.test",))]),
+        (b"From : dave@cli.test", [("from", ("dave@cli.test",))]),
+        (b"From: a@example.org (b@cli.test), c@cli.test", [("from", ("a@example.org", "c@cli.test"))]),
+        # Read differently by the two stdlib parsers, names no mailbox, or not an address.
+        (b"From: alice@example.org <dave@cli.test>", [("from", None)]),
+        (b"From: undisclosed:;", [("from", None)]),
+        (b"From: alice", [("from", None)]),
+        (b'From: "a@b"@cli.test', [("from", None)]),
+        (b"Subject: From: dave@cli.test", []),
+    ],
+)
+def test_header_senders(head: bytes, expected: list[tuple[str, tuple[str, ...] | None]]) -> None:
+    found = header_senders(head + b"\r\n\r\nFrom: body@cli.test\r\n")
+    assert [(h.field, h.addresses) for h in found] == expected
 
 
 def test_reply_subject() -> None:
