@@ -26,7 +26,7 @@ class IdentityCreate(BaseModel):
 class Identity(BaseModel):
     """A send-as identity of a user."""
 
-    email: str = Field(description="The user who may send as the address.")
+    user: str = Field(description="The address of the user who may send as ``address``.")
     address: str
     display_name: str = Field(description="The name a mail client shows beside the address in From.")
     created_at: datetime

@@ -9,7 +9,7 @@ from sqlalchemy import delete, func, insert, select
 from mailroom.store.engine import Row, Tx
 from mailroom.store.schema import send_as, users
 
-_COLUMNS = [users.c.email, send_as.c.address, send_as.c.display_name, send_as.c.created_at]
+_COLUMNS = [users.c.email.label("user"), send_as.c.address, send_as.c.display_name, send_as.c.created_at]
 _JOINED = send_as.join(users, users.c.id == send_as.c.user_id)
 
 
@@ -20,7 +20,7 @@ async def granted(tx: Tx, user_id: int, addresses: list[str]) -> bool:
 
 
 async def page(tx: Tx, user_id: int, *, offset: int, limit: int) -> tuple[list[Row], int]:
-    """A user's identities by address (``email``, ``address``, ``display_name``, ``created_at``)."""
+    """A user's identities by address (``user``, ``address``, ``display_name``, ``created_at``)."""
     query = select(*_COLUMNS).select_from(_JOINED).where(send_as.c.user_id == user_id)
     rows = await tx.all(query.order_by(send_as.c.address).offset(offset).limit(limit))
     total = await tx.scalar(select(func.count()).select_from(send_as).where(send_as.c.user_id == user_id))
