@@ -295,10 +295,11 @@ async def send_email(ctx: Context, email: EmailCompose) -> ComposeResult:
 async def _from_header(ctx: Context, user_id: int, address: str, display_name: str) -> HeaderAddress:
     """The From of a composed message: ``address`` with the name of the send-as identity
     for it when that has one, else the caller's display name."""
-    async with ctx.rt.db.read() as tx:
-        identity = await identity_store.get(tx, user_id, address)
-    if identity is not None and identity["display_name"]:
-        display_name = str(identity["display_name"])
+    if address != ctx.principal.email:
+        async with ctx.rt.db.read() as tx:
+            identity = await identity_store.get(tx, user_id, address)
+        if identity is not None and identity["display_name"]:
+            display_name = str(identity["display_name"])
     local, _, domain = address.rpartition("@")
     return HeaderAddress(display_name=display_name, username=local, domain=domain)
 
