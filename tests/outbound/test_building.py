@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,7 +12,7 @@ from mailroom.delivery.dsn import FailedRecipient, status_code
 from mailroom.delivery.queue import backoff
 from mailroom.delivery.relay import parse_smarthost
 from mailroom.delivery.replies import reply_subject
-from mailroom.delivery.senders import aligned_domain, header_senders
+from mailroom.delivery.senders import _SIMPLE_MAILBOX, aligned_domain, header_senders, parsed_addresses
 from mailroom.delivery.signing import complete_headers
 from mailroom.settings import Settings
 
@@ -97,6 +98,24 @@ def test_aligned_domain_is_the_one_domain_of_one_from_line() -> None:
 def test_header_senders(head: bytes, expected: list[tuple[str, tuple[str, ...] | None]]) -> None:
     found = header_senders(head + b"\r\n\r\nFrom: body@cli.test\r\n")
     assert [(h.field, h.addresses) for h in found] == expected
+
+
+_NAMES = ["", "Alice", "Alice Smith", " John Q Public ", "o'Brien", "a-b_c", "x\t", "Jo-\tAnn 2"]
+_ADDRESSES = ["alice@example.org", "Alice@Example.ORG", "a.b+c@x.example", "a!#$%&'*+/=?^_`{|}~-@x.example"]
+_ADDRESSES += [".alice@x.example", "a..b@x.example", "alice@-x.example", "alice@x", "alice@x..example"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [f"{name}<{a}>" for name, a in itertools.product(_NAMES, _ADDRESSES)]
+    + [f"{name} <{a}> " for name, a in itertools.product(_NAMES, _ADDRESSES)]
+    + [f" {a} " for a in _ADDRESSES],
+)
+def test_the_short_way_reads_simple_froms_as_both_parsers_do(value: str) -> None:
+    """A From of the simple shape is read without the parsers; it must be read alike."""
+    assert _SIMPLE_MAILBOX.fullmatch(value.strip()) is not None
+    [line] = header_senders(f"From: {value}\r\n\r\n".encode())
+    assert line.addresses == parsed_addresses(value.strip())
 
 
 def test_reply_subject() -> None:

@@ -48,6 +48,11 @@ HeaderField = Literal["from", "sender"]
 _SENDER_LINE = re.compile(rb"^(from|sender)[ \t]*:(.*)$", re.IGNORECASE | re.DOTALL)
 _FOLD = re.compile(rb"\r?\n(?=[ \t])")
 _LINE = re.compile(rb"\r?\n")
+_ADDR = r"([A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+)"
+#: ``local@domain`` or ``Plain Name <local@domain>`` (no quotes, comments, groups or commas):
+#: what almost every From is, read the same by both stdlib parsers (a test holds them to it)
+#: at a fraction of their cost, on every message a user sends.
+_SIMPLE_MAILBOX = re.compile(rf"[ \t]*(?:[A-Za-z0-9 \t_'-]*<{_ADDR}>|{_ADDR})[ \t]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +66,17 @@ class HeaderSender:
 def _read_addresses(value: str) -> tuple[str, ...] | None:
     """Every address either stdlib parser finds in a header value; None when they disagree
     about its shape, when it names no mailbox or when an address is not one we can store."""
+    simple = _SIMPLE_MAILBOX.fullmatch(value)
+    if simple is not None:
+        try:
+            return (normalize_address(simple.group(1) or simple.group(2)),)
+        except ValueError:
+            pass  # the parsers say why (or find nothing either)
+    return parsed_addresses(value)
+
+
+def parsed_addresses(value: str) -> tuple[str, ...] | None:
+    """:func:`_read_addresses` the long way, by both stdlib parsers."""
     try:
         header = SMTP_POLICY.header_factory("from", value)
         if any(isinstance(d, email_errors.InvalidHeaderDefect) for d in header.defects):
