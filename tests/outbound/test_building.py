@@ -87,6 +87,10 @@ def test_aligned_domain_is_the_one_domain_of_one_from_line() -> None:
         (b"From:\r\n  dave@cli.test", [("from", ("dave@cli.test",))]),
         (b"From : dave@cli.test", [("from", ("dave@cli.test",))]),
         (b"From: a@example.org (b@cli.test), c@cli.test", [("from", ("a@example.org", "c@cli.test"))]),
+        # What mail clients write: quoted names with commas, encoded words, UTF-8.
+        (b'From: "Smith, Alice" <alice@example.org>', [("from", ("alice@example.org",))]),
+        (b"From: =?utf-8?q?Al=C3=AFce?= <alice@example.org>", [("from", ("alice@example.org",))]),
+        ("From: Alïce Ünïcode <alice@example.org>".encode(), [("from", ("alice@example.org",))]),
         # Read differently by the two stdlib parsers, names no mailbox, or not an address.
         (b"From: alice@example.org <dave@cli.test>", [("from", None)]),
         (b"From: undisclosed:;", [("from", None)]),
