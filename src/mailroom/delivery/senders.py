@@ -153,13 +153,14 @@ class SenderRule:
         for spelling in spellings:
             if spelling == self.email:
                 return True
-            mailbox = await recipient_store.user(self.tx, spelling)
-            if mailbox is not None:
-                if int(mailbox["id"]) == self.user_id:
-                    return True
-                continue  # someone else's mailbox
+            # An alias first, then a mailbox: the resolver's order (delivery/resolve.py).
             alias = await recipient_store.alias(self.tx, spelling)
-            if alias is not None and await self._lists_user(alias["destinations"]):
+            if alias is not None:
+                if await self._lists_user(alias["destinations"]):
+                    return True
+                continue  # an alias for others
+            mailbox = await recipient_store.user(self.tx, spelling)
+            if mailbox is not None and int(mailbox["id"]) == self.user_id:
                 return True
         return await identity_store.granted(self.tx, self.user_id, spellings)
 
