@@ -101,6 +101,7 @@ KEY_CACHE_SAFE_OBJECTS = frozenset(
         "admin.aliases",
         "admin.alternatives",
         "admin.dkim",
+        "admin.identities",
         "admin.invites",
         "admin.queue",
         "admin.relays",

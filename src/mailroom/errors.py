@@ -91,6 +91,17 @@ class Forbidden(MailroomError):
     title = "Not allowed"
 
 
+class SenderNotAllowed(Forbidden):
+    """A sender address (envelope, From or Sender) the authenticated user may not send as.
+
+    ``data``: ``field`` (``mail_from``, ``from`` or ``sender``) and ``address``. SMTP answers
+    it with ``553 5.7.1``.
+    """
+
+    code = "sender_not_allowed"
+    title = "Sender address not allowed"
+
+
 class NotFound(MailroomError):
     code = "not_found"
     status = 404
@@ -158,6 +169,7 @@ ERRORS: tuple[type[MailroomError], ...] = (
     BadRequest,
     Unauthenticated,
     Forbidden,
+    SenderNotAllowed,
     NotFound,
     MethodNotFound,
     Conflict,

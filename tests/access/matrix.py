@@ -156,6 +156,12 @@ async def _alias(w: World, n: int) -> dict[str, Any]:
     return {"address": address}
 
 
+async def _identity(w: World, n: int) -> dict[str, Any]:
+    address = f"shared{n}@one.test"
+    await w.call("admin.identities.create", {"email": USERS["user_a"], "identity": {"address": address}})
+    return {"email": USERS["user_a"], "address": address}
+
+
 async def _alternative(w: World, n: int) -> dict[str, Any]:
     await w.call("admin.alternatives.create", {"domain": "one.test", "alternative": {"name": f"alt{n}.test"}})
     return {"domain": "one.test", "name": f"alt{n}.test"}
@@ -321,6 +327,16 @@ ROWS: dict[str, Row] = {
     "admin.domains.get": Row(static({"name": "one.test"}), domain="one.test"),
     "admin.domains.list": Row(static({})),
     "admin.domains.update": Row(static({"name": "one.test", "changes": {"comment": "changed"}})),
+    # admin: send-as identities of user A (addresses of domain 1)
+    "admin.identities.create": Row(
+        fresh(
+            lambda w, n: _ret({"email": USERS["user_a"], "identity": {"address": f"new-shared{n}@one.test"}})
+        ),
+        domain="one.test",
+    ),
+    "admin.identities.delete": Row(fresh(_identity), domain="one.test"),
+    "admin.identities.get": Row(fresh(_identity), domain="one.test"),
+    "admin.identities.list": Row(static({"email": USERS["user_a"]}), domain="one.test"),
     # admin: invites, managers, queue, relays
     "admin.invites.create": Row(static({"invite": {"domain": "one.test"}}), domain="one.test"),
     "admin.invites.delete": Row(
@@ -389,6 +405,7 @@ ROWS: dict[str, Row] = {
         _batch("id"), why="per-id results: another user's ids come back not_found inside a 200"
     ),
     "mail.emails.send": Row(static({"email": {"subject": "Matrix", "body": "x", "draft": True}})),
+    "mail.identities.list": Row(static({})),
     "mail.keys.delete": Row(static({"fingerprint": "0" * 40}), allowed="not_found"),
     "mail.keys.list": Row(static({})),
     "mail.keys.lookup": Row(static({"email": USERS["user_a"]})),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,7 +12,8 @@ from mailroom.delivery.dsn import FailedRecipient, status_code
 from mailroom.delivery.queue import backoff
 from mailroom.delivery.relay import parse_smarthost
 from mailroom.delivery.replies import reply_subject
-from mailroom.delivery.signing import complete_headers, from_domain
+from mailroom.delivery.senders import _SIMPLE_MAILBOX, aligned_domain, header_senders, parsed_addresses
+from mailroom.delivery.signing import complete_headers
 from mailroom.settings import Settings
 
 SECRET = b"test-secret"
@@ -62,9 +64,62 @@ def test_message_id_and_date_are_added_only_when_missing() -> None:
     assert complete_headers(full, hostname="mail.example.org", now=NOW) == (full, "<k@x>")
 
 
-def test_from_domain() -> None:
-    assert from_domain(b'From: "Alice" <alice@Example.ORG>\r\n\r\n') == "example.org"
-    assert from_domain(b"Subject: none\r\n\r\n") is None
+def test_aligned_domain_is_the_one_domain_of_one_from_line() -> None:
+    assert aligned_domain(b'From: "Alice" <alice@Example.ORG>\r\n\r\n') == "example.org"
+    assert aligned_domain(b"From: a@example.org,\r\n b@Example.org\r\n\r\n") == "example.org"
+    assert aligned_domain(b"Subject: none\r\n\r\n") is None
+    # Two domains, two From lines, or a From the parsers read differently: no one domain.
+    assert aligned_domain(b"From: a@example.org, b@cli.test\r\n\r\n") is None
+    assert aligned_domain(b"From: a@example.org\r\nFrom: a@example.org\r\n\r\n") is None
+    assert aligned_domain(b"From: a@example.org <d@cli.test>\r\n\r\n") is None
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        (b"From: Alice <Alice@Example.org>", [("from", ("alice@example.org",))]),
+        (
+            b"FROM: a@example.org\r\nSender: b@example.org",
+            [("from", ("a@example.org",)), ("sender", ("b@example.org",))],
+        ),
+        # Folded, and with the space before the colon RFC 5322's obsolete syntax allows (the
+        # stdlib's message parser skips that line; some clients show it).
+        (b"From:\r\n  dave@cli.test", [("from", ("dave@cli.test",))]),
+        (b"From : dave@cli.test", [("from", ("dave@cli.test",))]),
+        (b"From: a@example.org (b@cli.test), c@cli.test", [("from", ("a@example.org", "c@cli.test"))]),
+        # What mail clients write: quoted names with commas, encoded words, UTF-8.
+        (b'From: "Smith, Alice" <alice@example.org>', [("from", ("alice@example.org",))]),
+        (b"From: =?utf-8?q?Al=C3=AFce?= <alice@example.org>", [("from", ("alice@example.org",))]),
+        ("From: Alïce Ünïcode <alice@example.org>".encode(), [("from", ("alice@example.org",))]),
+        # Read differently by the two stdlib parsers, names no mailbox, or not an address.
+        (b"From: alice@example.org <dave@cli.test>", [("from", None)]),
+        (b"From: undisclosed:;", [("from", None)]),
+        (b"From: alice", [("from", None)]),
+        (b'From: "a@b"@cli.test', [("from", None)]),
+        (b"Subject: From: dave@cli.test", []),
+    ],
+)
+def test_header_senders(head: bytes, expected: list[tuple[str, tuple[str, ...] | None]]) -> None:
+    found = header_senders(head + b"\r\n\r\nFrom: body@cli.test\r\n")
+    assert [(h.field, h.addresses) for h in found] == expected
+
+
+_NAMES = ["", "Alice", "Alice Smith", " John Q Public ", "o'Brien", "a-b_c", "x\t", "Jo-\tAnn 2"]
+_ADDRESSES = ["alice@example.org", "Alice@Example.ORG", "a.b+c@x.example", "a!#$%&'*+/=?^_`{|}~-@x.example"]
+_ADDRESSES += [".alice@x.example", "a..b@x.example", "alice@-x.example", "alice@x", "alice@x..example"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [f"{name}<{a}>" for name, a in itertools.product(_NAMES, _ADDRESSES)]
+    + [f"{name} <{a}> " for name, a in itertools.product(_NAMES, _ADDRESSES)]
+    + [f" {a} " for a in _ADDRESSES],
+)
+def test_the_short_way_reads_simple_froms_as_both_parsers_do(value: str) -> None:
+    """A From of the simple shape is read without the parsers; it must be read alike."""
+    assert _SIMPLE_MAILBOX.fullmatch(value.strip()) is not None
+    [line] = header_senders(f"From: {value}\r\n\r\n".encode())
+    assert line.addresses == parsed_addresses(value.strip())
 
 
 def test_reply_subject() -> None:

@@ -2,21 +2,24 @@
 
 ``submit(rt, raw, mail_from=..., recipients=[...], source=..., sender_user_id=...)``:
 
-1. adds ``Message-ID`` and ``Date`` when the message has none;
-2. DKIM-signs it for the domain of its ``From`` address (else the envelope sender's) when
-   that domain has a key (relaxed/relaxed, delivery/signing.py);
-3. delivers local recipients at once through ingest (delivery/ingest.py: the same path as
+1. refuses it unless the user may send as its envelope sender and every ``From`` and
+   ``Sender`` address (delivery/senders.py: ``SenderNotAllowed``, nothing stored);
+2. adds ``Message-ID`` and ``Date`` when the message has none;
+3. DKIM-signs it as the domain of its ``From`` when that is one of our domains with a key,
+   and never as any other domain (aligned: :func:`sign`; relaxed/relaxed, delivery/signing.py);
+4. delivers local recipients at once through ingest (delivery/ingest.py: the same path as
    arriving mail, so aliases, forwarding, quotas and auto-replies apply);
-4. stores the sender's copy with the ``sent`` label (when ``sender_user_id`` is given);
-5. queues the remote recipients: one ``outbound_queue`` row for the message, one
+5. stores the sender's copy with the ``sent`` label (when ``sender_user_id`` is given);
+6. queues the remote recipients: one ``outbound_queue`` row for the message, one
    ``outbound_recipients`` row per recipient (local ones too, with their outcome, so the
    message's status is in one place), the bytes stored once as a blob.
 
 It answers one :class:`RecipientStatus` per recipient, in order: ``delivered`` (stored
 locally), ``queued`` (the queue worker, delivery/queue.py, will send it) or ``error`` with
 the reason (unknown local address, disabled mailbox, malformed address). A local
-recipient that fails temporarily (a full mailbox) is queued: the worker retries ingest. Checking
-*who may send* (authentication, the envelope sender, rate limits) is the caller's.
+recipient that fails temporarily (a full mailbox) is queued: the worker retries ingest.
+Authentication and rate limits are the caller's; the sender rule is applied here, so that no
+way of sending can forget it.
 """
 
 from __future__ import annotations
@@ -28,13 +31,13 @@ from typing import Literal
 
 from mailroom.delivery.ingest import IngestOptions, Source, ingest
 from mailroom.delivery.resolve import LocalTarget, Resolution, SrsKey, normalize_recipient, resolve
-from mailroom.delivery.signing import complete_headers, dkim_sign, from_domain, header_value
+from mailroom.delivery.senders import aligned_domain, check_may_send
+from mailroom.delivery.signing import complete_headers, dkim_sign, header_value
 from mailroom.runtime import Runtime
 from mailroom.store import blobs as blob_rows
 from mailroom.store import dkim as dkim_store
 from mailroom.store import emails as email_store
 from mailroom.store import outbound as store
-from mailroom.store import recipients as recipient_store
 from mailroom.store.engine import Tx
 from mailroom.store.outbound import NewRecipient
 
@@ -93,16 +96,21 @@ async def _split(rt: Runtime, recipients: Sequence[str]) -> _Split:
     return out
 
 
-async def sign(rt: Runtime, raw: bytes, *, envelope_sender: str = "") -> bytes:
-    """``raw`` DKIM-signed for its From domain (or the envelope sender's) if it has a key."""
-    domains = [d for d in (from_domain(raw), envelope_sender.rpartition("@")[2].lower()) if d]
+async def sign(rt: Runtime, raw: bytes) -> bytes:
+    """``raw`` DKIM-signed as the domain of its ``From`` when that domain is one of ours with a
+    key; otherwise unchanged.
+
+    Aligned (DMARC) or not at all: never as the envelope sender's domain or any other, so a
+    signature of ours vouches only for a From of ours. A From that is not one readable line
+    in one domain (delivery/senders.py ``aligned_domain``) is not signed.
+    """
+    domain = aligned_domain(raw)
+    if domain is None:
+        return raw
     async with rt.db.read() as tx:
-        for domain in dict.fromkeys(domains):
-            key = await dkim_store.private_key(tx, domain)
-            if key is not None and key["private_key"]:
-                break
-        else:
-            return raw
+        key = await dkim_store.private_key(tx, domain)
+    if key is None or not key["private_key"]:
+        return raw
     return await dkim_sign(
         raw, domain=domain, selector=str(key["selector"]), private_pem=str(key["private_key"])
     )
@@ -183,17 +191,20 @@ async def submit(
 ) -> SubmitResult:
     """Send a message a user wrote (see the module docstring). The one entry point for sending.
 
-    ``mail_from``: the envelope sender, already checked by the caller ('' for none).
+    ``mail_from``: the envelope sender ('' for none: refused for a user's mail).
     ``recipients``: envelope recipients (duplicates are sent once). ``source``: how it came
     (``submission`` for SMTP, ``api`` for the mail client API), recorded on the queue entry
     (the sent copy is stored as ``api``: see below).
-    ``sender_user_id``: whose ``sent`` label gets a copy (None: no copy).
+    ``sender_user_id``: who sends it: the sender rule is theirs (``SenderNotAllowed``) and
+    their ``sent`` label gets a copy. None only for mail the system itself sends.
     """
     if not recipients:
         raise ValueError("a message needs at least one recipient")
+    if sender_user_id is not None:
+        await check_may_send(rt, sender_user_id, mail_from=mail_from, raw=raw)
     now = rt.clock.now()
     raw, message_id = complete_headers(raw, hostname=rt.settings.hostname, now=now)
-    raw = await sign(rt, raw, envelope_sender=mail_from)
+    raw = await sign(rt, raw)
     wanted = list(dict.fromkeys(normalize_recipient(r) or r.strip() for r in recipients))
     split = await _split(rt, wanted)
     outcome: dict[str, NewRecipient] = {}
@@ -250,35 +261,3 @@ async def submit(
     return SubmitResult(
         message_id=message_id, queue_id=queue_id, sent_email_id=sent_email_id, recipients=statuses
     )
-
-
-async def check_sender(rt: Runtime, user_id: int, mail_from: str) -> str | None:
-    """Why ``user_id`` may not use ``mail_from`` as envelope sender (None: they may).
-
-    Allowed: the user's own address; an alias (exact, not wildcard) whose destinations
-    include the user; the same in an alternative domain of theirs; anything with
-    ``allow_spoofing``. The null sender is refused: users do not send bounces.
-    """
-    address = normalize_recipient(mail_from) if mail_from else None
-    async with rt.db.read() as tx:
-        user = await store.sender_profile(tx, user_id)
-        if user is None or not user["enabled"]:
-            return "the account is disabled"
-        if user["allow_spoofing"] and mail_from:
-            return None
-        if address is None:
-            return f"<{mail_from}>: sender address rejected: not owned by user {user['email']}"
-        own = str(user["email"]).lower()
-        candidates = [address]
-        local, _, domain = address.rpartition("@")
-        if await recipient_store.domain_kind(tx, domain) == "alternative":
-            primary = await recipient_store.primary_of(tx, domain)
-            if primary:
-                candidates.append(f"{local}@{primary}")
-        for candidate in candidates:
-            if candidate == own:
-                return None
-            alias = await recipient_store.alias(tx, candidate)
-            if alias is not None and own in {str(d).strip().lower() for d in alias["destinations"]}:
-                return None
-    return f"<{mail_from}>: sender address rejected: not owned by user {user['email']}"

@@ -14,7 +14,7 @@ from datetime import datetime
 from email.headerregistry import Address
 from email.parser import BytesHeaderParser
 from email.policy import SMTP as SMTP_POLICY
-from email.utils import format_datetime, getaddresses
+from email.utils import format_datetime
 
 import dkim
 
@@ -78,17 +78,6 @@ def header_value(raw_or_head: bytes, name: str) -> str | None:
     parsed = BytesHeaderParser(policy=SMTP_POLICY).parsebytes(head)
     value = parsed.get(name)
     return None if value is None else " ".join(str(value).split())
-
-
-def from_domain(raw: bytes) -> str | None:
-    """The domain of the first ``From`` address, lowercased (the DKIM signing domain)."""
-    head, _ = split_head(raw)
-    parsed = BytesHeaderParser(policy=SMTP_POLICY).parsebytes(head)
-    values = parsed.get_all("from") or []
-    for _, addr in getaddresses([str(v) for v in values]):
-        if "@" in addr:
-            return addr.rpartition("@")[2].strip().lower().rstrip(".")
-    return None
 
 
 def format_address(name: str | None, address: str) -> str:

@@ -172,7 +172,9 @@ class UserCreate(_Strict):
     spam_mark_as_read: bool = False
     spam_threshold: SpamThreshold = DEFAULT_SPAM_THRESHOLD
     change_pw_next_login: bool = Field(default=False, description="Ask the user for a new password at login.")
-    allow_spoofing: bool = Field(default=False, description="May send mail with any sender address.")
+    allow_spoofing: bool = Field(
+        default=False, description="May send mail with any sender address (set by global admins only)."
+    )
 
 
 # Fields of UserUpdate that may be absent but never null: their columns have no null.

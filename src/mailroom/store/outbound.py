@@ -312,10 +312,14 @@ async def fail_intent(tx: Tx, intent_id: int, error: str, now: datetime) -> None
     )
 
 
+# Prepared: the sender rule reads it for every message a user sends (delivery/senders.py).
+_SENDER_PROFILE = Query(
+    select(users.c.id, users.c.email, users.c.display_name, users.c.allow_spoofing, users.c.enabled).where(
+        users.c.id == bindparam("id")
+    )
+)
+
+
 async def sender_profile(tx: Tx, user_id: int) -> Row | None:
     """What the sender check needs of a user: address, name, ``allow_spoofing``, ``enabled``."""
-    return await tx.first(
-        select(
-            users.c.id, users.c.email, users.c.display_name, users.c.allow_spoofing, users.c.enabled
-        ).where(users.c.id == user_id)
-    )
+    return await tx.first(_SENDER_PROFILE, {"id": user_id})

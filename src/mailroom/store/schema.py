@@ -162,3 +162,14 @@ api_keys = Table(
     Column("last_used_at", UTCDateTime, nullable=True),
     UniqueConstraint("owner_id", "name"),
 )
+
+#: Send-as identities: addresses a user may send as beyond their own and their aliases'
+#: (a shared mailbox's address, an external address they own), granted by a manager or admin.
+send_as = Table(
+    "send_as",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("address", String(320), primary_key=True),
+    Column("display_name", String(200), nullable=False, default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+)

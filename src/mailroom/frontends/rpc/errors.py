@@ -50,6 +50,8 @@ RPC_CODES: dict[str, int] = {
     "limit_exceeded": -32022,
     "rate_limited": -32029,
     "unavailable": -32053,
+    # A forbidden of its own (403 is taken by ``forbidden``): a refused sender address.
+    "sender_not_allowed": -32071,
 }
 
 

@@ -7,13 +7,17 @@
   keys, checked by the :class:`~mailroom.auth.authenticate.Authenticator` (so the
   brute-force guard counts failures: locked out → ``454 4.7.0``; wrong → ``535 5.7.8``).
   Nothing is accepted before AUTH (``530 5.7.0``).
-- MAIL FROM: the user's address, an alias of theirs, or anything with ``allow_spoofing``
-  (``mail.submission.check_sender``; else ``553 5.7.1``); at most
+- MAIL FROM: an address the user may send as (delivery/senders.py: their own, an alias of
+  theirs, a send-as identity; anything with ``allow_spoofing``), checked by
+  ``mail.submission.check_sender`` (else ``553 5.7.1``); at most
   ``submission_rate_limit`` messages per user per window (``451 4.7.1`` above; counted in
   the accounting's shared counters, so with Redis across every worker: accounting/sending.py).
 - RCPT TO: any remote address; local ones must exist (``mail.delivery.check``).
-- DATA: ``mail.submission.submit`` (delivery/outbound.py): ``250`` with the queue id once
-  local copies are stored and remote ones queued durably.
+- DATA: ``mail.submission.submit`` (delivery/outbound.py): the header ``From`` and ``Sender``
+  must name addresses the user may send as too (``553 5.7.1``); ``250`` with the queue id
+  once local copies are stored and remote ones queued durably.
+
+Domain errors become replies in one place (replies.py ``error_reply``).
 """
 
 from __future__ import annotations
@@ -30,19 +34,18 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 from mailroom.accounting.sending import SendingLimit
 from mailroom.auth.principal import INTERNAL
-from mailroom.errors import RateLimited, Unauthenticated
+from mailroom.errors import MailroomError, RateLimited, Unauthenticated
 from mailroom.frontends.listeners import bind as bind_listener
-from mailroom.frontends.smtp._handler import envelope_sender
+from mailroom.frontends.smtp._handler import INTERNAL_ERROR, envelope_sender
 from mailroom.frontends.smtp._server import IDLE_TIMEOUT_SECONDS, Listeners
 from mailroom.frontends.smtp.certificate import server_context
+from mailroom.frontends.smtp.replies import error_reply
 from mailroom.registry import CallInfo
 
 if TYPE_CHECKING:
     from mailroom.bootstrap import Mailroom
 
 log = logging.getLogger("mailroom.submission")
-
-_INTERNAL_ERROR = "451 4.3.0 Internal error, try again later"
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,14 +112,14 @@ class SubmissionHandler:
             return "451 4.7.1 Sending rate limit exceeded, try again later"
         sender = envelope_sender(address)
         try:
-            check = await self._invoke(
+            await self._invoke(
                 "mail.submission.check_sender", {"user_id": user.user_id, "mail_from": sender}, session
             )
+        except MailroomError as exc:
+            return error_reply(exc)
         except Exception:
             log.exception("sender check failed for %s", sender)
-            return _INTERNAL_ERROR
-        if not check["allowed"]:
-            return str(check["reply"])
+            return INTERNAL_ERROR
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 2.1.0 Sender ok"
@@ -130,7 +133,7 @@ class SubmissionHandler:
             result = await self._invoke("mail.delivery.check", {"address": address}, session)
         except Exception:
             log.exception("recipient check failed for %s", address)
-            return _INTERNAL_ERROR
+            return INTERNAL_ERROR
         reply = str(result["reply"])
         # Ours and deliverable, or not ours at all (relayed for an authenticated user): take it.
         if result["accepted"] or reply.startswith("554 5.7.1"):
@@ -150,9 +153,11 @@ class SubmissionHandler:
         }
         try:
             result = await self._invoke("mail.submission.submit", params, session)
+        except MailroomError as exc:  # a refused sender; the runner logged failures of ours
+            return error_reply(exc)
         except Exception:
             log.exception("submission failed; answering a temporary failure")
-            return _INTERNAL_ERROR
+            return INTERNAL_ERROR
         await self.limit.record(user.user_id)
         taken = [r for r in result["recipients"] if r["status"] != "error"]
         if not taken:
@@ -163,7 +168,7 @@ class SubmissionHandler:
 
     async def handle_exception(self, error: Exception) -> str:
         log.error("submission session error: %r", error)
-        return _INTERNAL_ERROR
+        return INTERNAL_ERROR
 
 
 class _SubmissionServer(SMTP):

@@ -36,6 +36,9 @@ from mailroom.store.engine import Tx
 from mailroom.store.json_render import RowCache
 
 ADDRESS_HOLDER = {"user": "a user", "alias": "an alias"}
+#: Fields only global administrators may set: a domain manager could otherwise make someone
+#: an administrator, or let them send as any address of any tenant (delivery/senders.py).
+ADMIN_ONLY_FIELDS = ("global_admin", "allow_spoofing")
 
 
 async def load_user(tx: Tx, email: str) -> dict[str, Any]:
@@ -87,14 +90,21 @@ def check_quota(domain: dict[str, Any], quota: int) -> None:
         )
 
 
+def check_admin_only(principal: Principal, fields: list[str]) -> None:
+    """Refuse, naming them, :data:`ADMIN_ONLY_FIELDS` set by anyone but a global admin."""
+    if fields and not principal.is_admin:
+        raise Forbidden(f"only global administrators may set {', '.join(fields)}", fields=fields)
+
+
 def check_may_change(principal: Principal, email: str, fields: Iterable[str]) -> None:
     """Refuse, naming them, the fields the caller may not change on this user."""
     fields = set(fields)
-    if "global_admin" in fields and not principal.is_admin:
-        raise Forbidden("only global administrators may set global_admin", fields=["global_admin"])
     if principal.can_manage(domain_of(email)):
+        check_admin_only(principal, [f for f in ADMIN_ONLY_FIELDS if f in fields])
         return
     refused = sorted(fields - SELF_SERVICE_FIELDS)
+    if refused and set(refused) <= set(ADMIN_ONLY_FIELDS):
+        check_admin_only(principal, refused)
     if refused:
         raise Forbidden(
             f"only managers of {domain_of(email)} and admins may change {', '.join(refused)}", fields=refused
@@ -170,10 +180,9 @@ async def create_user(ctx: Context, user: UserCreate) -> User:
     The address must not be held by another user or an alias (``conflict``). The domain's
     ``max_users`` and ``max_quota_bytes`` apply (``limit_exceeded``); the quota defaults to
     the domain's ``max_quota_bytes``, or 1 GiB when the domain has no cap. Only global
-    administrators may create global administrators.
+    administrators may create global administrators or users with ``allow_spoofing``.
     """
-    if user.global_admin and not ctx.principal.is_admin:
-        raise Forbidden("only global administrators may set global_admin", fields=["global_admin"])
+    check_admin_only(ctx.principal, [f for f in ADMIN_ONLY_FIELDS if getattr(user, f)])
     values = user.model_dump(exclude={"password"})
     errors = rule_errors(user.email, values, "user.")
     if errors:
@@ -214,10 +223,10 @@ async def update_user(ctx: Context, email: EmailAddress, changes: UserUpdate) ->
     """Change a user; absent fields stay as they are.
 
     Users may change their own password, display name, forwarding, auto-reply and spam
-    settings; quota, enabling, services, spoofing and ``change_pw_next_login`` are for
-    managers of the domain and admins (``forbidden`` names the refused fields), and
-    ``global_admin`` for global admins. A user who sets their own password no longer has
-    to change it at next login.
+    settings; quota, enabling, services and ``change_pw_next_login`` are for managers of the
+    domain and admins (``forbidden`` names the refused fields), and ``global_admin`` and
+    ``allow_spoofing`` (send as any address) for global admins. A user who sets their own
+    password no longer has to change it at next login.
     """
     p = ctx.principal
     values = changes.model_dump(exclude_unset=True)

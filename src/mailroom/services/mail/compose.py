@@ -1,9 +1,11 @@
 """mail.emails.send: compose a message, keep it as a draft or send it.
 
 The message is built with :class:`email.message.EmailMessage` (CRLF, RFC 2047 where
-needed): From is the caller (display name and address), then To, Cc, Subject, Date, a new
-Message-ID and, for a reply, In-Reply-To and References from the email answered. No header
-field may contain CR or LF (422), so nobody can add headers of their own.
+needed): From is the caller (display name and address) or ``from_address``, an alias or a
+send-as identity of theirs (delivery/senders.py decides; else ``sender_not_allowed``, 403),
+then To, Cc, Subject, Date, a new Message-ID and, for a reply, In-Reply-To and References
+from the email answered. No header field may contain CR or LF (422), so nobody can add
+headers of their own. The envelope sender is always the caller's own address.
 
 * ``draft: true``: stored in the caller's ``drafts`` (read, flagged draft; Bcc kept in the
   stored header so the draft remembers it), not sent.
@@ -29,13 +31,14 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from mailroom.delivery.ingest import IngestOptions, ingest
-from mailroom.delivery.outbound import check_sender, submit
+from mailroom.delivery.outbound import submit
 from mailroom.delivery.parse import extract_attachment
 from mailroom.delivery.resolve import LocalTarget, Resolution
+from mailroom.delivery.senders import check_may_send
+from mailroom.domain.names import EmailAddress
 from mailroom.errors import (
     Conflict,
     FieldError,
-    Forbidden,
     InvalidParams,
     LimitExceeded,
     NotFound,
@@ -47,6 +50,7 @@ from mailroom.services.mail._api import api
 from mailroom.services.mail._mailbox import user_id_of
 from mailroom.services.mail.uploads import mark_used, uploaded_attachments
 from mailroom.store import emails as email_store
+from mailroom.store import identities as identity_store
 from mailroom.store import threads as thread_store
 from mailroom.store import users as users_store
 from mailroom.store.engine import Row
@@ -100,6 +104,13 @@ class EmailCompose(BaseModel):
         ),
     ] = []
     draft: bool = False
+    from_address: EmailAddress | None = Field(
+        default=None,
+        description=(
+            "The From address: by default the caller's own; else an alias of theirs or a send-as "
+            "identity (GET /me/identities). Anything else is sender_not_allowed (403)."
+        ),
+    )
 
 
 class RecipientOutcome(BaseModel):
@@ -229,9 +240,10 @@ async def send_email(ctx: Context, email: EmailCompose) -> ComposeResult:
         raise NotFound.of("user", address)
     answered = await _answered(ctx, user_id, email)
     attachments = await _attachments(ctx, user_id, email.attachment_ids)
-    local, _, domain = address.partition("@")
-    sender = HeaderAddress(display_name=str(user.get("display_name") or ""), username=local, domain=domain)
-    message_id = make_msgid(domain=domain)
+    sender = await _from_header(
+        ctx, user_id, email.from_address or address, str(user.get("display_name") or "")
+    )
+    message_id = make_msgid(domain=address.partition("@")[2])
     raw = build_message(
         sender=sender,
         compose=email,
@@ -244,14 +256,15 @@ async def send_email(ctx: Context, email: EmailCompose) -> ComposeResult:
     if len(raw) > ctx.rt.settings.max_message_bytes:
         raise PayloadTooLarge(f"the message is larger than {ctx.rt.settings.max_message_bytes} bytes")
     uploads = [ref for ref in email.attachment_ids if ref.startswith("up_")]
+    # The sender rule (delivery/senders.py) for the From chosen; submit applies it again, so a
+    # draft sent later is checked as it is then. The envelope sender is always the caller's
+    # own address: bounces come back to them, and SPF holds for an external identity's mail.
+    await check_may_send(ctx.rt, user_id, mail_from=address, raw=raw)
     if email.draft:
         draft = await _store_draft(ctx, user_id, address, raw, message_id)
         if uploads and draft.email_id is not None:
             await mark_used(ctx.rt, user_id, uploads, draft.email_id)  # they no longer expire
         return draft
-    reason = await check_sender(ctx.rt, user_id, address)
-    if reason is not None:
-        raise Forbidden(reason)
     recipients = list(dict.fromkeys(_addr_spec(a) for a in [*email.to, *email.cc, *email.bcc]))
     result = await submit(
         ctx.rt, raw, mail_from=address, recipients=recipients, source="api", sender_user_id=user_id
@@ -277,6 +290,18 @@ async def send_email(ctx: Context, email: EmailCompose) -> ComposeResult:
         status=status,
         recipients=outcomes,
     )
+
+
+async def _from_header(ctx: Context, user_id: int, address: str, display_name: str) -> HeaderAddress:
+    """The From of a composed message: ``address`` with the name of the send-as identity
+    for it when that has one, else the caller's display name."""
+    if address != ctx.principal.email:
+        async with ctx.rt.db.read() as tx:
+            identity = await identity_store.get(tx, user_id, address)
+        if identity is not None and identity["display_name"]:
+            display_name = str(identity["display_name"])
+    local, _, domain = address.rpartition("@")
+    return HeaderAddress(display_name=display_name, username=local, domain=domain)
 
 
 async def _store_draft(

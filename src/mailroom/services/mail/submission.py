@@ -1,19 +1,21 @@
 """mail.submission.*: what the submission listener asks while an authenticated user sends.
 
 ``check_sender`` answers MAIL FROM (may this user use this envelope sender?), ``submit``
-answers DATA (send it: delivery/outbound.py ``submit``). Both are internal methods: the
-listener calls them in-process with the internal principal once it has authenticated the
-user itself (``Authenticator``), so the user id they carry is trusted.
+answers DATA (send it: delivery/outbound.py ``submit``, which applies the sender rule to the
+envelope and to the ``From`` and ``Sender`` headers again). Both raise ``SenderNotAllowed``
+for a refused sender (delivery/senders.py; the listener answers ``553 5.7.1``). Both are
+internal methods: the listener calls them in-process with the internal principal once it has
+authenticated the user itself (``Authenticator``), so the user id they carry is trusted.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from mailroom.delivery.outbound import check_sender as check_sender_of
 from mailroom.delivery.outbound import submit as submit_message
+from mailroom.delivery.senders import check_may_send
 from mailroom.domain.outbound import Submission, SubmittedRecipient
 from mailroom.registry import Context, Internal
 from mailroom.services.mail._api import api
@@ -21,21 +23,12 @@ from mailroom.services.mail._api import api
 Address = Annotated[str, Field(max_length=512)]
 
 
-class SenderCheck(BaseModel):
-    """The answer to MAIL FROM for an authenticated user."""
-
-    allowed: bool
-    reply: str
-
-
 @api.method("mail.submission.check_sender", access=Internal())
-async def check_sender(ctx: Context, user_id: int, mail_from: Address) -> SenderCheck:
-    """May ``user_id`` send with envelope sender ``mail_from`` (own address, an alias of
-    theirs, or anything with ``allow_spoofing``)? Refusals are ``553 5.7.1``."""
-    reason = await check_sender_of(ctx.rt, user_id, mail_from)
-    if reason is None:
-        return SenderCheck(allowed=True, reply="250 2.1.0 Sender ok")
-    return SenderCheck(allowed=False, reply=f"553 5.7.1 {reason}")
+async def check_sender(ctx: Context, user_id: int, mail_from: Address) -> None:
+    """Refuse (``sender_not_allowed``) unless ``user_id`` may send with envelope sender
+    ``mail_from``: their own address, an alias of theirs, a send-as identity of theirs, or
+    anything with ``allow_spoofing``."""
+    await check_may_send(ctx.rt, user_id, mail_from=mail_from)
 
 
 @api.method("mail.submission.submit", access=Internal(), mutating=True)

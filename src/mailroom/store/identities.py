@@ -1,0 +1,50 @@
+"""Repository of send-as identities: (user, address) pairs a manager or admin granted."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, func, insert, select
+
+from mailroom.store.engine import Row, Tx
+from mailroom.store.schema import send_as, users
+
+_COLUMNS = [users.c.email.label("user"), send_as.c.address, send_as.c.display_name, send_as.c.created_at]
+_JOINED = send_as.join(users, users.c.id == send_as.c.user_id)
+
+
+async def granted(tx: Tx, user_id: int, addresses: list[str]) -> bool:
+    """Whether ``user_id`` holds an identity for any of ``addresses`` (normalised forms)."""
+    query = select(send_as.c.address).where(send_as.c.user_id == user_id, send_as.c.address.in_(addresses))
+    return bool(await tx.first(query.limit(1)))
+
+
+async def page(tx: Tx, user_id: int, *, offset: int, limit: int) -> tuple[list[Row], int]:
+    """A user's identities by address (``user``, ``address``, ``display_name``, ``created_at``)."""
+    query = select(*_COLUMNS).select_from(_JOINED).where(send_as.c.user_id == user_id)
+    rows = await tx.all(query.order_by(send_as.c.address).offset(offset).limit(limit))
+    total = await tx.scalar(select(func.count()).select_from(send_as).where(send_as.c.user_id == user_id))
+    return rows, int(total or 0)
+
+
+async def get(tx: Tx, user_id: int, address: str) -> Row | None:
+    """One identity, or None."""
+    query = select(*_COLUMNS).select_from(_JOINED)
+    return await tx.first(query.where(send_as.c.user_id == user_id, send_as.c.address == address))
+
+
+async def insert_identity(
+    tx: Tx, user_id: int, address: str, display_name: str, created_at: datetime
+) -> None:
+    """Grant an identity; a second grant of the same address is a Conflict (primary key)."""
+    await tx.execute(
+        insert(send_as).values(
+            user_id=user_id, address=address, display_name=display_name, created_at=created_at
+        )
+    )
+
+
+async def delete_identity(tx: Tx, user_id: int, address: str) -> bool:
+    """Take an identity away; False when the user did not hold it."""
+    stmt = delete(send_as).where(send_as.c.user_id == user_id, send_as.c.address == address)
+    return await tx.rowcount(stmt) > 0
