@@ -157,6 +157,11 @@ async def test_sender_login_lists_who_may_send_as_an_address(mail_world: Mailroo
     assert await one(socketmap, "sender_login", "team@example.org") == b"OK alice@example.org,bob@example.org"
     assert await one(socketmap, "sender_login", "off@example.org") == b"NOTFOUND "
     assert await one(socketmap, "sender_login", "dave@cli.test") == b"NOTFOUND "
+    # A send-as identity granted to bob: bob may use it, also beside the owner of a mailbox.
+    await mail_world.registry.call(
+        "admin.identities.create", {"email": "bob@example.org", "identity": {"address": "dave@cli.test"}}
+    )
+    assert await one(socketmap, "sender_login", "dave@cli.test") == b"OK bob@example.org"
 
 
 async def test_recipient_table_reverses_our_srs_addresses_only(mail_world: Mailroom, socketmap: int) -> None:

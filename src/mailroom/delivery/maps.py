@@ -13,7 +13,8 @@ listeners never disagree about who exists:
 - ``transport`` (``transport_maps``): relayed domains → ``smtp:[host]:port`` (``smtp:`` for
   MX delivery), our domains → the LMTP next hop.
 - ``sender_login`` (``smtpd_sender_login_maps``): the logins that may use an address as
-  sender: its mailbox, the mailboxes an alias of it delivers to.
+  sender: its mailbox, the mailboxes an alias of it delivers to, and the users granted it as
+  a send-as identity (the same rule as delivery/senders.py, seen from the address).
 - ``recipient`` (``recipient_canonical_maps``): the original address an SRS address of ours
   encodes, so bounces to forwarded mail go back to the sender.
 
@@ -29,6 +30,7 @@ from typing import Literal
 from mailroom.delivery import srs
 from mailroom.delivery.resolve import SrsKey, resolve, split_tag
 from mailroom.domain.names import normalize_address, normalize_domain
+from mailroom.store import identities
 from mailroom.store import recipients as store
 from mailroom.store.engine import Row, Tx
 
@@ -176,6 +178,7 @@ class Tables:
         else:
             resolution = await resolve(self.tx, address, delimiters=self.delimiters)
             logins.extend(target.email for target in resolution.local)
+        logins.extend(await identities.holders(self.tx, address))
         return ",".join(dict.fromkeys(logins)) or None
 
     async def recipient(self, key: str) -> str | None:

@@ -48,3 +48,14 @@ async def delete_identity(tx: Tx, user_id: int, address: str) -> bool:
     """Take an identity away; False when the user did not hold it."""
     stmt = delete(send_as).where(send_as.c.user_id == user_id, send_as.c.address == address)
     return await tx.rowcount(stmt) > 0
+
+
+async def holders(tx: Tx, address: str) -> list[str]:
+    """The addresses of the enabled users granted ``address`` as a send-as identity."""
+    query = (
+        select(users.c.email)
+        .select_from(_JOINED)
+        .where(send_as.c.address == address, users.c.enabled.is_(True))
+        .order_by(users.c.email)
+    )
+    return [str(v) for v in await tx.scalars(query)]
