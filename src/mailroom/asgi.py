@@ -15,6 +15,7 @@ from mailroom import bootstrap, redaction
 from mailroom.background import Periodic
 from mailroom.delivery.queue import OutboundQueue
 from mailroom.domain.clientconfig import startup_warnings
+from mailroom.frontends.mta import start_mta_listeners
 from mailroom.frontends.smtp import start_listeners
 from mailroom.frontends.smtp.submission import start_submission
 from mailroom.services.housekeeping import Housekeeping
@@ -61,6 +62,8 @@ class LazyApp:
             # The outbound queue worker runs in every worker process too: the queue is shared
             # through the database (claims).
             submission = await start_submission(mailroom, sockets=self.sockets)
+            # Postfix's socketmap and Dovecot's dict proxy, where the settings ask for them.
+            mta = await start_mta_listeners(mailroom, self.sockets)
             rt = mailroom.runtime
             # Loops beside serving, in every worker: the queue (shared through claims),
             # unused uploads' expiry, postponed threads' return, housekeeping (temporary
@@ -79,6 +82,8 @@ class LazyApp:
             assert message["type"] == "lifespan.shutdown"
         await listeners.close()
         await submission.close()
+        for server in mta:
+            server.close()
         for task in tasks:
             await task.stop()
         await mailroom.close()

@@ -79,12 +79,18 @@ def _serve_command(data_dir: Path, ports: dict[str, int], workers: int) -> list[
 
 @contextlib.contextmanager
 def serving(
-    data_dir: Path, ports: dict[str, int], *, workers: int = 1, database_url: str | None = None
+    data_dir: Path,
+    ports: dict[str, int],
+    *,
+    workers: int = 1,
+    database_url: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> Iterator[Server]:
-    """A server started and answering HTTP and LMTP; stopped (SIGTERM) at the end."""
+    """A server started and answering HTTP and LMTP; stopped (SIGTERM) at the end. ``env``:
+    more settings (``MAILROOM_*``) for it."""
     proc = subprocess.Popen(
         _serve_command(data_dir, ports, workers),
-        env=_environment(database_url),
+        env=_environment(database_url) | (env or {}),
         cwd=data_dir.parent,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

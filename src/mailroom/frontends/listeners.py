@@ -16,8 +16,10 @@ does; the start-up banner and the "in use" check then cover it with no other cha
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import importlib
+import os
 import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -46,6 +48,27 @@ LISTENERS: tuple[Listener, ...] = (
     Listener("smtp", "smtp_host", "smtp_port"),
     Listener("lmtp", "lmtp_host", "lmtp_port"),
     Listener("submission", "submission_host", "submission_port"),
+    Listener("socketmap", "socketmap_host", "socketmap_port"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class UnixListener:
+    """A UNIX socket of the server (for daemons on the same host) and the setting of its path.
+
+    The file is made with ``mode``; a stale one left by a server that died is replaced, one a
+    running server answers on is "in use". The parent removes it when it stops.
+    """
+
+    name: str
+    path_setting: str
+    mode: int = 0o660
+
+
+#: The UNIX sockets of ``mailroom serve`` (each off while its path setting is unset).
+UNIX_LISTENERS: tuple[UnixListener, ...] = (
+    UnixListener("socketmap-unix", "socketmap_path"),
+    UnixListener("dovecot-dict", "dovecot_dict_path"),
 )
 
 
@@ -104,7 +127,8 @@ class BoundListeners:
     """The bound sockets by listener name; the parent process keeps them open while it runs."""
 
     sockets: dict[str, socket.socket] = field(default_factory=dict)
-    order: list[Listener] = field(default_factory=list)
+    order: list[Listener | UnixListener] = field(default_factory=list)
+    paths: dict[str, str] = field(default_factory=dict)
 
     def address(self, name: str) -> tuple[str, int]:
         host, port = self.sockets[name].getsockname()[:2]
@@ -115,9 +139,12 @@ class BoundListeners:
         width = max((len(listener.name) for listener in self.order), default=0)
         lines = []
         for listener in self.order:
-            where = _where(*self.address(listener.name))
-            if listener.scheme:
-                where = f"{listener.scheme}://{where}"
+            if isinstance(listener, UnixListener):
+                where = f"unix:{self.paths[listener.name]}"
+            else:
+                where = _where(*self.address(listener.name))
+                if listener.scheme:
+                    where = f"{listener.scheme}://{where}"
             lines.append(f"{listener.name.ljust(width)}  {where}")
         return lines
 
@@ -129,6 +156,59 @@ class BoundListeners:
         for sock in self.sockets.values():
             sock.close()
         self.sockets.clear()
+        for path in self.paths.values():
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        self.paths.clear()
+
+
+def unix_socket(path: str, mode: int) -> socket.socket:
+    """A UNIX socket listening at ``path``: a stale file is replaced; a live server is
+    :class:`OSError` ``EADDRINUSE``."""
+    if os.path.exists(path):
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.settimeout(1)
+            probe.connect(path)
+        except OSError:
+            os.unlink(path)  # nobody answers: left by a server that died
+        else:
+            raise OSError(errno.EADDRINUSE, "in use")
+        finally:
+            probe.close()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(path)
+        os.chmod(path, mode)
+        sock.listen(BACKLOG)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def bind_unix(
+    settings: Any, bound: BoundListeners, listeners: Iterable[UnixListener] = UNIX_LISTENERS
+) -> None:
+    """Bind the UNIX sockets the settings ask for into ``bound`` (:class:`ListenError` if one
+    is in use or cannot be made)."""
+    for listener in listeners:
+        value = getattr(settings, listener.path_setting)
+        if not value:
+            continue
+        path = os.fspath(value)
+        try:
+            sock = unix_socket(path, listener.mode)
+        except OSError as exc:
+            reason = "in use (another server runs there)" if exc.errno == errno.EADDRINUSE else exc.strerror
+            raise ListenError(
+                f"cannot listen for {listener.name} on unix:{path}: {reason or exc} "
+                f"(set {listener.path_setting} to another path, or unset it)"
+            ) from exc
+        bound.sockets[listener.name] = sock
+        bound.paths[listener.name] = path
+        bound.order.append(listener)
 
 
 def bind_all(settings: Any, listeners: Iterable[Listener] = LISTENERS) -> BoundListeners:
@@ -149,6 +229,7 @@ def bind_all(settings: Any, listeners: Iterable[Listener] = LISTENERS) -> BoundL
                 raise ListenError(_explain(exc, listener, host, port)) from exc
             bound.sockets[listener.name] = sock
             bound.order.append(listener)
+        bind_unix(settings, bound)
     except BaseException:
         bound.close()
         raise

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from mailroom.auth.principal import INTERNAL
 from mailroom.registry import CallInfo
@@ -91,8 +91,8 @@ class DictProtocol(asyncio.Protocol):
         self.transactions: dict[str, _Transaction] = {}
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports do not subclass asyncio.Transport, but have its interface.
+        self.transport = cast(asyncio.Transport, transport)
         self.worker = asyncio.get_running_loop().create_task(self._run())
 
     def data_received(self, data: bytes) -> None:

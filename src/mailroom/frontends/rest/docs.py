@@ -148,5 +148,3 @@ def docs_routes(spec_url: str) -> list[BaseRoute]:
         Route(DOCS_PATH, docs_page, methods=["GET"]),
         Route(STATIC_PATH + "/{name}", static_file, methods=["GET"]),
     ]
-
-

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from mailroom.auth.principal import INTERNAL
 from mailroom.errors import InvalidParams
@@ -64,8 +65,8 @@ class SocketmapProtocol(asyncio.Protocol):
     # -- asyncio.Protocol ----------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports do not subclass asyncio.Transport, but have its interface.
+        self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self.client_ip = str(peer[0]) if isinstance(peer, tuple) and peer else None
         self._arm_idle()
@@ -165,6 +166,8 @@ async def start_socketmap(
     def factory() -> SocketmapProtocol:
         return SocketmapProtocol(mailroom)
 
+    if sock is not None and sock.family == socket.AF_UNIX:
+        return await loop.create_unix_server(factory, sock=sock)
     if sock is not None:
         return await loop.create_server(factory, sock=sock)
     if path is not None:
