@@ -36,6 +36,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from typing import Any, Literal
 
 from mailroom.delivery import threading
@@ -46,7 +47,7 @@ from mailroom.delivery.parse import parse_message
 from mailroom.delivery.push import StoredEmail, announce_received
 from mailroom.delivery.resolve import ExternalTarget, Resolution
 from mailroom.delivery.spam import is_spam
-from mailroom.delivery.trace import Trace, read_trace
+from mailroom.delivery.trace import DEFAULT_PROTOCOL, Arrival, Trace, TraceStamp, read_trace
 from mailroom.runtime import Runtime
 from mailroom.store import blobs as blob_rows
 from mailroom.store import emails as email_store
@@ -77,7 +78,11 @@ class IngestOptions:
 
     ``labels``: the labels to give (system or user names); None means ``inbox``, or ``spam``
     by the mailbox's rule. ``received_at``: the arrival time to record (imports pass the
-    message's date so old mail sorts as old); None means now.
+    message's date so old mail sorts as old); None means now. ``trace``: put
+    ``Return-Path``, ``Delivered-To`` and ``Received`` in front of the stored message
+    (delivery/trace.py); false for mail that did not arrive now (imports), the caller's own
+    copies (drafts, ``sent``). ``arrival``: the client and protocol for ``Received`` (the
+    listeners pass their session's); None: the source's default protocol, no client.
     """
 
     labels: tuple[str, ...] | None = None
@@ -85,6 +90,8 @@ class IngestOptions:
     is_starred: bool = False
     is_draft: bool = False
     received_at: datetime | None = None
+    trace: bool = True
+    arrival: Arrival | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +137,7 @@ class _Message:
     options: IngestOptions
     received_at: datetime
     now: datetime
+    stamp: TraceStamp | None  # the trace headers' shared part, None when none are written
     rcpts_of: dict[int, list[str]] = field(default_factory=dict)
     stored: list[StoredEmail] = field(default_factory=list)  # announced after the commit
 
@@ -219,6 +227,17 @@ async def ingest(
         parsed = await _parse(raw)
         document = await _document(parsed)
         now = rt.clock.now()
+        dedup = dedup_key(parsed.message_id, sha)
+        stamp = None
+        if options.trace and not options.is_draft:
+            stamp = TraceStamp.make(
+                raw=raw,
+                mail_from=mail_from,
+                arrival=options.arrival or Arrival(DEFAULT_PROTOCOL[source]),
+                host=rt.settings.hostname,
+                id_=dedup[:16],
+                date=format_datetime(now),
+            )
         message = _Message(
             raw=raw,
             sha=sha,
@@ -226,12 +245,13 @@ async def ingest(
             parsed=parsed,
             document=document,
             trace=trace,
-            dedup=dedup_key(parsed.message_id, sha),
+            dedup=dedup,
             mail_from=mail_from,
             source=source,
             options=options,
             received_at=options.received_at or now,
             now=now,
+            stamp=stamp,
         )
         results = await _group_commit(rt).deliver(message, accepted)
     except Exception:
@@ -377,7 +397,8 @@ async def _store_for(tx: Tx, rt: Runtime, msg: _Message, user: Row | None, rcpt:
         return _Outcome(email_id=existing, duplicate=True)
     if not user["enabled"]:
         return _Outcome("550 5.2.1 <?>: mailbox disabled")
-    size = len(msg.raw)
+    trace = msg.stamp.lines(rcpt) if msg.stamp is not None else None
+    size = len(msg.raw) + (len(trace.encode("utf-8")) if trace else 0)
     quota = int(user["quota_bytes"] or 0)
     if quota > 0 and int(user["quota_bytes_used"] or 0) + size > quota:
         return _Outcome("452 4.2.2 <?>: mailbox full")
@@ -408,7 +429,7 @@ async def _store_for(tx: Tx, rt: Runtime, msg: _Message, user: Row | None, rcpt:
         names = ["archive" if n == "inbox" else n for n in names]
         label_ids = await label_store.ensure(tx, user_id, names, msg.now)
     email_id = await email_store.insert_email(
-        tx, _email_row(msg, user_id, thread_id, message_id, spam, user, rcpt)
+        tx, _email_row(msg, user_id, thread_id, message_id, spam, user, rcpt, trace, size)
     )
     await email_store.add_labels(tx, email_id, label_ids.values())
     await thread_store.refresh(tx, thread_id)
@@ -431,7 +452,15 @@ def _utc(value: datetime | None) -> datetime | None:
 
 
 def _email_row(
-    msg: _Message, user_id: int, thread_id: int, message_id: str | None, spam: bool, user: Row, rcpt: str
+    msg: _Message,
+    user_id: int,
+    thread_id: int,
+    message_id: str | None,
+    spam: bool,
+    user: Row,
+    rcpt: str,
+    trace: str | None,
+    size: int,
 ) -> dict[str, Any]:
     parsed, options = msg.parsed, msg.options
     return {
@@ -449,7 +478,7 @@ def _email_row(
         "reply_to_addrs": _addresses(parsed.reply_to),
         "date": _utc(parsed.date),
         "received_at": msg.received_at,
-        "size": len(msg.raw),
+        "size": size,
         "snippet": parsed.snippet,
         "has_attachments": parsed.has_attachments,
         "attachments": [a.to_dict() for a in parsed.attachments],
@@ -462,6 +491,8 @@ def _email_row(
         "mail_from": msg.mail_from[:320],
         "delivered_to": rcpt[:320],
         "dedup": msg.dedup,
+        "version": 1,
+        "trace": trace,
     }
 
 

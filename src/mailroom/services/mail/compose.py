@@ -283,7 +283,7 @@ async def _store_draft(
     ctx: Context, user_id: int, address: str, raw: bytes, message_id: str
 ) -> ComposeResult:
     target = Resolution(address, "accepted", [LocalTarget(user_id, address)])
-    options = IngestOptions(labels=("drafts",), is_read=True, is_draft=True)
+    options = IngestOptions(labels=("drafts",), is_read=True, is_draft=True, trace=False)
     [result] = await ingest(ctx.rt, raw, mail_from="", recipients=[target], source="api", options=options)
     if not result.ok:
         if result.code == 452:

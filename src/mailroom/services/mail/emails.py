@@ -145,10 +145,14 @@ async def _load(ctx: Context, email_id: int) -> tuple[Row, bytes]:
 
 
 async def _raw(rt: Runtime, row: Row) -> bytes:
+    """The message as stored for this mailbox: its trace headers (``Return-Path``,
+    ``Delivered-To``, ``Received``: delivery/trace.py) and the blob."""
     try:
-        return await rt.blobs.get(str(row["blob_sha"]))
+        blob = await rt.blobs.get(str(row["blob_sha"]))
     except BlobNotFound:  # the row outlived its blob: nothing a client can do about it
         raise NotFound.of("email", row["id"]) from None
+    trace = row.get("trace")
+    return str(trace).encode("utf-8") + blob if trace else blob
 
 
 @api.method("mail.emails.get", http=GET("/emails/{id}"), access=UserSelf())
