@@ -464,10 +464,29 @@ def _email_row(
 ) -> dict[str, Any]:
     parsed, options = msg.parsed, msg.options
     return {
+        **message_columns(parsed),
         "user_id": user_id,
         "thread_id": thread_id,
         "blob_sha": msg.sha,
         "message_id": message_id,
+        "received_at": msg.received_at,
+        "size": size,
+        "is_read": options.is_read or (spam and bool(user["spam_mark_as_read"])),
+        "is_starred": options.is_starred or (options.labels is not None and "starred" in options.labels),
+        "is_draft": options.is_draft,
+        "source": msg.source,
+        "mail_from": msg.mail_from[:320],
+        "delivered_to": rcpt[:320],
+        "dedup": msg.dedup,
+        "version": 1,
+        "trace": trace,
+    }
+
+
+def message_columns(parsed: ParsedMessage) -> dict[str, Any]:
+    """The columns of an email row that come from the message itself (a replaced draft
+    gets them anew: services/mail/drafts.py)."""
+    return {
         "in_reply_to": list(parsed.in_reply_to),
         "references": list(parsed.references),
         "subject": parsed.subject,
@@ -477,22 +496,11 @@ def _email_row(
         "bcc_addrs": _addresses(parsed.bcc),
         "reply_to_addrs": _addresses(parsed.reply_to),
         "date": _utc(parsed.date),
-        "received_at": msg.received_at,
-        "size": size,
         "snippet": parsed.snippet,
         "has_attachments": parsed.has_attachments,
         "attachments": [a.to_dict() for a in parsed.attachments],
         "encryption": parsed.encryption,
-        "is_read": options.is_read or (spam and bool(user["spam_mark_as_read"])),
-        "is_starred": options.is_starred or (options.labels is not None and "starred" in options.labels),
-        "is_draft": options.is_draft,
         "spam_score": parsed.spam_score,
-        "source": msg.source,
-        "mail_from": msg.mail_from[:320],
-        "delivered_to": rcpt[:320],
-        "dedup": msg.dedup,
-        "version": 1,
-        "trace": trace,
     }
 
 

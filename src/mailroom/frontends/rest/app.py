@@ -19,6 +19,8 @@ from starlette.routing import BaseRoute, Route
 
 from mailroom.errors import BadRequest, MailroomError, PayloadTooLarge
 from mailroom.frontends.http_auth import authenticate_header
+from mailroom.frontends.rest.conditional import PARAM as IF_VERSION
+from mailroom.frontends.rest.conditional import apply_if_match
 from mailroom.frontends.rest.problems import problem_response, unexpected_error_response
 from mailroom.frontends.rest.request import ApiRequest, BodySource
 from mailroom.frontends.rest.router import RegistryRouter
@@ -208,6 +210,7 @@ def make_endpoint(mailroom: Mailroom, spec: MethodSpec) -> Endpoint:
 
     upload_param = spec.upload_param if takes_body else None
     lists = list_params(spec)
+    conditional = IF_VERSION in spec.param_names
 
     async def endpoint(request: ApiRequest) -> Response | Reply:
         principal = await authenticate_header(
@@ -229,6 +232,8 @@ def make_endpoint(mailroom: Mailroom, spec: MethodSpec) -> Endpoint:
                     raise BadRequest("the body must be a JSON object")
                 params.update(body)
         params.update(request.path_params)
+        if conditional:
+            apply_if_match(params, request.headers.get("if-match"))
         info = CallInfo(
             protocol="rest",
             client_ip=principal.client_ip or request.client_ip,
