@@ -337,3 +337,17 @@ async def test_drafts_over_xml_rpc(client: httpx.AsyncClient, alice: Actor, bob:
     assert theirs.value.faultCode == -32004
     result = await xmlrpc_call(client, "mail.emails.send_draft", {"id": email_id}, headers=alice.headers)
     assert result["status"] == "sent"
+
+
+async def test_openapi_names_if_match_where_it_applies(client: httpx.AsyncClient) -> None:
+    paths = (await client.get("/api/v1/openapi.json")).json()["paths"]
+    for path, verb in (("/emails/{id}", "patch"), ("/emails/{id}", "delete"), ("/emails/{id}/send", "post")):
+        names = [p["name"] for p in paths[path][verb].get("parameters", [])]
+        assert "If-Match" in names, (path, verb)
+    assert "If-Match" not in [p["name"] for p in paths["/emails/{id}"]["get"]["parameters"]]
+    assert (
+        "if_version"
+        in paths["/emails/{id}"]["patch"]["requestBody"]["content"]["application/json"]["schema"][
+            "properties"
+        ]
+    )
