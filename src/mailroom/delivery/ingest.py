@@ -11,7 +11,8 @@ way LMTP reports them (RFC 2033):
    already there (dedup key: Message-ID + SHA-256 of the bytes), checks the quota (over
    quota: ``452 4.2.2``, nothing stored for that mailbox), labels it (``inbox``, or ``spam``
    by the mailbox's spam rule, or the labels an import gives), threads it, inserts the
-   email row, indexes it for full-text search and adds its size to the quota used. It also
+   email row (with that mailbox's ``Return-Path``, ``Delivered-To`` and ``Received`` lines,
+   made without parsing: delivery/trace.py), indexes it for full-text search and adds its size to the quota used. It also
    records the outbound intents (forwards, external alias destinations, relayed domains,
    auto-replies) in the same transaction.
 3. Only after the commit (fsync'd: SQLite ``synchronous=FULL``, PostgreSQL's WAL) does a
