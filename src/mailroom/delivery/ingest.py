@@ -12,9 +12,9 @@ way LMTP reports them (RFC 2033):
    quota: ``452 4.2.2``, nothing stored for that mailbox), labels it (``inbox``, or ``spam``
    by the mailbox's spam rule, or the labels an import gives), threads it, inserts the
    email row (with that mailbox's ``Return-Path``, ``Delivered-To`` and ``Received`` lines,
-   made without parsing: delivery/trace.py), indexes it for full-text search and adds its size to the quota used. It also
-   records the outbound intents (forwards, external alias destinations, relayed domains,
-   auto-replies) in the same transaction.
+   made without parsing: delivery/trace.py), indexes it for full-text search and adds its
+   size to the quota used. It also records the outbound intents (forwards, external alias
+   destinations, relayed domains, auto-replies) in the same transaction.
 3. Only after the commit (fsync'd: SQLite ``synchronous=FULL``, PostgreSQL's WAL) does a
    recipient get ``250``.
 
@@ -37,7 +37,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
 from typing import Any, Literal
 
 from mailroom.delivery import threading
@@ -48,7 +47,7 @@ from mailroom.delivery.parse import parse_message
 from mailroom.delivery.push import StoredEmail, announce_received
 from mailroom.delivery.resolve import ExternalTarget, Resolution
 from mailroom.delivery.spam import is_spam
-from mailroom.delivery.trace import DEFAULT_PROTOCOL, Arrival, Trace, TraceStamp, read_trace
+from mailroom.delivery.trace import DEFAULT_PROTOCOL, Arrival, Trace, TraceStamp, read_trace, rfc5322_date
 from mailroom.runtime import Runtime
 from mailroom.store import blobs as blob_rows
 from mailroom.store import emails as email_store
@@ -237,7 +236,7 @@ async def ingest(
                 arrival=options.arrival or Arrival(DEFAULT_PROTOCOL[source]),
                 host=rt.settings.hostname,
                 id_=dedup[:16],
-                date=format_datetime(now),
+                date=rfc5322_date(now),
             )
         message = _Message(
             raw=raw,

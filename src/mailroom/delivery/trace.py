@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
+from email.utils import format_datetime
 
 _HEADER = re.compile(rb"^(received|delivered-to)[ \t]*:(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
 _END_OF_HEADERS = re.compile(rb"\r?\n\r?\n")
@@ -70,6 +72,19 @@ class Arrival:
     protocol: str
     helo: str | None = None
     peer_ip: str | None = None
+
+
+_date_cache: tuple[float, str] = (-1.0, "")
+
+
+def rfc5322_date(now: datetime) -> str:
+    """``Sat, 05 Dec 2026 12:00:00 +0000`` for ``now`` (whole seconds). The last one is kept:
+    formatting costs more than the rest of the trace, and arrivals share their second."""
+    global _date_cache
+    second = now.timestamp() // 1
+    if _date_cache[0] != second:
+        _date_cache = (second, format_datetime(now.replace(microsecond=0)))
+    return _date_cache[1]
 
 
 def _address(value: str) -> str:
