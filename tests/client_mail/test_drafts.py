@@ -6,6 +6,7 @@ answered 405, 405 and 404. Over REST, JSON-RPC and XML-RPC, on the engine the ru
 
 from __future__ import annotations
 
+import asyncio
 import xmlrpc.client
 from email import message_from_bytes
 from email.policy import default
@@ -120,6 +121,18 @@ async def test_two_tabs_cannot_overwrite_each_other(client: httpx.AsyncClient, a
     assert (await patch(client, alice, email_id, subject="y", if_version=3)).status_code == 200
     assert (await patch(client, alice, email_id, subject="z")).json()["version"] == 5
     assert (await patch(client, alice, email_id, if_match="*", subject="any")).status_code == 200
+
+
+async def test_simultaneous_edits_of_one_version_one_wins(client: httpx.AsyncClient, alice: Actor) -> None:
+    """Both read version 1 before either writes: the conditional UPDATE lets one through."""
+    email_id = await draft(client, alice)
+    replies = await asyncio.gather(
+        *(patch(client, alice, email_id, if_match='"1"', subject=f"Tab {n}") for n in range(4))
+    )
+    assert sorted(r.status_code for r in replies) == [200, 412, 412, 412]
+    [won] = [r.json()["subject"] for r in replies if r.status_code == 200]
+    final = (await get(client, alice, email_id)).json()
+    assert (final["subject"], final["version"]) == (won, 2)
 
 
 async def test_bad_if_match_and_bad_fields(client: httpx.AsyncClient, alice: Actor) -> None:
