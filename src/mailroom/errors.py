@@ -125,6 +125,14 @@ class Conflict(MailroomError):
     title = "Conflict"
 
 
+class PreconditionFailed(MailroomError):
+    """The object changed since the version the client named (``If-Match`` / ``if_version``)."""
+
+    code = "precondition_failed"
+    status = 412
+    title = "Precondition failed"
+
+
 class LimitExceeded(MailroomError):
     """A configured limit (domain max users, quota cap, ...) would be exceeded."""
 
@@ -173,6 +181,7 @@ ERRORS: tuple[type[MailroomError], ...] = (
     NotFound,
     MethodNotFound,
     Conflict,
+    PreconditionFailed,
     LimitExceeded,
     PayloadTooLarge,
     RateLimited,

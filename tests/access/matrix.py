@@ -238,6 +238,16 @@ async def _email(w: World, n: int) -> dict[str, Any]:
     return {"id": imported["email_id"], "thread_id": imported["thread_id"]}
 
 
+async def _draft(w: World, n: int) -> dict[str, Any]:
+    """A draft of user A's, to user B."""
+    made = await w.call(
+        "mail.emails.send",
+        {"email": {"to": [USERS["user_b"]], "subject": f"Draft {n}", "body": "x", "draft": True}},
+        as_="user_a",
+    )
+    return {"id": made["email_id"]}
+
+
 async def _dkim(w: World, n: int) -> dict[str, Any]:
     await w.call("admin.dkim.generate", {"domain": "one.test", "bits": 1024})
     return {"domain": "one.test"}
@@ -406,6 +416,9 @@ ROWS: dict[str, Row] = {
     ),
     "mail.emails.send": Row(static({"email": {"subject": "Matrix", "body": "x", "draft": True}})),
     "mail.identities.list": Row(static({})),
+    "mail.emails.update": Row(_with(_draft, subject="Edited", if_version=1), owner="user_a"),
+    "mail.emails.send_draft": Row(_with(_draft, if_version=1), owner="user_a"),
+    "mail.emails.delete": Row(_email_params(("id",)), owner="user_a"),
     "mail.keys.delete": Row(static({"fingerprint": "0" * 40}), allowed="not_found"),
     "mail.keys.list": Row(static({})),
     "mail.keys.lookup": Row(static({"email": USERS["user_a"]})),

@@ -146,9 +146,11 @@ async def test_delete_only_from_trash_or_spam_and_gives_back_quota_and_blobs(
     await ok(client, alice, "emails", [e_shared], "trash")
     await ok(client, alice, "emails", [e_mine], "spam")
     async with mailroom.runtime.db.read() as tx:
-        shas = {r["id"]: r["blob_sha"] for r in await tx.all(select(emails.c.id, emails.c.blob_sha))}
+        rows = await tx.all(select(emails.c.id, emails.c.blob_sha, emails.c.size))
+    shas = {r["id"]: r["blob_sha"] for r in rows}
+    sizes = {r["id"]: r["size"] for r in rows}
     await ok(client, alice, "emails", [e_shared, e_mine], "delete")
-    assert await quota_used(mailroom, A) == before - len(shared) - len(mine)
+    assert await quota_used(mailroom, A) == before - sizes[e_shared] - sizes[e_mine]
     problem(await client.get(f"/api/v1/emails/{e_mine}", headers=alice.headers), 404, "not_found")
     assert await listing(client, alice, "trash") == {}
     async with mailroom.runtime.db.read() as tx:

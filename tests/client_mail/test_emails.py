@@ -63,7 +63,13 @@ async def test_raw_is_the_message_as_received(
     r = await client.get(f"/api/v1/emails/{email_id}/raw", headers=alice.headers)
     assert r.status_code == 200
     assert r.headers["content-type"] == "message/rfc822"
-    assert r.content == raw
+    # Our trace headers (in the message's own line ends, LF here), then the bytes as they came.
+    trace, rest = r.content[: len(r.content) - len(raw)], r.content[len(r.content) - len(raw) :]
+    assert rest == raw
+    assert trace.startswith(b"Return-Path: <bob@example.net>\nDelivered-To: alice@example.org\n")
+    assert trace.split(b"\n")[2].startswith(b"Received: from ")
+    assert trace.count(b"\n") == 5  # Return-Path, Delivered-To, Received folded over three lines
+    assert b"\r" not in trace
 
 
 async def test_attachment_download_has_type_and_a_safe_name(

@@ -173,6 +173,41 @@ async def test_address_and_subject_operators(client: httpx.AsyncClient, alice: A
 
 
 @pytest.mark.usefixtures("mailbox")
+async def test_prefix_words(client: httpx.AsyncClient, alice: Actor) -> None:
+    """``invoi*`` finds every word it starts, as docs/mail.md promises (issue 11 §6), on the
+    engine the run uses (SQLite FTS5 or PostgreSQL): before the fix the "*" was dropped and
+    only the whole word "invoi" (nothing) matched."""
+    assert await subjects(client, alice, "budg") == []  # a word, not a prefix
+    assert await subjects(client, alice, "budg*") == ["Re: Budget 2026"]
+    assert await subjects(client, alice, "BUDG*") == ["Re: Budget 2026"]
+    assert await subjects(client, alice, "proj* -lun*") == ["Re: Budget 2026"]
+    assert await subjects(client, alice, "subject:lun*") == ["Lunch"]
+    assert await subjects(client, alice, "from:bui*") == ["Re: Budget 2026"]  # index and header
+    assert await subjects(client, alice, "cc:bui*") == ["Lunch"]
+    assert await subjects(client, alice, "appro*") == ["Re: Budget 2026"]
+    assert await subjects(client, alice, '"budg*"') == []  # quoted: the "*" is text
+    assert await subjects(client, alice, "-budg*") == ["Scans", "Lunch"]
+
+
+@pytest.mark.usefixtures("mailbox")
+async def test_invoice_prefix_as_the_issue_reproduced(
+    client: httpx.AsyncClient, alice: Actor, deliver: Deliver
+) -> None:
+    await deliver(message(subject="Invoices for March", message_id="<inv@x>"), "alice@example.org")
+    await deliver(message(subject="Re: your invoice", message_id="<inv2@x>"), "alice@example.org")
+    assert sorted(await subjects(client, alice, "invoi*")) == ["Invoices for March", "Re: your invoice"]
+    assert await subjects(client, alice, "invoi") == []
+
+
+def test_prefix_expressions() -> None:
+    q = parse_query('invoi* subject:lun* "a*" -spa*')
+    assert fts5_expression(7, list(q.text_terms)) == (
+        '(mailbox : "u7" AND ("invoi"*) AND (subject : ("lun"*)) AND ("a*")) NOT ("spa"*)'
+    )
+    assert pg_expression(7, list(q.text_terms)) == "u7 & invoi:* & lun:*A & a & !spa:*"
+
+
+@pytest.mark.usefixtures("mailbox")
 async def test_flags_labels_dates_and_sizes(client: httpx.AsyncClient, alice: Actor) -> None:
     assert await subjects(client, alice, "has:attachment") == ["Scans"]
     assert await subjects(client, alice, "is:read") == ["Lunch"]

@@ -11,9 +11,10 @@ way LMTP reports them (RFC 2033):
    already there (dedup key: Message-ID + SHA-256 of the bytes), checks the quota (over
    quota: ``452 4.2.2``, nothing stored for that mailbox), labels it (``inbox``, or ``spam``
    by the mailbox's spam rule, or the labels an import gives), threads it, inserts the
-   email row, indexes it for full-text search and adds its size to the quota used. It also
-   records the outbound intents (forwards, external alias destinations, relayed domains,
-   auto-replies) in the same transaction.
+   email row (with that mailbox's ``Return-Path``, ``Delivered-To`` and ``Received`` lines,
+   made without parsing: delivery/trace.py), indexes it for full-text search and adds its
+   size to the quota used. It also records the outbound intents (forwards, external alias
+   destinations, relayed domains, auto-replies) in the same transaction.
 3. Only after the commit (fsync'd: SQLite ``synchronous=FULL``, PostgreSQL's WAL) does a
    recipient get ``250``.
 
@@ -46,7 +47,7 @@ from mailroom.delivery.parse import parse_message
 from mailroom.delivery.push import StoredEmail, announce_received
 from mailroom.delivery.resolve import ExternalTarget, Resolution
 from mailroom.delivery.spam import is_spam
-from mailroom.delivery.trace import Trace, read_trace
+from mailroom.delivery.trace import DEFAULT_PROTOCOL, Arrival, Trace, TraceStamp, read_trace, rfc5322_date
 from mailroom.runtime import Runtime
 from mailroom.store import blobs as blob_rows
 from mailroom.store import emails as email_store
@@ -77,7 +78,11 @@ class IngestOptions:
 
     ``labels``: the labels to give (system or user names); None means ``inbox``, or ``spam``
     by the mailbox's rule. ``received_at``: the arrival time to record (imports pass the
-    message's date so old mail sorts as old); None means now.
+    message's date so old mail sorts as old); None means now. ``trace``: put
+    ``Return-Path``, ``Delivered-To`` and ``Received`` in front of the stored message
+    (delivery/trace.py); false for mail that did not arrive now (imports), the caller's own
+    copies (drafts, ``sent``). ``arrival``: the client and protocol for ``Received`` (the
+    listeners pass their session's); None: the source's default protocol, no client.
     """
 
     labels: tuple[str, ...] | None = None
@@ -85,6 +90,8 @@ class IngestOptions:
     is_starred: bool = False
     is_draft: bool = False
     received_at: datetime | None = None
+    trace: bool = True
+    arrival: Arrival | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +137,7 @@ class _Message:
     options: IngestOptions
     received_at: datetime
     now: datetime
+    stamp: TraceStamp | None  # the trace headers' shared part, None when none are written
     rcpts_of: dict[int, list[str]] = field(default_factory=dict)
     stored: list[StoredEmail] = field(default_factory=list)  # announced after the commit
 
@@ -219,6 +227,17 @@ async def ingest(
         parsed = await _parse(raw)
         document = await _document(parsed)
         now = rt.clock.now()
+        dedup = dedup_key(parsed.message_id, sha)
+        stamp = None
+        if options.trace and not options.is_draft:
+            stamp = TraceStamp.make(
+                raw=raw,
+                mail_from=mail_from,
+                arrival=options.arrival or Arrival(DEFAULT_PROTOCOL[source]),
+                host=rt.settings.hostname,
+                id_=dedup[:16],
+                date=rfc5322_date(now),
+            )
         message = _Message(
             raw=raw,
             sha=sha,
@@ -226,12 +245,13 @@ async def ingest(
             parsed=parsed,
             document=document,
             trace=trace,
-            dedup=dedup_key(parsed.message_id, sha),
+            dedup=dedup,
             mail_from=mail_from,
             source=source,
             options=options,
             received_at=options.received_at or now,
             now=now,
+            stamp=stamp,
         )
         results = await _group_commit(rt).deliver(message, accepted)
     except Exception:
@@ -377,7 +397,8 @@ async def _store_for(tx: Tx, rt: Runtime, msg: _Message, user: Row | None, rcpt:
         return _Outcome(email_id=existing, duplicate=True)
     if not user["enabled"]:
         return _Outcome("550 5.2.1 <?>: mailbox disabled")
-    size = len(msg.raw)
+    trace = msg.stamp.lines(rcpt) if msg.stamp is not None else None
+    size = len(msg.raw) + (len(trace.encode("utf-8")) if trace else 0)
     quota = int(user["quota_bytes"] or 0)
     if quota > 0 and int(user["quota_bytes_used"] or 0) + size > quota:
         return _Outcome("452 4.2.2 <?>: mailbox full")
@@ -408,7 +429,7 @@ async def _store_for(tx: Tx, rt: Runtime, msg: _Message, user: Row | None, rcpt:
         names = ["archive" if n == "inbox" else n for n in names]
         label_ids = await label_store.ensure(tx, user_id, names, msg.now)
     email_id = await email_store.insert_email(
-        tx, _email_row(msg, user_id, thread_id, message_id, spam, user, rcpt)
+        tx, _email_row(msg, user_id, thread_id, message_id, spam, user, rcpt, trace, size)
     )
     await email_store.add_labels(tx, email_id, label_ids.values())
     await thread_store.refresh(tx, thread_id)
@@ -431,14 +452,41 @@ def _utc(value: datetime | None) -> datetime | None:
 
 
 def _email_row(
-    msg: _Message, user_id: int, thread_id: int, message_id: str | None, spam: bool, user: Row, rcpt: str
+    msg: _Message,
+    user_id: int,
+    thread_id: int,
+    message_id: str | None,
+    spam: bool,
+    user: Row,
+    rcpt: str,
+    trace: str | None,
+    size: int,
 ) -> dict[str, Any]:
     parsed, options = msg.parsed, msg.options
     return {
+        **message_columns(parsed),
         "user_id": user_id,
         "thread_id": thread_id,
         "blob_sha": msg.sha,
         "message_id": message_id,
+        "received_at": msg.received_at,
+        "size": size,
+        "is_read": options.is_read or (spam and bool(user["spam_mark_as_read"])),
+        "is_starred": options.is_starred or (options.labels is not None and "starred" in options.labels),
+        "is_draft": options.is_draft,
+        "source": msg.source,
+        "mail_from": msg.mail_from[:320],
+        "delivered_to": rcpt[:320],
+        "dedup": msg.dedup,
+        "version": 1,
+        "trace": trace,
+    }
+
+
+def message_columns(parsed: ParsedMessage) -> dict[str, Any]:
+    """The columns of an email row that come from the message itself (a replaced draft
+    gets them anew: services/mail/drafts.py)."""
+    return {
         "in_reply_to": list(parsed.in_reply_to),
         "references": list(parsed.references),
         "subject": parsed.subject,
@@ -448,20 +496,11 @@ def _email_row(
         "bcc_addrs": _addresses(parsed.bcc),
         "reply_to_addrs": _addresses(parsed.reply_to),
         "date": _utc(parsed.date),
-        "received_at": msg.received_at,
-        "size": len(msg.raw),
         "snippet": parsed.snippet,
         "has_attachments": parsed.has_attachments,
         "attachments": [a.to_dict() for a in parsed.attachments],
         "encryption": parsed.encryption,
-        "is_read": options.is_read or (spam and bool(user["spam_mark_as_read"])),
-        "is_starred": options.is_starred or (options.labels is not None and "starred" in options.labels),
-        "is_draft": options.is_draft,
         "spam_score": parsed.spam_score,
-        "source": msg.source,
-        "mail_from": msg.mail_from[:320],
-        "delivered_to": rcpt[:320],
-        "dedup": msg.dedup,
     }
 
 

@@ -33,6 +33,7 @@ from mailroom.delivery.ingest import IngestOptions, Source, ingest
 from mailroom.delivery.resolve import LocalTarget, Resolution, SrsKey, normalize_recipient, resolve
 from mailroom.delivery.senders import aligned_domain, check_may_send
 from mailroom.delivery.signing import complete_headers, dkim_sign, header_value
+from mailroom.delivery.trace import DEFAULT_PROTOCOL, Arrival
 from mailroom.runtime import Runtime
 from mailroom.store import blobs as blob_rows
 from mailroom.store import dkim as dkim_store
@@ -129,8 +130,14 @@ async def store_queued(
     email_id: int | None = None,
     message_id: str | None = None,
 ) -> int:
-    """Queue ``raw`` (already written to the blob store as ``sha``) inside ``tx``."""
+    """Queue ``raw`` (already written to the blob store as ``sha``) inside ``tx``.
+
+    ``message_id`` defaults to the message's own ``Message-ID`` header, so every entry
+    (forwards, aliases, relays, auto-replies, DSNs) records it.
+    """
     now = rt.clock.now()
+    if message_id is None:
+        message_id = header_value(raw, "message-id")
     await blob_rows.record(tx, sha, len(raw), now)
     await rt.blobs.ensure(sha, raw)  # a collector may have removed the file meanwhile
     return await store.enqueue(
@@ -167,7 +174,7 @@ async def _sent_copy(rt: Runtime, raw: bytes, *, mail_from: str, user_id: int, s
         mail_from=mail_from,
         recipients=[target],
         source=source,
-        options=IngestOptions(labels=("sent",), is_read=True),
+        options=IngestOptions(labels=("sent",), is_read=True, trace=False),
     )
     if not result.ok or not result.email_ids:
         log.warning("sent copy for user %s not stored: %s", user_id, result.reply)
@@ -211,7 +218,16 @@ async def submit(
     for address, reply in split.errors.items():
         outcome[address] = NewRecipient(address, status="failed", code=int(reply[:3]), reply=reply)
     if split.local:
-        results = await ingest(rt, raw, mail_from=mail_from, recipients=split.local, source="submission")
+        # Received: "with HTTP" for the mail client API, "with ESMTPSA" for submission.
+        arrival = Arrival(DEFAULT_PROTOCOL["api" if source == "api" else "submission"])
+        results = await ingest(
+            rt,
+            raw,
+            mail_from=mail_from,
+            recipients=split.local,
+            source="submission",
+            options=IngestOptions(arrival=arrival),
+        )
         for resolution, result in zip(split.local, results, strict=True):
             if result.temporary:
                 # A full mailbox or a database hiccup: the queue tries ingest again later.

@@ -35,12 +35,13 @@ from mailroom.background import Periodic
 from mailroom.delivery import relay as transport
 from mailroom.delivery import srs
 from mailroom.delivery.dsn import FailedRecipient, build_dsn
-from mailroom.delivery.ingest import ingest
+from mailroom.delivery.ingest import IngestOptions, ingest
 from mailroom.delivery.outbound import sign, store_queued
 from mailroom.delivery.push import announce_status
 from mailroom.delivery.replies import build_autoreply
 from mailroom.delivery.resolve import Resolution, resolve
 from mailroom.delivery.signing import split_head
+from mailroom.delivery.trace import Arrival
 from mailroom.runtime import Runtime
 from mailroom.store import outbound as store
 from mailroom.store.blobs import BlobNotFound
@@ -61,6 +62,16 @@ def backoff(settings: Any, attempts: int) -> timedelta:
 def _add_header(raw: bytes, name: str, value: str) -> bytes:
     eol = b"\r\n" if b"\r\n" in raw[:4096] else b"\n"
     return f"{name}: {value}".encode() + eol + raw
+
+
+def _same_message(intent: Row) -> tuple[Any, ...]:
+    """Intents with the same key send the same bytes from the same envelope sender: one
+    queued message for all of them. An auto-reply is built for its one recipient."""
+    if intent["kind"] == "autoreply":
+        return ("autoreply", intent["id"])
+    # A relay's message goes out untouched; the others carry Delivered-To: <via>.
+    via = None if intent["kind"] == "relay" else (intent["payload"] or {}).get("via")
+    return (intent["kind"], intent["blob_sha"], intent["mail_from"], intent["relay"], via, intent["user_id"])
 
 
 class OutboundQueue(Periodic):
@@ -108,30 +119,44 @@ class OutboundQueue(Periodic):
         return now - timedelta(seconds=self.rt.settings.queue_lease_seconds)
 
     async def take_intents(self) -> int:
+        """Carry out due intents; those that send the same bytes from the same sender (one
+        message's relay recipients, one alias's or one mailbox's forward destinations) become
+        one queued message, so each next hop gets them in one SMTP transaction."""
         now = self.rt.clock.now()
         async with self.rt.db.read() as tx:
             rows = await store.due_intents(tx, now, self._stale(now))
-        handled = 0
+        groups: dict[tuple[Any, ...], list[Row]] = {}
         for row in rows:
+            groups.setdefault(_same_message(row), []).append(row)
+        handled = 0
+        for group in groups.values():
             async with self.rt.db.write() as tx:
-                if not await store.claim_intent(tx, int(row["id"]), now, self._stale(now)):
-                    continue
+                claimed = [
+                    r for r in group if await store.claim_intent(tx, int(r["id"]), now, self._stale(now))
+                ]
+            if not claimed:
+                continue
             try:
-                await self._carry_out(row)
+                await self._carry_out(claimed)
             except BlobNotFound:
                 async with self.rt.db.write() as tx:
-                    await store.fail_intent(tx, int(row["id"]), "the message's blob is missing", now)
+                    for r in claimed:
+                        await store.fail_intent(tx, int(r["id"]), "the message's blob is missing", now)
             except Exception:
-                log.exception("intent %s failed; it is taken again after the lease", row["id"])
+                ids = ", ".join(str(r["id"]) for r in claimed)
+                log.exception("intent(s) %s failed; taken again after the lease", ids)
                 continue
-            handled += 1
+            handled += len(claimed)
         return handled
 
-    async def _carry_out(self, intent: Row) -> None:
+    async def _carry_out(self, intents: list[Row]) -> None:
+        """Queue the message of ``intents`` (one, or several of :func:`_same_message`) for all
+        their recipients and delete them, in one transaction."""
         rt, now = self.rt, self.rt.clock.now()
+        intent = intents[0]
         kind = str(intent["kind"])
         payload: Mapping[str, Any] = intent["payload"] or {}
-        recipients = [str(r) for r in intent["recipients"]]
+        recipients = list(dict.fromkeys(str(r) for i in intents for r in i["recipients"]))
         mail_from = str(intent["mail_from"] or "")
         relay: str | None = None
         if kind == "autoreply":
@@ -165,7 +190,8 @@ class OutboundQueue(Periodic):
                 recipients=[NewRecipient(r, relay) for r in recipients],
                 user_id=intent["user_id"],
             )
-            await store.drop_intent(tx, int(intent["id"]))
+            for i in intents:
+                await store.drop_intent(tx, int(i["id"]))
 
     # -- queued messages -----------------------------------------------------------------
     async def deliver_due(self) -> int:
@@ -228,7 +254,13 @@ class OutboundQueue(Periodic):
                     by_hop[row["relay"]].append(row)
         if local:
             results = await ingest(
-                rt, raw, mail_from=mail_from, recipients=[res for _, res in local], source="submission"
+                rt,
+                raw,
+                mail_from=mail_from,
+                recipients=[res for _, res in local],
+                source="submission",
+                # Our own mail (a DSN, an auto-reply) handed from the queue to a mailbox.
+                options=IngestOptions(arrival=Arrival("local", helo=settings.hostname)),
             )
             for (row, _), result in zip(local, results, strict=True):
                 outcomes[int(row["id"])] = (transport.Outcome(result.code, result.reply), None)

@@ -244,6 +244,39 @@ async def delete_emails(tx: Tx, user_id: int, email_ids: Sequence[int]) -> list[
     return rows
 
 
+# -- drafts ------------------------------------------------------------------------------
+
+
+async def replace_draft(
+    tx: Tx, user_id: int, email_id: int, *, version: int, values: Mapping[str, Any]
+) -> bool:
+    """Give draft ``email_id`` new message columns if it is still a draft at ``version``; its
+    version grows by one. False when it is not (edited or sent meanwhile): nothing changed.
+    The caller re-indexes it, moves the quota and refreshes its thread."""
+    changed = await tx.rowcount(
+        update(emails)
+        .where(
+            emails.c.id == email_id,
+            emails.c.user_id == user_id,
+            emails.c.is_draft.is_(True),
+            emails.c.version == version,
+        )
+        .values(**values, version=emails.c.version + 1)
+    )
+    return changed == 1
+
+
+async def answered_by(tx: Tx, user_id: int, message_id: str) -> int | None:
+    """The id of ``user_id``'s email (not a draft) with this Message-ID (the oldest), if any."""
+    found = await tx.scalar(
+        select(emails.c.id)
+        .where(emails.c.user_id == user_id, emails.c.message_id == message_id, emails.c.is_draft.is_(False))
+        .order_by(emails.c.id)
+        .limit(1)
+    )
+    return int(found) if found is not None else None
+
+
 # -- where trashed mail came from ----------------------------------------------------------
 
 

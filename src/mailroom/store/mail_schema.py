@@ -120,6 +120,10 @@ emails = Table(
     Column("delivered_to", String(320), nullable=True),  # the RCPT address that brought it
     # Message-ID + content hash (see delivery/ingest.py): a resent message is not stored twice.
     Column("dedup", String(64), nullable=False),
+    # A draft's edit count: its ETag / if_version (services/mail/drafts.py).
+    Column("version", Integer, nullable=False, default=1, server_default="1"),
+    # Return-Path, Delivered-To and Received lines in front of the message (delivery/trace.py).
+    Column("trace", Text, nullable=True),
     UniqueConstraint("user_id", "dedup"),
     Index("ix_emails_thread_id_received_at", "thread_id", "received_at"),
     Index("ix_emails_user_id_message_id", "user_id", "message_id"),

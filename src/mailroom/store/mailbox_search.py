@@ -57,10 +57,22 @@ _PG_WEIGHT = {"subject": "A", "addresses": "B"}
 # -- the full-text expression ------------------------------------------------------------
 
 
+def _is_prefix(word: str) -> bool:
+    """``invoi*``: an unquoted word ending in ``*`` matches every word it starts
+    (docs/mail.md). In a quoted phrase the ``*`` is text like any punctuation."""
+    return word.endswith("*") and bool(_WORD.search(word))
+
+
+def _fts5_word(word: str, prefix: bool) -> str:
+    core = word.rstrip("*") if prefix else word
+    return '"' + core.replace('"', '""') + '"' + ("*" if prefix else "")
+
+
 def _fts5_atom(term: TextTerm) -> str:
-    """One term as FTS5: a quoted phrase, or every word quoted and ANDed (never syntax)."""
+    """One term as FTS5: a quoted phrase, or every word quoted and ANDed (never syntax); an
+    unquoted word ending in ``*`` is a prefix (``"invoi"*``)."""
     parts = [term.text] if term.phrase else term.text.split()
-    quoted = ['"' + p.replace('"', '""') + '"' for p in parts if _WORD.search(p)]
+    quoted = [_fts5_word(p, not term.phrase and _is_prefix(p)) for p in parts if _WORD.search(p)]
     body = " AND ".join(quoted) if len(quoted) > 1 else quoted[0]
     col = _FTS_COLUMN[term.field]
     return f"({col} : ({body}))" if col else f"({body})"
@@ -80,10 +92,23 @@ def _pg_atom(term: TextTerm) -> str | None:
     col = _FTS_COLUMN[term.field]
     weights = _PG_WEIGHT.get(col, "") if col else ""
     suffix = f":{weights}" if weights else ""
-    words = pg_words(term.text).split()
+    if term.phrase:
+        words = pg_words(term.text).split()
+        labelled = [f"{w}{suffix}" for w in words]
+    else:
+        # Each unquoted word is split as the index splits it ("e-mail" is two words); a
+        # trailing "*" makes the last of its pieces a prefix (":*"), as on FTS5.
+        labelled = []
+        for part in term.text.split():
+            pieces = pg_words(part).split()
+            if not pieces:
+                continue
+            star = "*" if _is_prefix(part) else ""
+            labelled += [f"{w}{suffix}" for w in pieces[:-1]]
+            labelled.append(f"{pieces[-1]}:{star}{weights}" if star or weights else pieces[-1])
+        words = labelled
     if not words:
         return None
-    labelled = [f"{w}{suffix}" for w in words]
     if term.phrase and len(labelled) > 1:
         return "(" + " <-> ".join(labelled) + ")"
     return labelled[0] if len(labelled) == 1 else "(" + " & ".join(labelled) + ")"
@@ -139,7 +164,8 @@ def _fulltext_ids(dialect: str, user_id: int, expression: str, limit: int | None
 
 
 def _address_condition(term: TextTerm) -> ColumnElement[bool]:
-    needle = "%" + term.text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    text_ = term.text.rstrip("*") if not term.phrase and _is_prefix(term.text) else term.text
+    needle = "%" + text_.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     return func.lower(cast(_ADDRESS_FIELDS[term.field], String)).like(needle, escape="\\")
 
 

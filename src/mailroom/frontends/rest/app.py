@@ -20,6 +20,8 @@ from starlette.routing import BaseRoute, Route
 from mailroom.errors import BadRequest, MailroomError, PayloadTooLarge
 from mailroom.frontends.http_auth import authenticate_headers
 from mailroom.frontends.http_body import JSON, parse_json_body, read_body
+from mailroom.frontends.rest.conditional import PARAM as IF_VERSION
+from mailroom.frontends.rest.conditional import apply_if_match
 from mailroom.frontends.rest.problems import problem_response, unexpected_error_response
 from mailroom.frontends.rest.request import ApiRequest
 from mailroom.frontends.rest.router import RegistryRouter
@@ -177,6 +179,7 @@ def make_endpoint(mailroom: Mailroom, spec: MethodSpec) -> Endpoint:
 
     upload_param = spec.upload_param if takes_body else None
     lists = list_params(spec)
+    conditional = IF_VERSION in spec.param_names
 
     async def endpoint(request: ApiRequest) -> Response | Reply:
         principal = await authenticate_headers(mailroom, request.headers, request.client_ip)
@@ -196,6 +199,8 @@ def make_endpoint(mailroom: Mailroom, spec: MethodSpec) -> Endpoint:
                     raise BadRequest("the body must be a JSON object")
                 params.update(body)
         params.update(request.path_params)
+        if conditional:
+            apply_if_match(params, request.headers.get("if-match"))
         info = CallInfo(
             protocol="rest",
             client_ip=principal.client_ip or request.client_ip,

@@ -34,6 +34,7 @@ import mailroom
 from mailroom.errors import ERRORS, MailroomError
 from mailroom.frontends.http_body import JSON
 from mailroom.frontends.rest.app import API_PREFIX, path_and_query
+from mailroom.frontends.rest.conditional import PARAM as IF_VERSION
 from mailroom.frontends.rest.docs import docs_routes
 from mailroom.frontends.rest.problems import PROBLEM, problem_type
 from mailroom.registry import Download, MethodSpec, Registry
@@ -252,6 +253,8 @@ def _operation(registry: Registry, spec: MethodSpec, schemas: _Schemas) -> dict[
     operation["security"] = [] if spec.access.public else SECURED
     parameters = [_parameter(n, "path", properties[n], True, examples) for n in path_names]
     parameters += [_parameter(n, "query", properties[n], n in required, examples) for n in query_names]
+    if IF_VERSION in spec.param_names:  # frontends/rest/conditional.py
+        parameters.append(IF_MATCH_PARAMETER)
     if parameters:
         operation["parameters"] = parameters
     if body_names:
@@ -322,6 +325,17 @@ def _examples_for(examples: list[dict[str, Any]], pick: Any) -> dict[str, Any]:
 
 
 _MISSING = object()
+
+
+#: ``If-Match``, which REST maps onto a method's ``if_version`` (frontends/rest/conditional.py).
+IF_MATCH_PARAMETER: dict[str, Any] = {
+    "name": "If-Match",
+    "in": "header",
+    "required": False,
+    "description": 'The ETag the email was read with ("3"; W/"3" counts as "3"; * for no check): '
+    "the same as if_version. Stale: 412 precondition_failed.",
+    "schema": {"type": "string", "pattern": r'^(\*|(W/)?"[0-9]{1,18}")$'},
+}
 
 
 def _parameter(

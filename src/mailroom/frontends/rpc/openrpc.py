@@ -35,7 +35,14 @@ DOWNLOAD_SCHEMA: dict[str, Any] = {
 #: Errors any method may answer with; public methods cannot fail authentication.
 _EVERY_METHOD = ("invalid_params", "rate_limited", "unavailable", "internal_error")
 _AUTHENTICATED = ("unauthenticated", "forbidden")
-_SERVICE = ("bad_request", "not_found", "conflict", "limit_exceeded", "payload_too_large")
+_SERVICE = (
+    "bad_request",
+    "not_found",
+    "conflict",
+    "precondition_failed",
+    "limit_exceeded",
+    "payload_too_large",
+)
 
 
 def lifecycle_note(spec: MethodSpec) -> str:

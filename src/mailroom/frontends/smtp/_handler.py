@@ -26,6 +26,14 @@ def _peer_ip(session: Any) -> str | None:
     return str(peer[0]) if isinstance(peer, tuple) and peer else None
 
 
+def protocol_of(*, lmtp: bool, extended: bool, tls: bool, authenticated: bool) -> str:
+    """The session's ``with`` keyword for the ``Received`` line (RFC 5321 §4.4, RFC 3848: S
+    for TLS, A for authentication; plain SMTP after HELO)."""
+    if not lmtp and not extended:
+        return "SMTP"
+    return ("LMTP" if lmtp else "ESMTP") + ("S" if tls else "") + ("A" if authenticated else "")
+
+
 def envelope_sender(mail_from: str | None) -> str:
     """The reverse path without brackets; ``''`` for the null sender of bounces."""
     value = (mail_from or "").strip()
@@ -71,6 +79,16 @@ class DeliveryHandler:
             "mail_from": envelope_sender(envelope.mail_from),
             "recipients": recipients,
             "source": self.protocol,
+            "session": {
+                "protocol": protocol_of(
+                    lmtp=self.lmtp,
+                    extended=bool(getattr(session, "extended_smtp", False)),
+                    tls=getattr(session, "ssl", None) is not None,
+                    authenticated=bool(getattr(session, "authenticated", False)),
+                ),
+                "helo": (str(getattr(session, "host_name", None) or "") or None),
+                "peer_ip": _peer_ip(session),
+            },
         }
         try:
             statuses = await self._invoke("mail.delivery.deliver", params, session)

@@ -79,6 +79,8 @@ def _address(value: str) -> str:
 Recipient = Annotated[str, Field(max_length=320 + 200), AfterValidator(_address)]
 Recipients = Annotated[list[Recipient], Field(max_length=500)]
 HeaderText = Annotated[str, Field(max_length=998), AfterValidator(_no_line_breaks)]
+#: One entry of ``attachment_ids`` (also what a draft's edit takes: services/mail/drafts.py).
+AttachmentRef = Annotated[str, Field(pattern=_ATTACHMENT_ID.pattern)]
 
 
 class EmailCompose(BaseModel):
@@ -171,6 +173,10 @@ async def _attachments(ctx: Context, user_id: int, ids: list[str]) -> list[tuple
             media = "application/octet-stream"
         out.append((content, media, str(info.get("filename") or f"attachment-{index}")))
     return out
+
+
+#: The attachments named by ``attachment_ids`` (drafts rebuild their message with them).
+attachments_of = _attachments
 
 
 def _ref(message_id: str | None) -> str | None:
@@ -308,7 +314,7 @@ async def _store_draft(
     ctx: Context, user_id: int, address: str, raw: bytes, message_id: str
 ) -> ComposeResult:
     target = Resolution(address, "accepted", [LocalTarget(user_id, address)])
-    options = IngestOptions(labels=("drafts",), is_read=True, is_draft=True)
+    options = IngestOptions(labels=("drafts",), is_read=True, is_draft=True, trace=False)
     [result] = await ingest(ctx.rt, raw, mail_from="", recipients=[target], source="api", options=options)
     if not result.ok:
         if result.code == 452:

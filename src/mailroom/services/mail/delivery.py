@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from mailroom.delivery.ingest import ingest, temporary_failure
+from mailroom.delivery.ingest import IngestOptions, ingest, temporary_failure
 from mailroom.delivery.resolve import Resolution, SrsKey, resolve
+from mailroom.delivery.trace import Arrival
 from mailroom.registry import Context, Internal
 from mailroom.services.mail._api import api
 
@@ -26,6 +27,16 @@ class RecipientCheck(BaseModel):
     address: str
     accepted: bool
     reply: str
+
+
+class SmtpSession(BaseModel):
+    """Who handed the message over, for its ``Received`` line (delivery/trace.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    protocol: Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,16}$", description="SMTP, ESMTPS, LMTP, ...")]
+    helo: Annotated[str | None, Field(max_length=255)] = None
+    peer_ip: Annotated[str | None, Field(max_length=64)] = None
 
 
 class DeliveryStatus(BaseModel):
@@ -58,6 +69,7 @@ async def deliver(
     mail_from: Annotated[str, Field(max_length=512)],
     recipients: Annotated[list[Address], Field(min_length=1, max_length=10_000)],
     source: Literal["smtp", "lmtp"] = "lmtp",
+    session: SmtpSession | None = None,
 ) -> list[DeliveryStatus]:
     """Store a message for its recipients (resolved again now) and answer one status each.
 
@@ -75,7 +87,12 @@ async def deliver(
                 )
     except Exception:
         return [DeliveryStatus(address=a, code=451, reply=temporary_failure(a)) for a in recipients]
-    results = await ingest(ctx.rt, raw, mail_from=mail_from, recipients=resolutions, source=source)
+    options = None
+    if session is not None:
+        options = IngestOptions(arrival=Arrival(session.protocol, session.helo, session.peer_ip))
+    results = await ingest(
+        ctx.rt, raw, mail_from=mail_from, recipients=resolutions, source=source, options=options
+    )
     return [
         DeliveryStatus(address=a, code=r.code, reply=r.reply)
         for a, r in zip(recipients, results, strict=True)

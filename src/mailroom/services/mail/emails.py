@@ -74,6 +74,11 @@ class EmailSummary(BaseModel):
     encryption: str = Field(description="none, signed or encrypted.")
     has_attachments: bool
     attachments: list[Attachment]
+    version: int = Field(
+        default=1,
+        description="Grows by one with each edit of a draft; send it back as if_version (REST: the "
+        "ETag, as If-Match) so an edit made meanwhile elsewhere is not overwritten.",
+    )
 
 
 class Header(BaseModel):
@@ -117,7 +122,13 @@ def email_summary(row: Row) -> EmailSummary:
         encryption=row["encryption"],
         has_attachments=bool(row["has_attachments"]),
         attachments=[Attachment.model_validate(a) for a in row["attachments"] or []],
+        version=int(row.get("version") or 1),
     )
+
+
+def etag(version: int) -> str:
+    """The REST ``ETag`` of an email at ``version`` (the RPC protocols have ``version``)."""
+    return f'"{version}"'
 
 
 def _decode(value: str) -> str:
@@ -135,7 +146,8 @@ def headers_of(raw: bytes) -> list[Header]:
     return [Header(name=str(k), value=_decode(str(v))) for k, v in message.items()[:MAX_HEADERS]]
 
 
-async def _load(ctx: Context, email_id: int) -> tuple[Row, bytes]:
+async def load(ctx: Context, email_id: int) -> tuple[Row, bytes]:
+    """One of the caller's emails (404 otherwise) and its stored message."""
     user_id = user_id_of(ctx)
     async with ctx.rt.db.read() as tx:
         row = await email_store.get(tx, user_id, email_id)
@@ -145,19 +157,29 @@ async def _load(ctx: Context, email_id: int) -> tuple[Row, bytes]:
 
 
 async def _raw(rt: Runtime, row: Row) -> bytes:
+    """The message as stored for this mailbox: its trace headers (``Return-Path``,
+    ``Delivered-To``, ``Received``: delivery/trace.py) and the blob."""
     try:
-        return await rt.blobs.get(str(row["blob_sha"]))
+        blob = await rt.blobs.get(str(row["blob_sha"]))
     except BlobNotFound:  # the row outlived its blob: nothing a client can do about it
         raise NotFound.of("email", row["id"]) from None
+    trace = row.get("trace")
+    return str(trace).encode("utf-8") + blob if trace else blob
 
 
 @api.method("mail.emails.get", http=GET("/emails/{id}"), access=UserSelf())
 async def get_email(ctx: Context, id: int) -> EmailDetail:
     """One of the caller's emails: headers, addresses, text and HTML bodies, attachment list."""
-    row, raw = await _load(ctx, id)
+    row, raw = await load(ctx, id)
+    return await email_detail(ctx, row, raw)
+
+
+async def email_detail(ctx: Context, row: Row, raw: bytes) -> EmailDetail:
+    """An email as ``mail.emails.get`` answers it (and its ``ETag``)."""
     parsed = (
         parse_message(raw) if len(raw) <= _PARSE_INLINE_BYTES else await asyncio.to_thread(parse_message, raw)
     )
+    ctx.call.response_headers["ETag"] = etag(int(row.get("version") or 1))
     return EmailDetail(
         **email_summary(row).model_dump(),
         in_reply_to=list(row["in_reply_to"] or []),
@@ -171,7 +193,7 @@ async def get_email(ctx: Context, id: int) -> EmailDetail:
 @api.method("mail.emails.raw", http=GET("/emails/{id}/raw"), access=UserSelf())
 async def raw_email(ctx: Context, id: int) -> Annotated[Download, "message/rfc822"]:
     """The email exactly as it was received (``message/rfc822``)."""
-    _, raw = await _load(ctx, id)
+    _, raw = await load(ctx, id)
     ctx.call.response_headers.update(_UNTRUSTED)
     return Download(raw, content_type="message/rfc822", filename=f"email-{id}.eml")
 
@@ -185,7 +207,7 @@ def _filename(name: str | None, index: int) -> str:
 async def get_attachment(ctx: Context, id: int, n: Annotated[int, Field(ge=0)]) -> Download:
     """Attachment ``n`` (its ``index``) of one of the caller's emails, decoded, always as a
     download (``Content-Disposition: attachment``) with its declared type and a safe name."""
-    row, raw = await _load(ctx, id)
+    row, raw = await load(ctx, id)
     infos = row["attachments"] or []
     info = next((a for a in infos if a.get("index") == n), None)
     if info is None:

@@ -92,6 +92,7 @@ async def import_message(
         is_starred=is_starred,
         is_draft=is_draft,
         received_at=received_at,
+        trace=False,  # mail that arrived elsewhere, earlier: it has its own trace headers
     )
     source: Source = "import" if ctx.call.protocol == "cli" else "api"
     [result] = await ingest(

@@ -1,7 +1,7 @@
 """Session refresh tokens: sessions.refresh_expires_at and session_refresh_tokens
 
 Revision ID: 0007_session_refresh
-Revises: 0004_send_as
+Revises: 0006_drafts
 
 A session can be renewed without the password with a single-use refresh token
 (``mail.sessions.refresh``). Every token a session was given stays (with ``used_at``) until
@@ -18,7 +18,7 @@ from alembic import op
 import mailroom.store.types
 
 revision = "0007_session_refresh"
-down_revision = "0004_send_as"
+down_revision = "0006_drafts"
 branch_labels = None
 depends_on = None
 
