@@ -312,6 +312,23 @@ await step("batch archive with the keyboard", async () => {
   await page.getByTestId("thread-row").nth(1).waitFor({ timeout: T });
 });
 
+await step("settings: a signature that new messages start with, and a vacation reply", async () => {
+  const { page } = alice;
+  await page.getByTestId("settings-open").click();
+  await page.getByTestId("settings-signature").fill("Alice, Example Org");
+  await page.getByTestId("settings-vacation").check();
+  await shot(page, "webmail-settings");
+  await page.getByTestId("settings-save").click();
+  await page.getByTestId("toast").filter({ hasText: "Settings saved" }).waitFor({ timeout: T });
+  const r = await apiCall(page, "GET", "/me/settings");
+  expect(r.body.signature === "Alice, Example Org" && r.body.reply.enabled === true, `settings: ${JSON.stringify(r.body)}`);
+  await page.getByTestId("compose-open").click();
+  const body = await page.getByTestId("compose-body").inputValue();
+  expect(body.endsWith("\n-- \nAlice, Example Org"), `a new message starts with ${JSON.stringify(body)}`);
+  await page.getByTestId("compose").getByRole("button", { name: "Close" }).click();
+  await apiCall(page, "PATCH", "/me/settings", { reply: { enabled: false } });
+});
+
 await step("the inbox of 50 threads is interactive within 1 s", async () => {
   for (let i = 0; i < 50; i++) {
     const r = await apiCall(alice.page, "POST", "/emails", { to: ["bob@example.org"], subject: `Note ${i}`, body: `note ${i}` });

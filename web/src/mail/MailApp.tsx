@@ -4,6 +4,7 @@ import { searchSuggestions } from "../lib";
 import { errorToast, Login, Toasts, toast, useHashRoute, useSession } from "../ui";
 import { Icon } from "../icons";
 import { Compose } from "./Compose";
+import { Settings, type ClientSettings } from "./Settings";
 import { ThreadList } from "./ThreadList";
 import { ThreadView } from "./ThreadView";
 import { LABEL_ICONS, SYSTEM_LABEL_NAMES, type ComposeInit, type Label, type ThreadSummary } from "./types";
@@ -68,6 +69,14 @@ function Mailbox(props: { who: Who; onLogout: () => void }) {
   const [search, setSearch] = useState(query);
   const [help, setHelp] = useState(false);
   const [menu, setMenu] = useState(false);
+  const [settingsOpen, setSettingsOpen] = useState(false);
+  const [signature, setSignature] = useState("");
+  useEffect(() => {
+    api.get<ClientSettings>("/me/settings").then((s) => setSignature(s.signature), () => setSignature(""));
+  }, []);
+  // A new message starts with the signature ("-- " line, RFC 3676); replies keep theirs below.
+  const startCompose = (init: ComposeInit) =>
+    setCompose(signature && !init.threadId && init.body === undefined ? { ...init, body: `\n\n-- \n${signature}` } : init);
   const searchRef = useRef<HTMLInputElement>(null);
   // Keys may come faster than renders: shortcuts read and move the cursor and the selection
   // through this ref (kept equal to the state), never through a stale closure.
@@ -82,17 +91,21 @@ function Mailbox(props: { who: Who; onLogout: () => void }) {
   }, []);
   // Only the answer to the latest request is shown (an older one may arrive after it).
   const latest = useRef(0);
+  const wanted = useRef("");
+  wanted.current = `${label}|${query}|${offset}`;
   const loadThreads = useCallback(async () => {
     const mine = ++latest.current;
+    const key = `${label}|${query}|${offset}`;
     try {
       const first = label === "inbox" && !query && offset === 0 ? await takeEarly("threads") : null;
       const r = first ?? (await api.get<ThreadPage>("/threads", {
         label: label || undefined, q: query || undefined, offset, limit: PAGE,
       }));
-      if (mine !== latest.current) return;
+      // A later request, or a reload for a list no longer shown (a push event's), loses.
+      if (mine !== latest.current || key !== wanted.current) return;
       setThreads(r.threads);
       setTotal(r.n_threads);
-      setLoadedFor(`${label}|${query}|${offset}`);
+      setLoadedFor(key);
     } catch (e) {
       errorToast(e);
       setThreads([]);
@@ -159,7 +172,7 @@ function Mailbox(props: { who: Who; onLogout: () => void }) {
         case "I": act("read"); break;
         case "U": act("unread"); break;
         case "m": act("mute"); break;
-        case "c": setCompose({}); break;
+        case "c": startCompose({}); break;
         case "/": searchRef.current?.focus(); break;
         case "?": setHelp(!help); break;
         default: return;
@@ -210,10 +223,11 @@ function Mailbox(props: { who: Who; onLogout: () => void }) {
         <span class="spacer" />
         <span class="who">{props.who.email}</span>
         {(props.who.is_admin || props.who.managed_domains.length > 0) && <a class="button ghost" href="/admin">Admin</a>}
+        <button type="button" class="ghost" onClick={() => setSettingsOpen(true)} data-testid="settings-open">Settings</button>
         <button type="button" class="ghost" onClick={logout} data-testid="logout">Sign out</button>
       </header>
       <nav class="labels" aria-label="Labels" onClick={(e) => (e.target as HTMLElement).closest("a") && setMenu(false)}>
-        <button type="button" class="primary compose-button" onClick={() => setCompose({})} data-testid="compose-open">✎ Compose</button>
+        <button type="button" class="primary compose-button" onClick={() => startCompose({})} data-testid="compose-open">✎ Compose</button>
         <ul>
           {sorted.map((l) => (
             <li key={l.id}>
@@ -240,6 +254,7 @@ function Mailbox(props: { who: Who; onLogout: () => void }) {
       )}
       {compose && <Compose init={compose} onClose={() => setCompose(null)} onSent={() => { setCompose(null); loadLabels(); loadThreads(); }} />}
       {help && <Shortcuts onClose={() => setHelp(false)} />}
+      {settingsOpen && <Settings onClose={() => setSettingsOpen(false)} onSaved={(s) => setSignature(s.signature)} />}
       <Toasts />
     </div>
   );
@@ -281,6 +296,7 @@ function listen(onEvent: () => void): () => void {
   let stopped = false;
   let controller: AbortController | null = null;
   let timer: number | undefined;
+  let pending: number | undefined;
   const run = async (delay: number) => {
     if (stopped) return;
     controller = new AbortController();
@@ -293,7 +309,6 @@ function listen(onEvent: () => void): () => void {
       if (!r.ok || !r.body) throw new Error(String(r.status));
       const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
       let buffer = "";
-      let pending: number | undefined;
       for (;;) {
         const { value, done } = await reader.read();
         if (done) break;
@@ -315,6 +330,7 @@ function listen(onEvent: () => void): () => void {
   return () => {
     stopped = true;
     clearTimeout(timer);
+    clearTimeout(pending);
     controller?.abort();
   };
 }
