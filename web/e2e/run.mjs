@@ -3,7 +3,7 @@
 //   MAILROOM_URL=http://127.0.0.1:PORT MAILROOM_ADMIN_KEY=mr_... SCREENSHOTS=dir node e2e/run.mjs
 // Each step prints "ok <name>" or fails the run with the reason (exit code 1).
 import { chromium } from "playwright-core";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
 const BASE = process.env.MAILROOM_URL;
@@ -81,6 +81,20 @@ async function mailLogin(page, user) {
   await page.locator('[data-testid="label-item"][data-label="inbox"]').waitFor({ timeout: T });
 }
 
+/** axe-core on the page as it is: serious and critical violations fail, the rest are counted. */
+const AXE = readFileSync(new URL("../node_modules/axe-core/axe.min.js", import.meta.url), "utf8");
+figures.axe_minor = {};
+async function accessible(page, name) {
+  await page.evaluate(AXE); // through the DevTools protocol: the page's CSP does not apply
+  const violations = await page.evaluate(async () =>
+    (await window.axe.run(document, { resultTypes: ["violations"] })).violations.map((v) => ({
+      impact: v.impact, id: v.id, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(" ")),
+    })));
+  const bad = violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  expect(bad.length === 0, `${name}: accessibility violations ${JSON.stringify(bad)}`);
+  if (violations.length) figures.axe_minor[name] = violations.map((v) => `${v.impact} ${v.id}`);
+}
+
 /** The thread list shows what was last asked for. */
 async function settled(page) {
   await page.locator('.thread-list[aria-busy="false"]').waitFor({ timeout: T });
@@ -156,6 +170,7 @@ await step("admin creates users", async () => {
     await page.locator(`[data-testid="user-row"][data-email="${email}"]`).waitFor({ timeout: T });
   }
   await shot(page, "admin-users");
+  await accessible(page, "admin users");
   const r = await apiCall(page, "POST", "/domains/example.org/managers", { email: "alice@example.org" });
   expect(r.status === 201, `making alice a manager: ${r.status} ${JSON.stringify(r.body)}`);
 });
@@ -165,6 +180,7 @@ await step("admin dashboard and audit log show the changes", async () => {
   await page.getByTestId("nav-dashboard").click();
   await page.locator(".stat-n", { hasText: "3" }).first().waitFor({ timeout: T });
   await shot(page, "admin-dashboard");
+  await accessible(page, "admin dashboard");
   await page.locator('a[href="#/audit"]').first().click();
   await page.getByTestId("audit-row").first().waitFor({ timeout: T });
 });
@@ -233,6 +249,7 @@ await step("bob reads the thread", async () => {
   await page.getByTestId("thread-view").waitFor({ timeout: T });
   await page.getByTestId("message-body").filter({ hasText: "shall we have lunch on Friday?" }).waitFor({ timeout: T });
   await shot(page, "webmail-thread");
+  await accessible(page, "webmail thread");
 });
 
 await step("bob replies; alice reads the reply in the same thread", async () => {
@@ -381,6 +398,7 @@ await step("dark mode", async () => {
   await page.getByTestId("thread-subject").first().click();
   await page.getByTestId("message-body").first().waitFor({ timeout: T });
   await shot(page, "webmail-dark");
+  await accessible(page, "webmail dark");
   await context.close();
 });
 
@@ -391,6 +409,7 @@ await step("signing out ends the session", async () => {
   await page.reload();
   await page.getByTestId("login-username").waitFor({ timeout: T });
   await shot(page, "webmail-login");
+  await accessible(page, "login");
 });
 
 await step("no console errors, CSP violations or other-origin requests", async () => {

@@ -38,7 +38,7 @@ export function Relays(_: PageProps) {
         </div>
         {list.page && list.page.items.length === 0 ? <Empty>No relayed domains.</Empty> : (
           <table>
-            <thead><tr><th>Domain</th><th>Goes to</th><th /></tr></thead>
+            <thead><tr><th>Domain</th><th>Goes to</th><th><span class="sr-only">Actions</span></th></tr></thead>
             <tbody>
               {list.page?.items.map((r) => (
                 <tr key={r.name} data-testid="relay-row">

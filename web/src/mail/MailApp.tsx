@@ -241,6 +241,7 @@ function Mailbox(props: { who: Who; onLogout: () => void }) {
           ))}
         </ul>
       </nav>
+      <main class="mail-main">
       <ThreadList title={title} threads={threads} total={total} offset={offset} pageSize={PAGE} cursor={cursor}
         selected={selected} openId={openId} onOpen={open} onToggle={toggle}
         onSelectAll={(all) => {
@@ -252,6 +253,7 @@ function Mailbox(props: { who: Who; onLogout: () => void }) {
         <ThreadView key={openId} id={openId} me={props.who.email!} onClose={() => open(null)}
           onAction={(a) => act(a, [openId])} onCompose={setCompose} onChanged={() => { loadLabels(); loadThreads(); }} />
       )}
+      </main>
       {compose && <Compose init={compose} onClose={() => setCompose(null)} onSent={() => { setCompose(null); loadLabels(); loadThreads(); }} />}
       {help && <Shortcuts onClose={() => setHelp(false)} />}
       {settingsOpen && <Settings onClose={() => setSettingsOpen(false)} onSaved={(s) => setSignature(s.signature)} />}
