@@ -330,6 +330,28 @@ await step("batch archive with the keyboard", async () => {
   await page.getByTestId("thread-row").nth(1).waitFor({ timeout: T });
 });
 
+await step("attachments: alice attaches a file, bob downloads it", async () => {
+  const { page } = alice;
+  await page.getByTestId("compose-open").click();
+  await page.getByTestId("compose-to").fill("bob@example.org");
+  await page.getByTestId("compose-subject").fill("The plan, attached");
+  await page.getByTestId("compose-attach").setInputFiles({
+    name: "plan.txt", mimeType: "text/plain", buffer: Buffer.from("step 1: lunch\nstep 2: more lunch\n"),
+  });
+  await page.getByTestId("compose-upload").locator("progress[value='1']").waitFor({ timeout: T });
+  await page.getByTestId("compose-send").click();
+  await page.getByTestId("toast").filter({ hasText: "Message sent" }).first().waitFor({ timeout: T });
+  await bob.page.locator('[data-testid="label-item"][data-label="inbox"]').click();
+  await bob.page.locator('[data-testid="thread-subject"]', { hasText: "The plan, attached" }).click();
+  const link = bob.page.locator("a.attachment", { hasText: "plan.txt" });
+  await link.waitFor({ timeout: T });
+  const [download] = await Promise.all([bob.page.waitForEvent("download", { timeout: T }), link.click()]);
+  expect(download.suggestedFilename() === "plan.txt", `downloaded as ${download.suggestedFilename()}`);
+  const path = await download.path();
+  const text = readFileSync(path, "utf8");
+  expect(text.includes("step 2: more lunch"), `the download holds ${JSON.stringify(text)}`);
+});
+
 await step("settings: a signature that new messages start with, and a vacation reply", async () => {
   const { page } = alice;
   await page.getByTestId("settings-open").click();
