@@ -352,6 +352,33 @@ await step("attachments: alice attaches a file, bob downloads it", async () => {
   expect(text.includes("step 2: more lunch"), `the download holds ${JSON.stringify(text)}`);
 });
 
+await step("batch: label and snooze from the bar; contacts complete the To field", async () => {
+  const { page } = bob;
+  const made = await apiCall(page, "POST", "/labels", { name: "Projects" });
+  expect(made.status === 201, `label: ${made.status}`);
+  await page.reload();
+  await page.locator('[data-testid="label-item"][data-label="inbox"]').click();
+  await settled(page);
+  await page.getByTestId("thread-row").first().locator("input[type=checkbox]").check();
+  await page.getByTestId("batch-label").selectOption("Projects");
+  await page.getByTestId("toast").filter({ hasText: "Labelled 1" }).waitFor({ timeout: T });
+  await page.locator('[data-testid="label-item"][data-label="Projects"]').click();
+  await settled(page);
+  expect((await page.getByTestId("thread-row").count()) === 1, "the labelled thread is not under Projects");
+  await page.getByTestId("thread-row").first().locator("input[type=checkbox]").check();
+  await page.getByTestId("batch-snooze").selectOption("tomorrow");
+  await page.getByTestId("toast").filter({ hasText: "Snoozed 1" }).waitFor({ timeout: T });
+  await page.locator('[data-testid="label-item"][data-label="postponed"]').click();
+  await settled(page);
+  expect((await page.getByTestId("thread-row").count()) === 1, "the snoozed thread is not under Snoozed");
+  const contact = await apiCall(alice.page, "POST", "/contacts", { name: "Bob Example", emails: [{ address: "bob@example.org" }] });
+  expect(contact.status === 201, `contact: ${contact.status} ${JSON.stringify(contact.body)}`);
+  await alice.page.getByTestId("compose-open").click();
+  await alice.page.getByTestId("compose-to").pressSequentially("bob");
+  await alice.page.locator('#compose-to-suggestions option[value="Bob Example <bob@example.org>"]').waitFor({ state: "attached", timeout: T });
+  await alice.page.getByTestId("compose").getByRole("button", { name: "Close" }).click();
+});
+
 await step("settings: a signature that new messages start with, and a vacation reply", async () => {
   const { page } = alice;
   await page.getByTestId("settings-open").click();

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { readCookie, withQuery } from "./api";
 import { defuseAttributes } from "./sanitize";
+import { snoozeUntil } from "./mail/ThreadList";
 import { foldQuoted, formatBytes, pageLabel, quoteBody, replySubject, searchSuggestions, shortDate, splitAddresses } from "./lib";
 
 describe("lib", () => {
@@ -62,5 +63,16 @@ describe("sanitize", () => {
       '<img/data-defused-onerror=a()><img src="x"data-defused-onload="b">',
     );
     expect(defuseAttributes("<p>set style = bold, onward = 1</p>")).toBe("<p>set style = bold, onward = 1</p>");
+  });
+});
+
+describe("snooze", () => {
+  it("ends three hours on, tomorrow at 8 or a week on at 8", () => {
+    const now = new Date(2026, 5, 10, 14, 30);
+    expect(new Date(snoozeUntil("hours", now)).getTime() - now.getTime()).toBe(3 * 3600_000);
+    const tomorrow = new Date(snoozeUntil("tomorrow", now));
+    expect([tomorrow.getDate(), tomorrow.getHours(), tomorrow.getMinutes()]).toEqual([11, 8, 0]);
+    const week = new Date(snoozeUntil("week", now));
+    expect([week.getDate(), week.getHours()]).toEqual([17, 8]);
   });
 });

@@ -9,6 +9,11 @@ interface SendResult {
   recipients: { address: string; status: string; reason: string | null }[];
 }
 
+interface Contact {
+  name: string;
+  emails: { address: string }[];
+}
+
 interface Upload {
   key: number;
   name: string;
@@ -61,6 +66,21 @@ export function Compose(p: { init: ComposeInit; onClose: () => void; onSent: () 
     }
   };
   const pending = uploads.some((u) => u.id === null && u.error === null);
+  // Contact autocomplete: the caller's contacts as suggestions for the address fields.
+  const [known, setKnown] = useState<string[]>([]);
+  useEffect(() => {
+    api.get<{ items?: Contact[] } | Contact[]>("/contacts", { limit: 500 }).then((r) => {
+      const list = Array.isArray(r) ? r : r.items ?? [];
+      setKnown(list.flatMap((c) => c.emails.map((e) => (c.name ? `${c.name} <${e.address}>` : e.address))));
+    }, () => setKnown([]));
+  }, []);
+  const suggest = (typed: string) => {
+    const parts = typed.split(",");
+    const head = parts.slice(0, -1).map((x) => x.trim()).filter(Boolean);
+    const last = (parts[parts.length - 1] ?? "").trim().toLowerCase();
+    if (!last) return [];
+    return known.filter((k) => k.toLowerCase().includes(last)).slice(0, 8).map((k) => [...head, k].join(", "));
+  };
   const first = useRef<HTMLInputElement>(null);
   const text = useRef<HTMLTextAreaElement>(null);
   useEffect(() => {
@@ -117,7 +137,9 @@ export function Compose(p: { init: ComposeInit; onClose: () => void; onSent: () 
         <button type="button" class="icon" aria-label="Close" onClick={p.onClose}>×</button>
       </div>
       <label class="compose-field"><span>To</span>
-        <input ref={first} value={to} onInput={(e) => setTo(e.currentTarget.value)} data-testid="compose-to" autocomplete="email" multiple />
+        <input ref={first} value={to} onInput={(e) => setTo(e.currentTarget.value)} data-testid="compose-to" autocomplete="off"
+          list="compose-to-suggestions" />
+        <datalist id="compose-to-suggestions">{suggest(to).map((v) => <option key={v} value={v} />)}</datalist>
         {!showCc && <button type="button" class="link" onClick={() => setShowCc(true)}>Cc</button>}
       </label>
       {showCc && <label class="compose-field"><span>Cc</span><input value={cc} onInput={(e) => setCc(e.currentTarget.value)} /></label>}

@@ -131,12 +131,12 @@ function Mailbox(props: { who: Who; onLogout: () => void }) {
     go(id === null ? base : `${base}${query ? "&" : "?"}thread=${id}`);
   };
 
-  const act = async (action: BatchAction, ids?: number[]) => {
+  const act = async (action: BatchAction | "add_label" | "postpone", ids?: number[], extra: Record<string, string> = {}) => {
     const { selected, cursor } = live.current;
     const targets = ids ?? (selected.size ? [...selected] : threads && threads[cursor] ? [threads[cursor].thread_id] : []);
     if (!targets.length) return;
     try {
-      const r = await api.post<{ n_ok: number }>("/threads/batch", { ids: targets, action });
+      const r = await api.post<{ n_ok: number }>("/threads/batch", { ids: targets, action, ...extra });
       toast(`${verb(action)} ${r.n_ok} conversation${r.n_ok === 1 ? "" : "s"}`);
       live.current.selected = new Set();
       setSelected(live.current.selected);
@@ -248,7 +248,10 @@ function Mailbox(props: { who: Who; onLogout: () => void }) {
           live.current.selected = all ? new Set((threads ?? []).map((t) => t.thread_id)) : new Set();
           setSelected(live.current.selected);
         }}
-        onPage={setOffset} onAction={act} label={label} busy={loadedFor !== `${label}|${query}|${offset}`} />
+        onPage={setOffset} onAction={act} label={label}
+        userLabels={labels.filter((l) => l.kind !== "system").map((l) => l.name)}
+        onLabel={(name) => act("add_label", undefined, { label: name })}
+        onSnooze={(until) => act("postpone", undefined, { until })} busy={loadedFor !== `${label}|${query}|${offset}`} />
       {openId !== null && (
         <ThreadView key={openId} id={openId} me={props.who.email!} onClose={() => open(null)}
           onAction={(a) => act(a, [openId])} onCompose={setCompose} onChanged={() => { loadLabels(); loadThreads(); }} />
@@ -262,8 +265,9 @@ function Mailbox(props: { who: Who; onLogout: () => void }) {
   );
 }
 
-function verb(action: BatchAction): string {
-  const words: Partial<Record<BatchAction, string>> = {
+function verb(action: BatchAction | "add_label" | "postpone"): string {
+  const words: Partial<Record<BatchAction | "add_label" | "postpone", string>> = {
+    add_label: "Labelled", postpone: "Snoozed",
     archive: "Archived", unarchive: "Moved to the inbox", read: "Marked as read", unread: "Marked as unread",
     star: "Starred", unstar: "Unstarred", spam: "Reported as spam", not_spam: "Not spam:", trash: "Deleted",
     untrash: "Restored", mute: "Muted", unmute: "Unmuted", delete: "Deleted forever",
@@ -271,8 +275,8 @@ function verb(action: BatchAction): string {
   return words[action] ?? action;
 }
 
-function leaves(action: BatchAction, label: string): boolean {
-  return ["archive", "spam", "trash", "delete", "mute"].includes(action) || (action === "unstar" && label === "starred");
+function leaves(action: string, label: string): boolean {
+  return ["archive", "spam", "trash", "delete", "mute", "postpone"].includes(action) || (action === "unstar" && label === "starred");
 }
 
 function Shortcuts(props: { onClose: () => void }) {
