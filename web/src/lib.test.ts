@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { readCookie, withQuery } from "./api";
 import { defuseAttributes } from "./sanitize";
+import { snoozeUntil } from "./mail/ThreadList";
+import { topMethods } from "./admin/Dashboard";
 import { foldQuoted, formatBytes, pageLabel, quoteBody, replySubject, searchSuggestions, shortDate, splitAddresses } from "./lib";
 
 describe("lib", () => {
@@ -62,5 +64,27 @@ describe("sanitize", () => {
       '<img/data-defused-onerror=a()><img src="x"data-defused-onload="b">',
     );
     expect(defuseAttributes("<p>set style = bold, onward = 1</p>")).toBe("<p>set style = bold, onward = 1</p>");
+  });
+});
+
+describe("snooze", () => {
+  it("ends three hours on, tomorrow at 8 or a week on at 8", () => {
+    const now = new Date(2026, 5, 10, 14, 30);
+    expect(new Date(snoozeUntil("hours", now)).getTime() - now.getTime()).toBe(3 * 3600_000);
+    const tomorrow = new Date(snoozeUntil("tomorrow", now));
+    expect([tomorrow.getDate(), tomorrow.getHours(), tomorrow.getMinutes()]).toEqual([11, 8, 0]);
+    const week = new Date(snoozeUntil("week", now));
+    expect([week.getDate(), week.getHours()]).toEqual([17, 8]);
+  });
+});
+
+describe("usage", () => {
+  it("sums calls per method over periods, busiest first", () => {
+    const rows = [
+      { period: "2026-11", method: "a", calls: 2, errors: 0 },
+      { period: "2026-12", method: "b", calls: 5, errors: 1 },
+      { period: "2026-12", method: "a", calls: 4, errors: 1 },
+    ];
+    expect(topMethods(rows).map((r) => [r.method, r.calls, r.errors])).toEqual([["a", 6, 1], ["b", 5, 1]]);
   });
 });

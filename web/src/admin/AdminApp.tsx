@@ -8,6 +8,7 @@ import { Audit } from "./Audit";
 import { Dashboard } from "./Dashboard";
 import { Domains } from "./Domains";
 import { Queue } from "./Queue";
+import { Relays } from "./Relays";
 import { Users } from "./Users";
 
 const SECTIONS = [
@@ -15,8 +16,9 @@ const SECTIONS = [
   { path: "domains", label: "Domains", icon: "globe", admin: false },
   { path: "users", label: "Users", icon: "user", admin: false },
   { path: "aliases", label: "Aliases", icon: "alias", admin: false },
+  { path: "relays", label: "Relays", icon: "send", admin: true },
   { path: "apikeys", label: "API keys", icon: "key", admin: false },
-  { path: "queue", label: "Queue", icon: "send", admin: true },
+  { path: "queue", label: "Queue", icon: "inbox", admin: true },
   { path: "audit", label: "Audit log", icon: "list", admin: false },
 ];
 
@@ -60,6 +62,7 @@ function Console(props: { who: Who; onLogout: () => void }) {
       case "users": return <Users {...p} />;
       case "aliases": return <Aliases {...p} />;
       case "apikeys": return <ApiKeys {...p} />;
+      case "relays": return <Relays {...p} />;
       case "queue": return <Queue {...p} />;
       case "audit": return <Audit {...p} />;
       default: return <Dashboard {...p} />;

@@ -52,7 +52,7 @@ export function Aliases({ params }: PageProps) {
         </div>
         {list.page && list.page.items.length === 0 ? <Empty>No aliases.</Empty> : (
           <table>
-            <thead><tr><th>Address</th><th>Delivers to</th><th /></tr></thead>
+            <thead><tr><th>Address</th><th>Delivers to</th><th><span class="sr-only">Actions</span></th></tr></thead>
             <tbody>
               {list.page?.items.map((a) => (
                 <tr key={a.address} data-testid="alias-row">

@@ -63,7 +63,7 @@ export function ApiKeys({ who }: PageProps) {
         </div>
         {list.page && list.page.items.length === 0 ? <Empty>No keys.</Empty> : (
           <table>
-            <thead><tr><th>Name</th><th>Acts as</th><th>Scopes</th><th>Expires</th><th>Last used</th><th /></tr></thead>
+            <thead><tr><th>Name</th><th>Acts as</th><th>Scopes</th><th>Expires</th><th>Last used</th><th><span class="sr-only">Actions</span></th></tr></thead>
             <tbody>
               {list.page?.items.map((k) => (
                 <tr key={k.id} data-testid="apikey-row">

@@ -21,14 +21,17 @@ async function total(path: string, query: Record<string, string> = {}): Promise<
 
 interface UsageRow {
   period: string;
+  method?: string | null;
   calls: number;
   errors: number;
+  duration_ms_avg?: number;
 }
 
 export function Dashboard({ who }: PageProps) {
   const [counts, setCounts] = useState<Counts>({ domains: null, users: null, aliases: null, queue: null });
   const [recent, setRecent] = useState<AuditEntry[]>([]);
   const [usage, setUsage] = useState<UsageRow[]>([]);
+  const [methods, setMethods] = useState<UsageRow[]>([]);
   useEffect(() => {
     (async () => {
       const [domains, users, aliases, queue] = await Promise.all([
@@ -44,6 +47,9 @@ export function Dashboard({ who }: PageProps) {
     api
       .get<{ rows: UsageRow[] }>("/usage", { from, granularity: "day" })
       .then((r) => setUsage(r.rows), () => setUsage([]));
+    api
+      .get<{ rows: UsageRow[] }>("/usage", { from, granularity: "month", group_by: "method" })
+      .then((r) => setMethods(topMethods(r.rows)), () => setMethods([]));
   }, []);
   const cards: [string, number | null, string][] = [
     ["Domains", counts.domains, "#/domains"],
@@ -66,6 +72,10 @@ export function Dashboard({ who }: PageProps) {
         <div class="card">
           <h2>API calls, last 14 days</h2>
           <Sparkline rows={usage} />
+        </div>
+        <div class="card">
+          <h2>Busiest methods, last 14 days</h2>
+          <MethodBars rows={methods} />
         </div>
         <div class="card">
           <h2>Recent changes</h2>
@@ -113,5 +123,32 @@ export function Sparkline({ rows }: { rows: UsageRow[] }) {
       </svg>
       <figcaption class="muted">{total} calls</figcaption>
     </figure>
+  );
+}
+
+/** Calls per method summed over the periods, busiest first (at most 8). */
+export function topMethods(rows: UsageRow[]): UsageRow[] {
+  const by = new Map<string, UsageRow>();
+  for (const r of rows) {
+    const name = r.method ?? "?";
+    const seen = by.get(name);
+    by.set(name, seen ? { ...seen, calls: seen.calls + r.calls, errors: seen.errors + r.errors } : { ...r, method: name });
+  }
+  return [...by.values()].sort((a, b) => b.calls - a.calls).slice(0, 8);
+}
+
+function MethodBars({ rows }: { rows: UsageRow[] }) {
+  if (!rows.length) return <p class="muted">No calls yet.</p>;
+  const max = Math.max(1, ...rows.map((r) => r.calls));
+  return (
+    <ul class="method-bars">
+      {rows.map((r) => (
+        <li key={r.method ?? "?"}>
+          <code>{r.method}</code>
+          <meter min={0} max={max} value={r.calls} aria-label={`${r.method}: ${r.calls} calls`} />
+          <span class="small">{r.calls}{r.errors ? <span class="muted"> ({r.errors} errors)</span> : null}</span>
+        </li>
+      ))}
+    </ul>
   );
 }

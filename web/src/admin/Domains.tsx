@@ -50,7 +50,7 @@ export function Domains({ who, params }: PageProps) {
         ) : (
           <table>
             <thead>
-              <tr><th>Name</th><th>Users</th><th>Aliases</th><th>Quota</th><th>Sign-up</th><th>DKIM</th><th /></tr>
+              <tr><th>Name</th><th>Users</th><th>Aliases</th><th>Quota</th><th>Sign-up</th><th>DKIM</th><th><span class="sr-only">Actions</span></th></tr>
             </thead>
             <tbody>
               {list.page?.items.map((d) => (
@@ -180,7 +180,7 @@ function DomainDetail(props: { name: string; admin: boolean; onClose: () => void
 
           <h3>DNS records to publish</h3>
           <table class="dns">
-            <thead><tr><th>Name</th><th>Type</th><th>Value</th><th /></tr></thead>
+            <thead><tr><th>Name</th><th>Type</th><th>Value</th><th><span class="sr-only">Actions</span></th></tr></thead>
             <tbody>
               {dns.map((r, i) => (
                 <tr key={i} title={r.purpose}>

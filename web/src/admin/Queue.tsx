@@ -38,7 +38,7 @@ export function Queue(_: PageProps) {
         </div>
         {list.page && list.page.items.length === 0 ? <Empty>The queue is empty.</Empty> : (
           <table>
-            <thead><tr><th>Message</th><th>Recipients</th><th>Attempts</th><th>Reason</th><th /></tr></thead>
+            <thead><tr><th>Message</th><th>Recipients</th><th>Attempts</th><th>Reason</th><th><span class="sr-only">Actions</span></th></tr></thead>
             <tbody>
               {list.page?.items.map((q) => (
                 <tr key={q.id} data-testid="queue-row">

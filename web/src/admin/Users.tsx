@@ -70,7 +70,7 @@ export function Users({ params }: PageProps) {
         </div>
         {list.page && list.page.items.length === 0 ? <Empty>No users here yet.</Empty> : (
           <table>
-            <thead><tr><th>Address</th><th>Quota</th><th>Services</th><th>Status</th><th /></tr></thead>
+            <thead><tr><th>Address</th><th>Quota</th><th>Services</th><th>Status</th><th><span class="sr-only">Actions</span></th></tr></thead>
             <tbody>
               {list.page?.items.map((u) => (
                 <tr key={u.email} data-testid="user-row" data-email={u.email}>

@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from "preact/hooks";
-import { api } from "../api";
-import { splitAddresses } from "../lib";
+import { api, readCookie } from "../api";
+import { formatBytes, splitAddresses } from "../lib";
 import { errorToast, toast } from "../ui";
 import type { ComposeInit } from "./types";
 
@@ -9,6 +9,41 @@ interface SendResult {
   recipients: { address: string; status: string; reason: string | null }[];
 }
 
+interface Contact {
+  name: string;
+  emails: { address: string }[];
+}
+
+interface Upload {
+  key: number;
+  name: string;
+  size: number;
+  progress: number; // 0..1
+  id: string | null; // "up_..." once stored
+  error: string | null;
+}
+
+/** POST /uploads with the file as the raw body; XMLHttpRequest, for the progress events. */
+function upload(file: File, onProgress: (fraction: number) => void): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", `/api/v1/uploads?filename=${encodeURIComponent(file.name)}`);
+    xhr.setRequestHeader("Content-Type", file.type || "application/octet-stream");
+    xhr.setRequestHeader("X-CSRF-Token", readCookie(document.cookie, "mr_csrf") ?? "");
+    xhr.upload.onprogress = (e) => e.lengthComputable && onProgress(e.loaded / e.total);
+    xhr.onload = () => {
+      let body: { attachment_id?: string; detail?: string } = {};
+      try { body = JSON.parse(xhr.responseText); } catch { /* not JSON */ }
+      if (xhr.status === 201 && body.attachment_id) resolve(body.attachment_id);
+      else reject(new Error(body.detail || `upload failed (${xhr.status})`));
+    };
+    xhr.onerror = () => reject(new Error("upload failed: the connection broke"));
+    xhr.send(file);
+  });
+}
+
+let uploadKey = 0;
+
 export function Compose(p: { init: ComposeInit; onClose: () => void; onSent: () => void }) {
   const [to, setTo] = useState(p.init.to ?? "");
   const [cc, setCc] = useState(p.init.cc ?? "");
@@ -16,6 +51,36 @@ export function Compose(p: { init: ComposeInit; onClose: () => void; onSent: () 
   const [subject, setSubject] = useState(p.init.subject ?? "");
   const [body, setBody] = useState(p.init.body ?? "");
   const [busy, setBusy] = useState(false);
+  const [uploads, setUploads] = useState<Upload[]>([]);
+  const [dragging, setDragging] = useState(false);
+  const addFiles = (files: FileList | null) => {
+    for (const file of Array.from(files ?? [])) {
+      const key = ++uploadKey;
+      const change = (patch: Partial<Upload>) =>
+        setUploads((list) => list.map((u) => (u.key === key ? { ...u, ...patch } : u)));
+      setUploads((list) => [...list, { key, name: file.name, size: file.size, progress: 0, id: null, error: null }]);
+      upload(file, (progress) => change({ progress })).then(
+        (id) => change({ id, progress: 1 }),
+        (e: Error) => change({ error: e.message }),
+      );
+    }
+  };
+  const pending = uploads.some((u) => u.id === null && u.error === null);
+  // Contact autocomplete: the caller's contacts as suggestions for the address fields.
+  const [known, setKnown] = useState<string[]>([]);
+  useEffect(() => {
+    api.get<{ items?: Contact[] } | Contact[]>("/contacts", { limit: 500 }).then((r) => {
+      const list = Array.isArray(r) ? r : r.items ?? [];
+      setKnown(list.flatMap((c) => c.emails.map((e) => (c.name ? `${c.name} <${e.address}>` : e.address))));
+    }, () => setKnown([]));
+  }, []);
+  const suggest = (typed: string) => {
+    const parts = typed.split(",");
+    const head = parts.slice(0, -1).map((x) => x.trim()).filter(Boolean);
+    const last = (parts[parts.length - 1] ?? "").trim().toLowerCase();
+    if (!last) return [];
+    return known.filter((k) => k.toLowerCase().includes(last)).slice(0, 8).map((k) => [...head, k].join(", "));
+  };
   const first = useRef<HTMLInputElement>(null);
   const text = useRef<HTMLTextAreaElement>(null);
   useEffect(() => {
@@ -29,7 +94,8 @@ export function Compose(p: { init: ComposeInit; onClose: () => void; onSent: () 
     const m: Record<string, unknown> = { to: splitAddresses(to), cc: splitAddresses(cc), subject, body, draft };
     if (p.init.replyTo) m.reply_to = p.init.replyTo;
     else if (p.init.threadId) m.thread_id = p.init.threadId;
-    if (p.init.attachmentIds?.length) m.attachment_ids = p.init.attachmentIds;
+    const ids = [...(p.init.attachmentIds ?? []), ...uploads.flatMap((u) => (u.id ? [u.id] : []))];
+    if (ids.length) m.attachment_ids = ids;
     return m;
   };
   const send = async (e: Event) => {
@@ -58,7 +124,10 @@ export function Compose(p: { init: ComposeInit; onClose: () => void; onSent: () 
     }
   };
   return (
-    <form class="compose card" data-testid="compose" onSubmit={send} aria-label="New message"
+    <form class={`compose card ${dragging ? "dragging" : ""}`} data-testid="compose" onSubmit={send} aria-label="New message"
+      onDragOver={(e) => { e.preventDefault(); setDragging(true); }}
+      onDragLeave={(e) => { if (e.currentTarget === e.target) setDragging(false); }}
+      onDrop={(e) => { e.preventDefault(); setDragging(false); addFiles(e.dataTransfer?.files ?? null); }}
       onKeyDown={(e) => {
         if (e.key === "Escape") p.onClose();
         if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) send(e);
@@ -68,7 +137,9 @@ export function Compose(p: { init: ComposeInit; onClose: () => void; onSent: () 
         <button type="button" class="icon" aria-label="Close" onClick={p.onClose}>×</button>
       </div>
       <label class="compose-field"><span>To</span>
-        <input ref={first} value={to} onInput={(e) => setTo(e.currentTarget.value)} data-testid="compose-to" autocomplete="email" multiple />
+        <input ref={first} value={to} onInput={(e) => setTo(e.currentTarget.value)} data-testid="compose-to" autocomplete="off"
+          list="compose-to-suggestions" />
+        <datalist id="compose-to-suggestions">{suggest(to).map((v) => <option key={v} value={v} />)}</datalist>
         {!showCc && <button type="button" class="link" onClick={() => setShowCc(true)}>Cc</button>}
       </label>
       {showCc && <label class="compose-field"><span>Cc</span><input value={cc} onInput={(e) => setCc(e.currentTarget.value)} /></label>}
@@ -77,8 +148,26 @@ export function Compose(p: { init: ComposeInit; onClose: () => void; onSent: () 
       {!!p.init.attachmentIds?.length && <p class="muted small">{p.init.attachmentIds.length} attachment(s) forwarded</p>}
       <textarea ref={text} value={body} onInput={(e) => setBody(e.currentTarget.value)} rows={12} aria-label="Message"
         data-testid="compose-body" />
+      {uploads.length > 0 && (
+        <ul class="uploads">
+          {uploads.map((u) => (
+            <li key={u.key} class={u.error ? "upload-error" : ""} data-testid="compose-upload">
+              <span class="upload-name">{u.name}</span>
+              <span class="muted small">{formatBytes(u.size)}</span>
+              {u.error ? <span class="small">{u.error}</span>
+                : <progress max={1} value={u.progress} aria-label={`Uploading ${u.name}`} />}
+              <button type="button" class="icon" aria-label={`Remove ${u.name}`}
+                onClick={() => setUploads((list) => list.filter((x) => x.key !== u.key))}>×</button>
+            </li>
+          ))}
+        </ul>
+      )}
       <div class="compose-actions">
-        <button type="submit" class="primary" disabled={busy} data-testid="compose-send">{busy ? "Sending…" : "Send"}</button>
+        <button type="submit" class="primary" disabled={busy || pending} data-testid="compose-send">{busy ? "Sending…" : pending ? "Uploading…" : "Send"}</button>
+        <label class="button ghost attach" title="Attach files (or drop them here)">
+          Attach<input type="file" multiple class="sr-only" data-testid="compose-attach"
+            onChange={(e) => { addFiles(e.currentTarget.files); e.currentTarget.value = ""; }} />
+        </label>
         <button type="button" class="ghost" onClick={saveDraft}>Save draft</button>
         <span class="spacer" />
         <span class="muted small">Ctrl+Enter sends</span>

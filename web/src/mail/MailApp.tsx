@@ -4,6 +4,7 @@ import { searchSuggestions } from "../lib";
 import { errorToast, Login, Toasts, toast, useHashRoute, useSession } from "../ui";
 import { Icon } from "../icons";
 import { Compose } from "./Compose";
+import { Settings, type ClientSettings } from "./Settings";
 import { ThreadList } from "./ThreadList";
 import { ThreadView } from "./ThreadView";
 import { LABEL_ICONS, SYSTEM_LABEL_NAMES, type ComposeInit, type Label, type ThreadSummary } from "./types";
@@ -68,6 +69,14 @@ function Mailbox(props: { who: Who; onLogout: () => void }) {
   const [search, setSearch] = useState(query);
   const [help, setHelp] = useState(false);
   const [menu, setMenu] = useState(false);
+  const [settingsOpen, setSettingsOpen] = useState(false);
+  const [signature, setSignature] = useState("");
+  useEffect(() => {
+    api.get<ClientSettings>("/me/settings").then((s) => setSignature(s.signature), () => setSignature(""));
+  }, []);
+  // A new message starts with the signature ("-- " line, RFC 3676); replies keep theirs below.
+  const startCompose = (init: ComposeInit) =>
+    setCompose(signature && !init.threadId && init.body === undefined ? { ...init, body: `\n\n-- \n${signature}` } : init);
   const searchRef = useRef<HTMLInputElement>(null);
   // Keys may come faster than renders: shortcuts read and move the cursor and the selection
   // through this ref (kept equal to the state), never through a stale closure.
@@ -82,17 +91,21 @@ function Mailbox(props: { who: Who; onLogout: () => void }) {
   }, []);
   // Only the answer to the latest request is shown (an older one may arrive after it).
   const latest = useRef(0);
+  const wanted = useRef("");
+  wanted.current = `${label}|${query}|${offset}`;
   const loadThreads = useCallback(async () => {
     const mine = ++latest.current;
+    const key = `${label}|${query}|${offset}`;
     try {
       const first = label === "inbox" && !query && offset === 0 ? await takeEarly("threads") : null;
       const r = first ?? (await api.get<ThreadPage>("/threads", {
         label: label || undefined, q: query || undefined, offset, limit: PAGE,
       }));
-      if (mine !== latest.current) return;
+      // A later request, or a reload for a list no longer shown (a push event's), loses.
+      if (mine !== latest.current || key !== wanted.current) return;
       setThreads(r.threads);
       setTotal(r.n_threads);
-      setLoadedFor(`${label}|${query}|${offset}`);
+      setLoadedFor(key);
     } catch (e) {
       errorToast(e);
       setThreads([]);
@@ -118,12 +131,12 @@ function Mailbox(props: { who: Who; onLogout: () => void }) {
     go(id === null ? base : `${base}${query ? "&" : "?"}thread=${id}`);
   };
 
-  const act = async (action: BatchAction, ids?: number[]) => {
+  const act = async (action: BatchAction | "add_label" | "postpone", ids?: number[], extra: Record<string, string> = {}) => {
     const { selected, cursor } = live.current;
     const targets = ids ?? (selected.size ? [...selected] : threads && threads[cursor] ? [threads[cursor].thread_id] : []);
     if (!targets.length) return;
     try {
-      const r = await api.post<{ n_ok: number }>("/threads/batch", { ids: targets, action });
+      const r = await api.post<{ n_ok: number }>("/threads/batch", { ids: targets, action, ...extra });
       toast(`${verb(action)} ${r.n_ok} conversation${r.n_ok === 1 ? "" : "s"}`);
       live.current.selected = new Set();
       setSelected(live.current.selected);
@@ -159,7 +172,7 @@ function Mailbox(props: { who: Who; onLogout: () => void }) {
         case "I": act("read"); break;
         case "U": act("unread"); break;
         case "m": act("mute"); break;
-        case "c": setCompose({}); break;
+        case "c": startCompose({}); break;
         case "/": searchRef.current?.focus(); break;
         case "?": setHelp(!help); break;
         default: return;
@@ -210,10 +223,11 @@ function Mailbox(props: { who: Who; onLogout: () => void }) {
         <span class="spacer" />
         <span class="who">{props.who.email}</span>
         {(props.who.is_admin || props.who.managed_domains.length > 0) && <a class="button ghost" href="/admin">Admin</a>}
+        <button type="button" class="ghost" onClick={() => setSettingsOpen(true)} data-testid="settings-open">Settings</button>
         <button type="button" class="ghost" onClick={logout} data-testid="logout">Sign out</button>
       </header>
       <nav class="labels" aria-label="Labels" onClick={(e) => (e.target as HTMLElement).closest("a") && setMenu(false)}>
-        <button type="button" class="primary compose-button" onClick={() => setCompose({})} data-testid="compose-open">✎ Compose</button>
+        <button type="button" class="primary compose-button" onClick={() => startCompose({})} data-testid="compose-open">✎ Compose</button>
         <ul>
           {sorted.map((l) => (
             <li key={l.id}>
@@ -227,26 +241,33 @@ function Mailbox(props: { who: Who; onLogout: () => void }) {
           ))}
         </ul>
       </nav>
+      <main class="mail-main">
       <ThreadList title={title} threads={threads} total={total} offset={offset} pageSize={PAGE} cursor={cursor}
         selected={selected} openId={openId} onOpen={open} onToggle={toggle}
         onSelectAll={(all) => {
           live.current.selected = all ? new Set((threads ?? []).map((t) => t.thread_id)) : new Set();
           setSelected(live.current.selected);
         }}
-        onPage={setOffset} onAction={act} label={label} busy={loadedFor !== `${label}|${query}|${offset}`} />
+        onPage={setOffset} onAction={act} label={label}
+        userLabels={labels.filter((l) => l.kind !== "system").map((l) => l.name)}
+        onLabel={(name) => act("add_label", undefined, { label: name })}
+        onSnooze={(until) => act("postpone", undefined, { until })} busy={loadedFor !== `${label}|${query}|${offset}`} />
       {openId !== null && (
         <ThreadView key={openId} id={openId} me={props.who.email!} onClose={() => open(null)}
           onAction={(a) => act(a, [openId])} onCompose={setCompose} onChanged={() => { loadLabels(); loadThreads(); }} />
       )}
+      </main>
       {compose && <Compose init={compose} onClose={() => setCompose(null)} onSent={() => { setCompose(null); loadLabels(); loadThreads(); }} />}
       {help && <Shortcuts onClose={() => setHelp(false)} />}
+      {settingsOpen && <Settings onClose={() => setSettingsOpen(false)} onSaved={(s) => setSignature(s.signature)} />}
       <Toasts />
     </div>
   );
 }
 
-function verb(action: BatchAction): string {
-  const words: Partial<Record<BatchAction, string>> = {
+function verb(action: BatchAction | "add_label" | "postpone"): string {
+  const words: Partial<Record<BatchAction | "add_label" | "postpone", string>> = {
+    add_label: "Labelled", postpone: "Snoozed",
     archive: "Archived", unarchive: "Moved to the inbox", read: "Marked as read", unread: "Marked as unread",
     star: "Starred", unstar: "Unstarred", spam: "Reported as spam", not_spam: "Not spam:", trash: "Deleted",
     untrash: "Restored", mute: "Muted", unmute: "Unmuted", delete: "Deleted forever",
@@ -254,8 +275,8 @@ function verb(action: BatchAction): string {
   return words[action] ?? action;
 }
 
-function leaves(action: BatchAction, label: string): boolean {
-  return ["archive", "spam", "trash", "delete", "mute"].includes(action) || (action === "unstar" && label === "starred");
+function leaves(action: string, label: string): boolean {
+  return ["archive", "spam", "trash", "delete", "mute", "postpone"].includes(action) || (action === "unstar" && label === "starred");
 }
 
 function Shortcuts(props: { onClose: () => void }) {
@@ -281,6 +302,7 @@ function listen(onEvent: () => void): () => void {
   let stopped = false;
   let controller: AbortController | null = null;
   let timer: number | undefined;
+  let pending: number | undefined;
   const run = async (delay: number) => {
     if (stopped) return;
     controller = new AbortController();
@@ -293,7 +315,6 @@ function listen(onEvent: () => void): () => void {
       if (!r.ok || !r.body) throw new Error(String(r.status));
       const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
       let buffer = "";
-      let pending: number | undefined;
       for (;;) {
         const { value, done } = await reader.read();
         if (done) break;
@@ -315,6 +336,7 @@ function listen(onEvent: () => void): () => void {
   return () => {
     stopped = true;
     clearTimeout(timer);
+    clearTimeout(pending);
     controller?.abort();
   };
 }

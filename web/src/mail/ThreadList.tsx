@@ -20,6 +20,20 @@ interface Props {
   onSelectAll: (all: boolean) => void;
   onPage: (offset: number) => void;
   onAction: (a: BatchAction) => void;
+  userLabels: string[];
+  onLabel: (label: string) => void;
+  onSnooze: (until: string) => void;
+}
+
+/** When a snooze ends, as an ISO time with its offset. */
+export function snoozeUntil(choice: string, now: Date = new Date()): string {
+  const d = new Date(now);
+  if (choice === "hours") d.setHours(d.getHours() + 3);
+  else {
+    d.setDate(d.getDate() + (choice === "week" ? 7 : 1));
+    d.setHours(8, 0, 0, 0);
+  }
+  return d.toISOString();
 }
 
 export function ThreadList(p: Props) {
@@ -43,6 +57,20 @@ export function ThreadList(p: Props) {
             {inTrash ? <button type="button" class="danger" onClick={() => p.onAction("delete")}>Delete forever</button>
               : <button type="button" onClick={() => p.onAction("trash")}>Delete</button>}
             <button type="button" onClick={() => p.onAction("mute")}>Mute</button>
+            {p.userLabels.length > 0 && (
+              <select aria-label="Label the selected conversations" value="" data-testid="batch-label"
+                onChange={(e) => { const v = e.currentTarget.value; if (v) p.onLabel(v); }}>
+                <option value="">Label…</option>
+                {p.userLabels.map((l) => <option key={l} value={l}>{l}</option>)}
+              </select>
+            )}
+            <select aria-label="Snooze the selected conversations" value="" data-testid="batch-snooze"
+              onChange={(e) => { const v = e.currentTarget.value; if (v) p.onSnooze(snoozeUntil(v)); }}>
+              <option value="">Snooze…</option>
+              <option value="hours">3 hours</option>
+              <option value="tomorrow">Tomorrow 8:00</option>
+              <option value="week">Next week</option>
+            </select>
           </div>
         ) : (
           <h1 class="list-title">{p.title}</h1>
