@@ -70,7 +70,9 @@ async def test_every_change_takes_the_next_state_and_changes_return_the_differen
     created, updated, destroyed = ids(await changes(client, alice, s0))
     assert (created, updated, destroyed) == ([e1], [], [])
     threads = await changes(client, alice, s0, "thread")
-    assert len(threads["created"]) == 1 and threads["updated"] == [] and threads["destroyed"] == []
+    assert len(threads["created"]) == 1
+    assert threads["updated"] == []
+    assert threads["destroyed"] == []
     t1 = threads["created"][0]
     labels = await changes(client, alice, s0, "label")
     async with mailroom.runtime.db.read() as tx:
@@ -215,7 +217,9 @@ async def test_uids_strictly_increase_per_label_and_are_never_reused(
             (2, first[1]),
             (3, first[2]),
         ]
-    assert status is not None and status.uidnext == 4 and status.uidvalidity > 0
+    assert status is not None
+    assert status.uidnext == 4
+    assert status.uidvalidity > 0
     # Every label its own UIDVALIDITY (the state when it was created).
     async with db.read() as tx:
         validities = [await changelog.label_status(tx, user_id, i) for i in names.values()]
@@ -233,7 +237,8 @@ async def test_uids_strictly_increase_per_label_and_are_never_reused(
         after_2 = await changelog.uids(tx, user_id, inbox, after_uid=2)
     assert now_in == [(1, first[0]), (4, first[1]), (5, newest)]
     assert vanished == [2, 3]
-    assert status is not None and status.uidnext == 6
+    assert status is not None
+    assert status.uidnext == 6
     assert status.highest_modseq == await state(client, alice)
     assert [m.uid for m in after_2] == [4, 5]
     # Each email's modseq is that of its last change.
@@ -254,12 +259,14 @@ async def test_uids_strictly_increase_per_label_and_are_never_reused(
     async with db.read() as tx:
         new = await changelog.label_status(tx, user_id, again)
         uids_again = await changelog.uids(tx, user_id, again)
-    assert old is not None and new is not None
+    assert old is not None
+    assert new is not None
     assert new.uidvalidity > old.uidvalidity
     assert [m.uid for m in uids_again] == [1]
     created, updated, destroyed = ids(await changes(client, alice, with_work, "label"))
     if again == work:  # SQLite hands the highest id out again: the same id, another label
-        assert (created, destroyed) == ([], []) and work in updated
+        assert (created, destroyed) == ([], [])
+        assert work in updated
     else:
         assert (created, destroyed) == ([again], [work])
 
