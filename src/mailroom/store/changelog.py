@@ -108,6 +108,7 @@ _CHANGES = Query(
         mail_changes.c.user_id == bindparam("user_id"),
         mail_changes.c.kind == bindparam("kind"),
         mail_changes.c.modseq > bindparam("after"),
+        mail_changes.c.modseq <= bindparam("upto"),
     )
     .order_by(mail_changes.c.modseq)
     .limit(bindparam("limit"))
@@ -151,6 +152,14 @@ async def changes(tx: Tx, user_id: int, query: ChangesQuery) -> Changes:
     """
     if query.max_changes < 1:
         raise BadRequest("max_changes must be at least 1")
+    # The state first, and the log only up to it: every change up to a state that has
+    # committed has committed too (an account's changes commit in modseq order), so the
+    # answer is complete up to ``top`` even while other writers go on.
+    top = await state(tx, user_id)
+    if query.since > top.modseq:
+        raise BadRequest(f"state {query.since} is newer than the account's ({top.modseq})")
+    if query.since < top.floor:
+        raise CannotCalculateChanges(query.since, top.floor)
     first_life: dict[int, int | None] = {}  # insertion order: first seen first
     last_life: dict[int, int | None] = {}
     after = query.since
@@ -158,7 +167,8 @@ async def changes(tx: Tx, user_id: int, query: ChangesQuery) -> Changes:
     cut: int | None = None
     while cut is None:
         rows = await tx.all(
-            _CHANGES, {"user_id": user_id, "kind": int(query.kind), "after": after, "limit": page}
+            _CHANGES,
+            {"user_id": user_id, "kind": int(query.kind), "after": after, "upto": top.modseq, "limit": page},
         )
         for row in rows:
             object_id, op, modseq = int(row["object_id"]), int(row["op"]), int(row["modseq"])
@@ -175,13 +185,10 @@ async def changes(tx: Tx, user_id: int, query: ChangesQuery) -> Changes:
             after = modseq
         if len(rows) < page:
             break
-    # Read after the log: a purge that removed rows we read past has raised the floor by
-    # now, and every row read was committed with a state no later than this one.
-    current = await state(tx, user_id)
-    if query.since > current.modseq:
-        raise BadRequest(f"state {query.since} is newer than the account's ({current.modseq})")
-    if query.since < current.floor:
-        raise CannotCalculateChanges(query.since, current.floor)
+    # Again after the log: a purge that removed rows in between has raised the floor by now.
+    floor = (await state(tx, user_id)).floor
+    if query.since < floor:
+        raise CannotCalculateChanges(query.since, floor)
     created: list[int] = []
     updated: list[int] = []
     destroyed: list[int] = []
@@ -196,7 +203,7 @@ async def changes(tx: Tx, user_id: int, query: ChangesQuery) -> Changes:
     return Changes(
         kind=query.kind,
         old_state=query.since,
-        new_state=cut if cut is not None else max(current.modseq, after),
+        new_state=cut if cut is not None else top.modseq,
         has_more_changes=cut is not None,
         created=tuple(created),
         updated=tuple(updated),
