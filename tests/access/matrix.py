@@ -360,6 +360,7 @@ ROWS: dict[str, Row] = {
     "admin.waitlist.delete": Row(static({"id": 999999}), allowed="not_found"),
     "admin.waitlist.list": Row(static({"domain": "one.test"}), domain="one.test"),
     # mail client API (user A's mailbox)
+    "mail.changes": Row(static({"since": 0})),
     "mail.contacts.create": Row(static({"contact": {"name": "Someone"}})),
     "mail.contacts.delete": Row(fresh(_contact), owner="user_a"),
     "mail.contacts.get": Row(fresh(_contact), owner="user_a"),
@@ -411,6 +412,7 @@ ROWS: dict[str, Row] = {
     ),
     "mail.sessions.revoke": Row(fresh(_session), owner="user_a"),
     "mail.settings.get": Row(static({})),
+    "mail.state": Row(static({})),
     "mail.settings.replace": Row(static({"settings": {}})),
     "mail.settings.update": Row(static({"changes": {}})),
     "mail.signup.create": Row(

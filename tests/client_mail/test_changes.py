@@ -313,3 +313,23 @@ async def test_user_deletion_leaves_no_log_and_a_reused_id_starts_clean(
             select(func.count()).select_from(mail_states).where(mail_states.c.user_id == user_id)
         )
     assert (left, states) == (0, 0)
+
+
+async def test_the_auto_reply_is_a_vacation_change(
+    client: httpx.AsyncClient, alice: Actor, admin: Actor
+) -> None:
+    s0 = await state(client, alice)
+    r = await client.patch(
+        "/api/v1/me/settings", json={"reply": {"enabled": True, "subject": "Away"}}, headers=alice.headers
+    )
+    assert r.status_code == 200, r.text
+    s1 = await state(client, alice)
+    assert s1 > s0
+    assert ids(await changes(client, alice, s0, "vacation")) == ([], [alice.principal.user_id], [])
+    assert ids(await changes(client, alice, s0)) == ([], [], [])
+    # Another field of the user (through the admin API) is no mail state: no change.
+    r = await client.patch(
+        "/api/v1/users/alice@example.org", json={"spam_threshold": 9.0}, headers=admin.headers
+    )
+    assert r.status_code == 200, r.text
+    assert await state(client, alice) == s1

@@ -11,7 +11,8 @@ What a row records (``kind`` / ``op``):
 - an email created, updated (read, starred, draft, moved to another thread), destroyed; added
   to a label as UID ``uid``, or removed from it (with the UID it had there: IMAP's VANISHED);
 - a thread created, updated (an email joined or left it), destroyed;
-- a label created, updated (renamed, or its counts moved), destroyed.
+- a label created, updated (renamed, or its counts moved), destroyed;
+- the auto-reply (JMAP's VacationResponse, one per account, its id the user's) updated.
 
 :func:`changes` answers "what changed since state S" for one kind with one range scan of
 the primary key ``(user_id, kind, modseq)``: the cost follows the number of changes since S,
@@ -34,11 +35,13 @@ from mailroom.store.mail_schema import email_labels, emails, labels, mail_change
 
 
 class Kind(IntEnum):
-    """The object types with their own changes (JMAP's Email, Thread, Mailbox)."""
+    """The object types with their own changes (JMAP's Email, Thread, Mailbox,
+    VacationResponse)."""
 
     EMAIL = 1
     THREAD = 2
     LABEL = 3
+    VACATION = 4
 
 
 class Op(IntEnum):

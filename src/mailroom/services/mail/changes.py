@@ -2,7 +2,8 @@
 
 Every change to a mailbox (mail arriving or deleted, read/starred flags, labels added or
 removed, threads, labels created, renamed, deleted or their counts moving) takes the
-account's next modification sequence; the current one is the account's *state*, and push
+account's next modification sequence, and so does a change to the auto-reply (``vacation``,
+JMAP's VacationResponse, whose id is the user's); the current one is the account's *state*, and push
 events carry it. A client keeps the state it last saw and asks what changed since then: ids
 created, updated and destroyed, per type, at most ``max_changes`` at a time.
 """
@@ -18,11 +19,12 @@ from mailroom.services.mail._api import api
 from mailroom.services.mail._mailbox import user_id_of
 from mailroom.store import changelog
 
-ChangeType = Literal["email", "thread", "label"]
+ChangeType = Literal["email", "thread", "label", "vacation"]
 _KINDS: dict[str, changelog.Kind] = {
     "email": changelog.Kind.EMAIL,
     "thread": changelog.Kind.THREAD,
     "label": changelog.Kind.LABEL,
+    "vacation": changelog.Kind.VACATION,
 }
 
 
@@ -61,7 +63,8 @@ async def get_changes(
     type: ChangeType = "email",
     max_changes: Annotated[int, Field(ge=1, le=5000)] = 500,
 ) -> ChangesOut:
-    """Ids of emails, threads or labels created, updated and destroyed since state ``since``.
+    """Ids of emails, threads, labels (or the auto-reply) created, updated and destroyed since
+    state ``since``.
 
     ``cannot_calculate_changes`` when ``since`` is older than the change log keeps
     (``changes_retention_days``): the client syncs again from scratch.

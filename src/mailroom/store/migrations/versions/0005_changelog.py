@@ -32,7 +32,7 @@ down_revision = "0003_row_version"
 branch_labels = None
 depends_on = None
 
-EMAIL, THREAD, LABEL = 1, 2, 3
+EMAIL, THREAD, LABEL, VACATION = 1, 2, 3, 4
 CREATED, UPDATED, DESTROYED, ADDED, REMOVED = 1, 2, 3, 4, 5
 
 _SQLITE_NOW = "CAST(strftime('%s', 'now') AS INTEGER)"
@@ -64,6 +64,11 @@ _EMAIL_CHANGED = (
     "OLD.is_read IS NOT NEW.is_read OR OLD.is_starred IS NOT NEW.is_starred "
     "OR OLD.is_draft IS NOT NEW.is_draft OR OLD.thread_id IS NOT NEW.thread_id"
 )
+_REPLY_CHANGED = (
+    "OLD.reply_enabled IS NOT NEW.reply_enabled OR OLD.reply_subject IS NOT NEW.reply_subject "
+    "OR OLD.reply_body IS NOT NEW.reply_body OR OLD.reply_start IS NOT NEW.reply_start "
+    "OR OLD.reply_end IS NOT NEW.reply_end"
+)
 _LABEL_CHANGED = (
     "OLD.name IS NOT NEW.name OR OLD.threads_total IS NOT NEW.threads_total "
     "OR OLD.threads_unread IS NOT NEW.threads_unread OR OLD.emails_total IS NOT NEW.emails_total "
@@ -77,6 +82,9 @@ SQLITE_TRIGGERS = {
     # Before the user's rows go: with no state left, the cascade's deletions log nothing.
     "mail_users_delete": "BEFORE DELETE ON users BEGIN DELETE FROM mail_states WHERE user_id = OLD.id; "
     "DELETE FROM mail_changes WHERE user_id = OLD.id; END",
+    # The auto-reply is JMAP's VacationResponse (one per account, its id the user's).
+    "mail_users_reply": "AFTER UPDATE OF reply_enabled, reply_subject, reply_body, reply_start, reply_end "
+    f"ON users WHEN {_REPLY_CHANGED} BEGIN " + _log("NEW.id", VACATION, "NEW.id", UPDATED) + "END",
     "mail_emails_insert": "AFTER INSERT ON emails BEGIN "
     + _log("NEW.user_id", EMAIL, "NEW.id", CREATED)
     + _email_modseq("NEW.id")
@@ -156,6 +164,11 @@ BEGIN
   DELETE FROM mail_changes WHERE user_id = OLD.id;
   RETURN OLD;
 END""",
+    "mail_users_reply() RETURNS trigger": f"""
+BEGIN
+  PERFORM mail_change(NEW.id, {VACATION}, NEW.id, {UPDATED}, NULL, NULL);
+  RETURN NEW;
+END""",
     "mail_emails_insert() RETURNS trigger": f"""
 BEGIN
   NEW.modseq := COALESCE(mail_change(NEW.user_id, {EMAIL}, NEW.id, {CREATED}, NULL, NULL), 0);
@@ -233,11 +246,13 @@ END""",
 
 _PG_EMAIL_CHANGED = _EMAIL_CHANGED.replace("IS NOT", "IS DISTINCT FROM")
 _PG_LABEL_CHANGED = _LABEL_CHANGED.replace("IS NOT", "IS DISTINCT FROM")
+_PG_REPLY_CHANGED = _REPLY_CHANGED.replace("IS NOT", "IS DISTINCT FROM")
 
 #: name: (when, table, condition)
 _PG_TRIGGERS = {
     "mail_users_insert": ("AFTER INSERT", "users", None),
     "mail_users_delete": ("BEFORE DELETE", "users", None),
+    "mail_users_reply": ("BEFORE UPDATE", "users", _PG_REPLY_CHANGED),
     "mail_emails_insert": ("BEFORE INSERT", "emails", None),
     "mail_emails_update": ("BEFORE UPDATE", "emails", _PG_EMAIL_CHANGED),
     "mail_emails_delete": ("AFTER DELETE", "emails", None),
