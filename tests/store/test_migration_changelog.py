@@ -96,7 +96,15 @@ def _read(conn: Connection) -> dict[str, Any]:
         "labels": [
             tuple(r) for r in q(text("SELECT user_id, name, uidvalidity, uidnext FROM labels ORDER BY id"))
         ],
-        "modseqs": [tuple(r) for r in q(text("SELECT user_id, id, modseq FROM emails ORDER BY id"))],
+        "modseqs": [
+            tuple(r)
+            for r in q(
+                text(
+                    "SELECT DISTINCT e.user_id, e.id, el.modseq FROM emails e "
+                    "JOIN email_labels el ON el.email_id = e.id ORDER BY e.id"
+                )
+            )
+        ],
         "states": [
             tuple(r) for r in q(text("SELECT user_id, modseq, floor FROM mail_states ORDER BY user_id"))
         ],

@@ -49,8 +49,7 @@ async def find_by_dedup(tx: Tx, user_id: int, dedup: str) -> int | None:
 
 _INSERT = Query(
     insert(emails)
-    # Not ``modseq``: the database sets it (migration 0005_changelog).
-    .values({c.name: bindparam(c.name, type_=c.type) for c in emails.c if c.name not in ("id", "modseq")})
+    .values({c.name: bindparam(c.name, type_=c.type) for c in emails.c if c.name != "id"})
     .returning(emails.c.id)
 )
 _ADD_LABEL = Query(
@@ -59,7 +58,7 @@ _ADD_LABEL = Query(
 
 
 async def insert_email(tx: Tx, values: Mapping[str, Any]) -> int:
-    """Insert one email row (every column but ``id`` and ``modseq``); returns its id. Thread refresh is the
+    """Insert one email row (every column but ``id``); returns its id. Thread refresh is the
     caller's (store/threads.py ``refresh``)."""
     return int(await tx.scalar(_INSERT, values))
 

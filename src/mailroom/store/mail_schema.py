@@ -125,9 +125,6 @@ emails = Table(
     Column("delivered_to", String(320), nullable=True),  # the RCPT address that brought it
     # Message-ID + content hash (see delivery/ingest.py): a resent message is not stored twice.
     Column("dedup", String(64), nullable=False),
-    # The account modseq of the email's last change (IMAP CONDSTORE's MODSEQ), set by the
-    # database (migration 0005_changelog).
-    Column("modseq", BigInteger, nullable=False, server_default="0"),
     UniqueConstraint("user_id", "dedup"),
     Index("ix_emails_thread_id_received_at", "thread_id", "received_at"),
     Index("ix_emails_user_id_message_id", "user_id", "message_id"),
@@ -138,8 +135,12 @@ email_labels = Table(
     metadata,
     Column("email_id", Integer, ForeignKey("emails.id", ondelete="CASCADE"), primary_key=True),
     Column("label_id", Integer, ForeignKey("labels.id", ondelete="CASCADE"), primary_key=True),
-    # The email's IMAP UID in this label: labels.uidnext when it entered, set by the database.
+    # Set by the database (migration 0005_changelog): the email's IMAP UID in this label
+    # (labels.uidnext when it entered) and its MODSEQ there (CONDSTORE: the account modseq
+    # of its last change: entering the label, or its flags). Here rather than on ``emails``
+    # so that neither costs a rewrite of the (large) email row.
     Column("uid", BigInteger, nullable=False, server_default="0"),
+    Column("modseq", BigInteger, nullable=False, server_default="0"),
     Index("ix_email_labels_label_id_uid", "label_id", "uid", unique=True),
 )
 

@@ -17,8 +17,8 @@ label or email row it changes (BEFORE triggers), so two writers of one account d
 deadlock on the rows behind it.
 
 Existing data: every user gets a state; emails get UIDs per label in arrival (id) order and
-a modseq each; labels a UIDVALIDITY; the account's state counts them, and its ``floor`` is
-that state (there is no log of the changes before it).
+a modseq each (their MODSEQ in each label); labels a UIDVALIDITY; the account's state counts
+them, and its ``floor`` is that state (there is no log of the changes before it).
 """
 
 # ruff: noqa: S608  (trigger bodies built from constants of this file, no input)
@@ -48,10 +48,11 @@ def _log(user: str, kind: int, obj: str, op_: int, label: str = "NULL", uid: str
     )
 
 
-def _email_modseq(email_id: str) -> str:
+def _labels_modseq(user: str, email_id: str) -> str:
+    """SQLite: the email's MODSEQ in each of its labels becomes ``user``'s current modseq."""
     return (
-        "UPDATE emails SET modseq = (SELECT modseq FROM mail_states "
-        f"WHERE mail_states.user_id = emails.user_id) WHERE id = {email_id}; "
+        f"UPDATE email_labels SET modseq = (SELECT modseq FROM mail_states WHERE user_id = {user}) "
+        f"WHERE email_id = {email_id}; "
     )
 
 
@@ -87,13 +88,12 @@ SQLITE_TRIGGERS = {
     f"ON users WHEN {_REPLY_CHANGED} BEGIN " + _log("NEW.id", VACATION, "NEW.id", UPDATED) + "END",
     "mail_emails_insert": "AFTER INSERT ON emails BEGIN "
     + _log("NEW.user_id", EMAIL, "NEW.id", CREATED)
-    + _email_modseq("NEW.id")
     + _log("NEW.user_id", THREAD, "NEW.thread_id", UPDATED)
     + "END",
     "mail_emails_update": "AFTER UPDATE OF is_read, is_starred, is_draft, thread_id ON emails "
     f"WHEN {_EMAIL_CHANGED} BEGIN "
     + _log("NEW.user_id", EMAIL, "NEW.id", UPDATED)
-    + _email_modseq("NEW.id")
+    + _labels_modseq("NEW.user_id", "NEW.id")
     + "END",
     "mail_emails_thread": "AFTER UPDATE OF thread_id ON emails WHEN OLD.thread_id IS NOT NEW.thread_id BEGIN "
     + _log("NEW.user_id", THREAD, "OLD.thread_id", UPDATED)
@@ -105,8 +105,6 @@ SQLITE_TRIGGERS = {
     + "END",
     "mail_email_labels_insert": "AFTER INSERT ON email_labels BEGIN "
     "UPDATE labels SET uidnext = uidnext + 1 WHERE id = NEW.label_id; "
-    "UPDATE email_labels SET uid = (SELECT uidnext - 1 FROM labels WHERE id = NEW.label_id) "
-    "WHERE email_id = NEW.email_id AND label_id = NEW.label_id; "
     + _log(
         _LABEL_USER.format("NEW"),
         EMAIL,
@@ -115,11 +113,11 @@ SQLITE_TRIGGERS = {
         "NEW.label_id",
         "(SELECT uidnext - 1 FROM labels WHERE id = NEW.label_id)",
     )
-    + _email_modseq("NEW.email_id")
-    + "END",
+    + "UPDATE email_labels SET uid = (SELECT uidnext - 1 FROM labels WHERE id = NEW.label_id), "
+    f"modseq = (SELECT modseq FROM mail_states WHERE user_id = {_LABEL_USER.format('NEW')}) "
+    "WHERE email_id = NEW.email_id AND label_id = NEW.label_id; " + "END",
     "mail_email_labels_delete": "AFTER DELETE ON email_labels BEGIN "
     + _log(_LINK_USER, EMAIL, "OLD.email_id", REMOVED, "OLD.label_id", "OLD.uid")
-    + _email_modseq("OLD.email_id")
     + "END",
     "mail_labels_insert": "AFTER INSERT ON labels BEGIN "
     + _log("NEW.user_id", LABEL, "NEW.id", CREATED)
@@ -171,17 +169,21 @@ BEGIN
 END""",
     "mail_emails_insert() RETURNS trigger": f"""
 BEGIN
-  NEW.modseq := COALESCE(mail_change(NEW.user_id, {EMAIL}, NEW.id, {CREATED}, NULL, NULL), 0);
+  PERFORM mail_change(NEW.user_id, {EMAIL}, NEW.id, {CREATED}, NULL, NULL);
   PERFORM mail_change(NEW.user_id, {THREAD}, NEW.thread_id, {UPDATED}, NULL, NULL);
   RETURN NEW;
 END""",
     "mail_emails_update() RETURNS trigger": f"""
+DECLARE m bigint;
 BEGIN
   IF OLD.thread_id IS DISTINCT FROM NEW.thread_id THEN
     PERFORM mail_change(NEW.user_id, {THREAD}, OLD.thread_id, {UPDATED}, NULL, NULL);
     PERFORM mail_change(NEW.user_id, {THREAD}, NEW.thread_id, {UPDATED}, NULL, NULL);
   END IF;
-  NEW.modseq := COALESCE(mail_change(NEW.user_id, {EMAIL}, NEW.id, {UPDATED}, NULL, NULL), NEW.modseq);
+  m := mail_change(NEW.user_id, {EMAIL}, NEW.id, {UPDATED}, NULL, NULL);
+  IF m IS NOT NULL THEN
+    UPDATE email_labels SET modseq = m WHERE email_id = NEW.id;
+  END IF;
   RETURN NEW;
 END""",
     "mail_emails_delete() RETURNS trigger": f"""
@@ -200,21 +202,18 @@ BEGIN
   IF m IS NOT NULL THEN
     INSERT INTO mail_changes (user_id, kind, modseq, object_id, op, label_id, uid, changed_at)
     VALUES (u, {EMAIL}, m, NEW.email_id, {ADDED}, NEW.label_id, NEW.uid, extract(epoch FROM now())::bigint);
-    UPDATE emails SET modseq = m WHERE id = NEW.email_id;
+    NEW.modseq := m;
   END IF;
   RETURN NEW;
 END""",
     "mail_email_labels_delete() RETURNS trigger": f"""
-DECLARE u integer; m bigint;
+DECLARE u integer;
 BEGIN
   SELECT user_id INTO u FROM emails WHERE id = OLD.email_id;
   IF u IS NULL THEN
     SELECT user_id INTO u FROM labels WHERE id = OLD.label_id;
   END IF;
-  m := mail_change(u, {EMAIL}, OLD.email_id, {REMOVED}, OLD.label_id, OLD.uid);
-  IF m IS NOT NULL THEN
-    UPDATE emails SET modseq = m WHERE id = OLD.email_id;
-  END IF;
+  PERFORM mail_change(u, {EMAIL}, OLD.email_id, {REMOVED}, OLD.label_id, OLD.uid);
   RETURN NULL;
 END""",
     "mail_labels_insert() RETURNS trigger": f"""
@@ -275,8 +274,8 @@ def _tables_exist() -> bool:
 def _schema() -> None:
     op.add_column("labels", sa.Column("uidvalidity", sa.BigInteger(), nullable=False, server_default="0"))
     op.add_column("labels", sa.Column("uidnext", sa.BigInteger(), nullable=False, server_default="1"))
-    op.add_column("emails", sa.Column("modseq", sa.BigInteger(), nullable=False, server_default="0"))
     op.add_column("email_labels", sa.Column("uid", sa.BigInteger(), nullable=False, server_default="0"))
+    op.add_column("email_labels", sa.Column("modseq", sa.BigInteger(), nullable=False, server_default="0"))
     op.create_table(
         "mail_states",
         sa.Column("user_id", sa.Integer(), nullable=False),
@@ -315,9 +314,11 @@ def _backfill() -> None:
         "UPDATE labels SET uidnext = COALESCE((SELECT MAX(uid) FROM email_labels "
         "WHERE email_labels.label_id = labels.id), 0) + 1"
     )
+    # Each email's MODSEQ (in every label it is in): its rank among the account's emails.
     op.execute(
-        "UPDATE emails SET modseq = r.n FROM (SELECT id, "
-        "ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY id) AS n FROM emails) AS r WHERE r.id = emails.id"
+        "UPDATE email_labels SET modseq = r.n FROM (SELECT id, "
+        "ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY id) AS n FROM emails) AS r "
+        "WHERE r.id = email_labels.email_id"
     )
     op.execute(
         "UPDATE labels SET uidvalidity = r.n FROM (SELECT l.id, "
@@ -368,7 +369,7 @@ def downgrade() -> None:
     op.drop_index("ix_mail_changes_changed_at", table_name="mail_changes")
     op.drop_table("mail_changes")
     op.drop_table("mail_states")
+    op.drop_column("email_labels", "modseq")
     op.drop_column("email_labels", "uid")
-    op.drop_column("emails", "modseq")
     op.drop_column("labels", "uidnext")
     op.drop_column("labels", "uidvalidity")
