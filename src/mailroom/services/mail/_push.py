@@ -78,11 +78,16 @@ def install(rt: Runtime) -> None:
     rt.events.add_enricher("email.received", enrich)
 
     async def add_state(events: list[tuple[int, dict[str, Any]]]) -> None:
-        # After the commit: the state read here includes the change (or a later one).
+        # Ingest reads the state in its own transaction; for the others, read after the
+        # commit: the state read here includes the change (or a later one).
+        lacking = {user_id for user_id, data in events if "state" not in data}
+        if not lacking:
+            return
         async with rt.db.read() as tx:
-            found = await changelog.states(tx, {user_id for user_id, _ in events})
+            found = await changelog.states(tx, lacking)
         for user_id, data in events:
-            data["state"] = found.get(user_id)
+            if "state" not in data:
+                data["state"] = found.get(user_id)
 
     for type in STATE_EVENTS:
         rt.events.add_enricher(type, add_state)
