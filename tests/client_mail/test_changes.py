@@ -333,3 +333,24 @@ async def test_the_auto_reply_is_a_vacation_change(
     )
     assert r.status_code == 200, r.text
     assert await state(client, alice) == s1
+
+
+async def test_changes_read_one_range_of_the_primary_key(mailroom: Mailroom) -> None:
+    """However large the mailbox: a range scan of (user_id, kind, modseq), no sort, no scan."""
+    if mailroom.runtime.db.dialect != "sqlite":
+        pytest.skip("SQLite query plan")
+    from sqlalchemy.dialects import sqlite
+
+    from mailroom.store.engine import SQLiteDatabase
+
+    compiled = changelog._CHANGES.stmt.compile(dialect=sqlite.dialect())
+    values = {"user_id": 1, "kind": 1, "after": 5, "upto": 50, "limit": 100}
+    args = [values.get(n, 0) for n in compiled.positiontup or ()]  # the offset: 0
+    db = mailroom.runtime.db
+    assert isinstance(db, SQLiteDatabase)
+    with db.sync_connection() as conn:
+        plan = [row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + compiled.string, tuple(args))]
+    joined = " | ".join(plan)
+    assert plan == [
+        "SEARCH mail_changes USING PRIMARY KEY (user_id=? AND kind=? AND modseq>? AND modseq<?)"
+    ], joined
