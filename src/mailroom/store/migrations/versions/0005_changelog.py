@@ -190,7 +190,7 @@ END""",
 BEGIN
   PERFORM mail_change(OLD.user_id, {EMAIL}, OLD.id, {DESTROYED}, NULL, NULL);
   PERFORM mail_change(OLD.user_id, {THREAD}, OLD.thread_id, {UPDATED}, NULL, NULL);
-  RETURN NULL;
+  RETURN OLD;
 END""",
     "mail_email_labels_insert() RETURNS trigger": f"""
 DECLARE u integer; m bigint;
@@ -214,7 +214,7 @@ BEGIN
     SELECT user_id INTO u FROM labels WHERE id = OLD.label_id;
   END IF;
   PERFORM mail_change(u, {EMAIL}, OLD.email_id, {REMOVED}, OLD.label_id, OLD.uid);
-  RETURN NULL;
+  RETURN OLD;
 END""",
     "mail_labels_insert() RETURNS trigger": f"""
 BEGIN
@@ -239,7 +239,7 @@ END""",
     "mail_threads_delete() RETURNS trigger": f"""
 BEGIN
   PERFORM mail_change(OLD.user_id, {THREAD}, OLD.id, {DESTROYED}, NULL, NULL);
-  RETURN NULL;
+  RETURN OLD;
 END""",
 }
 
@@ -247,21 +247,23 @@ _PG_EMAIL_CHANGED = _EMAIL_CHANGED.replace("IS NOT", "IS DISTINCT FROM")
 _PG_LABEL_CHANGED = _LABEL_CHANGED.replace("IS NOT", "IS DISTINCT FROM")
 _PG_REPLY_CHANGED = _REPLY_CHANGED.replace("IS NOT", "IS DISTINCT FROM")
 
-#: name: (when, table, condition)
+#: name: (when, table, condition). Every trigger that changes or removes an existing row runs
+#: BEFORE it: PostgreSQL locks the row only after BEFORE triggers, so the account's state row
+#: is always locked first (inserts make new rows nobody else can hold).
 _PG_TRIGGERS = {
     "mail_users_insert": ("AFTER INSERT", "users", None),
     "mail_users_delete": ("BEFORE DELETE", "users", None),
     "mail_users_reply": ("BEFORE UPDATE", "users", _PG_REPLY_CHANGED),
     "mail_emails_insert": ("BEFORE INSERT", "emails", None),
     "mail_emails_update": ("BEFORE UPDATE", "emails", _PG_EMAIL_CHANGED),
-    "mail_emails_delete": ("AFTER DELETE", "emails", None),
+    "mail_emails_delete": ("BEFORE DELETE", "emails", None),
     "mail_email_labels_insert": ("BEFORE INSERT", "email_labels", None),
-    "mail_email_labels_delete": ("AFTER DELETE", "email_labels", None),
+    "mail_email_labels_delete": ("BEFORE DELETE", "email_labels", None),
     "mail_labels_insert": ("BEFORE INSERT", "labels", None),
     "mail_labels_update": ("BEFORE UPDATE", "labels", _PG_LABEL_CHANGED),
     "mail_labels_delete": ("BEFORE DELETE", "labels", None),
     "mail_threads_insert": ("AFTER INSERT", "threads", None),
-    "mail_threads_delete": ("AFTER DELETE", "threads", None),
+    "mail_threads_delete": ("BEFORE DELETE", "threads", None),
 }
 
 
