@@ -104,6 +104,37 @@ async def prepare(settings: Settings, recipients: int) -> None:
         await app.close()
 
 
+def prepare_with(src: Path, settings: Settings, recipients: int) -> None:
+    """:func:`prepare` run by another checkout's code: its migrations build its schema (the
+    code here may have newer ones that the other checkout's server would refuse)."""
+    code = (
+        "import asyncio, sys\n"
+        "from pathlib import Path\n"
+        "from mailroom import bootstrap\n"
+        "from mailroom.settings import Settings\n"
+        f"DOMAIN = {DOMAIN!r}\n"
+        "async def main():\n"
+        "    settings = Settings(data_dir=Path(sys.argv[1]), database_url=sys.argv[2] or None,\n"
+        "                        secret_key='bench-secret-key-not-for-production')\n"
+        "    app = await bootstrap.start(settings)\n"
+        "    try:\n"
+        "        await app.registry.call('admin.domains.create', {'domain': {'name': DOMAIN}})\n"
+        "        for i in range(1, int(sys.argv[3]) + 1):\n"
+        "            user = {'email': f'bench{i}@{DOMAIN}', 'password': 'benchmark password',\n"
+        "                    'quota_bytes': 0}\n"
+        "            await app.registry.call('admin.users.create', {'user': user})\n"
+        "    finally:\n"
+        "        await app.close()\n"
+        "asyncio.run(main())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILROOM_")}
+    env["PYTHONPATH"] = str(src)
+    url = settings.database_url or ""
+    subprocess.run(
+        [sys.executable, "-c", code, str(settings.data_dir), url, str(recipients)], env=env, check=True
+    )
+
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -265,7 +296,10 @@ def main() -> None:
                 database_url=args.database_url,
                 secret_key="bench-secret-key-not-for-production",
             )
-            asyncio.run(prepare(settings, args.recipients))
+            if src is None:
+                asyncio.run(prepare(settings, args.recipients))
+            else:
+                prepare_with(src, settings, args.recipients)
             procs[name] = start_server(settings, ports[name], log, args.workers, src)
         fsync_ms = fsync_p50_ms(Path(tmp))
         rcpts = [f"bench{i}@{DOMAIN}" for i in range(1, args.recipients + 1)]

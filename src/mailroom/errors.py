@@ -133,6 +133,22 @@ class PreconditionFailed(MailroomError):
     title = "Precondition failed"
 
 
+class CannotCalculateChanges(MailroomError):
+    """Changes since a state older than the change log keeps (JMAP ``cannotCalculateChanges``):
+    the client must sync again from scratch."""
+
+    code = "cannot_calculate_changes"
+    status = 410
+    title = "Cannot calculate changes"
+
+    def __init__(self, since: int, oldest: int) -> None:
+        super().__init__(
+            f"changes since state {since} are no longer kept (oldest state: {oldest}); sync again",
+            since=since,
+            oldest=oldest,
+        )
+
+
 class LimitExceeded(MailroomError):
     """A configured limit (domain max users, quota cap, ...) would be exceeded."""
 
@@ -182,6 +198,7 @@ ERRORS: tuple[type[MailroomError], ...] = (
     MethodNotFound,
     Conflict,
     PreconditionFailed,
+    CannotCalculateChanges,
     LimitExceeded,
     PayloadTooLarge,
     RateLimited,

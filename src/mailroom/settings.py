@@ -369,6 +369,12 @@ class Settings(BaseSettings):
         ge=0,
         description="A reply without References joins a thread with the same subject active this recently.",
     )
+    changes_retention_days: int = Field(
+        default=30,
+        ge=1,
+        description="How long the change log keeps each change (and destroyed ids as tombstones): "
+        "a client whose state is older must sync again (JMAP cannotCalculateChanges).",
+    )
     autoreply_interval_days: int = Field(
         default=7, ge=1, description="An auto-reply goes to the same sender at most once per this many days."
     )

@@ -392,6 +392,7 @@ ROWS: dict[str, Row] = {
     "admin.waitlist.list": Row(static({"domain": "one.test"}), domain="one.test"),
     # mail client API (user A's mailbox)
     "mail.clientconfig.get": Row(static({"domain": "one.test"})),
+    "mail.changes": Row(static({"since": 0})),
     "mail.contacts.create": Row(static({"contact": {"name": "Someone"}})),
     "mail.contacts.delete": Row(fresh(_contact), owner="user_a"),
     "mail.contacts.get": Row(fresh(_contact), owner="user_a"),
@@ -459,6 +460,7 @@ ROWS: dict[str, Row] = {
     ),
     "mail.sessions.revoke": Row(fresh(_session), owner="user_a"),
     "mail.settings.get": Row(static({})),
+    "mail.state": Row(static({})),
     "mail.settings.replace": Row(static({"settings": {}})),
     "mail.settings.update": Row(static({"changes": {}})),
     "mail.signup.create": Row(

@@ -50,8 +50,8 @@ from mailroom.delivery.spam import is_spam
 from mailroom.delivery.trace import DEFAULT_PROTOCOL, Arrival, Trace, TraceStamp, read_trace, rfc5322_date
 from mailroom.runtime import Runtime
 from mailroom.store import blobs as blob_rows
+from mailroom.store import changelog, fulltext, intents
 from mailroom.store import emails as email_store
-from mailroom.store import fulltext, intents
 from mailroom.store import labels as label_store
 from mailroom.store import recipients as mailbox_store
 from mailroom.store import threads as thread_store
@@ -437,7 +437,8 @@ async def _store_for(tx: Tx, rt: Runtime, msg: _Message, user: Row | None, rcpt:
     await email_store.add_quota_used(tx, user_id, size)
     if msg.source in _ANSWERABLE:
         await _maybe_autoreply(tx, rt, msg, user, email_id, spam)
-    msg.stored.append(StoredEmail(user_id, email_id, thread_id, parsed, msg.source))
+    state = (await changelog.state(tx, user_id)).modseq  # a prepared primary-key read
+    msg.stored.append(StoredEmail(user_id, email_id, thread_id, parsed, msg.source, state))
     return _Outcome(email_id=email_id)
 
 

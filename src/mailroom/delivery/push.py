@@ -25,6 +25,9 @@ class StoredEmail:
     thread_id: int
     parsed: ParsedMessage
     source: str
+    #: The mailbox's state (store/changelog.py) once this email was stored, read in the
+    #: delivering transaction: push events carry it without another read.
+    state: int | None = None
 
 
 async def announce_received(rt: Runtime, stored: Iterable[StoredEmail]) -> None:
@@ -44,6 +47,8 @@ async def announce_received(rt: Runtime, stored: Iterable[StoredEmail]) -> None:
             "from": sender,
             "has_attachments": parsed.has_attachments,
         }
+        if item.state is not None:
+            data["state"] = item.state
         events.append((item.user_id, data))
     await publish_many_safely(rt.events, "email.received", events)
 

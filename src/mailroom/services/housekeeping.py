@@ -10,7 +10,9 @@ lifespan, like the upload expiry and the outbound queue). A pass removes:
 - **unreferenced blobs**, rows and files, unregistered for ``blob_gc_grace_seconds``
   (store/blobs.py ``collect_garbage`` says why a delivery that is about to use one is safe);
 - **expired sessions** of every user (sign-in removes only the signing-in user's own);
-- **expired invites**.
+- **expired invites**;
+- **the change log's old rows** (tombstones included), older than ``changes_retention_days``,
+  per account, raising its oldest calculable state (store/changelog.py).
 
 Expired idempotency keys are pruned by the accounting maintenance task (accounting/setup.py),
 uploads by the upload expiry, finished queue entries by the queue worker: not repeated here.
@@ -30,6 +32,7 @@ from datetime import timedelta
 from mailroom.background import Periodic
 from mailroom.runtime import Runtime
 from mailroom.store import blobs as blob_store
+from mailroom.store import changelog
 from mailroom.store import sessions as session_store
 from mailroom.store import signups as signup_store
 
@@ -49,10 +52,11 @@ class Swept:
     blobs: int = 0
     sessions: int = 0
     invites: int = 0
+    changes: int = 0
 
     @property
     def total(self) -> int:
-        return self.temp_files + self.blobs + self.sessions + self.invites
+        return self.temp_files + self.blobs + self.sessions + self.invites + self.changes
 
 
 async def collect_blobs(rt: Runtime, *, batch: int = BLOB_BATCH) -> int:
@@ -67,6 +71,22 @@ async def collect_blobs(rt: Runtime, *, batch: int = BLOB_BATCH) -> int:
             return total
 
 
+async def purge_changes(rt: Runtime) -> int:
+    """Forget change-log rows older than ``changes_retention_days``; how many went.
+
+    One short transaction per account (each locks its account's state row alone, so a pass
+    never holds up delivery to many mailboxes at once).
+    """
+    before = rt.clock.now() - timedelta(days=rt.settings.changes_retention_days)
+    async with rt.db.read() as tx:
+        expired = await changelog.expired_accounts(tx, before)
+    total = 0
+    for user_id, upto in sorted(expired.items()):
+        async with rt.db.write() as tx:
+            total += await changelog.purge_account(tx, user_id, upto)
+    return total
+
+
 async def sweep(rt: Runtime) -> Swept:
     """One housekeeping pass (see the module docstring); safe in several processes at once."""
     temp_files = await asyncio.to_thread(rt.blobs.sweep_temporary, TEMP_FILE_AGE_SECONDS)
@@ -75,7 +95,8 @@ async def sweep(rt: Runtime) -> Swept:
     async with rt.db.write() as tx:
         sessions = await session_store.delete_all_expired(tx, now)
         invites = await signup_store.delete_expired_invites(tx, now)
-    return Swept(temp_files=temp_files, blobs=blobs, sessions=sessions, invites=invites)
+    changes = await purge_changes(rt)
+    return Swept(temp_files=temp_files, blobs=blobs, sessions=sessions, invites=invites, changes=changes)
 
 
 class Housekeeping(Periodic):
@@ -93,11 +114,13 @@ class Housekeeping(Periodic):
             swept = await sweep(self.rt)
             if swept.total:
                 log.info(
-                    "housekeeping removed %d temporary file(s), %d blob(s), %d session(s), %d invite(s)",
+                    "housekeeping removed %d temporary file(s), %d blob(s), %d session(s), %d invite(s), "
+                    "%d change(s)",
                     swept.temp_files,
                     swept.blobs,
                     swept.sessions,
                     swept.invites,
+                    swept.changes,
                 )
         finally:
             self.passes += 1

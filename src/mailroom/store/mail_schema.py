@@ -20,6 +20,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -55,6 +56,10 @@ labels = Table(
     Column("threads_unread", Integer, nullable=False, default=0, server_default="0"),
     Column("emails_total", Integer, nullable=False, default=0, server_default="0"),
     Column("emails_unread", Integer, nullable=False, default=0, server_default="0"),
+    # IMAP: set by the database (migration 0005_changelog): the account's modseq when the
+    # label was created, and the UID its next email gets (store/changelog.py).
+    Column("uidvalidity", BigInteger, nullable=False, server_default="0"),
+    Column("uidnext", BigInteger, nullable=False, server_default="1"),
     UniqueConstraint("user_id", "name"),
 )
 
@@ -134,7 +139,13 @@ email_labels = Table(
     metadata,
     Column("email_id", Integer, ForeignKey("emails.id", ondelete="CASCADE"), primary_key=True),
     Column("label_id", Integer, ForeignKey("labels.id", ondelete="CASCADE"), primary_key=True),
-    Index("ix_email_labels_label_id", "label_id"),
+    # Set by the database (migration 0005_changelog): the email's IMAP UID in this label
+    # (labels.uidnext when it entered) and its MODSEQ there (CONDSTORE: the account modseq
+    # of its last change: entering the label, or its flags). Here rather than on ``emails``
+    # so that neither costs a rewrite of the (large) email row.
+    Column("uid", BigInteger, nullable=False, server_default="0"),
+    Column("modseq", BigInteger, nullable=False, server_default="0"),
+    Index("ix_email_labels_label_id_uid", "label_id", "uid", unique=True),
 )
 
 #: Where an email was (its location labels: inbox, archive) when it went to the trash, so
@@ -204,4 +215,37 @@ autoreply_log = Table(
     Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
     Column("sender", String(320), primary_key=True),
     Column("last_sent_at", UTCDateTime, nullable=False),
+)
+
+
+#: One row per account: its modification sequence (the JMAP state; IMAP's HIGHESTMODSEQ),
+#: the last value a change took, and ``floor``, below which the change log was purged, so
+#: that changes since an older state cannot be calculated. Created with the user (trigger).
+mail_states = Table(
+    "mail_states",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("modseq", BigInteger, nullable=False, default=0, server_default="0"),
+    Column("floor", BigInteger, nullable=False, default=0, server_default="0"),
+)
+
+#: The change log: every change to an account's mail state, one row each with the modseq it
+#: took, written by database triggers in the transaction of the change (migration
+#: 0005_changelog; store/changelog.py reads it). ``kind``: 1 email, 2 thread, 3 label;
+#: ``op``: 1 created, 2 updated, 3 destroyed, 4 added to label ``label_id`` as ``uid``,
+#: 5 removed from it. No foreign key: destroyed objects stay here as tombstones (a user's
+#: rows are removed when the user is, and again before a user id is reused).
+mail_changes = Table(
+    "mail_changes",
+    metadata,
+    Column("user_id", Integer, primary_key=True, autoincrement=False),
+    Column("kind", SmallInteger, primary_key=True, autoincrement=False),
+    Column("modseq", BigInteger, primary_key=True, autoincrement=False),
+    Column("object_id", Integer, nullable=False),
+    Column("op", SmallInteger, nullable=False),
+    Column("label_id", Integer, nullable=True),
+    Column("uid", BigInteger, nullable=True),
+    Column("changed_at", BigInteger, nullable=False),  # unix seconds, the database's clock
+    Index("ix_mail_changes_changed_at", "changed_at"),
+    sqlite_with_rowid=False,
 )

@@ -46,6 +46,7 @@ RPC_CODES: dict[str, int] = {
     "forbidden": -32003,
     "not_found": -32004,
     "conflict": -32009,
+    "cannot_calculate_changes": -32010,
     "precondition_failed": -32012,
     "payload_too_large": -32013,
     "limit_exceeded": -32022,

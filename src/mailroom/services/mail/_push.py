@@ -3,7 +3,9 @@
 The pipeline publishes ``email.received`` with what it knows (ids, subject, snippet,
 sender); :func:`install` adds the thread summary a thread list shows, read after the commit,
 so a client can update its list without another request. Batch actions and label changes publish
-``thread.updated`` (the changed threads' summaries) and ``label.counts``.
+``thread.updated`` (the changed threads' summaries) and ``label.counts``. Every one of these
+events carries the mailbox's ``state`` after the change (store/changelog.py), read after the
+commit: a client asks ``mail.changes`` since the state it had.
 """
 
 from __future__ import annotations
@@ -15,12 +17,15 @@ from typing import Any
 from mailroom.events import publish_safely
 from mailroom.runtime import Runtime
 from mailroom.services.mail._mailbox import thread_summary
+from mailroom.store import changelog
 from mailroom.store import mailbox_queries as queries
 from mailroom.store import recipients as mailbox_store
 from mailroom.store.engine import Tx
 
 log = logging.getLogger("mailroom.events")
 
+#: Events of a change to the mailbox: each carries the mailbox's state after it.
+STATE_EVENTS = ("email.received", "thread.updated", "label.counts")
 #: ``thread.updated`` carries at most this many summaries; more ids are listed without them.
 MAX_SUMMARIES = 50
 
@@ -71,6 +76,21 @@ def install(rt: Runtime) -> None:
                 data["thread"] = found.get((user_id, thread_id))
 
     rt.events.add_enricher("email.received", enrich)
+
+    async def add_state(events: list[tuple[int, dict[str, Any]]]) -> None:
+        # Ingest reads the state in its own transaction; for the others, read after the
+        # commit: the state read here includes the change (or a later one).
+        lacking = {user_id for user_id, data in events if "state" not in data}
+        if not lacking:
+            return
+        async with rt.db.read() as tx:
+            found = await changelog.states(tx, lacking)
+        for user_id, data in events:
+            if "state" not in data:
+                data["state"] = found.get(user_id)
+
+    for type in STATE_EVENTS:
+        rt.events.add_enricher(type, add_state)
 
 
 async def announce_threads(rt: Runtime, user_id: int, thread_ids: Sequence[int], action: str) -> None:

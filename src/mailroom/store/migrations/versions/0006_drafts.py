@@ -1,7 +1,7 @@
 """emails.version (drafts edited with optimistic concurrency) and emails.trace (trace headers)
 
 Revision ID: 0006_drafts
-Revises: 0004_send_as
+Revises: 0005_changelog
 
 ``version`` starts at 1 and grows by one each time a draft is edited (PATCH /emails/{id}):
 the ETag / ``if_version`` a client sends back so two tabs do not overwrite each other.
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_drafts"
-down_revision = "0004_send_as"
+down_revision = "0005_changelog"
 branch_labels = None
 depends_on = None
 
