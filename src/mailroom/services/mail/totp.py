@@ -83,6 +83,8 @@ async def confirm_totp(ctx: Context, code: Code) -> TotpEnabled:
     """Turn TOTP on with the app's current code; answers the ten recovery codes (shown once)."""
     p = ctx.principal
     assert p.user_id is not None
+    if not totp.looks_like_code(code.get_secret_value()):
+        raise InvalidParams([FieldError("code", "is not a 6-digit code")])
     now = ctx.rt.clock.now()
     async with ctx.rt.db.read() as tx:
         row = await store.totp(tx, p.user_id)
@@ -110,6 +112,9 @@ async def disable_totp(ctx: Context, otp: Code) -> None:
     p = ctx.principal
     assert p.user_id is not None
     assert p.email is not None
+    presented = otp.get_secret_value()
+    if not totp.looks_like_code(presented) and totp.recovery_digest(presented) is None:
+        raise InvalidParams([FieldError("otp", "is not a 6-digit code or a recovery code")])
     auth = _authenticator(ctx)
     if auth.guard is not None:
         await auth.guard.check(p.email, ctx.call.client_ip)
@@ -117,7 +122,6 @@ async def disable_totp(ctx: Context, otp: Code) -> None:
         row = await store.totp(tx, p.user_id)
     if row is None or not row["enabled"]:
         raise NotFound("the second factor is not on")
-    presented = otp.get_secret_value()
     if not await second_factor.accept(auth, p.user_id, row["secret_encrypted"], presented):
         if auth.guard is not None:
             await auth.guard.failed(p.email, ctx.call.client_ip, "\x00otp\x00" + presented)
