@@ -241,3 +241,18 @@ async def test_the_whole_flow_over_json_rpc(
     assert "error" not in off, off
     ok = await jsonrpc(client, "mail.sessions.login", {"username": alice.email, "password": PASSWORD})
     assert "result" in ok
+
+
+async def test_no_secret_or_code_reaches_the_logs(
+    client: httpx.AsyncClient, clock: FakeClock, totp_user: MakeTotpUser, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    alice = await totp_user()
+    code = alice.code(clock)
+    assert (await otp_login(client, alice.email, code)).status_code == 200
+    problem(await otp_login(client, alice.email, code), 401, "unauthenticated")  # replay, logged or not
+    assert (await otp_login(client, alice.email, alice.recovery_codes[0])).status_code == 200
+    text = "\n".join(record.getMessage() for record in caplog.records)
+    assert alice.secret not in text
+    assert code not in text
+    assert not any(c in text for c in alice.recovery_codes)
