@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 #: The protocols an app password can be made for (never the web or API login).
 AppProtocol = Literal["smtp", "imap", "pop3", "jmap", "dav"]
@@ -41,6 +41,8 @@ class TotpStatus(BaseModel):
 
 class AppPasswordCreate(BaseModel):
     """A new app password: a name for the client that uses it and the protocols it may log in to."""
+
+    model_config = ConfigDict(extra="forbid")
 
     name: AppPasswordName
     protocols: Annotated[list[AppProtocol], Field(min_length=1, max_length=5)]
