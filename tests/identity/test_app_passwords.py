@@ -13,6 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from mailroom.auth.principal import INTERNAL
 from mailroom.bootstrap import Mailroom
 from mailroom.clock import FakeClock
 from mailroom.frontends.smtp import Listeners
@@ -215,3 +216,21 @@ async def test_over_json_rpc(client: httpx.AsyncClient, signed_in: MakeTotpUser)
         client, "mail.app_passwords.revoke", {"id": made["result"]["id"]}, headers=alice.headers
     )
     assert again["error"]["data"]["code"] == "not_found"
+
+
+async def test_dovecot_passdb_does_not_hand_out_the_password_of_a_totp_user(
+    mailroom: Mailroom, signed_in: MakeTotpUser, totp_user: MakeTotpUser
+) -> None:
+    await signed_in("bob@example.org")
+    alice = await totp_user()
+
+    async def passdb(email: str) -> dict[str, Any]:
+        found: dict[str, Any] = await mailroom.registry.call(
+            "mail.dovecot.lookup", {"key": f"shared/passdb/imap/{email}"}, principal=INTERNAL
+        )
+        return found
+
+    assert (await passdb("bob@example.org"))["found"] is True
+    assert (await passdb(alice.email))["found"] is False
+    await mailroom.registry.call("admin.users.reset_totp", {"email": alice.email})
+    assert (await passdb(alice.email))["found"] is True
