@@ -14,6 +14,7 @@ from mailroom import redaction
 from mailroom.auth.authenticate import Authenticator
 from mailroom.auth.passwords import PasswordHasher
 from mailroom.auth.sessions import install as install_sessions
+from mailroom.auth.totp import SecretBox
 from mailroom.clock import Clock, SystemClock
 from mailroom.events import open_broker
 from mailroom.registry import Api, Call, Filter, MethodSpec, Proceed, Registry, Runner
@@ -189,6 +190,7 @@ async def start(
     registry.bind(runner)
     authenticator = Authenticator(db, passwords, clock)
     authenticator.cache_seconds = settings.auth_cache_seconds
+    authenticator.totp_box = SecretBox(settings.secret_key.get_secret_value())  # TOTP secrets at rest
     runtime.extras["authenticator"] = authenticator
     install_sessions(authenticator)  # ms_ bearer tokens of the mail client API
     app = Mailroom(

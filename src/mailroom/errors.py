@@ -85,6 +85,13 @@ class Unauthenticated(MailroomError):
     title = "Authentication required"
 
 
+class OtpRequired(Unauthenticated):
+    """The password was right, and the account has a second factor: send ``otp`` too."""
+
+    code = "otp_required"
+    title = "A one-time code is required"
+
+
 class Forbidden(MailroomError):
     code = "forbidden"
     status = 403
@@ -192,6 +199,7 @@ ERRORS: tuple[type[MailroomError], ...] = (
     InvalidParams,
     BadRequest,
     Unauthenticated,
+    OtpRequired,
     Forbidden,
     SenderNotAllowed,
     NotFound,

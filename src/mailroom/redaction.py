@@ -44,10 +44,10 @@ REDACTED = "[redacted]"
 # A value must not start with "%": a log message's own "token=%s" keeps its placeholder.
 _VALUE = r"(?!%|\[redacted\])[^&\s\"'#;,)\]}]+"
 _CREDENTIAL_NAME = re.compile(
-    r"[\w-]*(?:token|secret|passw(?:or)?d|pwd|api_?key|apikey|ticket|signature)[\w-]*|key|auth", re.I
+    r"[\w-]*(?:token|secret|passw(?:or)?d|pwd|api_?key|apikey|ticket|signature)[\w-]*|key|auth|otp", re.I
 )
 #: Words one of which a text must contain (lowercased) for a named credential to be in it.
-_CREDENTIAL_WORDS = ("token", "secret", "passw", "pwd", "key", "ticket", "signature", "auth")
+_CREDENTIAL_WORDS = ("token", "secret", "passw", "pwd", "key", "ticket", "signature", "auth", "otp")
 
 
 def _named(m: re.Match[str]) -> str:

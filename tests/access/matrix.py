@@ -258,6 +258,12 @@ async def _refresh_token(w: World, n: int) -> dict[str, Any]:
     return {"refresh_token": login["refresh_token"]}
 
 
+async def _app_password(w: World, n: int) -> dict[str, Any]:
+    params = {"app_password": {"name": f"app {n}", "protocols": ["smtp"]}}
+    created = await w.call("mail.app_passwords.create", params, as_="user_a")
+    return {"id": created["id"]}
+
+
 async def _session(w: World, n: int) -> dict[str, Any]:
     login = await w.call("mail.sessions.login", {"username": USERS["user_a"], "password": PASSWORD})
     return {"id": login["session_id"]}
@@ -376,6 +382,7 @@ ROWS: dict[str, Row] = {
         domain="one.test",
     ),
     "admin.users.delete": Row(fresh(_user), domain="one.test"),
+    "admin.users.reset_totp": Row(fresh(_user), domain="one.test"),
     "admin.users.get": Row(static({"email": USERS["user_a"]}), domain="one.test", owner="user_a"),
     "admin.users.list": Row(static({"domain": "one.test"}), domain="one.test"),
     "admin.users.update": Row(
@@ -443,6 +450,9 @@ ROWS: dict[str, Row] = {
         overrides={"manager_1": "not_found"},
         why="messages.import: only admins and the mailbox's owner may import, not domain managers",
     ),
+    "mail.app_passwords.create": Row(static({"app_password": {"name": "client", "protocols": ["imap"]}})),
+    "mail.app_passwords.list": Row(static({})),
+    "mail.app_passwords.revoke": Row(fresh(_app_password), owner="user_a"),
     "mail.password.change": Row(
         static({"current_password": PASSWORD, "new_password": PASSWORD}),
     ),
@@ -470,6 +480,18 @@ ROWS: dict[str, Row] = {
     "mail.submission.submit": Row(
         static({"raw": RAW, "mail_from": USERS["user_a"], "recipients": ["x@example.net"], "user_id": 1})
     ),
+    "mail.totp.confirm": Row(
+        static({"code": "not-a-code"}),
+        allowed="invalid_params",
+        why="totp.confirm: a real code needs an authenticator app; the shape is checked first",
+    ),
+    "mail.totp.disable": Row(
+        static({"otp": "not-a-code"}),
+        allowed="invalid_params",
+        why="totp.disable: a real code needs an authenticator app; the shape is checked first",
+    ),
+    "mail.totp.get": Row(static({})),
+    "mail.totp.setup": Row(static({})),
     "mail.threads.get": Row(_thread, owner="user_a"),
     "mail.threads.list": Row(static({})),
     "mail.threads.batch": Row(

@@ -13,22 +13,27 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from mailroom.auth import tokens
+from mailroom.auth import second_factor, tokens
 from mailroom.auth.passwords import PasswordHasher
 from mailroom.auth.principal import Principal, anonymous
 from mailroom.clock import Clock
 from mailroom.errors import Unauthenticated
-from mailroom.store import accounts, apikeys
+from mailroom.store import accounts, apikeys, identity
 from mailroom.store.engine import Database
 
 if TYPE_CHECKING:
     from mailroom.accounting.guard import LoginGuard
+    from mailroom.auth.totp import SecretBox
 
 log = logging.getLogger("mailroom.auth")
 
 API_KEY_PREFIX = "mr"
+#: App passwords: ``mrapp_<lookup id>_<random>``.
+APP_PASSWORD_PREFIX = "mrapp"
+#: Who asks :meth:`Authenticator.basic`: the API (HTTP Basic) or a mail protocol.
+Protocol = Literal["api", "smtp", "imap", "pop3", "jmap", "dav"]
 #: Most API keys kept in the per-process cache (it is emptied when full).
 KEY_CACHE_SIZE = 10_000
 #: last_used_at is written at most this often per key, so reads never turn into writes.
@@ -64,6 +69,8 @@ class Authenticator:
         self.bearer_handlers: dict[str, BearerHandler] = {}
         #: The brute-force guard every password login goes through (set by bootstrap).
         self.guard: LoginGuard | None = None
+        #: Encrypts and decrypts TOTP secrets (set by bootstrap from ``secret_key``).
+        self.totp_box: SecretBox | None = None
 
     async def bearer(self, token: str, client_ip: str | None) -> Principal:
         prefix = token.split("_", 1)[0]
@@ -165,13 +172,10 @@ class Authenticator:
         except Exception:  # a failed bookkeeping write must not fail the request
             log.warning("could not record last use of key %s", key_id)
 
-    async def password(self, address: str, password: str, client_ip: str | None) -> Principal:
-        """A user's own password; imported hashes are upgraded to argon2id on success.
-
-        The brute-force guard refuses locked-out networks and accounts (429) before anything
-        is verified, and counts every failure.
-        """
-        email = address.strip().lower()
+    async def _verify_password(self, email: str, password: str, client_ip: str | None) -> dict[str, Any]:
+        """The user whose password this is (the guard asked first and told of a failure);
+        imported hashes are upgraded to argon2id. The guard is not told of the success:
+        the caller does that once every factor passed."""
         guard = self.guard
         if guard is not None:
             await guard.check(email, client_ip)
@@ -187,11 +191,12 @@ class Authenticator:
             if guard is not None:
                 await guard.failed(email, client_ip, password)
             raise Unauthenticated("invalid or expired credentials")
-        if guard is not None:
-            await guard.succeeded(email, client_ip)
         if result.needs_rehash:
             async with self.db.write() as tx:
                 await accounts.set_password_hash(tx, user["id"], self.passwords.hash(password))
+        return user
+
+    async def _user_principal(self, user: dict[str, Any], client_ip: str | None) -> Principal:
         async with self.db.read() as tx:
             managed = await accounts.managed_domains(tx, user["id"])
         return Principal(
@@ -203,14 +208,106 @@ class Authenticator:
             client_ip=client_ip,
         )
 
-    async def basic(self, username: str, secret: str, client_ip: str | None) -> Principal:
-        """HTTP Basic: ``address:password`` or ``address:<api key>`` (the key must be theirs)."""
+    async def _succeeded(self, email: str, client_ip: str | None) -> None:
+        if self.guard is not None:
+            await self.guard.succeeded(email, client_ip)
+
+    async def password(self, address: str, password: str, client_ip: str | None) -> Principal:
+        """A user's own password alone, to confirm who a signed-in caller is (a password
+        change); logins go through :meth:`login` (second factor) or :meth:`basic`.
+
+        The brute-force guard refuses locked-out networks and accounts (429) before anything
+        is verified, and counts every failure.
+        """
+        email = address.strip().lower()
+        user = await self._verify_password(email, password, client_ip)
+        await self._succeeded(email, client_ip)
+        return await self._user_principal(user, client_ip)
+
+    async def login(self, address: str, password: str, otp: str | None, client_ip: str | None) -> Principal:
+        """The web and API login: the password, then the second factor when the user has
+        one (:mod:`mailroom.auth.second_factor`): a current TOTP code or a recovery code in
+        ``otp``. Without it :class:`OtpRequired`; a wrong or replayed one is a failed login
+        for the brute-force guard."""
+        email = address.strip().lower()
+        user = await self._verify_password(email, password, client_ip)
+        await second_factor.check(self, user["id"], email, otp, client_ip)
+        await self._succeeded(email, client_ip)
+        return await self._user_principal(user, client_ip)
+
+    async def _password_without_second_factor(
+        self, email: str, password: str, client_ip: str | None, protocol: Protocol
+    ) -> Principal:
+        """A password where no second factor can be asked for (HTTP Basic, mail protocols):
+        refused for users who turned TOTP on (they use an app password or an API key)."""
+        user = await self._verify_password(email, password, client_ip)
+        async with self.db.read() as tx:
+            two_factor = await identity.totp_enabled(tx, user["id"])
+        if two_factor:
+            log.info("password refused for %s on %s: the account has a second factor", email, protocol)
+            raise Unauthenticated("invalid or expired credentials")
+        await self._succeeded(email, client_ip)
+        return await self._user_principal(user, client_ip)
+
+    async def basic(
+        self, username: str, secret: str, client_ip: str | None, protocol: Protocol = "api"
+    ) -> Principal:
+        """``address`` and a secret, as HTTP Basic, SMTP AUTH and nginx's mail proxy give them.
+
+        The secret may be one of the user's API keys, an app password (only on the mail
+        protocols it names: ``protocol`` says which one is asking; never on ``api``), or the
+        password (only while the user has no second factor: none of these can carry one).
+        """
+        email = username.strip().lower()
         if secret.startswith(API_KEY_PREFIX + "_"):
             principal = await self.api_key(secret, client_ip)
-            if principal.email is not None and principal.email != username.strip().lower():
+            if principal.email is not None and principal.email != email:
                 raise Unauthenticated("invalid or expired credentials")
             return principal
-        return await self.password(username, secret, client_ip)
+        if protocol != "api" and secret.startswith(APP_PASSWORD_PREFIX + "_"):
+            return await self.app_password(email, secret, client_ip, protocol)
+        return await self._password_without_second_factor(email, secret, client_ip, protocol)
+
+    async def app_password(
+        self, email: str, secret: str, client_ip: str | None, protocol: Protocol
+    ) -> Principal:
+        """An app password of ``email`` that names ``protocol``; checked in the database on
+        every login (no cache), so a revoked one stops working at once."""
+        guard = self.guard
+        if guard is not None:
+            await guard.check(email, client_ip)
+        lookup_id = tokens.parse_secret(secret, APP_PASSWORD_PREFIX)
+        row = user = None
+        if lookup_id is not None:
+            async with self.db.read() as tx:
+                row = await identity.app_password_for_auth(tx, lookup_id)
+                if row is not None:
+                    user = await accounts.user_for_auth(tx, user_id=row["user_id"])
+        if (
+            row is None
+            or user is None
+            or not tokens.matches(secret, row["digest"])
+            or not user["enabled"]
+            or user["email"] != email
+            or protocol not in row["protocols"]
+        ):
+            if guard is not None:
+                await guard.failed(email, client_ip, secret)
+            raise Unauthenticated("invalid or expired credentials")
+        now = self.clock.now()
+        last = row["last_used_at"]
+        if (
+            last is None
+            or row["last_ip"] != client_ip
+            or (now - last).total_seconds() >= TOUCH_INTERVAL_SECONDS
+        ):
+            try:
+                async with self.db.write() as tx:
+                    await identity.touch_app_password(tx, row["id"], now, client_ip)
+            except Exception:  # bookkeeping must not fail the login
+                log.warning("could not record last use of app password %s", row["id"])
+        await self._succeeded(email, client_ip)
+        return await self._user_principal(user, client_ip)
 
     @staticmethod
     def anonymous(client_ip: str | None) -> Principal:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from mailroom.store import (
     accounting_schema,
     client_schema,
+    identity_schema,
     mail_schema,
     outbound_schema,
     schema,
@@ -15,6 +16,7 @@ from mailroom.store.schema import metadata
 __all__ = [
     "accounting_schema",
     "client_schema",
+    "identity_schema",
     "mail_schema",
     "metadata",
     "outbound_schema",

@@ -43,6 +43,7 @@ RPC_CODES: dict[str, int] = {
     "internal_error": INTERNAL_ERROR,
     "bad_request": -32000,
     "unauthenticated": -32001,
+    "otp_required": -32001,  # an unauthenticated login whose data.code says what to send
     "forbidden": -32003,
     "not_found": -32004,
     "conflict": -32009,

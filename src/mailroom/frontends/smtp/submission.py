@@ -3,9 +3,10 @@
 - STARTTLS with the configured certificate (certificate.py: self-signed on first run); every
   command but EHLO/HELO/STARTTLS/NOOP/RSET/QUIT is refused with ``530`` before it, unless
   ``submission_allow_plaintext_loopback`` is set and the client is on loopback.
-- AUTH PLAIN and LOGIN: a user's address and password, or address and one of their API
-  keys, checked by the :class:`~mailroom.auth.authenticate.Authenticator` (so the
-  brute-force guard counts failures: locked out → ``454 4.7.0``; wrong → ``535 5.7.8``).
+- AUTH PLAIN and LOGIN: a user's address and password (not once they turned a second factor
+  on), or address and one of their API keys or ``smtp`` app passwords, checked by the
+  :class:`~mailroom.auth.authenticate.Authenticator` (so the brute-force guard counts
+  failures: locked out → ``454 4.7.0``; wrong → ``535 5.7.8``).
   Nothing is accepted before AUTH (``530 5.7.0``).
 - MAIL FROM: an address the user may send as (delivery/senders.py: their own, an alias of
   theirs, a send-as identity; anything with ``allow_spoofing``), checked by
@@ -84,7 +85,7 @@ class SubmissionHandler:
     async def login(self, session: Any, username: str, secret: str) -> AuthResult:
         """Check AUTH credentials: a password or an API key of that user."""
         try:
-            principal = await self.mailroom.authenticator.basic(username, secret, _peer_ip(session))
+            principal = await self.mailroom.authenticator.basic(username, secret, _peer_ip(session), "smtp")
         except RateLimited:
             return AuthResult(
                 success=False, handled=False, message="454 4.7.0 Too many failed logins, try later"

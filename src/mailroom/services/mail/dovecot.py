@@ -16,6 +16,9 @@ user's usage under ``priv/quota/``. These internal methods answer them:
 Values are JSON objects, Dovecot's default ``value_format``. A user whose hash Dovecot
 cannot check (passlib's PBKDF2 formats) is not found by passdb: such an account logs in
 through mailroom (its password is upgraded to argon2id there) before Dovecot can check it.
+Nor is a user with a second factor (docs/auth.md): the account password must not open IMAP
+or POP3 for them, and their app passwords are checked by mailroom, so they reach Dovecot
+through nginx's auth_http (with ``dovecot_nopassword``).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mailroom.auth.passwords import scheme_of
 from mailroom.registry import Context, Internal
 from mailroom.services.mail._api import api
-from mailroom.store import accounts
+from mailroom.store import accounts, identity
 from mailroom.store.engine import Row
 
 log = logging.getLogger("mailroom.dovecot")
@@ -119,6 +122,13 @@ async def lookup(ctx: Context, key: Key) -> DictValue:
         return DictValue(found=False)
     if ctx.rt.settings.dovecot_nopassword:
         return DictValue(found=True, value=_json({"nopassword": "y"}))
+    async with ctx.rt.db.read() as tx:
+        two_factor = await identity.totp_enabled(tx, int(row["id"]))
+    if two_factor:
+        # Dovecot would accept the account password, which a second factor forbids on mail
+        # protocols; such users log in with app passwords, which nginx's auth_http checks.
+        log.info("passdb: %s has a second factor: not for Dovecot's own password check", row["email"])
+        return DictValue(found=False)
     password = dovecot_password(str(row["password_hash"]))
     if password is None:
         log.warning("passdb: the password hash of %s is not in a scheme Dovecot can check", row["email"])

@@ -1,7 +1,8 @@
 """mail.proxy.login: may this user log in to SMTP, IMAP or POP3 through a mail proxy, and where to?
 
 nginx's mail proxy asks this (through ``/internal/auth/email``, ngx_mail_auth_http_module)
-before it lets a client past AUTH/LOGIN: the password (or an API key) is checked by the same
+before it lets a client past AUTH/LOGIN: the password (refused once the user has a second
+factor), an API key or an app password naming the protocol is checked by the same
 :class:`Authenticator` as every other login, so the brute-force guard counts these attempts
 with the client's own address, and the user's ``enable_smtp`` / ``enable_imap`` /
 ``enable_pop`` flags decide the protocol. The answer names the back-end to proxy to:
@@ -66,7 +67,7 @@ async def login(
     authenticator = ctx.rt.extras["authenticator"]
     assert isinstance(authenticator, Authenticator)
     try:
-        principal = await authenticator.basic(user, password.get_secret_value(), ctx.call.client_ip)
+        principal = await authenticator.basic(user, password.get_secret_value(), ctx.call.client_ip, protocol)
     except RateLimited as error:
         return ProxyLogin(ok=False, reason="rate_limited", retry_after=error.retry_after)
     except Unauthenticated:

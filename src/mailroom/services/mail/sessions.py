@@ -44,6 +44,14 @@ LoginName = Annotated[
     Field(min_length=1, max_length=320, description="User name or full address.", examples=["john.smith"]),
 ]
 LoginPassword = Annotated[SecretStr, Field(max_length=1024, description="The account's password.")]
+OtpCode = Annotated[
+    SecretStr,
+    Field(
+        min_length=1,
+        max_length=64,
+        description="The second factor: the authenticator app's current 6-digit code, or a recovery code.",
+    ),
+]
 RefreshToken = Annotated[
     SecretStr,
     Field(min_length=1, max_length=300, description="The refresh token of the login or of the last refresh."),
@@ -102,15 +110,26 @@ def _session_out(row: dict[str, object], current: str | None) -> Session:
     access=Public(),
     examples=[{"username": "john.smith", "password": "correct horse battery staple"}],
 )
-async def login(ctx: Context, username: LoginName, password: LoginPassword) -> LoginResult:
+async def login(
+    ctx: Context, username: LoginName, password: LoginPassword, otp: OtpCode | None = None
+) -> LoginResult:
     """Start a session: ``{token, exp_date}``; send the token as ``Authorization: Bearer``.
+
+    A user with a second factor (``POST /me/totp``) also sends ``otp``: the current code of
+    their authenticator app or one of their recovery codes; without it the answer is 401
+    ``otp_required``, and a wrong or already used code is a failed login.
 
     Sessions last ``session_ttl_seconds`` (1 hour by default), or
     ``mobile_session_ttl_seconds`` (30 days) for clients whose User-Agent says Android,
     iPhone, iPad or Mobile. A wrong name or password gives the generic ``unauthenticated``.
     """
     address = await login_address(ctx, username)
-    principal = await _authenticator(ctx).password(address, password.get_secret_value(), ctx.call.client_ip)
+    principal = await _authenticator(ctx).login(
+        address,
+        password.get_secret_value(),
+        otp.get_secret_value() if otp is not None else None,
+        ctx.call.client_ip,
+    )
     assert principal.user_id is not None
     assert principal.email is not None
     user_agent = (ctx.call.headers.get("user-agent") or "")[:500]
