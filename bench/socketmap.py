@@ -59,7 +59,7 @@ async def prepare(settings: Settings) -> None:
     app = await bootstrap.start(settings)
     try:
         call = app.registry.call
-        await call("admin.domains.create", {"domain": {"name": DOMAIN, "max_users": -1, "max_aliases": -1}})
+        await call("admin.domains.create", {"domain": {"name": DOMAIN}})
         await call("admin.alternatives.create", {"domain": DOMAIN, "alternative": {"name": "alt." + DOMAIN}})
         for i in range(USERS):
             await call(
