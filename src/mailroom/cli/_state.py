@@ -3,7 +3,6 @@ way to run a coroutine against a started mailroom."""
 
 from __future__ import annotations
 
-import asyncio
 import tomllib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -92,6 +91,8 @@ class CliState:
                 await app.close()
 
         try:
+            import asyncio
+
             return asyncio.run(main())
         except MailroomError as exc:
             fail_with(exc, option_names=option_names)

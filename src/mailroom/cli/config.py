@@ -6,7 +6,6 @@ SYSTEM principal; this module only turns the document into text and back.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import secrets
 import sys
@@ -15,7 +14,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
 
 from mailroom.auth.principal import SYSTEM
 from mailroom.cli._output import err_console, fail, json_text, print_json, print_table
@@ -30,24 +28,30 @@ config_app = typer.Typer(
 )
 
 
-class _Dumper(yaml.SafeDumper):
-    """Multi-line text (DKIM keys, auto-reply bodies) as literal blocks, readable in diffs."""
+def _dumper() -> Any:
+    """A YAML dumper writing multi-line text (DKIM keys, auto-reply bodies) as literal blocks,
+    readable in diffs. (PyYAML is imported when a command needs it, not for --help.)"""
+    import yaml
 
+    class Dumper(yaml.SafeDumper):
+        pass
 
-def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+    def text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+        style = "|" if "\n" in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
-
-_Dumper.add_representer(str, _str)
+    Dumper.add_representer(str, text)
+    return Dumper
 
 
 def to_yaml(document: dict[str, Any], *, secrets: bool) -> str:
+    import yaml
+
     header = "# mailroom configuration; apply with: mailroom config import FILE [--dry-run]\n"
     if secrets:
         header += "# It contains secrets (password hashes or DKIM private keys): keep it private.\n"
     body = yaml.dump(
-        document, Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False, width=100
+        document, Dumper=_dumper(), sort_keys=False, allow_unicode=True, default_flow_style=False, width=100
     )
     return header + body
 
@@ -94,6 +98,8 @@ def export(
 
 
 def _read(file: str) -> dict[str, Any]:
+    import yaml
+
     try:
         text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
     except OSError as exc:
@@ -180,6 +186,8 @@ def _has_schema(settings: Settings) -> bool:
             return await migrate.current_revision(db)
         finally:
             await db.close()
+
+    import asyncio
 
     return asyncio.run(revision()) is not None
 

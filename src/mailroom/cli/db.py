@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import typer
 
 from mailroom.cli._output import fail
@@ -45,6 +43,8 @@ def upgrade(ctx: typer.Context) -> None:
     """Migrate the database to the newest schema (serve does this on start too)."""
     url = state(ctx).settings().effective_database_url
     try:
+        import asyncio
+
         revision = asyncio.run(_upgrade(url))
     except Exception as exc:  # the driver's or Alembic's own error, said plainly
         fail(f"could not migrate the database: {exc}")
@@ -56,6 +56,8 @@ def current(ctx: typer.Context) -> None:
     """Show the database's schema revision ('none' for an empty database)."""
     url = state(ctx).settings().effective_database_url
     try:
+        import asyncio
+
         revision = asyncio.run(_current(url))
     except Exception as exc:
         fail(f"could not read the database: {exc}")
