@@ -35,6 +35,10 @@ OBJECTS: dict[str, tuple[str, str]] = {
         "domains",
         "admin.domains.*: mail domains and their limits.",
     ),
+    "identity": (
+        "identities",
+        "admin.identities.*: send-as identities, the addresses a user may send as beyond their own",
+    ),
     "invite": (
         "invites",
         "admin.invites.*: invite tokens for mail client sign-up (``reg_token``).",
