@@ -234,3 +234,15 @@ async def test_dovecot_passdb_does_not_hand_out_the_password_of_a_totp_user(
     assert (await passdb(alice.email))["found"] is False
     await mailroom.registry.call("admin.users.reset_totp", {"email": alice.email})
     assert (await passdb(alice.email))["found"] is True
+
+
+async def test_a_disabled_user_s_app_password_is_refused_but_their_api_key_works_with_totp(
+    client: httpx.AsyncClient, mailroom: Mailroom, submission: int, totp_user: MakeTotpUser
+) -> None:
+    alice = await totp_user()
+    app = await make_app_password(client, alice, ["smtp"])
+    key = await mailroom.registry.call("admin.apikeys.create", {"key": {"name": "mua", "owner": alice.email}})
+    # An API key is a generated secret too: it still submits with TOTP on (docs/auth.md).
+    assert await run(smtp_auth, submission, alice.email, key["key"]) == 235
+    await mailroom.registry.call("admin.users.update", {"email": alice.email, "changes": {"enabled": False}})
+    assert await run(smtp_auth, submission, alice.email, app["password"]) == 535
