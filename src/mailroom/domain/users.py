@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator
 
 from mailroom.domain.names import EmailAddress
+from mailroom.domain.numbers import ByteSize
 from mailroom.errors import FieldError
 
 PASSWORD_MIN = 8
@@ -74,7 +75,7 @@ Password = Annotated[
 DisplayName = Annotated[
     str, AfterValidator(_one_line), Field(max_length=200, description="Name shown beside the address.")
 ]
-QuotaBytes = Annotated[int, Field(ge=0, description="Bytes of mail the mailbox may hold.")]
+QuotaBytes = Annotated[ByteSize, Field(description="Bytes of mail the mailbox may hold.")]
 
 
 def _dedupe(value: list[str]) -> list[str]:

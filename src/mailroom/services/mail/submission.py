@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from mailroom.delivery.outbound import check_sender as check_sender_of
 from mailroom.delivery.outbound import submit as submit_message
+from mailroom.domain.numbers import Id
 from mailroom.domain.outbound import Submission, SubmittedRecipient
 from mailroom.registry import Context, Internal
 from mailroom.services.mail._api import api
@@ -29,7 +30,7 @@ class SenderCheck(BaseModel):
 
 
 @api.method("mail.submission.check_sender", access=Internal())
-async def check_sender(ctx: Context, user_id: int, mail_from: Address) -> SenderCheck:
+async def check_sender(ctx: Context, user_id: Id, mail_from: Address) -> SenderCheck:
     """May ``user_id`` send with envelope sender ``mail_from`` (own address, an alias of
     theirs, or anything with ``allow_spoofing``)? Refusals are ``553 5.7.1``."""
     reason = await check_sender_of(ctx.rt, user_id, mail_from)
@@ -44,7 +45,7 @@ async def submit(
     raw: bytes,
     mail_from: Address,
     recipients: Annotated[list[Address], Field(min_length=1, max_length=10_000)],
-    user_id: int,
+    user_id: Id,
 ) -> Submission:
     """Send a message an authenticated user submitted: local recipients at once, remote ones
     through the outbound queue; a copy in the sender's ``sent`` label."""
