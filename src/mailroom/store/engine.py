@@ -35,7 +35,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextvars import ContextVar, Token
-from datetime import UTC, date
+from datetime import date
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -49,7 +49,7 @@ from sqlalchemy.pool import NullPool, QueuePool
 from sqlalchemy.sql import Executable
 
 from mailroom.errors import Conflict, FieldError, InternalError, InvalidParams, Unavailable
-from mailroom.store.types import UTCDateTime, parse_sqlite_utc
+from mailroom.store.types import UTCDateTime, parse_sqlite_utc, sqlite_utc_text
 
 log = logging.getLogger(__name__)
 
@@ -187,9 +187,7 @@ def _bind_converter(type_: Any, proc: Callable[[Any], Any] | None) -> Callable[[
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
-        value = value.astimezone(UTC)
-        # strftime writes years before 1000 unpadded: leave those to it.
-        return value.isoformat(" ", "microseconds") if value.year >= 1000 else proc(value)
+        return sqlite_utc_text(value)
 
     return utc_text
 
