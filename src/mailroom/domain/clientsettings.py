@@ -16,6 +16,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, ValidationInfo, field_validator
 
+from mailroom.domain.patches import drop_null
 from mailroom.domain.users import (
     DEFAULT_SPAM_THRESHOLD,
     DisplayName,
@@ -189,10 +190,16 @@ def merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _patch_schema(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    """A patch publishes null only for the fields that accept it (``_nullable``)."""
+    nullable: frozenset[str] = getattr(model, "_nullable", frozenset())
+    drop_null(schema, [n for n in model.model_fields if n not in nullable])
+
+
 class _Patch(BaseModel):
     """Absent fields stay as they are; null is refused except where a value may be null."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_patch_schema)
     _nullable: ClassVar[frozenset[str]] = frozenset()
 
     @field_validator("*", mode="before")
@@ -231,12 +238,15 @@ class NotificationPatch(_Patch):
     desktop: StrictBool | None = None
 
 
+def _settings_patch_schema(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    _patch_schema(schema, model)
+    schema["examples"] = [{"theme": "dark", "reply": {"enabled": True}}]
+
+
 class SettingsPatch(_Patch):
     """Settings to change (``PATCH``): objects merge key by key, absent fields stay."""
 
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"theme": "dark", "reply": {"enabled": True}}]}
-    )
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_settings_patch_schema)
 
     display_name: Annotated[DisplayName, Strict()] | None = None
     signature: Annotated[str, Strict(), Field(max_length=10_000)] | None = None

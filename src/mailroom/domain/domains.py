@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from mailroom.domain.names import DomainName
 from mailroom.domain.numbers import ByteSize, Count
+from mailroom.domain.patches import never_null
 
 
 class _Strict(BaseModel):
@@ -37,6 +38,8 @@ class DomainCreate(DomainLimits):
 
 class DomainUpdate(_Strict):
     """Fields to change; absent fields stay as they are, null clears a limit."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=never_null("comment", "signup_enabled"))
 
     @field_validator("comment", "signup_enabled", mode="before")
     @classmethod
