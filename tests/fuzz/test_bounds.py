@@ -19,6 +19,13 @@ from mailroom.domain.numbers import INT32_MAX, INT64_MAX
 
 pytestmark = pytest.mark.anyio
 
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """Every method, the interop API's included."""
+    return {"interop_api": True}
+
+
 INT64_MIN = -(2**63)
 
 

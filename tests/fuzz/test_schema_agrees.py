@@ -21,6 +21,12 @@ from mailroom.bootstrap import Mailroom
 pytestmark = pytest.mark.anyio
 
 
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """Every method, the interop API's included."""
+    return {"interop_api": True}
+
+
 def models(annotation: Any, seen: set[type[BaseModel]]) -> Iterator[type[BaseModel]]:
     """Every pydantic model reachable from ``annotation`` (through unions, lists, Annotated)."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):

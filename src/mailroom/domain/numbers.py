@@ -19,6 +19,8 @@ INT32_MAX = 2**31 - 1
 #: The largest value of a signed 64-bit integer: SQLite's integers, PostgreSQL ``BIGINT``.
 INT64_MAX = 2**63 - 1
 
+#: A signed 32-bit integer: what XML-RPC's ``<int>`` carries (the interop methods' numbers).
+Int32 = Annotated[int, Field(ge=-(2**31), le=INT32_MAX)]
 #: A row id (an email, thread, label, contact, queue entry, waitlist entry ...).
 Id = Annotated[int, Field(ge=1, le=INT32_MAX, description="An id (1 to 2147483647).")]
 #: A count of things: limits on users or aliases, positions in a list.
