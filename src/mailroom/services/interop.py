@@ -214,8 +214,9 @@ async def moderate_size_array_check(
     return strings[0] + strings[-1]
 
 
-def _is_int32(value: int) -> bool:
-    return -(2**31) <= value <= INT32_MAX
+def _is_int32(value: object) -> bool:
+    """An integer (not a boolean) that XML-RPC's ``<int>`` carries."""
+    return isinstance(value, int) and not isinstance(value, bool) and -(2**31) <= value <= INT32_MAX
 
 
 @_method(
@@ -234,7 +235,7 @@ async def nested_struct_test(ctx: Context, calendar: dict[str, dict[str, dict[st
     errors = [
         FieldError(f"calendar.2000.04.01.{k}", "must be a 32-bit integer", "int_type")
         for k in ("moe", "larry", "curly")
-        if not isinstance(day.get(k), int) or isinstance(day.get(k), bool) or not _is_int32(day.get(k))
+        if not _is_int32(day.get(k))
     ]
     if errors:
         raise InvalidParams(errors)
