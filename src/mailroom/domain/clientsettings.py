@@ -27,6 +27,8 @@ from mailroom.domain.users import (
 )
 
 _LANGUAGE = re.compile(r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})*$")
+#: The rule ``_language`` applies, published.
+_LANGUAGE_SCHEMA = {"pattern": _LANGUAGE.pattern}
 
 StrictBool = Annotated[bool, Strict()]
 
@@ -112,7 +114,9 @@ class ClientSettings(_Settings):
     language: Annotated[
         str,
         Strict(),
-        Field(max_length=35, description="BCP 47 language tag (en, pt-BR)."),
+        Field(
+            max_length=35, description="BCP 47 language tag (en, pt-BR).", json_schema_extra=_LANGUAGE_SCHEMA
+        ),
         AfterValidator(_language),
     ] = "en"
     timezone: Annotated[
@@ -250,7 +254,12 @@ class SettingsPatch(_Patch):
 
     display_name: Annotated[DisplayName, Strict()] | None = None
     signature: Annotated[str, Strict(), Field(max_length=10_000)] | None = None
-    language: Annotated[str, Strict(), Field(max_length=35), AfterValidator(_language)] | None = None
+    language: (
+        Annotated[
+            str, Strict(), Field(max_length=35, json_schema_extra=_LANGUAGE_SCHEMA), AfterValidator(_language)
+        ]
+        | None
+    ) = None
     timezone: Annotated[str, Strict(), Field(max_length=64), AfterValidator(_timezone)] | None = None
     page_size: Annotated[int, Strict(), Field(ge=10, le=200)] | None = None
     reply: ReplyPatch | None = None
