@@ -94,8 +94,9 @@ def _strip(value: object) -> object:
 
 # What the schema publishes (``pattern``) is the ASCII form the server answers with; the
 # validators also accept the Unicode form (IDN, converted to A-labels), any case, surrounding
-# spaces and a trailing dot. The patterns are published, never enforced by pydantic: the
-# validators are the rule (docs/api.md, "What the schema says").
+# spaces and a trailing dot (so a domain name publishes 253 characters at most, the limit of
+# its normal form, and takes 255). The patterns are published, never enforced by pydantic:
+# the validators are the rule (docs/api.md, "What the schema says").
 _LDH = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 DOMAIN_PATTERN = rf"^({_LDH}\.)+[A-Za-z]([A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?$"
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
@@ -108,7 +109,10 @@ DomainName = Annotated[
     str,
     BeforeValidator(_strip),
     Field(
-        min_length=1, max_length=255, examples=["example.org"], json_schema_extra={"pattern": DOMAIN_PATTERN}
+        min_length=1,
+        max_length=255,
+        examples=["example.org"],
+        json_schema_extra={"pattern": DOMAIN_PATTERN, "maxLength": 253},
     ),
     AfterValidator(normalize_domain),
 ]
