@@ -27,9 +27,9 @@ def _one_line(value: str) -> str:
 ContactName = Annotated[
     str, Strict(), Field(min_length=1, max_length=200, json_schema_extra=ONE_LINE), AfterValidator(_one_line)
 ]
-FieldKey = Annotated[
-    str, Field(min_length=1, max_length=64, json_schema_extra=ONE_LINE), AfterValidator(_one_line)
-]
+# No published pattern on the key: pydantic would turn it into ``patternProperties``, which
+# leaves keys outside the pattern unconstrained instead of refused.
+FieldKey = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_one_line)]
 FieldValue = Annotated[str, Strict(), Field(max_length=1000)]
 ContactFields = Annotated[
     dict[FieldKey, FieldValue],
