@@ -201,14 +201,39 @@ def _make_address(name: str, local: str, domain: str) -> Address | None:
     return Address(name=fold_whitespace(clean_text(name)), email=f"{local}@{domain.lower()}")
 
 
+#: The year of an RFC 5322 date: the digits after the month name.
+_RFC_YEAR = re.compile(
+    r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(\d+)\b", re.IGNORECASE
+)
+
+
+def _rfc5322_year(token: str) -> int:
+    """RFC 5322 §4.3: a two-digit year 00-49 is 20xx, 50-99 is 19xx; a three-digit year
+    gets 1900 added; four or more digits are the year as written (``0075`` is year 75, which
+    Python's parser, seeing the number 75, would call 1975)."""
+    year = int(token)
+    if len(token) == 2:
+        return year + (2000 if year < 50 else 1900)
+    if len(token) == 3:
+        return year + 1900
+    return year
+
+
 def parse_date(value: str) -> datetime | None:
-    """Parse an RFC 5322 date (or, leniently, ISO 8601) into an aware UTC datetime."""
+    """Parse an RFC 5322 date (or, leniently, ISO 8601) into an aware UTC datetime.
+
+    Anything it cannot place on the calendar (day 32, year 99999, an instant before year 1
+    or after 9999 in UTC) is None: the message is stored all the same, its raw header kept.
+    """
     text = fold_whitespace(value)
     if not text:
         return None
     parsed: datetime | None
     try:
         parsed = email.utils.parsedate_to_datetime(text)
+        found = _RFC_YEAR.search(text)
+        if parsed is not None and found is not None and len(found.group(1)) <= 4:
+            parsed = parsed.replace(year=_rfc5322_year(found.group(1)))
     except (TypeError, ValueError, IndexError, OverflowError):
         parsed = None
     if parsed is None:

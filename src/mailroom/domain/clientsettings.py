@@ -16,6 +16,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, ValidationInfo, field_validator
 
+from mailroom.domain.patches import drop_null
 from mailroom.domain.users import (
     DEFAULT_SPAM_THRESHOLD,
     DisplayName,
@@ -26,6 +27,8 @@ from mailroom.domain.users import (
 )
 
 _LANGUAGE = re.compile(r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})*$")
+#: The rule ``_language`` applies, published.
+_LANGUAGE_SCHEMA = {"pattern": _LANGUAGE.pattern}
 
 StrictBool = Annotated[bool, Strict()]
 
@@ -111,7 +114,9 @@ class ClientSettings(_Settings):
     language: Annotated[
         str,
         Strict(),
-        Field(max_length=35, description="BCP 47 language tag (en, pt-BR)."),
+        Field(
+            max_length=35, description="BCP 47 language tag (en, pt-BR).", json_schema_extra=_LANGUAGE_SCHEMA
+        ),
         AfterValidator(_language),
     ] = "en"
     timezone: Annotated[
@@ -189,10 +194,16 @@ def merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _patch_schema(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    """A patch publishes null only for the fields that accept it (``_nullable``)."""
+    nullable: frozenset[str] = getattr(model, "_nullable", frozenset())
+    drop_null(schema, [n for n in model.model_fields if n not in nullable])
+
+
 class _Patch(BaseModel):
     """Absent fields stay as they are; null is refused except where a value may be null."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_patch_schema)
     _nullable: ClassVar[frozenset[str]] = frozenset()
 
     @field_validator("*", mode="before")
@@ -231,16 +242,24 @@ class NotificationPatch(_Patch):
     desktop: StrictBool | None = None
 
 
+def _settings_patch_schema(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    _patch_schema(schema, model)
+    schema["examples"] = [{"theme": "dark", "reply": {"enabled": True}}]
+
+
 class SettingsPatch(_Patch):
     """Settings to change (``PATCH``): objects merge key by key, absent fields stay."""
 
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"theme": "dark", "reply": {"enabled": True}}]}
-    )
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_settings_patch_schema)
 
     display_name: Annotated[DisplayName, Strict()] | None = None
     signature: Annotated[str, Strict(), Field(max_length=10_000)] | None = None
-    language: Annotated[str, Strict(), Field(max_length=35), AfterValidator(_language)] | None = None
+    language: (
+        Annotated[
+            str, Strict(), Field(max_length=35, json_schema_extra=_LANGUAGE_SCHEMA), AfterValidator(_language)
+        ]
+        | None
+    ) = None
     timezone: Annotated[str, Strict(), Field(max_length=64), AfterValidator(_timezone)] | None = None
     page_size: Annotated[int, Strict(), Field(ge=10, le=200)] | None = None
     reply: ReplyPatch | None = None

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mailroom.domain.aliases import Comment, Destinations
 from mailroom.domain.dkim import DkimSelector
 from mailroom.domain.names import AliasAddress, DomainName, EmailAddress
+from mailroom.domain.numbers import ByteSize, Count
 from mailroom.domain.relays import Smarthost
 from mailroom.domain.users import (
     DEFAULT_SPAM_THRESHOLD,
@@ -59,9 +60,9 @@ class ConfigDomain(_Entry):
 
     name: DomainName
     comment: Comment = ""
-    max_users: int | None = Field(default=None, ge=0, description="null: no limit.")
-    max_aliases: int | None = Field(default=None, ge=0, description="null: no limit.")
-    max_quota_bytes: int | None = Field(default=None, ge=0, description="null: no limit.")
+    max_users: Count | None = Field(default=None, description="null: no limit.")
+    max_aliases: Count | None = Field(default=None, description="null: no limit.")
+    max_quota_bytes: ByteSize | None = Field(default=None, description="null: no limit.")
     signup_enabled: bool = False
     dkim_selector: DkimSelector | None = Field(
         default=None,

@@ -9,7 +9,9 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, field_validator
 
 from mailroom.domain.names import EmailAddress
+from mailroom.domain.patches import never_null
 from mailroom.domain.pgp import ArmoredKey, Fingerprint, algorithm_name
+from mailroom.domain.users import ONE_LINE
 
 MAX_EMAILS = 50
 MAX_FIELDS = 50
@@ -22,7 +24,11 @@ def _one_line(value: str) -> str:
     return value
 
 
-ContactName = Annotated[str, Strict(), Field(min_length=1, max_length=200), AfterValidator(_one_line)]
+ContactName = Annotated[
+    str, Strict(), Field(min_length=1, max_length=200, json_schema_extra=ONE_LINE), AfterValidator(_one_line)
+]
+# No published pattern on the key: pydantic would turn it into ``patternProperties``, which
+# leaves keys outside the pattern unconstrained instead of refused.
 FieldKey = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_one_line)]
 FieldValue = Annotated[str, Strict(), Field(max_length=1000)]
 ContactFields = Annotated[
@@ -79,7 +85,7 @@ class ContactCreate(BaseModel):
 class ContactUpdate(BaseModel):
     """What to change; absent parts stay. ``emails`` and ``fields`` are replaced whole."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=never_null("name", "emails", "fields"))
 
     name: ContactName | None = None
     emails: ContactEmails | None = None

@@ -7,8 +7,8 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from mailroom.domain.names import DomainName
-
-Count = int
+from mailroom.domain.numbers import ByteSize, Count
+from mailroom.domain.patches import never_null
 
 
 class _Strict(BaseModel):
@@ -16,14 +16,10 @@ class _Strict(BaseModel):
 
 
 class DomainLimits(_Strict):
-    max_users: int | None = Field(
-        default=None, ge=0, description="Most mailboxes in the domain; null: no limit."
-    )
-    max_aliases: int | None = Field(
-        default=None, ge=0, description="Most aliases in the domain; null: no limit."
-    )
-    max_quota_bytes: int | None = Field(
-        default=None, ge=0, description="Largest quota one mailbox may have; null: no limit."
+    max_users: Count | None = Field(default=None, description="Most mailboxes in the domain; null: no limit.")
+    max_aliases: Count | None = Field(default=None, description="Most aliases in the domain; null: no limit.")
+    max_quota_bytes: ByteSize | None = Field(
+        default=None, description="Largest quota one mailbox may have; null: no limit."
     )
 
 
@@ -43,6 +39,8 @@ class DomainCreate(DomainLimits):
 class DomainUpdate(_Strict):
     """Fields to change; absent fields stay as they are, null clears a limit."""
 
+    model_config = ConfigDict(extra="forbid", json_schema_extra=never_null("comment", "signup_enabled"))
+
     @field_validator("comment", "signup_enabled", mode="before")
     @classmethod
     def _not_null(cls, value: object, info: ValidationInfo) -> object:
@@ -52,9 +50,9 @@ class DomainUpdate(_Strict):
         return value
 
     comment: str | None = Field(default=None, max_length=1000)
-    max_users: int | None = Field(default=None, ge=0)
-    max_aliases: int | None = Field(default=None, ge=0)
-    max_quota_bytes: int | None = Field(default=None, ge=0)
+    max_users: Count | None = None
+    max_aliases: Count | None = None
+    max_quota_bytes: ByteSize | None = None
     signup_enabled: bool | None = None
 
 

@@ -92,21 +92,49 @@ def _strip(value: object) -> object:
     return value.strip() if isinstance(value, str) else value
 
 
+# What the schema publishes (``pattern``) is the ASCII form the server answers with; the
+# validators also accept the Unicode form (IDN, converted to A-labels), any case, surrounding
+# spaces and a trailing dot (so a domain name publishes 253 characters at most, the limit of
+# its normal form, and takes 255). The patterns are published, never enforced by pydantic:
+# the validators are the rule (docs/api.md, "What the schema says").
+_LDH = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+DOMAIN_PATTERN = rf"^({_LDH}\.)+[A-Za-z]([A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?$"
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
+LOCAL_PATTERN = rf"{_ATOM}{{1,16}}(\.{_ATOM}{{1,15}}){{0,3}}"  # at most 64 characters
+ADDRESS_PATTERN = f"^{LOCAL_PATTERN}@{DOMAIN_PATTERN[1:]}"
+ALIAS_PATTERN = ADDRESS_PATTERN.replace("~-]", "~*-]")
+
+
 DomainName = Annotated[
     str,
     BeforeValidator(_strip),
-    Field(min_length=1, max_length=255, examples=["example.org"]),
+    Field(
+        min_length=1,
+        max_length=255,
+        examples=["example.org"],
+        json_schema_extra={"pattern": DOMAIN_PATTERN, "maxLength": 253},
+    ),
     AfterValidator(normalize_domain),
 ]
 EmailAddress = Annotated[
     str,
     BeforeValidator(_strip),
-    Field(min_length=3, max_length=320, examples=["alice@example.org"]),
+    Field(
+        min_length=3,
+        max_length=320,
+        examples=["alice@example.org"],
+        json_schema_extra={"pattern": ADDRESS_PATTERN},
+    ),
     AfterValidator(normalize_address),
 ]
 AliasAddress = Annotated[
     str,
     BeforeValidator(_strip),
-    Field(min_length=3, max_length=320, examples=["sales@example.org", "*@example.org"]),
+    Field(
+        min_length=3,
+        max_length=320,
+        examples=["sales@example.org", "*@example.org"],
+        json_schema_extra={"pattern": ALIAS_PATTERN},
+    ),
     AfterValidator(normalize_alias_address),
 ]

@@ -6,12 +6,14 @@ from typing import Annotated, Generic, TypeVar
 
 from pydantic import BaseModel, Field
 
+from mailroom.domain.numbers import INT32_MAX
+
 T = TypeVar("T")
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
 
-Offset = Annotated[int, Field(ge=0, description="How many items to skip.")]
+Offset = Annotated[int, Field(ge=0, le=INT32_MAX, description="How many items to skip.")]
 Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT, description=f"How many items at most (max {MAX_LIMIT}).")]
 
 

@@ -19,6 +19,8 @@ from pydantic import AfterValidator, BeforeValidator, Field
 MAX_KEY_CHARS = 100_000
 _FINGERPRINT = re.compile(r"^(?:[0-9A-F]{40}|[0-9A-F]{64})$")
 _BARE_ADDRESS = re.compile(r"<?[^\s<>@]+@[^\s<>@]+\.[^\s<>@]+>?")
+_HEX_SEP = "[0-9A-Fa-f][ :]{0,2}"
+FINGERPRINT_PATTERN = f"^({_HEX_SEP}){{39}}[0-9A-Fa-f]([ :]{{0,2}}({_HEX_SEP}){{23}}[0-9A-Fa-f])?$"
 
 
 def normalize_fingerprint(value: str) -> str:
@@ -35,7 +37,14 @@ def _strip(value: object) -> object:
 
 Fingerprint = Annotated[
     str,
-    Field(min_length=40, max_length=100, examples=["A4E2 3862 5A7E 00F7 4EC5  8300 163D 0737 B96B 4EBB"]),
+    Field(
+        min_length=40,
+        max_length=100,
+        examples=["A4E2 3862 5A7E 00F7 4EC5  8300 163D 0737 B96B 4EBB"],
+        # Published, not enforced (normalize_fingerprint is the rule): 40 or 64 hex digits,
+        # spaces or colons between them allowed.
+        json_schema_extra={"pattern": FINGERPRINT_PATTERN},
+    ),
     AfterValidator(normalize_fingerprint),
 ]
 ArmoredKey = Annotated[

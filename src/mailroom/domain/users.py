@@ -15,6 +15,8 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator
 
 from mailroom.domain.names import EmailAddress
+from mailroom.domain.numbers import ByteSize
+from mailroom.domain.patches import drop_null
 from mailroom.errors import FieldError
 
 PASSWORD_MIN = 8
@@ -43,6 +45,8 @@ SELF_SERVICE_FIELDS = frozenset(
 )
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: What ``_one_line`` accepts, published (JSON Schema regexes are ECMA-262: ``\u`` escapes).
+ONE_LINE = {"pattern": "^[^\\u0000-\\u001f\\u007f]*$"}
 
 
 def _one_line(value: str) -> str:
@@ -72,9 +76,11 @@ Password = Annotated[
     ),
 ]
 DisplayName = Annotated[
-    str, AfterValidator(_one_line), Field(max_length=200, description="Name shown beside the address.")
+    str,
+    AfterValidator(_one_line),
+    Field(max_length=200, description="Name shown beside the address.", json_schema_extra=ONE_LINE),
 ]
-QuotaBytes = Annotated[int, Field(ge=0, description="Bytes of mail the mailbox may hold.")]
+QuotaBytes = Annotated[ByteSize, Field(description="Bytes of mail the mailbox may hold.")]
 
 
 def _dedupe(value: list[str]) -> list[str]:
@@ -88,7 +94,9 @@ ForwardDestinations = Annotated[
     Field(max_length=MAX_FORWARD_DESTINATIONS, description="Addresses incoming mail is forwarded to."),
 ]
 ReplySubject = Annotated[
-    str, AfterValidator(_one_line), Field(max_length=255, description="Subject of the auto-reply.")
+    str,
+    AfterValidator(_one_line),
+    Field(max_length=255, description="Subject of the auto-reply.", json_schema_extra=ONE_LINE),
 ]
 ReplyBody = Annotated[str, Field(max_length=10_000, description="Text of the auto-reply.")]
 SpamThreshold = Annotated[
@@ -208,14 +216,7 @@ def _schema_without_null(schema: dict[str, Any]) -> None:
     while keeping error locations plain (``changes.quota_bytes``); null itself is refused by
     :meth:`UserUpdate._not_null`, so the schema must not offer it.
     """
-    for name in _NOT_NULL:
-        prop = schema["properties"][name]
-        variants = [v for v in prop.pop("anyOf", []) if v != {"type": "null"}]
-        if len(variants) == 1:
-            prop.update(variants[0])
-        elif variants:
-            prop["anyOf"] = variants
-        prop.pop("default", None)
+    drop_null(schema, _NOT_NULL)
 
 
 class UserUpdate(_Strict):

@@ -190,6 +190,12 @@ class Runner:
             result = await spec.func(ctx, **kwargs)
         except MailroomError:
             raise
+        except OverflowError:
+            # A number too large for what it met (a database column, a date): the caller's
+            # input, so a validation error, not a 500. The bounded types of
+            # domain/numbers.py should have refused it first: the log says where they did not.
+            log.warning("method %s: a value was out of range", spec.name, exc_info=True)
+            raise InvalidParams([FieldError("params", "a value is out of range", "range")]) from None
         except Exception:
             log.exception("method %s failed", spec.name)
             raise InternalError() from None

@@ -21,6 +21,7 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
+from mailroom.domain.numbers import INT32_MAX, Int32
 from mailroom.errors import FieldError, InvalidParams
 from mailroom.registry import POST, Api, Context, Public
 
@@ -72,7 +73,9 @@ def _jsonable(value: Any) -> Any:
 
 #: Any value a client may send; binary and dates come back as base64 and ISO text.
 AnyValue = Annotated[Any, PlainSerializer(_jsonable, when_used="json")]
-Number = int | float
+#: A number of the JSON-RPC examples: 32-bit integers, so that sums and differences of a few
+#: of them stay far inside what every protocol can answer.
+Number = Int32 | float
 
 
 class Stooges(BaseModel):
@@ -80,9 +83,9 @@ class Stooges(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    moe: int
-    larry: int
-    curly: int
+    moe: Int32
+    larry: Int32
+    curly: Int32
 
 
 class EntityCounts(BaseModel):
@@ -193,7 +196,7 @@ async def echo_struct_test(ctx: Context, struct: dict[str, AnyValue]) -> dict[st
     ],
 )
 async def many_types_test(
-    ctx: Context, number: int, boolean: bool, string: str, double: float, when: datetime, data: Base64
+    ctx: Context, number: Int32, boolean: bool, string: str, double: float, when: datetime, data: Base64
 ) -> tuple[int, bool, str, float, datetime, Base64]:
     """validator1: its six parameters (int, boolean, string, double, dateTime, base64) as an array."""
     return (number, boolean, string, double, when, data)
@@ -211,6 +214,11 @@ async def moderate_size_array_check(
     return strings[0] + strings[-1]
 
 
+def _is_int32(value: object) -> bool:
+    """An integer (not a boolean) that XML-RPC's ``<int>`` carries."""
+    return isinstance(value, int) and not isinstance(value, bool) and -(2**31) <= value <= INT32_MAX
+
+
 @_method(
     "validator1.nestedStructTest",
     "validator1/nestedStructTest",
@@ -225,9 +233,9 @@ async def nested_struct_test(ctx: Context, calendar: dict[str, dict[str, dict[st
     if day is None:
         raise InvalidParams([FieldError("calendar.2000.04.01", "required", "missing")])
     errors = [
-        FieldError(f"calendar.2000.04.01.{k}", "must be an integer", "int_type")
+        FieldError(f"calendar.2000.04.01.{k}", "must be a 32-bit integer", "int_type")
         for k in ("moe", "larry", "curly")
-        if not isinstance(day.get(k), int) or isinstance(day.get(k), bool)
+        if not _is_int32(day.get(k))
     ]
     if errors:
         raise InvalidParams(errors)
@@ -239,7 +247,7 @@ async def nested_struct_test(ctx: Context, calendar: dict[str, dict[str, dict[st
     "validator1/simpleStructReturnTest",
     examples=[{"params": {"number": 7}, "result": {"times10": 70, "times100": 700, "times1000": 7000}}],
 )
-async def simple_struct_return_test(ctx: Context, number: int) -> Multiples:
+async def simple_struct_return_test(ctx: Context, number: Int32) -> Multiples:
     """validator1: a struct of the number times 10, 100 and 1000."""
     return Multiples(times10=number * 10, times100=number * 100, times1000=number * 1000)
 
@@ -306,7 +314,7 @@ async def update(
 
 
 @_method("notify_hello", "notify_hello", examples=[{"params": {"value": 7}, "result": None}])
-async def notify_hello(ctx: Context, value: int) -> None:
+async def notify_hello(ctx: Context, value: Int32) -> None:
     """Returns nothing (the specification's notification example, ``[7]``)."""
     return None
 

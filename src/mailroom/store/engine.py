@@ -35,7 +35,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextvars import ContextVar, Token
-from datetime import UTC, date
+from datetime import date
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -43,13 +43,13 @@ from typing import Any
 import orjson
 from sqlalchemy import JSON, Boolean, Connection, Date, Engine, create_engine, event, text
 from sqlalchemy.engine import Result, make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool, QueuePool
 from sqlalchemy.sql import Executable
 
-from mailroom.errors import Conflict, InternalError, Unavailable
-from mailroom.store.types import UTCDateTime, parse_sqlite_utc
+from mailroom.errors import Conflict, FieldError, InternalError, InvalidParams, Unavailable
+from mailroom.store.types import UTCDateTime, parse_sqlite_utc, sqlite_utc_text
 
 log = logging.getLogger(__name__)
 
@@ -187,9 +187,7 @@ def _bind_converter(type_: Any, proc: Callable[[Any], Any] | None) -> Callable[[
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
-        value = value.astimezone(UTC)
-        # strftime writes years before 1000 unpadded: leave those to it.
-        return value.isoformat(" ", "microseconds") if value.year >= 1000 else proc(value)
+        return sqlite_utc_text(value)
 
     return utc_text
 
@@ -277,11 +275,26 @@ def _translate(exc: DBAPIError) -> Exception:
         if "foreign key" in text:
             return Conflict("the object refers to something that does not exist (any more)")
         return InternalError()
+    if isinstance(exc, DataError) or str(getattr(exc.orig, "sqlstate", None) or "").startswith("22"):
+        # SQLSTATE class 22, "data exception": a value the column cannot hold (asyncpg's
+        # "value out of int32 range" is 22000, PostgreSQL's numeric_value_out_of_range 22003).
+        return out_of_range()
     return Unavailable("the database is not available")
 
 
-def _translate_driver(exc: sqlite3.Error) -> Exception:
+def out_of_range() -> InvalidParams:
+    """A value the database cannot hold (an integer wider than its column).
+
+    The bounded types of ``domain/numbers.py`` keep such values out at validation; this is
+    the safety net behind them, so a bound forgotten somewhere is a 422, never a 500.
+    """
+    return InvalidParams([FieldError("params", "a value is out of the range the database can hold", "range")])
+
+
+def _translate_driver(exc: sqlite3.Error | OverflowError) -> Exception:
     """A driver error from the fast path: as :func:`_translate` does for SQLAlchemy's."""
+    if isinstance(exc, OverflowError):
+        return out_of_range()
     if isinstance(exc, sqlite3.IntegrityError):
         return _translate(IntegrityError(None, None, exc))
     return Unavailable("the database is not available")
@@ -300,12 +313,14 @@ class _SyncTx(Tx):
             return self._conn.execute(stmt, params) if params is not None else self._conn.execute(stmt)
         except DBAPIError as exc:
             raise _translate(exc) from exc
+        except OverflowError as exc:  # sqlite3 binding an int beyond 64 bits
+            raise out_of_range() from exc
 
     async def all(self, stmt: Statement, params: Mapping[str, Any] | None = None) -> list[Row]:
         if isinstance(stmt, Query):
             try:
                 return stmt.sqlite(self._dialect).rows(self._conn.connection.dbapi_connection, params)
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, OverflowError) as exc:
                 raise _translate_driver(exc) from exc
         return await super().all(stmt, params)
 
@@ -313,20 +328,20 @@ class _SyncTx(Tx):
         if isinstance(stmt, Query):
             try:
                 return stmt.sqlite(self._dialect).first_column(self._conn.connection.dbapi_connection, params)
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, OverflowError) as exc:
                 raise _translate_driver(exc) from exc
         return await super().scalars(stmt, params)
 
     async def tuples(self, query: Query, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
         try:
             return query.sqlite(self._dialect).tuples(self._conn.connection.dbapi_connection, params)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OverflowError) as exc:
             raise _translate_driver(exc) from exc
 
     async def run(self, query: Query, params: Mapping[str, Any] | None = None) -> int:
         try:
             return query.sqlite(self._dialect).run(self._conn.connection.dbapi_connection, params)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OverflowError) as exc:
             raise _translate_driver(exc) from exc
 
 

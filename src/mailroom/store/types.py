@@ -8,13 +8,25 @@ from typing import Any
 from sqlalchemy import DateTime, Dialect, String, TypeDecorator
 from sqlalchemy.types import TypeEngine
 
-#: Fixed-width UTC text on SQLite: sorts and compares like the instants it stands for.
-_SQLITE_FORMAT = "%Y-%m-%d %H:%M:%S.%f+00:00"
+
+def sqlite_utc_text(value: datetime) -> str:
+    """Fixed-width UTC text for SQLite (``0075-03-01 10:00:00.000000+00:00``): it sorts and
+    compares like the instants it stands for. ``isoformat`` pads every year to four digits;
+    ``strftime("%Y")`` does not, and a year before 1000 (an email's ``Date: 0075-...``)
+    was stored as ``75-03-01`` and could not be read back."""
+    return value.astimezone(UTC).isoformat(" ", "microseconds")
 
 
 def parse_sqlite_utc(value: str) -> datetime:
     """A stored SQLite timestamp (with or without the ``+00:00`` older rows lack) → aware UTC."""
-    parsed = datetime.fromisoformat(value)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        # Written before years were padded: "75-03-01 ..." is year 75.
+        year, sep, rest = value.partition("-")
+        if not (sep and year.isdigit() and len(year) < 4):
+            raise
+        parsed = datetime.fromisoformat(f"{int(year):04d}-{rest}")
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
@@ -40,10 +52,9 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
-        value = value.astimezone(UTC)
         if dialect.name == "sqlite":
-            return value.strftime(_SQLITE_FORMAT)
-        return value
+            return sqlite_utc_text(value)
+        return value.astimezone(UTC)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:

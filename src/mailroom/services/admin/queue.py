@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from mailroom.delivery.outbound import wake_queue
+from mailroom.domain.numbers import Id
 from mailroom.domain.outbound import DeliveryStatus, QueueEntry
 from mailroom.domain.paging import DEFAULT_LIMIT, Limit, Offset, Page
 from mailroom.errors import Conflict, NotFound
@@ -15,7 +16,7 @@ from mailroom.services.admin._api import api
 from mailroom.store import outbound as store
 from mailroom.store.engine import Row
 
-QueueId = Annotated[int, Field(ge=1, description="Queue entry id.")]
+QueueId = Annotated[Id, Field(description="Queue entry id.")]
 
 
 def _entry(row: Row, recipients: list[Row]) -> QueueEntry:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from mailroom.domain.invites import WaitlistEntry
 from mailroom.domain.names import DomainName
+from mailroom.domain.numbers import Id
 from mailroom.domain.paging import DEFAULT_LIMIT, Limit, Offset, Page
 from mailroom.domain.users import User
 from mailroom.errors import NotFound
@@ -34,7 +35,7 @@ async def list_waitlist(
 
 
 @api.method("admin.waitlist.admit", http=POST("/waitlist/{id}/admit", status=201), access=Manager())
-async def admit(ctx: Context, id: int) -> User:
+async def admit(ctx: Context, id: Id) -> User:
     """Create the account of a waiting person and take them off the list.
 
     A name taken meanwhile (by an administrator's user or alias) is a ``conflict``; the
@@ -52,7 +53,7 @@ async def admit(ctx: Context, id: int) -> User:
 
 
 @api.method("admin.waitlist.delete", http=DELETE("/waitlist/{id}"), access=Manager())
-async def refuse(ctx: Context, id: int) -> None:
+async def refuse(ctx: Context, id: Id) -> None:
     """Take someone off the waitlist without creating an account."""
     async with ctx.rt.db.write() as tx:
         row = await store.waitlist_entry(tx, id)

@@ -26,6 +26,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
+from mailroom.domain.numbers import Id
 from mailroom.errors import FieldError, InvalidParams
 from mailroom.registry import POST, Context, UserSelf
 from mailroom.services.mail._actions import NEEDS_LABEL, NEEDS_UNTIL, Action, Refusal, Target, apply
@@ -35,7 +36,7 @@ from mailroom.services.mail._push import announce_threads
 from mailroom.store import mailbox_queries as queries
 from mailroom.store.engine import Tx
 
-Ids = Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=1, max_length=1000)]
+Ids = Annotated[list[Id], Field(min_length=1, max_length=1000)]
 
 
 class BatchItem(BaseModel):

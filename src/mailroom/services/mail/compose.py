@@ -36,6 +36,7 @@ from mailroom.delivery.parse import extract_attachment
 from mailroom.delivery.resolve import LocalTarget, Resolution
 from mailroom.delivery.senders import check_may_send
 from mailroom.domain.names import EmailAddress
+from mailroom.domain.numbers import Id
 from mailroom.errors import (
     Conflict,
     FieldError,
@@ -94,10 +95,8 @@ class EmailCompose(BaseModel):
     subject: HeaderText = ""
     body: Annotated[str, Field(max_length=5_000_000)] = ""
     html_body: Annotated[str | None, Field(max_length=5_000_000)] = None
-    reply_to: Annotated[int | None, Field(ge=1, description="The id of the email answered.")] = None
-    thread_id: Annotated[int | None, Field(ge=1, description="Answer the latest email of this thread.")] = (
-        None
-    )
+    reply_to: Annotated[Id | None, Field(description="The id of the email answered.")] = None
+    thread_id: Annotated[Id | None, Field(description="Answer the latest email of this thread.")] = None
     attachment_ids: Annotated[
         list[Annotated[str, Field(pattern=_ATTACHMENT_ID.pattern)]],
         Field(

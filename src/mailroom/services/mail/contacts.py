@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from mailroom.domain.contacts import Contact, ContactCreate, ContactEmailIn, ContactUpdate
+from mailroom.domain.numbers import Id
 from mailroom.domain.paging import DEFAULT_LIMIT, Limit, Offset, Page
 from mailroom.domain.pgp import parse_public_key
 from mailroom.errors import Conflict, FieldError, InvalidParams, NotFound
@@ -23,7 +24,7 @@ from mailroom.store import contacts as store
 from mailroom.store import pubkeys
 from mailroom.store.engine import Tx
 
-ContactId = Annotated[int, Field(ge=1, description="The contact's id.")]
+ContactId = Annotated[Id, Field(description="The contact's id.")]
 SearchQuery = Annotated[
     str, Field(max_length=200, description="Words that must all appear in the name, addresses or fields.")
 ]

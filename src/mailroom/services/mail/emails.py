@@ -18,6 +18,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from mailroom.delivery.parse import extract_attachment, parse_message
+from mailroom.domain.numbers import Id, Index
 from mailroom.errors import NotFound
 from mailroom.registry import GET, Context, Download, UserSelf
 from mailroom.runtime import Runtime
@@ -168,7 +169,7 @@ async def _raw(rt: Runtime, row: Row) -> bytes:
 
 
 @api.method("mail.emails.get", http=GET("/emails/{id}"), access=UserSelf())
-async def get_email(ctx: Context, id: int) -> EmailDetail:
+async def get_email(ctx: Context, id: Id) -> EmailDetail:
     """One of the caller's emails: headers, addresses, text and HTML bodies, attachment list."""
     row, raw = await load(ctx, id)
     return await email_detail(ctx, row, raw)
@@ -191,7 +192,7 @@ async def email_detail(ctx: Context, row: Row, raw: bytes) -> EmailDetail:
 
 
 @api.method("mail.emails.raw", http=GET("/emails/{id}/raw"), access=UserSelf())
-async def raw_email(ctx: Context, id: int) -> Annotated[Download, "message/rfc822"]:
+async def raw_email(ctx: Context, id: Id) -> Annotated[Download, "message/rfc822"]:
     """The email exactly as it was received (``message/rfc822``)."""
     _, raw = await load(ctx, id)
     ctx.call.response_headers.update(_UNTRUSTED)
@@ -204,7 +205,7 @@ def _filename(name: str | None, index: int) -> str:
 
 
 @api.method("mail.emails.attachment", http=GET("/emails/{id}/attachments/{n}"), access=UserSelf())
-async def get_attachment(ctx: Context, id: int, n: Annotated[int, Field(ge=0)]) -> Download:
+async def get_attachment(ctx: Context, id: Id, n: Index) -> Download:
     """Attachment ``n`` (its ``index``) of one of the caller's emails, decoded, always as a
     download (``Content-Disposition: attachment``) with its declared type and a safe name."""
     row, raw = await load(ctx, id)

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from mailroom.domain.numbers import Id
 from mailroom.errors import Conflict, NotFound
 from mailroom.registry import DELETE, GET, PATCH, POST, Context, UserSelf
 from mailroom.services.mail._actions import wake_postponed
@@ -106,7 +107,7 @@ async def list_labels(ctx: Context) -> list[Label]:
 
 
 @api.method("mail.labels.get", http=GET("/labels/{id}"), access=UserSelf())
-async def get_label(ctx: Context, id: int) -> Label:
+async def get_label(ctx: Context, id: Id) -> Label:
     """One of the caller's labels with its counts."""
     user_id = user_id_of(ctx)
     await wake_postponed(ctx.rt, user_id)
@@ -127,7 +128,7 @@ async def create_label(ctx: Context, label: LabelCreate) -> Label:
 
 
 @api.method("mail.labels.update", http=PATCH("/labels/{id}"), access=UserSelf())
-async def rename_label(ctx: Context, id: int, label: LabelUpdate) -> Label:
+async def rename_label(ctx: Context, id: Id, label: LabelUpdate) -> Label:
     """Rename one of the caller's user labels; system labels cannot be renamed."""
     user_id = user_id_of(ctx)
     async with ctx.rt.db.write() as tx:
@@ -141,7 +142,7 @@ async def rename_label(ctx: Context, id: int, label: LabelUpdate) -> Label:
 
 
 @api.method("mail.labels.delete", http=DELETE("/labels/{id}"), access=UserSelf())
-async def delete_label(ctx: Context, id: int) -> None:
+async def delete_label(ctx: Context, id: Id) -> None:
     """Delete one of the caller's user labels (the mail keeps its other labels)."""
     user_id = user_id_of(ctx)
     async with ctx.rt.db.write() as tx:

@@ -16,6 +16,7 @@ from pydantic import Field
 
 from mailroom.delivery.outbound import submit as submit_message
 from mailroom.delivery.senders import check_may_send
+from mailroom.domain.numbers import Id
 from mailroom.domain.outbound import Submission, SubmittedRecipient
 from mailroom.registry import Context, Internal
 from mailroom.services.mail._api import api
@@ -24,7 +25,7 @@ Address = Annotated[str, Field(max_length=512)]
 
 
 @api.method("mail.submission.check_sender", access=Internal())
-async def check_sender(ctx: Context, user_id: int, mail_from: Address) -> None:
+async def check_sender(ctx: Context, user_id: Id, mail_from: Address) -> None:
     """Refuse (``sender_not_allowed``) unless ``user_id`` may send with envelope sender
     ``mail_from``: their own address, an alias of theirs, a send-as identity of theirs, or
     anything with ``allow_spoofing``."""
@@ -37,7 +38,7 @@ async def submit(
     raw: bytes,
     mail_from: Address,
     recipients: Annotated[list[Address], Field(min_length=1, max_length=10_000)],
-    user_id: int,
+    user_id: Id,
 ) -> Submission:
     """Send a message an authenticated user submitted: local recipients at once, remote ones
     through the outbound queue; a copy in the sender's ``sent`` label."""

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from pydantic import Field
 
+from mailroom.domain.numbers import Id
 from mailroom.domain.paging import DEFAULT_LIMIT, Offset
 from mailroom.domain.search import LabelTerm, parse_query
 from mailroom.errors import BadRequest, NotFound
@@ -92,7 +93,7 @@ async def list_threads(
 
 
 @api.method("mail.threads.get", http=GET("/threads/{id}"), access=UserSelf())
-async def get_thread(ctx: Context, id: int) -> ThreadDetail:
+async def get_thread(ctx: Context, id: Id) -> ThreadDetail:
     """One of the caller's threads: its summary and its emails, oldest first."""
     user_id = user_id_of(ctx)
     async with ctx.rt.db.read() as tx:
