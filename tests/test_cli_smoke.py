@@ -20,6 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.processes import stop_group
+
 pytestmark = pytest.mark.slow
 
 MAILROOM = Path(sys.executable).with_name("mailroom")
@@ -66,13 +68,7 @@ def serving(data_dir: Path, port: int) -> Iterator[subprocess.Popen[str]]:
             time.sleep(0.1)
         yield proc
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_group(proc, timeout=15)
 
 
 def _stop(proc: subprocess.Popen[str]) -> tuple[str, str]:

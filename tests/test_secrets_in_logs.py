@@ -17,7 +17,6 @@ import base64
 import contextlib
 import json
 import os
-import signal
 import smtplib
 import socket
 import ssl
@@ -30,6 +29,8 @@ from pathlib import Path
 import httpx
 import pytest
 from websockets.sync.client import connect
+
+from tests.processes import stop_group
 
 pytestmark = pytest.mark.slow
 
@@ -89,13 +90,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
             time.sleep(0.2)
         yield Server(http, submission, log, admin_key)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_group(proc, timeout=20)
         if proc.stdout is not None:
             proc.stdout.close()
 

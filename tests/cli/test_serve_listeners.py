@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from mailroom.frontends.listeners import ListenError, bind_all
 from mailroom.settings import Settings
 from tests.conftest import FAST_ARGON2
 from tests.mailhelpers import lmtp_send, message, smtp_send
+from tests.processes import stop_group
 
 MAIL_LISTENERS = ("smtp", "lmtp", "submission")
 
@@ -119,13 +119,7 @@ def serving(
             time.sleep(0.2)
         yield server
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_group(proc, timeout=60)
         reader.join(timeout=10)
         stdout.close()
         stderr.close()

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -26,6 +25,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.processes import stop_group
 
 pytestmark = pytest.mark.slow
 
@@ -80,13 +81,7 @@ def serving(data_dir: Path, database_url: str, port: int) -> Iterator[str]:
         assert key.startswith("mr_"), f"no admin key on standard output: {key!r}"
         yield key
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_group(proc, timeout=15)
         assert proc.stdout is not None
         proc.stdout.close()
         log.close()
