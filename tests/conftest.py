@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -98,6 +99,21 @@ async def _truncate_all(url: str) -> None:
 
     engine = create_async_engine(url)
     names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+    async with engine.connect() as conn:
+        # Every earlier test's mailroom is closed by now, so a session still inside a
+        # transaction was left by a task that outlived its test (closing an engine does not
+        # end a connection checked out mid-transaction). Its locks would make TRUNCATE wait
+        # for ever: end it, and say so.
+        leaked = await conn.execute(
+            text(
+                "SELECT pid, left(query, 200) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'"
+            )
+        )
+        for pid, query in leaked.all():
+            print(f"\nconftest: ending a transaction left open by an earlier test: {query}", file=sys.stderr)
+            await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        await conn.commit()
     async with engine.begin() as conn:
         await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
     await engine.dispose()
