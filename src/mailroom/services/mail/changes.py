@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
+from mailroom.domain.numbers import Count
 from mailroom.registry import GET, Context, UserSelf
 from mailroom.services.mail._api import api
 from mailroom.services.mail._mailbox import user_id_of
@@ -59,7 +60,7 @@ async def get_state(ctx: Context) -> MailState:
 @api.method("mail.changes", http=GET("/changes"), access=UserSelf())
 async def get_changes(
     ctx: Context,
-    since: Annotated[int, Field(ge=0, description="A state the client had.")],
+    since: Annotated[Count, Field(description="A state the client had.")],
     type: ChangeType = "email",
     max_changes: Annotated[int, Field(ge=1, le=5000)] = 500,
 ) -> ChangesOut:

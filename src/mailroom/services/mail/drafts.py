@@ -32,6 +32,7 @@ from pydantic import BaseModel, Field
 
 from mailroom.delivery.ingest import dedup_key, id_key, message_columns, search_document
 from mailroom.delivery.parse import parse_message
+from mailroom.domain.numbers import Id
 from mailroom.errors import Conflict, LimitExceeded, NotFound, PayloadTooLarge, PreconditionFailed
 from mailroom.registry import DELETE, PATCH, POST, Context, UserSelf
 from mailroom.services.mail._actions import Target, apply
@@ -147,7 +148,7 @@ def _thread_headers(row: Row) -> dict[str, Any]:
 @api.method("mail.emails.update", http=PATCH("/emails/{id}"), access=UserSelf(), mutating=True)
 async def update_draft(
     ctx: Context,
-    id: int,
+    id: Id,
     to: Recipients | None = None,
     cc: Recipients | None = None,
     bcc: Recipients | None = None,
@@ -244,7 +245,7 @@ async def update_draft(
 
 
 @api.method("mail.emails.send_draft", http=POST("/emails/{id}/send"), access=UserSelf(), mutating=True)
-async def send_draft(ctx: Context, id: int, if_version: IfVersion = None) -> ComposeResult:
+async def send_draft(ctx: Context, id: Id, if_version: IfVersion = None) -> ComposeResult:
     """Send one of the caller's drafts as ``mail.emails.send`` would send it (the same rules
     and checks), then delete the draft unless every recipient was refused (then it stays, to
     be corrected). A draft that answers an email goes out as a reply to it."""
@@ -271,7 +272,7 @@ async def send_draft(ctx: Context, id: int, if_version: IfVersion = None) -> Com
 
 
 @api.method("mail.emails.delete", http=DELETE("/emails/{id}", status=200), access=UserSelf(), mutating=True)
-async def delete_email(ctx: Context, id: int, if_version: IfVersion = None) -> DeleteResult:
+async def delete_email(ctx: Context, id: Id, if_version: IfVersion = None) -> DeleteResult:
     """Delete one of the caller's emails: a draft, or mail in ``trash`` or ``spam``, for good
     (quota given back); any other email goes to the trash (``untrash`` brings it back)."""
     rt, user_id = ctx.rt, user_id_of(ctx)
