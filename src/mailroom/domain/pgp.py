@@ -12,6 +12,7 @@ import re
 import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator, Field
@@ -150,8 +151,12 @@ class KeyFacts:
     bits: int
 
 
+@lru_cache(maxsize=1024)
 def key_facts(armored: str) -> KeyFacts:
-    """The algorithm number and size of a stored (already validated) armored key."""
+    """The algorithm number and size of a stored (already validated) armored key.
+
+    Memoised: a key server lists the same keys again and again, and parsing one with PGPy
+    costs milliseconds; the stored text of a key never changes."""
     import pgpy
 
     with warnings.catch_warnings():

@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -61,8 +62,6 @@ def _search_params(search: str) -> dict[str, str] | None:
 def _epoch(value: Any) -> str:
     if value is None:
         return ""
-    from datetime import datetime
-
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
     return str(int(moment.timestamp()))
 

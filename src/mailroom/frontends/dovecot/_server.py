@@ -219,7 +219,9 @@ class DictProtocol(asyncio.Protocol):
 
 
 def _reason(error: Exception) -> str:
-    return "temporary failure in mailroom" if not str(error) else f"mailroom: {type(error).__name__}"
+    """What a failed command tells Dovecot: the kind of failure, never its text (which may
+    quote data)."""
+    return f"temporary failure in mailroom ({type(error).__name__})"
 
 
 async def start_dovecot_dict(

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from mailroom.auth.principal import INTERNAL
 from mailroom.errors import InvalidParams
-from mailroom.frontends.socketmap._netstring import NetstringError, NetstringReader, encode
+from mailroom.frontends.socketmap._netstring import MAX_LENGTH, NetstringError, NetstringReader, encode
 from mailroom.registry import CallInfo
 
 if TYPE_CHECKING:
@@ -146,7 +146,7 @@ class SocketmapProtocol(asyncio.Protocol):
         if not result["found"]:
             return _NOTFOUND
         reply = b"OK " + str(result["value"]).encode()
-        if len(reply) > 100_000:
+        if len(reply) > MAX_LENGTH:
             return b"PERM answer too long"
         return reply
 
