@@ -15,10 +15,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, SecretStr
 
-from mailroom.auth.authenticate import Authenticator
 from mailroom.errors import RateLimited, Unauthenticated
 from mailroom.registry import Context, Internal
 from mailroom.services.mail._api import api
+from mailroom.services.mail._auth import authenticator_of
 from mailroom.settings import Settings
 from mailroom.store import accounts
 
@@ -64,10 +64,10 @@ async def login(
     password: Annotated[SecretStr, Field(max_length=4096)],
 ) -> ProxyLogin:
     """Check a proxied login (the client's address is the call's ``client_ip``)."""
-    authenticator = ctx.rt.extras["authenticator"]
-    assert isinstance(authenticator, Authenticator)
     try:
-        principal = await authenticator.basic(user, password.get_secret_value(), ctx.call.client_ip, protocol)
+        principal = await authenticator_of(ctx).basic(
+            user, password.get_secret_value(), ctx.call.client_ip, protocol
+        )
     except RateLimited as error:
         return ProxyLogin(ok=False, reason="rate_limited", retry_after=error.retry_after)
     except Unauthenticated:

@@ -18,7 +18,6 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, SecretStr
 
 from mailroom.auth import tokens
-from mailroom.auth.authenticate import Authenticator
 from mailroom.auth.sessions import (
     REFRESH_PREFIX,
     SESSION_PREFIX,
@@ -35,6 +34,7 @@ from mailroom.domain.users import Password
 from mailroom.errors import BadRequest, FieldError, InvalidParams, NotFound, Unauthenticated
 from mailroom.registry import DELETE, GET, POST, PUT, Context, Public, UserSelf
 from mailroom.services.mail._api import api
+from mailroom.services.mail._auth import authenticator_of
 from mailroom.store import accounts, signups
 from mailroom.store import sessions as store
 from mailroom.store import users as users_store
@@ -59,12 +59,6 @@ RefreshToken = Annotated[
 
 log = logging.getLogger("mailroom.sessions")
 INVALID = "invalid or expired credentials"
-
-
-def _authenticator(ctx: Context) -> Authenticator:
-    authenticator = ctx.rt.extras["authenticator"]
-    assert isinstance(authenticator, Authenticator)
-    return authenticator
 
 
 async def login_address(ctx: Context, name: str) -> str:
@@ -124,7 +118,7 @@ async def login(
     iPhone, iPad or Mobile. A wrong name or password gives the generic ``unauthenticated``.
     """
     address = await login_address(ctx, username)
-    principal = await _authenticator(ctx).login(
+    principal = await authenticator_of(ctx).login(
         address,
         password.get_secret_value(),
         otp.get_secret_value() if otp is not None else None,
@@ -320,7 +314,7 @@ async def change_password(
     assert p.user_id is not None
     assert p.email is not None
     try:
-        await _authenticator(ctx).password(p.email, current_password.get_secret_value(), ctx.call.client_ip)
+        await authenticator_of(ctx).password(p.email, current_password.get_secret_value(), ctx.call.client_ip)
     except Unauthenticated:
         raise InvalidParams([FieldError("current_password", "is not the current password")]) from None
     new_hash = await asyncio.to_thread(ctx.rt.passwords.hash, new_password.get_secret_value())

@@ -15,11 +15,11 @@ from typing import Annotated
 from pydantic import Field, SecretStr
 
 from mailroom.auth import second_factor, totp
-from mailroom.auth.authenticate import Authenticator
 from mailroom.domain.identity import TotpEnabled, TotpSetup, TotpStatus
 from mailroom.errors import Conflict, FieldError, InvalidParams, NotFound
 from mailroom.registry import DELETE, GET, POST, Context, UserSelf
 from mailroom.services.mail._api import api
+from mailroom.services.mail._auth import authenticator_of
 from mailroom.store import identity as store
 
 Code = Annotated[
@@ -27,14 +27,8 @@ Code = Annotated[
 ]
 
 
-def _authenticator(ctx: Context) -> Authenticator:
-    authenticator = ctx.rt.extras["authenticator"]
-    assert isinstance(authenticator, Authenticator)
-    return authenticator
-
-
 def _box(ctx: Context) -> totp.SecretBox:
-    box = _authenticator(ctx).totp_box
+    box = authenticator_of(ctx).totp_box
     assert box is not None
     return box
 
@@ -115,7 +109,7 @@ async def disable_totp(ctx: Context, otp: Code) -> None:
     presented = otp.get_secret_value()
     if not totp.looks_like_code(presented) and totp.recovery_digest(presented) is None:
         raise InvalidParams([FieldError("otp", "is not a 6-digit code or a recovery code")])
-    auth = _authenticator(ctx)
+    auth = authenticator_of(ctx)
     if auth.guard is not None:
         await auth.guard.check(p.email, ctx.call.client_ip)
     async with ctx.rt.db.read() as tx:
