@@ -112,7 +112,7 @@ async def test_a_reused_refresh_token_ends_the_session(
     problem(await refresh(client, renewed["refresh_token"]), 401, "unauthenticated")
     assert f"refresh token of session {session['session_id']} was presented again" in caplog.text
     assert session["refresh_token"] not in caplog.text
-    assert renewed["refresh_token"].split("_")[2] not in caplog.text
+    assert renewed["refresh_token"].split("_", 2)[2] not in caplog.text
 
 
 async def test_logout_and_revocation_end_refreshing(
