@@ -38,6 +38,9 @@ blobs = Table(
     Column("sha", String(64), primary_key=True),
     Column("size", BigInteger, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    # The message's MIME structure (domain/mime, compact JSON; migration 0010_mime): null
+    # for blobs that are no message (uploads) or stored before it; filled on first read.
+    Column("mime", Text, nullable=True),
 )
 
 #: System labels (inbox, sent, ...) are created on first use; user labels by the user.

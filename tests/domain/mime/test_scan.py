@@ -62,35 +62,50 @@ def test_offsets_and_counts() -> None:
     raw = (
         b"Subject: x\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
         b"--b\r\n\r\nfirst\r\nline two\r\n"
-        b"--b\r\nContent-Type: text/plain; charset=\"ISO-8859-1\"; format=flowed\r\n"
+        b'--b\r\nContent-Type: text/plain; charset="ISO-8859-1"; format=flowed\r\n'
         b"Content-Transfer-Encoding: quoted-printable\r\nContent-Language: en, de\r\n"
         b"Content-ID: <c1@x>\r\nContent-Location: http://x/\r\n y\r\n\r\ncaf=E9=\r\n!\r\n--b--\r\n"
     )
     s = scan(raw)
     one, two = s.root.parts
     assert raw[one.body_start : one.body_end] == b"first\r\nline two"
-    assert one.lines == 2 and one.media_type == "text/plain" and one.header_start == one.body_start - 2
+    assert one.lines == 2
+    assert one.media_type == "text/plain"
+    assert one.header_start == one.body_start - 2
     assert raw[two.body_start : two.body_end] == b"caf=E9=\r\n!"
     assert two.params == (("charset", "ISO-8859-1"), ("format", "flowed"))
-    assert two.encoding == "quoted-printable" and two.decoded_size == len("café!")
-    assert two.language == ("en", "de") and two.content_id == "<c1@x>" and two.location == "http://x/y"
+    assert two.encoding == "quoted-printable"
+    assert two.decoded_size == len("café!")
+    assert two.language == ("en", "de")
+    assert two.content_id == "<c1@x>"
+    assert two.location == "http://x/y"
     assert s.envelope.subject == "x"
 
 
 def test_no_boundary_no_blank_line_and_lf_only() -> None:
     s = scan(b"Content-Type: multipart/mixed\n\nbody\n")
-    assert s.root.media_type == "text/plain" and s.root.section == "1"
+    assert s.root.media_type == "text/plain"
+    assert s.root.section == "1"
     s = scan(b"Subject: a\nnot a header line\nmore\n")
     assert s.root.body_start == len(b"Subject: a\n")
     s = scan(b"")
-    assert s.root.section == "1" and s.root.size == 0
+    assert s.root.section == "1"
+    assert s.root.size == 0
     s = scan(b"Content-Type: multipart/mixed; boundary=z\n\n--z\nContent-Type: text/html\n\n<b>x</b>\n--z")
     (only,) = s.root.parts
-    assert only.media_type == "text/html" and b"<b>x</b>" == b"Content-Type: multipart/mixed; boundary=z\n\n--z\nContent-Type: text/html\n\n<b>x</b>\n--z"[only.body_start : only.body_end]
+    assert only.media_type == "text/html"
+    assert (
+        b"Content-Type: multipart/mixed; boundary=z\n\n--z\nContent-Type: text/html\n\n<b>x</b>\n--z"[
+            only.body_start : only.body_end
+        ]
+        == b"<b>x</b>"
+    )
 
 
 def test_a_longer_boundary_is_not_ours_and_a_missing_close_ends_at_the_end() -> None:
-    raw = b"Content-Type: multipart/mixed; boundary=ab\r\n\r\n--ab\r\n\r\nx\r\n--abc\r\ny\r\n--ab\r\n\r\nz\r\n"
+    raw = (
+        b"Content-Type: multipart/mixed; boundary=ab\r\n\r\n--ab\r\n\r\nx\r\n--abc\r\ny\r\n--ab\r\n\r\nz\r\n"
+    )
     s = scan(raw)
     assert [raw[p.body_start : p.body_end] for p in s.root.parts] == [b"x\r\n--abc\r\ny", b"z\r\n"]
 
@@ -98,18 +113,25 @@ def test_a_longer_boundary_is_not_ours_and_a_missing_close_ends_at_the_end() -> 
 def test_digest_defaults_to_messages_and_nested_numbering() -> None:
     raw = (
         b"Content-Type: multipart/digest; boundary=d\r\n\r\n--d\r\n\r\nSubject: one\r\n\r\nbody one\r\n"
-        b"--d\r\n\r\nSubject: two\r\nContent-Type: multipart/mixed; boundary=e\r\n\r\n--e\r\n\r\nA\r\n--e\r\n\r\nB\r\n--e--\r\n--d--\r\n"
+        b"--d\r\n\r\nSubject: two\r\nContent-Type: multipart/mixed; boundary=e\r\n\r\n"
+        b"--e\r\n\r\nA\r\n--e\r\n\r\nB\r\n--e--\r\n--d--\r\n"
     )
     s = scan(raw)
     first, second = s.root.parts
-    assert first.media_type == "message/rfc822" and first.envelope is not None and first.envelope.subject == "one"
-    assert first.message is not None and first.message.section == "1.1"
-    assert second.message is not None and [p.section for p in second.message.parts] == ["2.1", "2.2"]
+    assert first.media_type == "message/rfc822"
+    assert first.envelope is not None
+    assert first.envelope.subject == "one"
+    assert first.message is not None
+    assert first.message.section == "1.1"
+    assert second.message is not None
+    assert [p.section for p in second.message.parts] == ["2.1", "2.2"]
     assert imap.section_bytes(s, imap.Section((2, 2)), raw) == b"B"
 
 
 def test_limits_hold() -> None:
-    deep = b"".join(b"Content-Type: multipart/mixed; boundary=%d\r\n\r\n--%d\r\n" % (i, i) for i in range(200))
+    deep = b"".join(
+        b"Content-Type: multipart/mixed; boundary=%d\r\n\r\n--%d\r\n" % (i, i) for i in range(200)
+    )
     s = scan(deep + b"\r\nleaf\r\n", max_depth=10)
     depth = 0
     part = s.root

@@ -176,7 +176,8 @@ def _envelope_out(e: Envelope) -> list[Any]:
 
 
 def _envelope_in(d: list[Any]) -> Envelope:
-    return Envelope(d[0], d[1], *(_addresses_in(x) for x in d[2:8]), d[8], d[9])
+    lists = [_addresses_in(x) for x in d[2:8]]
+    return Envelope(d[0], d[1], lists[0], lists[1], lists[2], lists[3], lists[4], lists[5], d[8], d[9])
 
 
 def _pairs_out(params: Params) -> list[str]:

@@ -19,7 +19,18 @@ from mailroom.domain.mime._model import Address, Envelope, MimeStructure, Params
 _MEDIA_TYPE = re.compile(r"([a-z0-9!#$&^_.+-]+)/([a-z0-9!#$&^_.+-]+)")
 _IDENTITY = (None, "7bit", "8bit", "binary")
 _ENVELOPE_FIELDS = frozenset(
-    {b"date", b"subject", b"from", b"sender", b"reply-to", b"to", b"cc", b"bcc", b"in-reply-to", b"message-id"}
+    {
+        b"date",
+        b"subject",
+        b"from",
+        b"sender",
+        b"reply-to",
+        b"to",
+        b"cc",
+        b"bcc",
+        b"in-reply-to",
+        b"message-id",
+    }
 )
 _B64_JUNK = b" \t\r\n"
 MAX_DEPTH_CEILING = 100
@@ -107,10 +118,16 @@ class _Scanner:
                 kind, subtype = "text", "plain"
                 if root:
                     number = f"{prefix}.1" if prefix else "1"
-        elif kind == "message" and subtype in ("rfc822", "global") and encoding in _IDENTITY:
-            if depth + 1 < self.max_depth and self.count < self.max_parts:
-                nested, nested_envelope = self.message(body_start, end, depth + 1, number)
-        disposition, disposition_params = None, {}
+        elif (
+            kind == "message"
+            and subtype in ("rfc822", "global")
+            and encoding in _IDENTITY
+            and depth + 1 < self.max_depth
+            and self.count < self.max_parts
+        ):
+            nested, nested_envelope = self.message(body_start, end, depth + 1, number)
+        disposition: str | None = None
+        disposition_params: dict[str, str] = {}
         if b"content-disposition" in content:
             head, disposition_params = parse_parameterised(text_of(content[b"content-disposition"]))
             disposition = head or None

@@ -37,7 +37,10 @@ for _names, _forms in (
     ),
     (("message-id", "in-reply-to", "references", "resent-message-id"), {"MessageIds"}),
     (("date", "resent-date"), {"Date"}),
-    (("list-help", "list-unsubscribe", "list-subscribe", "list-post", "list-owner", "list-archive"), {"URLs"}),
+    (
+        ("list-help", "list-unsubscribe", "list-subscribe", "list-post", "list-owner", "list-archive"),
+        {"URLs"},
+    ),
 ):  # fmt: skip
     for _name in _names:
         _KNOWN[_name] = frozenset({"Raw", *_forms})
@@ -143,7 +146,10 @@ def _group(group: Group) -> dict[str, Any]:
         name = mailbox.name if mailbox.name is not None else mailbox.comment
         name = decode_words(name).strip() if name else None
         addresses.append({"name": name or None, "email": mailbox.email})
-    return {"name": decode_words(group.name).strip() if group.name is not None else None, "addresses": addresses}
+    return {
+        "name": decode_words(group.name).strip() if group.name is not None else None,
+        "addresses": addresses,
+    }
 
 
 _MSG_ID = re.compile(r"<([^<>\s]+)>")
