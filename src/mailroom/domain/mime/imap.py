@@ -160,6 +160,8 @@ def parse_section(spec: str) -> Section | None:
         if not rest.endswith(")") or "(" in rest or ")" in rest[:-1]:
             return None
         spec, names = spec.rstrip(), rest[:-1]
+    if spec.endswith("."):
+        return None
     items = spec.split(".") if spec else []
     numbers: list[int] = []
     while items and items[0].isdigit() and items[0].isascii():
