@@ -64,7 +64,7 @@ def _label(row: Row) -> Label:
     return Label.model_validate(row)
 
 
-async def _ensure_system(ctx: Context, user_id: int) -> None:
+async def ensure_system_labels(ctx: Context, user_id: int) -> None:
     """A mailbox that never got mail has no system labels yet: create them (once)."""
     async with ctx.rt.db.read() as tx:
         known = await label_store.ids_by_name(tx, user_id)
@@ -100,7 +100,7 @@ async def _own_label(tx: Tx, user_id: int, label_id: int, verb: str) -> Row:
 async def list_labels(ctx: Context) -> list[Label]:
     """The caller's labels, system ones first, with total and unread thread and email counts."""
     user_id = user_id_of(ctx)
-    await _ensure_system(ctx, user_id)
+    await ensure_system_labels(ctx, user_id)
     await wake_postponed(ctx.rt, user_id)
     async with ctx.rt.db.read() as tx:
         return [_label(r) for r in await queries.label_counts(tx, user_id)]
