@@ -516,7 +516,9 @@ class Settings(BaseSettings):
         "(the session resource is also at /.well-known/jmap).",
     )
     jmap_max_size_request: int = Field(
-        default=10_000_000, ge=1024, description="JMAP maxSizeRequest: the largest API request body, in bytes."
+        default=10_000_000,
+        ge=1024,
+        description="JMAP maxSizeRequest: the largest API request body, in bytes.",
     )
     jmap_max_concurrent_requests: int = Field(
         default=8, ge=1, le=1000, description="JMAP maxConcurrentRequests, per account and worker."
@@ -531,7 +533,10 @@ class Settings(BaseSettings):
         default=1000, ge=1, le=100_000, description="JMAP maxObjectsInGet: ids one /get may ask for."
     )
     jmap_max_objects_in_set: int = Field(
-        default=1000, ge=1, le=100_000, description="JMAP maxObjectsInSet: creates, updates and destroys in one /set."
+        default=1000,
+        ge=1,
+        le=100_000,
+        description="JMAP maxObjectsInSet: creates, updates and destroys in one /set.",
     )
 
     @field_validator("submission_rate_limit")

@@ -28,14 +28,16 @@ async def test_session_resource(client: httpx.AsyncClient, alice: Actor) -> None
         "maxObjectsInGet",
         "maxObjectsInSet",
     ):
-        assert isinstance(core[limit], int) and core[limit] > 0
+        assert isinstance(core[limit], int)
+        assert core[limit] > 0
     assert "i;unicode-casemap" in core["collationAlgorithms"]
     [account_id] = s["accounts"]
     assert s["primaryAccounts"][MAIL] == account_id
     assert s["accounts"][account_id]["isPersonal"] is True
     assert s["username"] == "alice@example.org"
     assert s["apiUrl"] == "http://mailroom.test/jmap/api"
-    assert "{blobId}" in s["downloadUrl"] and "{accountId}" in s["uploadUrl"]
+    assert "{blobId}" in s["downloadUrl"]
+    assert "{accountId}" in s["uploadUrl"]
     assert "{types}" in s["eventSourceUrl"]
     assert s["capabilities"]["urn:ietf:params:jmap:websocket"]["url"] == "ws://mailroom.test/jmap/ws"
     assert s["state"]
@@ -63,7 +65,8 @@ async def test_mailbox_get_end_to_end(jmap: JmapClient) -> None:
     roles = {m["role"]: m for m in got["list"]}
     assert {"inbox", "archive", "drafts", "sent", "junk", "trash"} <= set(roles)
     inbox = roles["inbox"]
-    assert inbox["name"] == "Inbox" and inbox["parentId"] is None
+    assert inbox["name"] == "Inbox"
+    assert inbox["parentId"] is None
     assert inbox["myRights"]["mayDelete"] is False
     assert got["notFound"] == []
     assert got["state"].isdigit()

@@ -19,7 +19,7 @@ from mailroom.frontends.jmap._errors import error, method_error
 from mailroom.frontends.jmap._problems import RequestProblem
 from mailroom.frontends.jmap._refs import InvalidReference, resolve
 from mailroom.registry import CallInfo
-from mailroom.services.jmap.framework import CORE, MAIL, METHODS, SUBMISSION, VACATION, WEBSOCKET, JmapRequest
+from mailroom.services.jmap.protocol import CORE, MAIL, METHODS, SUBMISSION, VACATION, WEBSOCKET, JmapRequest
 
 if TYPE_CHECKING:
     from mailroom.bootstrap import Mailroom
@@ -92,9 +92,7 @@ def check_request(payload: Any, max_calls: int) -> tuple[list[str], list[list[An
         raise RequestProblem("notRequest", "createdIds must map creation ids to ids")
     missing = [u for u in using if u not in CAPABILITIES]
     if missing:
-        raise RequestProblem(
-            "unknownCapability", f"unknown capabilities: {', '.join(missing[:10])}"[:500]
-        )
+        raise RequestProblem("unknownCapability", f"unknown capabilities: {', '.join(missing[:10])}"[:500])
     if len(calls) > max_calls:
         raise RequestProblem(
             "limit", f"at most {max_calls} method calls in one request", limit="maxCallsInRequest"
@@ -122,13 +120,19 @@ class Processor:
         request = JmapRequest(created_ids=dict(given_ids or {}), using=frozenset(using))
         responses: list[list[Any]] = []
         for name, args, call_id in calls:
-            responses.append([*await self._one(name, args, call_id, request, responses, principal, client_ip, headers)])
+            responses.append(
+                [*await self._one(name, args, call_id, request, responses, principal, client_ip, headers)]
+            )
             implicit_left = MAX_IMPLICIT
             while request.implicit and implicit_left:
                 implicit_left -= 1
                 follow_name, follow_args = request.implicit.pop(0)
                 responses.append(
-                    [*await self._one(follow_name, follow_args, call_id, request, [], principal, client_ip, headers)]
+                    [
+                        *await self._one(
+                            follow_name, follow_args, call_id, request, [], principal, client_ip, headers
+                        )
+                    ]
                 )
             request.implicit.clear()
         out: dict[str, Any] = {

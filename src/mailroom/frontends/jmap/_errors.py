@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mailroom.errors import MailroomError
-from mailroom.services.jmap.framework import MethodError
+from mailroom.services.jmap.protocol import MethodError
 
 #: Stable code → JMAP method error type.
 TYPES: dict[str, str] = {

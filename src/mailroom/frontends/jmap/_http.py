@@ -89,7 +89,9 @@ class JmapHttp:
             "apiUrl": f"{root}{b}/api",
             "downloadUrl": f"{root}{b}/download/{{accountId}}/{{blobId}}/{{name}}?accept={{type}}",
             "uploadUrl": f"{root}{b}/upload/{{accountId}}/",
-            "eventSourceUrl": f"{root}{b}/eventsource/?types={{types}}&closeafter={{closeafter}}&ping={{ping}}",
+            "eventSourceUrl": (
+                f"{root}{b}/eventsource/?types={{types}}&closeafter={{closeafter}}&ping={{ping}}"
+            ),
             "websocketUrl": f"{ws_root}{b}/ws",
         }
 

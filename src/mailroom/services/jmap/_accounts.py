@@ -79,4 +79,6 @@ async def changes_since(
     current = await changelog.state(tx, user_id)
     if since > current.modseq:
         raise MethodError("cannotCalculateChanges", f"{since_state} is not a state of this account")
-    return await changelog.changes(tx, user_id, changelog.ChangesQuery(kind=kind, since=since, max_changes=limit))
+    return await changelog.changes(
+        tx, user_id, changelog.ChangesQuery(kind=kind, since=since, max_changes=limit)
+    )

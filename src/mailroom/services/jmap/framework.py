@@ -10,7 +10,16 @@ from mailroom.services.jmap._accounts import (
     parse_state,
     state,
 )
-from mailroom.services.jmap._api import CORE, MAIL, METHODS, SUBMISSION, VACATION, WEBSOCKET, JmapMethod, method
+from mailroom.services.jmap._api import (
+    CORE,
+    MAIL,
+    METHODS,
+    SUBMISSION,
+    VACATION,
+    WEBSOCKET,
+    JmapMethod,
+    method,
+)
 from mailroom.services.jmap._errors import MethodError
 from mailroom.services.jmap._get import check_ids, check_properties, pick
 from mailroom.services.jmap._request import (
@@ -73,6 +82,7 @@ __all__ = [
     "created",
     "decode",
     "encode",
+    "method",
     "parse_state",
     "pick",
     "request_of",

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
 from typing import Annotated
+
+from pydantic import Field
 
 from mailroom.registry import Context
 from mailroom.services.jmap._accounts import account_of, state
