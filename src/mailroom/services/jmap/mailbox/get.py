@@ -1,4 +1,4 @@
-"""``Mailbox/get``: the account's labels as JMAP Mailboxes (RFC 8621 §2.1)."""
+"""``Mailbox/get`` (RFC 8621 §2.1)."""
 
 from __future__ import annotations
 
