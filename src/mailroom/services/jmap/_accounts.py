@@ -82,3 +82,10 @@ async def changes_since(
     return await changelog.changes(
         tx, user_id, changelog.ChangesQuery(kind=kind, since=since, max_changes=limit)
     )
+
+
+#: The id prefixes of the object types (docs/jmap.md).
+MAILBOX_PREFIX = "M"
+THREAD_PREFIX = "T"
+EMAIL_PREFIX = "e"
+IDENTITY_PREFIX = "I"
