@@ -1,0 +1,144 @@
+"""What JMAP's Mailbox and Thread methods read beyond the mail client's queries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import and_, exists, select, update
+from sqlalchemy.orm import aliased
+
+from mailroom.store.engine import Tx
+from mailroom.store.mail_schema import email_labels, emails, threads
+from mailroom.store.schema import send_as, users
+
+
+async def emails_only_in(tx: Tx, user_id: int, label_id: int) -> list[int]:
+    """The account's emails in label ``label_id`` and in no other label."""
+    other = aliased(email_labels)
+    rows = await tx.scalars(
+        select(email_labels.c.email_id)
+        .join(emails, emails.c.id == email_labels.c.email_id)
+        .where(
+            email_labels.c.label_id == label_id,
+            emails.c.user_id == user_id,
+            ~exists().where(and_(other.c.email_id == email_labels.c.email_id, other.c.label_id != label_id)),
+        )
+    )
+    return sorted(int(r) for r in rows)
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadEmails:
+    """A thread and its emails' ids, oldest first (JMAP's Thread object)."""
+
+    thread_id: int
+    email_ids: tuple[int, ...]
+
+
+async def thread_emails(tx: Tx, user_id: int, thread_ids: Sequence[int]) -> list[ThreadEmails]:
+    """The account's threads among ``thread_ids`` with their emails by date (then id)."""
+    if not thread_ids:
+        return []
+    found = await tx.scalars(
+        select(threads.c.id).where(threads.c.id.in_(list(thread_ids)), threads.c.user_id + 0 == user_id)
+    )
+    known = {int(t) for t in found}
+    if not known:
+        return []
+    rows = await tx.all(
+        select(emails.c.id, emails.c.thread_id)
+        .where(emails.c.thread_id.in_(sorted(known)))
+        .order_by(emails.c.thread_id, emails.c.received_at, emails.c.id)
+    )
+    by_thread: dict[int, list[int]] = {t: [] for t in known}
+    for row in rows:
+        by_thread[int(row["thread_id"])].append(int(row["id"]))
+    return [ThreadEmails(t, tuple(by_thread[t])) for t in thread_ids if t in known]
+
+
+async def rename_identity(tx: Tx, user_id: int, address: str, display_name: str) -> bool:
+    """Change the display name of one of the user's send-as identities."""
+    stmt = (
+        update(send_as)
+        .where(send_as.c.user_id == user_id, send_as.c.address == address)
+        .values(display_name=display_name)
+    )
+    return await tx.rowcount(stmt) > 0
+
+
+async def rename_user(tx: Tx, user_id: int, display_name: str) -> None:
+    await tx.execute(update(users).where(users.c.id == user_id).values(display_name=display_name))
+
+
+@dataclass(frozen=True, slots=True)
+class SendAs:
+    """An address the user may send as: their own (``own``) or a granted identity."""
+
+    address: str
+    display_name: str
+    own: bool
+
+
+async def send_as_addresses(tx: Tx, user_id: int) -> list[SendAs]:
+    """The user's own address first, then their send-as identities by address."""
+    me = await tx.first(select(users.c.email, users.c.display_name).where(users.c.id == user_id))
+    if me is None:
+        return []
+    rows = await tx.all(
+        select(send_as.c.address, send_as.c.display_name)
+        .where(send_as.c.user_id == user_id)
+        .order_by(send_as.c.address)
+    )
+    out = [SendAs(str(me["email"]), str(me["display_name"]), True)]
+    out += [SendAs(str(r["address"]), str(r["display_name"]), False) for r in rows]
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class AutoReply:
+    """The user's auto-reply (JMAP's VacationResponse)."""
+
+    enabled: bool
+    subject: str
+    body: str
+    start: date | None
+    end: date | None
+
+
+_REPLY = [
+    users.c.reply_enabled,
+    users.c.reply_subject,
+    users.c.reply_body,
+    users.c.reply_start,
+    users.c.reply_end,
+]
+
+
+async def auto_reply(tx: Tx, user_id: int) -> AutoReply | None:
+    row = await tx.first(select(*_REPLY).where(users.c.id == user_id))
+    if row is None:
+        return None
+    return AutoReply(
+        bool(row["reply_enabled"]),
+        str(row["reply_subject"]),
+        str(row["reply_body"]),
+        row["reply_start"],
+        row["reply_end"],
+    )
+
+
+async def set_auto_reply(tx: Tx, user_id: int, reply: AutoReply, now: datetime) -> None:
+    await tx.execute(
+        update(users)
+        .where(users.c.id == user_id)
+        .values(
+            reply_enabled=reply.enabled,
+            reply_subject=reply.subject,
+            reply_body=reply.body,
+            reply_start=reply.start,
+            reply_end=reply.end,
+            updated_at=now,
+        )
+    )
