@@ -199,6 +199,80 @@ def email_object(
     return out
 
 
+#: Email/parse's default properties (RFC 8621 §4.9): no metadata, the message alone.
+PARSE_DEFAULT_PROPERTIES = (
+    "messageId", "inReplyTo", "references", "sender", "from", "to", "cc", "bcc", "replyTo",
+    "subject", "sentAt", "hasAttachment", "preview", "bodyValues", "textBody", "htmlBody", "attachments",
+)  # fmt: skip
+_PARSE_FORMS = {
+    "messageId": ("Message-ID", "MessageIds"),
+    "inReplyTo": ("In-Reply-To", "MessageIds"),
+    "references": ("References", "MessageIds"),
+    "sender": ("Sender", "Addresses"),
+    "from": ("From", "Addresses"),
+    "to": ("To", "Addresses"),
+    "cc": ("Cc", "Addresses"),
+    "bcc": ("Bcc", "Addresses"),
+    "replyTo": ("Reply-To", "Addresses"),
+    "subject": ("Subject", "Text"),
+    "sentAt": ("Date", "Date"),
+}
+
+
+def parsed_object(
+    sha: str, blob_id_value: str, message: Message, properties: Iterable[str], options: BodyOptions
+) -> dict[str, Any]:
+    """Email/parse: an Email made of a message blob alone (metadata properties are null)."""
+    fields = jmap.header_fields(message.blob, message.structure.root)
+    text, html, attachments = jmap.body_lists(message.structure)
+
+    def blob_of(part: Part) -> str:
+        return (
+            f"{blob_id_value}.{part.section}"
+            if "." not in blob_id_value
+            else f"{blob_id_value}{part.section}"
+        )
+
+    out: dict[str, Any] = {}
+    for prop in properties:
+        if prop in _PARSE_FORMS:
+            name, form = _PARSE_FORMS[prop]
+            out[prop] = jmap.header_value(fields, jmap.HeaderProperty(name, form))  # type: ignore[arg-type]
+        elif prop in ("id", "threadId", "mailboxIds", "keywords", "receivedAt"):
+            out[prop] = None
+        elif prop == "blobId":
+            out[prop] = blob_id_value
+        elif prop == "size":
+            out[prop] = message.structure.size
+        elif prop == "hasAttachment":
+            out[prop] = any(p.disposition == "attachment" or p.filename for p in attachments)
+        elif prop == "preview":
+            out[prop] = _preview(message, text, html)
+        elif prop == "headers":
+            out[prop] = jmap.headers_list(fields)
+        elif prop.startswith("header:"):
+            header = jmap.parse_header_property(prop)
+            out[prop] = jmap.header_value(fields, header) if header is not None else None
+        elif prop == "bodyStructure":
+            out[prop] = jmap.body_part(message.structure.root, message.blob, blob_of, options.body_properties)
+        elif prop in ("textBody", "htmlBody", "attachments"):
+            chosen = {"textBody": text, "htmlBody": html, "attachments": attachments}[prop]
+            out[prop] = [jmap.body_part(p, message.blob, blob_of, options.body_properties) for p in chosen]
+        elif prop == "bodyValues":
+            out[prop] = _body_values(message, lambda: (text, html, attachments), options)
+    return out
+
+
+def _preview(message: Message, text: list[Part], html: list[Part]) -> str:
+    for part in text:
+        if part.media_type == "text/plain":
+            return jmap.preview(jmap.body_value(part, message.blob, 4096)["value"])
+    for part in html:
+        if part.media_type == "text/html":
+            return jmap.preview(jmap.body_value(part, message.blob, 16384)["value"], html=True)
+    return ""
+
+
 def _body_values(message: Message, body_lists: Any, options: BodyOptions) -> dict[str, dict[str, Any]]:
     chosen: list[Part] = []
     if options.fetch_all:
