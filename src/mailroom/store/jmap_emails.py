@@ -23,6 +23,7 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    update,
 )
 
 from mailroom.domain.search import TextTerm
@@ -30,6 +31,7 @@ from mailroom.store._prepared import chunks
 from mailroom.store.engine import Tx
 from mailroom.store.mail_schema import email_labels, emails, threads
 from mailroom.store.mailbox_search import _fulltext_ids, fts5_expression, pg_expression
+from mailroom.store.outbound_schema import outbound_queue, outbound_recipients
 from mailroom.store.schema import users
 from mailroom.store.uploads_schema import uploads
 
@@ -334,3 +336,73 @@ async def account_has_blob(tx: Tx, user_id: int, sha: str) -> bool:
 async def owner_address(tx: Tx, user_id: int) -> str:
     """The account's own address."""
     return str(await tx.scalar(select(users.c.email).where(users.c.id == user_id)))
+
+
+async def set_draft(tx: Tx, user_id: int, email_ids: Sequence[int], is_draft: bool) -> None:
+    """Set or clear the ``$draft`` keyword (JMAP clients clear it once a draft is sent)."""
+    await tx.execute(
+        update(emails)
+        .where(emails.c.id.in_(list(email_ids)), emails.c.user_id == user_id)
+        .values(is_draft=is_draft)
+    )
+
+
+# -- EmailSubmission ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientStatus:
+    address: str
+    status: str  # queued | delivered | failed (store/outbound.py)
+    code: int | None
+    reply: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """A message the account sent (an ``outbound_queue`` entry) and its recipients."""
+
+    id: int
+    email_id: int | None
+    thread_id: int | None
+    mail_from: str
+    created_at: datetime
+    recipients: tuple[RecipientStatus, ...]
+
+
+async def submissions(tx: Tx, user_id: int, ids: Sequence[int] | None = None) -> list[Submission]:
+    """The account's submissions (all, or those of ``ids``), oldest first."""
+    q = outbound_queue.c
+    stmt = (
+        select(q.id, q.email_id, q.mail_from, q.created_at, emails.c.thread_id)
+        .select_from(outbound_queue.outerjoin(emails, emails.c.id == q.email_id))
+        .where(q.user_id == user_id)
+        .order_by(q.id)
+    )
+    if ids is not None:
+        stmt = stmt.where(q.id.in_(list(ids)))
+    rows = await tx.all(stmt)
+    if not rows:
+        return []
+    r = outbound_recipients.c
+    recipients = await tx.all(
+        select(r.queue_id, r.address, r.status, r.last_code, r.last_reply)
+        .where(r.queue_id.in_([row["id"] for row in rows]))
+        .order_by(r.id)
+    )
+    by_queue: dict[int, list[RecipientStatus]] = {}
+    for rec in recipients:
+        by_queue.setdefault(int(rec["queue_id"]), []).append(
+            RecipientStatus(str(rec["address"]), str(rec["status"]), rec["last_code"], rec["last_reply"])
+        )
+    return [
+        Submission(
+            id=int(row["id"]),
+            email_id=row["email_id"],
+            thread_id=row["thread_id"],
+            mail_from=str(row["mail_from"]),
+            created_at=row["created_at"],
+            recipients=tuple(by_queue.get(int(row["id"]), [])),
+        )
+        for row in rows
+    ]

@@ -12,7 +12,8 @@ without parsing the message again. Pure and total: any bytes give a structure.
 
 from __future__ import annotations
 
+from mailroom.domain.mime._fields import without_fields
 from mailroom.domain.mime._model import VERSION, Address, Envelope, MimeStructure, Part
 from mailroom.domain.mime._scan import scan
 
-__all__ = ["VERSION", "Address", "Envelope", "MimeStructure", "Part", "scan"]
+__all__ = ["VERSION", "Address", "Envelope", "MimeStructure", "Part", "scan", "without_fields"]

@@ -73,6 +73,32 @@ def field_spans(block: bytes) -> list[tuple[bytes, int, int]]:
     return spans
 
 
+def without_fields(message: bytes, names: set[bytes]) -> bytes:
+    """``message`` with the top-level header fields named in ``names`` (lowercase) removed,
+    continuation lines included (Bcc before sending, RFC 5322 §3.6.3)."""
+    end = _header_end(message)
+    block = message[:end]
+    kept = b"".join(block[start:stop] for name, start, stop in _field_spans_named(block) if name not in names)
+    return kept + message[end:]
+
+
+def _header_end(message: bytes) -> int:
+    for separator in (b"\r\n\r\n", b"\n\n"):
+        at = message.find(separator)
+        if at >= 0:
+            return at + len(separator) // 2
+    return len(message)
+
+
+def _field_spans_named(block: bytes) -> list[tuple[bytes, int, int]]:
+    """Every logical line of a header block with its field name (b"" when it is none)."""
+    out: list[tuple[bytes, int, int]] = []
+    for start, end in _field_spans(block):
+        match = _FIELD.match(block, start, end)
+        out.append((match.group(1).lower() if match else b"", start, end))
+    return out
+
+
 def text_of(raw: bytes) -> str:
     """Octets as text: UTF-8 where valid, each invalid octet as U+FFFD. NULs are dropped."""
     return raw.decode("utf-8", "replace").replace("\x00", "")

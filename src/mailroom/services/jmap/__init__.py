@@ -3,7 +3,7 @@
 Method modules build on :mod:`mailroom.services.jmap.framework`; see docs/jmap.md.
 """
 
-from mailroom.services.jmap import email, identity, mailbox, session, thread, vacation
+from mailroom.services.jmap import email, identity, mailbox, session, submission, thread, vacation
 from mailroom.services.jmap._api import METHODS, api
 
-__all__ = ["METHODS", "api", "email", "identity", "mailbox", "session", "thread", "vacation"]
+__all__ = ["METHODS", "api", "email", "identity", "mailbox", "session", "submission", "thread", "vacation"]

@@ -2,8 +2,8 @@
 blobs, destruction.
 
 Keywords are the store's flags: ``$seen`` (read), ``$flagged`` (starred: also the
-``starred`` label) and ``$draft``; ``$draft`` is fixed once an email exists, and any other
-keyword is refused (``invalidProperties``). Mailboxes are labels, changed as the REST batch
+``starred`` label) and ``$draft`` (cleared when a draft is sent); any other keyword is
+refused (``invalidProperties``). Mailboxes are labels, changed as the REST batch
 actions change them, so both APIs see the same thing. Destroying deletes for good.
 A created email goes through the same ingest as all mail (threads, search, quota).
 """
@@ -131,8 +131,6 @@ async def _update(
     current_keywords = {k for k, column in KEYWORDS.items() if getattr(record, column)}
     keywords = _patched(ctx, current_keywords, patch, "keywords", names)
     boxes = _patched(ctx, record.label_ids, patch, "mailboxIds", names)
-    if keywords is not None and ("$draft" in keywords) != record.is_draft:
-        raise _Refused("invalidProperties", "$draft cannot change once an email exists", ["keywords"])
     if boxes is not None:
         if not boxes:
             raise _Refused("invalidProperties", "an email must be in at least one mailbox", ["mailboxIds"])
@@ -144,6 +142,8 @@ async def _update(
         read, starred = "$seen" in keywords, "$flagged" in keywords
         if read != record.is_read:
             await email_store.set_flags(tx, user_id, [record.id], now=now, is_read=read)
+        if ("$draft" in keywords) != record.is_draft:
+            await jmap_emails.set_draft(tx, user_id, [record.id], "$draft" in keywords)
         if starred != record.is_starred and not (
             boxes is not None and "starred" in (names.get(b) for b in boxes)
         ):
