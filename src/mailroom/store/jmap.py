@@ -12,6 +12,7 @@ from sqlalchemy.orm import aliased
 from mailroom.store.engine import Tx
 from mailroom.store.mail_schema import email_labels, emails, threads
 from mailroom.store.schema import send_as, users
+from mailroom.store.uploads_schema import uploads
 
 
 async def emails_only_in(tx: Tx, user_id: int, label_id: int) -> list[int]:
@@ -142,3 +143,31 @@ async def set_auto_reply(tx: Tx, user_id: int, reply: AutoReply, now: datetime) 
             updated_at=now,
         )
     )
+
+
+async def holds_blob(tx: Tx, user_id: int, sha: str) -> bool:
+    """Whether the user has an email or an upload made of blob ``sha`` (who may read it)."""
+    upload = await tx.first(
+        select(uploads.c.id).where(uploads.c.blob_sha == sha, uploads.c.user_id == user_id).limit(1)
+    )
+    if upload is not None:
+        return True
+    email = await tx.first(
+        select(emails.c.id).where(emails.c.blob_sha == sha, emails.c.user_id == user_id).limit(1)
+    )
+    return email is not None
+
+
+async def upload_of_blob(tx: Tx, user_id: int, sha: str) -> tuple[str, str | None] | None:
+    """``(media type, file name)`` of the user's newest upload of blob ``sha``, if any."""
+    row = await tx.first(
+        select(uploads.c.content_type, uploads.c.filename)
+        .where(uploads.c.blob_sha == sha, uploads.c.user_id == user_id)
+        .order_by(uploads.c.created_at.desc())
+        .limit(1)
+    )
+    return None if row is None else (str(row["content_type"]), row["filename"])
+
+
+async def upload_sha(tx: Tx, upload_id: str) -> str:
+    return str(await tx.scalar(select(uploads.c.blob_sha).where(uploads.c.id == upload_id)))
