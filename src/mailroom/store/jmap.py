@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import and_, delete, exists, insert, select, update
 from sqlalchemy.orm import aliased
 
-from mailroom.store.engine import Tx
+from mailroom.store.engine import Row, Tx
+from mailroom.store.jmap_schema import push_subscriptions as subs
 from mailroom.store.mail_schema import email_labels, emails, threads
 from mailroom.store.schema import send_as, users
 from mailroom.store.uploads_schema import uploads
@@ -171,3 +172,74 @@ async def upload_of_blob(tx: Tx, user_id: int, sha: str) -> tuple[str, str | Non
 
 async def upload_sha(tx: Tx, upload_id: str) -> str:
     return str(await tx.scalar(select(uploads.c.blob_sha).where(uploads.c.id == upload_id)))
+
+
+# -- push subscriptions ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PushSubscription:
+    id: str
+    user_id: int
+    device_client_id: str
+    url: str
+    verification_code: str
+    verified: bool
+    expires: datetime
+    types: tuple[str, ...] | None
+
+
+def _push(row: Row) -> PushSubscription:
+    types = row["types"]
+    return PushSubscription(
+        id=str(row["id"]),
+        user_id=int(row["user_id"]),
+        device_client_id=str(row["device_client_id"]),
+        url=str(row["url"]),
+        verification_code=str(row["verification_code"]),
+        verified=bool(row["verified"]),
+        expires=row["expires"],
+        types=None if types is None else tuple(str(t) for t in types),
+    )
+
+
+async def push_subscriptions(tx: Tx, user_id: int) -> list[PushSubscription]:
+    rows = await tx.all(select(subs).where(subs.c.user_id == user_id).order_by(subs.c.id))
+    return [_push(r) for r in rows]
+
+
+async def add_push_subscription(tx: Tx, sub: PushSubscription, now: datetime) -> None:
+    await tx.execute(
+        insert(subs).values(
+            id=sub.id,
+            user_id=sub.user_id,
+            device_client_id=sub.device_client_id,
+            url=sub.url,
+            verification_code=sub.verification_code,
+            verified=sub.verified,
+            expires=sub.expires,
+            types=None if sub.types is None else list(sub.types),
+            created_at=now,
+        )
+    )
+
+
+async def update_push_subscription(tx: Tx, sub: PushSubscription) -> None:
+    await tx.execute(
+        update(subs)
+        .where(subs.c.id == sub.id, subs.c.user_id == sub.user_id)
+        .values(
+            verified=sub.verified,
+            expires=sub.expires,
+            types=None if sub.types is None else list(sub.types),
+        )
+    )
+
+
+async def delete_push_subscription(tx: Tx, user_id: int, sub_id: str) -> bool:
+    stmt = delete(subs).where(subs.c.id == sub_id, subs.c.user_id == user_id)
+    return await tx.rowcount(stmt) > 0
+
+
+async def delete_expired_push_subscriptions(tx: Tx, user_id: int, now: datetime) -> int:
+    return await tx.rowcount(delete(subs).where(subs.c.user_id == user_id, subs.c.expires < now))

@@ -3,7 +3,17 @@
 Method modules build on :mod:`mailroom.services.jmap.framework`; see docs/jmap.md.
 """
 
-from mailroom.services.jmap import blob, identity, mailbox, session, thread, vacation
+from mailroom.services.jmap import blob, identity, mailbox, push_subscription, session, thread, vacation
 from mailroom.services.jmap._api import METHODS, api
 
-__all__ = ["METHODS", "api", "blob", "identity", "mailbox", "session", "thread", "vacation"]
+__all__ = [
+    "METHODS",
+    "api",
+    "blob",
+    "identity",
+    "mailbox",
+    "push_subscription",
+    "session",
+    "thread",
+    "vacation",
+]
