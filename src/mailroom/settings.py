@@ -538,6 +538,11 @@ class Settings(BaseSettings):
         le=100_000,
         description="JMAP maxObjectsInSet: creates, updates and destroys in one /set.",
     )
+    jmap_push_allow_loopback: bool = Field(
+        default=False,
+        description="Let JMAP PushSubscriptions deliver to http:// URLs on loopback addresses "
+        "(tests, local development); otherwise only https:// URLs to public hosts.",
+    )
 
     @field_validator("submission_rate_limit")
     @classmethod

@@ -11,6 +11,8 @@ MAIL = "urn:ietf:params:jmap:mail"
 SUBMISSION = "urn:ietf:params:jmap:submission"
 VACATION = "urn:ietf:params:jmap:vacationresponse"
 USING = [CORE, MAIL]
+#: Methods without an accountId argument (RFC 8620 §7.2).
+NO_ACCOUNT = "PushSubscription/"
 
 
 class MethodFailed(AssertionError):
@@ -55,7 +57,7 @@ class JmapClient:
 
     async def call(self, name: str, args: dict[str, Any], using: list[str] | None = None) -> dict[str, Any]:
         """One method call; its response arguments (MethodFailed on an error response)."""
-        if "accountId" not in args and self._session is not None:
+        if "accountId" not in args and self._session is not None and not name.startswith(NO_ACCOUNT):
             args = {"accountId": self.account_id, **args}
         body = await self.request([[name, args, "c0"]], using)
         [[answered, result, call_id]] = body["methodResponses"][:1]
@@ -67,7 +69,7 @@ class JmapClient:
 
     async def error(self, name: str, args: dict[str, Any], using: list[str] | None = None) -> dict[str, Any]:
         """One method call that must fail; the error's arguments."""
-        if "accountId" not in args and self._session is not None:
+        if "accountId" not in args and self._session is not None and not name.startswith(NO_ACCOUNT):
             args = {"accountId": self.account_id, **args}
         body = await self.request([[name, args, "c0"]], using)
         answered, result, _ = body["methodResponses"][0]

@@ -199,3 +199,13 @@ async def test_rest_and_jmap_see_the_same_labels(
 async def test_other_accounts_are_not_found(jmap: JmapClient, bob: Actor) -> None:
     err = await jmap.error("Mailbox/get", {"accountId": "u999999"})
     assert err["type"] == "accountNotFound"
+
+
+async def test_ids_are_never_reused(jmap: JmapClient) -> None:
+    """A mailbox destroyed and another created: a new id, never the old one (SQLite would
+    hand the highest rowid out again without AUTOINCREMENT, migration 0014_jmap)."""
+    first = (await jmap.call("Mailbox/set", {"create": {"a": {"name": "Once"}}}))["created"]["a"]["id"]
+    await jmap.call("Mailbox/set", {"destroy": [first]})
+    second = (await jmap.call("Mailbox/set", {"create": {"a": {"name": "Twice"}}}))["created"]["a"]["id"]
+    assert second != first
+    assert int(second[1:]) > int(first[1:])

@@ -6,12 +6,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import and_, delete, exists, insert, select, update
 from sqlalchemy.orm import aliased
 
-from mailroom.store.engine import Tx
+from mailroom.store.engine import Row, Tx
+from mailroom.store.jmap_schema import push_subscriptions as subs
 from mailroom.store.mail_schema import email_labels, emails, threads
 from mailroom.store.schema import send_as, users
+from mailroom.store.uploads_schema import uploads
 
 
 async def emails_only_in(tx: Tx, user_id: int, label_id: int) -> list[int]:
@@ -142,3 +144,102 @@ async def set_auto_reply(tx: Tx, user_id: int, reply: AutoReply, now: datetime) 
             updated_at=now,
         )
     )
+
+
+async def holds_blob(tx: Tx, user_id: int, sha: str) -> bool:
+    """Whether the user has an email or an upload made of blob ``sha`` (who may read it)."""
+    upload = await tx.first(
+        select(uploads.c.id).where(uploads.c.blob_sha == sha, uploads.c.user_id == user_id).limit(1)
+    )
+    if upload is not None:
+        return True
+    email = await tx.first(
+        select(emails.c.id).where(emails.c.blob_sha == sha, emails.c.user_id == user_id).limit(1)
+    )
+    return email is not None
+
+
+async def upload_of_blob(tx: Tx, user_id: int, sha: str) -> tuple[str, str | None] | None:
+    """``(media type, file name)`` of the user's newest upload of blob ``sha``, if any."""
+    row = await tx.first(
+        select(uploads.c.content_type, uploads.c.filename)
+        .where(uploads.c.blob_sha == sha, uploads.c.user_id == user_id)
+        .order_by(uploads.c.created_at.desc())
+        .limit(1)
+    )
+    return None if row is None else (str(row["content_type"]), row["filename"])
+
+
+async def upload_sha(tx: Tx, upload_id: str) -> str:
+    return str(await tx.scalar(select(uploads.c.blob_sha).where(uploads.c.id == upload_id)))
+
+
+# -- push subscriptions ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PushSubscription:
+    id: str
+    user_id: int
+    device_client_id: str
+    url: str
+    verification_code: str
+    verified: bool
+    expires: datetime
+    types: tuple[str, ...] | None
+
+
+def _push(row: Row) -> PushSubscription:
+    types = row["types"]
+    return PushSubscription(
+        id=str(row["id"]),
+        user_id=int(row["user_id"]),
+        device_client_id=str(row["device_client_id"]),
+        url=str(row["url"]),
+        verification_code=str(row["verification_code"]),
+        verified=bool(row["verified"]),
+        expires=row["expires"],
+        types=None if types is None else tuple(str(t) for t in types),
+    )
+
+
+async def push_subscriptions(tx: Tx, user_id: int) -> list[PushSubscription]:
+    rows = await tx.all(select(subs).where(subs.c.user_id == user_id).order_by(subs.c.id))
+    return [_push(r) for r in rows]
+
+
+async def add_push_subscription(tx: Tx, sub: PushSubscription, now: datetime) -> None:
+    await tx.execute(
+        insert(subs).values(
+            id=sub.id,
+            user_id=sub.user_id,
+            device_client_id=sub.device_client_id,
+            url=sub.url,
+            verification_code=sub.verification_code,
+            verified=sub.verified,
+            expires=sub.expires,
+            types=None if sub.types is None else list(sub.types),
+            created_at=now,
+        )
+    )
+
+
+async def update_push_subscription(tx: Tx, sub: PushSubscription) -> None:
+    await tx.execute(
+        update(subs)
+        .where(subs.c.id == sub.id, subs.c.user_id == sub.user_id)
+        .values(
+            verified=sub.verified,
+            expires=sub.expires,
+            types=None if sub.types is None else list(sub.types),
+        )
+    )
+
+
+async def delete_push_subscription(tx: Tx, user_id: int, sub_id: str) -> bool:
+    stmt = delete(subs).where(subs.c.id == sub_id, subs.c.user_id == user_id)
+    return await tx.rowcount(stmt) > 0
+
+
+async def delete_expired_push_subscriptions(tx: Tx, user_id: int, now: datetime) -> int:
+    return await tx.rowcount(delete(subs).where(subs.c.user_id == user_id, subs.c.expires < now))

@@ -64,6 +64,7 @@ labels = Table(
     Column("uidvalidity", BigInteger, nullable=False, server_default="0"),
     Column("uidnext", BigInteger, nullable=False, server_default="1"),
     UniqueConstraint("user_id", "name"),
+    sqlite_autoincrement=True,  # JMAP ids are never reused (migration 0014_jmap)
 )
 
 #: A conversation in one mailbox, with the summary a thread list shows (denormalised,
@@ -94,6 +95,7 @@ threads = Table(
     Index("ix_threads_user_id_normalized_subject", "user_id", "normalized_subject", "last_date"),
     # Postponed threads whose time has come, in every mailbox (the wake-up task).
     Index("ix_threads_postponed_until", "postponed_until"),
+    sqlite_autoincrement=True,  # JMAP ids are never reused (migration 0014_jmap)
 )
 
 emails = Table(
@@ -135,6 +137,7 @@ emails = Table(
     UniqueConstraint("user_id", "dedup"),
     Index("ix_emails_thread_id_received_at", "thread_id", "received_at"),
     Index("ix_emails_user_id_message_id", "user_id", "message_id"),
+    sqlite_autoincrement=True,  # JMAP ids are never reused (migration 0014_jmap)
 )
 
 email_labels = Table(

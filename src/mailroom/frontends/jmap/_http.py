@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import orjson
 from starlette.requests import Request
@@ -23,13 +24,16 @@ from mailroom.frontends.http_auth import authenticate, client_ip
 from mailroom.frontends.http_body import read_body
 from mailroom.frontends.jmap._core import Processor, session_state
 from mailroom.frontends.jmap._problems import RequestProblem, error_response
-from mailroom.registry import CallInfo
+from mailroom.registry import CallInfo, Download, Upload
+from mailroom.services.jmap.protocol import MethodError
 
 if TYPE_CHECKING:
     from mailroom.bootstrap import Mailroom
 
 JSON = "application/json"
 WELL_KNOWN = "/.well-known/jmap"
+#: A blob never changes (its id is its digest): a client may keep it.
+CACHE_BLOB = "private, immutable, max-age=31536000"
 
 
 def json_response(content: Any, status: int = 200) -> Response:
@@ -79,6 +83,7 @@ class JmapHttp:
         self.settings = mailroom.settings
         self.processor = Processor(mailroom)
         self.requests = Slots(self.settings.jmap_max_concurrent_requests, "maxConcurrentRequests")
+        self.uploads = Slots(self.settings.jmap_max_concurrent_upload, "maxConcurrentUpload")
         self.base = self.settings.jmap_path.rstrip("/")
 
     def urls(self, request: Request) -> dict[str, str]:
@@ -140,3 +145,67 @@ class JmapHttp:
         except MailroomError as exc:
             return error_response(exc)
         return json_response(result)
+
+    def _info(self, request: Request, principal: Principal) -> CallInfo:
+        return CallInfo(
+            protocol="jmap",
+            client_ip=principal.client_ip or client_ip(request),
+            headers=request.headers,
+            request_id=request.headers.get("x-request-id"),
+        )
+
+    async def upload(self, request: Request) -> Response:
+        """``POST <jmap_path>/upload/{accountId}/``: the body is the blob (RFC 8620 §6.1)."""
+        try:
+            principal = await mailbox_principal(self.mailroom, request)
+            assert principal.user_id is not None
+            limit = self.settings.upload_max_bytes
+            async with self.uploads.take(principal.user_id):
+                try:
+                    content = await read_body(request, limit)
+                except PayloadTooLarge:
+                    raise RequestProblem(
+                        "limit", f"a blob is at most {limit} bytes", status=413, limit="maxSizeUpload"
+                    ) from None
+                media = request.headers.get("content-type") or "application/octet-stream"
+                file = Upload.model_construct(content=content, filename=None, content_type=media)
+                params = {"accountId": request.path_params["account"], "file": file}
+                result = await self.mailroom.runner.invoke(
+                    "jmap.blob.upload", params, principal, self._info(request, principal)
+                )
+        except RequestProblem as problem:
+            return problem.response()
+        except MethodError as exc:
+            return error_response(exc, 404 if exc.type == "accountNotFound" else None)
+        except MailroomError as exc:
+            return error_response(exc)
+        return json_response(result, status=201)
+
+    async def download(self, request: Request) -> Response:
+        """``GET <jmap_path>/download/{accountId}/{blobId}/{name}?accept={type}``."""
+        try:
+            principal = await mailbox_principal(self.mailroom, request)
+            params = {
+                "accountId": request.path_params["account"],
+                "blobId": request.path_params["blob"],
+                "name": request.path_params["name"],
+                "type": request.query_params.get("accept") or None,
+            }
+            result = await self.mailroom.runner.invoke(
+                "jmap.blob.download", params, principal, self._info(request, principal)
+            )
+        except MethodError as exc:
+            return error_response(exc, 404 if exc.type == "accountNotFound" else None)
+        except MailroomError as exc:
+            return error_response(exc)
+        assert isinstance(result, Download)
+        name = result.filename or "blob"
+        disposition = f"attachment; filename*=UTF-8''{quote(name, safe='')}"
+        return Response(
+            result.content,
+            media_type=result.content_type,
+            headers={
+                "Content-Disposition": disposition,
+                "Cache-Control": "private, immutable, max-age=31536000",
+            },
+        )

@@ -32,13 +32,13 @@ class RequestProblem(Exception):
         return Response(orjson.dumps(self.body()), status_code=self.status, media_type=PROBLEM)
 
 
-def error_response(exc: MailroomError) -> Response:
+def error_response(exc: MailroomError, status: int | None = None) -> Response:
     """Any other refusal of a whole request (authentication, rate limits): problem JSON with
     mailroom's own type, as the REST API sends it."""
     body: dict[str, Any] = {
         "type": f"urn:mailroom:problem:{exc.code}",
         "title": exc.title,
-        "status": exc.status,
+        "status": status or exc.status,
         "detail": exc.message,
     }
     headers: dict[str, str] = dict(exc.headers)
@@ -46,4 +46,4 @@ def error_response(exc: MailroomError) -> Response:
         headers["WWW-Authenticate"] = WWW_AUTHENTICATE
     if isinstance(exc, RateLimited):
         headers["Retry-After"] = str(exc.retry_after)
-    return Response(orjson.dumps(body), status_code=exc.status, media_type=PROBLEM, headers=headers)
+    return Response(orjson.dumps(body), status_code=status or exc.status, media_type=PROBLEM, headers=headers)

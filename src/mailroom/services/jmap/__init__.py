@@ -3,7 +3,29 @@
 Method modules build on :mod:`mailroom.services.jmap.framework`; see docs/jmap.md.
 """
 
-from mailroom.services.jmap import email, identity, mailbox, session, submission, thread, vacation
+from mailroom.services.jmap import (
+    blob,
+    email,
+    identity,
+    mailbox,
+    push_subscription,
+    session,
+    submission,
+    thread,
+    vacation,
+)
 from mailroom.services.jmap._api import METHODS, api
 
-__all__ = ["METHODS", "api", "email", "identity", "mailbox", "session", "submission", "thread", "vacation"]
+__all__ = [
+    "METHODS",
+    "api",
+    "blob",
+    "email",
+    "identity",
+    "mailbox",
+    "push_subscription",
+    "session",
+    "submission",
+    "thread",
+    "vacation",
+]

@@ -1,25 +1,26 @@
 """Accounts, ids and states as JMAP spells them.
 
-- An account is a mailbox: ``accountId`` is ``u<user id>``; a caller sees exactly one, their
-  own (API keys act as their owner). Any other id is ``accountNotFound``.
-- Object ids are a one-letter prefix and the row id (``M12`` a Mailbox, ``T7`` a Thread,
-  ``e42`` an Email...): short, URL-safe, and what the prefix says makes a mix-up fail.
+- An account is a mailbox (ids in ``_ids.py``); a caller sees exactly one, their own (API
+  keys act as their owner). Any other id is ``accountNotFound``.
 - Every type's state is the account's modseq (store/changelog.py), as a string.
 """
 
 from __future__ import annotations
 
-from mailroom.domain.numbers import INT32_MAX
 from mailroom.registry import Context
 from mailroom.services.jmap._errors import MethodError
+from mailroom.services.jmap._ids import (
+    ACCOUNT_PREFIX,
+    EMAIL_PREFIX,
+    IDENTITY_PREFIX,
+    MAILBOX_PREFIX,
+    THREAD_PREFIX,
+    account_id,
+    decode,
+    encode,
+)
 from mailroom.store import changelog
 from mailroom.store.engine import Tx
-
-ACCOUNT_PREFIX = "u"
-
-
-def account_id(user_id: int) -> str:
-    return f"{ACCOUNT_PREFIX}{user_id}"
 
 
 def account_of(ctx: Context, given: str) -> int:
@@ -28,21 +29,6 @@ def account_of(ctx: Context, given: str) -> int:
     if user_id is None or given != account_id(user_id):
         raise MethodError("accountNotFound", f"no account {given}")
     return user_id
-
-
-def encode(prefix: str, row_id: int) -> str:
-    return f"{prefix}{row_id}"
-
-
-def decode(prefix: str, value: str) -> int | None:
-    """The row id of ``value`` if it is ``prefix`` + a row id; None otherwise (not found)."""
-    if not value.startswith(prefix):
-        return None
-    digits = value[len(prefix) :]
-    if not digits.isascii() or not digits.isdigit() or digits.startswith("0"):
-        return None
-    n = int(digits)
-    return n if n <= INT32_MAX else None
 
 
 async def state(tx: Tx, user_id: int) -> str:
@@ -84,8 +70,18 @@ async def changes_since(
     )
 
 
-#: The id prefixes of the object types (docs/jmap.md).
-MAILBOX_PREFIX = "M"
-THREAD_PREFIX = "T"
-EMAIL_PREFIX = "e"
-IDENTITY_PREFIX = "I"
+__all__ = [
+    "ACCOUNT_PREFIX",
+    "EMAIL_PREFIX",
+    "IDENTITY_PREFIX",
+    "MAILBOX_PREFIX",
+    "THREAD_PREFIX",
+    "account_id",
+    "account_of",
+    "changes_since",
+    "check_if_in_state",
+    "decode",
+    "encode",
+    "parse_state",
+    "state",
+]

@@ -1,6 +1,10 @@
 """What a JMAP method module needs: import from here (docs/jmap.md, "Adding a method")."""
 
 from mailroom.services.jmap._accounts import (
+    EMAIL_PREFIX,
+    IDENTITY_PREFIX,
+    MAILBOX_PREFIX,
+    THREAD_PREFIX,
     account_id,
     account_of,
     changes_since,
@@ -50,9 +54,13 @@ from mailroom.services.jmap._types import (
 
 __all__ = [
     "CORE",
+    "EMAIL_PREFIX",
+    "IDENTITY_PREFIX",
     "MAIL",
+    "MAILBOX_PREFIX",
     "METHODS",
     "SUBMISSION",
+    "THREAD_PREFIX",
     "VACATION",
     "WEBSOCKET",
     "AddedItem",

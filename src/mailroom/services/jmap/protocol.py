@@ -3,6 +3,7 @@ state and the method error. Nothing here reaches the store (front-ends never do)
 
 from mailroom.services.jmap._api import CORE, MAIL, METHODS, SUBMISSION, VACATION, WEBSOCKET, JmapMethod
 from mailroom.services.jmap._errors import MethodError
+from mailroom.services.jmap._ids import account_id
 from mailroom.services.jmap._request import EXTRA_KEY, JmapRequest
 
 __all__ = [
@@ -16,4 +17,5 @@ __all__ = [
     "JmapMethod",
     "JmapRequest",
     "MethodError",
+    "account_id",
 ]

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from mailroom.registry import Context, UserSelf
-from mailroom.services.jmap._accounts import account_id
+from mailroom.services.jmap._accounts import account_id, state
 from mailroom.services.jmap._api import CORE, MAIL, SUBMISSION, VACATION, WEBSOCKET, api
 from mailroom.settings import Settings
 
@@ -87,3 +87,16 @@ async def get_session(ctx: Context) -> SessionData:
         primaryAccounts={cap: acc for cap in account_caps},
         username=email,
     )
+
+
+class AccountState(BaseModel):
+    state: str
+
+
+@api.method("jmap.state.get", access=UserSelf())
+async def get_state(ctx: Context) -> AccountState:
+    """The caller's account state (every JMAP type's): what push StateChanges carry."""
+    user_id = ctx.principal.user_id
+    assert user_id is not None  # UserSelf
+    async with ctx.rt.db.read() as tx:
+        return AccountState(state=await state(tx, user_id))

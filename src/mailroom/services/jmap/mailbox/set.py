@@ -139,9 +139,10 @@ async def mailbox_set(
     for given, patch in (update or {}).items():
         target = resolve(ctx, given)
         try:
-            row = await _row(ctx, user_id, target) if target is not None else None
-            if row is None:
+            found = await _row(ctx, user_id, target) if target is not None else None
+            if found is None:
                 raise _Refused(set_error("notFound", f"no mailbox {given}"))
+            row = found
             current = to_mailbox(row)
             name = _check_properties(flatten_patch(patch), current)
             if name is not None and name != current["name"]:
@@ -161,19 +162,19 @@ async def mailbox_set(
     for given in destroy or []:
         target = resolve(ctx, given)
         try:
-            row = await _row(ctx, user_id, target) if target is not None else None
-            if row is None:
+            doomed = await _row(ctx, user_id, target) if target is not None else None
+            if doomed is None:
                 raise _Refused(set_error("notFound", f"no mailbox {given}"))
-            if row["kind"] == "system":
+            if doomed["kind"] == "system":
                 raise _Refused(set_error("forbidden", "system mailboxes cannot be destroyed"))
-            if int(row["emails_total"]) and not onDestroyRemoveEmails:
+            if int(doomed["emails_total"]) and not onDestroyRemoveEmails:
                 raise _Refused(set_error("mailboxHasEmail", "the mailbox has email (onDestroyRemoveEmails)"))
             async with ctx.rt.db.write() as tx:
-                only_here = await jmap_store.emails_only_in(tx, user_id, int(row["id"]))
+                only_here = await jmap_store.emails_only_in(tx, user_id, int(doomed["id"]))
                 if only_here:
                     rows = await email_store.delete_emails(tx, user_id, only_here)
                     await queries.release_blobs(tx, ctx.rt.blobs, [str(r["blob_sha"]) for r in rows])
-                await queries.delete_label(tx, user_id, int(row["id"]))
+                await queries.delete_label(tx, user_id, int(doomed["id"]))
             out_destroyed.append(given)
             changed = True
         except _Refused as refused:
