@@ -85,7 +85,13 @@ async def test_default_properties(jmap: JmapClient, deliver: Deliver) -> None:
     assert pdf["type"] == "application/pdf"
     assert pdf["size"] == 9
     assert pdf["disposition"] == "attachment"
-    assert pdf["blobId"] == f"{email['blobId']}.2"
+    assert pdf["blobId"] == f"{email['blobId']}-2"
+    download = await jmap.http.get(
+        f"/jmap/download/{jmap.account_id}/{pdf['blobId']}/x.pdf", headers=jmap.headers
+    )
+    assert download.status_code == 200
+    assert download.content == b"%PDF-1.4\n"
+    assert download.headers["content-type"].startswith("application/pdf")
     assert email["bodyValues"] == {}
 
 

@@ -33,7 +33,6 @@ from mailroom.store.mail_schema import email_labels, emails, threads
 from mailroom.store.mailbox_search import _fulltext_ids, fts5_expression, pg_expression
 from mailroom.store.outbound_schema import outbound_queue, outbound_recipients
 from mailroom.store.schema import users
-from mailroom.store.uploads_schema import uploads
 
 KEYWORD_COLUMNS = {"$seen": emails.c.is_read, "$flagged": emails.c.is_starred, "$draft": emails.c.is_draft}
 
@@ -319,18 +318,6 @@ async def query(
         stmt = stmt.limit(limit)
     rows = await tx.all(stmt)
     return [(int(r["id"]), int(r["thread_id"])) for r in rows]
-
-
-async def account_has_blob(tx: Tx, user_id: int, sha: str) -> bool:
-    """Whether one of the account's emails or uploads is blob ``sha`` (who may read it)."""
-    if await tx.first(
-        select(emails.c.id).where(emails.c.blob_sha == sha, emails.c.user_id == user_id).limit(1)
-    ):
-        return True
-    row = await tx.first(
-        select(uploads.c.id).where(uploads.c.blob_sha == sha, uploads.c.user_id == user_id).limit(1)
-    )
-    return row is not None
 
 
 async def owner_address(tx: Tx, user_id: int) -> str:

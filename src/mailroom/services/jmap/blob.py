@@ -20,6 +20,7 @@ from mailroom.services.jmap._api import CORE, api, method
 from mailroom.services.jmap._errors import MethodError
 from mailroom.services.jmap._set import set_error
 from mailroom.services.jmap._types import IdOrRef, JmapId
+from mailroom.services.jmap.email import blobs as email_blobs
 from mailroom.services.mail.uploads import create_upload
 from mailroom.store import jmap as jmap_store
 
@@ -78,7 +79,11 @@ async def download_blob(
     user_id = account_of(ctx, accountId)
     sha = await readable_sha(ctx, user_id, blobId)
     if sha is None:
-        raise NotFound.of("blob", blobId)
+        # A part of an email (G<sha>-1-2: services/jmap/email/blobs.py), decoded.
+        part = await email_blobs.part_of(ctx, user_id, blobId)
+        if part is None:
+            raise NotFound.of("blob", blobId)
+        return Download(content=part[0], content_type=type or part[1].media_type, filename=name)
     async with ctx.rt.db.read() as tx:
         uploaded = await jmap_store.upload_of_blob(tx, user_id, sha)
     content = await ctx.rt.blobs.get(sha)

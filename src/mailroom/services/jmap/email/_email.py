@@ -4,7 +4,8 @@ properties that need them, its stored blob and MIME structure (never parsed agai
 The Email is the message as it arrived: the ``Return-Path``/``Delivered-To``/``Received``
 lines this server stores in front of it for IMAP and downloads are not part of it, so its
 ``blobId`` (``G<sha256>``: the shared blob) names exactly its bytes and ``size`` counts
-them. A part's ``blobId`` is ``G<sha256>.<partId>`` (its decoded body).
+them. A part's ``blobId`` is ``G<sha256>-<partId with dashes>`` (its decoded body;
+email/blobs.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from mailroom.domain.mime import MimeStructure, Part, jmap
 from mailroom.services.jmap._accounts import EMAIL_PREFIX, THREAD_PREFIX, encode
 from mailroom.services.jmap._mailboxes import mailbox_id
+from mailroom.services.jmap.email import blobs
 from mailroom.store.jmap_emails import EmailRecord
 
 BLOB_PREFIX = "G"
@@ -54,7 +56,7 @@ def blob_id(sha: str) -> str:
 
 
 def part_blob_id(sha: str, part: Part) -> str:
-    return f"{BLOB_PREFIX}{sha}.{part.section}"
+    return blobs.part_blob_id(blob_id(sha), part)
 
 
 def needs_message(properties: Iterable[str], record: EmailRecord | None = None) -> bool:
@@ -227,11 +229,8 @@ def parsed_object(
     text, html, attachments = jmap.body_lists(message.structure)
 
     def blob_of(part: Part) -> str:
-        return (
-            f"{blob_id_value}.{part.section}"
-            if "." not in blob_id_value
-            else f"{blob_id_value}{part.section}"
-        )
+        # Parts of an attached message (G<sha>-N) are N.<their number> of the stored one.
+        return blobs.part_blob_id(blob_id_value, part)
 
     out: dict[str, Any] = {}
     for prop in properties:

@@ -30,12 +30,13 @@ from mailroom.services.jmap.email._email import (
     blob_id,
     parsed_object,
 )
+from mailroom.services.jmap.email.blobs import blob_bytes
 from mailroom.services.jmap.email.get import _check_body_properties, _check_properties
-from mailroom.services.jmap.email.set import _keywords, _mailbox_ids, _Refused, blob_bytes
+from mailroom.services.jmap.email.set import _keywords, _mailbox_ids, _Refused
 from mailroom.store import jmap_emails
 from mailroom.store import labels as label_store
 
-_BlobId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.-]+$")]
+_BlobId = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
 class ParseResponse(BaseModel):

@@ -15,10 +15,8 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from mailroom.delivery import mime as mime_store
 from mailroom.delivery.ingest import IngestOptions, ingest
 from mailroom.delivery.resolve import LocalTarget, Resolution
-from mailroom.domain.mime import imap
 from mailroom.registry import Context
 from mailroom.services.jmap._accounts import (
     EMAIL_PREFIX,
@@ -32,6 +30,7 @@ from mailroom.services.jmap._api import MAIL, method
 from mailroom.services.jmap._mailboxes import label_id
 from mailroom.services.jmap._request import created, resolve
 from mailroom.services.jmap._types import CreationId, IdOrRef, JmapId, SetError, SetResponse, State
+from mailroom.services.jmap.email import blobs
 from mailroom.services.jmap.email._compose import ComposeError, build_message
 from mailroom.services.jmap.email._email import blob_id as blob_of
 from mailroom.services.mail._push import announce_threads
@@ -39,7 +38,6 @@ from mailroom.store import emails as email_store
 from mailroom.store import jmap_emails
 from mailroom.store import labels as label_store
 from mailroom.store import mailbox_queries as queries
-from mailroom.store.blobs import BlobNotFound
 from mailroom.store.engine import Tx
 
 KEYWORDS = {"$seen": "is_read", "$flagged": "is_starred", "$draft": "is_draft"}
@@ -253,33 +251,6 @@ def _blob_ids(obj: Any) -> set[str]:
     return found
 
 
-async def blob_bytes(ctx: Context, user_id: int, blob_id: str) -> bytes | None:
-    """The bytes of a blob the account may use: ``G<sha>`` of one of its emails or uploads,
-    or ``G<sha>.<partId>`` (a part of one of its emails, decoded)."""
-    if not blob_id.startswith("G"):
-        return None
-    sha, _, section = blob_id[1:].partition(".")
-    async with ctx.rt.db.read() as tx:
-        if not await jmap_emails.account_has_blob(tx, user_id, sha):
-            return None
-    try:
-        data = await ctx.rt.blobs.get(sha)
-    except BlobNotFound:
-        return None
-    if not section:
-        return data
-    numbers = section.split(".")
-    if not all(n.isdigit() and not n.startswith("0") and len(n) < 10 for n in numbers):
-        return None
-    structure = (await mime_store.structures(ctx.rt, [sha])).get(sha)
-    if structure is None or imap.find_part(structure, [int(n) for n in numbers]) is None:
-        return None
-    try:
-        return imap.binary_bytes(structure, [int(n) for n in numbers], data)
-    except imap.UnknownTransferEncoding:
-        return data[0:0]
-
-
 async def _create(ctx: Context, user_id: int, creation_id: str, obj: dict[str, Any]) -> dict[str, Any]:
     unknown = [p for p in obj if p not in _CREATE_ONLY and not p.startswith("header:")]
     if unknown:
@@ -292,14 +263,14 @@ async def _create(ctx: Context, user_id: int, creation_id: str, obj: dict[str, A
     if not boxes:
         raise _Refused("invalidProperties", "an email must be in at least one mailbox", ["mailboxIds"])
     keywords = _keywords(obj.get("keywords") or {}, "keywords")
-    blobs: dict[str, bytes] = {}
+    contents: dict[str, bytes] = {}
     for blob_id in _blob_ids({k: v for k, v in obj.items() if k != "bodyValues"}):
-        data = await blob_bytes(ctx, user_id, blob_id)
+        data = await blobs.blob_bytes(ctx, user_id, blob_id)
         if data is None:
             raise SetErrorBlob(blob_id)
-        blobs[blob_id] = data
+        contents[blob_id] = data
     try:
-        raw = build_message(obj, blobs, ctx.rt.settings.hostname)
+        raw = build_message(obj, contents, ctx.rt.settings.hostname)
     except ComposeError as exc:
         raise _Refused("invalidProperties", exc.description, exc.properties) from None
     if len(raw) > ctx.rt.settings.max_message_bytes:

@@ -1,7 +1,7 @@
 """blobs.mime: the parsed MIME structure of each stored message
 
 Revision ID: 0010_mime
-Revises: 0008_identity
+Revises: 0014_jmap
 
 The structure (domain/mime: every part's offsets, type, parameters, encoding, disposition,
 sizes, envelopes) is a function of the blob's bytes, so it lives on the blob's row: one per
@@ -18,7 +18,9 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010_mime"
-down_revision = "0008_identity"
+# Given as 0008_identity; this branch merged wave/jmap (for its JMAP framework), whose
+# 0014_jmap also follows 0008_identity, so this one follows it to keep a single head.
+down_revision = "0014_jmap"
 branch_labels = None
 depends_on = None
 
