@@ -130,3 +130,16 @@ async def test_query_changes(jmap: JmapClient, deliver: Deliver) -> None:
     await deliver(message(message_id="<new@x>"), "alice@example.org")
     err = await jmap.error("Email/queryChanges", {"sinceQueryState": got["queryState"]})
     assert err["type"] == "cannotCalculateChanges"
+
+
+async def test_search_snippets(jmap: JmapClient, deliver: Deliver) -> None:
+    e = await _mail(deliver)
+    either = {"operator": "OR", "conditions": [{"text": "noodle"}, {"subject": "lunch"}]}
+    got = await jmap.call("SearchSnippet/get", {"filter": either, "emailIds": [e["b"], e["a"], "e999999"]})
+    by_id = {s["emailId"]: s for s in got["list"]}
+    assert by_id[e["b"]]["subject"] == "<mark>Lunch</mark>"
+    assert by_id[e["b"]]["preview"] == "Shall we try the <mark>noodle</mark> place?"
+    assert by_id[e["a"]] == {"emailId": e["a"], "subject": None, "preview": None}
+    assert got["notFound"] == ["e999999"]
+    plain = await jmap.call("SearchSnippet/get", {"emailIds": [e["b"]]})
+    assert plain["list"] == [{"emailId": e["b"], "subject": None, "preview": None}]
