@@ -143,3 +143,25 @@ async def test_search_snippets(jmap: JmapClient, deliver: Deliver) -> None:
     assert got["notFound"] == ["e999999"]
     plain = await jmap.call("SearchSnippet/get", {"emailIds": [e["b"]]})
     assert plain["list"] == [{"emailId": e["b"], "subject": None, "preview": None}]
+
+
+async def test_pages_from_the_start_agree_with_the_whole_result(jmap: JmapClient, deliver: Deliver) -> None:
+    """The windowed path (a page from position 0) and the full one give the same answer."""
+    for n in range(30):
+        thread = n % 7
+        raw = message(
+            message_id=f"<p{n}@x>",
+            subject=f"Thread {thread}",
+            in_reply_to=f"<p{n - 7}@x>" if n >= 7 else None,
+            references=f"<p{n - 7}@x>" if n >= 7 else None,
+        )
+        await deliver(raw, "alice@example.org", received_at=datetime(2026, 3, 1, 0, n, tzinfo=UTC))
+    boxes = {m["role"]: m["id"] for m in (await jmap.call("Mailbox/get", {"ids": None}))["list"]}
+    for collapse in (False, True):
+        args = {"filter": {"inMailbox": boxes["inbox"]}, "collapseThreads": collapse, "calculateTotal": True}
+        whole = await jmap.call("Email/query", {**args, "position": -1000})
+        assert whole["position"] == 0
+        for position, limit in ((0, 3), (2, 4), (0, 50), (5, 1)):
+            page = await jmap.call("Email/query", {**args, "position": position, "limit": limit})
+            assert page["ids"] == whole["ids"][position : position + limit]
+            assert page["total"] == whole["total"] == (7 if collapse else 30)

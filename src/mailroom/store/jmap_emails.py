@@ -29,7 +29,7 @@ from sqlalchemy import (
 from mailroom.domain.search import TextTerm
 from mailroom.store._prepared import chunks
 from mailroom.store.engine import Tx
-from mailroom.store.mail_schema import email_labels, emails, threads
+from mailroom.store.mail_schema import email_labels, emails, labels, threads
 from mailroom.store.mailbox_search import _fulltext_ids, fts5_expression, pg_expression
 from mailroom.store.outbound_schema import outbound_queue, outbound_recipients
 from mailroom.store.schema import users
@@ -303,10 +303,18 @@ def _order(sort: Sort) -> list[Any]:
 
 
 async def query(
-    tx: Tx, user_id: int, where: Filter | None, sort: Sequence[Sort], *, limit: int | None = None
+    tx: Tx,
+    user_id: int,
+    where: Filter | None,
+    sort: Sequence[Sort],
+    *,
+    limit: int | None = None,
+    offset: int = 0,
 ) -> list[tuple[int, int]]:
-    """``(email id, thread id)`` of every matching email of the account, in ``sort`` order
-    (ties: newest id first, so the order is total and stable)."""
+    """``(email id, thread id)`` of the matching emails of the account in ``sort`` order
+    (ties: newest id first, so the order is total and stable), from ``offset``, at most
+    ``limit``. Sorted by ``receivedAt`` the account's index is walked newest first and the
+    walk stops after the page (the filter is checked per row on the way)."""
     condition = _filter(tx, user_id, where) if where is not None else true()
     order: list[Any] = [o for s in sort for o in _order(s)]
     stmt = (
@@ -315,9 +323,26 @@ async def query(
         .order_by(*order, emails.c.id.desc())
     )
     if limit is not None:
-        stmt = stmt.limit(limit)
-    rows = await tx.all(stmt)
-    return [(int(r["id"]), int(r["thread_id"])) for r in rows]
+        stmt = stmt.limit(limit).offset(offset)
+    rows: list[Any] = list(await tx.execute(stmt))
+    return [(int(row[0]), int(row[1])) for row in rows]
+
+
+async def count(tx: Tx, user_id: int, where: Filter | None, *, threads: bool) -> int:
+    """How many emails (or threads, with ``threads``) of the account match."""
+    condition = _filter(tx, user_id, where) if where is not None else true()
+    counted = func.count(emails.c.thread_id.distinct()) if threads else func.count()
+    return int(await tx.scalar(select(counted).where(emails.c.user_id == user_id, condition)) or 0)
+
+
+async def label_totals(tx: Tx, user_id: int, label_id: int) -> tuple[int, int] | None:
+    """``(emails, threads)`` in label ``label_id`` of the account, from its kept counts."""
+    row = await tx.first(
+        select(labels.c.emails_total, labels.c.threads_total).where(
+            labels.c.id == label_id, labels.c.user_id == user_id
+        )
+    )
+    return None if row is None else (int(row["emails_total"]), int(row["threads_total"]))
 
 
 async def owner_address(tx: Tx, user_id: int) -> str:

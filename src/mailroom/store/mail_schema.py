@@ -137,6 +137,8 @@ emails = Table(
     UniqueConstraint("user_id", "dedup"),
     Index("ix_emails_thread_id_received_at", "thread_id", "received_at"),
     Index("ix_emails_user_id_message_id", "user_id", "message_id"),
+    # JMAP Email/query's default order (newest received first) walked, not sorted (0010_mime).
+    Index("ix_emails_user_id_received_at", "user_id", "received_at", "id"),
     sqlite_autoincrement=True,  # JMAP ids are never reused (migration 0014_jmap)
 )
 

@@ -19,7 +19,7 @@ from mailroom.services.jmap._accounts import EMAIL_PREFIX, account_of, decode, e
 from mailroom.services.jmap._api import MAIL, method
 from mailroom.services.jmap._errors import MethodError
 from mailroom.services.jmap._mailboxes import label_id
-from mailroom.services.jmap._query import FilterOperatorBase, window
+from mailroom.services.jmap._query import MAX_QUERY_LIMIT, FilterOperatorBase, window
 from mailroom.services.jmap._types import (
     Comparator,
     Int,
@@ -30,6 +30,7 @@ from mailroom.services.jmap._types import (
     UnsignedInt,
 )
 from mailroom.store import jmap_emails
+from mailroom.store.engine import Tx
 from mailroom.store.jmap_emails import Condition, Operator, Sort
 
 _Text = Annotated[str, Field(max_length=1000)]
@@ -156,22 +157,25 @@ async def email_query(
     user_id = account_of(ctx, accountId)
     where = to_filter(filter) if filter is not None else None
     order = to_sort(sort)
-    async with ctx.rt.db.read() as tx:
-        current = await state(tx, user_id)
-        rows = await jmap_emails.query(tx, user_id, where, order)
-    if collapseThreads:
-        seen: set[int] = set()
-        kept = []
-        for email, thread in rows:
-            if thread not in seen:
-                seen.add(thread)
-                kept.append(email)
-        numbers = kept
-    else:
-        numbers = [email for email, _ in rows]
-    ids = [encode(EMAIL_PREFIX, n) for n in numbers]
     if anchor is not None and decode(EMAIL_PREFIX, anchor) is None:
         raise MethodError("anchorNotFound", f"{anchor} is not in the results")
+    async with ctx.rt.db.read() as tx:
+        current = await state(tx, user_id)
+        if anchor is None and position >= 0 and limit is not None and position + limit <= MAX_QUERY_LIMIT:
+            # A page from the start: read only as far as it reaches.
+            numbers = await _first(tx, user_id, where, order, position + limit, collapseThreads)
+            total = await _total(tx, user_id, filter, where, collapseThreads) if calculateTotal else None
+            return QueryResponse(
+                accountId=accountId,
+                queryState=current,
+                canCalculateChanges=False,
+                position=position,
+                ids=[encode(EMAIL_PREFIX, n) for n in numbers[position:]],
+                total=total,
+            )
+        rows = await jmap_emails.query(tx, user_id, where, order)
+    numbers = _collapse(rows) if collapseThreads else [email for email, _ in rows]
+    ids = [encode(EMAIL_PREFIX, n) for n in numbers]
     start, page, cut = window(ids, position=position, anchor=anchor, anchor_offset=anchorOffset, limit=limit)
     return QueryResponse(
         accountId=accountId,
@@ -182,6 +186,51 @@ async def email_query(
         total=len(ids) if calculateTotal else None,
         limit=cut,
     )
+
+
+def _collapse(rows: list[tuple[int, int]], seen: set[int] | None = None) -> list[int]:
+    """The first email of each thread, in order (``seen``: threads already had)."""
+    seen = set() if seen is None else seen
+    kept = []
+    for email, thread in rows:
+        if thread not in seen:
+            seen.add(thread)
+            kept.append(email)
+    return kept
+
+
+async def _first(
+    tx: Tx, user_id: int, where: Condition | Operator | None, order: list[Sort], need: int, collapse: bool
+) -> list[int]:
+    """The first ``need`` results, reading rows in growing batches when threads collapse."""
+    if not collapse:
+        return [email for email, _ in await jmap_emails.query(tx, user_id, where, order, limit=need)]
+    seen: set[int] = set()
+    found: list[int] = []
+    offset, batch = 0, max(2 * need, 64)
+    while len(found) < need:
+        rows = await jmap_emails.query(tx, user_id, where, order, limit=batch, offset=offset)
+        found += _collapse(rows, seen)
+        if len(rows) < batch:
+            break
+        offset, batch = offset + batch, min(batch * 4, 100_000)
+    return found[:need]
+
+
+async def _total(
+    tx: Tx, user_id: int, given: EmailFilter | None, where: Condition | Operator | None, collapse: bool
+) -> int:
+    """``calculateTotal``: a mailbox alone is counted by its label's kept counts."""
+    if (
+        isinstance(given, EmailFilterCondition)
+        and given.model_fields_set == {"inMailbox"}
+        and given.inMailbox
+    ):
+        number = label_id(given.inMailbox)
+        totals = await jmap_emails.label_totals(tx, user_id, number) if number is not None else None
+        if totals is not None:
+            return totals[1] if collapse else totals[0]
+    return await jmap_emails.count(tx, user_id, where, threads=collapse)
 
 
 @method("Email/queryChanges", capability=MAIL)

@@ -10,6 +10,10 @@ Existing blobs are not backfilled here (a migration does not know where the blob
 are, and reading every message would make the upgrade as slow as the mailbox is big): the
 first read of a blob whose structure is missing, or of an older layout version, computes
 and stores it (delivery/mime.py ``structures``).
+
+Also the index ``emails (user_id, received_at, id)``: JMAP's Email/query lists a mailbox's
+emails newest received first, and with it that is an index walk stopping after a page
+instead of a sort of every email of the account.
 """
 
 from __future__ import annotations
@@ -27,10 +31,14 @@ depends_on = None
 
 def upgrade() -> None:
     # 0001_initial is regenerated from the models until the first release: it may already
-    # create the column.
-    if "mime" not in {c["name"] for c in sa.inspect(op.get_bind()).get_columns("blobs")}:
+    # create the column and the index.
+    inspector = sa.inspect(op.get_bind())
+    if "mime" not in {c["name"] for c in inspector.get_columns("blobs")}:
         op.add_column("blobs", sa.Column("mime", sa.Text(), nullable=True))
+    if "ix_emails_user_id_received_at" not in {i["name"] for i in inspector.get_indexes("emails")}:
+        op.create_index("ix_emails_user_id_received_at", "emails", ["user_id", "received_at", "id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_emails_user_id_received_at", table_name="emails")
     op.execute("ALTER TABLE blobs DROP COLUMN mime")
