@@ -65,28 +65,31 @@ class EmailRecord:
     label_ids: tuple[int, ...]
 
 
-_COLUMNS = (
+_LIGHT = (
     emails.c.id,
     emails.c.thread_id,
     emails.c.blob_sha,
     emails.c.trace,
     emails.c.size,
     emails.c.received_at,
-    emails.c.date,
     emails.c.subject,
     emails.c.from_addrs,
-    emails.c.to_addrs,
-    emails.c.cc_addrs,
-    emails.c.bcc_addrs,
-    emails.c.reply_to_addrs,
     emails.c.message_id,
-    emails.c.in_reply_to,
-    emails.c.references,
     emails.c.snippet,
     emails.c.has_attachments,
     emails.c.is_read,
     emails.c.is_starred,
     emails.c.is_draft,
+)
+_FULL = (
+    *_LIGHT,
+    emails.c.date,
+    emails.c.to_addrs,
+    emails.c.cc_addrs,
+    emails.c.bcc_addrs,
+    emails.c.reply_to_addrs,
+    emails.c.in_reply_to,
+    emails.c.references,
 )
 
 
@@ -94,46 +97,55 @@ def _addresses(value: Any) -> tuple[dict[str, str], ...]:
     return tuple(value or ())
 
 
-async def records(tx: Tx, user_id: int, email_ids: Sequence[int]) -> list[EmailRecord]:
-    """The account's emails among ``email_ids`` (others' and missing ones left out)."""
+async def records(tx: Tx, user_id: int, email_ids: Sequence[int], *, full: bool = True) -> list[EmailRecord]:
+    """The account's emails among ``email_ids`` (others' and missing ones left out), in id
+    order. Without ``full`` the columns a mail list shows only: ``date``, ``to``, ``cc``,
+    ``bcc``, ``reply_to``, ``in_reply_to`` and ``references`` are left empty (JSON columns
+    cost a parse each per row)."""
     out: list[EmailRecord] = []
+    columns = _FULL if full else _LIGHT
     for chunk in chunks(sorted(set(email_ids))):
-        rows = await tx.all(select(*_COLUMNS).where(emails.c.id.in_(chunk), emails.c.user_id + 0 == user_id))
+        rows: list[Any] = list(
+            await tx.execute(select(*columns).where(emails.c.id.in_(chunk), emails.c.user_id + 0 == user_id))
+        )
         if not rows:
             continue
-        pairs = await tx.all(
-            select(email_labels.c.email_id, email_labels.c.label_id).where(
-                email_labels.c.email_id.in_([r["id"] for r in rows])
+        pairs: list[Any] = list(
+            await tx.execute(
+                select(email_labels.c.email_id, email_labels.c.label_id).where(
+                    email_labels.c.email_id.in_([r[0] for r in rows])
+                )
             )
         )
-        labels: dict[int, list[int]] = {}
-        for pair in pairs:
-            labels.setdefault(int(pair["email_id"]), []).append(int(pair["label_id"]))
+        labels_of: dict[int, list[int]] = {}
+        for email_id, label in pairs:
+            labels_of.setdefault(int(email_id), []).append(int(label))
         for r in rows:
+            extra = r[14:] if full else (None, (), (), (), (), (), ())
             out.append(
                 EmailRecord(
-                    id=int(r["id"]),
-                    thread_id=int(r["thread_id"]),
-                    blob_sha=str(r["blob_sha"]),
-                    trace=r["trace"],
-                    size=int(r["size"]),
-                    received_at=r["received_at"],
-                    date=r["date"],
-                    subject=str(r["subject"] or ""),
-                    from_=_addresses(r["from_addrs"]),
-                    to=_addresses(r["to_addrs"]),
-                    cc=_addresses(r["cc_addrs"]),
-                    bcc=_addresses(r["bcc_addrs"]),
-                    reply_to=_addresses(r["reply_to_addrs"]),
-                    message_id=r["message_id"],
-                    in_reply_to=tuple(r["in_reply_to"] or ()),
-                    references=tuple(r["references"] or ()),
-                    snippet=str(r["snippet"] or ""),
-                    has_attachments=bool(r["has_attachments"]),
-                    is_read=bool(r["is_read"]),
-                    is_starred=bool(r["is_starred"]),
-                    is_draft=bool(r["is_draft"]),
-                    label_ids=tuple(sorted(labels.get(int(r["id"]), []))),
+                    id=int(r[0]),
+                    thread_id=int(r[1]),
+                    blob_sha=str(r[2]),
+                    trace=r[3],
+                    size=int(r[4]),
+                    received_at=r[5],
+                    subject=str(r[6] or ""),
+                    from_=_addresses(r[7]),
+                    message_id=r[8],
+                    snippet=str(r[9] or ""),
+                    has_attachments=bool(r[10]),
+                    is_read=bool(r[11]),
+                    is_starred=bool(r[12]),
+                    is_draft=bool(r[13]),
+                    date=extra[0],
+                    to=_addresses(extra[1]),
+                    cc=_addresses(extra[2]),
+                    bcc=_addresses(extra[3]),
+                    reply_to=_addresses(extra[4]),
+                    in_reply_to=tuple(extra[5] or ()),
+                    references=tuple(extra[6] or ()),
+                    label_ids=tuple(sorted(labels_of.get(int(r[0]), []))),
                 )
             )
     return out

@@ -175,7 +175,7 @@ def email_object(
         elif prop == "sender":
             out[prop] = jmap.header_value(root_fields(), jmap.HeaderProperty("Sender", "Addresses"))
         elif prop == "subject":
-            out[prop] = record.subject if record.subject or message is None else None
+            out[prop] = record.subject or None  # the store keeps "" for a missing Subject
         elif prop == "sentAt":
             out[prop] = record.date.isoformat() if record.date is not None else None
         elif prop == "hasAttachment":

@@ -26,6 +26,14 @@ from mailroom.services.jmap.email._email import (
 from mailroom.store import jmap_emails
 from mailroom.store.blobs import BlobNotFound
 
+#: Properties Email/get answers from the light record (store/jmap_emails.records).
+_LIGHT_ENOUGH = frozenset(
+    {
+        "id", "blobId", "threadId", "mailboxIds", "keywords", "size", "receivedAt", "from",
+        "subject", "hasAttachment", "preview", "messageId",
+    }
+)  # fmt: skip
+
 
 def _check_properties(properties: list[str] | None) -> tuple[str, ...]:
     if properties is None:
@@ -76,7 +84,12 @@ async def email_get(
     numbers = {value: decode(EMAIL_PREFIX, value) for value in wanted}
     async with ctx.rt.db.read() as tx:
         current = await state(tx, user_id)
-        found = await jmap_emails.records(tx, user_id, [n for n in numbers.values() if n is not None])
+        found = await jmap_emails.records(
+            tx,
+            user_id,
+            [n for n in numbers.values() if n is not None],
+            full=not _LIGHT_ENOUGH.issuperset(props),
+        )
     by_id = {r.id: r for r in found}
     messages: dict[str, Message] = {}
     shas = sorted({r.blob_sha for r in found if needs_message(props, r)})

@@ -29,6 +29,7 @@ from mailroom.services.jmap._accounts import (
 from mailroom.services.jmap._api import MAIL, method
 from mailroom.services.jmap._mailboxes import label_id
 from mailroom.services.jmap._request import created, resolve
+from mailroom.services.jmap._set import check_set_size
 from mailroom.services.jmap._types import CreationId, IdOrRef, JmapId, SetError, SetResponse, State
 from mailroom.services.jmap.email import blobs
 from mailroom.services.jmap.email._compose import ComposeError, build_message
@@ -160,6 +161,7 @@ async def email_set(
     """Create drafts (or any email) from parts and blobs, change keywords and mailboxes,
     destroy emails for good."""
     user_id = account_of(ctx, accountId)
+    check_set_size(ctx, create, update, destroy)
     async with ctx.rt.db.read() as tx:
         old = await check_if_in_state(tx, user_id, ifInState)
     created_out: dict[str, dict[str, Any]] = {}
