@@ -150,3 +150,23 @@ async def test_create_a_draft_from_parts_and_blobs(jmap: JmapClient, deliver: De
         },
     )
     assert r["notCreated"]["x"]["type"] == "blobNotFound"
+
+
+async def test_hostile_values_are_set_errors_not_server_failures(jmap: JmapClient) -> None:
+    boxes = await _boxes(jmap)
+    base = {"mailboxIds": {boxes["drafts"]: True}}
+    creates = {
+        "nl": {**base, "header:X-Evil": "a\r\nBcc: victim@example.net"},
+        "subject": {**base, "subject": "line\nbreak"},
+        "addr": {**base, "to": [{"email": "no-at-sign"}]},
+        "body": {**base, "textBody": [{"partId": "missing", "type": "text/plain"}]},
+        "both": {**base, "bodyStructure": {"type": "text/plain", "partId": "a"}, "textBody": []},
+        "kw": {**base, "keywords": {"$seen": False}},
+        "unknown": {**base, "id": "e1"},
+    }
+    r = await jmap.call("Email/set", {"create": creates})
+    assert set(r["notCreated"]) == set(creates)
+    assert {e["type"] for e in r["notCreated"].values()} == {"invalidProperties"}
+    for text in ("!!!", "*", '"', "-", "((("):
+        got = await jmap.call("Email/query", {"filter": {"text": text}})
+        assert isinstance(got["ids"], list)

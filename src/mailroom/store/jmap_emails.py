@@ -6,6 +6,7 @@ Keywords are the flags the store keeps: ``$seen`` (``is_read``), ``$flagged``
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -231,6 +232,9 @@ def _thread_keyword(keyword: str, mode: Literal["all", "some", "none"]) -> Colum
     return exists().where(same, counted[mode])
 
 
+_HAS_WORD = re.compile(r"\w", re.UNICODE)
+
+
 def _like(value: str) -> str:
     return "%" + value.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
@@ -239,7 +243,7 @@ def _text(tx: Tx, user_id: int, field: TextField, value: str) -> ColumnElement[b
     conditions: list[ColumnElement[bool]] = []
     if field in _ADDRESS:
         conditions.append(func.lower(cast(_ADDRESS[field], String)).like(_like(value), escape="\\"))
-    if field != "bcc" and value.split():
+    if field != "bcc" and _HAS_WORD.search(value):
         term = TextTerm(value, _INDEX_FIELD[field])  # type: ignore[arg-type]
         expression = (pg_expression if tx.dialect == "postgresql" else fts5_expression)(user_id, [term])
         conditions.append(emails.c.id.in_(_fulltext_ids(tx.dialect, user_id, expression, None)))

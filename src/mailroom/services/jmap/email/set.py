@@ -275,6 +275,8 @@ async def _create(ctx: Context, user_id: int, creation_id: str, obj: dict[str, A
         raw = build_message(obj, contents, ctx.rt.settings.hostname)
     except ComposeError as exc:
         raise _Refused("invalidProperties", exc.description, exc.properties) from None
+    except (ValueError, TypeError, LookupError) as exc:  # the email package refused a value
+        raise _Refused("invalidProperties", f"the message cannot be made: {exc}"[:200]) from None
     if len(raw) > ctx.rt.settings.max_message_bytes:
         raise _Refused("tooLarge", "the message is larger than the limit")
     resolution = Resolution(me, "accepted", [LocalTarget(user_id, me)])
