@@ -8,6 +8,7 @@ from mailroom.store import (
     identity_schema,
     mail_schema,
     outbound_schema,
+    pop3_schema,
     schema,
     uploads_schema,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "mail_schema",
     "metadata",
     "outbound_schema",
+    "pop3_schema",
     "schema",
     "uploads_schema",
 ]
