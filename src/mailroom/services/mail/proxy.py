@@ -49,11 +49,14 @@ def backend(settings: Settings, protocol: Protocol) -> tuple[str, int]:
         host, _, port = configured.rpartition(":")
         return host.strip("[]"), int(port)
     if protocol == "smtp":
-        host = settings.submission_host
-        # A wildcard bind is reachable on loopback; nginx needs an address to connect to.
-        wildcard = host in ("", "0.0.0.0", "::")  # noqa: S104 (compared, not bound)
-        return ("127.0.0.1" if wildcard else host), settings.submission_port
-    return "127.0.0.1", 2143 if protocol == "imap" else 2110
+        host, port = settings.submission_host, settings.submission_port
+    elif protocol == "pop3":
+        host, port = settings.pop3_host, settings.pop3_port
+    else:
+        host, port = getattr(settings, "imap_host", "127.0.0.1"), settings.imap_port
+    # A wildcard bind is reachable on loopback; nginx needs an address to connect to.
+    wildcard = host in ("", "0.0.0.0", "::")  # noqa: S104 (compared, not bound)
+    return ("127.0.0.1" if wildcard else host), port
 
 
 @api.method("mail.proxy.login", access=Internal())
