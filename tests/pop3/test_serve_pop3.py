@@ -30,7 +30,7 @@ def test_serve_runs_pop3_and_pop3s_for_every_worker(tmp_path: Path, database_url
         headers = {"Authorization": f"Bearer {server.key}"}
         for path, body in (
             ("/api/v1/domains", {"name": "example.org"}),
-            ("/api/v1/domains/example.org/users", {"email": "alice@example.org", "password": PASSWORD}),
+            ("/api/v1/users", {"email": "alice@example.org", "password": PASSWORD}),
         ):
             r = httpx.post(f"{server.base}{path}", json=body, headers=headers, timeout=30)
             assert r.status_code == 201, r.text

@@ -48,15 +48,16 @@ def backend(settings: Settings, protocol: Protocol) -> tuple[str, int]:
     if configured:
         host, _, port = configured.rpartition(":")
         return host.strip("[]"), int(port)
+    listening: tuple[str, int]
     if protocol == "smtp":
-        host, port = settings.submission_host, settings.submission_port
+        listening = settings.submission_host, settings.submission_port
     elif protocol == "pop3":
-        host, port = settings.pop3_host, settings.pop3_port
+        listening = settings.pop3_host, settings.pop3_port
     else:
-        host, port = getattr(settings, "imap_host", "127.0.0.1"), settings.imap_port
+        listening = str(getattr(settings, "imap_host", "127.0.0.1")), settings.imap_port
     # A wildcard bind is reachable on loopback; nginx needs an address to connect to.
-    wildcard = host in ("", "0.0.0.0", "::")  # noqa: S104 (compared, not bound)
-    return ("127.0.0.1" if wildcard else host), port
+    wildcard = listening[0] in ("", "0.0.0.0", "::")  # noqa: S104 (compared, not bound)
+    return ("127.0.0.1" if wildcard else listening[0]), listening[1]
 
 
 @api.method("mail.proxy.login", access=Internal())
