@@ -471,9 +471,8 @@ def main() -> None:
             target = Target.parse(spec)
             results[target.name] = bench(target, clients, args.seconds, words, operations)
     load = os.getloadavg()
-    print(
-        f"\nIMAP, {args.messages} messages in INBOX; {args.seconds:g} s per case; load {load[0]:.2f} {load[1]:.2f}"
-    )
+    print(f"\nIMAP, {args.messages} messages in INBOX; {args.seconds:g} s per case", end="")
+    print(f"; load average {load[0]:.2f} {load[1]:.2f}")
     names = list(results)
     header = f"{'operation':>9} {'clients':>7}" + "".join(
         f" {n + ' ops/s':>16} {'p50 ms':>8} {'p99 ms':>8}" for n in names
