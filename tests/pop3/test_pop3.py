@@ -528,3 +528,36 @@ async def test_hostile_lines(pop3: Pop3Listeners, alice: Actor) -> None:
     )
     assert huge.split(b"\r\n")[3].startswith(b"-ERR")
     assert huge.split(b"\r\n")[4].startswith(b"-ERR")
+
+
+async def test_commands_pipelined_behind_stls_are_refused(pop3: Pop3Listeners, alice: Actor) -> None:
+    """Plaintext sent after STLS before the handshake would be read as if inside TLS (the
+    STARTTLS command injection): the server refuses and closes."""
+
+    def session() -> bytes:
+        with socket.create_connection(pop3.address("pop3"), timeout=10) as sock:
+            sock.sendall(b"STLS\r\nUSER alice@example.org\r\n")
+            data = b""
+            while chunk := sock.recv(4096):
+                data += chunk
+            return data
+
+    data = await asyncio.to_thread(session)
+    lines = data.split(b"\r\n")
+    assert lines[1] == b"-ERR nothing may follow STLS before the TLS handshake"
+    assert lines[2:] == [b""]
+
+
+async def test_pipelined_commands_are_answered_in_order(pop3: Pop3Listeners, alice: Actor) -> None:
+    def session() -> list[bytes]:
+        with socket.create_connection(pop3.address("pop3"), timeout=10) as sock:
+            sock.sendall(f"USER alice@example.org\r\nPASS {PASSWORD}\r\nSTAT\r\nNOOP\r\nQUIT\r\n".encode())
+            data = b""
+            while chunk := sock.recv(4096):
+                data += chunk
+            return data.split(b"\r\n")
+
+    lines = await asyncio.to_thread(session)
+    assert lines[3] == b"+OK 0 0"
+    assert lines[4] == b"+OK"
+    assert lines[5].startswith(b"+OK mailroom POP3 server signing off")
