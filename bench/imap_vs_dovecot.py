@@ -24,7 +24,8 @@ The servers:
    throw-away configuration of its own on loopback (``protocols = imap``, a static passdb
    and userdb, Maildir, the default one login process per connection), the 10,000 messages
    written straight into ``Maildir/cur`` (flags from the generator: ~90% seen, 3% flagged;
-   file times = arrival times), started with ``dovecot -c`` and stopped at the end. Its
+   file times = arrival times; the ~1% the generator marks as spam into ``.Junk``, as
+   mailroom files them), started with ``dovecot -c`` and stopped at the end. Its
    index is built by a warm-up round before anything is timed.
 2. mailroom: ``mailroom serve`` (``--workers``, SQLite or ``--database-url``) with
    ``MAILROOM_IMAP_PORT`` set, from this checkout or ``--mailroom-src`` (another checkout's
@@ -84,13 +85,16 @@ def generator(count: int) -> MailGenerator:
 
 
 def write_maildir(maildir: Path, count: int) -> None:
-    """The generated messages as a Maildir: all in ``cur``, arrival order in the file names."""
-    for sub in ("cur", "new", "tmp"):
-        (maildir / sub).mkdir(parents=True, exist_ok=True)
+    """The generated messages as a Maildir: in ``cur``, arrival order in the file names; the
+    ~1% marked spam (``X-Spam-Flag: YES``) in ``.Junk``, where mailroom files them too."""
+    for folder in (maildir, maildir / ".Junk"):
+        for sub in ("cur", "new", "tmp"):
+            (folder / sub).mkdir(parents=True, exist_ok=True)
     for n, (planned, raw) in enumerate(generator(count).messages()):
         stamp = int(planned.at.timestamp())
         flags = ("F" if planned.is_starred else "") + ("S" if planned.is_read else "")
-        name = maildir / "cur" / f"{1_600_000_000 + n}.M{n}P1.bench,S={len(raw)}:2,{flags}"
+        folder = maildir / ".Junk" if planned.spam else maildir
+        name = folder / "cur" / f"{1_600_000_000 + n}.M{n}P1.bench,S={len(raw)}:2,{flags}"
         name.write_bytes(raw)
         os.utime(name, (stamp, stamp))
 
