@@ -7,8 +7,9 @@ aiosmtpd (every SMTP line), websockets (every frame) and mailroom log all they c
 then does everything that carries a credential — password login, a wrong password, API
 keys, session and refresh tokens, tokens in WebSocket and SSE URLs and in a WebSocket's
 first message, HTTP Basic, JSON-RPC, SMTP AUTH PLAIN and LOGIN on submission (right and
-wrong), a password change — and looks for every secret it made, in clear and in the
-encodings the protocols carry them in, in the whole captured log.
+wrong), POP3 USER/PASS and AUTH PLAIN (right and wrong), a password change — and looks for
+every secret it made, in clear and in the encodings the protocols carry them in, in the whole
+captured log.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import base64
 import contextlib
 import json
 import os
+import poplib
 import smtplib
 import socket
 import ssl
@@ -37,7 +39,7 @@ pytestmark = pytest.mark.slow
 MAILROOM = Path(sys.executable).with_name("mailroom")
 PASSWORD = "Log-Secret-Pa55phrase-4419"
 NEW_PASSWORD = "Log-Secret-Changed-Pa55-8812"
-WRONG = ["Wrong-Guess-Pa55-0031", "Wrong-Smtp-Guess-0032"]
+WRONG = ["Wrong-Guess-Pa55-0031", "Wrong-Smtp-Guess-0032", "Wrong-Pop3-Guess-0033"]
 
 
 def _free_port() -> int:
@@ -51,13 +53,14 @@ class Server:
         self.base = f"http://127.0.0.1:{http}"
         self.ws = f"ws://127.0.0.1:{http}"
         self.submission = submission
+        self.pop3 = 0
         self.log = log
         self.admin_key = admin_key
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    http, submission = _free_port(), _free_port()
+    http, submission, pop3 = _free_port(), _free_port(), _free_port()
     log = tmp_path / "server.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILROOM_")}
     env.update(
@@ -67,6 +70,8 @@ def server(tmp_path: Path) -> Iterator[Server]:
         MAILROOM_ARGON2_TIME_COST="1",
         MAILROOM_ARGON2_MEMORY_COST="8",
         MAILROOM_ARGON2_PARALLELISM="1",
+        MAILROOM_POP3_PORT=str(pop3),
+        MAILROOM_POP3S_PORT="0",
     )
     command = [
         str(MAILROOM), "serve", "--data-dir", str(tmp_path / "data"), "--port", str(http),
@@ -88,7 +93,9 @@ def server(tmp_path: Path) -> Iterator[Server]:
                     break
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.2)
-        yield Server(http, submission, log, admin_key)
+        running = Server(http, submission, log, admin_key)
+        running.pop3 = pop3
+        yield running
     finally:
         stop_group(proc, timeout=20)
         if proc.stdout is not None:
@@ -193,6 +200,20 @@ def test_no_secret_in_any_log_line(server: Server) -> None:
         assert client.getreply()[0] == 334
         client.putcmd(PASSWORD)
         assert client.getreply()[0] == 501
+
+    # POP3: USER/PASS and AUTH PLAIN, right and wrong (plaintext is allowed on loopback).
+    pop = poplib.POP3("127.0.0.1", server.pop3, timeout=10)
+    pop.user(user)
+    with pytest.raises(poplib.error_proto):
+        pop.pass_(WRONG[2])
+    secrets["wrong pop3 password"] = WRONG[2]
+    plain = base64.b64encode(f"\0{user}\0{PASSWORD}".encode()).decode()
+    assert pop._shortcmd(f"AUTH PLAIN {plain}").startswith(b"+OK")
+    pop.quit()
+    pop = poplib.POP3("127.0.0.1", server.pop3, timeout=10)
+    pop.user(user)
+    assert pop.pass_(PASSWORD).startswith(b"+OK")
+    pop.quit()
 
     # A password change carries two passwords in a JSON body.
     with httpx.Client(base_url=f"{server.base}/api/v1", timeout=20) as api:

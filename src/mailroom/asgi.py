@@ -16,6 +16,7 @@ from mailroom.background import Periodic
 from mailroom.delivery.queue import OutboundQueue
 from mailroom.domain.clientconfig import startup_warnings
 from mailroom.frontends.mta import start_mta_listeners
+from mailroom.frontends.pop3 import start_pop3
 from mailroom.frontends.smtp import start_listeners
 from mailroom.frontends.smtp.submission import start_submission
 from mailroom.services.housekeeping import Housekeeping
@@ -64,6 +65,8 @@ class LazyApp:
             submission = await start_submission(mailroom, sockets=self.sockets)
             # Postfix's socketmap and Dovecot's dict proxy, where the settings ask for them.
             mta = await start_mta_listeners(mailroom, self.sockets)
+            # POP3 and POP3S (frontends/pop3), where the settings ask for them.
+            pop3 = await start_pop3(mailroom, self.sockets)
             rt = mailroom.runtime
             # Loops beside serving, in every worker: the queue (shared through claims),
             # unused uploads' expiry, postponed threads' return, housekeeping (temporary
@@ -84,6 +87,7 @@ class LazyApp:
         await submission.close()
         for server in mta:
             server.close()
+        await pop3.close()
         for task in tasks:
             await task.stop()
         await mailroom.close()

@@ -443,6 +443,32 @@ class Settings(BaseSettings):
         "Dovecot through a proxy that checked the password with mailroom (nginx auth_http).",
     )
 
+    # POP3 (docs/pop3.md).
+    pop3_host: str = Field(default="127.0.0.1", description="Address the POP3 and POP3S listeners bind.")
+    pop3_port: int = Field(
+        default=2110, ge=0, le=65535, description="POP3 port (STLS, RFC 2595); 0 disables it."
+    )
+    pop3s_port: int = Field(
+        default=2995, ge=0, le=65535, description="POP3 over implicit TLS; 0 disables it."
+    )
+    pop3_allow_plaintext_loopback: bool = Field(
+        default=True,
+        description="Let POP3 clients on loopback log in without TLS (a local client, a proxy in "
+        "front); from anywhere else USER/PASS and AUTH need STLS or the POP3S port first.",
+    )
+    pop3_idle_timeout_seconds: float = Field(
+        default=600.0,
+        ge=1.0,
+        le=86400.0,
+        description="A POP3 connection with no command for this long is closed (RFC 1939: at least "
+        "10 minutes).",
+    )
+    # The IMAP ports as mail clients are told them (SRV records, autoconfig, autodiscover).
+    imap_port: int = Field(default=2143, ge=0, le=65535, description="IMAP port (STARTTLS); 0 disables it.")
+    imaps_port: int = Field(
+        default=2993, ge=0, le=65535, description="IMAP over implicit TLS; 0 disables it."
+    )
+
     # Submission and outbound delivery (docs/outbound.md).
     submission_host: str = Field(default="127.0.0.1", description="Address the submission listener binds.")
     submission_port: int = Field(

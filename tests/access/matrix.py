@@ -413,6 +413,11 @@ ROWS: dict[str, Row] = {
     "mail.keyserver.wkd": Row(static({"domain": "one.test", "local_hash": "y" * 32})),
     "mail.maps.lookup": Row(static({"table": "mailbox", "key": USERS["user_a"]})),
     "mail.proxy.login": Row(static({"protocol": "imap", "user": USERS["user_a"], "password": PASSWORD})),
+    "mail.pop3.login": Row(static({"user": USERS["user_a"], "password": PASSWORD})),
+    "mail.pop3.open": Row(static({"user_id": 1, "session": "a" * 32})),
+    "mail.pop3.renew": Row(static({"user_id": 1, "session": "a" * 32})),
+    "mail.pop3.message": Row(static({"user_id": 1, "id": 1})),
+    "mail.pop3.close": Row(static({"user_id": 1, "session": "a" * 32, "deleted": []})),
     "mail.delivery.deliver": Row(
         static({"raw": RAW, "mail_from": "a@b.test", "recipients": [USERS["user_a"]]})
     ),

@@ -199,7 +199,11 @@ async def test_dns_records(client: httpx.AsyncClient, admin: Actor, make_domain:
             'ruf=mailto:forensic@reports.example.net"',
         ),
         ("example.org._report._dmarc.reports.example.net.", "TXT", '"v=DMARC1"'),
-        # Only what is served, on the port it listens on (no public_submission_port here).
+        # Only what is served, on the port it listens on (no public_*_port here).
+        ("_imaps._tcp.example.org.", "SRV", "0 1 2993 mx.mailhost.example."),
+        ("_imap._tcp.example.org.", "SRV", "0 1 2143 mx.mailhost.example."),
+        ("_pop3s._tcp.example.org.", "SRV", "0 1 2995 mx.mailhost.example."),
+        ("_pop3._tcp.example.org.", "SRV", "0 1 2110 mx.mailhost.example."),
         ("_submission._tcp.example.org.", "SRV", "0 1 2587 mx.mailhost.example."),
         ("example.net.", "MX", "10 mx.mailhost.example."),
         ("example.net.", "TXT", '"v=spf1 mx a:mx.mailhost.example ~all"'),

@@ -37,14 +37,19 @@ async def test_the_reproduction_with_default_settings(
 ) -> None:
     found = await records(client, admin, make_domain)
     names = {(x["name"], x["type"]) for x in found}
-    # Nothing that is not served: no IMAP, no POP3; no autoconfig/autodiscover without an
-    # HTTPS public_url and something to read mail with.
-    for name in ("_imaps._tcp", "_imap._tcp", "_pop3s._tcp", "_pop3._tcp", "autoconfig", "autodiscover"):
+    # No autoconfig/autodiscover without an HTTPS public_url.
+    for name in ("autoconfig", "autodiscover"):
         assert not [n for n, _ in names if n.startswith(name + ".")], name
     assert not [n for n, _ in names if n.startswith("_autodiscover.")]
-    # Submission on the port it listens on (2587), not a made-up 587.
-    (srv,) = [x for x in found if x["type"] == "SRV"]
-    assert (srv["name"], srv["value"]) == ("_submission._tcp.example.org.", "0 1 2587 mail.example.org.")
+    # Every client listener (RFC 6186, RFC 8314) on the port it listens on, not a made-up
+    # 587, 993 or 995.
+    assert [(x["name"], x["value"]) for x in found if x["type"] == "SRV"] == [
+        ("_imaps._tcp.example.org.", "0 1 2993 mail.example.org."),
+        ("_imap._tcp.example.org.", "0 1 2143 mail.example.org."),
+        ("_pop3s._tcp.example.org.", "0 1 2995 mail.example.org."),
+        ("_pop3._tcp.example.org.", "0 1 2110 mail.example.org."),
+        ("_submission._tcp.example.org.", "0 1 2587 mail.example.org."),
+    ]
     # The MX names the placeholder host: it says so, and that port 25 is not where SMTP listens.
     (mx,) = [x for x in found if x["type"] == "MX"]
     assert mx["value"] == "10 mail.example.org."
@@ -80,7 +85,7 @@ async def test_public_ports_and_a_real_host_name(
     client: httpx.AsyncClient, admin: Actor, make_domain: Any
 ) -> None:
     found = await records(client, admin, make_domain)
-    (srv,) = [x for x in found if x["type"] == "SRV"]
+    (srv,) = [x for x in found if x["name"] == "_submission._tcp.example.org."]
     assert srv["value"] == "0 1 587 mail.mailhost.net."
     (mx,) = [x for x in found if x["type"] == "MX"]
     assert mx["value"] == "10 mail.mailhost.net."
@@ -97,6 +102,10 @@ async def test_public_ports_and_a_real_host_name(
             "hostname": "mail.mailhost.net",
             "submission_port": 0,
             "smtp_port": 0,
+            "imap_port": 0,
+            "imaps_port": 0,
+            "pop3_port": 0,
+            "pop3s_port": 0,
             "public_url": "https://mail.mailhost.net/",
         }
     ],

@@ -42,6 +42,8 @@ def env(tmp_path: Path, database_url: str) -> dict[str, str]:
         "MAILROOM_DATABASE_URL": database_url,
         "MAILROOM_MODE": "test",
         "MAILROOM_SECRET_KEY": SECRET,
+        "MAILROOM_POP3_PORT": "0",  # the default ports may belong to another server here
+        "MAILROOM_POP3S_PORT": "0",
         **{f"MAILROOM_{k.upper()}": str(v) for k, v in FAST_ARGON2.items()},
     }
 

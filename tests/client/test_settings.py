@@ -23,6 +23,7 @@ DEFAULTS: dict[str, Any] = {
     "spam": {"enabled": True, "threshold": 5.0, "mark_as_read": False},
     "notifications": {"new_mail": True, "sound": False, "desktop": True},
     "theme": "system",
+    "pop3": {"deletion": "archive"},
 }
 
 FULL: dict[str, Any] = {
@@ -42,6 +43,7 @@ FULL: dict[str, Any] = {
     "spam": {"enabled": True, "threshold": 3.5, "mark_as_read": True},
     "notifications": {"new_mail": False, "sound": True, "desktop": False},
     "theme": "dark",
+    "pop3": {"deletion": "delete"},
 }
 
 
@@ -127,6 +129,7 @@ async def test_patch_merges(client: httpx.AsyncClient, session_user: SessionUser
         ({"page_size": 5}, "page_size"),
         ({"page_size": 50.5}, "page_size"),
         ({"theme": "purple"}, "theme"),
+        ({"pop3": {"deletion": "shred"}}, "pop3.deletion"),
         ({"timezone": "Mars/Olympus"}, "timezone"),
         ({"language": "english!"}, "language"),
         ({"display_name": "two\nlines"}, "display_name"),

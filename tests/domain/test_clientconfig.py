@@ -65,19 +65,29 @@ def test_the_default_host_name_is_warned_about_and_a_real_one_is_not() -> None:
 
 
 def test_served_services_follow_the_port_settings() -> None:
-    (served,) = served_services(make())
-    assert served.service.name == "submission"
-    assert served.port == 2587  # the listening port when no public port is set
-    (served,) = served_services(make(public_submission_port=587))
-    assert served.port == 587
-    assert served_services(make(submission_port=0, public_submission_port=587)) == []
+    served = {s.service.name: s.port for s in served_services(make())}
+    # The listening ports when no public port is set, in the order clients should prefer them.
+    assert served == {"imaps": 2993, "imap": 2143, "pop3s": 2995, "pop3": 2110, "submission": 2587}
+    assert list(served) == ["imaps", "imap", "pop3s", "pop3", "submission"]
+    only_submission = {"imap_port": 0, "imaps_port": 0, "pop3_port": 0, "pop3s_port": 0}
+    (served_one,) = served_services(make(**only_submission, public_submission_port=587))
+    assert served_one.service.name == "submission"
+    assert served_one.port == 587
+    assert served_services(make(**only_submission, submission_port=0, public_submission_port=587)) == []
+    pop3s_only = served_services(make(imap_port=0, imaps_port=0, pop3_port=0, submission_port=0))
+    assert [(s.service.srv, s.service.socket_type, s.port) for s in pop3s_only] == [
+        ("_pop3s._tcp", "SSL", 2995)
+    ]
 
 
 def test_a_row_whose_settings_do_not_exist_yet_is_not_served() -> None:
-    pop3s = ClientService("pop3s", "pop3", "SSL", "_pop3s._tcp", "pop3s_port", "public_pop3s_port")
-    assert [s.service for s in served_services(make(), (*CLIENT_SERVICES, pop3s))] == list(CLIENT_SERVICES)
-    assert pop3s.incoming
-    assert not CLIENT_SERVICES[0].incoming
+    future = ClientService(
+        "managesieve", "imap", "STARTTLS", "_sieve._tcp", "sieve_port", "public_sieve_port"
+    )
+    assert [s.service for s in served_services(make(), (*CLIENT_SERVICES, future))] == list(CLIENT_SERVICES)
+    assert future.incoming
+    assert not CLIENT_SERVICES[-1].incoming
+    assert all(s.incoming for s in CLIENT_SERVICES[:-1])
 
 
 def test_public_smtp_port() -> None:
@@ -106,7 +116,7 @@ async def test_each_worker_logs_the_warning_at_start(
     settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     # (Without a placeholder there is nothing to log: startup_warnings is [], tested above.)
-    quiet = {"smtp_port": 0, "lmtp_port": 0, "submission_port": 0}
+    quiet = {"smtp_port": 0, "lmtp_port": 0, "submission_port": 0, "pop3_port": 0, "pop3s_port": 0}
     with caplog.at_level(logging.WARNING, logger="mailroom"):
         async with started_worker(settings.model_copy(update=quiet)):
             pass

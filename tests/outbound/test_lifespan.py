@@ -32,6 +32,8 @@ def settings_overrides(settings_overrides: dict[str, Any]) -> dict[str, Any]:
         "smtp_port": 0,
         "lmtp_port": 0,
         "submission_port": free_port(),
+        "pop3_port": 0,
+        "pop3s_port": 0,
         "queue_poll_seconds": 0.05,
     }
 

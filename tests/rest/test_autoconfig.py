@@ -15,8 +15,6 @@ import httpx
 import pytest
 
 from mailroom.clock import FakeClock
-from mailroom.domain import clientconfig
-from mailroom.domain.clientconfig import ClientService
 from mailroom.settings import Settings
 from mailroom.web import build_app
 from tests.conftest import Actor, problem, started
@@ -86,6 +84,27 @@ def protocols(root: ET.Element) -> list[dict[str, str | None]]:
     ]
 
 
+def incoming(kind: str, port: int, socket_type: str, username: str = "%EMAILADDRESS%") -> dict[str, Any]:
+    return {
+        "kind": "incomingServer",
+        "type": kind,
+        "hostname": "mail.mailhost.net",
+        "port": str(port),
+        "socketType": socket_type,
+        "username": username,
+        "authentication": "password-cleartext",
+    }
+
+
+#: The reading listeners on by default (their listening ports: no public_* port is set).
+INCOMING = [
+    incoming("imap", 2993, "SSL"),
+    incoming("imap", 2143, "STARTTLS"),
+    incoming("pop3", 2995, "SSL"),
+    incoming("pop3", 2110, "STARTTLS"),
+]
+NO_READING = {"imap_port": 0, "imaps_port": 0, "pop3_port": 0, "pop3s_port": 0}
+
 SUBMISSION_SERVER = {
     "kind": "outgoingServer",
     "type": "smtp",
@@ -110,8 +129,8 @@ async def test_autoconfig_lists_what_is_served_on_its_public_port(client: httpx.
     assert provider.get("id") == "example.org"
     assert [e.text for e in provider.findall("domain")] == ["example.org"]
     assert provider.findtext("displayName") == "example.org"
-    # Submission is the only client listener: no IMAP or POP3 is invented.
-    assert servers(root) == [SUBMISSION_SERVER]
+    # Every client listener that is on, reading ones first (IMAPS, IMAP, POP3S, POP3).
+    assert servers(root) == [*INCOMING, SUBMISSION_SERVER]
     # The same document at the domain's well-known address.
     well_known = await client.get(WELL_KNOWN, params={"emailaddress": "alice@example.org"})
     assert well_known.status_code == 200
@@ -150,9 +169,9 @@ async def test_an_alternative_domain_logs_in_at_its_domain(client: httpx.AsyncCl
     assert r.status_code == 200, r.text
     root = ET.fromstring(r.content)
     assert root.find("emailProvider/domain").text == "example.net"  # type: ignore[union-attr]
-    assert [s["username"] for s in servers(root)] == ["%EMAILLOCALPART%@example.org"]
+    assert {s["username"] for s in servers(root)} == {"%EMAILLOCALPART%@example.org"}
     r = await client.post(AUTODISCOVER, content=pox_request("Alice@Example.NET"))
-    assert [p["LoginName"] for p in protocols(ET.fromstring(r.content))] == ["alice@example.org"]
+    assert {p["LoginName"] for p in protocols(ET.fromstring(r.content))} == {"alice@example.org"}
 
 
 @pytest.mark.usefixtures("domains")
@@ -176,7 +195,15 @@ async def test_autodiscover_pox_response(client: httpx.AsyncClient, path: str) -
     )
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].startswith("text/xml")
-    assert protocols(ET.fromstring(r.content)) == [
+    listed = protocols(ET.fromstring(r.content))
+    assert [(p["Type"], p["Port"], p["Encryption"]) for p in listed[:4]] == [
+        ("IMAP", "2993", "SSL"),
+        ("IMAP", "2143", "TLS"),
+        ("POP3", "2995", "SSL"),
+        ("POP3", "2110", "TLS"),
+    ]
+    assert all("SMTPLast" not in p and p["LoginName"] == "alice@example.org" for p in listed[:4])
+    assert listed[4:] == [
         {
             "Type": "SMTP",
             "Server": "mail.mailhost.net",
@@ -236,7 +263,15 @@ async def test_client_config_method_over_rest(
 ) -> None:
     r = await client.get("/api/v1/clientconfig/example.org")
     assert r.status_code == 200, r.text
-    assert r.json() == {
+    body = r.json()
+    assert [(s["protocol"], s["port"], s["socket_type"]) for s in body["servers"][:4]] == [
+        ("imap", 2993, "SSL"),
+        ("imap", 2143, "STARTTLS"),
+        ("pop3", 2995, "SSL"),
+        ("pop3", 2110, "STARTTLS"),
+    ]
+    body["servers"] = body["servers"][4:]
+    assert body == {
         "domain": "example.org",
         "display_name": "example.org",
         "servers": [
@@ -263,32 +298,28 @@ async def test_the_autoconfig_protocol_can_be_switched_off(
         assert r.status_code == 404, path
 
 
-@pytest.mark.parametrize("settings_overrides", [{"submission_port": 0}])
+@pytest.mark.parametrize("settings_overrides", [{"submission_port": 0, **NO_READING}])
 async def test_nothing_served_nothing_configured(client: httpx.AsyncClient, make_domain: Any) -> None:
     await make_domain("example.org")
     r = await client.get(AUTOCONFIG, params={"emailaddress": "alice@example.org"})
     assert problem(r, 404, "not_found")["detail"].startswith("this server runs no mail client service")
 
 
-# -- a listener added later only declares itself ------------------------------------------------
+# -- a public port setting, where one exists, is what clients are told ---------------------------
 
 
 class WithImaps(Settings):
-    """Settings as they will be once an IMAPS listener exists."""
+    """Settings with a public IMAPS port (a proxy or NAT maps 993 to the listener)."""
 
-    imaps_port: int = 10993
     public_imaps_port: int | None = None
-
-
-IMAPS = ClientService("imaps", "imap", "SSL", "_imaps._tcp", "imaps_port", "public_imaps_port")
 
 
 @pytest.fixture
 async def imaps_client(
-    settings: Settings, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, clock: FakeClock
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Actor]]:
-    monkeypatch.setattr(clientconfig, "CLIENT_SERVICES", (IMAPS, *clientconfig.CLIENT_SERVICES))
-    extended = WithImaps(**dict(settings), public_imaps_port=993)
+    values = dict(settings) | NO_READING | {"imaps_port": 10993}
+    extended = WithImaps(**values, public_imaps_port=993)
     async with started(extended, clock) as app:
         await app.registry.call("admin.domains.create", {"domain": {"name": "example.org"}})
         created = await app.registry.call("admin.apikeys.create", {"key": {"name": "a", "admin": True}})
@@ -298,7 +329,7 @@ async def imaps_client(
             yield c, Actor("admin", principal, key=created["key"])
 
 
-async def test_a_listener_added_later_is_advertised_and_configured(
+async def test_only_the_listeners_that_are_on_are_advertised_on_their_public_ports(
     imaps_client: tuple[httpx.AsyncClient, Actor],
 ) -> None:
     client, admin = imaps_client
@@ -325,6 +356,8 @@ async def test_a_listener_added_later_is_advertised_and_configured(
     records = (await client.get("/api/v1/domains/example.org/dns", headers=admin.headers)).json()
     published = {(x["name"], x["type"]): x["value"] for x in records}
     assert published["_imaps._tcp.example.org.", "SRV"] == "0 1 993 mail.mailhost.net."
+    for off in ("_imap._tcp", "_pop3._tcp", "_pop3s._tcp"):
+        assert (f"{off}.example.org.", "SRV") not in published
     assert published["_submission._tcp.example.org.", "SRV"] == "0 1 587 mail.mailhost.net."
     assert published["autoconfig.example.org.", "CNAME"] == "mail.mailhost.net."
     assert published["autodiscover.example.org.", "CNAME"] == "mail.mailhost.net."

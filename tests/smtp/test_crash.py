@@ -58,6 +58,8 @@ class Server:
                 "MAILROOM_LMTP_PORT": str(self.lmtp_port),
                 "MAILROOM_SMTP_PORT": "0",
                 "MAILROOM_SUBMISSION_PORT": "0",
+                "MAILROOM_POP3_PORT": "0",
+                "MAILROOM_POP3S_PORT": "0",
             }
         )
         self.log = log

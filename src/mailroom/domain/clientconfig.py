@@ -1,12 +1,11 @@
 """What this server offers mail clients, as the DNS helper, autoconfig and autodiscover tell it.
 
-One table, :data:`CLIENT_SERVICES`, lists the listeners a mail client may use (today only
-submission). Each row names the settings of its listening port and of the port the world
-reaches it on (``public_*_port``, for a proxy or NAT; default: the listening port). A listener
-added later (IMAP, IMAPS, POP3, POP3S) declares itself with one row, and its SRV record, its
-autoconfig ``incomingServer`` and its autodiscover ``Protocol`` follow from it::
-
-    ClientService("imaps", "imap", "SSL", "_imaps._tcp", "imaps_port", "public_imaps_port")
+One table, :data:`CLIENT_SERVICES`, lists the listeners a mail client may use (IMAP and IMAPS,
+POP3 and POP3S, submission). Each row names the settings of its listening port and of the
+port the world reaches it on (``public_*_port``, for a proxy or NAT; default: the listening
+port; a ``public_*_port`` setting that does not exist counts as unset). Each listener declares
+itself with one row, and its SRV record (RFC 6186 / RFC 8314), its autoconfig
+``incomingServer`` and its autodiscover ``Protocol`` follow from it.
 
 A row is served when its port setting exists and is not 0.
 """
@@ -68,6 +67,10 @@ class ClientService:
 
 #: Every client listener mailroom has. Order: as clients should prefer them.
 CLIENT_SERVICES: tuple[ClientService, ...] = (
+    ClientService("imaps", "imap", "SSL", "_imaps._tcp", "imaps_port", "public_imaps_port"),
+    ClientService("imap", "imap", "STARTTLS", "_imap._tcp", "imap_port", "public_imap_port"),
+    ClientService("pop3s", "pop3", "SSL", "_pop3s._tcp", "pop3s_port", "public_pop3s_port"),
+    ClientService("pop3", "pop3", "STARTTLS", "_pop3._tcp", "pop3_port", "public_pop3_port"),
     ClientService(
         "submission", "smtp", "STARTTLS", "_submission._tcp", "submission_port", "public_submission_port"
     ),

@@ -88,6 +88,22 @@ class NotificationSettings(_Settings):
     desktop: StrictBool = Field(default=True, description="Show system (desktop or push) notifications.")
 
 
+#: What a POP3 client's DELE does at QUIT (docs/pop3.md): ``archive`` takes the message out
+#: of the INBOX into the archive (nothing is lost; the default), ``trash`` moves it to the
+#: trash, ``delete`` destroys it for good.
+Pop3Deletion = Literal["archive", "trash", "delete"]
+
+
+class Pop3Settings(_Settings):
+    """How POP3 clients act on this mailbox."""
+
+    deletion: Pop3Deletion = Field(
+        default="archive",
+        description="What a message a POP3 client deletes becomes: archive (out of the inbox, kept), "
+        "trash, or delete (gone for good).",
+    )
+
+
 class ClientSettings(_Settings):
     """Every setting of the mail client (``PUT`` replaces them all: absent fields get defaults)."""
 
@@ -131,10 +147,11 @@ class ClientSettings(_Settings):
     spam: SpamSettings = Field(default_factory=SpamSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     theme: Literal["system", "light", "dark"] = "system"
+    pop3: Pop3Settings = Field(default_factory=Pop3Settings)
 
 
 #: Client preferences stored in the settings table (the rest are mailbox fields).
-PREFERENCES = ("signature", "language", "timezone", "page_size", "notifications", "theme")
+PREFERENCES = ("signature", "language", "timezone", "page_size", "notifications", "theme", "pop3")
 
 
 def mailbox_fields(settings: ClientSettings) -> dict[str, Any]:
@@ -236,6 +253,10 @@ class SpamPatch(_Patch):
     mark_as_read: StrictBool | None = None
 
 
+class Pop3Patch(_Patch):
+    deletion: Pop3Deletion | None = None
+
+
 class NotificationPatch(_Patch):
     new_mail: StrictBool | None = None
     sound: StrictBool | None = None
@@ -267,3 +288,4 @@ class SettingsPatch(_Patch):
     spam: SpamPatch | None = None
     notifications: NotificationPatch | None = None
     theme: Literal["system", "light", "dark"] | None = None
+    pop3: Pop3Patch | None = None

@@ -49,6 +49,8 @@ LISTENERS: tuple[Listener, ...] = (
     Listener("lmtp", "lmtp_host", "lmtp_port"),
     Listener("submission", "submission_host", "submission_port"),
     Listener("socketmap", "socketmap_host", "socketmap_port"),
+    Listener("pop3", "pop3_host", "pop3_port"),
+    Listener("pop3s", "pop3_host", "pop3s_port"),
 )
 
 

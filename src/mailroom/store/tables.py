@@ -9,6 +9,7 @@ from mailroom.store import (
     jmap_schema,
     mail_schema,
     outbound_schema,
+    pop3_schema,
     schema,
     uploads_schema,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "mail_schema",
     "metadata",
     "outbound_schema",
+    "pop3_schema",
     "schema",
     "uploads_schema",
 ]

@@ -48,12 +48,16 @@ def backend(settings: Settings, protocol: Protocol) -> tuple[str, int]:
     if configured:
         host, _, port = configured.rpartition(":")
         return host.strip("[]"), int(port)
+    listening: tuple[str, int]
     if protocol == "smtp":
-        host = settings.submission_host
-        # A wildcard bind is reachable on loopback; nginx needs an address to connect to.
-        wildcard = host in ("", "0.0.0.0", "::")  # noqa: S104 (compared, not bound)
-        return ("127.0.0.1" if wildcard else host), settings.submission_port
-    return "127.0.0.1", 2143 if protocol == "imap" else 2110
+        listening = settings.submission_host, settings.submission_port
+    elif protocol == "pop3":
+        listening = settings.pop3_host, settings.pop3_port
+    else:
+        listening = str(getattr(settings, "imap_host", "127.0.0.1")), settings.imap_port
+    # A wildcard bind is reachable on loopback; nginx needs an address to connect to.
+    wildcard = listening[0] in ("", "0.0.0.0", "::")  # noqa: S104 (compared, not bound)
+    return ("127.0.0.1" if wildcard else listening[0]), listening[1]
 
 
 @api.method("mail.proxy.login", access=Internal())
