@@ -355,7 +355,7 @@ async def _store_for(tx: Tx, rt: Runtime, msg: _Message, user: Row | None, rcpt:
         names.append("starred")
     label_ids = await label_store.ensure(tx, user_id, names, msg.now)
     message_id = id_key(parsed.message_id) if parsed.message_id else None
-    thread_id = await threading.assign_thread(
+    thread_id, new_thread = await threading.assign_thread(
         tx,
         user_id,
         message_id=message_id,
@@ -365,15 +365,23 @@ async def _store_for(tx: Tx, rt: Runtime, msg: _Message, user: Row | None, rcpt:
         received_at=msg.received_at,
         window=timedelta(days=rt.settings.thread_subject_window_days),
     )
-    if msg.options.labels is None and not spam and await thread_store.is_muted(tx, thread_id):
+    # A thread made for this email is not muted (nothing to read).
+    if (
+        msg.options.labels is None
+        and not spam
+        and not new_thread
+        and await thread_store.is_muted(tx, thread_id)
+    ):
         # A muted thread's new mail skips the inbox (it is known only once threaded).
         names = ["archive" if n == "inbox" else n for n in names]
         label_ids = await label_store.ensure(tx, user_id, names, msg.now)
-    email_id = await email_store.insert_email(
-        tx, _email_row(msg, user_id, thread_id, message_id, spam, user, rcpt, trace, size)
-    )
+    row = _email_row(msg, user_id, thread_id, message_id, spam, user, rcpt, trace, size)
+    email_id = await email_store.insert_email(tx, row)
     await email_store.add_labels(tx, email_id, label_ids.values())
-    await thread_store.refresh(tx, thread_id)
+    if new_thread:  # its summary is this email's: made from the row, nothing read back
+        await thread_store.begin_with(tx, thread_id, user_id, email_id, row, label_ids.values())
+    else:
+        await thread_store.refresh(tx, thread_id)
     await fulltext.index(tx, email_id, user_id, msg.document)
     await email_store.add_quota_used(tx, user_id, size)
     if msg.source in _ANSWERABLE:
