@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 from mailroom.store._prepared import savepoint
-from mailroom.store.engine import Database, Tx
+from mailroom.store.tx import Database, Tx
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
