@@ -203,10 +203,13 @@ class Broker(ABC):
         if last_event_id is not None and EVENT_ID.match(last_event_id):
             try:
                 replayed = await self.replay(user_id, last_event_id)
-                for type in {e.type for e in replayed}:
-                    await self._enrich_for_listeners(
-                        type, [(e.user_id, e.data) for e in replayed if e.type == type]
-                    )
+                try:
+                    for type in {e.type for e in replayed}:
+                        await self._enrich_for_listeners(
+                            type, [(e.user_id, e.data) for e in replayed if e.type == type]
+                        )
+                except Exception:  # the events still go out, without what could not be added
+                    log.exception("could not enrich the replay for user %s", user_id)
                 sub._load_replay(replayed)
             except BaseException:
                 await sub.aclose()
