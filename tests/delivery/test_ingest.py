@@ -398,3 +398,49 @@ async def test_results_are_plain_values(mailroom: Mailroom, call: Call) -> None:
     assert dataclasses.asdict(r)["address"] == "alice@example.org"
     assert r.ok
     assert not r.temporary
+
+
+async def test_a_new_thread_gets_the_summary_a_refresh_would_compute(mailroom: Mailroom) -> None:
+    """Ingest makes a new thread's summary, label rows and label counts from the email it
+    inserted (store/threads.py ``begin_with``); recomputing them from the tables changes nothing."""
+    from mailroom.store import threads as thread_store
+    from mailroom.store.mail_schema import labels, thread_labels, threads
+
+    await create_user(mailroom, "alice@example.org")
+    attachment = (
+        "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b1\r\n\r\n--b1\r\n"
+        "Content-Type: text/plain\r\n\r\nSee attached.\r\n--b1\r\nContent-Type: application/pdf\r\n"
+        'Content-Disposition: attachment; filename="a.pdf"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+        "JVBERi0xLjQK\r\n--b1--\r\n"
+    )
+    plain = message(subject="Plain", sender="Bob Smith <bob@example.net>", message_id="<p1@example.net>")
+    with_file = message(subject="File", message_id="<f1@example.net>", headers={"X-Pad": "1"}).replace(
+        b"\r\n\r\nHello Alice", b"\r\n" + attachment.encode() + b"\r\nHello Alice", 1
+    )
+    reply = message(subject="Re: Plain", message_id="<p2@example.net>", in_reply_to="<p1@example.net>")
+    for raw, options in (
+        (plain, {}),
+        (with_file, {"is_starred": True}),
+        (message(subject="Read", message_id="<r1@example.net>"), {"is_read": True, "labels": ("archive",)}),
+        (reply, {}),
+    ):
+        [result] = await deliver(mailroom, raw, "alice@example.org", **options)
+        assert result.ok, result.reply
+
+    async def snapshot() -> tuple[Any, ...]:
+        async with mailroom.runtime.db.read() as tx:
+            return (
+                await tx.all(select(threads).order_by(threads.c.id)),
+                await tx.all(
+                    select(thread_labels).order_by(thread_labels.c.thread_id, thread_labels.c.label_id)
+                ),
+                await tx.all(select(labels).order_by(labels.c.id)),
+            )
+
+    made = await snapshot()
+    assert len(made[0]) == 3  # the reply joined the first thread
+    assert any(t["n_attachments"] == 1 and t["n_starred"] == 1 for t in made[0])
+    async with mailroom.runtime.db.write() as tx:
+        for thread in made[0]:
+            await thread_store.refresh(tx, int(thread["id"]))
+    assert await snapshot() == made

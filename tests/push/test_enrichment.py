@@ -59,3 +59,37 @@ async def test_a_group_of_new_mail_is_enriched_together(
     # Fewer reads than messages: one per mailbox per group, whatever the grouping was.
     assert len(reads) < sum(len(s) for s in subjects.values())
     assert {user_id for user_id, _ in reads} == {alice.principal.user_id, bob.principal.user_id}
+
+
+async def test_nobody_listening_reads_no_summary_and_a_replay_gets_it(
+    mailroom: Mailroom, make_user: MakeUser, deliver: Deliver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice = await make_user("alice@example.org")
+    user_id = alice.principal.user_id or 0
+    reads: list[list[int]] = []
+    real = _push._summaries
+
+    async def counting(tx: Any, uid: int, thread_ids: list[int]) -> list[dict[str, Any]]:
+        reads.append(list(thread_ids))
+        return await real(tx, uid, thread_ids)
+
+    monkeypatch.setattr(_push, "_summaries", counting)
+    events = mailroom.runtime.events
+    assert not events.listening(user_id)
+    before = await events.publish(user_id, "label.counts", {"labels": []})
+    await deliver(message(subject="While away", to="alice@example.org"), "alice@example.org")
+    assert reads == []  # nobody listens: no summary read after the commit
+
+    sub = await events.subscribe(user_id, before)  # a client reconnects: the replay enriches
+    event = await asyncio.wait_for(anext(sub), 5)
+    assert event.type == "email.received"
+    assert event.data["thread"]["subject"] == "While away"
+    assert event.data["thread"]["thread_id"] == event.data["thread_id"]
+    assert isinstance(event.data["state"], int)
+    assert len(reads) == 1
+
+    await deliver(message(subject="Live one", to="alice@example.org"), "alice@example.org")
+    live = await asyncio.wait_for(anext(sub), 5)  # listened to now: enriched as it is published
+    assert live.data["thread"]["subject"] == "Live one"
+    assert len(reads) == 2
+    await sub.aclose()

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event, text
 
-from mailroom.store import engine
+from mailroom.store import sqlite as engine
 from mailroom.store.engine import AsyncDatabase, SQLiteDatabase
 
 from ..conftest import PG_URL
@@ -136,7 +136,7 @@ async def test_a_failed_flush_is_logged_and_tried_again(
     await asyncio.sleep(0.1)
     before = syncs.count()
     syncs.fail_next = True
-    with caplog.at_level(logging.ERROR, logger="mailroom.store.engine"):
+    with caplog.at_level(logging.ERROR, logger="mailroom.store.sqlite"):
         await _insert(deferred, 1)
         await asyncio.sleep(0.3)
     assert "flushing the database's WAL to disk failed" in caplog.text

@@ -22,7 +22,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.pool import StaticPool
 
 from mailroom.store._prepared import insert_query
-from mailroom.store.engine import Query, _row_builder
+from mailroom.store.query import Query, _row_builder
 from mailroom.store.types import UTCDateTime
 
 meta = MetaData()

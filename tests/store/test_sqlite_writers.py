@@ -66,7 +66,7 @@ async def test_a_cancelled_commit_finishes_before_the_connection_is_released(
     import threading
     import time
 
-    from mailroom.store import engine
+    from mailroom.store import sqlite as engine
 
     url = f"sqlite:///{tmp_path / 'cancel.db'}"
     db = SQLiteDatabase(url)
@@ -117,7 +117,7 @@ async def test_a_write_that_cannot_take_the_lock_fails_and_leaves_the_writer_usa
     import sqlite3
 
     from mailroom.errors import Unavailable
-    from mailroom.store import engine
+    from mailroom.store import sqlite as engine
 
     path = tmp_path / "busy.db"
     db = SQLiteDatabase(f"sqlite:///{path}")
@@ -150,7 +150,7 @@ async def test_a_write_cancelled_while_waiting_for_the_lock_leaves_no_transactio
     import sqlite3
     import threading
 
-    from mailroom.store import engine
+    from mailroom.store import sqlite as engine
 
     path = tmp_path / "cancel-begin.db"
     db = SQLiteDatabase(f"sqlite:///{path}")

@@ -187,6 +187,10 @@ def _single_part(text: str, pol: Policy, limits: ParseLimits) -> LimitedMessage 
         return None
     blank = min(ends)
     cut = blank + (2 if text[blank + 1] == "\n" else 3)
+    if "multipart" in text[:cut].lower():
+        # Most likely a multipart: the trial would parse the header block only to give up
+        # (a third of a multipart's parse). Anything else that names it parses as before.
+        return None
     trial = ParseLimits(limits.max_depth, limits.parts_left)
 
     def factory(policy: Policy = pol) -> LimitedMessage:

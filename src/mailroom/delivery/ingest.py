@@ -31,7 +31,6 @@ Any unexpected failure answers ``451 4.3.0`` (temporary) for every recipient: ne
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import hashlib
 import logging
 from collections.abc import Sequence
@@ -55,8 +54,8 @@ from mailroom.store import emails as email_store
 from mailroom.store import labels as label_store
 from mailroom.store import recipients as mailbox_store
 from mailroom.store import threads as thread_store
-from mailroom.store._prepared import savepoint
 from mailroom.store.engine import Row, Tx
+from mailroom.store.group_commit import GroupCommit
 
 log = logging.getLogger("mailroom.delivery")
 
@@ -256,7 +255,7 @@ async def ingest(
             now=now,
             stamp=stamp,
         )
-        results = await _group_commit(rt).deliver(message, accepted)
+        results = await _group_commit(rt).submit((message, accepted))
     except Exception:
         log.exception("ingest failed; every recipient gets a temporary failure")
         return [
@@ -267,86 +266,28 @@ async def ingest(
     return [by_address[r.address] if r.accepted else RecipientResult(r.address, r.reply) for r in recipients]
 
 
-class _GroupCommit:
-    """Deliveries that arrive while a transaction commits share the next one (one fsync).
+#: What the group commit is given per message: the message and its resolved recipients.
+_Delivery = tuple[_Message, list[Resolution]]
+_COMMITTER = "mailroom.ingest.group_commit"
 
-    With one client nothing waits: a delivery finds the committer idle and runs at once. With
-    several, the ones that queued during a commit run together, each in a savepoint so that
-    one failing does not undo the others. The commit, and so every ``250``, comes after all of
-    them are written.
-    """
 
-    MAX_BATCH = 64
+def _group_commit(rt: Runtime) -> GroupCommit[_Delivery, list[RecipientResult]]:
+    """The process's one committer of deliveries (store/group_commit.py): deliveries that
+    arrive while a commit runs share the next transaction and its fsync."""
+    committer = rt.extras.get(_COMMITTER)
+    if isinstance(committer, GroupCommit):
+        return committer
 
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
-        self.pending: list[tuple[_Message, list[Resolution], asyncio.Future[list[RecipientResult]]]] = []
-        self.running = False
-        self.task: asyncio.Future[None] | None = None
+    async def work(tx: Tx, delivery: _Delivery) -> list[RecipientResult]:
+        return await _deliver(tx, rt, *delivery)
 
-    async def deliver(self, msg: _Message, recipients: list[Resolution]) -> list[RecipientResult]:
-        future: asyncio.Future[list[RecipientResult]] = asyncio.get_running_loop().create_future()
-        self.pending.append((msg, recipients, future))
-        if not self.running:
-            self.running = True
-            # A context of its own: the committer serves every caller, and must never join
-            # a unit of work (Database.unit_of_work) of the caller that happened to start it.
-            loop = asyncio.get_running_loop()
-            self.task = loop.create_task(self._drain(), context=contextvars.Context())
-        return await future
-
-    async def _drain(self) -> None:
-        try:
-            while self.pending:
-                batch, self.pending = self.pending[: self.MAX_BATCH], self.pending[self.MAX_BATCH :]
-                await self._commit(batch)
-        finally:
-            self.running = False
-
-    async def _commit(
-        self, batch: list[tuple[_Message, list[Resolution], asyncio.Future[list[RecipientResult]]]]
-    ) -> None:
-        outcomes: list[list[RecipientResult] | BaseException] = []
-        try:
-            async with self.rt.db.write(durable=True) as tx:
-                if len(batch) == 1:
-                    # Alone in its transaction, a delivery needs no savepoint (two statements
-                    # through SQLAlchemy): if it fails, the whole transaction is rolled back.
-                    msg, recipients, _ = batch[0]
-                    outcomes.append(await _deliver(tx, self.rt, msg, recipients))
-                else:
-                    for msg, recipients, _ in batch:
-                        try:
-                            async with savepoint(tx):
-                                outcomes.append(await _deliver(tx, self.rt, msg, recipients))
-                        except Exception as exc:
-                            outcomes.append(exc)
-        except BaseException as exc:  # the transaction failed: nothing of the batch is stored
-            for _, _, future in batch:
-                if not future.done():
-                    future.set_exception(exc if isinstance(exc, Exception) else RuntimeError("cancelled"))
-            if not isinstance(exc, Exception):
-                raise
-            return
-        for (_, _, future), outcome in zip(batch, outcomes, strict=True):
-            if future.done():
-                continue
-            if isinstance(outcome, BaseException):
-                future.set_exception(outcome)
-            else:
-                future.set_result(outcome)
+    async def announce(committed: list[tuple[_Delivery, list[RecipientResult]]]) -> None:
         # Push, after the commit and the replies: a savepoint that failed stored nothing.
-        committed = (
-            m for (m, _, _), o in zip(batch, outcomes, strict=True) if not isinstance(o, BaseException)
-        )
-        await announce_received(self.rt, [s for m in committed for s in m.stored])
+        await announce_received(rt, [s for (msg, _), _ in committed for s in msg.stored])
 
-
-def _group_commit(rt: Runtime) -> _GroupCommit:
-    committer = rt.extras.get("mailroom.ingest.group_commit")
-    if not isinstance(committer, _GroupCommit):
-        committer = rt.extras["mailroom.ingest.group_commit"] = _GroupCommit(rt)
-    return committer
+    created: GroupCommit[_Delivery, list[RecipientResult]] = GroupCommit(rt.db, work, announce)
+    rt.extras[_COMMITTER] = created
+    return created
 
 
 async def _deliver(tx: Tx, rt: Runtime, msg: _Message, recipients: list[Resolution]) -> list[RecipientResult]:
@@ -417,7 +358,7 @@ async def _store_for(tx: Tx, rt: Runtime, msg: _Message, user: Row | None, rcpt:
         names.append("starred")
     label_ids = await label_store.ensure(tx, user_id, names, msg.now)
     message_id = id_key(parsed.message_id) if parsed.message_id else None
-    thread_id = await threading.assign_thread(
+    thread_id, new_thread = await threading.assign_thread(
         tx,
         user_id,
         message_id=message_id,
@@ -427,15 +368,23 @@ async def _store_for(tx: Tx, rt: Runtime, msg: _Message, user: Row | None, rcpt:
         received_at=msg.received_at,
         window=timedelta(days=rt.settings.thread_subject_window_days),
     )
-    if msg.options.labels is None and not spam and await thread_store.is_muted(tx, thread_id):
+    # A thread made for this email is not muted (nothing to read).
+    if (
+        msg.options.labels is None
+        and not spam
+        and not new_thread
+        and await thread_store.is_muted(tx, thread_id)
+    ):
         # A muted thread's new mail skips the inbox (it is known only once threaded).
         names = ["archive" if n == "inbox" else n for n in names]
         label_ids = await label_store.ensure(tx, user_id, names, msg.now)
-    email_id = await email_store.insert_email(
-        tx, _email_row(msg, user_id, thread_id, message_id, spam, user, rcpt, trace, size)
-    )
+    row = _email_row(msg, user_id, thread_id, message_id, spam, user, rcpt, trace, size)
+    email_id = await email_store.insert_email(tx, row)
     await email_store.add_labels(tx, email_id, label_ids.values())
-    await thread_store.refresh(tx, thread_id)
+    if new_thread:  # its summary is this email's: made from the row, nothing read back
+        await thread_store.begin_with(tx, thread_id, user_id, email_id, row, label_ids.values())
+    else:
+        await thread_store.refresh(tx, thread_id)
     await fulltext.index(tx, email_id, user_id, msg.document)
     await email_store.add_quota_used(tx, user_id, size)
     if msg.source in _ANSWERABLE:

@@ -46,8 +46,9 @@ async def assign_thread(
     subject: str,
     received_at: datetime,
     window: timedelta,
-) -> int:
-    """The id of the thread the email joins (created or merged as needed)."""
+) -> tuple[int, bool]:
+    """The id of the thread the email joins (created or merged as needed), and whether it
+    was created for it (then it is empty yet: the caller's email is its first)."""
     keys, referenced = thread_keys(message_id, in_reply_to, references)
     found = await store.thread_ids_for(tx, user_id, keys) if keys else {}
     candidates = sorted(set(found.values()))
@@ -59,8 +60,9 @@ async def assign_thread(
             await store.merge(tx, thread_id, candidates[1:])
     elif not referenced and normalized and is_reply_subject(subject):
         thread_id = await store.recent_by_subject(tx, user_id, normalized, received_at - window)
+    created = thread_id is None
     if thread_id is None:
         thread_id = await store.create(tx, user_id, subject, normalized, received_at)
     # Ids found already point at thread_id (directly or through the merge).
     await store.register_ids(tx, user_id, [k for k in keys if k not in found], thread_id)
-    return thread_id
+    return thread_id, created

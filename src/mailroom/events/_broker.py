@@ -143,12 +143,30 @@ class Broker(ABC):
         self.queue_size = settings.push_queue_size
         self._local: dict[int, set[Subscription]] = {}
         self._enrichers: dict[str, list[Enricher]] = {}
+        self._listener_enrichers: dict[str, list[Enricher]] = {}
 
     # -- publishing ---------------------------------------------------------------------
 
-    def add_enricher(self, type: str, enricher: Enricher) -> None:
-        """Let a service add to ``type`` events' payloads (the thread summary, say)."""
-        self._enrichers.setdefault(type, []).append(enricher)
+    def add_enricher(self, type: str, enricher: Enricher, *, for_listeners: bool = False) -> None:
+        """Let a service add to ``type`` events' payloads (the thread summary, say).
+
+        ``for_listeners``: what it adds is only for clients, so it reads nothing for a mailbox
+        nobody listens to (:meth:`listening`): such an event is buffered without it, and the
+        enricher adds it when the event is replayed to a client that reconnects. An enricher
+        of this kind must leave a payload it already enriched as it is (it sees each replay).
+        """
+        enrichers = self._listener_enrichers if for_listeners else self._enrichers
+        enrichers.setdefault(type, []).append(enricher)
+
+    def listening(self, user_id: int) -> bool:
+        """Whether a client may be listening to ``user_id``'s events now (anywhere): true
+        unless the broker knows there is none. Here: any subscriber in this process."""
+        return bool(self._local.get(user_id))
+
+    async def _enrich_for_listeners(self, type: str, payloads: list[tuple[int, dict[str, Any]]]) -> None:
+        if payloads:
+            for enricher in self._listener_enrichers.get(type, ()):
+                await enricher(payloads)
 
     async def publish(self, user_id: int, type: str, data: Mapping[str, Any]) -> str:
         """Record the event in ``user_id``'s replay buffer and send it to their clients."""
@@ -160,8 +178,13 @@ class Broker(ABC):
         if type not in EVENT_TYPES:
             raise ValueError(f"unknown event type {type!r}")
         payloads = [(user_id, dict(data)) for user_id, data in items]
+        listened = [p for p in payloads if self.listening(p[0])]
+        await self._enrich_for_listeners(type, listened)
         for enricher in self._enrichers.get(type, ()):
             await enricher(payloads)
+        if len(listened) < len(payloads):  # a client that subscribed meanwhile gets them too
+            late = [p for p in payloads if self.listening(p[0]) and not any(p is q for q in listened)]
+            await self._enrich_for_listeners(type, late)
         now = self.clock.now()
         return [await self._publish(user_id, type, payload, now) for user_id, payload in payloads]
 
@@ -179,7 +202,15 @@ class Broker(ABC):
         self._local.setdefault(user_id, set()).add(sub)
         if last_event_id is not None and EVENT_ID.match(last_event_id):
             try:
-                sub._load_replay(await self.replay(user_id, last_event_id))
+                replayed = await self.replay(user_id, last_event_id)
+                try:
+                    for type in {e.type for e in replayed}:
+                        await self._enrich_for_listeners(
+                            type, [(e.user_id, e.data) for e in replayed if e.type == type]
+                        )
+                except Exception:  # the events still go out, without what could not be added
+                    log.exception("could not enrich the replay for user %s", user_id)
+                sub._load_replay(replayed)
             except BaseException:
                 await sub.aclose()
                 raise

@@ -44,6 +44,10 @@ class RedisBroker(Broker):
         self._listener: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
 
+    def listening(self, user_id: int) -> bool:
+        """Clients may listen on any worker or host: this broker cannot tell, so always."""
+        return True
+
     def _stream(self, user_id: int) -> str:
         return f"{self.prefix}:{user_id}"
 

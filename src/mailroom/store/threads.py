@@ -10,7 +10,7 @@ counts are exact without ever counting a label.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -303,7 +303,7 @@ async def _set_labels(
     await _bump_counts(tx, before, _sums_of_rows(rows))
 
 
-def _participants(rows: list[Row]) -> list[dict[str, Any]]:
+def _participants(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     seen: dict[str, dict[str, Any]] = {}
     for row in rows:
         for address in row["from_addrs"] or []:
@@ -341,6 +341,42 @@ async def refresh(tx: Tx, thread_id: int) -> bool:
     label_rows = await tx.all(_LABEL_COUNTS, {"thread_id": thread_id})
     await _set_labels(tx, thread_id, int(user_id), last_date, label_rows)
     return True
+
+
+async def begin_with(
+    tx: Tx, thread_id: int, user_id: int, email_id: int, email: Mapping[str, Any], label_ids: Collection[int]
+) -> None:
+    """What :func:`refresh` makes of a thread just created (by :func:`create`) for this one
+    email, from the email's own column values: nothing is read back (ingest's new threads).
+
+    ``email`` holds the inserted row's ``received_at``, ``subject``, ``from_addrs``,
+    ``snippet``, ``is_read``, ``is_starred``, ``has_attachments`` and ``encryption``.
+    """
+    unread = 0 if email["is_read"] else 1
+    await run(
+        tx,
+        _UPDATE_SUMMARY,
+        {
+            "thread_id": thread_id,
+            "last_date": email["received_at"],
+            "latest_email_id": email_id,
+            "latest_subject": email["subject"],
+            "latest_from": email["from_addrs"] or [],
+            "snippet": email["snippet"],
+            "participants": _participants([email]),
+            "n_emails": 1,
+            "n_unread": unread,
+            "n_starred": 1 if email["is_starred"] else 0,
+            "n_attachments": 1 if email["has_attachments"] else 0,
+            "n_signed": 1 if email["encryption"] == "signed" else 0,
+            "n_encrypted": 1 if email["encryption"] == "encrypted" else 0,
+        },
+    )
+    rows = [{"label_id": label_id, "n_emails": 1, "n_unread": unread} for label_id in sorted(set(label_ids))]
+    for r in rows:
+        values = {"thread_id": thread_id, "user_id": user_id, "last_date": email["received_at"], **r}
+        await run(tx, _ADD_LABEL, values)
+    await _bump_counts(tx, {}, _sums_of_rows(rows))
 
 
 def _unread_in_thread() -> Any:

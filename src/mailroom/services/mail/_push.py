@@ -51,7 +51,8 @@ async def label_counts(rt: Runtime, user_id: int) -> list[dict[str, Any]]:
 
 
 def install(rt: Runtime) -> None:
-    """Add the thread summary to ``email.received`` events.
+    """Add the thread summary to ``email.received`` events of mailboxes a client listens to
+    (the summary is read for clients: with nobody listening it is added on replay).
 
     Not the label counts (cheap to read now that they are kept on write, but not part of
     this event): the summary's labels and unread count let a client adjust its own.
@@ -60,11 +61,16 @@ def install(rt: Runtime) -> None:
     async def enrich(events: list[tuple[int, dict[str, Any]]]) -> None:
         # A group commit's new mail together: the summaries of each mailbox's threads in
         # one read (three queries), not one read per message.
+        # Only for listened mailboxes (the broker asks for none else); an event replayed to
+        # a reconnecting client comes again, and one enriched already is left as it is.
+        events = [(user_id, data) for user_id, data in events if "thread" not in data]
         wanted: dict[int, list[int]] = {}
         for user_id, data in events:
             thread_id = data.get("thread_id")
             if isinstance(thread_id, int):
                 wanted.setdefault(user_id, []).append(thread_id)
+        if not wanted:
+            return
         found: dict[tuple[int, int], dict[str, Any]] = {}
         async with rt.db.read() as tx:
             for user_id, thread_ids in wanted.items():
@@ -75,7 +81,7 @@ def install(rt: Runtime) -> None:
             if isinstance(thread_id, int):
                 data["thread"] = found.get((user_id, thread_id))
 
-    rt.events.add_enricher("email.received", enrich)
+    rt.events.add_enricher("email.received", enrich, for_listeners=True)
 
     async def add_state(events: list[tuple[int, dict[str, Any]]]) -> None:
         # Ingest reads the state in its own transaction; for the others, read after the
