@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mailroom.delivery.ingest import IngestOptions, ingest, temporary_failure
 from mailroom.delivery.resolve import Resolution, SrsKey, resolve
+from mailroom.delivery.rspamd import screen
 from mailroom.delivery.trace import Arrival
 from mailroom.registry import Context, Internal
 from mailroom.services.mail._api import api
@@ -87,6 +88,19 @@ async def deliver(
                 )
     except Exception:
         return [DeliveryStatus(address=a, code=451, reply=temporary_failure(a)) for a in recipients]
+    if settings.rspamd_url or settings.spam_trusted_hosts:  # off by default: no cost then
+        screened = await screen(
+            settings,
+            raw,
+            mail_from=mail_from,
+            recipients=recipients,
+            peer_ip=session.peer_ip if session else None,
+            helo=session.helo if session else None,
+        )
+        if screened.refusal is not None:
+            code = int(screened.refusal[:3])
+            return [DeliveryStatus(address=a, code=code, reply=screened.refusal) for a in recipients]
+        raw = screened.raw
     options = None
     if session is not None:
         options = IngestOptions(arrival=Arrival(session.protocol, session.helo, session.peer_ip))
