@@ -147,18 +147,37 @@ class Rspamd:
     folder: Path
 
 
-def write_rspamd_config(folder: Path, *, dns_port: int, normal: int, controller: int, proxy: int) -> Path:
-    """``local.d`` and ``override.d`` for a loopback rspamd; returns the LOCAL_CONFDIR."""
+def write_rspamd_config(
+    folder: Path, *, dns_port: int, normal: int, controller: int, proxy: int, layout: Path | None = None
+) -> Path:
+    """``local.d`` and ``override.d`` for a loopback rspamd; returns the LOCAL_CONFDIR.
+
+    ``layout``: a production rspamd folder (deploy/rspamd) whose files are used as they are,
+    with only its loopback ports replaced by the test's and the test's DNS and modules added.
+    """
     local = folder / "etc"
     for sub in ("local.d", "override.d"):
         (local / sub).mkdir(parents=True, exist_ok=True)
-    (local / "local.d" / "options.inc").write_text(
+    test_options = (
         f'dns {{ nameserver = ["127.0.0.1:{dns_port}"]; timeout = 0.5s; retransmits = 1; }}\n'
-        'local_addrs = "127.0.0.1/32";\n'
         # Debian's list of 9,600 public suffixes takes rspamd ~45 s to compile at each start.
         f'url_tld = "{folder / "tld.dat"}";\n'
     )
     (folder / "tld.dat").write_text("com\nnet\norg\ntest\nexample\n")
+    if layout is not None:
+        ports = {"127.0.0.1:11332": proxy, "127.0.0.1:11333": normal, "127.0.0.1:11334": controller}
+        for source in sorted(layout.glob("*.d/*")):
+            text = source.read_text()
+            for address, port in ports.items():
+                text = text.replace(address, f"127.0.0.1:{port}")
+            if source.name == "options.inc":
+                text += test_options
+            (local / source.parent.name / source.name).write_text(text)
+        for module in NETWORK_MODULES:
+            (local / "override.d" / f"{module}.conf").write_text("enabled = false;\n")
+        (local / "override.d" / "classifier-bayes.conf").write_text("enabled = false;\n")
+        return local
+    (local / "local.d" / "options.inc").write_text(test_options + 'local_addrs = "127.0.0.1/32";\n')
     (local / "override.d" / "worker-normal.inc").write_text(
         f'bind_socket = "127.0.0.1:{normal}";\ncount = 1;\n'
     )
@@ -184,11 +203,13 @@ def write_rspamd_config(folder: Path, *, dns_port: int, normal: int, controller:
 
 
 @contextmanager
-def run_rspamd(folder: Path, dns: LoopbackDns) -> Iterator[Rspamd]:
+def run_rspamd(folder: Path, dns: LoopbackDns, layout: Path | None = None) -> Iterator[Rspamd]:
     """Start Debian's rspamd on loopback with its own folder; stopped at the end."""
     folder.mkdir(parents=True, exist_ok=True)
     normal, controller, proxy = free_port(), free_port(), free_port()
-    local = write_rspamd_config(folder, dns_port=dns.port, normal=normal, controller=controller, proxy=proxy)
+    local = write_rspamd_config(
+        folder, dns_port=dns.port, normal=normal, controller=controller, proxy=proxy, layout=layout
+    )
     for sub in ("db", "run", "log"):
         (folder / sub).mkdir(exist_ok=True)
     env_vars = {
