@@ -171,6 +171,9 @@ def write_rspamd_config(
             for address, port in ports.items():
                 text = text.replace(address, f"127.0.0.1:{port}")
             if source.name == "options.inc":
+                # The outside client of the tests is 127.0.0.2: only 127.0.0.1 stays "local".
+                assert "local_addrs = [127.0.0.0/8, ::1];" in text
+                text = text.replace("local_addrs = [127.0.0.0/8, ::1];", "local_addrs = [127.0.0.1/32];")
                 text += test_options
             (local / source.parent.name / source.name).write_text(text)
         for module in NETWORK_MODULES:

@@ -42,7 +42,7 @@ from aiosmtpd.controller import Controller
 
 from mailroom.frontends.smtp.certificate import generate_self_signed
 from tests.cli.test_serve_listeners import _environment
-from tests.mta.daemons import RSPAMD, LoopbackDns, free_port, run_rspamd
+from tests.mta.daemons import GTUBE, RSPAMD, LoopbackDns, free_port, run_rspamd
 from tests.mta.test_nginx import MAIL_MODULE, NGINX
 from tests.processes import stop_group
 
@@ -212,6 +212,9 @@ def _start_postfix(layout: Layout, milter: str, cert: Path, key: Path) -> Path:
         f"maillog_file_prefixes = {layout.root}\n"
         f"relayhost = [127.0.0.1]:{p['sink']}\nsmtp_dns_support_level = disabled\n"
         "smtpd_peername_lookup = no\nsmtp_tls_security_level = none\n"
+        # Every test client is on loopback, which rspamd never judges (SPF, DMARC): the
+        # "outside" one (127.0.0.2) names a documentation address by Postfix's XCLIENT.
+        "smtpd_authorized_xclient_hosts = 127.0.0.2\n"
     )
     master = substitute(
         (DEPLOY / "postfix" / "master.cf").read_text(),
@@ -320,6 +323,8 @@ def _outside(port: int) -> smtplib.SMTP:
     """A client on the Internet (127.0.0.2: not in Postfix's mynetworks) talking to port 25."""
     conn = smtplib.SMTP("127.0.0.1", port, timeout=60, source_address=("127.0.0.2", 0))
     conn.ehlo("mx.outside.test")
+    assert conn.docmd("XCLIENT", "ADDR=192.0.2.25 NAME=mx.outside.test")[0] == 220
+    conn.ehlo("mx.outside.test")
     conn.starttls(context=_tls())
     conn.ehlo("mx.outside.test")
     return conn
@@ -388,9 +393,20 @@ def test_the_deploy_layout_carries_mail_both_ways(layout: Layout) -> None:
         headers={"Authorization": f"Bearer {alice_key}"},
     ).content
     head = raw_stored.split(b"\r\n\r\n", 1)[0].decode()
-    assert "Authentication-Results: " in head, head
+    assert "Authentication-Results: mail.example.org;" in head, head
+    # rspamd's own verdict on the outside client: outside.test publishes no SPF.
+    assert re.search(r"spf=none \([^)]*192\.0\.2\.25\) smtp\.mailfrom=ann@outside\.test", head), head
     assert "X-Spam-Score: " in head, head
     assert "by mail.example.org (Postfix)" in head, head
+
+    # rspamd judges as Postfix's milter: the GTUBE test string is refused in the dialogue.
+    conn = _outside(layout.ports["smtp"])
+    try:
+        with pytest.raises(smtplib.SMTPDataError) as spam:
+            conn.sendmail("ann@outside.test", ["alice@example.org"], raw.replace("Hi Alice!", GTUBE))
+        assert spam.value.smtp_code == 554, spam.value
+    finally:
+        conn.close()
 
     # nginx in front of HTTP: the API answers through it, the daemons' /internal/ never does.
     https = f"https://127.0.0.1:{layout.ports['https']}"
