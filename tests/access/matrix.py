@@ -413,6 +413,7 @@ ROWS: dict[str, Row] = {
     "mail.keyserver.wkd": Row(static({"domain": "one.test", "local_hash": "y" * 32})),
     "mail.maps.lookup": Row(static({"table": "mailbox", "key": USERS["user_a"]})),
     "mail.proxy.login": Row(static({"protocol": "imap", "user": USERS["user_a"], "password": PASSWORD})),
+    "mail.proxy.xclient_login": Row(static({"user": USERS["user_a"]})),
     "mail.delivery.deliver": Row(
         static({"raw": RAW, "mail_from": "a@b.test", "recipients": [USERS["user_a"]]})
     ),

@@ -270,3 +270,33 @@ async def test_nginx_mail_proxy_passes_the_client_and_login_by_xclient(
     assert match is not None
     # The client's own address (127.0.0.2), not nginx's (127.0.0.1), and its HELO.
     assert (match["helo"], match["ip"], match["protocol"]) == (b"laptop.example", b"127.0.0.2", b"ESMTPSA")
+
+
+def _auth_as(port: int, addr: str, password: str) -> int:
+    """AUTH on submission after the trusted proxy named client ``addr`` (STARTTLS first)."""
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    with _connect(port) as conn:
+        conn.ehlo("proxy.test")
+        conn.starttls(context=context)
+        conn.ehlo("proxy.test")
+        assert conn.docmd("XCLIENT", f"ADDR={addr}")[0] == 220
+        conn.ehlo("client.test")
+        conn.user, conn.password = "alice@example.org", password
+        try:
+            code, _ = conn.auth("PLAIN", conn.auth_plain)
+        except smtplib.SMTPAuthenticationError as error:
+            code = error.smtp_code
+        return int(code)
+
+
+async def test_the_guard_counts_failures_against_the_client_xclient_names(
+    submission: Listeners, users: tuple[Actor, Actor]
+) -> None:
+    port = submission.ports["submission"]
+    codes = [await asyncio.to_thread(_auth_as, port, "203.0.113.5", f"wrong {i}") for i in range(8)]
+    assert codes[0] == 535
+    assert codes[-1] == 454, codes  # that client is locked out ...
+    assert await asyncio.to_thread(_auth_as, port, "203.0.113.5", PASSWORD) == 454
+    # ... while another client of the same proxy logs in: the guard did not count the proxy.
+    assert await asyncio.to_thread(_auth_as, port, "198.51.100.7", PASSWORD) == 235

@@ -75,7 +75,9 @@ async def deliver(
     """Store a message for its recipients (resolved again now) and answer one status each.
 
     Temporary problems (a full mailbox, the database) are 4xx; nothing here answers 5xx
-    except for recipients that do not exist (any more) or are disabled.
+    except for recipients that do not exist (any more) or are disabled, and, with
+    ``rspamd_url`` set, mail rspamd refuses (DMARC reject, its reject action:
+    delivery/rspamd.py, which also writes the verdict's headers).
     """
     settings = ctx.rt.settings
     resolutions: list[Resolution] = []
