@@ -83,13 +83,14 @@ def clean(sender: str = "Ann <ann@sender.test>", headers: dict[str, str] | None 
 
 
 def send_via_proxy(
-    port: int, client_ip: str, mail_from: str, recipients: list[str], raw: bytes
+    port: int, client_ip: str, mail_from: str, recipients: list[str], raw: bytes, name: str = "[UNAVAILABLE]"
 ) -> tuple[int, bytes]:
-    """One message as a trusted proxy hands it over: XCLIENT names the outside client."""
+    """One message as a trusted proxy hands it over: XCLIENT names the outside client (and
+    its reverse name, when the proxy verified one)."""
     conn = smtplib.SMTP("127.0.0.1", port, timeout=60)
     try:
         conn.ehlo("proxy.test")
-        assert conn.docmd("XCLIENT", f"ADDR={client_ip} NAME=mx.sender.test")[0] == 220
+        assert conn.docmd("XCLIENT", f"ADDR={client_ip} NAME={name}")[0] == 220
         conn.ehlo("mx.sender.test")
         assert conn.mail(mail_from)[0] == 250
         for rcpt in recipients:
@@ -138,6 +139,27 @@ async def test_a_clean_message_gets_the_verdict_headers_and_each_mailbox_its_thr
     # The same verdict, two thresholds: carol's default 5 keeps it, alice's 1.0 calls it spam.
     assert carol_labels == ["inbox"]
     assert alice_labels == ["spam"]
+
+
+async def test_the_reverse_name_xclient_gives_reaches_rspamd(
+    mailroom: Mailroom, listeners: Listeners, client: httpx.AsyncClient, users: tuple[Actor, Actor]
+) -> None:
+    _, carol = users
+    reply = await asyncio.to_thread(
+        send_via_proxy,
+        listeners.ports["smtp"],
+        ALLOWED_IP,
+        "ann@sender.test",
+        ["carol@example.org"],
+        clean(),
+        "mx.sender.test",
+    )
+    assert reply[0] == 250
+    [(labels, raw)] = await stored(client, mailroom, carol)
+    headers = head(raw)
+    assert "HFILTER_HOSTNAME_UNKNOWN" not in headers  # rspamd knew the client's name
+    assert "R_SPF_ALLOW" in headers
+    assert labels == ["inbox"]
 
 
 async def test_gtube_is_refused_at_data(

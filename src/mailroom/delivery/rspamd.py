@@ -5,8 +5,9 @@ mail the SMTP and LMTP listeners take from a host not in ``spam_trusted_hosts``:
 
 1. headers a sender could forge are removed (``Authentication-Results``, ``X-Spam-*``,
    ``X-Spamd-*``, ``X-Rspamd-*``): only our own verdict may decide;
-2. rspamd is asked (``POST /checkv2`` with the message, and ``IP``, ``Helo``, ``From``,
-   ``Rcpt``, ``Queue-Id``, ``MTA-Name`` headers so SPF and DMARC see the real envelope);
+2. rspamd is asked (``POST /checkv2`` with the message, and ``IP``, ``Hostname`` (the
+   client's verified reverse name, when a trusted proxy's XCLIENT ``NAME`` gave one),
+   ``Helo``, ``From``, ``Rcpt``, ``MTA-Name`` headers so SPF and DMARC see the real envelope);
 3. its verdict becomes headers in front of the message: ``Authentication-Results`` (RFC 8601:
    SPF, DKIM and DMARC from rspamd's symbols, authserv-id our host name), ``X-Spam-Score``,
    ``X-Spam-Flag``, ``X-Spam-Action``, ``X-Spam-Status`` and ``X-Spam-Symbols``. Ingest then
@@ -234,11 +235,14 @@ class Rspamd:
         recipients: Sequence[str],
         queue_id: str | None = None,
         hostname: str = "",
+        client_name: str | None = None,
     ) -> Verdict:
         headers: list[tuple[str, str]] = [("From", mail_from or "<>")]
         headers += [("Rcpt", r) for r in recipients]
         if ip:
             headers.append(("IP", ip))
+        if client_name:
+            headers.append(("Hostname", client_name))  # the client's verified reverse name
         if helo:
             headers.append(("Helo", helo))
         if queue_id:
@@ -282,6 +286,7 @@ async def screen(
     recipients: Sequence[str],
     peer_ip: str | None,
     helo: str | None,
+    peer_name: str | None = None,
     queue_id: str | None = None,
 ) -> Screened:
     """The message as ingest should store it, or the reply refusing it (module docstring).
@@ -308,6 +313,7 @@ async def screen(
             recipients=recipients,
             queue_id=queue_id,
             hostname=settings.hostname,
+            client_name=peer_name,
         )
     except RspamdUnavailable as error:
         log.warning("%s; policy %s", error, settings.rspamd_failure)

@@ -103,6 +103,7 @@ class DeliveryHandler:
                 ),
                 "helo": (str(getattr(session, "host_name", None) or "") or None),
                 "peer_ip": _peer_ip(session),
+                "peer_name": getattr(session, "xclient_name", None),  # a trusted proxy's XCLIENT
             },
         }
         try:

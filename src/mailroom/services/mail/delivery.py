@@ -38,6 +38,7 @@ class SmtpSession(BaseModel):
     protocol: Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,16}$", description="SMTP, ESMTPS, LMTP, ...")]
     helo: Annotated[str | None, Field(max_length=255)] = None
     peer_ip: Annotated[str | None, Field(max_length=64)] = None
+    peer_name: Annotated[str | None, Field(max_length=255, description="verified rDNS (XCLIENT NAME)")] = None
 
 
 class DeliveryStatus(BaseModel):
@@ -98,6 +99,7 @@ async def deliver(
             recipients=recipients,
             peer_ip=session.peer_ip if session else None,
             helo=session.helo if session else None,
+            peer_name=session.peer_name if session else None,
         )
         if screened.refusal is not None:
             code = int(screened.refusal[:3])
