@@ -42,7 +42,7 @@ from aiosmtpd.controller import Controller
 
 from mailroom.frontends.smtp.certificate import generate_self_signed
 from tests.cli.test_serve_listeners import _environment
-from tests.mta.daemons import GTUBE, RSPAMD, LoopbackDns, free_port, run_rspamd
+from tests.mta.daemons import GTUBE, RSPAMD, LoopbackDns, free_port, records_for, run_rspamd
 from tests.mta.test_nginx import MAIL_MODULE, NGINX
 from tests.processes import stop_group
 
@@ -288,7 +288,10 @@ def layout() -> Iterator[Layout]:
     layout = Layout(root, _ports())
     sink = Sink()
     controller = Controller(sink, hostname="127.0.0.1", port=layout.ports["sink"])
-    dns = LoopbackDns()
+    # strict.test publishes SPF (192.0.2.10 only) and DMARC p=reject; nothing else exists.
+    dns = LoopbackDns(
+        records_for("strict.test", {"spf": "v=spf1 ip4:192.0.2.10 -all", "dmarc": "v=DMARC1; p=reject"})
+    )
     cert, key = root / "tls" / "cert.pem", root / "tls" / "key.pem"
     generate_self_signed(cert, key, "mail.example.org")
     stack = contextlib.ExitStack()
@@ -319,11 +322,12 @@ def _tls() -> ssl.SSLContext:
     return context
 
 
-def _outside(port: int) -> smtplib.SMTP:
-    """A client on the Internet (127.0.0.2: not in Postfix's mynetworks) talking to port 25."""
+def _outside(port: int, addr: str = "192.0.2.25") -> smtplib.SMTP:
+    """A client on the Internet (127.0.0.2: not in Postfix's mynetworks) talking to port 25,
+    with the address ``addr`` for rspamd (Postfix's XCLIENT)."""
     conn = smtplib.SMTP("127.0.0.1", port, timeout=60, source_address=("127.0.0.2", 0))
     conn.ehlo("mx.outside.test")
-    assert conn.docmd("XCLIENT", "ADDR=192.0.2.25 NAME=mx.outside.test")[0] == 220
+    assert conn.docmd("XCLIENT", f"ADDR={addr} NAME=mx.outside.test")[0] == 220
     conn.ehlo("mx.outside.test")
     conn.starttls(context=_tls())
     conn.ehlo("mx.outside.test")
@@ -407,6 +411,20 @@ def test_the_deploy_layout_carries_mail_both_ways(layout: Layout) -> None:
         assert spam.value.smtp_code == 554, spam.value
     finally:
         conn.close()
+    # ... and so is mail that fails the DMARC p=reject of its From domain (dmarc.conf).
+    conn = _outside(layout.ports["smtp"])
+    try:
+        forged = raw.replace("ann@outside.test", "ann@strict.test")
+        with pytest.raises(smtplib.SMTPDataError) as dmarc:
+            conn.sendmail("ann@strict.test", ["alice@example.org"], forged)
+        assert dmarc.value.smtp_code in (550, 554), dmarc.value
+    finally:
+        conn.close()
+    conn = _outside(layout.ports["smtp"], addr="192.0.2.10")  # strict.test's own server: accepted
+    try:
+        assert conn.sendmail("ann@strict.test", ["alice@example.org"], forged) == {}
+    finally:
+        conn.quit()
 
     # nginx in front of HTTP: the API answers through it, the daemons' /internal/ never does.
     https = f"https://127.0.0.1:{layout.ports['https']}"
