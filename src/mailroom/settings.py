@@ -427,6 +427,37 @@ class Settings(BaseSettings):
         "instead of waiting (Auth-Wait) and letting the client try again.",
     )
 
+    # XCLIENT and rspamd (docs/internal-api.md, docs/deploy.md).
+    smtp_trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Networks (CIDR) whose connections to the SMTP and submission listeners may send "
+        "XCLIENT (nginx's mail proxy, Postfix) to pass on the real client; empty: nobody (550 5.7.0).",
+    )
+    rspamd_url: str = Field(
+        default="",
+        max_length=255,
+        pattern=r"^$|^https?://[^\s/]+(/.*)?$",
+        description="rspamd's normal worker (http://127.0.0.1:11333): ingest asks its /checkv2 for a "
+        "verdict on mail from untrusted hosts; empty: no scan.",
+    )
+    rspamd_timeout: float = Field(
+        default=10.0, gt=0, le=300, description="Seconds to wait for rspamd's verdict on one message."
+    )
+    rspamd_failure: Literal["tempfail", "accept"] = Field(
+        default="tempfail",
+        description="When rspamd cannot be asked: 'tempfail' answers 451 4.7.1 (the sender retries), "
+        "'accept' stores the mail unscanned (X-Spam-Status: unscanned).",
+    )
+    rspamd_password: SecretStr | None = Field(
+        default=None, description="rspamd's controller password (the Password header), when it wants one."
+    )
+    spam_trusted_hosts: list[str] = Field(
+        default_factory=list,
+        description="Networks (CIDR) whose Authentication-Results and X-Spam-* headers are kept (Postfix "
+        "with rspamd as milter); from anyone else they are removed before ingest, once rspamd_url or "
+        "this list is set.",
+    )
+
     dovecot_dict_path: Path | None = Field(
         default=None,
         description="UNIX socket of the Dovecot dict-proxy listener (passdb, userdb, quota_clone); "
@@ -610,7 +641,7 @@ class Settings(BaseSettings):
     def _login_limit(cls, value: str) -> str:
         return check_limit(value)
 
-    @field_validator("metrics_networks")
+    @field_validator("metrics_networks", "smtp_trusted_proxies", "spam_trusted_hosts")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
         import ipaddress

@@ -418,6 +418,7 @@ ROWS: dict[str, Row] = {
     "mail.pop3.renew": Row(static({"user_id": 1, "session": "a" * 32})),
     "mail.pop3.message": Row(static({"user_id": 1, "id": 1})),
     "mail.pop3.close": Row(static({"user_id": 1, "session": "a" * 32, "deleted": []})),
+    "mail.proxy.xclient_login": Row(static({"user": USERS["user_a"]})),
     "mail.delivery.deliver": Row(
         static({"raw": RAW, "mail_from": "a@b.test", "recipients": [USERS["user_a"]]})
     ),

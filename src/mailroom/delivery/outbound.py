@@ -196,6 +196,8 @@ async def submit(
     source: str,
     sender_user_id: int | None,
     copy_of: int | None = None,
+    client_ip: str | None = None,
+    client_helo: str | None = None,
 ) -> SubmitResult:
     """Send a message a user wrote (see the module docstring). The one entry point for sending.
 
@@ -222,7 +224,10 @@ async def submit(
         outcome[address] = NewRecipient(address, status="failed", code=int(reply[:3]), reply=reply)
     if split.local:
         # Received: "with HTTP" for the mail client API, "with ESMTPSA" for submission.
-        arrival = Arrival(DEFAULT_PROTOCOL["api" if source == "api" else "submission"])
+        # The submitting client's address and HELO (through a proxy: the ones XCLIENT named).
+        arrival = Arrival(
+            DEFAULT_PROTOCOL["api" if source == "api" else "submission"], client_helo, client_ip
+        )
         results = await ingest(
             rt,
             raw,

@@ -137,6 +137,9 @@ def internal_routes(mailroom: Mailroom) -> list[Route]:
                 "Auth-Status": "OK",
                 "Auth-Server": verdict["server"],
                 "Auth-Port": str(verdict["port"]),
+                # The canonical address: nginx passes it on (SMTP: XCLIENT LOGIN) instead of
+                # the spelling the client typed.
+                "Auth-User": str(verdict["email"]),
             },
         )
 

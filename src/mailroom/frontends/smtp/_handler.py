@@ -26,6 +26,14 @@ def _peer_ip(session: Any) -> str | None:
     return str(peer[0]) if isinstance(peer, tuple) and peer else None
 
 
+def _extended(session: Any) -> bool:
+    """ESMTP or SMTP: what XCLIENT's PROTO said of the proxy's client, else this session's."""
+    proto = getattr(session, "xclient_proto", None)
+    if proto is not None:
+        return bool(proto == "ESMTP")
+    return bool(getattr(session, "extended_smtp", False))
+
+
 def protocol_of(*, lmtp: bool, extended: bool, tls: bool, authenticated: bool) -> str:
     """The session's ``with`` keyword for the ``Received`` line (RFC 5321 §4.4, RFC 3848: S
     for TLS, A for authentication; plain SMTP after HELO)."""
@@ -56,6 +64,13 @@ class DeliveryHandler:
         info = CallInfo(protocol=self.protocol, client_ip=_peer_ip(session))
         return await self.mailroom.runner.invoke(name, params, INTERNAL, info)
 
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        ehlo_lines = getattr(server, "ehlo_lines", None)  # XCLIENT for trusted proxies
+        return list(ehlo_lines(responses)) if ehlo_lines is not None else responses
+
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
     ) -> str:
@@ -82,12 +97,13 @@ class DeliveryHandler:
             "session": {
                 "protocol": protocol_of(
                     lmtp=self.lmtp,
-                    extended=bool(getattr(session, "extended_smtp", False)),
+                    extended=_extended(session),
                     tls=getattr(session, "ssl", None) is not None,
                     authenticated=bool(getattr(session, "authenticated", False)),
                 ),
                 "helo": (str(getattr(session, "host_name", None) or "") or None),
                 "peer_ip": _peer_ip(session),
+                "peer_name": getattr(session, "xclient_name", None),  # a trusted proxy's XCLIENT
             },
         }
         try:

@@ -15,6 +15,7 @@ from aiosmtpd.smtp import SMTP
 
 from mailroom.frontends.listeners import bind
 from mailroom.frontends.smtp._handler import DeliveryHandler
+from mailroom.frontends.smtp.xclient import XClientServer, networks
 
 if TYPE_CHECKING:
     from mailroom.bootstrap import Mailroom
@@ -80,8 +81,12 @@ class _Replies:
         return status
 
 
-class _SMTPServer(_PlainPaths, _Replies, SMTP):
+class _SMTPServer(_PlainPaths, _Replies, XClientServer, SMTP):
     line_length_limit = LINE_LENGTH_LIMIT
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        self.xclient_connected(self.session.peer)
 
     async def push(self, status: Any) -> None:
         if isinstance(status, str):
@@ -145,6 +150,7 @@ async def start_listeners(
         if lmtp is not None or settings.lmtp_port:
             wanted.append(("lmtp", True, lmtp or (settings.lmtp_host, settings.lmtp_port)))
     listeners = Listeners()
+    proxies = networks(settings.smtp_trusted_proxies)
     try:
         for name, is_lmtp, where in wanted:
             handler = DeliveryHandler(mailroom, lmtp=is_lmtp)
@@ -154,7 +160,7 @@ async def start_listeners(
             def factory(
                 protocol: Any = protocol, handler: DeliveryHandler = handler, ident: str = ident
             ) -> Any:
-                return protocol(
+                server = protocol(
                     handler,
                     data_size_limit=settings.max_message_bytes,
                     enable_SMTPUTF8=True,
@@ -163,6 +169,8 @@ async def start_listeners(
                     timeout=IDLE_TIMEOUT_SECONDS,
                     loop=loop,
                 )
+                server.trusted_proxies = proxies
+                return server
 
             sock = where if isinstance(where, socket.socket) else bind(name, *where)
             server = await loop.create_server(factory, sock=sock)

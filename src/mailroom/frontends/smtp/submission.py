@@ -41,6 +41,7 @@ from mailroom.frontends.smtp._handler import INTERNAL_ERROR, envelope_sender
 from mailroom.frontends.smtp._server import IDLE_TIMEOUT_SECONDS, Listeners
 from mailroom.frontends.smtp.certificate import server_context
 from mailroom.frontends.smtp.replies import error_reply
+from mailroom.frontends.smtp.xclient import XClientServer, networks
 from mailroom.registry import CallInfo
 
 if TYPE_CHECKING:
@@ -103,6 +104,17 @@ class SubmissionHandler:
             success=True, handled=False, auth_data=SubmissionUser(principal.user_id, principal.email)
         )
 
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        return server.ehlo_lines(responses)  # type: ignore[no-any-return]
+
+    async def proxied_login(self, session: Any, login: str) -> SubmissionUser | None:
+        """The user a trusted proxy's ``XCLIENT LOGIN`` names (nginx checked the password)."""
+        result = await self._invoke("mail.proxy.xclient_login", {"user": login}, session)
+        return SubmissionUser(int(result["user_id"]), str(result["email"])) if result["ok"] else None
+
     async def handle_MAIL(
         self, server: Any, session: Any, envelope: Any, address: str, mail_options: list[str]
     ) -> str:
@@ -151,6 +163,7 @@ class SubmissionHandler:
             "mail_from": envelope_sender(envelope.mail_from),
             "recipients": [envelope_sender(r) for r in envelope.rcpt_tos],
             "user_id": user.user_id,
+            "helo": str(getattr(session, "host_name", None) or "")[:255] or None,
         }
         try:
             result = await self._invoke("mail.submission.submit", params, session)
@@ -172,8 +185,10 @@ class SubmissionHandler:
         return INTERNAL_ERROR
 
 
-class _SubmissionServer(SMTP):
-    """aiosmtpd's SMTP with the credential check made asynchronous and plaintext on loopback."""
+class _SubmissionServer(XClientServer, SMTP):
+    """aiosmtpd's SMTP with the credential check made asynchronous, plaintext on loopback, and
+    XCLIENT from trusted proxies (which speak to us without STARTTLS: nginx's mail proxy
+    does not offer it towards its back-ends)."""
 
     def __init__(self, handler: SubmissionHandler, *, allow_plaintext_loopback: bool, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
@@ -185,6 +200,28 @@ class _SubmissionServer(SMTP):
         if self._allow_plaintext_loopback and _is_loopback(_peer_ip(self.session)):
             self.require_starttls = False
             self._auth_require_tls = False
+        self.xclient_connected(self.session.peer)
+        if self.xclient_allowed:
+            # XCLIENT must come through; AUTH itself still wants TLS, nothing else is allowed
+            # before a LOGIN (auth_required).
+            self.require_starttls = False
+
+    async def xclient_login(self, login: str | None) -> str | None:
+        if login is None:
+            return None
+        user: SubmissionUser | None = None
+        if login:
+            try:
+                user = await self._submission.proxied_login(self.session, login)
+            except Exception:
+                log.exception("XCLIENT LOGIN lookup failed")
+                return "454 4.7.0 Temporary authentication failure"
+            if user is None:
+                log.info("XCLIENT LOGIN refused for %r", login)
+                return "535 5.7.8 Error: XCLIENT LOGIN is not a user who may send"
+        self.session.auth_data = user
+        self.session.authenticated = user is not None
+        return None
 
     def _authenticate(self, mechanism: str, auth_data: Any) -> AuthResult:
         # aiosmtpd calls this synchronously; hand the credentials back for the async check.
@@ -232,9 +269,10 @@ async def start_submission(
     loop = asyncio.get_running_loop()
     context = await asyncio.to_thread(server_context, settings)
     handler = SubmissionHandler(mailroom)
+    proxies = networks(settings.smtp_trusted_proxies)
 
     def factory() -> _SubmissionServer:
-        return _SubmissionServer(
+        server = _SubmissionServer(
             handler,
             allow_plaintext_loopback=settings.submission_allow_plaintext_loopback,
             tls_context=context,
@@ -248,6 +286,8 @@ async def start_submission(
             timeout=IDLE_TIMEOUT_SECONDS,
             loop=loop,
         )
+        server.trusted_proxies = proxies
+        return server
 
     where = bind or (settings.submission_host, settings.submission_port)
     sock = given if given is not None else bind_listener("submission", *where)

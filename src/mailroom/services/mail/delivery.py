@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mailroom.delivery.ingest import IngestOptions, ingest, temporary_failure
 from mailroom.delivery.resolve import Resolution, SrsKey, resolve
+from mailroom.delivery.rspamd import screen
 from mailroom.delivery.trace import Arrival
 from mailroom.registry import Context, Internal
 from mailroom.services.mail._api import api
@@ -37,6 +38,7 @@ class SmtpSession(BaseModel):
     protocol: Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,16}$", description="SMTP, ESMTPS, LMTP, ...")]
     helo: Annotated[str | None, Field(max_length=255)] = None
     peer_ip: Annotated[str | None, Field(max_length=64)] = None
+    peer_name: Annotated[str | None, Field(max_length=255, description="verified rDNS (XCLIENT NAME)")] = None
 
 
 class DeliveryStatus(BaseModel):
@@ -74,7 +76,9 @@ async def deliver(
     """Store a message for its recipients (resolved again now) and answer one status each.
 
     Temporary problems (a full mailbox, the database) are 4xx; nothing here answers 5xx
-    except for recipients that do not exist (any more) or are disabled.
+    except for recipients that do not exist (any more) or are disabled, and, with
+    ``rspamd_url`` set, mail rspamd refuses (DMARC reject, its reject action:
+    delivery/rspamd.py, which also writes the verdict's headers).
     """
     settings = ctx.rt.settings
     resolutions: list[Resolution] = []
@@ -87,6 +91,20 @@ async def deliver(
                 )
     except Exception:
         return [DeliveryStatus(address=a, code=451, reply=temporary_failure(a)) for a in recipients]
+    if settings.rspamd_url or settings.spam_trusted_hosts:  # off by default: no cost then
+        screened = await screen(
+            settings,
+            raw,
+            mail_from=mail_from,
+            recipients=recipients,
+            peer_ip=session.peer_ip if session else None,
+            helo=session.helo if session else None,
+            peer_name=session.peer_name if session else None,
+        )
+        if screened.refusal is not None:
+            code = int(screened.refusal[:3])
+            return [DeliveryStatus(address=a, code=code, reply=screened.refusal) for a in recipients]
+        raw = screened.raw
     options = None
     if session is not None:
         options = IngestOptions(arrival=Arrival(session.protocol, session.helo, session.peer_ip))

@@ -84,3 +84,26 @@ async def login(
         return ProxyLogin(ok=False, reason="disabled")
     server, port = backend(ctx.rt.settings, protocol)
     return ProxyLogin(ok=True, email=principal.email, server=server, port=port)
+
+
+class ProxiedUser(BaseModel):
+    """Who a proxy's ``XCLIENT LOGIN`` names: found, enabled and allowed SMTP, or not."""
+
+    ok: bool
+    user_id: int = 0
+    email: str = ""
+
+
+@api.method("mail.proxy.xclient_login", access=Internal())
+async def xclient_login(ctx: Context, user: Annotated[str, Field(max_length=512)]) -> ProxiedUser:
+    """The user a trusted proxy says it authenticated (nginx's ``XCLIENT LOGIN``, after
+    auth_http said OK): no password here, so only the submission listener asks this, and only
+    for connections from ``smtp_trusted_proxies``."""
+    async with ctx.rt.db.read() as tx:
+        row = await accounts.user_for_auth(tx, email=user.strip().lower())
+        if row is None or not row["enabled"]:
+            return ProxiedUser(ok=False)
+        services = await accounts.enabled_services(tx, row["id"])
+    if "smtp" not in services:
+        return ProxiedUser(ok=False)
+    return ProxiedUser(ok=True, user_id=row["id"], email=row["email"])

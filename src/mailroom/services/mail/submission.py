@@ -39,11 +39,19 @@ async def submit(
     mail_from: Address,
     recipients: Annotated[list[Address], Field(min_length=1, max_length=10_000)],
     user_id: Id,
+    helo: Annotated[str | None, Field(max_length=255)] = None,
 ) -> Submission:
     """Send a message an authenticated user submitted: local recipients at once, remote ones
     through the outbound queue; a copy in the sender's ``sent`` label."""
     result = await submit_message(
-        ctx.rt, raw, mail_from=mail_from, recipients=recipients, source="submission", sender_user_id=user_id
+        ctx.rt,
+        raw,
+        mail_from=mail_from,
+        recipients=recipients,
+        source="submission",
+        sender_user_id=user_id,
+        client_ip=ctx.call.client_ip,
+        client_helo=helo,
     )
     return Submission(
         message_id=result.message_id,
