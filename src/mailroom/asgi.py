@@ -15,6 +15,7 @@ from mailroom import bootstrap, redaction
 from mailroom.background import Periodic
 from mailroom.delivery.queue import OutboundQueue
 from mailroom.domain.clientconfig import startup_warnings
+from mailroom.frontends.imap import start_imap_listeners
 from mailroom.frontends.mta import start_mta_listeners
 from mailroom.frontends.smtp import start_listeners
 from mailroom.frontends.smtp.submission import start_submission
@@ -64,6 +65,8 @@ class LazyApp:
             submission = await start_submission(mailroom, sockets=self.sockets)
             # Postfix's socketmap and Dovecot's dict proxy, where the settings ask for them.
             mta = await start_mta_listeners(mailroom, self.sockets)
+            # IMAP and IMAPS (docs/imap.md).
+            mta += await start_imap_listeners(mailroom, self.sockets)
             rt = mailroom.runtime
             # Loops beside serving, in every worker: the queue (shared through claims),
             # unused uploads' expiry, postponed threads' return, housekeeping (temporary

@@ -49,6 +49,8 @@ LISTENERS: tuple[Listener, ...] = (
     Listener("lmtp", "lmtp_host", "lmtp_port"),
     Listener("submission", "submission_host", "submission_port"),
     Listener("socketmap", "socketmap_host", "socketmap_port"),
+    Listener("imap", "imap_host", "imap_port"),
+    Listener("imaps", "imap_host", "imaps_port"),
 )
 
 

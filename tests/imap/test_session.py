@@ -1,0 +1,60 @@
+"""Log in, list, select and fetch with Python's imaplib over loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import imaplib
+
+import pytest
+
+from tests.imap.conftest import PASSWORD, Imap
+
+pytestmark = pytest.mark.anyio
+
+
+def _login_select_fetch(imap: Imap) -> None:
+    conn = imap.client()
+    typ, caps = conn.capability()
+    assert typ == "OK" and b"IMAP4rev2" in caps[0] and b"AUTH=PLAIN" in caps[0]
+    conn.login("alice@example.org", PASSWORD)
+    typ, caps = conn.capability()
+    assert b"MOVE" in caps[0] and b"UIDPLUS" in caps[0] and b"AUTH=PLAIN" not in caps[0]
+    typ, boxes = conn.list()
+    assert typ == "OK"
+    text = b"\n".join(boxes)  # type: ignore[arg-type]
+    assert b'"/" INBOX' in text and b"\\Junk" in text and b"\\Trash" in text and b"\\Sent" in text
+    typ, data = conn.select("INBOX")
+    assert typ == "OK" and data == [b"1"]
+    typ, data = conn.fetch("1", "(UID FLAGS RFC822.SIZE ENVELOPE BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    assert typ == "OK"
+    first = data[0]
+    assert isinstance(first, tuple)
+    assert b"FLAGS ()" in first[0] and b'"Hello"' in first[0]
+    assert first[1].strip() == b"Subject: Hello"
+    typ, data = conn.fetch("1", "(BODY[])")
+    assert typ == "OK"
+    body = data[0]
+    assert isinstance(body, tuple) and b"this is a test" in body[1]
+    typ, data = conn.fetch("1", "(FLAGS)")
+    assert b"\\Seen" in data[0]  # type: ignore[operator]
+    typ, data = conn.uid("SEARCH", "TEXT", "test")
+    assert typ == "OK" and data[0] != b""
+    typ, data = conn.search(None, "UNSEEN")
+    assert data == [b""]
+    conn.logout()
+
+
+async def test_login_select_fetch(imap: Imap) -> None:
+    await imap.deliver()
+    await asyncio.to_thread(_login_select_fetch, imap)
+
+
+def _bad_password(imap: Imap) -> None:
+    conn = imap.client()
+    with pytest.raises(imaplib.IMAP4.error, match="AUTHENTICATIONFAILED"):
+        conn.login("alice@example.org", "wrong")
+    conn.logout()
+
+
+async def test_wrong_password_is_refused(imap: Imap) -> None:
+    await asyncio.to_thread(_bad_password, imap)
