@@ -349,7 +349,9 @@ class Settings(BaseSettings):
     # IMAP (docs/imap.md).
     imap_host: str = Field(default="127.0.0.1", description="Address the IMAP and IMAPS listeners bind.")
     imap_port: int = Field(default=2143, ge=0, le=65535, description="IMAP port (STARTTLS); 0 disables it.")
-    imaps_port: int = Field(default=2993, ge=0, le=65535, description="IMAPS port (implicit TLS); 0 disables it.")
+    imaps_port: int = Field(
+        default=2993, ge=0, le=65535, description="IMAPS port (implicit TLS); 0 disables it."
+    )
     imap_allow_plaintext_loopback: bool = Field(
         default=True,
         description="Allow IMAP logins without TLS from loopback (nginx or a local client); elsewhere "

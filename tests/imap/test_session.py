@@ -15,30 +15,41 @@ pytestmark = pytest.mark.anyio
 def _login_select_fetch(imap: Imap) -> None:
     conn = imap.client()
     typ, caps = conn.capability()
-    assert typ == "OK" and b"IMAP4rev2" in caps[0] and b"AUTH=PLAIN" in caps[0]
+    assert typ == "OK"
+    assert b"IMAP4rev2" in caps[0]
+    assert b"AUTH=PLAIN" in caps[0]
     conn.login("alice@example.org", PASSWORD)
     typ, caps = conn.capability()
-    assert b"MOVE" in caps[0] and b"UIDPLUS" in caps[0] and b"AUTH=PLAIN" not in caps[0]
+    assert b"MOVE" in caps[0]
+    assert b"UIDPLUS" in caps[0]
+    assert b"AUTH=PLAIN" not in caps[0]
     typ, boxes = conn.list()
     assert typ == "OK"
     text = b"\n".join(boxes)  # type: ignore[arg-type]
-    assert b'"/" INBOX' in text and b"\\Junk" in text and b"\\Trash" in text and b"\\Sent" in text
+    assert b'"/" INBOX' in text
+    assert b"\\Junk" in text
+    assert b"\\Trash" in text
+    assert b"\\Sent" in text
     typ, data = conn.select("INBOX")
-    assert typ == "OK" and data == [b"1"]
+    assert typ == "OK"
+    assert data == [b"1"]
     typ, data = conn.fetch("1", "(UID FLAGS RFC822.SIZE ENVELOPE BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
     assert typ == "OK"
     first = data[0]
     assert isinstance(first, tuple)
-    assert b"FLAGS ()" in first[0] and b'"Hello"' in first[0]
+    assert b"FLAGS ()" in first[0]
+    assert b'"Hello"' in first[0]
     assert first[1].strip() == b"Subject: Hello"
     typ, data = conn.fetch("1", "(BODY[])")
     assert typ == "OK"
     body = data[0]
-    assert isinstance(body, tuple) and b"this is a test" in body[1]
+    assert isinstance(body, tuple)
+    assert b"this is a test" in body[1]
     typ, data = conn.fetch("1", "(FLAGS)")
     assert b"\\Seen" in data[0]  # type: ignore[operator]
     typ, data = conn.uid("SEARCH", "TEXT", "test")
-    assert typ == "OK" and data[0] != b""
+    assert typ == "OK"
+    assert data[0] != b""
     typ, data = conn.search(None, "UNSEEN")
     assert data == [b""]
     conn.logout()

@@ -34,7 +34,7 @@ MAX_RANGES = 10_000
 #: Largest number in a sequence set, UID or count (RFC 9051: nz-number is 32-bit).
 MAX_NUMBER = 4_294_967_295
 
-_ATOM_SPECIALS = frozenset(b'(){ "\\]') | frozenset(range(0x20)) | {0x7F}
+_ATOM_SPECIALS = frozenset(b'(){ "]') | frozenset(range(0x20)) | {0x7F}
 _TAG = re.compile(rb"^[\x21-\x7e]+$")
 _LITERAL = re.compile(rb"(~?)\{(\d{1,20})(\+?)\}$")
 
