@@ -47,6 +47,7 @@ def _free_ports(n: int) -> list[int]:
 def _environment(database_url: str | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILROOM_")}
     env |= {"MAILROOM_MODE": "test", **{f"MAILROOM_{k.upper()}": str(v) for k, v in FAST_ARGON2.items()}}
+    env |= {"MAILROOM_IMAP_PORT": "0", "MAILROOM_IMAPS_PORT": "0"}  # tests that want IMAP set a port
     if database_url is not None:
         env["MAILROOM_DATABASE_URL"] = database_url
     return env
@@ -201,7 +202,7 @@ def test_two_workers_serve_every_listener_into_one_database(tmp_path: Path, data
 
 
 def _settings(tmp_path: Path, **ports: int) -> Settings:
-    return Settings(data_dir=tmp_path, mode="test", **ports)
+    return Settings(data_dir=tmp_path, mode="test", **{"imap_port": 0, "imaps_port": 0, **ports})
 
 
 def test_bind_all_binds_each_listener_once_without_reuseport(tmp_path: Path) -> None:

@@ -55,6 +55,8 @@ def _environment(data: Path, prefix: str) -> dict[str, str]:
         MAILROOM_SMTP_PORT="0",
         MAILROOM_LMTP_PORT="0",
         MAILROOM_SUBMISSION_PORT="0",
+        MAILROOM_IMAP_PORT="0",
+        MAILROOM_IMAPS_PORT="0",
         MAILROOM_PUSH_HEARTBEAT_SECONDS="1",
     )
     return env

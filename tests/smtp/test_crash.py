@@ -58,6 +58,8 @@ class Server:
                 "MAILROOM_LMTP_PORT": str(self.lmtp_port),
                 "MAILROOM_SMTP_PORT": "0",
                 "MAILROOM_SUBMISSION_PORT": "0",
+                "MAILROOM_IMAP_PORT": "0",
+                "MAILROOM_IMAPS_PORT": "0",
             }
         )
         self.log = log

@@ -35,7 +35,14 @@ GRACE = 3600.0
 
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
-    return {"blob_gc_grace_seconds": GRACE, "smtp_port": 0, "lmtp_port": 0, "submission_port": 0}
+    return {
+        "blob_gc_grace_seconds": GRACE,
+        "smtp_port": 0,
+        "lmtp_port": 0,
+        "submission_port": 0,
+        "imap_port": 0,
+        "imaps_port": 0,
+    }
 
 
 async def count(rt: Runtime, table: Any) -> int:

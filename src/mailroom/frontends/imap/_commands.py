@@ -320,8 +320,10 @@ class Commands:
     async def _list(self, command: Command, *, lsub: bool) -> str | None:
         args = list(command.args)
         select_opts: list[str] = []
-        if args and isinstance(args[0], list):
-            select_opts = [str(a).upper() for a in args.pop(0) if isinstance(a, str)]
+        first = args[0] if args else None
+        if isinstance(first, list):
+            args.pop(0)
+            select_opts = [str(a).upper() for a in first if isinstance(a, str)]
         if len(args) < 2:
             raise ParseError("LIST needs a reference and a pattern")
         reference = self._decode_name(args[0])
@@ -853,9 +855,10 @@ class Commands:
         await self.sync(expunge=uid)
         if not silent:
             for u in uids:
-                message = selected.messages.get(u)
-                if message is None or message.bits != before[u]:
+                current = selected.messages.get(u)
+                if current is None or current.bits != before[u]:
                     continue  # already announced by the sync (or expunged)
+                message = current
                 items = ["FLAGS"] + (["UID"] if uid else []) + (["MODSEQ"] if self.condstore else [])
                 self.untagged(self._fetch_line(selected, u, message, items))
         if modified:
@@ -1004,10 +1007,14 @@ class Commands:
         box = await self.find(self._decode_name(args.pop(0)))
         flags: list[str] = []
         received: datetime | None = None
-        if args and isinstance(args[0], list):
-            flags = [_canonical_flag(str(f)) for f in args.pop(0)]
-        if args and isinstance(args[0], str) and not isinstance(args[0], Atom):
-            received = _parse_datetime(args.pop(0))
+        first = args[0] if args else None
+        if isinstance(first, list):
+            args.pop(0)
+            flags = [_canonical_flag(str(f)) for f in first]
+        first = args[0] if args else None
+        if isinstance(first, str) and not isinstance(first, Atom):
+            args.pop(0)
+            received = _parse_datetime(first)
         if len(args) == 2 and isinstance(args[0], Atom) and args[0].upper() == "UTF8":
             inner = args[1]
             if not isinstance(inner, list) or len(inner) != 1:

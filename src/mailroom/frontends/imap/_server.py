@@ -115,7 +115,7 @@ class ImapSession(_commands.Commands):
 
     async def _line(self, seconds: float) -> bytes:
         try:
-            line = await asyncio.wait_for(self.reader.readuntil(b"\n"), seconds)
+            line: bytes = await asyncio.wait_for(self.reader.readuntil(b"\n"), seconds)
         except TimeoutError:
             self.untagged("BYE idle for too long, closing")
             raise Closing from None
