@@ -218,3 +218,30 @@ def _authenticate_plain(imap: Imap) -> None:
 
 async def test_authenticate_plain(imap: Imap) -> None:
     await asyncio.to_thread(_authenticate_plain, imap)
+
+
+async def test_keywords_and_deleted_are_stored_and_shared_between_sessions(imap: Imap) -> None:
+    await imap.deliver()
+    one, two = await asyncio.gather(asyncio.to_thread(client, imap), asyncio.to_thread(client, imap))
+    try:
+        await asyncio.to_thread(one.select_folder, "INBOX")
+        await asyncio.to_thread(two.select_folder, "INBOX")
+        await asyncio.to_thread(one.add_flags, [1], [b"\\Answered", b"$Forwarded", b"Work"])
+        flags = await asyncio.to_thread(two.get_flags, [1])
+        assert set(flags[1]) == {b"\\Answered", b"$Forwarded", b"work"}
+        await asyncio.to_thread(one.add_flags, [1], [b"\\Deleted"])
+        # The other session sees \Deleted and its EXPUNGE acts on it.
+        assert b"\\Deleted" in (await asyncio.to_thread(two.get_flags, [1]))[1]
+        assert await asyncio.to_thread(two.search, ["DELETED"]) == [1]
+        await asyncio.to_thread(two.remove_flags, [1], [b"$Forwarded"])
+        assert b"$Forwarded" not in (await asyncio.to_thread(one.get_flags, [1]))[1]
+        await asyncio.to_thread(two.expunge)
+        expunged = await asyncio.to_thread(one.noop)
+        assert (1, b"EXPUNGE") in expunged[1]
+        assert await asyncio.to_thread(one.search, "ALL") == []
+        # Expunged from INBOX: archived, with its keywords.
+        archived = await asyncio.to_thread(one.select_folder, "Archive")
+        assert archived[b"EXISTS"] == 1
+    finally:
+        await asyncio.to_thread(one.logout)
+        await asyncio.to_thread(two.logout)

@@ -12,11 +12,11 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import String, bindparam, delete, func, insert, literal, select, update
 
 from mailroom.domain.search import TextTerm
 from mailroom.store.engine import Query, Tx
-from mailroom.store.mail_schema import email_labels, emails, labels
+from mailroom.store.mail_schema import email_keywords, email_labels, emails, labels
 from mailroom.store.mailbox_search import address_condition, fts5_expression, fulltext_ids, pg_expression
 
 #: Flag bits of :attr:`MailboxMessage.flags`.
@@ -148,3 +148,58 @@ async def matching_emails(tx: Tx, user_id: int, terms: Sequence[TextTerm]) -> se
     ]
     conditions += [address_condition(t) for t in terms if t.field in ("from", "to", "cc")]
     return {int(i) for i in await tx.scalars(select(emails.c.id).where(*conditions))}
+
+
+# -- keywords ------------------------------------------------------------------------------
+
+
+async def keywords(tx: Tx, label_id: int, *, changed_since: int = 0) -> list[tuple[int, str]]:
+    """``(UID, keyword)`` of the label's emails (those whose MODSEQ is above ``changed_since``)."""
+    rows = await tx.all(
+        select(email_labels.c.uid, email_keywords.c.keyword)
+        .select_from(email_labels.join(email_keywords, email_keywords.c.email_id == email_labels.c.email_id))
+        .where(email_labels.c.label_id == label_id, email_labels.c.modseq > changed_since)
+        .order_by(email_labels.c.uid)
+    )
+    return [(int(r["uid"]), str(r["keyword"])) for r in rows]
+
+
+async def change_keywords(
+    tx: Tx,
+    email_ids: Sequence[int],
+    *,
+    add: Collection[str] = (),
+    remove: Collection[str] = (),
+    replace: Collection[str] | None = None,
+) -> None:
+    """Add and remove keywords of emails (the caller checked they are the user's); with
+    ``replace``, the emails end with exactly those keywords. Rows that would not change are
+    not touched, so an email's MODSEQ moves only when its keywords do."""
+    if not email_ids:
+        return
+    ids = sorted(set(email_ids))
+    if replace is not None:
+        add, remove = set(replace), set()
+        await tx.execute(
+            delete(email_keywords).where(
+                email_keywords.c.email_id.in_(ids), email_keywords.c.keyword.not_in(sorted(add) or [""])
+            )
+        )
+    if remove:
+        await tx.execute(
+            delete(email_keywords).where(
+                email_keywords.c.email_id.in_(ids), email_keywords.c.keyword.in_(sorted(remove))
+            )
+        )
+    for keyword in sorted(add):
+        present = (
+            select(email_keywords.c.email_id)
+            .where(email_keywords.c.email_id == emails.c.id, email_keywords.c.keyword == keyword)
+            .exists()
+        )
+        await tx.execute(
+            insert(email_keywords).from_select(
+                ["email_id", "keyword"],
+                select(emails.c.id, literal(keyword, String)).where(emails.c.id.in_(ids), ~present),
+            )
+        )

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from mailroom.errors import CannotCalculateChanges, MailroomError
 from mailroom.frontends.imap import _message as mime
-from mailroom.frontends.imap._mailbox import PERMANENT, Message, Selected, uid_set
+from mailroom.frontends.imap._mailbox import COLUMN_FLAGS, FLAGS, Message, Selected, stored_keyword, uid_set
 from mailroom.frontends.imap._names import (
     BY_NAME,
     DELIMITER,
@@ -489,12 +489,12 @@ class Commands:
             highest_modseq=0,
         )
         selected.load(view)
-        flags = "\\Answered \\Flagged \\Deleted \\Seen \\Draft"
+        flags = " ".join(FLAGS)
         self.untagged(f"{len(selected.uids)} EXISTS")
         if not self.rev2:
             self.untagged("0 RECENT")
         self.untagged(f"FLAGS ({flags})")
-        perm = " ".join(PERMANENT) + " \\Deleted"
+        perm = flags + " \\*"
         self.untagged(f"OK [PERMANENTFLAGS ({perm if not readonly else ''})] stored flags")
         self.untagged(f"OK [UIDVALIDITY {selected.uidvalidity}] UIDs valid")
         self.untagged(f"OK [UIDNEXT {selected.uidnext}] predicted next UID")
@@ -551,6 +551,9 @@ class Commands:
         last = selected.uids[-1] if selected.uids else 0
         changed: list[int] = []
         added = 0
+        keywords: dict[int, set[str]] = {}
+        for kw_uid, keyword in view["keywords"]:
+            keywords.setdefault(kw_uid, set()).add(keyword)
         for uid, e, t, m, f, s, r in zip(
             view["uids"],
             view["email_ids"],
@@ -562,16 +565,19 @@ class Commands:
             strict=True,
         ):
             message = selected.messages.get(uid)
+            now_keywords = keywords.get(uid, set())
             if message is not None:
-                if message.bits != f or (self.condstore and message.modseq != m):
+                differs = message.bits != f or message.keywords != now_keywords
+                if differs or (self.condstore and message.modseq != m):
                     message.bits = f
+                    message.keywords = now_keywords
                     message.modseq = m
                     changed.append(uid)
                 else:
                     message.modseq = m
             elif uid > last and uid not in selected.pending_expunge:
                 selected.uids.append(uid)
-                selected.messages[uid] = Message(e, t, m, f, s, r, recent=not self.rev2)
+                selected.messages[uid] = Message(e, t, m, f, s, r, now_keywords, recent=not self.rev2)
                 added += 1
         if expunge and selected.pending_expunge:
             self._announce_expunged(selected, sorted(selected.pending_expunge))
@@ -581,7 +587,7 @@ class Commands:
                 self.untagged(f"{sum(1 for m in selected.messages.values() if m.recent)} RECENT")
         for uid in changed:
             if uid in selected.messages:
-                items = ["FLAGS"] + (["UID"] if self.qresync or self.condstore else [])
+                items = ["FLAGS", "UID"]
                 if self.condstore:
                     items.append("MODSEQ")
                 self.untagged(self._fetch_line(selected, uid, selected.messages[uid], items))
@@ -608,7 +614,7 @@ class Commands:
         selected = self.selected
         assert selected is not None
         if not selected.readonly:
-            deleted = [u for u, m in selected.messages.items() if "\\Deleted" in m.session_flags]
+            deleted = [u for u, m in selected.messages.items() if "$deleted" in m.keywords]
             await self._expunge_uids(selected, deleted, announce=False)
         self.selected = None
         return None
@@ -641,7 +647,7 @@ class Commands:
                 raise ParseError("UID EXPUNGE needs a UID set")
             chosen = set(self._set(selected, inner.args[0], uid=True))
             deleted = [
-                u for u in selected.uids if u in chosen and "\\Deleted" in selected.messages[u].session_flags
+                u for u in selected.uids if u in chosen and "$deleted" in selected.messages[u].keywords
             ]
             await self._expunge_uids(selected, deleted, announce=True)
             return None
@@ -833,40 +839,35 @@ class Commands:
         if unchanged_since is not None:
             modified = [u for u in uids if selected.messages[u].modseq > unchanged_since]
             uids = [u for u in uids if u not in modified]
-        persistent = {"\\Seen": "seen", "\\Flagged": "flagged", "\\Draft": "draft"}
-        params: dict[str, bool] = {}
-        for flag, key in persistent.items():
+        columns = {"\\Seen": "seen", "\\Flagged": "flagged", "\\Draft": "draft"}
+        params: dict[str, Any] = {}
+        for flag, key in columns.items():
             if action == "FLAGS":
                 params[key] = flag in flags
             elif flag in flags:
                 params[key] = action == "+FLAGS"
-        session = {f for f in flags if f not in persistent and f != "\\Recent"}
-        for u in uids:
-            message = selected.messages[u]
-            if action == "FLAGS":
-                message.session_flags = set(session)
-            elif action == "+FLAGS":
-                message.session_flags |= session
-            else:
-                message.session_flags -= session
-        before = {u: selected.messages[u].bits for u in uids}
+        others = sorted({stored_keyword(f) for f in flags if f not in columns and f != "\\Recent"})
+        if action == "FLAGS":
+            params["keywords"] = others
+        elif others:
+            params["add_keywords" if action == "+FLAGS" else "remove_keywords"] = others
+        before = {u: (selected.messages[u].bits, set(selected.messages[u].keywords)) for u in uids}
         if params and uids:
             await self._set_flags(selected, uids, params)
         await self.sync(expunge=uid)
         if not silent:
             for u in uids:
                 current = selected.messages.get(u)
-                if current is None or current.bits != before[u]:
+                if current is None or (current.bits, current.keywords) != before[u]:
                     continue  # already announced by the sync (or expunged)
-                message = current
-                items = ["FLAGS"] + (["UID"] if uid else []) + (["MODSEQ"] if self.condstore else [])
-                self.untagged(self._fetch_line(selected, u, message, items))
+                items = ["FLAGS", "UID"] + (["MODSEQ"] if self.condstore else [])
+                self.untagged(self._fetch_line(selected, u, current, items))
         if modified:
             shown = uid_set(modified) if uid else ",".join(str(selected.seq_of(u)) for u in modified)
             return f"[MODIFIED {shown}] conditional STORE failed for some"
         return None
 
-    async def _set_flags(self, selected: Selected, uids: list[int], params: dict[str, bool]) -> None:
+    async def _set_flags(self, selected: Selected, uids: list[int], params: dict[str, Any]) -> None:
         ids = [selected.messages[u].email_id for u in uids if u in selected.messages]
         for start in range(0, len(ids), CHUNK):
             await self.call("mail.imap.flags", {"email_ids": ids[start : start + CHUNK], **params})
@@ -923,7 +924,7 @@ class Commands:
         assert selected is not None
         if selected.readonly:
             raise No("[READ-ONLY] mailbox is read-only")
-        deleted = [u for u in selected.uids if "\\Deleted" in selected.messages[u].session_flags]
+        deleted = [u for u in selected.uids if "$deleted" in selected.messages[u].keywords]
         await self._expunge_uids(selected, deleted, announce=True)
         return None
 
@@ -1041,12 +1042,11 @@ class Commands:
         copied = await self.call(
             "mail.imap.copy", {"email_ids": [imported["email_id"]], "to_label": box["id"]}
         )
+        others = sorted({stored_keyword(f) for f in flags if f not in COLUMN_FLAGS and f != "\\Recent"})
+        if others:
+            await self.call("mail.imap.flags", {"email_ids": [imported["email_id"]], "add_keywords": others})
         if self.selected is not None:
             await self.sync(expunge=False)
-            new_uid = copied["uids"][0] if copied["uids"] else 0
-            if self.selected.label_id == box["id"] and new_uid in self.selected.messages:
-                session = {f for f in flags if f not in PERMANENT}
-                self.selected.messages[new_uid].session_flags |= session
         uid = copied["uids"][0] if copied["uids"] else 0
         return f"[APPENDUID {copied['uidvalidity']} {uid}] APPEND completed"
 
@@ -1177,7 +1177,7 @@ def _section_item(item: str, part: mime.Part) -> bytes:
         if not (partial.startswith("<") and partial.endswith(">")):
             raise ParseError("invalid partial")
         a, _, b = partial[1:-1].partition(".")
-        if not a.isdigit() or not b.isdigit() or len(a) > 10 or len(b) > 10:
+        if not (a.isascii() and a.isdigit() and b.isascii() and b.isdigit()) or len(a) > 10 or len(b) > 10:
             raise ParseError("invalid partial")
         origin, count = int(a), int(b)
     binary = head.startswith("BINARY")
@@ -1200,7 +1200,7 @@ def _section_item(item: str, part: mime.Part) -> bytes:
 
 
 def _binary(part: mime.Part, spec: str) -> bytes | None:
-    if spec and not all(p.isdigit() for p in spec.split(".")):
+    if spec and not all(p.isascii() and p.isdigit() for p in spec.split(".")):
         raise mime.SectionError("BINARY takes part numbers only")
     data = mime.section(part, spec)
     if data is None or not spec:

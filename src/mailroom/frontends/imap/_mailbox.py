@@ -11,8 +11,39 @@ from mailroom.frontends.imap._parser import Range
 
 SEEN, FLAGGED, DRAFT = 1, 2, 4
 _BITS = ((SEEN, "\\Seen"), (FLAGGED, "\\Flagged"), (DRAFT, "\\Draft"))
-#: Flags kept in the store; others (\Deleted, \Answered, keywords) last for the session.
-PERMANENT = ("\\Seen", "\\Flagged", "\\Draft")
+#: The flags of the three ``emails`` columns; every other flag is a stored keyword.
+COLUMN_FLAGS = ("\\Seen", "\\Flagged", "\\Draft")
+#: Keywords as stored (JMAP's lower-case form) → as IMAP shows them.
+_SHOWN = {
+    "$answered": "\\Answered",
+    "$deleted": "\\Deleted",
+    "$forwarded": "$Forwarded",
+    "$junk": "$Junk",
+    "$notjunk": "$NotJunk",
+    "$mdnsent": "$MDNSent",
+    "$phishing": "$Phishing",
+}
+#: FLAGS and PERMANENTFLAGS of a selected mailbox.
+FLAGS = (
+    "\\Answered",
+    "\\Flagged",
+    "\\Deleted",
+    "\\Seen",
+    "\\Draft",
+    "$Forwarded",
+    "$Junk",
+    "$NotJunk",
+    "$MDNSent",
+)
+
+
+def stored_keyword(flag: str) -> str:
+    """An IMAP flag other than the three columns, as stored: ``\\Answered`` → ``$answered``."""
+    return "$" + flag[1:].lower() if flag.startswith("\\") else flag.lower()
+
+
+def shown_keyword(keyword: str) -> str:
+    return _SHOWN.get(keyword, keyword)
 
 
 @dataclass(slots=True)
@@ -23,12 +54,12 @@ class Message:
     bits: int
     size: int
     received: int
-    session_flags: set[str] = field(default_factory=set)
+    keywords: set[str] = field(default_factory=set)  # as stored
     recent: bool = False
 
     def flags(self) -> list[str]:
         names = [name for bit, name in _BITS if self.bits & bit]
-        names.extend(sorted(self.session_flags))
+        names.extend(sorted(shown_keyword(k) for k in self.keywords))
         if self.recent:
             names.append("\\Recent")
         return names
@@ -62,6 +93,10 @@ class Selected:
                 strict=True,
             )
         }
+        for uid, keyword in view["keywords"]:
+            message = self.messages.get(uid)
+            if message is not None:
+                message.keywords.add(keyword)
         self.uidnext = int(view["uidnext"])
         self.uidvalidity = int(view["uidvalidity"])
         self.highest_modseq = int(view["highest_modseq"])

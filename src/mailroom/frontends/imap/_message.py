@@ -252,9 +252,9 @@ def section(part: Part, spec: str) -> bytes | None:
         return part.header + part.body
     path: list[int] = []
     rest = spec
-    while rest and rest[0].isdigit():
+    while rest and rest[0] in "0123456789":
         number, _, rest = rest.partition(".")
-        if not number.isdigit() or len(number) > 6 or int(number) < 1:
+        if not (number.isascii() and number.isdigit()) or len(number) > 6 or int(number) < 1:
             raise SectionError("invalid part number")
         path.append(int(number))
     target = part

@@ -36,6 +36,7 @@ MAX_NUMBER = 4_294_967_295
 
 _ATOM_SPECIALS = frozenset(b'(){ "]') | frozenset(range(0x20)) | {0x7F}
 _TAG = re.compile(rb"^[\x21-\x7e]+$")
+_DIGITS = re.compile(r"[0-9]+")
 _LITERAL = re.compile(rb"(~?)\{(\d{1,20})(\+?)\}$")
 
 
@@ -230,7 +231,7 @@ Range = tuple[int | None, int | None]
 def _number(text: str) -> int | None:
     if text == "*":
         return None
-    if not text.isdigit() or text.startswith("0") or len(text) > 10:
+    if not _DIGITS.fullmatch(text) or text.startswith("0") or len(text) > 10:
         raise ParseError(f"invalid number in sequence set: {text[:20]}")
     value = int(text)
     if value > MAX_NUMBER:
@@ -257,7 +258,7 @@ def sequence_set(value: Value, *, allow_saved: bool = True) -> list[Range] | Non
 
 def number(value: Value, *, limit: int = MAX_NUMBER) -> int:
     """A plain number argument."""
-    if not isinstance(value, Atom) or not value.isdigit() or len(value) > 20:
+    if not isinstance(value, Atom) or not _DIGITS.fullmatch(value) or len(value) > 20:
         raise ParseError("expected a number")
     n = int(value)
     if n > limit:

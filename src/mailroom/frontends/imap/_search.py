@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from mailroom.frontends.imap._mailbox import DRAFT, FLAGGED, SEEN, Message, Selected
+from mailroom.frontends.imap._mailbox import DRAFT, FLAGGED, SEEN, Message, Selected, stored_keyword
 from mailroom.frontends.imap._parser import Atom, ParseError, Value, astring, number, sequence_set
 
 if TYPE_CHECKING:
@@ -99,13 +99,13 @@ class Search:
             want = key == "DRAFT"
             return lambda uid, m: bool(m.bits & DRAFT) == want
         if key in ("DELETED", "UNDELETED", "ANSWERED", "UNANSWERED"):
-            flag = "\\Deleted" if key.endswith("DELETED") else "\\Answered"
+            flag = "$deleted" if key.endswith("DELETED") else "$answered"
             want = not key.startswith("UN")
-            return lambda uid, m: (flag in m.session_flags) == want
+            return lambda uid, m: (flag in m.keywords) == want
         if key in ("KEYWORD", "UNKEYWORD"):
-            word = astring(arg())
+            word = stored_keyword(astring(arg()))
             want = key == "KEYWORD"
-            return lambda uid, m: (word in m.session_flags) == want
+            return lambda uid, m: (word in m.keywords) == want
         if key in ("RECENT", "NEW"):
             if key == "NEW":
                 return lambda uid, m: m.recent and not m.bits & SEEN
@@ -174,7 +174,7 @@ class Search:
             if isinstance(nxt_value, str) and not isinstance(nxt_value, Atom):
                 arg()  # entry name, then entry type
                 nxt_value = arg()
-            elif isinstance(nxt_value, Atom) and not nxt_value.isdigit():
+            elif isinstance(nxt_value, Atom) and not (nxt_value.isascii() and nxt_value.isdigit()):
                 arg()
                 nxt_value = arg()
             modseq = number(nxt_value, limit=2**63 - 1)
@@ -186,7 +186,7 @@ class Search:
         if key == "THREADID":
             wanted = astring(arg())
             return lambda uid, m: f"T{m.thread_id}" == wanted
-        if key == "$" or key[:1].isdigit() or key[:1] == "*":
+        if key == "$" or (key[:1] in "0123456789" and key[:1] != "") or key[:1] == "*":
             ranges = sequence_set(value)
             chosen = set(selected.saved if ranges is None else selected.by_sequence(ranges))
             return lambda uid, m: uid in chosen

@@ -42,6 +42,9 @@ from mailroom.store.engine import Row, Tx
 MAX_IDS = 5000
 ModSeq = Annotated[int, Field(ge=0, le=INT64_MAX)]
 EmailIds = Annotated[list[Id], Field(min_length=1, max_length=MAX_IDS)]
+#: An IMAP keyword or flag beyond the three columns, in JMAP's lower-case form.
+Keyword = Annotated[str, Field(pattern=r"^[$\\]?[!#&'+\-.0-9;<=>?@A-Z^_`a-z|~]{1,63}$")]
+Keywords = Annotated[list[Keyword], Field(max_length=50)]
 
 
 class ImapAccount(BaseModel):
@@ -84,6 +87,7 @@ class ImapView(BaseModel):
     flags: list[int] = Field(description="Bits: 1 seen, 2 flagged, 4 draft.")
     sizes: list[int]
     received: list[int] = Field(description="Arrival times, Unix seconds.")
+    keywords: list[tuple[int, str]] = Field(description="(UID, keyword) of the messages listed.")
     vanished: list[int]
 
 
@@ -163,6 +167,7 @@ async def view(ctx: Context, label: Id, changed_since: ModSeq = 0) -> ImapView:
         if status is None:
             raise NotFound.of("label", label)
         found = await imap_store.messages(tx, user_id, label, changed_since=changed_since)
+        keywords = await imap_store.keywords(tx, label, changed_since=changed_since)
         vanished = await changelog.vanished(tx, user_id, label, changed_since) if changed_since else []
     return ImapView(
         label_id=label,
@@ -176,6 +181,7 @@ async def view(ctx: Context, label: Id, changed_since: ModSeq = 0) -> ImapView:
         flags=[m.flags for m in found],
         sizes=[m.size for m in found],
         received=[int(m.received_at.timestamp()) for m in found],
+        keywords=keywords,
         vanished=vanished,
     )
 
@@ -192,8 +198,12 @@ async def flags(
     seen: bool | None = None,
     flagged: bool | None = None,
     draft: bool | None = None,
+    add_keywords: Keywords | None = None,
+    remove_keywords: Keywords | None = None,
+    keywords: Keywords | None = None,
 ) -> None:
-    """Set or clear ``\\Seen`` (read), ``\\Flagged`` (starred) and ``\\Draft`` on emails."""
+    """Set or clear ``\\Seen`` (read), ``\\Flagged`` (starred) and ``\\Draft`` on emails, and
+    add, remove or replace (``keywords``) their other flags and keywords."""
     user_id = user_id_of(ctx)
     now = ctx.rt.clock.now()
     async with ctx.rt.db.write() as tx:
@@ -203,6 +213,14 @@ async def flags(
             await email_store.set_flags(tx, user_id, ids, now=now, is_read=seen, is_starred=flagged)
         if ids and draft is not None:
             await imap_store.set_draft(tx, user_id, ids, draft)
+        if ids and (add_keywords or remove_keywords or keywords is not None):
+            await imap_store.change_keywords(
+                tx,
+                ids,
+                add={k.lower() for k in add_keywords or ()},
+                remove={k.lower() for k in remove_keywords or ()},
+                replace={k.lower() for k in keywords} if keywords is not None else None,
+            )
     await announce_threads(ctx.rt, user_id, [t.thread_ids[0] for t in targets.values()], "imap")
 
 
