@@ -107,6 +107,13 @@ KEY_CACHE_SAFE_OBJECTS = frozenset(
         "admin.queue",
         "admin.relays",
         "admin.waitlist",
+        "jmap.Blob",
+        "jmap.Email",
+        "jmap.EmailSubmission",
+        "jmap.Identity",
+        "jmap.Mailbox",
+        "jmap.PushSubscription",
+        "jmap.VacationResponse",
         "mail.contacts",
         "mail.delivery",
         "mail.emails",
@@ -186,6 +193,9 @@ async def start(
     from mailroom.services.mail._push import install as install_push
 
     install_push(runtime)  # thread summaries in email.received events
+    from mailroom.services.jmap.push_subscription import install as install_jmap_push
+
+    install_jmap_push(runtime)  # JMAP PushSubscriptions get StateChanges (after the state is added)
     runner = Runner(registry, runtime)
     registry.bind(runner)
     authenticator = Authenticator(db, passwords, clock)

@@ -520,6 +520,40 @@ class Settings(BaseSettings):
         description="Finished queue entries (every recipient delivered or failed) are deleted this long "
         "after they finished; their delivery status goes with them.",
     )
+    jmap_path: str = Field(
+        default="/jmap",
+        pattern=r"^/[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$",
+        description="Where the JMAP API, upload, download, EventSource and WebSocket endpoints live "
+        "(the session resource is also at /.well-known/jmap).",
+    )
+    jmap_max_size_request: int = Field(
+        default=10_000_000,
+        ge=1024,
+        description="JMAP maxSizeRequest: the largest API request body, in bytes.",
+    )
+    jmap_max_concurrent_requests: int = Field(
+        default=8, ge=1, le=1000, description="JMAP maxConcurrentRequests, per account and worker."
+    )
+    jmap_max_concurrent_upload: int = Field(
+        default=8, ge=1, le=1000, description="JMAP maxConcurrentUpload, per account and worker."
+    )
+    jmap_max_calls_in_request: int = Field(
+        default=64, ge=1, le=10_000, description="JMAP maxCallsInRequest: method calls in one request."
+    )
+    jmap_max_objects_in_get: int = Field(
+        default=1000, ge=1, le=100_000, description="JMAP maxObjectsInGet: ids one /get may ask for."
+    )
+    jmap_max_objects_in_set: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        description="JMAP maxObjectsInSet: creates, updates and destroys in one /set.",
+    )
+    jmap_push_allow_loopback: bool = Field(
+        default=False,
+        description="Let JMAP PushSubscriptions deliver to http:// URLs on loopback addresses "
+        "(tests, local development); otherwise only https:// URLs to public hosts.",
+    )
 
     @field_validator("submission_rate_limit")
     @classmethod

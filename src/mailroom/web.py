@@ -15,6 +15,7 @@ from mailroom.errors import MailroomError
 from mailroom.frontends.autoconfig import autoconfig_routes
 from mailroom.frontends.compression import CompressionMiddleware
 from mailroom.frontends.internal import internal_routes
+from mailroom.frontends.jmap import jmap_routes
 from mailroom.frontends.keyserver import keyserver_routes
 from mailroom.frontends.metrics import metrics_routes
 from mailroom.frontends.push import push_routes
@@ -41,6 +42,7 @@ def build_app(mailroom: Mailroom) -> App:
         *openapi_routes(mailroom),
         *rpc_routes(mailroom),
         *push_routes(mailroom),
+        *jmap_routes(mailroom),
         *internal_routes(mailroom),
         *keyserver_routes(mailroom),
         *autoconfig_routes(mailroom),

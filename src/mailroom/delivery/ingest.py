@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from mailroom.delivery import threading
+from mailroom.delivery import mime, threading
 from mailroom.delivery._html import html_to_text
 from mailroom.delivery._model import ParsedMessage
 from mailroom.delivery.autoreply import reply_blocker
@@ -130,6 +130,7 @@ class _Message:
     blob: asyncio.Future[str]  # the blob's write and fsyncs, running in a worker thread
     parsed: ParsedMessage
     document: fulltext.SearchDocument  # made once, before the transaction, however many mailboxes
+    mime: str  # the MIME structure (delivery/mime.py), stored on the blob's row
     trace: Trace
     dedup: str
     mail_from: str
@@ -226,6 +227,7 @@ async def ingest(
         stored.add_done_callback(_observe)
         parsed = await _parse(raw)
         document = await _document(parsed)
+        structure = await mime.compute_async(raw)
         now = rt.clock.now()
         dedup = dedup_key(parsed.message_id, sha)
         stamp = None
@@ -244,6 +246,7 @@ async def ingest(
             blob=stored,
             parsed=parsed,
             document=document,
+            mime=structure,
             trace=trace,
             dedup=dedup,
             mail_from=mail_from,
@@ -347,7 +350,7 @@ def _group_commit(rt: Runtime) -> _GroupCommit:
 
 
 async def _deliver(tx: Tx, rt: Runtime, msg: _Message, recipients: list[Resolution]) -> list[RecipientResult]:
-    await blob_rows.record(tx, msg.sha, len(msg.raw), msg.now)
+    await blob_rows.record(tx, msg.sha, len(msg.raw), msg.now, mime=msg.mime)
     results = await _deliver_rows(tx, rt, msg, recipients)
     # Only now wait for the blob (its fsyncs ran beside the parse and the SQL above): it is
     # durable before the commit. A failed write fails this delivery's savepoint alone.

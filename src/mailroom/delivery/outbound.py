@@ -195,6 +195,7 @@ async def submit(
     recipients: list[str],
     source: str,
     sender_user_id: int | None,
+    copy_of: int | None = None,
 ) -> SubmitResult:
     """Send a message a user wrote (see the module docstring). The one entry point for sending.
 
@@ -204,6 +205,8 @@ async def submit(
     (the sent copy is stored as ``api``: see below).
     ``sender_user_id``: who sends it: the sender rule is theirs (``SenderNotAllowed``) and
     their ``sent`` label gets a copy. None only for mail the system itself sends.
+    ``copy_of``: the sender's email this message already is (JMAP's EmailSubmission of a
+    stored draft): no second copy is stored, and the queue entry names that one.
     """
     if not recipients:
         raise ValueError("a message needs at least one recipient")
@@ -242,8 +245,8 @@ async def submit(
     # The sender's own copy is not mail arriving from someone: ingest must never auto-reply
     # to it (it answers smtp, lmtp and submission), so it is recorded as an API store.
     ingest_source: Source = "import" if source == "import" else "api"
-    sent_email_id = None
-    if sender_user_id is not None:
+    sent_email_id = copy_of
+    if sender_user_id is not None and copy_of is None:
         sent_email_id = await _sent_copy(
             rt, raw, mail_from=mail_from, user_id=sender_user_id, source=ingest_source
         )

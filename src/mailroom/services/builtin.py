@@ -7,9 +7,9 @@ from mailroom.settings import Settings
 
 
 def apis(settings: Settings) -> list[Api]:
-    from mailroom.services import admin, mail, system
+    from mailroom.services import admin, jmap, mail, system
 
-    out = [admin.api, system.api, mail.api]
+    out = [admin.api, system.api, mail.api, jmap.api]
     if settings.interop_api:
         from mailroom.services import interop
 

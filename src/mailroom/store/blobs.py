@@ -27,7 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from sqlalchemy import ColumnElement, and_, bindparam, delete, exists, select
+from sqlalchemy import ColumnElement, and_, bindparam, delete, exists, func, select
 
 from mailroom.store._prepared import PerDialect, chunks, run
 from mailroom.store.engine import Query, Tx
@@ -216,22 +216,31 @@ class FileBlobStore:
 _RECORD = PerDialect(
     lambda dialect: (
         dialect_insert(dialect, blobs)
-        .values(sha=bindparam("sha"), size=bindparam("size"), created_at=bindparam("now"))
+        .values(
+            sha=bindparam("sha"), size=bindparam("size"), created_at=bindparam("now"), mime=bindparam("mime")
+        )
         .on_conflict_do_update(
-            index_elements=["sha"], set_={"size": bindparam("size"), "created_at": bindparam("now")}
+            index_elements=["sha"],
+            set_={
+                "size": bindparam("size"),
+                "created_at": bindparam("now"),
+                "mime": func.coalesce(bindparam("mime"), blobs.c.mime),
+            },
         )
     )
 )
 
 
-async def record(tx: Tx, sha: str, size: int, now: datetime) -> None:
+async def record(tx: Tx, sha: str, size: int, now: datetime, mime: str | None = None) -> None:
     """Register a blob, or touch its row when it is known (``created_at`` becomes ``now``:
     it is the time the blob was last registered, what the collector's grace period counts from).
 
     Touching (rather than ignoring) locks the row on PostgreSQL until commit, so a garbage
     collector cannot delete it under an ingest that is about to refer to it.
+
+    ``mime``: the message's structure (store/mime.py), when the blob is a message.
     """
-    await run(tx, _RECORD(tx), {"sha": sha, "size": size, "now": now})
+    await run(tx, _RECORD(tx), {"sha": sha, "size": size, "now": now, "mime": mime})
 
 
 def _unreferenced(sha: ColumnElement[str]) -> ColumnElement[bool]:

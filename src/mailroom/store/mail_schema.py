@@ -38,6 +38,9 @@ blobs = Table(
     Column("sha", String(64), primary_key=True),
     Column("size", BigInteger, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    # The message's MIME structure (domain/mime, compact JSON; migration 0010_mime): null
+    # for blobs that are no message (uploads) or stored before it; filled on first read.
+    Column("mime", Text, nullable=True),
 )
 
 #: System labels (inbox, sent, ...) are created on first use; user labels by the user.
@@ -61,6 +64,7 @@ labels = Table(
     Column("uidvalidity", BigInteger, nullable=False, server_default="0"),
     Column("uidnext", BigInteger, nullable=False, server_default="1"),
     UniqueConstraint("user_id", "name"),
+    sqlite_autoincrement=True,  # JMAP ids are never reused (migration 0014_jmap)
 )
 
 #: A conversation in one mailbox, with the summary a thread list shows (denormalised,
@@ -91,6 +95,7 @@ threads = Table(
     Index("ix_threads_user_id_normalized_subject", "user_id", "normalized_subject", "last_date"),
     # Postponed threads whose time has come, in every mailbox (the wake-up task).
     Index("ix_threads_postponed_until", "postponed_until"),
+    sqlite_autoincrement=True,  # JMAP ids are never reused (migration 0014_jmap)
 )
 
 emails = Table(
@@ -132,6 +137,7 @@ emails = Table(
     UniqueConstraint("user_id", "dedup"),
     Index("ix_emails_thread_id_received_at", "thread_id", "received_at"),
     Index("ix_emails_user_id_message_id", "user_id", "message_id"),
+    sqlite_autoincrement=True,  # JMAP ids are never reused (migration 0014_jmap)
 )
 
 email_labels = Table(

@@ -124,6 +124,7 @@ users = Table(
     # (store/json_render.py RowCache). Random, not +1, so a user deleted and created again
     # under the same id never repeats an (id, row_version) pair.
     Column("row_version", BigInteger, nullable=False, server_default="0"),
+    sqlite_autoincrement=True,  # JMAP ids are never reused (migration 0014_jmap)
 )
 
 aliases = Table(

@@ -64,7 +64,7 @@ def _label(row: Row) -> Label:
     return Label.model_validate(row)
 
 
-async def _ensure_system(ctx: Context, user_id: int) -> None:
+async def ensure_system_labels(ctx: Context, user_id: int) -> None:
     """A mailbox that never got mail has no system labels yet: create them (once)."""
     async with ctx.rt.db.read() as tx:
         known = await label_store.ids_by_name(tx, user_id)
@@ -80,7 +80,7 @@ async def _one(tx: Tx, user_id: int, label_id: int) -> Label:
     return _label(rows[0])
 
 
-async def _check_free(tx: Tx, user_id: int, name: str) -> None:
+async def check_name_free(tx: Tx, user_id: int, name: str) -> None:
     if name.lower() in label_store.SYSTEM_LABELS:
         raise Conflict(f"{name} is the name of a system label", field="name")
     if await queries.label_by_name(tx, user_id, name) is not None:
@@ -100,7 +100,7 @@ async def _own_label(tx: Tx, user_id: int, label_id: int, verb: str) -> Row:
 async def list_labels(ctx: Context) -> list[Label]:
     """The caller's labels, system ones first, with total and unread thread and email counts."""
     user_id = user_id_of(ctx)
-    await _ensure_system(ctx, user_id)
+    await ensure_system_labels(ctx, user_id)
     await wake_postponed(ctx.rt, user_id)
     async with ctx.rt.db.read() as tx:
         return [_label(r) for r in await queries.label_counts(tx, user_id)]
@@ -120,7 +120,7 @@ async def create_label(ctx: Context, label: LabelCreate) -> Label:
     """Create a user label (``conflict`` when the name is taken or a system label's)."""
     user_id = user_id_of(ctx)
     async with ctx.rt.db.write() as tx:
-        await _check_free(tx, user_id, label.name)
+        await check_name_free(tx, user_id, label.name)
         label_id = await queries.create_label(tx, user_id, label.name, ctx.rt.clock.now())
         created = await _one(tx, user_id, label_id)
     await announce_labels(ctx.rt, user_id)
@@ -134,7 +134,7 @@ async def rename_label(ctx: Context, id: Id, label: LabelUpdate) -> Label:
     async with ctx.rt.db.write() as tx:
         row = await _own_label(tx, user_id, id, "renamed")
         if row["name"] != label.name:
-            await _check_free(tx, user_id, label.name)
+            await check_name_free(tx, user_id, label.name)
             await queries.rename_label(tx, user_id, id, label.name)
         renamed = await _one(tx, user_id, id)
     await announce_labels(ctx.rt, user_id)

@@ -1,7 +1,7 @@
 """IMAP keywords: email_keywords, logged in the change log like the other flags (triggers)
 
 Revision ID: 0011_imap
-Revises: 0008_identity
+Revises: 0010_mime
 
 ``\\Seen``, ``\\Flagged`` and ``\\Draft`` are the ``emails`` columns ``is_read``,
 ``is_starred`` and ``is_draft``; every other IMAP flag and keyword (``\\Answered``,
@@ -19,7 +19,9 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011_imap"
-down_revision = "0008_identity"
+# Given as 0008_identity; this branch merged wave/mime (with wave/jmap: 0014_jmap, 0010_mime
+# also follow 0008_identity), so this one follows 0010_mime to keep a single head.
+down_revision = "0010_mime"
 branch_labels = None
 depends_on = None
 

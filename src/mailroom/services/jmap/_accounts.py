@@ -1,0 +1,87 @@
+"""Accounts, ids and states as JMAP spells them.
+
+- An account is a mailbox (ids in ``_ids.py``); a caller sees exactly one, their own (API
+  keys act as their owner). Any other id is ``accountNotFound``.
+- Every type's state is the account's modseq (store/changelog.py), as a string.
+"""
+
+from __future__ import annotations
+
+from mailroom.registry import Context
+from mailroom.services.jmap._errors import MethodError
+from mailroom.services.jmap._ids import (
+    ACCOUNT_PREFIX,
+    EMAIL_PREFIX,
+    IDENTITY_PREFIX,
+    MAILBOX_PREFIX,
+    THREAD_PREFIX,
+    account_id,
+    decode,
+    encode,
+)
+from mailroom.store import changelog
+from mailroom.store.engine import Tx
+
+
+def account_of(ctx: Context, given: str) -> int:
+    """The user id behind ``accountId``, if it is the caller's; else ``accountNotFound``."""
+    user_id = ctx.principal.user_id
+    if user_id is None or given != account_id(user_id):
+        raise MethodError("accountNotFound", f"no account {given}")
+    return user_id
+
+
+async def state(tx: Tx, user_id: int) -> str:
+    """The account's state string (one for every type)."""
+    return str((await changelog.state(tx, user_id)).modseq)
+
+
+def parse_state(value: str) -> int | None:
+    """A state string back to its modseq; None for a string we never handed out."""
+    if not value.isascii() or not value.isdigit() or len(value) > 19:
+        return None
+    return int(value)
+
+
+async def check_if_in_state(tx: Tx, user_id: int, if_in_state: str | None) -> str:
+    """The current state, or ``stateMismatch`` if the client named another one (RFC 8620 §5.3)."""
+    current = await state(tx, user_id)
+    if if_in_state is not None and if_in_state != current:
+        raise MethodError("stateMismatch", f"the state is {current}, not {if_in_state}")
+    return current
+
+
+async def changes_since(
+    tx: Tx, user_id: int, kind: changelog.Kind, since_state: str, max_changes: int | None, default_max: int
+) -> changelog.Changes:
+    """The change log read for a /changes method; a state never handed out (or from before
+    the log) is ``cannotCalculateChanges``."""
+    since = parse_state(since_state)
+    if since is None:
+        raise MethodError("cannotCalculateChanges", f"{since_state} is not a state of this account")
+    if max_changes is not None and max_changes < 1:
+        raise MethodError("invalidArguments", "maxChanges must be a positive integer")
+    limit = min(max_changes or default_max, default_max)
+    current = await changelog.state(tx, user_id)
+    if since > current.modseq:
+        raise MethodError("cannotCalculateChanges", f"{since_state} is not a state of this account")
+    return await changelog.changes(
+        tx, user_id, changelog.ChangesQuery(kind=kind, since=since, max_changes=limit)
+    )
+
+
+__all__ = [
+    "ACCOUNT_PREFIX",
+    "EMAIL_PREFIX",
+    "IDENTITY_PREFIX",
+    "MAILBOX_PREFIX",
+    "THREAD_PREFIX",
+    "account_id",
+    "account_of",
+    "changes_since",
+    "check_if_in_state",
+    "decode",
+    "encode",
+    "parse_state",
+    "state",
+]

@@ -1,0 +1,221 @@
+"""``Email/query`` and ``Email/queryChanges`` (RFC 8621 §4.4, §4.5).
+
+Filters and sorts run as one SQL statement over the account's emails (store/jmap_emails.py);
+text conditions use the full-text index. Keywords are ``$seen``, ``$flagged`` and ``$draft``
+(the flags the store keeps); any other keyword is on no email. The ``header`` condition is
+not supported (``unsupportedFilter``): the index does not hold arbitrary header fields.
+Results are not kept, so ``canCalculateChanges`` is false and ``Email/queryChanges``
+answers ``cannotCalculateChanges`` unless nothing changed at all.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Union
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from mailroom.registry import Context
+from mailroom.services.jmap._accounts import EMAIL_PREFIX, account_of, decode, encode, state
+from mailroom.services.jmap._api import MAIL, method
+from mailroom.services.jmap._errors import MethodError
+from mailroom.services.jmap._mailboxes import label_id
+from mailroom.services.jmap._query import FilterOperatorBase, window
+from mailroom.services.jmap._types import (
+    Comparator,
+    Int,
+    JmapId,
+    QueryChangesResponse,
+    QueryResponse,
+    State,
+    UnsignedInt,
+)
+from mailroom.store import jmap_emails
+from mailroom.store.jmap_emails import Condition, Operator, Sort
+
+_Text = Annotated[str, Field(max_length=1000)]
+_Keyword = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$")]
+
+
+class EmailFilterCondition(BaseModel):
+    """RFC 8621 §4.4.1."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    inMailbox: JmapId | None = None
+    inMailboxOtherThan: Annotated[list[JmapId], Field(max_length=1000)] | None = None
+    before: AwareDatetime | None = None
+    after: AwareDatetime | None = None
+    minSize: UnsignedInt | None = None
+    maxSize: UnsignedInt | None = None
+    allInThreadHaveKeyword: _Keyword | None = None
+    someInThreadHaveKeyword: _Keyword | None = None
+    noneInThreadHaveKeyword: _Keyword | None = None
+    hasKeyword: _Keyword | None = None
+    notKeyword: _Keyword | None = None
+    hasAttachment: bool | None = None
+    text: _Text | None = None
+    from_: _Text | None = Field(default=None, alias="from")
+    to: _Text | None = None
+    cc: _Text | None = None
+    bcc: _Text | None = None
+    subject: _Text | None = None
+    body: _Text | None = None
+    header: Annotated[list[_Text], Field(min_length=1, max_length=2)] | None = None
+
+
+class EmailFilterOperator(FilterOperatorBase):
+    conditions: Annotated[list[EmailFilter], Field(max_length=100)]
+
+
+EmailFilter = Union[EmailFilterOperator, EmailFilterCondition]  # noqa: UP007
+EmailFilterOperator.model_rebuild()
+
+SORTS = frozenset({"receivedAt", "sentAt", "size", "subject", "from", "to", "hasKeyword"})
+_COLLATIONS = (None, "i;ascii-numeric", "i;ascii-casemap", "i;unicode-casemap")
+_MAX_DEPTH = 10
+
+
+def _mailbox(value: str) -> int:
+    number = label_id(value)
+    return number if number is not None else -1  # an id that names no label: matches nothing
+
+
+def _condition(f: EmailFilterCondition) -> Condition:
+    if f.header is not None:
+        raise MethodError("unsupportedFilter", "the header condition is not supported")
+    texts: list[tuple[jmap_emails.TextField, str]] = []
+    for field, value in (
+        ("text", f.text),
+        ("from", f.from_),
+        ("to", f.to),
+        ("cc", f.cc),
+        ("bcc", f.bcc),
+        ("subject", f.subject),
+        ("body", f.body),
+    ):
+        if value is not None:
+            texts.append((field, value))  # type: ignore[arg-type]
+    return Condition(
+        in_mailbox=_mailbox(f.inMailbox) if f.inMailbox is not None else None,
+        in_mailbox_other_than=tuple(_mailbox(m) for m in f.inMailboxOtherThan)
+        if f.inMailboxOtherThan is not None
+        else None,
+        before=f.before,
+        after=f.after,
+        min_size=f.minSize,
+        max_size=f.maxSize,
+        all_in_thread_have_keyword=f.allInThreadHaveKeyword,
+        some_in_thread_have_keyword=f.someInThreadHaveKeyword,
+        none_in_thread_have_keyword=f.noneInThreadHaveKeyword,
+        has_keyword=f.hasKeyword,
+        not_keyword=f.notKeyword,
+        has_attachment=f.hasAttachment,
+        text=tuple(texts),
+    )
+
+
+def to_filter(f: EmailFilter, depth: int = 0) -> Condition | Operator:
+    """The client's filter as the store's (``unsupportedFilter`` for what it cannot do)."""
+    if depth > _MAX_DEPTH:
+        raise MethodError("unsupportedFilter", f"filters nest at most {_MAX_DEPTH} levels")
+    if isinstance(f, EmailFilterOperator):
+        return Operator(f.operator, tuple(to_filter(c, depth + 1) for c in f.conditions))
+    return _condition(f)
+
+
+def to_sort(sort: list[Comparator] | None) -> list[Sort]:
+    if not sort:
+        return [Sort("receivedAt", ascending=False)]
+    out = []
+    for c in sort:
+        if c.property not in SORTS:
+            raise MethodError("unsupportedSort", f"cannot sort emails by {c.property}")
+        if c.collation not in _COLLATIONS:
+            raise MethodError("unsupportedSort", f"unknown collation {c.collation}")
+        if c.property == "hasKeyword" and not c.keyword:
+            raise MethodError("invalidArguments", "hasKeyword sorts need a keyword")
+        out.append(Sort(c.property, c.isAscending, c.keyword))
+    return out
+
+
+@method("Email/query", capability=MAIL)
+async def email_query(
+    ctx: Context,
+    accountId: JmapId,
+    filter: EmailFilter | None = None,
+    sort: Annotated[list[Comparator], Field(max_length=10)] | None = None,
+    position: Int = 0,
+    anchor: JmapId | None = None,
+    anchorOffset: Int = 0,
+    limit: UnsignedInt | None = None,
+    calculateTotal: bool = False,
+    collapseThreads: bool = False,
+) -> QueryResponse:
+    """The ids of the account's emails matching ``filter`` in ``sort`` order (default: newest
+    received first); with ``collapseThreads`` only the first email of each thread."""
+    user_id = account_of(ctx, accountId)
+    where = to_filter(filter) if filter is not None else None
+    order = to_sort(sort)
+    async with ctx.rt.db.read() as tx:
+        current = await state(tx, user_id)
+        rows = await jmap_emails.query(tx, user_id, where, order)
+    if collapseThreads:
+        seen: set[int] = set()
+        kept = []
+        for email, thread in rows:
+            if thread not in seen:
+                seen.add(thread)
+                kept.append(email)
+        numbers = kept
+    else:
+        numbers = [email for email, _ in rows]
+    ids = [encode(EMAIL_PREFIX, n) for n in numbers]
+    if anchor is not None and decode(EMAIL_PREFIX, anchor) is None:
+        raise MethodError("anchorNotFound", f"{anchor} is not in the results")
+    start, page, cut = window(ids, position=position, anchor=anchor, anchor_offset=anchorOffset, limit=limit)
+    return QueryResponse(
+        accountId=accountId,
+        queryState=current,
+        canCalculateChanges=False,
+        position=start,
+        ids=page,
+        total=len(ids) if calculateTotal else None,
+        limit=cut,
+    )
+
+
+@method("Email/queryChanges", capability=MAIL)
+async def email_query_changes(
+    ctx: Context,
+    accountId: JmapId,
+    sinceQueryState: State,
+    filter: EmailFilter | None = None,
+    sort: Annotated[list[Comparator], Field(max_length=10)] | None = None,
+    maxChanges: UnsignedInt | None = None,
+    upToId: JmapId | None = None,
+    calculateTotal: bool = False,
+    collapseThreads: bool = False,
+) -> QueryChangesResponse:
+    """Nothing when the account has not changed since ``sinceQueryState``; otherwise
+    ``cannotCalculateChanges`` (query again)."""
+    user_id = account_of(ctx, accountId)
+    if filter is not None:
+        to_filter(filter)
+    to_sort(sort)
+    async with ctx.rt.db.read() as tx:
+        current = await state(tx, user_id)
+        if sinceQueryState != current:
+            raise MethodError("cannotCalculateChanges", "query results are not kept; query again")
+        total = None
+        if calculateTotal:
+            where = to_filter(filter) if filter is not None else None
+            rows = await jmap_emails.query(tx, user_id, where, to_sort(sort))
+            total = len({t for _, t in rows}) if collapseThreads else len(rows)
+    return QueryChangesResponse(
+        accountId=accountId,
+        oldQueryState=sinceQueryState,
+        newQueryState=current,
+        total=total,
+        removed=[],
+        added=[],
+    )

@@ -1,0 +1,373 @@
+"""``EmailSubmission/get|changes|query|queryChanges|set`` (RFC 8621 §7).
+
+A submission sends one of the account's stored emails through the outbound pipeline
+(delivery/outbound.submit: the sender rule of delivery/senders.check_may_send, DKIM, local
+delivery through ingest, the queue for the rest), without a second copy in Sent: the
+client moves the draft there with ``onSuccessUpdateEmail`` (or destroys it with
+``onSuccessDestroyEmail``). A submission is the outbound queue's entry for that message:
+id ``S<queue id>``, ``deliveryStatus`` per recipient from the queue. Sending is immediate,
+so ``undoStatus`` is always ``final`` (no delayed send: ``maxDelayedSend`` 0) and a cancel
+is ``cannotUnsend``; the queue keeps its entries, so destroying one is ``forbidden``.
+Their state is a digest of the account's submissions and their recipients' statuses;
+``/changes`` and ``/queryChanges`` from another state answer ``cannotCalculateChanges``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from mailroom.delivery import mime as mime_store
+from mailroom.delivery.outbound import submit
+from mailroom.domain.mime import jmap as mime_jmap
+from mailroom.domain.mime import without_fields
+from mailroom.errors import SenderNotAllowed
+from mailroom.registry import Context
+from mailroom.services.jmap._accounts import EMAIL_PREFIX, THREAD_PREFIX, account_of, decode, encode
+from mailroom.services.jmap._api import SUBMISSION, method
+from mailroom.services.jmap._errors import MethodError
+from mailroom.services.jmap._get import check_ids, check_properties, pick
+from mailroom.services.jmap._query import FilterOperatorBase, window
+from mailroom.services.jmap._request import created, resolve, then_call
+from mailroom.services.jmap._set import CreateMap, DestroyList, UpdateMap, check_set_size, set_error
+from mailroom.services.jmap._types import (
+    ChangesResponse,
+    Comparator,
+    GetResponse,
+    IdOrRef,
+    Int,
+    JmapId,
+    PropertyName,
+    QueryChangesResponse,
+    QueryResponse,
+    SetResponse,
+    State,
+    UnsignedInt,
+)
+from mailroom.services.jmap.email._email import utc_date
+from mailroom.services.jmap.identity import identity_id
+from mailroom.store import jmap as jmap_store
+from mailroom.store import jmap_emails
+from mailroom.store.blobs import BlobNotFound
+from mailroom.store.engine import Tx
+from mailroom.store.jmap_emails import Submission
+
+PREFIX = "S"
+PROPERTIES = (
+    "id", "identityId", "emailId", "threadId", "envelope", "sendAt", "undoStatus",
+    "deliveryStatus", "dsnBlobIds", "mdnBlobIds",
+)  # fmt: skip
+_DELIVERED = {"queued": "queued", "delivered": "yes", "failed": "no"}
+
+
+async def _state(tx: Tx, user_id: int) -> tuple[list[Submission], str]:
+    found = await jmap_emails.submissions(tx, user_id)
+    digest = hashlib.sha256()
+    for s in found:
+        digest.update(f"{s.id}:{s.email_id}:".encode())
+        for r in s.recipients:
+            digest.update(f"{r.address}={r.status}/{r.code};".encode())
+    return found, "s" + digest.hexdigest()[:16]
+
+
+async def _identities(tx: Tx, user_id: int) -> dict[str, str]:
+    """identity id → address."""
+    return {identity_id(s.address): s.address for s in await jmap_store.send_as_addresses(tx, user_id)}
+
+
+def _object(s: Submission, identities: dict[str, str]) -> dict[str, Any]:
+    by_address = {address.lower(): ident for ident, address in identities.items()}
+    return {
+        "id": encode(PREFIX, s.id),
+        "identityId": by_address.get(s.mail_from.lower()),
+        "emailId": encode(EMAIL_PREFIX, s.email_id) if s.email_id is not None else None,
+        "threadId": encode(THREAD_PREFIX, s.thread_id) if s.thread_id is not None else None,
+        "envelope": {
+            "mailFrom": {"email": s.mail_from, "parameters": None},
+            "rcptTo": [{"email": r.address, "parameters": None} for r in s.recipients],
+        },
+        "sendAt": utc_date(s.created_at),
+        "undoStatus": "final",
+        "deliveryStatus": {
+            r.address: {
+                "smtpReply": r.reply or ("250 2.0.0 queued" if r.status == "queued" else "250 2.0.0 OK"),
+                "delivered": _DELIVERED.get(r.status, "unknown"),
+                "displayed": "unknown",
+            }
+            for r in s.recipients
+        },
+        "dsnBlobIds": [],
+        "mdnBlobIds": [],
+    }
+
+
+@method("EmailSubmission/get", capability=SUBMISSION)
+async def submission_get(
+    ctx: Context,
+    accountId: JmapId,
+    ids: Annotated[list[IdOrRef], Field(max_length=100_000)] | None = None,
+    properties: Annotated[list[PropertyName], Field(max_length=20)] | None = None,
+) -> GetResponse:
+    """The account's submissions (all of them with ``ids: null``)."""
+    user_id = account_of(ctx, accountId)
+    wanted = check_ids(ctx, ids)
+    props = check_properties(properties, PROPERTIES)
+    async with ctx.rt.db.read() as tx:
+        found, current = await _state(tx, user_id)
+        identities = await _identities(tx, user_id)
+    by_id = {encode(PREFIX, s.id): s for s in found}
+    if wanted is None:
+        wanted = list(by_id)
+    items = [pick(_object(by_id[i], identities), props) for i in wanted if i in by_id]
+    return GetResponse(
+        accountId=accountId, state=current, items=items, notFound=[i for i in wanted if i not in by_id]
+    )
+
+
+@method("EmailSubmission/changes", capability=SUBMISSION)
+async def submission_changes(
+    ctx: Context, accountId: JmapId, sinceState: State, maxChanges: UnsignedInt | None = None
+) -> ChangesResponse:
+    """No changes when the state is current; otherwise ``cannotCalculateChanges``."""
+    user_id = account_of(ctx, accountId)
+    async with ctx.rt.db.read() as tx:
+        _, current = await _state(tx, user_id)
+    if sinceState != current:
+        raise MethodError("cannotCalculateChanges", "submissions are not in the change log; get them again")
+    return ChangesResponse(
+        accountId=accountId, oldState=sinceState, newState=current, hasMoreChanges=False,
+        created=[], updated=[], destroyed=[],
+    )  # fmt: skip
+
+
+class SubmissionFilterCondition(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    identityIds: Annotated[list[JmapId], Field(max_length=1000)] | None = None
+    emailIds: Annotated[list[JmapId], Field(max_length=1000)] | None = None
+    threadIds: Annotated[list[JmapId], Field(max_length=1000)] | None = None
+    undoStatus: Literal["pending", "final", "canceled"] | None = None
+    before: AwareDatetime | None = None
+    after: AwareDatetime | None = None
+
+
+class SubmissionFilterOperator(FilterOperatorBase):
+    conditions: Annotated[list[SubmissionFilter], Field(max_length=100)]
+
+
+SubmissionFilter = Union[SubmissionFilterOperator, SubmissionFilterCondition]  # noqa: UP007
+SubmissionFilterOperator.model_rebuild()
+
+
+def _matches(obj: dict[str, Any], s: Submission, f: SubmissionFilter) -> bool:
+    if isinstance(f, SubmissionFilterOperator):
+        results = [_matches(obj, s, c) for c in f.conditions]
+        return (
+            all(results) if f.operator == "AND" else any(results) if f.operator == "OR" else not any(results)
+        )
+    checks = [
+        f.identityIds is None or obj["identityId"] in f.identityIds,
+        f.emailIds is None or obj["emailId"] in f.emailIds,
+        f.threadIds is None or obj["threadId"] in f.threadIds,
+        f.undoStatus is None or f.undoStatus == "final",
+        f.before is None or s.created_at < f.before,
+        f.after is None or s.created_at >= f.after,
+    ]
+    return all(checks)
+
+
+@method("EmailSubmission/query", capability=SUBMISSION)
+async def submission_query(
+    ctx: Context,
+    accountId: JmapId,
+    filter: SubmissionFilter | None = None,
+    sort: Annotated[list[Comparator], Field(max_length=5)] | None = None,
+    position: Int = 0,
+    anchor: JmapId | None = None,
+    anchorOffset: Int = 0,
+    limit: UnsignedInt | None = None,
+    calculateTotal: bool = False,
+) -> QueryResponse:
+    """The account's submissions matching ``filter`` (default order: sent, oldest first)."""
+    user_id = account_of(ctx, accountId)
+    async with ctx.rt.db.read() as tx:
+        found, current = await _state(tx, user_id)
+        identities = await _identities(tx, user_id)
+    pairs = [(s, _object(s, identities)) for s in found]
+    if filter is not None:
+        pairs = [(s, o) for s, o in pairs if _matches(o, s, filter)]
+    for c in reversed(sort or []):
+        if c.property not in ("emailId", "threadId", "sentAt"):
+            raise MethodError("unsupportedSort", f"cannot sort submissions by {c.property}")
+        key = {"emailId": "emailId", "threadId": "threadId", "sentAt": "sendAt"}[c.property]
+        pairs.sort(key=lambda p: (p[1][key] is not None, p[1][key] or ""), reverse=not c.isAscending)
+    ids = [o["id"] for _, o in pairs]
+    start, page, cut = window(ids, position=position, anchor=anchor, anchor_offset=anchorOffset, limit=limit)
+    return QueryResponse(
+        accountId=accountId, queryState=current, canCalculateChanges=False, position=start, ids=page,
+        total=len(ids) if calculateTotal else None, limit=cut,
+    )  # fmt: skip
+
+
+@method("EmailSubmission/queryChanges", capability=SUBMISSION)
+async def submission_query_changes(
+    ctx: Context,
+    accountId: JmapId,
+    sinceQueryState: State,
+    filter: SubmissionFilter | None = None,
+    sort: Annotated[list[Comparator], Field(max_length=5)] | None = None,
+    maxChanges: UnsignedInt | None = None,
+    upToId: JmapId | None = None,
+    calculateTotal: bool = False,
+) -> QueryChangesResponse:
+    """No changes when nothing changed; otherwise ``cannotCalculateChanges``."""
+    user_id = account_of(ctx, accountId)
+    async with ctx.rt.db.read() as tx:
+        _, current = await _state(tx, user_id)
+    if sinceQueryState != current:
+        raise MethodError("cannotCalculateChanges", "query again")
+    return QueryChangesResponse(
+        accountId=accountId, oldQueryState=sinceQueryState, newQueryState=current, removed=[], added=[]
+    )
+
+
+class _Refused(Exception):
+    def __init__(
+        self, kind: str, description: str, properties: list[str] | None = None, **extra: Any
+    ) -> None:
+        super().__init__(description)
+        self.wire = set_error(kind, description, properties)
+        self.wire.update(extra)
+
+
+def _envelope_addresses(value: Any, where: str) -> list[str]:
+    if not isinstance(value, list) or not all(
+        isinstance(a, dict) and isinstance(a.get("email"), str) for a in value
+    ):
+        raise _Refused("invalidProperties", f"{where} must be a list of addresses", ["envelope"])
+    return [str(a["email"]) for a in value]
+
+
+async def _create(ctx: Context, user_id: int, obj: dict[str, Any]) -> Submission:
+    unknown = [p for p in obj if p not in ("identityId", "emailId", "envelope")]
+    if unknown:
+        raise _Refused("invalidProperties", "only identityId, emailId and envelope can be set", unknown)
+    email_ref = obj.get("emailId")
+    number = decode(EMAIL_PREFIX, resolve(ctx, str(email_ref)) or str(email_ref)) if email_ref else None
+    async with ctx.rt.db.read() as tx:
+        identities = await _identities(tx, user_id)
+        found = await jmap_emails.records(tx, user_id, [number]) if number is not None else []
+    address = identities.get(str(obj.get("identityId")))
+    if address is None:
+        raise _Refused("invalidProperties", "no such identity", ["identityId"])
+    if not found:
+        raise _Refused("invalidProperties", "no such email", ["emailId"])
+    record = found[0]
+    try:
+        blob = await ctx.rt.blobs.get(record.blob_sha)
+    except BlobNotFound:
+        raise _Refused("invalidProperties", "the email's message is gone", ["emailId"]) from None
+    envelope = obj.get("envelope")
+    if envelope is not None:
+        if not isinstance(envelope, dict) or not isinstance(envelope.get("mailFrom"), dict):
+            raise _Refused("invalidProperties", "envelope needs mailFrom and rcptTo", ["envelope"])
+        mail_from = str(envelope["mailFrom"].get("email", ""))
+        recipients = _envelope_addresses(envelope.get("rcptTo"), "rcptTo")
+    else:
+        mail_from = address
+        structure = (await mime_store.structures(ctx.rt, [record.blob_sha]))[record.blob_sha]
+        fields = mime_jmap.header_fields(blob, structure.root)
+        recipients = []
+        for name in ("To", "Cc", "Bcc"):
+            for item in mime_jmap.header_value(fields, mime_jmap.HeaderProperty(name, "Addresses", True)):
+                recipients += [a["email"] for a in item if "@" in a["email"]]
+    recipients = list(dict.fromkeys(recipients))
+    if not recipients:
+        raise _Refused("noRecipients", "the message has no recipients")
+    if len(blob) > ctx.rt.settings.max_message_bytes:
+        raise _Refused(
+            "tooLarge", "the message is larger than the limit", maxSize=ctx.rt.settings.max_message_bytes
+        )
+    try:
+        result = await submit(
+            ctx.rt,
+            without_fields(blob, {b"bcc"}),
+            mail_from=mail_from,
+            recipients=recipients,
+            source="api",
+            sender_user_id=user_id,
+            copy_of=record.id,
+        )
+    except SenderNotAllowed as exc:
+        field = exc.data.get("field")
+        kind = "forbiddenMailFrom" if field == "mail_from" else "forbiddenFrom"
+        raise _Refused(kind, str(exc)) from None
+    if not result.accepted:
+        bad = [r.address for r in result.recipients if r.status == "error"]
+        raise _Refused("invalidRecipients", "no recipient could be sent to", invalidRecipients=bad)
+    async with ctx.rt.db.read() as tx:
+        [submission] = await jmap_emails.submissions(tx, user_id, [result.queue_id or 0])
+    return submission
+
+
+@method("EmailSubmission/set", capability=SUBMISSION)
+async def submission_set(
+    ctx: Context,
+    accountId: JmapId,
+    ifInState: State | None = None,
+    create: CreateMap | None = None,
+    update: UpdateMap | None = None,
+    destroy: DestroyList | None = None,
+    onSuccessUpdateEmail: Annotated[dict[IdOrRef, dict[str, Any]], Field(max_length=1000)] | None = None,
+    onSuccessDestroyEmail: Annotated[list[IdOrRef], Field(max_length=1000)] | None = None,
+) -> SetResponse:
+    """Send emails (``create``); a cancel is ``cannotUnsend`` and a destroy ``forbidden``
+    (sending is immediate and final). Then the Email/set of ``onSuccess*Email``."""
+    user_id = account_of(ctx, accountId)
+    check_set_size(ctx, create, update, destroy)
+    async with ctx.rt.db.read() as tx:
+        _, old = await _state(tx, user_id)
+    if ifInState is not None and ifInState != old:
+        raise MethodError("stateMismatch", f"the state is {old}, not {ifInState}")
+    made: dict[str, dict[str, Any]] = {}
+    refused: dict[str, dict[str, Any]] = {}
+    email_of: dict[str, str] = {}  # submission id or #creation id → email id
+    for creation_id, obj in (create or {}).items():
+        try:
+            s = await _create(ctx, user_id, obj)
+        except _Refused as exc:
+            refused[creation_id] = exc.wire
+            continue
+        new_id = encode(PREFIX, s.id)
+        created(ctx, creation_id, new_id)
+        made[creation_id] = {"id": new_id, "undoStatus": "final", "sendAt": utc_date(s.created_at)}
+        if s.email_id is not None:
+            email_of[f"#{creation_id}"] = email_of[new_id] = encode(EMAIL_PREFIX, s.email_id)
+    not_updated = {i: set_error("cannotUnsend", "sending is immediate and final") for i in (update or {})}
+    not_destroyed = {
+        i: set_error("forbidden", "the outbound queue keeps its entries") for i in (destroy or [])
+    }
+    async with ctx.rt.db.read() as tx:
+        _, new = await _state(tx, user_id)
+    email_updates = {
+        email_of[key]: patch for key, patch in (onSuccessUpdateEmail or {}).items() if key in email_of
+    }
+    email_destroys = [email_of[key] for key in (onSuccessDestroyEmail or []) if key in email_of]
+    if email_updates or email_destroys:
+        args: dict[str, Any] = {"accountId": accountId}
+        if email_updates:
+            args["update"] = email_updates
+        if email_destroys:
+            args["destroy"] = email_destroys
+        then_call(ctx, "Email/set", args)
+    return SetResponse(
+        accountId=accountId,
+        oldState=old,
+        newState=new,
+        created=made or None,
+        notCreated=refused or None,
+        notUpdated=not_updated or None,
+        notDestroyed=not_destroyed or None,
+    )

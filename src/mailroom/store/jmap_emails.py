@@ -1,0 +1,395 @@
+"""What JMAP's Email methods read: email records with their labels, and Email/query as SQL.
+
+Keywords are the flags the store keeps: ``$seen`` (``is_read``), ``$flagged``
+(``is_starred``) and ``$draft`` (``is_draft``); no email has any other keyword.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    and_,
+    cast,
+    exists,
+    false,
+    func,
+    not_,
+    or_,
+    select,
+    true,
+    update,
+)
+
+from mailroom.domain.search import TextTerm
+from mailroom.store._prepared import chunks
+from mailroom.store.engine import Tx
+from mailroom.store.mail_schema import email_labels, emails, threads
+from mailroom.store.mailbox_search import _fulltext_ids, fts5_expression, pg_expression
+from mailroom.store.outbound_schema import outbound_queue, outbound_recipients
+from mailroom.store.schema import users
+
+KEYWORD_COLUMNS = {"$seen": emails.c.is_read, "$flagged": emails.c.is_starred, "$draft": emails.c.is_draft}
+
+
+@dataclass(frozen=True, slots=True)
+class EmailRecord:
+    """One email as JMAP's Email/get reads it from the database (the rest is in its blob)."""
+
+    id: int
+    thread_id: int
+    blob_sha: str
+    trace: str | None
+    size: int
+    received_at: datetime
+    date: datetime | None
+    subject: str
+    from_: tuple[dict[str, str], ...]
+    to: tuple[dict[str, str], ...]
+    cc: tuple[dict[str, str], ...]
+    bcc: tuple[dict[str, str], ...]
+    reply_to: tuple[dict[str, str], ...]
+    message_id: str | None
+    in_reply_to: tuple[str, ...]
+    references: tuple[str, ...]
+    snippet: str
+    has_attachments: bool
+    is_read: bool
+    is_starred: bool
+    is_draft: bool
+    label_ids: tuple[int, ...]
+
+
+_COLUMNS = (
+    emails.c.id,
+    emails.c.thread_id,
+    emails.c.blob_sha,
+    emails.c.trace,
+    emails.c.size,
+    emails.c.received_at,
+    emails.c.date,
+    emails.c.subject,
+    emails.c.from_addrs,
+    emails.c.to_addrs,
+    emails.c.cc_addrs,
+    emails.c.bcc_addrs,
+    emails.c.reply_to_addrs,
+    emails.c.message_id,
+    emails.c.in_reply_to,
+    emails.c.references,
+    emails.c.snippet,
+    emails.c.has_attachments,
+    emails.c.is_read,
+    emails.c.is_starred,
+    emails.c.is_draft,
+)
+
+
+def _addresses(value: Any) -> tuple[dict[str, str], ...]:
+    return tuple(value or ())
+
+
+async def records(tx: Tx, user_id: int, email_ids: Sequence[int]) -> list[EmailRecord]:
+    """The account's emails among ``email_ids`` (others' and missing ones left out)."""
+    out: list[EmailRecord] = []
+    for chunk in chunks(sorted(set(email_ids))):
+        rows = await tx.all(select(*_COLUMNS).where(emails.c.id.in_(chunk), emails.c.user_id + 0 == user_id))
+        if not rows:
+            continue
+        pairs = await tx.all(
+            select(email_labels.c.email_id, email_labels.c.label_id).where(
+                email_labels.c.email_id.in_([r["id"] for r in rows])
+            )
+        )
+        labels: dict[int, list[int]] = {}
+        for pair in pairs:
+            labels.setdefault(int(pair["email_id"]), []).append(int(pair["label_id"]))
+        for r in rows:
+            out.append(
+                EmailRecord(
+                    id=int(r["id"]),
+                    thread_id=int(r["thread_id"]),
+                    blob_sha=str(r["blob_sha"]),
+                    trace=r["trace"],
+                    size=int(r["size"]),
+                    received_at=r["received_at"],
+                    date=r["date"],
+                    subject=str(r["subject"] or ""),
+                    from_=_addresses(r["from_addrs"]),
+                    to=_addresses(r["to_addrs"]),
+                    cc=_addresses(r["cc_addrs"]),
+                    bcc=_addresses(r["bcc_addrs"]),
+                    reply_to=_addresses(r["reply_to_addrs"]),
+                    message_id=r["message_id"],
+                    in_reply_to=tuple(r["in_reply_to"] or ()),
+                    references=tuple(r["references"] or ()),
+                    snippet=str(r["snippet"] or ""),
+                    has_attachments=bool(r["has_attachments"]),
+                    is_read=bool(r["is_read"]),
+                    is_starred=bool(r["is_starred"]),
+                    is_draft=bool(r["is_draft"]),
+                    label_ids=tuple(sorted(labels.get(int(r["id"]), []))),
+                )
+            )
+    return out
+
+
+# -- Email/query -------------------------------------------------------------------------
+
+TextField = Literal["text", "from", "to", "cc", "bcc", "subject", "body"]
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """One FilterCondition of RFC 8621 §4.4.1 (every given field must hold); mailboxes are
+    label ids, keywords as the client wrote them. ``header`` is not here (the caller refuses
+    it as unsupportedFilter)."""
+
+    in_mailbox: int | None = None
+    in_mailbox_other_than: tuple[int, ...] | None = None
+    before: datetime | None = None
+    after: datetime | None = None
+    min_size: int | None = None
+    max_size: int | None = None
+    all_in_thread_have_keyword: str | None = None
+    some_in_thread_have_keyword: str | None = None
+    none_in_thread_have_keyword: str | None = None
+    has_keyword: str | None = None
+    not_keyword: str | None = None
+    has_attachment: bool | None = None
+    text: tuple[tuple[TextField, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Operator:
+    operator: Literal["AND", "OR", "NOT"]
+    conditions: tuple[Condition | Operator, ...]
+
+
+Filter = Condition | Operator
+
+
+@dataclass(frozen=True, slots=True)
+class Sort:
+    """A comparator: ``receivedAt``, ``sentAt``, ``size``, ``subject``, ``from``, ``to``,
+    ``hasKeyword`` (with ``keyword``)."""
+
+    property: str
+    ascending: bool = False
+    keyword: str | None = None
+
+
+_INDEX_FIELD = {"text": "any", "body": "any", "subject": "subject", "from": "from", "to": "to", "cc": "cc"}
+_ADDRESS = {
+    "from": emails.c.from_addrs,
+    "to": emails.c.to_addrs,
+    "cc": emails.c.cc_addrs,
+    "bcc": emails.c.bcc_addrs,
+}
+
+
+def _keyword(keyword: str) -> ColumnElement[bool]:
+    column = KEYWORD_COLUMNS.get(keyword.lower())
+    return column.is_(True) if column is not None else false()
+
+
+def _thread_keyword(keyword: str, mode: Literal["all", "some", "none"]) -> ColumnElement[bool]:
+    """Over the email's whole thread, from the thread's counts where there is one."""
+    key = keyword.lower()
+    thread = threads.c
+    same = thread.id == emails.c.thread_id
+    if key == "$seen":
+        counted = {"all": thread.n_unread == 0, "some": thread.n_unread < thread.n_emails}
+        counted["none"] = thread.n_unread == thread.n_emails
+    elif key == "$flagged":
+        counted = {"all": thread.n_starred == thread.n_emails, "some": thread.n_starred > 0}
+        counted["none"] = thread.n_starred == 0
+    elif key == "$draft":
+        other = emails.alias("other")
+        some = exists().where(other.c.thread_id == emails.c.thread_id, other.c.is_draft.is_(True))
+        lacking = exists().where(other.c.thread_id == emails.c.thread_id, other.c.is_draft.is_(False))
+        return {"all": not_(lacking), "some": some, "none": not_(some)}[mode]
+    else:
+        return {"all": false(), "some": false(), "none": true()}[mode]
+    return exists().where(same, counted[mode])
+
+
+def _like(value: str) -> str:
+    return "%" + value.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _text(tx: Tx, user_id: int, field: TextField, value: str) -> ColumnElement[bool]:
+    conditions: list[ColumnElement[bool]] = []
+    if field in _ADDRESS:
+        conditions.append(func.lower(cast(_ADDRESS[field], String)).like(_like(value), escape="\\"))
+    if field != "bcc" and value.split():
+        term = TextTerm(value, _INDEX_FIELD[field])  # type: ignore[arg-type]
+        expression = (pg_expression if tx.dialect == "postgresql" else fts5_expression)(user_id, [term])
+        conditions.append(emails.c.id.in_(_fulltext_ids(tx.dialect, user_id, expression, None)))
+    return and_(*conditions) if conditions else true()
+
+
+def _condition(tx: Tx, user_id: int, c: Condition) -> ColumnElement[bool]:
+    parts: list[ColumnElement[bool]] = []
+    if c.in_mailbox is not None:
+        parts.append(
+            exists().where(email_labels.c.email_id == emails.c.id, email_labels.c.label_id == c.in_mailbox)
+        )
+    if c.in_mailbox_other_than is not None:
+        parts.append(
+            exists().where(
+                email_labels.c.email_id == emails.c.id,
+                email_labels.c.label_id.not_in(list(c.in_mailbox_other_than)),
+            )
+        )
+    if c.before is not None:
+        parts.append(emails.c.received_at < c.before)
+    if c.after is not None:
+        parts.append(emails.c.received_at >= c.after)
+    if c.min_size is not None:
+        parts.append(emails.c.size >= c.min_size)
+    if c.max_size is not None:
+        parts.append(emails.c.size < c.max_size)
+    if c.all_in_thread_have_keyword is not None:
+        parts.append(_thread_keyword(c.all_in_thread_have_keyword, "all"))
+    if c.some_in_thread_have_keyword is not None:
+        parts.append(_thread_keyword(c.some_in_thread_have_keyword, "some"))
+    if c.none_in_thread_have_keyword is not None:
+        parts.append(_thread_keyword(c.none_in_thread_have_keyword, "none"))
+    if c.has_keyword is not None:
+        parts.append(_keyword(c.has_keyword))
+    if c.not_keyword is not None:
+        parts.append(not_(_keyword(c.not_keyword)))
+    if c.has_attachment is not None:
+        parts.append(emails.c.has_attachments.is_(c.has_attachment))
+    for field, value in c.text:
+        parts.append(_text(tx, user_id, field, value))
+    return and_(true(), *parts)
+
+
+def _filter(tx: Tx, user_id: int, f: Filter) -> ColumnElement[bool]:
+    if isinstance(f, Condition):
+        return _condition(tx, user_id, f)
+    inner = [_filter(tx, user_id, c) for c in f.conditions]
+    if f.operator == "AND":
+        return and_(true(), *inner)
+    if f.operator == "OR":
+        return or_(false(), *inner)
+    return not_(or_(false(), *inner))
+
+
+def _order(sort: Sort) -> list[Any]:
+    column: Any
+    if sort.property == "receivedAt":
+        column = emails.c.received_at
+    elif sort.property == "sentAt":
+        column = func.coalesce(emails.c.date, emails.c.received_at)
+    elif sort.property == "size":
+        column = emails.c.size
+    elif sort.property == "subject":
+        column = func.lower(emails.c.subject)
+    elif sort.property in ("from", "to"):
+        column = func.lower(cast(_ADDRESS[sort.property], String))
+    elif sort.property == "hasKeyword":
+        column = _keyword(sort.keyword or "")
+    else:  # the caller checks the names
+        raise ValueError(sort.property)
+    return [column.asc() if sort.ascending else column.desc()]
+
+
+async def query(
+    tx: Tx, user_id: int, where: Filter | None, sort: Sequence[Sort], *, limit: int | None = None
+) -> list[tuple[int, int]]:
+    """``(email id, thread id)`` of every matching email of the account, in ``sort`` order
+    (ties: newest id first, so the order is total and stable)."""
+    condition = _filter(tx, user_id, where) if where is not None else true()
+    order: list[Any] = [o for s in sort for o in _order(s)]
+    stmt = (
+        select(emails.c.id, emails.c.thread_id)
+        .where(emails.c.user_id == user_id, condition)
+        .order_by(*order, emails.c.id.desc())
+    )
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    rows = await tx.all(stmt)
+    return [(int(r["id"]), int(r["thread_id"])) for r in rows]
+
+
+async def owner_address(tx: Tx, user_id: int) -> str:
+    """The account's own address."""
+    return str(await tx.scalar(select(users.c.email).where(users.c.id == user_id)))
+
+
+async def set_draft(tx: Tx, user_id: int, email_ids: Sequence[int], is_draft: bool) -> None:
+    """Set or clear the ``$draft`` keyword (JMAP clients clear it once a draft is sent)."""
+    await tx.execute(
+        update(emails)
+        .where(emails.c.id.in_(list(email_ids)), emails.c.user_id == user_id)
+        .values(is_draft=is_draft)
+    )
+
+
+# -- EmailSubmission ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientStatus:
+    address: str
+    status: str  # queued | delivered | failed (store/outbound.py)
+    code: int | None
+    reply: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """A message the account sent (an ``outbound_queue`` entry) and its recipients."""
+
+    id: int
+    email_id: int | None
+    thread_id: int | None
+    mail_from: str
+    created_at: datetime
+    recipients: tuple[RecipientStatus, ...]
+
+
+async def submissions(tx: Tx, user_id: int, ids: Sequence[int] | None = None) -> list[Submission]:
+    """The account's submissions (all, or those of ``ids``), oldest first."""
+    q = outbound_queue.c
+    stmt = (
+        select(q.id, q.email_id, q.mail_from, q.created_at, emails.c.thread_id)
+        .select_from(outbound_queue.outerjoin(emails, emails.c.id == q.email_id))
+        .where(q.user_id == user_id)
+        .order_by(q.id)
+    )
+    if ids is not None:
+        stmt = stmt.where(q.id.in_(list(ids)))
+    rows = await tx.all(stmt)
+    if not rows:
+        return []
+    r = outbound_recipients.c
+    recipients = await tx.all(
+        select(r.queue_id, r.address, r.status, r.last_code, r.last_reply)
+        .where(r.queue_id.in_([row["id"] for row in rows]))
+        .order_by(r.id)
+    )
+    by_queue: dict[int, list[RecipientStatus]] = {}
+    for rec in recipients:
+        by_queue.setdefault(int(rec["queue_id"]), []).append(
+            RecipientStatus(str(rec["address"]), str(rec["status"]), rec["last_code"], rec["last_reply"])
+        )
+    return [
+        Submission(
+            id=int(row["id"]),
+            email_id=row["email_id"],
+            thread_id=row["thread_id"],
+            mail_from=str(row["mail_from"]),
+            created_at=row["created_at"],
+            recipients=tuple(by_queue.get(int(row["id"]), [])),
+        )
+        for row in rows
+    ]

@@ -1,0 +1,145 @@
+"""Email/query (filters, operators, sorts, collapseThreads, anchors, totals) and
+Email/queryChanges, with flags changed through the REST client API (cross-protocol)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from tests.client_mail.conftest import message
+from tests.conftest import Actor
+from tests.jmap.client import JmapClient
+from tests.jmap.conftest import Deliver
+
+pytestmark = pytest.mark.anyio
+
+Call = Callable[..., Awaitable[Any]]
+
+
+async def _mail(deliver: Deliver) -> dict[str, str]:
+    """Four emails; b and c are one thread; received in order a, b, c, d."""
+    ids = {}
+    specs = {
+        "a": message(
+            message_id="<a@x>", subject="Quarterly report", sender="Carol <carol@example.net>", pad_to=3000
+        ),
+        "b": message(message_id="<b@x>", subject="Lunch", body="Shall we try the noodle place?\r\n"),
+        "c": message(message_id="<c@x>", subject="Re: Lunch", in_reply_to="<b@x>", references="<b@x>"),
+        "d": message(
+            message_id="<d@x>", subject="Zebra facts", to="dave@example.org, alice@example.org", pad_to=1500
+        ),
+    }  # fmt: skip
+    for day, (key, raw) in enumerate(specs.items(), 1):
+        ids[key] = (
+            f"e{await deliver(raw, 'alice@example.org', received_at=datetime(2026, 3, day, tzinfo=UTC))}"
+        )
+    return ids
+
+
+async def _ids(jmap: JmapClient, **args: Any) -> list[str]:
+    return list((await jmap.call("Email/query", args))["ids"])
+
+
+async def test_filters(jmap: JmapClient, deliver: Deliver, alice: Actor, call: Call) -> None:
+    e = await _mail(deliver)
+    newest = [e["d"], e["c"], e["b"], e["a"]]
+    assert await _ids(jmap) == newest
+    boxes = {m["role"]: m["id"] for m in (await jmap.call("Mailbox/get", {"ids": None}))["list"]}
+    assert await _ids(jmap, filter={"inMailbox": boxes["inbox"]}) == newest
+    assert await _ids(jmap, filter={"inMailbox": boxes["trash"]}) == []
+    assert await _ids(jmap, filter={"inMailboxOtherThan": [boxes["inbox"]]}) == []
+    assert await _ids(jmap, filter={"after": "2026-03-02T00:00:00Z", "before": "2026-03-04T00:00:00Z"}) == [
+        e["c"],
+        e["b"],
+    ]
+    assert await _ids(jmap, filter={"minSize": 2500}) == [e["a"]]
+    assert await _ids(jmap, filter={"maxSize": 1000}) == [e["c"], e["b"]]
+    assert await _ids(jmap, filter={"subject": "lunch"}) == [e["c"], e["b"]]
+    assert await _ids(jmap, filter={"body": "noodle"}) == [e["b"]]
+    assert await _ids(jmap, filter={"text": "zebra"}) == [e["d"]]
+    assert await _ids(jmap, filter={"from": "carol"}) == [e["a"]]
+    assert await _ids(jmap, filter={"to": "dave@example.org"}) == [e["d"]]
+    # Flags set over REST are JMAP keywords.
+    await call("mail.emails.batch", {"ids": [int(e["b"][1:])], "action": "read"}, as_=alice)
+    await call("mail.emails.batch", {"ids": [int(e["a"][1:])], "action": "star"}, as_=alice)
+    assert await _ids(jmap, filter={"hasKeyword": "$seen"}) == [e["b"]]
+    assert await _ids(jmap, filter={"notKeyword": "$seen"}) == [e["d"], e["c"], e["a"]]
+    assert await _ids(jmap, filter={"hasKeyword": "$flagged"}) == [e["a"]]
+    assert await _ids(jmap, filter={"hasKeyword": "$custom"}) == []
+    assert await _ids(jmap, filter={"someInThreadHaveKeyword": "$seen"}) == [e["c"], e["b"]]
+    assert await _ids(jmap, filter={"allInThreadHaveKeyword": "$seen"}) == []
+    assert await _ids(jmap, filter={"noneInThreadHaveKeyword": "$seen"}) == [e["d"], e["a"]]
+    assert await _ids(jmap, filter={"hasAttachment": True}) == []
+    assert await _ids(
+        jmap, filter={"operator": "OR", "conditions": [{"subject": "zebra"}, {"hasKeyword": "$flagged"}]}
+    ) == [e["d"], e["a"]]
+    assert await _ids(jmap, filter={"operator": "NOT", "conditions": [{"subject": "lunch"}]}) == [
+        e["d"],
+        e["a"],
+    ]
+    unseen = {"operator": "NOT", "conditions": [{"hasKeyword": "$seen"}]}
+    both = {"operator": "AND", "conditions": [{"subject": "lunch"}, unseen]}
+    assert await _ids(jmap, filter=both) == [e["c"]]
+    err = await jmap.error("Email/query", {"filter": {"header": ["X-Foo"]}})
+    assert err["type"] == "unsupportedFilter"
+    err = await jmap.error("Email/query", {"filter": {"bogus": 1}})
+    assert err["type"] == "invalidArguments"
+
+
+async def test_sorts_collapse_window_total(jmap: JmapClient, deliver: Deliver) -> None:
+    e = await _mail(deliver)
+    assert await _ids(jmap, sort=[{"property": "receivedAt", "isAscending": True}]) == [
+        e["a"],
+        e["b"],
+        e["c"],
+        e["d"],
+    ]
+    assert (await _ids(jmap, sort=[{"property": "size", "isAscending": False}]))[:2] == [e["a"], e["d"]]
+    assert await _ids(jmap, sort=[{"property": "subject", "isAscending": True}]) == [
+        e["b"],
+        e["a"],
+        e["c"],
+        e["d"],
+    ]
+    err = await jmap.error("Email/query", {"sort": [{"property": "nope"}]})
+    assert err["type"] == "unsupportedSort"
+    got = await jmap.call("Email/query", {"collapseThreads": True, "calculateTotal": True})
+    assert got["ids"] == [e["d"], e["c"], e["a"]]
+    assert got["total"] == 3
+    assert got["canCalculateChanges"] is False
+    got = await jmap.call("Email/query", {"position": 1, "limit": 2, "calculateTotal": True})
+    assert (got["position"], got["ids"], got["total"]) == (1, [e["c"], e["b"]], 4)
+    got = await jmap.call("Email/query", {"anchor": e["b"], "anchorOffset": -1, "limit": 2})
+    assert (got["position"], got["ids"]) == (1, [e["c"], e["b"]])
+    got = await jmap.call("Email/query", {"position": -1})
+    assert got["ids"] == [e["a"]]
+    err = await jmap.error("Email/query", {"anchor": "e999999"})
+    assert err["type"] == "anchorNotFound"
+
+
+async def test_query_changes(jmap: JmapClient, deliver: Deliver) -> None:
+    await _mail(deliver)
+    got = await jmap.call("Email/query", {})
+    same = await jmap.call(
+        "Email/queryChanges", {"sinceQueryState": got["queryState"], "calculateTotal": True}
+    )
+    assert (same["added"], same["removed"], same["total"]) == ([], [], 4)
+    await deliver(message(message_id="<new@x>"), "alice@example.org")
+    err = await jmap.error("Email/queryChanges", {"sinceQueryState": got["queryState"]})
+    assert err["type"] == "cannotCalculateChanges"
+
+
+async def test_search_snippets(jmap: JmapClient, deliver: Deliver) -> None:
+    e = await _mail(deliver)
+    either = {"operator": "OR", "conditions": [{"text": "noodle"}, {"subject": "lunch"}]}
+    got = await jmap.call("SearchSnippet/get", {"filter": either, "emailIds": [e["b"], e["a"], "e999999"]})
+    by_id = {s["emailId"]: s for s in got["list"]}
+    assert by_id[e["b"]]["subject"] == "<mark>Lunch</mark>"
+    assert by_id[e["b"]]["preview"] == "Shall we try the <mark>noodle</mark> place?"
+    assert by_id[e["a"]] == {"emailId": e["a"], "subject": None, "preview": None}
+    assert got["notFound"] == ["e999999"]
+    plain = await jmap.call("SearchSnippet/get", {"emailIds": [e["b"]]})
+    assert plain["list"] == [{"emailId": e["b"], "subject": None, "preview": None}]

@@ -1,0 +1,131 @@
+"""Thread/get|changes, Identity/get|changes|set, VacationResponse/get|set."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from tests.client_mail.conftest import message
+from tests.conftest import Actor
+from tests.jmap.client import CORE, MAIL, SUBMISSION, VACATION, JmapClient
+from tests.jmap.conftest import Deliver
+
+pytestmark = pytest.mark.anyio
+
+Call = Callable[..., Awaitable[Any]]
+
+
+async def test_threads(jmap: JmapClient, deliver: Deliver) -> None:
+    start = (await jmap.call("Mailbox/get", {"ids": []}))["state"]
+    first = await deliver(message(message_id="<a@x>", subject="Trip"), "alice@example.org")
+    second = await deliver(
+        message(message_id="<b@x>", subject="Re: Trip", in_reply_to="<a@x>", references="<a@x>"),
+        "alice@example.org",
+    )
+    changes = await jmap.call("Thread/changes", {"sinceState": start})
+    [thread_id] = changes["created"]
+    got = await jmap.call("Thread/get", {"ids": [thread_id, "T999999", "x"]})
+    assert got["list"] == [{"id": thread_id, "emailIds": [f"e{first}", f"e{second}"]}]
+    assert got["notFound"] == ["T999999", "x"]
+    later = await jmap.call("Thread/changes", {"sinceState": changes["newState"]})
+    assert later["created"] == later["updated"] == later["destroyed"] == []
+    err = await jmap.error("Thread/get", {"ids": None})
+    assert err["type"] == "requestTooLarge"
+
+
+async def test_identities(jmap: JmapClient, alice: Actor, call: Call) -> None:
+    using = [CORE, MAIL, SUBMISSION]
+    got = await jmap.call("Identity/get", {"ids": None}, using)
+    [own] = got["list"]
+    assert own["email"] == "alice@example.org"
+    assert own["mayDelete"] is False
+    await call(
+        "admin.identities.create",
+        {"email": "alice@example.org", "identity": {"address": "team@example.org", "display_name": "Team"}},
+    )
+    err = await jmap.error("Identity/changes", {"sinceState": got["state"]}, using)
+    assert err["type"] == "cannotCalculateChanges"
+    got2 = await jmap.call("Identity/get", {}, using)
+    by_email = {i["email"]: i for i in got2["list"]}
+    assert by_email["team@example.org"]["name"] == "Team"
+    same = await jmap.call("Identity/changes", {"sinceState": got2["state"]}, using)
+    assert same["created"] == []
+    team = by_email["team@example.org"]["id"]
+    r = await jmap.call(
+        "Identity/set",
+        {
+            "update": {team: {"name": "The Team"}, own["id"]: {"textSignature": "--"}},
+            "create": {"n": {"email": "boss@example.org"}},
+            "destroy": [team],
+        },
+        using,
+    )
+    assert r["updated"] == {team: None}
+    assert r["notUpdated"][own["id"]]["type"] == "invalidProperties"
+    assert r["notCreated"]["n"]["type"] == "forbidden"
+    assert r["notDestroyed"][team]["type"] == "forbidden"
+    got3 = await jmap.call("Identity/get", {"ids": [team]}, using)
+    assert got3["list"][0]["name"] == "The Team"
+    # Without the submission capability the method is unknown.
+    err = await jmap.error("Identity/get", {})
+    assert err["type"] == "unknownMethod"
+
+
+async def test_vacation_response(jmap: JmapClient, call: Call) -> None:
+    using = [CORE, VACATION]
+    got = await jmap.call("VacationResponse/get", {}, using)
+    assert got["list"] == [
+        {
+            "id": "singleton",
+            "isEnabled": False,
+            "fromDate": None,
+            "toDate": None,
+            "subject": None,
+            "textBody": None,
+            "htmlBody": None,
+        }
+    ]
+    r = await jmap.call(
+        "VacationResponse/set",
+        {
+            "update": {
+                "singleton": {
+                    "isEnabled": True,
+                    "subject": "Away",
+                    "textBody": "Back soon",
+                    "fromDate": "2026-07-01T00:00:00Z",
+                    "toDate": "2026-07-15T00:00:00Z",
+                }
+            }
+        },
+        using,
+    )
+    assert r["updated"] == {"singleton": None}
+    assert r["newState"] != r["oldState"]
+    got = await jmap.call("VacationResponse/get", {"ids": ["singleton"]}, using)
+    v = got["list"][0]
+    assert (v["isEnabled"], v["subject"], v["fromDate"], v["toDate"]) == (
+        True,
+        "Away",
+        "2026-07-01T00:00:00Z",
+        "2026-07-15T00:00:00Z",
+    )
+    user = await call("admin.users.get", {"email": "alice@example.org"})
+    assert user["reply_enabled"] is True
+    assert user["reply_start"] == "2026-07-01"
+    assert user["reply_end"] == "2026-07-14"
+    r = await jmap.call(
+        "VacationResponse/set",
+        {
+            "update": {"singleton": {"htmlBody": "<p>x</p>"}, "other": {"isEnabled": False}},
+            "create": {"c": {}},
+            "destroy": ["singleton"],
+        },
+        using,
+    )
+    assert r["notUpdated"]["singleton"]["type"] == "invalidProperties"
+    assert r["notUpdated"]["other"]["type"] == "notFound"
+    assert r["notCreated"]["c"]["type"] == "singleton"
+    assert r["notDestroyed"]["singleton"]["type"] == "singleton"
