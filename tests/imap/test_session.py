@@ -69,3 +69,40 @@ def _bad_password(imap: Imap) -> None:
 
 async def test_wrong_password_is_refused(imap: Imap) -> None:
     await asyncio.to_thread(_bad_password, imap)
+
+
+MULTIPART = (
+    b"From: Bob <bob@example.net>\r\nTo: alice@example.org\r\nSubject: Pictures\r\n"
+    b"Message-ID: <mp@example.net>\r\nMIME-Version: 1.0\r\n"
+    b'Content-Type: multipart/mixed; boundary="XX"\r\n\r\n'
+    b"--XX\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nSee attached.\r\n"
+    b"--XX\r\nContent-Type: application/octet-stream; name=a.bin\r\n"
+    b"Content-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=a.bin\r\n\r\n"
+    b"AAECAw==\r\n--XX--\r\n"
+)
+
+
+def _structure(imap: Imap) -> None:
+    conn = imap.login()
+    typ, data = conn.append("INBOX", None, None, MULTIPART)
+    assert typ == "OK"
+    conn.select("INBOX")
+    typ, data = conn.fetch(
+        "1", "(BODYSTRUCTURE BODY.PEEK[1] BINARY.PEEK[2] BINARY.SIZE[2] BODY.PEEK[2.MIME])"
+    )
+    assert typ == "OK"
+    head = data[0][0]  # type: ignore[index]
+    assert b'("text" "plain" ("charset" "utf-8")' in head
+    assert b'"mixed"' in head
+    assert b"BINARY.SIZE[2] 4" in b"".join(d if isinstance(d, bytes) else d[0] for d in data)  # type: ignore[misc]
+    parts = [d[1] for d in data if isinstance(d, tuple)]
+    assert parts[0] == b"See attached."
+    assert parts[1] == b"\x00\x01\x02\x03"
+    assert parts[2].startswith(b"Content-Type: application/octet-stream")
+    typ, data = conn.fetch("1", "(BODY.PEEK[]<0.4>)")
+    assert data[0][1] == b"Retu" or data[0][1] == b"From"  # type: ignore[index]
+    conn.logout()
+
+
+async def test_bodystructure_sections_and_binary_from_the_stored_structure(imap: Imap) -> None:
+    await asyncio.to_thread(_structure, imap)

@@ -203,3 +203,18 @@ async def change_keywords(
                 select(emails.c.id, literal(keyword, String)).where(emails.c.id.in_(ids), ~present),
             )
         )
+
+
+async def blobs_of(tx: Tx, user_id: int, email_ids: Sequence[int]) -> dict[int, tuple[str, int]]:
+    """``{email id: (blob sha, bytes of its trace lines)}`` of the user's emails among these."""
+    if not email_ids:
+        return {}
+    rows = await tx.all(
+        select(emails.c.id, emails.c.blob_sha, emails.c.trace).where(
+            (emails.c.user_id + 0) == user_id, emails.c.id.in_(sorted(set(email_ids)))
+        )
+    )
+    return {
+        int(r["id"]): (str(r["blob_sha"]), len(str(r["trace"]).encode("utf-8")) if r["trace"] else 0)
+        for r in rows
+    }

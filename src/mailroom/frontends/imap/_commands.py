@@ -10,15 +10,16 @@ import asyncio
 import base64
 import binascii
 import contextlib
-import quopri
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
+from mailroom.domain.mime import MimeStructure, scan
+from mailroom.domain.mime import imap as imap_mime
 from mailroom.errors import CannotCalculateChanges, MailroomError
-from mailroom.frontends.imap import _message as mime
+from mailroom.frontends.imap._headers import Headers, headers
 from mailroom.frontends.imap._mailbox import COLUMN_FLAGS, FLAGS, Message, Selected, stored_keyword, uid_set
 from mailroom.frontends.imap._names import (
     BY_NAME,
@@ -30,13 +31,17 @@ from mailroom.frontends.imap._names import (
 )
 from mailroom.frontends.imap._parser import Atom, Command, ParseError, Value, astring, number, sequence_set
 from mailroom.frontends.imap._wire import astring as wire_astring
-from mailroom.frontends.imap._wire import literal, nstring, qstring
+from mailroom.frontends.imap._wire import literal, nstring, qstring, render
 
 if TYPE_CHECKING:
     from mailroom.auth.principal import Principal
 
 #: Emails per registry call when a command names many.
 CHUNK = 5000
+#: Stored MIME structures asked for at a time during a FETCH.
+STRUCTURES_PER_CALL = 200
+#: A message's stored structure and the length of the trace lines in front of its blob.
+Loaded = tuple[MimeStructure, int]
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _STATUS_ITEMS = ("MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "SIZE", "HIGHESTMODSEQ", "RECENT", "DELETED")
 
@@ -91,7 +96,7 @@ class Commands:
         self.selected: Selected | None = None
         self.enabled: set[str] = set()
         self.condstore = False
-        self.cache: OrderedDict[int, tuple[bytes, mime.Part]] = OrderedDict()
+        self.cache: OrderedDict[int, bytes] = OrderedDict()
 
     # Provided by the session (declared for the type checker).
     def send(self, data: bytes) -> None:
@@ -709,21 +714,30 @@ class Commands:
             for i in items
         )
         mark_seen: list[int] = []
-        for message_uid in uids:
-            message = selected.messages.get(message_uid)
-            if message is None:
-                continue
-            if changed_since is not None and message.modseq <= changed_since:
-                continue
-            raw_needed = any(_needs_raw(i) for i in items)
-            part = raw = None
-            if raw_needed:
-                raw, part = await self._load(message.email_id)
-            if sets_seen and not message.bits & 1:
-                mark_seen.append(message_uid)
-            self.untagged(self._fetch_line(selected, message_uid, message, items, raw, part))
-            if len(uids) > 50:
-                await self.flush()
+        chosen = [
+            u
+            for u in uids
+            if u in selected.messages
+            and (changed_since is None or selected.messages[u].modseq > changed_since)
+        ]
+        need_structure = any(i in _STRUCTURE_ITEMS or "[" in i for i in items)
+        need_bytes = any(i in _BYTES_ITEMS or "[" in i for i in items)
+        for start in range(0, len(chosen), STRUCTURES_PER_CALL):
+            batch = chosen[start : start + STRUCTURES_PER_CALL]
+            loaded: dict[int, Loaded] = {}
+            if need_structure:
+                loaded = await self._structures([selected.messages[u].email_id for u in batch])
+            for count, message_uid in enumerate(batch, 1):
+                message = selected.messages[message_uid]
+                raw = await self._raw(message.email_id) if need_bytes else None
+                found = loaded.get(message.email_id)
+                if need_structure and found is None:
+                    found = (scan(raw if raw is not None else await self._raw(message.email_id)), 0)
+                if sets_seen and not message.bits & 1:
+                    mark_seen.append(message_uid)
+                self.untagged(self._fetch_line(selected, message_uid, message, items, found, raw))
+                if count % 100 == 0:
+                    await self.flush()
         if mark_seen:
             await self._set_flags(selected, mark_seen, {"seen": True})
             await self.sync(expunge=False)
@@ -731,20 +745,32 @@ class Commands:
             await self.sync(expunge=uid)
         return None
 
-    async def _load(self, email_id: int) -> tuple[bytes, mime.Part]:
+    async def _structures(self, email_ids: list[int]) -> dict[int, Loaded]:
+        """The stored MIME structures (and trace sizes) of these emails."""
+        found = await self.call("mail.imap.structures", {"email_ids": email_ids})
+        out: dict[int, Loaded] = {}
+        for item in found:
+            structure = MimeStructure.from_json(item["structure"])
+            if structure is not None:
+                out[int(item["email_id"])] = (structure, int(item["trace_size"]))
+        return out
+
+    async def _raw(self, email_id: int) -> bytes:
+        """The message as served (trace lines and blob), a few kept per session."""
         cached = self.cache.get(email_id)
         if cached is not None:
             self.cache.move_to_end(email_id)
             return cached
         download = await self.call("mail.emails.raw", {"id": email_id})
         raw = bytes(download.content) if hasattr(download, "content") else bytes(download)
-        if b"\r\n" not in raw and b"\n" in raw:
-            raw = raw.replace(b"\n", b"\r\n")
-        part = mime.structure(raw) if len(raw) < 256 * 1024 else await asyncio.to_thread(mime.structure, raw)
-        self.cache[email_id] = (raw, part)
+        self.cache[email_id] = raw
         while len(self.cache) > 8:
             self.cache.popitem(last=False)
-        return raw, part
+        return raw
+
+    async def _headers(self, email_id: int) -> Headers:
+        """The message's header fields (SEARCH HEADER, BCC, SENT*)."""
+        return headers(await self._raw(email_id))
 
     def _fetch_line(
         self,
@@ -752,8 +778,8 @@ class Commands:
         uid: int,
         message: Message,
         items: list[str],
+        loaded: Loaded | None = None,
         raw: bytes | None = None,
-        part: mime.Part | None = None,
     ) -> bytes:
         out: list[bytes] = []
         for item in items:
@@ -774,29 +800,12 @@ class Commands:
                 out.append(f"THREADID (T{message.thread_id})".encode())
             elif item == "SAVEDATE":
                 out.append(f'SAVEDATE "{_date(message.received)}"'.encode())
-            elif item == "ENVELOPE":
-                assert part is not None
-                out.append(b"ENVELOPE " + mime.envelope(part))
-            elif item == "BODYSTRUCTURE":
-                assert part is not None
-                out.append(b"BODYSTRUCTURE " + mime.bodystructure(part, extended=True))
-            elif item == "BODY":
-                assert part is not None
-                out.append(b"BODY " + mime.bodystructure(part, extended=False))
             elif item == "RFC822":
                 assert raw is not None
                 out.append(b"RFC822 " + literal(raw))
-            elif item == "RFC822.HEADER":
-                assert part is not None
-                out.append(b"RFC822.HEADER " + literal(part.header))
-            elif item == "RFC822.TEXT":
-                assert part is not None
-                out.append(b"RFC822.TEXT " + literal(part.body))
             else:
-                assert part is not None
-                out.append(_section_item(item, part))
-        if "FLAGS" not in items and message.modseq and self.condstore and "MODSEQ" not in items:
-            pass
+                assert loaded is not None
+                out.append(_structure_item(item, loaded, raw))
         seq = selected.seq_of(uid)
         return f"{seq} FETCH (".encode() + b" ".join(out) + b")"
 
@@ -1161,64 +1170,58 @@ def _fetch_items(value: Value) -> list[str]:
     return out
 
 
-def _needs_raw(item: str) -> bool:
-    return (
-        item in ("ENVELOPE", "BODYSTRUCTURE", "BODY", "RFC822", "RFC822.HEADER", "RFC822.TEXT") or "[" in item
-    )
+_STRUCTURE_ITEMS = frozenset(("ENVELOPE", "BODYSTRUCTURE", "BODY", "RFC822.HEADER", "RFC822.TEXT"))
+_BYTES_ITEMS = frozenset(("RFC822", "RFC822.HEADER", "RFC822.TEXT"))
 
 
-def _section_item(item: str, part: mime.Part) -> bytes:
-    """``BODY[...]<o.n>``, ``BINARY[...]``, ``BINARY.SIZE[...]`` and their answers."""
+def _structure_item(item: str, loaded: Loaded, raw: bytes | None) -> bytes:
+    """An item served from the stored structure (and, for bytes, the message)."""
+    structure, trace_size = loaded
+    if item == "ENVELOPE":
+        return b"ENVELOPE " + render(imap_mime.envelope(structure.envelope))
+    if item == "BODYSTRUCTURE":
+        return b"BODYSTRUCTURE " + render(imap_mime.body_structure(structure.root))
+    if item == "BODY":
+        return b"BODY " + render(imap_mime.body_structure(structure.root, extensible=False))
+    assert raw is not None
+    trace, blob = raw[:trace_size], raw[trace_size:]
+    if item in ("RFC822.HEADER", "RFC822.TEXT"):
+        section = imap_mime.Section(text="HEADER" if item == "RFC822.HEADER" else "TEXT")
+        return item.encode() + b" " + literal(imap_mime.section_bytes(structure, section, blob, trace))
     head, _, rest = item.partition("[")
     spec, _, partial = rest.partition("]")
     origin: int | None = None
     count: int | None = None
     if partial:
-        if not (partial.startswith("<") and partial.endswith(">")):
-            raise ParseError("invalid partial")
-        a, _, b = partial[1:-1].partition(".")
-        if not (a.isascii() and a.isdigit() and b.isascii() and b.isdigit()) or len(a) > 10 or len(b) > 10:
+        a, dot, b = partial[1:-1].partition(".")
+        valid = partial.startswith("<") and partial.endswith(">") and dot
+        if not valid or not (a.isascii() and a.isdigit() and b.isascii() and b.isdigit()) or len(a + b) > 20:
             raise ParseError("invalid partial")
         origin, count = int(a), int(b)
-    binary = head.startswith("BINARY")
-    try:
-        data = _binary(part, spec) if binary else mime.section(part, spec)
-    except mime.SectionError as error:
-        raise ParseError(str(error)) from None
-    if data is None:
-        data = b""
-    name = "BINARY" if binary else "BODY"
-    if head == "BINARY.SIZE":
-        return f"BINARY.SIZE[{spec}] {len(data)}".encode()
+    if head.startswith("BINARY"):
+        numbers = spec.split(".") if spec else []
+        if not all(n.isascii() and n.isdigit() and len(n) < 10 for n in numbers):
+            raise ParseError("BINARY takes part numbers only")
+        try:
+            data = imap_mime.binary_bytes(structure, [int(n) for n in numbers], blob, trace)
+        except imap_mime.UnknownTransferEncoding:
+            raise No("[UNKNOWN-CTE] the part's transfer encoding is unknown") from None
+        if head == "BINARY.SIZE":
+            return f"BINARY.SIZE[{spec}] {len(data)}".encode()
+        name = "BINARY"
+    else:
+        parsed = imap_mime.parse_section(spec)
+        if parsed is None:
+            raise ParseError("invalid section")
+        data = imap_mime.section_bytes(structure, parsed, blob, trace)
+        name = "BODY"
     label = f"{name}[{spec}]"
     if origin is not None and count is not None:
         data = data[origin : origin + count]
         label += f"<{origin}>"
-    if binary and b"\x00" in data:
+    if name == "BINARY" and b"\x00" in data:
         return label.encode() + b" ~" + literal(data)
     return label.encode() + b" " + literal(data)
-
-
-def _binary(part: mime.Part, spec: str) -> bytes | None:
-    if spec and not all(p.isascii() and p.isdigit() for p in spec.split(".")):
-        raise mime.SectionError("BINARY takes part numbers only")
-    data = mime.section(part, spec)
-    if data is None or not spec:
-        return data
-    target = part
-    for n in spec.split("."):
-        if target.message is not None and not target.children:
-            target = target.message
-        if target.children:
-            target = target.children[int(n) - 1]
-    encoding = (target.get("content-transfer-encoding") or "").strip().lower()
-    if encoding == "base64":
-        with contextlib.suppress(binascii.Error, ValueError):
-            return base64.b64decode(b"".join(data.split()))
-        raise No("[UNKNOWN-CTE] invalid base64 content")
-    if encoding == "quoted-printable":
-        return quopri.decodestring(data)
-    return data
 
 
 def _canonical_flag(flag: str) -> str:
@@ -1231,8 +1234,8 @@ def _canonical_flag(flag: str) -> str:
     return flag
 
 
-def sent_date(part: mime.Part) -> datetime | None:
-    value = part.get("date")
+def sent_date(fields: Headers) -> datetime | None:
+    value = fields.get("date")
     if not value:
         return None
     with contextlib.suppress(TypeError, ValueError, IndexError):

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from mailroom.frontends.imap._headers import Headers
 from mailroom.frontends.imap._mailbox import DRAFT, FLAGGED, SEEN, Message, Selected, stored_keyword
 from mailroom.frontends.imap._parser import Atom, ParseError, Value, astring, number, sequence_set
 
@@ -51,11 +52,11 @@ class Search:
         ids = set(await self.session.call("mail.imap.search", {"terms": [{"field": field, "text": text}]}))
         return lambda uid, m: m.email_id in ids
 
-    async def _headers(self, test: Callable[[object], bool]) -> Predicate:
+    async def _headers(self, test: Callable[[Headers], bool]) -> Predicate:
         matched: set[int] = set()
         for uid in self.selected.uids:
             message = self.selected.messages[uid]
-            _, part = await self.session._load(message.email_id)
+            part = await self.session._headers(message.email_id)
             if test(part):
                 matched.add(uid)
         return lambda uid, m: uid in matched
@@ -133,8 +134,8 @@ class Search:
             day = _parse_date(astring(arg()))
             nxt = day + timedelta(days=1)
 
-            def sent(part: object) -> bool:
-                when = sent_date(part)  # type: ignore[arg-type]
+            def sent(part: Headers) -> bool:
+                when = sent_date(part)
                 if when is None:
                     return False
                 d = when.date()
@@ -153,8 +154,8 @@ class Search:
             name = "bcc" if key == "BCC" else astring(arg()).lower()
             needle = astring(arg()).lower()
 
-            def has(part: object) -> bool:
-                value = part.get(name)  # type: ignore[attr-defined]
+            def has(part: Headers) -> bool:
+                value = part.get(name)
                 return value is not None and needle in str(value).lower()
 
             return await self._headers(has)

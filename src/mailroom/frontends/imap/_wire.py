@@ -31,3 +31,21 @@ def astring(value: str) -> bytes:
     if data and all(c in _SAFE and c not in b"(){ %*]" for c in data):
         return data
     return qstring(data)
+
+
+def render(value: object) -> bytes:
+    """IMAP data from domain/mime/imap.py's values: str a string, None NIL, int a number,
+    list a parenthesised list, tuple items written one after the other."""
+    if value is None:
+        return b"NIL"
+    if isinstance(value, bool):
+        raise TypeError("no booleans in IMAP data")
+    if isinstance(value, int):
+        return str(value).encode()
+    if isinstance(value, str):
+        return qstring(value)
+    if isinstance(value, tuple):
+        return b"".join(render(v) for v in value)
+    if isinstance(value, list):
+        return b"(" + b" ".join(render(v) for v in value) + b")"
+    raise TypeError(f"not IMAP data: {type(value).__name__}")

@@ -23,6 +23,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mailroom.delivery.mime import structures as mime_structures
 from mailroom.domain.numbers import INT64_MAX, Id
 from mailroom.domain.search import TextTerm
 from mailroom.errors import NotFound
@@ -294,3 +295,36 @@ async def search(
     text_terms = [TextTerm(t.text, t.field, phrase=True) for t in terms]
     async with ctx.rt.db.read() as tx:
         return sorted(await imap_store.matching_emails(tx, user_id, text_terms))
+
+
+class ImapStructure(BaseModel):
+    """An email's stored MIME structure (``MimeStructure.to_json``, offsets in its blob) and
+    the length of the trace lines in front of the blob in the message IMAP serves."""
+
+    email_id: int
+    trace_size: int
+    structure: str
+
+
+@api.method("mail.imap.structures", access=UserSelf())
+async def structures(
+    ctx: Context, email_ids: Annotated[list[Id], Field(min_length=1, max_length=500)]
+) -> list[ImapStructure]:
+    """The stored MIME structures of the caller's emails (ENVELOPE, BODYSTRUCTURE and
+    sections are rendered from them without parsing the message)."""
+    user_id = user_id_of(ctx)
+    async with ctx.rt.db.read() as tx:
+        found = await imap_store.blobs_of(tx, user_id, email_ids)
+    by_sha = await mime_structures(ctx.rt, {sha for sha, _ in found.values()})
+    out = []
+    for email_id in email_ids:
+        if email_id in found:
+            sha, trace_size = found[email_id]
+            structure = by_sha.get(sha)
+            if structure is not None:
+                out.append(
+                    ImapStructure(
+                        email_id=email_id, trace_size=trace_size, structure=structure.to_json().decode()
+                    )
+                )
+    return out
