@@ -106,3 +106,19 @@ def _structure(imap: Imap) -> None:
 
 async def test_bodystructure_sections_and_binary_from_the_stored_structure(imap: Imap) -> None:
     await asyncio.to_thread(_structure, imap)
+
+
+def _quota(imap: Imap) -> None:
+    conn = imap.login()
+    typ, data = conn.getquotaroot("INBOX")
+    assert typ == "OK"
+    assert data[0] == [b'INBOX ""']
+    assert data[1] == [b'"" (STORAGE 0 1024)']
+    conn.logout()
+
+
+async def test_quota(imap: Imap) -> None:
+    await imap.mailroom.registry.call(
+        "admin.users.update", {"email": "alice@example.org", "changes": {"quota_bytes": 1024 * 1024}}
+    )
+    await asyncio.to_thread(_quota, imap)

@@ -152,6 +152,8 @@ class Commands:
             "BINARY",
             "CHILDREN",
             "OBJECTID",
+            "QUOTA",
+            "QUOTA=RES-STORAGE",
             f"APPENDLIMIT={self.max_append}",
         ]
         return " ".join(caps)
@@ -448,6 +450,34 @@ class Commands:
             raise No("[ALREADYEXISTS] that mailbox exists")
         await self.call("mail.labels.update", {"id": box["id"], "label": {"name": new}})
         return None
+
+    # -- QUOTA (RFC 9208): one root, "", for the whole account -----------------------------
+
+    async def _quota_line(self) -> str:
+        quota = await self.call("mail.imap.quota", {})
+        if not quota["limit"]:
+            return 'QUOTA "" ()'
+        return f'QUOTA "" (STORAGE {(quota["used"] + 1023) // 1024} {quota["limit"] // 1024})'
+
+    async def cmd_getquotaroot(self, command: Command) -> str | None:
+        if len(command.args) != 1:
+            raise ParseError("GETQUOTAROOT takes a mailbox")
+        name = self._decode_name(command.args[0])
+        await self.find(name)
+        self.untagged(b"QUOTAROOT " + self._encode_name(name) + b' ""')
+        self.untagged(await self._quota_line())
+        return None
+
+    async def cmd_getquota(self, command: Command) -> str | None:
+        if len(command.args) != 1:
+            raise ParseError("GETQUOTA takes a quota root")
+        if astring(command.args[0]) != "":
+            raise No('[NONEXISTENT] the only quota root is ""')
+        self.untagged(await self._quota_line())
+        return None
+
+    async def cmd_setquota(self, command: Command) -> str | None:
+        raise No("[NOPERM] quotas are set by the administrator")
 
     # -- SELECT and the sync ---------------------------------------------------------------
 

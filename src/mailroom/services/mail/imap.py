@@ -328,3 +328,20 @@ async def structures(
                     )
                 )
     return out
+
+
+class ImapQuota(BaseModel):
+    """The mailbox's storage quota (RFC 9208 STORAGE): bytes used and the limit (0: none)."""
+
+    used: int
+    limit: int
+
+
+@api.method("mail.imap.quota", access=UserSelf())
+async def quota(ctx: Context) -> ImapQuota:
+    """The caller's storage used and quota, in bytes."""
+    async with ctx.rt.db.read() as tx:
+        row = await email_store.quota(tx, user_id_of(ctx))
+    if row is None:
+        raise NotFound.of("user", ctx.principal.email or "")
+    return ImapQuota(used=int(row["quota_bytes_used"] or 0), limit=int(row["quota_bytes"] or 0))
