@@ -122,3 +122,24 @@ async def test_quota(imap: Imap) -> None:
         "admin.users.update", {"email": "alice@example.org", "changes": {"quota_bytes": 1024 * 1024}}
     )
     await asyncio.to_thread(_quota, imap)
+
+
+def _sort_thread(imap: Imap) -> None:
+    conn = imap.login()
+    conn.select("INBOX")
+    typ, data = conn.sort("(SUBJECT)", "UTF-8", "ALL")
+    assert typ == "OK"
+    assert data == [b"2 3 1"]  # "Apples", "Re: Bananas" (base subject "bananas"), "Cherries"
+    typ, data = conn.sort("(REVERSE SIZE)", "UTF-8", "ALL")
+    assert data == [b"3 1 2"]  # ties (the same arrival second) would go by sequence number
+    typ, data = conn.thread("REFERENCES", "UTF-8", "ALL")
+    assert typ == "OK"
+    assert data == [b"(1 3)(2)"]
+    conn.logout()
+
+
+async def test_sort_and_thread(imap: Imap) -> None:
+    await imap.deliver(subject="Cherries", message_id="<c@x>")
+    await imap.deliver(subject="Apples", message_id="<a@x>")
+    await imap.deliver(subject="Re: Bananas", message_id="<b@x>", in_reply_to="<c@x>", references="<c@x>")
+    await asyncio.to_thread(_sort_thread, imap)

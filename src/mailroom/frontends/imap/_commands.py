@@ -154,6 +154,9 @@ class Commands:
             "OBJECTID",
             "QUOTA",
             "QUOTA=RES-STORAGE",
+            "SORT",
+            "SORT=DISPLAY",
+            "THREAD=REFERENCES",
             f"APPENDLIMIT={self.max_append}",
         ]
         return " ".join(caps)
@@ -162,6 +165,8 @@ class Commands:
         anywhere = {"CAPABILITY", "NOOP", "LOGOUT", "ID"}
         before = {"STARTTLS", "LOGIN", "AUTHENTICATE"}
         selected_only = {
+            "SORT",
+            "THREAD",
             "FETCH",
             "STORE",
             "SEARCH",
@@ -673,6 +678,10 @@ class Commands:
             return await self._store(inner, uid=True)
         if sub == "SEARCH":
             return await self._search(inner, uid=True)
+        if sub == "SORT":
+            return await self._sort(inner, uid=True)
+        if sub == "THREAD":
+            return await self._thread(inner, uid=True)
         if sub in ("COPY", "MOVE"):
             return await self._copy(inner, uid=True, move=sub == "MOVE")
         if sub == "EXPUNGE":
@@ -1035,6 +1044,69 @@ class Commands:
                 parts.append(f"MODSEQ {max(selected.messages[u].modseq for u in found)}")
             if wanted:
                 self.untagged("ESEARCH " + " ".join(parts))
+        await self.sync(expunge=uid)
+        return None
+
+    # -- SORT and THREAD (RFC 5256) -------------------------------------------------------
+
+    async def cmd_sort(self, command: Command) -> str | None:
+        return await self._sort(command, uid=False)
+
+    async def cmd_thread(self, command: Command) -> str | None:
+        return await self._thread(command, uid=False)
+
+    async def _envelopes(self, selected: Selected, uids: list[int]) -> dict[int, Any]:
+        ids = [selected.messages[u].email_id for u in uids]
+        out: dict[int, Any] = {}
+        for start in range(0, len(ids), STRUCTURES_PER_CALL):
+            found = await self._structures(ids[start : start + STRUCTURES_PER_CALL])
+            out.update({e: structure.envelope for e, (structure, _) in found.items()})
+        return out
+
+    async def _matching(self, selected: Selected, args: list[Value]) -> list[int]:
+        from mailroom.frontends.imap._search import Search
+
+        if not args:
+            raise ParseError("search criteria missing")
+        charset = astring(args[0]).upper()
+        if charset not in ("UTF-8", "US-ASCII"):
+            raise No("[BADCHARSET (UTF-8 US-ASCII)] unsupported charset")
+        if len(args) < 2:
+            raise ParseError("search criteria missing")
+        return await Search(self, selected).run(args[1:])
+
+    async def _sort(self, command: Command, *, uid: bool) -> str | None:
+        from mailroom.frontends.imap import _sort
+
+        selected = self.selected
+        assert selected is not None
+        if len(command.args) < 3 or not isinstance(command.args[0], list):
+            raise ParseError("SORT needs criteria, a charset and search keys")
+        keys = _sort.criteria([str(k) for k in command.args[0]])
+        found = await self._matching(selected, list(command.args[1:]))
+        needs_envelope = any(k not in ("ARRIVAL", "SIZE") for k, _ in keys)
+        envelopes = await self._envelopes(selected, found) if needs_envelope else {}
+        seq = {u: selected.seq_of(u) for u in found}
+        ordered = _sort.sort(found, selected.messages, envelopes, keys, seq)
+        shown = ordered if uid else [seq[u] for u in ordered]
+        self.untagged("SORT" + "".join(f" {n}" for n in shown))
+        await self.sync(expunge=uid)
+        return None
+
+    async def _thread(self, command: Command, *, uid: bool) -> str | None:
+        from mailroom.frontends.imap import _sort
+
+        selected = self.selected
+        assert selected is not None
+        if len(command.args) < 3 or not isinstance(command.args[0], Atom):
+            raise ParseError("THREAD needs an algorithm, a charset and search keys")
+        if command.args[0].upper() != "REFERENCES":
+            raise ParseError("unsupported threading algorithm")
+        found = await self._matching(selected, list(command.args[1:]))
+        envelopes = await self._envelopes(selected, found)
+        groups = _sort.threads(found, selected.messages, envelopes)
+        numbers = [[u if uid else selected.seq_of(u) for u in g] for g in groups]
+        self.untagged("THREAD " + "".join("(" + " ".join(str(n) for n in g) + ")" for g in numbers))
         await self.sync(expunge=uid)
         return None
 
