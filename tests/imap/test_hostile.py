@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 
 import pytest
@@ -172,3 +173,82 @@ def test_sequence_sets(text: str) -> None:
     for low, high in ranges or []:
         assert low is None or 1 <= low <= 4_294_967_295
         assert high is None or 1 <= high <= 4_294_967_295
+
+
+_set = st.one_of(
+    st.just("1:*"), st.just("*"), st.just("$"), st.integers(0, 5).map(str), st.just("2:1"), st.just("1,3:4")
+)
+_word = st.sampled_from(
+    [
+        "FLAGS", "UID", "ENVELOPE", "BODYSTRUCTURE", "BODY", "BODY.PEEK[]", "BODY[1]", "BODY[2.MIME]",
+        "BODY.PEEK[HEADER.FIELDS (SUBJECT FROM)]", "BODY[TEXT]<0.5>", "BINARY[1]", "BINARY.SIZE[1]",
+        "RFC822", "RFC822.SIZE", "RFC822.HEADER", "INTERNALDATE", "MODSEQ", "EMAILID", "THREADID",
+        "BODY[0]", "BODY[1.2.3.4]", "BINARY[x]", "BODY[HEADER.FIELDS ()]",
+    ]
+)  # fmt: skip
+_flag = st.sampled_from(
+    ["\\Seen", "\\Flagged", "\\Deleted", "\\Answered", "\\Draft", "$Junk", "work", "\\Bogus"]
+)
+_search = st.sampled_from(
+    [
+        "ALL", "SEEN", "UNSEEN", "TEXT hello", "FROM bob", "SUBJECT Hello", "HEADER Subject Hello",
+        "OR SEEN FLAGGED", "NOT DELETED", "LARGER 10", "SINCE 1-Jan-2020", "SENTBEFORE 1-Jan-2030",
+        "UID 1:*", "1:*", "MODSEQ 1", "KEYWORD work", "(SEEN UNSEEN)", "BCC x", "BEFORE bogus", "()",
+    ]
+)  # fmt: skip
+_command = st.one_of(
+    st.tuples(st.sampled_from(["FETCH", "UID FETCH"]), _set, st.lists(_word, min_size=1, max_size=4)).map(
+        lambda t: f"{t[0]} {t[1]} ({' '.join(t[2])})"
+    ),
+    st.tuples(
+        st.sampled_from(["STORE", "UID STORE"]), _set, st.sampled_from(["+FLAGS", "-FLAGS", "FLAGS.SILENT"]),
+        st.lists(_flag, max_size=3),
+    ).map(lambda t: f"{t[0]} {t[1]} {t[2]} ({' '.join(t[3])})"),
+    st.tuples(st.sampled_from(["SEARCH", "UID SEARCH", "SEARCH RETURN (MIN MAX COUNT SAVE)"]), _search).map(
+        lambda t: f"{t[0]} {t[1]}"
+    ),
+    st.tuples(
+        st.sampled_from(["COPY", "MOVE", "UID COPY"]), _set, st.sampled_from(["Archive", "Nope", "Trash"])
+    ).map(lambda t: f"{t[0]} {t[1]} {t[2]}"),
+    st.sampled_from(
+        [
+            "NOOP", "EXPUNGE", "CHECK", "STATUS INBOX (MESSAGES UIDNEXT SIZE HIGHESTMODSEQ)",
+            "SORT (SUBJECT) UTF-8 ALL", "THREAD REFERENCES UTF-8 ALL", "LIST \"\" *", "SELECT INBOX",
+            "EXAMINE INBOX", "ENABLE QRESYNC", "UID EXPUNGE 1:*", "NAMESPACE", "GETQUOTAROOT INBOX",
+        ]
+    ),
+)  # fmt: skip
+
+
+def _session(imap: Imap, commands: list[str]) -> None:
+    raw = Raw(imap.port)
+    raw.send(b'l LOGIN alice@example.org "' + PASSWORD.encode() + b'"\r\n')
+    assert raw.until_tagged(b"l")[-1].startswith(b"l OK")
+    raw.send(b"s SELECT INBOX\r\n")
+    raw.until_tagged(b"s")
+    for i, command in enumerate(commands):
+        tag = f"f{i}".encode()
+        raw.send(tag + b" " + command.encode() + b"\r\n")
+        last = raw.until_tagged(tag)[-1]
+        assert last.split(b" ")[1] in (b"OK", b"NO", b"BAD"), (command, last)
+        assert b"SERVERBUG" not in last, (command, last)
+    raw.send(b"z LOGOUT\r\n")
+    raw.until_tagged(b"z")
+    raw.sock.close()
+
+
+async def test_hypothesis_built_commands_on_a_selected_mailbox(imap: Imap) -> None:
+    for n in range(3):
+        await imap.deliver(message_id=f"<f{n}@example.net>", subject=f"Hello {n}")
+    loop = asyncio.get_running_loop()
+
+    @settings(
+        max_examples=int(os.environ.get("MAILROOM_IMAP_FUZZ_EXAMPLES", "25")),
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(st.lists(_command, min_size=1, max_size=8))
+    def run(commands: list[str]) -> None:
+        asyncio.run_coroutine_threadsafe(asyncio.to_thread(_session, imap, commands), loop).result(120)
+
+    await asyncio.to_thread(run)

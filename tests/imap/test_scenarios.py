@@ -245,3 +245,25 @@ async def test_keywords_and_deleted_are_stored_and_shared_between_sessions(imap:
     finally:
         await asyncio.to_thread(one.logout)
         await asyncio.to_thread(two.logout)
+
+
+async def test_a_message_destroyed_by_another_session_is_left_out_of_fetch(imap: Imap) -> None:
+    await imap.deliver()
+    await imap.deliver(message_id="<m2@example.net>", subject="Second")
+    one, two = await asyncio.gather(asyncio.to_thread(client, imap), asyncio.to_thread(client, imap))
+    try:
+        await asyncio.to_thread(one.select_folder, "INBOX")
+        await asyncio.to_thread(one.move, [1, 2], "Trash")
+        await asyncio.to_thread(one.select_folder, "Trash")
+        await asyncio.to_thread(two.select_folder, "Trash")
+        await asyncio.to_thread(one.delete_messages, [1])
+        await asyncio.to_thread(one.expunge)  # from Trash: destroyed
+        fetched = await asyncio.to_thread(two.fetch, [1, 2], [b"BODY.PEEK[]"])
+        assert list(fetched) == [2]
+        # (The EXPUNGE came with that UID FETCH's answer: UID commands may carry them.)
+        assert await asyncio.to_thread(two.search, "ALL") == [2]
+        threads = await rest(imap, "mail.threads.list", {"label": "trash"})
+        assert threads["n_threads"] == 1
+    finally:
+        await asyncio.to_thread(one.logout)
+        await asyncio.to_thread(two.logout)

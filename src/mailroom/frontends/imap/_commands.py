@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from mailroom.domain.mime import MimeStructure, scan
 from mailroom.domain.mime import imap as imap_mime
-from mailroom.errors import CannotCalculateChanges, MailroomError
+from mailroom.errors import CannotCalculateChanges, MailroomError, NotFound
 from mailroom.frontends.imap._headers import Headers, headers
 from mailroom.frontends.imap._mailbox import COLUMN_FLAGS, FLAGS, Message, Selected, stored_keyword, uid_set
 from mailroom.frontends.imap._names import (
@@ -768,10 +768,13 @@ class Commands:
                 loaded = await self._structures([selected.messages[u].email_id for u in batch])
             for count, message_uid in enumerate(batch, 1):
                 message = selected.messages[message_uid]
-                raw = await self._raw(message.email_id) if need_bytes else None
                 found = loaded.get(message.email_id)
-                if need_structure and found is None:
-                    found = (scan(raw if raw is not None else await self._raw(message.email_id)), 0)
+                try:
+                    raw = await self._raw(message.email_id) if need_bytes else None
+                    if need_structure and found is None:
+                        found = (scan(raw if raw is not None else await self._raw(message.email_id)), 0)
+                except NotFound:
+                    continue  # destroyed by another session; its EXPUNGE is still to be sent
                 if sets_seen and not message.bits & 1:
                     mark_seen.append(message_uid)
                 self.untagged(self._fetch_line(selected, message_uid, message, items, found, raw))

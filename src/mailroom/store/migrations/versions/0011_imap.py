@@ -41,9 +41,15 @@ def _sqlite(row: str) -> str:
     )
 
 
+def _when(row: str) -> str:
+    # Not when the email itself is going (a cascade): its destruction is logged already, and
+    # its email_labels rows, maybe not yet deleted, must not get a NULL modseq.
+    return f"WHEN EXISTS (SELECT 1 FROM emails WHERE id = {row}.email_id)"
+
+
 SQLITE_TRIGGERS = {
-    "mail_email_keywords_insert": f"AFTER INSERT ON email_keywords BEGIN {_sqlite('NEW')}END",
-    "mail_email_keywords_delete": f"AFTER DELETE ON email_keywords BEGIN {_sqlite('OLD')}END",
+    "mail_email_keywords_insert": f"AFTER INSERT ON email_keywords {_when('NEW')} BEGIN {_sqlite('NEW')}END",
+    "mail_email_keywords_delete": f"AFTER DELETE ON email_keywords {_when('OLD')} BEGIN {_sqlite('OLD')}END",
 }
 
 _PG_FUNCTION = f"""
