@@ -92,16 +92,22 @@ class ImapSession(_commands.Commands):
             settings.imap_allow_plaintext_loopback and _is_loopback(self.client_ip)
         )
         self.max_append = int(settings.max_message_bytes)
+        self.output: list[bytes] = []
 
     # -- output --------------------------------------------------------------------------
 
     def send(self, data: bytes) -> None:
-        self.writer.write(data if data.endswith(b"\r\n") else data + b"\r\n")
+        # Gathered and written once per flush: one segment for a command's whole answer,
+        # not one per line (small writes each wait on the peer's delayed ACK under Nagle).
+        self.output.append(data if data.endswith(b"\r\n") else data + b"\r\n")
 
     def untagged(self, text: str | bytes) -> None:
         self.send(b"* " + (text.encode() if isinstance(text, str) else text))
 
     async def flush(self) -> None:
+        if self.output:
+            self.writer.write(b"".join(self.output))
+            self.output.clear()
         await self.writer.drain()
 
     # -- the registry ----------------------------------------------------------------------
