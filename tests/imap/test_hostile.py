@@ -252,3 +252,41 @@ async def test_hypothesis_built_commands_on_a_selected_mailbox(imap: Imap) -> No
         asyncio.run_coroutine_threadsafe(asyncio.to_thread(_session, imap, commands), loop).result(120)
 
     await asyncio.to_thread(run)
+
+
+def _compressed(imap: Imap) -> None:
+    import zlib
+
+    raw = Raw(imap.port)
+    raw.send(b'a LOGIN alice@example.org "' + PASSWORD.encode() + b'"\r\n')
+    assert b"COMPRESS=DEFLATE" in raw.until_tagged(b"a")[-1]
+    raw.send(b"b COMPRESS DEFLATE\r\n")
+    assert raw.until_tagged(b"b")[-1] == b"b OK DEFLATE active"
+    deflate, inflate = zlib.compressobj(6, zlib.DEFLATED, -15), zlib.decompressobj(-15)
+    received = inflate.decompress(raw.buffer)
+
+    def send(data: bytes) -> None:
+        raw.sock.sendall(deflate.compress(data) + deflate.flush(zlib.Z_SYNC_FLUSH))
+
+    def until(tag: bytes) -> bytes:
+        nonlocal received
+        while not any(line.startswith(tag + b" ") for line in received.split(b"\r\n")):
+            chunk = raw.sock.recv(65536)
+            assert chunk, ("closed", received)
+            received += inflate.decompress(chunk)
+        out, received = received, b""
+        return out
+
+    send(b"c SELECT INBOX\r\n")
+    assert b"c OK [READ-WRITE]" in until(b"c")
+    send(b"d COMPRESS DEFLATE\r\n")
+    assert b"d NO [COMPRESSIONACTIVE]" in until(b"d")
+    send(b"e APPEND INBOX {16+}\r\nSubject: x\r\n\r\nhi\r\n")
+    assert b"e OK [APPENDUID" in until(b"e")
+    send(b"f LOGOUT\r\n")
+    assert b"f OK" in until(b"f")
+    raw.sock.close()
+
+
+async def test_compress_deflate(imap: Imap) -> None:
+    await asyncio.to_thread(_compressed, imap)

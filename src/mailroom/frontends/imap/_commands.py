@@ -117,6 +117,9 @@ class Commands:
     async def authenticate(self, username: str, secret: str) -> str | None:
         raise NotImplementedError
 
+    async def compress(self) -> None:
+        raise NotImplementedError
+
     async def _line(self, seconds: float) -> bytes:
         raise NotImplementedError
 
@@ -154,6 +157,7 @@ class Commands:
             "OBJECTID",
             "QUOTA",
             "QUOTA=RES-STORAGE",
+            "COMPRESS=DEFLATE",
             "SORT",
             "SORT=DISPLAY",
             "THREAD=REFERENCES",
@@ -208,6 +212,17 @@ class Commands:
         self.untagged("BYE logging out")
         self.send(f"{command.tag} OK LOGOUT completed".encode())
         raise Closing
+
+    async def cmd_compress(self, command: Command) -> str | None:
+        if len(command.args) != 1 or not isinstance(command.args[0], Atom):
+            raise ParseError("COMPRESS takes a mechanism")
+        if command.args[0].upper() != "DEFLATE":
+            raise No("[CANNOT] only DEFLATE")
+        if getattr(self, "compressed", False):
+            raise No("[COMPRESSIONACTIVE] already compressed")
+        self.send(f"{command.tag} OK DEFLATE active".encode())
+        await self.compress()
+        return _Silent.mark
 
     async def cmd_id(self, command: Command) -> str | None:
         self.untagged('ID ("name" "mailroom")')

@@ -33,6 +33,7 @@ from mailroom.errors import (
     Unauthenticated,
 )
 from mailroom.frontends.imap import _commands
+from mailroom.frontends.imap._deflate import DeflatingWriter, InflatingReader
 from mailroom.frontends.imap._parser import MAX_LINE, Command, ParseError, literal_at_end, parse, tag_of
 from mailroom.registry import CallInfo
 
@@ -78,8 +79,9 @@ class ImapSession(_commands.Commands):
     ) -> None:
         super().__init__()
         self.mailroom = mailroom
-        self.reader = reader
-        self.writer = writer
+        self.reader: Any = reader
+        self.writer: Any = writer
+        self.compressed = False
         self.tls_context = tls_context
         self.tls = implicit_tls
         peer = writer.get_extra_info("peername")
@@ -241,6 +243,13 @@ class ImapSession(_commands.Commands):
         await self.writer.start_tls(self.tls_context)
         self.tls = True
         self.plaintext_ok = True
+
+    async def compress(self) -> None:
+        """Switch both directions to DEFLATE (the OK has been queued before)."""
+        await self.flush()
+        self.reader = InflatingReader(self.reader, MAX_LINE + 2)
+        self.writer = DeflatingWriter(self.writer)
+        self.compressed = True
 
     async def authenticate(self, username: str, secret: str) -> str | None:
         """Log in; None on success, else the NO text."""
