@@ -4,6 +4,7 @@ MODSEQs, and the sync with the store (new messages, flag changes, expunges)."""
 from __future__ import annotations
 
 import bisect
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +12,8 @@ from mailroom.frontends.imap._parser import Range
 
 SEEN, FLAGGED, DRAFT = 1, 2, 4
 _BITS = ((SEEN, "\\Seen"), (FLAGGED, "\\Flagged"), (DRAFT, "\\Draft"))
+#: The flag names of each combination of the three bits (FETCH FLAGS of 10,000 messages).
+_BIT_NAMES = tuple(tuple(name for bit, name in _BITS if bits & bit) for bits in range(8))
 #: The flags of the three ``emails`` columns; every other flag is a stored keyword.
 COLUMN_FLAGS = ("\\Seen", "\\Flagged", "\\Draft")
 #: Keywords as stored (JMAP's lower-case form) → as IMAP shows them.
@@ -57,8 +60,10 @@ class Message:
     keywords: set[str] = field(default_factory=set)  # as stored
     recent: bool = False
 
-    def flags(self) -> list[str]:
-        names = [name for bit, name in _BITS if self.bits & bit]
+    def flags(self) -> Sequence[str]:
+        if not self.keywords and not self.recent:
+            return _BIT_NAMES[self.bits & 7]
+        names = list(_BIT_NAMES[self.bits & 7])
         names.extend(sorted(shown_keyword(k) for k in self.keywords))
         if self.recent:
             names.append("\\Recent")
