@@ -37,7 +37,12 @@ def _free_port() -> int:
 def _environment() -> dict[str, str]:
     """This environment without MAILROOM_* settings: the command must work with none."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILROOM_")}
-    return env | {"MAILROOM_POP3_PORT": "0", "MAILROOM_POP3S_PORT": "0"}  # may be another server's
+    return env | {
+        "MAILROOM_POP3_PORT": "0",
+        "MAILROOM_POP3S_PORT": "0",
+        "MAILROOM_IMAP_PORT": "0",
+        "MAILROOM_IMAPS_PORT": "0",
+    }  # may be another server's
 
 
 @contextlib.contextmanager

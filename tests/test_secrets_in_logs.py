@@ -72,6 +72,8 @@ def server(tmp_path: Path) -> Iterator[Server]:
         MAILROOM_ARGON2_PARALLELISM="1",
         MAILROOM_POP3_PORT=str(pop3),
         MAILROOM_POP3S_PORT="0",
+        MAILROOM_IMAP_PORT="0",
+        MAILROOM_IMAPS_PORT="0",
     )
     command = [
         str(MAILROOM), "serve", "--data-dir", str(tmp_path / "data"), "--port", str(http),

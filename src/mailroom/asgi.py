@@ -15,6 +15,7 @@ from mailroom import bootstrap, redaction
 from mailroom.background import Periodic
 from mailroom.delivery.queue import OutboundQueue
 from mailroom.domain.clientconfig import startup_warnings
+from mailroom.frontends.imap import start_imap_listeners
 from mailroom.frontends.mta import start_mta_listeners
 from mailroom.frontends.pop3 import start_pop3
 from mailroom.frontends.smtp import start_listeners
@@ -67,6 +68,8 @@ class LazyApp:
             mta = await start_mta_listeners(mailroom, self.sockets)
             # POP3 and POP3S (frontends/pop3), where the settings ask for them.
             pop3 = await start_pop3(mailroom, self.sockets)
+            # IMAP and IMAPS (docs/imap.md).
+            mta += await start_imap_listeners(mailroom, self.sockets)
             rt = mailroom.runtime
             # Loops beside serving, in every worker: the queue (shared through claims),
             # unused uploads' expiry, postponed threads' return, housekeeping (temporary

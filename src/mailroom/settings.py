@@ -346,6 +346,17 @@ class Settings(BaseSettings):
     )
     lmtp_host: str = Field(default="127.0.0.1", description="Address the LMTP listener binds.")
     lmtp_port: int = Field(default=2424, ge=0, le=65535, description="LMTP port; 0 disables it.")
+    # IMAP (docs/imap.md).
+    imap_host: str = Field(default="127.0.0.1", description="Address the IMAP and IMAPS listeners bind.")
+    imap_port: int = Field(default=2143, ge=0, le=65535, description="IMAP port (STARTTLS); 0 disables it.")
+    imaps_port: int = Field(
+        default=2993, ge=0, le=65535, description="IMAPS port (implicit TLS); 0 disables it."
+    )
+    imap_allow_plaintext_loopback: bool = Field(
+        default=True,
+        description="Allow IMAP logins without TLS from loopback (nginx or a local client); elsewhere "
+        "LOGIN and AUTHENTICATE need STARTTLS or IMAPS.",
+    )
     max_message_bytes: int = Field(
         default=50 * 1024 * 1024, ge=1024, description="Largest message accepted (552 5.3.4 above)."
     )
@@ -493,11 +504,6 @@ class Settings(BaseSettings):
         le=86400.0,
         description="A POP3 connection with no command for this long is closed (RFC 1939: at least "
         "10 minutes).",
-    )
-    # The IMAP ports as mail clients are told them (SRV records, autoconfig, autodiscover).
-    imap_port: int = Field(default=2143, ge=0, le=65535, description="IMAP port (STARTTLS); 0 disables it.")
-    imaps_port: int = Field(
-        default=2993, ge=0, le=65535, description="IMAP over implicit TLS; 0 disables it."
     )
 
     # Submission and outbound delivery (docs/outbound.md).

@@ -208,6 +208,24 @@ async def _label(w: World, n: int) -> dict[str, Any]:
     return {"id": created["id"]}
 
 
+async def _imap_label(w: World, n: int) -> dict[str, Any]:
+    return {"label": (await _label(w, n))["id"]}
+
+
+def _imap_emails(**extra: Any) -> Params:
+    """One of user A's emails for mail.imap.* (``to_label``/``label``: one of A's labels)."""
+
+    async def make(w: World) -> dict[str, Any]:
+        made = await _email(w, w.n())
+        params: dict[str, Any] = {"email_ids": [made["id"]], **extra}
+        for key in ("to_label", "label"):
+            if key in params:
+                params[key] = (await _label(w, w.n()))["id"]
+        return params
+
+    return make
+
+
 async def _upload(w: World, n: int) -> dict[str, Any]:
     created = await w.call("mail.uploads.create", {"file": UPLOAD}, as_="user_a")
     return {"id": created["attachment_id"]}
@@ -444,6 +462,17 @@ ROWS: dict[str, Row] = {
     "mail.labels.delete": Row(fresh(_label), owner="user_a"),
     "mail.labels.get": Row(fresh(_label), owner="user_a"),
     "mail.labels.list": Row(static({})),
+    "mail.imap.account": Row(static({})),
+    "mail.imap.mailboxes": Row(static({})),
+    "mail.imap.quota": Row(static({})),
+    "mail.imap.search": Row(static({"terms": [{"field": "any", "text": "matrix"}]})),
+    "mail.imap.view": Row(fresh(_imap_label), owner="user_a"),
+    "mail.imap.structures": Row(
+        _imap_emails(), why="another user's ids are left out of the answer (an empty list)"
+    ),
+    "mail.imap.flags": Row(_imap_emails(seen=True), why="another user's ids are left alone (no-op)"),
+    "mail.imap.copy": Row(_imap_emails(to_label=0), owner="user_a"),
+    "mail.imap.expunge": Row(_imap_emails(label=0), owner="user_a"),
     "mail.labels.update": Row(fresh(_renamed_label), owner="user_a"),
     "mail.messages.import": Row(
         fresh(

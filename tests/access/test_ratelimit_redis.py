@@ -149,6 +149,8 @@ def test_two_workers_share_one_limit_under_load(tmp_path: Path, sqlite_template:
         MAILROOM_SUBMISSION_PORT="0",
         MAILROOM_POP3_PORT="0",
         MAILROOM_POP3S_PORT="0",
+        MAILROOM_IMAP_PORT="0",
+        MAILROOM_IMAPS_PORT="0",
     )
     command = [
         sys.executable, "-m", "uvicorn", "mailroom.asgi:create_app", "--factory",

@@ -44,6 +44,8 @@ def env(tmp_path: Path, database_url: str) -> dict[str, str]:
         "MAILROOM_SECRET_KEY": SECRET,
         "MAILROOM_POP3_PORT": "0",  # the default ports may belong to another server here
         "MAILROOM_POP3S_PORT": "0",
+        "MAILROOM_IMAP_PORT": "0",
+        "MAILROOM_IMAPS_PORT": "0",
         **{f"MAILROOM_{k.upper()}": str(v) for k, v in FAST_ARGON2.items()},
     }
 
@@ -350,6 +352,7 @@ def test_serve_prints_the_first_admin_key_once_and_runs_uvicorn(
     data = tmp_path / "data"
     http, smtp = _free_port(), _free_port()
     ports = ["--port", str(http), "--smtp-port", str(smtp), "--lmtp-port", "0", "--submission-port", "0"]
+    env = {**env, "MAILROOM_IMAP_PORT": "0", "MAILROOM_IMAPS_PORT": "0"}
     first = ok(env, "serve", *ports, "--workers", "2", "--data-dir", str(data))
     key = first.stdout.strip()
     assert key.startswith("mr_")

@@ -47,7 +47,7 @@ def _free_ports(n: int) -> list[int]:
 def _environment(database_url: str | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILROOM_")}
     env |= {"MAILROOM_MODE": "test", **{f"MAILROOM_{k.upper()}": str(v) for k, v in FAST_ARGON2.items()}}
-    env |= {"MAILROOM_POP3_PORT": "0", "MAILROOM_POP3S_PORT": "0"}  # on only where a test asks
+    env |= {"MAILROOM_POP3_PORT": "0", "MAILROOM_POP3S_PORT": "0", "MAILROOM_IMAP_PORT": "0", "MAILROOM_IMAPS_PORT": "0"}  # on only where a test asks
     if database_url is not None:
         env["MAILROOM_DATABASE_URL"] = database_url
     return env
@@ -202,8 +202,9 @@ def test_two_workers_serve_every_listener_into_one_database(tmp_path: Path, data
 
 
 def _settings(tmp_path: Path, **ports: int) -> Settings:
-    """Settings with these ports; POP3 off unless given (its defaults may be taken here)."""
-    return Settings(data_dir=tmp_path, mode="test", **({"pop3_port": 0, "pop3s_port": 0} | ports))
+    """Settings with these ports; POP3 and IMAP off unless given (their defaults may be taken here)."""
+    off = {"pop3_port": 0, "pop3s_port": 0, "imap_port": 0, "imaps_port": 0}
+    return Settings(data_dir=tmp_path, mode="test", **(off | ports))
 
 
 def test_bind_all_binds_each_listener_once_without_reuseport(tmp_path: Path) -> None:

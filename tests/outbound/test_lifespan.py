@@ -31,6 +31,8 @@ def settings_overrides(settings_overrides: dict[str, Any]) -> dict[str, Any]:
         **settings_overrides,
         "smtp_port": 0,
         "lmtp_port": 0,
+        "imap_port": 0,
+        "imaps_port": 0,
         "submission_port": free_port(),
         "pop3_port": 0,
         "pop3s_port": 0,

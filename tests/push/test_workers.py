@@ -57,6 +57,8 @@ def _environment(data: Path, prefix: str) -> dict[str, str]:
         MAILROOM_SUBMISSION_PORT="0",
         MAILROOM_POP3_PORT="0",
         MAILROOM_POP3S_PORT="0",
+        MAILROOM_IMAP_PORT="0",
+        MAILROOM_IMAPS_PORT="0",
         MAILROOM_PUSH_HEARTBEAT_SECONDS="1",
     )
     return env

@@ -60,6 +60,8 @@ class Server:
                 "MAILROOM_SUBMISSION_PORT": "0",
                 "MAILROOM_POP3_PORT": "0",
                 "MAILROOM_POP3S_PORT": "0",
+                "MAILROOM_IMAP_PORT": "0",
+                "MAILROOM_IMAPS_PORT": "0",
             }
         )
         self.log = log

@@ -42,6 +42,8 @@ def settings_overrides() -> dict[str, Any]:
         "submission_port": 0,
         "pop3_port": 0,
         "pop3s_port": 0,
+        "imap_port": 0,
+        "imaps_port": 0,
     }
 
 

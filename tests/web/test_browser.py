@@ -59,6 +59,7 @@ def serving(data_dir: Path, database_url: str, port: int) -> Iterator[str]:
     env["PYTHONPATH"] = str(ROOT / "src")
     env["MAILROOM_DATABASE_URL"] = database_url
     env["MAILROOM_POP3_PORT"] = env["MAILROOM_POP3S_PORT"] = "0"
+    env["MAILROOM_IMAP_PORT"] = env["MAILROOM_IMAPS_PORT"] = "0"
     args = [str(MAILROOM), "serve", "--port", str(port), "--data-dir", str(data_dir), "--workers", "1"]
     # The log goes to a file: a pipe nobody reads would fill up and stall the server.
     log = (data_dir.parent / "serve.log").open("w+")

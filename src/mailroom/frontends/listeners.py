@@ -51,6 +51,8 @@ LISTENERS: tuple[Listener, ...] = (
     Listener("socketmap", "socketmap_host", "socketmap_port"),
     Listener("pop3", "pop3_host", "pop3_port"),
     Listener("pop3s", "pop3_host", "pop3s_port"),
+    Listener("imap", "imap_host", "imap_port"),
+    Listener("imaps", "imap_host", "imaps_port"),
 )
 
 

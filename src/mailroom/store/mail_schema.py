@@ -156,6 +156,16 @@ email_labels = Table(
     Index("ix_email_labels_label_id_uid", "label_id", "uid", unique=True),
 )
 
+#: IMAP flags and keywords beyond the three columns of ``emails`` (\\Answered, \\Deleted,
+#: $Forwarded, $Junk, $MDNSent, a client's own), in JMAP's lower-case form ("$answered").
+#: Adding or removing one is logged like a flag change (migration 0011_imap's triggers).
+email_keywords = Table(
+    "email_keywords",
+    metadata,
+    Column("email_id", Integer, ForeignKey("emails.id", ondelete="CASCADE"), primary_key=True),
+    Column("keyword", String(64), primary_key=True),
+)
+
 #: Where an email was (its location labels: inbox, archive) when it went to the trash, so
 #: that ``untrash`` puts it back there. No row: not known (it arrived in the trash, say).
 trash_origins = Table(

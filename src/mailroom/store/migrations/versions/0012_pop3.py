@@ -1,7 +1,7 @@
 """POP3 maildrop locks: pop3_locks
 
 Revision ID: 0012_pop3
-Revises: 0010_mime
+Revises: 0011_imap
 
 One row per user whose maildrop a POP3 session holds (RFC 1939 §8), so that a second
 session, in any worker, is told ``[IN-USE]``. A lock names its session and expires on its
@@ -16,7 +16,7 @@ from alembic import op
 import mailroom.store.types
 
 revision = "0012_pop3"
-down_revision = "0010_mime"
+down_revision = "0011_imap"
 branch_labels = None
 depends_on = None
 

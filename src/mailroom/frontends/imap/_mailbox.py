@@ -1,0 +1,164 @@
+"""The selected mailbox as one session sees it: messages in UID order, their flags and
+MODSEQs, and the sync with the store (new messages, flag changes, expunges)."""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from mailroom.frontends.imap._parser import Range
+
+SEEN, FLAGGED, DRAFT = 1, 2, 4
+_BITS = ((SEEN, "\\Seen"), (FLAGGED, "\\Flagged"), (DRAFT, "\\Draft"))
+#: The flag names of each combination of the three bits (FETCH FLAGS of 10,000 messages).
+_BIT_NAMES = tuple(tuple(name for bit, name in _BITS if bits & bit) for bits in range(8))
+#: The flags of the three ``emails`` columns; every other flag is a stored keyword.
+COLUMN_FLAGS = ("\\Seen", "\\Flagged", "\\Draft")
+#: Keywords as stored (JMAP's lower-case form) → as IMAP shows them.
+_SHOWN = {
+    "$answered": "\\Answered",
+    "$deleted": "\\Deleted",
+    "$forwarded": "$Forwarded",
+    "$junk": "$Junk",
+    "$notjunk": "$NotJunk",
+    "$mdnsent": "$MDNSent",
+    "$phishing": "$Phishing",
+}
+#: FLAGS and PERMANENTFLAGS of a selected mailbox.
+FLAGS = (
+    "\\Answered",
+    "\\Flagged",
+    "\\Deleted",
+    "\\Seen",
+    "\\Draft",
+    "$Forwarded",
+    "$Junk",
+    "$NotJunk",
+    "$MDNSent",
+)
+
+
+def stored_keyword(flag: str) -> str:
+    """An IMAP flag other than the three columns, as stored: ``\\Answered`` → ``$answered``."""
+    return "$" + flag[1:].lower() if flag.startswith("\\") else flag.lower()
+
+
+def shown_keyword(keyword: str) -> str:
+    return _SHOWN.get(keyword, keyword)
+
+
+@dataclass(slots=True)
+class Message:
+    email_id: int
+    thread_id: int
+    modseq: int
+    bits: int
+    size: int
+    received: int
+    keywords: set[str] = field(default_factory=set)  # as stored
+    recent: bool = False
+
+    def flags(self) -> Sequence[str]:
+        if not self.keywords and not self.recent:
+            return _BIT_NAMES[self.bits & 7]
+        names = list(_BIT_NAMES[self.bits & 7])
+        names.extend(sorted(shown_keyword(k) for k in self.keywords))
+        if self.recent:
+            names.append("\\Recent")
+        return names
+
+
+@dataclass
+class Selected:
+    label_id: int
+    name: str
+    readonly: bool
+    uidvalidity: int
+    uidnext: int
+    highest_modseq: int
+    uids: list[int] = field(default_factory=list)
+    messages: dict[int, Message] = field(default_factory=dict)
+    pending_expunge: set[int] = field(default_factory=set)
+    saved: list[int] = field(default_factory=list)  # SEARCHRES "$" (UIDs)
+
+    def load(self, view: dict[str, Any]) -> None:
+        self.uids = list(view["uids"])
+        self.messages = {
+            uid: Message(e, t, m, f, s, r)
+            for uid, e, t, m, f, s, r in zip(
+                view["uids"],
+                view["email_ids"],
+                view["thread_ids"],
+                view["modseqs"],
+                view["flags"],
+                view["sizes"],
+                view["received"],
+                strict=True,
+            )
+        }
+        for uid, keyword in view["keywords"]:
+            message = self.messages.get(uid)
+            if message is not None:
+                message.keywords.add(keyword)
+        self.uidnext = int(view["uidnext"])
+        self.uidvalidity = int(view["uidvalidity"])
+        self.highest_modseq = int(view["highest_modseq"])
+
+    def seq_of(self, uid: int) -> int:
+        return bisect.bisect_left(self.uids, uid) + 1
+
+    def by_sequence(self, ranges: list[Range]) -> list[int]:
+        """UIDs of the messages a sequence-number set names, in order."""
+        n = len(self.uids)
+        if n == 0:
+            return []
+        chosen: set[int] = set()
+        for low, high in ranges:
+            a = n if low is None else low
+            b = n if high is None else high
+            a, b = min(a, b), max(a, b)
+            if a > n:
+                continue
+            chosen.update(range(max(a, 1) - 1, min(b, n)))
+        return [self.uids[i] for i in sorted(chosen)]
+
+    def by_uid(self, ranges: list[Range]) -> list[int]:
+        """UIDs of the messages a UID set names (``*`` is the highest UID), in order."""
+        if not self.uids:
+            return []
+        top = self.uids[-1]
+        chosen: set[int] = set()
+        for low, high in ranges:
+            a = top if low is None else low
+            b = top if high is None else high
+            a, b = min(a, b), max(a, b)
+            i = bisect.bisect_left(self.uids, a)
+            j = bisect.bisect_right(self.uids, b)
+            chosen.update(self.uids[i:j])
+        return sorted(chosen)
+
+    def remove(self, uid: int) -> int:
+        """Forget an expunged message; its sequence number before."""
+        seq = self.seq_of(uid)
+        del self.uids[seq - 1]
+        self.messages.pop(uid, None)
+        self.pending_expunge.discard(uid)
+        return seq
+
+
+def uid_set(uids: list[int]) -> str:
+    """A compact UID set: ``1:3,7,9:12``."""
+    if not uids:
+        return ""
+    parts = []
+    start = prev = uids[0]
+    for uid in uids[1:]:
+        if uid == prev + 1:
+            prev = uid
+            continue
+        parts.append(f"{start}:{prev}" if start != prev else str(start))
+        start = prev = uid
+    parts.append(f"{start}:{prev}" if start != prev else str(start))
+    return ",".join(parts)

@@ -1,0 +1,51 @@
+"""Writing IMAP data: strings as quoted strings or literals, NIL, lists."""
+
+from __future__ import annotations
+
+_SAFE = frozenset(range(0x20, 0x7F)) - {0x22, 0x5C}
+
+
+class Raw(bytes):
+    """Bytes already in IMAP syntax (written as they are)."""
+
+
+def qstring(value: str | bytes) -> bytes:
+    """A string: quoted when it can be, else a literal (CR, LF, 8-bit, very long)."""
+    data = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else value
+    if len(data) < 1024 and all(c in _SAFE or c in (0x22, 0x5C) for c in data):
+        return b'"' + data.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
+    return literal(data)
+
+
+def nstring(value: str | bytes | None) -> bytes:
+    return b"NIL" if value is None else qstring(value)
+
+
+def literal(data: bytes) -> bytes:
+    return b"{" + str(len(data)).encode() + b"}\r\n" + data
+
+
+def astring(value: str) -> bytes:
+    """A mailbox name or other astring: an atom when it is one, else quoted/literal."""
+    data = value.encode("utf-8")
+    if data and all(c in _SAFE and c not in b"(){ %*]" for c in data):
+        return data
+    return qstring(data)
+
+
+def render(value: object) -> bytes:
+    """IMAP data from domain/mime/imap.py's values: str a string, None NIL, int a number,
+    list a parenthesised list, tuple items written one after the other."""
+    if value is None:
+        return b"NIL"
+    if isinstance(value, bool):
+        raise TypeError("no booleans in IMAP data")
+    if isinstance(value, int):
+        return str(value).encode()
+    if isinstance(value, str):
+        return qstring(value)
+    if isinstance(value, tuple):
+        return b"".join(render(v) for v in value)
+    if isinstance(value, list):
+        return b"(" + b" ".join(render(v) for v in value) + b")"
+    raise TypeError(f"not IMAP data: {type(value).__name__}")

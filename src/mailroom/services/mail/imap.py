@@ -1,0 +1,347 @@
+"""mail.imap.*: what the IMAP server (frontends/imap) asks of a mailbox, as the mailbox's owner.
+
+IMAP mailboxes are labels (Gmail's model, docs/imap.md): a message in two labels is in two
+mailboxes, with a UID in each (store/changelog.py). These methods answer in the shapes the
+server needs and do the label operations with IMAP's meaning:
+
+- ``view``: a label's messages by UID with flags, MODSEQ, size and arrival (parallel lists,
+  so a 10,000-message mailbox is a few lists of integers, not 10,000 objects), or only those
+  changed since a MODSEQ plus the UIDs that left it (QRESYNC's VANISHED);
+- ``flags``: ``\\Seen`` is read, ``\\Flagged`` starred, ``\\Draft`` the draft flag;
+- ``copy``: adds the target label (and with ``from_label`` removes that one: MOVE);
+- ``expunge``: from Trash or Junk destroys; from Archive moves to Trash; from INBOX archives;
+  from Drafts destroys a draft in no other label; from any other label removes the label, and
+  mail left in no label at all goes to Archive (nothing disappears without passing Trash).
+
+Every change publishes ``thread.updated`` and ``label.counts`` like a batch action, so web
+clients, JMAP and other IMAP sessions (IDLE) learn of it at once.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mailroom.delivery.mime import structures as mime_structures
+from mailroom.domain.numbers import INT64_MAX, Id
+from mailroom.domain.search import TextTerm
+from mailroom.errors import NotFound
+from mailroom.registry import Context, UserSelf
+from mailroom.services.mail._actions import Target, apply
+from mailroom.services.mail._api import api
+from mailroom.services.mail._mailbox import user_id_of
+from mailroom.services.mail._push import announce_threads
+from mailroom.store import accounts, changelog
+from mailroom.store import emails as email_store
+from mailroom.store import imap as imap_store
+from mailroom.store import labels as label_store
+from mailroom.store import mailbox_queries as queries
+from mailroom.store.engine import Row, Tx
+
+#: At most this many emails per call (the server sends larger sets in chunks).
+MAX_IDS = 5000
+ModSeq = Annotated[int, Field(ge=0, le=INT64_MAX)]
+EmailIds = Annotated[list[Id], Field(min_length=1, max_length=MAX_IDS)]
+#: An IMAP keyword or flag beyond the three columns, in JMAP's lower-case form.
+Keyword = Annotated[str, Field(pattern=r"^[$\\]?[!#&'+\-.0-9;<=>?@A-Z^_`a-z|~]{1,63}$")]
+Keywords = Annotated[list[Keyword], Field(max_length=50)]
+
+
+class ImapAccount(BaseModel):
+    """The logged-in mailbox and whether IMAP is enabled for it."""
+
+    email: str
+    imap: bool
+
+
+class ImapMailbox(BaseModel):
+    """A label as an IMAP mailbox, with what STATUS and LIST-STATUS answer."""
+
+    id: int
+    name: str
+    kind: Literal["system", "user"]
+    messages: int
+    unseen: int
+    uidvalidity: int
+    uidnext: int
+    size: int
+
+
+class ImapMailboxes(BaseModel):
+    highest_modseq: int
+    mailboxes: list[ImapMailbox]
+
+
+class ImapView(BaseModel):
+    """A label's messages in UID order (parallel lists); with ``changed_since``, only those
+    whose MODSEQ is higher, and ``vanished``: the UIDs that left the label since then."""
+
+    label_id: int
+    uidvalidity: int
+    uidnext: int
+    highest_modseq: int
+    uids: list[int]
+    email_ids: list[int]
+    thread_ids: list[int]
+    modseqs: list[int]
+    flags: list[int] = Field(description="Bits: 1 seen, 2 flagged, 4 draft.")
+    sizes: list[int]
+    received: list[int] = Field(description="Arrival times, Unix seconds.")
+    keywords: list[tuple[int, str]] = Field(description="(UID, keyword) of the messages listed.")
+    vanished: list[int]
+
+
+class ImapCopied(BaseModel):
+    """The UIDs the emails have in the target label, in the order of ``email_ids``."""
+
+    uidvalidity: int
+    email_ids: list[int]
+    uids: list[int]
+
+
+class ImapTextTerm(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    field: Literal["any", "subject", "from", "to", "cc"]
+    text: Annotated[str, Field(min_length=1, max_length=1000)]
+
+
+async def _label(tx: Tx, user_id: int, label_id: int) -> Row:
+    row = await queries.label_by_id(tx, user_id, label_id)
+    if row is None:
+        raise NotFound.of("label", label_id)
+    return row
+
+
+@api.method("mail.imap.account", access=UserSelf())
+async def account(ctx: Context) -> ImapAccount:
+    """The caller's address and whether their account may use IMAP (``enable_imap``)."""
+    user_id = user_id_of(ctx)
+    async with ctx.rt.db.read() as tx:
+        services = await accounts.enabled_services(tx, user_id)
+    return ImapAccount(email=ctx.principal.email or "", imap="imap" in services)
+
+
+@api.method("mail.imap.mailboxes", access=UserSelf())
+async def mailboxes(ctx: Context) -> ImapMailboxes:
+    """Every label of the caller with its IMAP numbers and size (system labels made on first use)."""
+    user_id = user_id_of(ctx)
+    async with ctx.rt.db.read() as tx:
+        known = await label_store.ids_by_name(tx, user_id)
+    if any(name not in known for name in label_store.SYSTEM_LABELS):
+        async with ctx.rt.db.write() as tx:
+            await label_store.ensure_system(tx, user_id, ctx.rt.clock.now())
+    async with ctx.rt.db.read() as tx:
+        state = await changelog.state(tx, user_id)
+        counts = await queries.label_counts(tx, user_id)
+        numbers = await imap_store.label_numbers(tx, user_id)
+        sizes = await imap_store.label_sizes(tx, user_id)
+    out = []
+    for row in counts:
+        label_id = int(row["id"])
+        uidvalidity, uidnext = numbers.get(label_id, (1, 1))
+        out.append(
+            ImapMailbox(
+                id=label_id,
+                name=str(row["name"]),
+                kind=row["kind"],
+                messages=int(row["emails_total"]),
+                unseen=int(row["emails_unread"]),
+                uidvalidity=uidvalidity,
+                uidnext=uidnext,
+                size=sizes.get(label_id, 0),
+            )
+        )
+    return ImapMailboxes(highest_modseq=state.modseq, mailboxes=out)
+
+
+@api.method("mail.imap.view", access=UserSelf())
+async def view(ctx: Context, label: Id, changed_since: ModSeq = 0) -> ImapView:
+    """The label's messages (or those changed since a MODSEQ, and the UIDs that left it).
+
+    ``cannot_calculate_changes`` when the change log no longer reaches back that far.
+    """
+    user_id = user_id_of(ctx)
+    async with ctx.rt.db.read() as tx:
+        status = await changelog.label_status(tx, user_id, label)
+        if status is None:
+            raise NotFound.of("label", label)
+        found = await imap_store.messages(tx, user_id, label, changed_since=changed_since)
+        keywords = await imap_store.keywords(tx, label, changed_since=changed_since)
+        vanished = await changelog.vanished(tx, user_id, label, changed_since) if changed_since else []
+    return ImapView(
+        label_id=label,
+        uidvalidity=status.uidvalidity,
+        uidnext=status.uidnext,
+        highest_modseq=status.highest_modseq,
+        uids=[m.uid for m in found],
+        email_ids=[m.email_id for m in found],
+        thread_ids=[m.thread_id for m in found],
+        modseqs=[m.modseq for m in found],
+        flags=[m.flags for m in found],
+        sizes=[m.size for m in found],
+        received=[int(m.received_at.timestamp()) for m in found],
+        keywords=keywords,
+        vanished=vanished,
+    )
+
+
+async def _targets(tx: Tx, user_id: int, email_ids: list[int]) -> dict[int, Target]:
+    owned = await queries.thread_ids_of_emails(tx, user_id, email_ids)
+    return {e: Target((e,), (t,)) for e, t in owned.items()}
+
+
+@api.method("mail.imap.flags", access=UserSelf(), mutating=True)
+async def flags(
+    ctx: Context,
+    email_ids: EmailIds,
+    seen: bool | None = None,
+    flagged: bool | None = None,
+    draft: bool | None = None,
+    add_keywords: Keywords | None = None,
+    remove_keywords: Keywords | None = None,
+    keywords: Keywords | None = None,
+) -> None:
+    """Set or clear ``\\Seen`` (read), ``\\Flagged`` (starred) and ``\\Draft`` on emails, and
+    add, remove or replace (``keywords``) their other flags and keywords."""
+    user_id = user_id_of(ctx)
+    now = ctx.rt.clock.now()
+    async with ctx.rt.db.write() as tx:
+        targets = await _targets(tx, user_id, email_ids)
+        ids = sorted(targets)
+        if ids and (seen is not None or flagged is not None):
+            await email_store.set_flags(tx, user_id, ids, now=now, is_read=seen, is_starred=flagged)
+        if ids and draft is not None:
+            await imap_store.set_draft(tx, user_id, ids, draft)
+        if ids and (add_keywords or remove_keywords or keywords is not None):
+            await imap_store.change_keywords(
+                tx,
+                ids,
+                add={k.lower() for k in add_keywords or ()},
+                remove={k.lower() for k in remove_keywords or ()},
+                replace={k.lower() for k in keywords} if keywords is not None else None,
+            )
+    await announce_threads(ctx.rt, user_id, [t.thread_ids[0] for t in targets.values()], "imap")
+
+
+@api.method("mail.imap.copy", access=UserSelf(), mutating=True)
+async def copy(ctx: Context, email_ids: EmailIds, to_label: Id, from_label: Id | None = None) -> ImapCopied:
+    """Give emails the label ``to_label`` (COPY); with ``from_label``, also take that one off
+    (MOVE). Answers the UIDs they have in the target."""
+    user_id = user_id_of(ctx)
+    async with ctx.rt.db.write() as tx:
+        target = await _label(tx, user_id, to_label)
+        targets = await _targets(tx, user_id, email_ids)
+        name = str(target["name"])
+        await apply(tx, ctx.rt, user_id, "add_label", targets, label=name, until=None)
+        if from_label is not None and from_label != to_label:
+            source = await _label(tx, user_id, from_label)
+            await apply(tx, ctx.rt, user_id, "remove_label", targets, label=str(source["name"]), until=None)
+        uids = await imap_store.uids_in(tx, to_label, sorted(targets))
+        status = await changelog.label_status(tx, user_id, to_label)
+    await announce_threads(ctx.rt, user_id, [t.thread_ids[0] for t in targets.values()], "imap")
+    ordered = [e for e in email_ids if e in uids]
+    return ImapCopied(
+        uidvalidity=status.uidvalidity if status else 0, email_ids=ordered, uids=[uids[e] for e in ordered]
+    )
+
+
+async def _expunge(tx: Tx, ctx: Context, user_id: int, label: Row, targets: dict[int, Target]) -> None:
+    name = str(label["name"])
+    rt = ctx.rt
+    ids = sorted(targets)
+    if name in ("trash", "spam"):
+        rows = await email_store.delete_emails(tx, user_id, ids)
+        await queries.release_blobs(tx, rt.blobs, [str(r["blob_sha"]) for r in rows])
+        return
+    if name == "archive":
+        await apply(tx, rt, user_id, "trash", targets, label=None, until=None)
+        return
+    if name == "inbox":
+        await apply(tx, rt, user_id, "archive", targets, label=None, until=None)
+        return
+    label_id = int(label["id"])
+    held = await imap_store.labels_of(tx, ids)
+    await apply(tx, rt, user_id, "remove_label", targets, label=name, until=None)
+    starred = (await label_store.ids_by_name(tx, user_id)).get("starred")
+    alone = [e for e, ls in held.items() if not (ls - {label_id, starred})]
+    if name == "drafts" and alone:
+        rows = await email_store.delete_emails(tx, user_id, alone)
+        await queries.release_blobs(tx, rt.blobs, [str(r["blob_sha"]) for r in rows])
+    elif alone:
+        await apply(tx, rt, user_id, "add_label", {e: targets[e] for e in alone}, label="archive", until=None)
+
+
+@api.method("mail.imap.expunge", access=UserSelf(), mutating=True)
+async def expunge(ctx: Context, label: Id, email_ids: EmailIds) -> None:
+    """Expunge emails from a label with the meaning of the module docstring."""
+    user_id = user_id_of(ctx)
+    async with ctx.rt.db.write() as tx:
+        row = await _label(tx, user_id, label)
+        targets = await _targets(tx, user_id, email_ids)
+        if targets:
+            await _expunge(tx, ctx, user_id, row, targets)
+    await announce_threads(ctx.rt, user_id, [t.thread_ids[0] for t in targets.values()], "imap")
+
+
+@api.method("mail.imap.search", access=UserSelf())
+async def search(
+    ctx: Context, terms: Annotated[list[ImapTextTerm], Field(min_length=1, max_length=50)]
+) -> list[int]:
+    """Ids of the caller's emails that every term matches, from the full-text index (each
+    term's text is a phrase)."""
+    user_id = user_id_of(ctx)
+    text_terms = [TextTerm(t.text, t.field, phrase=True) for t in terms]
+    async with ctx.rt.db.read() as tx:
+        return sorted(await imap_store.matching_emails(tx, user_id, text_terms))
+
+
+class ImapStructure(BaseModel):
+    """An email's stored MIME structure (``MimeStructure.to_json``, offsets in its blob) and
+    the length of the trace lines in front of the blob in the message IMAP serves."""
+
+    email_id: int
+    trace_size: int
+    structure: str
+
+
+@api.method("mail.imap.structures", access=UserSelf())
+async def structures(
+    ctx: Context, email_ids: Annotated[list[Id], Field(min_length=1, max_length=500)]
+) -> list[ImapStructure]:
+    """The stored MIME structures of the caller's emails (ENVELOPE, BODYSTRUCTURE and
+    sections are rendered from them without parsing the message)."""
+    user_id = user_id_of(ctx)
+    async with ctx.rt.db.read() as tx:
+        found = await imap_store.blobs_of(tx, user_id, email_ids)
+    by_sha = await mime_structures(ctx.rt, {sha for sha, _ in found.values()})
+    out = []
+    for email_id in email_ids:
+        if email_id in found:
+            sha, trace_size = found[email_id]
+            structure = by_sha.get(sha)
+            if structure is not None:
+                out.append(
+                    ImapStructure(
+                        email_id=email_id, trace_size=trace_size, structure=structure.to_json().decode()
+                    )
+                )
+    return out
+
+
+class ImapQuota(BaseModel):
+    """The mailbox's storage quota (RFC 9208 STORAGE): bytes used and the limit (0: none)."""
+
+    used: int
+    limit: int
+
+
+@api.method("mail.imap.quota", access=UserSelf())
+async def quota(ctx: Context) -> ImapQuota:
+    """The caller's storage used and quota, in bytes."""
+    async with ctx.rt.db.read() as tx:
+        row = await email_store.quota(tx, user_id_of(ctx))
+    if row is None:
+        raise NotFound.of("user", ctx.principal.email or "")
+    return ImapQuota(used=int(row["quota_bytes_used"] or 0), limit=int(row["quota_bytes"] or 0))
