@@ -47,7 +47,12 @@ def _free_ports(n: int) -> list[int]:
 def _environment(database_url: str | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILROOM_")}
     env |= {"MAILROOM_MODE": "test", **{f"MAILROOM_{k.upper()}": str(v) for k, v in FAST_ARGON2.items()}}
-    env |= {"MAILROOM_POP3_PORT": "0", "MAILROOM_POP3S_PORT": "0", "MAILROOM_IMAP_PORT": "0", "MAILROOM_IMAPS_PORT": "0"}  # on only where a test asks
+    env |= {
+        "MAILROOM_POP3_PORT": "0",
+        "MAILROOM_POP3S_PORT": "0",
+        "MAILROOM_IMAP_PORT": "0",
+        "MAILROOM_IMAPS_PORT": "0",
+    }
     if database_url is not None:
         env["MAILROOM_DATABASE_URL"] = database_url
     return env

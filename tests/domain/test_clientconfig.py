@@ -116,7 +116,15 @@ async def test_each_worker_logs_the_warning_at_start(
     settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     # (Without a placeholder there is nothing to log: startup_warnings is [], tested above.)
-    quiet = {"smtp_port": 0, "lmtp_port": 0, "submission_port": 0, "pop3_port": 0, "pop3s_port": 0, "imap_port": 0, "imaps_port": 0}
+    quiet = {
+        "smtp_port": 0,
+        "lmtp_port": 0,
+        "submission_port": 0,
+        "pop3_port": 0,
+        "pop3s_port": 0,
+        "imap_port": 0,
+        "imaps_port": 0,
+    }
     with caplog.at_level(logging.WARNING, logger="mailroom"):
         async with started_worker(settings.model_copy(update=quiet)):
             pass
