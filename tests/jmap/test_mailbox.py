@@ -209,3 +209,48 @@ async def test_ids_are_never_reused(jmap: JmapClient) -> None:
     second = (await jmap.call("Mailbox/set", {"create": {"a": {"name": "Twice"}}}))["created"]["a"]["id"]
     assert second != first
     assert int(second[1:]) > int(first[1:])
+
+
+async def test_mailbox_get_golden_shape(jmap: JmapClient) -> None:
+    """RFC 8621 §2.6's example, with our ids and states: the same properties, types and the
+    values a fresh account has."""
+    body = await jmap.request([["Mailbox/get", {"accountId": jmap.account_id, "ids": None}, "0"]])
+    [[name, args, call_id]] = body["methodResponses"]
+    assert (name, call_id) == ("Mailbox/get", "0")
+    assert set(args) == {"accountId", "state", "list", "notFound"}
+    inbox = next(m for m in args["list"] if m["role"] == "inbox")
+    expected = {
+        "id": inbox["id"],
+        "name": "Inbox",
+        "parentId": None,
+        "role": "inbox",
+        "sortOrder": 1,
+        "totalEmails": 0,
+        "unreadEmails": 0,
+        "totalThreads": 0,
+        "unreadThreads": 0,
+        "myRights": {
+            "mayReadItems": True,
+            "mayAddItems": True,
+            "mayRemoveItems": True,
+            "maySetSeen": True,
+            "maySetKeywords": True,
+            "mayCreateChild": False,
+            "mayRename": False,
+            "mayDelete": False,
+            "maySubmit": True,
+        },
+        "isSubscribed": True,
+    }
+    assert inbox == expected
+    assert [m["role"] for m in sorted(args["list"], key=lambda m: m["sortOrder"])] == [
+        "inbox",
+        "sent",
+        "drafts",
+        "junk",
+        "trash",
+        "archive",
+        "flagged",
+        "important",
+        None,
+    ]
