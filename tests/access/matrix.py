@@ -435,12 +435,7 @@ ROWS: dict[str, Row] = {
     "jmap.Mailbox.changes": Row(_jmap(sinceState="0"), owner="user_a"),
     "jmap.Mailbox.get": Row(_jmap(ids=[]), owner="user_a"),
     "jmap.Mailbox.query": Row(_jmap(), owner="user_a"),
-    "jmap.Mailbox.queryChanges": Row(
-        _jmap(sinceQueryState="0"),
-        owner="user_a",
-        allowed="jmap_method_error",
-        why="Mailbox/queryChanges: always cannotCalculateChanges (docs/jmap.md)",
-    ),
+    "jmap.Mailbox.queryChanges": Row(_jmap(sinceQueryState="0"), owner="user_a"),
     "jmap.Mailbox.set": Row(_jmap(), owner="user_a"),
     "jmap.PushSubscription.get": Row(static({})),
     "jmap.PushSubscription.set": Row(static({})),
