@@ -196,3 +196,31 @@ async def test_websocket_refusals(server: str, alice: Actor) -> None:
         await ws_connect(server, Actor("nobody", alice.principal))  # no credentials
     with pytest.raises(InvalidStatus):
         await ws_connect(server, alice, subprotocols=["chat"])
+
+
+async def test_access_token_for_clients_without_headers(
+    server: str, listeners: Listeners, alice: Actor
+) -> None:
+    async with (
+        httpx.AsyncClient(base_url=f"http://{server}", timeout=10) as http,
+        http.stream(
+            "GET", f"/jmap/eventsource/?types=*&closeafter=state&ping=0&access_token={alice.key}"
+        ) as r,
+    ):
+        assert r.status_code == 200
+        sse = SSE(r)
+        await asyncio.sleep(0.05)
+        await lmtp_deliver(listeners)
+        assert (await sse.next(wait=5))["event"] == "state"
+    ws = await connect(
+        f"ws://{server}/jmap/ws?access_token={alice.key}", subprotocols=["jmap"], open_timeout=5
+    )  # type: ignore[list-item]
+    try:
+        await ws.send(
+            orjson.dumps(
+                {"@type": "Request", "using": USING, "methodCalls": [["Core/echo", {}, "e"]]}
+            ).decode()
+        )
+        assert (await ws_recv(ws))["methodResponses"] == [["Core/echo", {}, "e"]]
+    finally:
+        await ws.close()
