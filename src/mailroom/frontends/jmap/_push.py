@@ -230,7 +230,8 @@ class JmapWebSocket:
         finally:
             await session.stop_push()
             if websocket.application_state != WebSocketState.DISCONNECTED:
-                with contextlib.suppress(RuntimeError, OSError):
+                # The client may be gone already: nothing to close then.
+                with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
                     await websocket.close()
 
 
@@ -362,7 +363,7 @@ class _Session:
                     return
                 if event is None:
                     if not await _still_valid(self.mailroom, self.bearer, self.user_id, self.ip):
-                        with contextlib.suppress(RuntimeError, OSError):
+                        with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
                             await self.ws.close(code=CLOSE_POLICY, reason="credentials no longer valid")
                         return
                     continue
