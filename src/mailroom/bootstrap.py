@@ -108,6 +108,7 @@ KEY_CACHE_SAFE_OBJECTS = frozenset(
         "admin.relays",
         "admin.waitlist",
         "jmap.Blob",
+        "jmap.blob",
         "jmap.Email",
         "jmap.EmailSubmission",
         "jmap.Identity",

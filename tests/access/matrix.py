@@ -319,6 +319,36 @@ async def _thread(w: World) -> dict[str, Any]:
 
 NOT_A_KEY = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nnot a key\n-----END PGP PUBLIC KEY BLOCK-----\n"
 RAW = base64.b64encode(b"From: a@b.test\r\n\r\nx\r\n").decode()
+
+
+def _jmap_account(w: World) -> str:
+    user_id = w.principals["user_a"].user_id
+    return f"u{user_id}"
+
+
+def _jmap(*, fromAccountId: bool = False, **args: Any) -> Params:
+    """JMAP arguments on user A's account."""
+
+    async def make(w: World) -> dict[str, Any]:
+        account = _jmap_account(w)
+        extra = {"fromAccountId": account} if fromAccountId else {}
+        return {"accountId": account, **extra, **args}
+
+    return make
+
+
+async def _jmap_identity_state(w: World) -> dict[str, Any]:
+    account = _jmap_account(w)
+    got = await w.call("jmap.Identity.get", {"accountId": account}, as_="user_a")
+    return {"accountId": account, "sinceState": got["state"]}
+
+
+async def _jmap_blob(w: World) -> dict[str, Any]:
+    account = _jmap_account(w)
+    made = await w.call("jmap.blob.upload", {"accountId": account, "file": UPLOAD}, as_="user_a")
+    return {"accountId": account, "blobId": made["blobId"], "name": "a.txt"}
+
+
 _USER_DOC = {"version": 1, "domains": []}
 
 ROWS: dict[str, Row] = {
@@ -415,6 +445,26 @@ ROWS: dict[str, Row] = {
     "admin.waitlist.admit": Row(static({"id": 999999}), allowed="not_found"),
     "admin.waitlist.delete": Row(static({"id": 999999}), allowed="not_found"),
     "admin.waitlist.list": Row(static({"domain": "one.test"}), domain="one.test"),
+    # JMAP (user A's account; another caller's accountId is not_found)
+    "jmap.Blob.copy": Row(_jmap(fromAccountId=True, blobIds=[]), owner="user_a"),
+    "jmap.Identity.changes": Row(_jmap_identity_state, owner="user_a"),
+    "jmap.Identity.get": Row(_jmap(), owner="user_a"),
+    "jmap.Identity.set": Row(_jmap(), owner="user_a"),
+    "jmap.Mailbox.changes": Row(_jmap(sinceState="0"), owner="user_a"),
+    "jmap.Mailbox.get": Row(_jmap(ids=[]), owner="user_a"),
+    "jmap.Mailbox.query": Row(_jmap(), owner="user_a"),
+    "jmap.Mailbox.queryChanges": Row(_jmap(sinceQueryState="0"), owner="user_a"),
+    "jmap.Mailbox.set": Row(_jmap(), owner="user_a"),
+    "jmap.PushSubscription.get": Row(static({})),
+    "jmap.PushSubscription.set": Row(static({})),
+    "jmap.Thread.changes": Row(_jmap(sinceState="0"), owner="user_a"),
+    "jmap.Thread.get": Row(_jmap(ids=[]), owner="user_a"),
+    "jmap.VacationResponse.get": Row(_jmap(), owner="user_a"),
+    "jmap.VacationResponse.set": Row(_jmap(), owner="user_a"),
+    "jmap.blob.download": Row(_jmap_blob, owner="user_a"),
+    "jmap.blob.upload": Row(_jmap(file=UPLOAD), owner="user_a"),
+    "jmap.session.get": Row(static({})),
+    "jmap.state.get": Row(static({})),
     # mail client API (user A's mailbox)
     "mail.clientconfig.get": Row(static({"domain": "one.test"})),
     "mail.changes": Row(static({"since": 0})),

@@ -156,7 +156,7 @@ async def test_query(jmap: JmapClient) -> None:
     q = await jmap.call("Mailbox/query", {"filter": {"hasAnyRole": False}, "sort": [{"property": "name"}]})
     names = [n for i in q["ids"] for n, b in all_boxes.items() if b["id"] == i]
     assert names == ["alpha", "Beta", "Postponed"]
-    assert q["canCalculateChanges"] is False
+    assert q["canCalculateChanges"] is True
     assert "total" not in q
     q = await jmap.call("Mailbox/query", {"filter": {"role": "inbox"}, "calculateTotal": True})
     assert q["ids"] == [all_boxes["Inbox"]["id"]]
@@ -173,8 +173,37 @@ async def test_query(jmap: JmapClient) -> None:
     assert err["type"] == "unsupportedSort"
     err = await jmap.error("Mailbox/query", {"anchor": "M999999"})
     assert err["type"] == "anchorNotFound"
-    err = await jmap.error("Mailbox/queryChanges", {"sinceQueryState": q["queryState"]})
+    err = await jmap.error("Mailbox/queryChanges", {"sinceQueryState": "garbage"})
     assert err["type"] == "cannotCalculateChanges"
+
+
+async def test_query_changes(jmap: JmapClient) -> None:
+    sort = [{"property": "name"}]
+    flt = {"hasAnyRole": False}
+    q = await jmap.call("Mailbox/query", {"filter": flt, "sort": sort})
+    made = await jmap.call("Mailbox/set", {"create": {"a": {"name": "Aardvark"}, "z": {"name": "Zebra"}}})
+    a, z = made["created"]["a"]["id"], made["created"]["z"]["id"]
+    ch = await jmap.call(
+        "Mailbox/queryChanges",
+        {"sinceQueryState": q["queryState"], "filter": flt, "sort": sort, "calculateTotal": True},
+    )
+    assert sorted(ch["removed"]) == sorted([a, z])
+    assert ch["added"] == [{"id": a, "index": 0}, {"id": z, "index": 2}]  # Postponed is between
+    assert ch["total"] == 3
+    err = await jmap.error(
+        "Mailbox/queryChanges",
+        {"sinceQueryState": q["queryState"], "filter": flt, "sort": sort, "maxChanges": 1},
+    )
+    assert err["type"] == "tooManyChanges"
+    after = await jmap.call("Mailbox/query", {"filter": flt, "sort": sort})
+    assert ch["newQueryState"] == after["queryState"]
+    assert after["ids"][0] == a
+    await jmap.call("Mailbox/set", {"destroy": [a]})
+    ch = await jmap.call(
+        "Mailbox/queryChanges", {"sinceQueryState": after["queryState"], "filter": flt, "sort": sort}
+    )
+    assert ch["removed"] == [a]
+    assert ch["added"] == []
 
 
 async def test_rest_and_jmap_see_the_same_labels(
@@ -209,3 +238,48 @@ async def test_ids_are_never_reused(jmap: JmapClient) -> None:
     second = (await jmap.call("Mailbox/set", {"create": {"a": {"name": "Twice"}}}))["created"]["a"]["id"]
     assert second != first
     assert int(second[1:]) > int(first[1:])
+
+
+async def test_mailbox_get_golden_shape(jmap: JmapClient) -> None:
+    """RFC 8621 §2.6's example, with our ids and states: the same properties, types and the
+    values a fresh account has."""
+    body = await jmap.request([["Mailbox/get", {"accountId": jmap.account_id, "ids": None}, "0"]])
+    [[name, args, call_id]] = body["methodResponses"]
+    assert (name, call_id) == ("Mailbox/get", "0")
+    assert set(args) == {"accountId", "state", "list", "notFound"}
+    inbox = next(m for m in args["list"] if m["role"] == "inbox")
+    expected = {
+        "id": inbox["id"],
+        "name": "Inbox",
+        "parentId": None,
+        "role": "inbox",
+        "sortOrder": 1,
+        "totalEmails": 0,
+        "unreadEmails": 0,
+        "totalThreads": 0,
+        "unreadThreads": 0,
+        "myRights": {
+            "mayReadItems": True,
+            "mayAddItems": True,
+            "mayRemoveItems": True,
+            "maySetSeen": True,
+            "maySetKeywords": True,
+            "mayCreateChild": False,
+            "mayRename": False,
+            "mayDelete": False,
+            "maySubmit": True,
+        },
+        "isSubscribed": True,
+    }
+    assert inbox == expected
+    assert [m["role"] for m in sorted(args["list"], key=lambda m: m["sortOrder"])] == [
+        "inbox",
+        "sent",
+        "drafts",
+        "junk",
+        "trash",
+        "archive",
+        "flagged",
+        "important",
+        None,
+    ]

@@ -65,10 +65,10 @@ async def test_eventsource_gets_an_lmtp_delivery_within_a_second(
         assert response.headers["content-type"].startswith("text/event-stream")
         sse = SSE(response)
         await asyncio.sleep(0.05)
-        started = time.monotonic()
         await lmtp_deliver(listeners)
+        delivered = time.monotonic()  # the LMTP 250: the mail is stored
         event = await sse.next(wait=5)
-        elapsed = time.monotonic() - started
+        elapsed = time.monotonic() - delivered
         assert event["event"] == "state"
         change = orjson.loads(event["data"])
         assert change["@type"] == "StateChange"
@@ -155,10 +155,10 @@ async def test_websocket_requests_and_push(server: str, listeners: Listeners, al
             orjson.dumps({"@type": "WebSocketPushEnable", "dataTypes": ["Email", "Mailbox"]}).decode()
         )
         await asyncio.sleep(0.1)
-        started = time.monotonic()
         await lmtp_deliver(listeners)
+        delivered = time.monotonic()  # the LMTP 250: the mail is stored
         change = await ws_recv(ws)
-        assert time.monotonic() - started < 1.0
+        assert time.monotonic() - delivered < 1.0
         assert change["@type"] == "StateChange"
         states = change["changed"][account(alice)]
         assert set(states) == {"Email", "Mailbox"}
@@ -196,3 +196,31 @@ async def test_websocket_refusals(server: str, alice: Actor) -> None:
         await ws_connect(server, Actor("nobody", alice.principal))  # no credentials
     with pytest.raises(InvalidStatus):
         await ws_connect(server, alice, subprotocols=["chat"])
+
+
+async def test_access_token_for_clients_without_headers(
+    server: str, listeners: Listeners, alice: Actor
+) -> None:
+    async with (
+        httpx.AsyncClient(base_url=f"http://{server}", timeout=10) as http,
+        http.stream(
+            "GET", f"/jmap/eventsource/?types=*&closeafter=state&ping=0&access_token={alice.key}"
+        ) as r,
+    ):
+        assert r.status_code == 200
+        sse = SSE(r)
+        await asyncio.sleep(0.05)
+        await lmtp_deliver(listeners)
+        assert (await sse.next(wait=5))["event"] == "state"
+    ws = await connect(
+        f"ws://{server}/jmap/ws?access_token={alice.key}", subprotocols=["jmap"], open_timeout=5
+    )  # type: ignore[list-item]
+    try:
+        await ws.send(
+            orjson.dumps(
+                {"@type": "Request", "using": USING, "methodCalls": [["Core/echo", {}, "e"]]}
+            ).decode()
+        )
+        assert (await ws_recv(ws))["methodResponses"] == [["Core/echo", {}, "e"]]
+    finally:
+        await ws.close()

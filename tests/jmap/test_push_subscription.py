@@ -150,3 +150,12 @@ async def test_refused_subscriptions(jmap: JmapClient) -> None:
 async def test_update_unknown_subscription(jmap: JmapClient) -> None:
     r = await jmap.call("PushSubscription/set", {"update": {"Pnope": {"types": None}}}, [CORE])
     assert r["notUpdated"]["Pnope"]["type"] == "notFound"
+
+
+async def test_host_names_inside_the_network_are_not_pushed_to() -> None:
+    from mailroom.services.jmap.push_subscription import _public_host
+
+    assert await _public_host("https://localhost/x", allow_loopback=False) is False
+    assert await _public_host("https://127.0.0.1/x", allow_loopback=False) is False
+    assert await _public_host("http://127.0.0.1:9/x", allow_loopback=True) is True
+    assert await _public_host("https://10.0.0.1/x", allow_loopback=True) is False

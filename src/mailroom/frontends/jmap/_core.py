@@ -67,9 +67,7 @@ def check_request(payload: Any, max_calls: int) -> tuple[list[str], list[list[An
         raise RequestProblem("notRequest", f"values nest deeper than {MAX_DEPTH} levels")
     if not isinstance(payload, dict):
         raise RequestProblem("notRequest", "a request is a JSON object with using and methodCalls")
-    unknown = set(payload) - {"using", "methodCalls", "createdIds"}
-    if unknown:
-        raise RequestProblem("notRequest", f"unknown request properties: {', '.join(sorted(unknown))}")
+    # Other properties are ignored (as Fastmail does): they do not change what is asked.
     using = payload.get("using")
     calls = payload.get("methodCalls")
     created = payload.get("createdIds")

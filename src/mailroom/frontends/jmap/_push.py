@@ -78,9 +78,15 @@ async def _still_valid(mailroom: Mailroom, bearer: str | None, user_id: int, ip:
     return principal.user_id == user_id
 
 
-async def _current_state(mailroom: Mailroom, principal: Principal) -> str:
+async def _current_state(mailroom: Mailroom, principal: Principal) -> str | None:
+    """The account's state (None when the call is refused, a rate limit say: the client
+    then learns of the change at the next event)."""
     info = CallInfo(protocol="jmap", client_ip=principal.client_ip)
-    result = await mailroom.runner.invoke("jmap.state.get", {}, principal, info)
+    try:
+        result = await mailroom.runner.invoke("jmap.state.get", {}, principal, info)
+    except MailroomError as exc:
+        log.info("push: no state for a StateChange: %s", exc.code)
+        return None
     return str(result["state"])
 
 
@@ -187,7 +193,7 @@ class EventSource:
                 state = event.data.get("state")
                 if state is None:
                     state = await _current_state(self.mailroom, principal)
-                change = state_change(event, account, wanted, str(state))
+                change = state_change(event, account, wanted, str(state)) if state is not None else None
                 if change is None:
                     continue
                 yield b"event: state\nid: %s\ndata: %s\n\n" % (event.id.encode(), orjson.dumps(change))
@@ -224,7 +230,8 @@ class JmapWebSocket:
         finally:
             await session.stop_push()
             if websocket.application_state != WebSocketState.DISCONNECTED:
-                with contextlib.suppress(RuntimeError, OSError):
+                # The client may be gone already: nothing to close then.
+                with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
                     await websocket.close()
 
 
@@ -313,7 +320,10 @@ class _Session:
                 )
                 return
             push_state = payload.get("pushState")
-            await self.start_push(None if types is None else frozenset(types), push_state)
+            try:
+                await self.start_push(None if types is None else frozenset(types), push_state)
+            except RequestProblem as problem:
+                await self.refuse(request_id, problem)
         elif kind == "WebSocketPushDisable":
             await self.stop_push()
         else:
@@ -321,10 +331,10 @@ class _Session:
 
     async def start_push(self, wanted: frozenset[str] | None, push_state: Any) -> None:
         await self.stop_push()
-        sub = await self.mailroom.runtime.events.subscribe(self.user_id, None)
+        sub = await _subscribe(self.mailroom, self.user_id, None)
         if isinstance(push_state, str):
             current = await _current_state(self.mailroom, self.principal)
-            if push_state != current:
+            if current is not None and push_state != current:
                 # Something changed while the client was away: tell it at once.
                 types = [t for t in PUSH_TYPES if wanted is None or t in wanted]
                 await self.send(
@@ -353,13 +363,15 @@ class _Session:
                     return
                 if event is None:
                     if not await _still_valid(self.mailroom, self.bearer, self.user_id, self.ip):
-                        with contextlib.suppress(RuntimeError, OSError):
+                        with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
                             await self.ws.close(code=CLOSE_POLICY, reason="credentials no longer valid")
                         return
                     continue
                 state = event.data.get("state")
                 if state is None:
                     state = await _current_state(self.mailroom, self.principal)
+                if state is None:
+                    continue
                 change = state_change(event, self.account, wanted, str(state))
                 if change is not None:
                     change["pushState"] = str(state)

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from mailroom.registry import Context
-from mailroom.services.jmap._errors import MethodError
+from mailroom.services.jmap._errors import AccountNotFound, MethodError
 from mailroom.services.jmap._ids import (
     ACCOUNT_PREFIX,
     EMAIL_PREFIX,
@@ -27,7 +27,7 @@ def account_of(ctx: Context, given: str) -> int:
     """The user id behind ``accountId``, if it is the caller's; else ``accountNotFound``."""
     user_id = ctx.principal.user_id
     if user_id is None or given != account_id(user_id):
-        raise MethodError("accountNotFound", f"no account {given}")
+        raise AccountNotFound(given)
     return user_id
 
 

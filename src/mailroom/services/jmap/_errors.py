@@ -58,3 +58,14 @@ class MethodError(MailroomError):
             out["description"] = self.description
         out.update(self.fields)
         return out
+
+
+class AccountNotFound(MethodError):
+    """``accountNotFound``: another mailbox's account answers as a missing one does, so its
+    stable code is ``not_found`` on every protocol (JMAP says ``accountNotFound``)."""
+
+    code = "not_found"
+    status = 404
+
+    def __init__(self, given: str) -> None:
+        super().__init__("accountNotFound", f"no account {given}")

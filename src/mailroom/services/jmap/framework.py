@@ -24,8 +24,9 @@ from mailroom.services.jmap._api import (
     JmapMethod,
     method,
 )
-from mailroom.services.jmap._errors import MethodError
+from mailroom.services.jmap._errors import AccountNotFound, MethodError
 from mailroom.services.jmap._get import check_ids, check_properties, pick
+from mailroom.services.jmap._query import MAX_QUERY_LIMIT, FilterOperatorBase, window
 from mailroom.services.jmap._request import (
     JmapRequest,
     created,
@@ -33,6 +34,14 @@ from mailroom.services.jmap._request import (
     resolve,
     resolve_or_fail,
     then_call,
+)
+from mailroom.services.jmap._set import (
+    CreateMap,
+    DestroyList,
+    UpdateMap,
+    check_set_size,
+    flatten_patch,
+    set_error,
 )
 from mailroom.services.jmap._types import (
     AddedItem,
@@ -51,6 +60,10 @@ from mailroom.services.jmap._types import (
     State,
     UnsignedInt,
 )
+from mailroom.services.jmap.blob import blob_id, blob_sha, readable_sha
+
+#: The most ids one /changes answers, whatever ``maxChanges`` asks.
+MAX_CHANGES = 5000
 
 __all__ = [
     "CORE",
@@ -58,15 +71,21 @@ __all__ = [
     "IDENTITY_PREFIX",
     "MAIL",
     "MAILBOX_PREFIX",
+    "MAX_CHANGES",
+    "MAX_QUERY_LIMIT",
     "METHODS",
     "SUBMISSION",
     "THREAD_PREFIX",
     "VACATION",
     "WEBSOCKET",
+    "AccountNotFound",
     "AddedItem",
     "ChangesResponse",
     "Comparator",
+    "CreateMap",
     "CreationId",
+    "DestroyList",
+    "FilterOperatorBase",
     "GetResponse",
     "IdOrRef",
     "Int",
@@ -81,21 +100,29 @@ __all__ = [
     "SetResponse",
     "State",
     "UnsignedInt",
+    "UpdateMap",
     "account_id",
     "account_of",
+    "blob_id",
+    "blob_sha",
     "changes_since",
     "check_ids",
     "check_if_in_state",
     "check_properties",
+    "check_set_size",
     "created",
     "decode",
     "encode",
+    "flatten_patch",
     "method",
     "parse_state",
     "pick",
+    "readable_sha",
     "request_of",
     "resolve",
     "resolve_or_fail",
+    "set_error",
     "state",
     "then_call",
+    "window",
 ]

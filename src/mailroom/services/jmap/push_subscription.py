@@ -7,7 +7,8 @@ subscription asked for, each with the account's new state), from the process tha
 change (the event broker's publish hook), so it works however many workers there are.
 
 URLs must be ``https://`` to a host that is not an IP literal of a private or loopback
-network (``jmap_push_allow_loopback`` lets tests use ``http://127.0.0.1``). Encrypted push
+network, nor a host name that resolves to one when a push is sent
+(``jmap_push_allow_loopback`` lets tests use ``http://127.0.0.1``). Encrypted push
 (``keys``, RFC 8291) is not supported: ``keys`` must be null. A subscription lives at most
 :data:`MAX_DAYS` days; the client renews it by updating ``expires``; expired ones are deleted
 at the account's next ``PushSubscription/set``.
@@ -144,7 +145,30 @@ def _types(value: Any) -> tuple[str, ...] | bool | None:
     return tuple(dict.fromkeys(value))
 
 
-async def _post(url: str, body: dict[str, Any]) -> None:
+def _internal(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    return ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast
+
+
+async def _public_host(url: str, allow_loopback: bool) -> bool:
+    """Whether the URL's host resolves only to public addresses (or, when allowed, loopback
+    ones): a host name pointing inside the network is refused as an IP literal is."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, parts.port or 443)
+    except OSError:
+        return False
+    addresses = {str(info[4][0]) for info in infos}
+    if allow_loopback and addresses and all(ipaddress.ip_address(a).is_loopback for a in addresses):
+        return True
+    return bool(addresses) and not any(_internal(a) for a in addresses)
+
+
+async def _post(url: str, body: dict[str, Any], allow_loopback: bool) -> None:
+    if not await _public_host(url, allow_loopback):
+        log.info("push: a subscription's host resolves to an internal address; not sent")
+        return
     try:
         async with httpx.AsyncClient(timeout=POST_TIMEOUT_SECONDS, follow_redirects=False) as http:
             r = await http.post(
@@ -156,8 +180,8 @@ async def _post(url: str, body: dict[str, Any]) -> None:
         log.info("push to a subscription failed: %s", type(exc).__name__)
 
 
-def _in_background(url: str, body: dict[str, Any]) -> None:
-    task = asyncio.create_task(_post(url, body))
+def _in_background(url: str, body: dict[str, Any], allow_loopback: bool) -> None:
+    task = asyncio.create_task(_post(url, body, allow_loopback))
     _TASKS.add(task)
     task.add_done_callback(_TASKS.discard)
 
@@ -248,6 +272,7 @@ async def push_set(
                     "pushSubscriptionId": sub.id,
                     "verificationCode": sub.verification_code,
                 },
+                ctx.rt.settings.jmap_push_allow_loopback,
             )
     updated: dict[str, dict[str, Any] | None] = {}
     not_updated: dict[str, dict[str, Any]] = {}
@@ -335,7 +360,8 @@ def install(rt: Runtime) -> None:
                         if not types or state is None:
                             continue
                         change = {account_id(user_id): dict.fromkeys(types, str(state))}
-                        _in_background(sub.url, {"@type": "StateChange", "changed": change})
+                        body = {"@type": "StateChange", "changed": change}
+                        _in_background(sub.url, body, rt.settings.jmap_push_allow_loopback)
 
         return push
 

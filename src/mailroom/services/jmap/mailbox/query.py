@@ -1,8 +1,9 @@
 """``Mailbox/query`` and ``Mailbox/queryChanges`` (RFC 8621 §2.3, §2.4).
 
-Labels do not nest, so ``sortAsTree`` and ``filterAsTree`` change nothing. Query results
-are not kept, so ``canCalculateChanges`` is false and ``Mailbox/queryChanges`` answers
-``cannotCalculateChanges`` (the client queries again: an account has few mailboxes).
+Labels do not nest, so ``sortAsTree`` and ``filterAsTree`` change nothing. The query state
+is the account's state. ``Mailbox/queryChanges`` reads the change log: every mailbox
+created, changed or destroyed since is ``removed``, and those of them in the results now are
+``added`` at their index (RFC 8620 §5.6 allows removing ids the old results did not hold).
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from typing import Annotated, Any, Union
 from pydantic import BaseModel, ConfigDict, Field
 
 from mailroom.registry import Context
-from mailroom.services.jmap._accounts import account_of, state
+from mailroom.services.jmap._accounts import account_of, changes_since, state
 from mailroom.services.jmap._api import MAIL, method
 from mailroom.services.jmap._errors import MethodError
-from mailroom.services.jmap._mailboxes import to_mailbox
+from mailroom.services.jmap._mailboxes import mailbox_id, to_mailbox
 from mailroom.services.jmap._query import FilterOperatorBase, window
 from mailroom.services.jmap._types import (
+    AddedItem,
     Comparator,
     Int,
     JmapId,
@@ -26,7 +28,9 @@ from mailroom.services.jmap._types import (
     State,
     UnsignedInt,
 )
+from mailroom.services.jmap.mailbox.changes import MAX_CHANGES
 from mailroom.services.mail.labels import ensure_system_labels
+from mailroom.store import changelog
 from mailroom.store import mailbox_queries as queries
 
 
@@ -145,7 +149,7 @@ async def mailbox_query(
     return QueryResponse(
         accountId=accountId,
         queryState=current,
-        canCalculateChanges=False,
+        canCalculateChanges=True,
         position=start,
         ids=page,
         total=len(ids) if calculateTotal else None,
@@ -164,6 +168,34 @@ async def mailbox_query_changes(
     upToId: JmapId | None = None,
     calculateTotal: bool = False,
 ) -> QueryChangesResponse:
-    """Always ``cannotCalculateChanges``: query again (``canCalculateChanges`` is false)."""
-    account_of(ctx, accountId)
-    raise MethodError("cannotCalculateChanges", "Mailbox/query results are not kept: query again")
+    """How the results of a Mailbox/query changed since ``sinceQueryState``."""
+    user_id = account_of(ctx, accountId)
+    key = _sort_key(sort or [Comparator(property="sortOrder"), Comparator(property="name")])
+    await ensure_system_labels(ctx, user_id)
+    async with ctx.rt.db.read() as tx:
+        found = await changes_since(tx, user_id, changelog.Kind.LABEL, sinceQueryState, None, MAX_CHANGES)
+        if found.has_more_changes:
+            raise MethodError("cannotCalculateChanges", "too many changes: query again")
+        current = await state(tx, user_id)
+        boxes = [to_mailbox(r) for r in await queries.label_counts(tx, user_id)]
+    if filter is not None:
+        boxes = [b for b in boxes if _matches(b, filter)]
+    boxes.sort(key=key)
+    ids = [b["id"] for b in boxes]
+    touched = [mailbox_id(i) for i in (*found.created, *found.updated, *found.destroyed)]
+    if maxChanges is not None and len(touched) > maxChanges:
+        raise MethodError("tooManyChanges", f"{len(touched)} changes, more than maxChanges")
+    position = {box_id: n for n, box_id in enumerate(ids)}
+    added = sorted(
+        (AddedItem(id=i, index=position[i]) for i in touched if i in position), key=lambda a: a.index
+    )
+    if upToId is not None and upToId in position:
+        added = [a for a in added if a.index <= position[upToId]]
+    return QueryChangesResponse(
+        accountId=accountId,
+        oldQueryState=sinceQueryState,
+        newQueryState=current,
+        total=len(ids) if calculateTotal else None,
+        removed=touched,
+        added=added,
+    )
