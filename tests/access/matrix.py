@@ -343,6 +343,17 @@ async def _jmap_identity_state(w: World) -> dict[str, Any]:
     return {"accountId": account, "sinceState": got["state"]}
 
 
+def _jmap_state(method: str, argument: str, key: str = "state") -> Params:
+    """Arguments naming user A's current state of a type whose older states are not kept."""
+
+    async def make(w: World) -> dict[str, Any]:
+        account = _jmap_account(w)
+        got = await w.call("jmap." + method.replace("/", "."), {"accountId": account}, as_="user_a")
+        return {"accountId": account, argument: got[key]}
+
+    return make
+
+
 async def _jmap_blob(w: World) -> dict[str, Any]:
     account = _jmap_account(w)
     made = await w.call("jmap.blob.upload", {"accountId": account, "file": UPLOAD}, as_="user_a")
@@ -447,6 +458,26 @@ ROWS: dict[str, Row] = {
     "admin.waitlist.list": Row(static({"domain": "one.test"}), domain="one.test"),
     # JMAP (user A's account; another caller's accountId is not_found)
     "jmap.Blob.copy": Row(_jmap(fromAccountId=True, blobIds=[]), owner="user_a"),
+    "jmap.Email.changes": Row(_jmap(sinceState="0"), owner="user_a"),
+    "jmap.Email.copy": Row(
+        _jmap(fromAccountId=True, create={}),
+        owner="user_a",
+        allowed="jmap_method_error",
+        why="one account per caller: a copy within it is Email/set's job (invalidArguments)",
+    ),
+    "jmap.Email.get": Row(_jmap(ids=[]), owner="user_a"),
+    "jmap.Email.import": Row(_jmap(emails={}), owner="user_a"),
+    "jmap.Email.parse": Row(_jmap(blobIds=[]), owner="user_a"),
+    "jmap.Email.query": Row(_jmap(), owner="user_a"),
+    "jmap.Email.queryChanges": Row(_jmap(sinceQueryState="0"), owner="user_a"),
+    "jmap.Email.set": Row(_jmap(), owner="user_a"),
+    "jmap.EmailSubmission.changes": Row(_jmap_state("EmailSubmission/get", "sinceState"), owner="user_a"),
+    "jmap.EmailSubmission.get": Row(_jmap(ids=[]), owner="user_a"),
+    "jmap.EmailSubmission.query": Row(_jmap(), owner="user_a"),
+    "jmap.EmailSubmission.queryChanges": Row(
+        _jmap_state("EmailSubmission/query", "sinceQueryState", "queryState"), owner="user_a"
+    ),
+    "jmap.EmailSubmission.set": Row(_jmap(), owner="user_a"),
     "jmap.Identity.changes": Row(_jmap_identity_state, owner="user_a"),
     "jmap.Identity.get": Row(_jmap(), owner="user_a"),
     "jmap.Identity.set": Row(_jmap(), owner="user_a"),
@@ -457,6 +488,7 @@ ROWS: dict[str, Row] = {
     "jmap.Mailbox.set": Row(_jmap(), owner="user_a"),
     "jmap.PushSubscription.get": Row(static({})),
     "jmap.PushSubscription.set": Row(static({})),
+    "jmap.SearchSnippet.get": Row(_jmap(emailIds=[]), owner="user_a"),
     "jmap.Thread.changes": Row(_jmap(sinceState="0"), owner="user_a"),
     "jmap.Thread.get": Row(_jmap(ids=[]), owner="user_a"),
     "jmap.VacationResponse.get": Row(_jmap(), owner="user_a"),
