@@ -340,9 +340,9 @@ class _GroupCommit:
 
 
 def _group_commit(rt: Runtime) -> _GroupCommit:
-    committer = rt.extras.get("mailroom.ingest.group_commit")
-    if not isinstance(committer, _GroupCommit):
-        committer = rt.extras["mailroom.ingest.group_commit"] = _GroupCommit(rt)
+    committer = rt.group_commit
+    if committer is None:
+        committer = rt.group_commit = _GroupCommit(rt)
     return committer
 
 

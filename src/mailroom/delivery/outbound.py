@@ -157,7 +157,7 @@ async def store_queued(
 
 def wake_queue(rt: Runtime) -> None:
     """Tell this process's queue worker that there is work (other processes poll)."""
-    worker = rt.extras.get("outbound_queue")
+    worker = rt.outbound_queue
     if worker is not None:
         worker.wake()
 

@@ -158,15 +158,12 @@ async def get_user(ctx: Context, email: EmailAddress) -> User:
     return user
 
 
-_USER_CACHE = "mailroom.admin.users.cache"
-
-
 def user_cache(rt: Runtime) -> store.UserCache | None:
     """This process's users by row version, shared by list and get (setting
     ``render_cache_entries``; None when it is 0). Made on first use."""
-    cache: store.UserCache | None = rt.extras.get(_USER_CACHE)
+    cache = rt.user_cache
     if cache is None and rt.settings.render_cache_entries > 0:
-        cache = rt.extras[_USER_CACHE] = store.UserCache(rt.settings.render_cache_entries)
+        cache = rt.user_cache = store.UserCache(rt.settings.render_cache_entries)
     return cache
 
 
