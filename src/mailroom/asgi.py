@@ -75,7 +75,7 @@ class LazyApp:
             # unused uploads' expiry, postponed threads' return, housekeeping (temporary
             # files, blobs, sessions, invites).
             queue, housekeeping = OutboundQueue(rt), Housekeeping(rt)
-            rt.extras["outbound_queue"], rt.extras["housekeeping"] = queue, housekeeping
+            rt.outbound_queue, rt.housekeeping = queue, housekeeping
             tasks: list[Periodic] = [queue, UploadExpiry(rt), PostponedWakeUp(rt), housekeeping]
             for task in tasks:
                 task.start()

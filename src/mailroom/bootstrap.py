@@ -202,7 +202,7 @@ async def start(
     authenticator = Authenticator(db, passwords, clock)
     authenticator.cache_seconds = settings.auth_cache_seconds
     authenticator.totp_box = SecretBox(settings.secret_key.get_secret_value())  # TOTP secrets at rest
-    runtime.extras["authenticator"] = authenticator
+    runtime.authenticator = authenticator
     install_sessions(authenticator)  # ms_ bearer tokens of the mail client API
     app = Mailroom(
         settings=settings, runtime=runtime, registry=registry, runner=runner, authenticator=authenticator

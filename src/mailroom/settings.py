@@ -96,8 +96,8 @@ class Settings(BaseSettings):
     render_cache_entries: int = Field(
         default=10_000,
         ge=0,
-        description="Users each worker keeps rendered as JSON for admin.users.list and admin.users.get "
-        "(about 1 KB each: ~10 MB at the default), keyed by a version the database changes on every "
+        description="Users each worker keeps as typed records, and REST as JSON, for admin.users.list and "
+        "admin.users.get (a few KB each), keyed by a version the database changes on every "
         "write, so never stale, whichever worker or tool wrote (docs/architecture.md, Storage). "
         "0: no cache.",
     )

@@ -215,7 +215,8 @@ async def test_api_keys_carry_their_own_limits(
     r = await client.put(f"/api/v1/apikeys/{key_id}/limits", json={"limits": []}, headers=admin.headers)
     assert r.status_code == 200
     assert (await client.get("/api/v1/users/alice@one.test", headers=alice.headers)).status_code == 200
-    limiter = mailroom.runtime.extras["ratelimiter"]
+    assert mailroom.runtime.accounting is not None
+    limiter = mailroom.runtime.accounting.rate_limits
     assert isinstance(limiter, RateLimiter)
     assert await limiter.key_policies(key_id or "") == []
 

@@ -32,7 +32,8 @@ async def stored_rows(mailroom: Mailroom) -> int:
 
 
 def recorder(mailroom: Mailroom) -> UsageRecorder:
-    found = mailroom.runtime.extras["usage"]
+    assert mailroom.runtime.accounting is not None
+    found = mailroom.runtime.accounting.usage
     assert isinstance(found, UsageRecorder)
     return found
 

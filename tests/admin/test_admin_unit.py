@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
 
-import orjson
 import pytest
 from pydantic import ValidationError
 from sqlalchemy import func, select
@@ -119,7 +118,7 @@ async def test_password_is_stored_as_argon2id(
     async with mailroom.runtime.db.read() as tx:
         row = await accounts.user_for_auth(tx, email="bob@example.org")
         public = await users_store.get(tx, "bob@example.org")
-        items, total = await users_store.page_rendered(tx, domains=None, offset=0, limit=10)
+        items, total = await users_store.page(tx, domains=None, offset=0, limit=10)
     assert row is not None
     assert public is not None
     assert row["password_hash"].startswith("$argon2id$")
@@ -127,7 +126,7 @@ async def test_password_is_stored_as_argon2id(
     assert mailroom.runtime.passwords.verify(row["password_hash"], PASSWORD).ok
     assert "password_hash" not in public
     assert total == 1
-    assert "password_hash" not in orjson.loads(orjson.dumps(items))[0]
+    assert "password_hash" not in items[0].model_dump()
 
 
 async def test_the_password_is_not_logged(

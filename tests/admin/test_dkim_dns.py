@@ -47,7 +47,7 @@ def txt_data(value: str) -> bytes:
     return b"".join(rdata.strings)  # type: ignore[attr-defined]
 
 
-async def private_key(mailroom: Mailroom, domain: str = "example.org") -> dict[str, Any] | None:
+async def private_key(mailroom: Mailroom, domain: str = "example.org") -> dkim_store.SigningKey | None:
     async with mailroom.runtime.db.read() as tx:
         return await dkim_store.private_key(tx, domain)
 
@@ -78,9 +78,9 @@ async def test_generated_key_signs_mail_that_verifies_with_the_published_record(
 
     stored = await private_key(mailroom)
     assert stored is not None
-    assert stored["selector"] == "dkim"
-    assert stored["private_key"].startswith("-----BEGIN PRIVATE KEY-----")
-    assert sign_and_verify(stored["private_key"], "dkim", info["record_name"], info["record_value"])
+    assert stored.selector == "dkim"
+    assert stored.private_key.startswith("-----BEGIN PRIVATE KEY-----")
+    assert sign_and_verify(stored.private_key, "dkim", info["record_name"], info["record_value"])
 
     r = await client.get(key_url(), headers=admin.headers)
     assert r.status_code == 200
@@ -108,11 +108,11 @@ async def test_regenerating_replaces_the_key(
 
     new = await private_key(mailroom)
     assert new is not None
-    assert new["selector"] == "mail2026"
-    assert new["private_key"] != old["private_key"]
-    assert sign_and_verify(new["private_key"], "mail2026", second["record_name"], second["record_value"])
+    assert new.selector == "mail2026"
+    assert new.private_key != old.private_key
+    assert sign_and_verify(new.private_key, "mail2026", second["record_name"], second["record_value"])
     # The old key does not match the new record: the published record follows the stored key.
-    assert not sign_and_verify(old["private_key"], "mail2026", second["record_name"], second["record_value"])
+    assert not sign_and_verify(old.private_key, "mail2026", second["record_name"], second["record_value"])
 
 
 async def test_delete(client: httpx.AsyncClient, admin: Actor, make_domain: Any, mailroom: Mailroom) -> None:
@@ -260,7 +260,7 @@ async def test_private_key_is_never_returned(
     texts = [(await client.post(key_url(), headers=admin.headers)).text]
     stored = await private_key(mailroom)
     assert stored is not None
-    secret_lines = [line for line in stored["private_key"].splitlines() if "PRIVATE KEY" not in line]
+    secret_lines = [line for line in stored.private_key.splitlines() if "PRIVATE KEY" not in line]
     for url in [
         key_url(),
         "/api/v1/domains/example.org",

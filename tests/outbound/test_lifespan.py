@@ -54,7 +54,7 @@ async def test_worker_lifespan_runs_submission_and_the_queue(settings: Settings,
         # The worker is running: a queued message leaves without anyone calling run_once.
         assert app.app is not None
         runtime = app.app.state.mailroom.runtime
-        worker = runtime.extras["outbound_queue"]
+        worker = runtime.outbound_queue
         assert isinstance(worker, OutboundQueue)
         assert worker.running
         await submit(

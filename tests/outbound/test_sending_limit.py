@@ -70,7 +70,7 @@ async def test_the_limit_is_counted_in_the_accounting_counters(
     await create_user(mailroom, "alice@example.org")
     await create_user(mailroom, "carol@example.org")
     a, b = two_listeners
-    assert counters_of(mailroom.runtime.extras) is not None
+    assert counters_of(mailroom.runtime) is not None
     assert [await send(a), await send(b), await send(a), await send(b)] == [250, 250, 451, 451]
     assert await send(b, "carol@example.org") == 250  # per user
     clock.advance(minutes=59)
@@ -80,7 +80,7 @@ async def test_the_limit_is_counted_in_the_accounting_counters(
 
 
 async def test_counters_that_are_down_do_not_stop_mail(mailroom: Mailroom, settings: Settings) -> None:
-    counters = counters_of(mailroom.runtime.extras)
+    counters = counters_of(mailroom.runtime)
     assert counters is not None
 
     class Down:
@@ -105,7 +105,7 @@ async def test_two_workers_share_the_limit_through_redis(settings: Settings) -> 
     listeners = [await listen(w) for w in workers]
     try:
         for worker in workers:
-            counters = counters_of(worker.runtime.extras)
+            counters = counters_of(worker.runtime)
             assert counters is not None
             assert counters.backend == "redis"
         await create_user(workers[0], "alice@example.org")

@@ -209,7 +209,7 @@ async def test_the_task_runs_every_interval_until_stopped(mailroom: Mailroom, se
 async def test_every_worker_starts_housekeeping_in_its_lifespan(settings: Settings) -> None:
     async with started_worker(settings) as app:
         assert app.app is not None
-        task = app.app.state.mailroom.runtime.extras["housekeeping"]
+        task = app.app.state.mailroom.runtime.housekeeping
         assert isinstance(task, Housekeeping)
         assert task.running
     assert not task.running

@@ -12,24 +12,23 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import httpx
-import orjson
 import pytest
 from sqlalchemy import delete, select, text
 
 from mailroom.bootstrap import Mailroom
 from mailroom.clock import FakeClock
-from mailroom.services.admin.users import rendered_users
+from mailroom.services.admin.users import user_cache
 from mailroom.settings import Settings
 from mailroom.store import accounts
 from mailroom.store import users as users_store
 from mailroom.store.engine import Params, Query, Row, Statement, Tx, open_database
-from mailroom.store.json_render import RowCache
+from mailroom.store.row_cache import RowCache
 from mailroom.store.schema import users
 from mailroom.web import build_app
 from tests.conftest import Actor, started
 from tests.delivery.test_ingest import deliver
 from tests.mailhelpers import message
-from tests.store.test_json_render import _make_users
+from tests.rest.test_record_json import _make_users
 
 pytestmark = pytest.mark.anyio
 
@@ -156,7 +155,7 @@ async def test_list_and_get_show_every_change_at_once(
     await call("admin.domains.create", {"domain": {"name": "example.org"}})
     email = "dave@example.org"
     await call("admin.users.create", {"user": {"email": email, "password": PASSWORD}})
-    cache = rendered_users(mailroom.runtime)
+    cache = user_cache(mailroom.runtime)
     assert cache is not None
 
     async def check(**expected: Any) -> None:
@@ -225,7 +224,7 @@ async def test_the_cache_changes_nothing_in_the_answers(
     for i in range(3):
         await call("admin.users.create", {"user": {"email": f"o{i}@other.example", "password": PASSWORD}})
     manager = await make_user("boss@render.example", manages=("render.example",))
-    assert rendered_users(uncached.runtime) is None
+    assert user_cache(uncached.runtime) is None
 
     async with (
         httpx.AsyncClient(
@@ -255,7 +254,7 @@ async def test_the_cache_changes_nothing_in_the_answers(
                 plain = await plain_client.get(path, params=params, headers=actor.headers)
                 assert (cached.status_code, cached.json()) == (plain.status_code, plain.json()), path
                 if cached.status_code == 200:
-                    # Byte for byte: the rendered rows are what the model's path writes.
+                    # Byte for byte: the memoised JSON is what the model's path writes.
                     assert cached.content == plain.content, path
         managed = (
             await cached_client.get("/api/v1/users", params={"limit": 1000}, headers=manager.headers)
@@ -274,7 +273,7 @@ async def test_the_cache_holds_at_most_its_entries(mailroom: Mailroom, call: Cal
     emails = [f"u{i:02d}@example.org" for i in range(10)]
     for email in emails:
         await call("admin.users.create", {"user": {"email": email, "password": PASSWORD}})
-    cache = rendered_users(mailroom.runtime)
+    cache = user_cache(mailroom.runtime)
     assert cache is not None
     assert cache.max_entries == 3
     for _ in range(2):
@@ -339,7 +338,7 @@ async def test_a_user_deleted_between_the_two_statements_is_left_out(
     emails = [f"u{i}@example.org" for i in range(4)]
     for email in emails:
         await call("admin.users.create", {"user": {"email": email, "password": PASSWORD}})
-    cache = RowCache(100)
+    cache = users_store.UserCache(100)
 
     async def delete_u2() -> None:
         db = open_database(settings.effective_database_url)
@@ -351,11 +350,11 @@ async def test_a_user_deleted_between_the_two_statements_is_left_out(
 
     async with mailroom.runtime.db.read() as tx:
         # u1 is held; the others are fetched after u2 went.
-        await users_store.get_rendered(tx, "u1@example.org", cache)
-        items, total = await users_store.page_rendered(
+        await users_store.get_user(tx, "u1@example.org", cache)
+        items, total = await users_store.page(
             _DeletingTx(tx, delete_u2), domains=["example.org"], offset=0, limit=50, cache=cache
         )
-    assert [u["email"] for u in orjson.loads(orjson.dumps(items))] == [
+    assert [u.email for u in items] == [
         "u0@example.org",
         "u1@example.org",
         "u3@example.org",
@@ -374,16 +373,16 @@ async def test_a_filtered_page_never_takes_in_a_user_of_another_domain(
     for email in emails:
         await call("admin.users.create", {"user": {"email": email, "password": PASSWORD}})
     gone_id, _ = await key_of(mailroom, "u3@example.org")
-    cache = RowCache(100)
+    cache = users_store.UserCache(100)
 
     async def replace_u3() -> None:
         await call("admin.users.delete", {"email": "u3@example.org"})
         await call("admin.users.create", {"user": {"email": "x@other.example", "password": PASSWORD}})
 
     async with mailroom.runtime.db.read() as tx:
-        items, _total = await users_store.page_rendered(
+        items, _total = await users_store.page(
             _DeletingTx(tx, replace_u3), domains=["example.org"], offset=0, limit=50, cache=cache
         )
-    assert [u["email"] for u in orjson.loads(orjson.dumps(items))] == emails[:3]
+    assert [u.email for u in items] == emails[:3]
     if mailroom.runtime.db.dialect == "sqlite":
         assert (await key_of(mailroom, "x@other.example"))[0] == gone_id

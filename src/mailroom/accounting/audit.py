@@ -28,7 +28,7 @@ from pydantic import ValidationError
 from mailroom.auth.principal import SYSTEM
 from mailroom.clock import Clock
 from mailroom.errors import InternalError, MailroomError
-from mailroom.registry import Call, CallInfo, Context, Download, MethodSpec, Proceed, Registry, Rendered
+from mailroom.registry import Call, CallInfo, Context, Download, MethodSpec, Proceed, Registry
 from mailroom.runtime import Runtime
 from mailroom.store import audit as store
 from mailroom.store.engine import Database
@@ -168,8 +168,6 @@ class AuditLog:
             return None
         if result is None or isinstance(result, Download):
             return None
-        if isinstance(result, Rendered):
-            return result.plain()
         return reader.return_adapter.dump_python(result, mode="json", by_alias=True)
 
     async def filter(self, call: Call, proceed: Proceed) -> Any:

@@ -166,5 +166,4 @@ class Metrics:
 
 def metrics_of(runtime: Runtime) -> Metrics | None:
     """The running mailroom's metrics (``None`` before accounting is installed)."""
-    found = runtime.extras.get("metrics")
-    return found if isinstance(found, Metrics) else None
+    return runtime.accounting.metrics if runtime.accounting is not None else None

@@ -14,13 +14,14 @@ A counter store that is down must not stop mail: the check then allows (and logs
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from limits import RateLimitItem
 
 from mailroom.accounting.counters import Counters, open_counters, parse_limit
-from mailroom.clock import Clock
-from mailroom.settings import Settings
+
+if TYPE_CHECKING:
+    from mailroom.runtime import Runtime  # not at run time: the SMTP front-end imports this module
 
 log = logging.getLogger("mailroom.submission")
 
@@ -28,10 +29,9 @@ log = logging.getLogger("mailroom.submission")
 NAMESPACE = "submission"
 
 
-def counters_of(extras: Mapping[str, object]) -> Counters | None:
-    """The shared counters the accounting set up (``runtime.extras``), if any."""
-    counters = getattr(extras.get("accounting"), "counters", None)
-    return counters if isinstance(counters, Counters) else None
+def counters_of(runtime: Runtime) -> Counters | None:
+    """The shared counters the accounting set up (``runtime.accounting``), if any."""
+    return runtime.accounting.counters if runtime.accounting is not None else None
 
 
 class SendingLimit:
@@ -42,11 +42,11 @@ class SendingLimit:
         self.counters = counters
 
     @classmethod
-    def for_runtime(cls, settings: Settings, clock: Clock, extras: Mapping[str, object]) -> SendingLimit:
+    def for_runtime(cls, runtime: Runtime) -> SendingLimit:
         """On the accounting's counters (shared through Redis when configured); without
         them, counters of its own in this process."""
-        counters = counters_of(extras) or open_counters(settings, clock)
-        return cls(settings.submission_rate_limit, counters)
+        counters = counters_of(runtime) or open_counters(runtime.settings, runtime.clock)
+        return cls(runtime.settings.submission_rate_limit, counters)
 
     @property
     def backend(self) -> str:

@@ -73,11 +73,6 @@ class Accounting:
         await self.counters.close()
 
 
-def accounting_of(extras: dict[str, object]) -> Accounting | None:
-    found = extras.get("accounting")
-    return found if isinstance(found, Accounting) else None
-
-
 def install(app: Mailroom) -> Accounting:
     """Build the components, add the filters in the documented order, start the flusher."""
     settings, runtime = app.settings, app.runtime
@@ -111,9 +106,7 @@ def install(app: Mailroom) -> Accounting:
     runner.add_filter(accounting.audit.filter, when=AuditLog.applies)  # 4. innermost
     runner.rejection_observers.append(accounting.usage.rejected)
     app.authenticator.guard = accounting.guard
-    runtime.extras.update(
-        accounting=accounting, metrics=metrics, usage=usage, ratelimiter=accounting.rate_limits
-    )
+    runtime.accounting = accounting
     accounting.start()
     app.closers.append(accounting.close)
     return accounting

@@ -25,6 +25,7 @@ from mailroom.auth.principal import Principal
 from mailroom.clock import Clock
 from mailroom.errors import MailroomError
 from mailroom.registry import Call, CallInfo, Proceed, Registry
+from mailroom.runtime import Runtime
 from mailroom.settings import Settings
 from mailroom.store import usage as store
 from mailroom.store.engine import Database
@@ -224,9 +225,9 @@ class UsageRecorder:
         return len(self.pending)
 
 
-def recorder_of(extras: dict[str, Any]) -> UsageRecorder | None:
-    found = extras.get("usage")
-    return found if isinstance(found, UsageRecorder) else None
+def recorder_of(runtime: Runtime) -> UsageRecorder | None:
+    """The running mailroom's usage recorder (``None`` before accounting is installed)."""
+    return runtime.accounting.usage if runtime.accounting is not None else None
 
 
 Observer = Callable[[str, Principal, CallInfo, MailroomError], None]

@@ -268,14 +268,13 @@ async def ingest(
 
 #: What the group commit is given per message: the message and its resolved recipients.
 _Delivery = tuple[_Message, list[Resolution]]
-_COMMITTER = "mailroom.ingest.group_commit"
 
 
 def _group_commit(rt: Runtime) -> GroupCommit[_Delivery, list[RecipientResult]]:
     """The process's one committer of deliveries (store/group_commit.py): deliveries that
     arrive while a commit runs share the next transaction and its fsync."""
-    committer = rt.extras.get(_COMMITTER)
-    if isinstance(committer, GroupCommit):
+    committer = rt.group_commit
+    if committer is not None:
         return committer
 
     async def work(tx: Tx, delivery: _Delivery) -> list[RecipientResult]:
@@ -286,7 +285,7 @@ def _group_commit(rt: Runtime) -> GroupCommit[_Delivery, list[RecipientResult]]:
         await announce_received(rt, [s for (msg, _), _ in committed for s in msg.stored])
 
     created: GroupCommit[_Delivery, list[RecipientResult]] = GroupCommit(rt.db, work, announce)
-    rt.extras[_COMMITTER] = created
+    rt.group_commit = created
     return created
 
 

@@ -110,11 +110,9 @@ async def sign(rt: Runtime, raw: bytes) -> bytes:
         return raw
     async with rt.db.read() as tx:
         key = await dkim_store.private_key(tx, domain)
-    if key is None or not key["private_key"]:
+    if key is None or not key.private_key:
         return raw
-    return await dkim_sign(
-        raw, domain=domain, selector=str(key["selector"]), private_pem=str(key["private_key"])
-    )
+    return await dkim_sign(raw, domain=domain, selector=key.selector, private_pem=key.private_key)
 
 
 async def store_queued(
@@ -157,7 +155,7 @@ async def store_queued(
 
 def wake_queue(rt: Runtime) -> None:
     """Tell this process's queue worker that there is work (other processes poll)."""
-    worker = rt.extras.get("outbound_queue")
+    worker = rt.outbound_queue
     if worker is not None:
         worker.wake()
 

@@ -260,7 +260,13 @@ class UserUpdate(_Strict):
 
 
 class User(BaseModel):
-    """A mailbox as the API shows it. There is no password field: it is write-only."""
+    """A mailbox as the API shows it. There is no password field: it is write-only.
+
+    Immutable: the store hands out one instance per state of a user (``store/users.py``),
+    and the REST front-end keeps its JSON by identity (``frontends/rest/records.py``).
+    """
+
+    model_config = ConfigDict(frozen=True)
 
     email: str
     domain: str

@@ -22,7 +22,6 @@ from mailroom.registry._spec import (
     Download,
     HttpBinding,
     MethodSpec,
-    Rendered,
     Upload,
 )
 
@@ -51,7 +50,6 @@ __all__ = [
     "Public",
     "Registry",
     "RejectionObserver",
-    "Rendered",
     "Runner",
     "Upload",
     "UserSelf",

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mailroom.auth.principal import Principal
 
 if TYPE_CHECKING:
+    from pydantic import TypeAdapter
+
     from mailroom.registry._registry import Registry
     from mailroom.runtime import Runtime
 
@@ -30,9 +32,10 @@ class CallInfo:
     status: int | None = None
     response_headers: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
-    #: The front-end serialises results with orjson, so pre-rendered JSON parts
-    #: (``orjson.Fragment``, see ``Rendered``) may reach it as they are.
-    fragments: bool = False
+    #: How the front-end wants a method's typed result made JSON-shaped (``None``: the return
+    #: type's adapter, ``dump_python(mode="json")``). A front-end that writes JSON with orjson
+    #: may return ``orjson.Fragment`` parts (REST memoises immutable records' JSON).
+    serialise: Callable[[Any, TypeAdapter[Any]], Any] | None = None
 
 
 @dataclass(slots=True)

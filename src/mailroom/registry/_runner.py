@@ -32,7 +32,7 @@ from mailroom.errors import (
     Unauthenticated,
 )
 from mailroom.registry._context import CallInfo, Context
-from mailroom.registry._spec import Download, MethodSpec, Rendered
+from mailroom.registry._spec import Download, MethodSpec
 
 if TYPE_CHECKING:
     from mailroom.registry._registry import Registry
@@ -201,6 +201,6 @@ class Runner:
             raise InternalError() from None
         if result is None or isinstance(result, Download):
             return result
-        if isinstance(result, Rendered):
-            return result.value if call.info.fragments else result.plain()
+        if call.info.serialise is not None:
+            return call.info.serialise(result, spec.return_adapter)
         return spec.return_adapter.dump_python(result, mode="json", by_alias=True)

@@ -16,10 +16,8 @@ import re
 import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from types import UnionType
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any
 
-import orjson
 from pydantic import Base64Bytes, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, create_model
 
 from mailroom.registry._access import Access
@@ -79,25 +77,6 @@ class Download:
     content: bytes
     content_type: str = "application/octet-stream"
     filename: str | None = None
-
-
-class Rendered:
-    """A result already in its JSON shape, parts of it pre-rendered JSON (``orjson.Fragment``).
-
-    A store that renders rows as JSON in the database (store/json_render.py) returns its
-    page this way; the runner hands it to front-ends that serialise with orjson as it is,
-    and to the others (XML-RPC, in-process callers) as plain data. A method that may
-    return one says so in its annotation: ``-> Page[User] | Rendered`` (the published
-    return type is ``Page[User]``).
-    """
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def plain(self) -> Any:
-        return orjson.loads(orjson.dumps(self.value))
 
 
 def _raw_as_base64(value: Any) -> Any:
@@ -220,9 +199,6 @@ def build_spec(
         if missing:
             raise TypeError(f"{name}: path parameters {sorted(missing)} are not method parameters")
     returns = hints.get("return", type(None))
-    if get_origin(returns) in (Union, UnionType) and Rendered in get_args(returns):
-        kept = tuple(a for a in get_args(returns) if a is not Rendered)
-        returns = kept[0] if len(kept) == 1 else Union[kept]  # noqa: UP007
     if mutating is None:
         mutating = http is not None and http.verb != "GET"
     return MethodSpec(

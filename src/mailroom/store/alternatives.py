@@ -3,18 +3,34 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select
 
 from mailroom.store import domains
-from mailroom.store.engine import Row, Tx
+from mailroom.store.engine import Tx
 from mailroom.store.schema import alternatives
 
 
-async def get(tx: Tx, name: str) -> Row | None:
+@dataclass(frozen=True, slots=True)
+class AlternativeRecord:
+    """An alternative name of a domain as stored."""
+
+    name: str
+    domain: str
+    comment: str
+    created_at: datetime
+
+
+_FIELDS = [alternatives.c[name] for name in AlternativeRecord.__dataclass_fields__]
+
+
+async def get(tx: Tx, name: str) -> AlternativeRecord | None:
     """One alternative domain by name, with the domain it belongs to."""
-    return await tx.first(select(alternatives).where(alternatives.c.name == name))
+    row = await tx.first(select(*_FIELDS).where(alternatives.c.name == name))
+    return AlternativeRecord(**row) if row is not None else None
 
 
 async def names_of(tx: Tx, domain: str) -> list[str]:
@@ -24,17 +40,17 @@ async def names_of(tx: Tx, domain: str) -> list[str]:
     )
 
 
-async def page(tx: Tx, domain: str, *, offset: int, limit: int) -> tuple[list[Row], int]:
+async def page(tx: Tx, domain: str, *, offset: int, limit: int) -> tuple[list[AlternativeRecord], int]:
     """The alternatives of ``domain`` ordered by name, and their total."""
     rows = await tx.all(
-        select(alternatives)
+        select(*_FIELDS)
         .where(alternatives.c.domain == domain)
         .order_by(alternatives.c.name)
         .offset(offset)
         .limit(limit)
     )
     count = select(func.count()).select_from(alternatives).where(alternatives.c.domain == domain)
-    return rows, int(await tx.scalar(count) or 0)
+    return [AlternativeRecord(**row) for row in rows], int(await tx.scalar(count) or 0)
 
 
 async def insert_alternative(tx: Tx, values: dict[str, Any]) -> None:

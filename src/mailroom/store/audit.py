@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -10,9 +11,32 @@ from sqlalchemy import func, select
 
 from mailroom.store._prepared import insert_query
 from mailroom.store.accounting_schema import audit_log as t
-from mailroom.store.engine import Row, Tx
+from mailroom.store.engine import Tx
 
 _INSERT = insert_query(t)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One entry of the audit log as stored (secrets were redacted before it was written)."""
+
+    id: int
+    at: datetime
+    principal: str
+    user_id: int | None
+    key_id: str | None
+    protocol: str
+    client_ip: str | None
+    request_id: str | None
+    method: str
+    object: str
+    target: str | None
+    domain: str | None
+    params: dict[str, Any]
+    changes: dict[str, Any] | None
+
+
+_FIELDS = [t.c[name] for name in AuditRecord.__dataclass_fields__]
 
 
 async def add(tx: Tx, values: dict[str, Any]) -> None:
@@ -31,7 +55,7 @@ async def page(
     domain: str | None = None,
     offset: int,
     limit: int,
-) -> tuple[list[Row], int]:
+) -> tuple[list[AuditRecord], int]:
     """Newest first. ``domains`` limits entries to those domains (a manager's view)."""
     conditions: list[Any] = []
     if domains is not None:
@@ -52,6 +76,6 @@ async def page(
         conditions.append(t.c.target == target)
     if domain is not None:
         conditions.append(t.c.domain == domain)
-    query = select(t).where(*conditions).order_by(t.c.id.desc()).offset(offset).limit(limit)
+    query = select(*_FIELDS).where(*conditions).order_by(t.c.id.desc()).offset(offset).limit(limit)
     count = select(func.count()).select_from(t).where(*conditions)
-    return await tx.all(query), int(await tx.scalar(count) or 0)
+    return [AuditRecord(**row) for row in await tx.all(query)], int(await tx.scalar(count) or 0)

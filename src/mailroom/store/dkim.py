@@ -6,34 +6,52 @@ that serves the API reads it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select, update
 
-from mailroom.store.engine import Row, Tx
+from mailroom.store.engine import Tx
 from mailroom.store.schema import domains
 
 
-async def public_key(tx: Tx, domain: str) -> Row | None:
-    """``{"selector", "public_key"}`` of the domain's key, or None when it has none."""
+@dataclass(frozen=True, slots=True)
+class PublicKey:
+    """A domain's DKIM selector and public key (base64 DER, as published in DNS)."""
+
+    selector: str
+    public_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    """A domain's DKIM selector and private key (PEM). Secret: kept out of ``repr``."""
+
+    selector: str
+    private_key: str = field(repr=False)
+
+
+async def public_key(tx: Tx, domain: str) -> PublicKey | None:
+    """The domain's public key, or None when it has none."""
     row = await tx.first(
         select(
             domains.c.dkim_selector.label("selector"), domains.c.dkim_public_key.label("public_key")
         ).where(domains.c.name == domain, domains.c.dkim_selector.is_not(None))
     )
-    return row
+    return PublicKey(row["selector"], row["public_key"]) if row is not None else None
 
 
-async def private_key(tx: Tx, domain: str) -> Row | None:
-    """``{"selector", "private_key"}`` (PEM) for signing mail from ``domain``; None without a key.
+async def private_key(tx: Tx, domain: str) -> SigningKey | None:
+    """The key for signing mail from ``domain``; None without a key.
 
     Secret: for the signer only, never for an API response.
     """
-    return await tx.first(
+    row = await tx.first(
         select(
             domains.c.dkim_selector.label("selector"), domains.c.dkim_private_key.label("private_key")
         ).where(domains.c.name == domain, domains.c.dkim_selector.is_not(None))
     )
+    return SigningKey(row["selector"], row["private_key"] or "") if row is not None else None
 
 
 async def set_key(

@@ -2,24 +2,42 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 
 from mailroom.store import domains
-from mailroom.store.engine import Row, Tx
+from mailroom.store.engine import Tx
 from mailroom.store.schema import relays
 
 
-async def get(tx: Tx, name: str) -> Row | None:
+@dataclass(frozen=True, slots=True)
+class RelayRecord:
+    """A relayed domain as stored."""
+
+    name: str
+    smarthost: str
+    comment: str
+    created_at: datetime
+    updated_at: datetime
+
+
+_FIELDS = [relays.c[name] for name in RelayRecord.__dataclass_fields__]
+
+
+async def get(tx: Tx, name: str) -> RelayRecord | None:
     """One relayed domain by name."""
-    return await tx.first(select(relays).where(relays.c.name == name))
+    row = await tx.first(select(*_FIELDS).where(relays.c.name == name))
+    return RelayRecord(**row) if row is not None else None
 
 
-async def page(tx: Tx, *, offset: int, limit: int) -> tuple[list[Row], int]:
+async def page(tx: Tx, *, offset: int, limit: int) -> tuple[list[RelayRecord], int]:
     """Relayed domains ordered by name, and their total."""
-    rows = await tx.all(select(relays).order_by(relays.c.name).offset(offset).limit(limit))
-    return rows, int(await tx.scalar(select(func.count()).select_from(relays)) or 0)
+    rows = await tx.all(select(*_FIELDS).order_by(relays.c.name).offset(offset).limit(limit))
+    total = int(await tx.scalar(select(func.count()).select_from(relays)) or 0)
+    return [RelayRecord(**row) for row in rows], total
 
 
 async def insert_relay(tx: Tx, values: dict[str, Any]) -> None:

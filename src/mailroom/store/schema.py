@@ -120,8 +120,8 @@ users = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     # Changed by the database itself on every insert and update (triggers of migration
-    # 0003_row_version), never by this code: the key of rendered rows kept in memory
-    # (store/json_render.py RowCache). Random, not +1, so a user deleted and created again
+    # 0003_row_version), never by this code: the key of typed records kept in memory
+    # (store/row_cache.py RowCache). Random, not +1, so a user deleted and created again
     # under the same id never repeats an (id, row_version) pair.
     Column("row_version", BigInteger, nullable=False, server_default="0"),
     sqlite_autoincrement=True,  # JMAP ids are never reused (migration 0014_jmap)

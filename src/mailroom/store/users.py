@@ -16,10 +16,10 @@ from mailroom.domain.users import User
 from mailroom.store import addresses
 from mailroom.store._prepared import PerDialect
 from mailroom.store.engine import Query, Row, Tx
-from mailroom.store.json_render import RowCache, join_rendered, model_columns, render_each, render_rows
+from mailroom.store.row_cache import RowCache, model_columns
 from mailroom.store.schema import domains, users
 
-# Without the version too: it is the cache's business (page_rendered, get_rendered), not the API's.
+# Without the version too: it is the cache's business (page, get_user), not the API's.
 _PUBLIC = [c for c in users.c if c.name not in ("password_hash", "row_version")]
 
 
@@ -47,9 +47,11 @@ async def get(tx: Tx, email: str) -> Row | None:
     return await tx.first(_GET, {"email": email})
 
 
-# Users as the API shows them, serialised without models (store/json_render.py), and kept
-# rendered in a RowCache under (id, row_version): with the cache a page fetches two values per
-# user instead of 25, and the whole rows of the users it does not hold, by id, in one statement.
+#: Users as the API shows them, by (id, row_version) (see :mod:`.row_cache`).
+UserCache = RowCache[User]
+
+# The model's fields in its order; with the cache a page fetches two values per user instead
+# of 25, and the whole rows of the users it does not hold, by id, in one statement.
 _USER_FIELDS = model_columns(User, users)
 _KEY = [users.c.id, users.c.row_version]
 # Labelled apart from the model's fields, whatever fields the model gains.
@@ -86,47 +88,48 @@ _PAGE_KEYS_IN = PerDialect(lambda d: _page(_KEY, d))
 _COUNT_IN = PerDialect(
     lambda d: select(func.count()).select_from(users).where(_among(users.c.domain, "domains", d))
 )
-_RENDER_BY_IDS = PerDialect(lambda d: select(*_KEYED_FIELDS).where(_among(users.c.id, "ids", d)))
-_RENDER_BY_IDS_IN = PerDialect(
+_FIELDS_BY_IDS = PerDialect(lambda d: select(*_KEYED_FIELDS).where(_among(users.c.id, "ids", d)))
+_FIELDS_BY_IDS_IN = PerDialect(
     lambda d: select(*_KEYED_FIELDS).where(_among(users.c.id, "ids", d), _among(users.c.domain, "domains", d))
 )
 _KEY_BY_EMAIL = Query(select(*_KEY).where(users.c.email == bindparam("email")))
-_RENDER_BY_EMAIL = Query(select(*_KEYED_FIELDS).where(users.c.email == bindparam("email")))
+_FIELDS_BY_EMAIL = Query(select(*_USER_FIELDS).where(users.c.email == bindparam("email")))
+_KEYED_BY_EMAIL = Query(select(*_KEYED_FIELDS).where(users.c.email == bindparam("email")))
 
 
-async def page_rendered(
-    tx: Tx, *, domains: Collection[str] | None, offset: int, limit: int, cache: RowCache | None = None
-) -> tuple[orjson.Fragment, int]:
-    """Users ordered by address, limited to ``domains`` unless it is None, as a JSON array of
-    :class:`User` objects (no password hash: it is not a field); and their total.
+async def page(
+    tx: Tx, *, domains: Collection[str] | None, offset: int, limit: int, cache: UserCache | None = None
+) -> tuple[list[User], int]:
+    """Users ordered by address, limited to ``domains`` unless it is None; and their total.
 
-    With ``cache``, the users it holds in their current version are not fetched again, and
-    those it lacks are fetched (one statement), rendered and kept. A user deleted between the
-    two statements is left out, as if the page had been read a moment later.
+    With ``cache``, the users it holds in their current version are not fetched again (the
+    same immutable instances come back), and those it lacks are fetched in one statement
+    and kept. A user deleted between the two statements is left out, as if the page had
+    been read a moment later.
     """
     params: dict[str, Any] = {"offset": offset, "limit": limit}
     if domains is not None:
         params["domains"] = _listed(tx, domains)
     if cache is None:
         rows = await tx.all(_PAGE_ALL if domains is None else _PAGE_IN(tx), params)
-        return render_rows(rows), await _total(tx, params)
+        return [User.model_validate(row) for row in rows], await _total(tx, params)
     # (id, row_version) tuples, as the driver gives them: they are the cache's keys.
     keys = await tx.tuples(_PAGE_KEYS_ALL if domains is None else _PAGE_KEYS_IN(tx), params)
     total = await _total(tx, params)
-    parts = list(map(cache.get, keys))
-    missing = [i for i, part in enumerate(parts) if part is None]
+    found = list(map(cache.get, keys))
+    missing = [i for i, user in enumerate(found) if user is None]
     if missing:
         params["ids"] = _listed(tx, [keys[i][0] for i in missing])
-        rows = await tx.all(_RENDER_BY_IDS(tx) if domains is None else _RENDER_BY_IDS_IN(tx), params)
+        rows = await tx.all(_FIELDS_BY_IDS(tx) if domains is None else _FIELDS_BY_IDS_IN(tx), params)
         fetched = {}
-        row_keys = _pop_keys(rows)
-        for (user_id, version), rendered in zip(row_keys, render_each(rows), strict=True):
-            fetched[user_id] = cache.put((user_id, version), rendered)
+        for row in rows:
+            key = _pop_key(row)
+            fetched[key[0]] = cache.put(key, User.model_validate(row))
         for i in missing:
-            parts[i] = fetched.get(keys[i][0])
+            found[i] = fetched.get(keys[i][0])
         if len(fetched) < len(missing):  # gone since the first statement
-            parts = [part for part in parts if part is not None]
-    return join_rendered(cast(list[bytes], parts)), total
+            found = [user for user in found if user is not None]
+    return cast(list[User], found), total
 
 
 async def _total(tx: Tx, params: dict[str, Any]) -> int:
@@ -135,27 +138,28 @@ async def _total(tx: Tx, params: dict[str, Any]) -> int:
     return int(await tx.scalar(_COUNT_IN(tx), {"domains": params["domains"]}) or 0)
 
 
-def _pop_keys(rows: list[Row]) -> list[tuple[int, int]]:
-    """The cache keys of rows selected with ``_KEYED_FIELDS``, taken out of the rows, which
-    are left with the model's fields alone."""
-    return [(row.pop("cache_id"), row.pop("cache_version")) for row in rows]
+def _pop_key(row: Row) -> tuple[int, int]:
+    """The cache key of a row selected with ``_KEYED_FIELDS``, taken out of the row, which is
+    left with the model's fields alone."""
+    return (row.pop("cache_id"), row.pop("cache_version"))
 
 
-async def get_rendered(tx: Tx, email: str, cache: RowCache) -> orjson.Fragment | None:
-    """One user as a JSON :class:`User` object, ready to embed (None when there is none),
-    from ``cache`` when it holds the user's current version; fetched, rendered and kept
-    there when not."""
+async def get_user(tx: Tx, email: str, cache: UserCache | None = None) -> User | None:
+    """One user as the API shows it (None when there is none); with ``cache``, the instance
+    it holds for the user's current version, or fetched and kept there."""
+    if cache is None:
+        row = await tx.first(_FIELDS_BY_EMAIL, {"email": email})
+        return User.model_validate(row) if row is not None else None
     keys = await tx.tuples(_KEY_BY_EMAIL, {"email": email})
     if not keys:
         return None
-    rendered = cache.get(keys[0])
-    if rendered is None:
-        rows = await tx.all(_RENDER_BY_EMAIL, {"email": email})
-        if not rows:
+    user = cache.get(keys[0])
+    if user is None:
+        row = await tx.first(_KEYED_BY_EMAIL, {"email": email})
+        if row is None:
             return None
-        (row_key,) = _pop_keys(rows)
-        rendered = cache.put(row_key, render_each(rows)[0])
-    return orjson.Fragment(rendered)
+        user = cache.put(_pop_key(row), User.model_validate(row))
+    return user
 
 
 async def count(tx: Tx, domain: str) -> int:

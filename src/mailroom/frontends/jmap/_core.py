@@ -169,7 +169,6 @@ class Processor:
             headers=headers,
             request_id=headers.get("x-request-id"),
             extra={"jmap": request},
-            fragments=False,
         )
         try:
             result = await self.runner.invoke(spec.registry_name, resolved, principal, info)

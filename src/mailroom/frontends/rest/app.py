@@ -23,6 +23,7 @@ from mailroom.frontends.http_body import JSON, parse_json_body, read_body
 from mailroom.frontends.rest.conditional import PARAM as IF_VERSION
 from mailroom.frontends.rest.conditional import apply_if_match
 from mailroom.frontends.rest.problems import problem_response, unexpected_error_response
+from mailroom.frontends.rest.records import RecordJSON
 from mailroom.frontends.rest.request import ApiRequest
 from mailroom.frontends.rest.router import RegistryRouter
 from mailroom.registry import CallInfo, Download, MethodSpec, Upload
@@ -168,7 +169,7 @@ def deprecation_header(deprecated: str) -> str:
     return f"@{int(when.timestamp())}"
 
 
-def make_endpoint(mailroom: Mailroom, spec: MethodSpec) -> Endpoint:
+def make_endpoint(mailroom: Mailroom, spec: MethodSpec, records: RecordJSON | None = None) -> Endpoint:
     assert spec.http is not None
     binding = spec.http
     body_param = spec.body_param
@@ -206,7 +207,7 @@ def make_endpoint(mailroom: Mailroom, spec: MethodSpec) -> Endpoint:
             client_ip=principal.client_ip or request.client_ip,
             headers=request.headers,
             request_id=request.headers.get("x-request-id"),
-            fragments=True,
+            serialise=records,
         )
         result = await runner.invoke(spec.name, params, principal, info)
         headers = {**deprecation, **info.response_headers}
@@ -235,9 +236,10 @@ def _disposition(filename: str) -> str:
 def registry_router(mailroom: Mailroom) -> RegistryRouter:
     """Every method with an HTTP binding that REST may reach, under ``/api/v1``."""
     router = RegistryRouter(API_PREFIX)
+    records = RecordJSON(mailroom.settings.render_cache_entries)
     for spec in mailroom.registry.visible("rest"):
         if spec.http is not None:
-            router.add(spec.http.verb, spec.http.path, make_endpoint(mailroom, spec))
+            router.add(spec.http.verb, spec.http.path, make_endpoint(mailroom, spec, records))
     return router
 
 

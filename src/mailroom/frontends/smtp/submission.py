@@ -76,8 +76,7 @@ class SubmissionHandler:
     def __init__(self, mailroom: Mailroom) -> None:
         self.mailroom = mailroom
         self.max_recipients = mailroom.settings.max_recipients
-        runtime = mailroom.runtime
-        self.limit = SendingLimit.for_runtime(mailroom.settings, runtime.clock, runtime.extras)
+        self.limit = SendingLimit.for_runtime(mailroom.runtime)
 
     async def _invoke(self, name: str, params: dict[str, Any], session: Any) -> Any:
         info = CallInfo(protocol="submission", client_ip=_peer_ip(session))

@@ -41,7 +41,7 @@ async def _check_domain(tx: Tx, address: str, domain: str, kind: str | None) -> 
         raise NotFound.of("domain", domain)
     if kind == "alternative":
         alternative = await alternatives.get(tx, domain)
-        owner = alternative["domain"] if alternative else "its domain"
+        owner = alternative.domain if alternative else "its domain"
         reason = f"{domain} is an alternative name of {owner}: create the alias in {owner}, it covers both"
         raise InvalidParams([FieldError("alias.address", reason)])
     if kind == "relay":

@@ -20,7 +20,7 @@ async def list_alternatives(
     async with ctx.rt.db.read() as tx:
         await load_domain(tx, domain)
         rows, total = await store.page(tx, domain, offset=offset, limit=limit)
-    items = [Alternative.model_validate(r) for r in rows]
+    items = [Alternative.model_validate(r, from_attributes=True) for r in rows]
     return Page[Alternative](items=items, total=total, offset=offset, limit=limit)
 
 
@@ -39,8 +39,8 @@ async def create_alternative(ctx: Context, domain: DomainName, alternative: Alte
         await check_name_free(tx, alternative.name)
         values = alternative.model_dump() | {"domain": domain, "created_at": ctx.rt.clock.now()}
         await store.insert_alternative(tx, values)
-        row = await store.get(tx, alternative.name)
-    return Alternative.model_validate(row)
+        record = await store.get(tx, alternative.name)
+    return Alternative.model_validate(record, from_attributes=True)
 
 
 @api.method(

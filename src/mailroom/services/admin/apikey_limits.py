@@ -35,7 +35,6 @@ async def set_limits(ctx: Context, id: str, limits: KeyLimits) -> KeyLimits:
         if await apikeys.get(tx, id) is None:
             raise NotFound.of("API key", id)
         await keylimits.replace(tx, id, limits.model_dump()["limits"], ctx.rt.clock.now())
-    limiter = ctx.rt.extras.get("ratelimiter")
-    if limiter is not None:
-        limiter.forget_key(id)
+    if ctx.rt.accounting is not None:
+        ctx.rt.accounting.rate_limits.forget_key(id)
     return limits

@@ -54,5 +54,8 @@ async def list_entries(
             limit=limit,
         )
     return Page[AuditEntry](
-        items=[AuditEntry.model_validate(r) for r in rows], total=total, offset=offset, limit=limit
+        items=[AuditEntry.model_validate(r, from_attributes=True) for r in rows],
+        total=total,
+        offset=offset,
+        limit=limit,
     )

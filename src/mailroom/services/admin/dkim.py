@@ -77,8 +77,8 @@ async def _records(ctx: Context, tx: Tx, domain: str) -> list[DnsRecord]:
         domain,
         await alternatives.names_of(tx, domain),
         mail_host=settings.hostname,
-        dkim_selector=key["selector"] if key else None,
-        dkim_public_b64=key["public_key"] if key else None,
+        dkim_selector=key.selector if key else None,
+        dkim_public_b64=key.public_key if key else None,
         dmarc_rua=rua,
         dmarc_ruf=ruf,
         dmarc_policy=settings.dmarc_policy,
@@ -103,13 +103,13 @@ async def _key_info(ctx: Context, tx: Tx, domain: str) -> DkimKeyInfo:
     key = await store.public_key(tx, domain)
     if key is None:
         raise _no_key(domain)
-    name = dkim_record_name(domain, key["selector"])
+    name = dkim_record_name(domain, key.selector)
     (record,) = [r for r in await _records(ctx, tx, domain) if r.name == name and r.type == "TXT"]
     return DkimKeyInfo(
         domain=domain,
-        selector=key["selector"],
-        bits=key_bits(key["public_key"]),
-        public_key=key["public_key"],
+        selector=key.selector,
+        bits=key_bits(key.public_key),
+        public_key=key.public_key,
         record_name=record.name,
         record_value=record.value,
     )

@@ -34,7 +34,7 @@ async def check_may_grant(tx: Tx, principal: Principal, address: str) -> None:
     kind = await domains_store.name_kind(tx, domain)
     if kind == "alternative":
         alternative = await alternatives_store.get(tx, domain)
-        domain = str(alternative["domain"]) if alternative else domain
+        domain = alternative.domain if alternative else domain
     elif kind != "domain":
         raise Forbidden(
             f"only global administrators may grant addresses outside our domains ({domain})",

@@ -26,7 +26,7 @@ async def list_managers(
     async with ctx.rt.db.read() as tx:
         await load_domain(tx, domain)
         rows, total = await store.page(tx, domain, offset=offset, limit=limit)
-    items = [DomainManager.model_validate(r) for r in rows]
+    items = [DomainManager.model_validate(r, from_attributes=True) for r in rows]
     return Page[DomainManager](items=items, total=total, offset=offset, limit=limit)
 
 
@@ -43,8 +43,8 @@ async def create_manager(ctx: Context, domain: DomainName, manager: ManagerCreat
         if await store.get(tx, domain, user["id"]) is not None:
             raise Conflict(f"{manager.email} already manages {domain}", email=manager.email, domain=domain)
         await store.insert_manager(tx, domain, user["id"], ctx.rt.clock.now())
-        row = await store.get(tx, domain, user["id"])
-    return DomainManager.model_validate(row)
+        record = await store.get(tx, domain, user["id"])
+    return DomainManager.model_validate(record, from_attributes=True)
 
 
 @api.method("admin.managers.delete", http=DELETE("/domains/{domain}/managers/{email}"), access=Admin())

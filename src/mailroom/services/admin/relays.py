@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from mailroom.domain.names import DomainName
 from mailroom.domain.paging import DEFAULT_LIMIT, Limit, Offset, Page
 from mailroom.domain.relays import Relay, RelayCreate, RelayUpdate
@@ -15,11 +13,15 @@ from mailroom.store import relays as store
 from mailroom.store.engine import Tx
 
 
-async def _load(tx: Tx, name: str) -> dict[str, Any]:
-    row = await store.get(tx, name)
-    if row is None:
+async def _load(tx: Tx, name: str) -> store.RelayRecord:
+    record = await store.get(tx, name)
+    if record is None:
         raise NotFound.of("relay", name)
-    return row
+    return record
+
+
+def _shown(record: store.RelayRecord) -> Relay:
+    return Relay.model_validate(record, from_attributes=True)
 
 
 @api.method("admin.relays.list", http=GET("/relays"), access=Admin())
@@ -27,14 +29,14 @@ async def list_relays(ctx: Context, offset: Offset = 0, limit: Limit = DEFAULT_L
     """List relayed domains by name."""
     async with ctx.rt.db.read() as tx:
         rows, total = await store.page(tx, offset=offset, limit=limit)
-    return Page[Relay](items=[Relay.model_validate(r) for r in rows], total=total, offset=offset, limit=limit)
+    return Page[Relay](items=[_shown(r) for r in rows], total=total, offset=offset, limit=limit)
 
 
 @api.method("admin.relays.get", http=GET("/relays/{name}"), access=Admin())
 async def get_relay(ctx: Context, name: DomainName) -> Relay:
     """Show one relayed domain."""
     async with ctx.rt.db.read() as tx:
-        return Relay.model_validate(await _load(tx, name))
+        return _shown(await _load(tx, name))
 
 
 @api.method("admin.relays.create", http=POST("/relays", status=201), access=Admin())
@@ -47,8 +49,8 @@ async def create_relay(ctx: Context, relay: RelayCreate) -> Relay:
     async with ctx.rt.db.write() as tx:
         await check_name_free(tx, relay.name)
         await store.insert_relay(tx, relay.model_dump() | {"created_at": now, "updated_at": now})
-        row = await _load(tx, relay.name)
-    return Relay.model_validate(row)
+        record = await _load(tx, relay.name)
+    return _shown(record)
 
 
 @api.method("admin.relays.update", http=PATCH("/relays/{name}"), access=Admin())
@@ -59,8 +61,8 @@ async def update_relay(ctx: Context, name: DomainName, changes: RelayUpdate) -> 
         await _load(tx, name)
         if values:
             await store.update_relay(tx, name, values | {"updated_at": ctx.rt.clock.now()})
-        row = await _load(tx, name)
-    return Relay.model_validate(row)
+        record = await _load(tx, name)
+    return _shown(record)
 
 
 @api.method("admin.relays.delete", http=DELETE("/relays/{name}"), access=Admin())

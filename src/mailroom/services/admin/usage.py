@@ -55,7 +55,7 @@ async def report(
         raise InvalidParams([FieldError("from", "must be before 'to'")])
     if end - start > MAX_SPAN:
         raise InvalidParams([FieldError("from", f"a report spans at most {MAX_SPAN.days} days")])
-    recorder = recorder_of(ctx.rt.extras)
+    recorder = recorder_of(ctx.rt)
     if recorder is not None:
         await recorder.flush()  # this process's newest counts
     p = ctx.principal

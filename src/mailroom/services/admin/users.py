@@ -26,14 +26,13 @@ from mailroom.domain.users import (
     rule_errors,
 )
 from mailroom.errors import Conflict, FieldError, Forbidden, InvalidParams, LimitExceeded, NotFound
-from mailroom.registry import DELETE, GET, PATCH, POST, Context, Manager, Owner, Rendered
+from mailroom.registry import DELETE, GET, PATCH, POST, Context, Manager, Owner
 from mailroom.runtime import Runtime
 from mailroom.services.admin._api import api
 from mailroom.store import addresses
 from mailroom.store import domains as domains_store
 from mailroom.store import users as store
 from mailroom.store.engine import Tx
-from mailroom.store.json_render import RowCache
 
 ADDRESS_HOLDER = {"user": "a user", "alias": "an alias"}
 #: Fields only global administrators may set: a domain manager could otherwise make someone
@@ -122,10 +121,13 @@ async def hash_password(ctx: Context, password: SecretStr) -> str:
     return await asyncio.to_thread(ctx.rt.passwords.hash, password.get_secret_value())
 
 
+_UserPage = Page[User]  # parametrised once, not per call
+
+
 @api.method("admin.users.list", http=GET("/users"), access=Manager("domain"))
 async def list_users(
     ctx: Context, domain: DomainName | None = None, offset: Offset = 0, limit: Limit = DEFAULT_LIMIT
-) -> Page[User] | Rendered:
+) -> Page[User]:
     """List users by address: every user for admins, the users of their domains for managers.
 
     ``domain`` limits the list to one domain; a domain the caller does not manage is
@@ -140,36 +142,28 @@ async def list_users(
             only = [domain]
         else:
             only = None if p.is_admin else p.managed_domains
-        # Rows straight to JSON (store/json_render.py): no model per user on the admin
-        # API's longest common answer, and most rows not even fetched (rendered_users).
-        items, total = await store.page_rendered(
-            tx, domains=only, offset=offset, limit=limit, cache=rendered_users(ctx.rt)
+        items, total = await store.page(
+            tx, domains=only, offset=offset, limit=limit, cache=user_cache(ctx.rt)
         )
-    return Rendered({"items": items, "total": total, "offset": offset, "limit": limit})
+    return Page[User].model_construct(items=items, total=total, offset=offset, limit=limit)
 
 
 @api.method("admin.users.get", http=GET("/users/{email}"), access=Owner("email"))
-async def get_user(ctx: Context, email: EmailAddress) -> User | Rendered:
+async def get_user(ctx: Context, email: EmailAddress) -> User:
     """Show one user: to themselves, to managers of their domain and to admins."""
-    cache = rendered_users(ctx.rt)
     async with ctx.rt.db.read() as tx:
-        if cache is None:
-            return User.model_validate(await load_user(tx, email))
-        rendered = await store.get_rendered(tx, email, cache)
-    if rendered is None:
+        user = await store.get_user(tx, email, user_cache(ctx.rt))
+    if user is None:
         raise NotFound.of("user", email)
-    return Rendered(rendered)
+    return user
 
 
-_RENDERED_USERS = "mailroom.admin.users.rendered"
-
-
-def rendered_users(rt: Runtime) -> RowCache | None:
-    """This process's users rendered as JSON, shared by list and get (setting
+def user_cache(rt: Runtime) -> store.UserCache | None:
+    """This process's users by row version, shared by list and get (setting
     ``render_cache_entries``; None when it is 0). Made on first use."""
-    cache: RowCache | None = rt.extras.get(_RENDERED_USERS)
+    cache = rt.user_cache
     if cache is None and rt.settings.render_cache_entries > 0:
-        cache = rt.extras[_RENDERED_USERS] = RowCache(rt.settings.render_cache_entries)
+        cache = rt.user_cache = store.UserCache(rt.settings.render_cache_entries)
     return cache
 
 

@@ -8,6 +8,6 @@ from mailroom.registry import Context
 
 
 def authenticator_of(ctx: Context) -> Authenticator:
-    authenticator = ctx.rt.extras["authenticator"]
-    assert isinstance(authenticator, Authenticator)
+    authenticator = ctx.rt.authenticator
+    assert authenticator is not None, "bootstrap.start sets the authenticator"
     return authenticator

@@ -31,8 +31,8 @@ async def get_client_config(ctx: Context, domain: DomainName) -> ClientConfig:
         kind = await domains.name_kind(tx, domain)
         home = domain
         if kind == "alternative":
-            row = await alternatives.get(tx, domain)
-            home = row["domain"] if row else domain
+            alternative = await alternatives.get(tx, domain)
+            home = alternative.domain if alternative else domain
         elif kind != "domain":
             raise NotFound.of("domain", domain)
     settings = ctx.rt.settings

@@ -30,14 +30,10 @@ class MapAnswer(BaseModel):
     value: str = ""
 
 
-_SENDING_LIMIT_KEY = "mail.maps.sending_limit"
-
-
 def _sending_limit(ctx: Context) -> SendingLimit:
-    limit = ctx.rt.extras.get(_SENDING_LIMIT_KEY)
-    if not isinstance(limit, SendingLimit):
-        limit = SendingLimit.for_runtime(ctx.rt.settings, ctx.rt.clock, ctx.rt.extras)
-        ctx.rt.extras[_SENDING_LIMIT_KEY] = limit
+    limit = ctx.rt.sending_limit
+    if limit is None:
+        limit = ctx.rt.sending_limit = SendingLimit.for_runtime(ctx.rt)
     return limit
 
 

@@ -3,12 +3,12 @@
 Revision ID: 0003_row_version
 Revises: 0002_fulltext
 
-The key under which a worker keeps a user rendered as JSON (store/json_render.py
-``RowCache``). The database maintains it, so no code path (the admin API, a password change,
-mail delivery moving ``quota_bytes_used``, another process, a hand-made UPDATE) can forget
-it. Random rather than +1: SQLite gives a user created after a delete the largest id again,
-and a counter restarting at the same value would repeat an (id, row_version) pair whose
-rendering another worker still holds.
+The key under which a worker keeps a user's typed record (store/row_cache.py ``RowCache``;
+it began as a cache of users rendered as JSON). The database maintains it, so no code path
+(the admin API, a password change, mail delivery moving ``quota_bytes_used``, another
+process, a hand-made UPDATE) can forget it. Random rather than +1: SQLite gives a user
+created after a delete the largest id again, and a counter restarting at the same value
+would repeat an (id, row_version) pair whose record another worker still holds.
 
 SQLite: ``ADD COLUMN`` with a constant default (SQLite refuses a non-constant one), then
 triggers. Not batch mode: recreating ``users`` with foreign keys on would cascade-delete

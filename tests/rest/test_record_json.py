@@ -1,9 +1,9 @@
-"""Rows serialised straight to JSON (store/json_render.py) say exactly what the model says.
+"""Users' JSON kept by identity in the REST front-end (frontends/rest/records.py) says exactly
+what the model's ordinary serialisation says.
 
-``admin.users.list`` serialises rows without building a ``User`` per row; ``admin.users.get``
-goes through the model. For users with awkward values (text that needs escaping, dates,
-fractions of seconds and none, floats, lists) the two must agree, over REST and in-process,
-on whichever database the suite runs on.
+For users with awkward values (text that needs escaping, dates, fractions of seconds and
+none, floats, lists), a page and a single user over REST (memoised) must equal what the
+model writes, in-process and on whichever database the suite runs on.
 """
 
 from __future__ import annotations
@@ -15,12 +15,14 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, TypeAdapter
 from sqlalchemy import Column, Integer, MetaData, String, Table
 
 from mailroom.clock import FakeClock
+from mailroom.domain.paging import Page
 from mailroom.domain.users import User
-from mailroom.store.json_render import model_columns, render_rows
+from mailroom.frontends.rest.records import RecordJSON
+from mailroom.store.row_cache import model_columns
 from tests.conftest import Actor
 
 pytestmark = pytest.mark.anyio
@@ -123,30 +125,66 @@ def test_model_columns_need_every_field_as_a_column_under_its_own_name() -> None
         model_columns(Missing, table)
 
 
-def test_render_rows_writes_what_pydantic_writes() -> None:
-    class Row(BaseModel):
-        at: datetime
-        day: date | None
-        flag: bool
-        score: float
-        names: list[str]
+class Record(BaseModel):
+    model_config = ConfigDict(frozen=True)
 
-    rows = [
-        {
-            "at": datetime(2026, 5, 6, 7, 8, 9, tzinfo=UTC),
-            "day": None,
-            "flag": True,
-            "score": 0.1,
-            "names": ["x"],
-        },
-        {
-            "at": datetime(2026, 5, 6, 7, 8, 9, 5, tzinfo=UTC),
-            "day": date(2026, 1, 31),
-            "flag": False,
-            "score": 1e-7,
-            "names": ["é", '"q"'],
-        },
-    ]
-    rendered = orjson.dumps({"items": render_rows(rows)})
-    expected = orjson.dumps({"items": [Row.model_validate(r).model_dump(mode="json") for r in rows]})
-    assert rendered == expected
+    at: datetime
+    day: date | None
+    flag: bool
+    score: float
+    names: list[str]
+
+
+class Loose(BaseModel):
+    name: str
+
+
+RECORDS = [
+    Record(at=datetime(2026, 5, 6, 7, 8, 9, tzinfo=UTC), day=None, flag=True, score=0.1, names=["x"]),
+    Record(
+        at=datetime(2026, 5, 6, 7, 8, 9, 5, tzinfo=UTC),
+        day=date(2026, 1, 31),
+        flag=False,
+        score=1e-7,
+        names=["é", '"q"'],
+    ),
+]
+
+
+def test_record_json_writes_what_the_adapter_writes() -> None:
+    records = RecordJSON(10)
+    adapter: TypeAdapter[Any] = TypeAdapter(Page[Record])
+    page = Page[Record](items=RECORDS, total=7, offset=1, limit=2)
+    expected = orjson.dumps(adapter.dump_python(page, mode="json", by_alias=True))
+    for _ in range(2):  # filling the memo, then from it
+        assert orjson.dumps(records(page, adapter)) == expected
+    assert len(records._json) == len(records._held) == 2
+    one: TypeAdapter[Any] = TypeAdapter(Record)
+    assert orjson.dumps(records(RECORDS[1], one)) == orjson.dumps(one.dump_python(RECORDS[1], mode="json"))
+    # What is not a frozen model goes the ordinary way, memo or not.
+    loose: TypeAdapter[Any] = TypeAdapter(Page[Loose])
+    plain = Page[Loose](items=[Loose(name="a")], total=1, offset=0, limit=1)
+    assert records(plain, loose) == loose.dump_python(plain, mode="json")
+    assert records([1, 2], TypeAdapter(list[int])) == [1, 2]
+    assert len(records._json) == len(records._held) == 2
+
+
+def test_record_json_keeps_at_most_its_entries_and_none_when_off() -> None:
+    records = RecordJSON(1)
+    adapter: TypeAdapter[Any] = TypeAdapter(Record)
+    for record in RECORDS:
+        records(record, adapter)
+    assert list(records._held.values()) == [RECORDS[1]]
+    off = RecordJSON(0)
+    assert off(RECORDS[0], adapter) == adapter.dump_python(RECORDS[0], mode="json")
+    assert off._json == {}
+
+
+def test_page_has_the_fields_record_json_writes() -> None:
+    """RecordJSON writes a page's fields by name: a field added to Page must be added there."""
+    assert list(Page.model_fields) == ["items", "total", "offset", "limit"]
+
+
+def test_users_cannot_change_once_made() -> None:
+    """The memo is sound only while a record cannot change under it."""
+    assert User.model_config.get("frozen") is True
