@@ -90,7 +90,7 @@ export interface Who {
 
 export const session = {
   current: () => request<Who | undefined>("GET", "/web/session"),
-  login: (body: { username: string; password: string } | { api_key: string }) =>
+  login: (body: { username: string; password: string; otp?: string } | { api_key: string }) =>
     request<Who & { csrf_token: string }>("POST", "/web/session", body),
   logout: () => request<void>("DELETE", "/web/session"),
 };

@@ -97,6 +97,8 @@ def session_routes(mailroom: Mailroom) -> list[BaseRoute]:
             token, max_age, expires = key, None, None
         else:
             params = {"username": body.get("username"), "password": body.get("password")}
+            if body.get("otp") is not None:  # the second factor (401 otp_required without it)
+                params["otp"] = body["otp"]
             anonymous = mailroom.authenticator.anonymous(ip)
             info = call_info(request)
             result = await mailroom.runner.invoke("mail.sessions.login", params, anonymous, info)
