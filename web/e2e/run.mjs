@@ -28,7 +28,8 @@ const browser = await chromium.launch({
 
 const problems = []; // console errors, CSP violations, other-origin requests, page errors
 const figures = {};
-const expectedErrors = {}; // page name -> console errors a step provokes, each allowed once
+const expectedErrors = {};
+let carolPage; // page name -> console errors a step provokes, each allowed once
 
 async function newPage(name, viewport = { width: 1360, height: 860 }) {
   const context = await browser.newContext({ viewport, colorScheme: "light" });
@@ -271,7 +272,48 @@ await step("two-step sign-in: set up with the QR code, sign in with a recovery c
   await page.getByTestId("totp-start").waitFor({ timeout: T });
   const r = await apiCall(page, "GET", "/me/totp");
   expect(r.body.enabled === false, `TOTP after turning it off: ${JSON.stringify(r.body)}`);
-  await context.close();
+  // On again, for the administrator to reset (next step).
+  await page.getByTestId("totp-start").click();
+  const again = (await page.getByTestId("totp-secret").textContent()).replace(/\s/g, "");
+  await page.getByTestId("totp-code").fill(totpCode(again));
+  await page.getByTestId("totp-confirm").click();
+  await page.getByTestId("totp-status").waitFor({ timeout: T });
+  carolPage = page;
+});
+
+await step("admin: send-as identities, resetting a user's two-step sign-in, usage by method and day", async () => {
+  const { page } = admin;
+  await page.getByTestId("nav-users").click();
+  await page.locator('[data-testid="user-row"][data-email="alice@example.org"] button', { hasText: "Edit" }).click();
+  await page.getByTestId("identity-address").fill("sales@example.org");
+  await page.getByTestId("identity-add").click();
+  const row = page.locator('[data-testid="identity-row"][data-address="sales@example.org"]');
+  await row.waitFor({ timeout: T });
+  const listed = await apiCall(page, "GET", "/users/alice@example.org/identities");
+  expect(listed.body.items.some((i) => i.address === "sales@example.org"), `identities: ${JSON.stringify(listed.body)}`);
+  await shot(page, "admin-user-identities");
+  await page.getByTestId("identity-address").fill("info@example.org");
+  await page.getByTestId("identity-add").click();
+  await page.locator('[data-testid="identity-row"][data-address="info@example.org"]').waitFor({ timeout: T });
+  await page.locator('[data-testid="identity-row"][data-address="info@example.org"]').getByRole("button", { name: "Remove" }).click();
+  await page.locator('[data-testid="identity-row"][data-address="info@example.org"]').waitFor({ state: "detached", timeout: T });
+  await page.keyboard.press("Escape");
+  // carol's second factor, taken away by the administrator.
+  await page.locator('[data-testid="user-row"][data-email="carol@other.example"] button', { hasText: "Edit" }).click();
+  page.once("dialog", (d) => d.accept());
+  await page.getByTestId("user-reset-totp").click();
+  await page.getByTestId("toast").filter({ hasText: "Two-step sign-in reset" }).waitFor({ timeout: T });
+  await page.keyboard.press("Escape");
+  const status = await apiCall(carolPage, "GET", "/me/totp");
+  expect(status.body.enabled === false, `carol's TOTP after the reset: ${JSON.stringify(status.body)}`);
+  await carolPage.context().close();
+  // Usage: one row per method, with its calls per day.
+  await page.getByTestId("nav-usage").click();
+  await page.locator('[data-testid="usage-row"][data-method="admin.users.list"]').waitFor({ timeout: T });
+  const bars = await page.locator('[data-testid="usage-row"][data-method="admin.users.list"] svg rect').count();
+  expect(bars === 14, `${bars} day bars for 14 days`);
+  await shot(page, "admin-usage");
+  await accessible(page, "admin usage");
 });
 
 // -- webmail ----------------------------------------------------------------------------------------

@@ -145,6 +145,9 @@ function UserEdit(props: { user: User; onClose: () => void }) {
   const remove = async () => {
     if (confirm(`Delete ${u.email} and all of its mail?`) && (await attempt(() => api.del(path), "User deleted"))) props.onClose();
   };
+  const resetTotp = async () => {
+    if (confirm(`Turn two-step sign-in off for ${u.email}?`)) await attempt(() => api.del(`${path}/totp`), "Two-step sign-in reset");
+  };
   return (
     <Modal title={u.email} onClose={props.onClose}>
       <form class="form-grid" onSubmit={save}>
@@ -173,6 +176,59 @@ function UserEdit(props: { user: User; onClose: () => void }) {
           <button type="button" class="danger" onClick={remove}>Delete user</button>
         </div>
       </form>
+      <Identities email={u.email} />
+      <h3>Two-step sign-in</h3>
+      <p class="muted small">If {u.email} lost their authenticator app and recovery codes, take the second factor away:
+        the password alone signs in from the next login, and they can set it up again.</p>
+      <button type="button" class="danger" onClick={resetTotp} data-testid="user-reset-totp">Reset two-step sign-in</button>
     </Modal>
+  );
+}
+
+interface Identity {
+  user: string;
+  address: string;
+  display_name: string;
+  created_at: string;
+}
+
+/** The addresses a user may send as (besides their own): list, add, remove. */
+function Identities(props: { email: string }) {
+  const path = `/users/${encodeURIComponent(props.email)}/identities`;
+  const list = usePage<Identity>(path, {}, 100);
+  const [address, setAddress] = useState("");
+  const [name, setName] = useState("");
+  const add = async (e: Event) => {
+    e.preventDefault();
+    if (await attempt(() => api.post(path, { address: address.trim(), display_name: name }), `${props.email} may send as ${address.trim()}`)) {
+      setAddress("");
+      setName("");
+      list.reload();
+    }
+  };
+  const remove = async (i: Identity) => {
+    if (await attempt(() => api.del(`${path}/${encodeURIComponent(i.address)}`), `Removed ${i.address}`)) list.reload();
+  };
+  return (
+    <section data-testid="identities">
+      <h3>Send as</h3>
+      <table>
+        <tbody>
+          {list.page?.items.map((i) => (
+            <tr key={i.address} data-testid="identity-row" data-address={i.address}>
+              <td><strong>{i.address}</strong>{i.display_name && <div class="muted small">{i.display_name}</div>}</td>
+              <td class="actions"><button type="button" class="danger" onClick={() => remove(i)}>Remove</button></td>
+            </tr>
+          ))}
+          {list.page?.items.length === 0 && <tr><td class="muted">Only their own address.</td></tr>}
+        </tbody>
+      </table>
+      <form class="inline-form" onSubmit={add} aria-label="New send-as address">
+        <label>Address<input type="email" value={address} required onInput={(e) => setAddress(e.currentTarget.value)}
+          placeholder="support@example.org" data-testid="identity-address" /></label>
+        <label>Name<input value={name} onInput={(e) => setName(e.currentTarget.value)} placeholder="Support" /></label>
+        <button type="submit" data-testid="identity-add">Add</button>
+      </form>
+    </section>
   );
 }
