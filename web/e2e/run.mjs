@@ -177,6 +177,13 @@ await step("admin creates two domains", async () => {
   await shot(page, "admin-domains");
   await page.locator('[data-testid="domain-row"][data-domain="example.org"] button', { hasText: "Manage" }).click();
   await page.locator("table.dns tbody tr").first().waitFor({ timeout: T });
+  // The live check (the test's loopback DNS server publishes the MX only).
+  await page.getByTestId("dns-check").click();
+  await page.getByTestId("dns-check-summary").waitFor({ timeout: T });
+  const mx = page.locator('[data-testid="dns-row"][data-name="example.org."][data-type="MX"] [data-testid="dns-status"]');
+  expect((await mx.getAttribute("data-status")) === "ok", `MX check: ${await mx.textContent()}`);
+  const statuses = await page.getByTestId("dns-status").evaluateAll((cells) => cells.map((c) => c.dataset.status));
+  expect(statuses.filter((x) => x === "missing").length === statuses.length - 1, `DNS check statuses: ${statuses}`);
   await shot(page, "admin-domain-dns");
   await page.keyboard.press("Escape");
 });

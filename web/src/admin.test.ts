@@ -20,3 +20,20 @@ describe("usage by method and day", () => {
     expect(out[0].calls).toBe(10);
   });
 });
+
+import { checkSummary, findCheck, type DnsCheck } from "./admin/Domains";
+
+describe("DNS check", () => {
+  const c = (name: string, status: DnsCheck["status"], expected = "v"): DnsCheck =>
+    ({ name, type: "TXT", expected, found: [], status, detail: "" });
+  it("summarises the statuses", () => {
+    expect(checkSummary([c("a.", "ok"), c("b.", "missing"), c("c.", "different"), c("d.", "error")]))
+      .toBe("1 of 4 published, 1 different, 1 missing, 1 without an answer");
+    expect(checkSummary([c("a.", "ok")])).toBe("1 of 1 published");
+  });
+  it("finds the check of a record by name, type and value", () => {
+    const checks = [c("x.", "ok", "one"), c("x.", "missing", "two")];
+    expect(findCheck(checks, { name: "x.", type: "TXT", value: "two" })?.status).toBe("missing");
+    expect(findCheck(checks, { name: "x.", type: "MX", value: "two" })).toBeUndefined();
+  });
+});
