@@ -199,6 +199,15 @@ await step("admin creates users", async () => {
   }
   await shot(page, "admin-users");
   await accessible(page, "admin users");
+  // Sorted by the server: a click on Address sorts descending.
+  const [sorted] = await Promise.all([
+    page.waitForResponse((r) => r.url().includes("/api/v1/users?") && r.url().includes("sort=-email")),
+    page.getByTestId("sort-email").click(),
+  ]);
+  expect(sorted.ok(), `sorted users: ${sorted.status()}`);
+  await page.locator('[data-testid="user-row"]').first().and(page.locator('[data-email="carol@other.example"]')).waitFor({ timeout: T });
+  await page.getByTestId("sort-email").click();
+  await page.locator('[data-testid="user-row"]').first().and(page.locator('[data-email="alice@example.org"]')).waitFor({ timeout: T });
   const r = await apiCall(page, "POST", "/domains/example.org/managers", { email: "alice@example.org" });
   expect(r.status === 201, `making alice a manager: ${r.status} ${JSON.stringify(r.body)}`);
 });

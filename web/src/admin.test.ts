@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { lastDays, usageByMethod } from "./admin/Usage";
+import { checkSummary, findCheck, type DnsCheck } from "./admin/Domains";
+import { nextSort } from "./admin/hooks";
 
 describe("usage by method and day", () => {
   it("lists the last days, oldest first", () => {
@@ -21,8 +23,6 @@ describe("usage by method and day", () => {
   });
 });
 
-import { checkSummary, findCheck, type DnsCheck } from "./admin/Domains";
-
 describe("DNS check", () => {
   const c = (name: string, status: DnsCheck["status"], expected = "v"): DnsCheck =>
     ({ name, type: "TXT", expected, found: [], status, detail: "" });
@@ -35,5 +35,14 @@ describe("DNS check", () => {
     const checks = [c("x.", "ok", "one"), c("x.", "missing", "two")];
     expect(findCheck(checks, { name: "x.", type: "TXT", value: "two" })?.status).toBe("missing");
     expect(findCheck(checks, { name: "x.", type: "MX", value: "two" })).toBeUndefined();
+  });
+});
+
+describe("server-side sorting", () => {
+  it("a header click sorts ascending, then descending, then ascending", () => {
+    expect(nextSort("", "name")).toBe("name");
+    expect(nextSort("name", "name")).toBe("-name");
+    expect(nextSort("-name", "name")).toBe("name");
+    expect(nextSort("-created_at", "name")).toBe("name");
   });
 });

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from mailroom.store._prepared import insert_query
 from mailroom.store.accounting_schema import audit_log as t
 from mailroom.store.engine import Row, Tx
+from mailroom.store.sorting import order_by
 
 _INSERT = insert_query(t)
 
@@ -31,8 +32,9 @@ async def page(
     domain: str | None = None,
     offset: int,
     limit: int,
+    sort: str = "-at",
 ) -> tuple[list[Row], int]:
-    """Newest first. ``domains`` limits entries to those domains (a manager's view)."""
+    """Newest first (or by ``sort``). ``domains`` limits entries to those domains (a manager's view)."""
     conditions: list[Any] = []
     if domains is not None:
         conditions.append(t.c.domain.in_(list(domains)))
@@ -52,6 +54,7 @@ async def page(
         conditions.append(t.c.target == target)
     if domain is not None:
         conditions.append(t.c.domain == domain)
-    query = select(t).where(*conditions).order_by(t.c.id.desc()).offset(offset).limit(limit)
+    terms = order_by(t.c, sort, t.c.id)
+    query = select(t).where(*conditions).order_by(*terms).offset(offset).limit(limit)
     count = select(func.count()).select_from(t).where(*conditions)
     return await tx.all(query), int(await tx.scalar(count) or 0)

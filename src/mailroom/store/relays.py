@@ -9,6 +9,7 @@ from sqlalchemy import delete, func, insert, select, update
 from mailroom.store import domains
 from mailroom.store.engine import Row, Tx
 from mailroom.store.schema import relays
+from mailroom.store.sorting import order_by
 
 
 async def get(tx: Tx, name: str) -> Row | None:
@@ -16,9 +17,10 @@ async def get(tx: Tx, name: str) -> Row | None:
     return await tx.first(select(relays).where(relays.c.name == name))
 
 
-async def page(tx: Tx, *, offset: int, limit: int) -> tuple[list[Row], int]:
+async def page(tx: Tx, *, offset: int, limit: int, sort: str = "name") -> tuple[list[Row], int]:
     """Relayed domains ordered by name, and their total."""
-    rows = await tx.all(select(relays).order_by(relays.c.name).offset(offset).limit(limit))
+    terms = order_by(relays.c, sort, relays.c.name)
+    rows = await tx.all(select(relays).order_by(*terms).offset(offset).limit(limit))
     return rows, int(await tx.scalar(select(func.count()).select_from(relays)) or 0)
 
 

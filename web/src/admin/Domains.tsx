@@ -1,16 +1,16 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, type Page } from "../api";
-import { formatBytes, fullDate } from "../lib";
+import { formatBytes, fullDate, shortDate } from "../lib";
 import { copyText, Empty, errorToast, Modal, Pager } from "../ui";
 import type { PageProps } from "./AdminApp";
-import { attempt, usePage, type Domain } from "./hooks";
+import { attempt, SortTh, usePage, type Domain } from "./hooks";
 
 function numberOrNull(v: string): number | null {
   return v.trim() === "" ? null : Number(v);
 }
 
 export function Domains({ who, params }: PageProps) {
-  const list = usePage<Domain>("/domains", {});
+  const list = usePage<Domain>("/domains", {}, 25, "name");
   const [name, setName] = useState("");
   const [comment, setComment] = useState("");
   const [open, setOpen] = useState<string | null>(params.get("open"));
@@ -50,7 +50,7 @@ export function Domains({ who, params }: PageProps) {
         ) : (
           <table>
             <thead>
-              <tr><th>Name</th><th>Users</th><th>Aliases</th><th>Quota</th><th>Sign-up</th><th>DKIM</th><th><span class="sr-only">Actions</span></th></tr>
+              <tr><SortTh field="name" list={list}>Name</SortTh><th>Users</th><th>Aliases</th><th>Quota</th><th>Sign-up</th><th>DKIM</th><SortTh field="created_at" list={list}>Created</SortTh><th><span class="sr-only">Actions</span></th></tr>
             </thead>
             <tbody>
               {list.page?.items.map((d) => (
@@ -61,6 +61,7 @@ export function Domains({ who, params }: PageProps) {
                   <td>{d.max_quota_bytes === null ? "∞" : formatBytes(d.max_quota_bytes)}</td>
                   <td>{d.signup_enabled ? <span class="badge badge-ok">open</span> : <span class="badge">closed</span>}</td>
                   <td>{d.dkim_selector ? <span class="badge badge-ok">{d.dkim_selector}</span> : <span class="badge badge-warn">none</span>}</td>
+                  <td class="small">{shortDate(d.created_at)}</td>
                   <td class="actions">
                     <button type="button" onClick={() => setOpen(d.name)}>Manage</button>
                     <a class="button ghost" href={`#/users?domain=${encodeURIComponent(d.name)}`}>Users</a>

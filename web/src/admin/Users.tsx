@@ -3,7 +3,7 @@ import { api } from "../api";
 import { formatBytes } from "../lib";
 import { Empty, Modal, Pager } from "../ui";
 import type { PageProps } from "./AdminApp";
-import { attempt, useDomains, usePage } from "./hooks";
+import { attempt, SortTh, useDomains, usePage } from "./hooks";
 
 export interface User {
   email: string;
@@ -27,7 +27,7 @@ export interface User {
 export function Users({ params }: PageProps) {
   const domains = useDomains();
   const [domain, setDomain] = useState(params.get("domain") ?? "");
-  const list = usePage<User>("/users", { domain });
+  const list = usePage<User>("/users", { domain }, 25, "email");
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
   const [displayName, setDisplayName] = useState("");
@@ -70,7 +70,7 @@ export function Users({ params }: PageProps) {
         </div>
         {list.page && list.page.items.length === 0 ? <Empty>No users here yet.</Empty> : (
           <table>
-            <thead><tr><th>Address</th><th>Quota</th><th>Services</th><th>Status</th><th><span class="sr-only">Actions</span></th></tr></thead>
+            <thead><tr><SortTh field="email" list={list}>Address</SortTh><SortTh field="quota_bytes_used" list={list}>Quota</SortTh><th>Services</th><th>Status</th><th><span class="sr-only">Actions</span></th></tr></thead>
             <tbody>
               {list.page?.items.map((u) => (
                 <tr key={u.email} data-testid="user-row" data-email={u.email}>

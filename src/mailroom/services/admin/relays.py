@@ -7,6 +7,7 @@ from typing import Any
 from mailroom.domain.names import DomainName
 from mailroom.domain.paging import DEFAULT_LIMIT, Limit, Offset, Page
 from mailroom.domain.relays import Relay, RelayCreate, RelayUpdate
+from mailroom.domain.sorting import RelaySort
 from mailroom.errors import NotFound
 from mailroom.registry import DELETE, GET, PATCH, POST, Admin, Context
 from mailroom.services.admin._api import api
@@ -23,10 +24,12 @@ async def _load(tx: Tx, name: str) -> dict[str, Any]:
 
 
 @api.method("admin.relays.list", http=GET("/relays"), access=Admin())
-async def list_relays(ctx: Context, offset: Offset = 0, limit: Limit = DEFAULT_LIMIT) -> Page[Relay]:
-    """List relayed domains by name."""
+async def list_relays(
+    ctx: Context, offset: Offset = 0, limit: Limit = DEFAULT_LIMIT, sort: RelaySort = "name"
+) -> Page[Relay]:
+    """List relayed domains by name (or ``sort``)."""
     async with ctx.rt.db.read() as tx:
-        rows, total = await store.page(tx, offset=offset, limit=limit)
+        rows, total = await store.page(tx, offset=offset, limit=limit, sort=sort)
     return Page[Relay](items=[Relay.model_validate(r) for r in rows], total=total, offset=offset, limit=limit)
 
 

@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from mailroom.auth.principal import Principal
 from mailroom.domain.names import DomainName, EmailAddress, domain_of
 from mailroom.domain.paging import DEFAULT_LIMIT, Limit, Offset, Page
+from mailroom.domain.sorting import UserSort
 from mailroom.domain.users import (
     DEFAULT_QUOTA_BYTES,
     SELF_SERVICE_FIELDS,
@@ -124,9 +125,13 @@ async def hash_password(ctx: Context, password: SecretStr) -> str:
 
 @api.method("admin.users.list", http=GET("/users"), access=Manager("domain"))
 async def list_users(
-    ctx: Context, domain: DomainName | None = None, offset: Offset = 0, limit: Limit = DEFAULT_LIMIT
+    ctx: Context,
+    domain: DomainName | None = None,
+    offset: Offset = 0,
+    limit: Limit = DEFAULT_LIMIT,
+    sort: UserSort = "email",
 ) -> Page[User] | Rendered:
-    """List users by address: every user for admins, the users of their domains for managers.
+    """List users by address (or ``sort``): every user for admins, the users of their domains for managers.
 
     ``domain`` limits the list to one domain; a domain the caller does not manage is
     ``not_found``, as if it did not exist.
@@ -143,7 +148,7 @@ async def list_users(
         # Rows straight to JSON (store/json_render.py): no model per user on the admin
         # API's longest common answer, and most rows not even fetched (rendered_users).
         items, total = await store.page_rendered(
-            tx, domains=only, offset=offset, limit=limit, cache=rendered_users(ctx.rt)
+            tx, domains=only, offset=offset, limit=limit, cache=rendered_users(ctx.rt), sort=sort
         )
     return Rendered({"items": items, "total": total, "offset": offset, "limit": limit})
 
