@@ -332,6 +332,39 @@ await step("admin: send-as identities, resetting a user's two-step sign-in, usag
   await accessible(page, "admin usage");
 });
 
+await step("admin imports users from CSV: a dry-run diff, errors per row, then the import with progress", async () => {
+  const { page } = admin;
+  await page.getByTestId("nav-users").click();
+  await page.getByTestId("user-import-open").click();
+  const csv = (text) => ({ name: "users.csv", mimeType: "text/csv", buffer: Buffer.from(text) });
+  // A new user without a password: the dry run says which row and why; nothing to import.
+  await page.getByTestId("user-import-file").setInputFiles(csv("email,password,display_name\neve@example.org,,Eve\n"));
+  expectedErrors.admin = ["status of 422"]; // the refused dry run
+  await page.getByTestId("user-import-check").click();
+  await page.locator('[data-testid="user-import-row"][data-action="error"][data-email="eve@example.org"]').waitFor({ timeout: T });
+  expect(await page.getByTestId("user-import-run").isDisabled(), "Import is possible despite an error");
+  const file = "email,password,display_name,quota_mb\n" +
+    `dave@example.org,${PASSWORD},Dave,20\n` +
+    "bob@example.org,,Bob Example,\n" +
+    "alice@example.org,,,\n";
+  await page.getByTestId("user-import-file").setInputFiles(csv(file));
+  await page.getByTestId("user-import-check").click();
+  await page.getByTestId("user-import-summary").filter({ hasText: "1 create, 1 update, 1 skip, 0 error" }).waitFor({ timeout: T });
+  const bobRow = await page.locator('[data-testid="user-import-row"][data-email="bob@example.org"]').textContent();
+  expect(bobRow.includes("display_name") && bobRow.includes("Bob Example"), `bob's diff: ${bobRow}`);
+  await shot(page, "admin-user-import");
+  expectedErrors.admin.push("status of 404"); // dave is not there yet
+  expect((await apiCall(page, "GET", "/users/dave@example.org")).status === 404, "the dry run created dave");
+  await page.getByTestId("user-import-run").click();
+  await page.getByTestId("user-import-done").filter({ hasText: "1 created, 1 updated" }).waitFor({ timeout: T });
+  expect((await page.getByTestId("user-import-progress").getAttribute("value")) === "2", "the progress bar did not reach the end");
+  await page.locator('[data-testid="user-row"][data-email="dave@example.org"]').waitFor({ timeout: T });
+  const dave = await apiCall(page, "GET", "/users/dave@example.org");
+  expect(dave.body.quota_bytes === 20 * 1048576 && dave.body.display_name === "Dave", `dave: ${JSON.stringify(dave.body)}`);
+  const bob = await apiCall(page, "GET", "/users/bob@example.org");
+  expect(bob.body.display_name === "Bob Example", `bob: ${JSON.stringify(bob.body)}`);
+});
+
 // -- webmail ----------------------------------------------------------------------------------------
 
 const alice = await newPage("alice");

@@ -4,6 +4,7 @@ import { formatBytes } from "../lib";
 import { Empty, Modal, Pager } from "../ui";
 import type { PageProps } from "./AdminApp";
 import { attempt, SortTh, useDomains, usePage } from "./hooks";
+import { UserImport } from "./UserImport";
 
 export interface User {
   email: string;
@@ -24,7 +25,7 @@ export interface User {
   spam_threshold: number;
 }
 
-export function Users({ params }: PageProps) {
+export function Users({ params, who }: PageProps) {
   const domains = useDomains();
   const [domain, setDomain] = useState(params.get("domain") ?? "");
   const list = usePage<User>("/users", { domain }, 25, "email");
@@ -33,6 +34,7 @@ export function Users({ params }: PageProps) {
   const [displayName, setDisplayName] = useState("");
   const [quota, setQuota] = useState("");
   const [editing, setEditing] = useState<User | null>(null);
+  const [importing, setImporting] = useState(false);
   const create = async (e: Event) => {
     e.preventDefault();
     const body: Record<string, unknown> = { email: email.trim(), password, display_name: displayName };
@@ -96,6 +98,9 @@ export function Users({ params }: PageProps) {
           </table>
         )}
       </div>
+      {who.is_admin && (importing ? <UserImport onDone={list.reload} /> : (
+        <p><button type="button" onClick={() => setImporting(true)} data-testid="user-import-open">Import users from CSV…</button></p>
+      ))}
       {editing && <UserEdit user={editing} onClose={() => { setEditing(null); list.reload(); }} />}
     </section>
   );
