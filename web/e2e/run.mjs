@@ -427,6 +427,37 @@ await step("bob replies; alice reads the reply in the same thread", async () => 
   await alice.page.getByTestId("message-body").filter({ hasText: "Friday works." }).waitFor({ timeout: T });
 });
 
+await step("drafts save themselves while typing (PATCH with If-Match), and the draft is what is sent", async () => {
+  const { page } = alice;
+  await page.getByTestId("compose-open").click();
+  await page.getByTestId("compose-to").fill("bob@example.org");
+  await page.getByTestId("compose-subject").fill("Autosaved plans");
+  await page.getByTestId("compose-body").press("Home");
+  await page.getByTestId("compose-body").pressSequentially("First thoughts. ");
+  await page.locator('[data-testid="compose-draft-status"][data-state="saved"]').waitFor({ timeout: T });
+  const drafts = async () => (await apiCall(page, "GET", "/threads?label=drafts")).body.threads;
+  let list = await drafts();
+  expect(list.length === 1 && list[0].subject === "Autosaved plans", `drafts after the first save: ${JSON.stringify(list)}`);
+  const [patched] = await Promise.all([
+    page.waitForRequest((r) => r.method() === "PATCH" && /\/api\/v1\/emails\/\d+$/.test(r.url()), { timeout: T }),
+    page.getByTestId("compose-body").pressSequentially("Second thoughts. "),
+  ]);
+  expect(patched.headers()["if-match"] === '"1"', `the edit's If-Match: ${patched.headers()["if-match"]}`);
+  await page.locator('[data-testid="compose-draft-status"][data-state="saved"]').waitFor({ timeout: T });
+  list = await drafts();
+  expect(list.length === 1, `one draft, edited in place: ${list.length}`);
+  await page.getByTestId("compose-send").click();
+  await page.getByTestId("toast").filter({ hasText: "Message sent" }).first().waitFor({ timeout: T });
+  await bob.page.locator('[data-testid="thread-subject"]', { hasText: "Autosaved plans" }).click();
+  await bob.page.getByTestId("message-body").filter({ hasText: "First thoughts. Second thoughts." }).waitFor({ timeout: T });
+  expect((await drafts()).length === 0, "the sent draft is still among the drafts");
+  // Out of bob's inbox again (the keyboard step below counts it).
+  const inbox = (await apiCall(bob.page, "GET", "/threads?label=inbox")).body.threads;
+  const ids = inbox.filter((t) => t.subject === "Autosaved plans").map((t) => t.thread_id);
+  const archived = await apiCall(bob.page, "POST", "/threads/batch", { ids, action: "archive" });
+  expect(archived.status === 200 && ids.length === 1, `archiving it: ${archived.status} ${JSON.stringify(archived.body)}`);
+});
+
 await step("a hostile HTML message runs no script and loads no remote image", async () => {
   const hostile = `<p>Quarterly <b>report</b></p>
     <script>window.top.__pwned = 1</script>

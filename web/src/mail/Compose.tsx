@@ -3,6 +3,7 @@ import { api, readCookie } from "../api";
 import { formatBytes, splitAddresses } from "../lib";
 import { errorToast, toast } from "../ui";
 import type { ComposeInit } from "./types";
+import { AUTOSAVE_MS, Draft, type DraftFields, type DraftState } from "./draft";
 
 interface SendResult {
   status: string;
@@ -43,6 +44,14 @@ function upload(file: File, onProgress: (fraction: number) => void): Promise<str
 }
 
 let uploadKey = 0;
+
+const DRAFT_STATE: Record<DraftState, string> = {
+  new: "",
+  saving: "Saving…",
+  saved: "Draft saved",
+  conflict: "Changed in another window: not saved here",
+  error: "Draft not saved",
+};
 
 export function Compose(p: { init: ComposeInit; onClose: () => void; onSent: () => void }) {
   const [to, setTo] = useState(p.init.to ?? "");
@@ -90,6 +99,33 @@ export function Compose(p: { init: ComposeInit; onClose: () => void; onSent: () 
     } else first.current?.focus();
   }, []);
 
+  // Autosave (mail/draft.ts): a draft a moment after the last edit, then edited in place.
+  const fields = (): DraftFields => {
+    const f: DraftFields = { to: splitAddresses(to), cc: splitAddresses(cc), subject, body };
+    const ids = [...(p.init.attachmentIds ?? []), ...uploads.flatMap((u) => (u.id ? [u.id] : []))];
+    if (ids.length) f.attachment_ids = ids;
+    return f;
+  };
+  const [draftState, setDraftState] = useState<DraftState>("new");
+  const draft = useRef<Draft | null>(null);
+  if (draft.current === null) {
+    draft.current = new Draft({
+      create: (f) => api.post<SendResult & { email_id: number | null }>("/emails", { ...payload(true), ...f }),
+      update: (id, f, version) => api.patch<{ version: number }>(`/emails/${id}`, f, { "If-Match": `"${version}"` }),
+    }, setDraftState, fields());
+  }
+  useEffect(() => {
+    if (busy || pending) return;
+    const t = setTimeout(() => draft.current?.save(fields()).catch(() => {}), AUTOSAVE_MS);
+    return () => clearTimeout(t);
+  }, [to, cc, subject, body, uploads, busy, pending]);
+
+  /** Closing keeps a stored draft up to date (a window never saved stays unsaved). */
+  const close = () => {
+    if (draft.current?.id != null) draft.current.save(fields()).catch(() => {});
+    p.onClose();
+  };
+
   const payload = (draft: boolean) => {
     const m: Record<string, unknown> = { to: splitAddresses(to), cc: splitAddresses(cc), subject, body, draft };
     if (p.init.replyTo) m.reply_to = p.init.replyTo;
@@ -102,7 +138,15 @@ export function Compose(p: { init: ComposeInit; onClose: () => void; onSent: () 
     e.preventDefault();
     setBusy(true);
     try {
-      const r = await api.post<SendResult>("/emails", payload(false));
+      const d = draft.current!;
+      let r: SendResult;
+      if (d.id !== null && d.state !== "conflict") {
+        // The stored draft goes out (and is deleted): bring it up to date first.
+        await d.save(fields());
+        r = await api.post<SendResult>(`/emails/${d.id}/send`, {}, { "If-Match": `"${d.version}"` });
+      } else {
+        r = await api.post<SendResult>("/emails", payload(false));
+      }
       const refused = r.recipients.filter((x) => x.status === "error");
       if (r.status === "failed") toast(`Not sent: ${refused.map((x) => `${x.address} (${x.reason})`).join(", ")}`, "error");
       else if (refused.length) toast(`Sent, but refused for ${refused.map((x) => x.address).join(", ")}`, "error");
@@ -116,7 +160,9 @@ export function Compose(p: { init: ComposeInit; onClose: () => void; onSent: () 
   };
   const saveDraft = async () => {
     try {
-      await api.post("/emails", payload(true));
+      const d = draft.current!;
+      if (d.state === "conflict" || (d.id === null && !d.changed(fields()))) await api.post("/emails", payload(true));
+      else await d.save(fields());
       toast("Draft saved");
       p.onSent();
     } catch (err) {
@@ -129,12 +175,12 @@ export function Compose(p: { init: ComposeInit; onClose: () => void; onSent: () 
       onDragLeave={(e) => { if (e.currentTarget === e.target) setDragging(false); }}
       onDrop={(e) => { e.preventDefault(); setDragging(false); addFiles(e.dataTransfer?.files ?? null); }}
       onKeyDown={(e) => {
-        if (e.key === "Escape") p.onClose();
+        if (e.key === "Escape") close();
         if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) send(e);
       }}>
       <div class="compose-head">
         <strong>{p.init.threadId ? "Reply" : "New message"}</strong>
-        <button type="button" class="icon" aria-label="Close" onClick={p.onClose}>×</button>
+        <button type="button" class="icon" aria-label="Close" onClick={close}>×</button>
       </div>
       <label class="compose-field"><span>To</span>
         <input ref={first} value={to} onInput={(e) => setTo(e.currentTarget.value)} data-testid="compose-to" autocomplete="off"
@@ -170,6 +216,7 @@ export function Compose(p: { init: ComposeInit; onClose: () => void; onSent: () 
         </label>
         <button type="button" class="ghost" onClick={saveDraft}>Save draft</button>
         <span class="spacer" />
+        <span class="muted small" role="status" data-testid="compose-draft-status" data-state={draftState}>{DRAFT_STATE[draftState]}</span>
         <span class="muted small">Ctrl+Enter sends</span>
       </div>
     </form>
