@@ -458,6 +458,43 @@ await step("drafts save themselves while typing (PATCH with If-Match), and the d
   expect(archived.status === 200 && ids.length === 1, `archiving it: ${archived.status} ${JSON.stringify(archived.body)}`);
 });
 
+await step("rich-text compose: bold and a link reach the reader as HTML", async () => {
+  const { page } = alice;
+  await page.getByTestId("compose-open").click();
+  await page.getByTestId("compose-to").fill("bob@example.org");
+  await page.getByTestId("compose-subject").fill("Rich plans");
+  await page.getByTestId("compose-rich").click();
+  const editor = page.getByTestId("compose-editor");
+  await editor.click();
+  await page.keyboard.type("Hello bold");
+  for (let i = 0; i < 4; i++) await page.keyboard.press("Shift+ArrowLeft");
+  await page.getByTestId("compose-bold").click();
+  const focused = await page.evaluate(() => document.activeElement?.dataset?.testid);
+  expect(focused === "compose-editor", `after Bold the focus is on ${focused}`);
+  await page.keyboard.press("End");
+  await page.getByTestId("compose-bold").click(); // bold off again
+  await page.keyboard.type(" and the site");
+  const typed = (await editor.innerText()).replace(/\u00a0/g, " ");
+  expect(typed === "Hello bold and the site", `the editor holds ${JSON.stringify(typed)}`);
+  for (let i = 0; i < 4; i++) await page.keyboard.press("Shift+ArrowLeft");
+  page.once("dialog", (d) => d.accept("example.org"));
+  await page.getByTestId("compose-link").click();
+  await editor.locator('a[href="https://example.org"]').waitFor({ timeout: T });
+  await shot(page, "webmail-compose-rich");
+  await page.getByTestId("compose-send").click();
+  await page.getByTestId("toast").filter({ hasText: "Message sent" }).first().waitFor({ timeout: T });
+  const b = bob.page;
+  await b.locator('[data-testid="label-item"][data-label="inbox"]').click();
+  await b.locator('[data-testid="thread-subject"]', { hasText: "Rich plans" }).click();
+  const frame = b.frameLocator("iframe.mail-frame");
+  await frame.locator("b", { hasText: "bold" }).waitFor({ timeout: T });
+  await frame.locator('a[href="https://example.org"]', { hasText: "site" }).waitFor({ timeout: T });
+  const inbox = (await apiCall(b, "GET", "/threads?label=inbox")).body.threads;
+  const ids = inbox.filter((t) => t.subject === "Rich plans").map((t) => t.thread_id);
+  const archived = await apiCall(b, "POST", "/threads/batch", { ids, action: "archive" });
+  expect(archived.status === 200 && ids.length === 1, `archiving it: ${archived.status}`);
+});
+
 await step("a hostile HTML message runs no script and loads no remote image", async () => {
   const hostile = `<p>Quarterly <b>report</b></p>
     <script>window.top.__pwned = 1</script>

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ApiError } from "./api";
 import { Draft, type DraftApi, type DraftFields } from "./mail/draft";
+import { linkTarget, textToHtml } from "./mail/richtext";
 
 const fields = (body: string): DraftFields => ({ to: ["b@x.org"], cc: [], subject: "Hi", body });
 
@@ -54,5 +55,19 @@ describe("draft autosave", () => {
     expect(d.state).toBe("conflict");
     await d.save(fields("c"));
     expect(calls).toEqual(["create a", "update 42 v1 b"]);
+  });
+});
+
+
+describe("rich-text compose", () => {
+  it("turns the plain text into editor markup, escaped, line by line", () => {
+    expect(textToHtml("a <b>\n\n-- \nme & co")).toBe("<div>a &lt;b&gt;</div><div><br></div><div>-- </div><div>me &amp; co</div>");
+  });
+  it("accepts only links the reader keeps", () => {
+    expect(linkTarget("https://example.org/x")).toBe("https://example.org/x");
+    expect(linkTarget("bob@example.org")).toBe("mailto:bob@example.org");
+    expect(linkTarget("example.org/path")).toBe("https://example.org/path");
+    expect(linkTarget("javascript:alert(1)")).toBeNull();
+    expect(linkTarget("  ")).toBeNull();
   });
 });

@@ -4,6 +4,7 @@ import { formatBytes, splitAddresses } from "../lib";
 import { errorToast, toast } from "../ui";
 import type { ComposeInit } from "./types";
 import { AUTOSAVE_MS, Draft, type DraftFields, type DraftState } from "./draft";
+import { linkTarget, outgoingHtml, plainText, textToHtml } from "./richtext";
 
 interface SendResult {
   status: string;
@@ -60,6 +61,35 @@ export function Compose(p: { init: ComposeInit; onClose: () => void; onSent: () 
   const [subject, setSubject] = useState(p.init.subject ?? "");
   const [body, setBody] = useState(p.init.body ?? "");
   const [busy, setBusy] = useState(false);
+  const [rich, setRich] = useState(false);
+  const [html, setHtml] = useState("");
+  const editor = useRef<HTMLDivElement>(null);
+  const toggleRich = () => {
+    if (!rich) {
+      setRich(true);
+      setHtml(textToHtml(body));
+    } else if (confirm("Drop the formatting and keep the text?")) {
+      setRich(false);
+    }
+  };
+  useEffect(() => {
+    if (rich && editor.current) {
+      editor.current.innerHTML = html; // once, when the editor appears; from then on the user edits it
+      editor.current.focus();
+    }
+  }, [rich]);
+  const command = (name: string, value?: string) => {
+    editor.current?.focus();
+    document.execCommand(name, false, value);
+    if (editor.current) {
+      setHtml(editor.current.innerHTML);
+      setBody(plainText(editor.current));
+    }
+  };
+  const addLink = () => {
+    const url = linkTarget(prompt("Link to (https://… or an address)") ?? "");
+    if (url) command("createLink", url);
+  };
   const [uploads, setUploads] = useState<Upload[]>([]);
   const [dragging, setDragging] = useState(false);
   const addFiles = (files: FileList | null) => {
@@ -102,6 +132,7 @@ export function Compose(p: { init: ComposeInit; onClose: () => void; onSent: () 
   // Autosave (mail/draft.ts): a draft a moment after the last edit, then edited in place.
   const fields = (): DraftFields => {
     const f: DraftFields = { to: splitAddresses(to), cc: splitAddresses(cc), subject, body };
+    if (rich) f.html_body = outgoingHtml(html);
     const ids = [...(p.init.attachmentIds ?? []), ...uploads.flatMap((u) => (u.id ? [u.id] : []))];
     if (ids.length) f.attachment_ids = ids;
     return f;
@@ -118,7 +149,7 @@ export function Compose(p: { init: ComposeInit; onClose: () => void; onSent: () 
     if (busy || pending) return;
     const t = setTimeout(() => draft.current?.save(fields()).catch(() => {}), AUTOSAVE_MS);
     return () => clearTimeout(t);
-  }, [to, cc, subject, body, uploads, busy, pending]);
+  }, [to, cc, subject, body, html, rich, uploads, busy, pending]);
 
   /** Closing keeps a stored draft up to date (a window never saved stays unsaved). */
   const close = () => {
@@ -128,6 +159,7 @@ export function Compose(p: { init: ComposeInit; onClose: () => void; onSent: () 
 
   const payload = (draft: boolean) => {
     const m: Record<string, unknown> = { to: splitAddresses(to), cc: splitAddresses(cc), subject, body, draft };
+    if (rich) m.html_body = outgoingHtml(html);
     if (p.init.replyTo) m.reply_to = p.init.replyTo;
     else if (p.init.threadId) m.thread_id = p.init.threadId;
     const ids = [...(p.init.attachmentIds ?? []), ...uploads.flatMap((u) => (u.id ? [u.id] : []))];
@@ -192,8 +224,25 @@ export function Compose(p: { init: ComposeInit; onClose: () => void; onSent: () 
       <label class="compose-field"><span>Subject</span>
         <input value={subject} onInput={(e) => setSubject(e.currentTarget.value)} data-testid="compose-subject" /></label>
       {!!p.init.attachmentIds?.length && <p class="muted small">{p.init.attachmentIds.length} attachment(s) forwarded</p>}
-      <textarea ref={text} value={body} onInput={(e) => setBody(e.currentTarget.value)} rows={12} aria-label="Message"
-        data-testid="compose-body" />
+      <div class="compose-tools" role="toolbar" aria-label="Formatting">
+        <button type="button" class="ghost" aria-pressed={rich} onClick={toggleRich} data-testid="compose-rich">Rich text</button>
+        {rich && (
+          <>
+            <button type="button" class="ghost" onMouseDown={(e) => e.preventDefault()} onClick={() => command("bold")} aria-label="Bold" data-testid="compose-bold"><b>B</b></button>
+            <button type="button" class="ghost" onMouseDown={(e) => e.preventDefault()} onClick={() => command("italic")} aria-label="Italic"><i>I</i></button>
+            <button type="button" class="ghost" onMouseDown={(e) => e.preventDefault()} onClick={() => command("insertUnorderedList")} aria-label="Bulleted list">• List</button>
+            <button type="button" class="ghost" onMouseDown={(e) => e.preventDefault()} onClick={addLink} aria-label="Link" data-testid="compose-link">Link</button>
+          </>
+        )}
+      </div>
+      {rich ? (
+        <div ref={editor} class="compose-editor" contentEditable role="textbox" aria-multiline="true" aria-label="Message"
+          data-testid="compose-editor"
+          onInput={(e) => { setHtml(e.currentTarget.innerHTML); setBody(plainText(e.currentTarget)); }} />
+      ) : (
+        <textarea ref={text} value={body} onInput={(e) => setBody(e.currentTarget.value)} rows={12} aria-label="Message"
+          data-testid="compose-body" />
+      )}
       {uploads.length > 0 && (
         <ul class="uploads">
           {uploads.map((u) => (
