@@ -26,6 +26,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.client.keys import public
 from tests.loopback_dns import loopback_dns
 from tests.processes import stop_group
 
@@ -116,6 +117,8 @@ def test_web_app_in_chromium(tmp_path: Path, database_url: str) -> None:
             "MAILROOM_ADMIN_KEY": key,
             "SCREENSHOTS": str(shots),
             "CHROMIUM": CHROMIUM,
+            # An OpenPGP key bob publishes and alice finds for her contact (made now, never stored).
+            "BOB_PUBLIC_KEY": public("bob@example.org", "Bob")[0],
         }
         result = subprocess.run(
             [node, "e2e/run.mjs"], cwd=WEB, env=env, capture_output=True, text=True, timeout=600

@@ -495,6 +495,33 @@ await step("rich-text compose: bold and a link reach the reader as HTML", async 
   expect(archived.status === 200 && ids.length === 1, `archiving it: ${archived.status}`);
 });
 
+await step("contacts and OpenPGP keys: bob publishes his key, alice finds it for her contact", async () => {
+  const bobKey = process.env.BOB_PUBLIC_KEY;
+  expect(bobKey, "BOB_PUBLIC_KEY is not set");
+  await bob.page.getByTestId("contacts-open").click();
+  await bob.page.getByTestId("mykey-text").fill(bobKey);
+  await bob.page.getByTestId("mykey-publish").click();
+  await bob.page.getByTestId("mykey-row").first().waitFor({ timeout: T });
+  await bob.page.keyboard.press("Escape");
+  const { page } = alice;
+  await page.getByTestId("contacts-open").click();
+  await page.getByTestId("contact-name").fill("Bob Builder");
+  await page.getByTestId("contact-address").fill("bob@example.org");
+  await page.getByTestId("contact-key-lookup").click();
+  await page.getByTestId("contact-key-found").waitFor({ timeout: T });
+  await page.getByTestId("contact-create").click();
+  const row = page.locator('[data-testid="contact-row"][data-name="Bob Builder"]');
+  await row.getByTestId("contact-key").waitFor({ timeout: T });
+  await shot(page, "webmail-contacts");
+  await accessible(page, "webmail contacts");
+  const contacts = (await apiCall(page, "GET", "/contacts?q=builder")).body.items;
+  expect(contacts.length === 1 && contacts[0].emails[0].fingerprint, `contact: ${JSON.stringify(contacts)}`);
+  page.once("dialog", (d) => d.accept());
+  await row.getByRole("button", { name: "Delete" }).click();
+  await row.waitFor({ state: "detached", timeout: T });
+  await page.keyboard.press("Escape");
+});
+
 await step("a hostile HTML message runs no script and loads no remote image", async () => {
   const hostile = `<p>Quarterly <b>report</b></p>
     <script>window.top.__pwned = 1</script>

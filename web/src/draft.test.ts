@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { ApiError } from "./api";
 import { Draft, type DraftApi, type DraftFields } from "./mail/draft";
 import { linkTarget, textToHtml } from "./mail/richtext";
+import { looksArmored, shortFingerprint } from "./mail/Contacts";
 
 const fields = (body: string): DraftFields => ({ to: ["b@x.org"], cc: [], subject: "Hi", body });
 
@@ -69,5 +70,15 @@ describe("rich-text compose", () => {
     expect(linkTarget("example.org/path")).toBe("https://example.org/path");
     expect(linkTarget("javascript:alert(1)")).toBeNull();
     expect(linkTarget("  ")).toBeNull();
+  });
+});
+
+describe("contacts and keys", () => {
+  it("shows a fingerprint's key id in groups", () => {
+    expect(shortFingerprint("AB12 CD34 EF56 7890 1122 3344 5566 7788 99AA BBCC")).toBe("5566 7788 99AA BBCC");
+  });
+  it("knows an armored key when it sees one", () => {
+    expect(looksArmored("-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQ\n-----END PGP PUBLIC KEY BLOCK-----")).toBe(true);
+    expect(looksArmored("mQINBF...")).toBe(false);
   });
 });
