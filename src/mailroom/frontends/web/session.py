@@ -5,6 +5,8 @@ registry method, brute-force guard and accounting as ``POST /api/v1/login``) and
 of handing the token to the page, sets it as the cookie ``mr_session`` (HttpOnly,
 SameSite=Strict, Path=/, Secure over https) beside ``mr_csrf``, the value the page echoes
 as ``X-CSRF-Token`` on every API call (see :mod:`mailroom.frontends.http_auth`).
+With a second factor on, the body also carries ``otp`` (the app's code or a recovery code);
+without it the answer is ``401 otp_required`` and the page asks for one.
 ``{api_key}`` instead of a name and password does the same with an admin's API key (the
 first administrator of a new server has only that), checked like any Bearer credential.
 ``GET /web/session`` says who the cookie stands for (204 when nobody); ``DELETE /web/session`` ends the
