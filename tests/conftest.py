@@ -152,6 +152,10 @@ def settings(tmp_path: Path, database_url: str, settings_overrides: dict[str, An
         "mode": "test",
         "secret_key": "test-secret-key-not-for-production",
         **FAST_ARGON2,
+        # No test asks a real DNS server: nothing listens on the discard port, so a lookup
+        # fails at once (tests/loopback_dns.py serves the tests that need answers).
+        "dns_resolver": "127.0.0.1@9",
+        "dns_timeout_seconds": 1.0,
     }
     values.update(settings_overrides)
     return Settings(**values)

@@ -180,6 +180,16 @@ class Settings(BaseSettings):
     dmarc_ruf: str | None = Field(
         default=None, description="Where DMARC failure reports go, like dmarc_rua; default: none."
     )
+    dns_resolver: str | None = Field(
+        default=None,
+        pattern=r"^[0-9A-Fa-f:.]+(@[0-9]{1,5})?$",
+        description="The DNS server the live check of a domain's records asks (GET "
+        "/domains/{d}/dns/check): an IP address, optionally @port; default: the system's "
+        "(/etc/resolv.conf).",
+    )
+    dns_timeout_seconds: float = Field(
+        default=3.0, gt=0, le=30, description="How long the live DNS check waits for each answer."
+    )
 
     # Registry routing and remote access.
     providers: list[ProviderRoute] = Field(default_factory=list)

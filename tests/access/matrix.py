@@ -395,6 +395,7 @@ ROWS: dict[str, Row] = {
     "admin.dkim.generate": Row(static({"domain": "one.test", "bits": 1024}), domain="one.test"),
     "admin.dkim.get": Row(fresh(_dkim), domain="one.test"),
     "admin.dns.get": Row(static({"domain": "one.test"}), domain="one.test"),
+    "admin.dns.check": Row(static({"domain": "one.test"}), domain="one.test"),
     "admin.dns.zone": Row(static({"domain": "one.test"}), domain="one.test"),
     # admin: domains
     "admin.domains.create": Row(fresh(lambda w, n: _ret({"domain": {"name": f"new{n}.test"}}))),

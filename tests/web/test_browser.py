@@ -26,6 +26,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.client.keys import public
+from tests.loopback_dns import loopback_dns
 from tests.processes import stop_group
 
 pytestmark = pytest.mark.slow
@@ -53,13 +55,14 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def serving(data_dir: Path, database_url: str, port: int) -> Iterator[str]:
+def serving(data_dir: Path, database_url: str, port: int, dns_resolver: str) -> Iterator[str]:
     """``mailroom serve`` until the block ends; yields the admin key it printed."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILROOM_")}
     env["PYTHONPATH"] = str(ROOT / "src")
     env["MAILROOM_DATABASE_URL"] = database_url
     env["MAILROOM_POP3_PORT"] = env["MAILROOM_POP3S_PORT"] = "0"
     env["MAILROOM_IMAP_PORT"] = env["MAILROOM_IMAPS_PORT"] = "0"
+    env["MAILROOM_DNS_RESOLVER"] = dns_resolver  # the live DNS check asks loopback only
     args = [str(MAILROOM), "serve", "--port", str(port), "--data-dir", str(data_dir), "--workers", "1"]
     # The log goes to a file: a pipe nobody reads would fill up and stall the server.
     log = (data_dir.parent / "serve.log").open("w+")
@@ -107,13 +110,17 @@ def test_web_app_in_chromium(tmp_path: Path, database_url: str) -> None:
     _node_modules()
     shots = Path(os.environ.get("MAILROOM_WEB_SCREENSHOTS") or tmp_path / "screenshots")
     port = _free_port()
-    with serving(tmp_path / "data", database_url, port) as key:
+    with loopback_dns() as dns, serving(tmp_path / "data", database_url, port, dns.address) as key:
+        # What the domain's DNS check finds: its MX as it should be, nothing else.
+        dns.zone[("example.org.", "MX")] = ["10 mail.example.org."]
         env = {
             **os.environ,
             "MAILROOM_URL": f"http://127.0.0.1:{port}",
             "MAILROOM_ADMIN_KEY": key,
             "SCREENSHOTS": str(shots),
             "CHROMIUM": CHROMIUM,
+            # An OpenPGP key bob publishes and alice finds for her contact (made now, never stored).
+            "BOB_PUBLIC_KEY": public("bob@example.org", "Bob")[0],
         }
         result = subprocess.run(
             [node, "e2e/run.mjs"], cwd=WEB, env=env, capture_output=True, text=True, timeout=600

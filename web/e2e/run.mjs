@@ -3,6 +3,7 @@
 //   MAILROOM_URL=http://127.0.0.1:PORT MAILROOM_ADMIN_KEY=mr_... SCREENSHOTS=dir node e2e/run.mjs
 // Each step prints "ok <name>" or fails the run with the reason (exit code 1).
 import { chromium } from "playwright-core";
+import { createHmac } from "node:crypto";
 import { mkdirSync, readFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
@@ -27,12 +28,18 @@ const browser = await chromium.launch({
 
 const problems = []; // console errors, CSP violations, other-origin requests, page errors
 const figures = {};
+const expectedErrors = {};
+let carolPage; // page name -> console errors a step provokes, each allowed once
 
 async function newPage(name, viewport = { width: 1360, height: 860 }) {
   const context = await browser.newContext({ viewport, colorScheme: "light" });
   const page = await context.newPage();
   page.on("console", (m) => {
-    if (m.type() === "error") problems.push(`${name}: console error: ${m.text()}`);
+    if (m.type() !== "error") return;
+    // A refusal a step provokes on purpose (a 401 to a login) is logged by the browser too.
+    const i = (expectedErrors[name] ?? []).findIndex((e) => m.text().includes(e));
+    if (i >= 0) expectedErrors[name].splice(i, 1);
+    else problems.push(`${name}: console error: ${m.text()}`);
   });
   page.on("pageerror", (e) => problems.push(`${name}: page error: ${e.message}`));
   page.on("request", (r) => {
@@ -96,6 +103,19 @@ async function accessible(page, name) {
   if (violations.length) figures.axe_minor[name] = violations.map((v) => `${v.impact} ${v.id}`);
 }
 
+/** The current TOTP code of a base32 secret (RFC 6238, SHA-1, 6 digits, 30 s), as an app shows it. */
+function totpCode(secret, at = Date.now()) {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = "";
+  for (const ch of secret.replace(/[\s=]/g, "").toUpperCase()) bits += alphabet.indexOf(ch).toString(2).padStart(5, "0");
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(at / 1000 / 30)));
+  const mac = createHmac("sha1", key).update(counter).digest();
+  const o = mac[mac.length - 1] & 15;
+  return String((mac.readUInt32BE(o) & 0x7fffffff) % 1e6).padStart(6, "0");
+}
+
 /** The thread list shows what was last asked for. */
 async function settled(page) {
   await page.locator('.thread-list[aria-busy="false"]').waitFor({ timeout: T });
@@ -157,6 +177,13 @@ await step("admin creates two domains", async () => {
   await shot(page, "admin-domains");
   await page.locator('[data-testid="domain-row"][data-domain="example.org"] button', { hasText: "Manage" }).click();
   await page.locator("table.dns tbody tr").first().waitFor({ timeout: T });
+  // The live check (the test's loopback DNS server publishes the MX only).
+  await page.getByTestId("dns-check").click();
+  await page.getByTestId("dns-check-summary").waitFor({ timeout: T });
+  const mx = page.locator('[data-testid="dns-row"][data-name="example.org."][data-type="MX"] [data-testid="dns-status"]');
+  expect((await mx.getAttribute("data-status")) === "ok", `MX check: ${await mx.textContent()}`);
+  const statuses = await page.getByTestId("dns-status").evaluateAll((cells) => cells.map((c) => c.dataset.status));
+  expect(statuses.filter((x) => x === "missing").length === statuses.length - 1, `DNS check statuses: ${statuses}`);
   await shot(page, "admin-domain-dns");
   await page.keyboard.press("Escape");
 });
@@ -172,6 +199,15 @@ await step("admin creates users", async () => {
   }
   await shot(page, "admin-users");
   await accessible(page, "admin users");
+  // Sorted by the server: a click on Address sorts descending.
+  const [sorted] = await Promise.all([
+    page.waitForResponse((r) => r.url().includes("/api/v1/users?") && r.url().includes("sort=-email")),
+    page.getByTestId("sort-email").click(),
+  ]);
+  expect(sorted.ok(), `sorted users: ${sorted.status()}`);
+  await page.locator('[data-testid="user-row"]').first().and(page.locator('[data-email="carol@other.example"]')).waitFor({ timeout: T });
+  await page.getByTestId("sort-email").click();
+  await page.locator('[data-testid="user-row"]').first().and(page.locator('[data-email="alice@example.org"]')).waitFor({ timeout: T });
   const r = await apiCall(page, "POST", "/domains/example.org/managers", { email: "alice@example.org" });
   expect(r.status === 201, `making alice a manager: ${r.status} ${JSON.stringify(r.body)}`);
 });
@@ -201,6 +237,132 @@ await step("a domain manager sees only their domain", async () => {
   const emails = await page.getByTestId("user-row").evaluateAll((rows) => rows.map((r) => r.dataset.email));
   expect(!emails.includes("carol@other.example"), `the manager sees another domain's user: ${emails}`);
   await context.close();
+});
+
+await step("two-step sign-in: set up with the QR code, sign in with a recovery code, app passwords, turn off", async () => {
+  const { page, context } = await newPage("carol");
+  await mailLogin(page, "carol@other.example");
+  await page.getByTestId("settings-open").click();
+  await page.getByTestId("totp-start").click();
+  await page.getByTestId("totp-qr").waitFor({ timeout: T });
+  const qrLoaded = await page.getByTestId("totp-qr").evaluate((img) => img.complete && img.naturalWidth > 0);
+  expect(qrLoaded, "the QR code image did not load");
+  const secret = (await page.getByTestId("totp-secret").textContent()).replace(/\s/g, "");
+  await page.getByTestId("totp-code").fill(totpCode(secret));
+  await page.getByTestId("totp-confirm").click();
+  await page.getByTestId("totp-recovery").locator("li code").first().waitFor({ timeout: T });
+  const codes = await page.getByTestId("totp-recovery").locator("li code").allTextContents();
+  expect(codes.length === 10, `${codes.length} recovery codes shown`);
+  await page.getByTestId("totp-status").waitFor({ timeout: T });
+  await shot(page, "webmail-security");
+  // An app password: the secret shown once, listed without it, then revoked.
+  await page.getByTestId("apppw-name").fill("Phone");
+  await page.getByTestId("apppw-create").click();
+  const secretText = await page.getByTestId("apppw-secret").locator("code").textContent();
+  expect(/^mrapp_/.test(secretText), `the app password shown: ${secretText}`);
+  const row = page.locator('[data-testid="apppw-row"][data-name="Phone"]');
+  await row.waitFor({ timeout: T });
+  expect(!(await row.textContent()).includes(secretText), "the list shows the app password");
+  await row.getByRole("button", { name: "Revoke" }).click();
+  await row.waitFor({ state: "detached", timeout: T });
+  await page.getByTestId("settings").waitFor();
+  await page.keyboard.press("Escape");
+  // Signing in again asks for the code once the password is right; a recovery code serves.
+  await page.getByTestId("logout").click();
+  expectedErrors.carol = ["status of 401", "status of 401"]; // otp_required, then the wrong code
+  await page.getByTestId("login-username").fill("carol@other.example");
+  await page.getByTestId("login-password").fill(PASSWORD);
+  await page.getByTestId("login-submit").click();
+  await page.getByTestId("login-otp").waitFor({ timeout: T });
+  await page.getByTestId("login-otp").fill("000000");
+  await page.getByTestId("login-submit").click();
+  await page.getByTestId("login-error").filter({ hasText: "Wrong name, password or code." }).waitFor({ timeout: T });
+  await page.getByTestId("login-otp").fill(codes[0]);
+  await page.getByTestId("login-submit").click();
+  await page.locator('[data-testid="label-item"][data-label="inbox"]').waitFor({ timeout: T });
+  expect(expectedErrors.carol.length === 0, "the refused logins were not refused");
+  // Turned off with another recovery code: the password alone signs in again.
+  await page.getByTestId("settings-open").click();
+  await page.getByTestId("totp-off-code").fill(codes[1]);
+  await page.getByTestId("totp-off").click();
+  await page.getByTestId("totp-start").waitFor({ timeout: T });
+  const r = await apiCall(page, "GET", "/me/totp");
+  expect(r.body.enabled === false, `TOTP after turning it off: ${JSON.stringify(r.body)}`);
+  // On again, for the administrator to reset (next step).
+  await page.getByTestId("totp-start").click();
+  const again = (await page.getByTestId("totp-secret").textContent()).replace(/\s/g, "");
+  await page.getByTestId("totp-code").fill(totpCode(again));
+  await page.getByTestId("totp-confirm").click();
+  await page.getByTestId("totp-status").waitFor({ timeout: T });
+  carolPage = page;
+});
+
+await step("admin: send-as identities, resetting a user's two-step sign-in, usage by method and day", async () => {
+  const { page } = admin;
+  await page.getByTestId("nav-users").click();
+  await page.locator('[data-testid="user-row"][data-email="alice@example.org"] button', { hasText: "Edit" }).click();
+  await page.getByTestId("identity-address").fill("sales@example.org");
+  await page.getByTestId("identity-add").click();
+  const row = page.locator('[data-testid="identity-row"][data-address="sales@example.org"]');
+  await row.waitFor({ timeout: T });
+  const listed = await apiCall(page, "GET", "/users/alice@example.org/identities");
+  expect(listed.body.items.some((i) => i.address === "sales@example.org"), `identities: ${JSON.stringify(listed.body)}`);
+  await shot(page, "admin-user-identities");
+  await page.getByTestId("identity-address").fill("info@example.org");
+  await page.getByTestId("identity-add").click();
+  await page.locator('[data-testid="identity-row"][data-address="info@example.org"]').waitFor({ timeout: T });
+  await page.locator('[data-testid="identity-row"][data-address="info@example.org"]').getByRole("button", { name: "Remove" }).click();
+  await page.locator('[data-testid="identity-row"][data-address="info@example.org"]').waitFor({ state: "detached", timeout: T });
+  await page.keyboard.press("Escape");
+  // carol's second factor, taken away by the administrator.
+  await page.locator('[data-testid="user-row"][data-email="carol@other.example"] button', { hasText: "Edit" }).click();
+  page.once("dialog", (d) => d.accept());
+  await page.getByTestId("user-reset-totp").click();
+  await page.getByTestId("toast").filter({ hasText: "Two-step sign-in reset" }).waitFor({ timeout: T });
+  await page.keyboard.press("Escape");
+  const status = await apiCall(carolPage, "GET", "/me/totp");
+  expect(status.body.enabled === false, `carol's TOTP after the reset: ${JSON.stringify(status.body)}`);
+  await carolPage.context().close();
+  // Usage: one row per method, with its calls per day.
+  await page.getByTestId("nav-usage").click();
+  await page.locator('[data-testid="usage-row"][data-method="admin.users.list"]').waitFor({ timeout: T });
+  const bars = await page.locator('[data-testid="usage-row"][data-method="admin.users.list"] svg rect').count();
+  expect(bars === 14, `${bars} day bars for 14 days`);
+  await shot(page, "admin-usage");
+  await accessible(page, "admin usage");
+});
+
+await step("admin imports users from CSV: a dry-run diff, errors per row, then the import with progress", async () => {
+  const { page } = admin;
+  await page.getByTestId("nav-users").click();
+  await page.getByTestId("user-import-open").click();
+  const csv = (text) => ({ name: "users.csv", mimeType: "text/csv", buffer: Buffer.from(text) });
+  // A new user without a password: the dry run says which row and why; nothing to import.
+  await page.getByTestId("user-import-file").setInputFiles(csv("email,password,display_name\neve@example.org,,Eve\n"));
+  expectedErrors.admin = ["status of 422"]; // the refused dry run
+  await page.getByTestId("user-import-check").click();
+  await page.locator('[data-testid="user-import-row"][data-action="error"][data-email="eve@example.org"]').waitFor({ timeout: T });
+  expect(await page.getByTestId("user-import-run").isDisabled(), "Import is possible despite an error");
+  const file = "email,password,display_name,quota_mb\n" +
+    `dave@example.org,${PASSWORD},Dave,20\n` +
+    "bob@example.org,,Bob Example,\n" +
+    "alice@example.org,,,\n";
+  await page.getByTestId("user-import-file").setInputFiles(csv(file));
+  await page.getByTestId("user-import-check").click();
+  await page.getByTestId("user-import-summary").filter({ hasText: "1 create, 1 update, 1 skip, 0 error" }).waitFor({ timeout: T });
+  const bobRow = await page.locator('[data-testid="user-import-row"][data-email="bob@example.org"]').textContent();
+  expect(bobRow.includes("display_name") && bobRow.includes("Bob Example"), `bob's diff: ${bobRow}`);
+  await shot(page, "admin-user-import");
+  expectedErrors.admin.push("status of 404"); // dave is not there yet
+  expect((await apiCall(page, "GET", "/users/dave@example.org")).status === 404, "the dry run created dave");
+  await page.getByTestId("user-import-run").click();
+  await page.getByTestId("user-import-done").filter({ hasText: "1 created, 1 updated" }).waitFor({ timeout: T });
+  expect((await page.getByTestId("user-import-progress").getAttribute("value")) === "2", "the progress bar did not reach the end");
+  await page.locator('[data-testid="user-row"][data-email="dave@example.org"]').waitFor({ timeout: T });
+  const dave = await apiCall(page, "GET", "/users/dave@example.org");
+  expect(dave.body.quota_bytes === 20 * 1048576 && dave.body.display_name === "Dave", `dave: ${JSON.stringify(dave.body)}`);
+  const bob = await apiCall(page, "GET", "/users/bob@example.org");
+  expect(bob.body.display_name === "Bob Example", `bob: ${JSON.stringify(bob.body)}`);
 });
 
 // -- webmail ----------------------------------------------------------------------------------------
@@ -263,6 +425,101 @@ await step("bob replies; alice reads the reply in the same thread", async () => 
   await alice.page.locator('[data-testid="thread-subject"]', { hasText: "Re: Lunch on Friday" }).waitFor({ timeout: T });
   await alice.page.locator('[data-testid="thread-subject"]', { hasText: "Lunch on Friday" }).first().click();
   await alice.page.getByTestId("message-body").filter({ hasText: "Friday works." }).waitFor({ timeout: T });
+});
+
+await step("drafts save themselves while typing (PATCH with If-Match), and the draft is what is sent", async () => {
+  const { page } = alice;
+  await page.getByTestId("compose-open").click();
+  await page.getByTestId("compose-to").fill("bob@example.org");
+  await page.getByTestId("compose-subject").fill("Autosaved plans");
+  await page.getByTestId("compose-body").press("Home");
+  await page.getByTestId("compose-body").pressSequentially("First thoughts. ");
+  await page.locator('[data-testid="compose-draft-status"][data-state="saved"]').waitFor({ timeout: T });
+  const drafts = async () => (await apiCall(page, "GET", "/threads?label=drafts")).body.threads;
+  let list = await drafts();
+  expect(list.length === 1 && list[0].subject === "Autosaved plans", `drafts after the first save: ${JSON.stringify(list)}`);
+  const [patched] = await Promise.all([
+    page.waitForRequest((r) => r.method() === "PATCH" && /\/api\/v1\/emails\/\d+$/.test(r.url()), { timeout: T }),
+    page.getByTestId("compose-body").pressSequentially("Second thoughts. "),
+  ]);
+  expect(patched.headers()["if-match"] === '"1"', `the edit's If-Match: ${patched.headers()["if-match"]}`);
+  await page.locator('[data-testid="compose-draft-status"][data-state="saved"]').waitFor({ timeout: T });
+  list = await drafts();
+  expect(list.length === 1, `one draft, edited in place: ${list.length}`);
+  await page.getByTestId("compose-send").click();
+  await page.getByTestId("toast").filter({ hasText: "Message sent" }).first().waitFor({ timeout: T });
+  await bob.page.locator('[data-testid="thread-subject"]', { hasText: "Autosaved plans" }).click();
+  await bob.page.getByTestId("message-body").filter({ hasText: "First thoughts. Second thoughts." }).waitFor({ timeout: T });
+  expect((await drafts()).length === 0, "the sent draft is still among the drafts");
+  // Out of bob's inbox again (the keyboard step below counts it).
+  const inbox = (await apiCall(bob.page, "GET", "/threads?label=inbox")).body.threads;
+  const ids = inbox.filter((t) => t.subject === "Autosaved plans").map((t) => t.thread_id);
+  const archived = await apiCall(bob.page, "POST", "/threads/batch", { ids, action: "archive" });
+  expect(archived.status === 200 && ids.length === 1, `archiving it: ${archived.status} ${JSON.stringify(archived.body)}`);
+});
+
+await step("rich-text compose: bold and a link reach the reader as HTML", async () => {
+  const { page } = alice;
+  await page.getByTestId("compose-open").click();
+  await page.getByTestId("compose-to").fill("bob@example.org");
+  await page.getByTestId("compose-subject").fill("Rich plans");
+  await page.getByTestId("compose-rich").click();
+  const editor = page.getByTestId("compose-editor");
+  await editor.click();
+  await page.keyboard.type("Hello bold");
+  for (let i = 0; i < 4; i++) await page.keyboard.press("Shift+ArrowLeft");
+  await page.getByTestId("compose-bold").click();
+  const focused = await page.evaluate(() => document.activeElement?.dataset?.testid);
+  expect(focused === "compose-editor", `after Bold the focus is on ${focused}`);
+  await page.keyboard.press("End");
+  await page.getByTestId("compose-bold").click(); // bold off again
+  await page.keyboard.type(" and the site");
+  const typed = (await editor.innerText()).replace(/\u00a0/g, " ");
+  expect(typed === "Hello bold and the site", `the editor holds ${JSON.stringify(typed)}`);
+  for (let i = 0; i < 4; i++) await page.keyboard.press("Shift+ArrowLeft");
+  page.once("dialog", (d) => d.accept("example.org"));
+  await page.getByTestId("compose-link").click();
+  await editor.locator('a[href="https://example.org"]').waitFor({ timeout: T });
+  await shot(page, "webmail-compose-rich");
+  await page.getByTestId("compose-send").click();
+  await page.getByTestId("toast").filter({ hasText: "Message sent" }).first().waitFor({ timeout: T });
+  const b = bob.page;
+  await b.locator('[data-testid="label-item"][data-label="inbox"]').click();
+  await b.locator('[data-testid="thread-subject"]', { hasText: "Rich plans" }).click();
+  const frame = b.frameLocator("iframe.mail-frame");
+  await frame.locator("b", { hasText: "bold" }).waitFor({ timeout: T });
+  await frame.locator('a[href="https://example.org"]', { hasText: "site" }).waitFor({ timeout: T });
+  const inbox = (await apiCall(b, "GET", "/threads?label=inbox")).body.threads;
+  const ids = inbox.filter((t) => t.subject === "Rich plans").map((t) => t.thread_id);
+  const archived = await apiCall(b, "POST", "/threads/batch", { ids, action: "archive" });
+  expect(archived.status === 200 && ids.length === 1, `archiving it: ${archived.status}`);
+});
+
+await step("contacts and OpenPGP keys: bob publishes his key, alice finds it for her contact", async () => {
+  const bobKey = process.env.BOB_PUBLIC_KEY;
+  expect(bobKey, "BOB_PUBLIC_KEY is not set");
+  await bob.page.getByTestId("contacts-open").click();
+  await bob.page.getByTestId("mykey-text").fill(bobKey);
+  await bob.page.getByTestId("mykey-publish").click();
+  await bob.page.getByTestId("mykey-row").first().waitFor({ timeout: T });
+  await bob.page.keyboard.press("Escape");
+  const { page } = alice;
+  await page.getByTestId("contacts-open").click();
+  await page.getByTestId("contact-name").fill("Bob Builder");
+  await page.getByTestId("contact-address").fill("bob@example.org");
+  await page.getByTestId("contact-key-lookup").click();
+  await page.getByTestId("contact-key-found").waitFor({ timeout: T });
+  await page.getByTestId("contact-create").click();
+  const row = page.locator('[data-testid="contact-row"][data-name="Bob Builder"]');
+  await row.getByTestId("contact-key").waitFor({ timeout: T });
+  await shot(page, "webmail-contacts");
+  await accessible(page, "webmail contacts");
+  const contacts = (await apiCall(page, "GET", "/contacts?q=builder")).body.items;
+  expect(contacts.length === 1 && contacts[0].emails[0].fingerprint, `contact: ${JSON.stringify(contacts)}`);
+  page.once("dialog", (d) => d.accept());
+  await row.getByRole("button", { name: "Delete" }).click();
+  await row.waitFor({ state: "detached", timeout: T });
+  await page.keyboard.press("Escape");
 });
 
 await step("a hostile HTML message runs no script and loads no remote image", async () => {

@@ -50,8 +50,8 @@ export function withQuery(path: string, query?: Query): string {
   return qs ? `${path}?${qs}` : path;
 }
 
-async function request<T>(method: string, url: string, body?: unknown): Promise<T> {
-  const headers: Record<string, string> = { Accept: "application/json" };
+async function request<T>(method: string, url: string, body?: unknown, extra?: Record<string, string>): Promise<T> {
+  const headers: Record<string, string> = { Accept: "application/json", ...extra };
   const token = csrf();
   if (token) headers["X-CSRF-Token"] = token;
   if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -74,8 +74,8 @@ async function request<T>(method: string, url: string, body?: unknown): Promise<
 
 export const api = {
   get: <T>(path: string, query?: Query) => request<T>("GET", withQuery("/api/v1" + path, query)),
-  post: <T>(path: string, body?: unknown) => request<T>("POST", "/api/v1" + path, body ?? {}),
-  patch: <T>(path: string, body: unknown) => request<T>("PATCH", "/api/v1" + path, body),
+  post: <T>(path: string, body?: unknown, headers?: Record<string, string>) => request<T>("POST", "/api/v1" + path, body ?? {}, headers),
+  patch: <T>(path: string, body: unknown, headers?: Record<string, string>) => request<T>("PATCH", "/api/v1" + path, body, headers),
   put: <T>(path: string, body: unknown) => request<T>("PUT", "/api/v1" + path, body),
   del: <T>(path: string) => request<T>("DELETE", "/api/v1" + path),
 };
@@ -90,7 +90,7 @@ export interface Who {
 
 export const session = {
   current: () => request<Who | undefined>("GET", "/web/session"),
-  login: (body: { username: string; password: string } | { api_key: string }) =>
+  login: (body: { username: string; password: string; otp?: string } | { api_key: string }) =>
     request<Who & { csrf_token: string }>("POST", "/web/session", body),
   logout: () => request<void>("DELETE", "/web/session"),
 };

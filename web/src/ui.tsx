@@ -48,6 +48,8 @@ export function Login(props: { title: string; allowKey?: boolean; onLogin: (who:
   const [password, setPassword] = useState("");
   const [apiKey, setApiKey] = useState("");
   const [useKey, setUseKey] = useState(false);
+  const [otp, setOtp] = useState("");
+  const [askOtp, setAskOtp] = useState(false);
   const [error, setError] = useState("");
   const [busy, setBusy] = useState(false);
   const submit = async (e: Event) => {
@@ -55,10 +57,16 @@ export function Login(props: { title: string; allowKey?: boolean; onLogin: (who:
     setBusy(true);
     setError("");
     try {
-      const who = await session.login(useKey ? { api_key: apiKey.trim() } : { username, password });
+      const who = await session.login(useKey ? { api_key: apiKey.trim() } : loginBody(username, password, askOtp ? otp : ""));
       props.onLogin(who);
     } catch (err) {
-      setError(err instanceof ApiError && err.status === 401 ? "Wrong name or password." : (err as Error).message);
+      if (err instanceof ApiError && err.code === "otp_required") {
+        setAskOtp(true); // the password was right: the account has a second factor
+        setError(askOtp ? "Enter the code from your authenticator app." : "");
+      } else {
+        setError(loginError(err, askOtp));
+        setOtp("");
+      }
     } finally {
       setBusy(false);
     }
@@ -88,6 +96,13 @@ export function Login(props: { title: string; allowKey?: boolean; onLogin: (who:
               <input type="password" autocomplete="current-password" value={password} data-testid="login-password"
                 onInput={(e) => setPassword(e.currentTarget.value)} required />
             </label>
+            {askOtp && (
+              <label>
+                One-time code (or a recovery code)
+                <input type="text" autocomplete="one-time-code" inputMode="numeric" value={otp} data-testid="login-otp"
+                  onInput={(e) => setOtp(e.currentTarget.value)} required autofocus maxLength={64} />
+              </label>
+            )}
           </>
         )}
         {error && (
@@ -106,6 +121,18 @@ export function Login(props: { title: string; allowKey?: boolean; onLogin: (who:
       </form>
     </main>
   );
+}
+
+/** The login body: the one-time code only once the server asked for it. */
+export function loginBody(username: string, password: string, otp: string): { username: string; password: string; otp?: string } {
+  const code = otp.trim();
+  return code ? { username, password, otp: code } : { username, password };
+}
+
+/** What a failed login says: a 401 never tells which of name, password or code was wrong. */
+export function loginError(err: unknown, withCode: boolean): string {
+  if (err instanceof ApiError && err.status === 401) return withCode ? "Wrong name, password or code." : "Wrong name or password.";
+  return err instanceof Error ? err.message : String(err);
 }
 
 // -- session boot ------------------------------------------------------------------------------

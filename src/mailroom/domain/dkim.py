@@ -120,3 +120,21 @@ def mail_records(
         origin = f"{alternative.rstrip('.')}."
         records.extend(r for r in own if r.name == origin and r.type in ("MX", "TXT"))
     return records
+
+
+DnsCheckStatus = Literal["ok", "different", "missing", "error"]
+
+
+class DnsCheck(BaseModel):
+    """One record to publish beside what DNS answers for its name and type now."""
+
+    name: str = Field(description="Owner name, fully qualified, with the trailing dot.")
+    type: str
+    expected: str = Field(description="The record data it should have, as in a zone file.")
+    found: list[str] = Field(description="The records of that name and type DNS answers now.")
+    status: DnsCheckStatus = Field(
+        description="ok: published; different: the name has records of this type, none of them "
+        "this one; missing: none of this type; error: DNS did not answer (see detail)."
+    )
+    detail: str = ""
+    purpose: str

@@ -13,6 +13,7 @@ from mailroom.store import domains as domains_store
 from mailroom.store._prepared import insert_query
 from mailroom.store.engine import Query, Row, Tx
 from mailroom.store.schema import aliases, domains
+from mailroom.store.sorting import order_by
 
 _COLUMNS = [
     aliases.c.address,
@@ -72,7 +73,7 @@ async def get(tx: Tx, address: str) -> Row | None:
 
 
 async def page(
-    tx: Tx, *, domains_in: Collection[str] | None, offset: int, limit: int
+    tx: Tx, *, domains_in: Collection[str] | None, offset: int, limit: int, sort: str = "address"
 ) -> tuple[list[Row], int]:
     """Aliases ordered by address, optionally only those of ``domains_in``, and their total."""
     query = select(*_COLUMNS)
@@ -80,7 +81,8 @@ async def page(
     if domains_in is not None:
         query = query.where(aliases.c.domain.in_(list(domains_in)))
         count = count.where(aliases.c.domain.in_(list(domains_in)))
-    rows = await tx.all(query.order_by(aliases.c.address).offset(offset).limit(limit))
+    terms = order_by(aliases.c, sort, aliases.c.address)
+    rows = await tx.all(query.order_by(*terms).offset(offset).limit(limit))
     return rows, int(await tx.scalar(count) or 0)
 
 

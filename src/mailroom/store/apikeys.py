@@ -10,6 +10,7 @@ from sqlalchemy import bindparam, delete, func, insert, select, update
 
 from mailroom.store.engine import Query, Row, Tx
 from mailroom.store.schema import api_keys, users
+from mailroom.store.sorting import order_by
 
 _PUBLIC = [c for c in api_keys.c if c.name != "digest"] + [users.c.email.label("owner")]
 
@@ -31,14 +32,15 @@ async def get(tx: Tx, key_id: str) -> Row | None:
 
 
 async def page(
-    tx: Tx, *, owner_ids: Collection[int] | None, offset: int, limit: int
+    tx: Tx, *, owner_ids: Collection[int] | None, offset: int, limit: int, sort: str = "created_at"
 ) -> tuple[list[Row], int]:
     query = select(*_PUBLIC).select_from(_joined())
     count = select(func.count()).select_from(api_keys)
     if owner_ids is not None:
         query = query.where(api_keys.c.owner_id.in_(list(owner_ids)))
         count = count.where(api_keys.c.owner_id.in_(list(owner_ids)))
-    rows = await tx.all(query.order_by(api_keys.c.created_at, api_keys.c.id).offset(offset).limit(limit))
+    terms = order_by(api_keys.c, sort, api_keys.c.id)
+    rows = await tx.all(query.order_by(*terms).offset(offset).limit(limit))
     return rows, int(await tx.scalar(count) or 0)
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from mailroom.store._prepared import insert_query
 from mailroom.store.accounting_schema import audit_log as t
 from mailroom.store.engine import Tx
+from mailroom.store.sorting import order_by
 
 _INSERT = insert_query(t)
 
@@ -55,8 +56,9 @@ async def page(
     domain: str | None = None,
     offset: int,
     limit: int,
+    sort: str = "-at",
 ) -> tuple[list[AuditRecord], int]:
-    """Newest first. ``domains`` limits entries to those domains (a manager's view)."""
+    """Newest first (or by ``sort``). ``domains`` limits entries to those domains (a manager's view)."""
     conditions: list[Any] = []
     if domains is not None:
         conditions.append(t.c.domain.in_(list(domains)))
@@ -76,6 +78,7 @@ async def page(
         conditions.append(t.c.target == target)
     if domain is not None:
         conditions.append(t.c.domain == domain)
-    query = select(*_FIELDS).where(*conditions).order_by(t.c.id.desc()).offset(offset).limit(limit)
+    terms = order_by(t.c, sort, t.c.id)
+    query = select(*_FIELDS).where(*conditions).order_by(*terms).offset(offset).limit(limit)
     count = select(func.count()).select_from(t).where(*conditions)
     return [AuditRecord(**row) for row in await tx.all(query)], int(await tx.scalar(count) or 0)

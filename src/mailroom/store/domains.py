@@ -10,6 +10,7 @@ from sqlalchemy.sql.elements import BindParameter
 
 from mailroom.store.engine import Query, Row, Tx
 from mailroom.store.schema import addresses, aliases, alternatives, domain_names, domains, users
+from mailroom.store.sorting import order_by
 
 _PUBLIC = [c for c in domains.c if c.name != "dkim_private_key"]
 
@@ -52,13 +53,16 @@ async def lock(tx: Tx, name: str) -> Row | None:
     return await tx.first(select(*_PUBLIC).where(domains.c.name == name).with_for_update())
 
 
-async def page(tx: Tx, *, only: Collection[str] | None, offset: int, limit: int) -> tuple[list[Row], int]:
+async def page(
+    tx: Tx, *, only: Collection[str] | None, offset: int, limit: int, sort: str = "name"
+) -> tuple[list[Row], int]:
     query = select(*_PUBLIC)
     count = select(func.count()).select_from(domains)
     if only is not None:
         query = query.where(domains.c.name.in_(list(only)))
         count = count.where(domains.c.name.in_(list(only)))
-    rows = await tx.all(query.order_by(domains.c.name).offset(offset).limit(limit))
+    terms = order_by(domains.c, sort, domains.c.name)
+    rows = await tx.all(query.order_by(*terms).offset(offset).limit(limit))
     return rows, int(await tx.scalar(count) or 0)
 
 

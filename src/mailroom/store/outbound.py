@@ -17,6 +17,7 @@ from mailroom.store.engine import Query, Row, Tx
 from mailroom.store.mail_schema import outbound_intents
 from mailroom.store.outbound_schema import outbound_queue, outbound_recipients
 from mailroom.store.schema import users
+from mailroom.store.sorting import order_by
 
 #: Recipient states that still wait for an attempt.
 WAITING = ("queued", "deferred")
@@ -244,11 +245,17 @@ async def purge_done(tx: Tx, before: datetime, limit: int = 1000) -> int:
     return len(ids)
 
 
-async def page(tx: Tx, *, status: str | None, offset: int, limit: int) -> tuple[list[Row], int]:
+async def page(
+    tx: Tx, *, status: str | None, offset: int, limit: int, sort: str = "-id"
+) -> tuple[list[Row], int]:
     """Queue entries, newest first, optionally only ``queued`` or ``done`` ones, and their total."""
     where = [] if status is None else [outbound_queue.c.status == status]
     rows = await tx.all(
-        select(outbound_queue).where(*where).order_by(outbound_queue.c.id.desc()).offset(offset).limit(limit)
+        select(outbound_queue)
+        .where(*where)
+        .order_by(*order_by(outbound_queue.c, sort, outbound_queue.c.id))
+        .offset(offset)
+        .limit(limit)
     )
     total = int(await tx.scalar(select(func.count()).select_from(outbound_queue).where(*where)) or 0)
     return rows, total

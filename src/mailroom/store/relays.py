@@ -11,6 +11,7 @@ from sqlalchemy import delete, func, insert, select, update
 from mailroom.store import domains
 from mailroom.store.engine import Tx
 from mailroom.store.schema import relays
+from mailroom.store.sorting import order_by
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,9 +34,10 @@ async def get(tx: Tx, name: str) -> RelayRecord | None:
     return RelayRecord(**row) if row is not None else None
 
 
-async def page(tx: Tx, *, offset: int, limit: int) -> tuple[list[RelayRecord], int]:
-    """Relayed domains ordered by name, and their total."""
-    rows = await tx.all(select(*_FIELDS).order_by(relays.c.name).offset(offset).limit(limit))
+async def page(tx: Tx, *, offset: int, limit: int, sort: str = "name") -> tuple[list[RelayRecord], int]:
+    """Relayed domains ordered by name (or ``sort``), and their total."""
+    terms = order_by(relays.c, sort, relays.c.name)
+    rows = await tx.all(select(*_FIELDS).order_by(*terms).offset(offset).limit(limit))
     total = int(await tx.scalar(select(func.count()).select_from(relays)) or 0)
     return [RelayRecord(**row) for row in rows], total
 

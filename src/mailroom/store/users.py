@@ -6,7 +6,9 @@ Rows never carry ``password_hash``: reading it is for authentication alone, in
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import orjson
@@ -18,6 +20,7 @@ from mailroom.store._prepared import PerDialect
 from mailroom.store.engine import Query, Row, Tx
 from mailroom.store.row_cache import RowCache, model_columns
 from mailroom.store.schema import domains, users
+from mailroom.store.sorting import order_by
 
 # Without the version too: it is the cache's business (page, get_user), not the API's.
 _PUBLIC = [c for c in users.c if c.name not in ("password_hash", "row_version")]
@@ -73,18 +76,35 @@ def _listed(tx: Tx, values: Iterable[Any]) -> Any:
     return orjson.dumps(list(values)).decode() if tx.dialect == "sqlite" else list(values)
 
 
-def _page(columns: Sequence[ColumnElement[Any]], dialect: str | None) -> Select[Any]:
-    """Users by address, ``limit`` and ``offset`` bound; only ``domains`` unless ``dialect`` is None."""
+def _page(columns: Sequence[ColumnElement[Any]], dialect: str | None, sort: str = "email") -> Select[Any]:
+    """Users by ``sort`` (then address), ``limit`` and ``offset`` bound; only ``domains`` unless
+    ``dialect`` is None."""
     query = select(*columns)
     if dialect is not None:
         query = query.where(_among(users.c.domain, "domains", dialect))
-    return query.order_by(users.c.email).limit(bindparam("limit")).offset(bindparam("offset"))
+    terms = order_by(users.c, sort, users.c.email)
+    return query.order_by(*terms).limit(bindparam("limit")).offset(bindparam("offset"))
 
 
-_PAGE_ALL = Query(_page(_USER_FIELDS, None))
-_PAGE_IN = PerDialect(lambda d: _page(_USER_FIELDS, d))
-_PAGE_KEYS_ALL = Query(_page(_KEY, None))
-_PAGE_KEYS_IN = PerDialect(lambda d: _page(_KEY, d))
+@dataclass(frozen=True)
+class _PageQueries:
+    rows_all: Query
+    rows_in: PerDialect
+    keys_all: Query
+    keys_in: PerDialect
+
+
+@functools.cache
+def _page_queries(sort: str) -> _PageQueries:
+    """The prepared page statements of one order (a handful of orders exist: the API's Literal)."""
+    return _PageQueries(
+        Query(_page(_USER_FIELDS, None, sort)),
+        PerDialect(lambda d: _page(_USER_FIELDS, d, sort)),
+        Query(_page(_KEY, None, sort)),
+        PerDialect(lambda d: _page(_KEY, d, sort)),
+    )
+
+
 _COUNT_IN = PerDialect(
     lambda d: select(func.count()).select_from(users).where(_among(users.c.domain, "domains", d))
 )
@@ -98,9 +118,16 @@ _KEYED_BY_EMAIL = Query(select(*_KEYED_FIELDS).where(users.c.email == bindparam(
 
 
 async def page(
-    tx: Tx, *, domains: Collection[str] | None, offset: int, limit: int, cache: UserCache | None = None
+    tx: Tx,
+    *,
+    domains: Collection[str] | None,
+    offset: int,
+    limit: int,
+    cache: UserCache | None = None,
+    sort: str = "email",
 ) -> tuple[list[User], int]:
-    """Users ordered by address, limited to ``domains`` unless it is None; and their total.
+    """Users ordered by address (or ``sort``), limited to ``domains`` unless it is None; and
+    their total.
 
     With ``cache``, the users it holds in their current version are not fetched again (the
     same immutable instances come back), and those it lacks are fetched in one statement
@@ -108,13 +135,14 @@ async def page(
     been read a moment later.
     """
     params: dict[str, Any] = {"offset": offset, "limit": limit}
+    queries = _page_queries(sort)
     if domains is not None:
         params["domains"] = _listed(tx, domains)
     if cache is None:
-        rows = await tx.all(_PAGE_ALL if domains is None else _PAGE_IN(tx), params)
+        rows = await tx.all(queries.rows_all if domains is None else queries.rows_in(tx), params)
         return [User.model_validate(row) for row in rows], await _total(tx, params)
     # (id, row_version) tuples, as the driver gives them: they are the cache's keys.
-    keys = await tx.tuples(_PAGE_KEYS_ALL if domains is None else _PAGE_KEYS_IN(tx), params)
+    keys = await tx.tuples(queries.keys_all if domains is None else queries.keys_in(tx), params)
     total = await _total(tx, params)
     found = list(map(cache.get, keys))
     missing = [i for i, user in enumerate(found) if user is None]

@@ -9,6 +9,7 @@ import { Dashboard } from "./Dashboard";
 import { Domains } from "./Domains";
 import { Queue } from "./Queue";
 import { Relays } from "./Relays";
+import { Usage } from "./Usage";
 import { Users } from "./Users";
 
 const SECTIONS = [
@@ -20,6 +21,7 @@ const SECTIONS = [
   { path: "apikeys", label: "API keys", icon: "key", admin: false },
   { path: "queue", label: "Queue", icon: "inbox", admin: true },
   { path: "audit", label: "Audit log", icon: "list", admin: false },
+  { path: "usage", label: "Usage", icon: "dashboard", admin: false },
 ];
 
 export function AdminApp() {
@@ -65,6 +67,7 @@ function Console(props: { who: Who; onLogout: () => void }) {
       case "relays": return <Relays {...p} />;
       case "queue": return <Queue {...p} />;
       case "audit": return <Audit {...p} />;
+      case "usage": return <Usage {...p} />;
       default: return <Dashboard {...p} />;
     }
   })();

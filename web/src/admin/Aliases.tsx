@@ -2,7 +2,7 @@ import { useState } from "preact/hooks";
 import { api } from "../api";
 import { Empty, Pager } from "../ui";
 import type { PageProps } from "./AdminApp";
-import { attempt, useDomains, usePage } from "./hooks";
+import { attempt, SortTh, useDomains, usePage } from "./hooks";
 
 interface Alias {
   address: string;
@@ -14,7 +14,7 @@ interface Alias {
 export function Aliases({ params }: PageProps) {
   const domains = useDomains();
   const [domain, setDomain] = useState(params.get("domain") ?? "");
-  const list = usePage<Alias>("/aliases", { domain });
+  const list = usePage<Alias>("/aliases", { domain }, 25, "address");
   const [address, setAddress] = useState("");
   const [destinations, setDestinations] = useState("");
   const [wildcard, setWildcard] = useState(false);
@@ -52,7 +52,7 @@ export function Aliases({ params }: PageProps) {
         </div>
         {list.page && list.page.items.length === 0 ? <Empty>No aliases.</Empty> : (
           <table>
-            <thead><tr><th>Address</th><th>Delivers to</th><th><span class="sr-only">Actions</span></th></tr></thead>
+            <thead><tr><SortTh field="address" list={list}>Address</SortTh><th>Delivers to</th><th><span class="sr-only">Actions</span></th></tr></thead>
             <tbody>
               {list.page?.items.map((a) => (
                 <tr key={a.address} data-testid="alias-row">

@@ -3,7 +3,7 @@ import { api } from "../api";
 import { fullDate } from "../lib";
 import { copyText, Empty, Modal, Pager } from "../ui";
 import type { PageProps } from "./AdminApp";
-import { attempt, usePage } from "./hooks";
+import { attempt, SortTh, usePage } from "./hooks";
 
 interface ApiKey {
   id: string;
@@ -20,7 +20,7 @@ interface ApiKey {
 const list_ = (s: string) => s.split(/[,\s]+/).filter(Boolean);
 
 export function ApiKeys({ who }: PageProps) {
-  const list = usePage<ApiKey>("/apikeys", {});
+  const list = usePage<ApiKey>("/apikeys", {}, 25, "created_at");
   const [f, setF] = useState({ name: "", owner: "", admin: false, scopes: "", networks: "", expires: "" });
   const [secret, setSecret] = useState<{ name: string; key: string } | null>(null);
   const set = (k: keyof typeof f) => (e: Event) => {
@@ -63,7 +63,7 @@ export function ApiKeys({ who }: PageProps) {
         </div>
         {list.page && list.page.items.length === 0 ? <Empty>No keys.</Empty> : (
           <table>
-            <thead><tr><th>Name</th><th>Acts as</th><th>Scopes</th><th>Expires</th><th>Last used</th><th><span class="sr-only">Actions</span></th></tr></thead>
+            <thead><tr><SortTh field="name" list={list}>Name</SortTh><th>Acts as</th><th>Scopes</th><SortTh field="expires_at" list={list}>Expires</SortTh><SortTh field="last_used_at" list={list}>Last used</SortTh><th><span class="sr-only">Actions</span></th></tr></thead>
             <tbody>
               {list.page?.items.map((k) => (
                 <tr key={k.id} data-testid="apikey-row">

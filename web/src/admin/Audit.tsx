@@ -2,7 +2,7 @@ import { useState } from "preact/hooks";
 import { fullDate } from "../lib";
 import { Empty, Pager } from "../ui";
 import type { PageProps } from "./AdminApp";
-import { usePage } from "./hooks";
+import { SortTh, usePage } from "./hooks";
 
 export interface AuditEntry {
   id: number;
@@ -27,7 +27,7 @@ export function Audit(_: PageProps) {
     from: filter.from ? new Date(filter.from).toISOString() : "",
     to: filter.to ? new Date(filter.to).toISOString() : "",
   };
-  const list = usePage<AuditEntry>("/audit", query, 50);
+  const list = usePage<AuditEntry>("/audit", query, 50, "-at");
   const set = (k: keyof typeof draft) => (e: Event) => setDraft({ ...draft, [k]: (e.currentTarget as HTMLInputElement).value });
   return (
     <section>
@@ -47,7 +47,7 @@ export function Audit(_: PageProps) {
         </div>
         {list.page && list.page.items.length === 0 ? <Empty>No entries match.</Empty> : (
           <table>
-            <thead><tr><th>When</th><th>Who</th><th>What</th><th>Changes</th></tr></thead>
+            <thead><tr><SortTh field="at" list={list}>When</SortTh><th>Who</th><SortTh field="method" list={list}>What</SortTh><th>Changes</th></tr></thead>
             <tbody>
               {list.page?.items.map((e) => (
                 <tr key={e.id} data-testid="audit-row">

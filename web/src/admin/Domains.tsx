@@ -1,16 +1,16 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, type Page } from "../api";
-import { formatBytes, fullDate } from "../lib";
-import { copyText, Empty, Modal, Pager } from "../ui";
+import { formatBytes, fullDate, shortDate } from "../lib";
+import { copyText, Empty, errorToast, Modal, Pager } from "../ui";
 import type { PageProps } from "./AdminApp";
-import { attempt, usePage, type Domain } from "./hooks";
+import { attempt, SortTh, usePage, type Domain } from "./hooks";
 
 function numberOrNull(v: string): number | null {
   return v.trim() === "" ? null : Number(v);
 }
 
 export function Domains({ who, params }: PageProps) {
-  const list = usePage<Domain>("/domains", {});
+  const list = usePage<Domain>("/domains", {}, 25, "name");
   const [name, setName] = useState("");
   const [comment, setComment] = useState("");
   const [open, setOpen] = useState<string | null>(params.get("open"));
@@ -50,7 +50,7 @@ export function Domains({ who, params }: PageProps) {
         ) : (
           <table>
             <thead>
-              <tr><th>Name</th><th>Users</th><th>Aliases</th><th>Quota</th><th>Sign-up</th><th>DKIM</th><th><span class="sr-only">Actions</span></th></tr>
+              <tr><SortTh field="name" list={list}>Name</SortTh><th>Users</th><th>Aliases</th><th>Quota</th><th>Sign-up</th><th>DKIM</th><SortTh field="created_at" list={list}>Created</SortTh><th><span class="sr-only">Actions</span></th></tr>
             </thead>
             <tbody>
               {list.page?.items.map((d) => (
@@ -61,6 +61,7 @@ export function Domains({ who, params }: PageProps) {
                   <td>{d.max_quota_bytes === null ? "∞" : formatBytes(d.max_quota_bytes)}</td>
                   <td>{d.signup_enabled ? <span class="badge badge-ok">open</span> : <span class="badge">closed</span>}</td>
                   <td>{d.dkim_selector ? <span class="badge badge-ok">{d.dkim_selector}</span> : <span class="badge badge-warn">none</span>}</td>
+                  <td class="small">{shortDate(d.created_at)}</td>
                   <td class="actions">
                     <button type="button" onClick={() => setOpen(d.name)}>Manage</button>
                     <a class="button ghost" href={`#/users?domain=${encodeURIComponent(d.name)}`}>Users</a>
@@ -79,6 +80,26 @@ export function Domains({ who, params }: PageProps) {
 }
 
 interface Dns { name: string; type: string; value: string; ttl: number; purpose: string }
+
+export interface DnsCheck { name: string; type: string; expected: string; found: string[]; status: "ok" | "different" | "missing" | "error"; detail: string }
+
+const STATUS_LABEL = { ok: "published", different: "different", missing: "missing", error: "no answer" } as const;
+const STATUS_CLASS = { ok: "badge-ok", different: "badge-warn", missing: "badge-warn", error: "badge-warn" } as const;
+
+/** The check of one record to publish (same name, type and value). */
+export function findCheck(checks: DnsCheck[], r: { name: string; type: string; value: string }): DnsCheck | undefined {
+  return checks.find((c) => c.name === r.name && c.type === r.type && c.expected === r.value);
+}
+
+/** "3 of 7 published, 1 different, 3 missing". */
+export function checkSummary(checks: DnsCheck[]): string {
+  const n = (s: DnsCheck["status"]) => checks.filter((c) => c.status === s).length;
+  const parts = [`${n("ok")} of ${checks.length} published`];
+  if (n("different")) parts.push(`${n("different")} different`);
+  if (n("missing")) parts.push(`${n("missing")} missing`);
+  if (n("error")) parts.push(`${n("error")} without an answer`);
+  return parts.join(", ");
+}
 interface Alternative { name: string; comment: string }
 interface Manager { email: string; created_at: string }
 interface Dkim { selector: string; bits: number; record_name: string; record_value: string }
@@ -87,6 +108,18 @@ function DomainDetail(props: { name: string; admin: boolean; onClose: () => void
   const path = `/domains/${encodeURIComponent(props.name)}`;
   const [domain, setDomain] = useState<Domain | null>(null);
   const [dns, setDns] = useState<Dns[]>([]);
+  const [checks, setChecks] = useState<DnsCheck[] | null>(null);
+  const [checking, setChecking] = useState(false);
+  const runCheck = async () => {
+    setChecking(true);
+    try {
+      setChecks(await api.get<DnsCheck[]>(`${path}/dns/check`));
+    } catch (e) {
+      errorToast(e);
+    } finally {
+      setChecking(false);
+    }
+  };
   const [alts, setAlts] = useState<Alternative[]>([]);
   const [managers, setManagers] = useState<Manager[]>([]);
   const [dkim, setDkim] = useState<Dkim | null>(null);
@@ -179,17 +212,33 @@ function DomainDetail(props: { name: string; admin: boolean; onClose: () => void
           </button>
 
           <h3>DNS records to publish</h3>
+          <p>
+            <button type="button" onClick={runCheck} disabled={checking} data-testid="dns-check">
+              {checking ? "Asking DNS…" : "Check what DNS answers"}
+            </button>
+            {checks && <span class="small" data-testid="dns-check-summary"> {checkSummary(checks)}</span>}
+          </p>
           <table class="dns">
-            <thead><tr><th>Name</th><th>Type</th><th>Value</th><th><span class="sr-only">Actions</span></th></tr></thead>
+            <thead><tr><th>Name</th><th>Type</th><th>Value</th>{checks && <th>DNS answers</th>}<th><span class="sr-only">Actions</span></th></tr></thead>
             <tbody>
-              {dns.map((r, i) => (
-                <tr key={i} title={r.purpose}>
-                  <td><code>{r.name}</code></td>
-                  <td><span class="badge">{r.type}</span></td>
-                  <td class="dns-value"><code>{r.value}</code><div class="muted small">{r.purpose}</div></td>
-                  <td><button type="button" class="ghost" onClick={() => copyText(r.value)}>Copy</button></td>
-                </tr>
-              ))}
+              {dns.map((r, i) => {
+                const c = checks ? findCheck(checks, r) : undefined;
+                return (
+                  <tr key={i} title={r.purpose} data-testid="dns-row" data-name={r.name} data-type={r.type}>
+                    <td><code>{r.name}</code></td>
+                    <td><span class="badge">{r.type}</span></td>
+                    <td class="dns-value"><code>{r.value}</code><div class="muted small">{r.purpose}</div></td>
+                    {checks && (
+                      <td class="dns-value" data-testid="dns-status" data-status={c?.status ?? ""}>
+                        {c && <span class={`badge ${STATUS_CLASS[c.status]}`}>{STATUS_LABEL[c.status]}</span>}
+                        {c?.found.map((f) => <div key={f}><code>{f}</code></div>)}
+                        {c?.detail && <div class="muted small">{c.detail}</div>}
+                      </td>
+                    )}
+                    <td><button type="button" class="ghost" onClick={() => copyText(r.value)}>Copy</button></td>
+                  </tr>
+                );
+              })}
             </tbody>
           </table>
           <p class="muted small">Created {fullDate(domain.created_at)}.</p>

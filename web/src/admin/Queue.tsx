@@ -3,7 +3,7 @@ import { api } from "../api";
 import { formatBytes, fullDate } from "../lib";
 import { Empty, Pager } from "../ui";
 import type { PageProps } from "./AdminApp";
-import { attempt, usePage } from "./hooks";
+import { attempt, SortTh, usePage } from "./hooks";
 
 interface QueueEntry {
   id: number;
@@ -20,7 +20,7 @@ interface QueueEntry {
 
 export function Queue(_: PageProps) {
   const [status, setStatus] = useState("queued");
-  const list = usePage<QueueEntry>("/queue", { status });
+  const list = usePage<QueueEntry>("/queue", { status }, 25, "-id");
   return (
     <section>
       <h1>Outbound queue</h1>
@@ -38,7 +38,7 @@ export function Queue(_: PageProps) {
         </div>
         {list.page && list.page.items.length === 0 ? <Empty>The queue is empty.</Empty> : (
           <table>
-            <thead><tr><th>Message</th><th>Recipients</th><th>Attempts</th><th>Reason</th><th><span class="sr-only">Actions</span></th></tr></thead>
+            <thead><tr><SortTh field="id" list={list}>Message</SortTh><th>Recipients</th><SortTh field="attempts" list={list}>Attempts</SortTh><th>Reason</th><th><span class="sr-only">Actions</span></th></tr></thead>
             <tbody>
               {list.page?.items.map((q) => (
                 <tr key={q.id} data-testid="queue-row">

@@ -2,7 +2,7 @@ import { useState } from "preact/hooks";
 import { api } from "../api";
 import { Empty, Pager } from "../ui";
 import type { PageProps } from "./AdminApp";
-import { attempt, usePage } from "./hooks";
+import { attempt, SortTh, usePage } from "./hooks";
 
 interface Relay {
   name: string;
@@ -12,7 +12,7 @@ interface Relay {
 
 /** Relayed domains: mail for them is accepted and passed on (to a smarthost, or by MX). */
 export function Relays(_: PageProps) {
-  const list = usePage<Relay>("/relays", {});
+  const list = usePage<Relay>("/relays", {}, 25, "name");
   const [f, setF] = useState({ name: "", smarthost: "", comment: "" });
   const set = (k: keyof typeof f) => (e: Event) => setF({ ...f, [k]: (e.currentTarget as HTMLInputElement).value });
   const create = async (e: Event) => {
@@ -38,7 +38,7 @@ export function Relays(_: PageProps) {
         </div>
         {list.page && list.page.items.length === 0 ? <Empty>No relayed domains.</Empty> : (
           <table>
-            <thead><tr><th>Domain</th><th>Goes to</th><th><span class="sr-only">Actions</span></th></tr></thead>
+            <thead><tr><SortTh field="name" list={list}>Domain</SortTh><SortTh field="smarthost" list={list}>Goes to</SortTh><th><span class="sr-only">Actions</span></th></tr></thead>
             <tbody>
               {list.page?.items.map((r) => (
                 <tr key={r.name} data-testid="relay-row">

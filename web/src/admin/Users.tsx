@@ -3,7 +3,8 @@ import { api } from "../api";
 import { formatBytes } from "../lib";
 import { Empty, Modal, Pager } from "../ui";
 import type { PageProps } from "./AdminApp";
-import { attempt, useDomains, usePage } from "./hooks";
+import { attempt, SortTh, useDomains, usePage } from "./hooks";
+import { UserImport } from "./UserImport";
 
 export interface User {
   email: string;
@@ -24,15 +25,16 @@ export interface User {
   spam_threshold: number;
 }
 
-export function Users({ params }: PageProps) {
+export function Users({ params, who }: PageProps) {
   const domains = useDomains();
   const [domain, setDomain] = useState(params.get("domain") ?? "");
-  const list = usePage<User>("/users", { domain });
+  const list = usePage<User>("/users", { domain }, 25, "email");
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
   const [displayName, setDisplayName] = useState("");
   const [quota, setQuota] = useState("");
   const [editing, setEditing] = useState<User | null>(null);
+  const [importing, setImporting] = useState(false);
   const create = async (e: Event) => {
     e.preventDefault();
     const body: Record<string, unknown> = { email: email.trim(), password, display_name: displayName };
@@ -70,7 +72,7 @@ export function Users({ params }: PageProps) {
         </div>
         {list.page && list.page.items.length === 0 ? <Empty>No users here yet.</Empty> : (
           <table>
-            <thead><tr><th>Address</th><th>Quota</th><th>Services</th><th>Status</th><th><span class="sr-only">Actions</span></th></tr></thead>
+            <thead><tr><SortTh field="email" list={list}>Address</SortTh><SortTh field="quota_bytes_used" list={list}>Quota</SortTh><th>Services</th><th>Status</th><th><span class="sr-only">Actions</span></th></tr></thead>
             <tbody>
               {list.page?.items.map((u) => (
                 <tr key={u.email} data-testid="user-row" data-email={u.email}>
@@ -96,6 +98,9 @@ export function Users({ params }: PageProps) {
           </table>
         )}
       </div>
+      {who.is_admin && (importing ? <UserImport onDone={list.reload} /> : (
+        <p><button type="button" onClick={() => setImporting(true)} data-testid="user-import-open">Import users from CSV…</button></p>
+      ))}
       {editing && <UserEdit user={editing} onClose={() => { setEditing(null); list.reload(); }} />}
     </section>
   );
@@ -145,6 +150,9 @@ function UserEdit(props: { user: User; onClose: () => void }) {
   const remove = async () => {
     if (confirm(`Delete ${u.email} and all of its mail?`) && (await attempt(() => api.del(path), "User deleted"))) props.onClose();
   };
+  const resetTotp = async () => {
+    if (confirm(`Turn two-step sign-in off for ${u.email}?`)) await attempt(() => api.del(`${path}/totp`), "Two-step sign-in reset");
+  };
   return (
     <Modal title={u.email} onClose={props.onClose}>
       <form class="form-grid" onSubmit={save}>
@@ -173,6 +181,59 @@ function UserEdit(props: { user: User; onClose: () => void }) {
           <button type="button" class="danger" onClick={remove}>Delete user</button>
         </div>
       </form>
+      <Identities email={u.email} />
+      <h3>Two-step sign-in</h3>
+      <p class="muted small">If {u.email} lost their authenticator app and recovery codes, take the second factor away:
+        the password alone signs in from the next login, and they can set it up again.</p>
+      <button type="button" class="danger" onClick={resetTotp} data-testid="user-reset-totp">Reset two-step sign-in</button>
     </Modal>
+  );
+}
+
+interface Identity {
+  user: string;
+  address: string;
+  display_name: string;
+  created_at: string;
+}
+
+/** The addresses a user may send as (besides their own): list, add, remove. */
+function Identities(props: { email: string }) {
+  const path = `/users/${encodeURIComponent(props.email)}/identities`;
+  const list = usePage<Identity>(path, {}, 100);
+  const [address, setAddress] = useState("");
+  const [name, setName] = useState("");
+  const add = async (e: Event) => {
+    e.preventDefault();
+    if (await attempt(() => api.post(path, { address: address.trim(), display_name: name }), `${props.email} may send as ${address.trim()}`)) {
+      setAddress("");
+      setName("");
+      list.reload();
+    }
+  };
+  const remove = async (i: Identity) => {
+    if (await attempt(() => api.del(`${path}/${encodeURIComponent(i.address)}`), `Removed ${i.address}`)) list.reload();
+  };
+  return (
+    <section data-testid="identities">
+      <h3>Send as</h3>
+      <table>
+        <tbody>
+          {list.page?.items.map((i) => (
+            <tr key={i.address} data-testid="identity-row" data-address={i.address}>
+              <td><strong>{i.address}</strong>{i.display_name && <div class="muted small">{i.display_name}</div>}</td>
+              <td class="actions"><button type="button" class="danger" onClick={() => remove(i)}>Remove</button></td>
+            </tr>
+          ))}
+          {list.page?.items.length === 0 && <tr><td class="muted">Only their own address.</td></tr>}
+        </tbody>
+      </table>
+      <form class="inline-form" onSubmit={add} aria-label="New send-as address">
+        <label>Address<input type="email" value={address} required onInput={(e) => setAddress(e.currentTarget.value)}
+          placeholder="support@example.org" data-testid="identity-address" /></label>
+        <label>Name<input value={name} onInput={(e) => setName(e.currentTarget.value)} placeholder="Support" /></label>
+        <button type="submit" data-testid="identity-add">Add</button>
+      </form>
+    </section>
   );
 }

@@ -3,6 +3,8 @@ import { api, readCookie } from "../api";
 import { formatBytes, splitAddresses } from "../lib";
 import { errorToast, toast } from "../ui";
 import type { ComposeInit } from "./types";
+import { AUTOSAVE_MS, Draft, type DraftFields, type DraftState } from "./draft";
+import { linkTarget, outgoingHtml, plainText, textToHtml } from "./richtext";
 
 interface SendResult {
   status: string;
@@ -44,6 +46,14 @@ function upload(file: File, onProgress: (fraction: number) => void): Promise<str
 
 let uploadKey = 0;
 
+const DRAFT_STATE: Record<DraftState, string> = {
+  new: "",
+  saving: "Saving…",
+  saved: "Draft saved",
+  conflict: "Changed in another window: not saved here",
+  error: "Draft not saved",
+};
+
 export function Compose(p: { init: ComposeInit; onClose: () => void; onSent: () => void }) {
   const [to, setTo] = useState(p.init.to ?? "");
   const [cc, setCc] = useState(p.init.cc ?? "");
@@ -51,6 +61,35 @@ export function Compose(p: { init: ComposeInit; onClose: () => void; onSent: () 
   const [subject, setSubject] = useState(p.init.subject ?? "");
   const [body, setBody] = useState(p.init.body ?? "");
   const [busy, setBusy] = useState(false);
+  const [rich, setRich] = useState(false);
+  const [html, setHtml] = useState("");
+  const editor = useRef<HTMLDivElement>(null);
+  const toggleRich = () => {
+    if (!rich) {
+      setRich(true);
+      setHtml(textToHtml(body));
+    } else if (confirm("Drop the formatting and keep the text?")) {
+      setRich(false);
+    }
+  };
+  useEffect(() => {
+    if (rich && editor.current) {
+      editor.current.innerHTML = html; // once, when the editor appears; from then on the user edits it
+      editor.current.focus();
+    }
+  }, [rich]);
+  const command = (name: string, value?: string) => {
+    editor.current?.focus();
+    document.execCommand(name, false, value);
+    if (editor.current) {
+      setHtml(editor.current.innerHTML);
+      setBody(plainText(editor.current));
+    }
+  };
+  const addLink = () => {
+    const url = linkTarget(prompt("Link to (https://… or an address)") ?? "");
+    if (url) command("createLink", url);
+  };
   const [uploads, setUploads] = useState<Upload[]>([]);
   const [dragging, setDragging] = useState(false);
   const addFiles = (files: FileList | null) => {
@@ -90,8 +129,37 @@ export function Compose(p: { init: ComposeInit; onClose: () => void; onSent: () 
     } else first.current?.focus();
   }, []);
 
+  // Autosave (mail/draft.ts): a draft a moment after the last edit, then edited in place.
+  const fields = (): DraftFields => {
+    const f: DraftFields = { to: splitAddresses(to), cc: splitAddresses(cc), subject, body };
+    if (rich) f.html_body = outgoingHtml(html);
+    const ids = [...(p.init.attachmentIds ?? []), ...uploads.flatMap((u) => (u.id ? [u.id] : []))];
+    if (ids.length) f.attachment_ids = ids;
+    return f;
+  };
+  const [draftState, setDraftState] = useState<DraftState>("new");
+  const draft = useRef<Draft | null>(null);
+  if (draft.current === null) {
+    draft.current = new Draft({
+      create: (f) => api.post<SendResult & { email_id: number | null }>("/emails", { ...payload(true), ...f }),
+      update: (id, f, version) => api.patch<{ version: number }>(`/emails/${id}`, f, { "If-Match": `"${version}"` }),
+    }, setDraftState, fields());
+  }
+  useEffect(() => {
+    if (busy || pending) return;
+    const t = setTimeout(() => draft.current?.save(fields()).catch(() => {}), AUTOSAVE_MS);
+    return () => clearTimeout(t);
+  }, [to, cc, subject, body, html, rich, uploads, busy, pending]);
+
+  /** Closing keeps a stored draft up to date (a window never saved stays unsaved). */
+  const close = () => {
+    if (draft.current?.id != null) draft.current.save(fields()).catch(() => {});
+    p.onClose();
+  };
+
   const payload = (draft: boolean) => {
     const m: Record<string, unknown> = { to: splitAddresses(to), cc: splitAddresses(cc), subject, body, draft };
+    if (rich) m.html_body = outgoingHtml(html);
     if (p.init.replyTo) m.reply_to = p.init.replyTo;
     else if (p.init.threadId) m.thread_id = p.init.threadId;
     const ids = [...(p.init.attachmentIds ?? []), ...uploads.flatMap((u) => (u.id ? [u.id] : []))];
@@ -102,7 +170,15 @@ export function Compose(p: { init: ComposeInit; onClose: () => void; onSent: () 
     e.preventDefault();
     setBusy(true);
     try {
-      const r = await api.post<SendResult>("/emails", payload(false));
+      const d = draft.current!;
+      let r: SendResult;
+      if (d.id !== null && d.state !== "conflict") {
+        // The stored draft goes out (and is deleted): bring it up to date first.
+        await d.save(fields());
+        r = await api.post<SendResult>(`/emails/${d.id}/send`, {}, { "If-Match": `"${d.version}"` });
+      } else {
+        r = await api.post<SendResult>("/emails", payload(false));
+      }
       const refused = r.recipients.filter((x) => x.status === "error");
       if (r.status === "failed") toast(`Not sent: ${refused.map((x) => `${x.address} (${x.reason})`).join(", ")}`, "error");
       else if (refused.length) toast(`Sent, but refused for ${refused.map((x) => x.address).join(", ")}`, "error");
@@ -116,7 +192,9 @@ export function Compose(p: { init: ComposeInit; onClose: () => void; onSent: () 
   };
   const saveDraft = async () => {
     try {
-      await api.post("/emails", payload(true));
+      const d = draft.current!;
+      if (d.state === "conflict" || (d.id === null && !d.changed(fields()))) await api.post("/emails", payload(true));
+      else await d.save(fields());
       toast("Draft saved");
       p.onSent();
     } catch (err) {
@@ -129,12 +207,12 @@ export function Compose(p: { init: ComposeInit; onClose: () => void; onSent: () 
       onDragLeave={(e) => { if (e.currentTarget === e.target) setDragging(false); }}
       onDrop={(e) => { e.preventDefault(); setDragging(false); addFiles(e.dataTransfer?.files ?? null); }}
       onKeyDown={(e) => {
-        if (e.key === "Escape") p.onClose();
+        if (e.key === "Escape") close();
         if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) send(e);
       }}>
       <div class="compose-head">
         <strong>{p.init.threadId ? "Reply" : "New message"}</strong>
-        <button type="button" class="icon" aria-label="Close" onClick={p.onClose}>×</button>
+        <button type="button" class="icon" aria-label="Close" onClick={close}>×</button>
       </div>
       <label class="compose-field"><span>To</span>
         <input ref={first} value={to} onInput={(e) => setTo(e.currentTarget.value)} data-testid="compose-to" autocomplete="off"
@@ -146,8 +224,25 @@ export function Compose(p: { init: ComposeInit; onClose: () => void; onSent: () 
       <label class="compose-field"><span>Subject</span>
         <input value={subject} onInput={(e) => setSubject(e.currentTarget.value)} data-testid="compose-subject" /></label>
       {!!p.init.attachmentIds?.length && <p class="muted small">{p.init.attachmentIds.length} attachment(s) forwarded</p>}
-      <textarea ref={text} value={body} onInput={(e) => setBody(e.currentTarget.value)} rows={12} aria-label="Message"
-        data-testid="compose-body" />
+      <div class="compose-tools" role="toolbar" aria-label="Formatting">
+        <button type="button" class="ghost" aria-pressed={rich} onClick={toggleRich} data-testid="compose-rich">Rich text</button>
+        {rich && (
+          <>
+            <button type="button" class="ghost" onMouseDown={(e) => e.preventDefault()} onClick={() => command("bold")} aria-label="Bold" data-testid="compose-bold"><b>B</b></button>
+            <button type="button" class="ghost" onMouseDown={(e) => e.preventDefault()} onClick={() => command("italic")} aria-label="Italic"><i>I</i></button>
+            <button type="button" class="ghost" onMouseDown={(e) => e.preventDefault()} onClick={() => command("insertUnorderedList")} aria-label="Bulleted list">• List</button>
+            <button type="button" class="ghost" onMouseDown={(e) => e.preventDefault()} onClick={addLink} aria-label="Link" data-testid="compose-link">Link</button>
+          </>
+        )}
+      </div>
+      {rich ? (
+        <div ref={editor} class="compose-editor" contentEditable role="textbox" aria-multiline="true" aria-label="Message"
+          data-testid="compose-editor"
+          onInput={(e) => { setHtml(e.currentTarget.innerHTML); setBody(plainText(e.currentTarget)); }} />
+      ) : (
+        <textarea ref={text} value={body} onInput={(e) => setBody(e.currentTarget.value)} rows={12} aria-label="Message"
+          data-testid="compose-body" />
+      )}
       {uploads.length > 0 && (
         <ul class="uploads">
           {uploads.map((u) => (
@@ -170,6 +265,7 @@ export function Compose(p: { init: ComposeInit; onClose: () => void; onSent: () 
         </label>
         <button type="button" class="ghost" onClick={saveDraft}>Save draft</button>
         <span class="spacer" />
+        <span class="muted small" role="status" data-testid="compose-draft-status" data-state={draftState}>{DRAFT_STATE[draftState]}</span>
         <span class="muted small">Ctrl+Enter sends</span>
       </div>
     </form>

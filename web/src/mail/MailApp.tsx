@@ -4,6 +4,7 @@ import { searchSuggestions } from "../lib";
 import { errorToast, Login, Toasts, toast, useHashRoute, useSession } from "../ui";
 import { Icon } from "../icons";
 import { Compose } from "./Compose";
+import { Contacts } from "./Contacts";
 import { Settings, type ClientSettings } from "./Settings";
 import { ThreadList } from "./ThreadList";
 import { ThreadView } from "./ThreadView";
@@ -70,6 +71,7 @@ function Mailbox(props: { who: Who; onLogout: () => void }) {
   const [help, setHelp] = useState(false);
   const [menu, setMenu] = useState(false);
   const [settingsOpen, setSettingsOpen] = useState(false);
+  const [contactsOpen, setContactsOpen] = useState(false);
   const [signature, setSignature] = useState("");
   useEffect(() => {
     api.get<ClientSettings>("/me/settings").then((s) => setSignature(s.signature), () => setSignature(""));
@@ -223,6 +225,7 @@ function Mailbox(props: { who: Who; onLogout: () => void }) {
         <span class="spacer" />
         <span class="who">{props.who.email}</span>
         {(props.who.is_admin || props.who.managed_domains.length > 0) && <a class="button ghost" href="/admin">Admin</a>}
+        <button type="button" class="ghost" onClick={() => setContactsOpen(true)} data-testid="contacts-open">Contacts</button>
         <button type="button" class="ghost" onClick={() => setSettingsOpen(true)} data-testid="settings-open">Settings</button>
         <button type="button" class="ghost" onClick={logout} data-testid="logout">Sign out</button>
       </header>
@@ -259,6 +262,7 @@ function Mailbox(props: { who: Who; onLogout: () => void }) {
       </main>
       {compose && <Compose init={compose} onClose={() => setCompose(null)} onSent={() => { setCompose(null); loadLabels(); loadThreads(); }} />}
       {help && <Shortcuts onClose={() => setHelp(false)} />}
+      {contactsOpen && <Contacts onClose={() => setContactsOpen(false)} />}
       {settingsOpen && <Settings onClose={() => setSettingsOpen(false)} onSaved={(s) => setSignature(s.signature)} />}
       <Toasts />
     </div>

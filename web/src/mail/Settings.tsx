@@ -2,6 +2,7 @@ import { useEffect, useState } from "preact/hooks";
 import { api } from "../api";
 import { fullDate } from "../lib";
 import { errorToast, Modal, toast } from "../ui";
+import { Security } from "./Security";
 
 export interface ClientSettings {
   display_name: string;
@@ -116,6 +117,7 @@ export function Settings(props: { onClose: () => void; onSaved: (s: ClientSettin
           ))}
         </tbody>
       </table>
+      <Security />
     </Modal>
   );
 }

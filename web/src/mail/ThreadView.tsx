@@ -83,7 +83,7 @@ export function ThreadView(p: Props) {
 
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
-      if (e.ctrlKey || e.metaKey || e.altKey || (e.target as HTMLElement).closest("input, textarea, select")) return;
+      if (e.ctrlKey || e.metaKey || e.altKey || (e.target as HTMLElement).closest("input, textarea, select, [contenteditable]")) return;
       if (e.key === "r") reply(false);
       else if (e.key === "a") reply(true);
       else if (e.key === "f") forward();

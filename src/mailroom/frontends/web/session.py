@@ -5,6 +5,8 @@ registry method, brute-force guard and accounting as ``POST /api/v1/login``) and
 of handing the token to the page, sets it as the cookie ``mr_session`` (HttpOnly,
 SameSite=Strict, Path=/, Secure over https) beside ``mr_csrf``, the value the page echoes
 as ``X-CSRF-Token`` on every API call (see :mod:`mailroom.frontends.http_auth`).
+With a second factor on, the body also carries ``otp`` (the app's code or a recovery code);
+without it the answer is ``401 otp_required`` and the page asks for one.
 ``{api_key}`` instead of a name and password does the same with an admin's API key (the
 first administrator of a new server has only that), checked like any Bearer credential.
 ``GET /web/session`` says who the cookie stands for (204 when nobody); ``DELETE /web/session`` ends the
@@ -97,6 +99,8 @@ def session_routes(mailroom: Mailroom) -> list[BaseRoute]:
             token, max_age, expires = key, None, None
         else:
             params = {"username": body.get("username"), "password": body.get("password")}
+            if body.get("otp") is not None:  # the second factor (401 otp_required without it)
+                params["otp"] = body["otp"]
             anonymous = mailroom.authenticator.anonymous(ip)
             info = call_info(request)
             result = await mailroom.runner.invoke("mail.sessions.login", params, anonymous, info)

@@ -8,6 +8,7 @@ from typing import Any
 from mailroom.domain.aliases import Alias, AliasCreate, AliasUpdate, alias_problems
 from mailroom.domain.names import AliasAddress, DomainName, domain_of
 from mailroom.domain.paging import DEFAULT_LIMIT, Limit, Offset, Page
+from mailroom.domain.sorting import AliasSort
 from mailroom.errors import Conflict, FieldError, InvalidParams, LimitExceeded, NotFound
 from mailroom.registry import DELETE, GET, PATCH, POST, Context, Manager
 from mailroom.services.admin._api import api
@@ -53,9 +54,13 @@ async def _check_domain(tx: Tx, address: str, domain: str, kind: str | None) -> 
 
 @api.method("admin.aliases.list", http=GET("/aliases"), access=Manager("domain"))
 async def list_aliases(
-    ctx: Context, domain: DomainName | None = None, offset: Offset = 0, limit: Limit = DEFAULT_LIMIT
+    ctx: Context,
+    domain: DomainName | None = None,
+    offset: Offset = 0,
+    limit: Limit = DEFAULT_LIMIT,
+    sort: AliasSort = "address",
 ) -> Page[Alias]:
-    """List aliases by address, optionally those of one domain.
+    """List aliases by address (or ``sort``), optionally those of one domain.
 
     Global administrators see every alias; domain managers see the aliases of the domains
     they manage.
@@ -66,7 +71,7 @@ async def list_aliases(
             only: frozenset[str] | None = frozenset({domain})
         else:
             only = None if ctx.principal.is_admin else ctx.principal.managed_domains
-        rows, total = await store.page(tx, domains_in=only, offset=offset, limit=limit)
+        rows, total = await store.page(tx, domains_in=only, offset=offset, limit=limit, sort=sort)
     return Page[Alias](items=[Alias.model_validate(r) for r in rows], total=total, offset=offset, limit=limit)
 
 

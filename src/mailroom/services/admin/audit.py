@@ -10,6 +10,7 @@ from pydantic import Field
 from mailroom.domain.audit import AuditEntry
 from mailroom.domain.names import DomainName
 from mailroom.domain.paging import DEFAULT_LIMIT, Limit, Offset, Page
+from mailroom.domain.sorting import AuditSort
 from mailroom.errors import NotFound
 from mailroom.registry import GET, Context, Manager
 from mailroom.services.admin._api import api
@@ -31,8 +32,10 @@ async def list_entries(
     domain: Annotated[DomainName | None, Field(description="Changes in this mail domain.")] = None,
     offset: Offset = 0,
     limit: Limit = DEFAULT_LIMIT,
+    sort: AuditSort = "-at",
 ) -> Page[AuditEntry]:
-    """Changes made through the admin API and the CLI, newest first, with before/after diffs.
+    """Changes made through the admin API and the CLI, newest first (or by ``sort``), with
+    before/after diffs.
 
     Admins read every entry; domain managers read the entries of their domains.
     """
@@ -52,6 +55,7 @@ async def list_entries(
             domain=domain,
             offset=offset,
             limit=limit,
+            sort=sort,
         )
     return Page[AuditEntry](
         items=[AuditEntry.model_validate(r, from_attributes=True) for r in rows],

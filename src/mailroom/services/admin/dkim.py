@@ -1,5 +1,7 @@
 """admin.dkim.* and admin.dns.*: a domain's DKIM key and the DNS records it should publish.
 
+``admin.dns.check`` asks DNS whether they are published (services/admin/_dns_lookup.py).
+
 The private key is written here and read only by the outbound signer
 (``mailroom.store.dkim.private_key``); no method returns it.
 """
@@ -16,6 +18,7 @@ from mailroom.domain.dkim import (
     DkimBits,
     DkimKeyInfo,
     DkimSelector,
+    DnsCheck,
     DnsRecordOut,
     dkim_record_name,
     key_bits,
@@ -25,6 +28,7 @@ from mailroom.domain.dns import DnsRecord, SrvService, generate_dkim_key, zone_f
 from mailroom.domain.names import DomainName
 from mailroom.errors import NotFound
 from mailroom.registry import DELETE, GET, POST, Context, Download, Manager
+from mailroom.services.admin import _dns_lookup
 from mailroom.services.admin._api import api
 from mailroom.services.admin.domains import load_domain
 from mailroom.settings import Settings
@@ -186,3 +190,16 @@ async def get_zone(ctx: Context, domain: DomainName) -> Annotated[Download, "tex
         records = await _records(ctx, tx, domain)
     text = zone_file(domain, records)
     return Download(text.encode("utf-8"), content_type="text/plain; charset=utf-8", filename=f"{domain}.zone")
+
+
+@api.method("admin.dns.check", http=GET("/domains/{domain}/dns/check"), access=Manager("domain"))
+async def check_records(ctx: Context, domain: DomainName) -> list[DnsCheck]:
+    """Ask DNS for each record the domain should publish and say whether it is there.
+
+    One entry per record of ``GET /domains/{domain}/dns``: ``ok``, ``different`` (other
+    records of that type), ``missing`` or ``error`` (the server did not answer), with what
+    DNS answered. Asks the ``dns_resolver`` setting's server (default: the system's).
+    """
+    async with ctx.rt.db.read() as tx:
+        records = await _records(ctx, tx, domain)
+    return await _dns_lookup.check(ctx.rt.settings, records)

@@ -7,6 +7,7 @@ from typing import Any
 from mailroom.domain.domains import Domain, DomainCreate, DomainUpdate
 from mailroom.domain.names import DomainName
 from mailroom.domain.paging import DEFAULT_LIMIT, Limit, Offset, Page
+from mailroom.domain.sorting import DomainSort
 from mailroom.errors import Conflict, LimitExceeded, NotFound
 from mailroom.registry import DELETE, GET, PATCH, POST, Admin, Context, Manager
 from mailroom.services.admin._api import api
@@ -31,14 +32,16 @@ async def load_domain(tx: Tx, name: str) -> dict[str, Any]:
 
 
 @api.method("admin.domains.list", http=GET("/domains"), access=Manager())
-async def list_domains(ctx: Context, offset: Offset = 0, limit: Limit = DEFAULT_LIMIT) -> Page[Domain]:
-    """List the domains the caller administers, by name.
+async def list_domains(
+    ctx: Context, offset: Offset = 0, limit: Limit = DEFAULT_LIMIT, sort: DomainSort = "name"
+) -> Page[Domain]:
+    """List the domains the caller administers, by name (or ``sort``).
 
     Global administrators see every domain; domain managers see the domains they manage.
     """
     only = None if ctx.principal.is_admin else ctx.principal.managed_domains
     async with ctx.rt.db.read() as tx:
-        rows, total = await store.page(tx, only=only, offset=offset, limit=limit)
+        rows, total = await store.page(tx, only=only, offset=offset, limit=limit, sort=sort)
     return Page[Domain](
         items=[Domain.model_validate(r) for r in rows], total=total, offset=offset, limit=limit
     )

@@ -10,6 +10,7 @@ from mailroom.delivery.outbound import wake_queue
 from mailroom.domain.numbers import Id
 from mailroom.domain.outbound import DeliveryStatus, QueueEntry
 from mailroom.domain.paging import DEFAULT_LIMIT, Limit, Offset, Page
+from mailroom.domain.sorting import QueueSort
 from mailroom.errors import Conflict, NotFound
 from mailroom.registry import DELETE, GET, POST, Admin, Context
 from mailroom.services.admin._api import api
@@ -34,10 +35,11 @@ async def list_queue(
     ] = None,
     offset: Offset = 0,
     limit: Limit = DEFAULT_LIMIT,
+    sort: QueueSort = "-id",
 ) -> Page[QueueEntry]:
-    """List outbound messages, newest first, with each recipient's delivery status."""
+    """List outbound messages, newest first (or by ``sort``), with each recipient's delivery status."""
     async with ctx.rt.db.read() as tx:
-        rows, total = await store.page(tx, status=status, offset=offset, limit=limit)
+        rows, total = await store.page(tx, status=status, offset=offset, limit=limit, sort=sort)
         recipients = await store.recipients_of(tx, [int(r["id"]) for r in rows])
     items = [_entry(r, recipients[int(r["id"])]) for r in rows]
     return Page[QueueEntry](items=items, total=total, offset=offset, limit=limit)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from mailroom.domain.names import DomainName
 from mailroom.domain.paging import DEFAULT_LIMIT, Limit, Offset, Page
 from mailroom.domain.relays import Relay, RelayCreate, RelayUpdate
+from mailroom.domain.sorting import RelaySort
 from mailroom.errors import NotFound
 from mailroom.registry import DELETE, GET, PATCH, POST, Admin, Context
 from mailroom.services.admin._api import api
@@ -25,10 +26,12 @@ def _shown(record: store.RelayRecord) -> Relay:
 
 
 @api.method("admin.relays.list", http=GET("/relays"), access=Admin())
-async def list_relays(ctx: Context, offset: Offset = 0, limit: Limit = DEFAULT_LIMIT) -> Page[Relay]:
-    """List relayed domains by name."""
+async def list_relays(
+    ctx: Context, offset: Offset = 0, limit: Limit = DEFAULT_LIMIT, sort: RelaySort = "name"
+) -> Page[Relay]:
+    """List relayed domains by name (or ``sort``)."""
     async with ctx.rt.db.read() as tx:
-        rows, total = await store.page(tx, offset=offset, limit=limit)
+        rows, total = await store.page(tx, offset=offset, limit=limit, sort=sort)
     return Page[Relay](items=[_shown(r) for r in rows], total=total, offset=offset, limit=limit)
 
 

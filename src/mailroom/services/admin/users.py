@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from mailroom.auth.principal import Principal
 from mailroom.domain.names import DomainName, EmailAddress, domain_of
 from mailroom.domain.paging import DEFAULT_LIMIT, Limit, Offset, Page
+from mailroom.domain.sorting import UserSort
 from mailroom.domain.users import (
     DEFAULT_QUOTA_BYTES,
     SELF_SERVICE_FIELDS,
@@ -126,9 +127,14 @@ _UserPage = Page[User]  # parametrised once, not per call
 
 @api.method("admin.users.list", http=GET("/users"), access=Manager("domain"))
 async def list_users(
-    ctx: Context, domain: DomainName | None = None, offset: Offset = 0, limit: Limit = DEFAULT_LIMIT
+    ctx: Context,
+    domain: DomainName | None = None,
+    offset: Offset = 0,
+    limit: Limit = DEFAULT_LIMIT,
+    sort: UserSort = "email",
 ) -> Page[User]:
-    """List users by address: every user for admins, the users of their domains for managers.
+    """List users by address (or ``sort``): every user for admins, the users of their domains
+    for managers.
 
     ``domain`` limits the list to one domain; a domain the caller does not manage is
     ``not_found``, as if it did not exist.
@@ -143,7 +149,7 @@ async def list_users(
         else:
             only = None if p.is_admin else p.managed_domains
         items, total = await store.page(
-            tx, domains=only, offset=offset, limit=limit, cache=user_cache(ctx.rt)
+            tx, domains=only, offset=offset, limit=limit, cache=user_cache(ctx.rt), sort=sort
         )
     return Page[User].model_construct(items=items, total=total, offset=offset, limit=limit)
 

@@ -35,6 +35,7 @@ from mailroom.delivery.outbound import submit
 from mailroom.delivery.parse import extract_attachment
 from mailroom.delivery.resolve import LocalTarget, Resolution
 from mailroom.delivery.senders import check_may_send
+from mailroom.domain.html_clean import clean_html
 from mailroom.domain.names import EmailAddress
 from mailroom.domain.numbers import Id
 from mailroom.errors import (
@@ -219,8 +220,8 @@ def build_message(
         if refs:
             msg["References"] = " ".join(list(dict.fromkeys(refs))[-MAX_REFERENCES:])
     msg.set_content(compose.body)
-    if compose.html_body is not None:
-        msg.add_alternative(compose.html_body, subtype="html")
+    if compose.html_body is not None:  # from any client: reduced to the allowlist first
+        msg.add_alternative(clean_html(compose.html_body), subtype="html")
     for content, media, filename in attachments:
         maintype, _, subtype = media.partition("/")
         msg.add_attachment(content, maintype=maintype, subtype=subtype, filename=filename)
