@@ -104,6 +104,12 @@ async def test_a_flag_stored_over_imap_is_a_jmap_keyword_at_once(imap: Imap, jma
         "$deleted": True,
     }
     assert got["state"] != before
+    # The REST client API shows the same (read is \\Seen; the rest are its keywords).
+    principal = await imap.mailroom.authenticator.basic("alice@example.org", PASSWORD, "127.0.0.1")
+    number = int(email["id"][1:])
+    detail = await imap.mailroom.registry.call("mail.emails.get", {"id": number}, principal=principal)
+    assert detail["is_read"]
+    assert detail["keywords"] == ["$answered", "$deleted", "$forwarded", "work"]
     changes = await jmap.call("Email/changes", {"sinceState": before})
     assert changes["updated"] == [email["id"]]
     assert changes["created"] == []
@@ -169,3 +175,50 @@ async def test_jmap_refuses_keywords_outside_the_rfc_syntax(imap: Imap, jmap: Jm
         patched = await jmap.call("Email/set", {"update": {email["id"]: {f"keywords/{bad}": True}}})
         assert patched["notUpdated"][email["id"]]["type"] == "invalidProperties", bad
     assert (await only_email(jmap))["keywords"] == {}
+
+
+async def test_an_email_created_by_jmap_has_its_keywords_in_imap(imap: Imap, jmap: JmapClient) -> None:
+    boxes = (await jmap.call("Mailbox/get", {"properties": ["id", "role"]}))["list"]
+    drafts = next(b["id"] for b in boxes if b["role"] == "drafts")
+    result = await jmap.call(
+        "Email/set",
+        {
+            "create": {
+                "d": {
+                    "mailboxIds": {drafts: True},
+                    "keywords": {"$draft": True, "$seen": True, "$MDNSent": True, "Later": True},
+                    "from": [{"email": "alice@example.org"}],
+                    "subject": "draft",
+                    "textBody": [{"partId": "t", "type": "text/plain"}],
+                    "bodyValues": {"t": {"value": "hello"}},
+                }
+            }
+        },
+    )
+    new_id = result["created"]["d"]["id"]
+    [email] = (await jmap.call("Email/get", {"ids": [new_id], "properties": ["keywords"]}))["list"]
+    assert email["keywords"] == {"$draft": True, "$seen": True, "$mdnsent": True, "later": True}
+    conn = await asyncio.to_thread(imap_client, imap)
+    try:
+        await asyncio.to_thread(conn.select_folder, "Drafts")
+        fetched = (await fetch(conn, ["FLAGS", "EMAILID"]))[1]
+        assert fetched[b"EMAILID"] == (new_id.encode(),)
+        assert set(fetched[b"FLAGS"]) == {b"\\Draft", b"\\Seen", b"$MDNSent", b"later"}
+    finally:
+        await asyncio.to_thread(conn.logout)
+
+
+async def test_imap_keywords_named_like_the_jmap_flags_are_those_flags(imap: Imap, jmap: JmapClient) -> None:
+    await imap.deliver(subject="dollar seen")
+    email = await only_email(jmap)
+    conn = await asyncio.to_thread(imap_client, imap)
+    try:
+        await asyncio.to_thread(conn.select_folder, "INBOX")
+        await asyncio.to_thread(conn.add_flags, [1], [b"$Seen", b"$Flagged"])
+        assert set((await fetch(conn, ["FLAGS"]))[1][b"FLAGS"]) == {b"\\Seen", b"\\Flagged"}
+        [got] = (await jmap.call("Email/get", {"ids": [email["id"]], "properties": ["keywords"]}))["list"]
+        assert got["keywords"] == {"$seen": True, "$flagged": True}
+        await asyncio.to_thread(conn.remove_flags, [1], [b"$seen"])
+        assert set((await fetch(conn, ["FLAGS"]))[1][b"FLAGS"]) == {b"\\Flagged"}
+    finally:
+        await asyncio.to_thread(conn.logout)
