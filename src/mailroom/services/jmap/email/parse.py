@@ -160,7 +160,7 @@ async def _import(
         refusal = _Refused("alreadyExists", "")
         refusal.wire = wire
         raise refusal
-    await add_stored_keywords(ctx, number, keywords)
+    await add_stored_keywords(ctx, user_id, number, keywords)
     async with ctx.rt.db.read() as tx:
         [record] = await jmap_emails.records(tx, user_id, [number])
     created(ctx, creation_id, new_id)

@@ -308,7 +308,7 @@ async def _create(ctx: Context, user_id: int, creation_id: str, obj: dict[str, A
         kind = "overQuota" if result.code == 452 else "serverFail" if result.temporary else "forbidden"
         raise _Refused(kind, result.reply[4:])
     number = result.email_ids[0]
-    await add_stored_keywords(ctx, number, keywords)
+    await add_stored_keywords(ctx, user_id, number, keywords)
     async with ctx.rt.db.read() as tx:
         [record] = await jmap_emails.records(tx, user_id, [number])
     new_id = encode(EMAIL_PREFIX, number)
@@ -321,12 +321,16 @@ async def _create(ctx: Context, user_id: int, creation_id: str, obj: dict[str, A
     }
 
 
-async def add_stored_keywords(ctx: Context, email_id: int, keywords: Iterable[str]) -> None:
-    """Give a new email its keywords beyond the flag columns (ingest sets those)."""
+async def add_stored_keywords(ctx: Context, user_id: int, email_id: int, keywords: Iterable[str]) -> None:
+    """Give a new email its keywords beyond the flag columns (ingest sets those), and tell
+    the account's clients (JMAP push, IMAP IDLE) of that change too."""
     stored = sorted(k for k in keywords if k not in KEYWORDS)
-    if stored:
-        async with ctx.rt.db.write() as tx:
-            await imap_store.change_keywords(tx, [email_id], add=stored)
+    if not stored:
+        return
+    async with ctx.rt.db.write() as tx:
+        await imap_store.change_keywords(tx, [email_id], add=stored)
+        threads = await queries.thread_ids_of_emails(tx, user_id, [email_id])
+    await announce_threads(ctx.rt, user_id, sorted(set(threads.values())), "jmap")
 
 
 class SetErrorBlob(_Refused):
