@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import imaplib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -222,3 +223,28 @@ async def test_imap_keywords_named_like_the_jmap_flags_are_those_flags(imap: Ima
         assert set((await fetch(conn, ["FLAGS"]))[1][b"FLAGS"]) == {b"\\Flagged"}
     finally:
         await asyncio.to_thread(conn.logout)
+
+
+async def test_every_jmap_keyword_can_be_stored_back_over_imap(imap: Imap, jmap: JmapClient) -> None:
+    """RFC 8621's keyword characters are IMAP's atom characters: a keyword JMAP set (with
+    ``/``, ``:``, ``[``, ``}``, ``,``) is a flag an IMAP client can send back in STORE FLAGS.
+    (imaplib: IMAPClient's response lexer does not take ``[`` in a flag.)"""
+    await imap.deliver(subject="odd keywords")
+    email = await only_email(jmap)
+    odd = "a/b:c[d}e,f"
+    await jmap.call("Email/set", {"update": {email["id"]: {"keywords": {odd: True, "k" * 64: True}}}})
+    conn = await asyncio.to_thread(imap.login)
+    try:
+        await asyncio.to_thread(conn.select, "INBOX")
+        typ, data = await asyncio.to_thread(conn.fetch, "1", "(FLAGS)")
+        assert typ == "OK"
+        assert data == [f"1 (FLAGS ({odd} {'k' * 64}))".encode()]
+        typ, data = await asyncio.to_thread(conn.store, "1", "FLAGS", f"({odd} {'k' * 64} x:y)")
+        assert typ == "OK", data
+        # A section left open is still refused.
+        with pytest.raises(imaplib.IMAP4.error, match="BAD"):
+            await asyncio.to_thread(conn.fetch, "1", "(BODY[TEXT)")
+    finally:
+        await asyncio.to_thread(conn.logout)
+    [got] = (await jmap.call("Email/get", {"ids": [email["id"]], "properties": ["keywords"]}))["list"]
+    assert got["keywords"] == {odd: True, "k" * 64: True, "x:y": True}

@@ -1285,6 +1285,8 @@ def _fetch_items(value: Value) -> list[str]:
             "BINARY.SIZE",
         ):
             head, _, rest = item.partition("[")
+            if "]" not in rest:  # the parser lets "[" stand alone in an atom (a flag keyword)
+                raise ParseError("unbalanced bracket")
             out.append(head.upper() + "[" + rest.upper().replace("HEADER.FIELDS", "HEADER.FIELDS"))
         else:
             raise ParseError(f"unknown FETCH item {item[:40]}")

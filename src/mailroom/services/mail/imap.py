@@ -46,8 +46,13 @@ from mailroom.store.engine import Row, Tx
 MAX_IDS = 5000
 ModSeq = Annotated[int, Field(ge=0, le=INT64_MAX)]
 EmailIds = Annotated[list[Id], Field(min_length=1, max_length=MAX_IDS)]
-#: An IMAP keyword or flag beyond the three columns, in JMAP's lower-case form.
-Keyword = Annotated[str, Field(pattern=r"^[$\\]?[!#&'+\-.0-9;<=>?@A-Z^_`a-z|~]{1,63}$")]
+#: An IMAP keyword or flag beyond the three columns, in JMAP's lower-case form: the
+#: characters RFC 8621 §4.1.1 allows (IMAP's atom characters), at most 64 (a keyword JMAP
+#: set can be stored back by an IMAP client).
+_KEYWORD_CHARS = r"[!#$&'+,\-./0-9:;<=>?@A-Z\[^_`a-z|}~]"
+Keyword = Annotated[
+    str, Field(pattern=rf"^\\?{_KEYWORD_CHARS}{{1,63}}$|^{_KEYWORD_CHARS}{{64}}$", max_length=64)
+]
 Keywords = Annotated[list[Keyword], Field(max_length=50)]
 
 
