@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     String,
     and_,
     bindparam,
@@ -23,9 +24,11 @@ from sqlalchemy import (
     false,
     func,
     not_,
+    null,
     or_,
     select,
     true,
+    union_all,
     update,
 )
 
@@ -107,7 +110,6 @@ def _addresses(value: Any) -> tuple[dict[str, str], ...]:
 _RECORDS_CHUNK = 100
 _RECORDS: dict[tuple[int, bool], Query] = {}
 _LABELS: dict[int, Query] = {}
-_KEYWORDS: dict[int, Query] = {}
 
 
 def _records_query(n: int, full: bool) -> Query:
@@ -122,24 +124,18 @@ def _records_query(n: int, full: bool) -> Query:
 
 
 def _labels_query(n: int) -> Query:
+    """The labels and the stored keywords of ``n`` emails in one statement (one round trip):
+    ``(email id, label id, None)`` and ``(email id, None, keyword)`` rows."""
     query = _LABELS.get(n)
     if query is None:
         ids: list[Any] = [bindparam(f"i{k}") for k in range(n)]
-        stmt = select(email_labels.c.email_id, email_labels.c.label_id).where(
-            email_labels.c.email_id.in_(ids)
-        )
-        query = _LABELS[n] = Query(stmt)
-    return query
-
-
-def _keywords_query(n: int) -> Query:
-    query = _KEYWORDS.get(n)
-    if query is None:
-        ids: list[Any] = [bindparam(f"i{k}") for k in range(n)]
-        stmt = select(email_keywords.c.email_id, email_keywords.c.keyword).where(
-            email_keywords.c.email_id.in_(ids)
-        )
-        query = _KEYWORDS[n] = Query(stmt)
+        in_labels = select(
+            email_labels.c.email_id, email_labels.c.label_id, cast(null(), String).label("keyword")
+        ).where(email_labels.c.email_id.in_(ids))
+        in_keywords = select(
+            email_keywords.c.email_id, cast(null(), Integer).label("label_id"), email_keywords.c.keyword
+        ).where(email_keywords.c.email_id.in_(ids))
+        query = _LABELS[n] = Query(union_all(in_labels, in_keywords))
     return query
 
 
@@ -157,13 +153,13 @@ async def records(tx: Tx, user_id: int, email_ids: Sequence[int], *, full: bool 
         if not rows:
             continue
         found = {f"i{k}": r[0] for k, r in enumerate(rows)}
-        pairs = await tx.tuples(_labels_query(len(rows)), found)
         labels_of: dict[int, list[int]] = {}
-        for email_id, label in pairs:
-            labels_of.setdefault(int(email_id), []).append(int(label))
         keywords_of: dict[int, list[str]] = {}
-        for email_id, keyword in await tx.tuples(_keywords_query(len(rows)), found):
-            keywords_of.setdefault(int(email_id), []).append(str(keyword))
+        for email_id, label, keyword in await tx.tuples(_labels_query(len(rows)), found):
+            if label is not None:
+                labels_of.setdefault(int(email_id), []).append(int(label))
+            else:
+                keywords_of.setdefault(int(email_id), []).append(str(keyword))
         for r in rows:
             extra = r[14:] if full else (None, (), (), (), (), (), ())
             out.append(
