@@ -164,6 +164,21 @@ async def keywords(tx: Tx, label_id: int, *, changed_since: int = 0) -> list[tup
     return [(int(r["uid"]), str(r["keyword"])) for r in rows]
 
 
+async def keywords_of(tx: Tx, email_ids: Sequence[int]) -> dict[int, list[str]]:
+    """``{email id: its stored keywords, sorted}`` (emails without any left out)."""
+    if not email_ids:
+        return {}
+    rows = await tx.all(
+        select(email_keywords.c.email_id, email_keywords.c.keyword)
+        .where(email_keywords.c.email_id.in_(sorted(set(email_ids))))
+        .order_by(email_keywords.c.email_id, email_keywords.c.keyword)
+    )
+    out: dict[int, list[str]] = {}
+    for r in rows:
+        out.setdefault(int(r["email_id"]), []).append(str(r["keyword"]))
+    return out
+
+
 async def change_keywords(
     tx: Tx,
     email_ids: Sequence[int],

@@ -1,7 +1,8 @@
 """What JMAP's Email methods read: email records with their labels, and Email/query as SQL.
 
-Keywords are the flags the store keeps: ``$seen`` (``is_read``), ``$flagged``
-(``is_starred``) and ``$draft`` (``is_draft``); no email has any other keyword.
+Keywords (domain/keywords.py): ``$seen`` (``is_read``), ``$flagged`` (``is_starred``) and
+``$draft`` (``is_draft``) are columns; every other one is a row of ``email_keywords``, the
+table IMAP writes too (its changes are logged by triggers, migration 0011_imap).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any, Literal
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     String,
     and_,
     bindparam,
@@ -22,16 +24,18 @@ from sqlalchemy import (
     false,
     func,
     not_,
+    null,
     or_,
     select,
     true,
+    union_all,
     update,
 )
 
 from mailroom.domain.search import TextTerm
 from mailroom.store._prepared import chunks
 from mailroom.store.engine import Query, Tx
-from mailroom.store.mail_schema import email_labels, emails, labels, threads
+from mailroom.store.mail_schema import email_keywords, email_labels, emails, labels, threads
 from mailroom.store.mailbox_search import _fulltext_ids, fts5_expression, pg_expression
 from mailroom.store.outbound_schema import outbound_queue, outbound_recipients
 from mailroom.store.schema import users
@@ -65,6 +69,8 @@ class EmailRecord:
     is_starred: bool
     is_draft: bool
     label_ids: tuple[int, ...]
+    #: Its keywords beyond the three columns (``email_keywords``), lower case, sorted.
+    keywords: tuple[str, ...] = ()
 
 
 _LIGHT = (
@@ -118,13 +124,18 @@ def _records_query(n: int, full: bool) -> Query:
 
 
 def _labels_query(n: int) -> Query:
+    """The labels and the stored keywords of ``n`` emails in one statement (one round trip):
+    ``(email id, label id, None)`` and ``(email id, None, keyword)`` rows."""
     query = _LABELS.get(n)
     if query is None:
         ids: list[Any] = [bindparam(f"i{k}") for k in range(n)]
-        stmt = select(email_labels.c.email_id, email_labels.c.label_id).where(
-            email_labels.c.email_id.in_(ids)
-        )
-        query = _LABELS[n] = Query(stmt)
+        in_labels = select(
+            email_labels.c.email_id, email_labels.c.label_id, cast(null(), String).label("keyword")
+        ).where(email_labels.c.email_id.in_(ids))
+        in_keywords = select(
+            email_keywords.c.email_id, cast(null(), Integer).label("label_id"), email_keywords.c.keyword
+        ).where(email_keywords.c.email_id.in_(ids))
+        query = _LABELS[n] = Query(union_all(in_labels, in_keywords))
     return query
 
 
@@ -142,10 +153,13 @@ async def records(tx: Tx, user_id: int, email_ids: Sequence[int], *, full: bool 
         if not rows:
             continue
         found = {f"i{k}": r[0] for k, r in enumerate(rows)}
-        pairs = await tx.tuples(_labels_query(len(rows)), found)
         labels_of: dict[int, list[int]] = {}
-        for email_id, label in pairs:
-            labels_of.setdefault(int(email_id), []).append(int(label))
+        keywords_of: dict[int, list[str]] = {}
+        for email_id, label, keyword in await tx.tuples(_labels_query(len(rows)), found):
+            if label is not None:
+                labels_of.setdefault(int(email_id), []).append(int(label))
+            else:
+                keywords_of.setdefault(int(email_id), []).append(str(keyword))
         for r in rows:
             extra = r[14:] if full else (None, (), (), (), (), (), ())
             out.append(
@@ -172,6 +186,7 @@ async def records(tx: Tx, user_id: int, email_ids: Sequence[int], *, full: bool 
                     in_reply_to=tuple(extra[5] or ()),
                     references=tuple(extra[6] or ()),
                     label_ids=tuple(sorted(labels_of.get(int(r[0]), []))),
+                    keywords=tuple(sorted(keywords_of.get(int(r[0]), []))),
                 )
             )
     return out
@@ -231,9 +246,14 @@ _ADDRESS = {
 }
 
 
+def _stored(email_id: Any, keyword: str) -> ColumnElement[bool]:
+    """Whether the email ``email_id`` (a column) has ``keyword``, one of ``email_keywords``."""
+    return exists().where(email_keywords.c.email_id == email_id, email_keywords.c.keyword == keyword)
+
+
 def _keyword(keyword: str) -> ColumnElement[bool]:
     column = KEYWORD_COLUMNS.get(keyword.lower())
-    return column.is_(True) if column is not None else false()
+    return column.is_(True) if column is not None else _stored(emails.c.id, keyword.lower())
 
 
 def _thread_keyword(keyword: str, mode: Literal["all", "some", "none"]) -> ColumnElement[bool]:
@@ -253,7 +273,10 @@ def _thread_keyword(keyword: str, mode: Literal["all", "some", "none"]) -> Colum
         lacking = exists().where(other.c.thread_id == emails.c.thread_id, other.c.is_draft.is_(False))
         return {"all": not_(lacking), "some": some, "none": not_(some)}[mode]
     else:
-        return {"all": false(), "some": false(), "none": true()}[mode]
+        other = emails.alias("other")
+        some = exists().where(other.c.thread_id == emails.c.thread_id, _stored(other.c.id, key))
+        lacking = exists().where(other.c.thread_id == emails.c.thread_id, not_(_stored(other.c.id, key)))
+        return {"all": not_(lacking), "some": some, "none": not_(some)}[mode]
     return exists().where(same, counted[mode])
 
 

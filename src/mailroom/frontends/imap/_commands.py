@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
+from mailroom.domain import objectids
 from mailroom.domain.mime import MimeStructure, scan
 from mailroom.domain.mime import imap as imap_mime
 from mailroom.errors import CannotCalculateChanges, MailroomError, NotFound
@@ -423,7 +424,7 @@ class Commands:
             elif item == "APPENDLIMIT":
                 values.append(f"APPENDLIMIT {self.max_append}")
             elif item == "MAILBOXID":
-                values.append(f"MAILBOXID (L{box['id']})")
+                values.append(f"MAILBOXID ({objectids.mailbox_id(box['id'])})")
             else:
                 raise ParseError(f"unknown status item {item[:20]}")
         return b"STATUS " + self._encode_name(name) + b" (" + " ".join(values).encode() + b")"
@@ -554,7 +555,7 @@ class Commands:
         self.untagged(f"OK [UIDVALIDITY {selected.uidvalidity}] UIDs valid")
         self.untagged(f"OK [UIDNEXT {selected.uidnext}] predicted next UID")
         self.untagged(f"OK [HIGHESTMODSEQ {selected.highest_modseq}] highest")
-        self.untagged(f"OK [MAILBOXID (L{box['id']})] mailbox id")
+        self.untagged(f"OK [MAILBOXID ({objectids.mailbox_id(box['id'])})] mailbox id")
         self.selected = selected
         if qresync is not None:
             await self._qresync(selected, qresync)
@@ -852,9 +853,9 @@ class Commands:
             elif item == "MODSEQ":
                 out.append(f"MODSEQ ({message.modseq})".encode())
             elif item == "EMAILID":
-                out.append(f"EMAILID (M{message.email_id})".encode())
+                out.append(f"EMAILID ({objectids.email_id(message.email_id)})".encode())
             elif item == "THREADID":
-                out.append(f"THREADID (T{message.thread_id})".encode())
+                out.append(f"THREADID ({objectids.thread_id(message.thread_id)})".encode())
             elif item == "SAVEDATE":
                 out.append(f'SAVEDATE "{_date(message.received)}"'.encode())
             elif item == "RFC822":
@@ -1284,6 +1285,8 @@ def _fetch_items(value: Value) -> list[str]:
             "BINARY.SIZE",
         ):
             head, _, rest = item.partition("[")
+            if "]" not in rest:  # the parser lets "[" stand alone in an atom (a flag keyword)
+                raise ParseError("unbalanced bracket")
             out.append(head.upper() + "[" + rest.upper().replace("HEADER.FIELDS", "HEADER.FIELDS"))
         else:
             raise ParseError(f"unknown FETCH item {item[:40]}")

@@ -177,9 +177,9 @@ class _Reader:
             c = text[self.pos]
             if c == 0x5B:  # [ : a section, up to its matching ]
                 end = text.find(b"]", self.pos)
-                if end < 0:
-                    raise ParseError("unbalanced bracket")
-                self.pos = end + 1
+                # Without one, "[" is an atom character (a flag keyword such as "a[b", which
+                # JMAP allows too); a section left open is then an unknown FETCH item (BAD).
+                self.pos = end + 1 if end >= 0 else self.pos + 1
                 continue
             if c in _ATOM_SPECIALS:
                 break

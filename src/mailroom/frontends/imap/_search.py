@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from mailroom.domain import objectids
 from mailroom.frontends.imap._headers import Headers
 from mailroom.frontends.imap._mailbox import DRAFT, FLAGGED, SEEN, Message, Selected, stored_keyword
 from mailroom.frontends.imap._parser import Atom, ParseError, Value, astring, number, sequence_set
@@ -182,11 +183,11 @@ class Search:
             self.uses_modseq = True
             return lambda uid, m: m.modseq >= modseq
         if key == "EMAILID":
-            wanted = astring(arg())
-            return lambda uid, m: f"M{m.email_id}" == wanted
+            email = objectids.decode(objectids.EMAIL_PREFIX, astring(arg()))
+            return lambda uid, m: m.email_id == email
         if key == "THREADID":
-            wanted = astring(arg())
-            return lambda uid, m: f"T{m.thread_id}" == wanted
+            thread = objectids.decode(objectids.THREAD_PREFIX, astring(arg()))
+            return lambda uid, m: m.thread_id == thread
         if key == "$" or (key[:1] in "0123456789" and key[:1] != "") or key[:1] == "*":
             ranges = sequence_set(value)
             chosen = set(selected.saved if ranges is None else selected.by_sequence(ranges))

@@ -2,34 +2,28 @@
 
 - An account is a mailbox: ``accountId`` is ``u<user id>``.
 - Object ids are a one-letter prefix and the row id (``M12`` a Mailbox, ``T7`` a Thread,
-  ``e42`` an Email...): short, URL-safe, and the prefix makes a mix-up fail.
+  ``e42`` an Email...): short, URL-safe, and the prefix makes a mix-up fail. Mailbox,
+  Thread and Email ids are domain/objectids.py's, the ids IMAP's OBJECTID shows too.
 """
 
 from __future__ import annotations
 
-from mailroom.domain.numbers import INT32_MAX
+from mailroom.domain.objectids import EMAIL_PREFIX, MAILBOX_PREFIX, THREAD_PREFIX, decode, encode
+
+__all__ = [
+    "ACCOUNT_PREFIX",
+    "EMAIL_PREFIX",
+    "IDENTITY_PREFIX",
+    "MAILBOX_PREFIX",
+    "THREAD_PREFIX",
+    "account_id",
+    "decode",
+    "encode",
+]
 
 ACCOUNT_PREFIX = "u"
-MAILBOX_PREFIX = "M"
-THREAD_PREFIX = "T"
-EMAIL_PREFIX = "e"
 IDENTITY_PREFIX = "I"
 
 
 def account_id(user_id: int) -> str:
     return f"{ACCOUNT_PREFIX}{user_id}"
-
-
-def encode(prefix: str, row_id: int) -> str:
-    return f"{prefix}{row_id}"
-
-
-def decode(prefix: str, value: str) -> int | None:
-    """The row id of ``value`` if it is ``prefix`` + a row id; None otherwise (not found)."""
-    if not value.startswith(prefix):
-        return None
-    digits = value[len(prefix) :]
-    if not digits.isascii() or not digits.isdigit() or digits.startswith("0"):
-        return None
-    n = int(digits)
-    return n if n <= INT32_MAX else None

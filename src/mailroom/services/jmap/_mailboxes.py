@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from mailroom.domain.objectids import MAILBOX_PREFIX as PREFIX
 from mailroom.services.jmap._accounts import decode, encode
 from mailroom.store import labels as label_store
 from mailroom.store.engine import Row
-
-PREFIX = "M"
 
 #: System label → (role, display name). ``postponed`` (snoozed mail) has no IANA role.
 SYSTEM: dict[str, tuple[str | None, str]] = {

@@ -25,6 +25,7 @@ from mailroom.runtime import Runtime
 from mailroom.services.mail._api import api
 from mailroom.services.mail._mailbox import Address, user_id_of
 from mailroom.store import emails as email_store
+from mailroom.store import imap as imap_store
 from mailroom.store.blobs import BlobNotFound
 from mailroom.store.engine import Row
 
@@ -92,6 +93,12 @@ class EmailDetail(EmailSummary):
 
     in_reply_to: list[str]
     references: list[str]
+    keywords: list[str] = Field(
+        default_factory=list,
+        description="Its keywords besides read, starred and draft (domain/keywords.py), lower case as "
+        "JMAP shows them: $answered (IMAP \\Answered), $deleted (\\Deleted), $forwarded, $junk, a "
+        "client's own...",
+    )
     headers: list[Header]
     text_body: str | None
     html_body: str | None
@@ -181,10 +188,13 @@ async def email_detail(ctx: Context, row: Row, raw: bytes) -> EmailDetail:
         parse_message(raw) if len(raw) <= _PARSE_INLINE_BYTES else await asyncio.to_thread(parse_message, raw)
     )
     ctx.call.response_headers["ETag"] = etag(int(row.get("version") or 1))
+    async with ctx.rt.db.read() as tx:
+        keywords = (await imap_store.keywords_of(tx, [int(row["id"])])).get(int(row["id"]), [])
     return EmailDetail(
         **email_summary(row).model_dump(),
         in_reply_to=list(row["in_reply_to"] or []),
         references=list(row["references"] or []),
+        keywords=keywords,
         headers=headers_of(raw),
         text_body=parsed.text_body,
         html_body=parsed.html_body,

@@ -7,7 +7,9 @@ server needs and do the label operations with IMAP's meaning:
 - ``view``: a label's messages by UID with flags, MODSEQ, size and arrival (parallel lists,
   so a 10,000-message mailbox is a few lists of integers, not 10,000 objects), or only those
   changed since a MODSEQ plus the UIDs that left it (QRESYNC's VANISHED);
-- ``flags``: ``\\Seen`` is read, ``\\Flagged`` starred, ``\\Draft`` the draft flag;
+- ``flags``: ``\\Seen`` is read, ``\\Flagged`` starred, ``\\Draft`` the draft flag (and so are
+  the keywords ``$seen``, ``$flagged``, ``$draft``: JMAP's names of them); every other flag
+  is a stored keyword (domain/keywords.py), the ones JMAP reads;
 - ``copy``: adds the target label (and with ``from_label`` removes that one: MOVE);
 - ``expunge``: from Trash or Junk destroys; from Archive moves to Trash; from INBOX archives;
   from Drafts destroys a draft in no other label; from any other label removes the label, and
@@ -24,6 +26,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from mailroom.delivery.mime import structures as mime_structures
+from mailroom.domain.keywords import COLUMN_KEYWORDS
 from mailroom.domain.numbers import INT64_MAX, Id
 from mailroom.domain.search import TextTerm
 from mailroom.errors import NotFound
@@ -43,8 +46,13 @@ from mailroom.store.engine import Row, Tx
 MAX_IDS = 5000
 ModSeq = Annotated[int, Field(ge=0, le=INT64_MAX)]
 EmailIds = Annotated[list[Id], Field(min_length=1, max_length=MAX_IDS)]
-#: An IMAP keyword or flag beyond the three columns, in JMAP's lower-case form.
-Keyword = Annotated[str, Field(pattern=r"^[$\\]?[!#&'+\-.0-9;<=>?@A-Z^_`a-z|~]{1,63}$")]
+#: An IMAP keyword or flag beyond the three columns, in JMAP's lower-case form: the
+#: characters RFC 8621 §4.1.1 allows (IMAP's atom characters), at most 64 (a keyword JMAP
+#: set can be stored back by an IMAP client).
+_KEYWORD_CHARS = r"[!#$&'+,\-./0-9:;<=>?@A-Z\[^_`a-z|}~]"
+Keyword = Annotated[
+    str, Field(pattern=rf"^\\?{_KEYWORD_CHARS}{{1,63}}$|^{_KEYWORD_CHARS}{{64}}$", max_length=64)
+]
 Keywords = Annotated[list[Keyword], Field(max_length=50)]
 
 
@@ -207,6 +215,22 @@ async def flags(
     add, remove or replace (``keywords``) their other flags and keywords."""
     user_id = user_id_of(ctx)
     now = ctx.rt.clock.now()
+    add = {k.lower() for k in add_keywords or ()}
+    remove = {k.lower() for k in remove_keywords or ()}
+    replace = {k.lower() for k in keywords} if keywords is not None else None
+    # The keywords $seen, $flagged and $draft are JMAP's names of the three columns: a client
+    # giving them as IMAP keywords sets those flags, so both protocols see one state.
+    columns = {"$seen": seen, "$flagged": flagged, "$draft": draft}
+    for keyword in COLUMN_KEYWORDS:
+        if keyword in add or (replace is not None and keyword in replace):
+            columns[keyword] = True
+        elif keyword in remove and columns[keyword] is None:
+            columns[keyword] = False
+    seen, flagged, draft = columns["$seen"], columns["$flagged"], columns["$draft"]
+    add -= set(COLUMN_KEYWORDS)
+    remove -= set(COLUMN_KEYWORDS)
+    if replace is not None:
+        replace -= set(COLUMN_KEYWORDS)
     async with ctx.rt.db.write() as tx:
         targets = await _targets(tx, user_id, email_ids)
         ids = sorted(targets)
@@ -214,14 +238,8 @@ async def flags(
             await email_store.set_flags(tx, user_id, ids, now=now, is_read=seen, is_starred=flagged)
         if ids and draft is not None:
             await imap_store.set_draft(tx, user_id, ids, draft)
-        if ids and (add_keywords or remove_keywords or keywords is not None):
-            await imap_store.change_keywords(
-                tx,
-                ids,
-                add={k.lower() for k in add_keywords or ()},
-                remove={k.lower() for k in remove_keywords or ()},
-                replace={k.lower() for k in keywords} if keywords is not None else None,
-            )
+        if ids and (add or remove or replace is not None):
+            await imap_store.change_keywords(tx, ids, add=add, remove=remove, replace=replace)
     await announce_threads(ctx.rt, user_id, [t.thread_ids[0] for t in targets.values()], "imap")
 
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from mailroom.domain import objectids
 from mailroom.domain.mime import MimeStructure, Part, jmap
-from mailroom.services.jmap._accounts import EMAIL_PREFIX, THREAD_PREFIX, encode
 from mailroom.services.jmap._mailboxes import mailbox_id
 from mailroom.services.jmap.email import blobs
 from mailroom.store.jmap_emails import EmailRecord
@@ -48,7 +48,7 @@ _FROM_RECORD = frozenset(
 
 
 def email_id(record_id: int) -> str:
-    return encode(EMAIL_PREFIX, record_id)
+    return objectids.email_id(record_id)
 
 
 def blob_id(sha: str) -> str:
@@ -82,6 +82,8 @@ def keywords(record: EmailRecord) -> dict[str, bool]:
         out["$flagged"] = True
     if record.is_draft:
         out["$draft"] = True
+    for keyword in record.keywords:
+        out[keyword] = True
     return out
 
 
@@ -151,7 +153,7 @@ def email_object(
         elif prop == "blobId":
             out[prop] = blob_id(record.blob_sha)
         elif prop == "threadId":
-            out[prop] = encode(THREAD_PREFIX, record.thread_id)
+            out[prop] = objectids.thread_id(record.thread_id)
         elif prop == "mailboxIds":
             out[prop] = {mailbox_id(label): True for label in record.label_ids}
         elif prop == "keywords":

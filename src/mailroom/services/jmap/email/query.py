@@ -1,8 +1,9 @@
 """``Email/query`` and ``Email/queryChanges`` (RFC 8621 §4.4, §4.5).
 
 Filters and sorts run as one SQL statement over the account's emails (store/jmap_emails.py);
-text conditions use the full-text index. Keywords are ``$seen``, ``$flagged`` and ``$draft``
-(the flags the store keeps); any other keyword is on no email. The ``header`` condition is
+text conditions use the full-text index. Keywords are compared in lower case, the columns
+``$seen``/``$flagged``/``$draft`` and every other keyword IMAP or JMAP stored
+(domain/keywords.py). The ``header`` condition is
 not supported (``unsupportedFilter``): the index does not hold arbitrary header fields.
 Results are not kept, so ``canCalculateChanges`` is false and ``Email/queryChanges``
 answers ``cannotCalculateChanges`` unless nothing changed at all.

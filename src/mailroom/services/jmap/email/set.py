@@ -1,9 +1,11 @@
 """``Email/set`` (RFC 8621 §4.6): keywords and mailboxes, drafts created from parts and
 blobs, destruction.
 
-Keywords are the store's flags: ``$seen`` (read), ``$flagged`` (starred: also the
-``starred`` label) and ``$draft`` (cleared when a draft is sent); any other keyword is
-refused (``invalidProperties``). Mailboxes are labels, changed as the REST batch
+Keywords are domain/keywords.py's, shared with IMAP: ``$seen`` (read), ``$flagged``
+(starred: also the ``starred`` label) and ``$draft`` are the store's flag columns, every
+other keyword (``$answered``, ``$forwarded``, a client's own...) a row IMAP reads as a flag;
+stored in lower case. A keyword outside RFC 8621 §4.1.1's syntax (or longer than the 64
+characters kept) is ``invalidProperties``. Mailboxes are labels, changed as the REST batch
 actions change them, so both APIs see the same thing. Destroying deletes for good.
 A created email goes through the same ingest as all mail (threads, search, quota).
 """
@@ -17,6 +19,8 @@ from pydantic import Field
 
 from mailroom.delivery.ingest import IngestOptions, ingest
 from mailroom.delivery.resolve import LocalTarget, Resolution
+from mailroom.domain import objectids
+from mailroom.domain.keywords import keyword_problem, normal
 from mailroom.registry import Context
 from mailroom.services.jmap._accounts import (
     EMAIL_PREFIX,
@@ -36,12 +40,15 @@ from mailroom.services.jmap.email._compose import ComposeError, build_message
 from mailroom.services.jmap.email._email import blob_id as blob_of
 from mailroom.services.mail._push import announce_threads
 from mailroom.store import emails as email_store
+from mailroom.store import imap as imap_store
 from mailroom.store import jmap_emails
 from mailroom.store import labels as label_store
 from mailroom.store import mailbox_queries as queries
 from mailroom.store.engine import Tx
 
 KEYWORDS = {"$seen": "is_read", "$flagged": "is_starred", "$draft": "is_draft"}
+#: At most this many keywords on one email (IMAP's STORE has the same limit).
+MAX_KEYWORDS = 50
 _SETTABLE = ("keywords", "mailboxIds")
 MAX_OBJECTS = 500
 
@@ -53,15 +60,19 @@ def _error(kind: str, description: str, properties: list[str] | None = None) -> 
 def _keywords(value: Any, where: str) -> dict[str, bool]:
     if not isinstance(value, dict) or not all(v is True for v in value.values()):
         raise _Refused("invalidProperties", f"{where} must map keywords to true", [where])
+    if len(value) > MAX_KEYWORDS:
+        raise _Refused("invalidProperties", f"at most {MAX_KEYWORDS} keywords per email", [where])
     out = {}
     for key in value:
-        lower = str(key).lower()
-        if lower not in KEYWORDS:
-            raise _Refused(
-                "invalidProperties", f"keyword {key} is not kept (only $seen, $flagged, $draft)", [where]
-            )
-        out[lower] = True
+        out[_keyword(str(key), where)] = True
     return out
+
+
+def _keyword(key: str, where: str) -> str:
+    problem = keyword_problem(key)
+    if problem is not None:
+        raise _Refused("invalidProperties", f"{problem}: {key[:80]}", [where])
+    return normal(key)
 
 
 class _Refused(Exception):
@@ -101,9 +112,7 @@ def _patched(
         if result is None:
             result = set(current)
         if prop == "keywords":
-            item: Any = key.lower()
-            if item not in KEYWORDS:
-                raise _Refused("invalidProperties", f"keyword {key} is not kept", [path])
+            item: Any = _keyword(key, path)
         else:
             item = label_id(resolve(ctx, key) or key)
             if item is None or item not in names:
@@ -128,8 +137,12 @@ async def _update(
         raise _Refused("invalidProperties", "only keywords and mailboxIds can be changed", unknown)
     now = ctx.rt.clock.now()
     current_keywords = {k for k, column in KEYWORDS.items() if getattr(record, column)}
+    current_keywords.update(record.keywords)
     keywords = _patched(ctx, current_keywords, patch, "keywords", names)
     boxes = _patched(ctx, record.label_ids, patch, "mailboxIds", names)
+    stored = {k for k in keywords if k not in KEYWORDS} if keywords is not None else set()
+    if len(stored) > MAX_KEYWORDS:
+        raise _Refused("invalidProperties", f"at most {MAX_KEYWORDS} keywords per email", ["keywords"])
     if boxes is not None:
         if not boxes:
             raise _Refused("invalidProperties", "an email must be in at least one mailbox", ["mailboxIds"])
@@ -147,6 +160,9 @@ async def _update(
             boxes is not None and "starred" in (names.get(b) for b in boxes)
         ):
             await email_store.set_flags(tx, user_id, [record.id], now=now, is_starred=starred)
+        old = set(record.keywords)
+        if stored != old:
+            await imap_store.change_keywords(tx, [record.id], add=stored - old, remove=old - stored)
 
 
 @method("Email/set", capability=MAIL)
@@ -292,6 +308,7 @@ async def _create(ctx: Context, user_id: int, creation_id: str, obj: dict[str, A
         kind = "overQuota" if result.code == 452 else "serverFail" if result.temporary else "forbidden"
         raise _Refused(kind, result.reply[4:])
     number = result.email_ids[0]
+    await add_stored_keywords(ctx, user_id, number, keywords)
     async with ctx.rt.db.read() as tx:
         [record] = await jmap_emails.records(tx, user_id, [number])
     new_id = encode(EMAIL_PREFIX, number)
@@ -299,9 +316,21 @@ async def _create(ctx: Context, user_id: int, creation_id: str, obj: dict[str, A
     return {
         "id": new_id,
         "blobId": blob_of(record.blob_sha),
-        "threadId": encode("T", record.thread_id),
+        "threadId": objectids.thread_id(record.thread_id),
         "size": record.size - len((record.trace or "").encode("utf-8")),
     }
+
+
+async def add_stored_keywords(ctx: Context, user_id: int, email_id: int, keywords: Iterable[str]) -> None:
+    """Give a new email its keywords beyond the flag columns (ingest sets those), and tell
+    the account's clients (JMAP push, IMAP IDLE) of that change too."""
+    stored = sorted(k for k in keywords if k not in KEYWORDS)
+    if not stored:
+        return
+    async with ctx.rt.db.write() as tx:
+        await imap_store.change_keywords(tx, [email_id], add=stored)
+        threads = await queries.thread_ids_of_emails(tx, user_id, [email_id])
+    await announce_threads(ctx.rt, user_id, sorted(set(threads.values())), "jmap")
 
 
 class SetErrorBlob(_Refused):
