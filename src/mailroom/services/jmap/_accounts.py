@@ -43,12 +43,17 @@ def parse_state(value: str) -> int | None:
     return int(value)
 
 
-async def check_if_in_state(tx: Tx, user_id: int, if_in_state: str | None) -> str:
-    """The current state, or ``stateMismatch`` if the client named another one (RFC 8620 §5.3)."""
-    current = await state(tx, user_id)
+def check_state(current: str, if_in_state: str | None) -> str:
+    """``current``, or ``stateMismatch`` if the client named another state (RFC 8620 §5.3);
+    for types whose state is not the account's modseq (a digest)."""
     if if_in_state is not None and if_in_state != current:
         raise MethodError("stateMismatch", f"the state is {current}, not {if_in_state}")
     return current
+
+
+async def check_if_in_state(tx: Tx, user_id: int, if_in_state: str | None) -> str:
+    """The current state, or ``stateMismatch`` if the client named another one (RFC 8620 §5.3)."""
+    return check_state(await state(tx, user_id), if_in_state)
 
 
 async def changes_since(
@@ -80,6 +85,7 @@ __all__ = [
     "account_of",
     "changes_since",
     "check_if_in_state",
+    "check_state",
     "decode",
     "encode",
     "parse_state",

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from mailroom.registry import Context
-from mailroom.services.jmap._accounts import account_of
+from mailroom.services.jmap._accounts import account_of, check_state
 from mailroom.services.jmap._api import SUBMISSION, method
 from mailroom.services.jmap._errors import MethodError
 from mailroom.services.jmap._get import check_ids, check_properties, pick
@@ -133,9 +133,8 @@ async def identity_set(
     user_id = account_of(ctx, accountId)
     check_set_size(ctx, create, update, destroy)
     async with ctx.rt.db.read() as tx:
-        found, old_state = await _identities(tx, user_id)
-    if ifInState is not None and ifInState != old_state:
-        raise MethodError("stateMismatch", f"the state is {old_state}, not {ifInState}")
+        found, current = await _identities(tx, user_id)
+    old_state = check_state(current, ifInState)
     by_id = {identity_id(s.address): s for s in found}
     not_created = {
         cid: set_error("forbidden", "identities are granted by a manager of the domain (admin.identities)")

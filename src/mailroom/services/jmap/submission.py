@@ -25,7 +25,14 @@ from mailroom.domain.mime import jmap as mime_jmap
 from mailroom.domain.mime import without_fields
 from mailroom.errors import SenderNotAllowed
 from mailroom.registry import Context
-from mailroom.services.jmap._accounts import EMAIL_PREFIX, THREAD_PREFIX, account_of, decode, encode
+from mailroom.services.jmap._accounts import (
+    EMAIL_PREFIX,
+    THREAD_PREFIX,
+    account_of,
+    check_state,
+    decode,
+    encode,
+)
 from mailroom.services.jmap._api import SUBMISSION, method
 from mailroom.services.jmap._errors import MethodError
 from mailroom.services.jmap._get import check_ids, check_properties, pick
@@ -328,9 +335,8 @@ async def submission_set(
     user_id = account_of(ctx, accountId)
     check_set_size(ctx, create, update, destroy)
     async with ctx.rt.db.read() as tx:
-        _, old = await _state(tx, user_id)
-    if ifInState is not None and ifInState != old:
-        raise MethodError("stateMismatch", f"the state is {old}, not {ifInState}")
+        _, current = await _state(tx, user_id)
+    old = check_state(current, ifInState)
     made: dict[str, dict[str, Any]] = {}
     refused: dict[str, dict[str, Any]] = {}
     email_of: dict[str, str] = {}  # submission id or #creation id → email id
