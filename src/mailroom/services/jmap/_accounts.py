@@ -19,6 +19,7 @@ from mailroom.services.jmap._ids import (
     decode,
     encode,
 )
+from mailroom.services.jmap._types import ChangesResponse, QueryChangesResponse
 from mailroom.store import changelog
 from mailroom.store.engine import Tx
 
@@ -49,6 +50,30 @@ def check_state(current: str, if_in_state: str | None) -> str:
     if if_in_state is not None and if_in_state != current:
         raise MethodError("stateMismatch", f"the state is {current}, not {if_in_state}")
     return current
+
+
+def unchanged_since(account: str, since_state: str, current: str, why: str) -> ChangesResponse:
+    """A /changes answer for a type whose state is a digest (no change log): no changes when
+    ``since_state`` is ``current``, else ``cannotCalculateChanges`` saying ``why``."""
+    if since_state != current:
+        raise MethodError("cannotCalculateChanges", why)
+    return ChangesResponse(
+        accountId=account, oldState=since_state, newState=current, hasMoreChanges=False,
+        created=[], updated=[], destroyed=[],
+    )  # fmt: skip
+
+
+def query_unchanged_since(
+    account: str, since_query_state: str, current: str, why: str, total: int | None = None
+) -> QueryChangesResponse:
+    """A /queryChanges answer when results are not kept: nothing removed or added when
+    ``since_query_state`` is ``current``, else ``cannotCalculateChanges`` saying ``why``."""
+    if since_query_state != current:
+        raise MethodError("cannotCalculateChanges", why)
+    return QueryChangesResponse(
+        accountId=account, oldQueryState=since_query_state, newQueryState=current, total=total,
+        removed=[], added=[],
+    )  # fmt: skip
 
 
 async def check_if_in_state(tx: Tx, user_id: int, if_in_state: str | None) -> str:
@@ -89,5 +114,7 @@ __all__ = [
     "decode",
     "encode",
     "parse_state",
+    "query_unchanged_since",
     "state",
+    "unchanged_since",
 ]

@@ -13,7 +13,9 @@ from mailroom.services.jmap._accounts import (
     decode,
     encode,
     parse_state,
+    query_unchanged_since,
     state,
+    unchanged_since,
 )
 from mailroom.services.jmap._api import (
     CORE,
@@ -119,6 +121,7 @@ __all__ = [
     "method",
     "parse_state",
     "pick",
+    "query_unchanged_since",
     "readable_sha",
     "request_of",
     "resolve",
@@ -126,5 +129,6 @@ __all__ = [
     "set_error",
     "state",
     "then_call",
+    "unchanged_since",
     "window",
 ]

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from mailroom.registry import Context
-from mailroom.services.jmap._accounts import account_of, check_state
+from mailroom.services.jmap._accounts import account_of, check_state, unchanged_since
 from mailroom.services.jmap._api import SUBMISSION, method
 from mailroom.services.jmap._errors import MethodError
 from mailroom.services.jmap._get import check_ids, check_properties, pick
@@ -104,16 +104,8 @@ async def identity_changes(
         raise MethodError("invalidArguments", "maxChanges must be a positive integer")
     async with ctx.rt.db.read() as tx:
         _, current = await _identities(tx, user_id)
-    if sinceState != current:
-        raise MethodError("cannotCalculateChanges", "identities changed: fetch them again with Identity/get")
-    return ChangesResponse(
-        accountId=accountId,
-        oldState=sinceState,
-        newState=current,
-        hasMoreChanges=False,
-        created=[],
-        updated=[],
-        destroyed=[],
+    return unchanged_since(
+        accountId, sinceState, current, "identities changed: fetch them again with Identity/get"
     )
 
 

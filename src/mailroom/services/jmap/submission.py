@@ -32,6 +32,8 @@ from mailroom.services.jmap._accounts import (
     check_state,
     decode,
     encode,
+    query_unchanged_since,
+    unchanged_since,
 )
 from mailroom.services.jmap._api import SUBMISSION, method
 from mailroom.services.jmap._errors import MethodError
@@ -141,12 +143,9 @@ async def submission_changes(
     user_id = account_of(ctx, accountId)
     async with ctx.rt.db.read() as tx:
         _, current = await _state(tx, user_id)
-    if sinceState != current:
-        raise MethodError("cannotCalculateChanges", "submissions are not in the change log; get them again")
-    return ChangesResponse(
-        accountId=accountId, oldState=sinceState, newState=current, hasMoreChanges=False,
-        created=[], updated=[], destroyed=[],
-    )  # fmt: skip
+    return unchanged_since(
+        accountId, sinceState, current, "submissions are not in the change log; get them again"
+    )
 
 
 class SubmissionFilterCondition(BaseModel):
@@ -233,11 +232,7 @@ async def submission_query_changes(
     user_id = account_of(ctx, accountId)
     async with ctx.rt.db.read() as tx:
         _, current = await _state(tx, user_id)
-    if sinceQueryState != current:
-        raise MethodError("cannotCalculateChanges", "query again")
-    return QueryChangesResponse(
-        accountId=accountId, oldQueryState=sinceQueryState, newQueryState=current, removed=[], added=[]
-    )
+    return query_unchanged_since(accountId, sinceQueryState, current, "query again")
 
 
 class _Refused(Exception):

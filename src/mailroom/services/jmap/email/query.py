@@ -16,7 +16,14 @@ from typing import Annotated, Union
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from mailroom.registry import Context
-from mailroom.services.jmap._accounts import EMAIL_PREFIX, account_of, decode, encode, state
+from mailroom.services.jmap._accounts import (
+    EMAIL_PREFIX,
+    account_of,
+    decode,
+    encode,
+    query_unchanged_since,
+    state,
+)
 from mailroom.services.jmap._api import MAIL, method
 from mailroom.services.jmap._errors import MethodError
 from mailroom.services.jmap._mailboxes import label_id
@@ -254,18 +261,11 @@ async def email_query_changes(
     to_sort(sort)
     async with ctx.rt.db.read() as tx:
         current = await state(tx, user_id)
-        if sinceQueryState != current:
-            raise MethodError("cannotCalculateChanges", "query results are not kept; query again")
         total = None
-        if calculateTotal:
+        if calculateTotal and sinceQueryState == current:
             where = to_filter(filter) if filter is not None else None
             rows = await jmap_emails.query(tx, user_id, where, to_sort(sort))
             total = len({t for _, t in rows}) if collapseThreads else len(rows)
-    return QueryChangesResponse(
-        accountId=accountId,
-        oldQueryState=sinceQueryState,
-        newQueryState=current,
-        total=total,
-        removed=[],
-        added=[],
+    return query_unchanged_since(
+        accountId, sinceQueryState, current, "query results are not kept; query again", total
     )
