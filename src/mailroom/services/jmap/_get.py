@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from mailroom.registry import Context
 from mailroom.services.jmap._errors import MethodError
 from mailroom.services.jmap._request import resolve
+from mailroom.services.jmap._types import GetResponse
+
+_T = TypeVar("_T")
 
 
 def check_ids(ctx: Context, ids: Sequence[str] | None) -> list[str] | None:
@@ -42,3 +45,21 @@ def check_properties(properties: Sequence[str] | None, known: Iterable[str]) -> 
 
 def pick(obj: dict[str, Any], properties: Sequence[str] | None) -> dict[str, Any]:
     return obj if properties is None else {p: obj[p] for p in properties}
+
+
+def get_response(
+    account: str,
+    current: str,
+    by_id: Mapping[str, _T],
+    render: Callable[[_T], dict[str, Any]],
+    wanted: Sequence[str] | None,
+    properties: Sequence[str] | None,
+) -> GetResponse:
+    """A /get answer from all of a type's records by id: every one (in ``by_id`` order) for
+    ``ids: null``, else those of ``wanted`` (from check_ids) and the others ``notFound``;
+    only the records answered are rendered."""
+    if wanted is None:
+        wanted = list(by_id)
+    items = [pick(render(by_id[i]), properties) for i in wanted if i in by_id]
+    missing = [i for i in wanted if i not in by_id]
+    return GetResponse(accountId=account, state=current, items=items, notFound=missing)

@@ -28,7 +28,7 @@ from mailroom.services.jmap._api import (
     method,
 )
 from mailroom.services.jmap._errors import AccountNotFound, MethodError
-from mailroom.services.jmap._get import check_ids, check_properties, pick
+from mailroom.services.jmap._get import check_ids, check_properties, get_response, pick
 from mailroom.services.jmap._query import MAX_QUERY_LIMIT, FilterOperatorBase, window
 from mailroom.services.jmap._request import (
     JmapRequest,
@@ -118,6 +118,7 @@ __all__ = [
     "decode",
     "encode",
     "flatten_patch",
+    "get_response",
     "method",
     "parse_state",
     "pick",

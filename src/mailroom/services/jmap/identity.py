@@ -20,7 +20,7 @@ from mailroom.registry import Context
 from mailroom.services.jmap._accounts import account_of, check_state, unchanged_since
 from mailroom.services.jmap._api import SUBMISSION, method
 from mailroom.services.jmap._errors import MethodError
-from mailroom.services.jmap._get import check_ids, check_properties, pick
+from mailroom.services.jmap._get import check_ids, check_properties, get_response
 from mailroom.services.jmap._request import resolve
 from mailroom.services.jmap._set import (
     CreateMap,
@@ -84,14 +84,8 @@ async def identity_get(
     props = check_properties(properties, PROPERTIES)
     async with ctx.rt.db.read() as tx:
         found, current = await _identities(tx, user_id)
-    objects = {o["id"]: o for o in map(_object, found)}
-    if wanted is None:
-        return GetResponse(
-            accountId=accountId, state=current, items=[pick(o, props) for o in objects.values()], notFound=[]
-        )
-    items = [pick(objects[i], props) for i in wanted if i in objects]
-    missing = [i for i in wanted if i not in objects]
-    return GetResponse(accountId=accountId, state=current, items=items, notFound=missing)
+    by_id = {identity_id(s.address): s for s in found}
+    return get_response(accountId, current, by_id, _object, wanted, props)
 
 
 @method("Identity/changes", capability=SUBMISSION)

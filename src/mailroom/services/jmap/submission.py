@@ -37,7 +37,7 @@ from mailroom.services.jmap._accounts import (
 )
 from mailroom.services.jmap._api import SUBMISSION, method
 from mailroom.services.jmap._errors import MethodError
-from mailroom.services.jmap._get import check_ids, check_properties, pick
+from mailroom.services.jmap._get import check_ids, check_properties, get_response
 from mailroom.services.jmap._query import FilterOperatorBase, window
 from mailroom.services.jmap._request import created, resolve, then_call
 from mailroom.services.jmap._set import CreateMap, DestroyList, UpdateMap, check_set_size, set_error
@@ -127,12 +127,7 @@ async def submission_get(
         found, current = await _state(tx, user_id)
         identities = await _identities(tx, user_id)
     by_id = {encode(PREFIX, s.id): s for s in found}
-    if wanted is None:
-        wanted = list(by_id)
-    items = [pick(_object(by_id[i], identities), props) for i in wanted if i in by_id]
-    return GetResponse(
-        accountId=accountId, state=current, items=items, notFound=[i for i in wanted if i not in by_id]
-    )
+    return get_response(accountId, current, by_id, lambda s: _object(s, identities), wanted, props)
 
 
 @method("EmailSubmission/changes", capability=SUBMISSION)

@@ -17,7 +17,7 @@ from pydantic import Field
 from mailroom.registry import Context
 from mailroom.services.jmap._accounts import account_of, check_if_in_state, state
 from mailroom.services.jmap._api import VACATION, method
-from mailroom.services.jmap._get import check_ids, check_properties, pick
+from mailroom.services.jmap._get import check_ids, check_properties, get_response
 from mailroom.services.jmap._set import (
     CreateMap,
     DestroyList,
@@ -115,15 +115,7 @@ async def vacation_get(
         current = await state(tx, user_id)
         reply = await jmap_store.auto_reply(tx, user_id)
     assert reply is not None  # the account is the caller's
-    obj = pick(_object(reply), props)
-    if wanted is None:
-        return GetResponse(accountId=accountId, state=current, items=[obj], notFound=[])
-    return GetResponse(
-        accountId=accountId,
-        state=current,
-        items=[obj] if SINGLETON in wanted else [],
-        notFound=[i for i in wanted if i != SINGLETON],
-    )
+    return get_response(accountId, current, {SINGLETON: reply}, _object, wanted, props)
 
 
 @method("VacationResponse/set", capability=VACATION)
