@@ -1,5 +1,6 @@
 """Reading HTTP request bodies, shared by every HTTP front-end (REST, JSON-RPC, XML-RPC, the
-web login, autoconfig): bounded before anything is buffered, JSON parsed with one error."""
+web login, autoconfig, JMAP): bounded before anything is buffered, JSON parsed with one error,
+its nesting bounded (``too_deep``)."""
 
 from __future__ import annotations
 
@@ -51,3 +52,20 @@ def parse_json_body(raw: bytes, content_type: str | None) -> Any:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"the body is not valid JSON: {exc.msg} at position {exc.pos}") from None
+
+
+def too_deep(value: Any, limit: int) -> bool:
+    """Whether arrays/objects nest deeper than ``limit`` (iteratively: no recursion to exhaust)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth + 1 > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False

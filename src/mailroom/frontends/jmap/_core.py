@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from mailroom.auth.principal import Principal
 from mailroom.errors import MailroomError
+from mailroom.frontends.http_body import too_deep
 from mailroom.frontends.jmap._errors import error, method_error
 from mailroom.frontends.jmap._problems import RequestProblem
 from mailroom.frontends.jmap._refs import InvalidReference, resolve
@@ -31,23 +32,6 @@ CAPABILITIES = frozenset({CORE, MAIL, SUBMISSION, VACATION, WEBSOCKET})
 MAX_DEPTH = 64
 #: Method calls that follow another one (implicit /set calls) count against the same limit.
 MAX_IMPLICIT = 16
-
-
-def too_deep(value: Any, limit: int) -> bool:
-    """Whether arrays/objects nest deeper than ``limit`` (iteratively: no recursion)."""
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict):
-            children: Any = node.values()
-        elif isinstance(node, list):
-            children = node
-        else:
-            continue
-        if depth + 1 > limit:
-            return True
-        stack.extend((child, depth + 1) for child in children)
-    return False
 
 
 def session_state(mailroom: Mailroom, principal: Principal) -> str:

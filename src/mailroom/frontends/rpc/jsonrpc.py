@@ -22,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from mailroom.errors import FieldError, InvalidParams, MailroomError, MethodNotFound
+from mailroom.frontends.http_body import too_deep
 from mailroom.frontends.rpc.detect import Credentials, RpcEndpoint, RpcProtocol
 from mailroom.frontends.rpc.errors import (
     INVALID_REQUEST,
@@ -44,23 +45,6 @@ WWW_AUTHENTICATE = 'Bearer realm="mailroom", Basic realm="mailroom"'
 def sniff(first: bytes) -> bool:
     """A JSON-RPC body is a JSON object or array."""
     return first[:1] in (b"{", b"[")
-
-
-def too_deep(value: Any, limit: int) -> bool:
-    """Whether arrays/objects nest deeper than ``limit`` (iteratively: no recursion to exhaust)."""
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict):
-            children: Any = node.values()
-        elif isinstance(node, list):
-            children = node
-        else:
-            continue
-        if depth + 1 > limit:
-            return True
-        stack.extend((child, depth + 1) for child in children)
-    return False
 
 
 def download_result(result: Download) -> dict[str, Any]:
