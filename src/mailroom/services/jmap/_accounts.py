@@ -7,6 +7,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from mailroom.registry import Context
 from mailroom.services.jmap._errors import AccountNotFound, MethodError
 from mailroom.services.jmap._ids import (
@@ -50,6 +53,28 @@ def check_state(current: str, if_in_state: str | None) -> str:
     if if_in_state is not None and if_in_state != current:
         raise MethodError("stateMismatch", f"the state is {current}, not {if_in_state}")
     return current
+
+
+_Changes = TypeVar("_Changes", bound=ChangesResponse)
+
+
+def changes_response(
+    account: str,
+    since_state: str,
+    found: changelog.Changes,
+    id_of: Callable[[int], str],
+    response: type[_Changes] = ChangesResponse,  # type: ignore[assignment]
+) -> _Changes:
+    """The /changes answer for ``found`` (from ``changes_since``), ids spelled by ``id_of``."""
+    return response(
+        accountId=account,
+        oldState=since_state,
+        newState=str(found.new_state),
+        hasMoreChanges=found.has_more_changes,
+        created=[id_of(i) for i in found.created],
+        updated=[id_of(i) for i in found.updated],
+        destroyed=[id_of(i) for i in found.destroyed],
+    )
 
 
 def unchanged_since(account: str, since_state: str, current: str, why: str) -> ChangesResponse:
@@ -108,6 +133,7 @@ __all__ = [
     "THREAD_PREFIX",
     "account_id",
     "account_of",
+    "changes_response",
     "changes_since",
     "check_if_in_state",
     "check_state",

@@ -12,6 +12,7 @@ from mailroom.services.jmap._accounts import (
     EMAIL_PREFIX,
     THREAD_PREFIX,
     account_of,
+    changes_response,
     changes_since,
     decode,
     encode,
@@ -75,12 +76,4 @@ async def thread_changes(
     user_id = account_of(ctx, accountId)
     async with ctx.rt.db.read() as tx:
         found = await changes_since(tx, user_id, changelog.Kind.THREAD, sinceState, maxChanges, MAX_CHANGES)
-    return ChangesResponse(
-        accountId=accountId,
-        oldState=sinceState,
-        newState=str(found.new_state),
-        hasMoreChanges=found.has_more_changes,
-        created=[encode(THREAD_PREFIX, i) for i in found.created],
-        updated=[encode(THREAD_PREFIX, i) for i in found.updated],
-        destroyed=[encode(THREAD_PREFIX, i) for i in found.destroyed],
-    )
+    return changes_response(accountId, sinceState, found, lambda i: encode(THREAD_PREFIX, i))

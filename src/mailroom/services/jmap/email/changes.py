@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mailroom.registry import Context
-from mailroom.services.jmap._accounts import EMAIL_PREFIX, account_of, changes_since, encode
+from mailroom.services.jmap._accounts import EMAIL_PREFIX, account_of, changes_response, changes_since, encode
 from mailroom.services.jmap._api import MAIL, method
 from mailroom.services.jmap._types import ChangesResponse, JmapId, State, UnsignedInt
 from mailroom.store import changelog
@@ -19,12 +19,4 @@ async def email_changes(
     user_id = account_of(ctx, accountId)
     async with ctx.rt.db.read() as tx:
         found = await changes_since(tx, user_id, changelog.Kind.EMAIL, sinceState, maxChanges, MAX_CHANGES)
-    return ChangesResponse(
-        accountId=accountId,
-        oldState=sinceState,
-        newState=str(found.new_state),
-        hasMoreChanges=found.has_more_changes,
-        created=[encode(EMAIL_PREFIX, i) for i in found.created],
-        updated=[encode(EMAIL_PREFIX, i) for i in found.updated],
-        destroyed=[encode(EMAIL_PREFIX, i) for i in found.destroyed],
-    )
+    return changes_response(accountId, sinceState, found, lambda i: encode(EMAIL_PREFIX, i))

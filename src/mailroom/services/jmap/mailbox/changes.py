@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mailroom.registry import Context
-from mailroom.services.jmap._accounts import account_of, changes_since
+from mailroom.services.jmap._accounts import account_of, changes_response, changes_since
 from mailroom.services.jmap._api import MAIL, method
 from mailroom.services.jmap._mailboxes import mailbox_id
 from mailroom.services.jmap._types import ChangesResponse, JmapId, State, UnsignedInt
@@ -27,12 +27,4 @@ async def mailbox_changes(
     user_id = account_of(ctx, accountId)
     async with ctx.rt.db.read() as tx:
         found = await changes_since(tx, user_id, changelog.Kind.LABEL, sinceState, maxChanges, MAX_CHANGES)
-    return MailboxChangesResponse(
-        accountId=accountId,
-        oldState=sinceState,
-        newState=str(found.new_state),
-        hasMoreChanges=found.has_more_changes,
-        created=[mailbox_id(i) for i in found.created],
-        updated=[mailbox_id(i) for i in found.updated],
-        destroyed=[mailbox_id(i) for i in found.destroyed],
-    )
+    return changes_response(accountId, sinceState, found, mailbox_id, MailboxChangesResponse)
