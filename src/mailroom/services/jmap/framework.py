@@ -46,6 +46,7 @@ from mailroom.services.jmap._set import (
     check_set_size,
     flatten_patch,
     set_error,
+    set_response,
 )
 from mailroom.services.jmap._types import (
     AddedItem,
@@ -130,6 +131,7 @@ __all__ = [
     "resolve",
     "resolve_or_fail",
     "set_error",
+    "set_response",
     "state",
     "then_call",
     "unchanged_since",

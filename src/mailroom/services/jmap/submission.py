@@ -40,7 +40,14 @@ from mailroom.services.jmap._errors import MethodError
 from mailroom.services.jmap._get import check_ids, check_properties, get_response
 from mailroom.services.jmap._query import FilterOperatorBase, window
 from mailroom.services.jmap._request import created, resolve, then_call
-from mailroom.services.jmap._set import CreateMap, DestroyList, UpdateMap, check_set_size, set_error
+from mailroom.services.jmap._set import (
+    CreateMap,
+    DestroyList,
+    UpdateMap,
+    check_set_size,
+    set_error,
+    set_response,
+)
 from mailroom.services.jmap._types import (
     ChangesResponse,
     Comparator,
@@ -358,12 +365,12 @@ async def submission_set(
         if email_destroys:
             args["destroy"] = email_destroys
         then_call(ctx, "Email/set", args)
-    return SetResponse(
-        accountId=accountId,
-        oldState=old,
-        newState=new,
-        created=made or None,
-        notCreated=refused or None,
-        notUpdated=not_updated or None,
-        notDestroyed=not_destroyed or None,
+    return set_response(
+        accountId,
+        old,
+        new,
+        created=made,
+        not_created=refused,
+        not_updated=not_updated,
+        not_destroyed=not_destroyed,
     )

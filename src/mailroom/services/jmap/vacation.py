@@ -25,6 +25,7 @@ from mailroom.services.jmap._set import (
     check_set_size,
     flatten_patch,
     set_error,
+    set_response,
 )
 from mailroom.services.jmap._types import GetResponse, IdOrRef, JmapId, PropertyName, SetResponse, State
 from mailroom.store import jmap as jmap_store
@@ -152,12 +153,12 @@ async def vacation_set(
         updated[given] = None
     async with ctx.rt.db.read() as tx:
         new_state = await state(tx, user_id)
-    return SetResponse(
-        accountId=accountId,
-        oldState=old_state,
-        newState=new_state,
-        updated=updated or None,
-        notCreated=not_created or None,
-        notUpdated=not_updated or None,
-        notDestroyed=not_destroyed or None,
+    return set_response(
+        accountId,
+        old_state,
+        new_state,
+        updated=updated,
+        not_created=not_created,
+        not_updated=not_updated,
+        not_destroyed=not_destroyed,
     )

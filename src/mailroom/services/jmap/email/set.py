@@ -33,7 +33,7 @@ from mailroom.services.jmap._accounts import (
 from mailroom.services.jmap._api import MAIL, method
 from mailroom.services.jmap._mailboxes import label_id
 from mailroom.services.jmap._request import created, resolve
-from mailroom.services.jmap._set import check_set_size
+from mailroom.services.jmap._set import check_set_size, set_response
 from mailroom.services.jmap._types import CreationId, IdOrRef, JmapId, SetError, SetResponse, State
 from mailroom.services.jmap.email import blobs
 from mailroom.services.jmap.email._compose import ComposeError, build_message
@@ -233,16 +233,16 @@ async def email_set(
         await announce_threads(ctx.rt, user_id, sorted(touched), "jmap")
     async with ctx.rt.db.read() as tx:
         new = await state(tx, user_id)
-    return SetResponse(
-        accountId=accountId,
-        oldState=old,
-        newState=new,
-        created=created_out or None,
-        updated=updated or None,
-        destroyed=destroyed or None,
-        notCreated=not_created or None,
-        notUpdated=not_updated or None,
-        notDestroyed=not_destroyed or None,
+    return set_response(
+        accountId,
+        old,
+        new,
+        created=created_out,
+        updated=updated,
+        destroyed=destroyed,
+        not_created=not_created,
+        not_updated=not_updated,
+        not_destroyed=not_destroyed,
     )
 
 

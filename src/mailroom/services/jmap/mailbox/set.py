@@ -23,6 +23,7 @@ from mailroom.services.jmap._set import (
     check_set_size,
     flatten_patch,
     set_error,
+    set_response,
 )
 from mailroom.services.jmap._types import JmapId, SetResponse, State
 from mailroom.services.jmap.session import MAX_MAILBOX_NAME
@@ -184,16 +185,16 @@ async def mailbox_set(
         await announce_labels(ctx.rt, user_id)
     async with ctx.rt.db.read() as tx:
         new_state = await state(tx, user_id)
-    return SetResponse(
-        accountId=accountId,
-        oldState=old_state,
-        newState=new_state,
-        created=out_created or None,
-        updated=out_updated or None,
-        destroyed=out_destroyed or None,
-        notCreated=not_created or None,
-        notUpdated=not_updated or None,
-        notDestroyed=not_destroyed or None,
+    return set_response(
+        accountId,
+        old_state,
+        new_state,
+        created=out_created,
+        updated=out_updated,
+        destroyed=out_destroyed,
+        not_created=not_created,
+        not_updated=not_updated,
+        not_destroyed=not_destroyed,
     )
 
 
