@@ -10,6 +10,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
 CHUNK = 5000
 #: Stored MIME structures asked for at a time during a FETCH.
 STRUCTURES_PER_CALL = 200
+#: Lines of a UID/FLAGS/MODSEQ FETCH gathered into one write.
+PLAIN_LINES_PER_WRITE = 2000
 #: A message's stored structure and the length of the trace lines in front of its blob.
 Loaded = tuple[MimeStructure, int]
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -776,6 +779,9 @@ class Commands:
         ]
         need_structure = any(i in _STRUCTURE_ITEMS or "[" in i for i in items)
         need_bytes = any(i in _BYTES_ITEMS or "[" in i for i in items)
+        if _PLAIN_ITEMS.issuperset(items):
+            await self._fetch_plain(selected, chosen, items)
+            chosen = []
         for start in range(0, len(chosen), STRUCTURES_PER_CALL):
             batch = chosen[start : start + STRUCTURES_PER_CALL]
             loaded: dict[int, Loaded] = {}
@@ -801,6 +807,31 @@ class Commands:
         else:
             await self.sync(expunge=uid)
         return None
+
+    async def _fetch_plain(self, selected: Selected, chosen: list[int], items: list[str]) -> None:
+        """FETCH of UID, FLAGS and MODSEQ only (a client's flag sync of the whole mailbox): the
+        answer straight from the session's view, each line formatted in one step and written in
+        large blocks."""
+        uids = selected.uids
+        messages = selected.messages
+        block: list[bytes] = []
+        for uid in chosen:
+            message = messages[uid]
+            fields: list[bytes] = []
+            for item in items:
+                if item == "UID":
+                    fields.append(b"UID %d" % uid)
+                elif item == "FLAGS":
+                    fields.append(message.flags_item())
+                else:
+                    fields.append(b"MODSEQ (%d)" % message.modseq)
+            block.append(b"* %d FETCH (%b)\r\n" % (bisect_left(uids, uid) + 1, b" ".join(fields)))
+            if len(block) == PLAIN_LINES_PER_WRITE:
+                self.send(b"".join(block))
+                block.clear()
+                await self.flush()
+        if block:
+            self.send(b"".join(block))
 
     async def _structures(self, email_ids: list[int]) -> dict[int, Loaded]:
         """The stored MIME structures (and trace sizes) of these emails."""
@@ -1291,6 +1322,8 @@ def _fetch_items(value: Value) -> list[str]:
 
 
 _STRUCTURE_ITEMS = frozenset(("ENVELOPE", "BODYSTRUCTURE", "BODY", "RFC822.HEADER", "RFC822.TEXT"))
+#: FETCH items answered from the session's view alone, by :meth:`Commands._fetch_plain`.
+_PLAIN_ITEMS = frozenset(("UID", "FLAGS", "MODSEQ"))
 _BYTES_ITEMS = frozenset(("RFC822", "RFC822.HEADER", "RFC822.TEXT"))
 
 
