@@ -37,6 +37,7 @@ from mailroom.store import emails as email_store
 from mailroom.store import imap as imap_store
 from mailroom.store import labels as label_store
 from mailroom.store import mailbox_queries as queries
+from mailroom.store import mime as mime_rows
 from mailroom.store.engine import Row, Tx
 
 #: At most this many emails per call (the server sends larger sets in chunks).
@@ -315,18 +316,19 @@ async def structures(
     user_id = user_id_of(ctx)
     async with ctx.rt.db.read() as tx:
         found = await imap_store.blobs_of(tx, user_id, email_ids)
-    by_sha = await mime_structures(ctx.rt, {sha for sha, _ in found.values()})
+        # Sent on as stored: the server parses each once, not the store and the server both.
+        stored = await mime_rows.read_encoded(tx, {sha for sha, _ in found.values()})
+    missing = {sha for sha, _ in found.values() if stored.get(sha) is None}
+    if missing:  # a blob from before the structures were kept: computed and saved now
+        for sha, structure in (await mime_structures(ctx.rt, missing)).items():
+            stored[sha] = mime_rows.encode(structure)
     out = []
     for email_id in email_ids:
         if email_id in found:
             sha, trace_size = found[email_id]
-            structure = by_sha.get(sha)
-            if structure is not None:
-                out.append(
-                    ImapStructure(
-                        email_id=email_id, trace_size=trace_size, structure=structure.to_json().decode()
-                    )
-                )
+            encoded = stored.get(sha)
+            if encoded is not None:
+                out.append(ImapStructure(email_id=email_id, trace_size=trace_size, structure=encoded))
     return out
 
 
