@@ -298,12 +298,14 @@ class Commands:
     def _encode_name(self, name: str) -> bytes:
         return wire_astring(name if self.rev2 else encode_utf7(name))
 
-    async def mailboxes(self) -> tuple[int, list[dict[str, Any]]]:
-        result = await self.call("mail.imap.mailboxes", {})
+    async def mailboxes(self, *, sizes: bool = True) -> tuple[int, list[dict[str, Any]]]:
+        result = await self.call("mail.imap.mailboxes", {"sizes": sizes})
         return int(result["highest_modseq"]), list(result["mailboxes"])
 
-    async def find(self, name: str) -> dict[str, Any]:
-        _, boxes = await self.mailboxes()
+    async def find(self, name: str, *, sizes: bool = False) -> dict[str, Any]:
+        """The mailbox of that name (its ``size`` only with ``sizes``: a sum over every
+        message, which SELECT, APPEND, COPY and the others do not need)."""
+        _, boxes = await self.mailboxes(sizes=sizes)
         label = BY_NAME.get(name.upper())
         for box in boxes:
             if label is not None and box["kind"] == "system" and box["name"] == label:
@@ -435,9 +437,9 @@ class Commands:
         if len(command.args) != 2 or not isinstance(command.args[1], list):
             raise ParseError("STATUS needs a mailbox and a list of items")
         name = self._decode_name(command.args[0])
-        box = await self.find(name)
-        highest, _ = await self.mailboxes()
         items = [str(i).upper() for i in command.args[1]]
+        box = await self.find(name, sizes="SIZE" in items)
+        highest, _ = await self.mailboxes(sizes=False)
         if any(i == "HIGHESTMODSEQ" for i in items):
             self.condstore = True
         shown = imap_name(box["name"], box["kind"])

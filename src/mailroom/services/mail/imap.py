@@ -66,7 +66,7 @@ class ImapMailbox(BaseModel):
     unseen: int
     uidvalidity: int
     uidnext: int
-    size: int
+    size: int | None = Field(description="Bytes of its messages; None unless ``sizes`` was asked.")
 
 
 class ImapMailboxes(BaseModel):
@@ -125,8 +125,10 @@ async def account(ctx: Context) -> ImapAccount:
 
 
 @api.method("mail.imap.mailboxes", access=UserSelf())
-async def mailboxes(ctx: Context) -> ImapMailboxes:
-    """Every label of the caller with its IMAP numbers and size (system labels made on first use)."""
+async def mailboxes(ctx: Context, sizes: bool = True) -> ImapMailboxes:
+    """Every label of the caller with its IMAP numbers and, with ``sizes``, the bytes of its
+    messages (a sum over the whole mailbox: SELECT, which only looks a name up, goes without).
+    System labels are made on first use."""
     user_id = user_id_of(ctx)
     async with ctx.rt.db.read() as tx:
         known = await label_store.ids_by_name(tx, user_id)
@@ -137,7 +139,7 @@ async def mailboxes(ctx: Context) -> ImapMailboxes:
         state = await changelog.state(tx, user_id)
         counts = await queries.label_counts(tx, user_id)
         numbers = await imap_store.label_numbers(tx, user_id)
-        sizes = await imap_store.label_sizes(tx, user_id)
+        size_of = await imap_store.label_sizes(tx, user_id) if sizes else None
     out = []
     for row in counts:
         label_id = int(row["id"])
@@ -151,7 +153,7 @@ async def mailboxes(ctx: Context) -> ImapMailboxes:
                 unseen=int(row["emails_unread"]),
                 uidvalidity=uidvalidity,
                 uidnext=uidnext,
-                size=sizes.get(label_id, 0),
+                size=size_of.get(label_id, 0) if size_of is not None else None,
             )
         )
     return ImapMailboxes(highest_modseq=state.modseq, mailboxes=out)
