@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import String, bindparam, delete, func, insert, literal, select, update
 
@@ -24,16 +23,17 @@ SEEN, FLAGGED, DRAFT = 1, 2, 4
 
 
 @dataclass(frozen=True, slots=True)
-class MailboxMessage:
-    """One email in a label, as IMAP sees it."""
+class MailboxColumns:
+    """A label's emails as IMAP sees them, in UID order, as parallel lists (a 10,000-message
+    mailbox is seven lists of numbers, not 10,000 objects)."""
 
-    uid: int
-    email_id: int
-    thread_id: int
-    modseq: int
-    flags: int  # SEEN | FLAGGED | DRAFT
-    size: int
-    received_at: datetime
+    uids: list[int]
+    email_ids: list[int]
+    thread_ids: list[int]
+    modseqs: list[int]
+    flags: list[int]  # SEEN | FLAGGED | DRAFT
+    sizes: list[int]
+    received: list[int]  # arrival, Unix seconds
 
 
 _COLUMNS = (
@@ -47,35 +47,41 @@ _COLUMNS = (
     emails.c.size,
     emails.c.received_at,
 )
-_MESSAGES = Query(
+_IN_LABEL = (
     select(*_COLUMNS)
     .select_from(email_labels.join(emails, emails.c.id == email_labels.c.email_id))
-    .where(
-        email_labels.c.label_id == bindparam("label_id"),
-        emails.c.user_id == bindparam("user_id"),
-        email_labels.c.modseq > bindparam("since"),
-    )
+    .where(email_labels.c.label_id == bindparam("label_id"), emails.c.user_id == bindparam("user_id"))
     .order_by(email_labels.c.uid)
 )
+#: The whole label, along (label_id, uid); only those changed since a MODSEQ, along
+#: (label_id, modseq): the question every IMAP command ends with, answered without reading
+#: the rest of the label.
+_MESSAGES = Query(_IN_LABEL)
+_CHANGED = Query(_IN_LABEL.where(email_labels.c.modseq > bindparam("since")))
 
 
-async def messages(tx: Tx, user_id: int, label_id: int, *, changed_since: int = 0) -> list[MailboxMessage]:
-    """The label's emails by UID (only those whose MODSEQ there is above ``changed_since``)."""
-    rows = await tx.all(_MESSAGES, {"label_id": label_id, "user_id": user_id, "since": changed_since})
-    return [
-        MailboxMessage(
-            uid=int(r["uid"]),
-            email_id=int(r["email_id"]),
-            thread_id=int(r["thread_id"]),
-            modseq=int(r["modseq"]),
-            flags=(SEEN if r["is_read"] else 0)
-            | (FLAGGED if r["is_starred"] else 0)
-            | (DRAFT if r["is_draft"] else 0),
-            size=int(r["size"]),
-            received_at=r["received_at"],
-        )
-        for r in rows
-    ]
+async def messages(tx: Tx, user_id: int, label_id: int, *, changed_since: int = 0) -> MailboxColumns:
+    """The label's emails by UID (only those whose MODSEQ there is above ``changed_since``):
+    one query, its tuples transposed into columns."""
+    if changed_since:
+        rows = await tx.tuples(_CHANGED, {"label_id": label_id, "user_id": user_id, "since": changed_since})
+    else:
+        rows = await tx.tuples(_MESSAGES, {"label_id": label_id, "user_id": user_id})
+    if not rows:
+        return MailboxColumns([], [], [], [], [], [], [])
+    uid, email_id, modseq, thread_id, read, starred, draft, size, received = zip(*rows, strict=True)
+    return MailboxColumns(
+        uids=list(uid),
+        email_ids=list(email_id),
+        thread_ids=list(thread_id),
+        modseqs=list(modseq),
+        flags=[
+            (SEEN if r else 0) | (FLAGGED if s else 0) | (DRAFT if d else 0)
+            for r, s, d in zip(read, starred, draft, strict=True)
+        ],
+        sizes=list(size),
+        received=[int(at.timestamp()) for at in received],
+    )
 
 
 async def uids_in(tx: Tx, label_id: int, email_ids: Sequence[int]) -> dict[int, int]:
@@ -153,15 +159,23 @@ async def matching_emails(tx: Tx, user_id: int, terms: Sequence[TextTerm]) -> se
 # -- keywords ------------------------------------------------------------------------------
 
 
+_KEYWORDS_IN_LABEL = (
+    select(email_labels.c.uid, email_keywords.c.keyword)
+    .select_from(email_labels.join(email_keywords, email_keywords.c.email_id == email_labels.c.email_id))
+    .where(email_labels.c.label_id == bindparam("label_id"))
+)  # no ORDER BY uid: it would lead SQLite to the (label_id, uid) index past the MODSEQ one
+_KEYWORDS = Query(_KEYWORDS_IN_LABEL)
+_KEYWORDS_CHANGED = Query(_KEYWORDS_IN_LABEL.where(email_labels.c.modseq > bindparam("since")))
+
+
 async def keywords(tx: Tx, label_id: int, *, changed_since: int = 0) -> list[tuple[int, str]]:
-    """``(UID, keyword)`` of the label's emails (those whose MODSEQ is above ``changed_since``)."""
-    rows = await tx.all(
-        select(email_labels.c.uid, email_keywords.c.keyword)
-        .select_from(email_labels.join(email_keywords, email_keywords.c.email_id == email_labels.c.email_id))
-        .where(email_labels.c.label_id == label_id, email_labels.c.modseq > changed_since)
-        .order_by(email_labels.c.uid)
-    )
-    return [(int(r["uid"]), str(r["keyword"])) for r in rows]
+    """``(UID, keyword)`` of the label's emails (those whose MODSEQ is above ``changed_since``),
+    in no particular order."""
+    if changed_since:
+        rows = await tx.tuples(_KEYWORDS_CHANGED, {"label_id": label_id, "since": changed_since})
+    else:
+        rows = await tx.tuples(_KEYWORDS, {"label_id": label_id})
+    return [(int(uid), str(keyword)) for uid, keyword in rows]
 
 
 async def keywords_of(tx: Tx, email_ids: Sequence[int]) -> dict[int, list[str]]:

@@ -154,6 +154,8 @@ email_labels = Table(
     Column("uid", BigInteger, nullable=False, server_default="0"),
     Column("modseq", BigInteger, nullable=False, server_default="0"),
     Index("ix_email_labels_label_id_uid", "label_id", "uid", unique=True),
+    # IMAP's "what changed since MODSEQ n" in a label (migration 0016_imapperf).
+    Index("ix_email_labels_label_id_modseq", "label_id", "modseq"),
 )
 
 #: IMAP flags and keywords beyond the three columns of ``emails`` (\\Answered, \\Deleted,

@@ -11,7 +11,7 @@ from collections.abc import Collection
 
 from sqlalchemy import bindparam, select, update
 
-from mailroom.domain.mime import MimeStructure
+from mailroom.domain.mime import VERSION, MimeStructure
 from mailroom.store._prepared import chunks, run
 from mailroom.store.engine import Query, Tx
 from mailroom.store.mail_schema import blobs
@@ -31,6 +31,20 @@ async def read(tx: Tx, shas: Collection[str]) -> dict[str, MimeStructure | None]
     for chunk in chunks(list(dict.fromkeys(shas))):
         for row in await tx.all(_READ, {"shas": chunk}):
             out[row["sha"]] = MimeStructure.from_json(row["mime"]) if row["mime"] else None
+    return out
+
+
+_CURRENT = f"[{VERSION},"
+
+
+async def read_encoded(tx: Tx, shas: Collection[str]) -> dict[str, str | None]:
+    """The stored form of the structures of the blobs `shas` that exist, as they are (for a
+    caller that sends them on: no parse and re-encoding); None for a missing or outdated one."""
+    out: dict[str, str | None] = {}
+    for chunk in chunks(list(dict.fromkeys(shas))):
+        for row in await tx.all(_READ, {"shas": chunk}):
+            stored = row["mime"]
+            out[row["sha"]] = stored if isinstance(stored, str) and stored.startswith(_CURRENT) else None
     return out
 
 

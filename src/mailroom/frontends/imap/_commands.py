@@ -10,6 +10,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
 CHUNK = 5000
 #: Stored MIME structures asked for at a time during a FETCH.
 STRUCTURES_PER_CALL = 200
+#: Lines of a UID/FLAGS/MODSEQ FETCH gathered into one write.
+PLAIN_LINES_PER_WRITE = 2000
 #: A message's stored structure and the length of the trace lines in front of its blob.
 Loaded = tuple[MimeStructure, int]
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -296,12 +299,14 @@ class Commands:
     def _encode_name(self, name: str) -> bytes:
         return wire_astring(name if self.rev2 else encode_utf7(name))
 
-    async def mailboxes(self) -> tuple[int, list[dict[str, Any]]]:
-        result = await self.call("mail.imap.mailboxes", {})
+    async def mailboxes(self, *, sizes: bool = True) -> tuple[int, list[dict[str, Any]]]:
+        result = await self.call("mail.imap.mailboxes", {"sizes": sizes})
         return int(result["highest_modseq"]), list(result["mailboxes"])
 
-    async def find(self, name: str) -> dict[str, Any]:
-        _, boxes = await self.mailboxes()
+    async def find(self, name: str, *, sizes: bool = False) -> dict[str, Any]:
+        """The mailbox of that name (its ``size`` only with ``sizes``: a sum over every
+        message, which SELECT, APPEND, COPY and the others do not need)."""
+        _, boxes = await self.mailboxes(sizes=sizes)
         label = BY_NAME.get(name.upper())
         for box in boxes:
             if label is not None and box["kind"] == "system" and box["name"] == label:
@@ -433,9 +438,9 @@ class Commands:
         if len(command.args) != 2 or not isinstance(command.args[1], list):
             raise ParseError("STATUS needs a mailbox and a list of items")
         name = self._decode_name(command.args[0])
-        box = await self.find(name)
-        highest, _ = await self.mailboxes()
         items = [str(i).upper() for i in command.args[1]]
+        box = await self.find(name, sizes="SIZE" in items)
+        highest, _ = await self.mailboxes(sizes=False)
         if any(i == "HIGHESTMODSEQ" for i in items):
             self.condstore = True
         shown = imap_name(box["name"], box["kind"])
@@ -777,6 +782,9 @@ class Commands:
         ]
         need_structure = any(i in _STRUCTURE_ITEMS or "[" in i for i in items)
         need_bytes = any(i in _BYTES_ITEMS or "[" in i for i in items)
+        if _PLAIN_ITEMS.issuperset(items):
+            await self._fetch_plain(selected, chosen, items)
+            chosen = []
         for start in range(0, len(chosen), STRUCTURES_PER_CALL):
             batch = chosen[start : start + STRUCTURES_PER_CALL]
             loaded: dict[int, Loaded] = {}
@@ -802,6 +810,31 @@ class Commands:
         else:
             await self.sync(expunge=uid)
         return None
+
+    async def _fetch_plain(self, selected: Selected, chosen: list[int], items: list[str]) -> None:
+        """FETCH of UID, FLAGS and MODSEQ only (a client's flag sync of the whole mailbox): the
+        answer straight from the session's view, each line formatted in one step and written in
+        large blocks."""
+        uids = selected.uids
+        messages = selected.messages
+        block: list[bytes] = []
+        for uid in chosen:
+            message = messages[uid]
+            fields: list[bytes] = []
+            for item in items:
+                if item == "UID":
+                    fields.append(b"UID %d" % uid)
+                elif item == "FLAGS":
+                    fields.append(message.flags_item())
+                else:
+                    fields.append(b"MODSEQ (%d)" % message.modseq)
+            block.append(b"* %d FETCH (%b)\r\n" % (bisect_left(uids, uid) + 1, b" ".join(fields)))
+            if len(block) == PLAIN_LINES_PER_WRITE:
+                self.send(b"".join(block))
+                block.clear()
+                await self.flush()
+        if block:
+            self.send(b"".join(block))
 
     async def _structures(self, email_ids: list[int]) -> dict[int, Loaded]:
         """The stored MIME structures (and trace sizes) of these emails."""
@@ -1294,6 +1327,8 @@ def _fetch_items(value: Value) -> list[str]:
 
 
 _STRUCTURE_ITEMS = frozenset(("ENVELOPE", "BODYSTRUCTURE", "BODY", "RFC822.HEADER", "RFC822.TEXT"))
+#: FETCH items answered from the session's view alone, by :meth:`Commands._fetch_plain`.
+_PLAIN_ITEMS = frozenset(("UID", "FLAGS", "MODSEQ"))
 _BYTES_ITEMS = frozenset(("RFC822", "RFC822.HEADER", "RFC822.TEXT"))
 
 

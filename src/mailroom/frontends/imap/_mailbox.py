@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,7 @@ SEEN, FLAGGED, DRAFT = 1, 2, 4
 _BITS = ((SEEN, "\\Seen"), (FLAGGED, "\\Flagged"), (DRAFT, "\\Draft"))
 #: The flag names of each combination of the three bits (FETCH FLAGS of 10,000 messages).
 _BIT_NAMES = tuple(tuple(name for bit, name in _BITS if bits & bit) for bits in range(8))
+_FLAGS_ITEMS = tuple(b"FLAGS (" + " ".join(names).encode() + b")" for names in _BIT_NAMES)
 #: The flags of the three ``emails`` columns; every other flag is a stored keyword.
 COLUMN_FLAGS = ("\\Seen", "\\Flagged", "\\Draft")
 #: Keywords as stored (JMAP's lower-case form) → as IMAP shows them.
@@ -40,6 +42,9 @@ FLAGS = (
 )
 
 
+_NONE: frozenset[str] = frozenset()
+
+
 def stored_keyword(flag: str) -> str:
     """An IMAP flag other than the three columns, as stored: ``\\Answered`` → ``$answered``."""
     return "$" + flag[1:].lower() if flag.startswith("\\") else flag.lower()
@@ -57,8 +62,14 @@ class Message:
     bits: int
     size: int
     received: int
-    keywords: set[str] = field(default_factory=set)  # as stored
+    keywords: AbstractSet[str] = _NONE  # as stored (replaced, never changed in place)
     recent: bool = False
+
+    def flags_item(self) -> bytes:
+        """``FLAGS (...)`` as FETCH answers it."""
+        if not self.keywords and not self.recent:
+            return _FLAGS_ITEMS[self.bits & 7]
+        return b"FLAGS (" + " ".join(self.flags()).encode() + b")"
 
     def flags(self) -> Sequence[str]:
         if not self.keywords and not self.recent:
@@ -84,24 +95,31 @@ class Selected:
     saved: list[int] = field(default_factory=list)  # SEARCHRES "$" (UIDs)
 
     def load(self, view: dict[str, Any]) -> None:
-        self.uids = list(view["uids"])
-        self.messages = {
-            uid: Message(e, t, m, f, s, r)
-            for uid, e, t, m, f, s, r in zip(
-                view["uids"],
-                view["email_ids"],
-                view["thread_ids"],
-                view["modseqs"],
-                view["flags"],
-                view["sizes"],
-                view["received"],
+        self.uids = uids = list(view["uids"])
+        # One object per message, made by map() without keyword arguments or a fresh set each
+        # (SELECT of 10,000 messages); the few with keywords get theirs after.
+        self.messages = dict(
+            zip(
+                uids,
+                map(
+                    Message,
+                    view["email_ids"],
+                    view["thread_ids"],
+                    view["modseqs"],
+                    view["flags"],
+                    view["sizes"],
+                    view["received"],
+                ),
                 strict=True,
             )
-        }
+        )
+        keywords: dict[int, set[str]] = {}
         for uid, keyword in view["keywords"]:
+            keywords.setdefault(uid, set()).add(keyword)
+        for uid, found in keywords.items():
             message = self.messages.get(uid)
             if message is not None:
-                message.keywords.add(keyword)
+                message.keywords = found
         self.uidnext = int(view["uidnext"])
         self.uidvalidity = int(view["uidvalidity"])
         self.highest_modseq = int(view["highest_modseq"])

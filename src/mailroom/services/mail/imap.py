@@ -40,6 +40,7 @@ from mailroom.store import emails as email_store
 from mailroom.store import imap as imap_store
 from mailroom.store import labels as label_store
 from mailroom.store import mailbox_queries as queries
+from mailroom.store import mime as mime_rows
 from mailroom.store.engine import Row, Tx
 
 #: At most this many emails per call (the server sends larger sets in chunks).
@@ -73,7 +74,7 @@ class ImapMailbox(BaseModel):
     unseen: int
     uidvalidity: int
     uidnext: int
-    size: int
+    size: int | None = Field(description="Bytes of its messages; None unless ``sizes`` was asked.")
 
 
 class ImapMailboxes(BaseModel):
@@ -132,8 +133,10 @@ async def account(ctx: Context) -> ImapAccount:
 
 
 @api.method("mail.imap.mailboxes", access=UserSelf())
-async def mailboxes(ctx: Context) -> ImapMailboxes:
-    """Every label of the caller with its IMAP numbers and size (system labels made on first use)."""
+async def mailboxes(ctx: Context, sizes: bool = True) -> ImapMailboxes:
+    """Every label of the caller with its IMAP numbers and, with ``sizes``, the bytes of its
+    messages (a sum over the whole mailbox: SELECT, which only looks a name up, goes without).
+    System labels are made on first use."""
     user_id = user_id_of(ctx)
     async with ctx.rt.db.read() as tx:
         known = await label_store.ids_by_name(tx, user_id)
@@ -144,7 +147,7 @@ async def mailboxes(ctx: Context) -> ImapMailboxes:
         state = await changelog.state(tx, user_id)
         counts = await queries.label_counts(tx, user_id)
         numbers = await imap_store.label_numbers(tx, user_id)
-        sizes = await imap_store.label_sizes(tx, user_id)
+        size_of = await imap_store.label_sizes(tx, user_id) if sizes else None
     out = []
     for row in counts:
         label_id = int(row["id"])
@@ -158,7 +161,7 @@ async def mailboxes(ctx: Context) -> ImapMailboxes:
                 unseen=int(row["emails_unread"]),
                 uidvalidity=uidvalidity,
                 uidnext=uidnext,
-                size=sizes.get(label_id, 0),
+                size=size_of.get(label_id, 0) if size_of is not None else None,
             )
         )
     return ImapMailboxes(highest_modseq=state.modseq, mailboxes=out)
@@ -183,13 +186,13 @@ async def view(ctx: Context, label: Id, changed_since: ModSeq = 0) -> ImapView:
         uidvalidity=status.uidvalidity,
         uidnext=status.uidnext,
         highest_modseq=status.highest_modseq,
-        uids=[m.uid for m in found],
-        email_ids=[m.email_id for m in found],
-        thread_ids=[m.thread_id for m in found],
-        modseqs=[m.modseq for m in found],
-        flags=[m.flags for m in found],
-        sizes=[m.size for m in found],
-        received=[int(m.received_at.timestamp()) for m in found],
+        uids=found.uids,
+        email_ids=found.email_ids,
+        thread_ids=found.thread_ids,
+        modseqs=found.modseqs,
+        flags=found.flags,
+        sizes=found.sizes,
+        received=found.received,
         keywords=keywords,
         vanished=vanished,
     )
@@ -333,18 +336,19 @@ async def structures(
     user_id = user_id_of(ctx)
     async with ctx.rt.db.read() as tx:
         found = await imap_store.blobs_of(tx, user_id, email_ids)
-    by_sha = await mime_structures(ctx.rt, {sha for sha, _ in found.values()})
+        # Sent on as stored: the server parses each once, not the store and the server both.
+        stored = await mime_rows.read_encoded(tx, {sha for sha, _ in found.values()})
+    missing = {sha for sha, _ in found.values() if stored.get(sha) is None}
+    if missing:  # a blob from before the structures were kept: computed and saved now
+        for sha, structure in (await mime_structures(ctx.rt, missing)).items():
+            stored[sha] = mime_rows.encode(structure)
     out = []
     for email_id in email_ids:
         if email_id in found:
             sha, trace_size = found[email_id]
-            structure = by_sha.get(sha)
-            if structure is not None:
-                out.append(
-                    ImapStructure(
-                        email_id=email_id, trace_size=trace_size, structure=structure.to_json().decode()
-                    )
-                )
+            encoded = stored.get(sha)
+            if encoded is not None:
+                out.append(ImapStructure(email_id=email_id, trace_size=trace_size, structure=encoded))
     return out
 
 
