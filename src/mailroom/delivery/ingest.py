@@ -290,6 +290,14 @@ def _group_commit(rt: Runtime) -> GroupCommit[_Delivery, list[RecipientResult]]:
     return created
 
 
+async def drain(rt: Runtime) -> None:
+    """Wait for the deliveries under way and their announcements (shutdown, before the
+    database and the event broker close)."""
+    committer = rt.extras.get(_COMMITTER)
+    if isinstance(committer, GroupCommit):
+        await committer.drain()
+
+
 async def _deliver(tx: Tx, rt: Runtime, msg: _Message, recipients: list[Resolution]) -> list[RecipientResult]:
     await blob_rows.record(tx, msg.sha, len(msg.raw), msg.now, mime=msg.mime)
     results = await _deliver_rows(tx, rt, msg, recipients)
