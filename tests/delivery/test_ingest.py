@@ -16,6 +16,7 @@ from tests.mailhelpers import create_user, message
 from mailroom import bootstrap
 from mailroom.bootstrap import Mailroom
 from mailroom.clock import FakeClock
+from mailroom.delivery import ingest as ingest_module
 from mailroom.delivery.ingest import IngestOptions, RecipientResult, ingest
 from mailroom.delivery.resolve import resolve
 from mailroom.settings import Settings
@@ -476,6 +477,48 @@ async def test_close_waits_for_a_delivery_s_announcement_before_closing_the_data
         release.set()
         await asyncio.wait_for(closing, 30)  # hang guard
         assert counted == [1]  # read with the database still open
+    finally:
+        if closing is None:
+            await app.close()
+
+
+async def test_close_waits_for_a_delivery_under_way(
+    settings: Settings, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Closing (after the listeners stopped) lets a delivery already accepted finish on an
+    open database: its sender gets a 250 it can trust, not a 451 from a closed store."""
+    app = await bootstrap.start(settings, clock=clock, run_migrations=False)
+    closing: asyncio.Task[None] | None = None
+    try:
+        await create_user(app, "alice@example.org")
+        writing, release = asyncio.Event(), asyncio.Event()
+        parse = ingest_module._parse
+
+        async def slow_parse(raw: bytes) -> Any:
+            # Held before the delivery reaches the committer (whose drain covers the rest).
+            writing.set()
+            await release.wait()
+            return await parse(raw)
+
+        monkeypatch.setattr(ingest_module, "_parse", slow_parse)
+        delivering = asyncio.ensure_future(deliver(app, message(), "alice@example.org"))
+        closed_during_delivery: list[bool] = []
+        close_db = app.runtime.db.close
+
+        async def recording_close() -> None:
+            closed_during_delivery.append(not delivering.done())
+            await close_db()
+
+        monkeypatch.setattr(app.runtime.db, "close", recording_close)
+        await asyncio.wait_for(writing.wait(), 30)  # hang guard
+        closing = asyncio.ensure_future(app.close())
+        await asyncio.sleep(0.1)
+        assert not closing.done()  # waiting for the delivery
+        release.set()
+        [result] = await asyncio.wait_for(delivering, 30)  # hang guard
+        assert result.code == 250, result.reply
+        await asyncio.wait_for(closing, 30)  # hang guard
+        assert closed_during_delivery == [False]
     finally:
         if closing is None:
             await app.close()
