@@ -16,6 +16,7 @@ from mailroom.auth.passwords import PasswordHasher
 from mailroom.auth.sessions import install as install_sessions
 from mailroom.auth.totp import SecretBox
 from mailroom.clock import Clock, SystemClock
+from mailroom.delivery.ingest import drain as drain_ingest
 from mailroom.events import open_broker
 from mailroom.registry import Api, Call, Filter, MethodSpec, Proceed, Registry, Runner
 from mailroom.runtime import Runtime
@@ -90,6 +91,9 @@ class Mailroom:
             result = closer()
             if hasattr(result, "__await__"):
                 await result
+        # The closers stopped the listeners; deliveries they accepted may still be
+        # committing or announcing: they need the broker and the database open.
+        await drain_ingest(self.runtime)
         await self.runtime.events.close()
         await self.runtime.db.close()
 

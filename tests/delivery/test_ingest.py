@@ -13,10 +13,13 @@ import pytest
 from sqlalchemy import func, select
 from tests.mailhelpers import create_user, message
 
+from mailroom import bootstrap
 from mailroom.bootstrap import Mailroom
 from mailroom.clock import FakeClock
+from mailroom.delivery import ingest as ingest_module
 from mailroom.delivery.ingest import IngestOptions, RecipientResult, ingest
 from mailroom.delivery.resolve import resolve
+from mailroom.settings import Settings
 from mailroom.store import emails as email_store
 from mailroom.store import intents as intent_store
 from mailroom.store.mail_schema import blobs, emails, outbound_intents
@@ -444,3 +447,78 @@ async def test_a_new_thread_gets_the_summary_a_refresh_would_compute(mailroom: M
         for thread in made[0]:
             await thread_store.refresh(tx, int(thread["id"]))
     assert await snapshot() == made
+
+
+async def test_close_waits_for_a_delivery_s_announcement_before_closing_the_database(
+    settings: Settings, clock: FakeClock
+) -> None:
+    """A caller has its 250 before the committer announces the delivery (the announcement
+    reads the store): closing must wait for it, not close the database under it (which
+    left an unclosed PostgreSQL connection to be garbage-collected in a later test)."""
+    app = await bootstrap.start(settings, clock=clock, run_migrations=False)
+    closing: asyncio.Task[None] | None = None
+    try:
+        await create_user(app, "alice@example.org")
+        reading, release = asyncio.Event(), asyncio.Event()
+        counted: list[int] = []
+
+        async def slow_enricher(payloads: list[tuple[int, dict[str, Any]]]) -> None:
+            reading.set()
+            await release.wait()
+            counted.append(await scalar(app, select(func.count()).select_from(emails)))
+
+        app.runtime.events.add_enricher("email.received", slow_enricher)
+        [result] = await deliver(app, message(), "alice@example.org")
+        assert result.code == 250
+        await asyncio.wait_for(reading.wait(), 30)  # hang guard
+        closing = asyncio.ensure_future(app.close())
+        await asyncio.sleep(0.1)
+        assert not closing.done()  # waiting for the announcement
+        release.set()
+        await asyncio.wait_for(closing, 30)  # hang guard
+        assert counted == [1]  # read with the database still open
+    finally:
+        if closing is None:
+            await app.close()
+
+
+async def test_close_waits_for_a_delivery_under_way(
+    settings: Settings, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Closing (after the listeners stopped) lets a delivery already accepted finish on an
+    open database: its sender gets a 250 it can trust, not a 451 from a closed store."""
+    app = await bootstrap.start(settings, clock=clock, run_migrations=False)
+    closing: asyncio.Task[None] | None = None
+    try:
+        await create_user(app, "alice@example.org")
+        writing, release = asyncio.Event(), asyncio.Event()
+        parse = ingest_module._parse
+
+        async def slow_parse(raw: bytes) -> Any:
+            # Held before the delivery reaches the committer (whose drain covers the rest).
+            writing.set()
+            await release.wait()
+            return await parse(raw)
+
+        monkeypatch.setattr(ingest_module, "_parse", slow_parse)
+        delivering = asyncio.ensure_future(deliver(app, message(), "alice@example.org"))
+        closed_during_delivery: list[bool] = []
+        close_db = app.runtime.db.close
+
+        async def recording_close() -> None:
+            closed_during_delivery.append(not delivering.done())
+            await close_db()
+
+        monkeypatch.setattr(app.runtime.db, "close", recording_close)
+        await asyncio.wait_for(writing.wait(), 30)  # hang guard
+        closing = asyncio.ensure_future(app.close())
+        await asyncio.sleep(0.1)
+        assert not closing.done()  # waiting for the delivery
+        release.set()
+        [result] = await asyncio.wait_for(delivering, 30)  # hang guard
+        assert result.code == 250, result.reply
+        await asyncio.wait_for(closing, 30)  # hang guard
+        assert closed_during_delivery == [False]
+    finally:
+        if closing is None:
+            await app.close()

@@ -132,9 +132,12 @@ def test_nesting_within_limit_reaches_the_text() -> None:
 
 def test_absurd_nesting_is_fast_and_safe() -> None:
     raw = _nested(5000)
-    start = time.monotonic()
+    # CPU time of this process, not the wall clock: what is bounded is the parser's work
+    # (about 0.15 s; a descent per level would be minutes), not how many other processes
+    # share the machine (wall-clock bounds failed under load).
+    start = time.process_time()
     parsed = parse_message(raw)
-    assert time.monotonic() - start < 5
+    assert time.process_time() - start < 5
     assert any("nesting deeper" in d for d in parsed.defects)
 
 
@@ -217,9 +220,9 @@ def test_hostile_inputs(raw: bytes) -> None:
 
 def test_long_address_list_uses_the_linear_fallback() -> None:
     recipients = ", ".join(f"User {i} <user{i}@Example.com>" for i in range(1500))  # ~50 KB
-    start = time.monotonic()
+    start = time.process_time()  # the parser's work, whatever the machine's load
     parsed = parse_message(f"To: {recipients}\r\n\r\nx\r\n".encode())
-    assert time.monotonic() - start < 2
+    assert time.process_time() - start < 2
     assert len(parsed.to) == 1500
     assert parsed.to[-1] == Address(name="User 1499", email="user1499@example.com")
     assert parsed.defects == ["missing From", "missing Date", "missing Message-ID"]
@@ -263,9 +266,9 @@ def test_random_mutations_never_raise() -> None:
         raw = _mutate(rng, rng.choice(corpus))
         if rng.random() < 0.3:
             raw = _mutate(rng, raw)
-        start = time.monotonic()
+        start = time.process_time()  # the parser's work, whatever the machine's load
         parsed = parse_message(raw)
-        elapsed = time.monotonic() - start
+        elapsed = time.process_time() - start
         assert isinstance(parsed, ParsedMessage), raw
         assert elapsed < 2, raw
         json.dumps(parsed.to_dict(), ensure_ascii=False).encode("utf-8")
@@ -351,7 +354,7 @@ def test_anything_beyond_everyday_addresses_goes_to_the_stdlib(value: str) -> No
 def test_address_fast_path_is_linear_on_long_junk() -> None:
     from mailroom.delivery._headers import _simple_mailboxes
 
-    started = time.perf_counter()
+    started = time.process_time()  # the work done, whatever the machine's load
     assert _simple_mailboxes("a " * 30_000) is None
     assert _simple_mailboxes('"x" ' * 15_000 + "<") is None
-    assert time.perf_counter() - started < 1.0
+    assert time.process_time() - started < 1.0

@@ -188,3 +188,13 @@ async def test_random_bytes_and_built_commands_on_a_live_server(
     await asyncio.to_thread(random_lines)
     await asyncio.to_thread(built_commands)
     await asyncio.to_thread(_still_serves, address)
+
+
+@pytest.mark.parametrize("space", ["\xa0", "\x85", "\u2003"])
+def test_only_a_space_separates_arguments(space: str) -> None:
+    # The live fuzz found "LIST \xa0" answered with a listing (str.split() took the
+    # no-break space for a separator): the client, reading one status line, then took the
+    # listing's "1 373" for the answer to its next command.
+    command = parse_command(f"LIST {space}".encode())
+    assert command.args == (space,)
+    assert parse_command(f"TOP  1{space}2 ".encode()).args == (f"1{space}2",)

@@ -3,6 +3,7 @@ session per user, released at the end, and lapsing on its own when its session v
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -11,6 +12,8 @@ from mailroom.auth.principal import INTERNAL
 from mailroom.bootstrap import Mailroom
 from mailroom.clock import FakeClock
 from mailroom.errors import Forbidden, Unauthenticated
+from mailroom.frontends.pop3 import start_pop3
+from mailroom.frontends.pop3._session import Pop3Session
 from tests.conftest import Actor
 from tests.mailhelpers import create_user
 
@@ -55,3 +58,41 @@ async def test_only_the_process_itself_may_call_them(mailroom: Mailroom, make_us
     ):
         with pytest.raises((Forbidden, Unauthenticated)):
             await mailroom.registry.call(f"mail.pop3.{method}", params, principal=alice.principal)
+
+
+async def test_closing_the_listeners_lets_a_session_release_its_lock(
+    mailroom: Mailroom, make_user: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Shutdown cancels the sessions; one already releasing its lock finishes that first
+    (cut short inside its database call, it left the maildrop locked and, on PostgreSQL,
+    a connection being opened unclosed)."""
+    alice: Actor = await make_user("alice@example.org")
+    releasing, go_on = asyncio.Event(), asyncio.Event()
+    invoke = Pop3Session._invoke
+
+    async def held(self: Pop3Session, name: str, params: dict[str, Any]) -> Any:
+        if name == "mail.pop3.close":
+            releasing.set()
+            await go_on.wait()
+        return await invoke(self, name, params)
+
+    monkeypatch.setattr(Pop3Session, "_invoke", held)
+    running = await start_pop3(mailroom, pop3=("127.0.0.1", 0))
+    try:
+        reader, writer = await asyncio.open_connection(*running.address("pop3"))
+        assert (await reader.readline()).startswith(b"+OK")
+        writer.write(b"USER alice@example.org\r\n")
+        assert (await reader.readline()).startswith(b"+OK")
+        writer.write(f"PASS {alice.password}\r\n".encode())
+        assert (await reader.readline()).startswith(b"+OK maildrop locked")
+        writer.close()  # gone without QUIT: the session releases the lock
+        await asyncio.wait_for(releasing.wait(), 30)  # hang guard
+        closing = asyncio.ensure_future(running.close())
+        await asyncio.sleep(0.05)
+        go_on.set()
+        await asyncio.wait_for(closing, 30)  # hang guard
+    finally:
+        go_on.set()
+        await running.close()
+    user_id = alice.principal.user_id
+    assert (await pop3(mailroom, "open", user_id=user_id, session=B))["locked"] is True

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,28 @@ def syncs(monkeypatch: pytest.MonkeyPatch) -> Syncs:
     return record
 
 
+class FlushTask:
+    """Counts the flush task's runs (each one done: fsync if needed, checkpoint if due)."""
+
+    def __init__(self) -> None:
+        self.runs = 0
+
+
+@pytest.fixture
+def flush_task(monkeypatch: pytest.MonkeyPatch) -> FlushTask:
+    record = FlushTask()
+    run = engine._Flusher.__call__
+
+    def counted(self: engine._Flusher, sync: bool) -> None:
+        try:
+            run(self, sync)
+        finally:
+            record.runs += 1
+
+    monkeypatch.setattr(engine._Flusher, "__call__", counted)
+    return record
+
+
 async def _open(tmp_path: Path, mode: str, flush_ms: int = 20) -> SQLiteDatabase:
     db = SQLiteDatabase(f"sqlite:///{tmp_path / 'd.db'}", durable_commits=mode, commit_flush_ms=flush_ms)
     async with db.write() as tx:
@@ -71,6 +94,17 @@ async def _insert(db: SQLiteDatabase, x: int, *, durable: bool = False) -> None:
         await tx.execute(text("INSERT INTO t (x) VALUES (:x)"), {"x": x})
 
 
+async def _eventually(condition: Callable[[], bool], what: str) -> None:
+    """Wait until ``condition`` holds. The 30 s are a hang guard, not a timing bound: the flush
+    runs in a worker thread and fsyncs, and a loaded machine can delay either by seconds (a
+    fixed ``sleep`` before asserting made these tests fail under load). What is tested is
+    that the flush happens, and how many there are, not how fast the disk is."""
+    deadline = time.monotonic() + 30
+    while not condition():
+        assert time.monotonic() < deadline, f"{what}: not within 30 s"
+        await asyncio.sleep(0.01)
+
+
 async def _synchronous_pragma(db: SQLiteDatabase) -> int:
     async with db.write() as tx:
         return int(await tx.scalar(text("PRAGMA synchronous")))
@@ -87,12 +121,36 @@ async def test_every_commit_waits_for_the_disk_by_default_for_tools(tmp_path: Pa
         await db.close()
 
 
-async def test_a_durable_write_is_on_disk_when_it_returns(deferred: SQLiteDatabase, syncs: Syncs) -> None:
+async def test_a_durable_write_is_on_disk_when_it_returns(
+    deferred: SQLiteDatabase, syncs: Syncs, flush_task: FlushTask
+) -> None:
     assert await _synchronous_pragma(deferred) == 1  # NORMAL: the commit itself does not fsync
+    # That read went through a (deferred) write: its flush is due within commit_flush_ms, and
+    # on a loaded machine could come while the durable write below is in its thread.
+    await deferred.flush()
     before = syncs.count()
     await _insert(deferred, 1, durable=True)
     assert syncs.count() == before + 1
     assert syncs.paths[-1].endswith("d.db-wal")
+    # The flush task still runs (to checkpoint) but has nothing left to fsync: neither the
+    # flush above nor the durable write left the database marked dirty.
+    runs = flush_task.runs
+    await _eventually(lambda: flush_task.runs > runs, "the flush task")
+    assert syncs.count() == before + 1
+
+
+async def test_a_durable_write_covers_the_deferred_commits_before_it(tmp_path: Path, syncs: Syncs) -> None:
+    # A delay no test waits for: the flush task never runs here, whatever the load.
+    db = await _open(tmp_path, "mail", flush_ms=600_000)
+    try:
+        before = syncs.count()
+        await _insert(db, 1)
+        assert db._dirty  # waits for the flush task
+        await _insert(db, 2, durable=True)
+        assert syncs.count() == before + 1
+        assert not db._dirty  # the durable write's fsync of the WAL covered the first commit
+    finally:
+        await db.close()
 
 
 async def test_other_writes_are_flushed_within_the_delay_one_flush_for_many(
@@ -102,8 +160,10 @@ async def test_other_writes_are_flushed_within_the_delay_one_flush_for_many(
     before = syncs.count()
     for i in range(5):
         await _insert(deferred, i)
+    # The five commits ran on the loop without yielding to it, so within one commit_flush_ms.
     assert syncs.count() == before  # returned before the disk
-    await asyncio.sleep(0.2)  # commit_flush_ms is 20
+    await _eventually(lambda: syncs.count() > before, "the deferred commits' flush")
+    await asyncio.sleep(0.1)  # five times commit_flush_ms: a second flush would have come by now
     assert syncs.count() == before + 1
     assert syncs.paths[-1].endswith("d.db-wal")
     async with deferred.read() as tx:
@@ -138,7 +198,7 @@ async def test_a_failed_flush_is_logged_and_tried_again(
     syncs.fail_next = True
     with caplog.at_level(logging.ERROR, logger="mailroom.store.sqlite"):
         await _insert(deferred, 1)
-        await asyncio.sleep(0.3)
+        await _eventually(lambda: syncs.count() > before, "the retried flush")
     assert "flushing the database's WAL to disk failed" in caplog.text
     assert syncs.count() == before + 1  # the retry succeeded
 
@@ -188,7 +248,7 @@ async def test_postgresql_commits_asynchronously_except_durable_writes(pg_databa
 
 @pytest.mark.parametrize(("every", "bounded"), [(0.0, True), (3600.0, False)])
 async def test_the_flush_task_checkpoints_the_wal(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, every: float, bounded: bool
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flush_task: FlushTask, every: float, bounded: bool
 ) -> None:
     # Deferred commits run on the loop without automatic checkpoints; the flush task
     # checkpoints instead, so the WAL is reused rather than growing without end.
@@ -201,7 +261,10 @@ async def test_the_flush_task_checkpoints_the_wal(
             async with db.write() as tx:
                 await tx.execute(text("INSERT INTO big (x) VALUES (:x)"), {"x": "x" * 3000})
             if i % 25 == 0:
-                await asyncio.sleep(0.02)  # the flush task's turn
+                # The flush task's turn: wait until it has run (a fixed sleep was not always
+                # enough on a loaded machine, and the WAL then grew with nothing checkpointed).
+                done = flush_task.runs
+                await _eventually(lambda: flush_task.runs > done, "the flush task")  # noqa: B023
         wal = (tmp_path / "d.db-wal").stat().st_size
     finally:
         await db.close()

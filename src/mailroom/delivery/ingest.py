@@ -188,6 +188,34 @@ def _observe(future: asyncio.Future[Any]) -> None:
         future.exception()
 
 
+class _InFlight:
+    """The ingest calls under way in this process (shutdown waits for them: :func:`drain`)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    def enter(self) -> None:
+        self.count += 1
+        self.idle.clear()
+
+    def leave(self) -> None:
+        self.count -= 1
+        if self.count == 0:
+            self.idle.set()
+
+
+_IN_FLIGHT = "mailroom.ingest.in_flight"
+
+
+def _in_flight(rt: Runtime) -> _InFlight:
+    in_flight = rt.extras.get(_IN_FLIGHT)
+    if not isinstance(in_flight, _InFlight):
+        in_flight = rt.extras[_IN_FLIGHT] = _InFlight()
+    return in_flight
+
+
 async def ingest(
     rt: Runtime,
     raw: bytes,
@@ -201,6 +229,25 @@ async def ingest(
 
     Recipients that did not resolve (``accepted`` false) get their resolution's reply.
     """
+    in_flight = _in_flight(rt)
+    in_flight.enter()
+    try:
+        return await _ingest(
+            rt, raw, mail_from=mail_from, recipients=recipients, source=source, options=options
+        )
+    finally:
+        in_flight.leave()
+
+
+async def _ingest(
+    rt: Runtime,
+    raw: bytes,
+    *,
+    mail_from: str,
+    recipients: Sequence[Resolution],
+    source: Source,
+    options: IngestOptions | None,
+) -> list[RecipientResult]:
     options = options or IngestOptions()
     if len(raw) > rt.settings.max_message_bytes:
         return [
@@ -287,6 +334,22 @@ def _group_commit(rt: Runtime) -> GroupCommit[_Delivery, list[RecipientResult]]:
     created: GroupCommit[_Delivery, list[RecipientResult]] = GroupCommit(rt.db, work, announce)
     rt.group_commit = created
     return created
+
+
+async def drain(rt: Runtime) -> None:
+    """Wait for the deliveries under way and their announcements (shutdown, before the
+    database and the event broker close).
+
+    The listeners are closed first; on Python 3.11 ``Server.wait_closed()`` does not wait
+    for the sessions still open, so a message being delivered may still be parsed,
+    resolved or committed here.
+    """
+    in_flight = rt.extras.get(_IN_FLIGHT)
+    if isinstance(in_flight, _InFlight):
+        await in_flight.idle.wait()
+    committer = rt.extras.get(_COMMITTER)
+    if isinstance(committer, GroupCommit):
+        await committer.drain()
 
 
 async def _deliver(tx: Tx, rt: Runtime, msg: _Message, recipients: list[Resolution]) -> list[RecipientResult]:

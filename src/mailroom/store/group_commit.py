@@ -63,6 +63,16 @@ class GroupCommit(Generic[Item, Result]):
             self.task = loop.create_task(self._drain(), context=contextvars.Context())
         return await future
 
+    async def drain(self) -> None:
+        """Wait until everything submitted so far is committed and ``after_commit`` has run.
+
+        For shutdown, before the database closes: callers get their answer before
+        ``after_commit`` runs, so a caller that returned says nothing about the committer's
+        task, which may still hold a connection (ingest's announcement reads the store).
+        """
+        while self.task is not None and not self.task.done():
+            await asyncio.wait([self.task])
+
     async def _drain(self) -> None:
         try:
             while self.pending:

@@ -366,6 +366,8 @@ class SQLiteDatabase(Database):
                 await _driver_call(_with_busy_timeout, raw, "COMMIT")
             elif tx.durable:
                 await _driver_call(_commit_and_sync, raw, self._flusher.wal)
+                # That fsync of the WAL covered every deferred commit before this one too.
+                self._dirty = False
                 self._flush_later()  # for the checkpoint
             else:
                 # synchronous=NORMAL and no automatic checkpoint: the commit only
@@ -408,7 +410,14 @@ class SQLiteDatabase(Database):
         if self._flushes:
             await asyncio.wait(list(self._flushes))
         if self._flusher is not None:
-            await asyncio.to_thread(_sync_file, self._flusher.wal)
+            # Covers every commit so far: the flush task need not fsync them again (a commit
+            # made while this fsync runs marks the database dirty again).
+            self._dirty = False
+            try:
+                await asyncio.to_thread(_sync_file, self._flusher.wal)
+            except BaseException:
+                self._dirty = True
+                raise
 
     def sync_connection(self) -> contextlib.AbstractContextManager[Connection]:
         """A plain connection for migrations and the schema check (the writer's own)."""

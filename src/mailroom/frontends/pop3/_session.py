@@ -141,8 +141,17 @@ class Pop3Session:
         except (_Closed, ConnectionError, ssl.SSLError):
             pass
         finally:
-            await self._release()
-            self.writer.close()
+            # Not cut short by a cancellation (the listeners' close() cancels the sessions):
+            # a release interrupted inside its database call leaves the maildrop locked and
+            # the connection being opened for it unclosed. The cancellation is passed on after.
+            release = asyncio.ensure_future(self._release())
+            try:
+                await asyncio.shield(release)
+            except asyncio.CancelledError:
+                await release
+                raise
+            finally:
+                self.writer.close()
 
     async def _release(self) -> None:
         """Without QUIT nothing is deleted; the lock goes."""

@@ -49,7 +49,9 @@ def parse_command(line: bytes) -> Command:
     keyword, _, rest = text.partition(" ")
     if not _KEYWORD.match(keyword):
         raise CommandError("unknown command")
-    return Command(keyword.upper(), tuple(rest.split()), rest)
+    # Arguments are separated by spaces (RFC 1939 §3), not by any Unicode whitespace that
+    # str.split() knows ("LIST \xa0" has an argument: a listing would answer another command).
+    return Command(keyword.upper(), tuple(arg for arg in rest.split(" ") if arg), rest)
 
 
 def number(arg: str) -> int | None:
