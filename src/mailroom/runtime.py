@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from mailroom.accounting.sending import SendingLimit
     from mailroom.accounting.setup import Accounting
     from mailroom.auth.authenticate import Authenticator
+    from mailroom.delivery.ingest import InFlight
     from mailroom.delivery.queue import OutboundQueue
     from mailroom.services.housekeeping import Housekeeping
     from mailroom.store.group_commit import GroupCommit
@@ -52,3 +53,5 @@ class Runtime:
     sending_limit: SendingLimit | None = None
     #: Made on first use (``delivery/ingest``): the process's one committer of deliveries.
     group_commit: GroupCommit[Any, Any] | None = None
+    #: Made on first use (``delivery/ingest``): the deliveries under way, for a clean close.
+    ingest_in_flight: InFlight | None = None

@@ -188,7 +188,7 @@ def _observe(future: asyncio.Future[Any]) -> None:
         future.exception()
 
 
-class _InFlight:
+class InFlight:
     """The ingest calls under way in this process (shutdown waits for them: :func:`drain`)."""
 
     def __init__(self) -> None:
@@ -206,13 +206,10 @@ class _InFlight:
             self.idle.set()
 
 
-_IN_FLIGHT = "mailroom.ingest.in_flight"
-
-
-def _in_flight(rt: Runtime) -> _InFlight:
-    in_flight = rt.extras.get(_IN_FLIGHT)
-    if not isinstance(in_flight, _InFlight):
-        in_flight = rt.extras[_IN_FLIGHT] = _InFlight()
+def _in_flight(rt: Runtime) -> InFlight:
+    in_flight = rt.ingest_in_flight
+    if in_flight is None:
+        in_flight = rt.ingest_in_flight = InFlight()
     return in_flight
 
 
@@ -344,12 +341,10 @@ async def drain(rt: Runtime) -> None:
     for the sessions still open, so a message being delivered may still be parsed,
     resolved or committed here.
     """
-    in_flight = rt.extras.get(_IN_FLIGHT)
-    if isinstance(in_flight, _InFlight):
-        await in_flight.idle.wait()
-    committer = rt.extras.get(_COMMITTER)
-    if isinstance(committer, GroupCommit):
-        await committer.drain()
+    if rt.ingest_in_flight is not None:
+        await rt.ingest_in_flight.idle.wait()
+    if rt.group_commit is not None:
+        await rt.group_commit.drain()
 
 
 async def _deliver(tx: Tx, rt: Runtime, msg: _Message, recipients: list[Resolution]) -> list[RecipientResult]:
