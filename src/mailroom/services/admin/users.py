@@ -151,7 +151,7 @@ async def list_users(
         items, total = await store.page(
             tx, domains=only, offset=offset, limit=limit, cache=user_cache(ctx.rt), sort=sort
         )
-    return Page[User].model_construct(items=items, total=total, offset=offset, limit=limit)
+    return _UserPage.model_construct(items=items, total=total, offset=offset, limit=limit)
 
 
 @api.method("admin.users.get", http=GET("/users/{email}"), access=Owner("email"))
