@@ -7,15 +7,16 @@ aiosmtpd (every SMTP line), websockets (every frame) and mailroom log all they c
 then does everything that carries a credential — password login, a wrong password, API
 keys, session and refresh tokens, tokens in WebSocket and SSE URLs and in a WebSocket's
 first message, HTTP Basic, JSON-RPC, SMTP AUTH PLAIN and LOGIN on submission (right and
-wrong), POP3 USER/PASS and AUTH PLAIN (right and wrong), a password change — and looks for
-every secret it made, in clear and in the encodings the protocols carry them in, in the whole
-captured log.
+wrong), POP3 USER/PASS and AUTH PLAIN, IMAP LOGIN and AUTHENTICATE PLAIN (right and wrong),
+a password change — and looks for every secret it made, in clear and in the encodings the
+protocols carry them in, in the whole captured log.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import imaplib
 import json
 import os
 import poplib
@@ -39,7 +40,7 @@ pytestmark = pytest.mark.slow
 MAILROOM = Path(sys.executable).with_name("mailroom")
 PASSWORD = "Log-Secret-Pa55phrase-4419"
 NEW_PASSWORD = "Log-Secret-Changed-Pa55-8812"
-WRONG = ["Wrong-Guess-Pa55-0031", "Wrong-Smtp-Guess-0032", "Wrong-Pop3-Guess-0033"]
+WRONG = ["Wrong-Guess-Pa55-0031", "Wrong-Smtp-Guess-0032", "Wrong-Pop3-Guess-0033", "Wrong-Imap-Guess-0034"]
 
 
 def _free_port() -> int:
@@ -54,13 +55,14 @@ class Server:
         self.ws = f"ws://127.0.0.1:{http}"
         self.submission = submission
         self.pop3 = 0
+        self.imap = 0
         self.log = log
         self.admin_key = admin_key
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    http, submission, pop3 = _free_port(), _free_port(), _free_port()
+    http, submission, pop3, imap = _free_port(), _free_port(), _free_port(), _free_port()
     log = tmp_path / "server.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILROOM_")}
     env.update(
@@ -72,7 +74,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
         MAILROOM_ARGON2_PARALLELISM="1",
         MAILROOM_POP3_PORT=str(pop3),
         MAILROOM_POP3S_PORT="0",
-        MAILROOM_IMAP_PORT="0",
+        MAILROOM_IMAP_PORT=str(imap),
         MAILROOM_IMAPS_PORT="0",
     )
     command = [
@@ -97,6 +99,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
             time.sleep(0.2)
         running = Server(http, submission, log, admin_key)
         running.pop3 = pop3
+        running.imap = imap
         yield running
     finally:
         stop_group(proc, timeout=20)
@@ -216,6 +219,17 @@ def test_no_secret_in_any_log_line(server: Server) -> None:
     pop.user(user)
     assert pop.pass_(PASSWORD).startswith(b"+OK")
     pop.quit()
+
+    # IMAP: LOGIN and AUTHENTICATE PLAIN, right and wrong (plaintext is allowed on loopback).
+    with imaplib.IMAP4("127.0.0.1", server.imap, timeout=10) as imap:
+        assert imap.login(user, PASSWORD)[0] == "OK"
+        imap.logout()
+    with imaplib.IMAP4("127.0.0.1", server.imap, timeout=10) as imap:
+        assert imap.authenticate("PLAIN", lambda _: f"\0{user}\0{PASSWORD}".encode())[0] == "OK"
+        imap.logout()
+    with imaplib.IMAP4("127.0.0.1", server.imap, timeout=10) as imap, pytest.raises(imaplib.IMAP4.error):
+        imap.login(user, WRONG[3])
+    secrets["wrong imap password"] = WRONG[3]
 
     # A password change carries two passwords in a JSON body.
     with httpx.Client(base_url=f"{server.base}/api/v1", timeout=20) as api:
