@@ -159,3 +159,38 @@ async def test_host_names_inside_the_network_are_not_pushed_to() -> None:
     assert await _public_host("https://127.0.0.1/x", allow_loopback=False) is False
     assert await _public_host("http://127.0.0.1:9/x", allow_loopback=True) is True
     assert await _public_host("https://10.0.0.1/x", allow_loopback=True) is False
+
+
+async def test_deliveries_ask_for_subscriptions_only_when_someone_has_one(
+    jmap: JmapClient, receiver: Receiver, listeners: Listeners, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no verified subscription anywhere a delivery reads no subscription rows (one
+    cached list of subscribers serves every delivery); once one exists its owner's
+    deliveries are pushed at once, from this worker."""
+    from mailroom.store import jmap as jmap_store
+
+    reads: list[int] = []
+    original = jmap_store.push_subscriptions
+
+    async def counting(tx: Any, user_id: int) -> Any:
+        reads.append(user_id)
+        return await original(tx, user_id)
+
+    monkeypatch.setattr(jmap_store, "push_subscriptions", counting)
+    port = listeners.ports["lmtp"]
+    for n in range(3):
+        raw = message(message_id=f"<quiet{n}@example.net>")
+        out = await asyncio.to_thread(lmtp_send, port, "bob@example.net", ["alice@example.org"], raw)
+        assert out.data[0][0] == 250
+    assert reads == []
+    made = await jmap.call(
+        "PushSubscription/set", {"create": {"s": {"deviceClientId": "d", "url": receiver.url}}}, [CORE]
+    )
+    sub_id = made["created"]["s"]["id"]
+    code = (await receiver.next())["verificationCode"]
+    await jmap.call("PushSubscription/set", {"update": {sub_id: {"verificationCode": code}}}, [CORE])
+    raw = message(message_id="<loud@example.net>")
+    out = await asyncio.to_thread(lmtp_send, port, "bob@example.net", ["alice@example.org"], raw)
+    assert out.data[0][0] == 250
+    assert (await receiver.next())["@type"] == "StateChange"
+    assert reads  # now the owner's subscriptions are read

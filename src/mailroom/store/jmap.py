@@ -243,3 +243,10 @@ async def delete_push_subscription(tx: Tx, user_id: int, sub_id: str) -> bool:
 
 async def delete_expired_push_subscriptions(tx: Tx, user_id: int, now: datetime) -> int:
     return await tx.rowcount(delete(subs).where(subs.c.user_id == user_id, subs.c.expires < now))
+
+
+async def users_with_push_subscriptions(tx: Tx, now: datetime) -> frozenset[int]:
+    """The users with at least one verified, unexpired push subscription (one query, so a
+    delivery need not ask about its own mailbox)."""
+    stmt = select(subs.c.user_id).where(subs.c.verified.is_(True), subs.c.expires >= now).distinct()
+    return frozenset(int(r["user_id"]) for r in await tx.all(stmt))

@@ -331,6 +331,7 @@ async def push_set(
             destroyed.append(given)
         else:
             not_destroyed[given] = set_error("notFound", f"no push subscription {given}")
+    _changed()  # this worker's deliveries see the new subscriptions at once
     out.created = made or None
     out.notCreated = not_made or None
     out.updated = updated or None
@@ -340,8 +341,41 @@ async def push_set(
     return out
 
 
+#: How long a worker trusts its list of the users who have push subscriptions before it
+#: asks the database again. A change made through this process is seen at once; one made
+#: through another worker within this bound (a client verifying a new subscription).
+SUBSCRIBERS_CACHE_SECONDS = 2.0
+_changes = 0  # bumped by every PushSubscription/set in this process
+
+
+def _changed() -> None:
+    global _changes
+    _changes += 1
+
+
+class _Subscribers:
+    """Which users have a verified, unexpired subscription: one query every
+    :data:`SUBSCRIBERS_CACHE_SECONDS` at most, instead of one per delivered message."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.users: frozenset[int] = frozenset()
+        self.loaded_at = -1.0e9
+        self.seen_changes = -1
+
+    async def any_of(self, user_ids: set[int]) -> bool:
+        now = asyncio.get_running_loop().time()
+        if self.seen_changes != _changes or now - self.loaded_at > SUBSCRIBERS_CACHE_SECONDS:
+            seen = _changes
+            async with self.rt.db.read() as tx:
+                self.users = await jmap_store.users_with_push_subscriptions(tx, self.rt.clock.now())
+            self.loaded_at, self.seen_changes = now, seen
+        return not self.users.isdisjoint(user_ids)
+
+
 def install(rt: Runtime) -> None:
     """POST a StateChange to the verified subscriptions of each mailbox that changes."""
+    subscribers = _Subscribers(rt)
 
     def hook(type: str) -> Any:
         kinds = EVENT_TYPES[type]
@@ -350,6 +384,8 @@ def install(rt: Runtime) -> None:
             users: dict[int, Any] = {}
             for user_id, data in events:
                 users[user_id] = data.get("state")  # the last state of each mailbox
+            if not await subscribers.any_of(set(users)):
+                return
             now = rt.clock.now()
             async with rt.db.read() as tx:
                 for user_id, state in users.items():
