@@ -186,6 +186,11 @@ def start_server(
             "MAILROOM_SECRET_KEY": settings.secret_key.get_secret_value(),
             "MAILROOM_LMTP_PORT": str(lmtp_port),
             "MAILROOM_SMTP_PORT": "0",
+            # Only LMTP: the mail-client ports off, so runs (and tests) beside it do not collide.
+            "MAILROOM_IMAP_PORT": "0",
+            "MAILROOM_IMAPS_PORT": "0",
+            "MAILROOM_POP3_PORT": "0",
+            "MAILROOM_POP3S_PORT": "0",
         }
     )
     # ``mailroom serve`` binds the LMTP port once and hands it to every worker (uvicorn run
