@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator
 
@@ -293,3 +293,8 @@ class User(BaseModel):
     allow_spoofing: bool
     created_at: datetime
     updated_at: datetime
+    auth_source: Literal["local", "ldap"] = Field(
+        default="local",
+        description="Where the password is checked: local (stored here) or ldap (the LDAP directory; "
+        "mailroom never stores it and refuses to set it). Read-only.",
+    )

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from mailroom.auth.principal import Principal
+from mailroom.domain.directory import DIRECTORY_SOURCE, directory_password_error
 from mailroom.domain.names import DomainName, EmailAddress, domain_of
 from mailroom.domain.paging import DEFAULT_LIMIT, Limit, Offset, Page
 from mailroom.domain.sorting import UserSort
@@ -236,6 +237,8 @@ async def update_user(ctx: Context, email: EmailAddress, changes: UserUpdate) ->
     async with ctx.rt.db.write() as tx:
         row = await load_user(tx, email)
         check_may_administer(p, row)
+        if password_hash is not None and row["auth_source"] == DIRECTORY_SOURCE:
+            raise directory_password_error(email)
         errors = rule_errors(email, row | values, "changes.")
         if errors:
             raise InvalidParams(errors)
