@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import imaplib
 import logging
+import poplib
 import smtplib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -34,7 +35,9 @@ from mailroom.store.schema import aliases, managers, users
 from tests.client.conftest import bearer, login
 from tests.conftest import Actor, problem, started
 from tests.ldap_server import GROUPS, PEOPLE, SERVICE_DN, SERVICE_PASSWORD, Slapd, running_slapd
+from tests.mta.test_auth_http import nginx_headers
 from tests.outbound.test_submission import run, session
+from tests.pop3.conftest import Pop3Listeners, connect, pop3  # noqa: F401 (the pop3 fixture)
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -130,6 +133,21 @@ def smtp_login(port: int, user: str, password: str) -> tuple[int, str]:
         return 235, ""
 
 
+def pop3_login(running: Pop3Listeners, user: str, password: str) -> str:
+    """USER/PASS; the server's answer to PASS (+OK or -ERR ...)."""
+    client = connect(running)
+    try:
+        client.user(user)
+        answer = client.pass_(password).decode()
+    except poplib.error_proto as error:
+        answer = bytes(error.args[0]).decode()
+    if answer.startswith("+OK"):
+        client.quit()
+    else:
+        client.close()
+    return answer
+
+
 def imap_login(port: int, user: str, password: str) -> tuple[str, str]:
     """LOGIN; ("OK", "") or ("NO", the response text)."""
     conn = imaplib.IMAP4("127.0.0.1", port, timeout=10)
@@ -186,14 +204,23 @@ async def test_no_mailbox_outside_mail_domains_or_without_provisioning(
         assert await stored_user(app, "alice@example.org") is None
 
 
-async def test_smtp_submission_and_imap_log_in_a_directory_user(
-    mailroom: Mailroom, domain: None, submission: int, imap_port: int
+async def test_smtp_submission_imap_and_pop3_log_in_a_directory_user(
+    client: httpx.AsyncClient,
+    mailroom: Mailroom,
+    domain: None,
+    submission: int,
+    imap_port: int,
+    pop3: Pop3Listeners,  # noqa: F811
 ) -> None:
     # The first login may be on any protocol: IMAP provisions the mailbox here.
     assert await run(imap_login, imap_port, "bob@example.org", BOB_PASSWORD) == ("OK", "")
     assert await run(smtp_login, submission, "bob@example.org", BOB_PASSWORD) == (235, "")
     code, _ = await run(smtp_login, submission, "bob@example.org", ALICE_PASSWORD)
     assert code == 535
+    assert (await run(pop3_login, pop3, "bob@example.org", BOB_PASSWORD)).startswith("+OK")
+    assert (await run(pop3_login, pop3, "bob@example.org", "wrong")).startswith("-ERR [AUTH]")
+    r = await client.get("/internal/auth/email", headers=nginx_headers("bob@example.org", BOB_PASSWORD))
+    assert r.headers["auth-status"] == "OK"
     typ, text = await run(imap_login, imap_port, "bob@example.org", "wrong")
     assert typ == "NO"
     assert "AUTHENTICATIONFAILED" in text
@@ -255,6 +282,7 @@ async def test_directory_down_is_a_temporary_failure_and_local_users_log_in(
     make_user: Callable[..., Awaitable[Actor]],
     submission: int,
     imap_port: int,
+    pop3: Pop3Listeners,  # noqa: F811
 ) -> None:
     await make_user("carol@example.org", password="carol-Local-pw-5521")
     assert (await login(client, "alice@example.org", ALICE_PASSWORD)).status_code == 200
@@ -267,6 +295,10 @@ async def test_directory_down_is_a_temporary_failure_and_local_users_log_in(
     typ, text = await run(imap_login, imap_port, "alice@example.org", ALICE_PASSWORD)
     assert typ == "NO"
     assert "[UNAVAILABLE]" in text
+    answer = await run(pop3_login, pop3, "alice@example.org", ALICE_PASSWORD)
+    assert answer == "-ERR [SYS/TEMP] the user directory is unavailable, try again later"
+    r = await client.get("/internal/auth/email", headers=nginx_headers("alice@example.org", ALICE_PASSWORD))
+    assert r.headers["auth-status"] == "Temporary server problem, try again later"
     # Local users never ask the directory.
     assert (await login(client, "carol@example.org", "carol-Local-pw-5521")).status_code == 200
     assert await run(imap_login, imap_port, "carol@example.org", "carol-Local-pw-5521") == ("OK", "")
@@ -317,8 +349,9 @@ async def test_the_login_is_escaped_in_the_filter(mailroom: Mailroom, slapd: Sla
 
 
 async def test_an_empty_password_is_never_an_anonymous_bind(mailroom: Mailroom, domain: None) -> None:
-    # RFC 4513 5.1.2: a simple bind with a DN and no password is an anonymous bind that
-    # slapd accepts; it must not log alice in.
+    # RFC 4513 5.1.2: a simple bind with a DN and no password is an "unauthenticated" bind,
+    # which some servers accept as anonymous (slapd answers unwillingToPerform): it is
+    # refused before the directory is asked.
     with pytest.raises(Unauthenticated):
         await mailroom.authenticator.basic("alice@example.org", "", "127.0.0.1", "smtp")
     assert await stored_user(mailroom, "alice@example.org") is None
@@ -379,11 +412,19 @@ async def test_starttls_and_direct_bind(mode: str, slapd: Slapd, settings: Setti
                 await app.authenticator.basic("alice@example.org", ALICE_PASSWORD, "127.0.0.1", "imap")
 
 
-async def test_an_untrusted_certificate_is_refused(slapd: Slapd, settings: Settings) -> None:
-    async with started(settings.model_copy(update={"ldap_ca_file": None})) as app:
+@pytest.mark.parametrize(
+    "update",
+    [{"ldap_ca_file": None}, {"ldap_bind_password": "not-the-service-password"}],
+    ids=["untrusted-certificate", "wrong-service-password"],
+)
+async def test_a_misconfigured_directory_is_unavailable_not_a_wrong_password(
+    update: dict[str, Any], slapd: Slapd, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with started(settings.model_copy(update=update)) as app:
         await app.registry.call("admin.domains.create", {"domain": {"name": "example.org"}})
         with pytest.raises(Unavailable):
             await app.authenticator.basic("alice@example.org", ALICE_PASSWORD, "127.0.0.1", "imap")
+    assert "not-the-service-password" not in caplog.text
 
 
 def test_plain_ldap_only_to_loopback_or_when_allowed(tmp_path: Path) -> None:

@@ -40,6 +40,19 @@ from mailroom.settings import Settings
 log = logging.getLogger("mailroom.auth.ldap")
 
 
+#: What a user's bind may answer that refuses this user, not the directory's failure:
+#: a wrong password or DN (INVALID_CREDENTIALS), a refusal of the account (password policy,
+#: locked: UNWILLING_TO_PERFORM, INAPPROPRIATE_AUTH, CONSTRAINT_VIOLATION), a DN that is not one.
+_REFUSALS = (
+    ldap.INVALID_CREDENTIALS,
+    ldap.UNWILLING_TO_PERFORM,
+    ldap.INAPPROPRIATE_AUTH,
+    ldap.CONSTRAINT_VIOLATION,
+    ldap.INVALID_DN_SYNTAX,
+    ldap.NO_SUCH_OBJECT,
+)
+
+
 class DirectoryUnavailable(Unavailable):
     """The directory could not be asked: try again later (SMTP 454, IMAP [UNAVAILABLE], 503)."""
 
@@ -165,8 +178,6 @@ class Directory:
             raise self._unavailable(error) from None
         try:
             return self._check(conn, login, password)
-        except ldap.INVALID_CREDENTIALS:
-            return None
         except ldap.LDAPError as error:
             raise self._unavailable(error) from None
         finally:
@@ -183,7 +194,8 @@ class Directory:
         user_filter = self.user_filter.format(**_placeholders(login, ldap.filter.escape_filter_chars))
         if self.dn_template is not None:
             dn = self.dn_template.format(**_placeholders(login, ldap.dn.escape_dn_chars))
-            conn.simple_bind_s(dn, password)  # INVALID_CREDENTIALS: wrong password or no such DN
+            if not self._user_bind(conn, dn, password):
+                return None
             if self.bind_dn is not None:
                 self._service_bind(conn)
             try:
@@ -203,7 +215,8 @@ class Directory:
                 return None
             dn, attributes = found[0]
             groups = self._groups(conn, dn)  # as the service account, before the user's bind
-            conn.simple_bind_s(dn, password)
+            if not self._user_bind(conn, dn, password):
+                return None
         return self._entry(dn, login, attributes, groups)
 
     def _entries(
