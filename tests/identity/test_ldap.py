@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 from sqlalchemy import select
 
 from mailroom.bootstrap import Mailroom
@@ -414,7 +414,7 @@ async def test_starttls_and_direct_bind(mode: str, slapd: Slapd, settings: Setti
 
 @pytest.mark.parametrize(
     "update",
-    [{"ldap_ca_file": None}, {"ldap_bind_password": "not-the-service-password"}],
+    [{"ldap_ca_file": None}, {"ldap_bind_password": SecretStr("not-the-service-password")}],
     ids=["untrusted-certificate", "wrong-service-password"],
 )
 async def test_a_misconfigured_directory_is_unavailable_not_a_wrong_password(

@@ -219,6 +219,16 @@ class Directory:
                 return None
         return self._entry(dn, login, attributes, groups)
 
+    @staticmethod
+    def _user_bind(conn: Any, dn: str, password: str) -> bool:
+        """Bind as the user: False when the directory refuses this user's credentials (a
+        wrong password, no such DN, or a refusal for this account such as a locked one)."""
+        try:
+            conn.simple_bind_s(dn, password)
+        except _REFUSALS:
+            return False
+        return True
+
     def _entries(
         self, conn: Any, base: str, scope: int, search: str
     ) -> list[tuple[str, dict[str, list[bytes]]]]:
