@@ -191,6 +191,18 @@ async def test_rest_login_provisions_the_mailbox_from_the_directory(
     problem(wrong, 401, "unauthenticated")
 
 
+async def test_concurrent_first_logins_make_one_mailbox(mailroom: Mailroom, domain: None) -> None:
+    auth = mailroom.authenticator
+    principals = await asyncio.gather(
+        *(
+            auth.basic("alice@example.org", ALICE_PASSWORD, "127.0.0.1", p)
+            for p in ("imap", "smtp", "pop3", "api")
+        )
+    )
+    assert {p.user_id for p in principals} == {principals[0].user_id}
+    assert principals[0].user_id is not None
+
+
 async def test_no_mailbox_outside_mail_domains_or_without_provisioning(
     client: httpx.AsyncClient, mailroom: Mailroom, slapd: Slapd, settings: Settings
 ) -> None:

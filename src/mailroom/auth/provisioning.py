@@ -25,6 +25,7 @@ from mailroom.clock import Clock
 from mailroom.domain.directory import DIRECTORY_SOURCE
 from mailroom.domain.names import domain_of, normalize_address
 from mailroom.domain.users import DEFAULT_QUOTA_BYTES
+from mailroom.errors import Conflict
 from mailroom.settings import Settings
 from mailroom.store import addresses, domains
 from mailroom.store import directory as store
@@ -131,6 +132,14 @@ class Provisioner:
         return True, changes.roles
 
     async def _create(self, entry: DirectoryEntry) -> bool:
+        try:
+            return await self._insert(entry)
+        except Conflict:
+            # A concurrent first login (another protocol, another worker) made it; or an
+            # alias took the address meanwhile, which the caller's read then finds out.
+            return True
+
+    async def _insert(self, entry: DirectoryEntry) -> bool:
         email = entry.login
         name = domain_of(email)
         async with self.db.write() as tx:
@@ -138,7 +147,10 @@ class Provisioner:
             if domain is None:
                 log.info("LDAP: no mailbox for %s: %s is not a mail domain here", email, name)
                 return False
-            if await addresses.kind_of(tx, email) is not None:
+            holder = await addresses.kind_of(tx, email)
+            if holder == "user":
+                return True  # made by a concurrent first login; the caller reads which kind
+            if holder is not None:
                 log.info("LDAP: no mailbox for %s: the address is an alias", email)
                 return False
             if domain.max_users is not None and await store.user_count(tx, name) >= domain.max_users:
