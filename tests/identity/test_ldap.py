@@ -10,6 +10,7 @@ or logged; LDAPS, StartTLS and direct bind.
 from __future__ import annotations
 
 import asyncio
+import base64
 import imaplib
 import logging
 import poplib
@@ -233,6 +234,10 @@ async def test_smtp_submission_imap_and_pop3_log_in_a_directory_user(
     assert (await run(pop3_login, pop3, "bob@example.org", "wrong")).startswith("-ERR [AUTH]")
     r = await client.get("/internal/auth/email", headers=nginx_headers("bob@example.org", BOB_PASSWORD))
     assert r.headers["auth-status"] == "OK"
+    basic = base64.b64encode(f"bob@example.org:{BOB_PASSWORD}".encode()).decode()
+    jmap = await client.get("/.well-known/jmap", headers={"Authorization": f"Basic {basic}"})
+    assert jmap.status_code == 200, jmap.text
+    assert jmap.json()["username"] == "bob@example.org"
     typ, text = await run(imap_login, imap_port, "bob@example.org", "wrong")
     assert typ == "NO"
     assert "AUTHENTICATIONFAILED" in text
@@ -467,3 +472,18 @@ async def test_no_password_in_the_logs(
     assert "mailroom.auth.ldap" in {r.name for r in caplog.records}
     for secret in (ALICE_PASSWORD, "wrong-Secret-4242", SERVICE_PASSWORD):
         assert secret not in text
+
+
+async def test_the_brute_force_guard_counts_wrong_directory_passwords_only(
+    client: httpx.AsyncClient, slapd: Slapd, domain: None
+) -> None:
+    # The directory down: failures that judged no password do not count (5/hour per network).
+    slapd.stop()
+    for i in range(8):
+        problem(await login(client, "bob@example.org", f"{BOB_PASSWORD}-{i}"), 503, "unavailable")
+    slapd.start()
+    # Were they counted, the network would be locked out from the first of these on.
+    for i in range(5):
+        problem(await login(client, "bob@example.org", f"wrong-{i}"), 401, "unauthenticated")
+    # Locked out before the directory is asked, even with the right password.
+    problem(await login(client, "bob@example.org", BOB_PASSWORD), 429, "rate_limited")
