@@ -487,3 +487,44 @@ async def test_the_brute_force_guard_counts_wrong_directory_passwords_only(
         problem(await login(client, "bob@example.org", f"wrong-{i}"), 401, "unauthenticated")
     # Locked out before the directory is asked, even with the right password.
     problem(await login(client, "bob@example.org", BOB_PASSWORD), 429, "rate_limited")
+
+
+async def test_an_admin_hands_a_local_user_to_the_directory_and_back(
+    client: httpx.AsyncClient,
+    mailroom: Mailroom,
+    settings: Settings,
+    admin: Actor,
+    make_user: Callable[..., Awaitable[Actor]],
+) -> None:
+    # Without provisioning the directory checks only the users handed to it.
+    bob = await make_user("bob@example.org", password="bob-Local-pw-6180", manages=("example.org",))
+    manager = await client.patch(
+        "/api/v1/users/bob@example.org", json={"auth_source": "ldap"}, headers=bob.headers
+    )
+    assert problem(manager, 403, "forbidden")["data"]["fields"] == ["auth_source"]
+    r = await client.patch(
+        "/api/v1/users/bob@example.org", json={"auth_source": "ldap"}, headers=admin.headers
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["auth_source"] == "ldap"
+    async with started(settings.model_copy(update={"ldap_provision": False})) as app:
+        auth = app.authenticator
+        assert (
+            await auth.basic("bob@example.org", BOB_PASSWORD, "127.0.0.1", "imap")
+        ).email == "bob@example.org"
+        with pytest.raises(Unauthenticated):
+            await auth.basic("bob@example.org", "bob-Local-pw-6180", "127.0.0.1", "imap")
+        # Back to local: only with a new password.
+        back = await client.patch(
+            "/api/v1/users/bob@example.org", json={"auth_source": "local"}, headers=admin.headers
+        )
+        assert {e["loc"] for e in problem(back, 422, "invalid_params")["errors"]} == {"changes.password"}
+        back = await client.patch(
+            "/api/v1/users/bob@example.org",
+            json={"auth_source": "local", "password": "bob-New-local-pw-1123"},
+            headers=admin.headers,
+        )
+        assert back.json()["auth_source"] == "local"
+        assert (await auth.basic("bob@example.org", "bob-New-local-pw-1123", "127.0.0.1", "imap")).email
+        with pytest.raises(Unauthenticated):
+            await auth.basic("bob@example.org", BOB_PASSWORD, "127.0.0.1", "imap")

@@ -206,6 +206,7 @@ _NOT_NULL = (
     "spam_threshold",
     "change_pw_next_login",
     "allow_spoofing",
+    "auth_source",
 )
 
 
@@ -250,6 +251,11 @@ class UserUpdate(_Strict):
     spam_threshold: SpamThreshold | None = None
     change_pw_next_login: bool | None = None
     allow_spoofing: bool | None = None
+    auth_source: Literal["local", "ldap"] | None = Field(
+        default=None,
+        description="Global admins: ldap makes the LDAP directory check this user's password (the "
+        "stored one is forgotten); local needs a new password in the same change.",
+    )
 
     @field_validator(*_NOT_NULL)
     @classmethod

@@ -13,16 +13,12 @@ from datetime import datetime
 
 from sqlalchemy import bindparam, delete, insert, select, update
 
-from mailroom.domain.directory import DIRECTORY_SOURCE
+from mailroom.domain.directory import DIRECTORY_SOURCE, NO_PASSWORD
 from mailroom.store import addresses, aliases, domains, users
 from mailroom.store.engine import Query, Tx
 from mailroom.store.schema import domains as domains_table
 from mailroom.store.schema import managers
 from mailroom.store.schema import users as users_table
-
-#: The stored ``password_hash`` of a directory user: no scheme, so no password matches it
-#: (PasswordHasher.verify refuses it, and so does Dovecot if it is ever shown one).
-NO_PASSWORD = "!ldap"
 
 
 @dataclass(frozen=True, slots=True)
