@@ -211,6 +211,13 @@ async def start(
     app = Mailroom(
         settings=settings, runtime=runtime, registry=registry, runner=runner, authenticator=authenticator
     )
+    if settings.ldap_url is not None:  # passwords of directory users (docs/auth.md, "LDAP")
+        from mailroom.auth.directory import Directory
+        from mailroom.auth.provisioning import Provisioner, Provisioning
+
+        authenticator.directory = Directory(settings)
+        authenticator.provisioner = Provisioner(db, clock, Provisioning.from_settings(settings))
+        app.closers.append(authenticator.directory.close)
     # Access and accounting first, in their fixed order (usage → rate limits → idempotency →
     # audit; see mailroom.accounting.setup).
     from mailroom.accounting.setup import install as install_accounting

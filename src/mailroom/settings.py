@@ -165,6 +165,85 @@ class Settings(BaseSettings):
         "default: the first domain (by name) with sign-up enabled.",
     )
 
+    # LDAP (docs/auth.md, "LDAP"): off unless ldap_url is set.
+    ldap_url: str | None = Field(
+        default=None,
+        pattern=r"^ldaps?://[^/\s]+/?$",
+        description="Directory to check passwords against: ldaps://host[:port], or ldap://host[:port] "
+        "with ldap_starttls (plain ldap:// only to a loopback host or with ldap_allow_plaintext).",
+    )
+    ldap_starttls: bool = Field(default=False, description="Upgrade an ldap:// connection with StartTLS.")
+    ldap_allow_plaintext: bool = Field(
+        default=False,
+        description="Allow ldap:// without StartTLS to a host that is not loopback (passwords then "
+        "cross the network in clear).",
+    )
+    ldap_ca_file: Path | None = Field(
+        default=None,
+        description="PEM CA bundle that signs the directory's certificate; default: the system's.",
+    )
+    ldap_verify_tls: bool = Field(
+        default=True, description="Verify the directory's certificate and host name."
+    )
+    ldap_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="Longest wait for the directory per login (connect and each step).",
+    )
+    ldap_max_connections: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Directory requests in flight at once per worker (one thread each).",
+    )
+    ldap_bind_dn: str | None = Field(
+        default=None, description="Service account that searches for users (search + bind); none: anonymous."
+    )
+    ldap_bind_password: SecretStr | None = Field(default=None, description="The service account's password.")
+    ldap_user_base: str = Field(default="", description="Where users are searched (subtree).")
+    ldap_user_filter: str = Field(
+        default="(&(objectClass=inetOrgPerson)(mail={login}))",
+        description="Who may log in: {login} (the address), {localpart} and {domain} are escaped "
+        "(RFC 4515). A directory user who no longer matches is refused.",
+    )
+    ldap_user_dn_template: str | None = Field(
+        default=None,
+        description="Direct bind instead of search + bind: a DN such as "
+        "uid={localpart},ou=people,dc=example,dc=org ({login}, {localpart}, {domain}; escaped).",
+    )
+    ldap_provision: bool = Field(
+        default=False,
+        description="Give a mailbox to a directory user who logs in, matches ldap_user_filter and has "
+        "an address in an existing mail domain.",
+    )
+    ldap_display_name_attribute: str = Field(
+        default="displayName", description="Attribute of the display name."
+    )
+    ldap_quota_attribute: str | None = Field(
+        default=None, description="Attribute holding the quota in bytes; none: the domain's default."
+    )
+    ldap_alias_attribute: str | None = Field(
+        default=None, description="Attribute listing further addresses, made aliases of the mailbox."
+    )
+    ldap_group_base: str | None = Field(
+        default=None, description="Where groups are searched; default: ldap_user_base."
+    )
+    ldap_group_filter: str = Field(
+        default="(|(member={dn})(uniqueMember={dn}))",
+        description="The groups a user is in ({dn}: the user's DN, escaped).",
+    )
+    ldap_admin_groups: list[str] = Field(
+        default_factory=list,
+        description="Group DNs whose members are global administrators (set on every login); "
+        "empty: administrators are managed in mailroom.",
+    )
+    ldap_manager_groups: dict[str, str] = Field(
+        default_factory=dict,
+        description="Group DN -> mail domain whose members manage that domain (set on every login); "
+        "empty: managers are managed in mailroom.",
+    )
+
     # Domains.
     dkim_selector: str = Field(default="dkim", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
     dmarc_policy: Literal["none", "quarantine", "reject"] = Field(
@@ -670,6 +749,27 @@ class Settings(BaseSettings):
             raise ValueError("secret_key is a well-known default; set a real one (or mode=development)")
         return self
 
+    @model_validator(mode="after")
+    def _ldap_transport(self) -> Settings:
+        """Passwords go to the directory over TLS, or in clear only to this machine."""
+        url = self.ldap_url
+        if url is None or not url.startswith("ldap://") or self.ldap_starttls or self.ldap_allow_plaintext:
+            return self
+        import ipaddress
+        from urllib.parse import urlsplit
+
+        host = urlsplit(url).hostname or ""
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = host == "localhost"
+        if not loopback:
+            raise ValueError(
+                "ldap_url: ldap:// sends passwords in clear: use ldaps://, ldap_starttls, "
+                "or ldap_allow_plaintext (loopback hosts need none of them)"
+            )
+        return self
+
     @property
     def effective_database_url(self) -> str:
         if self.database_url:
@@ -706,6 +806,8 @@ class Settings(BaseSettings):
             data["redis_url"] = _mask_url(self.redis_url)
         if self.metrics_token is not None:
             data["metrics_token"] = "**********"
+        if self.ldap_bind_password is not None:
+            data["ldap_bind_password"] = "**********"
         for route in data.get("providers", []):
             if route.get("credentials"):
                 route["credentials"] = "**********"

@@ -49,6 +49,7 @@ USER_FIELDS = {
     "allow_spoofing",
     "created_at",
     "updated_at",
+    "auth_source",
 }
 
 

@@ -19,12 +19,15 @@ from mailroom.auth import second_factor, tokens
 from mailroom.auth.passwords import PasswordHasher
 from mailroom.auth.principal import Principal, anonymous
 from mailroom.clock import Clock
+from mailroom.domain.directory import DIRECTORY_SOURCE
 from mailroom.errors import Unauthenticated
 from mailroom.store import accounts, apikeys, identity
 from mailroom.store.engine import Database
 
 if TYPE_CHECKING:
     from mailroom.accounting.guard import LoginGuard
+    from mailroom.auth.directory import Directory
+    from mailroom.auth.provisioning import Provisioner
     from mailroom.auth.totp import SecretBox
 
 log = logging.getLogger("mailroom.auth")
@@ -71,6 +74,10 @@ class Authenticator:
         self.guard: LoginGuard | None = None
         #: Encrypts and decrypts TOTP secrets (set by bootstrap from ``secret_key``).
         self.totp_box: SecretBox | None = None
+        #: The LDAP directory that checks the passwords of users not stored here, and what
+        #: makes and updates their mailboxes (set by bootstrap when ``ldap_url`` is set).
+        self.directory: Directory | None = None
+        self.provisioner: Provisioner | None = None
 
     async def bearer(self, token: str, client_ip: str | None) -> Principal:
         prefix = token.split("_", 1)[0]
@@ -181,6 +188,8 @@ class Authenticator:
             await guard.check(email, client_ip)
         async with self.db.read() as tx:
             user = await accounts.user_for_auth(tx, email=email)
+        if self.directory is not None and (user is None or user["auth_source"] == DIRECTORY_SOURCE):
+            return await self._verify_in_directory(self.directory, email, password, client_ip)
         if user is None:
             self.passwords.dummy_verify(password)
             if guard is not None:
@@ -194,6 +203,28 @@ class Authenticator:
         if result.needs_rehash:
             async with self.db.write() as tx:
                 await accounts.set_password_hash(tx, user["id"], self.passwords.hash(password))
+        return user
+
+    async def _verify_in_directory(
+        self, directory: Directory, email: str, password: str, client_ip: str | None
+    ) -> dict[str, Any]:
+        """The directory user whose password this is, their mailbox made or brought up to
+        date first. A directory that cannot answer raises :class:`DirectoryUnavailable`
+        (a temporary failure: it does not count for the guard, the password was not judged)."""
+        guard = self.guard
+        entry = await directory.authenticate(email, password)
+        user = None
+        if entry is not None and self.provisioner is not None:
+            has_mailbox, roles_changed = await self.provisioner.apply(entry)
+            if roles_changed:
+                self.invalidate()  # API keys of this user carry their old roles
+            if has_mailbox:
+                async with self.db.read() as tx:
+                    user = await accounts.user_for_auth(tx, email=email)
+        if user is None or user["auth_source"] != DIRECTORY_SOURCE or not user["enabled"]:
+            if guard is not None:
+                await guard.failed(email, client_ip, password)
+            raise Unauthenticated("invalid or expired credentials")
         return user
 
     async def _user_principal(self, user: dict[str, Any], client_ip: str | None) -> Principal:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator
 
@@ -206,6 +206,7 @@ _NOT_NULL = (
     "spam_threshold",
     "change_pw_next_login",
     "allow_spoofing",
+    "auth_source",
 )
 
 
@@ -250,6 +251,11 @@ class UserUpdate(_Strict):
     spam_threshold: SpamThreshold | None = None
     change_pw_next_login: bool | None = None
     allow_spoofing: bool | None = None
+    auth_source: Literal["local", "ldap"] | None = Field(
+        default=None,
+        description="Global admins: ldap makes the LDAP directory check this user's password (the "
+        "stored one is forgotten); local needs a new password in the same change.",
+    )
 
     @field_validator(*_NOT_NULL)
     @classmethod
@@ -293,3 +299,8 @@ class User(BaseModel):
     allow_spoofing: bool
     created_at: datetime
     updated_at: datetime
+    auth_source: Literal["local", "ldap"] = Field(
+        default="local",
+        description="Where the password is checked: local (stored here) or ldap (the LDAP directory; "
+        "mailroom never stores it and refuses to set it). Read-only.",
+    )

@@ -14,6 +14,7 @@ _AUTH_COLS = [
     users.c.enabled,
     users.c.global_admin,
     users.c.password_hash,
+    users.c.auth_source,
 ]
 
 

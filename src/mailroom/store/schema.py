@@ -119,6 +119,9 @@ users = Table(
     Column("allow_spoofing", Boolean, nullable=False, default=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # Where the password is checked: "local" (password_hash) or "ldap" (the directory; the
+    # hash is then a value no password matches). Migration 0017_ldap.
+    Column("auth_source", String(16), nullable=False, server_default="local"),
     # Changed by the database itself on every insert and update (triggers of migration
     # 0003_row_version), never by this code: the key of typed records kept in memory
     # (store/row_cache.py RowCache). Random, not +1, so a user deleted and created again

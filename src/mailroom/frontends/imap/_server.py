@@ -31,6 +31,7 @@ from mailroom.errors import (
     NotFound,
     RateLimited,
     Unauthenticated,
+    Unavailable,
 )
 from mailroom.frontends.imap import _commands
 from mailroom.frontends.imap._deflate import DeflatingWriter, InflatingReader
@@ -258,6 +259,8 @@ class ImapSession(_commands.Commands):
             principal = await authenticator.basic(username, secret, self.client_ip, "imap")
         except RateLimited:
             return "[UNAVAILABLE] too many failed logins, try later"
+        except Unavailable:  # the user directory (LDAP) did not answer: not a wrong password
+            return "[UNAVAILABLE] the user directory is unavailable, try later"
         except Unauthenticated:
             await asyncio.sleep(0.2)
             return "[AUTHENTICATIONFAILED] invalid credentials"

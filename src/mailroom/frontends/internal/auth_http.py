@@ -30,7 +30,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from mailroom.auth.principal import INTERNAL
-from mailroom.errors import InvalidParams, MailroomError, RateLimited
+from mailroom.errors import InvalidParams, MailroomError, RateLimited, Unavailable
 from mailroom.frontends.http_auth import authenticate_header
 from mailroom.registry import CallInfo
 
@@ -119,6 +119,8 @@ def internal_routes(mailroom: Mailroom) -> list[Route]:
             verdict: Any = await mailroom.runner.invoke("mail.proxy.login", params, INTERNAL, info)
         except InvalidParams:
             verdict = {"ok": False, "reason": "invalid"}
+        except Unavailable:  # the user directory (LDAP) did not answer: not a wrong password
+            return _failure("temporary", protocol, attempt, wait_attempts)
         except Exception:
             log.exception("auth_http: the login check failed (%s for %r from %s)", protocol, user, client_ip)
             return _failure("temporary", protocol, attempt, wait_attempts)

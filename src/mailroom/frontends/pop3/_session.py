@@ -24,6 +24,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from mailroom.auth.principal import INTERNAL
+from mailroom.errors import Unavailable
 from mailroom.frontends.pop3._wire import (
     MAX_LINE,
     Command,
@@ -256,6 +257,9 @@ class Pop3Session:
     async def _login(self, user: str, password: str) -> None:
         try:
             verdict = await self._invoke("mail.pop3.login", {"user": user[:512], "password": password[:4096]})
+        except Unavailable:  # the user directory (LDAP) did not answer: not a wrong password
+            await self._send(b"-ERR [SYS/TEMP] the user directory is unavailable, try again later")
+            return
         except Exception:
             log.exception("POP3 login failed unexpectedly")
             await self._send(_TEMPORARY)

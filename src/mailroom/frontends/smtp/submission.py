@@ -35,7 +35,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 from mailroom.accounting.sending import SendingLimit
 from mailroom.auth.principal import INTERNAL
-from mailroom.errors import MailroomError, RateLimited, Unauthenticated
+from mailroom.errors import MailroomError, RateLimited, Unauthenticated, Unavailable
 from mailroom.frontends.listeners import bind as bind_listener
 from mailroom.frontends.smtp._handler import INTERNAL_ERROR, envelope_sender
 from mailroom.frontends.smtp._server import IDLE_TIMEOUT_SECONDS, Listeners
@@ -92,6 +92,10 @@ class SubmissionHandler:
             )
         except Unauthenticated:
             return AuthResult(success=False, handled=False)
+        except Unavailable:  # the user directory (LDAP) did not answer: not a wrong password
+            return AuthResult(
+                success=False, handled=False, message="454 4.7.0 Temporary authentication failure"
+            )
         except Exception:
             log.exception("AUTH failed unexpectedly")
             return AuthResult(

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from mailroom.auth.principal import Principal
+from mailroom.domain.directory import DIRECTORY_SOURCE, NO_PASSWORD, directory_password_error
 from mailroom.domain.names import DomainName, EmailAddress, domain_of
 from mailroom.domain.paging import DEFAULT_LIMIT, Limit, Offset, Page
 from mailroom.domain.sorting import UserSort
@@ -231,11 +232,23 @@ async def update_user(ctx: Context, email: EmailAddress, changes: UserUpdate) ->
     p = ctx.principal
     values = changes.model_dump(exclude_unset=True)
     check_may_change(p, email, values)
+    if "auth_source" in values:
+        check_admin_only(p, ["auth_source"])
     password: SecretStr | None = values.pop("password", None)
     password_hash = await hash_password(ctx, password) if password is not None else None
     async with ctx.rt.db.write() as tx:
         row = await load_user(tx, email)
         check_may_administer(p, row)
+        source = values.get("auth_source", row["auth_source"])
+        if password_hash is not None and source == DIRECTORY_SOURCE:
+            raise directory_password_error(email)
+        if source != row["auth_source"]:
+            if source == DIRECTORY_SOURCE:
+                values["password_hash"] = NO_PASSWORD  # forgotten: the directory checks it now
+            elif password_hash is None:
+                raise InvalidParams(
+                    [FieldError("changes.password", "a local user needs a password: give one")]
+                )
         errors = rule_errors(email, row | values, "changes.")
         if errors:
             raise InvalidParams(errors)

@@ -27,6 +27,7 @@ from mailroom.auth.sessions import (
     session_ttl,
     session_ttl_for,
 )
+from mailroom.domain.directory import DIRECTORY_SOURCE, directory_password_error
 from mailroom.domain.names import normalize_address
 from mailroom.domain.sessions import LoginResult, Session
 from mailroom.domain.usernames import canonical, looks_like_username
@@ -36,6 +37,7 @@ from mailroom.registry import DELETE, GET, POST, PUT, Context, Public, UserSelf
 from mailroom.services.mail._api import api
 from mailroom.services.mail._auth import authenticator_of
 from mailroom.store import accounts, signups
+from mailroom.store import directory as directory_store
 from mailroom.store import sessions as store
 from mailroom.store import users as users_store
 
@@ -313,6 +315,9 @@ async def change_password(
     p = ctx.principal
     assert p.user_id is not None
     assert p.email is not None
+    async with ctx.rt.db.read() as tx:
+        if await directory_store.auth_source(tx, p.email) == DIRECTORY_SOURCE:
+            raise directory_password_error(p.email)
     try:
         await authenticator_of(ctx).password(p.email, current_password.get_secret_value(), ctx.call.client_ip)
     except Unauthenticated:
