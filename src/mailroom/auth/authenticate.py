@@ -25,6 +25,7 @@ from mailroom.store.engine import Database
 
 if TYPE_CHECKING:
     from mailroom.accounting.guard import LoginGuard
+    from mailroom.auth.oidc.client import OidcClient
     from mailroom.auth.totp import SecretBox
 
 log = logging.getLogger("mailroom.auth")
@@ -71,12 +72,18 @@ class Authenticator:
         self.guard: LoginGuard | None = None
         #: Encrypts and decrypts TOTP secrets (set by bootstrap from ``secret_key``).
         self.totp_box: SecretBox | None = None
+        #: The OpenID Connect provider, when one is configured (set by bootstrap).
+        self.oidc: OidcClient | None = None
+        #: Bearer tokens of no prefix of ours (the provider's access tokens, auth/oidc).
+        self.fallback_bearer: BearerHandler | None = None
 
     async def bearer(self, token: str, client_ip: str | None) -> Principal:
         prefix = token.split("_", 1)[0]
         if prefix == API_KEY_PREFIX:
             return await self.api_key(token, client_ip)
         handler = self.bearer_handlers.get(prefix)
+        if handler is None and not tokens.looks_issued(token):
+            handler = self.fallback_bearer  # not one of ours: the identity provider's
         if handler is not None:
             principal = await handler(token, client_ip)
             if principal is not None:
