@@ -22,6 +22,7 @@ What is scrubbed (:func:`redact`):
 * ``Authorization`` / ``Proxy-Authorization`` header values (``Bearer``, ``Basic``, ...);
 * JSON or dict fields named like a credential (``"password": "..."``);
 * the password in a URL's user information (``redis://user:pw@host``);
+* OAuth authorization codes in URLs (``?code=``) and JWTs (OpenID Connect tokens);
 * the argument of SMTP ``AUTH PLAIN|LOGIN|...`` lines, and the undecodable AUTH answer
   aiosmtpd would otherwise log as it came.
 
@@ -105,6 +106,10 @@ _PATTERNS: list[tuple[tuple[str, ...], re.Pattern[str], Replacement]] = [
         re.compile(r"([\"'])([\w-]+)\1(\s*[:=]\s*)([\"'])((?:\\.|(?!\4).)*)\4"),
         _quoted,
     ),
+    # OAuth authorization codes in URLs (the OpenID Connect callback's query).
+    (("code=",), re.compile(r"([?&]code=)(?!%|\[redacted\])[^&\s\"'#]+"), rf"\1{REDACTED}"),
+    # JWTs (OpenID Connect ID and access tokens), wherever they appear.
+    (("eyj",), re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+"), f"eyJ{REDACTED}"),
     # user:password@ in URLs.
     (("://",), re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]*:)[^@\s/]+@"), rf"\1{REDACTED}@"),
 ]

@@ -61,7 +61,7 @@ def settings_overrides(provider: Provider, oidc_settings: dict[str, Any]) -> dic
 @pytest.fixture
 async def server(mailroom: Mailroom, provider: Provider) -> AsyncIterator[str]:
     """``http://127.0.0.1:<port>``: mailroom over real sockets, registered at the provider."""
-    config = uvicorn.Config(build_app(mailroom), host="127.0.0.1", port=0, lifespan="off", log_level="warning")
+    config = uvicorn.Config(build_app(mailroom), host="127.0.0.1", port=0, lifespan="off", log_config=None)
     running = uvicorn.Server(config)
     task = asyncio.create_task(running.serve())
     while not running.started:
@@ -79,7 +79,7 @@ async def server(mailroom: Mailroom, provider: Provider) -> AsyncIterator[str]:
             await asyncio.wait_for(task, 10)
 
 
-_HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
+HIDDEN_INPUT = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
 
 
 @dataclass
@@ -91,17 +91,24 @@ class Browser:
 
     async def start(self, next_path: str = "/") -> httpx.Response:
         """``/web/oidc/login`` → the provider's login form (the redirect followed)."""
-        r = await self.http.get(f"{self.base}/web/oidc/login", params={"next": next_path}, follow_redirects=True)
+        r = await self.http.get(
+            f"{self.base}/web/oidc/login", params={"next": next_path}, follow_redirects=True
+        )
         assert r.status_code == 200, r.text
         assert "<form" in r.text
         return r
 
     async def sign_in(
-        self, form: httpx.Response, username: str, password: str, *, callback: Callable[[str], str] | None = None
+        self,
+        form: httpx.Response,
+        username: str,
+        password: str,
+        *,
+        callback: Callable[[str], str] | None = None,
     ) -> httpx.Response:
         """Post the provider's form; follow its redirect to mailroom's callback (optionally
         changed by ``callback``, as an attacker would) and the callback's answer."""
-        fields = {name: value.replace("&amp;", "&") for name, value in _HIDDEN.findall(form.text)}
+        fields = {name: value.replace("&amp;", "&") for name, value in HIDDEN_INPUT.findall(form.text)}
         action = urljoin(str(form.url), "/authorize")
         r = await self.http.post(action, data={**fields, "username": username, "password": password})
         assert r.status_code == 302, r.text
@@ -111,7 +118,9 @@ class Browser:
             location = callback(location)
         return await self.http.get(location)
 
-    async def login(self, username: str, password: str = "provider-password", next_path: str = "/") -> httpx.Response:
+    async def login(
+        self, username: str, password: str = "provider-password", next_path: str = "/"
+    ) -> httpx.Response:
         return await self.sign_in(await self.start(next_path), username, password)
 
     def csrf(self) -> str:

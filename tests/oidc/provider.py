@@ -424,7 +424,7 @@ class Provider:
 
     @contextlib.asynccontextmanager
     async def serve(self) -> AsyncIterator[Provider]:
-        config = uvicorn.Config(self.app(), host="127.0.0.1", port=0, lifespan="off", log_level="warning")
+        config = uvicorn.Config(self.app(), host="127.0.0.1", port=0, lifespan="off", log_config=None)
         server = uvicorn.Server(config)
         task = asyncio.create_task(server.serve())
         while not server.started:

@@ -29,7 +29,9 @@ async def test_full_code_flow_gives_the_password_login_session(
     assert who.json()["email"] == "alice@example.org"
     assert who.json()["is_admin"] is False
     # The cookie works on the API like a password login's (with the CSRF header).
-    me = await browser.http.get(f"{browser.base}/api/v1/me/sessions", headers={"X-CSRF-Token": browser.csrf()})
+    me = await browser.http.get(
+        f"{browser.base}/api/v1/me/sessions", headers={"X-CSRF-Token": browser.csrf()}
+    )
     assert me.status_code == 200, me.text
     assert [s["current"] for s in me.json()] == [True]
 
@@ -44,7 +46,9 @@ async def test_admin_group_makes_a_global_admin_and_leaving_it_undoes_that(
     assert r.status_code == 303, r.text
     who = await browser.http.get(f"{browser.base}/web/session", headers={"X-CSRF-Token": browser.csrf()})
     assert who.json()["is_admin"] is True
-    domains = await browser.http.get(f"{browser.base}/api/v1/domains", headers={"X-CSRF-Token": browser.csrf()})
+    domains = await browser.http.get(
+        f"{browser.base}/api/v1/domains", headers={"X-CSRF-Token": browser.csrf()}
+    )
     assert domains.status_code == 200, domains.text
     # The provider takes the user out of the group: the next login is no admin's.
     user.groups = ["staff"]
@@ -52,7 +56,9 @@ async def test_admin_group_makes_a_global_admin_and_leaving_it_undoes_that(
     assert r.status_code == 303, r.text
     who = await browser.http.get(f"{browser.base}/web/session", headers={"X-CSRF-Token": browser.csrf()})
     assert who.json()["is_admin"] is False
-    domains = await browser.http.get(f"{browser.base}/api/v1/domains", headers={"X-CSRF-Token": browser.csrf()})
+    domains = await browser.http.get(
+        f"{browser.base}/api/v1/domains", headers={"X-CSRF-Token": browser.csrf()}
+    )
     assert domains.status_code == 403, domains.text
 
 
@@ -83,7 +89,9 @@ def _changed(name: str, value: str) -> Any:
 async def test_state_mismatch_is_refused(browser: Browser, provider: Provider, make_user: Any) -> None:
     await make_user("alice@example.org")
     provider.add_user("alice", "provider-password", "alice@example.org")
-    r = await browser.sign_in(await browser.start(), "alice", "provider-password", callback=_changed("state", "forged"))
+    r = await browser.sign_in(
+        await browser.start(), "alice", "provider-password", callback=_changed("state", "forged")
+    )
     body = problem(r, 400, "bad_request")
     assert "state" in body["detail"]
     assert "mr_session" not in r.headers.get("set-cookie", "")
@@ -149,7 +157,9 @@ async def test_unknown_user_disabled_user_and_other_domains_are_refused(
     provider.add_user("nobody", "provider-password", "nobody@example.org")
     await make_user("alice@example.org")
     await make_user("dave@example.org")
-    await mailroom.registry.call("admin.users.update", {"email": "dave@example.org", "changes": {"enabled": False}})
+    await mailroom.registry.call(
+        "admin.users.update", {"email": "dave@example.org", "changes": {"enabled": False}}
+    )
     provider.add_user("dave", "provider-password", "dave@example.org")
     await make_user("erin@elsewhere.example")
     provider.add_user("erin", "provider-password", "erin@elsewhere.example")
@@ -179,5 +189,7 @@ async def test_the_login_page_learns_of_the_provider(browser: Browser) -> None:
     for param in ("code_challenge=", "code_challenge_method=S256", "nonce=", "state=", "response_type=code"):
         assert param in location
     cookie = start.headers["set-cookie"]
-    assert "mr_oidc=" in cookie and "HttpOnly" in cookie and "Path=/web/oidc" in cookie
+    assert "mr_oidc=" in cookie
+    assert "HttpOnly" in cookie
+    assert "Path=/web/oidc" in cookie
     assert "samesite=lax" in cookie.lower()

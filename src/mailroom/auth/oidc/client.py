@@ -108,7 +108,8 @@ class OidcClient:
     def __init__(
         self, settings: Settings, clock: Clock, transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
-        assert settings.oidc_issuer and settings.oidc_client_id
+        assert settings.oidc_issuer
+        assert settings.oidc_client_id
         self.settings = settings
         self.issuer = settings.oidc_issuer
         self.client_id = settings.oidc_client_id

@@ -29,8 +29,8 @@ from starlette.routing import BaseRoute, Route
 from mailroom.auth.oidc.client import OidcClient, login_error
 from mailroom.auth.oidc.state import LoginStateBox, PendingLogin, states_match
 from mailroom.errors import BadRequest, MailroomError, NotFound
-from mailroom.frontends.rest.problems import problem_response
 from mailroom.frontends.http_auth import client_ip, csrf_token
+from mailroom.frontends.rest.problems import problem_response
 from mailroom.frontends.web.session import _set_cookies
 from mailroom.registry import CallInfo
 
@@ -119,7 +119,9 @@ def oidc_routes(mailroom: Mailroom) -> list[BaseRoute]:
         sealed = request.cookies.get(STATE_COOKIE)
         pending = box.open(sealed, mailroom.runtime.clock.timestamp()) if sealed else None
         if pending is None:
-            raise BadRequest("no OpenID Connect login is under way in this browser (or it expired): start again")
+            raise BadRequest(
+                "no OpenID Connect login is under way in this browser (or it expired): start again"
+            )
         if "error" in params:
             raise login_error(params)
         state, code = params.get("state"), params.get("code")

@@ -34,7 +34,8 @@ from mailroom.store import users as users_store
 log = logging.getLogger("mailroom.auth.oidc")
 
 OidcCode = Annotated[
-    SecretStr, Field(min_length=1, max_length=2048, description="The authorization code the provider sent back.")
+    SecretStr,
+    Field(min_length=1, max_length=2048, description="The authorization code the provider sent back."),
 ]
 CodeVerifier = Annotated[
     SecretStr,
@@ -67,8 +68,11 @@ async def sync_roles(ctx: Context, identity: OidcIdentity) -> None:
             await users_store.update_user(
                 tx, user["email"], {"global_admin": identity.is_admin, "updated_at": now}
             )
-            log.info("%s is %s global admin (identity provider's groups)", user["email"],
-                     "now" if identity.is_admin else "no longer")
+            log.info(
+                "%s is %s global admin (identity provider's groups)",
+                user["email"],
+                "now" if identity.is_admin else "no longer",
+            )
         if identity.managed_domains is not None:
             wanted = await existing_domains(tx, identity.managed_domains)
             current = await accounts.managed_domains(tx, user["id"])
@@ -77,8 +81,11 @@ async def sync_roles(ctx: Context, identity: OidcIdentity) -> None:
             for domain in sorted(current - wanted):
                 await managers.delete_manager(tx, domain, user["id"])
             if wanted != current:
-                log.info("%s manages %s (identity provider's claim)", user["email"],
-                         ", ".join(sorted(wanted)) or "no domain")
+                log.info(
+                    "%s manages %s (identity provider's claim)",
+                    user["email"],
+                    ", ".join(sorted(wanted)) or "no domain",
+                )
     authenticator_of(ctx).invalidate()  # cached API keys of this user stand for the new roles
 
 
@@ -96,7 +103,9 @@ async def login_oidc(
     is configured.
     """
     client = oidc_client(ctx)
-    answer = await client.exchange_code(code.get_secret_value(), code_verifier.get_secret_value(), redirect_uri)
+    answer = await client.exchange_code(
+        code.get_secret_value(), code_verifier.get_secret_value(), redirect_uri
+    )
     access_token = str(answer["access_token"])
     claims = await client.id_token_claims(str(answer["id_token"]), nonce, access_token)
     if email_of(claims, ctx.rt.settings) is None or (
