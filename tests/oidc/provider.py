@@ -419,6 +419,8 @@ class Provider:
                 Route("/token", token, methods=["POST"]),
                 Route("/introspect", introspect, methods=["POST"]),
                 Route("/userinfo", userinfo, methods=["GET"]),
+                # Browsers ask every site for its icon (a 404 is a console error in the browser test).
+                Route("/favicon.ico", lambda request: Response(status_code=204)),
             ]
         )
 
