@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +21,7 @@ pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 @pytest.mark.parametrize("oidc_settings", [{"oidc_admin_group": "mail-admins"}])
 async def test_sign_in_with_the_provider_in_chromium(provider: Provider, server: str, make_user: Any) -> None:
-    _need(f"Chromium ({CHROMIUM})", Path(CHROMIUM).is_file())
+    _need(f"Chromium ({CHROMIUM})", os.path.isfile(CHROMIUM))
     node = shutil.which("node")
     _need("Node.js", node is not None)
     assert node is not None
