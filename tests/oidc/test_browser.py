@@ -17,11 +17,12 @@ from tests.oidc.provider import Provider
 from tests.web.test_browser import CHROMIUM, WEB, _need, _node_modules
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+HAVE_CHROMIUM = os.path.isfile(CHROMIUM)
 
 
 @pytest.mark.parametrize("oidc_settings", [{"oidc_admin_group": "mail-admins"}])
 async def test_sign_in_with_the_provider_in_chromium(provider: Provider, server: str, make_user: Any) -> None:
-    _need(f"Chromium ({CHROMIUM})", os.path.isfile(CHROMIUM))
+    _need(f"Chromium ({CHROMIUM})", HAVE_CHROMIUM)
     node = shutil.which("node")
     _need("Node.js", node is not None)
     assert node is not None
