@@ -15,7 +15,9 @@ def test_client_secret_is_masked_and_never_in_the_repr() -> None:
     assert "super-secret-value" not in str(settings.masked())
 
 
-@pytest.mark.parametrize("issuer", ["https://id.example.com/realms/mail", "http://127.0.0.1:8080", "http://[::1]:9"])
+@pytest.mark.parametrize(
+    "issuer", ["https://id.example.com/realms/mail", "http://127.0.0.1:8080", "http://[::1]:9"]
+)
 def test_issuer_https_or_loopback(issuer: str) -> None:
     assert Settings(oidc_issuer=issuer, mode="test").oidc_issuer == issuer
 
@@ -27,4 +29,5 @@ def test_issuer_refused_otherwise(issuer: str) -> None:
 
 
 def test_allowed_domains_are_normalised() -> None:
-    assert Settings(oidc_allowed_domains=["Example.ORG."], mode="test").oidc_allowed_domains == ["example.org"]
+    settings = Settings(oidc_allowed_domains=["Example.ORG."], mode="test")
+    assert settings.oidc_allowed_domains == ["example.org"]
