@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
-from mailroom.auth.oidc.client import create_s256_code_challenge
 from tests.conftest import problem
 from tests.oidc.conftest import CLIENT_ID, CLIENT_SECRET, HIDDEN_INPUT, Browser
 from tests.oidc.provider import Provider
