@@ -193,3 +193,22 @@ async def test_the_login_page_learns_of_the_provider(browser: Browser) -> None:
     assert "HttpOnly" in cookie
     assert "Path=/web/oidc" in cookie
     assert "samesite=lax" in cookie.lower()
+
+
+@pytest.mark.parametrize("oidc_settings", [{"oidc_issuer": "http://127.0.0.1:9"}])
+async def test_an_unreachable_provider_is_503_not_a_login(browser: Browser) -> None:
+    r = await browser.http.get(f"{browser.base}/web/oidc/login")
+    assert "cannot be reached" in problem(r, 503, "unavailable")["detail"]
+    r = await browser.http.get(f"{browser.base}/api/v1/me/settings", headers={"Authorization": "Bearer a.b.c"})
+    problem(r, 503, "unavailable")
+
+
+@pytest.mark.parametrize("oidc_settings", [{"oidc_issuer": None}])
+async def test_without_a_provider_there_is_no_button_and_no_login(browser: Browser) -> None:
+    assert (await browser.http.get(f"{browser.base}/web/oidc")).status_code == 204
+    problem(await browser.http.get(f"{browser.base}/web/oidc/login"), 404, "not_found")
+    r = await browser.http.post(
+        f"{browser.base}/api/v1/login/oidc",
+        json={"code": "c", "code_verifier": "v" * 43, "redirect_uri": "http://x/cb", "nonce": "n"},
+    )
+    problem(r, 404, "not_found")
