@@ -199,7 +199,8 @@ async def test_the_login_page_learns_of_the_provider(browser: Browser) -> None:
 async def test_an_unreachable_provider_is_503_not_a_login(browser: Browser) -> None:
     r = await browser.http.get(f"{browser.base}/web/oidc/login")
     assert "cannot be reached" in problem(r, 503, "unavailable")["detail"]
-    r = await browser.http.get(f"{browser.base}/api/v1/me/settings", headers={"Authorization": "Bearer x.y.z"})
+    jwt_shaped = {"Authorization": "Bearer x.y.z"}
+    r = await browser.http.get(f"{browser.base}/api/v1/me/settings", headers=jwt_shaped)
     problem(r, 503, "unavailable")
 
 
