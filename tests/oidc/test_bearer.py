@@ -284,5 +284,5 @@ async def test_no_token_reaches_a_log_line(
         await http.get(f"{server}/api/v1/me/settings", headers=bearer(expired))
     text = "\n".join(rec.getMessage() for rec in caplog.records)
     assert "logged in with OpenID Connect" in text
-    for secret in (session.split("_", 2)[2], code, token, expired, token.split(".")[2]):
+    for secret in (session.split("_", 2)[2], code, token, expired, token.split(".")[2], CLIENT_SECRET):
         assert secret not in text
