@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import xmlrpc.client
 from typing import Any
 
 import httpx
@@ -26,7 +27,7 @@ async def _alice(provider: Provider, make_user: Any, **fields: Any) -> Any:
     return provider.add_user("alice", "provider-password", "alice@example.org", **fields)
 
 
-async def test_token_from_the_token_endpoint_works_on_rest_and_json_rpc(
+async def test_token_from_the_token_endpoint_works_on_rest_json_rpc_and_xml_rpc(
     provider: Provider, make_user: Any, server: str
 ) -> None:
     """A client runs the code flow itself and calls the API with the access token."""
@@ -73,6 +74,14 @@ async def test_token_from_the_token_endpoint_works_on_rest_and_json_rpc(
         )
         assert rpc.status_code == 200
         assert "result" in rpc.json(), rpc.json()
+        xml = await http.post(
+            f"{server}/rpc/xml",
+            content=xmlrpc.client.dumps((), "mail.settings.get"),
+            headers={"content-type": "text/xml", **bearer(access)},
+        )
+        assert xml.status_code == 200
+        (settings,), _ = xmlrpc.client.loads(xml.content)
+        assert isinstance(settings, dict)
         # Without the token the same call is refused.
         rpc = await http.post(
             f"{server}/rpc", json={"jsonrpc": "2.0", "method": "mail.settings.get", "params": {}, "id": 1}
