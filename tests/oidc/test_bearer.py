@@ -210,7 +210,7 @@ async def test_mailroom_scopes_limit_the_methods_like_api_key_scopes(
         problem(r, 403, "forbidden")
 
 
-async def test_key_rotation(provider: Provider, make_user: Any, server: str) -> None:
+async def test_key_rotation(provider: Provider, make_user: Any, server: str, clock: Any, mailroom: Any) -> None:
     user = await _alice(provider, make_user)
     old = provider.access_token_for(user, CLIENT_ID, "openid", email=user.email)
     async with httpx.AsyncClient() as http:
@@ -224,7 +224,9 @@ async def test_key_rotation(provider: Provider, make_user: Any, server: str) -> 
         new = provider.access_token_for(user, CLIENT_ID, "openid", email=user.email)
         assert (await http.get(f"{server}/api/v1/me/settings", headers=bearer(new))).status_code == 200
         assert provider.requests.count("/jwks") == 2
-        # The old key is gone from the provider's set: its tokens no longer work.
+        # The old key is gone from the provider's set: its tokens no longer work (once the
+        # auth cache's bound has passed: a token checked is trusted that long, as API keys are).
+        clock.advance(mailroom.settings.auth_cache_seconds + 1)
         r = await http.get(f"{server}/api/v1/me/settings", headers=bearer(old))
         assert "key the provider does not publish" in problem(r, 401, "unauthenticated")["detail"]
 

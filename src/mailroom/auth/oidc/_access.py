@@ -57,6 +57,12 @@ class AccessTokens(ProviderConnection):
         with ``oidc_introspection``, the provider's introspection answer (RFC 7662)."""
         if self.settings.oidc_introspection:
             return await self._introspect(token)
+        # A token checked in the last auth_cache_seconds (and not expired since) is not
+        # parsed and verified again: like API keys, by the digest of the presented token.
+        key = ("jwt", token_digest(token))
+        cached = self._cached(key)
+        if cached is not None:
+            return cached
         decoded = await self._decode(token, "access token")
         registry = jwt.JWTClaimsRegistry(
             now=int(self.clock.timestamp()),
@@ -70,7 +76,9 @@ class AccessTokens(ProviderConnection):
             registry.validate(decoded.claims)
         except (InvalidClaimError, MissingClaimError, ExpiredTokenError) as exc:
             raise OidcTokenError(claim_message(exc, "access token")) from None
-        return dict(decoded.claims)
+        claims = dict(decoded.claims)
+        self._remember(key, claims, claims["exp"])
+        return claims
 
     async def _introspect(self, token: str) -> dict[str, Any]:
         key = ("introspection", token_digest(token))
