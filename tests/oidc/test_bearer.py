@@ -210,7 +210,9 @@ async def test_mailroom_scopes_limit_the_methods_like_api_key_scopes(
         problem(r, 403, "forbidden")
 
 
-async def test_key_rotation(provider: Provider, make_user: Any, server: str, clock: Any, mailroom: Any) -> None:
+async def test_key_rotation(
+    provider: Provider, make_user: Any, server: str, clock: Any, mailroom: Any
+) -> None:
     user = await _alice(provider, make_user)
     old = provider.access_token_for(user, CLIENT_ID, "openid", email=user.email)
     async with httpx.AsyncClient() as http:
