@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import problem
-from tests.oidc.conftest import Browser
+from tests.oidc.conftest import HIDDEN_INPUT, Browser
 from tests.oidc.provider import Provider
 
 pytestmark = pytest.mark.anyio
@@ -213,3 +213,13 @@ async def test_without_a_provider_there_is_no_button_and_no_login(browser: Brows
         json={"code": "c", "code_verifier": "v" * 43, "redirect_uri": "http://x/cb", "nonce": "n"},
     )
     problem(r, 404, "not_found")
+
+
+async def test_the_provider_saying_no_is_a_clear_refusal(browser: Browser) -> None:
+    """The user declines at the provider: it sends the browser back with an error (RFC 6749 4.1.2.1)."""
+    form = await browser.start()
+    state = dict(HIDDEN_INPUT.findall(form.text))["state"]
+    r = await browser.http.get(
+        f"{browser.base}/web/oidc/callback", params={"error": "access_denied", "state": state}
+    )
+    assert "did not sign you in (access_denied)" in problem(r, 400, "bad_request")["detail"]
