@@ -60,6 +60,13 @@ async def test_admin_group_makes_a_global_admin_and_leaving_it_undoes_that(
         f"{browser.base}/api/v1/domains", headers={"X-CSRF-Token": browser.csrf()}
     )
     assert domains.status_code == 403, domains.text
+    # Both changes are in the audit log, made by the provider's subject.
+    listed = await mailroom.registry.call("admin.audit.list", {"method": "mail.sessions.login_oidc"})
+    made = [(e["principal"], e["target"], e["changes"]["global_admin"]["after"]) for e in listed["items"]]
+    assert made == [
+        ("oidc:sub-root", "root@example.org", False),
+        ("oidc:sub-root", "root@example.org", True),
+    ]
 
 
 @pytest.mark.parametrize("oidc_settings", [{"oidc_manager_claim": "mailroom_manages"}])

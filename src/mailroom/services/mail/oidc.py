@@ -28,7 +28,7 @@ from mailroom.registry import POST, Context, Public
 from mailroom.services.mail._api import api
 from mailroom.services.mail._auth import authenticator_of
 from mailroom.services.mail.sessions import start_session
-from mailroom.store import accounts, managers
+from mailroom.store import accounts, audit, managers
 from mailroom.store import users as users_store
 
 log = logging.getLogger("mailroom.auth.oidc")
@@ -58,21 +58,18 @@ def oidc_client(ctx: Context) -> OidcClient:
 
 
 async def sync_roles(ctx: Context, identity: OidcIdentity) -> None:
-    """Write what the provider says of the user's admin flag and managed domains."""
+    """Write what the provider says of the user's admin flag and managed domains; a change
+    is logged and audited (method ``mail.sessions.login_oidc``, object ``users``)."""
     if identity.is_admin is None and identity.managed_domains is None:
         return
     now = ctx.rt.clock.now()
+    changes: dict[str, dict[str, object]] = {}
     async with ctx.rt.db.write() as tx:
         user = await user_of(tx, identity)
+        email: str = user["email"]
         if identity.is_admin is not None and bool(user["global_admin"]) != identity.is_admin:
-            await users_store.update_user(
-                tx, user["email"], {"global_admin": identity.is_admin, "updated_at": now}
-            )
-            log.info(
-                "%s is %s global admin (identity provider's groups)",
-                user["email"],
-                "now" if identity.is_admin else "no longer",
-            )
+            await users_store.update_user(tx, email, {"global_admin": identity.is_admin, "updated_at": now})
+            changes["global_admin"] = {"before": not identity.is_admin, "after": identity.is_admin}
         if identity.managed_domains is not None:
             wanted = await existing_domains(tx, identity.managed_domains)
             current = await accounts.managed_domains(tx, user["id"])
@@ -81,12 +78,29 @@ async def sync_roles(ctx: Context, identity: OidcIdentity) -> None:
             for domain in sorted(current - wanted):
                 await managers.delete_manager(tx, domain, user["id"])
             if wanted != current:
-                log.info(
-                    "%s manages %s (identity provider's claim)",
-                    user["email"],
-                    ", ".join(sorted(wanted)) or "no domain",
-                )
-    authenticator_of(ctx).invalidate()  # cached API keys of this user stand for the new roles
+                changes["managed_domains"] = {"before": sorted(current), "after": sorted(wanted)}
+        if changes:
+            await audit.add(
+                tx,
+                {
+                    "at": now,
+                    "principal": f"oidc:{identity.subject}"[:320],
+                    "user_id": user["id"],
+                    "key_id": None,
+                    "protocol": ctx.call.protocol[:32],
+                    "client_ip": ctx.call.client_ip,
+                    "request_id": ctx.call.request_id,
+                    "method": "mail.sessions.login_oidc",
+                    "object": "users",
+                    "target": email,
+                    "domain": email.rpartition("@")[2],
+                    "params": {},
+                    "changes": changes,
+                },
+            )
+    if changes:
+        log.info("%s: roles from the identity provider: %s", email, ", ".join(sorted(changes)))
+        authenticator_of(ctx).invalidate()  # cached API keys of this user stand for the new roles
 
 
 @api.method("mail.sessions.login_oidc", http=POST("/login/oidc"), access=Public())
