@@ -208,6 +208,11 @@ async def start(
     authenticator.totp_box = SecretBox(settings.secret_key.get_secret_value())  # TOTP secrets at rest
     runtime.authenticator = authenticator
     install_sessions(authenticator)  # ms_ bearer tokens of the mail client API
+    if settings.oidc_issuer and settings.oidc_client_id:  # OpenID Connect (docs/auth.md)
+        from mailroom.auth.oidc.client import OidcClient
+        from mailroom.auth.oidc.users import install as install_oidc
+
+        install_oidc(authenticator, OidcClient(settings, clock), settings)
     app = Mailroom(
         settings=settings, runtime=runtime, registry=registry, runner=runner, authenticator=authenticator
     )

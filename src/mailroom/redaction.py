@@ -17,11 +17,12 @@ What is scrubbed (:func:`redact`):
   session tokens ``ms_``, refresh tokens ``msr_``, invites ``mi_``), wherever it appears:
   the prefix and lookup id stay (they are not secret and say which key or session it was),
   the random part becomes ``[redacted]``;
-* ``name=value`` pairs whose name says credential (``token``, ``access_token``, ``key``,
+* ``name=value`` and ``name='value'`` pairs whose name says credential (``token``, ``access_token``, ``key``,
   ``api_key``, ``password``, ``secret``, ``ticket``, ...), as in query strings and forms;
 * ``Authorization`` / ``Proxy-Authorization`` header values (``Bearer``, ``Basic``, ...);
 * JSON or dict fields named like a credential (``"password": "..."``);
 * the password in a URL's user information (``redis://user:pw@host``);
+* OAuth authorization codes in URLs (``?code=``) and JWTs (OpenID Connect tokens);
 * the argument of SMTP ``AUTH PLAIN|LOGIN|...`` lines, and the undecodable AUTH answer
   aiosmtpd would otherwise log as it came.
 
@@ -55,6 +56,11 @@ def _named(m: re.Match[str]) -> str:
     return f"{m[1]}={REDACTED}" if _CREDENTIAL_NAME.fullmatch(m[1]) else m[0]
 
 
+def _named_quoted(m: re.Match[str]) -> str:
+    """name='value': the value goes when the name says credential."""
+    return f"{m[1]}={m[2]}{REDACTED}{m[2]}" if _CREDENTIAL_NAME.fullmatch(m[1]) else m[0]
+
+
 def _quoted(m: re.Match[str]) -> str:
     """ "name": "value": the value goes when the name says credential."""
     if not _CREDENTIAL_NAME.fullmatch(m[2]) or m[5].startswith("%"):
@@ -77,6 +83,12 @@ Replacement = str | Callable[[re.Match[str]], str]
 _PATTERNS: list[tuple[tuple[str, ...], re.Pattern[str], Replacement]] = [
     # name=value (query strings, forms, key=value log fields).
     (_CREDENTIAL_WORDS, re.compile(rf"(?<![\w-])([\w-]+)=({_VALUE})"), _named),
+    # name='value' (the repr of a dataclass or keyword arguments: Client(client_secret='...')).
+    (
+        _CREDENTIAL_WORDS,
+        re.compile(r"(?<![\w-])([\w-]+)=([\"'])((?!%|\[redacted\])(?:\\.|(?!\2).)+)\2"),
+        _named_quoted,
+    ),
     # Issued secrets, prefix_lookupid_random (auth/tokens.py). No word boundary before the
     # prefix: "Bearer%20ms_..." must match too.
     (("_",), re.compile(r"([a-z][a-z0-9]{0,15})_([A-Za-z0-9]{8})_[A-Za-z0-9_-]{32,}"), rf"\1_\2_{REDACTED}"),
@@ -105,6 +117,10 @@ _PATTERNS: list[tuple[tuple[str, ...], re.Pattern[str], Replacement]] = [
         re.compile(r"([\"'])([\w-]+)\1(\s*[:=]\s*)([\"'])((?:\\.|(?!\4).)*)\4"),
         _quoted,
     ),
+    # OAuth authorization codes in URLs (the OpenID Connect callback's query).
+    (("code=",), re.compile(r"([?&]code=)(?!%|\[redacted\])[^&\s\"'#]+"), rf"\1{REDACTED}"),
+    # JWTs (OpenID Connect ID and access tokens), wherever they appear.
+    (("eyj",), re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+"), f"eyJ{REDACTED}"),
     # user:password@ in URLs.
     (("://",), re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]*:)[^@\s/]+@"), rf"\1{REDACTED}@"),
 ]

@@ -695,6 +695,78 @@ class Settings(BaseSettings):
         description="Let JMAP PushSubscriptions deliver to http:// URLs on loopback addresses "
         "(tests, local development); otherwise only https:// URLs to public hosts.",
     )
+    # OpenID Connect (docs/auth.md): web login and provider access tokens on the API.
+    oidc_issuer: str | None = Field(
+        default=None,
+        description="The provider's issuer URL (its /.well-known/openid-configuration is read); "
+        "empty: OpenID Connect is off. https, or http on a loopback address only.",
+    )
+    oidc_client_id: str | None = Field(default=None, description="This server's client id at the provider.")
+    oidc_client_secret: SecretStr | None = Field(
+        default=None, description="The client secret (client_secret_basic); never logged or shown."
+    )
+    oidc_provider_name: str = Field(
+        default="OpenID Connect",
+        max_length=64,
+        description='The provider\'s name on the login page: "Sign in with <name>".',
+    )
+    oidc_scopes: str = Field(
+        default="openid email profile", description="Scopes the web login asks for (openid is added)."
+    )
+    oidc_redirect_url: str | None = Field(
+        default=None,
+        description="The callback URL registered at the provider; default: public_url (else the "
+        "request's own origin) + /web/oidc/callback.",
+    )
+    oidc_email_claim: str = Field(
+        default="email", description="The claim that holds the mailbox address the login stands for."
+    )
+    oidc_allowed_domains: list[str] = Field(
+        default_factory=list,
+        description="Mail domains whose users may log in with OpenID Connect; empty: every domain.",
+    )
+    oidc_groups_claim: str = Field(default="groups", description="The claim that lists the user's groups.")
+    oidc_admin_group: str | None = Field(
+        default=None,
+        description="Members of this group are global admins, others are not (the provider decides); "
+        "empty: the admin flag is mailroom's own.",
+    )
+    oidc_manager_claim: str | None = Field(
+        default=None,
+        description="A claim listing the mail domains the user manages (the provider decides); "
+        "empty: domain managers are mailroom's own.",
+    )
+    oidc_bearer: bool = Field(
+        default=True, description="Accept the provider's access tokens as Bearer credentials on the API."
+    )
+    oidc_audience: str | None = Field(
+        default=None, description="The audience access tokens must name; default: oidc_client_id."
+    )
+    oidc_introspection: bool = Field(
+        default=False,
+        description="Check access tokens at the provider's introspection endpoint (RFC 7662) "
+        "instead of as JWTs against its keys.",
+    )
+    oidc_scope_prefix: str = Field(
+        default="mailroom:",
+        max_length=64,
+        description="Access-token scopes with this prefix are method-name globs, like an API key's "
+        "scopes (mailroom:mail.* allows mail.*); a token with none acts with all its user's rights.",
+    )
+    oidc_jwks_cache_seconds: float = Field(
+        default=3600.0, gt=0, description="How long the provider's keys (JWKS) are kept."
+    )
+    oidc_jwks_refresh_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="A token signed by an unknown key makes the keys be fetched again, at most this often.",
+    )
+    oidc_leeway_seconds: int = Field(
+        default=60, ge=0, le=600, description="Clock skew allowed on exp, nbf and iat."
+    )
+    oidc_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=120, description="Timeout of each request to the provider."
+    )
 
     @field_validator("submission_rate_limit")
     @classmethod
@@ -728,6 +800,33 @@ class Settings(BaseSettings):
         from mailroom.domain.names import normalize_domain
 
         return None if value is None else normalize_domain(value)
+
+    @field_validator("oidc_allowed_domains")
+    @classmethod
+    def _oidc_domains(cls, value: list[str]) -> list[str]:
+        from mailroom.domain.names import normalize_domain
+
+        return [normalize_domain(v) for v in value]
+
+    @field_validator("oidc_issuer")
+    @classmethod
+    def _oidc_issuer(cls, value: str | None) -> str | None:
+        import ipaddress
+        from urllib.parse import urlsplit
+
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme == "http":
+            try:
+                loopback = ipaddress.ip_address(parts.hostname or "").is_loopback
+            except ValueError:
+                loopback = parts.hostname == "localhost"
+            if not loopback:
+                raise ValueError("the issuer must be an https:// URL (http only on loopback)")
+        elif parts.scheme != "https" or not parts.hostname:
+            raise ValueError("the issuer must be an https:// URL")
+        return value
 
     @field_validator(
         "login_failures_per_network", "login_failures_per_account", "login_failures_per_known_network"
@@ -808,6 +907,8 @@ class Settings(BaseSettings):
             data["metrics_token"] = "**********"
         if self.ldap_bind_password is not None:
             data["ldap_bind_password"] = "**********"
+        if self.oidc_client_secret is not None:
+            data["oidc_client_secret"] = "**********"
         for route in data.get("providers", []):
             if route.get("credentials"):
                 route["credentials"] = "**********"

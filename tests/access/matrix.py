@@ -576,6 +576,13 @@ ROWS: dict[str, Row] = {
     ),
     "mail.sessions.list": Row(static({})),
     "mail.sessions.login": Row(static({"username": USERS["user_a"], "password": PASSWORD})),
+    "mail.sessions.login_oidc": Row(
+        static(
+            {"code": "code", "code_verifier": "v" * 43, "redirect_uri": "http://127.0.0.1/cb", "nonce": "n"}
+        ),
+        allowed="not_found",
+        why="sessions.login_oidc: no OpenID Connect provider in this world (tests/oidc logs in through one)",
+    ),
     "mail.sessions.logout": Row(
         static({}),
         allowed="bad_request",

@@ -32,6 +32,7 @@ PUBLIC_BY_DESIGN = frozenset(
     {
         "system.health.get",
         "mail.sessions.login",
+        "mail.sessions.login_oidc",  # the provider's authorization code is the credential
         "mail.sessions.refresh",
         "mail.signup.create",
         "mail.clientconfig.get",  # what autoconfig and autodiscover serve

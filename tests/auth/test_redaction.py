@@ -36,6 +36,11 @@ KEY = tokens.new_secret("mr").secret
         ("redis://user:pw-secret@host:6379/0", "pw-secret"),
         (f"Bearer%20{KEY}", KEY),
         (f'< TEXT \'{{"token": "{SESSION}"}}\' [55 bytes]', SESSION),
+        ("Client(client_id='web', client_secret='s3cr3t-value', uris=[])", "s3cr3t-value"),
+        # OpenID Connect: the authorization code in the callback URL, and JWTs anywhere.
+        ('"GET /web/oidc/callback?code=Sp1xAuthCode-_x9&state=abc HTTP/1.1" 303', "Sp1xAuthCode-_x9"),
+        ("Location: http://h/cb?state=s&code=Sp1xAuthCode", "Sp1xAuthCode"),
+        ("token eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2lnbmF0dXJlLXBhcnQ was refused", "c2lnbmF0dXJlLXBhcnQ"),
     ],
 )
 def test_credentials_are_redacted(text: str, secret: str) -> None:
@@ -53,6 +58,8 @@ def test_what_is_not_a_credential_stays() -> None:
         "token=%s",
         "session ms_AbCdEfGh ended",  # a lookup id alone is no secret
         "('127.0.0.1', 5) << b'250-AUTH LOGIN PLAIN'",  # the EHLO line listing mechanisms
+        "error code=invalid_params",  # an error code is no authorization code
+        "Client(client_id='web', name='x')",
     ):
         assert redact(text) == text
     # The prefix and lookup id of an issued secret stay: they say which key it was.

@@ -93,6 +93,8 @@ export const session = {
   login: (body: { username: string; password: string; otp?: string } | { api_key: string }) =>
     request<Who & { csrf_token: string }>("POST", "/web/session", body),
   logout: () => request<void>("DELETE", "/web/session"),
+  /** The OpenID Connect provider, when the server has one (204: none). */
+  oidc: () => request<{ name: string; login_url: string } | undefined>("GET", "/web/oidc"),
 };
 
 export interface Page<T> {

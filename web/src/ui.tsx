@@ -52,6 +52,10 @@ export function Login(props: { title: string; allowKey?: boolean; onLogin: (who:
   const [askOtp, setAskOtp] = useState(false);
   const [error, setError] = useState("");
   const [busy, setBusy] = useState(false);
+  const [provider, setProvider] = useState<{ name: string; login_url: string }>();
+  useEffect(() => {
+    session.oidc().then(setProvider, () => undefined);
+  }, []);
   const submit = async (e: Event) => {
     e.preventDefault();
     setBusy(true);
@@ -113,6 +117,12 @@ export function Login(props: { title: string; allowKey?: boolean; onLogin: (who:
         <button type="submit" class="primary" disabled={busy} data-testid="login-submit">
           {busy ? "Signing in…" : "Sign in"}
         </button>
+        {provider && (
+          <a class="button" data-testid="login-oidc"
+            href={`${provider.login_url}?next=${location.pathname.startsWith("/admin") ? "/admin" : "/"}`}>
+            Sign in with {provider.name}
+          </a>
+        )}
         {props.allowKey && (
           <button type="button" class="link" onClick={() => setUseKey(!useKey)} data-testid="login-toggle-key">
             {useKey ? "Sign in with a password" : "Sign in with an API key"}

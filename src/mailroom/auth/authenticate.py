@@ -27,6 +27,7 @@ from mailroom.store.engine import Database
 if TYPE_CHECKING:
     from mailroom.accounting.guard import LoginGuard
     from mailroom.auth.directory import Directory
+    from mailroom.auth.oidc.client import OidcClient
     from mailroom.auth.provisioning import Provisioner
     from mailroom.auth.totp import SecretBox
 
@@ -78,12 +79,18 @@ class Authenticator:
         #: makes and updates their mailboxes (set by bootstrap when ``ldap_url`` is set).
         self.directory: Directory | None = None
         self.provisioner: Provisioner | None = None
+        #: The OpenID Connect provider, when one is configured (set by bootstrap).
+        self.oidc: OidcClient | None = None
+        #: Bearer tokens of no prefix of ours (the provider's access tokens, auth/oidc).
+        self.fallback_bearer: BearerHandler | None = None
 
     async def bearer(self, token: str, client_ip: str | None) -> Principal:
         prefix = token.split("_", 1)[0]
         if prefix == API_KEY_PREFIX:
             return await self.api_key(token, client_ip)
         handler = self.bearer_handlers.get(prefix)
+        if handler is None and not tokens.looks_issued(token):
+            handler = self.fallback_bearer  # not one of ours: the identity provider's
         if handler is not None:
             principal = await handler(token, client_ip)
             if principal is not None:

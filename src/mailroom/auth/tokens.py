@@ -29,6 +29,7 @@ __all__ = [
     "IssuedSecret",
     "digest",
     "digests_equal",
+    "looks_issued",
     "matches",
     "new_secret",
     "parse_secret",
@@ -85,6 +86,15 @@ def new_secret(prefix: str, lookup_id: str | None = None) -> IssuedSecret:
         raise ValueError(f"lookup id must match {_LOOKUP_ID.pattern}")
     secret = f"{prefix}_{lookup_id}_{secrets.token_urlsafe(_RANDOM_BYTES)}"
     return IssuedSecret(secret=secret, lookup_id=lookup_id, digest=digest(secret))
+
+
+_ISSUED = re.compile(rf"[a-z][a-z0-9]{{0,15}}_[A-Za-z0-9]{{{LOOKUP_ID_LENGTH}}}_")
+
+
+def looks_issued(secret: str) -> bool:
+    """Whether ``secret`` has the shape of a secret mailroom issues (any prefix): such a
+    token is never handed to another issuer's validation (OpenID Connect)."""
+    return _ISSUED.match(secret) is not None
 
 
 def parse_secret(secret: str, prefix: str) -> str | None:

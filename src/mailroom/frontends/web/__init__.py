@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from starlette.routing import BaseRoute
 
+from mailroom.frontends.web.oidc import oidc_routes
 from mailroom.frontends.web.pages import page_routes
 from mailroom.frontends.web.session import session_routes
 
@@ -23,5 +24,5 @@ __all__ = ["web_routes"]
 
 
 def web_routes(mailroom: Mailroom) -> list[BaseRoute]:
-    """``/``, ``/admin``, ``/assets/*`` and ``/web/session``."""
-    return [*page_routes(), *session_routes(mailroom)]
+    """``/``, ``/admin``, ``/assets/*``, ``/web/session`` and ``/web/oidc/*``."""
+    return [*page_routes(), *session_routes(mailroom), *oidc_routes(mailroom)]

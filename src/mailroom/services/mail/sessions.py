@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, SecretStr
 
 from mailroom.auth import tokens
+from mailroom.auth.principal import Principal
 from mailroom.auth.sessions import (
     REFRESH_PREFIX,
     SESSION_PREFIX,
@@ -126,6 +127,12 @@ async def login(
         otp.get_secret_value() if otp is not None else None,
         ctx.call.client_ip,
     )
+    return await start_session(ctx, principal)
+
+
+async def start_session(ctx: Context, principal: Principal) -> LoginResult:
+    """A new session (and its refresh token) for a user who just proved who they are: by
+    password (:func:`login`) or at the OpenID Connect provider (services/mail/oidc.py)."""
     assert principal.user_id is not None
     assert principal.email is not None
     user_agent = (ctx.call.headers.get("user-agent") or "")[:500]
