@@ -122,7 +122,7 @@ def _confirmation_mail(ctx: Context, pending: Confirmation, user_ids: list[str],
     msg["Auto-Submitted"] = "auto-generated"
     msg["Date"] = format_datetime(ctx.rt.clock.now())
     uids = "\n".join(f"    {uid}" for uid in user_ids)
-    msg.set_content(
+    text = (
         f"Someone uploaded an OpenPGP key for {pending.email} to the key server of {domain}:\n\n"
         f"    Fingerprint: {fingerprint}\n\nUser ids:\n{uids}\n\n"
         "If this is your key and you want others to find it, open this link and press the "
@@ -131,6 +131,8 @@ def _confirmation_mail(ctx: Context, pending: Confirmation, user_ids: list[str],
         "If it is not your key, ignore this message: nothing is published for your address "
         "without your confirmation.\n"
     )
+    # Not quoted-printable: the link stays whole on its line for every mail client.
+    msg.set_content(text, cte="7bit" if text.isascii() else "8bit")
     return bytes(msg)
 
 
