@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from mailroom.domain.contacts import PublicKey
 from mailroom.domain.names import EmailAddress
@@ -138,6 +138,8 @@ async def lookup_keys(
 
 
 class Vote(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     authentic: bool = Field(description="True: the key belongs to its addresses; false: it does not.")
 
 
