@@ -81,8 +81,8 @@ async def mails_of(client: httpx.AsyncClient, who: Actor) -> list[str]:
     out: list[str] = []
     for thread in listed["threads"]:
         detail = (await client.get(f"/api/v1/threads/{thread['thread_id']}", headers=who.headers)).json()
-        for email in detail["emails"]:
-            raw = await client.get(f"/api/v1/emails/{email['email_id']}/raw", headers=who.headers)
+        for summary in detail["emails"]:
+            raw = await client.get(f"/api/v1/emails/{summary['email_id']}/raw", headers=who.headers)
             assert raw.status_code == 200, raw.text
             out.append(raw.text)
     return out
