@@ -372,3 +372,49 @@ async def test_pks_add_answers_4xx_to_anything(client: httpx.AsyncClient, body: 
         "/pks/add", content=body, headers={"content-type": "application/x-www-form-urlencoded"}
     )
     assert r.status_code in (400, 413, 422, 429), r.text
+
+
+def two_uid_key(first: str, second: str) -> tuple[str, str]:
+    import pgpy
+    from pgpy.constants import HashAlgorithm, KeyFlags
+
+    from tests.client.keys import make_key
+
+    key = make_key(first, "First")
+    key.add_uid(pgpy.PGPUID.new("Second", email=second), usage={KeyFlags.Sign}, hashes=[HashAlgorithm.SHA256])
+    return str(key.pubkey), str(key.fingerprint).replace(" ", "")
+
+
+async def test_unconfirmed_user_ids_of_our_addresses_are_never_served(
+    make_user: Any, client: httpx.AsyncClient
+) -> None:
+    alice: Actor = await make_user("alice@example.org")
+    bob: Actor = await make_user("bob@example.org")
+    armored, fingerprint = two_uid_key("carol@elsewhere.test", "alice@example.org")
+    r = await upload(client, armored)
+    assert r.status_code == 200
+    assert "carol@elsewhere.test" in r.text
+    # Listed for Carol's external address at once, but without Alice's user id.
+    index = await client.get(
+        "/pks/lookup", params={"op": "index", "options": "mr", "search": "0x" + fingerprint}
+    )
+    assert index.status_code == 200
+    assert "carol@elsewhere.test" in index.text
+    assert "alice@example.org" not in index.text
+    (token,) = await confirmation_tokens(client, alice)
+    assert (await client.post(f"/pks/confirm/{token}")).status_code == 200
+    index = await client.get(
+        "/pks/lookup", params={"op": "index", "options": "mr", "search": "alice@example.org"}
+    )
+    assert index.status_code == 200
+    assert "alice@example.org" in index.text
+    assert "carol@elsewhere.test" in index.text
+    # The owner's own publication strips other local addresses too (Bob never confirmed).
+    both, both_fingerprint = two_uid_key("bob@example.org", "alice@example.org")
+    r = await client.post("/api/v1/me/keys", json={"public_key": both}, headers=bob.headers)
+    assert r.status_code == 201, r.text
+    assert r.json()["user_ids"] == ["First <bob@example.org>"]
+    got = await client.get(
+        "/pks/lookup", params={"op": "index", "options": "mr", "search": "0x" + both_fingerprint}
+    )
+    assert "alice@example.org" not in got.text

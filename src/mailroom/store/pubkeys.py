@@ -176,6 +176,15 @@ async def add_key(tx: Tx, values: dict[str, Any]) -> bool:
     return True
 
 
+async def replace_text(tx: Tx, fingerprint: str, armored: str, user_ids: list[str]) -> None:
+    """Replace a stored key's armored text and user ids (a copy with more confirmed user ids)."""
+    await tx.execute(
+        update(public_keys)
+        .where(public_keys.c.fingerprint == fingerprint)
+        .values(armored=armored, user_ids=user_ids)
+    )
+
+
 async def list_key(
     tx: Tx, fingerprint: str, email: str, source: Source, user_id: int | None, now: datetime
 ) -> bool:

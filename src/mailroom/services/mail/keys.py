@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mailroom.domain.contacts import PublicKey
 from mailroom.domain.names import EmailAddress
-from mailroom.domain.pgp import ArmoredKey, Fingerprint, ParsedKey, parse_public_key
+from mailroom.domain.pgp import ArmoredKey, Fingerprint, ParsedKey, parse_public_key, without_addresses
 from mailroom.errors import Conflict, FieldError, InvalidParams, NotFound
 from mailroom.registry import DELETE, GET, POST, PUT, Authenticated, Context, UserSelf
 from mailroom.services.mail._api import api
@@ -41,6 +41,30 @@ def key_values(key: ParsedKey, *, email: str, user_id: int | None, now: datetime
     }
 
 
+async def publishable(tx: Tx, key: ParsedKey, confirmed: set[str]) -> ParsedKey:
+    """The key without the user ids naming an address of ours that is not in ``confirmed``:
+    the directory never gives out a claim to one of our addresses its owner did not confirm."""
+    unconfirmed = {
+        e for e in key.emails if e not in confirmed and await store.is_our_domain(tx, e.rpartition("@")[2])
+    }
+    return without_addresses(key.armored, unconfirmed) if unconfirmed else key
+
+
+def owner_addresses(stored: StoredKey | None) -> set[str]:
+    return set() if stored is None else {e.email for e in stored.listings if e.source == "owner"}
+
+
+async def store_key(
+    tx: Tx, stored: StoredKey | None, key: ParsedKey, *, email: str, user_id: int | None, now: datetime
+) -> None:
+    """Store ``key`` (already :func:`publishable`), or, when a copy is stored, replace it if
+    this one has more user ids (a user id confirmed since); else keep the stored copy."""
+    if stored is None:
+        await store.add_key(tx, key_values(key, email=email, user_id=user_id, now=now))
+    elif set(key.user_ids) > set(stored.user_ids):
+        await store.replace_text(tx, key.fingerprint, key.armored, key.user_ids)
+
+
 @api.method("mail.keys.publish", http=POST("/me/keys", status=201), access=UserSelf())
 async def publish_key(ctx: Context, public_key: ArmoredKey) -> PublicKey:
     """Publish a public key for the caller's address (one of its user ids must name it). A key
@@ -58,7 +82,9 @@ async def publish_key(ctx: Context, public_key: ArmoredKey) -> PublicKey:
     if key.expired(now):
         raise InvalidParams([FieldError("public_key", "the key has expired")])
     async with ctx.rt.db.write() as tx:
-        await store.add_key(tx, key_values(key, email=p.email, user_id=p.user_id, now=now))
+        stored = await store.key(tx, key.fingerprint)
+        text = await publishable(tx, key, owner_addresses(stored) | {p.email})
+        await store_key(tx, stored, text, email=p.email, user_id=p.user_id, now=now)
         if not await store.list_key(tx, key.fingerprint, p.email, "owner", p.user_id, now):
             raise Conflict(
                 f"the key {key.fingerprint} is already in the directory", fingerprint=key.fingerprint

@@ -42,7 +42,7 @@ from mailroom.errors import FieldError, InvalidParams, NotFound, RateLimited
 from mailroom.registry import Context, Public
 from mailroom.services.mail._api import api
 from mailroom.services.mail._keytrust import directory_entry
-from mailroom.services.mail.keys import key_values
+from mailroom.services.mail.keys import owner_addresses, publishable, store_key
 from mailroom.store import pubkeys as store
 from mailroom.store.pubkeys import Confirmation
 
@@ -168,7 +168,8 @@ async def add(ctx: Context, keytext: KeyText) -> Upload:
         stored = await store.key(tx, key.fingerprint)
         external = [e for e in key.emails if not ours[e]]
         if external:
-            await store.add_key(tx, key_values(key, email=external[0], user_id=None, now=now))
+            text = await publishable(tx, key, owner_addresses(stored))
+            await store_key(tx, stored, text, email=external[0], user_id=None, now=now)
             for email in external:
                 await store.list_key(tx, key.fingerprint, email, "user", None, now)
                 listed.append(email)
@@ -226,7 +227,9 @@ async def confirm(ctx: Context, token: ConfirmToken) -> PublicKey:
         key = parse_public_key(found.armored)
         if key.expired(now):
             raise InvalidParams([FieldError("token", "the key has expired since it was uploaded")])
-        await store.add_key(tx, key_values(key, email=found.email, user_id=found.user_id, now=now))
+        stored = await store.key(tx, key.fingerprint)
+        text = await publishable(tx, key, owner_addresses(stored) | {found.email})
+        await store_key(tx, stored, text, email=found.email, user_id=found.user_id, now=now)
         await store.list_key(tx, key.fingerprint, found.email, "owner", found.user_id, now)
         stored = await store.key(tx, key.fingerprint)
     assert stored is not None
