@@ -616,6 +616,12 @@ class Settings(BaseSettings):
         description="Keys one client network may upload to the key server (POST /pks/add) per window "
         "(429 above).",
     )
+    keyserver_upstream: str | None = Field(
+        default=None,
+        description="Another key server (http:// or https:// base URL, HKP) asked for the keys of an "
+        "external address when a signed-in user looks it up and the directory has none; what it "
+        "returns for that address is listed as fetched. Empty: never ask.",
+    )
     keyserver_confirm_hours: int = Field(
         default=48,
         ge=1,

@@ -20,6 +20,7 @@ from mailroom.domain.pgp import ArmoredKey, Fingerprint, ParsedKey, parse_public
 from mailroom.errors import Conflict, FieldError, InvalidParams, NotFound
 from mailroom.registry import DELETE, GET, POST, PUT, Authenticated, Context, UserSelf
 from mailroom.services.mail._api import api
+from mailroom.services.mail._keyfetch import fetch_for
 from mailroom.services.mail._keytrust import directory_entry, served_addresses, served_for_address
 from mailroom.store import pubkeys as store
 from mailroom.store.engine import Tx
@@ -143,9 +144,17 @@ async def lookup_keys(
 ) -> list[PublicKey]:
     """Keys by ``email`` (those not expired: the owner's first, then the others by their votes)
     or by ``fingerprint``; give one of them. Each says where it came from (``source``), its
-    votes, the caller's vote and whether the key server serves it (``served``)."""
+    votes, the caller's vote and whether the key server serves it (``served``). With
+    ``keyserver_upstream`` set, an external address without keys here is asked of that key
+    server first (listed as ``fetched``)."""
     if (email is None) == (fingerprint is None):
         raise InvalidParams([FieldError("email", "give either email or fingerprint")])
+    if email is not None and ctx.rt.settings.keyserver_upstream:
+        async with ctx.rt.db.read() as tx:
+            known = await store.listed_for(tx, email, ctx.rt.clock.now())
+            ours = await store.is_our_domain(tx, email.rpartition("@")[2])
+        if not known and not ours:
+            await fetch_for(ctx, email)  # an external address nobody uploaded a key for yet
     async with ctx.rt.db.read() as tx:
         if email is not None:
             keys = await store.listed_for(tx, email, ctx.rt.clock.now())
