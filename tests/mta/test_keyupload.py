@@ -420,3 +420,18 @@ async def test_unconfirmed_user_ids_of_our_addresses_are_never_served(
         "/pks/lookup", params={"op": "index", "options": "mr", "search": "0x" + both_fingerprint}
     )
     assert "alice@example.org" not in got.text
+
+
+async def test_an_address_gets_at_most_five_live_links(make_user: Any, client: httpx.AsyncClient) -> None:
+    from tests.client.keys import make_key
+
+    alice: Actor = await make_user("alice@example.org")
+    for n in range(7):
+        assert (
+            await upload(client, str(make_key("alice@example.org", f"Key {n}").pubkey))
+        ).status_code == 200
+    tokens = await confirmation_tokens(client, alice)
+    assert len(tokens) == 5
+    assert (await client.post(f"/pks/confirm/{tokens[0]}")).status_code == 200  # one used: room for one more
+    assert (await upload(client, str(make_key("alice@example.org", "Key 8").pubkey))).status_code == 200
+    assert len(await confirmation_tokens(client, alice)) == 6

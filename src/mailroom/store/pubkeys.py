@@ -286,17 +286,16 @@ async def add_confirmation(tx: Tx, token_digest: str, pending: Confirmation) -> 
     )
 
 
-async def confirmation_pending(tx: Tx, email: str, fingerprint: str, now: datetime) -> bool:
-    """Whether a link for this key and address was mailed and is still usable."""
-    found = await tx.scalar(
-        select(func.count()).where(
-            key_confirmations.c.email == email,
-            key_confirmations.c.fingerprint == fingerprint,
-            key_confirmations.c.used_at.is_(None),
-            key_confirmations.c.expires_at > now,
-        )
+async def live_confirmations(tx: Tx, email: str, now: datetime, fingerprint: str | None = None) -> int:
+    """How many links mailed to ``email`` (for ``fingerprint``, when given) are still usable."""
+    stmt = select(func.count()).where(
+        key_confirmations.c.email == email,
+        key_confirmations.c.used_at.is_(None),
+        key_confirmations.c.expires_at > now,
     )
-    return bool(found)
+    if fingerprint is not None:
+        stmt = stmt.where(key_confirmations.c.fingerprint == fingerprint)
+    return int(await tx.scalar(stmt) or 0)
 
 
 def _usable(token_digest: str, now: datetime) -> Any:

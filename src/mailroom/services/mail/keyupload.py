@@ -9,7 +9,8 @@ in its user ids:
   to the mailbox (through the same outbound path as every mail, so it is delivered locally)
   with a link carrying a single-use token, stored as its SHA-256 digest and valid
   ``keyserver_confirm_hours``. While a link for the same key and address is still valid no
-  second one is sent (nobody can flood a mailbox by uploading one key again and again). An
+  second one is sent, and an address gets at most :data:`MAX_LIVE_LINKS` live links at a
+  time (nobody can flood a mailbox by uploading keys again and again). An
   address of ours without a mailbox gets nothing. The answer says "pending" for every
   address of ours alike, so uploads cannot tell which mailboxes exist;
 - any other address lists the key at once as ``user``-sourced: served by the key server
@@ -52,6 +53,9 @@ log = logging.getLogger("mailroom.keyserver")
 TOKEN_PREFIX = "mkc"
 #: A key naming more of our addresses than this is refused (one mail each).
 MAX_LOCAL_ADDRESSES = 10
+#: At most this many unused, unexpired links per address (different keys): more uploads for
+#: the address mail nothing until one is used or expires.
+MAX_LIVE_LINKS = 5
 _UPLOAD_NAMESPACE = "keyupload"
 
 KeyText = Annotated[
@@ -180,7 +184,11 @@ async def add(ctx: Context, keytext: KeyText) -> Upload:
                 continue
             pending.append(email)
             owner = await store.mailbox_of(tx, email)
-            if owner is None or await store.confirmation_pending(tx, email, key.fingerprint, now):
+            if (
+                owner is None
+                or await store.live_confirmations(tx, email, now, key.fingerprint)
+                or await store.live_confirmations(tx, email, now) >= MAX_LIVE_LINKS
+            ):
                 continue
             issued = tokens.new_secret(TOKEN_PREFIX)
             confirmation = Confirmation(key.fingerprint, email, owner, key.armored, now, expires)
