@@ -690,6 +690,23 @@ class Settings(BaseSettings):
         le=100_000,
         description="JMAP maxObjectsInSet: creates, updates and destroys in one /set.",
     )
+    keyserver_upload_limit: str = Field(
+        default="20/hour",
+        description="Keys one client network may upload to the key server (POST /pks/add) per window "
+        "(429 above).",
+    )
+    keyserver_upstream: str | None = Field(
+        default=None,
+        description="Another key server (http:// or https:// base URL, HKP) asked for the keys of an "
+        "external address when a signed-in user looks it up and the directory has none; what it "
+        "returns for that address is listed as fetched. Empty: never ask.",
+    )
+    keyserver_confirm_hours: int = Field(
+        default=48,
+        ge=1,
+        le=720,
+        description="How long the link mailed to confirm a key uploaded for a local address stays valid.",
+    )
     jmap_push_allow_loopback: bool = Field(
         default=False,
         description="Let JMAP PushSubscriptions deliver to http:// URLs on loopback addresses "
@@ -768,7 +785,7 @@ class Settings(BaseSettings):
         default=10.0, gt=0, le=120, description="Timeout of each request to the provider."
     )
 
-    @field_validator("submission_rate_limit")
+    @field_validator("submission_rate_limit", "keyserver_upload_limit")
     @classmethod
     def _submission_limit(cls, value: str) -> str:
         from limits import parse_many

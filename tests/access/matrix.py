@@ -512,6 +512,9 @@ ROWS: dict[str, Row] = {
     "mail.dovecot.commit": Row(static({"user": USERS["user_a"], "changes": []})),
     "mail.keyserver.search": Row(static({"email": USERS["user_a"]})),
     "mail.keyserver.wkd": Row(static({"domain": "one.test", "local_hash": "y" * 32})),
+    "mail.keyserver.add": Row(static({"keytext": NOT_A_KEY}), allowed="invalid_params"),
+    "mail.keyserver.confirmation": Row(static({"token": "mkc_unknown"}), allowed="not_found"),
+    "mail.keyserver.confirm": Row(static({"token": "mkc_unknown"}), allowed="not_found"),
     "mail.maps.lookup": Row(static({"table": "mailbox", "key": USERS["user_a"]})),
     "mail.proxy.login": Row(static({"protocol": "imap", "user": USERS["user_a"], "password": PASSWORD})),
     "mail.pop3.login": Row(static({"user": USERS["user_a"], "password": PASSWORD})),
@@ -538,6 +541,10 @@ ROWS: dict[str, Row] = {
     "mail.keys.list": Row(static({})),
     "mail.keys.lookup": Row(static({"email": USERS["user_a"]})),
     "mail.keys.publish": Row(static({"public_key": NOT_A_KEY}), allowed="invalid_params"),
+    "mail.keys.vote": Row(
+        static({"fingerprint": "0" * 40, "vote": {"authentic": True}}), allowed="not_found"
+    ),
+    "mail.keys.unvote": Row(static({"fingerprint": "0" * 40}), allowed="not_found"),
     "mail.labels.create": Row(fresh(lambda w, n: _ret({"label": {"name": f"New {n}"}}))),
     "mail.uploads.create": Row(static({"file": UPLOAD})),
     "mail.uploads.delete": Row(fresh(_upload), owner="user_a"),

@@ -38,6 +38,9 @@ PUBLIC_BY_DESIGN = frozenset(
         "mail.clientconfig.get",  # what autoconfig and autodiscover serve
         "mail.keyserver.search",  # HKP: a key server answers anyone (published keys only)
         "mail.keyserver.wkd",  # Web Key Directory, likewise
+        "mail.keyserver.add",  # HKP uploads: our addresses wait for the owner's mailed confirmation
+        "mail.keyserver.confirmation",  # the mailed link is the credential (shows, changes nothing)
+        "mail.keyserver.confirm",  # the mailed link is the credential (single-use token)
         # The interop API (only when settings.interop_api is on).
         "get_data",
         "notify_hello",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, field_validator
 
@@ -131,3 +131,15 @@ class PublicKey(BaseModel):
     expires_at: datetime | None
     published_at: datetime
     armored: str = Field(description="The key, ASCII-armored.")
+    source: Literal["owner", "user", "fetched"] = Field(
+        default="owner",
+        description="Where the listing for `email` came from: `owner` (published or confirmed by the "
+        "address's owner), `user` (uploaded by someone for an external address), `fetched` (from "
+        "another key server). See docs/keyserver.md, the trust model.",
+    )
+    votes_authentic: int = Field(default=0, description="Users who vote that the key is authentic.")
+    votes_not_authentic: int = Field(default=0, description="Users who vote that it is not.")
+    my_vote: bool | None = Field(default=None, description="The caller's own vote (None: none).")
+    served: bool = Field(
+        default=True, description="Whether HKP and WKD give this key out for `email` under the trust model."
+    )

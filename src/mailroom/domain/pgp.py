@@ -143,6 +143,29 @@ def parse_public_key(text: str) -> ParsedKey:
     )
 
 
+def uid_address(name: str, email: str) -> str | None:
+    """The address of a user id (its ``<address>``, or a name that is only an address)."""
+    if email:
+        return email.lower()
+    if _BARE_ADDRESS.fullmatch(name):
+        return name.strip("<>").lower()
+    return None
+
+
+def without_addresses(armored: str, addresses: set[str]) -> ParsedKey:
+    """The key (already validated) without its user ids naming one of ``addresses``
+    (lowercase): a key server must not give out a claim to an address nobody confirmed."""
+    import pgpy
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        key, _ = pgpy.PGPKey.from_blob(armored)
+        for uid in list(key.userids):
+            if uid_address(str(uid.name or ""), str(uid.email or "")) in addresses:
+                key.del_uid(str(uid.email or uid.name))
+    return parse_public_key(str(key))
+
+
 @dataclass(frozen=True, slots=True)
 class KeyFacts:
     """What a key server's index shows of a key: RFC 4880 algorithm number and key size."""

@@ -20,15 +20,17 @@ import base64
 import binascii
 import re
 from datetime import datetime
+from html import escape
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote
 
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from mailroom.auth.principal import anonymous
-from mailroom.errors import InvalidParams, MailroomError
+from mailroom.domain.pgp import MAX_KEY_CHARS
+from mailroom.errors import InvalidParams, MailroomError, RateLimited
 from mailroom.frontends.http_auth import client_ip
 from mailroom.registry import CallInfo
 
@@ -39,6 +41,54 @@ _HEX = re.compile(r"^(?:0[xX])?([0-9A-Fa-f]+)$")
 _ADDRESS = re.compile(r"[^\s<>]+@[^\s<>]+")
 _BRACKETED = re.compile(r"<([^\s<>]+@[^\s<>]+)>")
 _NOT_FOUND = PlainTextResponse("No keys found\n", status_code=404)
+
+
+#: Largest ``POST /pks/add`` body: a key of ``MAX_KEY_CHARS`` percent-encoded (3 bytes a
+#: character at worst) and the field name.
+MAX_UPLOAD_BYTES = 3 * MAX_KEY_CHARS + 64
+_PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Robots-Tag": "noindex",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+}
+
+
+def upload_keytext(body: bytes) -> str | None:
+    """HKP's form-encoded upload body → the ``keytext`` field (None: not such a body)."""
+    try:
+        text = body.decode("ascii")
+        fields = parse_qs(text, keep_blank_values=True, strict_parsing=True, max_num_fields=8)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    values = fields.get("keytext")
+    if values is None or len(values) != 1 or not values[0].strip():
+        return None
+    return values[0]
+
+
+def _text(text: str, status: int, headers: dict[str, str] | None = None) -> PlainTextResponse:
+    return PlainTextResponse(text, status_code=status, headers=headers)
+
+
+def _error_text(error: MailroomError) -> Response:
+    detail = error.message
+    if isinstance(error, InvalidParams) and error.errors:
+        detail = "; ".join(e.message for e in error.errors)
+    headers = dict(error.headers)
+    if isinstance(error, RateLimited):
+        headers.setdefault("Retry-After", str(error.retry_after))
+    return _text(f"{detail}\n", error.status, headers)
+
+
+def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
+    html = (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
+        '<meta name="viewport" content="width=device-width, initial-scale=1"></head>'
+        f'<body style="font-family: sans-serif; max-width: 40em; margin: 2em auto"><h1>{escape(title)}</h1>'
+        f"{body}</body></html>"
+    )
+    return HTMLResponse(html, status_code=status, headers=_PAGE_HEADERS)
 
 
 def _search_params(search: str) -> dict[str, str] | None:
@@ -128,10 +178,60 @@ def keyserver_routes(mailroom: Mailroom) -> list[Route]:
             )
         return PlainTextResponse(_mr_index(keys))
 
+    async def invoke(request: Request, name: str, params: dict[str, Any]) -> dict[str, Any]:
+        ip = client_ip(request)
+        info = CallInfo(protocol="hkp", client_ip=ip)
+        result: dict[str, Any] = await mailroom.runner.invoke(name, params, anonymous(ip), info)
+        return result
+
     async def add(request: Request) -> Response:
-        return PlainTextResponse(
-            "keys are published by their owner through the mail client API (POST /api/v1/me/keys)\n",
-            status_code=403,
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > MAX_UPLOAD_BYTES):
+            return _text(f"an upload is at most {MAX_UPLOAD_BYTES} bytes\n", 413)
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_UPLOAD_BYTES:
+                return _text(f"an upload is at most {MAX_UPLOAD_BYTES} bytes\n", 413)
+        keytext = upload_keytext(bytes(body))
+        if keytext is None:
+            return _text("send one form field keytext=<ASCII-armored public key>\n", 400)
+        try:
+            result = await invoke(request, "mail.keyserver.add", {"keytext": keytext})
+        except MailroomError as error:
+            return _error_text(error)
+        lines = [f"Key {result['fingerprint']} received."]
+        if result["listed"]:
+            lines.append("Listed (user-sourced) for: " + ", ".join(result["listed"]))
+        if result["pending"]:
+            lines.append(
+                "Published for these addresses once their owner confirms the mailed link: "
+                + ", ".join(result["pending"])
+            )
+        if result["published"]:
+            lines.append("Already published by the owner for: " + ", ".join(result["published"]))
+        return _text("\n".join(lines) + "\n", 200)
+
+    async def confirm_page(request: Request) -> Response:
+        token = request.path_params["token"]
+        try:
+            if request.method == "POST":
+                key = await invoke(request, "mail.keyserver.confirm", {"token": token})
+                return _page(
+                    "Key published",
+                    f"<p>The key <code>{escape(key['fingerprint'])}</code> is now published for "
+                    f"<strong>{escape(key['email'])}</strong>.</p>",
+                )
+            pending = await invoke(request, "mail.keyserver.confirmation", {"token": token})
+        except MailroomError as error:
+            return _page("Key not published", f"<p>{escape(error.message)}.</p>", error.status)
+        uids = "".join(f"<li>{escape(uid)}</li>" for uid in pending["user_ids"])
+        return _page(
+            "Publish your key?",
+            f"<p>Publish the OpenPGP key <code>{escape(pending['fingerprint'])}</code> for "
+            f"<strong>{escape(pending['email'])}</strong>?</p><ul>{uids}</ul>"
+            '<form method="post"><button type="submit">Publish this key</button></form>'
+            "<p>If it is not your key, close this page: nothing is published without the button.</p>",
         )
 
     async def wkd(request: Request) -> Response:
@@ -158,6 +258,7 @@ def keyserver_routes(mailroom: Mailroom) -> list[Route]:
     return [
         Route("/pks/lookup", lookup, methods=["GET"]),
         Route("/pks/add", add, methods=["POST"]),
+        Route("/pks/confirm/{token}", confirm_page, methods=["GET", "POST"]),
         Route("/.well-known/openpgpkey/hu/{hash}", wkd, methods=["GET"]),
         Route("/.well-known/openpgpkey/policy", policy, methods=["GET"]),
         Route("/.well-known/openpgpkey/{domain}/hu/{hash}", wkd, methods=["GET"]),

@@ -11,6 +11,7 @@ lifespan, like the upload expiry and the outbound queue). A pass removes:
   (store/blobs.py ``collect_garbage`` says why a delivery that is about to use one is safe);
 - **expired sessions** of every user (sign-in removes only the signing-in user's own);
 - **expired invites**;
+- **expired key confirmations** (the links mailed for keys uploaded to the key server);
 - **the change log's old rows** (tombstones included), older than ``changes_retention_days``,
   per account, raising its oldest calculable state (store/changelog.py).
 
@@ -32,7 +33,7 @@ from datetime import timedelta
 from mailroom.background import Periodic
 from mailroom.runtime import Runtime
 from mailroom.store import blobs as blob_store
-from mailroom.store import changelog
+from mailroom.store import changelog, pubkeys
 from mailroom.store import sessions as session_store
 from mailroom.store import signups as signup_store
 
@@ -53,10 +54,18 @@ class Swept:
     sessions: int = 0
     invites: int = 0
     changes: int = 0
+    key_confirmations: int = 0
 
     @property
     def total(self) -> int:
-        return self.temp_files + self.blobs + self.sessions + self.invites + self.changes
+        return (
+            self.temp_files
+            + self.blobs
+            + self.sessions
+            + self.invites
+            + self.changes
+            + self.key_confirmations
+        )
 
 
 async def collect_blobs(rt: Runtime, *, batch: int = BLOB_BATCH) -> int:
@@ -95,8 +104,16 @@ async def sweep(rt: Runtime) -> Swept:
     async with rt.db.write() as tx:
         sessions = await session_store.delete_all_expired(tx, now)
         invites = await signup_store.delete_expired_invites(tx, now)
+        confirmations = await pubkeys.purge_confirmations(tx, now)
     changes = await purge_changes(rt)
-    return Swept(temp_files=temp_files, blobs=blobs, sessions=sessions, invites=invites, changes=changes)
+    return Swept(
+        temp_files=temp_files,
+        blobs=blobs,
+        sessions=sessions,
+        invites=invites,
+        changes=changes,
+        key_confirmations=confirmations,
+    )
 
 
 class Housekeeping(Periodic):
@@ -115,12 +132,13 @@ class Housekeeping(Periodic):
             if swept.total:
                 log.info(
                     "housekeeping removed %d temporary file(s), %d blob(s), %d session(s), %d invite(s), "
-                    "%d change(s)",
+                    "%d change(s), %d key confirmation(s)",
                     swept.temp_files,
                     swept.blobs,
                     swept.sessions,
                     swept.invites,
                     swept.changes,
+                    swept.key_confirmations,
                 )
         finally:
             self.passes += 1

@@ -138,8 +138,10 @@ public_keys = Table(
     "public_keys",
     metadata,
     Column("fingerprint", String(64), primary_key=True),
-    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
-    #: The owner's address when published (a key must name it in a user id).
+    #: The local user who first published it (NULL: a key only users uploaded, for external
+    #: addresses); who may list and withdraw it is in ``key_listings``.
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=True, index=True),
+    #: The address it was first listed for (the owner's, or the first external one).
     Column("email", String(320), nullable=False, index=True),
     Column("armored", Text, nullable=False),
     Column("algorithm", String(32), nullable=False),
@@ -148,4 +150,49 @@ public_keys = Table(
     Column("expires_at", UTCDateTime, nullable=True),
     Column("published_at", UTCDateTime, nullable=False),
     Index("ix_public_keys_user_id_published_at", "user_id", "published_at"),
+)
+
+#: Where the directory lists a key: one row per (key, address), with the listing's source —
+#: ``owner`` (published or confirmed by the address's owner, ``user_id`` set), ``user``
+#: (uploaded by anyone for an external address) or ``fetched`` (from another key server).
+key_listings = Table(
+    "key_listings",
+    metadata,
+    Column(
+        "fingerprint", String(64), ForeignKey("public_keys.fingerprint", ondelete="CASCADE"), nullable=False
+    ),
+    Column("email", String(320), nullable=False, index=True),
+    Column("source", String(16), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=True, index=True),
+    Column("listed_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("fingerprint", "email"),
+)
+
+#: Keys uploaded over HKP for a local address, waiting for the owner's confirmation: the link
+#: mailed to them carries a single-use token stored here as its SHA-256 digest.
+key_confirmations = Table(
+    "key_confirmations",
+    metadata,
+    Column("token_digest", String(64), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("armored", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime, nullable=True),
+    Index("ix_key_confirmations_email_fingerprint", "email", "fingerprint"),
+)
+
+#: Users' votes on whether a user-sourced key really belongs to its addresses.
+key_votes = Table(
+    "key_votes",
+    metadata,
+    Column(
+        "fingerprint", String(64), ForeignKey("public_keys.fingerprint", ondelete="CASCADE"), nullable=False
+    ),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("authentic", Boolean, nullable=False),
+    Column("voted_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("fingerprint", "user_id"),
 )

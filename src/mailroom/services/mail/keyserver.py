@@ -1,9 +1,11 @@
 """mail.keyserver.*: the public face of the key directory, for HKP and WKD clients (gpg).
 
 Public methods (no login: a key server answers anyone), read-only. The key directory holds
-the keys users published for their own address (mail.keys.publish); here they are found by
-fingerprint, by long or short key id, or by exact address, and for Web Key Directory by the
-z-base-32 SHA-1 hash of the address's local part. Expired keys are not offered by address;
+the keys owners published for their own address (mail.keys.publish, or an upload they
+confirmed) and keys uploaded for external addresses (services/mail/keyupload.py); here the
+ones the trust model serves (services/mail/_keytrust.py) are found by fingerprint, by long or
+short key id, or by exact address, and for Web Key Directory by the z-base-32 SHA-1 hash of
+the address's local part. Expired keys are not offered by address;
 by fingerprint or key id they are (a client asking for one knows what it wants).
 """
 
@@ -20,8 +22,10 @@ from mailroom.domain.pgp import Fingerprint, key_facts
 from mailroom.errors import FieldError, InvalidParams
 from mailroom.registry import Context, Public
 from mailroom.services.mail._api import api
+from mailroom.services.mail._keytrust import served_addresses, served_for_address
 from mailroom.store import pubkeys as store
-from mailroom.store.engine import Row
+from mailroom.store.engine import Tx
+from mailroom.store.pubkeys import StoredKey
 
 KeyId = Annotated[str, Field(pattern=r"^(?:0[xX])?(?:[0-9A-Fa-f]{8}|[0-9A-Fa-f]{16})$")]
 WkdHash = Annotated[str, Field(pattern=r"^[ybndrfg8ejkmcpqxot1uwisza345h769]{32}$")]
@@ -55,17 +59,21 @@ class DirectoryKey(BaseModel):
     armored: str
 
 
-def _directory_key(row: Row) -> DirectoryKey:
-    facts = key_facts(str(row["armored"]))
+def _directory_key(key: StoredKey) -> DirectoryKey:
+    facts = key_facts(key.armored)
     return DirectoryKey(
-        fingerprint=row["fingerprint"],
+        fingerprint=key.fingerprint,
         algorithm_id=facts.algorithm_id,
         bits=facts.bits,
-        user_ids=list(row["user_ids"]),
-        key_created_at=row["key_created_at"],
-        expires_at=row["expires_at"],
-        armored=row["armored"],
+        user_ids=key.user_ids,
+        key_created_at=key.key_created_at,
+        expires_at=key.expires_at,
+        armored=key.armored,
     )
+
+
+async def _served(tx: Tx, keys: list[StoredKey], now: datetime) -> list[StoredKey]:
+    return [k for k in keys if await served_addresses(tx, k, now)]
 
 
 @api.method("mail.keyserver.search", access=Public())
@@ -75,28 +83,32 @@ async def search(
     fingerprint: Fingerprint | None = None,
     key_id: KeyId | None = None,
 ) -> list[DirectoryKey]:
-    """Published keys by exact ``email`` (not expired, newest first), ``fingerprint`` or
-    ``key_id`` (the last 16 or 8 hex digits of the fingerprint); give one of them."""
+    """Keys the trust model serves (docs/keyserver.md) by exact ``email`` (not expired, newest
+    first), ``fingerprint`` or ``key_id`` (the last 16 or 8 hex digits of the fingerprint);
+    give one of them."""
     if sum(v is not None for v in (email, fingerprint, key_id)) != 1:
         raise InvalidParams([FieldError("email", "give one of email, fingerprint or key_id")])
+    now = ctx.rt.clock.now()
     async with ctx.rt.db.read() as tx:
         if email is not None:
-            rows = await store.by_email(tx, email, ctx.rt.clock.now())
+            ours = await store.is_our_domain(tx, email.rpartition("@")[2])
+            keys = served_for_address(email, await store.listed_for(tx, email, now), ours)
         elif fingerprint is not None:
-            row = await store.get(tx, fingerprint)
-            rows = [] if row is None else [row]
+            found = await store.key(tx, fingerprint)
+            keys = await _served(tx, [] if found is None else [found], now)
         else:
             assert key_id is not None
-            rows = await store.by_key_id(tx, key_id.upper().removeprefix("0X"))
-    return [_directory_key(r) for r in rows]
+            keys = await _served(tx, await store.by_key_id(tx, key_id.upper().removeprefix("0X")), now)
+    return [_directory_key(k) for k in keys]
 
 
 @api.method("mail.keyserver.wkd", access=Public())
 async def wkd(
     ctx: Context, domain: DomainName, local_hash: WkdHash, local_part: LocalPart | None = None
 ) -> list[DirectoryKey]:
-    """The keys Web Key Directory serves for ``local_hash`` in ``domain`` (the ``l`` parameter, when
-    given, names the local part; it must hash to ``local_hash``)."""
+    """The keys Web Key Directory serves for ``local_hash`` in ``domain``: those the addresses'
+    owners published (the ``l`` parameter, when given, names the local part; it must hash to
+    ``local_hash``)."""
     async with ctx.rt.db.read() as tx:
         if local_part is not None:
             if wkd_hash(local_part) != local_hash:
@@ -109,5 +121,10 @@ async def wkd(
                 if wkd_hash(a.rpartition("@")[0]) == local_hash
             ]
         now = ctx.rt.clock.now()
-        rows = [row for address in candidates for row in await store.by_email(tx, address, now)]
-    return [_directory_key(r) for r in rows]
+        keys = [
+            k
+            for address in candidates
+            for k in await store.listed_for(tx, address, now)
+            if (entry := k.listing(address)) is not None and entry.source == "owner"
+        ]
+    return [_directory_key(k) for k in keys]
