@@ -49,7 +49,7 @@ async def admit(ctx: Context, id: Id) -> User:
         user = await create_account(
             ctx, tx, domain=row["domain"], username=row["spelling"], password_hash=row["password_hash"]
         )
-    return User.model_validate(user)
+    return User.model_validate(user, from_attributes=True)
 
 
 @api.method("admin.waitlist.delete", http=DELETE("/waitlist/{id}"), access=Manager())

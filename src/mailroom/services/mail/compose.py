@@ -246,9 +246,7 @@ async def send_email(ctx: Context, email: EmailCompose) -> ComposeResult:
         raise NotFound.of("user", address)
     answered = await _answered(ctx, user_id, email)
     attachments = await _attachments(ctx, user_id, email.attachment_ids)
-    sender = await _from_header(
-        ctx, user_id, email.from_address or address, str(user.get("display_name") or "")
-    )
+    sender = await _from_header(ctx, user_id, email.from_address or address, user.display_name)
     message_id = make_msgid(domain=address.partition("@")[2])
     raw = build_message(
         sender=sender,
