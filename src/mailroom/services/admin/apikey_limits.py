@@ -14,10 +14,8 @@ async def get_limits(ctx: Context, id: str) -> KeyLimits:
     """The key's own rate limits (its owner and admins may read them)."""
     p = ctx.principal
     async with ctx.rt.db.read() as tx:
-        row = await apikeys.get(tx, id)
-        visible = row is not None and (
-            p.is_admin or (row["owner_id"] is not None and row["owner_id"] == p.user_id)
-        )
+        key = await apikeys.get(tx, id)
+        visible = key is not None and (p.is_admin or (key.owner_id is not None and key.owner_id == p.user_id))
         if not visible:
             raise NotFound.of("API key", id)
         limits = await keylimits.get(tx, id)

@@ -268,7 +268,7 @@ async def _apply(tx: Tx, step: Step, now: datetime) -> None:
     else:
         user = await accounts.user_for_auth(tx, email=values["email"])
         assert user is not None, "the plan checked that the manager is a user"
-        await managers.insert_manager(tx, values["domain"], user["id"], now)
+        await managers.insert_manager(tx, values["domain"], user.id, now)
 
 
 async def _delete(tx: Tx, step: Step) -> None:
