@@ -52,7 +52,7 @@ async def list_identities(
     async with ctx.rt.db.read() as tx:
         user = await load_user(tx, email)
         rows, total = await store.page(tx, user.id, offset=offset, limit=limit)
-    items = [Identity.model_validate(r) for r in rows]
+    items = [Identity.model_validate(r, from_attributes=True) for r in rows]
     return Page[Identity](items=items, total=total, offset=offset, limit=limit)
 
 
@@ -64,7 +64,7 @@ async def get_identity(ctx: Context, email: EmailAddress, address: EmailAddress)
         row = await store.get(tx, user.id, address)
     if row is None:
         raise NotFound.of("identity", address)
-    return Identity.model_validate(row)
+    return Identity.model_validate(row, from_attributes=True)
 
 
 @api.method("admin.identities.create", http=POST("/users/{email}/identities", status=201), access=_OF_USER)
@@ -81,7 +81,7 @@ async def create_identity(ctx: Context, email: EmailAddress, identity: IdentityC
             raise Conflict(f"{email} may already send as {identity.address}", address=identity.address)
         await store.insert_identity(tx, user.id, identity.address, identity.display_name, ctx.rt.clock.now())
         row = await store.get(tx, user.id, identity.address)
-    return Identity.model_validate(row)
+    return Identity.model_validate(row, from_attributes=True)
 
 
 @api.method("admin.identities.delete", http=DELETE("/users/{email}/identities/{address}"), access=_OF_USER)

@@ -302,8 +302,8 @@ async def _from_header(ctx: Context, user_id: int, address: str, display_name: s
     if address != ctx.principal.email:
         async with ctx.rt.db.read() as tx:
             identity = await identity_store.get(tx, user_id, address)
-        if identity is not None and identity["display_name"]:
-            display_name = str(identity["display_name"])
+        if identity is not None and identity.display_name:
+            display_name = identity.display_name
     local, _, domain = address.rpartition("@")
     return HeaderAddress(display_name=display_name, username=local, domain=domain)
 
