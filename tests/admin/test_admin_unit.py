@@ -121,10 +121,10 @@ async def test_password_is_stored_as_argon2id(
         items, total = await users_store.page(tx, domains=None, offset=0, limit=10)
     assert row is not None
     assert public is not None
-    assert row["password_hash"].startswith("$argon2id$")
-    assert PASSWORD not in row["password_hash"]
-    assert mailroom.runtime.passwords.verify(row["password_hash"], PASSWORD).ok
-    assert "password_hash" not in public
+    assert row.password_hash.startswith("$argon2id$")
+    assert PASSWORD not in row.password_hash
+    assert mailroom.runtime.passwords.verify(row.password_hash, PASSWORD).ok
+    assert not hasattr(public, "password_hash")
     assert total == 1
     assert "password_hash" not in items[0].model_dump()
 

@@ -57,8 +57,8 @@ async def test_only_the_digest_is_stored(mailroom: Mailroom, session_user: Sessi
         row = await session_store.get_for_auth(tx, alice.principal.session_id or "")
     assert row is not None
     assert alice.key not in str(row)
-    assert row["digest"] != alice.key
-    assert len(row["digest"]) == 64
+    assert row.digest != alice.key
+    assert len(row.digest) == 64
 
 
 async def test_expiry_desktop_short_mobile_long(

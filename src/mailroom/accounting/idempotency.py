@@ -156,8 +156,8 @@ class Idempotency:
                 async with self.db.write() as tx:
                     row = await store.get(tx, scope, key)
                     stale = row is not None and (
-                        row["expires_at"] <= now
-                        or (row["state"] == "running" and row["created_at"] + self.running <= now)
+                        row.expires_at <= now
+                        or (row.state == "running" and row.created_at + self.running <= now)
                     )
                     if row is None or stale:
                         if stale:
@@ -167,7 +167,7 @@ class Idempotency:
             except Conflict:
                 continue  # another worker claimed it between our read and insert: look again
             assert row is not None
-            if row["fingerprint"] != digest:
+            if row.fingerprint != digest:
                 raise InvalidParams(
                     [
                         FieldError(
@@ -177,10 +177,9 @@ class Idempotency:
                         )
                     ]
                 )
-            if row["state"] == "running":
+            if row.state == "running":
                 raise Conflict("a request with this Idempotency-Key is still running; retry later")
-            stored = row["result"] or {}
-            return row["status"], stored.get("value")
+            return row.status, row.result
         raise Conflict("a request with this Idempotency-Key is still running; retry later")
 
     async def _release(self, scope: str, key: str) -> None:

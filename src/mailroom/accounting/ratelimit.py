@@ -80,12 +80,12 @@ def compile_rules(rules: Sequence[RateLimitRule]) -> list[Policy]:
     return out
 
 
-def key_policies(key_id: str, limits: list[dict[str, Any]]) -> list[Policy]:
+def key_policies(key_id: str, limits: list[keylimits.KeyLimitRecord]) -> list[Policy]:
     """A key's own limits: per key, named ``key`` (``key<N>`` when it has several)."""
     out = []
     for i, limit in enumerate(limits, start=1):
         name = "key" if len(limits) == 1 else f"key{i}"
-        out.append(Policy(name, parse_limit(limit["limit"]), limit.get("methods", "*"), None, "key"))
+        out.append(Policy(name, parse_limit(limit.limit), limit.methods, None, "key"))
     return out
 
 

@@ -151,18 +151,18 @@ class UsageRecorder:
                 return 0
             batch, self.pending = self.pending, {}
             rows = [
-                {
-                    "minute": datetime.fromtimestamp(k[0], UTC),
-                    "principal": k[1][:320],
-                    "user_id": k[2],
-                    "key_id": k[3],
-                    "api": k[4][:64],
-                    "method": k[5][:200],
-                    "outcome": k[6][:64],
-                    "calls": int(v[0]),
-                    "duration_ms": v[1],
-                    "max_ms": v[2],
-                }
+                store.UsageCount(
+                    minute=datetime.fromtimestamp(k[0], UTC),
+                    principal=k[1][:320],
+                    user_id=k[2],
+                    key_id=k[3],
+                    api=k[4][:64],
+                    method=k[5][:200],
+                    outcome=k[6][:64],
+                    calls=int(v[0]),
+                    duration_ms=v[1],
+                    max_ms=v[2],
+                )
                 for k, v in batch.items()
             ]
             try:

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from mailroom.auth import second_factor, tokens
 from mailroom.auth.passwords import PasswordHasher
@@ -22,7 +22,7 @@ from mailroom.clock import Clock
 from mailroom.domain.directory import DIRECTORY_SOURCE
 from mailroom.errors import Unauthenticated
 from mailroom.store import accounts, apikeys, identity
-from mailroom.store.engine import Database
+from mailroom.store.engine import Database, Tx
 
 if TYPE_CHECKING:
     from mailroom.accounting.guard import LoginGuard
@@ -68,7 +68,9 @@ class Authenticator:
         self._touched: dict[str, float] = {}
         #: API keys with the principal they stand for, for ``cache_seconds`` (0: no cache).
         self.cache_seconds = 0.0
-        self._key_cache: dict[str, tuple[float, dict[str, Any], Principal, dict[str | None, Principal]]] = {}
+        self._key_cache: dict[
+            str, tuple[float, apikeys.ApiKeyCredential, Principal, dict[str | None, Principal]]
+        ] = {}
         #: Other token kinds (sessions) register a handler by prefix.
         self.bearer_handlers: dict[str, BearerHandler] = {}
         #: The brute-force guard every password login goes through (set by bootstrap).
@@ -113,7 +115,7 @@ class Authenticator:
                 raise Unauthenticated("invalid or expired credentials")
             async with self.db.read() as tx:
                 found = await apikeys.get_for_auth(tx, key_id)
-                if found is None or not tokens.digests_equal(presented, found["digest"]):
+                if found is None or not tokens.digests_equal(presented, found.digest):
                     raise Unauthenticated("invalid or expired credentials")
                 row = found
                 principal = await self._key_principal(tx, row, None)
@@ -124,11 +126,11 @@ class Authenticator:
                 self._key_cache[presented] = (time.monotonic() + self.cache_seconds, row, principal, by_ip)
         # The checks that depend on the time and the caller's address run on every
         # request, cached or not.
-        key_id = row["id"]
+        key_id = row.id
         now = self.clock.timestamp()
-        if row["expires_at"] is not None and row["expires_at"].timestamp() <= now:
+        if row.expires_at is not None and row.expires_at.timestamp() <= now:
             raise Unauthenticated("invalid or expired credentials")
-        if not ip_allowed(client_ip, row["allowed_networks"]):
+        if not ip_allowed(client_ip, row.allowed_networks):
             raise Unauthenticated("invalid or expired credentials")
         last = self._touched.get(key_id)
         if last is None or now - last >= TOUCH_INTERVAL_SECONDS:
@@ -151,26 +153,26 @@ class Authenticator:
         within ``auth_cache_seconds``."""
         self._key_cache.clear()
 
-    async def _key_principal(self, tx: Any, row: dict[str, Any], client_ip: str | None) -> Principal:
-        scopes = tuple(row["scopes"]) if row["scopes"] else None
-        if row["owner_id"] is None:
+    async def _key_principal(self, tx: Tx, key: apikeys.ApiKeyCredential, client_ip: str | None) -> Principal:
+        scopes = tuple(key.scopes) if key.scopes else None
+        if key.owner_id is None:
             return Principal(
                 kind="apikey",
-                is_admin=bool(row["is_admin"]),
-                key_id=row["id"],
+                is_admin=key.is_admin,
+                key_id=key.id,
                 scopes=scopes,
                 client_ip=client_ip,
             )
-        user = await accounts.user_for_auth(tx, user_id=row["owner_id"])
-        if user is None or not user["enabled"]:
+        user = await accounts.user_for_auth(tx, user_id=key.owner_id)
+        if user is None or not user.enabled:
             raise Unauthenticated("invalid or expired credentials")
         return Principal(
             kind="apikey",
-            user_id=user["id"],
-            email=user["email"],
-            is_admin=bool(user["global_admin"]),
-            managed_domains=await accounts.managed_domains(tx, user["id"]),
-            key_id=row["id"],
+            user_id=user.id,
+            email=user.email,
+            is_admin=user.global_admin,
+            managed_domains=await accounts.managed_domains(tx, user.id),
+            key_id=key.id,
             scopes=scopes,
             client_ip=client_ip,
         )
@@ -186,7 +188,7 @@ class Authenticator:
         except Exception:  # a failed bookkeeping write must not fail the request
             log.warning("could not record last use of key %s", key_id)
 
-    async def _verify_password(self, email: str, password: str, client_ip: str | None) -> dict[str, Any]:
+    async def _verify_password(self, email: str, password: str, client_ip: str | None) -> accounts.AuthUser:
         """The user whose password this is (the guard asked first and told of a failure);
         imported hashes are upgraded to argon2id. The guard is not told of the success:
         the caller does that once every factor passed."""
@@ -195,26 +197,26 @@ class Authenticator:
             await guard.check(email, client_ip)
         async with self.db.read() as tx:
             user = await accounts.user_for_auth(tx, email=email)
-        if self.directory is not None and (user is None or user["auth_source"] == DIRECTORY_SOURCE):
+        if self.directory is not None and (user is None or user.auth_source == DIRECTORY_SOURCE):
             return await self._verify_in_directory(self.directory, email, password, client_ip)
         if user is None:
             self.passwords.dummy_verify(password)
             if guard is not None:
                 await guard.failed(email, client_ip, password)
             raise Unauthenticated("invalid or expired credentials")
-        result = self.passwords.verify(user["password_hash"], password)
-        if not result.ok or not user["enabled"]:
+        result = self.passwords.verify(user.password_hash, password)
+        if not result.ok or not user.enabled:
             if guard is not None:
                 await guard.failed(email, client_ip, password)
             raise Unauthenticated("invalid or expired credentials")
         if result.needs_rehash:
             async with self.db.write() as tx:
-                await accounts.set_password_hash(tx, user["id"], self.passwords.hash(password))
+                await accounts.set_password_hash(tx, user.id, self.passwords.hash(password))
         return user
 
     async def _verify_in_directory(
         self, directory: Directory, email: str, password: str, client_ip: str | None
-    ) -> dict[str, Any]:
+    ) -> accounts.AuthUser:
         """The directory user whose password this is, their mailbox made or brought up to
         date first. A directory that cannot answer raises :class:`DirectoryUnavailable`
         (a temporary failure: it does not count for the guard, the password was not judged)."""
@@ -228,20 +230,20 @@ class Authenticator:
             if has_mailbox:
                 async with self.db.read() as tx:
                     user = await accounts.user_for_auth(tx, email=email)
-        if user is None or user["auth_source"] != DIRECTORY_SOURCE or not user["enabled"]:
+        if user is None or user.auth_source != DIRECTORY_SOURCE or not user.enabled:
             if guard is not None:
                 await guard.failed(email, client_ip, password)
             raise Unauthenticated("invalid or expired credentials")
         return user
 
-    async def _user_principal(self, user: dict[str, Any], client_ip: str | None) -> Principal:
+    async def _user_principal(self, user: accounts.AuthUser, client_ip: str | None) -> Principal:
         async with self.db.read() as tx:
-            managed = await accounts.managed_domains(tx, user["id"])
+            managed = await accounts.managed_domains(tx, user.id)
         return Principal(
             kind="user",
-            user_id=user["id"],
-            email=user["email"],
-            is_admin=bool(user["global_admin"]),
+            user_id=user.id,
+            email=user.email,
+            is_admin=user.global_admin,
             managed_domains=managed,
             client_ip=client_ip,
         )
@@ -269,7 +271,7 @@ class Authenticator:
         for the brute-force guard."""
         email = address.strip().lower()
         user = await self._verify_password(email, password, client_ip)
-        await second_factor.check(self, user["id"], email, otp, client_ip)
+        await second_factor.check(self, user.id, email, otp, client_ip)
         await self._succeeded(email, client_ip)
         return await self._user_principal(user, client_ip)
 
@@ -280,7 +282,7 @@ class Authenticator:
         refused for users who turned TOTP on (they use an app password or an API key)."""
         user = await self._verify_password(email, password, client_ip)
         async with self.db.read() as tx:
-            two_factor = await identity.totp_enabled(tx, user["id"])
+            two_factor = await identity.totp_enabled(tx, user.id)
         if two_factor:
             log.info("password refused for %s on %s: the account has a second factor", email, protocol)
             raise Unauthenticated("invalid or expired credentials")
@@ -320,30 +322,26 @@ class Authenticator:
             async with self.db.read() as tx:
                 row = await identity.app_password_for_auth(tx, lookup_id)
                 if row is not None:
-                    user = await accounts.user_for_auth(tx, user_id=row["user_id"])
+                    user = await accounts.user_for_auth(tx, user_id=row.user_id)
         if (
             row is None
             or user is None
-            or not tokens.matches(secret, row["digest"])
-            or not user["enabled"]
-            or user["email"] != email
-            or protocol not in row["protocols"]
+            or not tokens.matches(secret, row.digest)
+            or not user.enabled
+            or user.email != email
+            or protocol not in row.protocols
         ):
             if guard is not None:
                 await guard.failed(email, client_ip, secret)
             raise Unauthenticated("invalid or expired credentials")
         now = self.clock.now()
-        last = row["last_used_at"]
-        if (
-            last is None
-            or row["last_ip"] != client_ip
-            or (now - last).total_seconds() >= TOUCH_INTERVAL_SECONDS
-        ):
+        last = row.last_used_at
+        if last is None or row.last_ip != client_ip or (now - last).total_seconds() >= TOUCH_INTERVAL_SECONDS:
             try:
                 async with self.db.write() as tx:
-                    await identity.touch_app_password(tx, row["id"], now, client_ip)
+                    await identity.touch_app_password(tx, row.id, now, client_ip)
             except Exception:  # bookkeeping must not fail the login
-                log.warning("could not record last use of app password %s", row["id"])
+                log.warning("could not record last use of app password %s", row.id)
         await self._succeeded(email, client_ip)
         return await self._user_principal(user, client_ip)
 

@@ -30,11 +30,11 @@ async def check(
     """Return when the user has no second factor or ``otp`` passes it; raise otherwise."""
     async with auth.db.read() as tx:
         row = await identity.totp(tx, user_id)
-    if row is None or not row["enabled"]:
+    if row is None or not row.enabled:
         return
     if not otp:
         raise OtpRequired(OTP_REQUIRED)
-    if await accept(auth, user_id, row["secret_encrypted"], otp):
+    if await accept(auth, user_id, row.secret_encrypted, otp):
         return
     if auth.guard is not None:
         # Distinct from any password (the guard counts one value once per account).

@@ -79,20 +79,20 @@ class SessionTokens:
             return None
         async with self.db.read() as tx:
             row = await store.get_for_auth(tx, session_id)
-            if row is None or not tokens.matches(token, row["digest"]):
+            if row is None or not tokens.matches(token, row.digest):
                 return None
             now = self.clock.now()
-            if row["expires_at"] <= now or not row["enabled"]:
+            if row.expires_at <= now or not row.enabled:
                 return None
-            if row["password_stamp"] != password_stamp(row["password_hash"]):
+            if row.password_stamp != password_stamp(row.password_hash):
                 return None
-            managed = await accounts.managed_domains(tx, row["user_id"])
+            managed = await accounts.managed_domains(tx, row.user_id)
         await self._touch(session_id)
         return Principal(
             kind="user",
-            user_id=row["user_id"],
-            email=row["email"],
-            is_admin=bool(row["global_admin"]),
+            user_id=row.user_id,
+            email=row.email,
+            is_admin=row.global_admin,
             managed_domains=managed,
             session_id=session_id,
             client_ip=client_ip,

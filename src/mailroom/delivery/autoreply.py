@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from datetime import date
 
 from mailroom.delivery._model import ParsedMessage
+from mailroom.store.recipients import Mailbox
 
 _AUTOMATIC_SENDER = re.compile(
     r"^(mailer-daemon|postmaster|listserv|majordomo|owner-.*|.*-request|.*-bounces?(\+.*)?|"
@@ -40,7 +41,7 @@ def automatic_sender(mail_from: str) -> bool:
 def reply_blocker(
     parsed: ParsedMessage,
     *,
-    user: dict[str, object],
+    user: Mailbox,
     mail_from: str,
     addressed_as: Iterable[str],
     today: date,
@@ -48,17 +49,17 @@ def reply_blocker(
 ) -> str | None:
     """Why no auto-reply goes out for this message (None: one should, subject to the
     per-sender period, which the caller checks in the store)."""
-    if not user.get("reply_enabled"):
+    if not user.reply_enabled:
         return "auto-reply off"
-    start, end = user.get("reply_start"), user.get("reply_end")
-    if isinstance(start, date) and today < start:
+    start, end = user.reply_start, user.reply_end
+    if start is not None and today < start:
         return "auto-reply not started"
-    if isinstance(end, date) and today > end:
+    if end is not None and today > end:
         return "auto-reply ended"
     sender = mail_from.strip().lower()
     if automatic_sender(sender):
         return "automatic or empty envelope sender"
-    if sender == str(user.get("email", "")).lower():
+    if sender == user.email.lower():
         return "message from the mailbox itself"
     if parsed.auto_submitted not in (None, "no"):
         return "Auto-Submitted message"

@@ -54,7 +54,7 @@ from mailroom.store import emails as email_store
 from mailroom.store import labels as label_store
 from mailroom.store import recipients as mailbox_store
 from mailroom.store import threads as thread_store
-from mailroom.store.engine import Row, Tx
+from mailroom.store.engine import Tx
 from mailroom.store.group_commit import GroupCommit
 
 log = logging.getLogger("mailroom.delivery")
@@ -388,25 +388,27 @@ async def _deliver_rows(
     return results
 
 
-async def _store_for(tx: Tx, rt: Runtime, msg: _Message, user: Row | None, rcpt: str) -> _Outcome:
+async def _store_for(
+    tx: Tx, rt: Runtime, msg: _Message, user: mailbox_store.Mailbox | None, rcpt: str
+) -> _Outcome:
     """Store the message in one mailbox (or find it there already)."""
     if user is None:
         return _Outcome("550 5.1.1 <?>: recipient address rejected: user unknown")
-    user_id = int(user["id"])
+    user_id = user.id
     existing = await email_store.find_by_dedup(tx, user_id, msg.dedup)
     if existing is not None:
         return _Outcome(email_id=existing, duplicate=True)
-    if not user["enabled"]:
+    if not user.enabled:
         return _Outcome("550 5.2.1 <?>: mailbox disabled")
     trace = msg.stamp.lines(rcpt) if msg.stamp is not None else None
     size = len(msg.raw) + (len(trace.encode("utf-8")) if trace else 0)
-    quota = int(user["quota_bytes"] or 0)
-    if quota > 0 and int(user["quota_bytes_used"] or 0) + size > quota:
+    quota = user.quota_bytes
+    if quota > 0 and user.quota_bytes_used + size > quota:
         return _Outcome("452 4.2.2 <?>: mailbox full")
     parsed = msg.parsed
     spam = msg.options.labels is None and is_spam(
-        spam_enabled=bool(user["spam_enabled"]),
-        threshold=float(user["spam_threshold"]),
+        spam_enabled=user.spam_enabled,
+        threshold=user.spam_threshold,
         score=parsed.spam_score,
         flag=parsed.spam_flag,
     )
@@ -467,7 +469,7 @@ def _email_row(
     thread_id: int,
     message_id: str | None,
     spam: bool,
-    user: Row,
+    user: mailbox_store.Mailbox,
     rcpt: str,
     trace: str | None,
     size: int,
@@ -481,7 +483,7 @@ def _email_row(
         "message_id": message_id,
         "received_at": msg.received_at,
         "size": size,
-        "is_read": options.is_read or (spam and bool(user["spam_mark_as_read"])),
+        "is_read": options.is_read or (spam and user.spam_mark_as_read),
         "is_starred": options.is_starred or (options.labels is not None and "starred" in options.labels),
         "is_draft": options.is_draft,
         "source": msg.source,
@@ -551,8 +553,10 @@ async def _record_external(tx: Tx, msg: _Message, targets: Sequence[ExternalTarg
     return ok, looped
 
 
-async def _maybe_autoreply(tx: Tx, rt: Runtime, msg: _Message, user: Row, email_id: int, spam: bool) -> None:
-    addressed_as = [str(user["email"]), *msg.rcpts_of.get(int(user["id"]), [])]
+async def _maybe_autoreply(
+    tx: Tx, rt: Runtime, msg: _Message, user: mailbox_store.Mailbox, email_id: int, spam: bool
+) -> None:
+    addressed_as = [user.email, *msg.rcpts_of.get(user.id, [])]
     blocker = reply_blocker(
         msg.parsed,
         user=user,
@@ -565,22 +569,22 @@ async def _maybe_autoreply(tx: Tx, rt: Runtime, msg: _Message, user: Row, email_
         return
     sender = msg.mail_from.strip().lower()
     interval = timedelta(days=rt.settings.autoreply_interval_days)
-    if not await intents.claim_autoreply(tx, int(user["id"]), sender, msg.now, interval):
+    if not await intents.claim_autoreply(tx, user.id, sender, msg.now, interval):
         return
     parsed = msg.parsed
     await intents.record(
         tx,
         kind="autoreply",
-        dedup=hashlib.sha256(f"autoreply\n{user['id']}\n{msg.dedup}".encode()).hexdigest(),
+        dedup=hashlib.sha256(f"autoreply\n{user.id}\n{msg.dedup}".encode()).hexdigest(),
         now=msg.now,
         recipients=[sender],
-        user_id=int(user["id"]),
+        user_id=user.id,
         email_id=email_id,
         payload={
-            "from": user["email"],
-            "display_name": user["display_name"],
-            "subject": user["reply_subject"],
-            "body": user["reply_body"],
+            "from": user.email,
+            "display_name": user.display_name,
+            "subject": user.reply_subject,
+            "body": user.reply_body,
             "in_reply_to": parsed.message_id,
             "references": [*parsed.references, *([parsed.message_id] if parsed.message_id else [])],
             "original_subject": parsed.subject,

@@ -32,7 +32,7 @@ from mailroom.delivery.resolve import SrsKey, resolve, split_tag
 from mailroom.domain.names import normalize_address, normalize_domain
 from mailroom.store import identities
 from mailroom.store import recipients as store
-from mailroom.store.engine import Row, Tx
+from mailroom.store.engine import Tx
 
 #: The tables :func:`lookup` knows (``sender_access`` is answered by the service: it counts).
 TableName = Literal["domain", "mailbox", "alias", "transport", "sender_login", "recipient"]
@@ -109,7 +109,7 @@ class Tables:
         kind = await store.domain_kind(self.tx, name)
         return name if kind in ("domain", "alternative") else None
 
-    async def _mailbox_row(self, address: str) -> Row | None:
+    async def _mailbox_row(self, address: str) -> store.RecipientUser | None:
         row = await store.user(self.tx, address)
         if row is None:
             local, _, domain = address.rpartition("@")
@@ -123,14 +123,14 @@ class Tables:
         if address is None:
             return None
         row = await self._mailbox_row(address)
-        if row is None or not row["enabled"]:
+        if row is None or not row.enabled:
             return None
-        return str(row["email"])
+        return row.email
 
     async def user_id(self, address: str) -> int | None:
         """The id of the enabled mailbox ``address`` names (in any spelling)."""
         row = await self._mailbox_row(address)
-        return int(row["id"]) if row is not None and row["enabled"] else None
+        return row.id if row is not None and row.enabled else None
 
     async def alias(self, key: str) -> str | None:
         address = _address(key)
@@ -163,7 +163,7 @@ class Tables:
             return self.lmtp
         if kind == "relay":
             relay = await store.relay(self.tx, name)
-            return smtp_nexthop(str(relay["smarthost"] or "")) if relay else None
+            return smtp_nexthop(relay.smarthost) if relay else None
         return None
 
     async def sender_login(self, key: str) -> str | None:
@@ -173,8 +173,8 @@ class Tables:
         logins: list[str] = []
         owner = await self._mailbox_row(address)
         if owner is not None:
-            if owner["enabled"]:
-                logins.append(str(owner["email"]))
+            if owner.enabled:
+                logins.append(owner.email)
         else:
             resolution = await resolve(self.tx, address, delimiters=self.delimiters)
             logins.extend(target.email for target in resolution.local)

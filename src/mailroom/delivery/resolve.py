@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Literal
 from mailroom.delivery import srs
 from mailroom.domain.names import normalize_address, normalize_domain
 from mailroom.store import recipients as store
-from mailroom.store.engine import Row, Tx
+from mailroom.store.engine import Tx
 
 if TYPE_CHECKING:
     from mailroom.runtime import Runtime
@@ -191,7 +191,7 @@ class _Walk:
             kind = "domain"
         if kind == "relay":
             relay = await store.relay(self.tx, domain)
-            smarthost = relay["smarthost"] if relay else ""
+            smarthost = relay.smarthost if relay else ""
             self.external.setdefault(address, ExternalTarget(address, "relay", via or address, smarthost))
             return
         if kind != "domain":
@@ -241,8 +241,8 @@ class _Walk:
             return True
         relay: str | None = None  # None: the global smarthost, like other remote mail
         if kind == "relay":
-            row = await store.relay(self.tx, domain)
-            relay = str(row["smarthost"] or "") if row else ""
+            route = await store.relay(self.tx, domain)
+            relay = route.smarthost if route else ""
         self.external.setdefault(original, ExternalTarget(original, "srs", address, relay))
         return True
 
@@ -255,36 +255,36 @@ class _Walk:
     async def _mailbox_or_alias(self, address: str, tag: str | None, depth: int) -> bool:
         alias = await store.alias(self.tx, address)
         if alias is not None:
-            await self._destinations(alias["destinations"], depth, "alias", address)
+            await self._destinations(alias.destinations, depth, "alias", address)
             return True
         user = await store.user(self.tx, address)
         if user is None:
             return False
-        if not user["enabled"]:
+        if not user.enabled:
             self.fail("disabled")
             return True
-        forwarding = bool(user["forward_enabled"] and user["forward_destinations"])
-        if not forwarding or user["forward_keep"]:
+        forwarding = bool(user.forward_enabled and user.forward_destinations)
+        if not forwarding or user.forward_keep:
             if self.quota_check and _full(user):
-                self.full.add(user["id"])
+                self.full.add(user.id)
                 self.fail("over_quota")
             else:
-                self.local.setdefault(user["id"], LocalTarget(user["id"], user["email"], tag))
+                self.local.setdefault(user.id, LocalTarget(user.id, user.email, tag))
         if forwarding:
-            await self._destinations(user["forward_destinations"], depth, "forward", user["email"])
+            await self._destinations(user.forward_destinations, depth, "forward", user.email)
         return True
 
     async def _wildcard(self, local: str, base: str | None, domain: str, depth: int) -> bool:
         candidates = await store.wildcard_aliases(self.tx, domain)
         if not candidates:
             return False
-        candidates.sort(key=lambda row: _specificity(row["address"].rpartition("@")[0]))
+        candidates.sort(key=lambda alias: _specificity(alias.address.rpartition("@")[0]))
         for probe in (local, base):
             if probe is None:
                 continue
-            for row in candidates:
-                if _wildcard_regex(row["address"].rpartition("@")[0]).match(probe):
-                    await self._destinations(row["destinations"], depth, "alias", f"{local}@{domain}")
+            for alias in candidates:
+                if _wildcard_regex(alias.address.rpartition("@")[0]).match(probe):
+                    await self._destinations(alias.destinations, depth, "alias", f"{local}@{domain}")
                     return True
         return False
 
@@ -298,10 +298,10 @@ class _Walk:
             await self.expand(address, depth + 1, reason, via)
 
 
-def _full(user: Row) -> bool:
+def _full(user: store.RecipientUser) -> bool:
     """Quota 0 means unlimited (as in Dovecot)."""
-    quota = int(user["quota_bytes"] or 0)
-    return quota > 0 and int(user["quota_bytes_used"] or 0) >= quota
+    quota = user.quota_bytes
+    return quota > 0 and user.quota_bytes_used >= quota
 
 
 def normalize_recipient(address: str) -> str | None:

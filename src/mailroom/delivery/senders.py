@@ -156,11 +156,11 @@ class SenderRule:
             # An alias first, then a mailbox: the resolver's order (delivery/resolve.py).
             alias = await recipient_store.alias(self.tx, spelling)
             if alias is not None:
-                if await self._lists_user(alias["destinations"]):
+                if await self._lists_user(alias.destinations):
                     return True
                 continue  # an alias for others
             mailbox = await recipient_store.user(self.tx, spelling)
-            if mailbox is not None and int(mailbox["id"]) == self.user_id:
+            if mailbox is not None and mailbox.id == self.user_id:
                 return True
         return await identity_store.granted(self.tx, self.user_id, spellings)
 
@@ -193,7 +193,7 @@ class SenderRule:
                 primary = await recipient_store.primary_of(self.tx, domain)
                 address = f"{local}@{primary}" if primary else address
             mailbox = await recipient_store.user(self.tx, address)
-            if mailbox is not None and int(mailbox["id"]) == self.user_id:
+            if mailbox is not None and mailbox.id == self.user_id:
                 return True
         return False
 

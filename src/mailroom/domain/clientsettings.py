@@ -12,7 +12,7 @@ import re
 import zoneinfo
 from datetime import date
 from functools import lru_cache
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, Protocol
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, ValidationInfo, field_validator
 
@@ -173,28 +173,57 @@ def mailbox_fields(settings: ClientSettings) -> dict[str, Any]:
     }
 
 
-def from_mailbox(user: dict[str, Any], preferences: dict[str, Any]) -> ClientSettings:
-    """Settings from a stored user row and the stored preferences."""
+class MailboxSettings(Protocol):
+    """The settings a stored mailbox carries (``store.users.UserRecord`` has them)."""
+
+    @property
+    def display_name(self) -> str: ...
+    @property
+    def reply_enabled(self) -> bool: ...
+    @property
+    def reply_subject(self) -> str: ...
+    @property
+    def reply_body(self) -> str: ...
+    @property
+    def reply_start(self) -> date | None: ...
+    @property
+    def reply_end(self) -> date | None: ...
+    @property
+    def forward_enabled(self) -> bool: ...
+    @property
+    def forward_destinations(self) -> list[str]: ...
+    @property
+    def forward_keep(self) -> bool: ...
+    @property
+    def spam_enabled(self) -> bool: ...
+    @property
+    def spam_threshold(self) -> float: ...
+    @property
+    def spam_mark_as_read(self) -> bool: ...
+
+
+def from_mailbox(user: MailboxSettings, preferences: dict[str, Any]) -> ClientSettings:
+    """Settings from a stored mailbox and the stored preferences."""
     return ClientSettings.model_validate(
         {
             **preferences,
-            "display_name": user["display_name"],
+            "display_name": user.display_name,
             "reply": {
-                "enabled": user["reply_enabled"],
-                "subject": user["reply_subject"],
-                "body": user["reply_body"],
-                "start": user["reply_start"],
-                "end": user["reply_end"],
+                "enabled": user.reply_enabled,
+                "subject": user.reply_subject,
+                "body": user.reply_body,
+                "start": user.reply_start,
+                "end": user.reply_end,
             },
             "forward": {
-                "enabled": user["forward_enabled"],
-                "destinations": user["forward_destinations"],
-                "keep": user["forward_keep"],
+                "enabled": user.forward_enabled,
+                "destinations": user.forward_destinations,
+                "keep": user.forward_keep,
             },
             "spam": {
-                "enabled": user["spam_enabled"],
-                "threshold": user["spam_threshold"],
-                "mark_as_read": user["spam_mark_as_read"],
+                "enabled": user.spam_enabled,
+                "threshold": user.spam_threshold,
+                "mark_as_read": user.spam_mark_as_read,
             },
         }
     )

@@ -2,20 +2,41 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from sqlalchemy import bindparam, select, update
 
-from mailroom.store.engine import Query, Row, Tx
+from mailroom.store.engine import Query, Tx
 from mailroom.store.schema import managers, users
 
-_AUTH_COLS = [
-    users.c.id,
-    users.c.email,
-    users.c.domain,
-    users.c.enabled,
-    users.c.global_admin,
-    users.c.password_hash,
-    users.c.auth_source,
-]
+
+@dataclass(frozen=True, slots=True)
+class AuthUser:
+    """What authenticating a user needs, the password hash included (kept out of ``repr``)."""
+
+    id: int
+    email: str
+    domain: str
+    enabled: bool
+    global_admin: bool
+    password_hash: str = field(repr=False)
+    auth_source: str
+
+
+@dataclass(frozen=True, slots=True)
+class DovecotUser:
+    """What Dovecot's passdb and userdb need of a mailbox."""
+
+    id: int
+    email: str
+    enabled: bool
+    password_hash: str = field(repr=False)
+    quota_bytes: int
+    enable_imap: bool
+    enable_pop: bool
+
+
+_AUTH_COLS = [users.c[name] for name in AuthUser.__dataclass_fields__]
 
 
 _BY_EMAIL = Query(select(*_AUTH_COLS).where(users.c.email == bindparam("email")))
@@ -23,10 +44,13 @@ _BY_ID = Query(select(*_AUTH_COLS).where(users.c.id == bindparam("user_id")))
 _MANAGED = Query(select(managers.c.domain).where(managers.c.user_id == bindparam("user_id")))
 
 
-async def user_for_auth(tx: Tx, *, email: str | None = None, user_id: int | None = None) -> Row | None:
+async def user_for_auth(tx: Tx, *, email: str | None = None, user_id: int | None = None) -> AuthUser | None:
+    """A user by address or by id, with what authentication needs."""
     if email is not None:
-        return await tx.first(_BY_EMAIL, {"email": email})
-    return await tx.first(_BY_ID, {"user_id": user_id})
+        row = await tx.first(_BY_EMAIL, {"email": email})
+    else:
+        row = await tx.first(_BY_ID, {"user_id": user_id})
+    return AuthUser(**row) if row is not None else None
 
 
 async def managed_domains(tx: Tx, user_id: int) -> frozenset[str]:
@@ -53,15 +77,7 @@ async def enabled_services(tx: Tx, user_id: int) -> frozenset[str]:
     return frozenset(name for name, on in flags.items() if on)
 
 
-_DOVECOT_COLUMNS = (
-    users.c.id,
-    users.c.email,
-    users.c.enabled,
-    users.c.password_hash,
-    users.c.quota_bytes,
-    users.c.enable_imap,
-    users.c.enable_pop,
-)
+_DOVECOT_COLUMNS = [users.c[name] for name in DovecotUser.__dataclass_fields__]
 _DOVECOT_USER = Query(select(*_DOVECOT_COLUMNS).where(users.c.email == bindparam("email")))
 _DOVECOT_USERS = Query(
     select(*_DOVECOT_COLUMNS)
@@ -71,14 +87,15 @@ _DOVECOT_USERS = Query(
 )
 
 
-async def dovecot_user(tx: Tx, email: str) -> Row | None:
+async def dovecot_user(tx: Tx, email: str) -> DovecotUser | None:
     """What Dovecot's passdb and userdb need of a mailbox."""
-    return await tx.first(_DOVECOT_USER, {"email": email})
+    row = await tx.first(_DOVECOT_USER, {"email": email})
+    return DovecotUser(**row) if row is not None else None
 
 
-async def dovecot_users(tx: Tx, *, after: str, limit: int) -> list[Row]:
+async def dovecot_users(tx: Tx, *, after: str, limit: int) -> list[DovecotUser]:
     """Enabled mailboxes by address, the next ``limit`` after ``after`` (user iteration)."""
-    return await tx.all(_DOVECOT_USERS, {"after": after, "limit": limit})
+    return [DovecotUser(**row) for row in await tx.all(_DOVECOT_USERS, {"after": after, "limit": limit})]
 
 
 async def set_quota_used(tx: Tx, email: str, used_bytes: int) -> bool:

@@ -4,6 +4,8 @@ which makes an address unique across users and aliases."""
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, select, update
@@ -11,18 +13,36 @@ from sqlalchemy import bindparam, delete, func, select, update
 from mailroom.store import addresses
 from mailroom.store import domains as domains_store
 from mailroom.store._prepared import insert_query
-from mailroom.store.engine import Query, Row, Tx
+from mailroom.store.engine import Query, Tx
 from mailroom.store.schema import aliases, domains
 from mailroom.store.sorting import order_by
 
-_COLUMNS = [
-    aliases.c.address,
-    aliases.c.destinations,
-    aliases.c.wildcard,
-    aliases.c.comment,
-    aliases.c.created_at,
-    aliases.c.updated_at,
-]
+
+@dataclass(frozen=True, slots=True)
+class AliasRecord:
+    """An alias as stored; a wildcard alias's address is its pattern (``*@example.org``)."""
+
+    address: str
+    destinations: list[str]
+    wildcard: bool
+    comment: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CreationState:
+    """What creating an alias depends on, read at once (see :func:`before_create`)."""
+
+    #: ``"domain"``, ``"alternative"``, ``"relay"`` or None, as ``domains.name_kind``.
+    domain_kind: str | None
+    #: Who holds the address already, as ``addresses.kind_of`` (None: free).
+    holder: str | None
+    #: The domain's limit, unlocked (see :func:`alias_limit`).
+    max_aliases: int | None
+
+
+_COLUMNS = [aliases.c[name] for name in AliasRecord.__dataclass_fields__]
 
 
 # Built once: statements built per call cost more than the SQLite work they ask for.
@@ -42,22 +62,18 @@ _BEFORE_CREATE = Query(
 )
 
 
-async def before_create(tx: Tx, address: str, domain: str) -> Row:
-    """What creating an alias at ``address`` in ``domain`` depends on, in one read:
-    ``domain_kind`` (``"domain"``, ``"alternative"``, ``"relay"`` or None, as
-    ``domains.name_kind``), ``holder`` (as ``addresses.kind_of``) and ``max_aliases``
-    (unlocked: see :func:`alias_limit`)."""
+async def before_create(tx: Tx, address: str, domain: str) -> CreationState:
+    """What creating an alias at ``address`` in ``domain`` depends on, in one read."""
     rows = await tx.all(_BEFORE_CREATE, {"address": address, "domain": domain})
-    return rows[0]  # a SELECT without FROM has one row
+    return CreationState(**rows[0])  # a SELECT without FROM has one row
 
 
-async def alias_limit(tx: Tx, domain: str, *, known: Row | None = None) -> int | None:
+async def alias_limit(tx: Tx, domain: str, *, known: CreationState | None = None) -> int | None:
     """The domain's ``max_aliases``, locking the domain's row (PostgreSQL) so that concurrent
     creations count each other. SQLite writers are serialised anyway: there the value that
     :func:`before_create` read in this transaction (``known``) is still current."""
     if known is not None and tx.dialect == "sqlite":
-        known_limit: int | None = known["max_aliases"]
-        return known_limit
+        return known.max_aliases
     limit: int | None = await tx.scalar(_LIMIT, {"domain": domain})
     return limit
 
@@ -67,14 +83,15 @@ async def count(tx: Tx, domain: str) -> int:
     return int(await tx.scalar(_COUNT, {"domain": domain}) or 0)
 
 
-async def get(tx: Tx, address: str) -> Row | None:
+async def get(tx: Tx, address: str) -> AliasRecord | None:
     """One alias by its (normalised) address."""
-    return await tx.first(_GET, {"address": address})
+    row = await tx.first(_GET, {"address": address})
+    return AliasRecord(**row) if row is not None else None
 
 
 async def page(
     tx: Tx, *, domains_in: Collection[str] | None, offset: int, limit: int, sort: str = "address"
-) -> tuple[list[Row], int]:
+) -> tuple[list[AliasRecord], int]:
     """Aliases ordered by address, optionally only those of ``domains_in``, and their total."""
     query = select(*_COLUMNS)
     count = select(func.count()).select_from(aliases)
@@ -83,7 +100,7 @@ async def page(
         count = count.where(aliases.c.domain.in_(list(domains_in)))
     terms = order_by(aliases.c, sort, aliases.c.address)
     rows = await tx.all(query.order_by(*terms).offset(offset).limit(limit))
-    return rows, int(await tx.scalar(count) or 0)
+    return [AliasRecord(**row) for row in rows], int(await tx.scalar(count) or 0)
 
 
 async def insert_alias(tx: Tx, values: dict[str, Any]) -> None:

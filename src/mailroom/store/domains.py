@@ -3,16 +3,43 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, bindparam, delete, func, insert, select, update
 from sqlalchemy.sql.elements import BindParameter
 
-from mailroom.store.engine import Query, Row, Tx
+from mailroom.store.engine import Query, Tx
 from mailroom.store.schema import addresses, aliases, alternatives, domain_names, domains, users
 from mailroom.store.sorting import order_by
 
-_PUBLIC = [c for c in domains.c if c.name != "dkim_private_key"]
+
+@dataclass(frozen=True, slots=True)
+class DomainRecord:
+    """A mail domain as stored, without its DKIM private key (read that with store.dkim)."""
+
+    name: str
+    comment: str
+    max_users: int | None
+    max_aliases: int | None
+    max_quota_bytes: int | None
+    signup_enabled: bool
+    dkim_selector: str | None
+    dkim_public_key: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DomainUsage:
+    """How much of its limits a domain uses."""
+
+    users: int
+    aliases: int
+
+
+_PUBLIC = [domains.c[name] for name in DomainRecord.__dataclass_fields__]
 
 
 async def claim_name(tx: Tx, name: str, kind: str) -> None:
@@ -39,23 +66,27 @@ _GET = Query(select(*_PUBLIC).where(domains.c.name == bindparam("name")))
 _KIND = Query(kind_select(bindparam("name")))
 
 
-async def get(tx: Tx, name: str) -> Row | None:
+async def get(tx: Tx, name: str) -> DomainRecord | None:
     """A domain without its DKIM private key (read that with store.dkim)."""
-    return await tx.first(_GET, {"name": name})
+    row = await tx.first(_GET, {"name": name})
+    return DomainRecord(**row) if row is not None else None
 
 
-async def lock(tx: Tx, name: str) -> Row | None:
+async def lock(tx: Tx, name: str) -> DomainRecord | None:
     """The domain row, locked for this write transaction (PostgreSQL ``FOR UPDATE``).
 
     Limit checks count rows and then write; the lock makes concurrent changes to one domain
     take turns. SQLite's write transactions already take turns.
     """
-    return await tx.first(select(*_PUBLIC).where(domains.c.name == name).with_for_update())
+    row = await tx.first(select(*_PUBLIC).where(domains.c.name == name).with_for_update())
+    return DomainRecord(**row) if row is not None else None
 
 
 async def page(
     tx: Tx, *, only: Collection[str] | None, offset: int, limit: int, sort: str = "name"
-) -> tuple[list[Row], int]:
+) -> tuple[list[DomainRecord], int]:
+    """Domains ordered by name (or ``sort``), only those in ``only`` unless it is None; and
+    their total."""
     query = select(*_PUBLIC)
     count = select(func.count()).select_from(domains)
     if only is not None:
@@ -63,7 +94,7 @@ async def page(
         count = count.where(domains.c.name.in_(list(only)))
     terms = order_by(domains.c, sort, domains.c.name)
     rows = await tx.all(query.order_by(*terms).offset(offset).limit(limit))
-    return rows, int(await tx.scalar(count) or 0)
+    return [DomainRecord(**row) for row in rows], int(await tx.scalar(count) or 0)
 
 
 async def insert_domain(tx: Tx, values: dict[str, Any]) -> None:
@@ -87,11 +118,11 @@ async def delete_domain(tx: Tx, name: str) -> bool:
     return gone > 0
 
 
-async def usage(tx: Tx, name: str) -> dict[str, int]:
+async def usage(tx: Tx, name: str) -> DomainUsage:
     """How much of its limits a domain uses: users, aliases."""
     n_users = await tx.scalar(select(func.count()).select_from(users).where(users.c.domain == name))
     n_aliases = await tx.scalar(select(func.count()).select_from(aliases).where(aliases.c.domain == name))
-    return {"users": int(n_users or 0), "aliases": int(n_aliases or 0)}
+    return DomainUsage(users=int(n_users or 0), aliases=int(n_aliases or 0))
 
 
 async def max_user_quota(tx: Tx, name: str) -> int:

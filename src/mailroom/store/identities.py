@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, func, insert, select
 
-from mailroom.store.engine import Row, Tx
+from mailroom.store.engine import Tx
 from mailroom.store.schema import send_as, users
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityRecord:
+    """A send-as identity: the user (by address) who may send as ``address``."""
+
+    user: str
+    address: str
+    display_name: str
+    created_at: datetime
+
 
 _COLUMNS = [users.c.email.label("user"), send_as.c.address, send_as.c.display_name, send_as.c.created_at]
 _JOINED = send_as.join(users, users.c.id == send_as.c.user_id)
@@ -19,18 +31,19 @@ async def granted(tx: Tx, user_id: int, addresses: list[str]) -> bool:
     return bool(await tx.first(query.limit(1)))
 
 
-async def page(tx: Tx, user_id: int, *, offset: int, limit: int) -> tuple[list[Row], int]:
-    """A user's identities by address (``user``, ``address``, ``display_name``, ``created_at``)."""
+async def page(tx: Tx, user_id: int, *, offset: int, limit: int) -> tuple[list[IdentityRecord], int]:
+    """A user's identities by address."""
     query = select(*_COLUMNS).select_from(_JOINED).where(send_as.c.user_id == user_id)
     rows = await tx.all(query.order_by(send_as.c.address).offset(offset).limit(limit))
     total = await tx.scalar(select(func.count()).select_from(send_as).where(send_as.c.user_id == user_id))
-    return rows, int(total or 0)
+    return [IdentityRecord(**row) for row in rows], int(total or 0)
 
 
-async def get(tx: Tx, user_id: int, address: str) -> Row | None:
+async def get(tx: Tx, user_id: int, address: str) -> IdentityRecord | None:
     """One identity, or None."""
     query = select(*_COLUMNS).select_from(_JOINED)
-    return await tx.first(query.where(send_as.c.user_id == user_id, send_as.c.address == address))
+    row = await tx.first(query.where(send_as.c.user_id == user_id, send_as.c.address == address))
+    return IdentityRecord(**row) if row is not None else None
 
 
 async def insert_identity(

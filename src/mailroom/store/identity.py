@@ -7,25 +7,68 @@ codes and app passwords as SHA-256 digests.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, or_, select, update
 
-from mailroom.store.engine import Query, Row, Tx
+from mailroom.store.engine import Query, Tx
 from mailroom.store.identity_schema import app_passwords, totp_recovery_codes, user_totp
+
+
+@dataclass(frozen=True, slots=True)
+class TotpRecord:
+    """A user's TOTP set-up; the secret stays encrypted (and out of ``repr``)."""
+
+    user_id: int
+    secret_encrypted: str = field(repr=False)
+    enabled: bool
+    created_at: datetime
+    confirmed_at: datetime | None
+    last_step: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class AppPasswordRecord:
+    """An app password as its owner sees it: no digest."""
+
+    id: str
+    name: str
+    protocols: list[str]
+    created_at: datetime
+    last_used_at: datetime | None
+    last_ip: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AppPasswordCredential:
+    """What a login with an app password needs, its digest included (kept out of ``repr``)."""
+
+    id: str
+    user_id: int
+    protocols: list[str]
+    digest: str = field(repr=False)
+    last_used_at: datetime | None
+    last_ip: str | None
+
 
 # -- TOTP ----------------------------------------------------------------------------------
 
-_TOTP = Query(select(user_totp).where(user_totp.c.user_id == bindparam("user_id")))
+_TOTP = Query(
+    select(*[user_totp.c[name] for name in TotpRecord.__dataclass_fields__]).where(
+        user_totp.c.user_id == bindparam("user_id")
+    )
+)
 _TOTP_ON = Query(
     select(user_totp.c.user_id).where(user_totp.c.user_id == bindparam("user_id"), user_totp.c.enabled)
 )
 
 
-async def totp(tx: Tx, user_id: int) -> Row | None:
-    """The user's TOTP row (set up or enabled), or None."""
-    return await tx.first(_TOTP, {"user_id": user_id})
+async def totp(tx: Tx, user_id: int) -> TotpRecord | None:
+    """The user's TOTP set-up (started or enabled), or None."""
+    row = await tx.first(_TOTP, {"user_id": user_id})
+    return TotpRecord(**row) if row is not None else None
 
 
 async def totp_enabled(tx: Tx, user_id: int) -> bool:
@@ -103,8 +146,12 @@ async def recovery_codes_left(tx: Tx, user_id: int) -> int:
 
 # -- app passwords -------------------------------------------------------------------------
 
-_APP_PUBLIC = [c for c in app_passwords.c if c.name not in ("digest", "user_id")]
-_APP_FOR_AUTH = Query(select(app_passwords).where(app_passwords.c.id == bindparam("id")))
+_APP_PUBLIC = [app_passwords.c[name] for name in AppPasswordRecord.__dataclass_fields__]
+_APP_FOR_AUTH = Query(
+    select(*[app_passwords.c[name] for name in AppPasswordCredential.__dataclass_fields__]).where(
+        app_passwords.c.id == bindparam("id")
+    )
+)
 
 
 async def insert_app_password(tx: Tx, values: dict[str, Any]) -> None:
@@ -115,17 +162,20 @@ async def app_password_exists(tx: Tx, lookup_id: str) -> bool:
     return await tx.first(select(app_passwords.c.id).where(app_passwords.c.id == lookup_id)) is not None
 
 
-async def app_passwords_of(tx: Tx, user_id: int) -> list[Row]:
+async def app_passwords_of(tx: Tx, user_id: int) -> list[AppPasswordRecord]:
     """The user's app passwords (no digest), oldest first."""
-    return await tx.all(
+    rows = await tx.all(
         select(*_APP_PUBLIC)
         .where(app_passwords.c.user_id == user_id)
         .order_by(app_passwords.c.created_at, app_passwords.c.id)
     )
+    return [AppPasswordRecord(**row) for row in rows]
 
 
-async def app_password_for_auth(tx: Tx, lookup_id: str) -> Row | None:
-    return await tx.first(_APP_FOR_AUTH, {"id": lookup_id})
+async def app_password_for_auth(tx: Tx, lookup_id: str) -> AppPasswordCredential | None:
+    """An app password with its digest, for checking a presented secret."""
+    row = await tx.first(_APP_FOR_AUTH, {"id": lookup_id})
+    return AppPasswordCredential(**row) if row is not None else None
 
 
 async def touch_app_password(tx: Tx, lookup_id: str, now: datetime, client_ip: str | None) -> None:

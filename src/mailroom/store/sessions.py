@@ -7,6 +7,7 @@ refresh token has not expired (``refresh_expires_at``); its refresh tokens go wi
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -14,10 +15,60 @@ from sqlalchemy import ColumnElement, and_, bindparam, delete, insert, or_, sele
 
 from mailroom.store.client_schema import session_refresh_tokens as refresh_tokens
 from mailroom.store.client_schema import sessions
-from mailroom.store.engine import Query, Row, Tx
+from mailroom.store.engine import Query, Tx
 from mailroom.store.schema import users
 
-_PUBLIC = [c for c in sessions.c if c.name not in ("digest", "password_stamp")]
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """A session as its owner sees it: no digest, no password stamp."""
+
+    id: str
+    user_id: int
+    mobile: bool
+    user_agent: str
+    client_ip: str | None
+    created_at: datetime
+    expires_at: datetime
+    last_used_at: datetime
+    refresh_expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionCredential:
+    """A session with what checking its token needs: its digest, its password stamp and its
+    user's authentication columns (the secrets kept out of ``repr``)."""
+
+    id: str
+    digest: str = field(repr=False)
+    expires_at: datetime
+    last_used_at: datetime
+    password_stamp: str = field(repr=False)
+    user_id: int
+    email: str
+    enabled: bool
+    global_admin: bool
+    password_hash: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshCredential:
+    """A refresh token with its session's and its user's authentication columns."""
+
+    id: str
+    digest: str = field(repr=False)
+    expires_at: datetime
+    used_at: datetime | None
+    session_id: str
+    mobile: bool
+    password_stamp: str = field(repr=False)
+    user_id: int
+    email: str
+    enabled: bool
+    password_hash: str = field(repr=False)
+
+
+_PUBLIC = [sessions.c[name] for name in SessionRecord.__dataclass_fields__]
 
 # Prepared: runs on every request made with a session token.
 _FOR_AUTH = Query(
@@ -56,22 +107,25 @@ _OF_USER = Query(
 )
 
 
-async def get_for_auth(tx: Tx, session_id: str) -> Row | None:
+async def get_for_auth(tx: Tx, session_id: str) -> SessionCredential | None:
     """The session, its digest and its user's authentication columns."""
-    return await tx.first(_FOR_AUTH, {"session_id": session_id})
+    row = await tx.first(_FOR_AUTH, {"session_id": session_id})
+    return SessionCredential(**row) if row is not None else None
 
 
 async def insert_session(tx: Tx, values: dict[str, Any]) -> None:
     await tx.execute(insert(sessions).values(**values))
 
 
-async def get(tx: Tx, session_id: str) -> Row | None:
-    return await tx.first(select(*_PUBLIC).where(sessions.c.id == session_id))
+async def get(tx: Tx, session_id: str) -> SessionRecord | None:
+    """One session, or None."""
+    row = await tx.first(select(*_PUBLIC).where(sessions.c.id == session_id))
+    return SessionRecord(**row) if row is not None else None
 
 
-async def of_user(tx: Tx, user_id: int, now: datetime) -> list[Row]:
+async def of_user(tx: Tx, user_id: int, now: datetime) -> list[SessionRecord]:
     """A user's sessions that have not expired, newest first."""
-    return await tx.all(_OF_USER, {"user_id": user_id, "now": now})
+    return [SessionRecord(**row) for row in await tx.all(_OF_USER, {"user_id": user_id, "now": now})]
 
 
 async def delete_session(tx: Tx, session_id: str, user_id: int) -> bool:
@@ -113,7 +167,7 @@ async def insert_refresh(tx: Tx, values: dict[str, Any]) -> None:
     await tx.execute(insert(refresh_tokens).values(**values))
 
 
-async def refresh_for_auth(tx: Tx, refresh_id: str) -> Row | None:
+async def refresh_for_auth(tx: Tx, refresh_id: str) -> RefreshCredential | None:
     """A refresh token with its session's and its user's authentication columns."""
     stmt = (
         select(
@@ -136,7 +190,8 @@ async def refresh_for_auth(tx: Tx, refresh_id: str) -> Row | None:
         )
         .where(refresh_tokens.c.id == refresh_id)
     )
-    return await tx.first(stmt)
+    row = await tx.first(stmt)
+    return RefreshCredential(**row) if row is not None else None
 
 
 async def use_refresh(tx: Tx, refresh_id: str, now: datetime) -> bool:

@@ -3,14 +3,64 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
 
 from mailroom.store.client_schema import invites, usernames, waitlist
-from mailroom.store.engine import Query, Row, Tx
+from mailroom.store.engine import Query, Tx
 from mailroom.store.schema import addresses, domains, users
+
+
+@dataclass(frozen=True, slots=True)
+class InviteRecord:
+    """An invite as managers see it: no digest."""
+
+    id: str
+    domain: str
+    max_uses: int
+    uses: int
+    expires_at: datetime | None
+    comment: str
+    created_by: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class InviteCredential:
+    """What checking a presented invite token needs, its digest included (out of ``repr``)."""
+
+    id: str
+    digest: str = field(repr=False)
+    domain: str
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class WaitlistRecord:
+    """A waiting person as managers see it, with their place in the domain's queue."""
+
+    id: int
+    domain: str
+    canonical: str
+    spelling: str
+    created_at: datetime
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class WaitlistApplicant:
+    """A waiting person with the password hash admission creates the account with."""
+
+    id: int
+    domain: str
+    canonical: str
+    spelling: str
+    password_hash: str = field(repr=False)
+    created_at: datetime
+
 
 _BY_CANONICAL = Query(
     select(users.c.email, users.c.id)
@@ -21,8 +71,8 @@ _BY_CANONICAL = Query(
 
 async def address_for(tx: Tx, domain: str, canonical: str) -> str | None:
     """The mailbox address signed up under ``canonical`` in ``domain``, if any (login path)."""
-    row = await tx.first(_BY_CANONICAL, {"domain": domain, "canonical": canonical})
-    return None if row is None else str(row["email"])
+    email: str | None = await tx.scalar(_BY_CANONICAL, {"domain": domain, "canonical": canonical})
+    return email
 
 
 async def name_taken(tx: Tx, domain: str, canonical: str) -> bool:
@@ -61,7 +111,8 @@ async def signup_open(tx: Tx, domain: str) -> bool:
 
 # -- invites -------------------------------------------------------------------------------
 
-_INVITE_PUBLIC = [c for c in invites.c if c.name != "digest"]
+_INVITE_PUBLIC = [invites.c[name] for name in InviteRecord.__dataclass_fields__]
+_INVITE_AUTH = [invites.c[name] for name in InviteCredential.__dataclass_fields__]
 
 
 async def insert_invite(tx: Tx, values: dict[str, Any]) -> None:
@@ -74,13 +125,16 @@ async def delete_expired_invites(tx: Tx, now: datetime) -> int:
     return await tx.rowcount(stmt)
 
 
-async def invite_for_auth(tx: Tx, invite_id: str) -> Row | None:
+async def invite_for_auth(tx: Tx, invite_id: str) -> InviteCredential | None:
     """The invite with its digest, for checking a presented token."""
-    return await tx.first(select(invites).where(invites.c.id == invite_id))
+    row = await tx.first(select(*_INVITE_AUTH).where(invites.c.id == invite_id))
+    return InviteCredential(**row) if row is not None else None
 
 
-async def get_invite(tx: Tx, invite_id: str) -> Row | None:
-    return await tx.first(select(*_INVITE_PUBLIC).where(invites.c.id == invite_id))
+async def get_invite(tx: Tx, invite_id: str) -> InviteRecord | None:
+    """One invite without its digest."""
+    row = await tx.first(select(*_INVITE_PUBLIC).where(invites.c.id == invite_id))
+    return InviteRecord(**row) if row is not None else None
 
 
 async def use_invite(tx: Tx, invite_id: str) -> bool:
@@ -95,14 +149,15 @@ async def use_invite(tx: Tx, invite_id: str) -> bool:
 
 async def page_invites(
     tx: Tx, *, domains: Collection[str] | None, offset: int, limit: int
-) -> tuple[list[Row], int]:
+) -> tuple[list[InviteRecord], int]:
+    """Invites oldest first, only those of ``domains`` unless it is None; and their total."""
     query = select(*_INVITE_PUBLIC)
     count = select(func.count()).select_from(invites)
     if domains is not None:
         query = query.where(invites.c.domain.in_(list(domains)))
         count = count.where(invites.c.domain.in_(list(domains)))
     rows = await tx.all(query.order_by(invites.c.created_at, invites.c.id).offset(offset).limit(limit))
-    return rows, int(await tx.scalar(count) or 0)
+    return [InviteRecord(**row) for row in rows], int(await tx.scalar(count) or 0)
 
 
 async def delete_invite(tx: Tx, invite_id: str) -> bool:
@@ -111,7 +166,8 @@ async def delete_invite(tx: Tx, invite_id: str) -> bool:
 
 # -- waitlist ------------------------------------------------------------------------------
 
-_WAIT_PUBLIC = [c for c in waitlist.c if c.name != "password_hash"]
+_WAIT_PUBLIC = [waitlist.c[name] for name in WaitlistRecord.__dataclass_fields__ if name != "position"]
+_WAIT_ENTRY = [waitlist.c[name] for name in WaitlistApplicant.__dataclass_fields__]
 
 
 async def join_waitlist(tx: Tx, values: dict[str, Any]) -> int:
@@ -134,14 +190,15 @@ async def position(tx: Tx, entry_id: int, domain: str) -> int:
     return int(await tx.scalar(query) or 0)
 
 
-async def waitlist_entry(tx: Tx, entry_id: int) -> Row | None:
+async def waitlist_entry(tx: Tx, entry_id: int) -> WaitlistApplicant | None:
     """An entry with its password hash (admission creates the account with it)."""
-    return await tx.first(select(waitlist).where(waitlist.c.id == entry_id))
+    row = await tx.first(select(*_WAIT_ENTRY).where(waitlist.c.id == entry_id))
+    return WaitlistApplicant(**row) if row is not None else None
 
 
 async def page_waitlist(
     tx: Tx, *, domains: Collection[str] | None, offset: int, limit: int
-) -> tuple[list[Row], int]:
+) -> tuple[list[WaitlistRecord], int]:
     """Entries in order of arrival, each with its position in its domain's queue."""
     rank = func.row_number().over(partition_by=waitlist.c.domain, order_by=waitlist.c.id).label("position")
     inner = select(*_WAIT_PUBLIC, rank).subquery()
@@ -151,7 +208,7 @@ async def page_waitlist(
         query = query.where(inner.c.domain.in_(list(domains)))
         count = count.where(waitlist.c.domain.in_(list(domains)))
     rows = await tx.all(query.order_by(inner.c.id).offset(offset).limit(limit))
-    return rows, int(await tx.scalar(count) or 0)
+    return [WaitlistRecord(**row) for row in rows], int(await tx.scalar(count) or 0)
 
 
 async def leave_waitlist(tx: Tx, entry_id: int) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -11,7 +12,41 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
 from mailroom.store.accounting_schema import usage_counts as t
-from mailroom.store.engine import Row, Tx
+from mailroom.store.engine import Tx
+
+
+@dataclass(frozen=True, slots=True)
+class UsageCount:
+    """Calls of one minute by one principal (and key) to one method with one outcome."""
+
+    minute: datetime
+    principal: str
+    user_id: int | None
+    key_id: str  # "" when no API key was used
+    api: str
+    method: str
+    outcome: str  # "ok" or the error code
+    calls: int
+    duration_ms: float  # the calls' total
+    max_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class UsageTotal:
+    """Sums of one period (sortable text: ``2026-01-31 12`` for an hour) and, for each
+    dimension the report groups by, its value (None for the others)."""
+
+    period: str
+    calls: int
+    errors: int
+    duration_ms: float
+    max_ms: float
+    user: str | None = None
+    key: str | None = None
+    api: str | None = None
+    method: str | None = None
+    outcome: str | None = None
+
 
 #: Report dimensions → columns.
 DIMENSIONS = {
@@ -31,7 +66,7 @@ _PG_FORMATS = {
 }
 
 
-async def add(tx: Tx, rows: Sequence[dict[str, Any]]) -> None:
+async def add(tx: Tx, rows: Sequence[UsageCount]) -> None:
     """Add counts: a row of an existing (minute, principal, key, api, method, outcome) adds up."""
     if not rows:
         return
@@ -45,7 +80,7 @@ async def add(tx: Tx, rows: Sequence[dict[str, Any]]) -> None:
             "user_id": func.coalesce(t.c.user_id, insert.excluded.user_id),
         },
     )
-    await tx.execute(stmt, list(rows))
+    await tx.execute(stmt, [asdict(row) for row in rows])
 
 
 def _period(dialect: str, granularity: str) -> ColumnElement[Any]:
@@ -63,7 +98,7 @@ async def report(
     granularity: str,
     group_by: Collection[str],
     user_id: int | None = None,
-) -> list[Row]:
+) -> list[UsageTotal]:
     """Sums per period and per the chosen dimensions, in period order.
 
     ``user_id`` limits the report to one user's calls (a user reading their own usage).
@@ -86,7 +121,17 @@ async def report(
     )
     if user_id is not None:
         query = query.where(t.c.user_id == user_id)
-    return await tx.all(query)
+    return [
+        UsageTotal(
+            period=str(row.pop("period")),
+            calls=int(row.pop("calls") or 0),
+            errors=int(row.pop("errors") or 0),
+            duration_ms=float(row.pop("duration_ms") or 0.0),
+            max_ms=float(row.pop("max_ms") or 0.0),
+            **row,  # the dimensions grouped by
+        )
+        for row in await tx.all(query)
+    ]
 
 
 async def prune(tx: Tx, before: datetime) -> int:

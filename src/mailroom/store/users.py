@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any, cast
 
 import orjson
@@ -22,11 +23,54 @@ from mailroom.store.row_cache import RowCache, model_columns
 from mailroom.store.schema import domains, users
 from mailroom.store.sorting import order_by
 
-# Without the version too: it is the cache's business (page, get_user), not the API's.
-_PUBLIC = [c for c in users.c if c.name not in ("password_hash", "row_version")]
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    """A user as stored, without the password hash (and without the row version: that is
+    the cache's business, see :func:`get_user`)."""
+
+    id: int
+    email: str
+    domain: str
+    display_name: str
+    quota_bytes: int
+    quota_bytes_used: int
+    enabled: bool
+    enable_imap: bool
+    enable_pop: bool
+    enable_smtp: bool
+    global_admin: bool
+    forward_enabled: bool
+    forward_destinations: list[str]
+    forward_keep: bool
+    reply_enabled: bool
+    reply_subject: str
+    reply_body: str
+    reply_start: date | None
+    reply_end: date | None
+    spam_enabled: bool
+    spam_mark_as_read: bool
+    spam_threshold: float
+    change_pw_next_login: bool
+    allow_spoofing: bool
+    auth_source: str
+    created_at: datetime
+    updated_at: datetime
 
 
-async def lock_domain(tx: Tx, name: str) -> Row | None:
+@dataclass(frozen=True, slots=True)
+class MailDomainLimits:
+    """The limits of a domain that creating or changing a mailbox checks."""
+
+    name: str
+    max_users: int | None
+    max_quota_bytes: int | None
+
+
+_PUBLIC = [users.c[name] for name in UserRecord.__dataclass_fields__]
+
+
+async def lock_domain(tx: Tx, name: str) -> MailDomainLimits | None:
     """The limits of a domain (``name``, ``max_users``, ``max_quota_bytes``), locked for this transaction.
 
     On PostgreSQL the row lock (``FOR UPDATE``) makes concurrent user creations in one domain
@@ -36,7 +80,8 @@ async def lock_domain(tx: Tx, name: str) -> Row | None:
     query = select(domains.c.name, domains.c.max_users, domains.c.max_quota_bytes).where(
         domains.c.name == name
     )
-    return await tx.first(query.with_for_update())
+    row = await tx.first(query.with_for_update())
+    return MailDomainLimits(**row) if row is not None else None
 
 
 _INSERT_USER = insert(users)
@@ -45,9 +90,10 @@ _GET = Query(select(*_PUBLIC).where(users.c.email == bindparam("email")))
 _COUNT_ALL = Query(select(func.count()).select_from(users))
 
 
-async def get(tx: Tx, email: str) -> Row | None:
+async def get(tx: Tx, email: str) -> UserRecord | None:
     """One user by address, without the password hash."""
-    return await tx.first(_GET, {"email": email})
+    row = await tx.first(_GET, {"email": email})
+    return UserRecord(**row) if row is not None else None
 
 
 #: Users as the API shows them, by (id, row_version) (see :mod:`.row_cache`).

@@ -11,7 +11,6 @@ them on every token.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from mailroom.auth.authenticate import Authenticator
 from mailroom.auth.oidc.claims import OidcIdentity, email_of, identity_of
@@ -34,12 +33,12 @@ async def existing_domains(tx: Tx, names: frozenset[str]) -> frozenset[str]:
     return frozenset(found)
 
 
-async def user_of(tx: Tx, identity: OidcIdentity) -> dict[str, Any]:
+async def user_of(tx: Tx, identity: OidcIdentity) -> accounts.AuthUser:
     """The enabled mailbox the identity stands for (403 otherwise)."""
     user = await accounts.user_for_auth(tx, email=identity.email)
     if user is None:
         raise Forbidden(f"there is no mailbox {identity.email} for this identity")
-    if not user["enabled"]:
+    if not user.enabled:
         raise Forbidden(f"the account {identity.email} is disabled")
     return user
 
@@ -50,14 +49,14 @@ async def principal_of(
     async with db.read() as tx:
         user = await user_of(tx, identity)
         if identity.managed_domains is None:
-            managed = await accounts.managed_domains(tx, user["id"])
+            managed = await accounts.managed_domains(tx, user.id)
         else:
             managed = await existing_domains(tx, identity.managed_domains)
     return Principal(
         kind="user",
-        user_id=user["id"],
-        email=user["email"],
-        is_admin=bool(user["global_admin"]) if identity.is_admin is None else identity.is_admin,
+        user_id=user.id,
+        email=user.email,
+        is_admin=bool(user.global_admin) if identity.is_admin is None else identity.is_admin,
         managed_domains=managed,
         scopes=scopes,
         client_ip=client_ip,

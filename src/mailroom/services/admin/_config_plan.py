@@ -9,6 +9,7 @@ report every problem at once, located by its path in the request (``document.use
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -33,8 +34,13 @@ from mailroom.domain.dns import dkim_public_from_private
 from mailroom.domain.names import domain_of
 from mailroom.domain.users import DEFAULT_QUOTA_BYTES, rule_errors
 from mailroom.errors import FieldError
+from mailroom.store.aliases import AliasRecord
+from mailroom.store.alternatives import AlternativeRecord
+from mailroom.store.config import StoredDomain, StoredManager, StoredUser
+from mailroom.store.relays import RelayRecord
 
-Row = dict[str, Any]
+#: What the database holds of one object of any kind.
+Stored = StoredDomain | AlternativeRecord | RelayRecord | StoredUser | AliasRecord | StoredManager
 
 DOMAIN_FIELDS = ("comment", "max_users", "max_aliases", "max_quota_bytes", "signup_enabled")
 ALTERNATIVE_FIELDS = ("domain", "comment")
@@ -69,15 +75,15 @@ _SHARED_KEYS: tuple[tuple[tuple[Kind, ...], dict[Kind, str]], ...] = (
 class State:
     """The database as the import sees it: every row of every kind, by key."""
 
-    domains: dict[str, Row] = field(default_factory=dict)
-    alternatives: dict[str, Row] = field(default_factory=dict)
-    relays: dict[str, Row] = field(default_factory=dict)
-    users: dict[str, Row] = field(default_factory=dict)
-    aliases: dict[str, Row] = field(default_factory=dict)
-    managers: dict[str, Row] = field(default_factory=dict)
+    domains: dict[str, StoredDomain] = field(default_factory=dict)
+    alternatives: dict[str, AlternativeRecord] = field(default_factory=dict)
+    relays: dict[str, RelayRecord] = field(default_factory=dict)
+    users: dict[str, StoredUser] = field(default_factory=dict)
+    aliases: dict[str, AliasRecord] = field(default_factory=dict)
+    managers: dict[str, StoredManager] = field(default_factory=dict)
 
-    def of(self, kind: Kind) -> dict[str, Row]:
-        rows: dict[str, Row] = getattr(self, LISTS[kind])
+    def of(self, kind: Kind) -> Mapping[str, Stored]:
+        rows: Mapping[str, Stored] = getattr(self, LISTS[kind])
         return rows
 
 
@@ -87,7 +93,7 @@ class Step:
 
     change: ConfigChange
     values: dict[str, Any] = field(default_factory=dict)
-    row: Row | None = None
+    row: Stored | None = None
 
 
 def manager_key(domain: str, email: str) -> str:
@@ -235,15 +241,17 @@ def plan(
 
 def _step(kind: Kind, entry: Any, target: _Target, passwords: Passwords, dry_run: bool) -> Step | None:
     key = entry_key(kind, entry)
-    row = target.state.of(kind).get(key)
+    state = target.state
+    row = state.of(kind).get(key)
     if kind == "manager":
         if row is not None:
             return None
         values = {"domain": entry.domain, "email": entry.email}
         return Step(_created(kind, key, values), values=values)
     if kind == "domain":
-        values = _changed(entry, row, DOMAIN_FIELDS)
-        values |= target.dkim_columns(entry, row)
+        domain = state.domains.get(key)
+        values = _changed(entry, domain, DOMAIN_FIELDS)
+        values |= target.dkim_columns(entry, domain)
     elif kind == "alternative":
         values = _changed(entry, row, ALTERNATIVE_FIELDS)
     elif kind == "relay":
@@ -253,12 +261,13 @@ def _step(kind: Kind, entry: Any, target: _Target, passwords: Passwords, dry_run
         if row is None:
             values["domain"] = domain_of(key)
     else:
-        values = _changed(entry, row, USER_FIELDS)
-        values["quota_bytes"] = target.user_quota(entry, row)
-        if row is not None and values["quota_bytes"] == row["quota_bytes"]:
+        user = state.users.get(key)
+        values = _changed(entry, user, USER_FIELDS)
+        values["quota_bytes"] = target.user_quota(entry, user)
+        if user is not None and values["quota_bytes"] == user.quota_bytes:
             del values["quota_bytes"]
-        values |= _password_columns(entry, row, passwords, dry_run)
-        if row is None:
+        values |= _password_columns(entry, user, passwords, dry_run)
+        if user is None:
             values["domain"] = domain_of(key)
     if row is None:
         return Step(_created(kind, key, values), values=values)
@@ -268,28 +277,29 @@ def _step(kind: Kind, entry: Any, target: _Target, passwords: Passwords, dry_run
     return Step(change, values=values, row=row)
 
 
-def _changed(entry: BaseModel, row: Row | None, names: Iterable[str]) -> dict[str, Any]:
-    """A new object's every field; for an existing one the fields the entry sets that differ."""
+def _changed(entry: BaseModel, row: Stored | None, names: Iterable[str]) -> dict[str, Any]:
+    """A new object's every field; for an existing one the fields the entry sets that differ
+    (the entry's fields and the stored record's attributes share their names)."""
     values: dict[str, Any] = {}
     for name in names:
         value = getattr(entry, name)
-        if row is None or (name in entry.model_fields_set and value != row[name]):
+        if row is None or (name in entry.model_fields_set and value != getattr(row, name)):
             values[name] = value
     return values
 
 
 def _password_columns(
-    entry: ConfigUser, row: Row | None, passwords: Passwords, dry_run: bool
+    entry: ConfigUser, row: StoredUser | None, passwords: Passwords, dry_run: bool
 ) -> dict[str, Any]:
     if entry.password_hash is not None:
-        if row is None or row["password_hash"] != entry.password_hash:
+        if row is None or row.password_hash != entry.password_hash:
             return {"password_hash": entry.password_hash}
         return {}
     if entry.password is None:
         return {}
     if row is not None:
         checked = passwords.verified.get(entry.email)
-        if checked is not None and checked == row["password_hash"]:
+        if checked is not None and checked == row.password_hash:
             return {}
     new = passwords.hashes.get(entry.email)
     if new is None:
@@ -319,13 +329,25 @@ def _created(kind: Kind, key: str, values: Mapping[str, Any]) -> ConfigChange:
     return ConfigChange(action="create", kind=kind, key=key, changes=changes)
 
 
-def _field_changes(values: Mapping[str, Any], row: Row) -> dict[str, FieldChange]:
+def _field_changes(values: Mapping[str, Any], row: Stored) -> dict[str, FieldChange]:
     out = {}
     for name, value in values.items():
         if name == "dkim_public_key":
             continue
-        out[name] = FieldChange(old=_shown(name, row.get(name)), new=_shown(name, value))
+        out[name] = FieldChange(old=_shown(name, getattr(row, name, None)), new=_shown(name, value))
     return out
+
+
+_LIMIT_FIELDS = ("max_users", "max_aliases", "max_quota_bytes")
+
+
+@dataclass(frozen=True, slots=True)
+class _Limits:
+    """A domain's limits (None: no limit)."""
+
+    max_users: int | None = None
+    max_aliases: int | None = None
+    max_quota_bytes: int | None = None
 
 
 class _Target:
@@ -346,34 +368,34 @@ class _Target:
         kept = set() if self.prune else set(self.state.of(kind))
         return kept | set(self.doc[kind])
 
-    def domain(self, name: str) -> dict[str, Any]:
-        """The domain's columns after the import (it must be a target domain)."""
-        row = self.state.domains.get(name, {})
+    def limits(self, name: str) -> _Limits:
+        """The domain's limits after the import (it must be a target domain)."""
+        row = self.state.domains.get(name)
+        stored = _Limits() if row is None else _Limits(row.max_users, row.max_aliases, row.max_quota_bytes)
         if name not in self.doc["domain"]:
-            return dict(row)
+            return stored
         entry: ConfigDomain = self.doc["domain"][name][1]
-        fields = DOMAIN_FIELDS if not row else [f for f in DOMAIN_FIELDS if f in entry.model_fields_set]
-        return dict(row) | {f: getattr(entry, f) for f in fields}
+        set_ = [f for f in _LIMIT_FIELDS if row is None or f in entry.model_fields_set]
+        return dataclasses.replace(stored, **{f: getattr(entry, f) for f in set_})
 
-    def user_quota(self, entry: ConfigUser, row: Row | None) -> int:
+    def user_quota(self, entry: ConfigUser, row: StoredUser | None) -> int:
         if entry.quota_bytes is not None:
             return entry.quota_bytes
         if row is not None:
-            quota: int = row["quota_bytes"]
-            return quota
-        cap = self.domain(domain_of(entry.email)).get("max_quota_bytes")
+            return row.quota_bytes
+        cap = self.limits(domain_of(entry.email)).max_quota_bytes
         return cap if cap is not None else DEFAULT_QUOTA_BYTES
 
-    def dkim_columns(self, entry: ConfigDomain, row: Row | None) -> dict[str, Any]:
-        has_key = row is not None and row["dkim_selector"] is not None
+    def dkim_columns(self, entry: ConfigDomain, row: StoredDomain | None) -> dict[str, Any]:
+        has_key = row is not None and row.dkim_selector is not None
         if entry.dkim_private_key is not None:
-            selector = entry.dkim_selector or (row["dkim_selector"] if has_key and row else None)
+            selector = entry.dkim_selector or (row.dkim_selector if has_key and row else None)
             selector = selector or self.default_selector
             if (
                 has_key
                 and row
-                and row["dkim_private_key"] == entry.dkim_private_key
-                and row["dkim_selector"] == selector
+                and row.dkim_private_key == entry.dkim_private_key
+                and row.dkim_selector == selector
             ):
                 return {}
             return {
@@ -388,7 +410,7 @@ class _Target:
             if self.prune:
                 return {"dkim_selector": None, "dkim_private_key": None, "dkim_public_key": None}
             return {}
-        if entry.dkim_selector != row["dkim_selector"]:
+        if entry.dkim_selector != row.dkim_selector:
             return {"dkim_selector": entry.dkim_selector}
         return {}
 
@@ -451,7 +473,7 @@ class _Target:
         users = self._target_users()
         for email, (i, entry) in self.doc["user"].items():
             row = self.state.users.get(email)
-            merged = dict(row or {}) | {
+            merged = (dataclasses.asdict(row) if row is not None else {}) | {
                 f: getattr(entry, f) for f in USER_FIELDS if row is None or f in entry.model_fields_set
             }
             errors += rule_errors(email, merged, f"document.users.{i}.")
@@ -463,19 +485,19 @@ class _Target:
         per_domain_users = Counter(domain_of(e) for e in users)
         per_domain_aliases = Counter(domain_of(a) for a in self.keys("alias"))
         for name in sorted(self.keys("domain")):
-            limits = self.domain(name)
+            limits = self.limits(name)
             in_doc = self.doc["domain"].get(name)
-            counted: tuple[tuple[str, Counter[str], Kind], ...] = (
-                ("max_users", per_domain_users, "user"),
-                ("max_aliases", per_domain_aliases, "alias"),
+            counted: tuple[tuple[str, int | None, Counter[str], Kind], ...] = (
+                ("max_users", limits.max_users, per_domain_users, "user"),
+                ("max_aliases", limits.max_aliases, per_domain_aliases, "alias"),
             )
-            for limit, counts, kind in counted:
-                cap, used = limits.get(limit), counts[name]
+            for limit, cap, counts, kind in counted:
+                used = counts[name]
                 if cap is not None and used > cap:
                     message = f"{name} would have {used} {LISTS[kind]} (max {cap})"
                     loc = self._domain_loc(in_doc, name, kind, limit)
                     errors.append(FieldError(loc, message, "limit_exceeded"))
-            cap = limits.get("max_quota_bytes")
+            cap = limits.max_quota_bytes
             if cap is None:
                 continue
             for email, quota in sorted(users.items()):
@@ -500,7 +522,7 @@ class _Target:
         """Every user after the import, with their quota."""
         out: dict[str, int] = {}
         if not self.prune:
-            out |= {email: row["quota_bytes"] for email, row in self.state.users.items()}
+            out |= {email: row.quota_bytes for email, row in self.state.users.items()}
         for email, (_i, entry) in self.doc["user"].items():
             out[email] = self.user_quota(entry, self.state.users.get(email))
         return out

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC
-from typing import Any
 
 from mailroom.domain.aliases import Alias, AliasCreate, AliasUpdate, alias_problems
 from mailroom.domain.names import AliasAddress, DomainName, domain_of
@@ -25,11 +24,15 @@ def _check(problems: dict[str, str], locs: dict[str, str]) -> None:
         raise InvalidParams([FieldError(locs[field], message) for field, message in problems.items()])
 
 
-async def _load(tx: Tx, address: str) -> dict[str, Any]:
-    row = await store.get(tx, address)
-    if row is None:
+async def _load(tx: Tx, address: str) -> store.AliasRecord:
+    record = await store.get(tx, address)
+    if record is None:
         raise NotFound.of("alias", address)
-    return row
+    return record
+
+
+def _shown(record: store.AliasRecord) -> Alias:
+    return Alias.model_validate(record, from_attributes=True)
 
 
 async def _check_domain(tx: Tx, address: str, domain: str, kind: str | None) -> None:
@@ -72,14 +75,14 @@ async def list_aliases(
         else:
             only = None if ctx.principal.is_admin else ctx.principal.managed_domains
         rows, total = await store.page(tx, domains_in=only, offset=offset, limit=limit, sort=sort)
-    return Page[Alias](items=[Alias.model_validate(r) for r in rows], total=total, offset=offset, limit=limit)
+    return Page[Alias](items=[_shown(r) for r in rows], total=total, offset=offset, limit=limit)
 
 
 @api.method("admin.aliases.get", http=GET("/aliases/{address}"), access=Manager("address", kind="alias"))
 async def get_alias(ctx: Context, address: AliasAddress) -> Alias:
     """Show one alias; a wildcard alias is named by its pattern (``*@example.org``)."""
     async with ctx.rt.db.read() as tx:
-        return Alias.model_validate(await _load(tx, address))
+        return _shown(await _load(tx, address))
 
 
 @api.method("admin.aliases.create", http=POST("/aliases", status=201), access=Manager("alias.address"))
@@ -98,8 +101,8 @@ async def create_alias(ctx: Context, alias: AliasCreate) -> Alias:
     domain = domain_of(alias.address)
     async with ctx.rt.db.write() as tx:
         state = await store.before_create(tx, alias.address, domain)
-        await _check_domain(tx, alias.address, domain, state["domain_kind"])
-        holder = state["holder"]
+        await _check_domain(tx, alias.address, domain, state.domain_kind)
+        holder = state.holder
         if holder is not None:
             raise Conflict(
                 f"{alias.address} is already {_HOLDER.get(holder, 'in use')}",
@@ -132,8 +135,8 @@ async def update_alias(ctx: Context, address: AliasAddress, changes: AliasUpdate
         await _load(tx, address)
         if values:
             await store.update_alias(tx, address, values | {"updated_at": ctx.rt.clock.now()})
-        row = await _load(tx, address)
-    return Alias.model_validate(row)
+        record = await _load(tx, address)
+    return _shown(record)
 
 
 @api.method(

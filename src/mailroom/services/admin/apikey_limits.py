@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mailroom.domain.ratelimits import KeyLimits
+from mailroom.domain.ratelimits import KeyLimit, KeyLimits
 from mailroom.errors import NotFound
 from mailroom.registry import GET, PUT, Admin, Authenticated, Context
 from mailroom.services.admin._api import api
@@ -14,14 +14,12 @@ async def get_limits(ctx: Context, id: str) -> KeyLimits:
     """The key's own rate limits (its owner and admins may read them)."""
     p = ctx.principal
     async with ctx.rt.db.read() as tx:
-        row = await apikeys.get(tx, id)
-        visible = row is not None and (
-            p.is_admin or (row["owner_id"] is not None and row["owner_id"] == p.user_id)
-        )
+        key = await apikeys.get(tx, id)
+        visible = key is not None and (p.is_admin or (key.owner_id is not None and key.owner_id == p.user_id))
         if not visible:
             raise NotFound.of("API key", id)
         limits = await keylimits.get(tx, id)
-    return KeyLimits.model_validate({"limits": limits})
+    return KeyLimits(limits=[KeyLimit(limit=item.limit, methods=item.methods) for item in limits])
 
 
 @api.method("admin.apikeys.set_limits", http=PUT("/apikeys/{id}/limits"), access=Admin())
@@ -34,7 +32,8 @@ async def set_limits(ctx: Context, id: str, limits: KeyLimits) -> KeyLimits:
     async with ctx.rt.db.write() as tx:
         if await apikeys.get(tx, id) is None:
             raise NotFound.of("API key", id)
-        await keylimits.replace(tx, id, limits.model_dump()["limits"], ctx.rt.clock.now())
+        stored = [keylimits.KeyLimitRecord(limit=item.limit, methods=item.methods) for item in limits.limits]
+        await keylimits.replace(tx, id, stored, ctx.rt.clock.now())
     if ctx.rt.accounting is not None:
         ctx.rt.accounting.rate_limits.forget_key(id)
     return limits

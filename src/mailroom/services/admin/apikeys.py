@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from mailroom.auth import tokens
 from mailroom.auth.authenticate import API_KEY_PREFIX
 from mailroom.domain.apikeys import ApiKey, ApiKeyCreate, ApiKeyCreated
@@ -16,16 +14,24 @@ from mailroom.store import accounts
 from mailroom.store import apikeys as store
 
 
-def _out(row: dict[str, Any]) -> ApiKey:
-    return ApiKey.model_validate(row | {"admin": row["is_admin"]})
-
-
-def _visible(ctx: Context, row: dict[str, Any] | None) -> bool:
-    if row is None:
-        return False
-    return ctx.principal.is_admin or (
-        row["owner_id"] is not None and row["owner_id"] == ctx.principal.user_id
+def _out(key: store.ApiKeyRecord) -> ApiKey:
+    return ApiKey(
+        id=key.id,
+        name=key.name,
+        owner=key.owner,
+        admin=key.is_admin,
+        scopes=key.scopes,
+        allowed_networks=key.allowed_networks,
+        expires_at=key.expires_at,
+        created_at=key.created_at,
+        last_used_at=key.last_used_at,
     )
+
+
+def _visible(ctx: Context, key: store.ApiKeyRecord | None) -> bool:
+    if key is None:
+        return False
+    return ctx.principal.is_admin or (key.owner_id is not None and key.owner_id == ctx.principal.user_id)
 
 
 @api.method("admin.apikeys.list", http=GET("/apikeys"), access=Authenticated())
@@ -78,7 +84,7 @@ async def create_key(ctx: Context, key: ApiKeyCreate) -> ApiKeyCreated:
             user = await accounts.user_for_auth(tx, email=key.owner)
             if user is None:
                 raise NotFound.of("user", key.owner)
-            owner_id = user["id"]
+            owner_id = user.id
         elif p.user_id is not None:
             owner_id = p.user_id
         else:
@@ -100,7 +106,7 @@ async def create_key(ctx: Context, key: ApiKeyCreate) -> ApiKeyCreated:
         )
         row = await store.get(tx, issued.lookup_id)
     assert row is not None
-    return ApiKeyCreated.model_validate(row | {"admin": row["is_admin"], "key": issued.secret})
+    return ApiKeyCreated(**_out(row).model_dump(), key=issued.secret)
 
 
 @api.method("admin.apikeys.delete", http=DELETE("/apikeys/{id}"), access=Authenticated())

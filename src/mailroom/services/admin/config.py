@@ -41,12 +41,14 @@ from mailroom.services.admin._config_plan import (
     StaleVerification,
     State,
     Step,
+    Stored,
     check_document,
     manager_key,
     plan,
 )
 from mailroom.store import accounts, aliases, alternatives, domains, managers, relays, users
 from mailroom.store import config as store
+from mailroom.store.config import StoredManager
 from mailroom.store.engine import Tx
 
 log = logging.getLogger("mailroom.admin.config")
@@ -58,12 +60,12 @@ async def load_state(tx: Tx, *, lock: bool = False) -> State:
     ``lock`` (in the import's write transaction) locks the domain rows first.
     """
     return State(
-        domains={r["name"]: r for r in await store.all_domains(tx, lock=lock)},
-        alternatives={r["name"]: r for r in await store.all_alternatives(tx)},
-        relays={r["name"]: r for r in await store.all_relays(tx)},
-        users={r["email"]: r for r in await store.all_users(tx)},
-        aliases={r["address"]: r for r in await store.all_aliases(tx)},
-        managers={manager_key(r["domain"], r["email"]): r for r in await store.all_managers(tx)},
+        domains={r.name: r for r in await store.all_domains(tx, lock=lock)},
+        alternatives={r.name: r for r in await store.all_alternatives(tx)},
+        relays={r.name: r for r in await store.all_relays(tx)},
+        users={r.email: r for r in await store.all_users(tx)},
+        aliases={r.address: r for r in await store.all_aliases(tx)},
+        managers={manager_key(r.domain, r.email): r for r in await store.all_managers(tx)},
     )
 
 
@@ -74,16 +76,17 @@ def build_document(state: State, *, with_password_hashes: bool, include_secrets:
     validating them again, so that one odd row can never make a backup impossible.
     """
 
-    def pick(row: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
-        return {n: row[n] for n in names}
+    def pick(row: Stored, names: tuple[str, ...]) -> dict[str, Any]:
+        """The record's attributes named like the entry's fields."""
+        return {n: getattr(row, n) for n in names}
 
     return ConfigDocument.model_construct(
         domains=[
             ConfigDomain.model_construct(
                 name=name,
                 **pick(row, DOMAIN_FIELDS),
-                dkim_selector=row["dkim_selector"],
-                dkim_private_key=row["dkim_private_key"] if include_secrets else None,
+                dkim_selector=row.dkim_selector,
+                dkim_private_key=row.dkim_private_key if include_secrets else None,
             )
             for name, row in sorted(state.domains.items())
         ],
@@ -99,7 +102,7 @@ def build_document(state: State, *, with_password_hashes: bool, include_secrets:
             ConfigUser.model_construct(
                 email=email,
                 **pick(row, USER_FIELDS),
-                password_hash=row["password_hash"] if with_password_hashes else None,
+                password_hash=row.password_hash if with_password_hashes else None,
             )
             for email, row in sorted(state.users.items())
         ],
@@ -108,7 +111,7 @@ def build_document(state: State, *, with_password_hashes: bool, include_secrets:
             for address, row in sorted(state.aliases.items())
         ],
         managers=[
-            ConfigManager.model_construct(domain=row["domain"], email=row["email"])
+            ConfigManager.model_construct(domain=row.domain, email=row.email)
             for _key, row in sorted(state.managers.items())
         ],
     )
@@ -207,9 +210,9 @@ async def _check_passwords(
         plain = user.password.get_secret_value()
         row = state.users.get(user.email)
         if row is not None:
-            verdict = await asyncio.to_thread(hasher.verify, row["password_hash"], plain)
+            verdict = await asyncio.to_thread(hasher.verify, row.password_hash, plain)
             if verdict.ok:
-                passwords.verified[user.email] = row["password_hash"]
+                passwords.verified[user.email] = row.password_hash
                 continue
         if hash_new:
             passwords.hashes[user.email] = await asyncio.to_thread(hasher.hash, plain)
@@ -268,7 +271,7 @@ async def _apply(tx: Tx, step: Step, now: datetime) -> None:
     else:
         user = await accounts.user_for_auth(tx, email=values["email"])
         assert user is not None, "the plan checked that the manager is a user"
-        await managers.insert_manager(tx, values["domain"], user["id"], now)
+        await managers.insert_manager(tx, values["domain"], user.id, now)
 
 
 async def _delete(tx: Tx, step: Step) -> None:
@@ -279,10 +282,12 @@ async def _delete(tx: Tx, step: Step) -> None:
     elif kind == "relay":
         await relays.delete_relay(tx, key)
     elif kind == "alternative":
-        await alternatives.delete_alternative(tx, row["domain"], key)
+        assert isinstance(row, alternatives.AlternativeRecord)
+        await alternatives.delete_alternative(tx, row.domain, key)
     elif kind == "user":
         await users.delete_user(tx, key)
     elif kind == "alias":
         await aliases.delete_alias(tx, key)
     else:
-        await managers.delete_manager(tx, row["domain"], row["user_id"])
+        assert isinstance(row, StoredManager)
+        await managers.delete_manager(tx, row.domain, row.user_id)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from mailroom.domain.domains import Domain, DomainCreate, DomainUpdate
 from mailroom.domain.names import DomainName
 from mailroom.domain.paging import DEFAULT_LIMIT, Limit, Offset, Page
@@ -24,11 +22,15 @@ async def check_name_free(tx: Tx, name: str) -> None:
         raise Conflict(f"{name} is already {KIND_LABEL.get(kind, 'in use')}", name=name, kind=kind)
 
 
-async def load_domain(tx: Tx, name: str) -> dict[str, Any]:
-    row = await store.get(tx, name)
-    if row is None:
+async def load_domain(tx: Tx, name: str) -> store.DomainRecord:
+    record = await store.get(tx, name)
+    if record is None:
         raise NotFound.of("domain", name)
-    return row
+    return record
+
+
+def shown(record: store.DomainRecord) -> Domain:
+    return Domain.model_validate(record, from_attributes=True)
 
 
 @api.method("admin.domains.list", http=GET("/domains"), access=Manager())
@@ -42,16 +44,14 @@ async def list_domains(
     only = None if ctx.principal.is_admin else ctx.principal.managed_domains
     async with ctx.rt.db.read() as tx:
         rows, total = await store.page(tx, only=only, offset=offset, limit=limit, sort=sort)
-    return Page[Domain](
-        items=[Domain.model_validate(r) for r in rows], total=total, offset=offset, limit=limit
-    )
+    return Page[Domain](items=[shown(r) for r in rows], total=total, offset=offset, limit=limit)
 
 
 @api.method("admin.domains.get", http=GET("/domains/{name}"), access=Manager("name"))
 async def get_domain(ctx: Context, name: DomainName) -> Domain:
     """Show one domain."""
     async with ctx.rt.db.read() as tx:
-        return Domain.model_validate(await load_domain(tx, name))
+        return shown(await load_domain(tx, name))
 
 
 @api.method("admin.domains.create", http=POST("/domains", status=201), access=Admin())
@@ -62,8 +62,8 @@ async def create_domain(ctx: Context, domain: DomainCreate) -> Domain:
     async with ctx.rt.db.write() as tx:
         await check_name_free(tx, domain.name)
         await store.insert_domain(tx, values)
-        row = await load_domain(tx, domain.name)
-    return Domain.model_validate(row)
+        record = await load_domain(tx, domain.name)
+    return shown(record)
 
 
 @api.method("admin.domains.update", http=PATCH("/domains/{name}"), access=Admin())
@@ -77,18 +77,18 @@ async def update_domain(ctx: Context, name: DomainName, changes: DomainUpdate) -
         if await store.lock(tx, name) is None:
             raise NotFound.of("domain", name)
         used = await store.usage(tx, name)
-        if values.get("max_users") is not None and values["max_users"] < used["users"]:
-            raise LimitExceeded(f"{name} already has {used['users']} users", used=used["users"])
-        if values.get("max_aliases") is not None and values["max_aliases"] < used["aliases"]:
-            raise LimitExceeded(f"{name} already has {used['aliases']} aliases", used=used["aliases"])
-        if values.get("max_quota_bytes") is not None:
+        if changes.max_users is not None and changes.max_users < used.users:
+            raise LimitExceeded(f"{name} already has {used.users} users", used=used.users)
+        if changes.max_aliases is not None and changes.max_aliases < used.aliases:
+            raise LimitExceeded(f"{name} already has {used.aliases} aliases", used=used.aliases)
+        if changes.max_quota_bytes is not None:
             largest = await store.max_user_quota(tx, name)
-            if values["max_quota_bytes"] < largest:
+            if changes.max_quota_bytes < largest:
                 raise LimitExceeded(f"a user of {name} already has a quota of {largest} bytes", used=largest)
         if values:
             await store.update_domain(tx, name, values | {"updated_at": ctx.rt.clock.now()})
-        row = await load_domain(tx, name)
-    return Domain.model_validate(row)
+        record = await load_domain(tx, name)
+    return shown(record)
 
 
 @api.method("admin.domains.delete", http=DELETE("/domains/{name}"), access=Admin())

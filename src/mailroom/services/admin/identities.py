@@ -51,8 +51,8 @@ async def list_identities(
     """List a user's send-as identities by address."""
     async with ctx.rt.db.read() as tx:
         user = await load_user(tx, email)
-        rows, total = await store.page(tx, int(user["id"]), offset=offset, limit=limit)
-    items = [Identity.model_validate(r) for r in rows]
+        rows, total = await store.page(tx, user.id, offset=offset, limit=limit)
+    items = [Identity.model_validate(r, from_attributes=True) for r in rows]
     return Page[Identity](items=items, total=total, offset=offset, limit=limit)
 
 
@@ -61,10 +61,10 @@ async def get_identity(ctx: Context, email: EmailAddress, address: EmailAddress)
     """Show one send-as identity of a user."""
     async with ctx.rt.db.read() as tx:
         user = await load_user(tx, email)
-        row = await store.get(tx, int(user["id"]), address)
+        row = await store.get(tx, user.id, address)
     if row is None:
         raise NotFound.of("identity", address)
-    return Identity.model_validate(row)
+    return Identity.model_validate(row, from_attributes=True)
 
 
 @api.method("admin.identities.create", http=POST("/users/{email}/identities", status=201), access=_OF_USER)
@@ -77,13 +77,11 @@ async def create_identity(ctx: Context, email: EmailAddress, identity: IdentityC
     async with ctx.rt.db.write() as tx:
         user = await load_user(tx, email)
         await check_may_grant(tx, ctx.principal, identity.address)
-        if await store.get(tx, int(user["id"]), identity.address) is not None:
+        if await store.get(tx, user.id, identity.address) is not None:
             raise Conflict(f"{email} may already send as {identity.address}", address=identity.address)
-        await store.insert_identity(
-            tx, int(user["id"]), identity.address, identity.display_name, ctx.rt.clock.now()
-        )
-        row = await store.get(tx, int(user["id"]), identity.address)
-    return Identity.model_validate(row)
+        await store.insert_identity(tx, user.id, identity.address, identity.display_name, ctx.rt.clock.now())
+        row = await store.get(tx, user.id, identity.address)
+    return Identity.model_validate(row, from_attributes=True)
 
 
 @api.method("admin.identities.delete", http=DELETE("/users/{email}/identities/{address}"), access=_OF_USER)
@@ -92,5 +90,5 @@ async def delete_identity(ctx: Context, email: EmailAddress, address: EmailAddre
     async with ctx.rt.db.write() as tx:
         user = await load_user(tx, email)
         await check_may_grant(tx, ctx.principal, address)
-        if not await store.delete_identity(tx, int(user["id"]), address):
+        if not await store.delete_identity(tx, user.id, address):
             raise NotFound.of("identity", address)

@@ -20,6 +20,10 @@ from mailroom.store import signups as store
 INVITE_PREFIX = "mi"
 
 
+def _shown(invite: store.InviteRecord) -> Invite:
+    return Invite.model_validate(invite, from_attributes=True)
+
+
 @api.method("admin.invites.create", http=POST("/invites", status=201), access=Manager("invite.domain"))
 async def create_invite(ctx: Context, invite: InviteCreate) -> InviteCreated:
     """Create an invite token; the answer carries it once, as ``token``."""
@@ -43,7 +47,7 @@ async def create_invite(ctx: Context, invite: InviteCreate) -> InviteCreated:
         )
         row = await store.get_invite(tx, issued.lookup_id)
     assert row is not None
-    return InviteCreated.model_validate(row | {"token": issued.secret})
+    return InviteCreated(**_shown(row).model_dump(), token=issued.secret)
 
 
 @api.method("admin.invites.list", http=GET("/invites"), access=Manager("domain"))
@@ -55,9 +59,7 @@ async def list_invites(
     only = [domain] if domain is not None else (None if p.is_admin else p.managed_domains)
     async with ctx.rt.db.read() as tx:
         rows, total = await store.page_invites(tx, domains=only, offset=offset, limit=limit)
-    return Page[Invite](
-        items=[Invite.model_validate(r) for r in rows], total=total, offset=offset, limit=limit
-    )
+    return Page[Invite](items=[_shown(r) for r in rows], total=total, offset=offset, limit=limit)
 
 
 @api.method("admin.invites.delete", http=DELETE("/invites/{id}"), access=Manager())
@@ -65,6 +67,6 @@ async def delete_invite(ctx: Context, id: str) -> None:
     """Withdraw an invite: its token stops working; accounts it created stay."""
     async with ctx.rt.db.write() as tx:
         row = await store.get_invite(tx, id)
-        if row is None or not ctx.principal.can_manage(row["domain"]):
+        if row is None or not ctx.principal.can_manage(row.domain):
             raise NotFound.of("invite", id)
         await store.delete_invite(tx, id)

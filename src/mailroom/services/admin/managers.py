@@ -40,10 +40,10 @@ async def create_manager(ctx: Context, domain: DomainName, manager: ManagerCreat
     async with ctx.rt.db.write() as tx:
         await load_domain(tx, domain)
         user = await load_user(tx, manager.email)
-        if await store.get(tx, domain, user["id"]) is not None:
+        if await store.get(tx, domain, user.id) is not None:
             raise Conflict(f"{manager.email} already manages {domain}", email=manager.email, domain=domain)
-        await store.insert_manager(tx, domain, user["id"], ctx.rt.clock.now())
-        record = await store.get(tx, domain, user["id"])
+        await store.insert_manager(tx, domain, user.id, ctx.rt.clock.now())
+        record = await store.get(tx, domain, user.id)
     return DomainManager.model_validate(record, from_attributes=True)
 
 
@@ -53,5 +53,5 @@ async def delete_manager(ctx: Context, domain: DomainName, email: EmailAddress) 
     async with ctx.rt.db.write() as tx:
         await load_domain(tx, domain)
         user = await users_store.get(tx, email)
-        if user is None or not await store.delete_manager(tx, domain, user["id"]):
+        if user is None or not await store.delete_manager(tx, domain, user.id):
             raise NotFound.of("manager", email)

@@ -21,6 +21,6 @@ from mailroom.store import identity as store
 async def reset_totp(ctx: Context, email: EmailAddress) -> None:
     """Turn a user's second factor off and forget its secret and recovery codes (audited)."""
     async with ctx.rt.db.write() as tx:
-        row = await load_user(tx, email)
-        check_may_administer(ctx.principal, row)
-        await store.remove_totp(tx, int(row["id"]))
+        user = await load_user(tx, email)
+        check_may_administer(ctx.principal, user)
+        await store.remove_totp(tx, user.id)

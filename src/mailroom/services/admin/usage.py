@@ -68,21 +68,19 @@ async def report(
     out: list[UsageRow] = []
     totals: dict[str, Any] = {"calls": 0, "errors": 0, "duration_ms": 0.0}
     for row in rows:
-        calls = int(row["calls"] or 0)
-        duration = float(row["duration_ms"] or 0.0)
-        errors = int(row["errors"] or 0)
+        calls, duration, errors = row.calls, row.duration_ms, row.errors
         totals["calls"] += calls
         totals["errors"] += errors
         totals["duration_ms"] += duration
         out.append(
             UsageRow(
-                period=_period(row["period"], granularity),
-                **{d: row[d] for d in dims},
+                period=_period(row.period, granularity),
+                **{d: getattr(row, d) for d in dims},
                 calls=calls,
                 errors=errors,
                 duration_ms_total=round(duration, 3),
                 duration_ms_avg=round(duration / calls, 3) if calls else 0.0,
-                duration_ms_max=round(float(row["max_ms"] or 0.0), 3),
+                duration_ms_max=round(row.max_ms, 3),
             )
         )
     totals["duration_ms"] = round(totals["duration_ms"], 3)

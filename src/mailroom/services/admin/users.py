@@ -9,8 +9,8 @@ and are never returned or logged.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Iterable
-from typing import Any
 
 from pydantic import SecretStr
 
@@ -42,15 +42,19 @@ ADDRESS_HOLDER = {"user": "a user", "alias": "an alias"}
 ADMIN_ONLY_FIELDS = ("global_admin", "allow_spoofing")
 
 
-async def load_user(tx: Tx, email: str) -> dict[str, Any]:
+async def load_user(tx: Tx, email: str) -> store.UserRecord:
     """The stored user, or the ``NotFound`` a caller who may not see them also gets."""
-    row = await store.get(tx, email)
-    if row is None:
+    record = await store.get(tx, email)
+    if record is None:
         raise NotFound.of("user", email)
-    return row
+    return record
 
 
-async def load_mail_domain(tx: Tx, email: str, loc: str) -> dict[str, Any]:
+def shown(record: store.UserRecord) -> User:
+    return User.model_validate(record, from_attributes=True)
+
+
+async def load_mail_domain(tx: Tx, email: str, loc: str) -> store.MailDomainLimits:
     """The limits of the domain a mailbox lives in: a real domain, not an alternative or a relay.
 
     The domain row stays locked until the transaction ends, so that limits checked against
@@ -79,12 +83,12 @@ async def check_address_free(tx: Tx, email: str) -> None:
         raise Conflict(f"{email} is already {ADDRESS_HOLDER.get(kind, 'in use')}", address=email, kind=kind)
 
 
-def check_quota(domain: dict[str, Any], quota: int) -> None:
+def check_quota(domain: store.MailDomainLimits, quota: int) -> None:
     """A mailbox's quota may not exceed its domain's ``max_quota_bytes``."""
-    cap = domain["max_quota_bytes"]
+    cap = domain.max_quota_bytes
     if cap is not None and quota > cap:
         raise LimitExceeded(
-            f"a quota of {quota} bytes is more than {domain['name']} allows a mailbox ({cap} bytes)",
+            f"a quota of {quota} bytes is more than {domain.name} allows a mailbox ({cap} bytes)",
             limit="max_quota_bytes",
             max=cap,
             requested=quota,
@@ -112,9 +116,9 @@ def check_may_change(principal: Principal, email: str, fields: Iterable[str]) ->
         )
 
 
-def check_may_administer(principal: Principal, row: dict[str, Any]) -> None:
+def check_may_administer(principal: Principal, user: store.UserRecord) -> None:
     """A domain manager cannot take over (change or delete) a global administrator."""
-    if row["global_admin"] and not principal.is_admin and principal.email != row["email"]:
+    if user.global_admin and not principal.is_admin and principal.email != user.email:
         raise Forbidden("only global administrators may change or delete a global administrator")
 
 
@@ -194,17 +198,17 @@ async def create_user(ctx: Context, user: UserCreate) -> User:
     async with ctx.rt.db.write() as tx:
         domain = await load_mail_domain(tx, user.email, "user.email")
         await check_address_free(tx, user.email)
-        if domain["max_users"] is not None:
+        if domain.max_users is not None:
             used = await store.count(tx, name)
-            if used >= domain["max_users"]:
+            if used >= domain.max_users:
                 raise LimitExceeded(
                     f"{name} already has {used} users, the most its max_users allows",
                     limit="max_users",
-                    max=domain["max_users"],
+                    max=domain.max_users,
                     used=used,
                 )
         if values["quota_bytes"] is None:
-            cap = domain["max_quota_bytes"]
+            cap = domain.max_quota_bytes
             values["quota_bytes"] = cap if cap is not None else DEFAULT_QUOTA_BYTES
         check_quota(domain, values["quota_bytes"])
         values |= {
@@ -215,8 +219,8 @@ async def create_user(ctx: Context, user: UserCreate) -> User:
             "updated_at": now,
         }
         await store.insert_user(tx, values)
-        row = await load_user(tx, user.email)
-    return User.model_validate(row)
+        record = await load_user(tx, user.email)
+    return shown(record)
 
 
 @api.method("admin.users.update", http=PATCH("/users/{email}"), access=Owner("email"))
@@ -237,19 +241,19 @@ async def update_user(ctx: Context, email: EmailAddress, changes: UserUpdate) ->
     password: SecretStr | None = values.pop("password", None)
     password_hash = await hash_password(ctx, password) if password is not None else None
     async with ctx.rt.db.write() as tx:
-        row = await load_user(tx, email)
-        check_may_administer(p, row)
-        source = values.get("auth_source", row["auth_source"])
+        record = await load_user(tx, email)
+        check_may_administer(p, record)
+        source = values.get("auth_source", record.auth_source)
         if password_hash is not None and source == DIRECTORY_SOURCE:
             raise directory_password_error(email)
-        if source != row["auth_source"]:
+        if source != record.auth_source:
             if source == DIRECTORY_SOURCE:
                 values["password_hash"] = NO_PASSWORD  # forgotten: the directory checks it now
             elif password_hash is None:
                 raise InvalidParams(
                     [FieldError("changes.password", "a local user needs a password: give one")]
                 )
-        errors = rule_errors(email, row | values, "changes.")
+        errors = rule_errors(email, dataclasses.asdict(record) | values, "changes.")
         if errors:
             raise InvalidParams(errors)
         if "quota_bytes" in values:
@@ -260,14 +264,14 @@ async def update_user(ctx: Context, email: EmailAddress, changes: UserUpdate) ->
                 values["change_pw_next_login"] = False
         if values:
             await store.update_user(tx, email, values | {"updated_at": ctx.rt.clock.now()})
-            row = await load_user(tx, email)
-    return User.model_validate(row)
+            record = await load_user(tx, email)
+    return shown(record)
 
 
 @api.method("admin.users.delete", http=DELETE("/users/{email}"), access=Manager("email", kind="user"))
 async def delete_user(ctx: Context, email: EmailAddress) -> None:
     """Delete a mailbox and free its address; its API keys and manager roles go with it."""
     async with ctx.rt.db.write() as tx:
-        row = await load_user(tx, email)
-        check_may_administer(ctx.principal, row)
+        record = await load_user(tx, email)
+        check_may_administer(ctx.principal, record)
         await store.delete_user(tx, email)

@@ -18,8 +18,14 @@ from mailroom.services.mail._accounts import create_account
 from mailroom.store import signups as store
 
 
-def _out(row: dict[str, object]) -> WaitlistEntry:
-    return WaitlistEntry.model_validate(row | {"username": row["spelling"]})
+def _out(entry: store.WaitlistRecord) -> WaitlistEntry:
+    return WaitlistEntry(
+        id=entry.id,
+        domain=entry.domain,
+        username=entry.spelling,
+        position=entry.position,
+        created_at=entry.created_at,
+    )
 
 
 @api.method("admin.waitlist.list", http=GET("/waitlist"), access=Manager("domain"))
@@ -43,13 +49,13 @@ async def admit(ctx: Context, id: Id) -> User:
     """
     async with ctx.rt.db.write() as tx:
         row = await store.waitlist_entry(tx, id)
-        if row is None or not ctx.principal.can_manage(row["domain"]):
+        if row is None or not ctx.principal.can_manage(row.domain):
             raise NotFound.of("waitlist entry", id)
         await store.leave_waitlist(tx, id)
         user = await create_account(
-            ctx, tx, domain=row["domain"], username=row["spelling"], password_hash=row["password_hash"]
+            ctx, tx, domain=row.domain, username=row.spelling, password_hash=row.password_hash
         )
-    return User.model_validate(user)
+    return User.model_validate(user, from_attributes=True)
 
 
 @api.method("admin.waitlist.delete", http=DELETE("/waitlist/{id}"), access=Manager())
@@ -57,6 +63,6 @@ async def refuse(ctx: Context, id: Id) -> None:
     """Take someone off the waitlist without creating an account."""
     async with ctx.rt.db.write() as tx:
         row = await store.waitlist_entry(tx, id)
-        if row is None or not ctx.principal.can_manage(row["domain"]):
+        if row is None or not ctx.principal.can_manage(row.domain):
             raise NotFound.of("waitlist entry", id)
         await store.leave_waitlist(tx, id)

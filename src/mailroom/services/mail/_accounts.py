@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from mailroom.domain.names import normalize_address
 from mailroom.domain.usernames import canonical
 from mailroom.domain.users import DEFAULT_QUOTA_BYTES, UserCreate
@@ -48,27 +46,27 @@ async def check_name_free(tx: Tx, domain: str, username: str) -> None:
 
 async def create_account(
     ctx: Context, tx: Tx, *, domain: str, username: str, password_hash: str
-) -> dict[str, Any]:
+) -> users_store.UserRecord:
     """Create the mailbox ``<username lowercased>@<domain>`` and claim its canonical name.
 
     The domain's ``max_users`` applies; the quota is the domain's ``max_quota_bytes`` or the
-    default. Returns the stored user row (without the password hash).
+    default. Returns the stored user (without the password hash).
     """
     email = normalize_address(f"{username}@{domain}")
-    row = await load_mail_domain(tx, email, "domain")
+    limits = await load_mail_domain(tx, email, "domain")
     if await signups.name_taken(tx, domain, canonical(username)):
         raise Conflict(f"the user name {username} is taken in {domain}", field="username")
     await check_address_free(tx, email)
-    if row["max_users"] is not None:
+    if limits.max_users is not None:
         used = await users_store.count(tx, domain)
-        if used >= row["max_users"]:
+        if used >= limits.max_users:
             raise LimitExceeded(
                 f"{domain} already has {used} users, the most its max_users allows",
                 limit="max_users",
-                max=row["max_users"],
+                max=limits.max_users,
                 used=used,
             )
-    cap = row["max_quota_bytes"]
+    cap = limits.max_quota_bytes
     now = ctx.rt.clock.now()
     values = _DEFAULTS | {
         "email": email,
@@ -82,5 +80,5 @@ async def create_account(
     await users_store.insert_user(tx, values)
     user = await users_store.get(tx, email)
     assert user is not None
-    await signups.claim_name(tx, domain, canonical(username), username, user["id"])
+    await signups.claim_name(tx, domain, canonical(username), username, user.id)
     return user

@@ -32,7 +32,7 @@ MAX_SUMMARIES = 50
 
 async def _owner_email(tx: Tx, user_id: int) -> str | None:
     row = (await mailbox_store.mailboxes(tx, [user_id])).get(user_id)
-    return str(row["email"]) if row is not None else None
+    return row.email if row is not None else None
 
 
 async def _summaries(tx: Tx, user_id: int, thread_ids: Sequence[int]) -> list[dict[str, Any]]:

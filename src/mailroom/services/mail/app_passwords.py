@@ -72,7 +72,7 @@ async def list_app_passwords(ctx: Context) -> list[AppPassword]:
     assert ctx.principal.user_id is not None
     async with ctx.rt.db.read() as tx:
         rows = await store.app_passwords_of(tx, ctx.principal.user_id)
-    return [AppPassword.model_validate(r) for r in rows]
+    return [AppPassword.model_validate(r, from_attributes=True) for r in rows]
 
 
 @api.method("mail.app_passwords.revoke", http=DELETE("/me/app-passwords/{id}"), access=UserSelf())

@@ -246,9 +246,7 @@ async def send_email(ctx: Context, email: EmailCompose) -> ComposeResult:
         raise NotFound.of("user", address)
     answered = await _answered(ctx, user_id, email)
     attachments = await _attachments(ctx, user_id, email.attachment_ids)
-    sender = await _from_header(
-        ctx, user_id, email.from_address or address, str(user.get("display_name") or "")
-    )
+    sender = await _from_header(ctx, user_id, email.from_address or address, user.display_name)
     message_id = make_msgid(domain=address.partition("@")[2])
     raw = build_message(
         sender=sender,
@@ -304,8 +302,8 @@ async def _from_header(ctx: Context, user_id: int, address: str, display_name: s
     if address != ctx.principal.email:
         async with ctx.rt.db.read() as tx:
             identity = await identity_store.get(tx, user_id, address)
-        if identity is not None and identity["display_name"]:
-            display_name = str(identity["display_name"])
+        if identity is not None and identity.display_name:
+            display_name = identity.display_name
     local, _, domain = address.rpartition("@")
     return HeaderAddress(display_name=display_name, username=local, domain=domain)
 

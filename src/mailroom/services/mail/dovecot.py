@@ -24,6 +24,7 @@ through nginx's auth_http (with ``dovecot_nopassword``).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Annotated
 
 import orjson
@@ -33,7 +34,6 @@ from mailroom.auth.passwords import scheme_of
 from mailroom.registry import Context, Internal
 from mailroom.services.mail._api import api
 from mailroom.store import accounts, identity
-from mailroom.store.engine import Row
 
 log = logging.getLogger("mailroom.dovecot")
 
@@ -53,7 +53,11 @@ _DOVECOT_SCHEMES = frozenset(
         "PBKDF2",
     )
 )
-_SERVICE_FLAGS = {"imap": "enable_imap", "pop3": "enable_pop"}
+#: Whether a Dovecot service may serve a mailbox.
+_SERVICE_FLAGS: dict[str, Callable[[accounts.DovecotUser], bool]] = {
+    "imap": lambda user: user.enable_imap,
+    "pop3": lambda user: user.enable_pop,
+}
 PASSDB = "shared/passdb/"
 USERDB = "shared/userdb/"
 QUOTA_STORAGE = "priv/quota/storage"
@@ -88,10 +92,10 @@ def dovecot_password(stored: str) -> str | None:
     return stored if stored.startswith("{") else f"{{{scheme}}}{stored}"
 
 
-def _userdb(ctx: Context, row: Row) -> dict[str, str]:
-    local, _, domain = str(row["email"]).rpartition("@")
+def _userdb(ctx: Context, user: accounts.DovecotUser) -> dict[str, str]:
+    local, _, domain = user.email.rpartition("@")
     fields = {"home": ctx.rt.settings.dovecot_home.replace("%d", domain).replace("%n", local)}
-    quota = int(row["quota_bytes"] or 0)
+    quota = user.quota_bytes
     if quota > 0:
         fields["quota_rule"] = f"*:bytes={quota}"
     return fields
@@ -113,25 +117,25 @@ async def lookup(ctx: Context, key: Key) -> DictValue:
         return DictValue(found=False)
     async with ctx.rt.db.read() as tx:
         row = await accounts.dovecot_user(tx, user.strip().lower())
-    if row is None or not row["enabled"]:
+    if row is None or not row.enabled:
         return DictValue(found=False)
     if table == "userdb":
         return DictValue(found=True, value=_json(_userdb(ctx, row)))
     flag = _SERVICE_FLAGS.get(service.lower())
-    if flag is not None and not row[flag]:
+    if flag is not None and not flag(row):
         return DictValue(found=False)
     if ctx.rt.settings.dovecot_nopassword:
         return DictValue(found=True, value=_json({"nopassword": "y"}))
     async with ctx.rt.db.read() as tx:
-        two_factor = await identity.totp_enabled(tx, int(row["id"]))
+        two_factor = await identity.totp_enabled(tx, row.id)
     if two_factor:
         # Dovecot would accept the account password, which a second factor forbids on mail
         # protocols; such users log in with app passwords, which nginx's auth_http checks.
-        log.info("passdb: %s has a second factor: not for Dovecot's own password check", row["email"])
+        log.info("passdb: %s has a second factor: not for Dovecot's own password check", row.email)
         return DictValue(found=False)
-    password = dovecot_password(str(row["password_hash"]))
+    password = dovecot_password(row.password_hash)
     if password is None:
-        log.warning("passdb: the password hash of %s is not in a scheme Dovecot can check", row["email"])
+        log.warning("passdb: the password hash of %s is not in a scheme Dovecot can check", row.email)
         return DictValue(found=False)
     return DictValue(found=True, value=_json({"password": password}))
 
@@ -146,7 +150,7 @@ async def iterate(
     start = after[len(USERDB) :] if after.startswith(USERDB) else ""
     async with ctx.rt.db.read() as tx:
         rows = await accounts.dovecot_users(tx, after=start, limit=limit)
-    return [DictEntry(key=USERDB + str(row["email"]), value=_json(_userdb(ctx, row))) for row in rows]
+    return [DictEntry(key=USERDB + str(row.email), value=_json(_userdb(ctx, row))) for row in rows]
 
 
 @api.method("mail.dovecot.commit", access=Internal(), mutating=True)

@@ -197,7 +197,7 @@ async def update_draft(
         else make_msgid(domain=domain)
     )
     new_raw = build_message(
-        sender=HeaderAddress(display_name=str(user.get("display_name") or ""), username=local, domain=domain),
+        sender=HeaderAddress(display_name=user.display_name, username=local, domain=domain),
         compose=compose,
         answered=_thread_headers(row),
         attachments=attachments,

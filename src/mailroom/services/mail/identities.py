@@ -20,5 +20,5 @@ async def list_identities(ctx: Context, offset: Offset = 0, limit: Limit = DEFAU
     """The addresses the caller may send as besides their own and their aliases', by address."""
     async with ctx.rt.db.read() as tx:
         rows, total = await store.page(tx, user_id_of(ctx), offset=offset, limit=limit)
-    items = [Identity.model_validate(r) for r in rows]
+    items = [Identity.model_validate(r, from_attributes=True) for r in rows]
     return Page[Identity](items=items, total=total, offset=offset, limit=limit)

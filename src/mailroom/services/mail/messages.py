@@ -85,7 +85,7 @@ async def import_message(
         user = await mailbox_store.user_by_email(tx, email)
     if user is None:
         raise NotFound.of("user", email)
-    resolution = Resolution(email, "accepted", [LocalTarget(int(user["id"]), email)])
+    resolution = Resolution(email, "accepted", [LocalTarget(user.id, email)])
     options = IngestOptions(
         labels=_label_names(labels),
         is_read=is_read,
@@ -107,7 +107,7 @@ async def import_message(
             raise Unavailable("the message could not be stored now; try again")
         raise BadRequest(result.reply[4:])
     async with ctx.rt.db.read() as tx:
-        row = await email_store.get(tx, int(user["id"]), result.email_ids[0])
+        row = await email_store.get(tx, user.id, result.email_ids[0])
     if row is None:  # deleted between the two transactions
         raise NotFound.of("email", result.email_ids[0])
     return ImportedMessage(

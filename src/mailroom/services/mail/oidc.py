@@ -66,17 +66,17 @@ async def sync_roles(ctx: Context, identity: OidcIdentity) -> None:
     changes: dict[str, dict[str, object]] = {}
     async with ctx.rt.db.write() as tx:
         user = await user_of(tx, identity)
-        email: str = user["email"]
-        if identity.is_admin is not None and bool(user["global_admin"]) != identity.is_admin:
+        email: str = user.email
+        if identity.is_admin is not None and bool(user.global_admin) != identity.is_admin:
             await users_store.update_user(tx, email, {"global_admin": identity.is_admin, "updated_at": now})
             changes["global_admin"] = {"before": not identity.is_admin, "after": identity.is_admin}
         if identity.managed_domains is not None:
             wanted = await existing_domains(tx, identity.managed_domains)
-            current = await accounts.managed_domains(tx, user["id"])
+            current = await accounts.managed_domains(tx, user.id)
             for domain in sorted(wanted - current):
-                await managers.insert_manager(tx, domain, user["id"], now)
+                await managers.insert_manager(tx, domain, user.id, now)
             for domain in sorted(current - wanted):
-                await managers.delete_manager(tx, domain, user["id"])
+                await managers.delete_manager(tx, domain, user.id)
             if wanted != current:
                 changes["managed_domains"] = {"before": sorted(current), "after": sorted(wanted)}
         if changes:
@@ -85,7 +85,7 @@ async def sync_roles(ctx: Context, identity: OidcIdentity) -> None:
                 {
                     "at": now,
                     "principal": f"oidc:{identity.subject}"[:320],
-                    "user_id": user["id"],
+                    "user_id": user.id,
                     "key_id": None,
                     "protocol": ctx.call.protocol[:32],
                     "client_ip": ctx.call.client_ip,

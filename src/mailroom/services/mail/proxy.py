@@ -101,9 +101,9 @@ async def xclient_login(ctx: Context, user: Annotated[str, Field(max_length=512)
     for connections from ``smtp_trusted_proxies``."""
     async with ctx.rt.db.read() as tx:
         row = await accounts.user_for_auth(tx, email=user.strip().lower())
-        if row is None or not row["enabled"]:
+        if row is None or not row.enabled:
             return ProxiedUser(ok=False)
-        services = await accounts.enabled_services(tx, row["id"])
+        services = await accounts.enabled_services(tx, row.id)
     if "smtp" not in services:
         return ProxiedUser(ok=False)
-    return ProxiedUser(ok=True, user_id=row["id"], email=row["email"])
+    return ProxiedUser(ok=True, user_id=row.id, email=row.email)

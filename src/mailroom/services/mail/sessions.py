@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, SecretStr
 
@@ -97,8 +97,18 @@ async def login_address(ctx: Context, name: str) -> str:
     return address
 
 
-def _session_out(row: dict[str, object], current: str | None) -> Session:
-    return Session.model_validate(row | {"current": row["id"] == current})
+def _session_out(session: store.SessionRecord, current: str | None) -> Session:
+    return Session(
+        id=session.id,
+        current=session.id == current,
+        mobile=session.mobile,
+        user_agent=session.user_agent,
+        client_ip=session.client_ip,
+        created_at=session.created_at,
+        expires_at=session.expires_at,
+        refresh_expires_at=session.refresh_expires_at,
+        last_used_at=session.last_used_at,
+    )
 
 
 @api.method(
@@ -152,7 +162,7 @@ async def start_session(ctx: Context, principal: Principal) -> LoginResult:
                 "id": issued.lookup_id,
                 "digest": issued.digest,
                 "user_id": principal.user_id,
-                "password_stamp": password_stamp(user["password_hash"]),
+                "password_stamp": password_stamp(user.password_hash),
                 "mobile": is_mobile(user_agent),
                 "user_agent": user_agent,
                 "client_ip": ctx.call.client_ip,
@@ -189,17 +199,17 @@ def _refresh_row(
 Verdict = Literal["ok", "invalid", "reused"]
 
 
-def _judge(row: dict[str, Any] | None, presented: str, now: datetime, caller: int | None) -> Verdict:
+def _judge(row: store.RefreshCredential | None, presented: str, now: datetime, caller: int | None) -> Verdict:
     """Whether a presented refresh token may renew its session."""
-    if row is None or not tokens.matches(presented, row["digest"]):
+    if row is None or not tokens.matches(presented, row.digest):
         return "invalid"
-    if row["expires_at"] <= now or not row["enabled"]:
+    if row.expires_at <= now or not row.enabled:
         return "invalid"
-    if row["password_stamp"] != password_stamp(row["password_hash"]):
+    if row.password_stamp != password_stamp(row.password_hash):
         return "invalid"  # the password changed since: the session is over
-    if caller is not None and caller != row["user_id"]:
+    if caller is not None and caller != row.user_id:
         return "invalid"  # signed in as someone else: refused, and the token is not spent
-    if row["used_at"] is not None:
+    if row.used_at is not None:
         return "reused"
     return "ok"
 
@@ -235,13 +245,13 @@ async def refresh(ctx: Context, refresh_token: RefreshToken) -> LoginResult:
                 verdict = "reused"
         if verdict == "reused":
             assert row is not None
-            await store.delete_session(tx, row["session_id"], row["user_id"])
+            await store.delete_session(tx, row.session_id, row.user_id)
         elif verdict == "ok":
             assert row is not None
-            session_id: str = row["session_id"]
+            session_id = row.session_id
             issued = tokens.new_secret(SESSION_PREFIX, lookup_id=session_id)
             renewal = tokens.new_secret(REFRESH_PREFIX)
-            expires = now + session_ttl_for(settings, bool(row["mobile"]))
+            expires = now + session_ttl_for(settings, row.mobile)
             refresh_expires = max(expires, now + refresh_ttl(settings))
             await store.renew(
                 tx,
@@ -258,9 +268,7 @@ async def refresh(ctx: Context, refresh_token: RefreshToken) -> LoginResult:
             await store.insert_refresh(tx, _refresh_row(renewal, session_id, now, refresh_expires))
     if verdict == "reused":
         assert row is not None
-        log.warning(
-            "a used refresh token of session %s was presented again: session ended", row["session_id"]
-        )
+        log.warning("a used refresh token of session %s was presented again: session ended", row.session_id)
     if verdict != "ok":
         raise Unauthenticated(INVALID)
     assert row is not None
@@ -270,7 +278,7 @@ async def refresh(ctx: Context, refresh_token: RefreshToken) -> LoginResult:
         refresh_token=renewal.secret,
         refresh_exp_date=refresh_expires,
         session_id=session_id,
-        email=row["email"],
+        email=row.email,
     )
 
 

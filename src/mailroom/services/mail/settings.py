@@ -9,8 +9,6 @@ are client preferences stored beside the mailbox.
 
 from __future__ import annotations
 
-from typing import Any
-
 from mailroom.domain.clientsettings import (
     PREFERENCES,
     ClientSettings,
@@ -31,7 +29,7 @@ from mailroom.store.engine import Tx
 _RULE_LOCS = {"forward_destinations": "forward.destinations", "reply_end": "reply.end"}
 
 
-async def _current(ctx: Context, tx: Tx) -> tuple[dict[str, Any], ClientSettings]:
+async def _current(ctx: Context, tx: Tx) -> tuple[users_store.UserRecord, ClientSettings]:
     p = ctx.principal
     assert p.user_id is not None
     assert p.email is not None

@@ -47,9 +47,9 @@ async def check_invite(ctx: Context, tx: Tx, token: str, domain: str) -> None:
     if invite_id is None:
         raise refused
     row = await signups.invite_for_auth(tx, invite_id)
-    if row is None or not tokens.matches(token, row["digest"]) or row["domain"] != domain:
+    if row is None or not tokens.matches(token, row.digest) or row.domain != domain:
         raise refused
-    if row["expires_at"] is not None and row["expires_at"] <= ctx.rt.clock.now():
+    if row.expires_at is not None and row.expires_at <= ctx.rt.clock.now():
         raise refused
     if not await signups.use_invite(tx, invite_id):
         raise refused

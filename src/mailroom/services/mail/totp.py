@@ -44,9 +44,9 @@ async def get_totp(ctx: Context) -> TotpStatus:
     if row is None:
         return TotpStatus(enabled=False, pending=False)
     return TotpStatus(
-        enabled=bool(row["enabled"]),
-        pending=not row["enabled"],
-        confirmed_at=row["confirmed_at"],
+        enabled=row.enabled,
+        pending=not row.enabled,
+        confirmed_at=row.confirmed_at,
         recovery_codes_left=left,
     )
 
@@ -65,7 +65,7 @@ async def setup_totp(ctx: Context) -> TotpSetup:
     sealed = _box(ctx).seal(p.user_id, secret)
     async with ctx.rt.db.write() as tx:
         row = await store.totp(tx, p.user_id)
-        if row is not None and row["enabled"]:
+        if row is not None and row.enabled:
             raise Conflict("the second factor is already on; turn it off first")
         await store.start_totp(tx, p.user_id, sealed, ctx.rt.clock.now())
     uri = totp.provisioning_uri(secret, p.email, issuer=p.domain or "mailroom")
@@ -84,9 +84,9 @@ async def confirm_totp(ctx: Context, code: Code) -> TotpEnabled:
         row = await store.totp(tx, p.user_id)
     if row is None:
         raise NotFound("no TOTP set-up was started: POST /me/totp first")
-    if row["enabled"]:
+    if row.enabled:
         raise Conflict("the second factor is already on")
-    secret = _box(ctx).open(p.user_id, row["secret_encrypted"])
+    secret = _box(ctx).open(p.user_id, row.secret_encrypted)
     step = totp.matching_step(secret, code.get_secret_value(), now) if secret is not None else None
     if step is None:
         raise InvalidParams([FieldError("code", "is not the authenticator app's current code")])
@@ -114,9 +114,9 @@ async def disable_totp(ctx: Context, otp: Code) -> None:
         await auth.guard.check(p.email, ctx.call.client_ip)
     async with ctx.rt.db.read() as tx:
         row = await store.totp(tx, p.user_id)
-    if row is None or not row["enabled"]:
+    if row is None or not row.enabled:
         raise NotFound("the second factor is not on")
-    if not await second_factor.accept(auth, p.user_id, row["secret_encrypted"], presented):
+    if not await second_factor.accept(auth, p.user_id, row.secret_encrypted, presented):
         if auth.guard is not None:
             await auth.guard.failed(p.email, ctx.call.client_ip, "\x00otp\x00" + presented)
         raise InvalidParams([FieldError("otp", "is not a current code or an unused recovery code")])
