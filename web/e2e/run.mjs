@@ -202,6 +202,11 @@ await step("admin creates two domains", async () => {
     await page.locator(`[data-testid="domain-row"][data-domain="${name}"]`).waitFor({ timeout: T });
   }
   await shot(page, "admin-domains");
+  await page.getByTestId("list-filter").fill("other");
+  await page.locator(".table-head h2", { hasText: "1 domains" }).waitFor({ timeout: T });
+  expect((await page.getByTestId("domain-row").count()) === 1, "the domain filter shows more than other.example");
+  await page.getByTestId("list-filter").fill("");
+  await page.locator(".table-head h2", { hasText: "2 domains" }).waitFor({ timeout: T });
   await page.locator('[data-testid="domain-row"][data-domain="example.org"] button', { hasText: "Manage" }).click();
   await page.locator("table.dns tbody tr").first().waitFor({ timeout: T });
   // The live check (the test's loopback DNS server publishes the MX only).
@@ -235,6 +240,17 @@ await step("admin creates users", async () => {
   await page.locator('[data-testid="user-row"]').first().and(page.locator('[data-email="carol@other.example"]')).waitFor({ timeout: T });
   await page.getByTestId("sort-email").click();
   await page.locator('[data-testid="user-row"]').first().and(page.locator('[data-email="alice@example.org"]')).waitFor({ timeout: T });
+  // Filtered by the server: the typed text goes out as q; the count is the matches'.
+  const [filtered] = await Promise.all([
+    page.waitForResponse((r) => r.url().includes("/api/v1/users?") && r.url().includes("q=CAR")),
+    page.getByTestId("list-filter").fill("CAR"),
+  ]);
+  expect(filtered.ok(), `filtered users: ${filtered.status()}`);
+  await page.locator(".table-head h2", { hasText: "1 users" }).waitFor({ timeout: T });
+  const shown = await page.getByTestId("user-row").evaluateAll((rows) => rows.map((r) => r.dataset.email));
+  expect(shown.length === 1 && shown[0] === "carol@other.example", `filtered users: ${shown}`);
+  await page.getByTestId("list-filter").fill("");
+  await page.locator(".table-head h2", { hasText: "3 users" }).waitFor({ timeout: T });
   const r = await apiCall(page, "POST", "/domains/example.org/managers", { email: "alice@example.org" });
   expect(r.status === 201, `making alice a manager: ${r.status} ${JSON.stringify(r.body)}`);
 });
@@ -686,13 +702,13 @@ await step("attachments: alice attaches a file, bob downloads it", async () => {
   await body.locator("pre", { hasText: "step 2: more lunch" }).waitFor({ timeout: T });
   expect((await body.locator("pre").textContent()).includes("<b>not markup</b>") && (await body.locator("b").count()) === 0,
     "the text preview interpreted markup");
+  await shot(b, "webmail-attachment-preview");
   await b.keyboard.press("Escape");
   await b.getByRole("button", { name: "Preview dot.png" }).click();
   await b.waitForFunction(() => {
     const img = document.querySelector('[data-testid="attachment-preview-body"] img');
     return img && img.complete && img.naturalWidth === 1 && img.src.startsWith("blob:");
   }, undefined, { timeout: T });
-  await shot(b, "webmail-attachment-preview");
   await b.keyboard.press("Escape");
   await b.getByRole("button", { name: "Preview plan.pdf" }).click();
   const frame = b.locator('[data-testid="attachment-preview-body"][data-kind="pdf"] iframe');

@@ -3,7 +3,7 @@ import { api } from "../api";
 import { formatBytes } from "../lib";
 import { Empty, Modal, Pager } from "../ui";
 import type { PageProps } from "./AdminApp";
-import { attempt, SortTh, useDomains, usePage } from "./hooks";
+import { attempt, SortTh, useDomains, usePage, FilterInput, useFilter } from "./hooks";
 import { UserImport } from "./UserImport";
 
 export interface User {
@@ -28,7 +28,8 @@ export interface User {
 export function Users({ params, who }: PageProps) {
   const domains = useDomains();
   const [domain, setDomain] = useState(params.get("domain") ?? "");
-  const list = usePage<User>("/users", { domain }, 25, "email");
+  const filter = useFilter();
+  const list = usePage<User>("/users", { domain, q: filter.q }, 25, "email");
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
   const [displayName, setDisplayName] = useState("");
@@ -62,6 +63,7 @@ export function Users({ params, who }: PageProps) {
       <div class="card table-card">
         <div class="table-head">
           <h2>{list.page?.total ?? "…"} users</h2>
+          <FilterInput filter={filter} what="address or name" />
           <label class="filter">Domain
             <select value={domain} onChange={(e) => setDomain(e.currentTarget.value)} data-testid="user-filter-domain">
               <option value="">All domains</option>
