@@ -259,6 +259,12 @@ await step("admin dashboard and audit log show the changes", async () => {
   const { page } = admin;
   await page.getByTestId("nav-dashboard").click();
   await page.locator(".stat-n", { hasText: "3" }).first().waitFor({ timeout: T });
+  // The usage sparkline: one bar a day for 14 days, today's with this session's calls.
+  const bars = page.locator('svg[aria-label$="calls in 14 days"] rect');
+  await bars.first().waitFor({ timeout: T });
+  expect((await bars.count()) === 14, `${await bars.count()} sparkline bars`);
+  const calls = Number((await page.locator('svg[aria-label$="calls in 14 days"]').getAttribute("aria-label")).split(" ")[0]);
+  expect(calls > 0, `the sparkline counts ${calls} calls`);
   await shot(page, "admin-dashboard");
   await accessible(page, "admin dashboard");
   await page.locator('a[href="#/audit"]').first().click();
@@ -406,6 +412,26 @@ await step("admin imports users from CSV: a dry-run diff, errors per row, then t
   expect(dave.body.quota_bytes === 20 * 1048576 && dave.body.display_name === "Dave", `dave: ${JSON.stringify(dave.body)}`);
   const bob = await apiCall(page, "GET", "/users/bob@example.org");
   expect(bob.body.display_name === "Bob Example", `bob: ${JSON.stringify(bob.body)}`);
+});
+
+await step("admin resets a user's password; the user signs in with the new one", async () => {
+  const { page } = admin;
+  await page.locator('[data-testid="user-row"][data-email="dave@example.org"] button', { hasText: "Edit" }).click();
+  await page.getByTestId("user-edit-password").fill("a brand new password");
+  await page.getByTestId("user-edit-save").click();
+  await page.getByTestId("toast").filter({ hasText: "Saved" }).first().waitFor({ timeout: T });
+  const { page: dave, context } = await newPage("dave");
+  expectedErrors.dave = ["status of 401"]; // the old password, refused
+  await dave.goto(BASE + "/");
+  await dave.getByTestId("login-username").fill("dave@example.org");
+  await dave.getByTestId("login-password").fill(PASSWORD);
+  await dave.getByTestId("login-submit").click();
+  await dave.getByTestId("login-error").waitFor({ timeout: T });
+  await dave.getByTestId("login-password").fill("a brand new password");
+  await dave.getByTestId("login-submit").click();
+  await dave.locator('[data-testid="label-item"][data-label="inbox"]').waitFor({ timeout: T });
+  expect(expectedErrors.dave.length === 0, "the old password was not refused");
+  await context.close();
 });
 
 // -- webmail ----------------------------------------------------------------------------------------
@@ -730,7 +756,7 @@ await step("batch: label and snooze from the bar; contacts complete the To field
   await settled(page);
   await page.getByTestId("thread-row").first().locator("input[type=checkbox]").check();
   await page.getByTestId("batch-label").selectOption("Projects");
-  await page.getByTestId("toast").filter({ hasText: "Labelled 1" }).waitFor({ timeout: T });
+  await page.getByTestId("toast").filter({ hasText: "Labelled 1" }).last().waitFor({ timeout: T });
   await page.locator('[data-testid="label-item"][data-label="Projects"]').click();
   await settled(page);
   expect((await page.getByTestId("thread-row").count()) === 1, "the labelled thread is not under Projects");
@@ -744,12 +770,12 @@ await step("batch: label and snooze from the bar; contacts complete the To field
   await settled(page);
   await page.getByTestId("thread-row").first().locator("input[type=checkbox]").check();
   await page.getByTestId("batch-label").selectOption("Projects");
-  await page.getByTestId("toast").filter({ hasText: "Labelled 1" }).waitFor({ timeout: T });
+  await page.getByTestId("toast").filter({ hasText: "Labelled 1" }).last().waitFor({ timeout: T });
   await page.locator('[data-testid="label-item"][data-label="Projects"]').click();
   await settled(page);
   await page.getByTestId("thread-row").first().locator("input[type=checkbox]").check();
   await page.getByTestId("batch-snooze").selectOption("tomorrow");
-  await page.getByTestId("toast").filter({ hasText: "Snoozed 1" }).waitFor({ timeout: T });
+  await page.getByTestId("toast").filter({ hasText: "Snoozed 1" }).last().waitFor({ timeout: T });
   await page.locator('[data-testid="label-item"][data-label="postponed"]').click();
   await settled(page);
   expect((await page.getByTestId("thread-row").count()) === 1, "the snoozed thread is not under Snoozed");
@@ -769,7 +795,7 @@ await step("batch: label and snooze from the bar; contacts complete the To field
   });
   await page.getByTestId("batch-snooze-at").fill(at.local);
   await page.getByTestId("batch-snooze-apply").click();
-  await page.getByTestId("toast").filter({ hasText: "Snoozed 1" }).waitFor({ timeout: T });
+  await page.getByTestId("toast").filter({ hasText: "Snoozed 1" }).last().waitFor({ timeout: T });
   const snoozed = (await apiCall(page, "GET", "/threads?label=postponed")).body.threads;
   expect(snoozed.length === 2, `${snoozed.length} snoozed threads`);
   const until = snoozed.map((t) => t.postponed_until);
@@ -869,6 +895,27 @@ await step("the inbox of 50 threads is interactive within 1 s", async () => {
   } else {
     expect(figures.inbox_ms < 1000, `the inbox took ${figures.inbox_ms} ms`);
   }
+});
+
+await step("the thread list pages on the server", async () => {
+  for (const subject of ["Note 50", "Note 51"]) {
+    const r = await apiCall(alice.page, "POST", "/emails", { to: ["bob@example.org"], subject, body: "one more" });
+    expect(r.status === 201, `send: ${r.status}`);
+  }
+  const { page } = bob;
+  await page.locator('[data-testid="label-item"][data-label="inbox"]').click();
+  await page.locator(".pager .muted", { hasText: "1–50 of 52" }).waitFor({ timeout: T });
+  expect((await page.getByTestId("thread-row").count()) === 50, "the first page is not 50 rows");
+  const [next] = await Promise.all([
+    page.waitForResponse((r) => r.url().includes("/api/v1/threads?") && r.url().includes("offset=50")),
+    page.getByRole("button", { name: "Next page" }).click(),
+  ]);
+  expect(next.ok(), `page 2: ${next.status()}`);
+  await page.locator(".pager .muted", { hasText: "51–52 of 52" }).waitFor({ timeout: T });
+  await settled(page);
+  expect((await page.getByTestId("thread-row").count()) === 2, "the second page is not 2 rows");
+  await page.getByRole("button", { name: "Previous page" }).click();
+  await page.locator(".pager .muted", { hasText: "1–50 of 52" }).waitFor({ timeout: T });
 });
 
 async function inboxLoad() {

@@ -160,7 +160,8 @@ function UserEdit(props: { user: User; onClose: () => void }) {
       <form class="form-grid" onSubmit={save}>
         <label>Name<input value={f.display_name} onInput={set("display_name")} /></label>
         <label>Quota (MB)<input type="number" min="0" value={f.quota} onInput={set("quota")} /></label>
-        <label>New password<input type="password" autocomplete="new-password" value={f.password} onInput={set("password")} placeholder="unchanged" minLength={8} /></label>
+        <label>New password<input type="password" autocomplete="new-password" value={f.password} onInput={set("password")} placeholder="unchanged" minLength={8}
+          data-testid="user-edit-password" /></label>
         <label>Spam threshold<input type="number" step="0.5" value={f.spam_threshold} onInput={set("spam_threshold")} /></label>
         <fieldset class="checks">
           <legend>Enabled</legend>
@@ -179,7 +180,7 @@ function UserEdit(props: { user: User; onClose: () => void }) {
           <label>Message<textarea rows={3} value={f.reply_body} onInput={set("reply_body")} /></label>
         </fieldset>
         <div class="form-actions">
-          <button type="submit" class="primary">Save</button>
+          <button type="submit" class="primary" data-testid="user-edit-save">Save</button>
           <button type="button" class="danger" onClick={remove}>Delete user</button>
         </div>
       </form>

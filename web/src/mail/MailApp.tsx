@@ -101,8 +101,11 @@ function Mailbox(props: { who: Who; onLogout: () => void }) {
   const wanted = useRef("");
   wanted.current = `${label}|${query}|${offset}`;
   const loadThreads = useCallback(async () => {
-    const mine = ++latest.current;
     const key = `${label}|${query}|${offset}`;
+    // A reload for a list no longer shown (an action's or a push event's from before a switch)
+    // is not made: counted as the latest, it would drop the answer for the list shown.
+    if (key !== wanted.current) return;
+    const mine = ++latest.current;
     try {
       const first = label === "inbox" && !query && offset === 0 ? await takeEarly("threads") : null;
       const r = first ?? (await api.get<ThreadPage>("/threads", {
@@ -374,9 +377,10 @@ function listen(onEvent: () => void): () => void {
         buffer += value;
         const frames = buffer.split("\n\n");
         buffer = frames.pop() ?? "";
-        if (frames.some((f) => /^event: (?!ping)/m.test(f))) {
+        // A read that resolved after stop() (the abort is not immediate) schedules nothing.
+        if (!stopped && frames.some((f) => /^event: (?!ping)/m.test(f))) {
           clearTimeout(pending);
-          pending = window.setTimeout(onEvent, 150); // a burst of events, one reload
+          pending = window.setTimeout(() => { if (!stopped) onEvent(); }, 150); // a burst of events, one reload
         }
       }
       delay = 1000;
