@@ -202,6 +202,7 @@ await step("admin creates two domains", async () => {
     await page.locator(`[data-testid="domain-row"][data-domain="${name}"]`).waitFor({ timeout: T });
   }
   await shot(page, "admin-domains");
+  await accessible(page, "admin domains");
   await page.getByTestId("list-filter").fill("other");
   await page.locator(".table-head h2", { hasText: "1 domains" }).waitFor({ timeout: T });
   expect((await page.getByTestId("domain-row").count()) === 1, "the domain filter shows more than other.example");
@@ -485,6 +486,7 @@ await step("send-as: alice picks her identity in compose; the autosaved draft an
   await page.getByTestId("compose-to").fill("bob@example.org");
   await page.getByTestId("compose-subject").fill("From the sales desk");
   await page.getByTestId("compose-body").fill("Our offer.");
+  await accessible(page, "webmail compose");
   // The autosaved draft has the chosen From; sending sends that draft.
   await page.locator('[data-testid="compose-draft-status"][data-state="saved"]').waitFor({ timeout: T });
   const drafts = (await apiCall(page, "GET", "/threads?label=drafts")).body.threads;
@@ -729,6 +731,7 @@ await step("attachments: alice attaches a file, bob downloads it", async () => {
   expect((await body.locator("pre").textContent()).includes("<b>not markup</b>") && (await body.locator("b").count()) === 0,
     "the text preview interpreted markup");
   await shot(b, "webmail-attachment-preview");
+  await accessible(b, "attachment preview");
   await b.keyboard.press("Escape");
   await b.getByRole("button", { name: "Preview dot.png" }).click();
   await b.waitForFunction(() => {
@@ -825,6 +828,7 @@ await step("settings: a signature that new messages start with, and a vacation r
   await page.getByTestId("settings-signature").fill("Alice, Example Org");
   await page.getByTestId("settings-vacation").check();
   await shot(page, "webmail-settings");
+  await accessible(page, "webmail settings");
   await page.getByTestId("settings-save").click();
   await page.getByTestId("toast").filter({ hasText: "Settings saved" }).waitFor({ timeout: T });
   const r = await apiCall(page, "GET", "/me/settings");
