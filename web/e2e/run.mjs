@@ -748,6 +748,23 @@ await step("attachments: alice attaches a file, bob downloads it", async () => {
   expect(pdfViewerLoads.includes("bob"), "Chromium's PDF viewer did not open the preview");
   await b.keyboard.press("Escape");
   expect(await b.evaluate(() => window.__pwned === undefined), "a script in an attachment ran");
+  // Forward (f) takes the attachments along; a file dropped on the compose window is uploaded.
+  await b.evaluate(() => document.activeElement instanceof HTMLElement && document.activeElement.blur());
+  await b.keyboard.press("f");
+  await b.getByTestId("compose").getByText("4 attachment(s) forwarded").waitFor({ timeout: T });
+  expect((await b.getByTestId("compose-subject").inputValue()) === "Fwd: The plan, attached", "forward subject");
+  await b.getByTestId("compose").evaluate((form) => {
+    const data = new DataTransfer();
+    data.items.add(new File(["dropped text"], "dropped.txt", { type: "text/plain" }));
+    form.dispatchEvent(new DragEvent("dragover", { dataTransfer: data, bubbles: true, cancelable: true }));
+    form.dispatchEvent(new DragEvent("drop", { dataTransfer: data, bubbles: true, cancelable: true }));
+  });
+  await b.getByTestId("compose-upload").filter({ hasText: "dropped.txt" }).locator("progress[value='1']").waitFor({ timeout: T });
+  await b.getByTestId("compose").getByRole("button", { name: "Close" }).click();
+  // Reply all (a) answers the sender.
+  await b.keyboard.press("a");
+  expect((await b.getByTestId("compose-to").inputValue()).includes("alice@example.org"), "reply all does not answer alice");
+  await b.getByTestId("compose").getByRole("button", { name: "Close" }).click();
 });
 
 await step("batch: label and snooze from the bar; contacts complete the To field", async () => {
