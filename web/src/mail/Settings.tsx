@@ -28,6 +28,7 @@ export function Settings(props: { onClose: () => void; onSaved: (s: ClientSettin
   const [destinations, setDestinations] = useState("");
   const [sessions, setSessions] = useState<Session[]>([]);
   const [pw, setPw] = useState({ current: "", next: "" });
+  const [desktopTicked, setDesktopTicked] = useState(false); // ticked in this dialog: ask the browser
   const loadSessions = () => api.get<Session[]>("/me/sessions").then(setSessions, errorToast);
   useEffect(() => {
     api.get<ClientSettings>("/me/settings").then((v) => {
@@ -50,7 +51,7 @@ export function Settings(props: { onClose: () => void; onSaved: (s: ClientSettin
         notifications: s.notifications,
       };
       // System notifications need the browser's permission, asked for while the click is fresh.
-      if (s.notifications.new_mail && s.notifications.desktop && typeof Notification !== "undefined"
+      if (desktopTicked && s.notifications.new_mail && s.notifications.desktop && typeof Notification !== "undefined"
         && Notification.permission === "default") {
         await Notification.requestPermission();
       }
@@ -103,7 +104,10 @@ export function Settings(props: { onClose: () => void; onSaved: (s: ClientSettin
             onChange={(e) => set("notifications", { ...s.notifications, new_mail: e.currentTarget.checked })} />Tell me about new mail</label></legend>
           <label class="check"><input type="checkbox" checked={s.notifications.desktop} disabled={!s.notifications.new_mail}
             data-testid="settings-notify-desktop"
-            onChange={(e) => set("notifications", { ...s.notifications, desktop: e.currentTarget.checked })} />
+            onChange={(e) => {
+              set("notifications", { ...s.notifications, desktop: e.currentTarget.checked });
+              setDesktopTicked(e.currentTarget.checked);
+            }} />
             As a system notification when this page is not in view{typeof Notification !== "undefined" && Notification.permission === "denied" ? " (the browser refuses: allow it in its site settings)" : ""}</label>
         </fieldset>
         <div class="form-actions"><button type="submit" class="primary" data-testid="settings-save">Save settings</button></div>
