@@ -364,3 +364,69 @@ async def test_openapi_names_if_match_where_it_applies(client: httpx.AsyncClient
             "properties"
         ]
     )
+
+
+# -- send-as identity on drafts ------------------------------------------------------------
+
+
+async def _from(client: httpx.AsyncClient, who: Actor, email_id: int) -> str:
+    raw = await client.get(f"/api/v1/emails/{email_id}/raw", headers=who.headers)
+    assert raw.status_code == 200, raw.text
+    return str(message_from_bytes(raw.content, policy=default)["From"])
+
+
+async def test_a_draft_keeps_its_send_as_identity_through_edits_and_sending(
+    client: httpx.AsyncClient, mailroom: Mailroom, alice: Actor, bob: Actor
+) -> None:
+    """The webmail's From choice: kept by every PATCH, changed by one, and what goes out."""
+    await mailroom.registry.call(
+        "admin.identities.create",
+        {"email": "alice@example.org", "identity": {"address": "sales@example.org", "display_name": "Sales"}},
+    )
+    email_id = await draft(client, alice, from_address="sales@example.org")
+    assert await _from(client, alice, email_id) == "Sales <sales@example.org>"
+    r = await patch(client, alice, email_id, subject="Offer")  # From not named: unchanged
+    assert r.status_code == 200, r.text
+    assert await _from(client, alice, email_id) == "Sales <sales@example.org>"
+    r = await patch(client, alice, email_id, from_address="alice@example.org")
+    assert r.status_code == 200, r.text
+    assert await _from(client, alice, email_id) == "alice@example.org"
+    r = await patch(client, alice, email_id, from_address="sales@example.org")
+    assert r.status_code == 200, r.text
+    sent = await client.post(f"/api/v1/emails/{email_id}/send", headers=alice.headers)
+    assert sent.status_code == 200, sent.text
+    assert sent.json()["status"] == "sent"
+    assert await _from(client, alice, sent.json()["email_id"]) == "Sales <sales@example.org>"
+
+
+async def test_a_draft_cannot_take_a_from_that_is_not_the_callers(
+    client: httpx.AsyncClient, alice: Actor, bob: Actor
+) -> None:
+    email_id = await draft(client, alice)
+    r = await patch(client, alice, email_id, from_address="bob@example.org")
+    assert problem(r, 403, "sender_not_allowed")["data"] == {"field": "from", "address": "bob@example.org"}
+    problem(await patch(client, alice, email_id, from_address="not an address"), 422, "invalid_params")
+    assert (await get(client, alice, email_id)).json()["version"] == 1  # nothing changed
+    rpc = await jsonrpc(
+        client,
+        "mail.emails.update",
+        {"id": email_id, "from_address": "bob@example.org"},
+        headers=alice.headers,
+    )
+    assert rpc["error"]["data"]["code"] == "sender_not_allowed"
+    invalid = await jsonrpc(
+        client, "mail.emails.update", {"id": email_id, "from_address": "@"}, headers=alice.headers
+    )
+    assert invalid["error"]["code"] == -32602
+    with pytest.raises(xmlrpc.client.Fault) as refused:
+        await xmlrpc_call(
+            client,
+            "mail.emails.update",
+            {"id": email_id, "from_address": "bob@example.org"},
+            headers=alice.headers,
+        )
+    assert refused.value.faultCode == -32071
+    assert refused.value.faultString.startswith("sender_not_allowed: ")
+    # Somebody else's draft: not found, whatever the From.
+    theirs = await patch(client, bob, email_id, from_address="bob@example.org")
+    problem(theirs, 404, "not_found")

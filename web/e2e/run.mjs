@@ -17,6 +17,24 @@ mkdirSync(SHOTS, { recursive: true });
 const origin = new URL(BASE).origin;
 const PASSWORD = "correct horse battery staple";
 const T = 15000;
+// A 1x1 PNG and a one-page PDF, for the attachment previews.
+const PNG = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==", "base64");
+const PDF = (() => {
+  const TEXT = "BT /F1 18 Tf 20 40 Td (The plan) Tj ET";
+  const objects = [
+    "<< /Type /Catalog /Pages 2 0 R >>",
+    "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+    "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 100] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
+    `<< /Length ${TEXT.length} >>\nstream\n${TEXT}\nendstream`,
+    "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+  ];
+  let out = "%PDF-1.4\n";
+  const offsets = objects.map((o, i) => { const at = out.length; out += `${i + 1} 0 obj\n${o}\nendobj\n`; return at; });
+  const xref = out.length;
+  out += `xref\n0 ${objects.length + 1}\n0000000000 65535 f \n` + offsets.map((o) => `${String(o).padStart(10, "0")} 00000 n \n`).join("");
+  out += `trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
+  return Buffer.from(out, "latin1");
+})();
 
 const browser = await chromium.launch({
   executablePath: CHROMIUM,
@@ -26,6 +44,8 @@ const browser = await chromium.launch({
   ],
 });
 
+const PDF_VIEWER = "chrome-extension://mhjfbmdgcfjbbpaeojofohoefgiehjai/";
+const pdfViewerLoads = []; // pages whose PDF preview started Chromium's viewer
 const problems = []; // console errors, CSP violations, other-origin requests, page errors
 const figures = {};
 const expectedErrors = {};
@@ -44,6 +64,11 @@ async function newPage(name, viewport = { width: 1360, height: 860 }) {
   page.on("pageerror", (e) => problems.push(`${name}: page error: ${e.message}`));
   page.on("request", (r) => {
     const url = r.url();
+    // Chromium's own PDF viewer (a built-in component, no network): a PDF attachment's preview.
+    if (url.startsWith(PDF_VIEWER)) return void pdfViewerLoads.push(name);
+    let frameUrl = "";
+    try { frameUrl = r.frame().url(); } catch { /* a request of no frame */ }
+    if (frameUrl.startsWith(PDF_VIEWER) && url.startsWith("chrome://resources/")) return; // the viewer's own files
     if (!url.startsWith(origin) && !url.startsWith("data:") && !url.startsWith("blob:") && url !== "about:srcdoc") {
       problems.push(`${name}: request to another origin: ${url}`);
     }
@@ -118,7 +143,9 @@ function totpCode(secret, at = Date.now()) {
 
 /** The thread list shows what was last asked for. */
 async function settled(page) {
-  await page.locator('.thread-list[aria-busy="false"]').waitFor({ timeout: T });
+  await page.locator('.thread-list[aria-busy="false"]').waitFor({ timeout: T }).catch(async (e) => {
+    throw new Error(`${e.message}\n${page.url()} ${await page.locator(".thread-list").evaluateAll((l) => l.map((x) => x.outerHTML.slice(0, 300)))}`);
+  });
 }
 
 /** An API call from inside the page, as the app makes it (cookie + CSRF header). */
@@ -175,6 +202,12 @@ await step("admin creates two domains", async () => {
     await page.locator(`[data-testid="domain-row"][data-domain="${name}"]`).waitFor({ timeout: T });
   }
   await shot(page, "admin-domains");
+  await accessible(page, "admin domains");
+  await page.getByTestId("list-filter").fill("other");
+  await page.locator(".table-head h2", { hasText: "1 domains" }).waitFor({ timeout: T });
+  expect((await page.getByTestId("domain-row").count()) === 1, "the domain filter shows more than other.example");
+  await page.getByTestId("list-filter").fill("");
+  await page.locator(".table-head h2", { hasText: "2 domains" }).waitFor({ timeout: T });
   await page.locator('[data-testid="domain-row"][data-domain="example.org"] button', { hasText: "Manage" }).click();
   await page.locator("table.dns tbody tr").first().waitFor({ timeout: T });
   // The live check (the test's loopback DNS server publishes the MX only).
@@ -208,6 +241,17 @@ await step("admin creates users", async () => {
   await page.locator('[data-testid="user-row"]').first().and(page.locator('[data-email="carol@other.example"]')).waitFor({ timeout: T });
   await page.getByTestId("sort-email").click();
   await page.locator('[data-testid="user-row"]').first().and(page.locator('[data-email="alice@example.org"]')).waitFor({ timeout: T });
+  // Filtered by the server: the typed text goes out as q; the count is the matches'.
+  const [filtered] = await Promise.all([
+    page.waitForResponse((r) => r.url().includes("/api/v1/users?") && r.url().includes("q=CAR")),
+    page.getByTestId("list-filter").fill("CAR"),
+  ]);
+  expect(filtered.ok(), `filtered users: ${filtered.status()}`);
+  await page.locator(".table-head h2", { hasText: "1 users" }).waitFor({ timeout: T });
+  const shown = await page.getByTestId("user-row").evaluateAll((rows) => rows.map((r) => r.dataset.email));
+  expect(shown.length === 1 && shown[0] === "carol@other.example", `filtered users: ${shown}`);
+  await page.getByTestId("list-filter").fill("");
+  await page.locator(".table-head h2", { hasText: "3 users" }).waitFor({ timeout: T });
   const r = await apiCall(page, "POST", "/domains/example.org/managers", { email: "alice@example.org" });
   expect(r.status === 201, `making alice a manager: ${r.status} ${JSON.stringify(r.body)}`);
 });
@@ -216,6 +260,13 @@ await step("admin dashboard and audit log show the changes", async () => {
   const { page } = admin;
   await page.getByTestId("nav-dashboard").click();
   await page.locator(".stat-n", { hasText: "3" }).first().waitFor({ timeout: T });
+  // The usage sparkline: one bar a day for 14 days.
+  const bars = page.locator('svg[aria-label$="calls in 14 days"] rect');
+  await bars.first().waitFor({ timeout: T });
+  expect((await bars.count()) === 14, `${await bars.count()} sparkline bars`);
+  // (Its total depends on when the accounting last flushed, so only its form is checked.)
+  const label = await page.locator('svg[aria-label$="calls in 14 days"]').getAttribute("aria-label");
+  expect(/^\d+ calls in 14 days$/.test(label), `the sparkline says ${label}`);
   await shot(page, "admin-dashboard");
   await accessible(page, "admin dashboard");
   await page.locator('a[href="#/audit"]').first().click();
@@ -365,6 +416,26 @@ await step("admin imports users from CSV: a dry-run diff, errors per row, then t
   expect(bob.body.display_name === "Bob Example", `bob: ${JSON.stringify(bob.body)}`);
 });
 
+await step("admin resets a user's password; the user signs in with the new one", async () => {
+  const { page } = admin;
+  await page.locator('[data-testid="user-row"][data-email="dave@example.org"] button', { hasText: "Edit" }).click();
+  await page.getByTestId("user-edit-password").fill("a brand new password");
+  await page.getByTestId("user-edit-save").click();
+  await page.getByTestId("toast").filter({ hasText: "Saved" }).first().waitFor({ timeout: T });
+  const { page: dave, context } = await newPage("dave");
+  expectedErrors.dave = ["status of 401"]; // the old password, refused
+  await dave.goto(BASE + "/");
+  await dave.getByTestId("login-username").fill("dave@example.org");
+  await dave.getByTestId("login-password").fill(PASSWORD);
+  await dave.getByTestId("login-submit").click();
+  await dave.getByTestId("login-error").waitFor({ timeout: T });
+  await dave.getByTestId("login-password").fill("a brand new password");
+  await dave.getByTestId("login-submit").click();
+  await dave.locator('[data-testid="label-item"][data-label="inbox"]').waitFor({ timeout: T });
+  expect(expectedErrors.dave.length === 0, "the old password was not refused");
+  await context.close();
+});
+
 // -- webmail ----------------------------------------------------------------------------------------
 
 const alice = await newPage("alice");
@@ -403,6 +474,36 @@ await step("alice composes and sends; bob sees it arrive live, without a reload"
   await bob.page.locator('[data-testid="thread-subject"]', { hasText: "Lunch on Friday" }).waitFor({ timeout: T });
   expect(await bob.page.evaluate(() => window.__noReload === true), "bob's page was reloaded");
   await bob.page.locator('[data-testid="label-item"][data-label="inbox"] .count').waitFor({ timeout: T });
+  // Told in the page (the notification settings' default; the page is in view).
+  await bob.page.getByTestId("toast").filter({ hasText: "New mail: 1 new conversation in the inbox" }).waitFor({ timeout: T });
+});
+
+await step("send-as: alice picks her identity in compose; the autosaved draft and the sent mail carry it", async () => {
+  const { page } = alice;
+  await page.getByTestId("compose-open").click();
+  const from = page.getByTestId("compose-from");
+  await from.locator("option", { hasText: "sales@example.org" }).waitFor({ state: "attached", timeout: T });
+  await from.selectOption("sales@example.org");
+  await page.getByTestId("compose-to").fill("bob@example.org");
+  await page.getByTestId("compose-subject").fill("From the sales desk");
+  await page.getByTestId("compose-body").fill("Our offer.");
+  await accessible(page, "webmail compose");
+  // The autosaved draft has the chosen From; sending sends that draft.
+  await page.locator('[data-testid="compose-draft-status"][data-state="saved"]').waitFor({ timeout: T });
+  const drafts = (await apiCall(page, "GET", "/threads?label=drafts")).body.threads;
+  const draft = drafts.find((t) => t.subject === "From the sales desk");
+  expect(draft, `no autosaved draft: ${JSON.stringify(drafts)}`);
+  const stored = (await apiCall(page, "GET", `/threads/${draft.thread_id}`)).body.emails.at(-1);
+  expect(stored.from[0].email === "sales@example.org", `the draft's From: ${JSON.stringify(stored.from)}`);
+  await page.getByTestId("compose-send").click();
+  await page.getByTestId("toast").filter({ hasText: "Message sent" }).first().waitFor({ timeout: T });
+  await bob.page.locator('[data-testid="thread-subject"]', { hasText: "From the sales desk" }).click();
+  await bob.page.getByTestId("message-body").filter({ hasText: "Our offer." }).waitFor({ timeout: T });
+  await bob.page.locator(".message-head .from", { hasText: "sales@example.org" }).first().waitFor({ timeout: T });
+  const inbox = (await apiCall(bob.page, "GET", "/threads?label=inbox")).body.threads;
+  const ids = inbox.filter((t) => t.subject === "From the sales desk").map((t) => t.thread_id);
+  expect((await apiCall(bob.page, "POST", "/threads/batch", { ids, action: "archive" })).status === 200, "archiving it");
+  await bob.page.locator('[data-testid="label-item"][data-label="inbox"]').click();
 });
 
 await step("bob reads the thread", async () => {
@@ -516,9 +617,18 @@ await step("contacts and OpenPGP keys: bob publishes his key, alice finds it for
   await accessible(page, "webmail contacts");
   const contacts = (await apiCall(page, "GET", "/contacts?q=builder")).body.items;
   expect(contacts.length === 1 && contacts[0].emails[0].fingerprint, `contact: ${JSON.stringify(contacts)}`);
+  // Edited: a new name, the address and its key kept.
+  await row.getByTestId("contact-edit").click();
+  await page.getByTestId("contact-name").fill("Bob the Builder");
+  await page.getByTestId("contact-create").click();
+  const edited = page.locator('[data-testid="contact-row"][data-name="Bob the Builder"]');
+  await edited.getByTestId("contact-key").waitFor({ timeout: T });
+  const after = (await apiCall(page, "GET", "/contacts?q=builder")).body.items;
+  expect(after.length === 1 && after[0].id === contacts[0].id && after[0].name === "Bob the Builder"
+    && after[0].emails[0].fingerprint === contacts[0].emails[0].fingerprint, `edited contact: ${JSON.stringify(after)}`);
   page.once("dialog", (d) => d.accept());
-  await row.getByRole("button", { name: "Delete" }).click();
-  await row.waitFor({ state: "detached", timeout: T });
+  await edited.getByRole("button", { name: "Delete" }).click();
+  await edited.waitFor({ state: "detached", timeout: T });
   await page.keyboard.press("Escape");
 });
 
@@ -592,10 +702,15 @@ await step("attachments: alice attaches a file, bob downloads it", async () => {
   await page.getByTestId("compose-open").click();
   await page.getByTestId("compose-to").fill("bob@example.org");
   await page.getByTestId("compose-subject").fill("The plan, attached");
-  await page.getByTestId("compose-attach").setInputFiles({
-    name: "plan.txt", mimeType: "text/plain", buffer: Buffer.from("step 1: lunch\nstep 2: more lunch\n"),
-  });
-  await page.getByTestId("compose-upload").locator("progress[value='1']").waitFor({ timeout: T });
+  await page.getByTestId("compose-attach").setInputFiles([
+    { name: "plan.txt", mimeType: "text/plain", buffer: Buffer.from("step 1: lunch\nstep 2: more lunch\n<b>not markup</b>\n") },
+    { name: "dot.png", mimeType: "image/png", buffer: PNG },
+    { name: "plan.pdf", mimeType: "application/pdf", buffer: PDF },
+    { name: "page.html", mimeType: "text/html", buffer: Buffer.from("<script>window.top.__pwned = 9</script>") },
+  ]);
+  for (let i = 0; i < 4; i++) {
+    await page.getByTestId("compose-upload").nth(i).locator("progress[value='1']").waitFor({ timeout: T });
+  }
   await page.getByTestId("compose-send").click();
   await page.getByTestId("toast").filter({ hasText: "Message sent" }).first().waitFor({ timeout: T });
   await bob.page.locator('[data-testid="label-item"][data-label="inbox"]').click();
@@ -607,6 +722,50 @@ await step("attachments: alice attaches a file, bob downloads it", async () => {
   const path = await download.path();
   const text = readFileSync(path, "utf8");
   expect(text.includes("step 2: more lunch"), `the download holds ${JSON.stringify(text)}`);
+  // Previews: text as text, the image, the PDF in Chromium's viewer; HTML only by download.
+  const b = bob.page;
+  const previews = b.getByTestId("attachment-preview");
+  expect((await previews.count()) === 3, `${await previews.count()} preview buttons (not for the HTML file)`);
+  await b.getByRole("button", { name: "Preview plan.txt" }).click();
+  const body = b.getByTestId("attachment-preview-body");
+  await body.locator("pre", { hasText: "step 2: more lunch" }).waitFor({ timeout: T });
+  expect((await body.locator("pre").textContent()).includes("<b>not markup</b>") && (await body.locator("b").count()) === 0,
+    "the text preview interpreted markup");
+  await shot(b, "webmail-attachment-preview");
+  await accessible(b, "attachment preview");
+  await b.keyboard.press("Escape");
+  await b.getByRole("button", { name: "Preview dot.png" }).click();
+  await b.waitForFunction(() => {
+    const img = document.querySelector('[data-testid="attachment-preview-body"] img');
+    return img && img.complete && img.naturalWidth === 1 && img.src.startsWith("blob:");
+  }, undefined, { timeout: T });
+  await b.keyboard.press("Escape");
+  await b.getByRole("button", { name: "Preview plan.pdf" }).click();
+  const frame = b.locator('[data-testid="attachment-preview-body"][data-kind="pdf"] iframe');
+  await frame.waitFor({ timeout: T });
+  expect((await frame.getAttribute("src")).startsWith("blob:"), "the PDF frame is not a blob");
+  await b.waitForFunction(() => true); // a round trip for the viewer's request to be reported
+  for (let i = 0; i < 50 && !pdfViewerLoads.includes("bob"); i++) await b.waitForTimeout(100);
+  expect(pdfViewerLoads.includes("bob"), "Chromium's PDF viewer did not open the preview");
+  await b.keyboard.press("Escape");
+  expect(await b.evaluate(() => window.__pwned === undefined), "a script in an attachment ran");
+  // Forward (f) takes the attachments along; a file dropped on the compose window is uploaded.
+  await b.evaluate(() => document.activeElement instanceof HTMLElement && document.activeElement.blur());
+  await b.keyboard.press("f");
+  await b.getByTestId("compose").getByText("4 attachment(s) forwarded").waitFor({ timeout: T });
+  expect((await b.getByTestId("compose-subject").inputValue()) === "Fwd: The plan, attached", "forward subject");
+  await b.getByTestId("compose").evaluate((form) => {
+    const data = new DataTransfer();
+    data.items.add(new File(["dropped text"], "dropped.txt", { type: "text/plain" }));
+    form.dispatchEvent(new DragEvent("dragover", { dataTransfer: data, bubbles: true, cancelable: true }));
+    form.dispatchEvent(new DragEvent("drop", { dataTransfer: data, bubbles: true, cancelable: true }));
+  });
+  await b.getByTestId("compose-upload").filter({ hasText: "dropped.txt" }).locator("progress[value='1']").waitFor({ timeout: T });
+  await b.getByTestId("compose").getByRole("button", { name: "Close" }).click();
+  // Reply all (a) answers the sender.
+  await b.keyboard.press("a");
+  expect((await b.getByTestId("compose-to").inputValue()).includes("alice@example.org"), "reply all does not answer alice");
+  await b.getByTestId("compose").getByRole("button", { name: "Close" }).click();
 });
 
 await step("batch: label and snooze from the bar; contacts complete the To field", async () => {
@@ -618,16 +777,61 @@ await step("batch: label and snooze from the bar; contacts complete the To field
   await settled(page);
   await page.getByTestId("thread-row").first().locator("input[type=checkbox]").check();
   await page.getByTestId("batch-label").selectOption("Projects");
-  await page.getByTestId("toast").filter({ hasText: "Labelled 1" }).waitFor({ timeout: T });
+  await page.getByTestId("toast").filter({ hasText: "Labelled 1" }).last().waitFor({ timeout: T });
   await page.locator('[data-testid="label-item"][data-label="Projects"]').click();
   await settled(page);
   expect((await page.getByTestId("thread-row").count()) === 1, "the labelled thread is not under Projects");
+  // The label taken off again in the thread view, then put back from the batch bar.
+  await page.getByTestId("thread-subject").first().click();
+  await page.locator('[data-testid="thread-label"][data-label="Projects"]').waitFor({ timeout: T });
+  await page.locator('[data-testid="thread-label"][data-label="Projects"] [data-testid="thread-label-remove"]').click();
+  await page.getByTestId("toast").filter({ hasText: "Label removed from 1" }).waitFor({ timeout: T });
+  await page.getByText("No conversations here.").waitFor({ timeout: T });
+  await page.locator('[data-testid="label-item"][data-label="inbox"]').click();
+  await settled(page);
+  await page.getByTestId("thread-row").first().locator("input[type=checkbox]").check();
+  await page.getByTestId("batch-label").selectOption("Projects");
+  await page.getByTestId("toast").filter({ hasText: "Labelled 1" }).last().waitFor({ timeout: T });
+  await page.locator('[data-testid="label-item"][data-label="Projects"]').click();
+  await settled(page);
   await page.getByTestId("thread-row").first().locator("input[type=checkbox]").check();
   await page.getByTestId("batch-snooze").selectOption("tomorrow");
-  await page.getByTestId("toast").filter({ hasText: "Snoozed 1" }).waitFor({ timeout: T });
+  await page.getByTestId("toast").filter({ hasText: "Snoozed 1" }).last().waitFor({ timeout: T });
   await page.locator('[data-testid="label-item"][data-label="postponed"]').click();
   await settled(page);
   expect((await page.getByTestId("thread-row").count()) === 1, "the snoozed thread is not under Snoozed");
+  // A snooze until a time of one's choosing (local time, to the minute).
+  const sent = await apiCall(alice.page, "POST", "/emails", { to: ["bob@example.org"], subject: "Snooze me", body: "later" });
+  expect(sent.status === 201, `send: ${sent.status}`);
+  await page.locator('[data-testid="label-item"][data-label="inbox"]').click();
+  await page.locator('[data-testid="thread-subject"]', { hasText: "Snooze me" }).waitFor({ timeout: T });
+  await settled(page);
+  await page.getByTestId("thread-row").first().locator("input[type=checkbox]").check();
+  await page.getByTestId("batch-snooze").selectOption("custom");
+  const at = await page.evaluate(() => {
+    const d = new Date(Date.now() + 2 * 86400_000);
+    d.setHours(14, 45, 0, 0);
+    const two = (n) => String(n).padStart(2, "0");
+    return { local: `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())}T14:45`, iso: d.toISOString() };
+  });
+  await page.getByTestId("batch-snooze-at").fill(at.local);
+  await page.getByTestId("batch-snooze-apply").click();
+  await page.getByTestId("toast").filter({ hasText: "Snoozed 1" }).last().waitFor({ timeout: T });
+  const snoozed = (await apiCall(page, "GET", "/threads?label=postponed")).body.threads;
+  expect(snoozed.length === 2, `${snoozed.length} snoozed threads`);
+  const until = snoozed.map((t) => t.postponed_until);
+  expect(until.some((u) => u && Math.abs(new Date(u) - new Date(at.iso)) < 1000), `no thread snoozed until ${at.iso}: ${until}`);
+  // A label made and deleted in the webmail.
+  page.once("dialog", (d) => d.accept("Temporary"));
+  await page.getByTestId("label-create").click();
+  await page.locator('[data-testid="label-item"][data-label="Temporary"]').click();
+  await settled(page);
+  page.once("dialog", (d) => d.accept());
+  await page.getByTestId("label-delete").click();
+  await page.getByTestId("toast").filter({ hasText: "Label Temporary deleted" }).waitFor({ timeout: T });
+  await page.locator('[data-testid="label-item"][data-label="Temporary"]').waitFor({ state: "detached", timeout: T });
+  const names = (await apiCall(page, "GET", "/labels")).body.map((l) => l.name);
+  expect(!names.includes("Temporary") && names.includes("Projects"), `labels: ${names}`);
   const contact = await apiCall(alice.page, "POST", "/contacts", { name: "Bob Example", emails: [{ address: "bob@example.org" }] });
   expect(contact.status === 201, `contact: ${contact.status} ${JSON.stringify(contact.body)}`);
   await alice.page.getByTestId("compose-open").click();
@@ -642,6 +846,7 @@ await step("settings: a signature that new messages start with, and a vacation r
   await page.getByTestId("settings-signature").fill("Alice, Example Org");
   await page.getByTestId("settings-vacation").check();
   await shot(page, "webmail-settings");
+  await accessible(page, "webmail settings");
   await page.getByTestId("settings-save").click();
   await page.getByTestId("toast").filter({ hasText: "Settings saved" }).waitFor({ timeout: T });
   const r = await apiCall(page, "GET", "/me/settings");
@@ -651,6 +856,49 @@ await step("settings: a signature that new messages start with, and a vacation r
   expect(body.endsWith("\n-- \nAlice, Example Org"), `a new message starts with ${JSON.stringify(body)}`);
   await page.getByTestId("compose").getByRole("button", { name: "Close" }).click();
   await apiCall(page, "PATCH", "/me/settings", { reply: { enabled: false } });
+});
+
+await step("notifications: turned off in settings; a system notification when the page is not in view", async () => {
+  const { page } = bob;
+  await page.getByTestId("settings-open").click();
+  await page.getByTestId("settings-notify").uncheck();
+  await page.getByTestId("settings-save").click();
+  await page.getByTestId("toast").filter({ hasText: "Settings saved" }).waitFor({ timeout: T });
+  const off = await apiCall(page, "GET", "/me/settings");
+  expect(off.body.notifications.new_mail === false, `notifications: ${JSON.stringify(off.body.notifications)}`);
+  await bob.context.grantPermissions(["notifications"], { origin });
+  // Notifications are recorded as the page makes them; the page is made to look hidden.
+  await page.evaluate(() => {
+    window.__notified = [];
+    const Real = window.Notification;
+    window.Notification = class extends Real {
+      constructor(title, options) { super(title, options); window.__notified.push(options.body); }
+    };
+    Object.defineProperty(document, "visibilityState", { configurable: true, get: () => "hidden" });
+  });
+  const send = async (subject) => {
+    const r = await apiCall(alice.page, "POST", "/emails", { to: ["bob@example.org"], subject, body: "ping" });
+    expect(r.status === 201, `send: ${r.status}`);
+    await page.locator('[data-testid="thread-subject"]', { hasText: subject }).waitFor({ timeout: T });
+  };
+  await send("Quiet ping");
+  await page.waitForTimeout(300);
+  expect((await page.evaluate(() => window.__notified.length)) === 0, "notified although notifications are off");
+  await page.getByTestId("settings-open").click();
+  await page.getByTestId("settings-notify").check();
+  await page.getByTestId("settings-notify-desktop").check();
+  await page.getByTestId("settings-save").click();
+  await page.getByTestId("settings").waitFor({ state: "detached", timeout: T });
+  const on = await apiCall(page, "GET", "/me/settings");
+  expect(on.body.notifications.new_mail && on.body.notifications.desktop, `notifications: ${JSON.stringify(on.body.notifications)}`);
+  await send("Loud ping");
+  await page.waitForFunction(() => window.__notified.length === 1, undefined, { timeout: T });
+  const said = await page.evaluate(() => window.__notified[0]);
+  expect(said === "New mail: 1 new conversation in the inbox", `notification: ${said}`);
+  await page.evaluate(() => { delete document.visibilityState; });
+  const ids = (await apiCall(page, "GET", "/threads?label=inbox")).body.threads
+    .filter((t) => t.subject.endsWith(" ping")).map((t) => t.thread_id);
+  expect((await apiCall(page, "POST", "/threads/batch", { ids, action: "archive" })).status === 200, "archiving the pings");
 });
 
 await step("the inbox of 50 threads is interactive within 1 s", async () => {
@@ -669,6 +917,27 @@ await step("the inbox of 50 threads is interactive within 1 s", async () => {
   } else {
     expect(figures.inbox_ms < 1000, `the inbox took ${figures.inbox_ms} ms`);
   }
+});
+
+await step("the thread list pages on the server", async () => {
+  for (const subject of ["Note 50", "Note 51"]) {
+    const r = await apiCall(alice.page, "POST", "/emails", { to: ["bob@example.org"], subject, body: "one more" });
+    expect(r.status === 201, `send: ${r.status}`);
+  }
+  const { page } = bob;
+  await page.locator('[data-testid="label-item"][data-label="inbox"]').click();
+  await page.locator(".pager .muted", { hasText: "1–50 of 52" }).waitFor({ timeout: T });
+  expect((await page.getByTestId("thread-row").count()) === 50, "the first page is not 50 rows");
+  const [next] = await Promise.all([
+    page.waitForResponse((r) => r.url().includes("/api/v1/threads?") && r.url().includes("offset=50")),
+    page.getByRole("button", { name: "Next page" }).click(),
+  ]);
+  expect(next.ok(), `page 2: ${next.status()}`);
+  await page.locator(".pager .muted", { hasText: "51–52 of 52" }).waitFor({ timeout: T });
+  await settled(page);
+  expect((await page.getByTestId("thread-row").count()) === 2, "the second page is not 2 rows");
+  await page.getByRole("button", { name: "Previous page" }).click();
+  await page.locator(".pager .muted", { hasText: "1–50 of 52" }).waitFor({ timeout: T });
 });
 
 async function inboxLoad() {

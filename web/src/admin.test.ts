@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { lastDays, usageByMethod } from "./admin/Usage";
 import { checkSummary, findCheck, type DnsCheck } from "./admin/Domains";
-import { nextSort } from "./admin/hooks";
+import { filterQuery, nextSort } from "./admin/hooks";
 import { chunks, csvRecords, parseUsersCsv, planRows, type ImportResult } from "./admin/UserImport";
 import { ApiError } from "./api";
 
@@ -98,5 +98,13 @@ describe("CSV import of users", () => {
   });
   it("chunks the real run", () => {
     expect(chunks([1, 2, 3, 4, 5], 2)).toEqual([[1, 2], [3, 4], [5]]);
+  });
+});
+
+describe("list filters", () => {
+  it("sends the typed text trimmed and within the API's bound", () => {
+    expect(filterQuery("  car ")).toBe("car");
+    expect(filterQuery("   ")).toBe("");
+    expect(filterQuery("x".repeat(400))).toHaveLength(320);
   });
 });

@@ -135,3 +135,28 @@ export function pageLabel(offset: number, count: number, total: number): string 
   if (total === 0 || count === 0) return `0 of ${total}`;
   return `${offset + 1}–${offset + count} of ${total}`;
 }
+
+/** What to tell the reader when the inbox's unread count went from `before` to `after` on a
+ *  push event; null for nothing new (a first load, or fewer unread). */
+export function newMailNotice(before: number | undefined, after: number): string | null {
+  if (before === undefined || after <= before) return null;
+  const n = after - before;
+  return `New mail: ${n} new conversation${n === 1 ? "" : "s"} in the inbox`;
+}
+
+/** Preferences of the settings' `notifications` (GET /me/settings). */
+export interface NotificationPrefs {
+  new_mail: boolean;
+  sound: boolean;
+  desktop: boolean;
+}
+
+/** How to tell the reader about new mail: nothing, a toast in the page, or a system notification
+ *  (only when the page is not in view and the browser allows it; else the toast). */
+export function noticeChannel(
+  prefs: NotificationPrefs, permission: "granted" | "denied" | "default" | "unsupported", hidden: boolean,
+): "none" | "toast" | "system" {
+  if (!prefs.new_mail) return "none";
+  if (prefs.desktop && permission === "granted" && hidden) return "system";
+  return "toast";
+}

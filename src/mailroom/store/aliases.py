@@ -14,6 +14,7 @@ from mailroom.store import addresses
 from mailroom.store import domains as domains_store
 from mailroom.store._prepared import insert_query
 from mailroom.store.engine import Query, Tx
+from mailroom.store.filtering import containing
 from mailroom.store.schema import aliases, domains
 from mailroom.store.sorting import order_by
 
@@ -90,14 +91,24 @@ async def get(tx: Tx, address: str) -> AliasRecord | None:
 
 
 async def page(
-    tx: Tx, *, domains_in: Collection[str] | None, offset: int, limit: int, sort: str = "address"
+    tx: Tx,
+    *,
+    domains_in: Collection[str] | None,
+    offset: int,
+    limit: int,
+    sort: str = "address",
+    q: str | None = None,
 ) -> tuple[list[AliasRecord], int]:
-    """Aliases ordered by address, optionally only those of ``domains_in``, and their total."""
+    """Aliases ordered by address, optionally only those of ``domains_in`` and those whose
+    address contains ``q``, and their total."""
     query = select(*_COLUMNS)
     count = select(func.count()).select_from(aliases)
     if domains_in is not None:
         query = query.where(aliases.c.domain.in_(list(domains_in)))
         count = count.where(aliases.c.domain.in_(list(domains_in)))
+    if q is not None:
+        query = query.where(containing(q, aliases.c.address))
+        count = count.where(containing(q, aliases.c.address))
     terms = order_by(aliases.c, sort, aliases.c.address)
     rows = await tx.all(query.order_by(*terms).offset(offset).limit(limit))
     return [AliasRecord(**row) for row in rows], int(await tx.scalar(count) or 0)

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, insert, select, update
 
 from mailroom.store.engine import Query, Tx
+from mailroom.store.filtering import containing
 from mailroom.store.schema import api_keys, users
 from mailroom.store.sorting import order_by
 
@@ -73,15 +74,24 @@ async def get(tx: Tx, key_id: str) -> ApiKeyRecord | None:
 
 
 async def page(
-    tx: Tx, *, owner_ids: Collection[int] | None, offset: int, limit: int, sort: str = "created_at"
+    tx: Tx,
+    *,
+    owner_ids: Collection[int] | None,
+    offset: int,
+    limit: int,
+    sort: str = "created_at",
+    q: str | None = None,
 ) -> tuple[list[ApiKeyRecord], int]:
-    """Keys by creation (or ``sort``), only those of ``owner_ids`` unless it is None; and their
-    total."""
+    """Keys by creation (or ``sort``), only those of ``owner_ids`` unless it is None and those
+    whose name or id contains ``q``; and their total."""
     query = select(*_PUBLIC).select_from(_joined())
     count = select(func.count()).select_from(api_keys)
     if owner_ids is not None:
         query = query.where(api_keys.c.owner_id.in_(list(owner_ids)))
         count = count.where(api_keys.c.owner_id.in_(list(owner_ids)))
+    if q is not None:  # the key's name or its id (the part of the key before the secret)
+        query = query.where(containing(q, api_keys.c.name, api_keys.c.id))
+        count = count.where(containing(q, api_keys.c.name, api_keys.c.id))
     terms = order_by(api_keys.c, sort, api_keys.c.id)
     rows = await tx.all(query.order_by(*terms).offset(offset).limit(limit))
     return [ApiKeyRecord(**row) for row in rows], int(await tx.scalar(count) or 0)

@@ -11,6 +11,7 @@ from sqlalchemy import Select, bindparam, delete, func, insert, select, update
 from sqlalchemy.sql.elements import BindParameter
 
 from mailroom.store.engine import Query, Tx
+from mailroom.store.filtering import containing
 from mailroom.store.schema import addresses, aliases, alternatives, domain_names, domains, users
 from mailroom.store.sorting import order_by
 
@@ -83,15 +84,24 @@ async def lock(tx: Tx, name: str) -> DomainRecord | None:
 
 
 async def page(
-    tx: Tx, *, only: Collection[str] | None, offset: int, limit: int, sort: str = "name"
+    tx: Tx,
+    *,
+    only: Collection[str] | None,
+    offset: int,
+    limit: int,
+    sort: str = "name",
+    q: str | None = None,
 ) -> tuple[list[DomainRecord], int]:
-    """Domains ordered by name (or ``sort``), only those in ``only`` unless it is None; and
-    their total."""
+    """Domains ordered by name (or ``sort``), only those in ``only`` unless it is None and
+    those whose name contains ``q``; and their total."""
     query = select(*_PUBLIC)
     count = select(func.count()).select_from(domains)
     if only is not None:
         query = query.where(domains.c.name.in_(list(only)))
         count = count.where(domains.c.name.in_(list(only)))
+    if q is not None:
+        query = query.where(containing(q, domains.c.name))
+        count = count.where(containing(q, domains.c.name))
     terms = order_by(domains.c, sort, domains.c.name)
     rows = await tx.all(query.order_by(*terms).offset(offset).limit(limit))
     return [DomainRecord(**row) for row in rows], int(await tx.scalar(count) or 0)

@@ -10,6 +10,7 @@ from sqlalchemy import delete, func, insert, select, update
 
 from mailroom.store import domains
 from mailroom.store.engine import Tx
+from mailroom.store.filtering import containing
 from mailroom.store.schema import relays
 from mailroom.store.sorting import order_by
 
@@ -34,11 +35,18 @@ async def get(tx: Tx, name: str) -> RelayRecord | None:
     return RelayRecord(**row) if row is not None else None
 
 
-async def page(tx: Tx, *, offset: int, limit: int, sort: str = "name") -> tuple[list[RelayRecord], int]:
-    """Relayed domains ordered by name (or ``sort``), and their total."""
+async def page(
+    tx: Tx, *, offset: int, limit: int, sort: str = "name", q: str | None = None
+) -> tuple[list[RelayRecord], int]:
+    """Relayed domains ordered by name (or ``sort``), only those whose name or smarthost
+    contains ``q`` when it is given, and their total."""
     terms = order_by(relays.c, sort, relays.c.name)
-    rows = await tx.all(select(*_FIELDS).order_by(*terms).offset(offset).limit(limit))
-    total = int(await tx.scalar(select(func.count()).select_from(relays)) or 0)
+    query, count = select(*_FIELDS), select(func.count()).select_from(relays)
+    if q is not None:
+        query = query.where(containing(q, relays.c.name, relays.c.smarthost))
+        count = count.where(containing(q, relays.c.name, relays.c.smarthost))
+    rows = await tx.all(query.order_by(*terms).offset(offset).limit(limit))
+    total = int(await tx.scalar(count) or 0)
     return [RelayRecord(**row) for row in rows], total
 
 

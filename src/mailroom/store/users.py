@@ -19,6 +19,7 @@ from mailroom.domain.users import User
 from mailroom.store import addresses
 from mailroom.store._prepared import PerDialect
 from mailroom.store.engine import Query, Row, Tx
+from mailroom.store.filtering import containing
 from mailroom.store.row_cache import RowCache, model_columns
 from mailroom.store.schema import domains, users
 from mailroom.store.sorting import order_by
@@ -171,6 +172,7 @@ async def page(
     limit: int,
     cache: UserCache | None = None,
     sort: str = "email",
+    q: str | None = None,
 ) -> tuple[list[User], int]:
     """Users ordered by address (or ``sort``), limited to ``domains`` unless it is None; and
     their total.
@@ -179,7 +181,12 @@ async def page(
     same immutable instances come back), and those it lacks are fetched in one statement
     and kept. A user deleted between the two statements is left out, as if the page had
     been read a moment later.
+
+    With ``q``, only the users whose address or display name contains it (case aside): a
+    search, read without the prepared statements and the cache.
     """
+    if q is not None:
+        return await _matching(tx, domains, q, offset, limit, sort)
     params: dict[str, Any] = {"offset": offset, "limit": limit}
     queries = _page_queries(sort)
     if domains is not None:
@@ -204,6 +211,20 @@ async def page(
         if len(fetched) < len(missing):  # gone since the first statement
             found = [user for user in found if user is not None]
     return cast(list[User], found), total
+
+
+async def _matching(
+    tx: Tx, domains: Collection[str] | None, q: str, offset: int, limit: int, sort: str
+) -> tuple[list[User], int]:
+    match = containing(q, users.c.email, users.c.display_name)
+    query = select(*_USER_FIELDS).where(match)
+    count = select(func.count()).select_from(users).where(match)
+    if domains is not None:
+        query = query.where(users.c.domain.in_(list(domains)))
+        count = count.where(users.c.domain.in_(list(domains)))
+    terms = order_by(users.c, sort, users.c.email)
+    rows = await tx.all(query.order_by(*terms).offset(offset).limit(limit))
+    return [User.model_validate(row) for row in rows], int(await tx.scalar(count) or 0)
 
 
 async def _total(tx: Tx, params: dict[str, Any]) -> int:

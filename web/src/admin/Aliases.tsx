@@ -2,7 +2,7 @@ import { useState } from "preact/hooks";
 import { api } from "../api";
 import { Empty, Pager } from "../ui";
 import type { PageProps } from "./AdminApp";
-import { attempt, SortTh, useDomains, usePage } from "./hooks";
+import { attempt, SortTh, useDomains, usePage, FilterInput, useFilter } from "./hooks";
 
 interface Alias {
   address: string;
@@ -14,7 +14,8 @@ interface Alias {
 export function Aliases({ params }: PageProps) {
   const domains = useDomains();
   const [domain, setDomain] = useState(params.get("domain") ?? "");
-  const list = usePage<Alias>("/aliases", { domain }, 25, "address");
+  const filter = useFilter();
+  const list = usePage<Alias>("/aliases", { domain, q: filter.q }, 25, "address");
   const [address, setAddress] = useState("");
   const [destinations, setDestinations] = useState("");
   const [wildcard, setWildcard] = useState(false);
@@ -42,6 +43,7 @@ export function Aliases({ params }: PageProps) {
       <div class="card table-card">
         <div class="table-head">
           <h2>{list.page?.total ?? "…"} aliases</h2>
+          <FilterInput filter={filter} what="address" />
           <label class="filter">Domain
             <select value={domain} onChange={(e) => setDomain(e.currentTarget.value)}>
               <option value="">All domains</option>

@@ -3,7 +3,7 @@ import { api } from "../api";
 import { fullDate } from "../lib";
 import { copyText, Empty, Modal, Pager } from "../ui";
 import type { PageProps } from "./AdminApp";
-import { attempt, SortTh, usePage } from "./hooks";
+import { attempt, SortTh, usePage, FilterInput, useFilter } from "./hooks";
 
 interface ApiKey {
   id: string;
@@ -20,7 +20,8 @@ interface ApiKey {
 const list_ = (s: string) => s.split(/[,\s]+/).filter(Boolean);
 
 export function ApiKeys({ who }: PageProps) {
-  const list = usePage<ApiKey>("/apikeys", {}, 25, "created_at");
+  const filter = useFilter();
+  const list = usePage<ApiKey>("/apikeys", { q: filter.q }, 25, "created_at");
   const [f, setF] = useState({ name: "", owner: "", admin: false, scopes: "", networks: "", expires: "" });
   const [secret, setSecret] = useState<{ name: string; key: string } | null>(null);
   const set = (k: keyof typeof f) => (e: Event) => {
@@ -59,6 +60,7 @@ export function ApiKeys({ who }: PageProps) {
       <div class="card table-card">
         <div class="table-head">
           <h2>{list.page?.total ?? "…"} keys</h2>
+          <FilterInput filter={filter} what="name or id" />
           {list.page && <Pager offset={list.offset} limit={list.limit} count={list.page.items.length} total={list.page.total} onPage={list.setOffset} />}
         </div>
         {list.page && list.page.items.length === 0 ? <Empty>No keys.</Empty> : (

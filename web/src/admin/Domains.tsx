@@ -3,14 +3,15 @@ import { api, type Page } from "../api";
 import { formatBytes, fullDate, shortDate } from "../lib";
 import { copyText, Empty, errorToast, Modal, Pager } from "../ui";
 import type { PageProps } from "./AdminApp";
-import { attempt, SortTh, usePage, type Domain } from "./hooks";
+import { attempt, SortTh, usePage, type Domain, FilterInput, useFilter } from "./hooks";
 
 function numberOrNull(v: string): number | null {
   return v.trim() === "" ? null : Number(v);
 }
 
 export function Domains({ who, params }: PageProps) {
-  const list = usePage<Domain>("/domains", {}, 25, "name");
+  const filter = useFilter();
+  const list = usePage<Domain>("/domains", { q: filter.q }, 25, "name");
   const [name, setName] = useState("");
   const [comment, setComment] = useState("");
   const [open, setOpen] = useState<string | null>(params.get("open"));
@@ -43,6 +44,7 @@ export function Domains({ who, params }: PageProps) {
       <div class="card table-card">
         <div class="table-head">
           <h2>{list.page?.total ?? "…"} domains</h2>
+          <FilterInput filter={filter} what="name" />
           {list.page && <Pager offset={list.offset} limit={list.limit} count={list.page.items.length} total={list.page.total} onPage={list.setOffset} />}
         </div>
         {list.page && list.page.items.length === 0 ? (

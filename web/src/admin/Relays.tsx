@@ -2,7 +2,7 @@ import { useState } from "preact/hooks";
 import { api } from "../api";
 import { Empty, Pager } from "../ui";
 import type { PageProps } from "./AdminApp";
-import { attempt, SortTh, usePage } from "./hooks";
+import { attempt, SortTh, usePage, FilterInput, useFilter } from "./hooks";
 
 interface Relay {
   name: string;
@@ -12,7 +12,8 @@ interface Relay {
 
 /** Relayed domains: mail for them is accepted and passed on (to a smarthost, or by MX). */
 export function Relays(_: PageProps) {
-  const list = usePage<Relay>("/relays", {}, 25, "name");
+  const filter = useFilter();
+  const list = usePage<Relay>("/relays", { q: filter.q }, 25, "name");
   const [f, setF] = useState({ name: "", smarthost: "", comment: "" });
   const set = (k: keyof typeof f) => (e: Event) => setF({ ...f, [k]: (e.currentTarget as HTMLInputElement).value });
   const create = async (e: Event) => {
@@ -34,6 +35,7 @@ export function Relays(_: PageProps) {
       <div class="card table-card">
         <div class="table-head">
           <h2>{list.page?.total ?? "…"} relays</h2>
+          <FilterInput filter={filter} what="domain or smarthost" />
           {list.page && <Pager offset={list.offset} limit={list.limit} count={list.page.items.length} total={list.page.total} onPage={list.setOffset} />}
         </div>
         {list.page && list.page.items.length === 0 ? <Empty>No relayed domains.</Empty> : (

@@ -3,7 +3,7 @@ import { api } from "../api";
 import { formatBytes } from "../lib";
 import { Empty, Modal, Pager } from "../ui";
 import type { PageProps } from "./AdminApp";
-import { attempt, SortTh, useDomains, usePage } from "./hooks";
+import { attempt, SortTh, useDomains, usePage, FilterInput, useFilter } from "./hooks";
 import { UserImport } from "./UserImport";
 
 export interface User {
@@ -28,7 +28,8 @@ export interface User {
 export function Users({ params, who }: PageProps) {
   const domains = useDomains();
   const [domain, setDomain] = useState(params.get("domain") ?? "");
-  const list = usePage<User>("/users", { domain }, 25, "email");
+  const filter = useFilter();
+  const list = usePage<User>("/users", { domain, q: filter.q }, 25, "email");
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
   const [displayName, setDisplayName] = useState("");
@@ -62,6 +63,7 @@ export function Users({ params, who }: PageProps) {
       <div class="card table-card">
         <div class="table-head">
           <h2>{list.page?.total ?? "…"} users</h2>
+          <FilterInput filter={filter} what="address or name" />
           <label class="filter">Domain
             <select value={domain} onChange={(e) => setDomain(e.currentTarget.value)} data-testid="user-filter-domain">
               <option value="">All domains</option>
@@ -158,7 +160,8 @@ function UserEdit(props: { user: User; onClose: () => void }) {
       <form class="form-grid" onSubmit={save}>
         <label>Name<input value={f.display_name} onInput={set("display_name")} /></label>
         <label>Quota (MB)<input type="number" min="0" value={f.quota} onInput={set("quota")} /></label>
-        <label>New password<input type="password" autocomplete="new-password" value={f.password} onInput={set("password")} placeholder="unchanged" minLength={8} /></label>
+        <label>New password<input type="password" autocomplete="new-password" value={f.password} onInput={set("password")} placeholder="unchanged" minLength={8}
+          data-testid="user-edit-password" /></label>
         <label>Spam threshold<input type="number" step="0.5" value={f.spam_threshold} onInput={set("spam_threshold")} /></label>
         <fieldset class="checks">
           <legend>Enabled</legend>
@@ -177,7 +180,7 @@ function UserEdit(props: { user: User; onClose: () => void }) {
           <label>Message<textarea rows={3} value={f.reply_body} onInput={set("reply_body")} /></label>
         </fieldset>
         <div class="form-actions">
-          <button type="submit" class="primary">Save</button>
+          <button type="submit" class="primary" data-testid="user-edit-save">Save</button>
           <button type="button" class="danger" onClick={remove}>Delete user</button>
         </div>
       </form>

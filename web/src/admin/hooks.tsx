@@ -78,3 +78,30 @@ export function SortTh(props: { field: string; list: { sort: string; sortBy: (f:
     </th>
   );
 }
+
+/** The text a list is filtered by on the server (`q`): what is typed, and what is asked for
+ *  once typing pauses (then `q` goes out; empty: no filter). */
+export function useFilter(delay = 250): { text: string; q: string; setText: (t: string) => void } {
+  const [text, setText] = useState("");
+  const [q, setQ] = useState("");
+  useEffect(() => {
+    const t = setTimeout(() => setQ(filterQuery(text)), delay);
+    return () => clearTimeout(t);
+  }, [text]);
+  return { text, q, setText };
+}
+
+/** The `q` sent for a typed filter: trimmed, at most 320 characters (the API's bound). */
+export function filterQuery(text: string): string {
+  return text.trim().slice(0, 320);
+}
+
+/** The search box of a list (server-side filter). */
+export function FilterInput(props: { filter: { text: string; setText: (t: string) => void }; what: string }) {
+  return (
+    <label class="filter">Find
+      <input type="search" value={props.filter.text} onInput={(e) => props.filter.setText(e.currentTarget.value)}
+        placeholder={props.what} maxLength={320} data-testid="list-filter" />
+    </label>
+  );
+}

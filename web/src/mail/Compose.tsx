@@ -54,7 +54,22 @@ const DRAFT_STATE: Record<DraftState, string> = {
   error: "Draft not saved",
 };
 
-export function Compose(p: { init: ComposeInit; onClose: () => void; onSent: () => void }) {
+interface Identity {
+  address: string;
+  display_name: string;
+}
+
+export function Compose(p: { init: ComposeInit; me: string; onClose: () => void; onSent: () => void }) {
+  // Send-as: the caller's own address first, then the identities granted to them.
+  const [identities, setIdentities] = useState<Identity[]>([]);
+  const [from, setFrom] = useState(""); // "": the caller's own address
+  const [fromChosen, setFromChosen] = useState(false);
+  // Only a choice made here goes to the server (then always, so that going back to one's own
+  // address changes a stored draft's From too).
+  const fromAddress = fromChosen ? from || p.me : undefined;
+  useEffect(() => {
+    api.get<{ items: Identity[] }>("/me/identities", { limit: 100 }).then((r) => setIdentities(r.items), () => setIdentities([]));
+  }, []);
   const [to, setTo] = useState(p.init.to ?? "");
   const [cc, setCc] = useState(p.init.cc ?? "");
   const [showCc, setShowCc] = useState(!!p.init.cc);
@@ -132,6 +147,7 @@ export function Compose(p: { init: ComposeInit; onClose: () => void; onSent: () 
   // Autosave (mail/draft.ts): a draft a moment after the last edit, then edited in place.
   const fields = (): DraftFields => {
     const f: DraftFields = { to: splitAddresses(to), cc: splitAddresses(cc), subject, body };
+    if (fromAddress) f.from_address = fromAddress;
     if (rich) f.html_body = outgoingHtml(html);
     const ids = [...(p.init.attachmentIds ?? []), ...uploads.flatMap((u) => (u.id ? [u.id] : []))];
     if (ids.length) f.attachment_ids = ids;
@@ -149,7 +165,7 @@ export function Compose(p: { init: ComposeInit; onClose: () => void; onSent: () 
     if (busy || pending) return;
     const t = setTimeout(() => draft.current?.save(fields()).catch(() => {}), AUTOSAVE_MS);
     return () => clearTimeout(t);
-  }, [to, cc, subject, body, html, rich, uploads, busy, pending]);
+  }, [to, cc, subject, body, html, rich, uploads, busy, pending, from]);
 
   /** Closing keeps a stored draft up to date (a window never saved stays unsaved). */
   const close = () => {
@@ -159,6 +175,7 @@ export function Compose(p: { init: ComposeInit; onClose: () => void; onSent: () 
 
   const payload = (draft: boolean) => {
     const m: Record<string, unknown> = { to: splitAddresses(to), cc: splitAddresses(cc), subject, body, draft };
+    if (fromAddress) m.from_address = fromAddress;
     if (rich) m.html_body = outgoingHtml(html);
     if (p.init.replyTo) m.reply_to = p.init.replyTo;
     else if (p.init.threadId) m.thread_id = p.init.threadId;
@@ -214,6 +231,17 @@ export function Compose(p: { init: ComposeInit; onClose: () => void; onSent: () 
         <strong>{p.init.threadId ? "Reply" : "New message"}</strong>
         <button type="button" class="icon" aria-label="Close" onClick={close}>×</button>
       </div>
+      {identities.length > 0 && (
+        <label class="compose-field"><span>From</span>
+          <select value={from} onChange={(e) => { setFrom(e.currentTarget.value); setFromChosen(true); }}
+            data-testid="compose-from">
+            <option value="">{p.me}</option>
+            {identities.map((i) => (
+              <option key={i.address} value={i.address}>{i.display_name ? `${i.display_name} <${i.address}>` : i.address}</option>
+            ))}
+          </select>
+        </label>
+      )}
       <label class="compose-field"><span>To</span>
         <input ref={first} value={to} onInput={(e) => setTo(e.currentTarget.value)} data-testid="compose-to" autocomplete="off"
           list="compose-to-suggestions" />

@@ -3,7 +3,7 @@ import { api, type Page } from "../api";
 import { fullDate } from "../lib";
 import { errorToast, Modal, toast } from "../ui";
 
-interface ContactEmail {
+export interface ContactEmail {
   address: string;
   public_key: string | null;
   fingerprint: string | null;
@@ -38,6 +38,24 @@ export function looksArmored(text: string): boolean {
   return /-----BEGIN PGP PUBLIC KEY BLOCK-----[\s\S]+-----END PGP PUBLIC KEY BLOCK-----/.test(text);
 }
 
+/** The emails of an edited contact: the first replaced by the form's address (with the key
+ *  pasted or found, else its stored key while the address stays), the others kept as they are. */
+export function editedEmails(
+  current: ContactEmail[], address: string, pasted: string, foundFingerprint: string | null,
+): Record<string, string>[] {
+  // A stored key goes back as the key itself (it may not be in the directory).
+  const keyOf = (m: ContactEmail): Record<string, string> =>
+    m.public_key ? { public_key: m.public_key } : m.fingerprint ? { fingerprint: m.fingerprint } : {};
+  const keep = (m: ContactEmail): Record<string, string> => ({ address: m.address, ...keyOf(m) });
+  const first: Record<string, string> = { address: address.trim() };
+  if (pasted.trim()) first.public_key = pasted.trim();
+  else if (foundFingerprint) first.fingerprint = foundFingerprint;
+  else if (current[0] && current[0].address.toLowerCase() === address.trim().toLowerCase()) {
+    return [{ ...keyOf(current[0]), address: address.trim() }, ...current.slice(1).map(keep)];
+  }
+  return [first, ...current.slice(1).map(keep)];
+}
+
 /** The caller's contacts with their OpenPGP keys, and the caller's own published keys. */
 export function Contacts(props: { onClose: () => void }) {
   const [contacts, setContacts] = useState<Contact[] | null>(null);
@@ -48,6 +66,7 @@ export function Contacts(props: { onClose: () => void }) {
   const [found, setFound] = useState<PublicKey | null>(null);
   const [mine, setMine] = useState<PublicKey[]>([]);
   const [myKey, setMyKey] = useState("");
+  const [editing, setEditing] = useState<Contact | null>(null);
   const load = () =>
     api.get<Page<Contact>>("/contacts", { q, limit: 200 }).then((p) => setContacts(p.items), errorToast);
   const loadMine = () => api.get<PublicKey[]>("/me/keys").then(setMine, errorToast);
@@ -69,8 +88,16 @@ export function Contacts(props: { onClose: () => void }) {
     if (key.trim()) email.public_key = key.trim();
     else if (found) email.fingerprint = found.fingerprint;
     try {
-      await api.post("/contacts", { name: name.trim(), emails: [email] });
-      toast(`Contact ${name.trim()} added`);
+      if (editing) {
+        await api.patch(`/contacts/${editing.id}`, {
+          name: name.trim(), emails: editedEmails(editing.emails, address, key, found?.fingerprint ?? null),
+        });
+        toast(`Contact ${name.trim()} saved`);
+        setEditing(null);
+      } else {
+        await api.post("/contacts", { name: name.trim(), emails: [email] });
+        toast(`Contact ${name.trim()} added`);
+      }
       setName("");
       setAddress("");
       setKey("");
@@ -79,6 +106,20 @@ export function Contacts(props: { onClose: () => void }) {
     } catch (err) {
       errorToast(err);
     }
+  };
+  const edit = (c: Contact) => {
+    setEditing(c);
+    setName(c.name);
+    setAddress(c.emails[0]?.address ?? "");
+    setKey("");
+    setFound(null);
+  };
+  const cancelEdit = () => {
+    setEditing(null);
+    setName("");
+    setAddress("");
+    setKey("");
+    setFound(null);
   };
   const remove = async (c: Contact) => {
     if (!confirm(`Delete the contact ${c.name}?`)) return;
@@ -132,25 +173,32 @@ export function Contacts(props: { onClose: () => void }) {
                       </div>
                     ))}
                   </td>
-                  <td class="actions"><button type="button" class="danger" onClick={() => remove(c)}>Delete</button></td>
+                  <td class="actions">
+                    <button type="button" onClick={() => edit(c)} data-testid="contact-edit">Edit</button>
+                    <button type="button" class="danger" onClick={() => remove(c)}>Delete</button>
+                  </td>
                 </tr>
               ))}
             </tbody>
           </table>
         )}
-        <h3>New contact</h3>
-        <form class="form-grid" onSubmit={create} aria-label="New contact">
+        <h3>{editing ? `Edit ${editing.name}` : "New contact"}</h3>
+        <form class="form-grid" onSubmit={create} aria-label={editing ? "Edit contact" : "New contact"}>
           <label>Name<input value={name} required maxLength={200} onInput={(e) => setName(e.currentTarget.value)} data-testid="contact-name" /></label>
           <label>Address<input type="email" value={address} required onInput={(e) => { setAddress(e.currentTarget.value); setFound(null); }}
             data-testid="contact-address" /></label>
-          <label class="wide">OpenPGP public key (optional: paste it, or look it up)
+          {editing && editing.emails.length > 1 && (
+            <p class="muted small wide">Also: {editing.emails.slice(1).map((m) => m.address).join(", ")} (kept)</p>
+          )}
+          <label class="wide">OpenPGP public key (optional: paste it, or look it up{editing?.emails[0]?.fingerprint ? "; empty keeps the current one" : ""})
             <textarea rows={3} value={key} onInput={(e) => setKey(e.currentTarget.value)} placeholder="-----BEGIN PGP PUBLIC KEY BLOCK-----"
               data-testid="contact-key-text" /></label>
           {key.trim() && !looksArmored(key) && <p class="form-error">That does not look like an armored public key.</p>}
           {found && <p data-testid="contact-key-found">Found key <code>{shortFingerprint(found.fingerprint)}</code> ({found.algorithm}, {found.user_ids.join(", ")})</p>}
           <div class="form-actions">
             <button type="button" onClick={lookUp} disabled={!address.trim()} data-testid="contact-key-lookup">Look up key</button>
-            <button type="submit" class="primary" data-testid="contact-create">Add contact</button>
+            {editing && <button type="button" class="ghost" onClick={cancelEdit}>Cancel</button>}
+            <button type="submit" class="primary" data-testid="contact-create">{editing ? "Save contact" : "Add contact"}</button>
           </div>
         </form>
         <h3>Your OpenPGP keys</h3>

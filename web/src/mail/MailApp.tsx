@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 import { api, session, type Who } from "../api";
-import { searchSuggestions } from "../lib";
+import { newMailNotice, noticeChannel, searchSuggestions, type NotificationPrefs } from "../lib";
 import { errorToast, Login, Toasts, toast, useHashRoute, useSession } from "../ui";
 import { Icon } from "../icons";
 import { Compose } from "./Compose";
@@ -73,8 +73,13 @@ function Mailbox(props: { who: Who; onLogout: () => void }) {
   const [settingsOpen, setSettingsOpen] = useState(false);
   const [contactsOpen, setContactsOpen] = useState(false);
   const [signature, setSignature] = useState("");
+  const prefs = useRef<NotificationPrefs>({ new_mail: true, sound: false, desktop: true });
+  const applySettings = (s: ClientSettings) => {
+    setSignature(s.signature);
+    prefs.current = s.notifications;
+  };
   useEffect(() => {
-    api.get<ClientSettings>("/me/settings").then((s) => setSignature(s.signature), () => setSignature(""));
+    api.get<ClientSettings>("/me/settings").then(applySettings, () => setSignature(""));
   }, []);
   // A new message starts with the signature ("-- " line, RFC 3676); replies keep theirs below.
   const startCompose = (init: ComposeInit) =>
@@ -96,8 +101,11 @@ function Mailbox(props: { who: Who; onLogout: () => void }) {
   const wanted = useRef("");
   wanted.current = `${label}|${query}|${offset}`;
   const loadThreads = useCallback(async () => {
-    const mine = ++latest.current;
     const key = `${label}|${query}|${offset}`;
+    // A reload for a list no longer shown (an action's or a push event's from before a switch)
+    // is not made: counted as the latest, it would drop the answer for the list shown.
+    if (key !== wanted.current) return;
+    const mine = ++latest.current;
     try {
       const first = label === "inbox" && !query && offset === 0 ? await takeEarly("threads") : null;
       const r = first ?? (await api.get<ThreadPage>("/threads", {
@@ -125,7 +133,22 @@ function Mailbox(props: { who: Who; onLogout: () => void }) {
   useEffect(() => void loadThreads(), [loadThreads]);
   useEffect(() => setSearch(query), [query]);
   // Live updates: the push channel (SSE read with fetch, so the CSRF header goes along).
-  useEffect(() => listen(() => { loadLabels(); loadThreads(); }), [loadThreads]);
+  const pushed = useRef(false);
+  useEffect(() => listen(() => { pushed.current = true; loadLabels(); loadThreads(); }), [loadThreads]);
+  // New mail (the inbox's unread count grew on a push event): told as the settings say.
+  const inboxUnread = useRef<number | undefined>(undefined);
+  useEffect(() => {
+    const inbox = labels.find((l) => l.name === "inbox");
+    if (!inbox) return;
+    const notice = pushed.current ? newMailNotice(inboxUnread.current, inbox.threads_unread) : null;
+    inboxUnread.current = inbox.threads_unread;
+    pushed.current = false;
+    if (!notice) return;
+    const permission = typeof Notification === "undefined" ? "unsupported" : Notification.permission;
+    const channel = noticeChannel(prefs.current, permission, document.visibilityState === "hidden");
+    if (channel === "system") new Notification("mailroom", { body: notice, tag: "new-mail" });
+    else if (channel === "toast") toast(notice);
+  }, [labels]);
 
   const go = (hash: string) => { location.hash = hash; };
   const open = (id: number | null) => {
@@ -133,7 +156,7 @@ function Mailbox(props: { who: Who; onLogout: () => void }) {
     go(id === null ? base : `${base}${query ? "&" : "?"}thread=${id}`);
   };
 
-  const act = async (action: BatchAction | "add_label" | "postpone", ids?: number[], extra: Record<string, string> = {}) => {
+  const act = async (action: BatchAction | "add_label" | "remove_label" | "postpone", ids?: number[], extra: Record<string, string> = {}) => {
     const { selected, cursor } = live.current;
     const targets = ids ?? (selected.size ? [...selected] : threads && threads[cursor] ? [threads[cursor].thread_id] : []);
     if (!targets.length) return;
@@ -144,6 +167,31 @@ function Mailbox(props: { who: Who; onLogout: () => void }) {
       setSelected(live.current.selected);
       if (openId !== null && targets.includes(openId) && leaves(action, label)) open(null);
       await Promise.all([loadThreads(), loadLabels()]);
+    } catch (e) {
+      errorToast(e);
+    }
+  };
+
+  /** A user label: made here, or deleted (its conversations keep their other labels). */
+  const createLabel = async () => {
+    const name = prompt("Name of the new label")?.trim();
+    if (!name) return;
+    try {
+      await api.post("/labels", { name });
+      toast(`Label ${name} created`);
+      await loadLabels();
+    } catch (e) {
+      errorToast(e);
+    }
+  };
+  const deleteLabel = async () => {
+    const found = labels.find((l) => l.name === label && l.kind !== "system");
+    if (!found || !confirm(`Delete the label ${found.name}? Its conversations stay, without it.`)) return;
+    try {
+      await api.del(`/labels/${found.id}`);
+      toast(`Label ${found.name} deleted`);
+      go("#/label/inbox");
+      await loadLabels();
     } catch (e) {
       errorToast(e);
     }
@@ -243,6 +291,7 @@ function Mailbox(props: { who: Who; onLogout: () => void }) {
             </li>
           ))}
         </ul>
+        <button type="button" class="ghost small new-label" onClick={createLabel} data-testid="label-create">+ New label</button>
       </nav>
       <main class="mail-main">
       <ThreadList title={title} threads={threads} total={total} offset={offset} pageSize={PAGE} cursor={cursor}
@@ -254,24 +303,26 @@ function Mailbox(props: { who: Who; onLogout: () => void }) {
         onPage={setOffset} onAction={act} label={label}
         userLabels={labels.filter((l) => l.kind !== "system").map((l) => l.name)}
         onLabel={(name) => act("add_label", undefined, { label: name })}
-        onSnooze={(until) => act("postpone", undefined, { until })} busy={loadedFor !== `${label}|${query}|${offset}`} />
+        onSnooze={(until) => act("postpone", undefined, { until })}
+        onUnlabel={() => act("remove_label", undefined, { label })} onDeleteLabel={deleteLabel} busy={loadedFor !== `${label}|${query}|${offset}`} />
       {openId !== null && (
         <ThreadView key={openId} id={openId} me={props.who.email!} onClose={() => open(null)}
-          onAction={(a) => act(a, [openId])} onCompose={setCompose} onChanged={() => { loadLabels(); loadThreads(); }} />
+          onAction={(a) => act(a, [openId])} onUnlabel={(name) => act("remove_label", [openId], { label: name })}
+          userLabels={labels.filter((l) => l.kind !== "system").map((l) => l.name)} onCompose={setCompose} onChanged={() => { loadLabels(); loadThreads(); }} />
       )}
       </main>
-      {compose && <Compose init={compose} onClose={() => setCompose(null)} onSent={() => { setCompose(null); loadLabels(); loadThreads(); }} />}
+      {compose && <Compose init={compose} me={props.who.email!} onClose={() => setCompose(null)} onSent={() => { setCompose(null); loadLabels(); loadThreads(); }} />}
       {help && <Shortcuts onClose={() => setHelp(false)} />}
       {contactsOpen && <Contacts onClose={() => setContactsOpen(false)} />}
-      {settingsOpen && <Settings onClose={() => setSettingsOpen(false)} onSaved={(s) => setSignature(s.signature)} />}
+      {settingsOpen && <Settings onClose={() => setSettingsOpen(false)} onSaved={applySettings} />}
       <Toasts />
     </div>
   );
 }
 
-function verb(action: BatchAction | "add_label" | "postpone"): string {
-  const words: Partial<Record<BatchAction | "add_label" | "postpone", string>> = {
-    add_label: "Labelled", postpone: "Snoozed",
+function verb(action: BatchAction | "add_label" | "remove_label" | "postpone"): string {
+  const words: Partial<Record<BatchAction | "add_label" | "remove_label" | "postpone", string>> = {
+    add_label: "Labelled", remove_label: "Label removed from", postpone: "Snoozed",
     archive: "Archived", unarchive: "Moved to the inbox", read: "Marked as read", unread: "Marked as unread",
     star: "Starred", unstar: "Unstarred", spam: "Reported as spam", not_spam: "Not spam:", trash: "Deleted",
     untrash: "Restored", mute: "Muted", unmute: "Unmuted", delete: "Deleted forever",
@@ -280,7 +331,8 @@ function verb(action: BatchAction | "add_label" | "postpone"): string {
 }
 
 function leaves(action: string, label: string): boolean {
-  return ["archive", "spam", "trash", "delete", "mute", "postpone"].includes(action) || (action === "unstar" && label === "starred");
+  return ["archive", "spam", "trash", "delete", "mute", "postpone"].includes(action) || (action === "unstar" && label === "starred")
+    || (action === "remove_label" && !SYSTEM_LABEL_NAMES[label]);
 }
 
 function Shortcuts(props: { onClose: () => void }) {
@@ -325,9 +377,10 @@ function listen(onEvent: () => void): () => void {
         buffer += value;
         const frames = buffer.split("\n\n");
         buffer = frames.pop() ?? "";
-        if (frames.some((f) => /^event: (?!ping)/m.test(f))) {
+        // A read that resolved after stop() (the abort is not immediate) schedules nothing.
+        if (!stopped && frames.some((f) => /^event: (?!ping)/m.test(f))) {
           clearTimeout(pending);
-          pending = window.setTimeout(onEvent, 150); // a burst of events, one reload
+          pending = window.setTimeout(() => { if (!stopped) onEvent(); }, 150); // a burst of events, one reload
         }
       }
       delay = 1000;

@@ -1,6 +1,6 @@
 import { useEffect, useState } from "preact/hooks";
 import { api } from "../api";
-import { fullDate } from "../lib";
+import { fullDate, type NotificationPrefs } from "../lib";
 import { errorToast, Modal, toast } from "../ui";
 import { Security } from "./Security";
 
@@ -10,6 +10,7 @@ export interface ClientSettings {
   reply: { enabled: boolean; subject: string; body: string; start: string | null; end: string | null };
   forward: { enabled: boolean; destinations: string[]; keep: boolean };
   spam: { enabled: boolean; threshold: number; mark_as_read: boolean };
+  notifications: NotificationPrefs;
 }
 
 interface Session {
@@ -27,6 +28,7 @@ export function Settings(props: { onClose: () => void; onSaved: (s: ClientSettin
   const [destinations, setDestinations] = useState("");
   const [sessions, setSessions] = useState<Session[]>([]);
   const [pw, setPw] = useState({ current: "", next: "" });
+  const [desktopTicked, setDesktopTicked] = useState(false); // ticked in this dialog: ask the browser
   const loadSessions = () => api.get<Session[]>("/me/sessions").then(setSessions, errorToast);
   useEffect(() => {
     api.get<ClientSettings>("/me/settings").then((v) => {
@@ -46,7 +48,13 @@ export function Settings(props: { onClose: () => void; onSaved: (s: ClientSettin
         reply: { ...s.reply, start: s.reply.start || null, end: s.reply.end || null },
         forward: { ...s.forward, destinations: destinations.split(/[,\s]+/).filter(Boolean) },
         spam: s.spam,
+        notifications: s.notifications,
       };
+      // System notifications need the browser's permission, asked for while the click is fresh.
+      if (desktopTicked && s.notifications.new_mail && s.notifications.desktop && typeof Notification !== "undefined"
+        && Notification.permission === "default") {
+        await Notification.requestPermission();
+      }
       const saved = await api.patch<ClientSettings>("/me/settings", body);
       toast("Settings saved");
       props.onSaved(saved);
@@ -90,6 +98,17 @@ export function Settings(props: { onClose: () => void; onSaved: (s: ClientSettin
           <label>To<input value={destinations} onInput={(e) => setDestinations(e.currentTarget.value)} placeholder="me@elsewhere.example" /></label>
           <label class="check"><input type="checkbox" checked={s.forward.keep}
             onChange={(e) => set("forward", { ...s.forward, keep: e.currentTarget.checked })} />Keep a copy here</label>
+        </fieldset>
+        <fieldset class="wide" data-testid="settings-notifications">
+          <legend><label class="check"><input type="checkbox" checked={s.notifications.new_mail} data-testid="settings-notify"
+            onChange={(e) => set("notifications", { ...s.notifications, new_mail: e.currentTarget.checked })} />Tell me about new mail</label></legend>
+          <label class="check"><input type="checkbox" checked={s.notifications.desktop} disabled={!s.notifications.new_mail}
+            data-testid="settings-notify-desktop"
+            onChange={(e) => {
+              set("notifications", { ...s.notifications, desktop: e.currentTarget.checked });
+              setDesktopTicked(e.currentTarget.checked);
+            }} />
+            As a system notification when this page is not in view{typeof Notification !== "undefined" && Notification.permission === "denied" ? " (the browser refuses: allow it in its site settings)" : ""}</label>
         </fieldset>
         <div class="form-actions"><button type="submit" class="primary" data-testid="settings-save">Save settings</button></div>
       </form>

@@ -1,3 +1,4 @@
+import { useState } from "preact/hooks";
 import { shortDate } from "../lib";
 import { Icon } from "../icons";
 import { Empty, Pager } from "../ui";
@@ -23,6 +24,8 @@ interface Props {
   userLabels: string[];
   onLabel: (label: string) => void;
   onSnooze: (until: string) => void;
+  onUnlabel: () => void; // take the current (user) label off the selected conversations
+  onDeleteLabel: () => void; // delete the current (user) label
 }
 
 /** When a snooze ends, as an ISO time with its offset. */
@@ -36,7 +39,23 @@ export function snoozeUntil(choice: string, now: Date = new Date()): string {
   return d.toISOString();
 }
 
+/** A custom snooze time from a datetime-local value (the reader's local time), as an ISO time;
+ *  null when it is empty, unreadable or not in the future. */
+export function customSnooze(value: string, now: Date = new Date()): string | null {
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$/.test(value)) return null;
+  const at = new Date(value); // no offset in the text: local time
+  if (Number.isNaN(at.getTime()) || at.getTime() <= now.getTime()) return null;
+  return at.toISOString();
+}
+
+/** The value of a datetime-local input for a time (local, to the minute). */
+export function localInputValue(d: Date): string {
+  const two = (n: number) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())}T${two(d.getHours())}:${two(d.getMinutes())}`;
+}
+
 export function ThreadList(p: Props) {
+  const [custom, setCustom] = useState<string | null>(null); // the custom snooze form's value while open
   const list = p.threads ?? [];
   const all = list.length > 0 && list.every((t) => p.selected.has(t.thread_id));
   const inTrash = p.label === "trash" || p.label === "spam";
@@ -64,16 +83,41 @@ export function ThreadList(p: Props) {
                 {p.userLabels.map((l) => <option key={l} value={l}>{l}</option>)}
               </select>
             )}
+            {p.userLabels.includes(p.label) && (
+              <button type="button" onClick={p.onUnlabel} data-testid="batch-unlabel">Remove label {p.label}</button>
+            )}
             <select aria-label="Snooze the selected conversations" value="" data-testid="batch-snooze"
-              onChange={(e) => { const v = e.currentTarget.value; if (v) p.onSnooze(snoozeUntil(v)); }}>
+              onChange={(e) => {
+                const v = e.currentTarget.value;
+                if (v === "custom") setCustom(localInputValue(new Date(Date.now() + 3600_000)));
+                else if (v) p.onSnooze(snoozeUntil(v));
+              }}>
               <option value="">Snooze…</option>
               <option value="hours">3 hours</option>
               <option value="tomorrow">Tomorrow 8:00</option>
               <option value="week">Next week</option>
+              <option value="custom">Pick a date and time…</option>
             </select>
+            {custom !== null && (
+              <form class="inline-form snooze-custom" aria-label="Snooze until" onSubmit={(e) => {
+                e.preventDefault();
+                const until = customSnooze(custom);
+                if (until) { setCustom(null); p.onSnooze(until); }
+              }}>
+                <input type="datetime-local" value={custom} aria-label="Snooze until" data-testid="batch-snooze-at"
+                  onInput={(e) => setCustom(e.currentTarget.value)} />
+                <button type="submit" disabled={customSnooze(custom) === null} data-testid="batch-snooze-apply">Snooze</button>
+                <button type="button" class="ghost" onClick={() => setCustom(null)}>Cancel</button>
+              </form>
+            )}
           </div>
         ) : (
-          <h1 class="list-title">{p.title}</h1>
+          <>
+            <h1 class="list-title">{p.title}</h1>
+            {p.userLabels.includes(p.label) && (
+              <button type="button" class="ghost small" onClick={p.onDeleteLabel} data-testid="label-delete">Delete label</button>
+            )}
+          </>
         )}
         <span class="spacer" />
         <Pager offset={p.offset} limit={p.pageSize} count={list.length} total={p.total} onPage={p.onPage} />

@@ -3,9 +3,10 @@ import { api } from "../api";
 import { foldQuoted, formatAddress, formatBytes, fullDate, quoteBody, replySubject } from "../lib";
 import { frameDocument, sanitizeHtml } from "../sanitize";
 import { Icon } from "../icons";
-import { errorToast } from "../ui";
+import { errorToast, Modal } from "../ui";
+import { previewKind, previewText } from "./preview";
 import type { BatchAction } from "./MailApp";
-import type { ComposeInit, EmailDetail, EmailSummary, ThreadDetail } from "./types";
+import type { Attachment, ComposeInit, EmailDetail, EmailSummary, ThreadDetail } from "./types";
 import mailCss from "../mail.css?url";
 
 interface Props {
@@ -13,6 +14,8 @@ interface Props {
   me: string;
   onClose: () => void;
   onAction: (a: BatchAction) => void;
+  onUnlabel: (label: string) => void;
+  userLabels: string[];
   onCompose: (c: ComposeInit) => void;
   onChanged: () => void;
 }
@@ -108,7 +111,14 @@ export function ThreadView(p: Props) {
         <button type="button" onClick={() => p.onAction(thread.is_muted ? "unmute" : "mute")}>{thread.is_muted ? "Unmute" : "Mute"}</button>
       </div>
       <h1 class="thread-title">{thread.subject || "(no subject)"}
-        {thread.labels.filter((l) => !["inbox", "sent", "starred"].includes(l)).map((l) => <span key={l} class="badge">{l}</span>)}
+        {thread.labels.filter((l) => !["inbox", "sent", "starred"].includes(l)).map((l) => (
+          <span key={l} class="badge" data-testid="thread-label" data-label={l}>{l}
+            {p.userLabels.includes(l) && (
+              <button type="button" class="badge-remove" aria-label={`Remove the label ${l}`} data-testid="thread-label-remove"
+                onClick={() => { p.onUnlabel(l); setThread({ ...thread, labels: thread.labels.filter((x) => x !== l) }); }}>×</button>
+            )}
+          </span>
+        ))}
       </h1>
       {thread.encryption_level !== "unencrypted" && (
         <p class={`banner banner-${thread.encryption_level === "danger" ? "error" : "info"}`}>
@@ -201,28 +211,75 @@ function MailFrame({ html }: { html: string }) {
 }
 
 function Attachments({ email }: { email: EmailDetail }) {
+  const [preview, setPreview] = useState<Attachment | null>(null);
   if (!email.attachments.length) return null;
   return (
-    <ul class="attachments">
-      {email.attachments.map((a) => (
-        <li key={a.index}>
-          <a class="attachment" href={`/api/v1/emails/${email.email_id}/attachments/${a.index}`} download={a.filename ?? undefined}
-            onClick={(ev) => { ev.preventDefault(); download(email.email_id, a.index, a.filename ?? `attachment-${a.index}`); }}>
-            <Icon name="clip" /> {a.filename ?? `attachment-${a.index}`} <span class="muted small">{formatBytes(a.size)}</span>
-          </a>
-        </li>
-      ))}
-    </ul>
+    <>
+      <ul class="attachments">
+        {email.attachments.map((a) => (
+          <li key={a.index}>
+            <a class="attachment" href={`/api/v1/emails/${email.email_id}/attachments/${a.index}`} download={a.filename ?? undefined}
+              onClick={(ev) => { ev.preventDefault(); download(email.email_id, a.index, a.filename ?? `attachment-${a.index}`); }}>
+              <Icon name="clip" /> {a.filename ?? `attachment-${a.index}`} <span class="muted small">{formatBytes(a.size)}</span>
+            </a>
+            {previewKind(a.content_type, a.size) && (
+              <button type="button" class="link small" onClick={() => setPreview(a)} data-testid="attachment-preview"
+                aria-label={`Preview ${a.filename ?? `attachment ${a.index}`}`}>Preview</button>
+            )}
+          </li>
+        ))}
+      </ul>
+      {preview && <Preview emailId={email.email_id} attachment={preview} onClose={() => setPreview(null)} />}
+    </>
   );
+}
+
+/** An attachment shown in the page: an image by a blob URL in an <img> (no script runs in an
+ *  image, SVG is not previewed), text as text (never markup), a PDF by Chromium's viewer in a
+ *  frame of a blob whose type is forced to PDF. The bytes are fetched with the CSRF header. */
+function Preview(p: { emailId: number; attachment: Attachment; onClose: () => void }) {
+  const a = p.attachment;
+  const kind = previewKind(a.content_type, a.size)!;
+  const [url, setUrl] = useState<string | null>(null);
+  const [text, setText] = useState<string | null>(null);
+  useEffect(() => {
+    let made: string | null = null;
+    fetchAttachment(p.emailId, a.index).then(async (blob) => {
+      if (kind === "text") setText(previewText(await blob.text()));
+      else {
+        made = URL.createObjectURL(new Blob([blob], { type: kind === "pdf" ? "application/pdf" : a.content_type }));
+        setUrl(made);
+      }
+    }, (e) => { errorToast(e); p.onClose(); });
+    return () => { if (made) URL.revokeObjectURL(made); };
+  }, [p.emailId, a.index]);
+  const name = a.filename ?? `attachment-${a.index}`;
+  return (
+    <Modal title={name} onClose={p.onClose}>
+      <div class={`preview preview-${kind}`} data-testid="attachment-preview-body" data-kind={kind}>
+        {kind === "image" && url && <img src={url} alt={name} />}
+        {kind === "pdf" && url && <iframe src={url} title={name} class="preview-pdf" referrerpolicy="no-referrer" />}
+        {kind === "text" && text !== null && <pre class="text-body">{text}</pre>}
+        {url === null && text === null && <p class="loading">Loading…</p>}
+      </div>
+      <div class="form-actions">
+        <button type="button" onClick={() => download(p.emailId, a.index, name)}>Download</button>
+      </div>
+    </Modal>
+  );
+}
+
+async function fetchAttachment(emailId: number, index: number): Promise<Blob> {
+  const csrf = decodeURIComponent(document.cookie.split("; ").find((c) => c.startsWith("mr_csrf="))?.slice(8) ?? "");
+  const r = await fetch(`/api/v1/emails/${emailId}/attachments/${index}`, { headers: { "X-CSRF-Token": csrf } });
+  if (!r.ok) throw new Error(`download failed (${r.status})`);
+  return r.blob();
 }
 
 /** Attachments need the CSRF header, so they are fetched, then saved from a blob URL. */
 async function download(emailId: number, index: number, name: string) {
   try {
-    const csrf = decodeURIComponent(document.cookie.split("; ").find((c) => c.startsWith("mr_csrf="))?.slice(8) ?? "");
-    const r = await fetch(`/api/v1/emails/${emailId}/attachments/${index}`, { headers: { "X-CSRF-Token": csrf } });
-    if (!r.ok) throw new Error(`download failed (${r.status})`);
-    const url = URL.createObjectURL(await r.blob());
+    const url = URL.createObjectURL(await fetchAttachment(emailId, index));
     const a = document.createElement("a");
     a.href = url;
     a.download = name;

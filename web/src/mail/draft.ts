@@ -13,6 +13,7 @@ export interface DraftFields {
   body: string;
   html_body?: string;
   attachment_ids?: string[];
+  from_address?: string;
 }
 
 export interface DraftApi {

@@ -31,7 +31,7 @@ CSP = "; ".join(
         "img-src 'self' data: blob: https:",
         "connect-src 'self'",
         "font-src 'self'",
-        "frame-src 'self'",
+        "frame-src 'self' blob:",  # an attachment's PDF preview (a blob typed application/pdf)
         "base-uri 'none'",
         "form-action 'self'",
         "frame-ancestors 'none'",

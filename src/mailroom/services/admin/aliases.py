@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC
 
 from mailroom.domain.aliases import Alias, AliasCreate, AliasUpdate, alias_problems
+from mailroom.domain.filtering import TextFilter
 from mailroom.domain.names import AliasAddress, DomainName, domain_of
 from mailroom.domain.paging import DEFAULT_LIMIT, Limit, Offset, Page
 from mailroom.domain.sorting import AliasSort
@@ -62,8 +63,10 @@ async def list_aliases(
     offset: Offset = 0,
     limit: Limit = DEFAULT_LIMIT,
     sort: AliasSort = "address",
+    q: TextFilter = None,
 ) -> Page[Alias]:
-    """List aliases by address (or ``sort``), optionally those of one domain.
+    """List aliases by address (or ``sort``), optionally those of one domain, and with ``q``
+    only those whose address contains it.
 
     Global administrators see every alias; domain managers see the aliases of the domains
     they manage.
@@ -74,7 +77,7 @@ async def list_aliases(
             only: frozenset[str] | None = frozenset({domain})
         else:
             only = None if ctx.principal.is_admin else ctx.principal.managed_domains
-        rows, total = await store.page(tx, domains_in=only, offset=offset, limit=limit, sort=sort)
+        rows, total = await store.page(tx, domains_in=only, offset=offset, limit=limit, sort=sort, q=q)
     return Page[Alias](items=[_shown(r) for r in rows], total=total, offset=offset, limit=limit)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from mailroom.auth import tokens
 from mailroom.auth.authenticate import API_KEY_PREFIX
 from mailroom.domain.apikeys import ApiKey, ApiKeyCreate, ApiKeyCreated
+from mailroom.domain.filtering import TextFilter
 from mailroom.domain.paging import DEFAULT_LIMIT, Limit, Offset, Page
 from mailroom.domain.sorting import ApiKeySort
 from mailroom.errors import FieldError, Forbidden, InvalidParams, NotFound
@@ -36,13 +37,17 @@ def _visible(ctx: Context, key: store.ApiKeyRecord | None) -> bool:
 
 @api.method("admin.apikeys.list", http=GET("/apikeys"), access=Authenticated())
 async def list_keys(
-    ctx: Context, offset: Offset = 0, limit: Limit = DEFAULT_LIMIT, sort: ApiKeySort = "created_at"
+    ctx: Context,
+    offset: Offset = 0,
+    limit: Limit = DEFAULT_LIMIT,
+    sort: ApiKeySort = "created_at",
+    q: TextFilter = None,
 ) -> Page[ApiKey]:
     """List API keys, oldest first (or by ``sort``): every key for admins, the caller's own
-    otherwise. Secrets are never shown."""
+    otherwise; with ``q``, only those whose name or id contains it. Secrets are never shown."""
     owners = None if ctx.principal.is_admin else [ctx.principal.user_id or -1]
     async with ctx.rt.db.read() as tx:
-        rows, total = await store.page(tx, owner_ids=owners, offset=offset, limit=limit, sort=sort)
+        rows, total = await store.page(tx, owner_ids=owners, offset=offset, limit=limit, sort=sort, q=q)
     return Page[ApiKey](items=[_out(r) for r in rows], total=total, offset=offset, limit=limit)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mailroom.domain.domains import Domain, DomainCreate, DomainUpdate
+from mailroom.domain.filtering import TextFilter
 from mailroom.domain.names import DomainName
 from mailroom.domain.paging import DEFAULT_LIMIT, Limit, Offset, Page
 from mailroom.domain.sorting import DomainSort
@@ -35,15 +36,20 @@ def shown(record: store.DomainRecord) -> Domain:
 
 @api.method("admin.domains.list", http=GET("/domains"), access=Manager())
 async def list_domains(
-    ctx: Context, offset: Offset = 0, limit: Limit = DEFAULT_LIMIT, sort: DomainSort = "name"
+    ctx: Context,
+    offset: Offset = 0,
+    limit: Limit = DEFAULT_LIMIT,
+    sort: DomainSort = "name",
+    q: TextFilter = None,
 ) -> Page[Domain]:
-    """List the domains the caller administers, by name (or ``sort``).
+    """List the domains the caller administers, by name (or ``sort``); with ``q``, only those
+    whose name contains it.
 
     Global administrators see every domain; domain managers see the domains they manage.
     """
     only = None if ctx.principal.is_admin else ctx.principal.managed_domains
     async with ctx.rt.db.read() as tx:
-        rows, total = await store.page(tx, only=only, offset=offset, limit=limit, sort=sort)
+        rows, total = await store.page(tx, only=only, offset=offset, limit=limit, sort=sort, q=q)
     return Page[Domain](items=[shown(r) for r in rows], total=total, offset=offset, limit=limit)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mailroom.domain.filtering import TextFilter
 from mailroom.domain.names import DomainName
 from mailroom.domain.paging import DEFAULT_LIMIT, Limit, Offset, Page
 from mailroom.domain.relays import Relay, RelayCreate, RelayUpdate
@@ -27,11 +28,16 @@ def _shown(record: store.RelayRecord) -> Relay:
 
 @api.method("admin.relays.list", http=GET("/relays"), access=Admin())
 async def list_relays(
-    ctx: Context, offset: Offset = 0, limit: Limit = DEFAULT_LIMIT, sort: RelaySort = "name"
+    ctx: Context,
+    offset: Offset = 0,
+    limit: Limit = DEFAULT_LIMIT,
+    sort: RelaySort = "name",
+    q: TextFilter = None,
 ) -> Page[Relay]:
-    """List relayed domains by name (or ``sort``)."""
+    """List relayed domains by name (or ``sort``); with ``q``, only those whose name or
+    smarthost contains it."""
     async with ctx.rt.db.read() as tx:
-        rows, total = await store.page(tx, offset=offset, limit=limit, sort=sort)
+        rows, total = await store.page(tx, offset=offset, limit=limit, sort=sort, q=q)
     return Page[Relay](items=[_shown(r) for r in rows], total=total, offset=offset, limit=limit)
 
 

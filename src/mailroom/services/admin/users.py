@@ -16,6 +16,7 @@ from pydantic import SecretStr
 
 from mailroom.auth.principal import Principal
 from mailroom.domain.directory import DIRECTORY_SOURCE, NO_PASSWORD, directory_password_error
+from mailroom.domain.filtering import TextFilter
 from mailroom.domain.names import DomainName, EmailAddress, domain_of
 from mailroom.domain.paging import DEFAULT_LIMIT, Limit, Offset, Page
 from mailroom.domain.sorting import UserSort
@@ -137,9 +138,10 @@ async def list_users(
     offset: Offset = 0,
     limit: Limit = DEFAULT_LIMIT,
     sort: UserSort = "email",
+    q: TextFilter = None,
 ) -> Page[User]:
     """List users by address (or ``sort``): every user for admins, the users of their domains
-    for managers.
+    for managers; with ``q``, only those whose address or display name contains it.
 
     ``domain`` limits the list to one domain; a domain the caller does not manage is
     ``not_found``, as if it did not exist.
@@ -154,7 +156,7 @@ async def list_users(
         else:
             only = None if p.is_admin else p.managed_domains
         items, total = await store.page(
-            tx, domains=only, offset=offset, limit=limit, cache=user_cache(ctx.rt), sort=sort
+            tx, domains=only, offset=offset, limit=limit, cache=user_cache(ctx.rt), sort=sort, q=q
         )
     return _UserPage.model_construct(items=items, total=total, offset=offset, limit=limit)
 

@@ -246,7 +246,7 @@ async def send_email(ctx: Context, email: EmailCompose) -> ComposeResult:
         raise NotFound.of("user", address)
     answered = await _answered(ctx, user_id, email)
     attachments = await _attachments(ctx, user_id, email.attachment_ids)
-    sender = await _from_header(ctx, user_id, email.from_address or address, user.display_name)
+    sender = await from_header(ctx, user_id, email.from_address or address, user.display_name)
     message_id = make_msgid(domain=address.partition("@")[2])
     raw = build_message(
         sender=sender,
@@ -296,7 +296,7 @@ async def send_email(ctx: Context, email: EmailCompose) -> ComposeResult:
     )
 
 
-async def _from_header(ctx: Context, user_id: int, address: str, display_name: str) -> HeaderAddress:
+async def from_header(ctx: Context, user_id: int, address: str, display_name: str) -> HeaderAddress:
     """The From of a composed message: ``address`` with the name of the send-as identity
     for it when that has one, else the caller's display name."""
     if address != ctx.principal.email:

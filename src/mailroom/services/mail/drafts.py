@@ -24,7 +24,6 @@ is ``409 conflict``.
 from __future__ import annotations
 
 import asyncio
-from email.headerregistry import Address as HeaderAddress
 from email.utils import format_datetime, make_msgid
 from typing import Annotated, Any, Literal
 
@@ -32,6 +31,8 @@ from pydantic import BaseModel, Field
 
 from mailroom.delivery.ingest import dedup_key, id_key, message_columns, search_document
 from mailroom.delivery.parse import parse_message
+from mailroom.delivery.senders import check_may_send
+from mailroom.domain.names import EmailAddress
 from mailroom.domain.numbers import Id
 from mailroom.errors import Conflict, LimitExceeded, NotFound, PayloadTooLarge, PreconditionFailed
 from mailroom.registry import DELETE, PATCH, POST, Context, UserSelf
@@ -47,6 +48,7 @@ from mailroom.services.mail.compose import (
     Recipients,
     attachments_of,
     build_message,
+    from_header,
 )
 from mailroom.services.mail.emails import EmailDetail, email_detail, load
 from mailroom.services.mail.uploads import mark_used
@@ -122,9 +124,11 @@ def _addresses(values: list[dict[str, Any]] | None) -> list[str]:
     return [_mailbox(a) for a in values or [] if a.get("email")]
 
 
-async def _as_compose(row: Row, raw: bytes) -> EmailCompose:
-    """The draft as the compose request that would make it (its own attachments by reference)."""
+async def _as_compose(row: Row, raw: bytes, own: str) -> EmailCompose:
+    """The draft as the compose request that would make it (its own attachments by reference;
+    its From as ``from_address`` when that is not ``own``, the caller's address)."""
     parsed = await _parse(raw)
+    sender = parsed.from_[0].email.lower() if parsed.from_ else ""
     return EmailCompose.model_construct(
         to=_addresses(row["to_addrs"]),
         cc=_addresses(row["cc_addrs"]),
@@ -136,6 +140,7 @@ async def _as_compose(row: Row, raw: bytes) -> EmailCompose:
         thread_id=None,
         attachment_ids=[f"{row['id']}/{a['index']}" for a in row["attachments"] or []],
         draft=True,
+        from_address=sender if sender and sender != own.lower() else None,
     )
 
 
@@ -156,6 +161,13 @@ async def update_draft(
     body: Body = None,
     html_body: Annotated[Body, Field(description='The HTML part; "" removes it. Absent: unchanged.')] = None,
     attachment_ids: AttachmentIds = None,
+    from_address: Annotated[
+        EmailAddress | None,
+        Field(
+            description="The From address: the caller's own, an alias of theirs or a send-as identity "
+            "(GET /me/identities); anything else is sender_not_allowed (403). Absent: unchanged."
+        ),
+    ] = None,
     if_version: IfVersion = None,
 ) -> EmailDetail:
     """Edit one of the caller's drafts: the fields given replace the draft's, the others stay.
@@ -176,28 +188,30 @@ async def update_draft(
             "body": body,
             "html_body": html_body,
             "attachment_ids": attachment_ids,
+            "from_address": from_address,
         }.items()
         if v is not None
     }
     if changes.get("html_body") == "":
         changes["html_body"] = None
-    compose = (await _as_compose(row, raw)).model_copy(update=changes)
-    attachments = await attachments_of(ctx, user_id, compose.attachment_ids)
     address = ctx.principal.email
     assert address is not None
+    compose = (await _as_compose(row, raw, address)).model_copy(update=changes)
+    attachments = await attachments_of(ctx, user_id, compose.attachment_ids)
     async with rt.db.read() as tx:
         user = await users_store.get(tx, address)
     if user is None:
         raise NotFound.of("user", address)
-    local, _, domain = address.partition("@")
+    domain = address.partition("@")[2]
     stored_id = row["message_id"]
     message_id = (
         f"<{stored_id}>"
         if stored_id and not str(stored_id).startswith("sha256:")
         else make_msgid(domain=domain)
     )
+    sender = await from_header(ctx, user_id, compose.from_address or address, user.display_name)
     new_raw = build_message(
-        sender=HeaderAddress(display_name=user.display_name, username=local, domain=domain),
+        sender=sender,
         compose=compose,
         answered=_thread_headers(row),
         attachments=attachments,
@@ -207,6 +221,8 @@ async def update_draft(
     )
     if len(new_raw) > rt.settings.max_message_bytes:
         raise PayloadTooLarge(f"the message is larger than {rt.settings.max_message_bytes} bytes")
+    if from_address is not None:  # the sender rule for a From chosen now (as mail.emails.send does)
+        await check_may_send(rt, user_id, mail_from=address, raw=new_raw)
     parsed = await _parse(new_raw)
     sha = await rt.blobs.put(new_raw)
     values = {
@@ -252,7 +268,9 @@ async def send_draft(ctx: Context, id: Id, if_version: IfVersion = None) -> Comp
     rt, user_id = ctx.rt, user_id_of(ctx)
     row, raw = await load(ctx, id)
     version = _check(row, if_version)
-    compose = await _as_compose(row, raw)
+    address = ctx.principal.email
+    assert address is not None
+    compose = await _as_compose(row, raw, address)
     parent = (row["in_reply_to"] or [None])[0]
     if parent:
         async with rt.db.read() as tx:
