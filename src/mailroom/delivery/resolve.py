@@ -108,6 +108,9 @@ class Resolution:
     status: Status
     local: list[LocalTarget] = field(default_factory=list)
     external: list[ExternalTarget] = field(default_factory=list)
+    #: A mailbox was left out because it is full (``quota_check``): resolved without the
+    #: check it would be a target, so this resolution may not stand in for one made at DATA.
+    held_back: bool = False
 
     @property
     def accepted(self) -> bool:
@@ -248,7 +251,9 @@ class _Walk:
 
     def resolution(self, address: str) -> Resolution:
         if self.local or self.external:
-            return Resolution(address, "accepted", list(self.local.values()), list(self.external.values()))
+            return Resolution(
+                address, "accepted", list(self.local.values()), list(self.external.values()), bool(self.full)
+            )
         status: Status = next((s for s in _FAILURE_ORDER if s in self.failures), "unknown")
         return Resolution(address, status)
 

@@ -77,18 +77,20 @@ class DeliveryHandler:
         if len(envelope.rcpt_tos) >= self.max_recipients:
             return "452 4.5.3 Too many recipients"
         try:
-            result = await self._invoke("mail.delivery.check", {"address": address}, session)
+            result = await self._invoke("mail.delivery.check", {"address": address, "hold": True}, session)
         except Exception:
             log.exception("recipient check failed for %s", address)
             return INTERNAL_ERROR
         if result["accepted"]:
             envelope.rcpt_tos.append(address)
             envelope.rcpt_options.extend(rcpt_options)
+            _handles(envelope)[len(envelope.rcpt_tos) - 1] = result.get("handle")
         return str(result["reply"])
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         recipients = list(envelope.rcpt_tos)
         raw = envelope.original_content or b""
+        held = _handles(envelope)
         params = {
             "raw": bytes(raw),
             "mail_from": envelope_sender(envelope.mail_from),
@@ -105,6 +107,7 @@ class DeliveryHandler:
                 "peer_ip": _peer_ip(session),
                 "peer_name": getattr(session, "xclient_name", None),  # a trusted proxy's XCLIENT
             },
+            "handles": [held.get(i) for i in range(len(recipients))],
         }
         try:
             statuses = await self._invoke("mail.delivery.deliver", params, session)
@@ -121,6 +124,16 @@ class DeliveryHandler:
     async def handle_exception(self, error: Exception) -> str:
         log.error("SMTP session error: %r", error)
         return INTERNAL_ERROR
+
+
+def _handles(envelope: Any) -> dict[int, str | None]:
+    """RCPT's resolution handles on this envelope, by position in ``rcpt_tos`` (aiosmtpd makes
+    a new envelope for every transaction, so they never outlive it)."""
+    held: dict[int, str | None] | None = getattr(envelope, "mailroom_handles", None)
+    if held is None:
+        held = {}
+        envelope.mailroom_handles = held
+    return held
 
 
 def smtp_reply(replies: list[str]) -> str:
