@@ -31,8 +31,29 @@ async def test_threads(jmap: JmapClient, deliver: Deliver) -> None:
     assert got["notFound"] == ["T999999", "x"]
     later = await jmap.call("Thread/changes", {"sinceState": changes["newState"]})
     assert later["created"] == later["updated"] == later["destroyed"] == []
+    # ids null: every thread (RFC 8620 §5.1), while there are at most maxObjectsInGet.
+    every = await jmap.call("Thread/get", {"ids": None, "properties": ["id"]})
+    assert every["list"] == [{"id": thread_id}]
+    assert every["notFound"] == []
+
+
+@pytest.mark.parametrize("settings_overrides", [{"jmap_max_objects_in_get": 2}])
+async def test_thread_get_null_ids_beyond_the_limit(
+    jmap: JmapClient, bob: Actor, client: Any, deliver: Deliver
+) -> None:
+    for n in range(3):
+        await deliver(message(message_id=f"<t{n}@x>", subject=f"Topic {n}"), "alice@example.org")
+    await deliver(message(message_id="<b@x>", subject="Bob's"), "bob@example.org")
     err = await jmap.error("Thread/get", {"ids": None})
     assert err["type"] == "requestTooLarge"
+    # Bob's one thread fits; Alice's are not his.
+    bobs = JmapClient(client, bob.headers)
+    await bobs.session()
+    got = await bobs.call("Thread/get", {"ids": None})
+    [thread] = got["list"]
+    assert len(thread["emailIds"]) == 1
+    err = await bobs.error("Thread/get", {"ids": None, "accountId": jmap.account_id})
+    assert err["type"] == "accountNotFound"
 
 
 async def test_identities(jmap: JmapClient, alice: Actor, call: Call) -> None:

@@ -60,6 +60,14 @@ async def thread_emails(tx: Tx, user_id: int, thread_ids: Sequence[int]) -> list
     return [ThreadEmails(t, tuple(by_thread[t])) for t in thread_ids if t in known]
 
 
+async def thread_ids(tx: Tx, user_id: int, limit: int) -> list[int]:
+    """The ids of the account's threads, lowest first, at most ``limit``."""
+    found = await tx.scalars(
+        select(threads.c.id).where(threads.c.user_id == user_id).order_by(threads.c.id).limit(limit)
+    )
+    return [int(t) for t in found]
+
+
 async def rename_identity(tx: Tx, user_id: int, address: str, display_name: str) -> bool:
     """Change the display name of one of the user's send-as identities."""
     stmt = (

@@ -51,9 +51,8 @@ def _autoincrement_sql(table: str, sql: str) -> str:
 
 def _rebuild(bind: sa.Connection, table: str) -> None:
     """Give ``table`` AUTOINCREMENT by rebuilding it (foreign keys are off, a transaction is open)."""
-    sql = str(
-        bind.exec_driver_sql("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).scalar()
-    )
+    found = bind.exec_driver_sql("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,))
+    sql = str(found.scalar())
     if "AUTOINCREMENT" in sql:
         return
     # Indexes (but the automatic ones of UNIQUE constraints, which the definition remakes)
@@ -107,7 +106,9 @@ def _sqlite_autoincrement() -> None:
                     ).scalar()
                     highest = max(highest, int(logged or 0))
                 bind.exec_driver_sql("DELETE FROM sqlite_sequence WHERE name = ?", (table,))
-                bind.exec_driver_sql("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (table, highest))
+                bind.exec_driver_sql(
+                    "INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (table, highest)
+                )
         except BaseException:
             bind.exec_driver_sql("ROLLBACK")
             raise
