@@ -60,6 +60,22 @@ async def thread_emails(tx: Tx, user_id: int, thread_ids: Sequence[int]) -> list
     return [ThreadEmails(t, tuple(by_thread[t])) for t in thread_ids if t in known]
 
 
+async def threads_of(tx: Tx, user_id: int, email_ids: Sequence[int]) -> set[int]:
+    """The threads the account's emails among ``email_ids`` are in."""
+    found: set[int] = set()
+    ids = sorted(set(email_ids))
+    for start in range(0, len(ids), 500):
+        found.update(
+            int(t)
+            for t in await tx.scalars(
+                select(emails.c.thread_id).where(
+                    emails.c.id.in_(ids[start : start + 500]), emails.c.user_id == user_id
+                )
+            )
+        )
+    return found
+
+
 async def thread_ids(tx: Tx, user_id: int, limit: int) -> list[int]:
     """The ids of the account's threads, lowest first, at most ``limit``."""
     found = await tx.scalars(

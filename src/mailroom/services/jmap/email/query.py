@@ -5,8 +5,8 @@ text conditions use the full-text index. Keywords are compared in lower case, th
 ``$seen``/``$flagged``/``$draft`` and every other keyword IMAP or JMAP stored
 (domain/keywords.py). The ``header`` condition is
 not supported (``unsupportedFilter``): the index does not hold arbitrary header fields.
-Results are not kept, so ``canCalculateChanges`` is false and ``Email/queryChanges``
-answers ``cannotCalculateChanges`` unless nothing changed at all.
+Results are not kept: ``Email/queryChanges`` reads the change log (up to 5,000 changed emails
+since the old state) and runs the query again.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from mailroom.registry import Context
 from mailroom.services.jmap._accounts import (
     EMAIL_PREFIX,
     account_of,
+    changes_since,
     decode,
     encode,
-    query_unchanged_since,
     state,
 )
 from mailroom.services.jmap._api import MAIL, method
@@ -29,6 +29,7 @@ from mailroom.services.jmap._errors import MethodError
 from mailroom.services.jmap._mailboxes import label_id
 from mailroom.services.jmap._query import MAX_QUERY_LIMIT, FilterOperatorBase, window
 from mailroom.services.jmap._types import (
+    AddedItem,
     Comparator,
     Int,
     JmapId,
@@ -37,7 +38,8 @@ from mailroom.services.jmap._types import (
     State,
     UnsignedInt,
 )
-from mailroom.store import jmap_emails
+from mailroom.store import changelog, jmap_emails
+from mailroom.store import jmap as jmap_store
 from mailroom.store.engine import Tx
 from mailroom.store.jmap_emails import Condition, Operator, Sort
 
@@ -82,6 +84,8 @@ EmailFilterOperator.model_rebuild()
 SORTS = frozenset({"receivedAt", "sentAt", "size", "subject", "from", "to", "hasKeyword"})
 _COLLATIONS = (None, "i;ascii-numeric", "i;ascii-casemap", "i;unicode-casemap")
 _MAX_DEPTH = 10
+#: The most changed emails Email/queryChanges looks at; beyond, cannotCalculateChanges.
+MAX_CHANGES = 5000
 
 
 def _mailbox(value: str) -> int:
@@ -176,7 +180,7 @@ async def email_query(
             return QueryResponse(
                 accountId=accountId,
                 queryState=current,
-                canCalculateChanges=False,
+                canCalculateChanges=True,
                 position=position,
                 ids=[encode(EMAIL_PREFIX, n) for n in numbers[position:]],
                 total=total,
@@ -188,7 +192,7 @@ async def email_query(
     return QueryResponse(
         accountId=accountId,
         queryState=current,
-        canCalculateChanges=False,
+        canCalculateChanges=True,
         position=start,
         ids=page,
         total=len(ids) if calculateTotal else None,
@@ -241,6 +245,35 @@ async def _total(
     return await jmap_emails.count(tx, user_id, where, threads=collapse)
 
 
+#: Filter conditions and sorts on properties an email never changes (RFC 8620 §5.6 upToId).
+_IMMUTABLE_CONDITIONS = frozenset(
+    {"before", "after", "minSize", "maxSize", "hasAttachment", "text", "from_", "to", "cc", "bcc",
+     "subject", "body", "header"}
+)  # fmt: skip
+_IMMUTABLE_SORTS = frozenset({"receivedAt", "sentAt", "size", "subject", "from", "to"})
+
+
+def _immutable(f: EmailFilter | None) -> bool:
+    if f is None:
+        return True
+    if isinstance(f, EmailFilterOperator):
+        return all(_immutable(c) for c in f.conditions)
+    return f.model_fields_set <= _IMMUTABLE_CONDITIONS
+
+
+_THREAD_CONDITIONS = frozenset(
+    {"allInThreadHaveKeyword", "someInThreadHaveKeyword", "noneInThreadHaveKeyword"}
+)
+
+
+def _by_thread(f: EmailFilter | None) -> bool:
+    if f is None:
+        return False
+    if isinstance(f, EmailFilterOperator):
+        return any(_by_thread(c) for c in f.conditions)
+    return bool(f.model_fields_set & _THREAD_CONDITIONS)
+
+
 @method("Email/queryChanges", capability=MAIL)
 async def email_query_changes(
     ctx: Context,
@@ -253,19 +286,55 @@ async def email_query_changes(
     calculateTotal: bool = False,
     collapseThreads: bool = False,
 ) -> QueryChangesResponse:
-    """Nothing when the account has not changed since ``sinceQueryState``; otherwise
-    ``cannotCalculateChanges`` (query again)."""
+    """How the results of an Email/query changed since ``sinceQueryState``, from the change
+    log: every email created, changed or destroyed since (with ``collapseThreads``, also
+    every email of a thread that changed, as another may now stand for it) is in
+    ``removed``, and those of them in the results now are in ``added`` with their index
+    (RFC 8620 §5.6 lets ``removed`` hold ids the old results did not have)."""
     user_id = account_of(ctx, accountId)
-    if filter is not None:
-        to_filter(filter)
-    to_sort(sort)
+    where = to_filter(filter) if filter is not None else None
+    order = to_sort(sort)
+    if maxChanges is not None and maxChanges < 1:
+        raise MethodError("invalidArguments", "maxChanges must be a positive integer")
     async with ctx.rt.db.read() as tx:
+        found = await changes_since(tx, user_id, changelog.Kind.EMAIL, sinceQueryState, None, MAX_CHANGES)
+        if found.has_more_changes:
+            raise MethodError("cannotCalculateChanges", f"more than {MAX_CHANGES} changes: query again")
+        touched = dict.fromkeys((*found.created, *found.updated, *found.destroyed))
+        if collapseThreads or _by_thread(filter):
+            # Which email stands for a thread, and whether an email matches a condition on
+            # its thread, depend on the thread's other emails: they are changed too.
+            threads = await changes_since(
+                tx, user_id, changelog.Kind.THREAD, sinceQueryState, None, MAX_CHANGES
+            )
+            if threads.has_more_changes:
+                raise MethodError("cannotCalculateChanges", f"more than {MAX_CHANGES} changes: query again")
+            changed = await jmap_store.threads_of(tx, user_id, list(touched))
+            changed.update((*threads.created, *threads.updated))
+            for thread in await jmap_store.thread_emails(tx, user_id, sorted(changed)):
+                touched.update(dict.fromkeys(thread.email_ids))
+        if maxChanges is not None and len(touched) > maxChanges:
+            raise MethodError("tooManyChanges", f"{len(touched)} changes, more than maxChanges")
         current = await state(tx, user_id)
-        total = None
-        if calculateTotal and sinceQueryState == current:
-            where = to_filter(filter) if filter is not None else None
-            rows = await jmap_emails.query(tx, user_id, where, to_sort(sort))
-            total = len({t for _, t in rows}) if collapseThreads else len(rows)
-    return query_unchanged_since(
-        accountId, sinceQueryState, current, "query results are not kept; query again", total
+        rows = await jmap_emails.query(tx, user_id, where, order) if touched or calculateTotal else []
+    numbers = _collapse(rows) if collapseThreads else [email for email, _ in rows]
+    position = {n: i for i, n in enumerate(numbers)}
+    added = sorted(
+        (AddedItem(id=encode(EMAIL_PREFIX, n), index=position[n]) for n in touched if n in position),
+        key=lambda a: a.index,
+    )
+    last = decode(EMAIL_PREFIX, upToId) if upToId is not None else None
+    immutable = (
+        not collapseThreads and _immutable(filter) and all(s.property in _IMMUTABLE_SORTS for s in order)
+    )
+    if last is not None and last in position and immutable:
+        # Past the last id the client has, nothing moves but what was added there.
+        added = [a for a in added if a.index <= position[last]]
+    return QueryChangesResponse(
+        accountId=accountId,
+        oldQueryState=sinceQueryState,
+        newQueryState=current,
+        total=len(numbers) if calculateTotal else None,
+        removed=[encode(EMAIL_PREFIX, n) for n in touched],
+        added=added,
     )
