@@ -83,10 +83,32 @@ async def test_filters(jmap: JmapClient, deliver: Deliver, alice: Actor, call: C
     unseen = {"operator": "NOT", "conditions": [{"hasKeyword": "$seen"}]}
     both = {"operator": "AND", "conditions": [{"subject": "lunch"}, unseen]}
     assert await _ids(jmap, filter=both) == [e["c"]]
-    err = await jmap.error("Email/query", {"filter": {"header": ["X-Foo"]}})
-    assert err["type"] == "unsupportedFilter"
+    # header (RFC 8621 §4.4.1): present, or its decoded value contains the text (any case).
+    assert await _ids(jmap, filter={"header": ["message-id"]}) == newest
+    assert await _ids(jmap, filter={"header": ["Subject", "ZEBRA"]}) == [e["d"]]
+    assert await _ids(jmap, filter={"header": ["X-Foo"]}) == []
+    assert await _ids(jmap, filter={"operator": "NOT", "conditions": [{"header": ["Subject", "lunch"]}]}) == [
+        e["d"],
+        e["a"],
+    ]
+    both = {"operator": "AND", "conditions": [{"header": ["Subject", "lunch"]}, {"header": ["In-Reply-To"]}]}
+    assert await _ids(jmap, filter=both) == [e["c"]]
+    for bad in ([], ["Bad Name"], ["a", "b", "c"]):
+        err = await jmap.error("Email/query", {"filter": {"header": bad}})
+        assert err["type"] == "invalidArguments", bad
     err = await jmap.error("Email/query", {"filter": {"bogus": 1}})
     assert err["type"] == "invalidArguments"
+
+
+async def test_header_filter_sees_only_the_account(jmap: JmapClient, bob: Actor, deliver: Deliver) -> None:
+    await deliver(message(message_id="<bob@x>", subject="Secret plans"), "bob@example.org")
+    mine = f"e{await deliver(message(message_id='<al@x>', subject='Open plans'), 'alice@example.org')}"
+    assert await _ids(jmap, filter={"header": ["Subject", "plans"]}) == [mine]
+    assert await _ids(jmap, filter={"header": ["Subject", "secret"]}) == []
+    got = await jmap.call(
+        "SearchSnippet/get", {"filter": {"header": ["Subject", "plans"]}, "emailIds": [mine]}
+    )
+    assert [s["emailId"] for s in got["list"]] == [mine]
 
 
 async def test_sorts_collapse_window_total(jmap: JmapClient, deliver: Deliver) -> None:

@@ -76,6 +76,12 @@ async def threads_of(tx: Tx, user_id: int, email_ids: Sequence[int]) -> set[int]
     return found
 
 
+async def email_blobs(tx: Tx, user_id: int) -> list[tuple[int, str]]:
+    """``(email id, blob sha)`` of every email of the account (the header filter reads them)."""
+    rows = await tx.all(select(emails.c.id, emails.c.blob_sha).where(emails.c.user_id == user_id))
+    return [(int(r["id"]), str(r["blob_sha"])) for r in rows]
+
+
 async def thread_ids(tx: Tx, user_id: int, limit: int) -> list[int]:
     """The ids of the account's threads, lowest first, at most ``limit``."""
     found = await tx.scalars(

@@ -3,14 +3,16 @@
 Filters and sorts run as one SQL statement over the account's emails (store/jmap_emails.py);
 text conditions use the full-text index. Keywords are compared in lower case, the columns
 ``$seen``/``$flagged``/``$draft`` and every other keyword IMAP or JMAP stored
-(domain/keywords.py). The ``header`` condition is
-not supported (``unsupportedFilter``): the index does not hold arbitrary header fields.
+(domain/keywords.py). The ``header`` condition reads the messages' header blocks (header
+fields are not in the database), then joins the query as a set of email ids.
 Results are not kept: ``Email/queryChanges`` reads the change log (up to 5,000 changed emails
 since the old state) and runs the query again.
 """
 
 from __future__ import annotations
 
+from email import policy as email_policy
+from email.parser import BytesHeaderParser
 from typing import Annotated, Union
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -93,9 +95,71 @@ def _mailbox(value: str) -> int:
     return number if number is not None else -1  # an id that names no label: matches nothing
 
 
-def _condition(f: EmailFilterCondition) -> Condition:
+#: ``(field name in lower case, text or None)`` → the ids of the emails whose header matches.
+HeaderMatches = dict[tuple[str, str | None], tuple[int, ...]]
+
+
+def _header_key(header: list[str]) -> tuple[str, str | None]:
+    name = header[0].strip().lower()
+    if not name or any(ord(c) <= 32 or ord(c) > 126 or c == ":" for c in name):
+        raise MethodError("invalidArguments", f"{header[0]!r} is not a header field name")
+    return name, header[1] if len(header) > 1 else None
+
+
+def _headers_of(f: EmailFilter, found: set[tuple[str, str | None]]) -> set[tuple[str, str | None]]:
+    if isinstance(f, EmailFilterOperator):
+        for c in f.conditions:
+            _headers_of(c, found)
+    elif f.header is not None:
+        found.add(_header_key(f.header))
+    return found
+
+
+def _header_block(raw: bytes) -> bytes:
+    end = raw.find(b"\r\n\r\n")
+    if end < 0:
+        end = raw.find(b"\n\n")
+    return raw if end < 0 else raw[: end + 2]
+
+
+async def header_matches(ctx: Context, user_id: int, f: EmailFilter | None) -> HeaderMatches:
+    """The emails each ``header`` condition of ``f`` matches (RFC 8621 §4.4.1: the field is
+    present; with a text, its value, decoded, contains it, case-insensitively). Header fields
+    are not in the database: every message's header block is read (linear in the mailbox)."""
+    wanted = _headers_of(f, set()) if f is not None else set()
+    if not wanted:
+        return {}
+    async with ctx.rt.db.read() as tx:
+        blobs = await jmap_store.email_blobs(tx, user_id)
+    matches: dict[tuple[str, str | None], list[int]] = {key: [] for key in wanted}
+    parser = BytesHeaderParser(policy=email_policy.default)
+    for number, sha in blobs:
+        try:
+            raw = await ctx.rt.blobs.get(sha)
+        except (FileNotFoundError, KeyError):
+            continue
+        message = parser.parsebytes(_header_block(raw))
+        for (name, text), ids in matches.items():
+            values = message.get_all(name) or []
+            if not values:
+                continue
+            if text is None or any(text.casefold() in _decoded(v).casefold() for v in values):
+                ids.append(number)
+    return {key: tuple(ids) for key, ids in matches.items()}
+
+
+def _decoded(value: object) -> str:
+    try:
+        return str(value)
+    except (ValueError, LookupError):  # a header the email package cannot decode
+        return ""
+
+
+def _condition(f: EmailFilterCondition, headers: HeaderMatches) -> Condition:
+    email_ids = None
     if f.header is not None:
-        raise MethodError("unsupportedFilter", "the header condition is not supported")
+        key = _header_key(f.header)
+        email_ids = headers.get(key, ())
     texts: list[tuple[jmap_emails.TextField, str]] = []
     for field, value in (
         ("text", f.text),
@@ -124,16 +188,18 @@ def _condition(f: EmailFilterCondition) -> Condition:
         not_keyword=f.notKeyword,
         has_attachment=f.hasAttachment,
         text=tuple(texts),
+        email_ids=email_ids,
     )
 
 
-def to_filter(f: EmailFilter, depth: int = 0) -> Condition | Operator:
-    """The client's filter as the store's (``unsupportedFilter`` for what it cannot do)."""
+def to_filter(f: EmailFilter, depth: int = 0, headers: HeaderMatches | None = None) -> Condition | Operator:
+    """The client's filter as the store's (``unsupportedFilter`` for what it cannot do);
+    ``headers``: the ``header`` conditions' matches (:func:`header_matches`)."""
     if depth > _MAX_DEPTH:
         raise MethodError("unsupportedFilter", f"filters nest at most {_MAX_DEPTH} levels")
     if isinstance(f, EmailFilterOperator):
-        return Operator(f.operator, tuple(to_filter(c, depth + 1) for c in f.conditions))
-    return _condition(f)
+        return Operator(f.operator, tuple(to_filter(c, depth + 1, headers) for c in f.conditions))
+    return _condition(f, headers if headers is not None else {})
 
 
 def to_sort(sort: list[Comparator] | None) -> list[Sort]:
@@ -149,6 +215,18 @@ def to_sort(sort: list[Comparator] | None) -> list[Sort]:
             raise MethodError("invalidArguments", "hasKeyword sorts need a keyword")
         out.append(Sort(c.property, c.isAscending, c.keyword))
     return out
+
+
+def check_filter(f: EmailFilter) -> None:
+    """Refuse a filter Email/query would refuse (``unsupportedFilter``, ``invalidArguments``)."""
+    to_filter(f, headers={key: () for key in _headers_of(f, set())})
+
+
+async def _where(ctx: Context, user_id: int, f: EmailFilter | None) -> Condition | Operator | None:
+    if f is None:
+        return None
+    check_filter(f)  # refuse a bad filter before reading any message
+    return to_filter(f, headers=await header_matches(ctx, user_id, f))
 
 
 @method("Email/query", capability=MAIL)
@@ -167,7 +245,7 @@ async def email_query(
     """The ids of the account's emails matching ``filter`` in ``sort`` order (default: newest
     received first); with ``collapseThreads`` only the first email of each thread."""
     user_id = account_of(ctx, accountId)
-    where = to_filter(filter) if filter is not None else None
+    where = await _where(ctx, user_id, filter)
     order = to_sort(sort)
     if anchor is not None and decode(EMAIL_PREFIX, anchor) is None:
         raise MethodError("anchorNotFound", f"{anchor} is not in the results")
@@ -292,7 +370,7 @@ async def email_query_changes(
     ``removed``, and those of them in the results now are in ``added`` with their index
     (RFC 8620 §5.6 lets ``removed`` hold ids the old results did not have)."""
     user_id = account_of(ctx, accountId)
-    where = to_filter(filter) if filter is not None else None
+    where = await _where(ctx, user_id, filter)
     order = to_sort(sort)
     if maxChanges is not None and maxChanges < 1:
         raise MethodError("invalidArguments", "maxChanges must be a positive integer")
