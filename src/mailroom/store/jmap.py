@@ -10,10 +10,12 @@ from sqlalchemy import and_, delete, exists, insert, select, update
 from sqlalchemy.orm import aliased
 
 from mailroom.store.engine import Row, Tx
+from mailroom.store.jmap_schema import jmap_identities
 from mailroom.store.jmap_schema import push_subscriptions as subs
 from mailroom.store.mail_schema import email_labels, emails, threads
 from mailroom.store.schema import send_as, users
 from mailroom.store.uploads_schema import uploads
+from mailroom.store.upsert import upsert
 
 
 async def emails_only_in(tx: Tx, user_id: int, label_id: int) -> list[int]:
@@ -111,6 +113,43 @@ class SendAs:
     address: str
     display_name: str
     own: bool
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityExtras:
+    """What JMAP keeps of an identity beyond address and name (RFC 8621 §6); addresses as
+    ``{"name": ..., "email": ...}`` objects."""
+
+    reply_to: tuple[dict[str, str | None], ...] | None = None
+    bcc: tuple[dict[str, str | None], ...] | None = None
+    text_signature: str = ""
+    html_signature: str = ""
+
+
+async def identity_extras(tx: Tx, user_id: int) -> dict[str, IdentityExtras]:
+    """``{address in lower case: extras}`` of the user's identities that have any."""
+    rows = await tx.all(select(jmap_identities).where(jmap_identities.c.user_id == user_id))
+    return {
+        str(r["address"]): IdentityExtras(
+            reply_to=tuple(r["reply_to"]) if r["reply_to"] is not None else None,
+            bcc=tuple(r["bcc"]) if r["bcc"] is not None else None,
+            text_signature=str(r["text_signature"]),
+            html_signature=str(r["html_signature"]),
+        )
+        for r in rows
+    }
+
+
+async def set_identity_extras(tx: Tx, user_id: int, address: str, extras: IdentityExtras) -> None:
+    """Keep ``extras`` for the user's identity ``address`` (the caller checked it is theirs)."""
+    values = {
+        "reply_to": list(extras.reply_to) if extras.reply_to is not None else None,
+        "bcc": list(extras.bcc) if extras.bcc is not None else None,
+        "text_signature": extras.text_signature,
+        "html_signature": extras.html_signature,
+    }
+    key = {"user_id": user_id, "address": address.lower()}
+    await upsert(tx, jmap_identities, {**key, **values}, ["user_id", "address"], values)
 
 
 async def send_as_addresses(tx: Tx, user_id: int) -> list[SendAs]:
