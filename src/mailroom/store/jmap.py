@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -10,9 +11,9 @@ from sqlalchemy import and_, delete, exists, insert, select, update
 from sqlalchemy.orm import aliased
 
 from mailroom.store.engine import Row, Tx
-from mailroom.store.jmap_schema import jmap_identities
+from mailroom.store.jmap_schema import jmap_identities, jmap_mailboxes
 from mailroom.store.jmap_schema import push_subscriptions as subs
-from mailroom.store.mail_schema import email_labels, emails, threads
+from mailroom.store.mail_schema import email_labels, emails, mail_changes, mail_states, threads
 from mailroom.store.schema import send_as, users
 from mailroom.store.uploads_schema import uploads
 from mailroom.store.upsert import upsert
@@ -82,6 +83,37 @@ async def email_blobs(tx: Tx, user_id: int) -> list[tuple[int, str]]:
     """``(email id, blob sha)`` of every email of the account (the header filter reads them)."""
     rows = await tx.all(select(emails.c.id, emails.c.blob_sha).where(emails.c.user_id == user_id))
     return [(int(r["id"]), str(r["blob_sha"])) for r in rows]
+
+
+async def sort_orders(tx: Tx, user_id: int) -> dict[int, int]:
+    """``{label id: sortOrder}`` of the mailboxes whose order the user set."""
+    rows = await tx.all(
+        select(jmap_mailboxes.c.label_id, jmap_mailboxes.c.sort_order).where(
+            jmap_mailboxes.c.user_id == user_id
+        )
+    )
+    return {int(r["label_id"]): int(r["sort_order"]) for r in rows}
+
+
+async def set_sort_order(tx: Tx, user_id: int, label_id: int, sort_order: int) -> None:
+    """Keep a mailbox's sortOrder (the caller checked the label is the user's) and log the
+    label as changed at the account's next modseq, as the label triggers do for a rename
+    (migration 0005_changelog): Mailbox/changes and push see it."""
+    values = {"user_id": user_id, "sort_order": sort_order}
+    await upsert(tx, jmap_mailboxes, {"label_id": label_id, **values}, ["label_id"], values)
+    modseq = await tx.scalar(
+        update(mail_states)
+        .where(mail_states.c.user_id == user_id)
+        .values(modseq=mail_states.c.modseq + 1)
+        .returning(mail_states.c.modseq)
+    )
+    if modseq is None:
+        return
+    await tx.execute(
+        insert(mail_changes).values(
+            user_id=user_id, kind=3, modseq=int(modseq), object_id=label_id, op=2, changed_at=int(time.time())
+        )
+    )
 
 
 async def thread_ids(tx: Tx, user_id: int, limit: int) -> list[int]:

@@ -61,3 +61,11 @@ jmap_identities = Table(
     Column("text_signature", Text, nullable=False),
     Column("html_signature", Text, nullable=False),
 )
+# A mailbox's sortOrder (RFC 8621 §2), when the user set one (else the server's default).
+jmap_mailboxes = Table(
+    "jmap_mailboxes",
+    metadata,
+    Column("label_id", Integer, ForeignKey("labels.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("sort_order", BigInteger, nullable=False),
+)

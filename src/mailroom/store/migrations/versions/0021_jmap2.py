@@ -8,6 +8,7 @@ Revises: 0016_imapperf
   ``EmailSubmission/changes`` answer from a state (store/jmap_states.py).
 - ``jmap_identities``: ``replyTo``, ``bcc``, ``textSignature``, ``htmlSignature`` of an
   identity (RFC 8621 §6), per user and address.
+- ``jmap_mailboxes``: a mailbox's ``sortOrder`` when the user set one.
 """
 
 from __future__ import annotations
@@ -59,9 +60,27 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("user_id", "address", name=op.f("pk_jmap_identities")),
     )
+    op.create_table(
+        "jmap_mailboxes",
+        sa.Column("label_id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("sort_order", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["label_id"], ["labels.id"], name=op.f("fk_jmap_mailboxes_label_id_labels"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_jmap_mailboxes_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("label_id", name=op.f("pk_jmap_mailboxes")),
+    )
+    with op.batch_alter_table("jmap_mailboxes", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_jmap_mailboxes_user_id"), ["user_id"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("jmap_mailboxes", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_jmap_mailboxes_user_id"))
+    op.drop_table("jmap_mailboxes")
     op.drop_table("jmap_identities")
     op.drop_table("jmap_objects_seen")
     op.drop_table("jmap_type_states")
