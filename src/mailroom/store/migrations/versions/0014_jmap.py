@@ -81,7 +81,7 @@ def _rebuild(bind: sa.Connection, table: str) -> None:
 def _sqlite_autoincrement() -> None:
     bind = op.get_bind()
     raw = bind.connection.dbapi_connection
-    if raw is None or raw.in_transaction:  # type: ignore[attr-defined]
+    if raw is None or raw.in_transaction:
         # PRAGMA foreign_keys is a no-op inside a transaction, and dropping a table with
         # foreign keys on would delete every row that refers to it (ON DELETE CASCADE).
         raise RuntimeError("0014_jmap must run outside a transaction (mailroom's migration connection)")
