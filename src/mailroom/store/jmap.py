@@ -116,6 +116,14 @@ async def set_sort_order(tx: Tx, user_id: int, label_id: int, sort_order: int) -
     )
 
 
+async def email_ids(tx: Tx, user_id: int, limit: int) -> list[int]:
+    """The ids of the account's emails, lowest first, at most ``limit``."""
+    found = await tx.scalars(
+        select(emails.c.id).where(emails.c.user_id == user_id).order_by(emails.c.id).limit(limit)
+    )
+    return [int(e) for e in found]
+
+
 async def thread_ids(tx: Tx, user_id: int, limit: int) -> list[int]:
     """The ids of the account's threads, lowest first, at most ``limit``."""
     found = await tx.scalars(
