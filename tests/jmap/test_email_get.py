@@ -171,6 +171,18 @@ async def test_text_and_html_values_and_bad_arguments(jmap: JmapClient, deliver:
         assert err["type"] == "invalidArguments"
     err = await jmap.error("Email/get", {"ids": [], "bodyProperties": ["bogus"]})
     assert err["type"] == "invalidArguments"
+    # ids null: every email of the account, while there are at most maxObjectsInGet.
+    every = await jmap.call("Email/get", {"ids": None, "properties": ["id"]})
+    assert every["list"] == [{"id": f"e{email_id}"}]
+
+
+@pytest.mark.parametrize("settings_overrides", [{"jmap_max_objects_in_get": 1}])
+async def test_get_null_ids_beyond_the_limit(jmap: JmapClient, deliver: Deliver, bob: Any) -> None:
+    await deliver(message(subject="bob's"), "bob@example.org")
+    await deliver(message(subject="one"), "alice@example.org")
+    [only] = (await jmap.call("Email/get", {"ids": None, "properties": ["subject"]}))["list"]
+    assert only["subject"] == "one"  # Bob's email is not Alice's
+    await deliver(message(subject="two", message_id="<two@x>"), "alice@example.org")
     err = await jmap.error("Email/get", {"ids": None})
     assert err["type"] == "requestTooLarge"
 

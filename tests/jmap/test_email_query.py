@@ -83,10 +83,32 @@ async def test_filters(jmap: JmapClient, deliver: Deliver, alice: Actor, call: C
     unseen = {"operator": "NOT", "conditions": [{"hasKeyword": "$seen"}]}
     both = {"operator": "AND", "conditions": [{"subject": "lunch"}, unseen]}
     assert await _ids(jmap, filter=both) == [e["c"]]
-    err = await jmap.error("Email/query", {"filter": {"header": ["X-Foo"]}})
-    assert err["type"] == "unsupportedFilter"
+    # header (RFC 8621 §4.4.1): present, or its decoded value contains the text (any case).
+    assert await _ids(jmap, filter={"header": ["message-id"]}) == newest
+    assert await _ids(jmap, filter={"header": ["Subject", "ZEBRA"]}) == [e["d"]]
+    assert await _ids(jmap, filter={"header": ["X-Foo"]}) == []
+    assert await _ids(jmap, filter={"operator": "NOT", "conditions": [{"header": ["Subject", "lunch"]}]}) == [
+        e["d"],
+        e["a"],
+    ]
+    both = {"operator": "AND", "conditions": [{"header": ["Subject", "lunch"]}, {"header": ["In-Reply-To"]}]}
+    assert await _ids(jmap, filter=both) == [e["c"]]
+    for bad in ([], ["Bad Name"], ["a", "b", "c"]):
+        err = await jmap.error("Email/query", {"filter": {"header": bad}})
+        assert err["type"] == "invalidArguments", bad
     err = await jmap.error("Email/query", {"filter": {"bogus": 1}})
     assert err["type"] == "invalidArguments"
+
+
+async def test_header_filter_sees_only_the_account(jmap: JmapClient, bob: Actor, deliver: Deliver) -> None:
+    await deliver(message(message_id="<bob@x>", subject="Secret plans"), "bob@example.org")
+    mine = f"e{await deliver(message(message_id='<al@x>', subject='Open plans'), 'alice@example.org')}"
+    assert await _ids(jmap, filter={"header": ["Subject", "plans"]}) == [mine]
+    assert await _ids(jmap, filter={"header": ["Subject", "secret"]}) == []
+    got = await jmap.call(
+        "SearchSnippet/get", {"filter": {"header": ["Subject", "plans"]}, "emailIds": [mine]}
+    )
+    assert [s["emailId"] for s in got["list"]] == [mine]
 
 
 async def test_sorts_collapse_window_total(jmap: JmapClient, deliver: Deliver) -> None:
@@ -109,7 +131,7 @@ async def test_sorts_collapse_window_total(jmap: JmapClient, deliver: Deliver) -
     got = await jmap.call("Email/query", {"collapseThreads": True, "calculateTotal": True})
     assert got["ids"] == [e["d"], e["c"], e["a"]]
     assert got["total"] == 3
-    assert got["canCalculateChanges"] is False
+    assert got["canCalculateChanges"] is True
     got = await jmap.call("Email/query", {"position": 1, "limit": 2, "calculateTotal": True})
     assert (got["position"], got["ids"], got["total"]) == (1, [e["c"], e["b"]], 4)
     got = await jmap.call("Email/query", {"anchor": e["b"], "anchorOffset": -1, "limit": 2})
@@ -120,16 +142,83 @@ async def test_sorts_collapse_window_total(jmap: JmapClient, deliver: Deliver) -
     assert err["type"] == "anchorNotFound"
 
 
-async def test_query_changes(jmap: JmapClient, deliver: Deliver) -> None:
-    await _mail(deliver)
-    got = await jmap.call("Email/query", {})
+def _apply(old: list[str], changes: dict[str, Any]) -> list[str]:
+    """A client's cached results brought up to date with a queryChanges answer (RFC 8620 §5.6)."""
+    removed = set(changes["removed"])
+    out = [i for i in old if i not in removed]
+    for item in sorted(changes["added"], key=lambda a: a["index"]):
+        out.insert(item["index"], item["id"])
+    return out
+
+
+QUERIES: list[dict[str, Any]] = [
+    {},
+    {"collapseThreads": True},
+    {"filter": {"notKeyword": "$seen"}},
+    {"filter": {"someInThreadHaveKeyword": "$flagged"}},
+    {"filter": {"subject": "lunch"}, "sort": [{"property": "receivedAt", "isAscending": True}]},
+    {
+        "sort": [{"property": "hasKeyword", "keyword": "$flagged", "isAscending": False}],
+        "collapseThreads": True,
+    },
+]
+
+
+async def test_query_changes(jmap: JmapClient, deliver: Deliver, alice: Actor, call: Call) -> None:
+    e = await _mail(deliver)
+    before = {n: await jmap.call("Email/query", q) for n, q in enumerate(QUERIES)}
     same = await jmap.call(
-        "Email/queryChanges", {"sinceQueryState": got["queryState"], "calculateTotal": True}
+        "Email/queryChanges", {"sinceQueryState": before[0]["queryState"], "calculateTotal": True}
     )
     assert (same["added"], same["removed"], same["total"]) == ([], [], 4)
-    await deliver(message(message_id="<new@x>"), "alice@example.org")
-    err = await jmap.error("Email/queryChanges", {"sinceQueryState": got["queryState"]})
-    assert err["type"] == "cannotCalculateChanges"
+    # Changes by every road: new mail in a thread (it now stands for the thread), flags over
+    # REST, a keyword and a destroy over JMAP.
+    new = await deliver(
+        message(message_id="<e@x>", subject="Re: Lunch", in_reply_to="<c@x>", references="<b@x> <c@x>"),
+        "alice@example.org",
+        received_at=datetime(2026, 3, 9, tzinfo=UTC),
+    )
+    await call("mail.emails.batch", {"ids": [int(e["a"][1:])], "action": "read"}, as_=alice)
+    await jmap.call("Email/set", {"update": {e["b"]: {"keywords/$flagged": True}}, "destroy": [e["d"]]})
+    for n, q in enumerate(QUERIES):
+        now = await jmap.call("Email/query", q)
+        changes = await jmap.call(
+            "Email/queryChanges", {**q, "sinceQueryState": before[n]["queryState"], "calculateTotal": True}
+        )
+        assert changes["oldQueryState"] == before[n]["queryState"]
+        assert changes["newQueryState"] == now["queryState"]
+        assert _apply(before[n]["ids"], changes) == now["ids"], q
+        assert changes["total"] == len(now["ids"])
+    assert (
+        f"e{new}"
+        in (await jmap.call("Email/queryChanges", {"sinceQueryState": before[0]["queryState"]}))["removed"]
+    )
+    # upToId: with a filter and sort on what never changes, nothing past it is added.
+    sort = [{"property": "receivedAt", "isAscending": True}]
+    old = await jmap.call("Email/query", {"sort": sort})
+    await deliver(
+        message(message_id="<f@x>"), "alice@example.org", received_at=datetime(2026, 3, 10, tzinfo=UTC)
+    )
+    changes = await jmap.call(
+        "Email/queryChanges", {"sort": sort, "sinceQueryState": old["queryState"], "upToId": old["ids"][0]}
+    )
+    assert changes["added"] == []
+    changes = await jmap.call("Email/queryChanges", {"sort": sort, "sinceQueryState": old["queryState"]})
+    assert [a["index"] for a in changes["added"]] == [len(old["ids"])]
+    # Errors: too many changes, states never given, bad arguments, another account.
+    err = await jmap.error(
+        "Email/queryChanges", {"sinceQueryState": before[0]["queryState"], "maxChanges": 1}
+    )
+    assert err["type"] == "tooManyChanges"
+    for bogus in ("999999999", "nope"):
+        err = await jmap.error("Email/queryChanges", {"sinceQueryState": bogus})
+        assert err["type"] == "cannotCalculateChanges"
+    err = await jmap.error("Email/queryChanges", {"sinceQueryState": "1", "maxChanges": 0})
+    assert err["type"] == "invalidArguments"
+    err = await jmap.error("Email/queryChanges", {"sinceQueryState": "1", "sort": [{"property": "nope"}]})
+    assert err["type"] == "unsupportedSort"
+    err = await jmap.error("Email/queryChanges", {"sinceQueryState": "1", "accountId": "u999999"})
+    assert err["type"] == "accountNotFound"
 
 
 async def test_search_snippets(jmap: JmapClient, deliver: Deliver) -> None:

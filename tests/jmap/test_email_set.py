@@ -101,7 +101,7 @@ async def test_create_a_draft_from_parts_and_blobs(jmap: JmapClient, deliver: De
     boxes = await _boxes(jmap)
     create = {
         "mailboxIds": {boxes["drafts"]: True},
-        "keywords": {"$draft": True, "$seen": True},
+        "keywords": {"$draft": True, "$seen": True, "$Forwarded": True, "work": True},
         "from": [{"name": "Alice", "email": "alice@example.org"}],
         "to": [{"name": None, "email": "bob@example.net"}],
         "subject": "Draft with parts",
@@ -129,7 +129,8 @@ async def test_create_a_draft_from_parts_and_blobs(jmap: JmapClient, deliver: De
         )
     )["list"]  # fmt: skip
     assert email["mailboxIds"] == {boxes["drafts"]: True}
-    assert email["keywords"] == {"$draft": True, "$seen": True}
+    # The keywords kept as rows are stored with the email, in its transaction.
+    assert email["keywords"] == {"$draft": True, "$seen": True, "$forwarded": True, "work": True}
     assert email["subject"] == "Draft with parts"
     assert email["from"] == [{"name": "Alice", "email": "alice@example.org"}]
     assert email["inReplyTo"] == ["f@x"]

@@ -10,6 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
+from mailroom.bootstrap import Mailroom
+from mailroom.clock import FakeClock
+from mailroom.store import outbound as outbound_store
 from tests.conftest import Actor
 from tests.jmap.client import CORE, MAIL, SUBMISSION, JmapClient
 
@@ -38,8 +41,12 @@ def _draft(boxes: dict[str, str], sender: str) -> dict[str, Any]:
     }
 
 
-async def test_send_a_draft(jmap: JmapClient, bob: Actor, client: httpx.AsyncClient) -> None:
+async def test_send_a_draft(
+    jmap: JmapClient, bob: Actor, client: httpx.AsyncClient, mailroom: Mailroom, clock: FakeClock
+) -> None:
     boxes, identity = await _setup(jmap)
+    before = await jmap.call("EmailSubmission/query", {}, USING)
+    assert (before["ids"], before["canCalculateChanges"]) == ([], True)
     body = await jmap.request(
         [
             [
@@ -96,9 +103,40 @@ async def test_send_a_draft(jmap: JmapClient, bob: Actor, client: httpx.AsyncCli
     query = await jmap.call("EmailSubmission/query", {"filter": {"emailIds": [email_id]}}, USING)
     assert query["ids"] == [submission["id"]]
     same = await jmap.call("EmailSubmission/changes", {"sinceState": got["state"]}, USING)
-    assert same["created"] == []
-    err = await jmap.error("EmailSubmission/changes", {"sinceState": "s0"}, USING)
-    assert err["type"] == "cannotCalculateChanges"
+    assert same["created"] == same["updated"] == []
+    # States are counters: the submission was created since the first query.
+    made = await jmap.call("EmailSubmission/changes", {"sinceState": before["queryState"]}, USING)
+    assert (made["created"], made["newState"]) == ([submission["id"]], got["state"])
+    moved = await jmap.call(
+        "EmailSubmission/queryChanges",
+        {"sinceQueryState": before["queryState"], "calculateTotal": True},
+        USING,
+    )
+    assert (moved["added"], moved["total"]) == ([{"id": submission["id"], "index": 0}], 1)
+    # The queue gives up on the outside recipient: an updated submission at the next state.
+    async with mailroom.runtime.db.write() as tx:
+        [outside] = [
+            r
+            for r in await outbound_store.recipients(tx, int(obj["id"][1:]))
+            if r["address"] != "bob@example.org"
+        ]
+        failure = {"status": "failed", "code": 550, "reply": "550 5.1.1 no such user", "attempted": True}
+        await outbound_store.set_recipient(tx, int(outside["id"]), now=clock.now(), **failure)
+    later = await jmap.call("EmailSubmission/changes", {"sinceState": got["state"]}, USING)
+    assert (later["created"], later["updated"]) == ([], [submission["id"]])
+    [failed] = (await jmap.call("EmailSubmission/get", {"ids": [obj["id"]]}, USING))["list"]
+    assert failed["deliveryStatus"]["hidden@elsewhere.example"]["delivered"] == "no"
+    for bogus in ("s0", "999999"):
+        err = await jmap.error("EmailSubmission/changes", {"sinceState": bogus}, USING)
+        assert err["type"] == "cannotCalculateChanges"
+    err = await jmap.error(
+        "EmailSubmission/queryChanges", {"sinceQueryState": got["state"], "maxChanges": 0}, USING
+    )
+    assert err["type"] == "invalidArguments"
+    bobs_view = await bobs.error(
+        "EmailSubmission/changes", {"accountId": jmap.account_id, "sinceState": "0"}, USING
+    )
+    assert bobs_view["type"] == "accountNotFound"
     r = await jmap.call("EmailSubmission/set", {"update": {obj["id"]: {"undoStatus": "canceled"}}}, USING)
     assert r["notUpdated"][obj["id"]]["type"] == "cannotUnsend"
 

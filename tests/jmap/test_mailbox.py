@@ -283,3 +283,78 @@ async def test_mailbox_get_golden_shape(jmap: JmapClient) -> None:
         "important",
         None,
     ]
+
+
+async def test_nested_mailboxes_and_sort_order(
+    jmap: JmapClient, alice: Actor, bob: Actor, client: httpx.AsyncClient
+) -> None:
+    start = (await jmap.call("Mailbox/get", {"ids": []}))["state"]
+    r = await jmap.call(
+        "Mailbox/set",
+        {"create": {"w": {"name": "Work", "sortOrder": 5}, "c": {"name": "Clients", "parentId": "#w"}}},
+    )
+    work, clients = r["created"]["w"]["id"], r["created"]["c"]["id"]
+    got = await boxes(jmap)
+    assert (got["Work"]["parentId"], got["Work"]["sortOrder"], got["Work"]["myRights"]["mayCreateChild"]) == (
+        None, 5, True,
+    )  # fmt: skip
+    assert (got["Clients"]["id"], got["Clients"]["parentId"]) == (clients, work)
+
+    async def rest_names() -> set[str]:
+        r = await client.get("/api/v1/labels", headers=alice.headers)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        items = body["items"] if isinstance(body, dict) else body
+        return {i["name"] for i in items}
+
+    assert {"Work", "Work/Clients"} <= await rest_names()
+    # A label made over REST with the delimiter is a child mailbox too.
+    made = await client.post("/api/v1/labels", json={"name": "Work/Suppliers"}, headers=alice.headers)
+    assert made.status_code in (200, 201), made.text
+    assert (await boxes(jmap))["Suppliers"]["parentId"] == work
+    # sortOrder alone changes the mailbox: Mailbox/changes lists it; system mailboxes too.
+    mid = (await jmap.call("Mailbox/get", {"ids": []}))["state"]
+    inbox = got["Inbox"]["id"]
+    r = await jmap.call("Mailbox/set", {"update": {work: {"sortOrder": 1}, inbox: {"sortOrder": 50}}})
+    assert set(r["updated"]) == {work, inbox}
+    changes = await jmap.call("Mailbox/changes", {"sinceState": mid})
+    assert set(changes["updated"]) == {work, inbox}
+    got = await boxes(jmap)
+    assert (got["Work"]["sortOrder"], got["Inbox"]["sortOrder"]) == (1, 50)
+    # sortAsTree: children right after their parent.
+    tree = await jmap.call("Mailbox/query", {"sortAsTree": True, "filter": {"hasAnyRole": False}})
+    assert tree["ids"][:3] == [work, clients, got["Suppliers"]["id"]]
+    only_top = await jmap.call("Mailbox/query", {"filter": {"parentId": None, "hasAnyRole": False}})
+    assert [i for i in only_top["ids"] if i in (work, clients, got["Suppliers"]["id"])] == [work]
+    # Renaming the parent renames the children's labels; moving a child to the top too.
+    r = await jmap.call("Mailbox/set", {"update": {work: {"name": "Jobs"}, clients: {"parentId": None}}})
+    assert set(r["updated"]) == {work, clients}
+    names = await rest_names()
+    assert {"Jobs", "Jobs/Suppliers", "Clients"} <= names
+    assert "Work/Clients" not in names
+    got = await boxes(jmap)
+    assert (got["Clients"]["parentId"], got["Suppliers"]["parentId"]) == (None, work)
+    # Refusals: a delimiter in a name, a cycle, a system parent, a parent with children.
+    r = await jmap.call(
+        "Mailbox/set",
+        {
+            "create": {"slash": {"name": "a/b"}, "sys": {"name": "x", "parentId": inbox}},
+            "update": {work: {"parentId": got["Suppliers"]["id"]}, clients: {"sortOrder": -1}},
+            "destroy": [work],
+        },
+    )
+    assert r["notCreated"]["slash"]["properties"] == ["name"]
+    assert r["notCreated"]["sys"]["properties"] == ["parentId"]
+    assert r["notUpdated"][work]["properties"] == ["parentId"]
+    assert r["notUpdated"][clients]["properties"] == ["sortOrder"]
+    assert r["notDestroyed"][work]["type"] == "mailboxHasChild"
+    # Another account cannot see or change them.
+    bobs = JmapClient(client, bob.headers)
+    await bobs.session()
+    r = await bobs.call("Mailbox/set", {"update": {work: {"sortOrder": 9}}, "destroy": [clients]})
+    assert r["notUpdated"][work]["type"] == "notFound"
+    assert r["notDestroyed"][clients]["type"] == "notFound"
+    err = await bobs.error("Mailbox/set", {"accountId": jmap.account_id, "update": {}})
+    assert err["type"] == "accountNotFound"
+    assert (await boxes(jmap))["Jobs"]["sortOrder"] == 1
+    assert (await jmap.call("Mailbox/changes", {"sinceState": start}))["created"]

@@ -51,6 +51,7 @@ from mailroom.runtime import Runtime
 from mailroom.store import blobs as blob_rows
 from mailroom.store import changelog, fulltext, intents
 from mailroom.store import emails as email_store
+from mailroom.store import imap as keyword_store
 from mailroom.store import labels as label_store
 from mailroom.store import recipients as mailbox_store
 from mailroom.store import threads as thread_store
@@ -82,6 +83,8 @@ class IngestOptions:
     (delivery/trace.py); false for mail that did not arrive now (imports), the caller's own
     copies (drafts, ``sent``). ``arrival``: the client and protocol for ``Received`` (the
     listeners pass their session's); None: the source's default protocol, no client.
+    ``keywords``: keywords beyond the flag columns (lower case, checked by the caller),
+    stored in the same transaction as the email.
     """
 
     labels: tuple[str, ...] | None = None
@@ -91,6 +94,7 @@ class IngestOptions:
     received_at: datetime | None = None
     trace: bool = True
     arrival: Arrival | None = None
+    keywords: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -440,6 +444,8 @@ async def _store_for(
     row = _email_row(msg, user_id, thread_id, message_id, spam, user, rcpt, trace, size)
     email_id = await email_store.insert_email(tx, row)
     await email_store.add_labels(tx, email_id, label_ids.values())
+    if msg.options.keywords:
+        await keyword_store.change_keywords(tx, [email_id], add=msg.options.keywords)
     if new_thread:  # its summary is this email's: made from the row, nothing read back
         await thread_store.begin_with(tx, thread_id, user_id, email_id, row, label_ids.values())
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -10,10 +11,12 @@ from sqlalchemy import and_, delete, exists, insert, select, update
 from sqlalchemy.orm import aliased
 
 from mailroom.store.engine import Row, Tx
+from mailroom.store.jmap_schema import jmap_identities, jmap_mailboxes
 from mailroom.store.jmap_schema import push_subscriptions as subs
-from mailroom.store.mail_schema import email_labels, emails, threads
+from mailroom.store.mail_schema import email_labels, emails, mail_changes, mail_states, threads
 from mailroom.store.schema import send_as, users
 from mailroom.store.uploads_schema import uploads
+from mailroom.store.upsert import upsert
 
 
 async def emails_only_in(tx: Tx, user_id: int, label_id: int) -> list[int]:
@@ -60,6 +63,75 @@ async def thread_emails(tx: Tx, user_id: int, thread_ids: Sequence[int]) -> list
     return [ThreadEmails(t, tuple(by_thread[t])) for t in thread_ids if t in known]
 
 
+async def threads_of(tx: Tx, user_id: int, email_ids: Sequence[int]) -> set[int]:
+    """The threads the account's emails among ``email_ids`` are in."""
+    found: set[int] = set()
+    ids = sorted(set(email_ids))
+    for start in range(0, len(ids), 500):
+        found.update(
+            int(t)
+            for t in await tx.scalars(
+                select(emails.c.thread_id).where(
+                    emails.c.id.in_(ids[start : start + 500]), emails.c.user_id == user_id
+                )
+            )
+        )
+    return found
+
+
+async def email_blobs(tx: Tx, user_id: int) -> list[tuple[int, str]]:
+    """``(email id, blob sha)`` of every email of the account (the header filter reads them)."""
+    rows = await tx.all(select(emails.c.id, emails.c.blob_sha).where(emails.c.user_id == user_id))
+    return [(int(r["id"]), str(r["blob_sha"])) for r in rows]
+
+
+async def sort_orders(tx: Tx, user_id: int) -> dict[int, int]:
+    """``{label id: sortOrder}`` of the mailboxes whose order the user set."""
+    rows = await tx.all(
+        select(jmap_mailboxes.c.label_id, jmap_mailboxes.c.sort_order).where(
+            jmap_mailboxes.c.user_id == user_id
+        )
+    )
+    return {int(r["label_id"]): int(r["sort_order"]) for r in rows}
+
+
+async def set_sort_order(tx: Tx, user_id: int, label_id: int, sort_order: int) -> None:
+    """Keep a mailbox's sortOrder (the caller checked the label is the user's) and log the
+    label as changed at the account's next modseq, as the label triggers do for a rename
+    (migration 0005_changelog): Mailbox/changes and push see it."""
+    values = {"user_id": user_id, "sort_order": sort_order}
+    await upsert(tx, jmap_mailboxes, {"label_id": label_id, **values}, ["label_id"], values)
+    modseq = await tx.scalar(
+        update(mail_states)
+        .where(mail_states.c.user_id == user_id)
+        .values(modseq=mail_states.c.modseq + 1)
+        .returning(mail_states.c.modseq)
+    )
+    if modseq is None:
+        return
+    await tx.execute(
+        insert(mail_changes).values(
+            user_id=user_id, kind=3, modseq=int(modseq), object_id=label_id, op=2, changed_at=int(time.time())
+        )
+    )
+
+
+async def email_ids(tx: Tx, user_id: int, limit: int) -> list[int]:
+    """The ids of the account's emails, lowest first, at most ``limit``."""
+    found = await tx.scalars(
+        select(emails.c.id).where(emails.c.user_id == user_id).order_by(emails.c.id).limit(limit)
+    )
+    return [int(e) for e in found]
+
+
+async def thread_ids(tx: Tx, user_id: int, limit: int) -> list[int]:
+    """The ids of the account's threads, lowest first, at most ``limit``."""
+    found = await tx.scalars(
+        select(threads.c.id).where(threads.c.user_id == user_id).order_by(threads.c.id).limit(limit)
+    )
+    return [int(t) for t in found]
+
+
 async def rename_identity(tx: Tx, user_id: int, address: str, display_name: str) -> bool:
     """Change the display name of one of the user's send-as identities."""
     stmt = (
@@ -81,6 +153,43 @@ class SendAs:
     address: str
     display_name: str
     own: bool
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityExtras:
+    """What JMAP keeps of an identity beyond address and name (RFC 8621 §6); addresses as
+    ``{"name": ..., "email": ...}`` objects."""
+
+    reply_to: tuple[dict[str, str | None], ...] | None = None
+    bcc: tuple[dict[str, str | None], ...] | None = None
+    text_signature: str = ""
+    html_signature: str = ""
+
+
+async def identity_extras(tx: Tx, user_id: int) -> dict[str, IdentityExtras]:
+    """``{address in lower case: extras}`` of the user's identities that have any."""
+    rows = await tx.all(select(jmap_identities).where(jmap_identities.c.user_id == user_id))
+    return {
+        str(r["address"]): IdentityExtras(
+            reply_to=tuple(r["reply_to"]) if r["reply_to"] is not None else None,
+            bcc=tuple(r["bcc"]) if r["bcc"] is not None else None,
+            text_signature=str(r["text_signature"]),
+            html_signature=str(r["html_signature"]),
+        )
+        for r in rows
+    }
+
+
+async def set_identity_extras(tx: Tx, user_id: int, address: str, extras: IdentityExtras) -> None:
+    """Keep ``extras`` for the user's identity ``address`` (the caller checked it is theirs)."""
+    values = {
+        "reply_to": list(extras.reply_to) if extras.reply_to is not None else None,
+        "bcc": list(extras.bcc) if extras.bcc is not None else None,
+        "text_signature": extras.text_signature,
+        "html_signature": extras.html_signature,
+    }
+    key = {"user_id": user_id, "address": address.lower()}
+    await upsert(tx, jmap_identities, {**key, **values}, ["user_id", "address"], values)
 
 
 async def send_as_addresses(tx: Tx, user_id: int) -> list[SendAs]:

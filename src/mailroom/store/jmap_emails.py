@@ -200,8 +200,8 @@ TextField = Literal["text", "from", "to", "cc", "bcc", "subject", "body"]
 @dataclass(frozen=True, slots=True)
 class Condition:
     """One FilterCondition of RFC 8621 §4.4.1 (every given field must hold); mailboxes are
-    label ids, keywords as the client wrote them. ``header`` is not here (the caller refuses
-    it as unsupportedFilter)."""
+    label ids, keywords as the client wrote them. ``header`` is here as ``email_ids``: the
+    caller found the emails whose header matches (they are not in the database)."""
 
     in_mailbox: int | None = None
     in_mailbox_other_than: tuple[int, ...] | None = None
@@ -216,6 +216,7 @@ class Condition:
     not_keyword: str | None = None
     has_attachment: bool | None = None
     text: tuple[tuple[TextField, str], ...] = ()
+    email_ids: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,6 +334,13 @@ def _condition(tx: Tx, user_id: int, c: Condition) -> ColumnElement[bool]:
         parts.append(emails.c.has_attachments.is_(c.has_attachment))
     for field, value in c.text:
         parts.append(_text(tx, user_id, field, value))
+    if c.email_ids is not None:
+        # Inline numbers: a list of any length, never SQLite's limit of bound parameters.
+        parts.append(
+            emails.c.id.in_(
+                bindparam("email_ids", list(c.email_ids), expanding=True, literal_execute=True, unique=True)
+            )
+        )
     return and_(true(), *parts)
 
 

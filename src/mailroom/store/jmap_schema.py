@@ -1,8 +1,9 @@
-"""JMAP's own table: push subscriptions (RFC 8620 §7.2)."""
+"""JMAP's own tables: push subscriptions (RFC 8620 §7.2), states of the types outside the
+change log, what identities keep beyond the address and name."""
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Boolean, Column, ForeignKey, Integer, String, Table
+from sqlalchemy import JSON, BigInteger, Boolean, Column, ForeignKey, Integer, String, Table, Text
 
 from mailroom.store.schema import metadata
 from mailroom.store.types import UTCDateTime
@@ -23,4 +24,48 @@ push_subscriptions = Table(
     # null: every type
     Column("types", JSON, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Types outside the account's mail change log (Identity, EmailSubmission) get states of their
+# own: the objects last seen (a digest of each) and a counter per account and type. Each
+# read compares what is there now with what was seen (store/jmap_states.py): a change made
+# anywhere (a manager granting an identity, the queue delivering a submission) takes the
+# next state at the first read after it.
+jmap_type_states = Table(
+    "jmap_type_states",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("state", BigInteger, nullable=False),
+)
+jmap_objects_seen = Table(
+    "jmap_objects_seen",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("object_id", String(64), primary_key=True),
+    Column("digest", String(64), nullable=False),
+    # The state that created it, and the state of its last change (its destruction too).
+    Column("created", BigInteger, nullable=False),
+    Column("changed", BigInteger, nullable=False),
+    Column("destroyed", Boolean, nullable=False),
+)
+# What JMAP keeps of an identity beyond the address and name (RFC 8621 §6).
+jmap_identities = Table(
+    "jmap_identities",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("address", String(320), primary_key=True),
+    Column("reply_to", JSON, nullable=True),
+    Column("bcc", JSON, nullable=True),
+    Column("text_signature", Text, nullable=False),
+    Column("html_signature", Text, nullable=False),
+)
+# A mailbox's sortOrder (RFC 8621 §2), when the user set one (else the server's default).
+jmap_mailboxes = Table(
+    "jmap_mailboxes",
+    metadata,
+    Column("label_id", Integer, ForeignKey("labels.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("sort_order", BigInteger, nullable=False),
 )

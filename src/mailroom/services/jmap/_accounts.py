@@ -23,7 +23,7 @@ from mailroom.services.jmap._ids import (
     encode,
 )
 from mailroom.services.jmap._types import ChangesResponse, QueryChangesResponse
-from mailroom.store import changelog
+from mailroom.store import changelog, jmap_states
 from mailroom.store.engine import Tx
 
 
@@ -125,6 +125,36 @@ async def changes_since(
     )
 
 
+async def type_changes(
+    ctx: Context,
+    user_id: int,
+    account: str,
+    kind: str,
+    since_state: str,
+    max_changes: int | None,
+    default_max: int,
+    id_of: Callable[[str], str] = str,
+) -> ChangesResponse:
+    """A /changes answer for a type outside the mail change log (store/jmap_states.py;
+    the caller observed the objects first). A state never handed out, such as the digests
+    earlier versions gave, is ``cannotCalculateChanges``."""
+    since = parse_state(since_state)
+    async with ctx.rt.db.read() as tx:
+        limit = min(max_changes or default_max, default_max)
+        found = await jmap_states.changes(tx, user_id, kind, since, limit) if since is not None else None
+    if found is None:
+        raise MethodError("cannotCalculateChanges", f"{since_state} is not a {kind} state of this account")
+    return ChangesResponse(
+        accountId=account,
+        oldState=since_state,
+        newState=str(found.new_state),
+        hasMoreChanges=found.has_more,
+        created=[id_of(i) for i in found.created],
+        updated=[id_of(i) for i in found.updated],
+        destroyed=[id_of(i) for i in found.destroyed],
+    )
+
+
 __all__ = [
     "ACCOUNT_PREFIX",
     "EMAIL_PREFIX",
@@ -142,5 +172,6 @@ __all__ = [
     "parse_state",
     "query_unchanged_since",
     "state",
+    "type_changes",
     "unchanged_since",
 ]

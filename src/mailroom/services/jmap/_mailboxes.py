@@ -2,17 +2,25 @@
 
 Labels are mailboxes, Gmail's model: an email is in every mailbox whose label it carries.
 System labels have roles and cannot be renamed or destroyed; user labels have none. Labels
-do not nest (``parentId`` is always null, ``maxMailboxDepth`` 1).
+nest by name: a user label ``Work/Clients`` is the mailbox ``Clients`` inside ``Work`` when a
+label ``Work`` exists (otherwise it is a top mailbox named ``Work/Clients``), as IMAP shows
+them with the hierarchy delimiter ``/``. ``sortOrder`` is the user's when set
+(store/jmap.py), else the server's.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from mailroom.domain.objectids import MAILBOX_PREFIX as PREFIX
 from mailroom.services.jmap._accounts import decode, encode
+from mailroom.store import jmap as jmap_store
 from mailroom.store import labels as label_store
-from mailroom.store.engine import Row
+from mailroom.store.engine import Row, Tx
+
+#: The hierarchy delimiter in label names (IMAP's too).
+DELIMITER = "/"
 
 #: System label → (role, display name). ``postponed`` (snoozed mail) has no IANA role.
 SYSTEM: dict[str, tuple[str | None, str]] = {
@@ -61,24 +69,54 @@ def rights(system: bool) -> dict[str, bool]:
         "mayRemoveItems": True,
         "maySetSeen": True,
         "maySetKeywords": True,
-        "mayCreateChild": False,  # labels do not nest
+        "mayCreateChild": not system,
         "mayRename": not system,
         "mayDelete": not system,
         "maySubmit": True,
     }
 
 
-def to_mailbox(row: Row) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class Tree:
+    """What a mailbox needs of the others: the user labels' ids by name (for ``parentId``)
+    and the sort orders the user set."""
+
+    user_labels: dict[str, int] = field(default_factory=dict)
+    orders: dict[int, int] = field(default_factory=dict)
+
+
+async def tree(tx: Tx, user_id: int) -> Tree:
+    names = await label_store.ids_by_name(tx, user_id)
+    user = {n: i for n, i in names.items() if n not in SYSTEM}
+    return Tree(user, await jmap_store.sort_orders(tx, user_id))
+
+
+def split(name: str, t: Tree) -> tuple[int | None, str]:
+    """``(parent label id, name shown)`` of a user label's full name."""
+    parent, _, leaf = name.rpartition(DELIMITER)
+    if parent and leaf and parent in t.user_labels:
+        return t.user_labels[parent], leaf
+    return None, name
+
+
+def to_mailbox(row: Row, t: Tree | None = None) -> dict[str, Any]:
     """A label row (with its counts) as a Mailbox object, every property."""
+    t = t if t is not None else Tree()
     system = row["kind"] == "system"
     name = str(row["name"])
-    role, shown = SYSTEM.get(name, (None, name)) if system else (None, name)
+    parent: int | None = None
+    if system:
+        role, shown = SYSTEM.get(name, (None, name))
+    else:
+        role = None
+        parent, shown = split(name, t)
+    default = SORT_ORDER.get(name, USER_SORT_ORDER) if system else USER_SORT_ORDER
     return {
         "id": mailbox_id(int(row["id"])),
         "name": shown,
-        "parentId": None,
+        "parentId": mailbox_id(parent) if parent is not None else None,
         "role": role,
-        "sortOrder": SORT_ORDER.get(name, USER_SORT_ORDER) if system else USER_SORT_ORDER,
+        "sortOrder": t.orders.get(int(row["id"]), default),
         "totalEmails": int(row["emails_total"]),
         "unreadEmails": int(row["emails_unread"]),
         "totalThreads": int(row["threads_total"]),

@@ -16,6 +16,7 @@ from mailroom.services.jmap._accounts import (
     parse_state,
     query_unchanged_since,
     state,
+    type_changes,
     unchanged_since,
 )
 from mailroom.services.jmap._api import (
@@ -134,6 +135,7 @@ __all__ = [
     "set_response",
     "state",
     "then_call",
+    "type_changes",
     "unchanged_since",
     "window",
 ]

@@ -48,7 +48,7 @@ def account_capabilities(settings: Settings) -> dict[str, dict[str, Any]]:
         CORE: {},
         MAIL: {
             "maxMailboxesPerEmail": None,
-            "maxMailboxDepth": 1,  # labels do not nest
+            "maxMailboxDepth": None,  # labels nest by name, up to maxSizeMailboxName
             "maxSizeMailboxName": MAX_MAILBOX_NAME,
             "maxSizeAttachmentsPerEmail": settings.upload_max_bytes,
             "emailQuerySortOptions": ["receivedAt", "sentAt", "size", "from", "to", "subject"],

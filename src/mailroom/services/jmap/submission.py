@@ -8,8 +8,9 @@ client moves the draft there with ``onSuccessUpdateEmail`` (or destroys it with
 id ``S<queue id>``, ``deliveryStatus`` per recipient from the queue. Sending is immediate,
 so ``undoStatus`` is always ``final`` (no delayed send: ``maxDelayedSend`` 0) and a cancel
 is ``cannotUnsend``; the queue keeps its entries, so destroying one is ``forbidden``.
-Their state is a digest of the account's submissions and their recipients' statuses;
-``/changes`` and ``/queryChanges`` from another state answer ``cannotCalculateChanges``.
+Their states come from store/jmap_states.py: each read compares the submissions and their
+recipients' statuses with those last seen, so ``/changes`` and ``/queryChanges`` answer
+from any state handed out.
 """
 
 from __future__ import annotations
@@ -32,13 +33,12 @@ from mailroom.services.jmap._accounts import (
     check_state,
     decode,
     encode,
-    query_unchanged_since,
-    unchanged_since,
+    type_changes,
 )
 from mailroom.services.jmap._api import SUBMISSION, method
 from mailroom.services.jmap._errors import MethodError
 from mailroom.services.jmap._get import check_ids, check_properties, get_response
-from mailroom.services.jmap._query import FilterOperatorBase, window
+from mailroom.services.jmap._query import MAX_QUERY_LIMIT, FilterOperatorBase, window
 from mailroom.services.jmap._request import created, resolve, then_call
 from mailroom.services.jmap._set import (
     CreateMap,
@@ -49,6 +49,7 @@ from mailroom.services.jmap._set import (
     set_response,
 )
 from mailroom.services.jmap._types import (
+    AddedItem,
     ChangesResponse,
     Comparator,
     GetResponse,
@@ -65,12 +66,14 @@ from mailroom.services.jmap._types import (
 from mailroom.services.jmap.email._email import utc_date
 from mailroom.services.jmap.identity import identity_id
 from mailroom.store import jmap as jmap_store
-from mailroom.store import jmap_emails
+from mailroom.store import jmap_emails, jmap_states
 from mailroom.store.blobs import BlobNotFound
 from mailroom.store.engine import Tx
 from mailroom.store.jmap_emails import Submission
 
 PREFIX = "S"
+KIND = "EmailSubmission"
+MAX_CHANGES = 5000
 PROPERTIES = (
     "id", "identityId", "emailId", "threadId", "envelope", "sendAt", "undoStatus",
     "deliveryStatus", "dsnBlobIds", "mdnBlobIds",
@@ -79,13 +82,16 @@ _DELIVERED = {"queued": "queued", "delivered": "yes", "failed": "no"}
 
 
 async def _state(tx: Tx, user_id: int) -> tuple[list[Submission], str]:
+    """The account's submissions and their state, taking the next state if any was made or
+    its delivery status changed since last seen (store/jmap_states.py; a write transaction)."""
     found = await jmap_emails.submissions(tx, user_id)
-    digest = hashlib.sha256()
+    digests = {}
     for s in found:
-        digest.update(f"{s.id}:{s.email_id}:".encode())
+        digest = hashlib.sha256(f"{s.email_id}:".encode())
         for r in s.recipients:
-            digest.update(f"{r.address}={r.status}/{r.code};".encode())
-    return found, "s" + digest.hexdigest()[:16]
+            digest.update(f"{r.address}={r.status}/{r.code}/{r.reply};".encode())
+        digests[encode(PREFIX, s.id)] = digest.hexdigest()[:32]
+    return found, str(await jmap_states.observe(tx, user_id, KIND, digests))
 
 
 async def _identities(tx: Tx, user_id: int) -> dict[str, str]:
@@ -130,7 +136,7 @@ async def submission_get(
     user_id = account_of(ctx, accountId)
     wanted = check_ids(ctx, ids)
     props = check_properties(properties, PROPERTIES)
-    async with ctx.rt.db.read() as tx:
+    async with ctx.rt.db.write() as tx:
         found, current = await _state(tx, user_id)
         identities = await _identities(tx, user_id)
     by_id = {encode(PREFIX, s.id): s for s in found}
@@ -141,13 +147,13 @@ async def submission_get(
 async def submission_changes(
     ctx: Context, accountId: JmapId, sinceState: State, maxChanges: UnsignedInt | None = None
 ) -> ChangesResponse:
-    """No changes when the state is current; otherwise ``cannotCalculateChanges``."""
+    """Submissions made, and those whose delivery status changed, since ``sinceState``."""
     user_id = account_of(ctx, accountId)
-    async with ctx.rt.db.read() as tx:
-        _, current = await _state(tx, user_id)
-    return unchanged_since(
-        accountId, sinceState, current, "submissions are not in the change log; get them again"
-    )
+    if maxChanges is not None and maxChanges < 1:
+        raise MethodError("invalidArguments", "maxChanges must be a positive integer")
+    async with ctx.rt.db.write() as tx:
+        await _state(tx, user_id)
+    return await type_changes(ctx, user_id, accountId, KIND, sinceState, maxChanges, MAX_CHANGES)
 
 
 class SubmissionFilterCondition(BaseModel):
@@ -200,7 +206,7 @@ async def submission_query(
 ) -> QueryResponse:
     """The account's submissions matching ``filter`` (default order: sent, oldest first)."""
     user_id = account_of(ctx, accountId)
-    async with ctx.rt.db.read() as tx:
+    async with ctx.rt.db.write() as tx:
         found, current = await _state(tx, user_id)
         identities = await _identities(tx, user_id)
     pairs = [(s, _object(s, identities)) for s in found]
@@ -214,7 +220,7 @@ async def submission_query(
     ids = [o["id"] for _, o in pairs]
     start, page, cut = window(ids, position=position, anchor=anchor, anchor_offset=anchorOffset, limit=limit)
     return QueryResponse(
-        accountId=accountId, queryState=current, canCalculateChanges=False, position=start, ids=page,
+        accountId=accountId, queryState=current, canCalculateChanges=True, position=start, ids=page,
         total=len(ids) if calculateTotal else None, limit=cut,
     )  # fmt: skip
 
@@ -230,11 +236,29 @@ async def submission_query_changes(
     upToId: JmapId | None = None,
     calculateTotal: bool = False,
 ) -> QueryChangesResponse:
-    """No changes when nothing changed; otherwise ``cannotCalculateChanges``."""
-    user_id = account_of(ctx, accountId)
-    async with ctx.rt.db.read() as tx:
-        _, current = await _state(tx, user_id)
-    return query_unchanged_since(accountId, sinceQueryState, current, "query again")
+    """How the results of an EmailSubmission/query changed since ``sinceQueryState``: every
+    submission made or changed since is in ``removed``, and those of them in the results now
+    in ``added`` with their index (RFC 8620 §5.6)."""
+    account_of(ctx, accountId)
+    if maxChanges is not None and maxChanges < 1:
+        raise MethodError("invalidArguments", "maxChanges must be a positive integer")
+    found = await submission_changes(ctx, accountId, sinceQueryState, None)
+    if found.hasMoreChanges:
+        raise MethodError("cannotCalculateChanges", "too many changes: query again")
+    touched = [*found.created, *found.updated, *found.destroyed]
+    if maxChanges is not None and len(touched) > maxChanges:
+        raise MethodError("tooManyChanges", f"{len(touched)} changes, more than maxChanges")
+    now = await submission_query(ctx, accountId, filter, sort, limit=MAX_QUERY_LIMIT, calculateTotal=True)
+    position = {i: n for n, i in enumerate(now.ids)}
+    added = sorted(
+        (AddedItem(id=i, index=position[i]) for i in touched if i in position), key=lambda a: a.index
+    )
+    if upToId is not None and upToId in position:
+        added = [a for a in added if a.index <= position[upToId]]
+    return QueryChangesResponse(
+        accountId=accountId, oldQueryState=sinceQueryState, newQueryState=now.queryState,
+        total=now.total if calculateTotal else None, removed=touched, added=added,
+    )  # fmt: skip
 
 
 class _Refused(Exception):
@@ -331,7 +355,7 @@ async def submission_set(
     (sending is immediate and final). Then the Email/set of ``onSuccess*Email``."""
     user_id = account_of(ctx, accountId)
     check_set_size(ctx, create, update, destroy)
-    async with ctx.rt.db.read() as tx:
+    async with ctx.rt.db.write() as tx:
         _, current = await _state(tx, user_id)
     old = check_state(current, ifInState)
     made: dict[str, dict[str, Any]] = {}
@@ -352,7 +376,7 @@ async def submission_set(
     not_destroyed = {
         i: set_error("forbidden", "the outbound queue keeps its entries") for i in (destroy or [])
     }
-    async with ctx.rt.db.read() as tx:
+    async with ctx.rt.db.write() as tx:
         _, new = await _state(tx, user_id)
     email_updates = {
         email_of[key]: patch for key, patch in (onSuccessUpdateEmail or {}).items() if key in email_of

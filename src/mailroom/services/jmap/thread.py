@@ -44,15 +44,21 @@ async def thread_get(
     ids: Annotated[list[IdOrRef], Field(max_length=100_000)] | None = None,
     properties: Annotated[list[PropertyName], Field(max_length=100)] | None = None,
 ) -> GetResponse:
-    """The threads of ``ids`` with their emails' ids (``ids: null`` is not supported: a
-    mailbox has too many threads; RFC 8620 lets a server refuse it)."""
+    """The threads of ``ids`` with their emails' ids; ``ids: null`` is every thread of the
+    account when there are at most maxObjectsInGet of them, else ``requestTooLarge``
+    (RFC 8620 §5.1)."""
     user_id = account_of(ctx, accountId)
     wanted = check_ids(ctx, ids)
     props = check_properties(properties, PROPERTIES)
     async with ctx.rt.db.read() as tx:
         current = await state(tx, user_id)
         if wanted is None:
-            raise MethodError("requestTooLarge", "Thread/get needs ids (a mailbox has too many threads)")
+            most = ctx.rt.settings.jmap_max_objects_in_get
+            every = await jmap_store.thread_ids(tx, user_id, most + 1)
+            if len(every) > most:
+                why = f"the account has more than {most} threads (maxObjectsInGet): name them"
+                raise MethodError("requestTooLarge", why)
+            wanted = [encode(THREAD_PREFIX, t) for t in every]
         numbers = {v: decode(THREAD_PREFIX, v) for v in wanted}
         found = await jmap_store.thread_emails(tx, user_id, [n for n in numbers.values() if n is not None])
     by_id = {t.thread_id: t for t in found}

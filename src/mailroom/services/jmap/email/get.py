@@ -10,7 +10,7 @@ from pydantic import Field
 from mailroom.delivery import mime as mime_store
 from mailroom.domain.mime import jmap
 from mailroom.registry import Context
-from mailroom.services.jmap._accounts import EMAIL_PREFIX, account_of, decode, state
+from mailroom.services.jmap._accounts import EMAIL_PREFIX, account_of, decode, encode, state
 from mailroom.services.jmap._api import MAIL, method
 from mailroom.services.jmap._errors import MethodError
 from mailroom.services.jmap._get import check_ids
@@ -23,6 +23,7 @@ from mailroom.services.jmap.email._email import (
     email_object,
     needs_message,
 )
+from mailroom.store import jmap as jmap_store
 from mailroom.store import jmap_emails
 from mailroom.store.blobs import BlobNotFound
 
@@ -67,8 +68,9 @@ async def email_get(
     fetchAllBodyValues: bool = False,
     maxBodyValueBytes: UnsignedInt = 0,
 ) -> GetResponse:
-    """The emails of ``ids`` (``ids: null`` is refused as requestTooLarge: a mailbox has too
-    many). Body properties come from the stored blob and its MIME structure."""
+    """The emails of ``ids``; ``ids: null`` is every email of the account while there are at
+    most maxObjectsInGet, else ``requestTooLarge`` (RFC 8620 §5.1). Body properties come
+    from the stored blob and its MIME structure."""
     user_id = account_of(ctx, accountId)
     wanted = check_ids(ctx, ids)
     props = _check_properties(properties)
@@ -80,7 +82,13 @@ async def email_get(
         max_bytes=maxBodyValueBytes,
     )
     if wanted is None:
-        raise MethodError("requestTooLarge", "Email/get needs ids (a mailbox has too many emails)")
+        most = ctx.rt.settings.jmap_max_objects_in_get
+        async with ctx.rt.db.read() as tx:
+            every = await jmap_store.email_ids(tx, user_id, most + 1)
+        if len(every) > most:
+            why = f"the account has more than {most} emails (maxObjectsInGet): name them"
+            raise MethodError("requestTooLarge", why)
+        wanted = [encode(EMAIL_PREFIX, n) for n in every]
     numbers = {value: decode(EMAIL_PREFIX, value) for value in wanted}
     async with ctx.rt.db.read() as tx:
         current = await state(tx, user_id)

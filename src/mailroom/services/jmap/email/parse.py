@@ -32,7 +32,7 @@ from mailroom.services.jmap.email._email import (
 )
 from mailroom.services.jmap.email.blobs import blob_bytes
 from mailroom.services.jmap.email.get import _check_body_properties, _check_properties
-from mailroom.services.jmap.email.set import _keywords, _mailbox_ids, _Refused, add_stored_keywords
+from mailroom.services.jmap.email.set import _keywords, _mailbox_ids, _Refused, stored_keywords
 from mailroom.store import jmap_emails
 from mailroom.store import labels as label_store
 
@@ -146,6 +146,7 @@ async def _import(
         is_draft="$draft" in keywords,
         received_at=received,
         trace=False,
+        keywords=stored_keywords(keywords),
     )
     resolution = Resolution(me, "accepted", [LocalTarget(user_id, me)])
     [result] = await ingest(ctx.rt, raw, mail_from="", recipients=[resolution], source="api", options=options)
@@ -160,7 +161,6 @@ async def _import(
         refusal = _Refused("alreadyExists", "")
         refusal.wire = wire
         raise refusal
-    await add_stored_keywords(ctx, user_id, number, keywords)
     async with ctx.rt.db.read() as tx:
         [record] = await jmap_emails.records(tx, user_id, [number])
     created(ctx, creation_id, new_id)

@@ -3,14 +3,16 @@
 Filters and sorts run as one SQL statement over the account's emails (store/jmap_emails.py);
 text conditions use the full-text index. Keywords are compared in lower case, the columns
 ``$seen``/``$flagged``/``$draft`` and every other keyword IMAP or JMAP stored
-(domain/keywords.py). The ``header`` condition is
-not supported (``unsupportedFilter``): the index does not hold arbitrary header fields.
-Results are not kept, so ``canCalculateChanges`` is false and ``Email/queryChanges``
-answers ``cannotCalculateChanges`` unless nothing changed at all.
+(domain/keywords.py). The ``header`` condition reads the messages' header blocks (header
+fields are not in the database), then joins the query as a set of email ids.
+Results are not kept: ``Email/queryChanges`` reads the change log (up to 5,000 changed emails
+since the old state) and runs the query again.
 """
 
 from __future__ import annotations
 
+from email import policy as email_policy
+from email.parser import BytesHeaderParser
 from typing import Annotated, Union
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -19,9 +21,9 @@ from mailroom.registry import Context
 from mailroom.services.jmap._accounts import (
     EMAIL_PREFIX,
     account_of,
+    changes_since,
     decode,
     encode,
-    query_unchanged_since,
     state,
 )
 from mailroom.services.jmap._api import MAIL, method
@@ -29,6 +31,7 @@ from mailroom.services.jmap._errors import MethodError
 from mailroom.services.jmap._mailboxes import label_id
 from mailroom.services.jmap._query import MAX_QUERY_LIMIT, FilterOperatorBase, window
 from mailroom.services.jmap._types import (
+    AddedItem,
     Comparator,
     Int,
     JmapId,
@@ -37,7 +40,8 @@ from mailroom.services.jmap._types import (
     State,
     UnsignedInt,
 )
-from mailroom.store import jmap_emails
+from mailroom.store import changelog, jmap_emails
+from mailroom.store import jmap as jmap_store
 from mailroom.store.engine import Tx
 from mailroom.store.jmap_emails import Condition, Operator, Sort
 
@@ -82,6 +86,8 @@ EmailFilterOperator.model_rebuild()
 SORTS = frozenset({"receivedAt", "sentAt", "size", "subject", "from", "to", "hasKeyword"})
 _COLLATIONS = (None, "i;ascii-numeric", "i;ascii-casemap", "i;unicode-casemap")
 _MAX_DEPTH = 10
+#: The most changed emails Email/queryChanges looks at; beyond, cannotCalculateChanges.
+MAX_CHANGES = 5000
 
 
 def _mailbox(value: str) -> int:
@@ -89,9 +95,71 @@ def _mailbox(value: str) -> int:
     return number if number is not None else -1  # an id that names no label: matches nothing
 
 
-def _condition(f: EmailFilterCondition) -> Condition:
+#: ``(field name in lower case, text or None)`` → the ids of the emails whose header matches.
+HeaderMatches = dict[tuple[str, str | None], tuple[int, ...]]
+
+
+def _header_key(header: list[str]) -> tuple[str, str | None]:
+    name = header[0].strip().lower()
+    if not name or any(ord(c) <= 32 or ord(c) > 126 or c == ":" for c in name):
+        raise MethodError("invalidArguments", f"{header[0]!r} is not a header field name")
+    return name, header[1] if len(header) > 1 else None
+
+
+def _headers_of(f: EmailFilter, found: set[tuple[str, str | None]]) -> set[tuple[str, str | None]]:
+    if isinstance(f, EmailFilterOperator):
+        for c in f.conditions:
+            _headers_of(c, found)
+    elif f.header is not None:
+        found.add(_header_key(f.header))
+    return found
+
+
+def _header_block(raw: bytes) -> bytes:
+    end = raw.find(b"\r\n\r\n")
+    if end < 0:
+        end = raw.find(b"\n\n")
+    return raw if end < 0 else raw[: end + 2]
+
+
+async def header_matches(ctx: Context, user_id: int, f: EmailFilter | None) -> HeaderMatches:
+    """The emails each ``header`` condition of ``f`` matches (RFC 8621 §4.4.1: the field is
+    present; with a text, its value, decoded, contains it, case-insensitively). Header fields
+    are not in the database: every message's header block is read (linear in the mailbox)."""
+    wanted = _headers_of(f, set()) if f is not None else set()
+    if not wanted:
+        return {}
+    async with ctx.rt.db.read() as tx:
+        blobs = await jmap_store.email_blobs(tx, user_id)
+    matches: dict[tuple[str, str | None], list[int]] = {key: [] for key in wanted}
+    parser = BytesHeaderParser(policy=email_policy.default)
+    for number, sha in blobs:
+        try:
+            raw = await ctx.rt.blobs.get(sha)
+        except (FileNotFoundError, KeyError):
+            continue
+        message = parser.parsebytes(_header_block(raw))
+        for (name, text), ids in matches.items():
+            values = message.get_all(name) or []
+            if not values:
+                continue
+            if text is None or any(text.casefold() in _decoded(v).casefold() for v in values):
+                ids.append(number)
+    return {key: tuple(ids) for key, ids in matches.items()}
+
+
+def _decoded(value: object) -> str:
+    try:
+        return str(value)
+    except (ValueError, LookupError):  # a header the email package cannot decode
+        return ""
+
+
+def _condition(f: EmailFilterCondition, headers: HeaderMatches) -> Condition:
+    email_ids = None
     if f.header is not None:
-        raise MethodError("unsupportedFilter", "the header condition is not supported")
+        key = _header_key(f.header)
+        email_ids = headers.get(key, ())
     texts: list[tuple[jmap_emails.TextField, str]] = []
     for field, value in (
         ("text", f.text),
@@ -120,16 +188,18 @@ def _condition(f: EmailFilterCondition) -> Condition:
         not_keyword=f.notKeyword,
         has_attachment=f.hasAttachment,
         text=tuple(texts),
+        email_ids=email_ids,
     )
 
 
-def to_filter(f: EmailFilter, depth: int = 0) -> Condition | Operator:
-    """The client's filter as the store's (``unsupportedFilter`` for what it cannot do)."""
+def to_filter(f: EmailFilter, depth: int = 0, headers: HeaderMatches | None = None) -> Condition | Operator:
+    """The client's filter as the store's (``unsupportedFilter`` for what it cannot do);
+    ``headers``: the ``header`` conditions' matches (:func:`header_matches`)."""
     if depth > _MAX_DEPTH:
         raise MethodError("unsupportedFilter", f"filters nest at most {_MAX_DEPTH} levels")
     if isinstance(f, EmailFilterOperator):
-        return Operator(f.operator, tuple(to_filter(c, depth + 1) for c in f.conditions))
-    return _condition(f)
+        return Operator(f.operator, tuple(to_filter(c, depth + 1, headers) for c in f.conditions))
+    return _condition(f, headers if headers is not None else {})
 
 
 def to_sort(sort: list[Comparator] | None) -> list[Sort]:
@@ -145,6 +215,18 @@ def to_sort(sort: list[Comparator] | None) -> list[Sort]:
             raise MethodError("invalidArguments", "hasKeyword sorts need a keyword")
         out.append(Sort(c.property, c.isAscending, c.keyword))
     return out
+
+
+def check_filter(f: EmailFilter) -> None:
+    """Refuse a filter Email/query would refuse (``unsupportedFilter``, ``invalidArguments``)."""
+    to_filter(f, headers={key: () for key in _headers_of(f, set())})
+
+
+async def _where(ctx: Context, user_id: int, f: EmailFilter | None) -> Condition | Operator | None:
+    if f is None:
+        return None
+    check_filter(f)  # refuse a bad filter before reading any message
+    return to_filter(f, headers=await header_matches(ctx, user_id, f))
 
 
 @method("Email/query", capability=MAIL)
@@ -163,7 +245,7 @@ async def email_query(
     """The ids of the account's emails matching ``filter`` in ``sort`` order (default: newest
     received first); with ``collapseThreads`` only the first email of each thread."""
     user_id = account_of(ctx, accountId)
-    where = to_filter(filter) if filter is not None else None
+    where = await _where(ctx, user_id, filter)
     order = to_sort(sort)
     if anchor is not None and decode(EMAIL_PREFIX, anchor) is None:
         raise MethodError("anchorNotFound", f"{anchor} is not in the results")
@@ -176,7 +258,7 @@ async def email_query(
             return QueryResponse(
                 accountId=accountId,
                 queryState=current,
-                canCalculateChanges=False,
+                canCalculateChanges=True,
                 position=position,
                 ids=[encode(EMAIL_PREFIX, n) for n in numbers[position:]],
                 total=total,
@@ -188,7 +270,7 @@ async def email_query(
     return QueryResponse(
         accountId=accountId,
         queryState=current,
-        canCalculateChanges=False,
+        canCalculateChanges=True,
         position=start,
         ids=page,
         total=len(ids) if calculateTotal else None,
@@ -241,6 +323,35 @@ async def _total(
     return await jmap_emails.count(tx, user_id, where, threads=collapse)
 
 
+#: Filter conditions and sorts on properties an email never changes (RFC 8620 §5.6 upToId).
+_IMMUTABLE_CONDITIONS = frozenset(
+    {"before", "after", "minSize", "maxSize", "hasAttachment", "text", "from_", "to", "cc", "bcc",
+     "subject", "body", "header"}
+)  # fmt: skip
+_IMMUTABLE_SORTS = frozenset({"receivedAt", "sentAt", "size", "subject", "from", "to"})
+
+
+def _immutable(f: EmailFilter | None) -> bool:
+    if f is None:
+        return True
+    if isinstance(f, EmailFilterOperator):
+        return all(_immutable(c) for c in f.conditions)
+    return f.model_fields_set <= _IMMUTABLE_CONDITIONS
+
+
+_THREAD_CONDITIONS = frozenset(
+    {"allInThreadHaveKeyword", "someInThreadHaveKeyword", "noneInThreadHaveKeyword"}
+)
+
+
+def _by_thread(f: EmailFilter | None) -> bool:
+    if f is None:
+        return False
+    if isinstance(f, EmailFilterOperator):
+        return any(_by_thread(c) for c in f.conditions)
+    return bool(f.model_fields_set & _THREAD_CONDITIONS)
+
+
 @method("Email/queryChanges", capability=MAIL)
 async def email_query_changes(
     ctx: Context,
@@ -253,19 +364,55 @@ async def email_query_changes(
     calculateTotal: bool = False,
     collapseThreads: bool = False,
 ) -> QueryChangesResponse:
-    """Nothing when the account has not changed since ``sinceQueryState``; otherwise
-    ``cannotCalculateChanges`` (query again)."""
+    """How the results of an Email/query changed since ``sinceQueryState``, from the change
+    log: every email created, changed or destroyed since (with ``collapseThreads``, also
+    every email of a thread that changed, as another may now stand for it) is in
+    ``removed``, and those of them in the results now are in ``added`` with their index
+    (RFC 8620 §5.6 lets ``removed`` hold ids the old results did not have)."""
     user_id = account_of(ctx, accountId)
-    if filter is not None:
-        to_filter(filter)
-    to_sort(sort)
+    where = await _where(ctx, user_id, filter)
+    order = to_sort(sort)
+    if maxChanges is not None and maxChanges < 1:
+        raise MethodError("invalidArguments", "maxChanges must be a positive integer")
     async with ctx.rt.db.read() as tx:
+        found = await changes_since(tx, user_id, changelog.Kind.EMAIL, sinceQueryState, None, MAX_CHANGES)
+        if found.has_more_changes:
+            raise MethodError("cannotCalculateChanges", f"more than {MAX_CHANGES} changes: query again")
+        touched = dict.fromkeys((*found.created, *found.updated, *found.destroyed))
+        if collapseThreads or _by_thread(filter):
+            # Which email stands for a thread, and whether an email matches a condition on
+            # its thread, depend on the thread's other emails: they are changed too.
+            threads = await changes_since(
+                tx, user_id, changelog.Kind.THREAD, sinceQueryState, None, MAX_CHANGES
+            )
+            if threads.has_more_changes:
+                raise MethodError("cannotCalculateChanges", f"more than {MAX_CHANGES} changes: query again")
+            changed = await jmap_store.threads_of(tx, user_id, list(touched))
+            changed.update((*threads.created, *threads.updated))
+            for thread in await jmap_store.thread_emails(tx, user_id, sorted(changed)):
+                touched.update(dict.fromkeys(thread.email_ids))
+        if maxChanges is not None and len(touched) > maxChanges:
+            raise MethodError("tooManyChanges", f"{len(touched)} changes, more than maxChanges")
         current = await state(tx, user_id)
-        total = None
-        if calculateTotal and sinceQueryState == current:
-            where = to_filter(filter) if filter is not None else None
-            rows = await jmap_emails.query(tx, user_id, where, to_sort(sort))
-            total = len({t for _, t in rows}) if collapseThreads else len(rows)
-    return query_unchanged_since(
-        accountId, sinceQueryState, current, "query results are not kept; query again", total
+        rows = await jmap_emails.query(tx, user_id, where, order) if touched or calculateTotal else []
+    numbers = _collapse(rows) if collapseThreads else [email for email, _ in rows]
+    position = {n: i for i, n in enumerate(numbers)}
+    added = sorted(
+        (AddedItem(id=encode(EMAIL_PREFIX, n), index=position[n]) for n in touched if n in position),
+        key=lambda a: a.index,
+    )
+    last = decode(EMAIL_PREFIX, upToId) if upToId is not None else None
+    immutable = (
+        not collapseThreads and _immutable(filter) and all(s.property in _IMMUTABLE_SORTS for s in order)
+    )
+    if last is not None and last in position and immutable:
+        # Past the last id the client has, nothing moves but what was added there.
+        added = [a for a in added if a.index <= position[last]]
+    return QueryChangesResponse(
+        accountId=accountId,
+        oldQueryState=sinceQueryState,
+        newQueryState=current,
+        total=len(numbers) if calculateTotal else None,
+        removed=[encode(EMAIL_PREFIX, n) for n in touched],
+        added=added,
     )

@@ -302,13 +302,13 @@ async def _create(ctx: Context, user_id: int, creation_id: str, obj: dict[str, A
         is_starred="$flagged" in keywords,
         is_draft="$draft" in keywords,
         trace=False,
+        keywords=stored_keywords(keywords),
     )
     [result] = await ingest(ctx.rt, raw, mail_from="", recipients=[resolution], source="api", options=options)
     if not result.ok:
         kind = "overQuota" if result.code == 452 else "serverFail" if result.temporary else "forbidden"
         raise _Refused(kind, result.reply[4:])
     number = result.email_ids[0]
-    await add_stored_keywords(ctx, user_id, number, keywords)
     async with ctx.rt.db.read() as tx:
         [record] = await jmap_emails.records(tx, user_id, [number])
     new_id = encode(EMAIL_PREFIX, number)
@@ -321,16 +321,10 @@ async def _create(ctx: Context, user_id: int, creation_id: str, obj: dict[str, A
     }
 
 
-async def add_stored_keywords(ctx: Context, user_id: int, email_id: int, keywords: Iterable[str]) -> None:
-    """Give a new email its keywords beyond the flag columns (ingest sets those), and tell
-    the account's clients (JMAP push, IMAP IDLE) of that change too."""
-    stored = sorted(k for k in keywords if k not in KEYWORDS)
-    if not stored:
-        return
-    async with ctx.rt.db.write() as tx:
-        await imap_store.change_keywords(tx, [email_id], add=stored)
-        threads = await queries.thread_ids_of_emails(tx, user_id, [email_id])
-    await announce_threads(ctx.rt, user_id, sorted(set(threads.values())), "jmap")
+def stored_keywords(keywords: Iterable[str]) -> tuple[str, ...]:
+    """The keywords kept as rows (the others are the flag columns), for ``IngestOptions``:
+    stored with the email in one transaction, so no client sees it without them."""
+    return tuple(sorted(k for k in keywords if k not in KEYWORDS))
 
 
 class SetErrorBlob(_Refused):

@@ -20,7 +20,7 @@ from mailroom.services.jmap.email.query import (
     EmailFilter,
     EmailFilterCondition,
     EmailFilterOperator,
-    to_filter,
+    check_filter,
 )
 from mailroom.store import jmap_emails
 from mailroom.store.blobs import BlobNotFound
@@ -117,7 +117,7 @@ async def snippet_get(
     """Highlighted subject and preview of each email for the query ``filter``."""
     user_id = account_of(ctx, accountId)
     if filter is not None:
-        to_filter(filter)  # the same checks (unsupportedFilter) as Email/query
+        check_filter(filter)  # the same checks (unsupportedFilter) as Email/query
     words = words_of(filter)
     numbers = {value: decode(EMAIL_PREFIX, value) for value in dict.fromkeys(emailIds)}
     async with ctx.rt.db.read() as tx:

@@ -10,7 +10,7 @@ from mailroom.registry import Context
 from mailroom.services.jmap._accounts import account_of, state
 from mailroom.services.jmap._api import MAIL, method
 from mailroom.services.jmap._get import check_ids, check_properties, pick
-from mailroom.services.jmap._mailboxes import PROPERTIES, label_id, to_mailbox
+from mailroom.services.jmap._mailboxes import PROPERTIES, label_id, to_mailbox, tree
 from mailroom.services.jmap._types import GetResponse, IdOrRef, JmapId, PropertyName
 from mailroom.services.mail.labels import ensure_system_labels
 from mailroom.store import mailbox_queries as queries
@@ -33,9 +33,10 @@ async def mailbox_get(
     await ensure_system_labels(ctx, user_id)
     async with ctx.rt.db.read() as tx:
         current = await state(tx, user_id)
+        t = await tree(tx, user_id)
         if wanted is None:
             rows = await queries.label_counts(tx, user_id)
-            found = [pick(to_mailbox(r), props) for r in rows]
+            found = [pick(to_mailbox(r, t), props) for r in rows]
             missing: list[str] = []
         else:
             found, missing = [], []
@@ -43,7 +44,7 @@ async def mailbox_get(
                 n = label_id(value)
                 rows = await queries.label_counts(tx, user_id, n) if n is not None else []
                 if rows:
-                    found.append(pick(to_mailbox(rows[0]), props))
+                    found.append(pick(to_mailbox(rows[0], t), props))
                 else:
                     missing.append(value)
     return GetResponse(accountId=accountId, state=current, items=found, notFound=missing)

@@ -1,6 +1,7 @@
 """``Mailbox/query`` and ``Mailbox/queryChanges`` (RFC 8621 §2.3, §2.4).
 
-Labels do not nest, so ``sortAsTree`` and ``filterAsTree`` change nothing. The query state
+Labels nest by name (``_mailboxes.py``): ``sortAsTree`` puts each mailbox right after its
+parent, ``filterAsTree`` keeps a mailbox only when its parents match too. The query state
 is the account's state. ``Mailbox/queryChanges`` reads the change log: every mailbox
 created, changed or destroyed since is ``removed``, and those of them in the results now are
 ``added`` at their index (RFC 8620 §5.6 allows removing ids the old results did not hold).
@@ -16,7 +17,7 @@ from mailroom.registry import Context
 from mailroom.services.jmap._accounts import account_of, changes_since, state
 from mailroom.services.jmap._api import MAIL, method
 from mailroom.services.jmap._errors import MethodError
-from mailroom.services.jmap._mailboxes import mailbox_id, to_mailbox
+from mailroom.services.jmap._mailboxes import mailbox_id, to_mailbox, tree
 from mailroom.services.jmap._query import FilterOperatorBase, window
 from mailroom.services.jmap._types import (
     AddedItem,
@@ -119,6 +120,33 @@ class _Ordered:
     __hash__ = None  # type: ignore[assignment]
 
 
+def _ancestors(box: dict[str, Any], every: dict[str, dict[str, Any]]) -> list[str]:
+    out: list[str] = []
+    parent = box["parentId"]
+    while parent is not None and parent in every and parent not in out:
+        out.append(parent)
+        parent = every[parent]["parentId"]
+    return out
+
+
+def _as_tree(boxes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """RFC 8621 sortAsTree: each mailbox right after its parent (siblings in sort order); a
+    mailbox whose parent is not in the results comes where it sorted."""
+    present = {b["id"] for b in boxes}
+    children: dict[str | None, list[dict[str, Any]]] = {}
+    for b in boxes:
+        children.setdefault(b["parentId"] if b["parentId"] in present else None, []).append(b)
+    out: list[dict[str, Any]] = []
+
+    def walk(parent: str | None) -> None:
+        for b in children.get(parent, []):
+            out.append(b)
+            walk(b["id"])
+
+    walk(None)
+    return out
+
+
 @method("Mailbox/query", capability=MAIL)
 async def mailbox_query(
     ctx: Context,
@@ -140,10 +168,17 @@ async def mailbox_query(
     await ensure_system_labels(ctx, user_id)
     async with ctx.rt.db.read() as tx:
         current = await state(tx, user_id)
-        boxes = [to_mailbox(r) for r in await queries.label_counts(tx, user_id)]
+        t = await tree(tx, user_id)
+        boxes = [to_mailbox(r, t) for r in await queries.label_counts(tx, user_id)]
+    every = {b["id"]: b for b in boxes}
     if filter is not None:
         boxes = [b for b in boxes if _matches(b, filter)]
+        if filterAsTree:  # a mailbox only when its parents match too
+            kept = {b["id"] for b in boxes}
+            boxes = [b for b in boxes if all(p in kept for p in _ancestors(b, every))]
     boxes.sort(key=key)
+    if sortAsTree:
+        boxes = _as_tree(boxes)
     ids = [b["id"] for b in boxes]
     start, page, cut = window(ids, position=position, anchor=anchor, anchor_offset=anchorOffset, limit=limit)
     return QueryResponse(
@@ -177,7 +212,8 @@ async def mailbox_query_changes(
         if found.has_more_changes:
             raise MethodError("cannotCalculateChanges", "too many changes: query again")
         current = await state(tx, user_id)
-        boxes = [to_mailbox(r) for r in await queries.label_counts(tx, user_id)]
+        t = await tree(tx, user_id)
+        boxes = [to_mailbox(r, t) for r in await queries.label_counts(tx, user_id)]
     if filter is not None:
         boxes = [b for b in boxes if _matches(b, filter)]
     boxes.sort(key=key)

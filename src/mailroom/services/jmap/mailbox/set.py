@@ -1,20 +1,32 @@
 """``Mailbox/set`` (RFC 8621 §2.5): create, rename and destroy user labels.
 
-System mailboxes (those with a role, and Postponed) cannot be renamed or destroyed; labels
-do not nest (``parentId`` must stay null); every mailbox is subscribed; ``sortOrder`` is the
-server's. ``onDestroyRemoveEmails``: without it a mailbox with email is ``mailboxHasEmail``;
-with it, emails in no other mailbox are destroyed and the others only lose the label.
+System mailboxes (those with a role, and Postponed) cannot be renamed, moved or destroyed;
+user mailboxes nest by name (``parentId`` P makes the label ``<P's label>/<name>``; moving
+or renaming a mailbox renames the labels of its children too), and a mailbox with children
+cannot be destroyed (``mailboxHasChild``). ``sortOrder`` is settable on any mailbox. Every
+mailbox is subscribed (subscriptions are not kept yet). ``onDestroyRemoveEmails``: without it
+a mailbox with email is ``mailboxHasEmail``; with it, emails in no other mailbox are
+destroyed and the others only lose the label.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from mailroom.errors import Conflict
 from mailroom.registry import Context
 from mailroom.services.jmap._accounts import account_of, check_if_in_state, state
 from mailroom.services.jmap._api import MAIL, method
-from mailroom.services.jmap._mailboxes import PROPERTIES, USER_SORT_ORDER, label_id, mailbox_id, to_mailbox
+from mailroom.services.jmap._mailboxes import (
+    DELIMITER,
+    PROPERTIES,
+    SYSTEM,
+    label_id,
+    mailbox_id,
+    to_mailbox,
+    tree,
+)
 from mailroom.services.jmap._request import created, resolve
 from mailroom.services.jmap._set import (
     CreateMap,
@@ -31,8 +43,9 @@ from mailroom.services.mail._push import announce_labels
 from mailroom.services.mail.labels import check_name_free, ensure_system_labels
 from mailroom.store import emails as email_store
 from mailroom.store import jmap as jmap_store
+from mailroom.store import labels as label_store
 from mailroom.store import mailbox_queries as queries
-from mailroom.store.engine import Row
+from mailroom.store.engine import Row, Tx
 
 SERVER_SET = {"id", "totalEmails", "unreadEmails", "totalThreads", "unreadThreads", "myRights"}
 
@@ -54,34 +67,70 @@ def _check_name(value: Any) -> str:
         raise _invalid("name", f"name must be at most {MAX_MAILBOX_NAME} characters")
     if value != value.strip() or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
         raise _invalid("name", "name must not start or end with white space nor hold control characters")
+    if DELIMITER in value:
+        raise _invalid("name", f"name must not hold {DELIMITER!r} (nest with parentId)")
     return value
 
 
-def _check_properties(props: dict[str, Any], current: dict[str, Any] | None) -> str | None:
-    """The new name, if any; a SetError for anything else that would change."""
+@dataclass
+class _Wanted:
+    """What a create or update asks for (None: unchanged)."""
+
     name: str | None = None
+    parent: str | None = None  # a mailbox id, when parentId is given
+    parent_given: bool = False
+    sort_order: int | None = None
+
+
+def _check_properties(ctx: Context, props: dict[str, Any], current: dict[str, Any] | None) -> _Wanted:
+    """What would change; a SetError for anything that cannot."""
+    wanted = _Wanted()
     for key, value in props.items():
         if key == "name":
-            name = _check_name(value)
+            wanted.name = _check_name(value)
         elif key not in PROPERTIES:
             raise _invalid(key, f"unknown property {key}")
         elif key in SERVER_SET:
             if current is None or current[key] != value:
                 raise _invalid(key, f"{key} is set by the server")
         elif key == "parentId":
-            if value is not None:
-                raise _invalid(key, "mailboxes do not nest: parentId must be null")
+            if value is not None and not isinstance(value, str):
+                raise _invalid(key, "parentId is a mailbox id or null")
+            wanted.parent_given = True
+            wanted.parent = resolve(ctx, value) if value is not None else None
+            if value is not None and wanted.parent is None:
+                raise _invalid(key, f"no mailbox {value}")
         elif key == "role":
             if value != (current["role"] if current else None):
                 raise _invalid(key, "roles belong to the system mailboxes and cannot be given or taken")
         elif key == "isSubscribed":
             if value is not True:
-                raise _invalid(key, "every mailbox is subscribed")
+                raise _invalid(key, "every mailbox is subscribed (subscriptions are not kept yet)")
         elif key == "sortOrder":
-            expected = current["sortOrder"] if current else USER_SORT_ORDER
-            if value != expected:
-                raise _invalid(key, "sortOrder is the server's")
-    return name
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**31:
+                raise _invalid(key, "sortOrder is an unsigned integer below 2^31")
+            wanted.sort_order = value
+    return wanted
+
+
+async def _full_name(ctx: Context, user_id: int, parent: str | None, leaf: str, moving: int | None) -> str:
+    """The label name of mailbox ``leaf`` inside ``parent`` (``moving``: the label moved,
+    which cannot go inside itself)."""
+    if parent is None:
+        return leaf
+    n = label_id(parent)
+    async with ctx.rt.db.read() as tx:
+        names = {i: name for name, i in (await label_store.ids_by_name(tx, user_id)).items()}
+    if n is None or n not in names:
+        raise _invalid("parentId", f"no mailbox {parent}")
+    if names[n] in SYSTEM:
+        raise _invalid("parentId", "system mailboxes have no children")
+    if moving is not None and (n == moving or names[n].startswith(names[moving] + DELIMITER)):
+        raise _invalid("parentId", "a mailbox cannot go inside itself")
+    full = names[n] + DELIMITER + leaf
+    if len(full) > MAX_MAILBOX_NAME:
+        raise _invalid("name", f"the mailbox's full name must be at most {MAX_MAILBOX_NAME} characters")
+    return full
 
 
 async def _row(ctx: Context, user_id: int, value: str) -> Row | None:
@@ -91,6 +140,15 @@ async def _row(ctx: Context, user_id: int, value: str) -> Row | None:
     async with ctx.rt.db.read() as tx:
         rows = await queries.label_counts(tx, user_id, n)
     return rows[0] if rows else None
+
+
+async def _children(tx: Tx, user_id: int, name: str) -> dict[str, int]:
+    """``{name: id}`` of the labels below label ``name``."""
+    return {
+        n: i
+        for n, i in (await label_store.ids_by_name(tx, user_id)).items()
+        if n.startswith(name + DELIMITER)
+    }
 
 
 @method("Mailbox/set", capability=MAIL)
@@ -120,17 +178,21 @@ async def mailbox_set(
 
     for cid, props in (create or {}).items():
         try:
-            name = _check_properties(props, None)
-            if name is None:
+            wanted = _check_properties(ctx, props, None)
+            if wanted.name is None:
                 raise _invalid("name", "name is required")
+            name = await _full_name(ctx, user_id, wanted.parent, wanted.name, None)
             async with ctx.rt.db.write() as tx:
                 try:
                     await check_name_free(tx, user_id, name)
                 except Conflict as exc:
                     raise _invalid("name", exc.message) from None
                 new_id = await queries.create_label(tx, user_id, name, now)
+                if wanted.sort_order is not None:
+                    await jmap_store.set_sort_order(tx, user_id, new_id, wanted.sort_order)
                 [row] = await queries.label_counts(tx, user_id, new_id)
-            box = to_mailbox(row)
+                t = await tree(tx, user_id)
+            box = to_mailbox(row, t)
             created(ctx, cid, box["id"])
             out_created[cid] = {k: v for k, v in box.items() if k not in props}
             changed = True
@@ -144,17 +206,37 @@ async def mailbox_set(
             if found is None:
                 raise _Refused(set_error("notFound", f"no mailbox {given}"))
             row = found
-            current = to_mailbox(row)
-            name = _check_properties(flatten_patch(patch), current)
-            if name is not None and name != current["name"]:
-                if row["kind"] == "system":
-                    raise _Refused(set_error("forbidden", "system mailboxes cannot be renamed"))
+            async with ctx.rt.db.read() as tx:
+                current = to_mailbox(row, await tree(tx, user_id))
+            wanted = _check_properties(ctx, flatten_patch(patch), current)
+            moved = wanted.parent_given and wanted.parent != current["parentId"]
+            renamed = wanted.name is not None and wanted.name != current["name"]
+            if (moved or renamed) and row["kind"] == "system":
+                raise _Refused(set_error("forbidden", "system mailboxes cannot be renamed or moved"))
+            if moved or renamed:
+                leaf = wanted.name if wanted.name is not None else str(current["name"])
+                if not renamed and DELIMITER in leaf:  # a top label named with "/": keep its last part
+                    leaf = leaf.rpartition(DELIMITER)[2]
+                parent = wanted.parent if wanted.parent_given else current["parentId"]
+                name = await _full_name(ctx, user_id, parent, leaf, int(row["id"]))
+                old = str(row["name"])
                 async with ctx.rt.db.write() as tx:
                     try:
                         await check_name_free(tx, user_id, name)
                     except Conflict as exc:
                         raise _invalid("name", exc.message) from None
+                    below = await _children(tx, user_id, old)
+                    if any(len(name + child[len(old) :]) > MAX_MAILBOX_NAME for child in below):
+                        raise _invalid(
+                            "name", f"a child's full name would pass {MAX_MAILBOX_NAME} characters"
+                        )
                     await queries.rename_label(tx, user_id, int(row["id"]), name)
+                    for child, child_id in below.items():
+                        await queries.rename_label(tx, user_id, child_id, name + child[len(old) :])
+                changed = True
+            if wanted.sort_order is not None and wanted.sort_order != current["sortOrder"]:
+                async with ctx.rt.db.write() as tx:
+                    await jmap_store.set_sort_order(tx, user_id, int(row["id"]), wanted.sort_order)
                 changed = True
             out_updated[given] = None
         except _Refused as refused:
@@ -168,6 +250,10 @@ async def mailbox_set(
                 raise _Refused(set_error("notFound", f"no mailbox {given}"))
             if doomed["kind"] == "system":
                 raise _Refused(set_error("forbidden", "system mailboxes cannot be destroyed"))
+            async with ctx.rt.db.read() as tx:
+                below = await _children(tx, user_id, str(doomed["name"]))
+            if below:
+                raise _Refused(set_error("mailboxHasChild", "the mailbox has child mailboxes"))
             if int(doomed["emails_total"]) and not onDestroyRemoveEmails:
                 raise _Refused(set_error("mailboxHasEmail", "the mailbox has email (onDestroyRemoveEmails)"))
             async with ctx.rt.db.write() as tx:
