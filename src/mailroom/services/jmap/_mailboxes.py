@@ -12,7 +12,7 @@ from typing import Any
 from mailroom.domain.objectids import MAILBOX_PREFIX as PREFIX
 from mailroom.services.jmap._accounts import decode, encode
 from mailroom.store import labels as label_store
-from mailroom.store.engine import Row
+from mailroom.store.mailbox_queries import LabelRecord
 
 #: System label → (role, display name). ``postponed`` (snoozed mail) has no IANA role.
 SYSTEM: dict[str, tuple[str | None, str]] = {
@@ -68,21 +68,21 @@ def rights(system: bool) -> dict[str, bool]:
     }
 
 
-def to_mailbox(row: Row) -> dict[str, Any]:
-    """A label row (with its counts) as a Mailbox object, every property."""
-    system = row["kind"] == "system"
-    name = str(row["name"])
+def to_mailbox(row: LabelRecord) -> dict[str, Any]:
+    """A label (with its counts) as a Mailbox object, every property."""
+    system = row.kind == "system"
+    name = row.name
     role, shown = SYSTEM.get(name, (None, name)) if system else (None, name)
     return {
-        "id": mailbox_id(int(row["id"])),
+        "id": mailbox_id(row.id),
         "name": shown,
         "parentId": None,
         "role": role,
         "sortOrder": SORT_ORDER.get(name, USER_SORT_ORDER) if system else USER_SORT_ORDER,
-        "totalEmails": int(row["emails_total"]),
-        "unreadEmails": int(row["emails_unread"]),
-        "totalThreads": int(row["threads_total"]),
-        "unreadThreads": int(row["threads_unread"]),
+        "totalEmails": row.emails_total,
+        "unreadEmails": row.emails_unread,
+        "totalThreads": row.threads_total,
+        "unreadThreads": row.threads_unread,
         "myRights": rights(system),
         "isSubscribed": True,
     }

@@ -32,7 +32,7 @@ from mailroom.services.mail.labels import check_name_free, ensure_system_labels
 from mailroom.store import emails as email_store
 from mailroom.store import jmap as jmap_store
 from mailroom.store import mailbox_queries as queries
-from mailroom.store.engine import Row
+from mailroom.store.mailbox_queries import LabelRecord
 
 SERVER_SET = {"id", "totalEmails", "unreadEmails", "totalThreads", "unreadThreads", "myRights"}
 
@@ -84,7 +84,7 @@ def _check_properties(props: dict[str, Any], current: dict[str, Any] | None) -> 
     return name
 
 
-async def _row(ctx: Context, user_id: int, value: str) -> Row | None:
+async def _row(ctx: Context, user_id: int, value: str) -> LabelRecord | None:
     n = label_id(value)
     if n is None:
         return None
@@ -147,14 +147,14 @@ async def mailbox_set(
             current = to_mailbox(row)
             name = _check_properties(flatten_patch(patch), current)
             if name is not None and name != current["name"]:
-                if row["kind"] == "system":
+                if row.kind == "system":
                     raise _Refused(set_error("forbidden", "system mailboxes cannot be renamed"))
                 async with ctx.rt.db.write() as tx:
                     try:
                         await check_name_free(tx, user_id, name)
                     except Conflict as exc:
                         raise _invalid("name", exc.message) from None
-                    await queries.rename_label(tx, user_id, int(row["id"]), name)
+                    await queries.rename_label(tx, user_id, row.id, name)
                 changed = True
             out_updated[given] = None
         except _Refused as refused:
@@ -166,16 +166,16 @@ async def mailbox_set(
             doomed = await _row(ctx, user_id, target) if target is not None else None
             if doomed is None:
                 raise _Refused(set_error("notFound", f"no mailbox {given}"))
-            if doomed["kind"] == "system":
+            if doomed.kind == "system":
                 raise _Refused(set_error("forbidden", "system mailboxes cannot be destroyed"))
-            if int(doomed["emails_total"]) and not onDestroyRemoveEmails:
+            if doomed.emails_total and not onDestroyRemoveEmails:
                 raise _Refused(set_error("mailboxHasEmail", "the mailbox has email (onDestroyRemoveEmails)"))
             async with ctx.rt.db.write() as tx:
-                only_here = await jmap_store.emails_only_in(tx, user_id, int(doomed["id"]))
+                only_here = await jmap_store.emails_only_in(tx, user_id, doomed.id)
                 if only_here:
                     rows = await email_store.delete_emails(tx, user_id, only_here)
-                    await queries.release_blobs(tx, ctx.rt.blobs, [str(r["blob_sha"]) for r in rows])
-                await queries.delete_label(tx, user_id, int(doomed["id"]))
+                    await queries.release_blobs(tx, ctx.rt.blobs, [r.blob_sha for r in rows])
+                await queries.delete_label(tx, user_id, doomed.id)
             out_destroyed.append(given)
             changed = True
         except _Refused as refused:
