@@ -37,8 +37,8 @@ async def in_inbox(mailroom: Mailroom, user_id: int) -> set[int]:
     async with mailroom.runtime.db.read() as tx:
         label = await queries.label_by_name(tx, user_id, "inbox")
         assert label is not None
-        rows = await queries.list_page(tx, user_id, int(label["id"]), offset=0, limit=50)
-    return {int(r["id"]) for r in rows}
+        rows = await queries.list_page(tx, user_id, label.id, offset=0, limit=50)
+    return {r.id for r in rows}
 
 
 async def test_threads_of_every_mailbox_come_back_at_their_time_with_push_events(

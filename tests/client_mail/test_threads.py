@@ -217,23 +217,19 @@ def test_encryption_levels() -> None:
 
 
 def test_participant_snippets() -> None:
-    def row(senders: list[str], to: list[str] = ()) -> dict[str, Any]:  # type: ignore[assignment]
-        return {
-            "participants": [{"name": n, "email": f"{n.lower()}@x"} for n in senders],
-            "latest_to": [{"name": n, "email": f"{n.lower()}@x"} for n in to],
-            "latest_cc": [],
-        }
+    def snippet(senders: list[str], to: list[str] = ()) -> str:  # type: ignore[assignment]
+        participants = [{"name": n, "email": f"{n.lower()}@x"} for n in senders]
+        return participants_snippet(
+            participants, [{"name": n, "email": f"{n.lower()}@x"} for n in to], "me@x"
+        )
 
-    assert participants_snippet(row(["Billy"]), "me@x") == "Billy"
-    assert participants_snippet(row(["Billy", "Me"]), "me@x") == "Billy and me"
-    assert participants_snippet(row(["A", "B", "C"]), "me@x") == "A, B, and C"
-    assert participants_snippet(row(["A", "B", "C", "D"]), "me@x") == "A, B, and 2 others"
-    assert participants_snippet(row(["Me"], ["John"]), "me@x") == "To: John"
-    assert (
-        participants_snippet(row(["Me"], ["John", "Billy", "X", "Y"]), "me@x")
-        == "To: John, Billy, and 2 others"
-    )
-    assert participants_snippet(row(["Me"]), "me@x") == "me"
+    assert snippet(["Billy"]) == "Billy"
+    assert snippet(["Billy", "Me"]) == "Billy and me"
+    assert snippet(["A", "B", "C"]) == "A, B, and C"
+    assert snippet(["A", "B", "C", "D"]) == "A, B, and 2 others"
+    assert snippet(["Me"], ["John"]) == "To: John"
+    assert snippet(["Me"], ["John", "Billy", "X", "Y"]) == "To: John, Billy, and 2 others"
+    assert snippet(["Me"]) == "me"
 
 
 async def test_page_label_names_are_read_by_thread_not_by_mailbox(mailroom: Mailroom) -> None:

@@ -104,16 +104,16 @@ async def test_garbage_collection_keeps_referenced_blobs(mailroom: Mailroom) -> 
         collected = await blob_store.collect_garbage(
             tx, rt.blobs, before=rt.clock.now() + timedelta(seconds=1)
         )
-    assert collected == [row["blob_sha"]]
-    assert not rt.blobs.path(row["blob_sha"]).exists()
+    assert collected == [row.blob_sha]
+    assert not rt.blobs.path(row.blob_sha).exists()
     async with rt.db.read() as tx:
         assert await tx.scalar(select(func.count()).select_from(blobs)) == 1
         kept_row = await email_store.get(tx, alice, kept.email_ids[0])
     assert kept_row is not None
-    assert rt.blobs.path(kept_row["blob_sha"]).exists()
+    assert rt.blobs.path(kept_row.blob_sha).exists()
     # The message arrives again after its blob was collected: ingest writes it back.
     again = (await ingest(rt, message(message_id="<g@x>"), mail_from="", recipients=[target], source="lmtp"))[
         0
     ]
     assert again.code == 250
-    assert rt.blobs.path(row["blob_sha"]).exists()
+    assert rt.blobs.path(row.blob_sha).exists()

@@ -9,7 +9,6 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -27,6 +26,7 @@ from mailroom.delivery.importer import (
 )
 from mailroom.settings import Settings
 from mailroom.store import emails as email_store
+from mailroom.store.emails import StoredEmail
 from mailroom.store.mail_schema import emails
 
 pytestmark = pytest.mark.anyio
@@ -72,11 +72,11 @@ def make_mbox(path: Path) -> Path:
     return path
 
 
-async def stored(mailroom: Mailroom, user_id: int) -> dict[str, dict[str, Any]]:
+async def stored(mailroom: Mailroom, user_id: int) -> dict[str, StoredEmail]:
     async with mailroom.runtime.db.read() as tx:
         ids = await tx.scalars(select(emails.c.id).where(emails.c.user_id == user_id))
         rows = [await email_store.get(tx, user_id, i) for i in ids]
-    return {r["subject"]: r for r in rows if r is not None}
+    return {r.subject: r for r in rows if r is not None}
 
 
 def test_folder_and_gmail_label_mapping() -> None:
@@ -98,14 +98,14 @@ async def test_maildir_import_labels_flags_and_is_idempotent(mailroom: Mailroom,
     assert (again.imported, again.duplicates, again.failed) == (0, 5, 0)
     mail = await stored(mailroom, alice)
     assert len(mail) == 5
-    assert (mail["Read one"]["labels"], mail["Read one"]["is_read"]) == (["inbox"], True)
-    assert (mail["New one"]["labels"], mail["New one"]["is_read"]) == (["inbox"], False)
-    assert mail["Sent"]["labels"] == ["sent"]
-    assert mail["Plan"]["labels"] == ["Projects/2026", "starred"]
-    assert mail["Plan"]["is_starred"] is True
-    assert mail["Junk"]["labels"] == ["spam"]
-    assert mail["Read one"]["received_at"] == datetime.fromtimestamp(1700000000, tz=UTC)
-    assert {m["source"] for m in mail.values()} == {"import"}
+    assert (mail["Read one"].labels, mail["Read one"].is_read) == (("inbox",), True)
+    assert (mail["New one"].labels, mail["New one"].is_read) == (("inbox",), False)
+    assert mail["Sent"].labels == ("sent",)
+    assert mail["Plan"].labels == ("Projects/2026", "starred")
+    assert mail["Plan"].is_starred is True
+    assert mail["Junk"].labels == ("spam",)
+    assert mail["Read one"].received_at == datetime.fromtimestamp(1700000000, tz=UTC)
+    assert {m.source for m in mail.values()} == {"import"}
 
 
 async def test_mbox_import_uses_gmail_labels_and_is_idempotent(mailroom: Mailroom, tmp_path: Path) -> None:
@@ -119,12 +119,12 @@ async def test_mbox_import_uses_gmail_labels_and_is_idempotent(mailroom: Mailroo
     again = await import_items(mailroom, "alice@example.org", read_mbox(path))
     assert (again.imported, again.duplicates) == (0, 4)
     mail = await stored(mailroom, alice)
-    assert mail["Hello"]["labels"] == ["important", "inbox"]
-    assert mail["Hello"]["is_read"] is True
-    assert mail["Report"]["labels"] == ["Work, old", "sent"]
-    assert mail["Flagged"]["labels"] == ["archive", "starred"]
-    assert (mail["Flagged"]["is_read"], mail["Flagged"]["is_starred"]) == (False, True)
-    assert (mail["Plain"]["labels"], mail["Plain"]["is_read"]) == (["inbox"], True)
+    assert mail["Hello"].labels == ("important", "inbox")
+    assert mail["Hello"].is_read is True
+    assert mail["Report"].labels == ("Work, old", "sent")
+    assert mail["Flagged"].labels == ("archive", "starred")
+    assert (mail["Flagged"].is_read, mail["Flagged"].is_starred) == (False, True)
+    assert (mail["Plain"].labels, mail["Plain"].is_read) == (("inbox",), True)
 
 
 async def test_failures_are_counted_not_fatal(mailroom: Mailroom, tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from mailroom.delivery.resolve import resolve
 from mailroom.settings import Settings
 from mailroom.store import emails as email_store
 from mailroom.store import intents as intent_store
+from mailroom.store.emails import StoredEmail
 from mailroom.store.mail_schema import blobs, emails, outbound_intents
 from mailroom.store.schema import users
 
@@ -46,7 +47,7 @@ async def scalar(mailroom: Mailroom, stmt: Any) -> Any:
         return await tx.scalar(stmt)
 
 
-async def email_of(mailroom: Mailroom, user_id: int, email_id: int) -> dict[str, Any]:
+async def email_of(mailroom: Mailroom, user_id: int, email_id: int) -> StoredEmail:
     async with mailroom.runtime.db.read() as tx:
         row = await email_store.get(tx, user_id, email_id)
     assert row is not None
@@ -67,19 +68,19 @@ async def test_a_message_for_several_mailboxes_is_one_blob_and_one_row_each(
     assert [r.code for r in results] == [250, 250]
     a, c = results[0].email_ids[0], results[1].email_ids[0]
     row_a, row_c = await email_of(mailroom, alice, a), await email_of(mailroom, carol, c)
-    assert row_a["blob_sha"] == row_c["blob_sha"]
+    assert row_a.blob_sha == row_c.blob_sha
     assert await scalar(mailroom, select(func.count()).select_from(blobs)) == 1
     files = [p for p in mailroom.runtime.blobs.root.rglob("*") if p.is_file()]
-    assert [p.name for p in files] == [row_a["blob_sha"]]
-    assert await mailroom.runtime.blobs.get(row_a["blob_sha"]) == raw
-    assert row_a["labels"] == ["inbox"]
-    assert row_a["subject"] == "Hello"
-    assert row_a["from_addrs"] == [{"name": "Bob", "email": "bob@example.net"}]
+    assert [p.name for p in files] == [row_a.blob_sha]
+    assert await mailroom.runtime.blobs.get(row_a.blob_sha) == raw
+    assert row_a.labels == ("inbox",)
+    assert row_a.subject == "Hello"
+    assert row_a.from_addrs == [{"name": "Bob", "email": "bob@example.net"}]
     # The stored message is each mailbox's trace headers, then the shared blob.
-    assert row_a["trace"].startswith("Return-Path: <bob@example.net>\r\nDelivered-To: alice@example.org\r\n")
-    assert "Delivered-To: carol@example.org\r\n" in row_c["trace"]
-    assert row_a["size"] == len(raw) + len(row_a["trace"])
-    assert await used(mailroom, alice) == row_a["size"]
+    assert row_a.trace.startswith("Return-Path: <bob@example.net>\r\nDelivered-To: alice@example.org\r\n")
+    assert "Delivered-To: carol@example.org\r\n" in row_c.trace
+    assert row_a.size == len(raw) + len(row_a.trace)
+    assert await used(mailroom, alice) == row_a.size
 
 
 async def test_a_resent_message_is_not_stored_twice(mailroom: Mailroom, call: Call) -> None:
@@ -137,8 +138,8 @@ async def test_quota_follows_deletes(mailroom: Mailroom, call: Call) -> None:
     total = await used(mailroom, alice)
     async with mailroom.runtime.db.write() as tx:
         deleted = await email_store.delete_emails(tx, alice, [r1.email_ids[0]])
-    assert [d["id"] for d in deleted] == list(r1.email_ids)
-    assert await used(mailroom, alice) == total - int(deleted[0]["size"])
+    assert [d.id for d in deleted] == list(r1.email_ids)
+    assert await used(mailroom, alice) == total - deleted[0].size
     async with mailroom.runtime.db.write() as tx:
         assert await email_store.recount_quota(tx, alice) == await used(mailroom, alice)
         assert await email_store.delete_emails(tx, alice + 99, [r2.email_ids[0]]) == []  # not theirs
@@ -231,8 +232,8 @@ async def test_spam_headers_against_the_mailbox_settings(
     alice = await create_user(mailroom, "alice@example.org", **fields)
     [r] = await deliver(mailroom, message(headers=headers), "alice@example.org")
     row = await email_of(mailroom, alice, r.email_ids[0])
-    assert row["labels"] == [label]
-    assert row["is_read"] is read
+    assert row.labels == (label,)
+    assert row.is_read is read
 
 
 async def test_import_options_give_labels_flags_and_arrival_time(
@@ -250,10 +251,10 @@ async def test_import_options_give_labels_flags_and_arrival_time(
         received_at=when,
     )
     row = await email_of(mailroom, alice, r.email_ids[0])
-    assert row["labels"] == ["Projects", "archive", "starred"]
-    assert row["is_read"] is True
-    assert row["is_starred"] is True
-    assert row["received_at"] == when
+    assert row.labels == ("Projects", "archive", "starred")
+    assert row.is_read is True
+    assert row.is_starred is True
+    assert row.received_at == when
 
 
 async def test_openpgp_encryption_is_recorded(mailroom: Mailroom, call: Call) -> None:
@@ -261,7 +262,7 @@ async def test_openpgp_encryption_is_recorded(mailroom: Mailroom, call: Call) ->
     armoured = "-----BEGIN PGP MESSAGE-----\r\n\r\nhQEMA3xyz\r\n-----END PGP MESSAGE-----\r\n"
     [r] = await deliver(mailroom, message(body=armoured), "alice@example.org")
     row = await email_of(mailroom, alice, r.email_ids[0])
-    assert row["encryption"] == "encrypted"
+    assert row.encryption == "encrypted"
 
 
 async def _intents(mailroom: Mailroom) -> list[dict[str, Any]]:

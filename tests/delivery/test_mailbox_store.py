@@ -40,12 +40,12 @@ async def test_threads_by_label_newest_first_with_paging(mailroom: Mailroom) -> 
         inbox = (await label_store.ids_by_name(tx, alice))["inbox"]
         first = await thread_store.list_by_label(tx, alice, inbox, offset=0, limit=3)
         second = await thread_store.list_by_label(tx, alice, inbox, offset=3, limit=3)
-        total = (await queries.label_counts(tx, alice, inbox))[0]["threads_total"]
-    assert [t["subject"] for t in first] == ["Topic 6", "Topic 5", "Topic 4"]
-    assert [t["subject"] for t in second] == ["Topic 3", "Topic 2", "Topic 1"]
+        total = (await queries.label_counts(tx, alice, inbox))[0].threads_total
+    assert [t.subject for t in first] == ["Topic 6", "Topic 5", "Topic 4"]
+    assert [t.subject for t in second] == ["Topic 3", "Topic 2", "Topic 1"]
     assert total == 7
-    assert first[0]["label_ids"] == [inbox]
-    assert first[0]["snippet"].startswith("Hello Alice")
+    assert first[0].label_ids == (inbox,)
+    assert first[0].snippet.startswith("Hello Alice")
 
 
 async def test_a_reply_moves_its_thread_to_the_top(mailroom: Mailroom) -> None:
@@ -60,10 +60,10 @@ async def test_a_reply_moves_its_thread_to_the_top(mailroom: Mailroom) -> None:
     async with mailroom.runtime.db.read() as tx:
         inbox = (await label_store.ids_by_name(tx, alice))["inbox"]
         [top, *_] = await thread_store.list_by_label(tx, alice, inbox)
-    assert top["subject"] == "Topic 0"
-    assert top["n_emails"] == 2
-    assert top["latest_subject"] == "Re: Topic 0"
-    assert [p["email"] for p in top["participants"]] == ["bob@example.net", "carol@x.net"]
+    assert top.subject == "Topic 0"
+    assert top.n_emails == 2
+    assert top.latest_subject == "Re: Topic 0"
+    assert [p["email"] for p in top.participants] == ["bob@example.net", "carol@x.net"]
 
 
 async def test_flags_and_labels_keep_thread_summaries_in_step(mailroom: Mailroom) -> None:
@@ -83,17 +83,14 @@ async def test_flags_and_labels_keep_thread_summaries_in_step(mailroom: Mailroom
         inbox = await thread_store.list_by_label(tx, alice, names["inbox"])
         receipts = await thread_store.list_by_label(tx, alice, names["Receipts"])
         email_a = await email_store.get(tx, alice, a)
-        counts = {
-            r["name"]: (r["threads_total"], r["threads_unread"])
-            for r in await queries.label_counts(tx, alice)
-        }
-    assert [t["subject"] for t in starred] == ["Topic 0"]
-    assert starred[0]["n_unread"] == 0
-    assert starred[0]["n_starred"] == 1
-    assert [t["subject"] for t in inbox] == ["Topic 0"]
-    assert [t["subject"] for t in receipts] == ["Topic 1"]
+        counts = {r.name: (r.threads_total, r.threads_unread) for r in await queries.label_counts(tx, alice)}
+    assert [t.subject for t in starred] == ["Topic 0"]
+    assert starred[0].n_unread == 0
+    assert starred[0].n_starred == 1
+    assert [t.subject for t in inbox] == ["Topic 0"]
+    assert [t.subject for t in receipts] == ["Topic 1"]
     assert email_a is not None
-    assert email_a["labels"] == ["inbox", "starred"]
+    assert email_a.labels == ("inbox", "starred")
     assert counts["inbox"] == (1, 0)
     assert counts["Receipts"] == (1, 1)
     assert counts["trash"] == (0, 0)
@@ -106,5 +103,5 @@ async def test_deleting_the_last_email_removes_the_thread(mailroom: Mailroom) ->
         email = await email_store.get(tx, alice, a)
         assert email is not None
         await email_store.delete_emails(tx, alice, [a])
-        assert await thread_store.get(tx, alice, email["thread_id"]) is None
-        assert await email_store.of_thread(tx, alice, email["thread_id"]) == []
+        assert await thread_store.get(tx, alice, email.thread_id) is None
+        assert await email_store.of_thread(tx, alice, email.thread_id) == []

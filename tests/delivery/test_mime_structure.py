@@ -34,15 +34,15 @@ async def test_ingest_stores_the_structure_with_the_blob(mailroom: Mailroom) -> 
     alice = await create_user(mailroom, "alice@example.org")
     (result,) = await deliver(mailroom, RAW, "alice@example.org")
     row = await email_of(mailroom, alice, result.email_ids[0])
-    stored = await _stored(mailroom, row["blob_sha"])
+    stored = await _stored(mailroom, row.blob_sha)
     assert stored is not None
     structure = MimeStructure.from_json(stored)
     assert structure == scan(RAW)
     assert structure is not None
     assert [p.section for p in structure.root.parts] == ["1", "2"]
     # A section of the stored message (trace + blob) is served from the blob and the structure.
-    trace = row["trace"].encode()
-    blob = await mailroom.runtime.blobs.get(row["blob_sha"])
+    trace = row.trace.encode()
+    blob = await mailroom.runtime.blobs.get(row.blob_sha)
     header = imap.section_bytes(structure, imap.Section((), "HEADER"), blob, trace)
     assert header.startswith(trace)
     assert header.endswith(b"boundary=zz\r\n\r\n")
@@ -52,7 +52,7 @@ async def test_ingest_stores_the_structure_with_the_blob(mailroom: Mailroom) -> 
 async def test_a_missing_structure_is_computed_once_and_saved(mailroom: Mailroom) -> None:
     alice = await create_user(mailroom, "alice@example.org")
     (result,) = await deliver(mailroom, RAW, "alice@example.org")
-    sha = (await email_of(mailroom, alice, result.email_ids[0]))["blob_sha"]
+    sha = (await email_of(mailroom, alice, result.email_ids[0])).blob_sha
     async with mailroom.runtime.db.write() as tx:  # as a blob stored before 0010_mime
         await tx.execute(update(blobs).where(blobs.c.sha == sha).values(mime=None))
     assert await _stored(mailroom, sha) is None

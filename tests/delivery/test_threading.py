@@ -22,6 +22,7 @@ from mailroom.delivery.resolve import LocalTarget, Resolution
 from mailroom.store import labels as label_store
 from mailroom.store import threads as thread_store
 from mailroom.store.mail_schema import emails, thread_labels, threads
+from mailroom.store.threads import ThreadRecord
 
 pytestmark = pytest.mark.anyio
 
@@ -89,13 +90,13 @@ async def test_threading_golden(mailroom: Mailroom, case: str, reverse: bool) ->
     for t in all_threads:
         assert t["n_emails"] == len(groups[t["id"]]) == t["n_unread"]
     assert {(r["thread_id"], r["n_emails"]) for r in rows} == {(t, len(g)) for t, g in groups.items()}
-    assert [t["id"] for t in listed] == [
-        r["id"] for r in sorted(listed, key=lambda r: (r["last_date"], r["id"]), reverse=True)
+    assert [t.id for t in listed] == [
+        r.id for r in sorted(listed, key=lambda r: (r.last_date, r.id), reverse=True)
     ]
 
 
-def _summary(row: dict[str, Any]) -> tuple[Any, ...]:
-    return (row["n_emails"], row["latest_subject"], [p["email"] for p in row["participants"]])
+def _summary(row: ThreadRecord) -> tuple[Any, ...]:
+    return (row.n_emails, row.latest_subject, [p["email"] for p in row.participants])
 
 
 async def test_a_merged_thread_summarises_all_its_emails(mailroom: Mailroom) -> None:

@@ -118,10 +118,10 @@ async def test_send_a_draft(
         [outside] = [
             r
             for r in await outbound_store.recipients(tx, int(obj["id"][1:]))
-            if r["address"] != "bob@example.org"
+            if r.address != "bob@example.org"
         ]
         failure = {"status": "failed", "code": 550, "reply": "550 5.1.1 no such user", "attempted": True}
-        await outbound_store.set_recipient(tx, int(outside["id"]), now=clock.now(), **failure)
+        await outbound_store.set_recipient(tx, outside.id, now=clock.now(), **failure)
     later = await jmap.call("EmailSubmission/changes", {"sinceState": got["state"]}, USING)
     assert (later["created"], later["updated"]) == ([], [submission["id"]])
     [failed] = (await jmap.call("EmailSubmission/get", {"ids": [obj["id"]]}, USING))["list"]

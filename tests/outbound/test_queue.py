@@ -21,6 +21,7 @@ from mailroom.delivery.outbound import submit
 from mailroom.delivery.queue import OutboundQueue
 from mailroom.store import outbound as store
 from mailroom.store.mail_schema import email_labels, emails, labels
+from mailroom.store.outbound import QueuedMessage
 from mailroom.store.outbound_schema import outbound_queue
 from tests.mailhelpers import create_user, message
 from tests.outbound.conftest import Sink
@@ -35,10 +36,10 @@ def status_blocks(part: Message) -> list[Message]:
 
 async def statuses(mailroom: Mailroom, queue_id: int) -> dict[str, str]:
     async with mailroom.runtime.db.read() as tx:
-        return {r["address"]: r["status"] for r in await store.recipients(tx, queue_id)}
+        return {r.address: r.status for r in await store.recipients(tx, queue_id)}
 
 
-async def entry(mailroom: Mailroom, queue_id: int) -> dict[str, Any]:
+async def entry(mailroom: Mailroom, queue_id: int) -> QueuedMessage:
     async with mailroom.runtime.db.read() as tx:
         row = await store.get(tx, queue_id)
     assert row is not None
@@ -101,14 +102,14 @@ async def test_remote_recipients_are_queued_then_relayed(
         "carol@remote.example": "delivered",
     }
     row = await entry(mailroom, result.queue_id)
-    assert row["status"] == "done"
-    assert row["blob_sha"] is None
+    assert row.status == "done"
+    assert row.blob_sha is None
     # The sender's copy is in their sent label, and reachable from its status.
     [sent] = await mailbox(mailroom, alice, "sent")
     assert sent == got.content
     async with mailroom.runtime.db.read() as tx:
         rows = await store.statuses_for_email(tx, result.sent_email_id)
-    assert [(r["address"], r["status"], r["last_code"]) for r in rows] == [
+    assert [(r.address, r.status, r.last_code) for r in rows] == [
         ("bob@remote.example", "delivered", 250),
         ("carol@remote.example", "delivered", 250),
     ]
@@ -126,7 +127,7 @@ async def test_local_recipients_are_delivered_at_once(mailroom: Mailroom, sink: 
     assert result.recipients[1].reason is not None
     assert result.recipients[1].reason.startswith("550 5.1.1")
     assert len(await mailbox(mailroom, dave, "inbox")) == 1
-    assert (await entry(mailroom, result.queue_id))["status"] == "done"
+    assert (await entry(mailroom, result.queue_id)).status == "done"
     assert sink.messages == []
 
 
@@ -147,15 +148,15 @@ async def test_temporary_failure_is_retried_with_backoff(
     await queue.run_once()
     assert await statuses(mailroom, result.queue_id) == {"bob@remote.example": "deferred"}
     row = await entry(mailroom, result.queue_id)
-    assert row["attempts"] == 1
-    assert row["locked_until"] is None
-    assert row["next_attempt_at"] == clock.now() + timedelta(seconds=60)
+    assert row.attempts == 1
+    assert row.locked_until is None
+    assert row.next_attempt_at == clock.now() + timedelta(seconds=60)
     clock.advance(59)
     assert await queue.run_once() == 0  # not due yet
     clock.advance(1)
     await queue.run_once()
     row = await entry(mailroom, result.queue_id)
-    assert row["attempts"] == 2
+    assert row.attempts == 2
     # The delay doubles: 120 s after the second attempt.
     clock.advance(119)
     assert await queue.run_once() == 0
@@ -230,11 +231,11 @@ async def test_a_message_too_long_in_the_queue_bounces(
     for _ in range(40):
         clock.advance(4 * 3600)
         await queue.run_once()
-        if (await entry(mailroom, result.queue_id))["status"] == "done":
+        if (await entry(mailroom, result.queue_id)).status == "done":
             break
     assert await statuses(mailroom, result.queue_id) == {"bob@remote.example": "failed"}
     row = await entry(mailroom, result.queue_id)
-    assert clock.now() - row["created_at"] >= timedelta(days=5)
+    assert clock.now() - row.created_at >= timedelta(days=5)
     await queue.run_once()
     [bounce] = await mailbox(mailroom, alice, "inbox")
     report = email.message_from_bytes(bounce, policy=policy.default)
@@ -243,7 +244,7 @@ async def test_a_message_too_long_in_the_queue_bounces(
     assert "gave up" not in per_recipient["Diagnostic-Code"]  # the relay's own last words
     async with mailroom.runtime.db.read() as tx:
         [r] = await store.recipients(tx, result.queue_id)
-    assert "gave up after 5 days" in r["last_reply"]
+    assert "gave up after 5 days" in r.last_reply
 
 
 class TestUnreachableRelay:
@@ -266,10 +267,10 @@ class TestUnreachableRelay:
         await queue.run_once()
         async with mailroom.runtime.db.read() as tx:
             [r] = await store.recipients(tx, result.queue_id)
-        assert r["status"] == "deferred"
-        assert r["last_code"] is None
-        assert f"connection to 127.0.0.1:{mailroom.settings.relay_port} failed" in r["last_reply"]
-        assert (await entry(mailroom, result.queue_id))["attempts"] == 1
+        assert r.status == "deferred"
+        assert r.last_code is None
+        assert f"connection to 127.0.0.1:{mailroom.settings.relay_port} failed" in r.last_reply
+        assert (await entry(mailroom, result.queue_id)).attempts == 1
 
 
 async def test_outbound_mail_is_dkim_signed(mailroom: Mailroom, sink: Sink, queue: OutboundQueue) -> None:
@@ -325,8 +326,8 @@ class TestWithoutSmarthost:
         await queue.run_once()
         async with mailroom.runtime.db.read() as tx:
             [r] = await store.recipients(tx, result.queue_id)
-        assert r["status"] == "failed"
-        assert r["last_reply"].startswith("554 5.4.4 no smarthost configured")
+        assert r.status == "failed"
+        assert r.last_reply.startswith("554 5.4.4 no smarthost configured")
         await queue.run_once()
         assert len(await mailbox(mailroom, alice, "inbox")) == 1  # the DSN
 
@@ -342,8 +343,8 @@ class TestDeferWithoutSmarthost:
         await queue.run_once()
         async with mailroom.runtime.db.read() as tx:
             [r] = await store.recipients(tx, result.queue_id)
-        assert r["status"] == "deferred"
-        assert r["last_reply"].startswith("451 4.4.4 no smarthost")
+        assert r.status == "deferred"
+        assert r.last_reply.startswith("451 4.4.4 no smarthost")
 
 
 async def test_a_full_local_mailbox_is_retried_through_the_queue(
@@ -357,8 +358,8 @@ async def test_a_full_local_mailbox_is_retried_through_the_queue(
     await queue.run_once()
     async with mailroom.runtime.db.read() as tx:
         [r] = await store.recipients(tx, result.queue_id)
-    assert r["status"] == "deferred"
-    assert r["last_code"] == 452
+    assert r.status == "deferred"
+    assert r.last_code == 452
     await mailroom.registry.call(
         "admin.users.update", {"email": "dave@example.org", "changes": {"quota_bytes": 0}}
     )
@@ -411,12 +412,12 @@ async def test_finished_entries_are_deleted_after_the_retention(
     await queue.run_once()  # delivered: done now
     clock.advance(days=30, seconds=-61)
     await queue.run_once()
-    assert (await entry(mailroom, done.queue_id))["status"] == "done"  # not 30 days yet
+    assert (await entry(mailroom, done.queue_id)).status == "done"  # not 30 days yet
     sink.rcpt_replies["carol@remote.example"] = "451 4.2.0 later"
     waiting = await send(mailroom, ["carol@remote.example"], sender_id=alice)
     clock.advance(hours=1)
     await queue.run_once()
-    assert (await entry(mailroom, waiting.queue_id))["status"] == "queued"  # still waiting: kept
+    assert (await entry(mailroom, waiting.queue_id)).status == "queued"  # still waiting: kept
     async with mailroom.runtime.db.read() as tx:
         assert await store.get(tx, done.queue_id) is None
         assert await store.recipients(tx, done.queue_id) == []

@@ -18,6 +18,7 @@ from mailroom.delivery.outbound import submit
 from mailroom.delivery.queue import OutboundQueue
 from mailroom.frontends.smtp.certificate import generate_self_signed
 from mailroom.store import outbound as store
+from mailroom.store.outbound import QueuedRecipient
 from tests.mailhelpers import message
 from tests.outbound.conftest import Sink
 
@@ -67,7 +68,7 @@ async def send_one(mailroom: Mailroom) -> int:
     return result.queue_id
 
 
-async def recipient(mailroom: Mailroom, queue_id: int) -> dict[str, Any]:
+async def recipient(mailroom: Mailroom, queue_id: int) -> QueuedRecipient:
     async with mailroom.runtime.db.read() as tx:
         [row] = await store.recipients(tx, queue_id)
     return row
@@ -115,7 +116,7 @@ class TestAuthOverStarttls:
         await queue.run_once()
         assert credentials.seen == [(b"relayuser", b"relaypass")]
         assert [m.rcpt_tos for m in sink.messages] == [["bob@remote.example"]]
-        assert (await recipient(mailroom, queue_id))["status"] == "delivered"
+        assert (await recipient(mailroom, queue_id)).status == "delivered"
 
     async def test_a_wrong_relay_password_holds_the_mail(
         self, mailroom: Mailroom, queue: OutboundQueue, relay: tuple[Sink, Credentials]
@@ -126,9 +127,9 @@ class TestAuthOverStarttls:
         queue_id = await send_one(mailroom)
         await queue.run_once()
         row = await recipient(mailroom, queue_id)
-        assert row["status"] == "deferred"
-        assert row["last_reply"].startswith("451 4.7.0 authentication at 127.0.0.1:")
-        assert "535" in row["last_reply"]
+        assert row.status == "deferred"
+        assert row.last_reply.startswith("451 4.7.0 authentication at 127.0.0.1:")
+        assert "535" in row.last_reply
         assert relay[0].messages == []
 
 
@@ -158,7 +159,7 @@ class TestImplicitTls:
         queue_id = await send_one(mailroom)
         await queue.run_once()
         assert [m.rcpt_tos for m in relay.messages] == [["bob@remote.example"]]
-        assert (await recipient(mailroom, queue_id))["status"] == "delivered"
+        assert (await recipient(mailroom, queue_id)).status == "delivered"
 
 
 class TestVerifiedTls:
@@ -188,6 +189,6 @@ class TestVerifiedTls:
         queue_id = await send_one(mailroom)
         await queue.run_once()
         row = await recipient(mailroom, queue_id)
-        assert row["status"] == "deferred"
-        assert "certificate" in row["last_reply"].lower()
+        assert row.status == "deferred"
+        assert "certificate" in row.last_reply.lower()
         assert relay.messages == []

@@ -88,7 +88,7 @@ async def test_authenticated_submission_over_starttls(mailroom: Mailroom, submis
     assert row["user_id"] == alice
     assert row["mail_from"] == "alice@example.org"
     async with mailroom.runtime.db.read() as tx:
-        recipients = {r["address"]: r["status"] for r in await store.recipients(tx, row["id"])}
+        recipients = {r.address: r.status for r in await store.recipients(tx, row["id"])}
     assert recipients == {"bob@remote.example": "queued", "dave@example.org": "delivered"}
     assert row["email_id"] is not None  # the sent copy
     # The self-signed certificate was made in the data folder on first start.

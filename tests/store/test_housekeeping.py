@@ -111,7 +111,7 @@ async def test_a_pass_removes_leftovers_and_keeps_what_is_in_use(
     [gone] = await ingest(rt, message(message_id="<g@x>"), mail_from="", recipients=[target], source="lmtp")
     async with rt.db.write() as tx:
         [deleted] = await email_store.delete_emails(tx, alice, list(gone.email_ids))
-    gone_sha = str(deleted["blob_sha"])
+    gone_sha = deleted.blob_sha
     # Crash leftovers: a temporary file two hours old, and one being written right now.
     folder = rt.blobs.path(gone_sha).parent
     stale, fresh = folder / ".tmp-0123456789abcdef", folder / ".tmp-fedcba9876543210"
@@ -142,7 +142,7 @@ async def test_a_pass_removes_leftovers_and_keeps_what_is_in_use(
     async with rt.db.read() as tx:
         kept_row = await email_store.get(tx, alice, kept.email_ids[0])
     assert kept_row is not None
-    assert rt.blobs.path(str(kept_row["blob_sha"])).exists()
+    assert rt.blobs.path(kept_row.blob_sha).exists()
     assert await count(rt, blobs) == 1
     assert await sweep(rt) == Swept()  # nothing left: a pass changes nothing
 

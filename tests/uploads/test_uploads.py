@@ -206,7 +206,8 @@ async def test_unused_uploads_expire_and_their_blobs_go(
     user_id = alice.principal.user_id or 0
     await mark_used(rt, user_id, [used], email_id=12345)
     async with rt.db.read() as tx:
-        sha_of = {i: str((await upload_store.get(tx, user_id, i) or {})["blob_sha"]) for i in ids}
+        found = {i: await upload_store.get(tx, user_id, i) for i in ids}
+    sha_of = {i: row.blob_sha for i, row in found.items() if row is not None}
     clock.advance(hours=23)
     assert await expire_uploads(rt) == 0
     clock.advance(hours=1, seconds=1)

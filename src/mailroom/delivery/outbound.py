@@ -165,7 +165,7 @@ async def _sent_copy(rt: Runtime, raw: bytes, *, mail_from: str, user_id: int, s
         sender = await store.sender_profile(tx, user_id)
     if sender is None:
         return None
-    target = Resolution(sender["email"], "accepted", [LocalTarget(user_id, sender["email"])])
+    target = Resolution(sender.email, "accepted", [LocalTarget(user_id, sender.email)])
     [result] = await ingest(
         rt,
         raw,

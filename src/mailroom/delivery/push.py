@@ -9,6 +9,7 @@ from typing import Any
 from mailroom.delivery._model import ParsedMessage
 from mailroom.events import publish_many_safely, publish_safely
 from mailroom.runtime import Runtime
+from mailroom.store.outbound import QueuedMessage, QueuedRecipient
 
 #: One recipient's outcome as the queue records it: (recipient row id, status, code, reply).
 StatusUpdate = tuple[int, str, int | None, str]
@@ -55,27 +56,27 @@ async def announce_received(rt: Runtime, stored: Iterable[StoredEmail]) -> None:
 
 async def announce_status(
     rt: Runtime,
-    entry: Mapping[str, Any],
-    waiting: Sequence[Mapping[str, Any]],
+    entry: QueuedMessage,
+    waiting: Sequence[QueuedRecipient],
     updates: Sequence[StatusUpdate],
 ) -> None:
     """``email.status`` to the sender after a delivery attempt's outcomes are committed.
 
     ``updates`` are ``(recipient row id, status, code, reply)``; ``waiting`` the recipient rows.
     """
-    user_id = entry.get("user_id")
+    user_id = entry.user_id
     if user_id is None or not updates:
         return
-    address_of = {int(r["id"]): str(r["address"]) for r in waiting}
+    address_of = {r.id: r.address for r in waiting}
     await publish_safely(
         rt.events,
-        int(user_id),
+        user_id,
         "email.status",
         {
-            "queue_id": int(entry["id"]),
-            "email_id": entry.get("email_id"),
-            "message_id": entry.get("message_id"),
-            "subject": entry.get("subject") or "",
+            "queue_id": entry.id,
+            "email_id": entry.email_id,
+            "message_id": entry.message_id,
+            "subject": entry.subject or "",
             "recipients": [
                 {"address": address_of.get(rid, ""), "status": status, "code": code, "reply": reply}
                 for rid, status, code, reply in updates

@@ -45,8 +45,7 @@ from mailroom.delivery.trace import Arrival
 from mailroom.runtime import Runtime
 from mailroom.store import outbound as store
 from mailroom.store.blobs import BlobNotFound
-from mailroom.store.engine import Row
-from mailroom.store.outbound import WAITING, NewRecipient
+from mailroom.store.outbound import WAITING, Intent, NewRecipient, QueuedMessage, QueuedRecipient
 
 log = logging.getLogger("mailroom.outbound")
 _PURGE_EVERY = timedelta(hours=1)
@@ -64,14 +63,14 @@ def _add_header(raw: bytes, name: str, value: str) -> bytes:
     return f"{name}: {value}".encode() + eol + raw
 
 
-def _same_message(intent: Row) -> tuple[Any, ...]:
+def _same_message(intent: Intent) -> tuple[Any, ...]:
     """Intents with the same key send the same bytes from the same envelope sender: one
     queued message for all of them. An auto-reply is built for its one recipient."""
-    if intent["kind"] == "autoreply":
-        return ("autoreply", intent["id"])
+    if intent.kind == "autoreply":
+        return ("autoreply", intent.id)
     # A relay's message goes out untouched; the others carry Delivered-To: <via>.
-    via = None if intent["kind"] == "relay" else (intent["payload"] or {}).get("via")
-    return (intent["kind"], intent["blob_sha"], intent["mail_from"], intent["relay"], via, intent["user_id"])
+    via = None if intent.kind == "relay" else (intent.payload or {}).get("via")
+    return (intent.kind, intent.blob_sha, intent.mail_from, intent.relay, via, intent.user_id)
 
 
 class OutboundQueue(Periodic):
@@ -125,15 +124,13 @@ class OutboundQueue(Periodic):
         now = self.rt.clock.now()
         async with self.rt.db.read() as tx:
             rows = await store.due_intents(tx, now, self._stale(now))
-        groups: dict[tuple[Any, ...], list[Row]] = {}
+        groups: dict[tuple[Any, ...], list[Intent]] = {}
         for row in rows:
             groups.setdefault(_same_message(row), []).append(row)
         handled = 0
         for group in groups.values():
             async with self.rt.db.write() as tx:
-                claimed = [
-                    r for r in group if await store.claim_intent(tx, int(r["id"]), now, self._stale(now))
-                ]
+                claimed = [r for r in group if await store.claim_intent(tx, r.id, now, self._stale(now))]
             if not claimed:
                 continue
             try:
@@ -141,32 +138,32 @@ class OutboundQueue(Periodic):
             except BlobNotFound:
                 async with self.rt.db.write() as tx:
                     for r in claimed:
-                        await store.fail_intent(tx, int(r["id"]), "the message's blob is missing", now)
+                        await store.fail_intent(tx, r.id, "the message's blob is missing", now)
             except Exception:
-                ids = ", ".join(str(r["id"]) for r in claimed)
+                ids = ", ".join(str(r.id) for r in claimed)
                 log.exception("intent(s) %s failed; taken again after the lease", ids)
                 continue
             handled += len(claimed)
         return handled
 
-    async def _carry_out(self, intents: list[Row]) -> None:
+    async def _carry_out(self, intents: list[Intent]) -> None:
         """Queue the message of ``intents`` (one, or several of :func:`_same_message`) for all
         their recipients and delete them, in one transaction."""
         rt, now = self.rt, self.rt.clock.now()
         intent = intents[0]
-        kind = str(intent["kind"])
-        payload: Mapping[str, Any] = intent["payload"] or {}
-        recipients = list(dict.fromkeys(str(r) for i in intents for r in i["recipients"]))
-        mail_from = str(intent["mail_from"] or "")
+        kind = intent.kind
+        payload: Mapping[str, Any] = intent.payload or {}
+        recipients = list(dict.fromkeys(str(r) for i in intents for r in i.recipients))
+        mail_from = intent.mail_from or ""
         relay: str | None = None
         if kind == "autoreply":
             raw = build_autoreply(payload, to=recipients[0], hostname=rt.settings.hostname, now=now)
             raw = await sign(rt, raw)
             mail_from = ""
         else:
-            raw = await rt.blobs.get(str(intent["blob_sha"]))
+            raw = await rt.blobs.get(str(intent.blob_sha))
             if kind == "relay":
-                relay = str(intent["relay"] or "")
+                relay = intent.relay or ""
             else:  # forward | alias | srs: SRS and Delivered-To (loop detection at ingest)
                 via = str(payload.get("via") or "")
                 raw = _add_header(raw, "Delivered-To", via)
@@ -177,7 +174,7 @@ class OutboundQueue(Periodic):
                     # Mail to one of our SRS addresses, for the address it encodes: that
                     # domain's relay when it is a relayed domain, else (None) the global
                     # smarthost, as for any remote recipient.
-                    relay = None if intent["relay"] is None else str(intent["relay"])
+                    relay = intent.relay
         sha = await rt.blobs.put(raw)
         async with rt.db.write(durable=True) as tx:
             await store_queued(
@@ -188,10 +185,10 @@ class OutboundQueue(Periodic):
                 source=kind,
                 mail_from=mail_from,
                 recipients=[NewRecipient(r, relay) for r in recipients],
-                user_id=intent["user_id"],
+                user_id=intent.user_id,
             )
             for i in intents:
-                await store.drop_intent(tx, int(i["id"]))
+                await store.drop_intent(tx, i.id)
 
     # -- queued messages -----------------------------------------------------------------
     async def deliver_due(self) -> int:
@@ -220,38 +217,36 @@ class OutboundQueue(Periodic):
             rows = await store.recipients(tx, queue_id)
         if entry is None:
             return
-        waiting = [r for r in rows if r["status"] in WAITING]
+        waiting = [r for r in rows if r.status in WAITING]
         outcomes: dict[int, tuple[transport.Outcome, str | None]] = {}
         try:
-            raw = await rt.blobs.get(str(entry["blob_sha"])) if entry["blob_sha"] else None
+            raw = await rt.blobs.get(entry.blob_sha) if entry.blob_sha else None
         except BlobNotFound:
             raw = None
         if raw is None:
             lost = transport.Outcome(554, "554 5.3.0 the message's content is missing from the store")
-            outcomes = {int(r["id"]): (lost, None) for r in waiting}
+            outcomes = {r.id: (lost, None) for r in waiting}
         else:
             outcomes = await self._send(entry, waiting, raw)
         await self._record(entry, waiting, outcomes, raw)
 
     async def _send(
-        self, entry: Row, waiting: list[Row], raw: bytes
+        self, entry: QueuedMessage, waiting: list[QueuedRecipient], raw: bytes
     ) -> dict[int, tuple[transport.Outcome, str | None]]:
         rt, settings = self.rt, self.rt.settings
-        mail_from = str(entry["mail_from"] or "")
+        mail_from = entry.mail_from or ""
         outcomes: dict[int, tuple[transport.Outcome, str | None]] = {}
-        local: list[tuple[Row, Resolution]] = []
-        by_hop: dict[str | None, list[Row]] = defaultdict(list)
+        local: list[tuple[QueuedRecipient, Resolution]] = []
+        by_hop: dict[str | None, list[QueuedRecipient]] = defaultdict(list)
         async with rt.db.read() as tx:
             for row in waiting:
                 resolution = None
-                if row["relay"] is None:  # a relay's own recipients are never ours to resolve
-                    resolution = await resolve(
-                        tx, str(row["address"]), delimiters=settings.recipient_delimiter
-                    )
+                if row.relay is None:  # a relay's own recipients are never ours to resolve
+                    resolution = await resolve(tx, row.address, delimiters=settings.recipient_delimiter)
                 if resolution is not None and resolution.status != "not_local":
                     local.append((row, resolution))
                 else:
-                    by_hop[row["relay"]].append(row)
+                    by_hop[row.relay].append(row)
         if local:
             results = await ingest(
                 rt,
@@ -263,55 +258,55 @@ class OutboundQueue(Periodic):
                 options=IngestOptions(arrival=Arrival("local", helo=settings.hostname)),
             )
             for (row, _), result in zip(local, results, strict=True):
-                outcomes[int(row["id"])] = (transport.Outcome(result.code, result.reply), None)
+                outcomes[row.id] = (transport.Outcome(result.code, result.reply), None)
         for relay, group in by_hop.items():
             try:
                 hop = transport.hop_for(relay, settings)
             except transport.NoRoute as exc:
                 code, enhanced = (554, "5.4.4") if settings.relay_missing == "bounce" else (451, "4.4.4")
                 for row in group:
-                    outcomes[int(row["id"])] = (transport.Outcome(code, f"{code} {enhanced} {exc}"), None)
+                    outcomes[row.id] = (transport.Outcome(code, f"{code} {enhanced} {exc}"), None)
                 continue
             sent = await transport.send(
                 hop,
                 mail_from=mail_from,
-                recipients=[str(r["address"]) for r in group],
+                recipients=[r.address for r in group],
                 raw=raw,
                 local_hostname=settings.hostname,
                 smtp_timeout=settings.relay_timeout_seconds,
             )
             for row in group:
-                outcomes[int(row["id"])] = (sent[str(row["address"])], hop.host)
+                outcomes[row.id] = (sent[row.address], hop.host)
         return outcomes
 
     async def _record(
         self,
-        entry: Row,
-        waiting: list[Row],
+        entry: QueuedMessage,
+        waiting: list[QueuedRecipient],
         outcomes: dict[int, tuple[transport.Outcome, str | None]],
         raw: bytes | None,
     ) -> None:
         rt, settings = self.rt, self.rt.settings
         now = rt.clock.now()
-        attempts = int(entry["attempts"]) + 1
-        expired = now - entry["created_at"] >= timedelta(seconds=settings.queue_max_age_seconds)
+        attempts = entry.attempts + 1
+        expired = now - entry.created_at >= timedelta(seconds=settings.queue_max_age_seconds)
         failed: list[FailedRecipient] = []
         deferred = 0
         updates: list[tuple[int, str, int | None, str]] = []
         for row in waiting:
-            outcome, remote = outcomes[int(row["id"])]
+            outcome, remote = outcomes[row.id]
             if outcome.delivered:
-                updates.append((int(row["id"]), "delivered", outcome.code, outcome.reply))
+                updates.append((row.id, "delivered", outcome.code, outcome.reply))
             elif outcome.permanent or expired:
                 reply = outcome.reply
                 if not outcome.permanent:
                     days = settings.queue_max_age_seconds / 86400
                     reply = f"{reply} (gave up after {days:g} days in the queue)"
-                updates.append((int(row["id"]), "failed", outcome.code, reply))
-                failed.append(FailedRecipient(str(row["address"]), outcome.code, outcome.reply, remote))
+                updates.append((row.id, "failed", outcome.code, reply))
+                failed.append(FailedRecipient(row.address, outcome.code, outcome.reply, remote))
             else:
                 deferred += 1
-                updates.append((int(row["id"]), "deferred", outcome.code, outcome.reply))
+                updates.append((row.id, "deferred", outcome.code, outcome.reply))
         dsn = self._dsn(entry, failed, raw) if failed else None
         dsn_sha = await rt.blobs.put(dsn[1]) if dsn else None
         last_error = next((u[3] for u in updates if u[1] != "delivered"), None)
@@ -323,26 +318,28 @@ class OutboundQueue(Periodic):
             if deferred:
                 await store.reschedule(
                     tx,
-                    int(entry["id"]),
+                    entry.id,
                     attempts=attempts,
                     next_attempt_at=now + backoff(settings, attempts),
                     error=last_error,
                     now=now,
                 )
             else:
-                await store.finish(tx, int(entry["id"]), attempts=attempts, error=last_error, now=now)
+                await store.finish(tx, entry.id, attempts=attempts, error=last_error, now=now)
             if dsn is not None and dsn_sha is not None:
                 to, message = dsn
                 await store_queued(
                     tx, rt, message, dsn_sha, source="dsn", mail_from="", recipients=[NewRecipient(to)]
                 )
         if failed:
-            log.info("queue entry %s: %d recipient(s) failed", entry["id"], len(failed))
+            log.info("queue entry %s: %d recipient(s) failed", entry.id, len(failed))
         await announce_status(rt, entry, waiting, updates)
 
-    def _dsn(self, entry: Row, failed: list[FailedRecipient], raw: bytes | None) -> tuple[str, bytes] | None:
+    def _dsn(
+        self, entry: QueuedMessage, failed: list[FailedRecipient], raw: bytes | None
+    ) -> tuple[str, bytes] | None:
         """(recipient, bytes) of the bounce for ``failed``; None for the null sender."""
-        sender = str(entry["mail_from"] or "")
+        sender = entry.mail_from or ""
         if not sender:
             return None  # never bounce a bounce (or an auto-reply)
         now = self.rt.clock.now()
@@ -350,7 +347,7 @@ class OutboundQueue(Periodic):
             # A forward of ours failed: tell the original sender, not our SRS address.
             original = srs.reverse(sender, self._secret, now)
             if original is None:
-                log.warning("queue entry %s: undeliverable SRS sender %s, no DSN", entry["id"], sender)
+                log.warning("queue entry %s: undeliverable SRS sender %s, no DSN", entry.id, sender)
                 return None
             sender = original
         head = split_head(raw)[0] if raw else b""
@@ -359,8 +356,8 @@ class OutboundQueue(Periodic):
             sender=sender,
             failed=failed,
             reporting_mta=self.rt.settings.hostname,
-            arrival=entry["created_at"],
+            arrival=entry.created_at,
             now=now,
-            queue_id=int(entry["id"]),
+            queue_id=entry.id,
         )
         return sender, message

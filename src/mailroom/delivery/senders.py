@@ -41,7 +41,8 @@ from mailroom.runtime import Runtime
 from mailroom.store import identities as identity_store
 from mailroom.store import outbound as outbound_store
 from mailroom.store import recipients as recipient_store
-from mailroom.store.engine import Row, Tx
+from mailroom.store.engine import Tx
+from mailroom.store.outbound import SenderProfile
 
 HeaderField = Literal["from", "sender"]
 
@@ -128,11 +129,11 @@ def aligned_domain(raw: bytes) -> str | None:
 class SenderRule:
     """The rule for one user inside one read transaction; each address is decided once."""
 
-    def __init__(self, tx: Tx, user: Row, delimiters: str) -> None:
+    def __init__(self, tx: Tx, user: SenderProfile, delimiters: str) -> None:
         self.tx = tx
-        self.user_id = int(user["id"])
-        self.email = str(user["email"]).lower()
-        self.spoofing = bool(user["allow_spoofing"])
+        self.user_id = user.id
+        self.email = user.email.lower()
+        self.spoofing = bool(user.allow_spoofing)
         self.delimiters = delimiters
         self._decided: dict[str, bool] = {}
 
@@ -213,7 +214,7 @@ async def check_may_send(
     """
     async with rt.db.read() as tx:
         user = await outbound_store.sender_profile(tx, user_id)
-        if user is None or not user["enabled"]:
+        if user is None or not user.enabled:
             raise SenderNotAllowed("the account is disabled")
         rule = SenderRule(tx, user, rt.settings.recipient_delimiter)
         if mail_from is not None and not await rule.allows(mail_from):

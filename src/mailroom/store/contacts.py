@@ -3,15 +3,50 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
 
 from mailroom.store.client_schema import contact_emails, contacts
-from mailroom.store.engine import Query, Row, Tx
+from mailroom.store.engine import Query, Tx
 
-_CONTACT = [c for c in contacts.c if c.name not in ("user_id", "search_text")]
-_EMAIL = [c for c in contact_emails.c if c.name != "user_id"]
+
+@dataclass(frozen=True, slots=True)
+class ContactRecord:
+    """A contact as stored (without its owner and search text)."""
+
+    id: int
+    name: str
+    fields: dict[str, str]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ContactAddress:
+    """One address of a contact, at ``position`` in its list, with the OpenPGP key kept for it."""
+
+    contact_id: int
+    position: int
+    address: str
+    public_key: str | None
+    fingerprint: str | None
+    key_user_ids: list[str] | None
+    key_expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ContactHolder:
+    """The contact that holds an address."""
+
+    id: int
+    name: str
+
+
+_CONTACT = [contacts.c[name] for name in ContactRecord.__dataclass_fields__]
+_EMAIL = [contact_emails.c[name] for name in ContactAddress.__dataclass_fields__]
 
 _GET = Query(
     select(*_CONTACT).where(
@@ -30,12 +65,13 @@ def _like(term: str) -> str:
     return f"%{escaped}%"
 
 
-async def get(tx: Tx, contact_id: int, user_id: int) -> Row | None:
+async def get(tx: Tx, contact_id: int, user_id: int) -> ContactRecord | None:
     """One of the user's contacts (None for someone else's)."""
-    return await tx.first(_GET, {"contact_id": contact_id, "user_id": user_id})
+    row = await tx.first(_GET, {"contact_id": contact_id, "user_id": user_id})
+    return ContactRecord(**row) if row is not None else None
 
 
-async def emails_of(tx: Tx, contact_ids: Sequence[int]) -> dict[int, list[Row]]:
+async def emails_of(tx: Tx, contact_ids: Sequence[int]) -> dict[int, list[ContactAddress]]:
     """The addresses of these contacts, in their order."""
     if not contact_ids:
         return {}
@@ -44,15 +80,15 @@ async def emails_of(tx: Tx, contact_ids: Sequence[int]) -> dict[int, list[Row]]:
         .where(contact_emails.c.contact_id.in_(list(contact_ids)))
         .order_by(contact_emails.c.contact_id, contact_emails.c.position)
     )
-    out: dict[int, list[Row]] = {i: [] for i in contact_ids}
+    out: dict[int, list[ContactAddress]] = {i: [] for i in contact_ids}
     for row in await tx.all(query):
-        out[row["contact_id"]].append(row)
+        out[row["contact_id"]].append(ContactAddress(**row))
     return out
 
 
 async def page(
     tx: Tx, user_id: int, *, terms: Sequence[str], offset: int, limit: int
-) -> tuple[list[Row], int]:
+) -> tuple[list[ContactRecord], int]:
     """The user's contacts by name whose search text holds every term; and their total."""
     where = [contacts.c.user_id == user_id]
     where += [contacts.c.search_text.like(_like(t), escape="\\") for t in terms]
@@ -60,12 +96,14 @@ async def page(
         select(*_CONTACT).where(*where).order_by(contacts.c.name, contacts.c.id).offset(offset).limit(limit)
     )
     count = select(func.count()).select_from(contacts).where(*where)
-    return await tx.all(query), int(await tx.scalar(count) or 0)
+    rows = [ContactRecord(**row) for row in await tx.all(query)]
+    return rows, int(await tx.scalar(count) or 0)
 
 
-async def holder(tx: Tx, user_id: int, address: str) -> Row | None:
-    """The user's contact (``id``, ``name``) that has ``address``, if any."""
-    return await tx.first(_HOLDER, {"user_id": user_id, "address": address})
+async def holder(tx: Tx, user_id: int, address: str) -> ContactHolder | None:
+    """The user's contact that has ``address``, if any."""
+    row = await tx.first(_HOLDER, {"user_id": user_id, "address": address})
+    return ContactHolder(**row) if row is not None else None
 
 
 async def insert_contact(tx: Tx, values: dict[str, Any]) -> int:

@@ -9,6 +9,7 @@ thread summaries, ``thread_labels`` and the labels' counts stay consistent with
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +24,66 @@ from mailroom.store.schema import users
 
 #: Columns a mail client shows for an email (everything but the dedup key).
 EMAIL_COLUMNS = [c for c in emails.c if c.name != "dedup"]
+
+#: A mail address as the email's JSON columns keep it (``{"name": ..., "email": ...}``).
+AddressJSON = dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEmail:
+    """One email as stored (:data:`EMAIL_COLUMNS`; the message itself is its blob) and the
+    names of its labels, sorted."""
+
+    id: int
+    user_id: int
+    thread_id: int
+    blob_sha: str
+    message_id: str | None
+    in_reply_to: list[str]
+    references: list[str]
+    subject: str
+    from_addrs: list[AddressJSON]
+    to_addrs: list[AddressJSON]
+    cc_addrs: list[AddressJSON]
+    bcc_addrs: list[AddressJSON]
+    reply_to_addrs: list[AddressJSON]
+    date: datetime | None
+    received_at: datetime
+    size: int
+    snippet: str
+    has_attachments: bool
+    #: The attachments' descriptions as ingest stored them (JSON objects).
+    attachments: list[dict[str, Any]]
+    encryption: str  # none | signed | encrypted
+    is_read: bool
+    is_starred: bool
+    is_draft: bool
+    spam_score: float | None
+    source: str  # smtp | lmtp | api | import | submission
+    mail_from: str | None
+    delivered_to: str | None
+    version: int
+    trace: str | None
+    labels: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OwnedEmail:
+    """What changing or deleting an email needs of it."""
+
+    id: int
+    thread_id: int
+    size: int
+    blob_sha: str
+
+
+@dataclass(frozen=True, slots=True)
+class Quota:
+    """A mailbox's quota and what its emails take of it, in bytes."""
+
+    quota_bytes: int
+    quota_bytes_used: int
+
 
 _BY_DEDUP = Query(
     select(emails.c.id).where(emails.c.user_id == bindparam("user_id"), emails.c.dedup == bindparam("dedup"))
@@ -89,17 +150,18 @@ async def recount_quota(tx: Tx, user_id: int) -> int:
     return used
 
 
-async def quota(tx: Tx, user_id: int) -> Row | None:
-    """``quota_bytes`` and ``quota_bytes_used`` of a mailbox."""
-    return await tx.first(select(users.c.quota_bytes, users.c.quota_bytes_used).where(users.c.id == user_id))
+async def quota(tx: Tx, user_id: int) -> Quota | None:
+    """A mailbox's quota and its use (None: no such mailbox)."""
+    row = await tx.first(select(users.c.quota_bytes, users.c.quota_bytes_used).where(users.c.id == user_id))
+    return Quota(int(row["quota_bytes"]), int(row["quota_bytes_used"])) if row is not None else None
 
 
 # -- reading -----------------------------------------------------------------------------
 
 
-async def _with_labels(tx: Tx, rows: list[Row]) -> list[Row]:
+async def _with_labels(tx: Tx, rows: list[Row]) -> list[StoredEmail]:
     if not rows:
-        return rows
+        return []
     ids = [r["id"] for r in rows]
     pairs = await tx.all(
         select(email_labels.c.email_id, labels.c.name)
@@ -109,33 +171,32 @@ async def _with_labels(tx: Tx, rows: list[Row]) -> list[Row]:
     names: dict[int, list[str]] = {i: [] for i in ids}
     for pair in pairs:
         names[pair["email_id"]].append(pair["name"])
-    for row in rows:
-        row["labels"] = sorted(names[row["id"]])
-    return rows
+    return [StoredEmail(**row, labels=tuple(sorted(names[row["id"]]))) for row in rows]
 
 
-async def get(tx: Tx, user_id: int, email_id: int) -> Row | None:
+async def get(tx: Tx, user_id: int, email_id: int) -> StoredEmail | None:
     """One email of ``user_id`` with its label names, or None (absent or someone else's)."""
     row = await tx.first(_GET, {"id": email_id, "user_id": user_id})
     return (await _with_labels(tx, [row]))[0] if row is not None else None
 
 
-async def of_thread(tx: Tx, user_id: int, thread_id: int) -> list[Row]:
+async def of_thread(tx: Tx, user_id: int, thread_id: int) -> list[StoredEmail]:
     """The emails of a thread, oldest first, with their label names."""
     return await _with_labels(tx, await tx.all(_OF_THREAD, {"thread_id": thread_id, "user_id": user_id}))
 
 
-async def owned(tx: Tx, user_id: int, email_ids: Sequence[int]) -> list[Row]:
-    """``id``, ``thread_id``, ``size``, ``blob_sha`` of those of ``email_ids`` that ``user_id`` owns."""
+async def owned(tx: Tx, user_id: int, email_ids: Sequence[int]) -> list[OwnedEmail]:
+    """Those of ``email_ids`` that ``user_id`` owns."""
     if not email_ids:
         return []
-    return await tx.all(
+    rows = await tx.all(
         select(emails.c.id, emails.c.thread_id, emails.c.size, emails.c.blob_sha).where(
             # "+ 0": by id, not by walking the mailbox's emails through an index on user_id.
             emails.c.user_id + 0 == user_id,
             emails.c.id.in_(list(email_ids)),
         )
     )
+    return [OwnedEmail(**row) for row in rows]
 
 
 # -- changing ----------------------------------------------------------------------------
@@ -161,7 +222,7 @@ async def set_flags(
     and the flag agree.
     """
     rows = await owned(tx, user_id, email_ids)
-    ids = [r["id"] for r in rows]
+    ids = [r.id for r in rows]
     if not ids:
         return []
     values: dict[str, Any] = {}
@@ -178,7 +239,7 @@ async def set_flags(
         )
         if is_starred:
             await _add_label_to(tx, ids, starred)
-    await thread_store.refresh_labels(tx, [r["thread_id"] for r in rows], flags=True)
+    await thread_store.refresh_labels(tx, [r.thread_id for r in rows], flags=True)
     return ids
 
 
@@ -208,7 +269,7 @@ async def change_labels(
 ) -> list[int]:
     """Add and remove labels (by name; unknown user labels are created) on emails."""
     rows = await owned(tx, user_id, email_ids)
-    ids = [r["id"] for r in rows]
+    ids = [r.id for r in rows]
     if not ids:
         return []
     wanted = await label_store.ensure(tx, user_id, [*add, *remove], now)
@@ -224,23 +285,23 @@ async def change_labels(
     if starring:
         await tx.execute(update(emails).where(emails.c.id.in_(ids)).values(is_starred="starred" in add))
     # Labels (and the star) change; every email stays: the set-based refresh of label rows.
-    await thread_store.refresh_labels(tx, [r["thread_id"] for r in rows], flags=starring)
+    await thread_store.refresh_labels(tx, [r.thread_id for r in rows], flags=starring)
     return ids
 
 
-async def delete_emails(tx: Tx, user_id: int, email_ids: Sequence[int]) -> list[Row]:
+async def delete_emails(tx: Tx, user_id: int, email_ids: Sequence[int]) -> list[OwnedEmail]:
     """Delete emails for good: rows, labels, full-text entries (trigger/cascade), quota.
 
-    Returns the deleted rows (``id``, ``thread_id``, ``size``, ``blob_sha``); their blobs
-    become garbage once nothing else names them (store/blobs.py ``collect_garbage``).
+    Returns the deleted emails; their blobs become garbage once nothing else names them
+    (store/blobs.py ``collect_garbage``).
     """
     rows = await owned(tx, user_id, email_ids)
     if not rows:
         return []
-    ids = [r["id"] for r in rows]
+    ids = [r.id for r in rows]
     await tx.execute(delete(emails).where(emails.c.id.in_(ids)))
-    await add_quota_used(tx, user_id, -sum(int(r["size"]) for r in rows))
-    await _refresh_threads(tx, [r["thread_id"] for r in rows])
+    await add_quota_used(tx, user_id, -sum(r.size for r in rows))
+    await _refresh_threads(tx, [r.thread_id for r in rows])
     return rows
 
 

@@ -10,8 +10,9 @@ function takes the caller's ``user_id`` and never returns another mailbox's rows
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import and_, bindparam, delete, func, insert, select, update
 
@@ -20,7 +21,7 @@ from mailroom.store import emails as email_store
 from mailroom.store import labels as label_store
 from mailroom.store import threads as thread_store
 from mailroom.store.blobs import FileBlobStore
-from mailroom.store.engine import Query, Row, Tx
+from mailroom.store.engine import Query, Tx
 from mailroom.store.mail_schema import (
     email_labels,
     emails,
@@ -28,6 +29,7 @@ from mailroom.store.mail_schema import (
     thread_labels,
     threads,
 )
+from mailroom.store.threads import AddressJSON
 
 #: The latest email's recipients ride along with each summary (for "To: ..." in sent mail).
 LIST_COLUMNS = [
@@ -35,6 +37,31 @@ LIST_COLUMNS = [
     emails.c.to_addrs.label("latest_to"),
     emails.c.cc_addrs.label("latest_cc"),
 ]
+
+
+class ThreadListing(NamedTuple):
+    """One row of a thread list: the thread's summary and its latest email's recipients
+    (None when that email is gone). A named tuple: a page builds 50 of them per request."""
+
+    id: int
+    subject: str
+    last_date: datetime
+    n_emails: int
+    n_unread: int
+    n_starred: int
+    n_attachments: int
+    n_signed: int
+    n_encrypted: int
+    latest_email_id: int | None
+    latest_subject: str
+    latest_from: list[AddressJSON]
+    snippet: str
+    participants: list[AddressJSON]
+    muted: bool
+    postponed_until: datetime | None
+    latest_to: list[AddressJSON] | None
+    latest_cc: list[AddressJSON] | None
+
 
 _LIST_PAGE = Query(
     select(*LIST_COLUMNS)
@@ -59,6 +86,29 @@ LABEL_COLUMNS = [
     labels.c.emails_total,
     labels.c.emails_unread,
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class LabelRecord:
+    """A label of a mailbox and its counts (:data:`LABEL_COLUMNS`)."""
+
+    id: int
+    name: str
+    kind: str  # system | user
+    threads_total: int
+    threads_unread: int
+    emails_total: int
+    emails_unread: int
+
+
+@dataclass(frozen=True, slots=True)
+class DueThread:
+    """A postponed thread whose time has come, and whose mailbox it is in."""
+
+    id: int
+    user_id: int
+
+
 _LABEL_BY_ID = Query(
     select(*LABEL_COLUMNS).where(labels.c.id == bindparam("id"), labels.c.user_id == bindparam("user_id"))
 )
@@ -77,14 +127,15 @@ def list_page_statement() -> Any:
     return _LIST_PAGE.stmt
 
 
-async def list_page(tx: Tx, user_id: int, label_id: int, *, offset: int, limit: int) -> list[Row]:
+async def list_page(tx: Tx, user_id: int, label_id: int, *, offset: int, limit: int) -> list[ThreadListing]:
     """Summaries of the threads labelled ``label_id``, newest activity first."""
-    return await tx.all(
+    rows = await tx.tuples(
         _LIST_PAGE, {"user_id": user_id, "label_id": label_id, "limit": limit, "offset": offset}
     )
+    return list(map(ThreadListing._make, rows))
 
 
-async def summaries_of(tx: Tx, user_id: int, thread_ids: Sequence[int]) -> list[Row]:
+async def summaries_of(tx: Tx, user_id: int, thread_ids: Sequence[int]) -> list[ThreadListing]:
     """The list rows (as :func:`list_page`) of these threads of ``user_id``, in the order
     given; threads that are gone or someone else's are left out. One query, by primary key."""
     if not thread_ids:
@@ -96,8 +147,9 @@ async def summaries_of(tx: Tx, user_id: int, thread_ids: Sequence[int]) -> list[
         .where(threads.c.id.in_(list(thread_ids)), threads.c.user_id + 0 == user_id)
     )
     position = {thread_id: n for n, thread_id in enumerate(thread_ids)}
-    rows.sort(key=lambda r: position[int(r["id"])])
-    return rows
+    listed = [ThreadListing(**row) for row in rows]
+    listed.sort(key=lambda r: position[r.id])
+    return listed
 
 
 _NAMES_BY_SIZE: dict[int, Query] = {}
@@ -138,20 +190,22 @@ async def label_names_of(tx: Tx, user_id: int, thread_ids: Sequence[int]) -> dic
 # -- labels ------------------------------------------------------------------------------
 
 
-async def label_by_id(tx: Tx, user_id: int, label_id: int) -> Row | None:
-    return await tx.first(_LABEL_BY_ID, {"id": label_id, "user_id": user_id})
+async def label_by_id(tx: Tx, user_id: int, label_id: int) -> LabelRecord | None:
+    row = await tx.first(_LABEL_BY_ID, {"id": label_id, "user_id": user_id})
+    return LabelRecord(**row) if row is not None else None
 
 
-async def label_by_name(tx: Tx, user_id: int, name: str) -> Row | None:
-    return await tx.first(_LABEL_BY_NAME, {"name": name, "user_id": user_id})
+async def label_by_name(tx: Tx, user_id: int, name: str) -> LabelRecord | None:
+    row = await tx.first(_LABEL_BY_NAME, {"name": name, "user_id": user_id})
+    return LabelRecord(**row) if row is not None else None
 
 
-async def label_counts(tx: Tx, user_id: int, label_id: int | None = None) -> list[Row]:
+async def label_counts(tx: Tx, user_id: int, label_id: int | None = None) -> list[LabelRecord]:
     """Labels (all, system ones first, or one) with thread and email counts, total and unread."""
     if label_id is not None:
         row = await label_by_id(tx, user_id, label_id)
         return [row] if row is not None else []
-    return await tx.all(_LABELS_OF_USER, {"user_id": user_id})
+    return [LabelRecord(**row) for row in await tx.all(_LABELS_OF_USER, {"user_id": user_id})]
 
 
 async def create_label(tx: Tx, user_id: int, name: str, now: datetime) -> int:
@@ -229,7 +283,7 @@ async def emails_with_labels(tx: Tx, email_ids: Sequence[int], label_ids: Collec
 
 async def thread_ids_of_emails(tx: Tx, user_id: int, email_ids: Sequence[int]) -> dict[int, int]:
     """``{email id: thread id}`` for the emails ``user_id`` owns."""
-    return {int(r["id"]): int(r["thread_id"]) for r in await email_store.owned(tx, user_id, email_ids)}
+    return {r.id: r.thread_id for r in await email_store.owned(tx, user_id, email_ids)}
 
 
 async def set_thread_state(
@@ -287,10 +341,10 @@ _DUE_ANYWHERE = Query(
 _NEXT_DUE = Query(select(func.min(threads.c.postponed_until)))
 
 
-async def due_postponed_anywhere(tx: Tx, now: datetime, limit: int) -> list[Row]:
-    """``id`` and ``user_id`` of threads of any mailbox whose postponement is over, soonest
-    first (an index range on ``ix_threads_postponed_until``)."""
-    return await tx.all(_DUE_ANYWHERE, {"now": now, "limit": limit})
+async def due_postponed_anywhere(tx: Tx, now: datetime, limit: int) -> list[DueThread]:
+    """Threads of any mailbox whose postponement is over, soonest first (an index range on
+    ``ix_threads_postponed_until``)."""
+    return [DueThread(**row) for row in await tx.all(_DUE_ANYWHERE, {"now": now, "limit": limit})]
 
 
 async def next_postponed(tx: Tx) -> datetime | None:

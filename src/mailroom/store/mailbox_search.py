@@ -41,10 +41,10 @@ from sqlalchemy import (
 )
 
 from mailroom.domain.search import DateTerm, FlagTerm, LabelTerm, SearchQuery, SizeTerm, TextTerm
-from mailroom.store.engine import Row, Tx
+from mailroom.store.engine import Tx
 from mailroom.store.fulltext import TABLE, mailbox_token, pg_words
 from mailroom.store.mail_schema import email_labels, emails, thread_labels, threads
-from mailroom.store.mailbox_queries import summaries_of
+from mailroom.store.mailbox_queries import ThreadListing, summaries_of
 
 #: Text search looks at the newest this many emails the index matches (bounded work).
 MAX_MATCHES = 10_000
@@ -264,7 +264,7 @@ async def search_threads(
     label_id: int | None,
     offset: int,
     limit: int,
-) -> tuple[int, list[Row]]:
+) -> tuple[int, list[ThreadListing]]:
     """(how many threads match, one page of their summaries newest first).
 
     One pass finds every matching thread id in order (bounded by :data:`MAX_MATCHES`

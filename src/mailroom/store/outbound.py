@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 
-from mailroom.store.engine import Query, Row, Tx
+from mailroom.store.engine import Query, Tx
 from mailroom.store.mail_schema import outbound_intents
 from mailroom.store.outbound_schema import outbound_queue, outbound_recipients
 from mailroom.store.schema import users
@@ -33,6 +33,90 @@ class NewRecipient:
     status: str = "queued"
     code: int | None = None
     reply: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedMessage:
+    """A message in the outbound queue (``outbound_queue``); ``status`` is queued or done."""
+
+    id: int
+    source: str
+    user_id: int | None
+    email_id: int | None
+    blob_sha: str | None
+    mail_from: str  # '' for the null sender
+    message_id: str | None
+    subject: str
+    size: int
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    locked_until: datetime | None
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedRecipient:
+    """One recipient of a queued message and where its delivery stands."""
+
+    id: int
+    queue_id: int
+    address: str
+    relay: str | None
+    status: str  # queued | deferred | delivered | failed
+    attempts: int
+    last_code: int | None
+    last_reply: str | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientStatus:
+    """Where the delivery to one recipient of a sent message stands."""
+
+    queue_id: int
+    address: str
+    status: str
+    attempts: int
+    last_code: int | None
+    last_reply: str | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """Mail that ingest decided to send on (a forward, an alias's outside destination, a
+    relayed domain's message, an auto-reply), recorded for the queue to carry out."""
+
+    id: int
+    kind: str  # forward | alias | relay | autoreply
+    user_id: int | None
+    email_id: int | None
+    blob_sha: str | None
+    mail_from: str
+    recipients: list[str]
+    relay: str | None
+    payload: dict[str, Any]
+    dedup: str
+    status: str  # pending | sending | done | failed
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SenderProfile:
+    """What the sender rule needs of a user."""
+
+    id: int
+    email: str
+    display_name: str
+    allow_spoofing: bool
+    enabled: bool
 
 
 _DUE = Query(
@@ -145,17 +229,18 @@ async def claim(tx: Tx, queue_id: int, now: datetime, until: datetime) -> bool:
     return taken == 1
 
 
-async def get(tx: Tx, queue_id: int) -> Row | None:
-    return await tx.first(_GET, {"id": queue_id})
+async def get(tx: Tx, queue_id: int) -> QueuedMessage | None:
+    row = await tx.first(_GET, {"id": queue_id})
+    return QueuedMessage(**row) if row is not None else None
 
 
-async def recipients(tx: Tx, queue_id: int) -> list[Row]:
-    return await tx.all(_RECIPIENTS, {"id": queue_id})
+async def recipients(tx: Tx, queue_id: int) -> list[QueuedRecipient]:
+    return [QueuedRecipient(**row) for row in await tx.all(_RECIPIENTS, {"id": queue_id})]
 
 
-async def recipients_of(tx: Tx, queue_ids: Sequence[int]) -> dict[int, list[Row]]:
+async def recipients_of(tx: Tx, queue_ids: Sequence[int]) -> dict[int, list[QueuedRecipient]]:
     """Recipients of several messages, by queue id (one query for a listing page)."""
-    out: dict[int, list[Row]] = {i: [] for i in queue_ids}
+    out: dict[int, list[QueuedRecipient]] = {i: [] for i in queue_ids}
     if queue_ids:
         rows = await tx.all(
             select(outbound_recipients)
@@ -163,7 +248,7 @@ async def recipients_of(tx: Tx, queue_ids: Sequence[int]) -> dict[int, list[Row]
             .order_by(outbound_recipients.c.id)
         )
         for row in rows:
-            out[int(row["queue_id"])].append(row)
+            out[int(row["queue_id"])].append(QueuedRecipient(**row))
     return out
 
 
@@ -247,7 +332,7 @@ async def purge_done(tx: Tx, before: datetime, limit: int = 1000) -> int:
 
 async def page(
     tx: Tx, *, status: str | None, offset: int, limit: int, sort: str = "-id"
-) -> tuple[list[Row], int]:
+) -> tuple[list[QueuedMessage], int]:
     """Queue entries, newest first, optionally only ``queued`` or ``done`` ones, and their total."""
     where = [] if status is None else [outbound_queue.c.status == status]
     rows = await tx.all(
@@ -258,14 +343,13 @@ async def page(
         .limit(limit)
     )
     total = int(await tx.scalar(select(func.count()).select_from(outbound_queue).where(*where)) or 0)
-    return rows, total
+    return [QueuedMessage(**row) for row in rows], total
 
 
-async def statuses_for_email(tx: Tx, email_id: int) -> list[Row]:
-    """Per-recipient delivery status of the message whose sent copy is ``email_id``
-    (``address``, ``status``, ``attempts``, ``last_code``, ``last_reply``, ``updated_at``,
-    ``queue_id``), in recipient order; empty when it was not sent through the queue."""
-    return await tx.all(
+async def statuses_for_email(tx: Tx, email_id: int) -> list[RecipientStatus]:
+    """Per-recipient delivery status of the message whose sent copy is ``email_id``, in
+    recipient order; empty when it was not sent through the queue."""
+    rows = await tx.all(
         select(
             outbound_recipients.c.queue_id,
             outbound_recipients.c.address,
@@ -279,14 +363,16 @@ async def statuses_for_email(tx: Tx, email_id: int) -> list[Row]:
         .where(outbound_queue.c.email_id == email_id)
         .order_by(outbound_recipients.c.queue_id, outbound_recipients.c.id)
     )
+    return [RecipientStatus(**row) for row in rows]
 
 
 # -- intents (recorded by ingest, consumed here) -----------------------------------------
 
 
-async def due_intents(tx: Tx, now: datetime, stale: datetime, limit: int = 100) -> list[Row]:
+async def due_intents(tx: Tx, now: datetime, stale: datetime, limit: int = 100) -> list[Intent]:
     """Pending intents, and ones a dead consumer claimed before ``stale``."""
-    return await tx.all(_DUE_INTENTS, {"now": now, "stale": stale, "limit": limit})
+    rows = await tx.all(_DUE_INTENTS, {"now": now, "stale": stale, "limit": limit})
+    return [Intent(**row) for row in rows]
 
 
 async def claim_intent(tx: Tx, intent_id: int, now: datetime, stale: datetime) -> bool:
@@ -327,6 +413,7 @@ _SENDER_PROFILE = Query(
 )
 
 
-async def sender_profile(tx: Tx, user_id: int) -> Row | None:
-    """What the sender check needs of a user: address, name, ``allow_spoofing``, ``enabled``."""
-    return await tx.first(_SENDER_PROFILE, {"id": user_id})
+async def sender_profile(tx: Tx, user_id: int) -> SenderProfile | None:
+    """What the sender check needs of a user."""
+    row = await tx.first(_SENDER_PROFILE, {"id": user_id})
+    return SenderProfile(**row) if row is not None else None

@@ -53,7 +53,7 @@ class Query:
 class _CompiledQuery:
     """SQL text, parameter order and type processors for the SQLite driver."""
 
-    __slots__ = ("_args", "build", "columns", "converters", "sql")
+    __slots__ = ("_args", "build", "build_tuple", "columns", "converters", "sql")
 
     def __init__(self, stmt: Executable, dialect: Any) -> None:
         compiled: Any = stmt.compile(dialect=dialect)  # type: ignore[attr-defined]
@@ -76,6 +76,8 @@ class _CompiledQuery:
         )
         #: A fetched tuple as a row dict, the converters applied in line (see _row_builder).
         self.build = _row_builder(self.columns, {i: c for _, i, c in self.converters})
+        #: The same as a tuple, for reads whose rows become named tuples (no dict between).
+        self.build_tuple = _tuple_builder(len(self.columns), {i: c for _, i, c in self.converters})
         self._args = _args_builder(plan)
 
     def args(self, params: Mapping[str, Any] | None) -> list[Any]:
@@ -89,7 +91,7 @@ class _CompiledQuery:
         fetched: list[tuple[Any, ...]] = raw.execute(self.sql, self.args(params)).fetchall()
         if not self.converters:
             return fetched  # the driver's own tuples
-        return [tuple(row.values()) for row in map(self.build, fetched)]
+        return list(map(self.build_tuple, fetched))
 
     def first_column(self, raw: Any, params: Mapping[str, Any] | None) -> list[Any]:
         values = [row[0] for row in raw.execute(self.sql, self.args(params)).fetchall()]
@@ -142,6 +144,18 @@ def _row_builder(
         items.append(f"{name!r}: {value}")
     namespace = {f"c{i}": convert for i, convert in converters.items()}
     exec(f"def build(r):\n    return {{{', '.join(items)}}}\n", namespace)  # noqa: S102
+    return namespace["build"]
+
+
+def _tuple_builder(
+    size: int, converters: Mapping[int, Callable[[Any], Any]]
+) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+    """As :func:`_row_builder`, a tuple display instead of a dict display."""
+    items = [
+        f"c{i}(r[{i}]) if r[{i}] is not None else None" if i in converters else f"r[{i}]" for i in range(size)
+    ]
+    namespace = {f"c{i}": convert for i, convert in converters.items()}
+    exec(f"def build(r):\n    return ({''.join(f'{item}, ' for item in items)})\n", namespace)  # noqa: S102
     return namespace["build"]
 
 

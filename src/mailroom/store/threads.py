@@ -11,6 +11,7 @@ counts are exact without ever counting a label.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -49,6 +50,33 @@ SUMMARY_COLUMNS = [
     threads.c.muted,
     threads.c.postponed_until,
 ]
+
+
+#: A mail address as a thread summary keeps it (JSON: ``{"name": ..., "email": ...}``).
+AddressJSON = dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadRecord:
+    """A thread's stored summary (:data:`SUMMARY_COLUMNS`) and the ids of its labels."""
+
+    id: int
+    subject: str
+    last_date: datetime
+    n_emails: int
+    n_unread: int
+    n_starred: int
+    n_attachments: int
+    n_signed: int
+    n_encrypted: int
+    latest_email_id: int | None
+    latest_subject: str
+    latest_from: list[AddressJSON]
+    snippet: str
+    participants: list[AddressJSON]
+    muted: bool
+    postponed_until: datetime | None
+    label_ids: tuple[int, ...]
 
 
 # -- the message-id map ------------------------------------------------------------------
@@ -489,9 +517,9 @@ _GET = Query(
 )
 
 
-async def _attach_labels(tx: Tx, rows: list[Row]) -> list[Row]:
+async def _with_labels(tx: Tx, rows: list[Row]) -> list[ThreadRecord]:
     if not rows:
-        return rows
+        return []
     ids = [r["id"] for r in rows]
     pairs = await tx.all(
         select(thread_labels.c.thread_id, thread_labels.c.label_id).where(thread_labels.c.thread_id.in_(ids))
@@ -499,20 +527,18 @@ async def _attach_labels(tx: Tx, rows: list[Row]) -> list[Row]:
     by_thread: dict[int, list[int]] = {i: [] for i in ids}
     for pair in pairs:
         by_thread[pair["thread_id"]].append(int(pair["label_id"]))
-    for row in rows:
-        row["label_ids"] = sorted(by_thread[row["id"]])
-    return rows
+    return [ThreadRecord(**row, label_ids=tuple(sorted(by_thread[row["id"]]))) for row in rows]
 
 
 async def list_by_label(
     tx: Tx, user_id: int, label_id: int, *, offset: int = 0, limit: int = 50
-) -> list[Row]:
+) -> list[ThreadRecord]:
     """Summaries of the threads carrying ``label_id``, newest activity first (one index range
     scan of ``ix_thread_labels_listing``), each with its ``label_ids``."""
     rows = await tx.all(
         _LIST_BY_LABEL, {"user_id": user_id, "label_id": label_id, "limit": limit, "offset": offset}
     )
-    return await _attach_labels(tx, rows)
+    return await _with_labels(tx, rows)
 
 
 _MUTED = Query(select(threads.c.muted).where(threads.c.id == bindparam("thread_id")))
@@ -523,9 +549,9 @@ async def is_muted(tx: Tx, thread_id: int) -> bool:
     return bool(await tx.scalar(_MUTED, {"thread_id": thread_id}))
 
 
-async def get(tx: Tx, user_id: int, thread_id: int) -> Row | None:
+async def get(tx: Tx, user_id: int, thread_id: int) -> ThreadRecord | None:
     """One thread's summary (with ``label_ids``) if it belongs to ``user_id``."""
     row = await tx.first(_GET, {"thread_id": thread_id, "user_id": user_id})
     if row is None:
         return None
-    return (await _attach_labels(tx, [row]))[0]
+    return (await _with_labels(tx, [row]))[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -10,39 +11,56 @@ from sqlalchemy import delete, insert, select, update
 
 from mailroom.store import blobs as blobs_store
 from mailroom.store.blobs import FileBlobStore
-from mailroom.store.engine import Row, Tx
+from mailroom.store.engine import Tx
 from mailroom.store.uploads_schema import attachment_policies, uploads
 from mailroom.store.upsert import upsert
 
-_COLUMNS = [
-    uploads.c.id,
-    uploads.c.user_id,
-    uploads.c.blob_sha,
-    uploads.c.size,
-    uploads.c.content_type,
-    uploads.c.filename,
-    uploads.c.encrypted,
-    uploads.c.created_at,
-    uploads.c.expires_at,
-    uploads.c.used_by_email,
-]
+
+@dataclass(frozen=True, slots=True)
+class UploadRecord:
+    """An uploaded attachment; it expires at ``expires_at`` unless an email uses it."""
+
+    id: str
+    user_id: int
+    blob_sha: str
+    size: int
+    content_type: str
+    filename: str | None
+    encrypted: bool
+    created_at: datetime
+    expires_at: datetime
+    used_by_email: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiredUpload:
+    """An unused upload whose time is up, and its blob."""
+
+    id: str
+    blob_sha: str
+
+
+_COLUMNS = [uploads.c[name] for name in UploadRecord.__dataclass_fields__]
 
 
 async def create(tx: Tx, values: dict[str, Any]) -> None:
     await tx.execute(insert(uploads).values(**values))
 
 
-async def get(tx: Tx, user_id: int, upload_id: str) -> Row | None:
+async def get(tx: Tx, user_id: int, upload_id: str) -> UploadRecord | None:
     """``user_id``'s upload ``upload_id`` (None for a missing one or another user's)."""
-    return await tx.first(select(*_COLUMNS).where(uploads.c.id == upload_id, uploads.c.user_id == user_id))
+    row = await tx.first(select(*_COLUMNS).where(uploads.c.id == upload_id, uploads.c.user_id == user_id))
+    return UploadRecord(**row) if row is not None else None
 
 
-async def owned(tx: Tx, user_id: int, upload_ids: Sequence[str]) -> list[Row]:
+async def owned(tx: Tx, user_id: int, upload_ids: Sequence[str]) -> list[UploadRecord]:
+    """Those of ``upload_ids`` that are ``user_id``'s."""
     if not upload_ids:
         return []
-    return await tx.all(
+    rows = await tx.all(
         select(*_COLUMNS).where(uploads.c.id.in_(list(upload_ids)), uploads.c.user_id == user_id)
     )
+    return [UploadRecord(**row) for row in rows]
 
 
 async def mark_used(tx: Tx, user_id: int, upload_ids: Sequence[str], email_id: int) -> int:
@@ -62,17 +80,18 @@ async def delete_one(tx: Tx, user_id: int, upload_id: str) -> str | None:
     if row is None:
         return None
     await tx.execute(delete(uploads).where(uploads.c.id == upload_id, uploads.c.user_id == user_id))
-    return str(row["blob_sha"])
+    return row.blob_sha
 
 
-async def expired(tx: Tx, now: datetime, *, limit: int) -> list[Row]:
+async def expired(tx: Tx, now: datetime, *, limit: int) -> list[ExpiredUpload]:
     """Unused uploads whose time is up, oldest first."""
-    return await tx.all(
+    rows = await tx.all(
         select(uploads.c.id, uploads.c.blob_sha)
         .where(uploads.c.used_by_email.is_(None), uploads.c.expires_at <= now)
         .order_by(uploads.c.expires_at)
         .limit(limit)
     )
+    return [ExpiredUpload(**row) for row in rows]
 
 
 async def delete_ids(tx: Tx, upload_ids: Sequence[str], now: datetime) -> int:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from dataclasses import asdict
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -15,15 +16,14 @@ from mailroom.errors import Conflict, NotFound
 from mailroom.registry import DELETE, GET, POST, Admin, Context
 from mailroom.services.admin._api import api
 from mailroom.store import outbound as store
-from mailroom.store.engine import Row
+from mailroom.store.outbound import QueuedMessage, QueuedRecipient
 
 QueueId = Annotated[Id, Field(description="Queue entry id.")]
 
 
-def _entry(row: Row, recipients: list[Row]) -> QueueEntry:
-    data: dict[str, Any] = dict(row)
-    data["recipients"] = [DeliveryStatus.model_validate(r) for r in recipients]
-    return QueueEntry.model_validate(data)
+def _entry(row: QueuedMessage, recipients: list[QueuedRecipient]) -> QueueEntry:
+    statuses = [DeliveryStatus.model_validate(r, from_attributes=True) for r in recipients]
+    return QueueEntry.model_validate(asdict(row) | {"recipients": statuses})
 
 
 @api.method("admin.queue.list", http=GET("/queue"), access=Admin())
@@ -40,8 +40,8 @@ async def list_queue(
     """List outbound messages, newest first (or by ``sort``), with each recipient's delivery status."""
     async with ctx.rt.db.read() as tx:
         rows, total = await store.page(tx, status=status, offset=offset, limit=limit, sort=sort)
-        recipients = await store.recipients_of(tx, [int(r["id"]) for r in rows])
-    items = [_entry(r, recipients[int(r["id"])]) for r in rows]
+        recipients = await store.recipients_of(tx, [r.id for r in rows])
+    items = [_entry(r, recipients[r.id]) for r in rows]
     return Page[QueueEntry](items=items, total=total, offset=offset, limit=limit)
 
 

@@ -17,7 +17,8 @@ from mailroom.domain.objectids import MAILBOX_PREFIX as PREFIX
 from mailroom.services.jmap._accounts import decode, encode
 from mailroom.store import jmap as jmap_store
 from mailroom.store import labels as label_store
-from mailroom.store.engine import Row, Tx
+from mailroom.store.engine import Tx
+from mailroom.store.mailbox_queries import LabelRecord
 
 #: The hierarchy delimiter in label names (IMAP's too).
 DELIMITER = "/"
@@ -99,11 +100,11 @@ def split(name: str, t: Tree) -> tuple[int | None, str]:
     return None, name
 
 
-def to_mailbox(row: Row, t: Tree | None = None) -> dict[str, Any]:
+def to_mailbox(row: LabelRecord, t: Tree | None = None) -> dict[str, Any]:
     """A label row (with its counts) as a Mailbox object, every property."""
     t = t if t is not None else Tree()
-    system = row["kind"] == "system"
-    name = str(row["name"])
+    system = row.kind == "system"
+    name = row.name
     parent: int | None = None
     if system:
         role, shown = SYSTEM.get(name, (None, name))
@@ -112,15 +113,15 @@ def to_mailbox(row: Row, t: Tree | None = None) -> dict[str, Any]:
         parent, shown = split(name, t)
     default = SORT_ORDER.get(name, USER_SORT_ORDER) if system else USER_SORT_ORDER
     return {
-        "id": mailbox_id(int(row["id"])),
+        "id": mailbox_id(row.id),
         "name": shown,
         "parentId": mailbox_id(parent) if parent is not None else None,
         "role": role,
-        "sortOrder": t.orders.get(int(row["id"]), default),
-        "totalEmails": int(row["emails_total"]),
-        "unreadEmails": int(row["emails_unread"]),
-        "totalThreads": int(row["threads_total"]),
-        "unreadThreads": int(row["threads_unread"]),
+        "sortOrder": t.orders.get(row.id, default),
+        "totalEmails": row.emails_total,
+        "unreadEmails": row.emails_unread,
+        "totalThreads": row.threads_total,
+        "unreadThreads": row.threads_unread,
         "myRights": rights(system),
         "isSubscribed": True,
     }

@@ -124,7 +124,7 @@ async def end_postponement(tx: Tx, user_id: int, thread_ids: Collection[int], no
         return
     emails = await queries.emails_of_threads(tx, user_id, thread_ids)
     ids = [e for found in emails.values() for e in found]
-    postponed = await queries.emails_with_labels(tx, ids, [int(label["id"])])
+    postponed = await queries.emails_with_labels(tx, ids, [label.id])
     if postponed:  # relabelling recomputes every thread touched: only when there is work
         await _relabel(tx, user_id, sorted(postponed), now, remove=[POSTPONED])
     await queries.set_thread_state(tx, user_id, thread_ids, postponed_until=None)
@@ -175,7 +175,7 @@ async def wake_due_postponed(rt: Runtime, *, limit: int = 500) -> int:
             due = await queries.due_postponed_anywhere(tx, now, limit)
         by_user: dict[int, list[int]] = {}
         for row in due:
-            by_user.setdefault(int(row["user_id"]), []).append(int(row["id"]))
+            by_user.setdefault(row.user_id, []).append(row.id)
         woken = 0
         for user_id, thread_ids in by_user.items():
             woken += await _wake(rt, user_id, thread_ids, now)
@@ -296,5 +296,5 @@ async def _delete(
         chosen.update(mine)
     if chosen:
         rows = await email_store.delete_emails(tx, user_id, sorted(chosen))
-        await queries.release_blobs(tx, rt.blobs, [str(r["blob_sha"]) for r in rows])
+        await queries.release_blobs(tx, rt.blobs, [r.blob_sha for r in rows])
     return refused

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
@@ -11,7 +12,9 @@ from mailroom.errors import NotFound
 from mailroom.registry import Context
 from mailroom.store import labels as label_store
 from mailroom.store import mailbox_queries as queries
-from mailroom.store.engine import Row, Tx
+from mailroom.store.engine import Tx
+from mailroom.store.mailbox_queries import LabelRecord, ThreadListing
+from mailroom.store.threads import AddressJSON, ThreadRecord
 
 EncryptionLevel = Literal["unencrypted", "weak", "medium", "strong", "danger"]
 #: A label given by name or by id ("inbox", "42").
@@ -76,7 +79,7 @@ def encryption_level(n_emails: int, n_signed: int, n_encrypted: int) -> Encrypti
     return "danger" if plain > 0 else "medium"
 
 
-def _display(address: dict[str, Any]) -> str:
+def _display(address: AddressJSON) -> str:
     return str(address.get("name") or address.get("email") or "").strip()
 
 
@@ -95,54 +98,65 @@ def _join(names: list[str], total: int) -> str:
     return f"{', '.join(shown)}, and {others} other{'s' if others != 1 else ''}"
 
 
-def participants_snippet(row: Row, me: str | None) -> str:
+def participants_snippet(
+    participants: Sequence[AddressJSON], recipients: Sequence[AddressJSON], me: str | None
+) -> str:
     """Who a thread is with, as a list shows it.
 
-    The senders of the thread other than the mailbox owner ("me" when the owner also
-    wrote); when only the owner wrote (sent mail, drafts), "To: " and the latest email's
-    recipients (To, then Cc).
+    The senders of the thread (``participants``) other than the mailbox owner ("me" when
+    the owner also wrote); when only the owner wrote (sent mail, drafts), "To: " and the
+    latest email's ``recipients`` (To, then Cc).
     """
     own = (me or "").lower()
-    senders = [a for a in row.get("participants") or [] if str(a.get("email", "")).lower() != own]
-    wrote_myself = len(senders) < len(row.get("participants") or [])
+    senders = [a for a in participants if str(a.get("email", "")).lower() != own]
+    wrote_myself = len(senders) < len(participants)
     if senders:
         names = [_display(a) for a in senders]
         if wrote_myself:
             names.append("me")
         return _join([n for n in names if n], len(names))
-    recipients: list[dict[str, Any]] = []
+    shown: list[AddressJSON] = []
     seen: set[str] = set()
-    for address in [*(row.get("latest_to") or []), *(row.get("latest_cc") or [])]:
+    for address in recipients:
         key = str(address.get("email") or address.get("name") or "").lower()
         if key and key not in seen:
             seen.add(key)
-            recipients.append(address)
-    if recipients:
-        names = [_display(a) for a in recipients]
+            shown.append(address)
+    if shown:
+        names = [_display(a) for a in shown]
         return "To: " + _join(names[: SHOWN_PARTICIPANTS + 1], len(names))
     return "me" if wrote_myself else ""
 
 
-def thread_summary(row: Row, names: list[str], me: str | None) -> ThreadSummary:
-    postponed = row["postponed_until"]
+def thread_summary(
+    row: ThreadListing | ThreadRecord,
+    names: list[str],
+    me: str | None,
+    recipients: Sequence[AddressJSON] | None = None,
+) -> ThreadSummary:
+    """A thread list's line; ``recipients`` (the latest email's To and Cc) default to those a
+    :class:`ThreadListing` carries."""
+    if recipients is None:
+        recipients = (
+            [*(row.latest_to or []), *(row.latest_cc or [])] if isinstance(row, ThreadListing) else []
+        )
+    postponed = row.postponed_until
     return ThreadSummary(
-        thread_id=int(row["id"]),
-        participants=participants_snippet(row, me),
-        subject=row["latest_subject"],
-        snippet=row["snippet"],
+        thread_id=row.id,
+        participants=participants_snippet(row.participants or [], recipients, me),
+        subject=row.latest_subject,
+        snippet=row.snippet,
         labels=names,
-        n_emails=int(row["n_emails"]),
-        n_unread=int(row["n_unread"]),
-        has_attachments=int(row["n_attachments"]) > 0,
-        is_starred=int(row["n_starred"]) > 0,
-        is_read=int(row["n_unread"]) == 0,
-        encryption_level=encryption_level(
-            int(row["n_emails"]), int(row["n_signed"]), int(row["n_encrypted"])
-        ),
+        n_emails=row.n_emails,
+        n_unread=row.n_unread,
+        has_attachments=row.n_attachments > 0,
+        is_starred=row.n_starred > 0,
+        is_read=row.n_unread == 0,
+        encryption_level=encryption_level(row.n_emails, row.n_signed, row.n_encrypted),
         is_postponed=postponed is not None,
         postponed_until=postponed,
-        is_muted=bool(row["muted"]),
-        last_date=row["last_date"],
+        is_muted=bool(row.muted),
+        last_date=row.last_date,
     )
 
 
@@ -152,7 +166,7 @@ def user_id_of(ctx: Context) -> int:
     return user_id
 
 
-async def find_label(tx: Tx, user_id: int, ref: str) -> Row:
+async def find_label(tx: Tx, user_id: int, ref: str) -> LabelRecord:
     """The caller's label named ``ref``, or with id ``ref``; NotFound otherwise."""
     ref = ref.strip()
     row = await queries.label_by_name(tx, user_id, ref)

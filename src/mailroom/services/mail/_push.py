@@ -39,15 +39,25 @@ async def _summaries(tx: Tx, user_id: int, thread_ids: Sequence[int]) -> list[di
     """The summaries of those of ``thread_ids`` that still exist (two queries in all)."""
     me = await _owner_email(tx, user_id)
     rows = await queries.summaries_of(tx, user_id, list(dict.fromkeys(thread_ids)))
-    names = await queries.label_names_of(tx, user_id, [int(r["id"]) for r in rows])
-    return [thread_summary(r, names[int(r["id"])], me).model_dump(mode="json") for r in rows]
+    names = await queries.label_names_of(tx, user_id, [r.id for r in rows])
+    return [thread_summary(r, names[r.id], me).model_dump(mode="json") for r in rows]
 
 
 async def label_counts(rt: Runtime, user_id: int) -> list[dict[str, Any]]:
     async with rt.db.read() as tx:
         rows = await queries.label_counts(tx, user_id)
-    keys = ("id", "name", "kind", "threads_total", "threads_unread", "emails_total", "emails_unread")
-    return [{k: (int(r[k]) if k not in ("name", "kind") else str(r[k])) for k in keys} for r in rows]
+    return [
+        {
+            "id": r.id,
+            "name": r.name,
+            "kind": r.kind,
+            "threads_total": r.threads_total,
+            "threads_unread": r.threads_unread,
+            "emails_total": r.emails_total,
+            "emails_unread": r.emails_unread,
+        }
+        for r in rows
+    ]
 
 
 def install(rt: Runtime) -> None:

@@ -73,7 +73,7 @@ def _check(ctx: Context, action: Action, label: str | None, until: datetime | No
 async def _label_name(tx: Tx, user_id: int, action: Action, label: str | None) -> str | None:
     if action not in NEEDS_LABEL or label is None:
         return None
-    name = str((await find_label(tx, user_id, label))["name"])
+    name = (await find_label(tx, user_id, label)).name
     if name == POSTPONED:
         raise InvalidParams([FieldError("label", "use the postpone action for postponed")])
     return name

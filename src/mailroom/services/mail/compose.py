@@ -22,6 +22,7 @@ which a sent email or a draft keeps from expiring.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -55,7 +56,7 @@ from mailroom.store import emails as email_store
 from mailroom.store import identities as identity_store
 from mailroom.store import threads as thread_store
 from mailroom.store import users as users_store
-from mailroom.store.engine import Row
+from mailroom.store.emails import StoredEmail
 
 _ADDR_SPEC = re.compile(r"^[^\s@<>()\[\],;:\"]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]+$")
 #: ``<email id>/<index>`` (an attachment of one's own email) or an upload's ``up_...`` id.
@@ -135,7 +136,7 @@ def _addr_spec(value: str) -> str:
     return getaddresses([value])[0][1]
 
 
-async def _answered(ctx: Context, user_id: int, compose: EmailCompose) -> Row | None:
+async def _answered(ctx: Context, user_id: int, compose: EmailCompose) -> StoredEmail | None:
     async with ctx.rt.db.read() as tx:
         if compose.reply_to is not None:
             row = await email_store.get(tx, user_id, compose.reply_to)
@@ -144,9 +145,9 @@ async def _answered(ctx: Context, user_id: int, compose: EmailCompose) -> Row | 
             return row
         if compose.thread_id is not None:
             thread = await thread_store.get(tx, user_id, compose.thread_id)
-            if thread is None or thread["latest_email_id"] is None:
+            if thread is None or thread.latest_email_id is None:
                 raise NotFound.of("thread", compose.thread_id)
-            return await email_store.get(tx, user_id, int(thread["latest_email_id"]))
+            return await email_store.get(tx, user_id, thread.latest_email_id)
     return None
 
 
@@ -162,10 +163,10 @@ async def _attachments(ctx: Context, user_id: int, ids: list[str]) -> list[tuple
         email_id, index = int(match.group(1)), int(match.group(2))
         async with ctx.rt.db.read() as tx:
             row = await email_store.get(tx, user_id, email_id)
-        info = next((a for a in (row or {}).get("attachments") or [] if a.get("index") == index), None)
+        info = next((a for a in (row.attachments if row else None) or [] if a.get("index") == index), None)
         if row is None or info is None:
             raise NotFound.of("attachment", ref)
-        content = extract_attachment(await ctx.rt.blobs.get(str(row["blob_sha"])), str(info["part_path"]))
+        content = extract_attachment(await ctx.rt.blobs.get(row.blob_sha), str(info["part_path"]))
         if content is None:
             raise NotFound.of("attachment", ref)
         media = str(info.get("content_type") or "application/octet-stream").lower()
@@ -189,11 +190,23 @@ def _no_break(value: str) -> bool:
     return not any(c in value for c in "\r\n\x00<> ")
 
 
+@dataclass(frozen=True, slots=True)
+class ReplyHeaders:
+    """What a reply takes of the email it answers (its In-Reply-To and References)."""
+
+    message_id: str | None
+    references: list[str]
+
+    @classmethod
+    def of(cls, email: StoredEmail | None) -> ReplyHeaders | None:
+        return cls(email.message_id, email.references) if email is not None else None
+
+
 def build_message(
     *,
     sender: HeaderAddress,
     compose: EmailCompose,
-    answered: Row | None,
+    answered: ReplyHeaders | None,
     attachments: list[tuple[bytes, str, str]],
     message_id: str,
     date: str,
@@ -212,8 +225,8 @@ def build_message(
     msg["Date"] = date
     msg["Message-ID"] = message_id
     if answered is not None:
-        parent = _ref(answered["message_id"])
-        refs = [r for r in (_ref(i) for i in answered["references"] or []) if r is not None]
+        parent = _ref(answered.message_id)
+        refs = [r for r in (_ref(i) for i in answered.references or []) if r is not None]
         if parent is not None:
             msg["In-Reply-To"] = parent
             refs.append(parent)
@@ -251,7 +264,7 @@ async def send_email(ctx: Context, email: EmailCompose) -> ComposeResult:
     raw = build_message(
         sender=sender,
         compose=email,
-        answered=answered,
+        answered=ReplyHeaders.of(answered),
         attachments=attachments,
         message_id=message_id,
         date=format_datetime(ctx.rt.clock.now()),
@@ -284,7 +297,7 @@ async def send_email(ctx: Context, email: EmailCompose) -> ComposeResult:
     if result.sent_email_id is not None:
         async with ctx.rt.db.read() as tx:
             row = await email_store.get(tx, user_id, result.sent_email_id)
-        thread_id = int(row["thread_id"]) if row is not None else None
+        thread_id = row.thread_id if row is not None else None
     if uploads and result.sent_email_id is not None:
         await mark_used(ctx.rt, user_id, uploads, result.sent_email_id)
     return ComposeResult(
@@ -325,7 +338,7 @@ async def _store_draft(
         row = await email_store.get(tx, user_id, email_id)
     return ComposeResult(
         email_id=email_id,
-        thread_id=int(row["thread_id"]) if row is not None else None,
+        thread_id=row.thread_id if row is not None else None,
         message_id=message_id,
         status="draft",
     )

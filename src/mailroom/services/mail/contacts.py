@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from mailroom.domain.contacts import Contact, ContactCreate, ContactEmailIn, ContactUpdate
+from mailroom.domain.contacts import Contact, ContactCreate, ContactEmail, ContactEmailIn, ContactUpdate
 from mailroom.domain.numbers import Id
 from mailroom.domain.paging import DEFAULT_LIMIT, Limit, Offset, Page
 from mailroom.domain.pgp import parse_public_key
@@ -22,6 +22,7 @@ from mailroom.registry import DELETE, GET, PATCH, POST, Context, UserSelf
 from mailroom.services.mail._api import api
 from mailroom.store import contacts as store
 from mailroom.store import pubkeys
+from mailroom.store.contacts import ContactAddress, ContactRecord
 from mailroom.store.engine import Tx
 
 ContactId = Annotated[Id, Field(description="The contact's id.")]
@@ -97,12 +98,23 @@ async def check_addresses_free(
     """An address already in another contact of the user's is a conflict naming that contact."""
     for row in rows:
         held = await store.holder(tx, user_id, row["address"])
-        if held is not None and held["id"] != contact_id:
+        if held is not None and held.id != contact_id:
             raise Conflict(
-                f"{row['address']} is already in your contact {held['name']!r} (id {held['id']})",
+                f"{row['address']} is already in your contact {held.name!r} (id {held.id})",
                 address=row["address"],
-                contact_id=held["id"],
+                contact_id=held.id,
             )
+
+
+def _contact(row: ContactRecord, emails: list[ContactAddress]) -> Contact:
+    return Contact(
+        id=row.id,
+        name=row.name,
+        emails=[ContactEmail.model_validate(e, from_attributes=True) for e in emails],
+        fields=row.fields,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
 
 
 async def load(tx: Tx, contact_id: int, user_id: int) -> Contact:
@@ -110,7 +122,7 @@ async def load(tx: Tx, contact_id: int, user_id: int) -> Contact:
     if row is None:
         raise NotFound.of("contact", contact_id)
     emails = await store.emails_of(tx, [contact_id])
-    return Contact.model_validate(row | {"emails": emails[contact_id]})
+    return _contact(row, emails[contact_id])
 
 
 @api.method("mail.contacts.list", http=GET("/contacts"), access=UserSelf())
@@ -122,8 +134,8 @@ async def list_contacts(
     terms = [t for t in q.lower().split() if t]
     async with ctx.rt.db.read() as tx:
         rows, total = await store.page(tx, user_id, terms=terms, offset=offset, limit=limit)
-        emails = await store.emails_of(tx, [r["id"] for r in rows])
-    items = [Contact.model_validate(r | {"emails": emails[r["id"]]}) for r in rows]
+        emails = await store.emails_of(tx, [r.id for r in rows])
+    items = [_contact(r, emails[r.id]) for r in rows]
     return Page[Contact](items=items, total=total, offset=offset, limit=limit)
 
 

@@ -46,6 +46,7 @@ from mailroom.services.mail.compose import (
     EmailCompose,
     HeaderText,
     Recipients,
+    ReplyHeaders,
     attachments_of,
     build_message,
     from_header,
@@ -58,7 +59,7 @@ from mailroom.store import fulltext
 from mailroom.store import mailbox_queries as queries
 from mailroom.store import threads as thread_store
 from mailroom.store import users as users_store
-from mailroom.store.engine import Row
+from mailroom.store.emails import Quota, StoredEmail
 
 IfVersion = Annotated[
     int | None,
@@ -89,22 +90,22 @@ class DeleteResult(BaseModel):
     outcome: Literal["deleted", "trashed"]
 
 
-def _check(row: Row, if_version: int | None, *, draft: bool = True) -> int:
+def _check(row: StoredEmail, if_version: int | None, *, draft: bool = True) -> int:
     """The email's version, after the checks: a draft (409) at ``if_version`` (412)."""
-    version = int(row.get("version") or 1)
-    if draft and not row["is_draft"]:
-        raise Conflict(f"email {row['id']} is not a draft: only drafts can be edited or sent", kind="email")
+    version = row.version or 1
+    if draft and not row.is_draft:
+        raise Conflict(f"email {row.id} is not a draft: only drafts can be edited or sent", kind="email")
     if if_version is not None and if_version != version:
         raise PreconditionFailed(
-            f"email {row['id']} is at version {version}, not {if_version}: it changed meanwhile",
+            f"email {row.id} is at version {version}, not {if_version}: it changed meanwhile",
             version=version,
         )
     return version
 
 
-def _over(quota: Row, delta: int) -> bool:
-    limit = int(quota["quota_bytes"] or 0)
-    return limit > 0 and int(quota["quota_bytes_used"] or 0) + delta > limit
+def _over(quota: Quota, delta: int) -> bool:
+    limit = quota.quota_bytes
+    return limit > 0 and quota.quota_bytes_used + delta > limit
 
 
 async def _parse(raw: bytes) -> Any:
@@ -124,30 +125,30 @@ def _addresses(values: list[dict[str, Any]] | None) -> list[str]:
     return [_mailbox(a) for a in values or [] if a.get("email")]
 
 
-async def _as_compose(row: Row, raw: bytes, own: str) -> EmailCompose:
+async def _as_compose(row: StoredEmail, raw: bytes, own: str) -> EmailCompose:
     """The draft as the compose request that would make it (its own attachments by reference;
     its From as ``from_address`` when that is not ``own``, the caller's address)."""
     parsed = await _parse(raw)
     sender = parsed.from_[0].email.lower() if parsed.from_ else ""
     return EmailCompose.model_construct(
-        to=_addresses(row["to_addrs"]),
-        cc=_addresses(row["cc_addrs"]),
-        bcc=_addresses(row["bcc_addrs"]),
-        subject=str(row["subject"] or ""),
+        to=_addresses(row.to_addrs),
+        cc=_addresses(row.cc_addrs),
+        bcc=_addresses(row.bcc_addrs),
+        subject=row.subject or "",
         body=parsed.text_body or "",
         html_body=parsed.html_body,
         reply_to=None,
         thread_id=None,
-        attachment_ids=[f"{row['id']}/{a['index']}" for a in row["attachments"] or []],
+        attachment_ids=[f"{row.id}/{a['index']}" for a in row.attachments or []],
         draft=True,
         from_address=sender if sender and sender != own.lower() else None,
     )
 
 
-def _thread_headers(row: Row) -> dict[str, Any]:
+def _thread_headers(row: StoredEmail) -> ReplyHeaders:
     """In-Reply-To and References as build_message takes them from an answered email."""
-    parent = (row["in_reply_to"] or [None])[0]
-    return {"message_id": parent, "references": list(row["references"] or [])}
+    parent = row.in_reply_to[0] if row.in_reply_to else None
+    return ReplyHeaders(parent, list(row.references or []))
 
 
 @api.method("mail.emails.update", http=PATCH("/emails/{id}"), access=UserSelf(), mutating=True)
@@ -203,7 +204,7 @@ async def update_draft(
     if user is None:
         raise NotFound.of("user", address)
     domain = address.partition("@")[2]
-    stored_id = row["message_id"]
+    stored_id = row.message_id
     message_id = (
         f"<{stored_id}>"
         if stored_id and not str(stored_id).startswith("sha256:")
@@ -232,7 +233,7 @@ async def update_draft(
         "size": len(new_raw),
         "dedup": dedup_key(parsed.message_id, sha),
     }
-    delta = len(new_raw) - int(row["size"])
+    delta = len(new_raw) - row.size
     now = rt.clock.now()
     async with rt.db.write() as tx:
         await blob_rows.record(tx, sha, len(new_raw), now)
@@ -248,15 +249,15 @@ async def update_draft(
             _check(current, version)  # 409 or 412: sent or edited meanwhile
         await fulltext.index(tx, id, user_id, search_document(parsed))
         await email_store.add_quota_used(tx, user_id, delta)
-        await thread_store.refresh(tx, int(row["thread_id"]))
-        if row["blob_sha"] != sha:
-            await queries.release_blobs(tx, rt.blobs, [str(row["blob_sha"])])
+        await thread_store.refresh(tx, row.thread_id)
+        if row.blob_sha != sha:
+            await queries.release_blobs(tx, rt.blobs, [row.blob_sha])
         updated = await email_store.get(tx, user_id, id)
     assert updated is not None
     uploads = [ref for ref in compose.attachment_ids if ref.startswith("up_")]
     if uploads:
         await mark_used(rt, user_id, uploads, id)
-    await announce_threads(rt, user_id, [int(row["thread_id"])], "draft_updated")
+    await announce_threads(rt, user_id, [row.thread_id], "draft_updated")
     return await email_detail(ctx, updated, new_raw)
 
 
@@ -271,7 +272,7 @@ async def send_draft(ctx: Context, id: Id, if_version: IfVersion = None) -> Comp
     address = ctx.principal.email
     assert address is not None
     compose = await _as_compose(row, raw, address)
-    parent = (row["in_reply_to"] or [None])[0]
+    parent = row.in_reply_to[0] if row.in_reply_to else None
     if parent:
         async with rt.db.read() as tx:
             compose.reply_to = await email_store.answered_by(tx, user_id, id_key(str(parent)))
@@ -282,10 +283,10 @@ async def send_draft(ctx: Context, id: Id, if_version: IfVersion = None) -> Comp
     async with rt.db.write() as tx:
         current = await email_store.get(tx, user_id, id)
         # Edited in another tab while this one was sent: that edit is kept, unsent.
-        if current is not None and int(current.get("version") or 1) == version:
+        if current is not None and (current.version or 1) == version:
             gone = await email_store.delete_emails(tx, user_id, [id])
-            await queries.release_blobs(tx, rt.blobs, [str(r["blob_sha"]) for r in gone])
-    await announce_threads(rt, user_id, [int(row["thread_id"])], "draft_sent")
+            await queries.release_blobs(tx, rt.blobs, [r.blob_sha for r in gone])
+    await announce_threads(rt, user_id, [row.thread_id], "draft_sent")
     return result
 
 
@@ -300,15 +301,13 @@ async def delete_email(ctx: Context, id: Id, if_version: IfVersion = None) -> De
             raise NotFound.of("email", id)
         _check(row, if_version, draft=False)
         outcome: Literal["deleted", "trashed"]
-        if row["is_draft"] or {"trash", "spam"} & set(row["labels"]):
+        if row.is_draft or {"trash", "spam"} & set(row.labels):
             gone = await email_store.delete_emails(tx, user_id, [id])
-            await queries.release_blobs(tx, rt.blobs, [str(r["blob_sha"]) for r in gone])
+            await queries.release_blobs(tx, rt.blobs, [r.blob_sha for r in gone])
             outcome = "deleted"
         else:
-            target = {id: Target((id,), (int(row["thread_id"]),))}
+            target = {id: Target((id,), (row.thread_id,))}
             await apply(tx, rt, user_id, "trash", target, label=None, until=None)
             outcome = "trashed"
-    await announce_threads(
-        rt, user_id, [int(row["thread_id"])], "delete" if outcome == "deleted" else "trash"
-    )
+    await announce_threads(rt, user_id, [row.thread_id], "delete" if outcome == "deleted" else "trash")
     return DeleteResult(email_id=id, outcome=outcome)

@@ -27,7 +27,7 @@ from mailroom.services.mail._mailbox import Address, user_id_of
 from mailroom.store import emails as email_store
 from mailroom.store import imap as imap_store
 from mailroom.store.blobs import BlobNotFound
-from mailroom.store.engine import Row
+from mailroom.store.emails import StoredEmail
 
 #: A media type we pass on as it is; anything else is sent as application/octet-stream.
 _MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")
@@ -108,29 +108,29 @@ def _addresses(values: list[dict[str, Any]] | None) -> list[Address]:
     return [Address(name=str(a.get("name") or ""), email=str(a.get("email") or "")) for a in values or []]
 
 
-def email_summary(row: Row) -> EmailSummary:
+def email_summary(row: StoredEmail) -> EmailSummary:
     return EmailSummary(
-        email_id=int(row["id"]),
-        thread_id=int(row["thread_id"]),
-        message_id=row["message_id"],
-        subject=row["subject"],
-        from_=_addresses(row["from_addrs"]),
-        to=_addresses(row["to_addrs"]),
-        cc=_addresses(row["cc_addrs"]),
-        bcc=_addresses(row["bcc_addrs"]),
-        reply_to=_addresses(row["reply_to_addrs"]),
-        date=row["date"],
-        received_at=row["received_at"],
-        size=int(row["size"]),
-        snippet=row["snippet"],
-        labels=list(row.get("labels") or []),
-        is_read=bool(row["is_read"]),
-        is_starred=bool(row["is_starred"]),
-        is_draft=bool(row["is_draft"]),
-        encryption=row["encryption"],
-        has_attachments=bool(row["has_attachments"]),
-        attachments=[Attachment.model_validate(a) for a in row["attachments"] or []],
-        version=int(row.get("version") or 1),
+        email_id=row.id,
+        thread_id=row.thread_id,
+        message_id=row.message_id,
+        subject=row.subject,
+        from_=_addresses(row.from_addrs),
+        to=_addresses(row.to_addrs),
+        cc=_addresses(row.cc_addrs),
+        bcc=_addresses(row.bcc_addrs),
+        reply_to=_addresses(row.reply_to_addrs),
+        date=row.date,
+        received_at=row.received_at,
+        size=row.size,
+        snippet=row.snippet,
+        labels=list(row.labels),
+        is_read=bool(row.is_read),
+        is_starred=bool(row.is_starred),
+        is_draft=bool(row.is_draft),
+        encryption=row.encryption,
+        has_attachments=bool(row.has_attachments),
+        attachments=[Attachment.model_validate(a) for a in row.attachments or []],
+        version=row.version or 1,
     )
 
 
@@ -154,7 +154,7 @@ def headers_of(raw: bytes) -> list[Header]:
     return [Header(name=str(k), value=_decode(str(v))) for k, v in message.items()[:MAX_HEADERS]]
 
 
-async def load(ctx: Context, email_id: int) -> tuple[Row, bytes]:
+async def load(ctx: Context, email_id: int) -> tuple[StoredEmail, bytes]:
     """One of the caller's emails (404 otherwise) and its stored message."""
     user_id = user_id_of(ctx)
     async with ctx.rt.db.read() as tx:
@@ -164,15 +164,15 @@ async def load(ctx: Context, email_id: int) -> tuple[Row, bytes]:
     return row, await _raw(ctx.rt, row)
 
 
-async def _raw(rt: Runtime, row: Row) -> bytes:
+async def _raw(rt: Runtime, row: StoredEmail) -> bytes:
     """The message as stored for this mailbox: its trace headers (``Return-Path``,
     ``Delivered-To``, ``Received``: delivery/trace.py) and the blob."""
     try:
-        blob = await rt.blobs.get(str(row["blob_sha"]))
+        blob = await rt.blobs.get(row.blob_sha)
     except BlobNotFound:  # the row outlived its blob: nothing a client can do about it
-        raise NotFound.of("email", row["id"]) from None
-    trace = row.get("trace")
-    return str(trace).encode("utf-8") + blob if trace else blob
+        raise NotFound.of("email", row.id) from None
+    trace = row.trace
+    return trace.encode("utf-8") + blob if trace else blob
 
 
 @api.method("mail.emails.get", http=GET("/emails/{id}"), access=UserSelf())
@@ -182,18 +182,18 @@ async def get_email(ctx: Context, id: Id) -> EmailDetail:
     return await email_detail(ctx, row, raw)
 
 
-async def email_detail(ctx: Context, row: Row, raw: bytes) -> EmailDetail:
+async def email_detail(ctx: Context, row: StoredEmail, raw: bytes) -> EmailDetail:
     """An email as ``mail.emails.get`` answers it (and its ``ETag``)."""
     parsed = (
         parse_message(raw) if len(raw) <= _PARSE_INLINE_BYTES else await asyncio.to_thread(parse_message, raw)
     )
-    ctx.call.response_headers["ETag"] = etag(int(row.get("version") or 1))
+    ctx.call.response_headers["ETag"] = etag(row.version or 1)
     async with ctx.rt.db.read() as tx:
-        keywords = (await imap_store.keywords_of(tx, [int(row["id"])])).get(int(row["id"]), [])
+        keywords = (await imap_store.keywords_of(tx, [row.id])).get(row.id, [])
     return EmailDetail(
         **email_summary(row).model_dump(),
-        in_reply_to=list(row["in_reply_to"] or []),
-        references=list(row["references"] or []),
+        in_reply_to=list(row.in_reply_to or []),
+        references=list(row.references or []),
         keywords=keywords,
         headers=headers_of(raw),
         text_body=parsed.text_body,
@@ -219,7 +219,7 @@ async def get_attachment(ctx: Context, id: Id, n: Index) -> Download:
     """Attachment ``n`` (its ``index``) of one of the caller's emails, decoded, always as a
     download (``Content-Disposition: attachment``) with its declared type and a safe name."""
     row, raw = await load(ctx, id)
-    infos = row["attachments"] or []
+    infos = row.attachments or []
     info = next((a for a in infos if a.get("index") == n), None)
     if info is None:
         raise NotFound.of("attachment", f"{id}/{n}")

@@ -41,7 +41,8 @@ from mailroom.store import imap as imap_store
 from mailroom.store import labels as label_store
 from mailroom.store import mailbox_queries as queries
 from mailroom.store import mime as mime_rows
-from mailroom.store.engine import Row, Tx
+from mailroom.store.engine import Tx
+from mailroom.store.mailbox_queries import LabelRecord
 
 #: At most this many emails per call (the server sends larger sets in chunks).
 MAX_IDS = 5000
@@ -116,7 +117,7 @@ class ImapTextTerm(BaseModel):
     text: Annotated[str, Field(min_length=1, max_length=1000)]
 
 
-async def _label(tx: Tx, user_id: int, label_id: int) -> Row:
+async def _label(tx: Tx, user_id: int, label_id: int) -> LabelRecord:
     row = await queries.label_by_id(tx, user_id, label_id)
     if row is None:
         raise NotFound.of("label", label_id)
@@ -150,15 +151,15 @@ async def mailboxes(ctx: Context, sizes: bool = True) -> ImapMailboxes:
         size_of = await imap_store.label_sizes(tx, user_id) if sizes else None
     out = []
     for row in counts:
-        label_id = int(row["id"])
+        label_id = row.id
         uidvalidity, uidnext = numbers.get(label_id, (1, 1))
         out.append(
             ImapMailbox(
                 id=label_id,
-                name=str(row["name"]),
-                kind=row["kind"],
-                messages=int(row["emails_total"]),
-                unseen=int(row["emails_unread"]),
+                name=row.name,
+                kind=row.kind,
+                messages=row.emails_total,
+                unseen=row.emails_unread,
                 uidvalidity=uidvalidity,
                 uidnext=uidnext,
                 size=size_of.get(label_id, 0) if size_of is not None else None,
@@ -254,11 +255,11 @@ async def copy(ctx: Context, email_ids: EmailIds, to_label: Id, from_label: Id |
     async with ctx.rt.db.write() as tx:
         target = await _label(tx, user_id, to_label)
         targets = await _targets(tx, user_id, email_ids)
-        name = str(target["name"])
+        name = target.name
         await apply(tx, ctx.rt, user_id, "add_label", targets, label=name, until=None)
         if from_label is not None and from_label != to_label:
             source = await _label(tx, user_id, from_label)
-            await apply(tx, ctx.rt, user_id, "remove_label", targets, label=str(source["name"]), until=None)
+            await apply(tx, ctx.rt, user_id, "remove_label", targets, label=source.name, until=None)
         uids = await imap_store.uids_in(tx, to_label, sorted(targets))
         status = await changelog.label_status(tx, user_id, to_label)
     await announce_threads(ctx.rt, user_id, [t.thread_ids[0] for t in targets.values()], "imap")
@@ -268,13 +269,15 @@ async def copy(ctx: Context, email_ids: EmailIds, to_label: Id, from_label: Id |
     )
 
 
-async def _expunge(tx: Tx, ctx: Context, user_id: int, label: Row, targets: dict[int, Target]) -> None:
-    name = str(label["name"])
+async def _expunge(
+    tx: Tx, ctx: Context, user_id: int, label: LabelRecord, targets: dict[int, Target]
+) -> None:
+    name = label.name
     rt = ctx.rt
     ids = sorted(targets)
     if name in ("trash", "spam"):
         rows = await email_store.delete_emails(tx, user_id, ids)
-        await queries.release_blobs(tx, rt.blobs, [str(r["blob_sha"]) for r in rows])
+        await queries.release_blobs(tx, rt.blobs, [r.blob_sha for r in rows])
         return
     if name == "archive":
         await apply(tx, rt, user_id, "trash", targets, label=None, until=None)
@@ -282,14 +285,14 @@ async def _expunge(tx: Tx, ctx: Context, user_id: int, label: Row, targets: dict
     if name == "inbox":
         await apply(tx, rt, user_id, "archive", targets, label=None, until=None)
         return
-    label_id = int(label["id"])
+    label_id = label.id
     held = await imap_store.labels_of(tx, ids)
     await apply(tx, rt, user_id, "remove_label", targets, label=name, until=None)
     starred = (await label_store.ids_by_name(tx, user_id)).get("starred")
     alone = [e for e, ls in held.items() if not (ls - {label_id, starred})]
     if name == "drafts" and alone:
         rows = await email_store.delete_emails(tx, user_id, alone)
-        await queries.release_blobs(tx, rt.blobs, [str(r["blob_sha"]) for r in rows])
+        await queries.release_blobs(tx, rt.blobs, [r.blob_sha for r in rows])
     elif alone:
         await apply(tx, rt, user_id, "add_label", {e: targets[e] for e in alone}, label="archive", until=None)
 
@@ -366,4 +369,4 @@ async def quota(ctx: Context) -> ImapQuota:
         row = await email_store.quota(tx, user_id_of(ctx))
     if row is None:
         raise NotFound.of("user", ctx.principal.email or "")
-    return ImapQuota(used=int(row["quota_bytes_used"] or 0), limit=int(row["quota_bytes"] or 0))
+    return ImapQuota(used=row.quota_bytes_used, limit=row.quota_bytes)

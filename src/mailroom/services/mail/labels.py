@@ -20,7 +20,8 @@ from mailroom.services.mail._mailbox import user_id_of
 from mailroom.services.mail._push import announce_labels
 from mailroom.store import labels as label_store
 from mailroom.store import mailbox_queries as queries
-from mailroom.store.engine import Row, Tx
+from mailroom.store.engine import Tx
+from mailroom.store.mailbox_queries import LabelRecord
 
 
 def _check_name(value: str) -> str:
@@ -60,8 +61,8 @@ class LabelUpdate(BaseModel):
     name: LabelName
 
 
-def _label(row: Row) -> Label:
-    return Label.model_validate(row)
+def _label(row: LabelRecord) -> Label:
+    return Label.model_validate(row, from_attributes=True)
 
 
 async def ensure_system_labels(ctx: Context, user_id: int) -> None:
@@ -87,12 +88,12 @@ async def check_name_free(tx: Tx, user_id: int, name: str) -> None:
         raise Conflict(f"there is already a label {name}", field="name")
 
 
-async def _own_label(tx: Tx, user_id: int, label_id: int, verb: str) -> Row:
+async def _own_label(tx: Tx, user_id: int, label_id: int, verb: str) -> LabelRecord:
     row = await queries.label_by_id(tx, user_id, label_id)
     if row is None:
         raise NotFound.of("label", label_id)
-    if row["kind"] == "system":
-        raise Conflict(f"the system label {row['name']} cannot be {verb}")
+    if row.kind == "system":
+        raise Conflict(f"the system label {row.name} cannot be {verb}")
     return row
 
 
@@ -133,7 +134,7 @@ async def rename_label(ctx: Context, id: Id, label: LabelUpdate) -> Label:
     user_id = user_id_of(ctx)
     async with ctx.rt.db.write() as tx:
         row = await _own_label(tx, user_id, id, "renamed")
-        if row["name"] != label.name:
+        if row.name != label.name:
             await check_name_free(tx, user_id, label.name)
             await queries.rename_label(tx, user_id, id, label.name)
         renamed = await _one(tx, user_id, id)

@@ -110,6 +110,4 @@ async def import_message(
         row = await email_store.get(tx, user.id, result.email_ids[0])
     if row is None:  # deleted between the two transactions
         raise NotFound.of("email", result.email_ids[0])
-    return ImportedMessage(
-        email_id=int(row["id"]), thread_id=int(row["thread_id"]), duplicate=result.duplicate
-    )
+    return ImportedMessage(email_id=row.id, thread_id=row.thread_id, duplicate=result.duplicate)

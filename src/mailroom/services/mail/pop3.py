@@ -177,7 +177,7 @@ async def close(
             removed += len(owned)
             if mode == "delete":
                 rows = await email_store.delete_emails(tx, user_id, sorted(owned))
-                await queries.release_blobs(tx, rt.blobs, [str(r["blob_sha"]) for r in rows])
+                await queries.release_blobs(tx, rt.blobs, [r.blob_sha for r in rows])
             elif owned:
                 targets = {e: Target((e,), (t,)) for e, t in owned.items()}
                 await apply(tx, rt, user_id, mode, targets, label=None, until=None)

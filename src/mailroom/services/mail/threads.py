@@ -26,8 +26,8 @@ from mailroom.store import emails as email_store
 from mailroom.store import mailbox_queries as queries
 from mailroom.store import mailbox_search
 from mailroom.store import threads as thread_store
-from mailroom.store.engine import Row
 from mailroom.store.labels import SYSTEM_LABELS
+from mailroom.store.mailbox_queries import LabelRecord
 
 ThreadLimit = Annotated[int, Field(ge=1, le=500, description="How many threads at most (max 500).")]
 SearchText = Annotated[
@@ -63,7 +63,7 @@ async def list_threads(
     query = parse_query(q) if q is not None and q.strip() else None
     await wake_postponed(ctx.rt, user_id)
     async with ctx.rt.db.read() as tx:
-        found: Row | None = None
+        found: LabelRecord | None = None
         if label is not None and label.strip().lower() not in SYSTEM_LABELS:
             found = await find_label(tx, user_id, label)
         elif label is not None or query is None:
@@ -71,11 +71,11 @@ async def list_threads(
             found = await queries.label_by_name(tx, user_id, (label or "inbox").strip().lower())
             if found is None:
                 return ThreadList(n_threads=0, threads=[])
-        label_id = int(found["id"]) if found is not None else None
+        label_id = found.id if found is not None else None
         if query is None:
             assert found is not None  # no query: a label, inbox by default
-            rows = await queries.list_page(tx, user_id, int(found["id"]), offset=offset, limit=limit)
-            total = int(found["threads_total"])  # kept on write (store/threads.py): no count
+            rows = await queries.list_page(tx, user_id, found.id, offset=offset, limit=limit)
+            total = found.threads_total  # kept on write (store/threads.py): no count
         else:
             named: dict[str, int] = {}
             for term in query.terms:
@@ -83,13 +83,13 @@ async def list_threads(
                     row = await queries.label_by_name(tx, user_id, term.name)
                     if row is None:
                         raise BadRequest(f"bad search query: there is no label '{term.name}'", param="q")
-                    named[term.name] = int(row["id"])
+                    named[term.name] = row.id
             total, rows = await mailbox_search.search_threads(
                 tx, user_id, query, named, label_id=label_id, offset=offset, limit=limit
             )
-        names = await queries.label_names_of(tx, user_id, [int(r["id"]) for r in rows])
+        names = await queries.label_names_of(tx, user_id, [r.id for r in rows])
     me = ctx.principal.email
-    return ThreadList(n_threads=total, threads=[thread_summary(r, names[int(r["id"])], me) for r in rows])
+    return ThreadList(n_threads=total, threads=[thread_summary(r, names[r.id], me) for r in rows])
 
 
 @api.method("mail.threads.get", http=GET("/threads/{id}"), access=UserSelf())
@@ -101,9 +101,8 @@ async def get_thread(ctx: Context, id: Id) -> ThreadDetail:
         if row is None:
             raise NotFound.of("thread", id)
         emails = await email_store.of_thread(tx, user_id, id)
-        latest = next((e for e in emails if e["id"] == row["latest_email_id"]), None)
+        latest = next((e for e in emails if e.id == row.latest_email_id), None)
         names = await queries.label_names_of(tx, user_id, [id])
-    if latest is not None:
-        row["latest_to"], row["latest_cc"] = latest["to_addrs"], latest["cc_addrs"]
-    summary = thread_summary(row, names[id], ctx.principal.email)
+    recipients = [*(latest.to_addrs or []), *(latest.cc_addrs or [])] if latest is not None else []
+    summary = thread_summary(row, names[id], ctx.principal.email, recipients)
     return ThreadDetail(**summary.model_dump(), emails=[email_summary(e) for e in emails])

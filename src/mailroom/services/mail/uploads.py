@@ -34,7 +34,7 @@ from mailroom.services.mail._api import api
 from mailroom.services.mail._mailbox import user_id_of
 from mailroom.store import blobs as blob_rows
 from mailroom.store import uploads as store
-from mailroom.store.engine import Row
+from mailroom.store.uploads import UploadRecord
 
 log = logging.getLogger("mailroom.uploads")
 
@@ -65,16 +65,16 @@ class UploadInfo(BaseModel):
     used_by_email: int | None = None
 
 
-def _info(row: Row) -> UploadInfo:
-    used = row["used_by_email"]
+def _info(row: UploadRecord) -> UploadInfo:
+    used = row.used_by_email
     return UploadInfo(
-        attachment_id=str(row["id"]),
-        size=int(row["size"]),
-        expires_at=None if used is not None else row["expires_at"],
-        filename=row["filename"],
-        content_type=str(row["content_type"]),
-        encrypted=bool(row["encrypted"]),
-        used_by_email=int(used) if used is not None else None,
+        attachment_id=row.id,
+        size=row.size,
+        expires_at=None if used is not None else row.expires_at,
+        filename=row.filename,
+        content_type=row.content_type,
+        encrypted=bool(row.encrypted),
+        used_by_email=used,
     )
 
 
@@ -181,14 +181,14 @@ async def uploaded_attachments(rt: Runtime, user_id: int, ids: Sequence[str]) ->
     """``(content, media type, file name)`` of ``user_id``'s uploads ``ids``, in order;
     ``not_found`` for an id that is not theirs (or expired)."""
     async with rt.db.read() as tx:
-        rows = {str(r["id"]): r for r in await store.owned(tx, user_id, ids)}
+        rows = {r.id: r for r in await store.owned(tx, user_id, ids)}
     out: list[tuple[bytes, str, str]] = []
     for n, upload_id in enumerate(ids):
         row = rows.get(upload_id)
         if row is None:
             raise NotFound.of("attachment", upload_id)
-        content = await rt.blobs.get(str(row["blob_sha"]))
-        out.append((content, str(row["content_type"]), str(row["filename"] or f"attachment-{n + 1}")))
+        content = await rt.blobs.get(row.blob_sha)
+        out.append((content, row.content_type, row.filename or f"attachment-{n + 1}"))
     return out
 
 
@@ -212,8 +212,8 @@ async def expire_uploads(rt: Runtime, *, limit: int = 500) -> int:
         if not rows:
             return total
         async with rt.db.write() as tx:
-            gone = await store.delete_ids(tx, [str(r["id"]) for r in rows], now)
-            await store.release_blobs(tx, rt.blobs, [str(r["blob_sha"]) for r in rows])
+            gone = await store.delete_ids(tx, [r.id for r in rows], now)
+            await store.release_blobs(tx, rt.blobs, [r.blob_sha for r in rows])
         total += gone
         if len(rows) < limit:
             return total

@@ -221,14 +221,14 @@ async def email_set(
                     numbers[value] = number
             if numbers:
                 rows = await email_store.delete_emails(tx, user_id, list(numbers.values()))
-                gone = {int(r["id"]) for r in rows}
-                touched.update(int(r["thread_id"]) for r in rows)
+                gone = {r.id for r in rows}
+                touched.update(r.thread_id for r in rows)
                 for value, number in numbers.items():
                     if number in gone:
                         destroyed.append(value)
                     else:
                         not_destroyed[value] = _error("notFound", f"no email {value}")
-                await queries.release_blobs(tx, ctx.rt.blobs, [str(r["blob_sha"]) for r in rows])
+                await queries.release_blobs(tx, ctx.rt.blobs, [r.blob_sha for r in rows])
     if touched:
         await announce_threads(ctx.rt, user_id, sorted(touched), "jmap")
     async with ctx.rt.db.read() as tx:

@@ -45,7 +45,8 @@ from mailroom.store import emails as email_store
 from mailroom.store import jmap as jmap_store
 from mailroom.store import labels as label_store
 from mailroom.store import mailbox_queries as queries
-from mailroom.store.engine import Row, Tx
+from mailroom.store.engine import Tx
+from mailroom.store.mailbox_queries import LabelRecord
 
 SERVER_SET = {"id", "totalEmails", "unreadEmails", "totalThreads", "unreadThreads", "myRights"}
 
@@ -133,7 +134,7 @@ async def _full_name(ctx: Context, user_id: int, parent: str | None, leaf: str, 
     return full
 
 
-async def _row(ctx: Context, user_id: int, value: str) -> Row | None:
+async def _row(ctx: Context, user_id: int, value: str) -> LabelRecord | None:
     n = label_id(value)
     if n is None:
         return None
@@ -211,15 +212,15 @@ async def mailbox_set(
             wanted = _check_properties(ctx, flatten_patch(patch), current)
             moved = wanted.parent_given and wanted.parent != current["parentId"]
             renamed = wanted.name is not None and wanted.name != current["name"]
-            if (moved or renamed) and row["kind"] == "system":
+            if (moved or renamed) and row.kind == "system":
                 raise _Refused(set_error("forbidden", "system mailboxes cannot be renamed or moved"))
             if moved or renamed:
                 leaf = wanted.name if wanted.name is not None else str(current["name"])
                 if not renamed and DELIMITER in leaf:  # a top label named with "/": keep its last part
                     leaf = leaf.rpartition(DELIMITER)[2]
                 parent = wanted.parent if wanted.parent_given else current["parentId"]
-                name = await _full_name(ctx, user_id, parent, leaf, int(row["id"]))
-                old = str(row["name"])
+                name = await _full_name(ctx, user_id, parent, leaf, row.id)
+                old = row.name
                 async with ctx.rt.db.write() as tx:
                     try:
                         await check_name_free(tx, user_id, name)
@@ -230,13 +231,13 @@ async def mailbox_set(
                         raise _invalid(
                             "name", f"a child's full name would pass {MAX_MAILBOX_NAME} characters"
                         )
-                    await queries.rename_label(tx, user_id, int(row["id"]), name)
+                    await queries.rename_label(tx, user_id, row.id, name)
                     for child, child_id in below.items():
                         await queries.rename_label(tx, user_id, child_id, name + child[len(old) :])
                 changed = True
             if wanted.sort_order is not None and wanted.sort_order != current["sortOrder"]:
                 async with ctx.rt.db.write() as tx:
-                    await jmap_store.set_sort_order(tx, user_id, int(row["id"]), wanted.sort_order)
+                    await jmap_store.set_sort_order(tx, user_id, row.id, wanted.sort_order)
                 changed = True
             out_updated[given] = None
         except _Refused as refused:
@@ -248,20 +249,20 @@ async def mailbox_set(
             doomed = await _row(ctx, user_id, target) if target is not None else None
             if doomed is None:
                 raise _Refused(set_error("notFound", f"no mailbox {given}"))
-            if doomed["kind"] == "system":
+            if doomed.kind == "system":
                 raise _Refused(set_error("forbidden", "system mailboxes cannot be destroyed"))
             async with ctx.rt.db.read() as tx:
-                below = await _children(tx, user_id, str(doomed["name"]))
+                below = await _children(tx, user_id, doomed.name)
             if below:
                 raise _Refused(set_error("mailboxHasChild", "the mailbox has child mailboxes"))
-            if int(doomed["emails_total"]) and not onDestroyRemoveEmails:
+            if doomed.emails_total and not onDestroyRemoveEmails:
                 raise _Refused(set_error("mailboxHasEmail", "the mailbox has email (onDestroyRemoveEmails)"))
             async with ctx.rt.db.write() as tx:
-                only_here = await jmap_store.emails_only_in(tx, user_id, int(doomed["id"]))
+                only_here = await jmap_store.emails_only_in(tx, user_id, doomed.id)
                 if only_here:
                     rows = await email_store.delete_emails(tx, user_id, only_here)
-                    await queries.release_blobs(tx, ctx.rt.blobs, [str(r["blob_sha"]) for r in rows])
-                await queries.delete_label(tx, user_id, int(doomed["id"]))
+                    await queries.release_blobs(tx, ctx.rt.blobs, [r.blob_sha for r in rows])
+                await queries.delete_label(tx, user_id, doomed.id)
             out_destroyed.append(given)
             changed = True
         except _Refused as refused:
