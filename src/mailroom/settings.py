@@ -144,6 +144,13 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_cost: int = Field(default=65536, ge=8, description="KiB")
     argon2_parallelism: int = Field(default=4, ge=1)
+    password_check_concurrency: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="Most password checks (argon2id) a worker runs at once, in threads off its event loop; "
+        "each takes argon2_memory_cost KiB while it runs, and further logins wait their turn.",
+    )
     auth_cache_seconds: float = Field(
         default=1.0,
         ge=0,
