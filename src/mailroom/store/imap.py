@@ -15,8 +15,10 @@ from sqlalchemy import String, bindparam, delete, func, insert, literal, select,
 
 from mailroom.domain.search import TextTerm
 from mailroom.store.engine import Query, Tx
+from mailroom.store.imap_schema import imap_subscriptions
 from mailroom.store.mail_schema import email_keywords, email_labels, emails, labels
 from mailroom.store.mailbox_search import address_condition, fts5_expression, fulltext_ids, pg_expression
+from mailroom.store.upsert import upsert
 
 #: Flag bits of :attr:`MailboxMessage.flags`.
 SEEN, FLAGGED, DRAFT = 1, 2, 4
@@ -247,3 +249,61 @@ async def blobs_of(tx: Tx, user_id: int, email_ids: Sequence[int]) -> dict[int, 
         int(r["id"]): (str(r["blob_sha"]), len(str(r["trace"]).encode("utf-8")) if r["trace"] else 0)
         for r in rows
     }
+
+
+# -- subscriptions (store/imap_schema.py) ------------------------------------------------------
+
+#: Most subscription rows a user keeps (each is a choice against the default, or a name with
+#: no mailbox): bounds what a client can make the server store and list.
+MAX_SUBSCRIPTION_ROWS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriptions:
+    """A user's choices against the default (a mailbox is subscribed unless unsubscribed):
+    label or mailbox names explicitly subscribed, and those unsubscribed."""
+
+    subscribed: frozenset[str]
+    unsubscribed: frozenset[str]
+
+
+async def subscriptions(tx: Tx, user_id: int) -> Subscriptions:
+    rows = await tx.all(
+        select(imap_subscriptions.c.name, imap_subscriptions.c.subscribed).where(
+            imap_subscriptions.c.user_id == user_id
+        )
+    )
+    return Subscriptions(
+        subscribed=frozenset(str(r["name"]) for r in rows if r["subscribed"]),
+        unsubscribed=frozenset(str(r["name"]) for r in rows if not r["subscribed"]),
+    )
+
+
+async def set_subscribed(tx: Tx, user_id: int, name: str, subscribed: bool) -> bool:
+    """Record the choice for ``name``; False (nothing stored) when the user already has
+    :data:`MAX_SUBSCRIPTION_ROWS` rows and this name is not one of them."""
+    where = (imap_subscriptions.c.user_id == user_id) & (imap_subscriptions.c.name == name)
+    if await tx.rowcount(update(imap_subscriptions).where(where).values(subscribed=subscribed)):
+        return True
+    count = await tx.scalar(
+        select(func.count()).select_from(imap_subscriptions).where(imap_subscriptions.c.user_id == user_id)
+    )
+    if int(count or 0) >= MAX_SUBSCRIPTION_ROWS:
+        return False
+    await upsert(
+        tx,
+        imap_subscriptions,
+        {"user_id": user_id, "name": name, "subscribed": subscribed},
+        ("user_id", "name"),
+        {"subscribed": subscribed},
+    )
+    return True
+
+
+async def forget_subscription(tx: Tx, user_id: int, name: str) -> None:
+    """Back to the default for ``name`` (a renamed or deleted label's old name)."""
+    await tx.execute(
+        delete(imap_subscriptions).where(
+            (imap_subscriptions.c.user_id == user_id) & (imap_subscriptions.c.name == name)
+        )
+    )

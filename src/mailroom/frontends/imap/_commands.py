@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from mailroom.domain import objectids
 from mailroom.domain.mime import MimeStructure, scan
 from mailroom.domain.mime import imap as imap_mime
-from mailroom.errors import CannotCalculateChanges, MailroomError, NotFound
+from mailroom.errors import CannotCalculateChanges, LimitExceeded, MailroomError, NotFound
 from mailroom.frontends.imap._headers import Headers, headers
 from mailroom.frontends.imap._mailbox import COLUMN_FLAGS, FLAGS, Message, Selected, stored_keyword, uid_set
 from mailroom.frontends.imap._names import (
@@ -29,6 +29,8 @@ from mailroom.frontends.imap._names import (
     decode_utf7,
     encode_utf7,
     imap_name,
+    key_name,
+    label_key,
     special_use,
 )
 from mailroom.frontends.imap._parser import Atom, Command, ParseError, Value, astring, number, sequence_set
@@ -336,13 +338,31 @@ class Commands:
     async def cmd_subscribe(self, command: Command) -> str | None:
         if len(command.args) != 1:
             raise ParseError("SUBSCRIBE takes a mailbox")
-        await self.find(self._decode_name(command.args[0]))
+        await self._subscribe(self._decode_name(command.args[0]), True)
         return None
 
     async def cmd_unsubscribe(self, command: Command) -> str | None:
         if len(command.args) != 1:
             raise ParseError("UNSUBSCRIBE takes a mailbox")
-        return "every mailbox stays subscribed"
+        await self._subscribe(self._decode_name(command.args[0]), False)
+        return None
+
+    async def _subscribe(self, name: str, subscribed: bool) -> None:
+        key = label_key(name.rstrip(DELIMITER))
+        if not key or len(key) > 255:
+            raise No("[CANNOT] invalid mailbox name")
+        try:
+            await self.call("mail.imap.subscribe", {"name": key, "subscribed": subscribed})
+        except LimitExceeded:
+            raise No("[LIMIT] too many subscriptions") from None
+
+    async def _subscribed(self, boxes: list[dict[str, Any]]) -> tuple[set[str], set[str]]:
+        """The IMAP names subscribed that have a mailbox, and those that have none."""
+        found = await self.call("mail.imap.subscriptions", {})
+        off, on = set(found["unsubscribed"]), set(found["subscribed"])
+        keys = {str(b["name"]) for b in boxes}
+        existing = {imap_name(b["name"], b["kind"]) for b in boxes if b["name"] not in off}
+        return existing, {key_name(k) for k in on - keys}
 
     async def cmd_lsub(self, command: Command) -> str | None:
         return await self._list(command, lsub=True)
@@ -385,25 +405,37 @@ class Commands:
             self.untagged(f'{verb} (\\Noselect) "{DELIMITER}" ""')
             return None
         highest, boxes = await self.mailboxes()
-        names = {imap_name(b["name"], b["kind"]): b for b in boxes}
+        names: dict[str, dict[str, Any] | None] = {imap_name(b["name"], b["kind"]): b for b in boxes}
+        only_subscribed = lsub or "SUBSCRIBED" in select_opts
+        show_subscribed = only_subscribed or "SUBSCRIBED" in return_opts
+        subscribed: set[str] = set()
+        if show_subscribed:
+            subscribed, missing = await self._subscribed(boxes)
+            for name in missing:
+                names.setdefault(name, None)
         special_only = "SPECIAL-USE" in select_opts
         for name in sorted(names, key=lambda n: (n != "INBOX", n)):
             box = names[name]
             if not any(_matches(reference + p, name) for p in patterns):
                 continue
-            use = special_use(box["name"], box["kind"])
+            if only_subscribed and name not in subscribed and box is not None:
+                continue
+            use = special_use(box["name"], box["kind"]) if box is not None else ""
             if special_only and not use:
                 continue
             attrs = []
-            has_children = any(other.startswith(name + DELIMITER) for other in names)
-            attrs.append("\\HasChildren" if has_children else "\\HasNoChildren")
-            if "SUBSCRIBED" in select_opts or "SUBSCRIBED" in return_opts:
+            if box is None:
+                attrs.append("\\Noselect" if lsub else "\\NonExistent")
+            else:
+                has_children = any(other.startswith(name + DELIMITER) for other in names)
+                attrs.append("\\HasChildren" if has_children else "\\HasNoChildren")
+            if show_subscribed and not lsub and (box is None or name in subscribed):
                 attrs.append("\\Subscribed")
             if use and ("SPECIAL-USE" in return_opts or not return_opts or special_only):
                 attrs.append(use)
             line = f'{verb} ({" ".join(attrs)}) "{DELIMITER}" '.encode() + self._encode_name(name)
             self.untagged(line)
-            if status_items and not lsub:
+            if status_items and not lsub and box is not None:
                 self.untagged(self._status_line(name, box, status_items, highest))
         return None
 
@@ -475,6 +507,13 @@ class Commands:
         if not new or new.upper() in BY_NAME:
             raise No("[ALREADYEXISTS] that mailbox exists")
         await self.call("mail.labels.update", {"id": box["id"], "label": {"name": new}})
+        # The subscription choice moves with the mailbox (as Dovecot does); the old name,
+        # now without a mailbox, is forgotten.
+        old = str(box["name"])
+        found = await self.call("mail.imap.subscriptions", {})
+        if old in found["unsubscribed"] or old in found["subscribed"]:
+            await self.call("mail.imap.subscribe", {"name": new, "subscribed": old in found["subscribed"]})
+            await self.call("mail.imap.subscribe", {"name": old, "subscribed": False})
         return None
 
     # -- QUOTA (RFC 9208): one root, "", for the whole account -----------------------------

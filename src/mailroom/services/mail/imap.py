@@ -11,6 +11,9 @@ server needs and do the label operations with IMAP's meaning:
   the keywords ``$seen``, ``$flagged``, ``$draft``: JMAP's names of them); every other flag
   is a stored keyword (domain/keywords.py), the ones JMAP reads;
 - ``copy``: adds the target label (and with ``from_label`` removes that one: MOVE);
+- ``subscriptions``/``subscribe``: SUBSCRIBE and UNSUBSCRIBE, stored per user by label name
+  (store/imap_schema.py): a label is subscribed unless unsubscribed; a name with no label is
+  subscribed only when the client said so (and stays so when the label goes, RFC 9051 §6.3.7);
 - ``expunge``: from Trash or Junk destroys; from Archive moves to Trash; from INBOX archives;
   from Drafts destroys a draft in no other label; from any other label removes the label, and
   mail left in no label at all goes to Archive (nothing disappears without passing Trash).
@@ -29,7 +32,7 @@ from mailroom.delivery.mime import structures as mime_structures
 from mailroom.domain.keywords import COLUMN_KEYWORDS
 from mailroom.domain.numbers import INT64_MAX, Id
 from mailroom.domain.search import TextTerm
-from mailroom.errors import NotFound
+from mailroom.errors import LimitExceeded, NotFound
 from mailroom.registry import Context, UserSelf
 from mailroom.services.mail._actions import Target, apply
 from mailroom.services.mail._api import api
@@ -367,3 +370,35 @@ async def quota(ctx: Context) -> ImapQuota:
     if row is None:
         raise NotFound.of("user", ctx.principal.email or "")
     return ImapQuota(used=int(row["quota_bytes_used"] or 0), limit=int(row["quota_bytes"] or 0))
+
+
+MailboxName = Annotated[str, Field(min_length=1, max_length=255)]
+
+
+class ImapSubscriptions(BaseModel):
+    """Label names (and names with no label) the user subscribed to explicitly, and those
+    unsubscribed. A label in neither list is subscribed (the default)."""
+
+    subscribed: list[str]
+    unsubscribed: list[str]
+
+
+@api.method("mail.imap.subscriptions", access=UserSelf())
+async def subscriptions(ctx: Context) -> ImapSubscriptions:
+    """The caller's subscription choices (LSUB, LIST (SUBSCRIBED); JMAP isSubscribed)."""
+    async with ctx.rt.db.read() as tx:
+        found = await imap_store.subscriptions(tx, user_id_of(ctx))
+    return ImapSubscriptions(subscribed=sorted(found.subscribed), unsubscribed=sorted(found.unsubscribed))
+
+
+@api.method("mail.imap.subscribe", access=UserSelf(), mutating=True)
+async def subscribe(ctx: Context, name: MailboxName, subscribed: bool = True) -> None:
+    """Subscribe to (or unsubscribe from) a label by name, or a name with no label yet.
+    Unsubscribing from a name with no label forgets it."""
+    user_id = user_id_of(ctx)
+    async with ctx.rt.db.write() as tx:
+        if not subscribed and name not in await label_store.ids_by_name(tx, user_id):
+            await imap_store.forget_subscription(tx, user_id, name)
+        elif not await imap_store.set_subscribed(tx, user_id, name, subscribed):
+            limit = imap_store.MAX_SUBSCRIPTION_ROWS
+            raise LimitExceeded(f"at most {limit} subscription choices", limit=limit, used=limit)
