@@ -133,3 +133,155 @@ def _bad_subscriptions(imap: Imap) -> None:
 
 async def test_overlong_subscription_name_is_refused(imap: Imap) -> None:
     await asyncio.to_thread(_bad_subscriptions, imap)
+
+
+# -- \Recent (RFC 3501 §2.3.2) -------------------------------------------------------------------
+
+
+def _recent_of(conn: object) -> list[bytes | None]:
+    return conn.response("RECENT")[1]  # type: ignore[attr-defined,no-any-return]
+
+
+async def test_recent_is_seen_by_one_rev1_session(imap: Imap) -> None:
+    await imap.deliver(subject="first")
+    first = await asyncio.to_thread(imap.login)
+    second = await asyncio.to_thread(imap.login)
+    looker = await asyncio.to_thread(imap.login)
+    try:
+        await asyncio.to_thread(first.select, "INBOX")
+        assert _recent_of(first) == [b"1"]
+        typ, data = await asyncio.to_thread(first.fetch, "1", "(FLAGS)")
+        assert b"\\Recent" in data[0]  # type: ignore[operator]
+        assert (await asyncio.to_thread(first.search, None, "RECENT"))[1] == [b"1"]
+        assert (await asyncio.to_thread(first.search, None, "NEW"))[1] == [b"1"]
+        await asyncio.to_thread(second.select, "INBOX")
+        assert _recent_of(second) == [b"0"]
+        typ, data = await asyncio.to_thread(second.fetch, "1", "(FLAGS)")
+        assert b"\\Recent" not in data[0]  # type: ignore[operator]
+        assert (await asyncio.to_thread(second.search, None, "RECENT"))[1] == [b""]
+        # New mail: the session that syncs first has it as recent, the other does not.
+        await imap.deliver(subject="second")
+        await asyncio.to_thread(second.noop)
+        assert _recent_of(second) == [b"1"]
+        await asyncio.to_thread(first.noop)
+        assert _recent_of(first) == [b"1"]  # still only the first message
+        _typ, data = await asyncio.to_thread(first.fetch, "2", "(FLAGS)")
+        assert b"\\Recent" not in data[0]  # type: ignore[operator]
+        # EXAMINE looks without claiming: the next read-write SELECT still gets it.
+        await imap.deliver(subject="third")
+        await asyncio.to_thread(looker.select, "INBOX", True)
+        assert _recent_of(looker) == [b"1"]
+        third = await asyncio.to_thread(imap.login)
+        try:
+            await asyncio.to_thread(third.select, "INBOX")
+            assert _recent_of(third) == [b"1"]
+            _typ, data = await asyncio.to_thread(third.search, None, "RECENT")
+            assert data == [b"3"]
+        finally:
+            await asyncio.to_thread(third.logout)
+    finally:
+        for conn in (first, second, looker):
+            await asyncio.to_thread(conn.logout)
+
+
+def _rev2_has_no_recent(imap: Imap) -> None:
+    conn = _client(imap)
+    try:
+        conn.enable("IMAP4rev2")
+        selected = conn.select_folder("INBOX")
+        assert b"RECENT" not in selected
+        flags = conn.fetch("1:*", ["FLAGS"])
+        assert all(b"\\Recent" not in f[b"FLAGS"] for f in flags.values())
+    finally:
+        conn.logout()
+    # An IMAP4rev2 session claimed nothing: a rev1 session still gets it as recent.
+    conn = _client(imap)
+    try:
+        assert conn.select_folder("INBOX")[b"RECENT"] == 1
+    finally:
+        conn.logout()
+
+
+async def test_rev2_sessions_neither_see_nor_claim_recent(imap: Imap) -> None:
+    await imap.deliver()
+    await asyncio.to_thread(_rev2_has_no_recent, imap)
+
+
+# -- the whole-label view kept per process (store/imap.label_view) --------------------------------
+
+
+def _select_sees_every_change(imap: Imap) -> None:
+    watcher = imap.login()
+    try:
+        watcher.select("INBOX")
+        assert watcher.fetch("1:*", "(FLAGS)")[0] == "OK"
+        # Changes by another session between two SELECTs of the same label.
+        other = imap.login()
+        try:
+            other.select("INBOX")
+            assert other.store("1", "+FLAGS", "(\\Flagged $Work)")[0] == "OK"
+            assert other.store("2", "+FLAGS", "(\\Deleted)")[0] == "OK"
+            assert other.expunge()[0] == "OK"
+        finally:
+            other.logout()
+        again = imap.login()
+        try:
+            typ, data = again.select("INBOX")
+            assert data == [b"2"]
+            typ, data = again.fetch("1:*", "(UID FLAGS)")
+            assert b"\\Flagged" in data[0] and b"$work" in data[0], data  # type: ignore[operator]
+            assert b"UID 3" in data[1], data  # type: ignore[operator]
+        finally:
+            again.logout()
+    finally:
+        watcher.logout()
+
+
+async def test_a_select_after_changes_sees_them(imap: Imap) -> None:
+    for n in range(3):
+        await imap.deliver(subject=f"message {n}")
+    await asyncio.to_thread(_select_sees_every_change, imap)
+    await imap.deliver(subject="late")
+    conn = await asyncio.to_thread(imap.login)
+    try:
+        assert (await asyncio.to_thread(conn.select, "INBOX"))[1] == [b"3"]
+    finally:
+        await asyncio.to_thread(conn.logout)
+
+
+# -- THREAD=REFERENCES (RFC 5256) over the wire -----------------------------------------------
+
+
+async def test_thread_references_answers_the_rfc_tree(imap: Imap) -> None:
+    from datetime import UTC, datetime
+
+    def at(minute: int) -> datetime:
+        return datetime(2026, 1, 1, 10, minute, tzinfo=UTC)
+
+    # 1 starts; 2 and 3 reply to 1; 4 replies to 3; 5 and 6 reply to a message not here.
+    await imap.deliver(subject="Plan", message_id="<a@x>", date=at(1))
+    await imap.deliver(subject="Re: Plan", message_id="<b@x>", references="<a@x>", date=at(2))
+    await imap.deliver(subject="Re: Plan", message_id="<c@x>", references="<a@x>", date=at(3))
+    await imap.deliver(subject="Re: Plan", message_id="<d@x>", references="<a@x> <c@x>", date=at(4))
+    await imap.deliver(subject="Re: Gone", message_id="<e@x>", in_reply_to="<gone@x>", date=at(5))
+    await imap.deliver(subject="Re: Gone", message_id="<f@x>", references="<gone@x>", date=at(6))
+
+    def run() -> tuple[list[object], list[bytes | None]]:
+        conn = _client(imap)
+        try:
+            conn.select_folder("INBOX")
+            tree = conn.thread("REFERENCES", "ALL")
+        finally:
+            conn.logout()
+        raw = imap.login()
+        try:
+            raw.select("INBOX")
+            typ, data = raw.uid("THREAD", "REFERENCES", "UTF-8", "ALL")
+            assert typ == "OK"
+        finally:
+            raw.logout()
+        return tree, data
+
+    tree, data = await asyncio.to_thread(run)
+    assert list(tree) == [(1, (2,), (3, 4)), ((5,), (6,))]
+    assert data == [b"(1 (2)(3 4))((5)(6))"]

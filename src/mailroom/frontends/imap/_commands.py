@@ -592,7 +592,9 @@ class Commands:
         flags = " ".join(FLAGS)
         self.untagged(f"{len(selected.uids)} EXISTS")
         if not self.rev2:
-            self.untagged("0 RECENT")
+            # RFC 3501 §2.3.2: recent in the one session first told of it; EXAMINE only looks.
+            first = await self._recent(selected, selected.uidnext)
+            self.untagged(f"{selected.mark_recent(first)} RECENT")
         self.untagged(f"FLAGS ({flags})")
         perm = flags + " \\*"
         self.untagged(f"OK [PERMANENTFLAGS ({perm if not readonly else ''})] stored flags")
@@ -677,14 +679,15 @@ class Commands:
                     message.modseq = m
             elif uid > last and uid not in selected.pending_expunge:
                 selected.uids.append(uid)
-                selected.messages[uid] = Message(e, t, m, f, s, r, now_keywords, recent=not self.rev2)
+                selected.messages[uid] = Message(e, t, m, f, s, r, now_keywords)
                 added += 1
         if expunge and selected.pending_expunge:
             self._announce_expunged(selected, sorted(selected.pending_expunge))
         if added:
             self.untagged(f"{len(selected.uids)} EXISTS")
             if not self.rev2:
-                self.untagged(f"{sum(1 for m in selected.messages.values() if m.recent)} RECENT")
+                first = await self._recent(selected, selected.uids[-1] + 1)
+                self.untagged(f"{selected.mark_recent(first, since=last)} RECENT")
         for uid in changed:
             if uid in selected.messages:
                 items = ["FLAGS", "UID"]
@@ -693,6 +696,12 @@ class Commands:
                 self.untagged(self._fetch_line(selected, uid, selected.messages[uid], items))
         selected.uidnext = max(selected.uidnext, int(view["uidnext"]))
         selected.highest_modseq = max(selected.highest_modseq, int(view["highest_modseq"]))
+
+    async def _recent(self, selected: Selected, below: int) -> int:
+        """The first UID recent in this session: those below ``below`` are claimed for it
+        (read-write) or only looked at (EXAMINE)."""
+        params = {"label": selected.label_id, "below": max(1, below), "claim": not selected.readonly}
+        return int(await self.call("mail.imap.recent", params))
 
     def _announce_expunged(self, selected: Selected, uids: list[int]) -> None:
         present = [u for u in uids if u in selected.messages]
@@ -1185,7 +1194,7 @@ class Commands:
         return None
 
     async def _thread(self, command: Command, *, uid: bool) -> str | None:
-        from mailroom.frontends.imap import _sort
+        from mailroom.frontends.imap import _sort, _threading
 
         selected = self.selected
         assert selected is not None
@@ -1195,9 +1204,30 @@ class Commands:
             raise ParseError("unsupported threading algorithm")
         found = await self._matching(selected, list(command.args[1:]))
         envelopes = await self._envelopes(selected, found)
-        groups = _sort.threads(found, selected.messages, envelopes)
-        numbers = [[u if uid else selected.seq_of(u) for u in g] for g in groups]
-        self.untagged("THREAD " + "".join("(" + " ".join(str(n) for n in g) + ")" for g in numbers))
+        fields: dict[int, dict[str, Any]] = {}
+        ids = [selected.messages[u].email_id for u in found]
+        for start in range(0, len(ids), 5000):
+            for item in await self.call("mail.imap.references", {"email_ids": ids[start : start + 5000]}):
+                fields[int(item["email_id"])] = item
+        threadable = []
+        for u in found:
+            message = selected.messages[u]
+            envelope = envelopes.get(message.email_id)
+            got = fields.get(message.email_id, {})
+            base, reply = _sort.subject_info(envelope.subject if envelope is not None else None)
+            threadable.append(
+                _threading.Threadable(
+                    key=u,
+                    message_id=got.get("message_id"),
+                    in_reply_to=got.get("in_reply_to") or (),
+                    references=got.get("references") or (),
+                    sent=_sort.sent(envelope, message),
+                    base_subject=base,
+                    is_reply=reply,
+                )
+            )
+        roots = _threading.thread(threadable)
+        self.untagged("THREAD " + _threading.render(roots, (lambda u: u) if uid else selected.seq_of))
         await self.sync(expunge=uid)
         return None
 

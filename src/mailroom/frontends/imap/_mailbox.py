@@ -124,6 +124,13 @@ class Selected:
         self.uidvalidity = int(view["uidvalidity"])
         self.highest_modseq = int(view["highest_modseq"])
 
+    def mark_recent(self, first: int, since: int = 0) -> int:
+        """Mark the messages with UIDs from ``first`` (and above ``since``) as \\Recent; how
+        many of the mailbox's are recent now."""
+        for uid in self.uids[bisect.bisect_left(self.uids, max(first, since + 1)) :]:
+            self.messages[uid].recent = True
+        return sum(1 for m in self.messages.values() if m.recent)
+
     def seq_of(self, uid: int) -> int:
         return bisect.bisect_left(self.uids, uid) + 1
 

@@ -181,9 +181,14 @@ async def view(ctx: Context, label: Id, changed_since: ModSeq = 0) -> ImapView:
         status = await changelog.label_status(tx, user_id, label)
         if status is None:
             raise NotFound.of("label", label)
-        found = await imap_store.messages(tx, user_id, label, changed_since=changed_since)
-        keywords = await imap_store.keywords(tx, label, changed_since=changed_since)
-        vanished = await changelog.vanished(tx, user_id, label, changed_since) if changed_since else []
+        if changed_since:
+            found = await imap_store.messages(tx, user_id, label, changed_since=changed_since)
+            keywords = await imap_store.keywords(tx, label, changed_since=changed_since)
+            vanished = await changelog.vanished(tx, user_id, label, changed_since)
+        else:  # a SELECT: the whole label, unchanged since the last one read it more often than not
+            state = (status.uidvalidity, status.highest_modseq)
+            whole = await imap_store.label_view(tx, user_id, label, state=state, cache=ctx.rt.db)
+            found, keywords, vanished = whole.columns, whole.keywords, []
     return ImapView(
         label_id=label,
         uidvalidity=status.uidvalidity,
@@ -373,6 +378,7 @@ async def quota(ctx: Context) -> ImapQuota:
 
 
 MailboxName = Annotated[str, Field(min_length=1, max_length=255)]
+Uid = Annotated[int, Field(ge=1, le=INT64_MAX)]
 
 
 class ImapSubscriptions(BaseModel):
@@ -402,3 +408,43 @@ async def subscribe(ctx: Context, name: MailboxName, subscribed: bool = True) ->
         elif not await imap_store.set_subscribed(tx, user_id, name, subscribed):
             limit = imap_store.MAX_SUBSCRIPTION_ROWS
             raise LimitExceeded(f"at most {limit} subscription choices", limit=limit, used=limit)
+
+
+@api.method("mail.imap.recent", access=UserSelf(), mutating=True)
+async def recent(
+    ctx: Context, label: Id, below: Annotated[int, Field(ge=1, le=INT64_MAX)], claim: bool
+) -> int:
+    """IMAP4rev1's \\Recent: the first UID of the label no session had been told of; with
+    ``claim``, the caller's session is told of every UID below ``below`` (they are recent in
+    it alone, RFC 3501 §2.3.2)."""
+    user_id = user_id_of(ctx)
+    async with ctx.rt.db.read() as tx:
+        await _label(tx, user_id, label)
+        first = await imap_store.first_recent(tx, label)
+    if not claim or below <= first:  # nothing new to claim: no write (a SELECT's usual case)
+        return first
+    async with ctx.rt.db.write() as tx:
+        await _label(tx, user_id, label)
+        return await imap_store.claim_recent(tx, label, below)
+
+
+class ImapReferences(BaseModel):
+    """What RFC 5256's REFERENCES threading reads of an email (ids without angle brackets)."""
+
+    email_id: int
+    message_id: str | None
+    in_reply_to: list[str]
+    references: list[str]
+
+
+@api.method("mail.imap.references", access=UserSelf())
+async def references(ctx: Context, email_ids: EmailIds) -> list[ImapReferences]:
+    """Message-ID, In-Reply-To and References of the caller's emails (THREAD=REFERENCES)."""
+    async with ctx.rt.db.read() as tx:
+        found = await imap_store.threading_fields(tx, user_id_of(ctx), email_ids)
+    return [
+        ImapReferences(
+            email_id=e, message_id=f.message_id, in_reply_to=f.in_reply_to, references=f.references
+        )
+        for e, f in found.items()
+    ]
