@@ -150,13 +150,13 @@ async def test_recent_is_seen_by_one_rev1_session(imap: Imap) -> None:
     try:
         await asyncio.to_thread(first.select, "INBOX")
         assert _recent_of(first) == [b"1"]
-        typ, data = await asyncio.to_thread(first.fetch, "1", "(FLAGS)")
+        _typ, data = await asyncio.to_thread(first.fetch, "1", "(FLAGS)")
         assert b"\\Recent" in data[0]  # type: ignore[operator]
         assert (await asyncio.to_thread(first.search, None, "RECENT"))[1] == [b"1"]
         assert (await asyncio.to_thread(first.search, None, "NEW"))[1] == [b"1"]
         await asyncio.to_thread(second.select, "INBOX")
         assert _recent_of(second) == [b"0"]
-        typ, data = await asyncio.to_thread(second.fetch, "1", "(FLAGS)")
+        _typ, data = await asyncio.to_thread(second.fetch, "1", "(FLAGS)")
         assert b"\\Recent" not in data[0]  # type: ignore[operator]
         assert (await asyncio.to_thread(second.search, None, "RECENT"))[1] == [b""]
         # New mail: the session that syncs first has it as recent, the other does not.
@@ -226,10 +226,11 @@ def _select_sees_every_change(imap: Imap) -> None:
             other.logout()
         again = imap.login()
         try:
-            typ, data = again.select("INBOX")
+            _typ, data = again.select("INBOX")
             assert data == [b"2"]
-            typ, data = again.fetch("1:*", "(UID FLAGS)")
-            assert b"\\Flagged" in data[0] and b"$work" in data[0], data  # type: ignore[operator]
+            _typ, data = again.fetch("1:*", "(UID FLAGS)")
+            assert b"\\Flagged" in data[0], data  # type: ignore[operator]
+            assert b"$work" in data[0], data  # type: ignore[operator]
             assert b"UID 3" in data[1], data  # type: ignore[operator]
         finally:
             again.logout()

@@ -5,8 +5,9 @@ Revises: 0016_imapperf
 
 SUBSCRIBE/UNSUBSCRIBE/LSUB and LIST (SUBSCRIBED) stored per user (store/imap_schema.py):
 mailboxes are subscribed unless unsubscribed; a row records an unsubscribed mailbox or a
-subscribed name that has no mailbox. JMAP's Mailbox/isSubscribed reads the same rows. imap_recent keeps, per label, the first UID
-no IMAP4rev1 session has been told of (RFC 3501 §2.3.2: a message is recent in one session).
+subscribed name that has no mailbox. JMAP's Mailbox/isSubscribed reads the same rows.
+imap_recent keeps, per label, the first UID no IMAP4rev1 session has been told of (RFC 3501
+§2.3.2: a message is recent in one session).
 """
 
 from __future__ import annotations
