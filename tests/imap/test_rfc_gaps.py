@@ -286,3 +286,31 @@ async def test_thread_references_answers_the_rfc_tree(imap: Imap) -> None:
     tree, data = await asyncio.to_thread(run)
     assert list(tree) == [(1, (2,), (3, 4)), ((5,), (6,))]
     assert data == [b"(1 (2)(3 4))((5)(6))"]
+
+
+# -- ENVELOPE from the worker's rendered ones (_envelopes) ------------------------------------
+
+
+def _envelopes_twice(imap: Imap) -> None:
+    first = imap.login()
+    second = imap.login()
+    try:
+        first.select("INBOX")
+        second.select("INBOX")
+        typ, cold = first.fetch("1:*", "(ENVELOPE)")
+        assert typ == "OK"
+        # Another session, now served from the kept ones: the same bytes, and the same as
+        # rendered beside BODYSTRUCTURE (which reads the structure).
+        assert second.fetch("1:*", "(ENVELOPE)") == ("OK", cold)
+        typ, both = second.fetch("2", "(ENVELOPE BODYSTRUCTURE)")
+        assert both[0].startswith(cold[1][:-1] + b" BODYSTRUCTURE")  # type: ignore[index,union-attr]
+        assert b'"second"' in cold[1]  # type: ignore[operator]
+    finally:
+        first.logout()
+        second.logout()
+
+
+async def test_envelopes_are_the_same_from_the_worker_cache(imap: Imap) -> None:
+    await imap.deliver(subject="first", message_id="<1@x>")
+    await imap.deliver(subject="second", message_id="<2@x>")
+    await asyncio.to_thread(_envelopes_twice, imap)

@@ -21,6 +21,7 @@ from mailroom.domain import objectids
 from mailroom.domain.mime import MimeStructure, scan
 from mailroom.domain.mime import imap as imap_mime
 from mailroom.errors import CannotCalculateChanges, LimitExceeded, MailroomError, NotFound
+from mailroom.frontends.imap import _envelopes
 from mailroom.frontends.imap._headers import Headers, headers
 from mailroom.frontends.imap._mailbox import COLUMN_FLAGS, FLAGS, Message, Selected, stored_keyword, uid_set
 from mailroom.frontends.imap._names import (
@@ -830,20 +831,33 @@ class Commands:
         ]
         need_structure = any(i in _STRUCTURE_ITEMS or "[" in i for i in items)
         need_bytes = any(i in _BYTES_ITEMS or "[" in i for i in items)
+        # ENVELOPE alone of the structure items: served from the worker's rendered ones
+        # (_envelopes), the structure read only for those not there yet.
+        envelope_only = (
+            need_structure and not need_bytes and _PLAIN_ITEMS.union(("ENVELOPE",)).issuperset(items)
+        )
+        envelopes = _envelopes.cache_of(self.mailroom.runtime.db)
         if _PLAIN_ITEMS.issuperset(items):
             await self._fetch_plain(selected, chosen, items)
             chosen = []
         for start in range(0, len(chosen), STRUCTURES_PER_CALL):
             batch = chosen[start : start + STRUCTURES_PER_CALL]
             loaded: dict[int, Loaded] = {}
-            if need_structure:
-                loaded = await self._structures([selected.messages[u].email_id for u in batch])
+            wanted = [selected.messages[u].email_id for u in batch]
+            if envelope_only:
+                wanted = [e for e in wanted if e not in envelopes]
+            if need_structure and wanted:
+                loaded = await self._structures(wanted)
             for count, message_uid in enumerate(batch, 1):
                 message = selected.messages[message_uid]
                 found = loaded.get(message.email_id)
                 try:
                     raw = await self._raw(message.email_id) if need_bytes else None
-                    if need_structure and found is None:
+                    if (
+                        need_structure
+                        and found is None
+                        and not (envelope_only and message.email_id in envelopes)
+                    ):
                         found = (scan(raw if raw is not None else await self._raw(message.email_id)), 0)
                 except NotFound:
                     continue  # destroyed by another session; its EXPUNGE is still to be sent
@@ -942,6 +956,13 @@ class Commands:
             elif item == "RFC822":
                 assert raw is not None
                 out.append(b"RFC822 " + literal(raw))
+            elif item == "ENVELOPE":
+                envelopes = _envelopes.cache_of(self.mailroom.runtime.db)
+                cached = _envelopes.get(envelopes, message.email_id)
+                if cached is None:
+                    assert loaded is not None
+                    cached = _envelopes.put(envelopes, message.email_id, _structure_item(item, loaded, raw))
+                out.append(cached)
             else:
                 assert loaded is not None
                 out.append(_structure_item(item, loaded, raw))
