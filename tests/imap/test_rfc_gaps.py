@@ -314,3 +314,33 @@ async def test_envelopes_are_the_same_from_the_worker_cache(imap: Imap) -> None:
     await imap.deliver(subject="first", message_id="<1@x>")
     await imap.deliver(subject="second", message_id="<2@x>")
     await asyncio.to_thread(_envelopes_twice, imap)
+
+
+# -- UTF8=ACCEPT (RFC 6855) -------------------------------------------------------------------
+
+
+def _utf8_accept(imap: Imap) -> None:
+    conn = imap.login()
+    try:
+        assert b"UTF8=ACCEPT" in conn.capability()[1][0]  # type: ignore[operator]
+        typ, data = conn.enable("UTF8=ACCEPT")  # imaplib then sends UTF-8
+        assert typ == "OK", data
+        assert conn.create('"Reçus/日本"')[0] == "OK"
+        typ, lines = conn.list('""', "Re*")
+        assert typ == "OK"
+        assert '"Reçus/日本"'.encode() in b"".join(x for x in lines if isinstance(x, bytes))
+        typ, data = conn.select('"Reçus/日本"')
+        assert typ == "OK", data
+    finally:
+        conn.logout()
+    # A session that did not enable it sees modified UTF-7 (RFC 3501 §5.1.3).
+    old = imap.login()
+    try:
+        typ, lines = old.list('""', "Re*")
+        assert b'"/" Re&AOc-us/&ZeVnLA-' in b"".join(x for x in lines if isinstance(x, bytes)), lines
+    finally:
+        old.logout()
+
+
+async def test_utf8_accept(imap: Imap) -> None:
+    await asyncio.to_thread(_utf8_accept, imap)

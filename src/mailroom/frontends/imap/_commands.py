@@ -168,6 +168,7 @@ class Commands:
             "SORT",
             "SORT=DISPLAY",
             "THREAD=REFERENCES",
+            "UTF8=ACCEPT",
             f"APPENDLIMIT={self.max_append}",
         ]
         return " ".join(caps)
@@ -290,9 +291,15 @@ class Commands:
 
     # -- authenticated: mailboxes --------------------------------------------------------
 
+    @property
+    def utf8(self) -> bool:
+        """Mailbox names and strings in UTF-8 (IMAP4rev2, or UTF8=ACCEPT: RFC 6855), not
+        modified UTF-7."""
+        return self.rev2 or "UTF8=ACCEPT" in self.enabled
+
     def _decode_name(self, value: Value) -> str:
         name = astring(value)
-        if not self.rev2:
+        if not self.utf8:
             try:
                 name = decode_utf7(name)
             except (ValueError, binascii.Error, UnicodeDecodeError):
@@ -300,7 +307,9 @@ class Commands:
         return name
 
     def _encode_name(self, name: str) -> bytes:
-        return wire_astring(name if self.rev2 else encode_utf7(name))
+        if self.utf8:
+            return wire_astring(name, utf8=True)
+        return wire_astring(encode_utf7(name))
 
     async def mailboxes(self, *, sizes: bool = True) -> tuple[int, list[dict[str, Any]]]:
         result = await self.call("mail.imap.mailboxes", {"sizes": sizes})
