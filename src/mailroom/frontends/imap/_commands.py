@@ -852,11 +852,11 @@ class Commands:
         for start in range(0, len(chosen), STRUCTURES_PER_CALL):
             batch = chosen[start : start + STRUCTURES_PER_CALL]
             loaded: dict[int, Loaded] = {}
-            wanted = [selected.messages[u].email_id for u in batch]
+            to_read = [selected.messages[u].email_id for u in batch]
             if envelope_only:
-                wanted = [e for e in wanted if e not in envelopes]
-            if need_structure and wanted:
-                loaded = await self._structures(wanted)
+                to_read = [e for e in to_read if e not in envelopes]
+            if need_structure and to_read:
+                loaded = await self._structures(to_read)
             for count, message_uid in enumerate(batch, 1):
                 message = selected.messages[message_uid]
                 found = loaded.get(message.email_id)
