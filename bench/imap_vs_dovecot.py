@@ -464,7 +464,7 @@ def bench(
     return {
         name: {
             case: {
-                key: statistics.median(r[key] for r in results)
+                key: round(statistics.median(r[key] for r in results), 2)
                 if key != "ops"
                 else sum(r[key] for r in results)
                 for key in results[0]

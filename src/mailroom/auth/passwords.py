@@ -254,7 +254,7 @@ class PasswordHasher:
         time_cost: int = _PROFILE.time_cost,
         memory_cost: int = _PROFILE.memory_cost,
         parallelism: int = _PROFILE.parallelism,
-        concurrency: int = 2,
+        concurrency: int = 1,
     ) -> None:
         """Create a hasher.
 
