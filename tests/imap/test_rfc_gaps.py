@@ -279,6 +279,9 @@ async def test_thread_references_answers_the_rfc_tree(imap: Imap) -> None:
             raw.select("INBOX")
             typ, data = raw.uid("THREAD", "REFERENCES", "UTF-8", "ALL")
             assert typ == "OK"
+            typ, none = raw.uid("THREAD", "REFERENCES", "UTF-8", "SUBJECT", "nothing-matches-this")
+            assert typ == "OK"
+            assert none == [b""], none
         finally:
             raw.logout()
         return tree, data

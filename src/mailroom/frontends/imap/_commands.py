@@ -1257,7 +1257,9 @@ class Commands:
                 )
             )
         roots = _threading.thread(threadable)
-        self.untagged("THREAD " + _threading.render(roots, (lambda u: u) if uid else selected.seq_of))
+        # "* THREAD" alone when nothing matched (RFC 5256: thread-data = "THREAD" [SP 1*thread-list]).
+        shown = _threading.render(roots, (lambda u: u) if uid else selected.seq_of)
+        self.untagged(f"THREAD {shown}" if shown else "THREAD")
         await self.sync(expunge=uid)
         return None
 
