@@ -181,7 +181,11 @@ async def view(ctx: Context, label: Id, changed_since: ModSeq = 0) -> ImapView:
         status = await changelog.label_status(tx, user_id, label)
         if status is None:
             raise NotFound.of("label", label)
-        if changed_since:
+        if changed_since and changed_since >= status.highest_modseq:
+            # The account's MODSEQ has not moved: nothing changed anywhere (every command's
+            # closing sync, most of the time), so none of the reads below.
+            found, keywords, vanished = imap_store.MailboxColumns([], [], [], [], [], [], []), [], []
+        elif changed_since:
             found = await imap_store.messages(tx, user_id, label, changed_since=changed_since)
             keywords = await imap_store.keywords(tx, label, changed_since=changed_since)
             vanished = await changelog.vanished(tx, user_id, label, changed_since)
