@@ -16,13 +16,18 @@ a process of its own, each case for ``--seconds`` (every client does at least on
 - ``search``: ``UID SEARCH TEXT "word"`` with a mid-frequency word of the generated vocabulary.
 
 Reported: operations per second (all clients together), p50 and p99 latency, and with two
-servers the ratio of each to Dovecot.
+servers the ratio of each to Dovecot. With ``--rounds N`` every case runs N times, the servers
+one after the other case by case (the machine's load drifts, so a ratio compares runs
+seconds apart, not minutes), and the medians are reported.
 
 The servers:
 
 1. Dovecot: Debian's ``dovecot-imapd`` (installed with apt-get when missing, as root), a
-   throw-away configuration of its own on loopback (``protocols = imap``, a static passdb
-   and userdb, Maildir, the default one login process per connection), the 10,000 messages
+   throw-away configuration of its own on loopback (``protocols = imap``, a passwd-file
+   passdb holding the password as ``{ARGON2ID}`` + the PHC string mailroom's settings make
+   (64 MiB, 3 passes, 4 lanes by default: both servers pay one argon2id check per login;
+   ``auth_cache_size = 0``, Dovecot's default, so neither caches verified passwords), a
+   static userdb, Maildir, the default one login process per connection), the 10,000 messages
    written straight into ``Maildir/cur`` (flags from the generator: ~90% seen, 3% flagged;
    file times = arrival times; the ~1% the generator marks as spam into ``.Junk``, as
    mailroom files them), started with ``dovecot -c`` and stopped at the end. Its
@@ -69,8 +74,7 @@ import lmtp_ingest as common
 from _mailgen import MailGenerator
 
 OWNER = f"bench1@{common.DOMAIN}"
-PASSWORD = "benchmark password"  # lmtp_ingest.prepare's, for mailroom
-DOVECOT_PASSWORD = "benchmark-password"  # a static passdb's args are split at spaces
+PASSWORD = "benchmark password"  # lmtp_ingest.prepare's, for mailroom; Dovecot gets its hash
 OPERATIONS = ("sync", "envelope", "body", "store", "search")
 _LITERAL = re.compile(rb"\{(\d+)\+?\}\r\n$")
 _EXISTS = re.compile(rb"^\* (\d+) EXISTS")
@@ -288,6 +292,19 @@ def ensure_dovecot() -> None:
     subprocess.run(["apt-get", "install", "-y", "-qq", "dovecot-imapd"], check=True, env=env)
 
 
+def _argon2id(password: str) -> str:
+    """The PHC string mailroom would store for ``password`` with its default settings."""
+    from mailroom.auth.passwords import PasswordHasher
+    from mailroom.settings import Settings
+
+    defaults = Settings.model_fields
+    return PasswordHasher(
+        time_cost=defaults["argon2_time_cost"].default,
+        memory_cost=defaults["argon2_memory_cost"].default,
+        parallelism=defaults["argon2_parallelism"].default,
+    ).hash(password)
+
+
 @contextlib.contextmanager
 def dovecot(folder: Path, count: int) -> Iterator[Target]:
     """Dovecot IMAP on a free loopback port over a Maildir of the generated messages."""
@@ -299,6 +316,8 @@ def dovecot(folder: Path, count: int) -> Iterator[Target]:
     # Dovecot reads and writes the mail (and its index) as nobody.
     subprocess.run(["chown", "-R", "nobody:nogroup", str(mail)], check=True)
     port = common.free_port()
+    passwd = folder / "passwd"
+    passwd.write_text(f"{OWNER}:{{ARGON2ID}}{_argon2id(PASSWORD)}\n")
     conf = folder / "dovecot.conf"
     conf.write_text(
         f"""
@@ -313,9 +332,10 @@ auth_mechanisms = plain login
 first_valid_uid = 1
 mail_location = maildir:~/Maildir
 mail_max_userip_connections = 1000
+auth_cache_size = 0
 passdb {{
-  driver = static
-  args = password={DOVECOT_PASSWORD}
+  driver = passwd-file
+  args = {passwd}
 }}
 userdb {{
   driver = static
@@ -334,7 +354,7 @@ service imap-login {{
     )
     subprocess.run(["dovecot", "-c", str(conf)], check=True)
     try:
-        yield Target("dovecot", "127.0.0.1", port, OWNER, DOVECOT_PASSWORD)
+        yield Target("dovecot", "127.0.0.1", port, OWNER, PASSWORD)
     finally:
         subprocess.run(["doveadm", "-c", str(conf), "stop"], check=False, capture_output=True)
 
@@ -412,29 +432,56 @@ def mailroom(
 
 
 def bench(
-    target: Target, clients: list[int], seconds: float, words: list[str], operations: list[str]
-) -> dict[str, dict[str, float]]:
-    exists, uids = asyncio.run(_uids(target))
-    print(f"{target.name}: INBOX holds {exists} messages; warming up", flush=True)
-    for operation in operations:  # Dovecot builds its index and caches here, untimed
-        asyncio.run(_client(target, operation, time.time(), 0.0, uids, words, 0))  # one each
-    out: dict[str, dict[str, float]] = {}
-    for operation in operations:
-        for n in clients:
-            result = measure(target, operation, n, seconds, uids, words)
-            out[f"{operation}/{n}"] = result
-            print(
-                f"{target.name:>10} {operation:>8} {n}c: {result['ops_per_s']:>8} ops/s"
-                f"  p50 {result['p50_ms']:>8} ms  p99 {result['p99_ms']:>8} ms  ({result['ops']} ops)",
-                flush=True,
-            )
-    return out
+    targets: list[Target],
+    clients: list[int],
+    seconds: float,
+    words: list[str],
+    operations: list[str],
+    rounds: int,
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Every case on every server, ``rounds`` times, the servers interleaved case by case (the
+    machine's load drifts: each ratio compares runs a few seconds apart); the medians."""
+    known: dict[str, list[int]] = {}
+    for target in targets:
+        exists, uids = asyncio.run(_uids(target))
+        known[target.name] = uids
+        print(f"{target.name}: INBOX holds {exists} messages; warming up", flush=True)
+        for operation in operations:  # Dovecot builds its index and caches here, untimed
+            asyncio.run(_client(target, operation, time.time(), 0.0, uids, words, 0))  # one each
+    runs: dict[str, dict[str, list[dict[str, float]]]] = {t.name: {} for t in targets}
+    for n_round in range(1, rounds + 1):
+        for operation in operations:
+            for n in clients:
+                for target in targets:
+                    result = measure(target, operation, n, seconds, known[target.name], words)
+                    runs[target.name].setdefault(f"{operation}/{n}", []).append(result)
+                    r = result
+                    print(
+                        f"round {n_round} {target.name:>10} {operation:>8} {n}c: {r['ops_per_s']:>8} ops/s"
+                        f"  p50 {r['p50_ms']:>8} ms  p99 {r['p99_ms']:>8} ms  ({r['ops']} ops)",
+                        flush=True,
+                    )
+    return {
+        name: {
+            case: {
+                key: round(statistics.median(r[key] for r in results), 2)
+                if key != "ops"
+                else sum(r[key] for r in results)
+                for key in results[0]
+            }
+            for case, results in cases.items()
+        }
+        for name, cases in runs.items()
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=5.0, help="per case")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="each case this often, servers interleaved; medians"
+    )
     parser.add_argument("--clients", default="1,8")
     parser.add_argument("--operations", default=",".join(OPERATIONS))
     parser.add_argument("--no-dovecot", action="store_true")
@@ -457,25 +504,24 @@ def main() -> None:
     clients = [int(n) for n in args.clients.split(",")]
     operations = [o for o in args.operations.split(",") if o]
     words = generator(min(args.messages, 100)).query_words()[:200]
-    results: dict[str, dict[str, dict[str, float]]] = {}
-    with tempfile.TemporaryDirectory(prefix="mailroom-imap-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="mailroom-imap-bench-") as tmp, contextlib.ExitStack() as stack:
         root = Path(tmp)
         root.chmod(0o755)
+        targets: list[Target] = []
         if not args.no_dovecot:
             ensure_dovecot()
-            with dovecot(root / "dovecot", args.messages) as target:
-                results["dovecot"] = bench(target, clients, args.seconds, words, operations)
+            targets.append(stack.enter_context(dovecot(root / "dovecot", args.messages)))
         if not args.no_mailroom:
-            with mailroom(
-                root / "mailroom", args.messages, args.workers, args.database_url, args.mailroom_src
-            ) as found:
-                if found is not None:
-                    results["mailroom"] = bench(found, clients, args.seconds, words, operations)
-        for spec in args.server:
-            target = Target.parse(spec)
-            results[target.name] = bench(target, clients, args.seconds, words, operations)
+            found = stack.enter_context(
+                mailroom(root / "mailroom", args.messages, args.workers, args.database_url, args.mailroom_src)
+            )
+            if found is not None:
+                targets.append(found)
+        targets += [Target.parse(spec) for spec in args.server]
+        results = bench(targets, clients, args.seconds, words, operations, args.rounds)
     load = os.getloadavg()
     print(f"\nIMAP, {args.messages} messages in INBOX; {args.seconds:g} s per case", end="")
+    print(f", median of {args.rounds} interleaved round(s)", end="")
     print(f"; load average {load[0]:.2f} {load[1]:.2f}")
     names = list(results)
     header = f"{'operation':>9} {'clients':>7}" + "".join(

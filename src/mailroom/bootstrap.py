@@ -189,6 +189,7 @@ async def start(
         time_cost=settings.argon2_time_cost,
         memory_cost=settings.argon2_memory_cost,
         parallelism=settings.argon2_parallelism,
+        concurrency=settings.password_check_concurrency,
     )
     blobs = FileBlobStore(settings.effective_blob_dir)
     events = open_broker(settings, clock)

@@ -144,6 +144,14 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_cost: int = Field(default=65536, ge=8, description="KiB")
     argon2_parallelism: int = Field(default=4, ge=1)
+    password_check_concurrency: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Most password checks (argon2id) a worker runs at once, in threads off its event loop; "
+        "each takes argon2_memory_cost KiB and argon2_parallelism threads while it runs, and further "
+        "logins wait their turn. One per worker keeps as many checks running as there are workers.",
+    )
     auth_cache_seconds: float = Field(
         default=1.0,
         ge=0,

@@ -212,6 +212,10 @@ async def _imap_label(w: World, n: int) -> dict[str, Any]:
     return {"label": (await _label(w, n))["id"]}
 
 
+async def _imap_recent(w: World, n: int) -> dict[str, Any]:
+    return {**await _imap_label(w, n), "below": 1, "claim": True}
+
+
 def _imap_emails(**extra: Any) -> Params:
     """One of user A's emails for mail.imap.* (``to_label``/``label``: one of A's labels)."""
 
@@ -563,6 +567,12 @@ ROWS: dict[str, Row] = {
     "mail.imap.flags": Row(_imap_emails(seen=True), why="another user's ids are left alone (no-op)"),
     "mail.imap.copy": Row(_imap_emails(to_label=0), owner="user_a"),
     "mail.imap.expunge": Row(_imap_emails(label=0), owner="user_a"),
+    "mail.imap.subscriptions": Row(static({})),
+    "mail.imap.subscribe": Row(static({"name": "Matrix", "subscribed": False})),
+    "mail.imap.references": Row(
+        _imap_emails(), why="another user's ids are left out of the answer (an empty list)"
+    ),
+    "mail.imap.recent": Row(fresh(_imap_recent), owner="user_a"),
     "mail.labels.update": Row(fresh(_renamed_label), owner="user_a"),
     "mail.messages.import": Row(
         fresh(

@@ -147,9 +147,11 @@ async def test_a_jmap_keyword_is_an_imap_flag_and_other_sessions_see_it(imap: Im
         await asyncio.to_thread(idler.idle_done)
         fetches = [r for r in pushed if len(r) > 1 and r[1] == b"FETCH"]
         assert fetches, pushed
+        # The idler selected first: the message is \\Recent there alone (RFC 3501 §2.3.2).
         assert set(fetches[-1][2][fetches[-1][2].index(b"FLAGS") + 1]) == {
             b"\\Answered",
             b"\\Flagged",
+            b"\\Recent",
             b"project-x",
         }
         noop = await asyncio.to_thread(other.noop)
@@ -204,7 +206,8 @@ async def test_an_email_created_by_jmap_has_its_keywords_in_imap(imap: Imap, jma
         await asyncio.to_thread(conn.select_folder, "Drafts")
         fetched = (await fetch(conn, ["FLAGS", "EMAILID"]))[1]
         assert fetched[b"EMAILID"] == (new_id.encode(),)
-        assert set(fetched[b"FLAGS"]) == {b"\\Draft", b"\\Seen", b"$MDNSent", b"later"}
+        # The first IMAP4rev1 session told of it has it as \\Recent (RFC 3501 §2.3.2).
+        assert set(fetched[b"FLAGS"]) == {b"\\Draft", b"\\Seen", b"$MDNSent", b"later", b"\\Recent"}
     finally:
         await asyncio.to_thread(conn.logout)
 
@@ -216,11 +219,11 @@ async def test_imap_keywords_named_like_the_jmap_flags_are_those_flags(imap: Ima
     try:
         await asyncio.to_thread(conn.select_folder, "INBOX")
         await asyncio.to_thread(conn.add_flags, [1], [b"$Seen", b"$Flagged"])
-        assert set((await fetch(conn, ["FLAGS"]))[1][b"FLAGS"]) == {b"\\Seen", b"\\Flagged"}
+        assert set((await fetch(conn, ["FLAGS"]))[1][b"FLAGS"]) == {b"\\Seen", b"\\Flagged", b"\\Recent"}
         [got] = (await jmap.call("Email/get", {"ids": [email["id"]], "properties": ["keywords"]}))["list"]
         assert got["keywords"] == {"$seen": True, "$flagged": True}
         await asyncio.to_thread(conn.remove_flags, [1], [b"$seen"])
-        assert set((await fetch(conn, ["FLAGS"]))[1][b"FLAGS"]) == {b"\\Flagged"}
+        assert set((await fetch(conn, ["FLAGS"]))[1][b"FLAGS"]) == {b"\\Flagged", b"\\Recent"}
     finally:
         await asyncio.to_thread(conn.logout)
 
@@ -238,7 +241,7 @@ async def test_every_jmap_keyword_can_be_stored_back_over_imap(imap: Imap, jmap:
         await asyncio.to_thread(conn.select, "INBOX")
         typ, data = await asyncio.to_thread(conn.fetch, "1", "(FLAGS)")
         assert typ == "OK"
-        assert data == [f"1 (FLAGS ({odd} {'k' * 64}))".encode()]
+        assert data == [f"1 (FLAGS ({odd} {'k' * 64} \\Recent))".encode()]
         typ, data = await asyncio.to_thread(conn.store, "1", "FLAGS", f"({odd} {'k' * 64} x:y)")
         assert typ == "OK", data
         # A section left open is still refused.

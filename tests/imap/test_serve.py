@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import imaplib
+import poplib
 import ssl
 from pathlib import Path
 
@@ -36,3 +37,27 @@ def test_serve_runs_imap_and_imaps_for_every_worker(tmp_path: Path) -> None:
         context.verify_mode = ssl.CERT_NONE
         with imaplib.IMAP4_SSL("127.0.0.1", imaps_port, ssl_context=context, timeout=10) as secure:
             secure.login("alice@example.org", "correct horse battery")
+
+
+@pytest.mark.slow
+def test_serve_flags_set_the_imap_and_pop3_ports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--imap-port``/``--imaps-port``/``--pop3-port``/``--pop3s-port`` as the other ports' flags:
+    they win over the environment (which switches all four off here) and reach every worker."""
+    from tests.cli import test_serve_listeners as listeners
+
+    imap_port, pop3_port = _free_ports(2)
+    command = listeners._serve_command
+    flags = ["--imap-port", str(imap_port), "--imaps-port", "0", "--pop3-port", str(pop3_port)]
+    monkeypatch.setattr(
+        listeners, "_serve_command", lambda *args: [*command(*args), *flags, "--pop3s-port", "0"]
+    )
+    with serving(tmp_path / "data", _ports(), workers=1) as server:
+        banner = server.stderr()
+        assert f"127.0.0.1:{imap_port}" in banner
+        assert f"127.0.0.1:{pop3_port}" in banner
+        conn = imaplib.IMAP4("127.0.0.1", imap_port, timeout=10)
+        assert b"IMAP4rev2" in conn.capability()[1][0]
+        conn.logout()
+        pop = poplib.POP3("127.0.0.1", pop3_port, timeout=10)
+        assert pop.getwelcome().startswith(b"+OK")
+        pop.quit()

@@ -37,7 +37,7 @@ def _login_select_fetch(imap: Imap) -> None:
     assert typ == "OK"
     first = data[0]
     assert isinstance(first, tuple)
-    assert b"FLAGS ()" in first[0]
+    assert b"FLAGS (\\Recent)" in first[0]  # the first session to see it (RFC 3501 §2.3.2)
     assert b'"Hello"' in first[0]
     assert first[1].strip() == b"Subject: Hello"
     typ, data = conn.fetch("1", "(BODY[])")

@@ -28,6 +28,12 @@ Refused (``verify`` answers not ok, never raises):
   because checking them would let whoever wrote the value pin a CPU or exhaust memory on every
   login attempt.
 
+The checks cost tens to hundreds of milliseconds of CPU (argon2id: 64 MiB, 3 passes) and would
+stall every other session of an asyncio worker if run on its event loop.  The ``*_async``
+methods run them in the hasher's own thread pool (argon2, bcrypt and hashlib release the GIL
+while they work), at most ``concurrency`` at a time; further checks wait their turn, so a burst
+of logins neither blocks the loop nor allocates more than ``concurrency`` × 64 MiB.
+
 bcrypt only ever looks at the first 72 bytes of the UTF-8 password.  Imported bcrypt hashes are
 checked the way Dovecot's ``crypt()`` checks them, by truncating to 72 bytes, so a longer password
 still logs in, and so does any password sharing its first 72 bytes.  The argon2id hash that
@@ -36,12 +42,14 @@ replaces it on that login has no such limit.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import re
 import secrets
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, NamedTuple
@@ -246,6 +254,7 @@ class PasswordHasher:
         time_cost: int = _PROFILE.time_cost,
         memory_cost: int = _PROFILE.memory_cost,
         parallelism: int = _PROFILE.parallelism,
+        concurrency: int = 1,
     ) -> None:
         """Create a hasher.
 
@@ -253,6 +262,7 @@ class PasswordHasher:
             time_cost: argon2 passes over memory.
             memory_cost: argon2 memory in KiB.
             parallelism: argon2 lanes.
+            concurrency: most checks and hashes the ``*_async`` methods run at once (threads).
 
         The defaults are RFC 9106's second recommended ("low memory") profile, as shipped by
         argon2-cffi.
@@ -270,6 +280,20 @@ class PasswordHasher:
         self._max_time_cost = max(time_cost, _MAX_ARGON2_TIME_COST)
         self._max_parallelism = max(parallelism, _MAX_ARGON2_PARALLELISM)
         self._dummy_hash = self._argon2.hash(secrets.token_urlsafe(32))
+        # Threads are started on first use, up to ``concurrency``; queued work waits its turn.
+        self._pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="password")
+
+    async def verify_async(self, stored: str, password: str) -> Verification:
+        """:meth:`verify` in the hasher's bounded thread pool, off the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self.verify, stored, password)
+
+    async def hash_async(self, password: str) -> str:
+        """:meth:`hash` in the hasher's bounded thread pool, off the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self.hash, password)
+
+    async def dummy_verify_async(self, password: str) -> None:
+        """:meth:`dummy_verify` in the hasher's bounded thread pool, off the event loop."""
+        await asyncio.get_running_loop().run_in_executor(self._pool, self.dummy_verify, password)
 
     def hash(self, password: str) -> str:
         """Hash a password for storage; returns an argon2id PHC string (``$argon2id$v=19$...``)."""

@@ -205,6 +205,18 @@ def serve(
             help=_help("Submission port, 0 switches it off", "submission_port"),
         ),
     ] = None,
+    imap_port: Annotated[
+        int | None, typer.Option(help=_help("IMAP port (STARTTLS), 0 switches it off", "imap_port"))
+    ] = None,
+    imaps_port: Annotated[
+        int | None, typer.Option(help=_help("IMAP port (implicit TLS), 0 switches it off", "imaps_port"))
+    ] = None,
+    pop3_port: Annotated[
+        int | None, typer.Option(help=_help("POP3 port (STLS), 0 switches it off", "pop3_port"))
+    ] = None,
+    pop3s_port: Annotated[
+        int | None, typer.Option(help=_help("POP3 port (implicit TLS), 0 switches it off", "pop3s_port"))
+    ] = None,
 ) -> None:
     """Run the server: bind its ports, migrate the database, create the first admin key, serve
     HTTP and mail.
@@ -224,6 +236,10 @@ def serve(
             "smtp_port": smtp_port,
             "lmtp_port": lmtp_port,
             "submission_port": submission_port,
+            "imap_port": imap_port,
+            "imaps_port": imaps_port,
+            "pop3_port": pop3_port,
+            "pop3s_port": pop3s_port,
         }.items()
         if v is not None
     }

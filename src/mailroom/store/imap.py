@@ -8,15 +8,34 @@ joined to ``emails`` by primary key.
 
 from __future__ import annotations
 
+import weakref
+from collections import OrderedDict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import String, bindparam, delete, func, insert, literal, select, update
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    String,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.elements import ColumnElement
 
 from mailroom.domain.search import TextTerm
 from mailroom.store.engine import Query, Tx
+from mailroom.store.imap_schema import imap_recent, imap_subscriptions
 from mailroom.store.mail_schema import email_keywords, email_labels, emails, labels
 from mailroom.store.mailbox_search import address_condition, fts5_expression, fulltext_ids, pg_expression
+from mailroom.store.upsert import insert_ignore, upsert
 
 #: Flag bits of :attr:`MailboxMessage.flags`.
 SEEN, FLAGGED, DRAFT = 1, 2, 4
@@ -36,16 +55,41 @@ class MailboxColumns:
     received: list[int]  # arrival, Unix seconds
 
 
+class _EpochSeconds(ColumnElement[int]):
+    """A timestamp column as whole Unix seconds, computed by the database: 10,000 arrival
+    times of a SELECT are not each parsed into a ``datetime`` and back."""
+
+    type = BigInteger()
+    inherit_cache = True
+
+    def __init__(self, column: ColumnElement[Any]) -> None:
+        self.column = column
+
+
+@compiles(_EpochSeconds, "sqlite")
+def _epoch_sqlite(element: _EpochSeconds, compiler: Any, **kw: Any) -> str:
+    return f"CAST(strftime('%s', {compiler.process(element.column, **kw)}) AS INTEGER)"
+
+
+@compiles(_EpochSeconds, "postgresql")
+def _epoch_postgresql(element: _EpochSeconds, compiler: Any, **kw: Any) -> str:
+    return f"CAST(EXTRACT(EPOCH FROM {compiler.process(element.column, **kw)}) AS BIGINT)"
+
+
+# Every column comes back as the driver's integer (flags as one bit set, arrival as seconds):
+# no per-value converter, so the driver's tuples are used as they are.
 _COLUMNS = (
     email_labels.c.uid,
     email_labels.c.email_id,
     email_labels.c.modseq,
     emails.c.thread_id,
-    emails.c.is_read,
-    emails.c.is_starred,
-    emails.c.is_draft,
+    (
+        cast(emails.c.is_read, Integer) * SEEN
+        + cast(emails.c.is_starred, Integer) * FLAGGED
+        + cast(emails.c.is_draft, Integer) * DRAFT
+    ).label("flags"),
     emails.c.size,
-    emails.c.received_at,
+    _EpochSeconds(emails.c.received_at).label("received"),
 )
 _IN_LABEL = (
     select(*_COLUMNS)
@@ -69,19 +113,59 @@ async def messages(tx: Tx, user_id: int, label_id: int, *, changed_since: int = 
         rows = await tx.tuples(_MESSAGES, {"label_id": label_id, "user_id": user_id})
     if not rows:
         return MailboxColumns([], [], [], [], [], [], [])
-    uid, email_id, modseq, thread_id, read, starred, draft, size, received = zip(*rows, strict=True)
+    uid, email_id, modseq, thread_id, flags, size, received = zip(*rows, strict=True)
     return MailboxColumns(
         uids=list(uid),
         email_ids=list(email_id),
         thread_ids=list(thread_id),
         modseqs=list(modseq),
-        flags=[
-            (SEEN if r else 0) | (FLAGGED if s else 0) | (DRAFT if d else 0)
-            for r, s, d in zip(read, starred, draft, strict=True)
-        ],
+        flags=list(flags),
         sizes=list(size),
-        received=[int(at.timestamp()) for at in received],
+        received=list(received),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class LabelView:
+    """A whole label as IMAP's SELECT reads it: its messages and their keywords."""
+
+    columns: MailboxColumns
+    keywords: list[tuple[int, str]]
+
+
+#: Whole-label views kept per database, by ``(user id, label id)``, with the account state
+#: (UIDVALIDITY, MODSEQ) they were read at: every change to a label's messages, their flags
+#: or keywords takes the account's next MODSEQ (store/changelog.py), so a view read at the
+#: MODSEQ the caller just read is the label as it stands. A client reconnecting to an
+#: unchanged 10,000-message INBOX gets it without the 10,000-row join (Dovecot keeps its
+#: index files for the same reason). Per process, bounded, oldest first out.
+_VIEWS: weakref.WeakKeyDictionary[object, OrderedDict[tuple[int, int], tuple[tuple[int, int], LabelView]]] = (
+    weakref.WeakKeyDictionary()
+)
+MAX_CACHED_VIEWS = 32
+
+
+async def label_view(
+    tx: Tx, user_id: int, label_id: int, *, state: tuple[int, int], cache: object
+) -> LabelView:
+    """The whole label: :func:`messages` and :func:`keywords`, from the per-process cache
+    when it holds the label at ``state`` (``(UIDVALIDITY, account MODSEQ)`` read in this
+    transaction before), else read and kept. ``cache`` is the database the views belong to.
+    The lists are shared: callers must not change them."""
+    views = _VIEWS.get(cache)
+    if views is None:
+        views = _VIEWS[cache] = OrderedDict()
+    key = (user_id, label_id)
+    held = views.get(key)
+    if held is not None and held[0] == state:
+        views.move_to_end(key)
+        return held[1]
+    view = LabelView(await messages(tx, user_id, label_id), await keywords(tx, label_id))
+    views[key] = (state, view)
+    views.move_to_end(key)
+    while len(views) > MAX_CACHED_VIEWS:
+        views.popitem(last=False)
+    return view
 
 
 async def uids_in(tx: Tx, label_id: int, email_ids: Sequence[int]) -> dict[int, int]:
@@ -245,5 +329,117 @@ async def blobs_of(tx: Tx, user_id: int, email_ids: Sequence[int]) -> dict[int, 
     )
     return {
         int(r["id"]): (str(r["blob_sha"]), len(str(r["trace"]).encode("utf-8")) if r["trace"] else 0)
+        for r in rows
+    }
+
+
+# -- subscriptions (store/imap_schema.py) ------------------------------------------------------
+
+#: Most subscription rows a user keeps (each is a choice against the default, or a name with
+#: no mailbox): bounds what a client can make the server store and list.
+MAX_SUBSCRIPTION_ROWS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriptions:
+    """A user's choices against the default (a mailbox is subscribed unless unsubscribed):
+    label or mailbox names explicitly subscribed, and those unsubscribed."""
+
+    subscribed: frozenset[str]
+    unsubscribed: frozenset[str]
+
+
+async def subscriptions(tx: Tx, user_id: int) -> Subscriptions:
+    rows = await tx.all(
+        select(imap_subscriptions.c.name, imap_subscriptions.c.subscribed).where(
+            imap_subscriptions.c.user_id == user_id
+        )
+    )
+    return Subscriptions(
+        subscribed=frozenset(str(r["name"]) for r in rows if r["subscribed"]),
+        unsubscribed=frozenset(str(r["name"]) for r in rows if not r["subscribed"]),
+    )
+
+
+async def set_subscribed(tx: Tx, user_id: int, name: str, subscribed: bool) -> bool:
+    """Record the choice for ``name``; False (nothing stored) when the user already has
+    :data:`MAX_SUBSCRIPTION_ROWS` rows and this name is not one of them."""
+    where = (imap_subscriptions.c.user_id == user_id) & (imap_subscriptions.c.name == name)
+    if await tx.rowcount(update(imap_subscriptions).where(where).values(subscribed=subscribed)):
+        return True
+    count = await tx.scalar(
+        select(func.count()).select_from(imap_subscriptions).where(imap_subscriptions.c.user_id == user_id)
+    )
+    if int(count or 0) >= MAX_SUBSCRIPTION_ROWS:
+        return False
+    await upsert(
+        tx,
+        imap_subscriptions,
+        {"user_id": user_id, "name": name, "subscribed": subscribed},
+        ("user_id", "name"),
+        {"subscribed": subscribed},
+    )
+    return True
+
+
+async def forget_subscription(tx: Tx, user_id: int, name: str) -> None:
+    """Back to the default for ``name`` (a renamed or deleted label's old name)."""
+    await tx.execute(
+        delete(imap_subscriptions).where(
+            (imap_subscriptions.c.user_id == user_id) & (imap_subscriptions.c.name == name)
+        )
+    )
+
+
+# -- \\Recent (store/imap_schema.py) -------------------------------------------------------------
+
+
+async def first_recent(tx: Tx, label_id: int) -> int:
+    """The first UID of the label no session has been told of (1 when none has)."""
+    found = await tx.scalar(select(imap_recent.c.first_uid).where(imap_recent.c.label_id == label_id))
+    return int(found) if found is not None else 1
+
+
+async def claim_recent(tx: Tx, label_id: int, below: int) -> int:
+    """Tell the caller's session of every UID below ``below``: the mark before (UIDs from it
+    up to ``below`` - 1 are recent in that session alone). In a write transaction: the row is
+    locked (PostgreSQL) or the writer is alone (SQLite), so two sessions never both get one."""
+    await insert_ignore(tx, imap_recent, {"label_id": label_id, "first_uid": 1}, ("label_id",))
+    found = await tx.scalar(
+        select(imap_recent.c.first_uid).where(imap_recent.c.label_id == label_id).with_for_update()
+    )
+    before = int(found) if found is not None else 1
+    if below > before:
+        await tx.execute(
+            update(imap_recent).where(imap_recent.c.label_id == label_id).values(first_uid=below)
+        )
+    return before
+
+
+# -- THREAD=REFERENCES (RFC 5256) -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadingFields:
+    """An email's Message-ID, In-Reply-To and References as ingest parsed them (ids without
+    angle brackets, in header order)."""
+
+    message_id: str | None
+    in_reply_to: list[str]
+    references: list[str]
+
+
+async def threading_fields(tx: Tx, user_id: int, email_ids: Sequence[int]) -> dict[int, ThreadingFields]:
+    rows = await tx.all(
+        select(emails.c.id, emails.c.message_id, emails.c.in_reply_to, emails.c.references).where(
+            emails.c.user_id == user_id, emails.c.id.in_(list(email_ids))
+        )
+    )
+    return {
+        int(r["id"]): ThreadingFields(
+            message_id=r["message_id"],
+            in_reply_to=[str(i) for i in r["in_reply_to"] or ()],
+            references=[str(i) for i in r["references"] or ()],
+        )
         for r in rows
     }

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 from mailroom.domain import objectids
 from mailroom.domain.mime import MimeStructure, scan
 from mailroom.domain.mime import imap as imap_mime
-from mailroom.errors import CannotCalculateChanges, MailroomError, NotFound
+from mailroom.errors import CannotCalculateChanges, LimitExceeded, MailroomError, NotFound
+from mailroom.frontends.imap import _envelopes
 from mailroom.frontends.imap._headers import Headers, headers
 from mailroom.frontends.imap._mailbox import COLUMN_FLAGS, FLAGS, Message, Selected, stored_keyword, uid_set
 from mailroom.frontends.imap._names import (
@@ -29,6 +30,8 @@ from mailroom.frontends.imap._names import (
     decode_utf7,
     encode_utf7,
     imap_name,
+    key_name,
+    label_key,
     special_use,
 )
 from mailroom.frontends.imap._parser import Atom, Command, ParseError, Value, astring, number, sequence_set
@@ -165,6 +168,7 @@ class Commands:
             "SORT",
             "SORT=DISPLAY",
             "THREAD=REFERENCES",
+            "UTF8=ACCEPT",
             f"APPENDLIMIT={self.max_append}",
         ]
         return " ".join(caps)
@@ -287,9 +291,15 @@ class Commands:
 
     # -- authenticated: mailboxes --------------------------------------------------------
 
+    @property
+    def utf8(self) -> bool:
+        """Mailbox names and strings in UTF-8 (IMAP4rev2, or UTF8=ACCEPT: RFC 6855), not
+        modified UTF-7."""
+        return self.rev2 or "UTF8=ACCEPT" in self.enabled
+
     def _decode_name(self, value: Value) -> str:
         name = astring(value)
-        if not self.rev2:
+        if not self.utf8:
             try:
                 name = decode_utf7(name)
             except (ValueError, binascii.Error, UnicodeDecodeError):
@@ -297,7 +307,9 @@ class Commands:
         return name
 
     def _encode_name(self, name: str) -> bytes:
-        return wire_astring(name if self.rev2 else encode_utf7(name))
+        if self.utf8:
+            return wire_astring(name, utf8=True)
+        return wire_astring(encode_utf7(name))
 
     async def mailboxes(self, *, sizes: bool = True) -> tuple[int, list[dict[str, Any]]]:
         result = await self.call("mail.imap.mailboxes", {"sizes": sizes})
@@ -336,13 +348,31 @@ class Commands:
     async def cmd_subscribe(self, command: Command) -> str | None:
         if len(command.args) != 1:
             raise ParseError("SUBSCRIBE takes a mailbox")
-        await self.find(self._decode_name(command.args[0]))
+        await self._subscribe(self._decode_name(command.args[0]), True)
         return None
 
     async def cmd_unsubscribe(self, command: Command) -> str | None:
         if len(command.args) != 1:
             raise ParseError("UNSUBSCRIBE takes a mailbox")
-        return "every mailbox stays subscribed"
+        await self._subscribe(self._decode_name(command.args[0]), False)
+        return None
+
+    async def _subscribe(self, name: str, subscribed: bool) -> None:
+        key = label_key(name.rstrip(DELIMITER))
+        if not key or len(key) > 255:
+            raise No("[CANNOT] invalid mailbox name")
+        try:
+            await self.call("mail.imap.subscribe", {"name": key, "subscribed": subscribed})
+        except LimitExceeded:
+            raise No("[LIMIT] too many subscriptions") from None
+
+    async def _subscribed(self, boxes: list[dict[str, Any]]) -> tuple[set[str], set[str]]:
+        """The IMAP names subscribed that have a mailbox, and those that have none."""
+        found = await self.call("mail.imap.subscriptions", {})
+        off, on = set(found["unsubscribed"]), set(found["subscribed"])
+        keys = {str(b["name"]) for b in boxes}
+        existing = {imap_name(b["name"], b["kind"]) for b in boxes if b["name"] not in off}
+        return existing, {key_name(k) for k in on - keys}
 
     async def cmd_lsub(self, command: Command) -> str | None:
         return await self._list(command, lsub=True)
@@ -385,25 +415,37 @@ class Commands:
             self.untagged(f'{verb} (\\Noselect) "{DELIMITER}" ""')
             return None
         highest, boxes = await self.mailboxes()
-        names = {imap_name(b["name"], b["kind"]): b for b in boxes}
+        names: dict[str, dict[str, Any] | None] = {imap_name(b["name"], b["kind"]): b for b in boxes}
+        only_subscribed = lsub or "SUBSCRIBED" in select_opts
+        show_subscribed = only_subscribed or "SUBSCRIBED" in return_opts
+        subscribed: set[str] = set()
+        if show_subscribed:
+            subscribed, missing = await self._subscribed(boxes)
+            for name in missing:
+                names.setdefault(name, None)
         special_only = "SPECIAL-USE" in select_opts
         for name in sorted(names, key=lambda n: (n != "INBOX", n)):
             box = names[name]
             if not any(_matches(reference + p, name) for p in patterns):
                 continue
-            use = special_use(box["name"], box["kind"])
+            if only_subscribed and name not in subscribed and box is not None:
+                continue
+            use = special_use(box["name"], box["kind"]) if box is not None else ""
             if special_only and not use:
                 continue
             attrs = []
-            has_children = any(other.startswith(name + DELIMITER) for other in names)
-            attrs.append("\\HasChildren" if has_children else "\\HasNoChildren")
-            if "SUBSCRIBED" in select_opts or "SUBSCRIBED" in return_opts:
+            if box is None:
+                attrs.append("\\Noselect" if lsub else "\\NonExistent")
+            else:
+                has_children = any(other.startswith(name + DELIMITER) for other in names)
+                attrs.append("\\HasChildren" if has_children else "\\HasNoChildren")
+            if show_subscribed and not lsub and (box is None or name in subscribed):
                 attrs.append("\\Subscribed")
             if use and ("SPECIAL-USE" in return_opts or not return_opts or special_only):
                 attrs.append(use)
             line = f'{verb} ({" ".join(attrs)}) "{DELIMITER}" '.encode() + self._encode_name(name)
             self.untagged(line)
-            if status_items and not lsub:
+            if status_items and not lsub and box is not None:
                 self.untagged(self._status_line(name, box, status_items, highest))
         return None
 
@@ -475,6 +517,13 @@ class Commands:
         if not new or new.upper() in BY_NAME:
             raise No("[ALREADYEXISTS] that mailbox exists")
         await self.call("mail.labels.update", {"id": box["id"], "label": {"name": new}})
+        # The subscription choice moves with the mailbox (as Dovecot does); the old name,
+        # now without a mailbox, is forgotten.
+        old = str(box["name"])
+        found = await self.call("mail.imap.subscriptions", {})
+        if old in found["unsubscribed"] or old in found["subscribed"]:
+            await self.call("mail.imap.subscribe", {"name": new, "subscribed": old in found["subscribed"]})
+            await self.call("mail.imap.subscribe", {"name": old, "subscribed": False})
         return None
 
     # -- QUOTA (RFC 9208): one root, "", for the whole account -----------------------------
@@ -553,7 +602,9 @@ class Commands:
         flags = " ".join(FLAGS)
         self.untagged(f"{len(selected.uids)} EXISTS")
         if not self.rev2:
-            self.untagged("0 RECENT")
+            # RFC 3501 §2.3.2: recent in the one session first told of it; EXAMINE only looks.
+            first = await self._recent(selected, selected.uidnext)
+            self.untagged(f"{selected.mark_recent(first)} RECENT")
         self.untagged(f"FLAGS ({flags})")
         perm = flags + " \\*"
         self.untagged(f"OK [PERMANENTFLAGS ({perm if not readonly else ''})] stored flags")
@@ -638,14 +689,15 @@ class Commands:
                     message.modseq = m
             elif uid > last and uid not in selected.pending_expunge:
                 selected.uids.append(uid)
-                selected.messages[uid] = Message(e, t, m, f, s, r, now_keywords, recent=not self.rev2)
+                selected.messages[uid] = Message(e, t, m, f, s, r, now_keywords)
                 added += 1
         if expunge and selected.pending_expunge:
             self._announce_expunged(selected, sorted(selected.pending_expunge))
         if added:
             self.untagged(f"{len(selected.uids)} EXISTS")
             if not self.rev2:
-                self.untagged(f"{sum(1 for m in selected.messages.values() if m.recent)} RECENT")
+                first = await self._recent(selected, selected.uids[-1] + 1)
+                self.untagged(f"{selected.mark_recent(first, since=last)} RECENT")
         for uid in changed:
             if uid in selected.messages:
                 items = ["FLAGS", "UID"]
@@ -654,6 +706,12 @@ class Commands:
                 self.untagged(self._fetch_line(selected, uid, selected.messages[uid], items))
         selected.uidnext = max(selected.uidnext, int(view["uidnext"]))
         selected.highest_modseq = max(selected.highest_modseq, int(view["highest_modseq"]))
+
+    async def _recent(self, selected: Selected, below: int) -> int:
+        """The first UID recent in this session: those below ``below`` are claimed for it
+        (read-write) or only looked at (EXAMINE)."""
+        params = {"label": selected.label_id, "below": max(1, below), "claim": not selected.readonly}
+        return int(await self.call("mail.imap.recent", params))
 
     def _announce_expunged(self, selected: Selected, uids: list[int]) -> None:
         present = [u for u in uids if u in selected.messages]
@@ -782,20 +840,33 @@ class Commands:
         ]
         need_structure = any(i in _STRUCTURE_ITEMS or "[" in i for i in items)
         need_bytes = any(i in _BYTES_ITEMS or "[" in i for i in items)
+        # ENVELOPE alone of the structure items: served from the worker's rendered ones
+        # (_envelopes), the structure read only for those not there yet.
+        envelope_only = (
+            need_structure and not need_bytes and _PLAIN_ITEMS.union(("ENVELOPE",)).issuperset(items)
+        )
+        envelopes = _envelopes.cache_of(self.mailroom.runtime.db)
         if _PLAIN_ITEMS.issuperset(items):
             await self._fetch_plain(selected, chosen, items)
             chosen = []
         for start in range(0, len(chosen), STRUCTURES_PER_CALL):
             batch = chosen[start : start + STRUCTURES_PER_CALL]
             loaded: dict[int, Loaded] = {}
-            if need_structure:
-                loaded = await self._structures([selected.messages[u].email_id for u in batch])
+            to_read = [selected.messages[u].email_id for u in batch]
+            if envelope_only:
+                to_read = [e for e in to_read if e not in envelopes]
+            if need_structure and to_read:
+                loaded = await self._structures(to_read)
             for count, message_uid in enumerate(batch, 1):
                 message = selected.messages[message_uid]
                 found = loaded.get(message.email_id)
                 try:
                     raw = await self._raw(message.email_id) if need_bytes else None
-                    if need_structure and found is None:
+                    if (
+                        need_structure
+                        and found is None
+                        and not (envelope_only and message.email_id in envelopes)
+                    ):
                         found = (scan(raw if raw is not None else await self._raw(message.email_id)), 0)
                 except NotFound:
                     continue  # destroyed by another session; its EXPUNGE is still to be sent
@@ -894,6 +965,13 @@ class Commands:
             elif item == "RFC822":
                 assert raw is not None
                 out.append(b"RFC822 " + literal(raw))
+            elif item == "ENVELOPE":
+                envelopes = _envelopes.cache_of(self.mailroom.runtime.db)
+                cached = _envelopes.get(envelopes, message.email_id)
+                if cached is None:
+                    assert loaded is not None
+                    cached = _envelopes.put(envelopes, message.email_id, _structure_item(item, loaded, raw))
+                out.append(cached)
             else:
                 assert loaded is not None
                 out.append(_structure_item(item, loaded, raw))
@@ -1146,7 +1224,7 @@ class Commands:
         return None
 
     async def _thread(self, command: Command, *, uid: bool) -> str | None:
-        from mailroom.frontends.imap import _sort
+        from mailroom.frontends.imap import _sort, _threading
 
         selected = self.selected
         assert selected is not None
@@ -1156,9 +1234,32 @@ class Commands:
             raise ParseError("unsupported threading algorithm")
         found = await self._matching(selected, list(command.args[1:]))
         envelopes = await self._envelopes(selected, found)
-        groups = _sort.threads(found, selected.messages, envelopes)
-        numbers = [[u if uid else selected.seq_of(u) for u in g] for g in groups]
-        self.untagged("THREAD " + "".join("(" + " ".join(str(n) for n in g) + ")" for g in numbers))
+        fields: dict[int, dict[str, Any]] = {}
+        ids = [selected.messages[u].email_id for u in found]
+        for start in range(0, len(ids), 5000):
+            for item in await self.call("mail.imap.references", {"email_ids": ids[start : start + 5000]}):
+                fields[int(item["email_id"])] = item
+        threadable = []
+        for u in found:
+            message = selected.messages[u]
+            envelope = envelopes.get(message.email_id)
+            got = fields.get(message.email_id, {})
+            base, reply = _sort.subject_info(envelope.subject if envelope is not None else None)
+            threadable.append(
+                _threading.Threadable(
+                    key=u,
+                    message_id=got.get("message_id"),
+                    in_reply_to=got.get("in_reply_to") or (),
+                    references=got.get("references") or (),
+                    sent=_sort.sent(envelope, message),
+                    base_subject=base,
+                    is_reply=reply,
+                )
+            )
+        roots = _threading.thread(threadable)
+        # "* THREAD" alone when nothing matched (RFC 5256: thread-data = "THREAD" [SP 1*thread-list]).
+        shown = _threading.render(roots, (lambda u: u) if uid else selected.seq_of)
+        self.untagged(f"THREAD {shown}" if shown else "THREAD")
         await self.sync(expunge=uid)
         return None
 

@@ -93,6 +93,7 @@ class Selected:
     messages: dict[int, Message] = field(default_factory=dict)
     pending_expunge: set[int] = field(default_factory=set)
     saved: list[int] = field(default_factory=list)  # SEARCHRES "$" (UIDs)
+    recent: int = 0  # how many messages are \\Recent in this session (IMAP4rev1)
 
     def load(self, view: dict[str, Any]) -> None:
         self.uids = uids = list(view["uids"])
@@ -123,6 +124,16 @@ class Selected:
         self.uidnext = int(view["uidnext"])
         self.uidvalidity = int(view["uidvalidity"])
         self.highest_modseq = int(view["highest_modseq"])
+
+    def mark_recent(self, first: int, since: int = 0) -> int:
+        """Mark the messages with UIDs from ``first`` (and above ``since``) as \\Recent; how
+        many of the mailbox's are recent now."""
+        for uid in self.uids[bisect.bisect_left(self.uids, max(first, since + 1)) :]:
+            message = self.messages[uid]
+            if not message.recent:
+                message.recent = True
+                self.recent += 1
+        return self.recent
 
     def seq_of(self, uid: int) -> int:
         return bisect.bisect_left(self.uids, uid) + 1
@@ -161,7 +172,9 @@ class Selected:
         """Forget an expunged message; its sequence number before."""
         seq = self.seq_of(uid)
         del self.uids[seq - 1]
-        self.messages.pop(uid, None)
+        gone = self.messages.pop(uid, None)
+        if gone is not None and gone.recent:
+            self.recent -= 1
         self.pending_expunge.discard(uid)
         return seq
 

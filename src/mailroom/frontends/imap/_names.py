@@ -27,6 +27,17 @@ def imap_name(label: str, kind: str) -> str:
     return label
 
 
+def label_key(name: str) -> str:
+    """The label name an IMAP name stands for (``INBOX`` → ``inbox``; a user label's name is
+    its IMAP name), as subscriptions are stored."""
+    return BY_NAME.get(name.upper(), name)
+
+
+def key_name(key: str) -> str:
+    """The IMAP name of a stored subscription key (:func:`label_key`'s inverse)."""
+    return SYSTEM[key][0] if key in SYSTEM else key
+
+
 def special_use(label: str, kind: str) -> str:
     return SYSTEM[label][1] if kind == "system" and label in SYSTEM else ""
 

@@ -5,9 +5,8 @@ the Date header (the arrival time when it has none or it does not parse), SUBJEC
 subject (RFC 5256 2.1: ``Re:``, ``Fwd:``, ``[fwd: ...]`` and blobs removed, case folded),
 FROM/TO/CC the first address's mailbox part. Ties go by sequence number.
 
-THREAD=REFERENCES answers mailroom's own threads (built at ingest from Message-ID,
-In-Reply-To and References, with the subject fallback: docs/mail.md), each as a chain in
-date order: ``(1 2 3)``. The RFC's tree shape (siblings as sub-lists) is not rebuilt.
+THREAD=REFERENCES is RFC 5256's tree (``_threading``), built from the Message-ID,
+In-Reply-To and References ingest stored.
 """
 
 from __future__ import annotations
@@ -58,15 +57,28 @@ def decoded(value: str | None) -> str:
 
 def base_subject(value: str | None) -> str:
     """RFC 5256's base subject, case folded."""
+    return subject_info(value)[0]
+
+
+def subject_info(value: str | None) -> tuple[str, bool]:
+    """RFC 5256's base subject, case folded, and whether the extraction removed a reply or
+    forward marker (``Re:``, ``Fwd:``, ``(fwd)``, ``[fwd: ...]``): THREAD's "is a reply"."""
     text = " ".join(decoded(value).split())
+    reply = False
     while True:
         before = text
-        text = _TRAILER.sub("", text)
-        text = _PREFIX.sub("", text)
-        if text.startswith("[fwd:") and text.endswith("]"):
-            text = text[5:-1]
+        text, trailers = _TRAILER.subn("", text)
+        reply = reply or bool(trailers)
+        match = _PREFIX.match(text)
+        # A leading [blob] goes only when something is left (RFC 5256 §2.1 (4)).
+        if match is not None and (match.group(2) is not None or text[match.end() :]):
+            reply = reply or match.group(2) is not None
+            text = text[match.end() :]
+        if text.lower().startswith("[fwd:") and text.endswith("]"):
+            text = text[5:-1].strip()
+            reply = True
         if text == before:
-            return text.casefold()
+            return text.casefold(), reply
 
 
 def sent(envelope: Envelope | None, message: Message) -> float:
@@ -142,18 +154,4 @@ def sort(
     return sorted(uids, key=sort_key)
 
 
-def threads(uids: list[int], messages: dict[int, Message], envelopes: dict[int, Envelope]) -> list[list[int]]:
-    """The matched messages grouped by mailroom thread, each in sent-date order, threads in
-    the order of their first message."""
-    groups: dict[int, list[int]] = {}
-    for uid in uids:
-        groups.setdefault(messages[uid].thread_id, []).append(uid)
-    out = []
-    for members in groups.values():
-        members.sort(key=lambda u: (sent(envelopes.get(messages[u].email_id), messages[u]), u))
-        out.append(members)
-    out.sort(key=lambda m: (sent(envelopes.get(messages[m[0]].email_id), messages[m[0]]), m[0]))
-    return out
-
-
-__all__ = ["KEYS", "base_subject", "criteria", "sort", "threads"]
+__all__ = ["KEYS", "base_subject", "criteria", "sent", "sort", "subject_info"]

@@ -30,11 +30,18 @@ def literal(data: bytes) -> bytes:
     return b"{" + str(len(data)).encode() + b"}\r\n" + data
 
 
-def astring(value: str) -> bytes:
-    """A mailbox name or other astring: an atom when it is one, else quoted/literal."""
+#: What a quoted string may not hold once UTF-8 is accepted (RFC 6855 §3): CR, LF, controls.
+_NOT_QUOTABLE_UTF8 = re.compile(rb"[\x00-\x1f\x7f]")
+
+
+def astring(value: str, *, utf8: bool = False) -> bytes:
+    """A mailbox name or other astring: an atom when it is one, else quoted/literal; with
+    ``utf8`` (a session that enabled UTF8=ACCEPT or IMAP4rev2) UTF-8 in a quoted string."""
     data = value.encode("utf-8")
     if data and all(c in _SAFE and c not in b"(){ %*]" for c in data):
         return data
+    if utf8 and len(data) < 1024 and _NOT_QUOTABLE_UTF8.search(data) is None:
+        return b'"' + data.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
     return qstring(data)
 
 

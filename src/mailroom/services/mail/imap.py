@@ -11,6 +11,9 @@ server needs and do the label operations with IMAP's meaning:
   the keywords ``$seen``, ``$flagged``, ``$draft``: JMAP's names of them); every other flag
   is a stored keyword (domain/keywords.py), the ones JMAP reads;
 - ``copy``: adds the target label (and with ``from_label`` removes that one: MOVE);
+- ``subscriptions``/``subscribe``: SUBSCRIBE and UNSUBSCRIBE, stored per user by label name
+  (store/imap_schema.py): a label is subscribed unless unsubscribed; a name with no label is
+  subscribed only when the client said so (and stays so when the label goes, RFC 9051 §6.3.7);
 - ``expunge``: from Trash or Junk destroys; from Archive moves to Trash; from INBOX archives;
   from Drafts destroys a draft in no other label; from any other label removes the label, and
   mail left in no label at all goes to Archive (nothing disappears without passing Trash).
@@ -29,7 +32,7 @@ from mailroom.delivery.mime import structures as mime_structures
 from mailroom.domain.keywords import COLUMN_KEYWORDS
 from mailroom.domain.numbers import INT64_MAX, Id
 from mailroom.domain.search import TextTerm
-from mailroom.errors import NotFound
+from mailroom.errors import LimitExceeded, NotFound
 from mailroom.registry import Context, UserSelf
 from mailroom.services.mail._actions import Target, apply
 from mailroom.services.mail._api import api
@@ -179,9 +182,18 @@ async def view(ctx: Context, label: Id, changed_since: ModSeq = 0) -> ImapView:
         status = await changelog.label_status(tx, user_id, label)
         if status is None:
             raise NotFound.of("label", label)
-        found = await imap_store.messages(tx, user_id, label, changed_since=changed_since)
-        keywords = await imap_store.keywords(tx, label, changed_since=changed_since)
-        vanished = await changelog.vanished(tx, user_id, label, changed_since) if changed_since else []
+        if changed_since and changed_since >= status.highest_modseq:
+            # The account's MODSEQ has not moved: nothing changed anywhere (every command's
+            # closing sync, most of the time), so none of the reads below.
+            found, keywords, vanished = imap_store.MailboxColumns([], [], [], [], [], [], []), [], []
+        elif changed_since:
+            found = await imap_store.messages(tx, user_id, label, changed_since=changed_since)
+            keywords = await imap_store.keywords(tx, label, changed_since=changed_since)
+            vanished = await changelog.vanished(tx, user_id, label, changed_since)
+        else:  # a SELECT: the whole label, unchanged since the last one read it more often than not
+            state = (status.uidvalidity, status.highest_modseq)
+            whole = await imap_store.label_view(tx, user_id, label, state=state, cache=ctx.rt.db)
+            found, keywords, vanished = whole.columns, whole.keywords, []
     return ImapView(
         label_id=label,
         uidvalidity=status.uidvalidity,
@@ -370,3 +382,76 @@ async def quota(ctx: Context) -> ImapQuota:
     if row is None:
         raise NotFound.of("user", ctx.principal.email or "")
     return ImapQuota(used=row.quota_bytes_used, limit=row.quota_bytes)
+
+
+MailboxName = Annotated[str, Field(min_length=1, max_length=255)]
+Uid = Annotated[int, Field(ge=1, le=INT64_MAX)]
+
+
+class ImapSubscriptions(BaseModel):
+    """Label names (and names with no label) the user subscribed to explicitly, and those
+    unsubscribed. A label in neither list is subscribed (the default)."""
+
+    subscribed: list[str]
+    unsubscribed: list[str]
+
+
+@api.method("mail.imap.subscriptions", access=UserSelf())
+async def subscriptions(ctx: Context) -> ImapSubscriptions:
+    """The caller's subscription choices (LSUB, LIST (SUBSCRIBED); JMAP isSubscribed)."""
+    async with ctx.rt.db.read() as tx:
+        found = await imap_store.subscriptions(tx, user_id_of(ctx))
+    return ImapSubscriptions(subscribed=sorted(found.subscribed), unsubscribed=sorted(found.unsubscribed))
+
+
+@api.method("mail.imap.subscribe", access=UserSelf(), mutating=True)
+async def subscribe(ctx: Context, name: MailboxName, subscribed: bool = True) -> None:
+    """Subscribe to (or unsubscribe from) a label by name, or a name with no label yet.
+    Unsubscribing from a name with no label forgets it."""
+    user_id = user_id_of(ctx)
+    async with ctx.rt.db.write() as tx:
+        if not subscribed and name not in await label_store.ids_by_name(tx, user_id):
+            await imap_store.forget_subscription(tx, user_id, name)
+        elif not await imap_store.set_subscribed(tx, user_id, name, subscribed):
+            limit = imap_store.MAX_SUBSCRIPTION_ROWS
+            raise LimitExceeded(f"at most {limit} subscription choices", limit=limit, used=limit)
+
+
+@api.method("mail.imap.recent", access=UserSelf(), mutating=True)
+async def recent(
+    ctx: Context, label: Id, below: Annotated[int, Field(ge=1, le=INT64_MAX)], claim: bool
+) -> int:
+    """IMAP4rev1's \\Recent: the first UID of the label no session had been told of; with
+    ``claim``, the caller's session is told of every UID below ``below`` (they are recent in
+    it alone, RFC 3501 §2.3.2)."""
+    user_id = user_id_of(ctx)
+    async with ctx.rt.db.read() as tx:
+        await _label(tx, user_id, label)
+        first = await imap_store.first_recent(tx, label)
+    if not claim or below <= first:  # nothing new to claim: no write (a SELECT's usual case)
+        return first
+    async with ctx.rt.db.write() as tx:
+        await _label(tx, user_id, label)
+        return await imap_store.claim_recent(tx, label, below)
+
+
+class ImapReferences(BaseModel):
+    """What RFC 5256's REFERENCES threading reads of an email (ids without angle brackets)."""
+
+    email_id: int
+    message_id: str | None
+    in_reply_to: list[str]
+    references: list[str]
+
+
+@api.method("mail.imap.references", access=UserSelf())
+async def references(ctx: Context, email_ids: EmailIds) -> list[ImapReferences]:
+    """Message-ID, In-Reply-To and References of the caller's emails (THREAD=REFERENCES)."""
+    async with ctx.rt.db.read() as tx:
+        found = await imap_store.threading_fields(tx, user_id_of(ctx), email_ids)
+    return [
+        ImapReferences(
+            email_id=e, message_id=f.message_id, in_reply_to=f.in_reply_to, references=f.references
+        )
+        for e, f in found.items()
+    ]

@@ -1,7 +1,7 @@
 """JMAP: states for Identity and EmailSubmission; identities' replyTo, bcc and signatures
 
 Revision ID: 0021_jmap2
-Revises: 0019_keys
+Revises: 0020_imapsubs
 
 - ``jmap_type_states`` and ``jmap_objects_seen``: a counter per account and type, and the
   objects last seen with a digest each, so ``Identity/changes`` and
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0021_jmap2"
-down_revision = "0019_keys"
+down_revision = "0020_imapsubs"
 branch_labels = None
 depends_on = None
 
