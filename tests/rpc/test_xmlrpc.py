@@ -183,6 +183,7 @@ async def test_introspection(client: httpx.AsyncClient) -> None:
         ["struct", "int"],
         ["struct", "int", "int"],
         ["struct", "int", "int", "string"],  # offset, limit, sort
+        ["struct", "int", "int", "string", "string"],  # ..., q
     ]
     assert await xmlrpc_call(client, "system.methodSignature", "admin.domains.delete") == [["nil", "string"]]
     assert await xmlrpc_call(client, "system.methodSignature", "validator1.simpleStructReturnTest") == [

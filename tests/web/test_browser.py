@@ -62,6 +62,9 @@ def serving(data_dir: Path, database_url: str, port: int, dns_resolver: str) -> 
     env["MAILROOM_DATABASE_URL"] = database_url
     env["MAILROOM_POP3_PORT"] = env["MAILROOM_POP3S_PORT"] = "0"
     env["MAILROOM_IMAP_PORT"] = env["MAILROOM_IMAPS_PORT"] = "0"
+    # No mail listener is needed (mail arrives through the API): none that could collide.
+    env["MAILROOM_SMTP_PORT"] = env["MAILROOM_LMTP_PORT"] = "0"
+    env["MAILROOM_SUBMISSION_PORT"] = "0"
     env["MAILROOM_DNS_RESOLVER"] = dns_resolver  # the live DNS check asks loopback only
     args = [str(MAILROOM), "serve", "--port", str(port), "--data-dir", str(data_dir), "--workers", "1"]
     # The log goes to a file: a pipe nobody reads would fill up and stall the server.
