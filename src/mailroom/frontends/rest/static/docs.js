@@ -58,7 +58,10 @@
     deepLinking: true,
     displayOperationId: true,
     filter: true,
-    docExpansion: "list",
+    // Tags start folded: with every operation listed (more than 110 of them) Swagger UI
+    // 5.35 stopped rendering after the first two tags; a tag opens on a click, or from a
+    // link to it (/api/docs#/admin.domains).
+    docExpansion: "none",
     defaultModelsExpandDepth: 0,
     validatorUrl: null,
     tryItOutEnabled: false,
