@@ -249,13 +249,14 @@ async def _apply(tx: Tx, step: Step, now: datetime) -> None:
             await domains.update_domain(tx, key, cast(domains.DomainChanges, values | stamps))
     elif kind == "relay":
         if created:
-            await relays.insert_relay(tx, {"name": key, **values, **stamps})
+            await relays.insert_relay(tx, cast(relays.NewRelay, {"name": key, **values, **stamps}))
         else:
-            await relays.update_relay(tx, key, values | stamps)
+            await relays.update_relay(tx, key, cast(relays.RelayChanges, values | stamps))
     elif kind == "alternative":
         # Alternatives have no updated_at column.
         if created:
-            await alternatives.insert_alternative(tx, {"name": key, **values, "created_at": now})
+            row = {"name": key, **values, "created_at": now}
+            await alternatives.insert_alternative(tx, cast(alternatives.NewAlternative, row))
         else:
             await store.update_alternative(tx, key, cast(store.AlternativeChanges, values))
     elif kind == "user":
