@@ -209,7 +209,7 @@ class AuditLog:
         changes = None if before is None and after is None else diff(before, after)
         target = self._target(call, key_params, result)
         p = call.principal
-        entry = {
+        entry: store.AuditEntry = {
             "at": self.clock.now(),
             "principal": p.label[:320],
             "user_id": p.user_id,

@@ -479,7 +479,7 @@ def _email_row(
     rcpt: str,
     trace: str | None,
     size: int,
-) -> dict[str, Any]:
+) -> email_store.NewEmail:
     parsed, options = msg.parsed, msg.options
     return {
         **message_columns(parsed),
@@ -501,7 +501,7 @@ def _email_row(
     }
 
 
-def message_columns(parsed: ParsedMessage) -> dict[str, Any]:
+def message_columns(parsed: ParsedMessage) -> email_store.MessageColumns:
     """The columns of an email row that come from the message itself (a replaced draft
     gets them anew: services/mail/drafts.py)."""
     return {

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import NotRequired, TypedDict
 
 from sqlalchemy import bindparam, delete, func, select, update
 
@@ -114,13 +114,33 @@ async def page(
     return [AliasRecord(**row) for row in rows], int(await tx.scalar(count) or 0)
 
 
-async def insert_alias(tx: Tx, values: dict[str, Any]) -> None:
+class NewAlias(TypedDict):
+    """The columns :func:`insert_alias` writes; those left out take their defaults."""
+
+    address: str
+    domain: str
+    destinations: list[str]
+    wildcard: NotRequired[bool]
+    comment: NotRequired[str]
+    created_at: datetime
+    updated_at: datetime
+
+
+class AliasChanges(TypedDict, total=False):
+    """The columns :func:`update_alias` may change (any subset)."""
+
+    destinations: list[str]
+    comment: str
+    updated_at: datetime
+
+
+async def insert_alias(tx: Tx, values: NewAlias) -> None:
     """Claim the address (a taken one is a Conflict) and store the alias."""
     await addresses.claim(tx, values["address"], "alias", values["domain"])
     await tx.run(_INSERT_ALIAS, values)
 
 
-async def update_alias(tx: Tx, address: str, values: dict[str, Any]) -> None:
+async def update_alias(tx: Tx, address: str, values: AliasChanges) -> None:
     """Change an alias's columns."""
     await tx.execute(update(aliases).where(aliases.c.address == address).values(**values))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import NotRequired, TypedDict
 
 from sqlalchemy import delete, func, insert, select
 
@@ -53,7 +53,16 @@ async def page(tx: Tx, domain: str, *, offset: int, limit: int) -> tuple[list[Al
     return [AlternativeRecord(**row) for row in rows], int(await tx.scalar(count) or 0)
 
 
-async def insert_alternative(tx: Tx, values: dict[str, Any]) -> None:
+class NewAlternative(TypedDict):
+    """The columns :func:`insert_alternative` writes (alternatives have no updated_at)."""
+
+    name: str
+    domain: str
+    comment: NotRequired[str]
+    created_at: datetime
+
+
+async def insert_alternative(tx: Tx, values: NewAlternative) -> None:
     """Claim the name (a taken one is a Conflict) and store the alternative."""
     await domains.claim_name(tx, values["name"], "alternative")
     await tx.execute(insert(alternatives).values(**values))

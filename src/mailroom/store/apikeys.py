@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
 
@@ -97,7 +97,21 @@ async def page(
     return [ApiKeyRecord(**row) for row in rows], int(await tx.scalar(count) or 0)
 
 
-async def insert_key(tx: Tx, values: dict[str, Any]) -> None:
+class NewApiKey(TypedDict):
+    """The columns :func:`insert_key` writes (never used yet, so no last use)."""
+
+    id: str
+    name: str
+    digest: str
+    owner_id: int | None
+    is_admin: bool
+    scopes: list[str] | None
+    allowed_networks: list[str] | None
+    expires_at: datetime | None
+    created_at: datetime
+
+
+async def insert_key(tx: Tx, values: NewApiKey) -> None:
     await tx.execute(insert(api_keys).values(**values))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import func, select
 
@@ -40,7 +40,25 @@ class AuditRecord:
 _FIELDS = [t.c[name] for name in AuditRecord.__dataclass_fields__]
 
 
-async def add(tx: Tx, values: dict[str, Any]) -> None:
+class AuditEntry(TypedDict):
+    """The columns :func:`add` writes (every one but the generated id)."""
+
+    at: datetime
+    principal: str
+    user_id: int | None
+    key_id: str | None
+    protocol: str
+    client_ip: str | None
+    request_id: str | None
+    method: str
+    object: str
+    target: str | None
+    domain: str | None
+    params: dict[str, Any]
+    changes: dict[str, Any] | None
+
+
+async def add(tx: Tx, values: AuditEntry) -> None:
     await tx.run(_INSERT, values)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import Column, Table, select, update
 
@@ -101,6 +101,13 @@ async def all_managers(tx: Tx) -> list[StoredManager]:
     return [StoredManager(**row) for row in await tx.all(query)]
 
 
-async def update_alternative(tx: Tx, name: str, values: dict[str, Any]) -> None:
+class AlternativeChanges(TypedDict, total=False):
+    """The columns :func:`update_alternative` may change (alternatives have no updated_at)."""
+
+    domain: str
+    comment: str
+
+
+async def update_alternative(tx: Tx, name: str, values: AlternativeChanges) -> None:
     """Move an alternative name to another domain or change its comment."""
     await tx.execute(update(alternatives).where(alternatives.c.name == name).values(**values))

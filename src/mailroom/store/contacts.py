@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TypedDict
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
 
@@ -106,16 +106,46 @@ async def holder(tx: Tx, user_id: int, address: str) -> ContactHolder | None:
     return ContactHolder(**row) if row is not None else None
 
 
-async def insert_contact(tx: Tx, values: dict[str, Any]) -> int:
+class NewContact(TypedDict):
+    """The columns :func:`insert_contact` writes (the id is generated)."""
+
+    user_id: int
+    name: str
+    fields: dict[str, str]
+    search_text: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class ContactChanges(TypedDict, total=False):
+    """The columns :func:`update_contact` may change (any subset)."""
+
+    name: str
+    fields: dict[str, str]
+    search_text: str
+    updated_at: datetime
+
+
+class ContactAddressRow(TypedDict):
+    """One address :func:`set_emails` stores (it adds the contact, user and position)."""
+
+    address: str
+    public_key: str | None
+    fingerprint: str | None
+    key_user_ids: list[str] | None
+    key_expires_at: datetime | None
+
+
+async def insert_contact(tx: Tx, values: NewContact) -> int:
     return int(await tx.scalar(insert(contacts).values(**values).returning(contacts.c.id)))
 
 
-async def update_contact(tx: Tx, contact_id: int, user_id: int, values: dict[str, Any]) -> None:
+async def update_contact(tx: Tx, contact_id: int, user_id: int, values: ContactChanges) -> None:
     stmt = update(contacts).where(contacts.c.id == contact_id, contacts.c.user_id == user_id).values(**values)
     await tx.execute(stmt)
 
 
-async def set_emails(tx: Tx, contact_id: int, user_id: int, emails: Sequence[dict[str, Any]]) -> None:
+async def set_emails(tx: Tx, contact_id: int, user_id: int, emails: Sequence[ContactAddressRow]) -> None:
     """Replace the contact's addresses; an address in another contact of the user's is a Conflict."""
     await tx.execute(delete(contact_emails).where(contact_emails.c.contact_id == contact_id))
     rows = [{**e, "contact_id": contact_id, "user_id": user_id, "position": i} for i, e in enumerate(emails)]

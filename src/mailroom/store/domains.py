@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import NotRequired, TypedDict
 
 from sqlalchemy import Select, bindparam, delete, func, insert, select, update
 from sqlalchemy.sql.elements import BindParameter
@@ -107,12 +107,42 @@ async def page(
     return [DomainRecord(**row) for row in rows], int(await tx.scalar(count) or 0)
 
 
-async def insert_domain(tx: Tx, values: dict[str, Any]) -> None:
+class NewDomain(TypedDict):
+    """The columns :func:`insert_domain` writes; those left out take their defaults."""
+
+    name: str
+    comment: NotRequired[str]
+    max_users: NotRequired[int | None]
+    max_aliases: NotRequired[int | None]
+    max_quota_bytes: NotRequired[int | None]
+    signup_enabled: NotRequired[bool]
+    dkim_selector: NotRequired[str | None]
+    dkim_private_key: NotRequired[str | None]
+    dkim_public_key: NotRequired[str | None]
+    created_at: datetime
+    updated_at: datetime
+
+
+class DomainChanges(TypedDict, total=False):
+    """The columns :func:`update_domain` may change (any subset)."""
+
+    comment: str
+    max_users: int | None
+    max_aliases: int | None
+    max_quota_bytes: int | None
+    signup_enabled: bool
+    dkim_selector: str | None
+    dkim_private_key: str | None
+    dkim_public_key: str | None
+    updated_at: datetime
+
+
+async def insert_domain(tx: Tx, values: NewDomain) -> None:
     await claim_name(tx, values["name"], "domain")
     await tx.execute(insert(domains).values(**values))
 
 
-async def update_domain(tx: Tx, name: str, values: dict[str, Any]) -> None:
+async def update_domain(tx: Tx, name: str, values: DomainChanges) -> None:
     await tx.execute(update(domains).where(domains.c.name == name).values(**values))
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import Integer, bindparam, delete, func, insert, literal, select, update
 
@@ -118,7 +118,56 @@ _ADD_LABEL = Query(
 )
 
 
-async def insert_email(tx: Tx, values: Mapping[str, Any]) -> int:
+class MessageColumns(TypedDict):
+    """The columns of an email row that come from the message itself (ingest's
+    ``message_columns``; a replaced draft gets them anew)."""
+
+    in_reply_to: list[str]
+    references: list[str]
+    subject: str
+    from_addrs: list[AddressJSON]
+    to_addrs: list[AddressJSON]
+    cc_addrs: list[AddressJSON]
+    bcc_addrs: list[AddressJSON]
+    reply_to_addrs: list[AddressJSON]
+    date: datetime | None
+    snippet: str
+    has_attachments: bool
+    attachments: list[dict[str, Any]]
+    encryption: str
+    spam_score: float | None
+
+
+class NewEmail(MessageColumns):
+    """The columns :func:`insert_email` writes: every one but the generated id."""
+
+    user_id: int
+    thread_id: int
+    blob_sha: str
+    message_id: str | None
+    received_at: datetime
+    size: int
+    is_read: bool
+    is_starred: bool
+    is_draft: bool
+    source: str
+    mail_from: str | None
+    delivered_to: str | None
+    dedup: str
+    version: int
+    trace: str | None
+
+
+class DraftColumns(MessageColumns):
+    """The columns :func:`replace_draft` writes: the new message's (its version grows too)."""
+
+    message_id: str | None
+    blob_sha: str
+    size: int
+    dedup: str
+
+
+async def insert_email(tx: Tx, values: NewEmail) -> int:
     """Insert one email row (every column but ``id``); returns its id. Thread refresh is the
     caller's (store/threads.py ``refresh``)."""
     return int(await tx.scalar(_INSERT, values))
@@ -308,9 +357,7 @@ async def delete_emails(tx: Tx, user_id: int, email_ids: Sequence[int]) -> list[
 # -- drafts ------------------------------------------------------------------------------
 
 
-async def replace_draft(
-    tx: Tx, user_id: int, email_id: int, *, version: int, values: Mapping[str, Any]
-) -> bool:
+async def replace_draft(tx: Tx, user_id: int, email_id: int, *, version: int, values: DraftColumns) -> bool:
     """Give draft ``email_id`` new message columns if it is still a draft at ``version``; its
     version grows by one. False when it is not (edited or sent meanwhile): nothing changed.
     The caller re-indexes it, moves the quota and refreshes its thread."""

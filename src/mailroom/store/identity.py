@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TypedDict
 
 from sqlalchemy import bindparam, delete, insert, or_, select, update
 
@@ -154,7 +154,18 @@ _APP_FOR_AUTH = Query(
 )
 
 
-async def insert_app_password(tx: Tx, values: dict[str, Any]) -> None:
+class NewAppPassword(TypedDict):
+    """The columns :func:`insert_app_password` writes (never used yet, so no last use)."""
+
+    id: str
+    user_id: int
+    name: str
+    protocols: Sequence[str]
+    digest: str
+    created_at: datetime
+
+
+async def insert_app_password(tx: Tx, values: NewAppPassword) -> None:
     await tx.execute(insert(app_passwords).values(**values))
 
 

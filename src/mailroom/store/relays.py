@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import NotRequired, TypedDict
 
 from sqlalchemy import delete, func, insert, select, update
 
@@ -50,13 +50,31 @@ async def page(
     return [RelayRecord(**row) for row in rows], total
 
 
-async def insert_relay(tx: Tx, values: dict[str, Any]) -> None:
+class NewRelay(TypedDict):
+    """The columns :func:`insert_relay` writes; those left out take their defaults."""
+
+    name: str
+    smarthost: NotRequired[str]
+    comment: NotRequired[str]
+    created_at: datetime
+    updated_at: datetime
+
+
+class RelayChanges(TypedDict, total=False):
+    """The columns :func:`update_relay` may change (any subset)."""
+
+    smarthost: str
+    comment: str
+    updated_at: datetime
+
+
+async def insert_relay(tx: Tx, values: NewRelay) -> None:
     """Claim the name (a taken one is a Conflict) and store the relay."""
     await domains.claim_name(tx, values["name"], "relay")
     await tx.execute(insert(relays).values(**values))
 
 
-async def update_relay(tx: Tx, name: str, values: dict[str, Any]) -> None:
+async def update_relay(tx: Tx, name: str, values: RelayChanges) -> None:
     """Change a relay's columns."""
     await tx.execute(update(relays).where(relays.c.name == name).values(**values))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import ColumnElement, and_, bindparam, delete, insert, or_, select, update
 
@@ -113,7 +113,23 @@ async def get_for_auth(tx: Tx, session_id: str) -> SessionCredential | None:
     return SessionCredential(**row) if row is not None else None
 
 
-async def insert_session(tx: Tx, values: dict[str, Any]) -> None:
+class NewSession(TypedDict):
+    """The columns :func:`insert_session` writes."""
+
+    id: str
+    digest: str
+    user_id: int
+    password_stamp: str
+    mobile: bool
+    user_agent: str
+    client_ip: str | None
+    created_at: datetime
+    expires_at: datetime
+    last_used_at: datetime
+    refresh_expires_at: datetime | None
+
+
+async def insert_session(tx: Tx, values: NewSession) -> None:
     await tx.execute(insert(sessions).values(**values))
 
 
@@ -163,7 +179,18 @@ async def touch(tx: Tx, session_id: str, when: datetime) -> None:
 # -- Refresh tokens ---------------------------------------------------------------------------
 
 
-async def insert_refresh(tx: Tx, values: dict[str, Any]) -> None:
+class NewRefresh(TypedDict):
+    """The columns :func:`insert_refresh` writes (a new token is unused)."""
+
+    id: str
+    session_id: str
+    digest: str
+    created_at: datetime
+    expires_at: datetime
+    used_at: None
+
+
+async def insert_refresh(tx: Tx, values: NewRefresh) -> None:
     await tx.execute(insert(refresh_tokens).values(**values))
 
 
@@ -205,7 +232,17 @@ async def use_refresh(tx: Tx, refresh_id: str, now: datetime) -> bool:
     return await tx.rowcount(stmt) == 1
 
 
-async def renew(tx: Tx, session_id: str, values: dict[str, Any], now: datetime) -> None:
+class SessionRenewal(TypedDict):
+    """The columns :func:`renew` changes: the new access token and its lifetimes."""
+
+    digest: str
+    expires_at: datetime
+    refresh_expires_at: datetime | None
+    last_used_at: datetime
+    client_ip: str | None
+
+
+async def renew(tx: Tx, session_id: str, values: SessionRenewal, now: datetime) -> None:
     """Give a session its new access token digest and lifetimes; forget its refresh tokens
     that have expired (a used one is kept until then, to recognise its reuse)."""
     await tx.execute(update(sessions).where(sessions.c.id == session_id).values(**values))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TypedDict
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
 
@@ -115,7 +115,21 @@ _INVITE_PUBLIC = [invites.c[name] for name in InviteRecord.__dataclass_fields__]
 _INVITE_AUTH = [invites.c[name] for name in InviteCredential.__dataclass_fields__]
 
 
-async def insert_invite(tx: Tx, values: dict[str, Any]) -> None:
+class NewInvite(TypedDict):
+    """The columns :func:`insert_invite` writes."""
+
+    id: str
+    digest: str
+    domain: str
+    max_uses: int
+    uses: int
+    expires_at: datetime | None
+    comment: str
+    created_by: str
+    created_at: datetime
+
+
+async def insert_invite(tx: Tx, values: NewInvite) -> None:
     await tx.execute(insert(invites).values(**values))
 
 
@@ -170,7 +184,17 @@ _WAIT_PUBLIC = [waitlist.c[name] for name in WaitlistRecord.__dataclass_fields__
 _WAIT_ENTRY = [waitlist.c[name] for name in WaitlistApplicant.__dataclass_fields__]
 
 
-async def join_waitlist(tx: Tx, values: dict[str, Any]) -> int:
+class NewWaitlistEntry(TypedDict):
+    """The columns :func:`join_waitlist` writes (the id is generated)."""
+
+    domain: str
+    canonical: str
+    spelling: str
+    password_hash: str
+    created_at: datetime
+
+
+async def join_waitlist(tx: Tx, values: NewWaitlistEntry) -> int:
     """Add an entry; a name already waiting in the domain is a Conflict. Returns its id."""
     return int(await tx.scalar(insert(waitlist).values(**values).returning(waitlist.c.id)))
 

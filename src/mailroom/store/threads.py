@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, case, delete, func, insert, select, update
 
@@ -28,6 +28,9 @@ from mailroom.store.mail_schema import (
     threads,
 )
 from mailroom.store.upsert import dialect_insert
+
+if TYPE_CHECKING:  # store/emails.py imports this module
+    from mailroom.store.emails import NewEmail
 
 #: Distinct senders kept in a thread summary.
 MAX_PARTICIPANTS = 20
@@ -372,7 +375,7 @@ async def refresh(tx: Tx, thread_id: int) -> bool:
 
 
 async def begin_with(
-    tx: Tx, thread_id: int, user_id: int, email_id: int, email: Mapping[str, Any], label_ids: Collection[int]
+    tx: Tx, thread_id: int, user_id: int, email_id: int, email: NewEmail, label_ids: Collection[int]
 ) -> None:
     """What :func:`refresh` makes of a thread just created (by :func:`create`) for this one
     email, from the email's own column values: nothing is read back (ingest's new threads).

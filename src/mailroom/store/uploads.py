@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TypedDict
 
 from sqlalchemy import delete, insert, select, update
 
@@ -43,7 +43,22 @@ class ExpiredUpload:
 _COLUMNS = [uploads.c[name] for name in UploadRecord.__dataclass_fields__]
 
 
-async def create(tx: Tx, values: dict[str, Any]) -> None:
+class NewUpload(TypedDict):
+    """The columns :func:`create` writes."""
+
+    id: str
+    user_id: int
+    blob_sha: str
+    size: int
+    content_type: str
+    filename: str | None
+    encrypted: bool
+    created_at: datetime
+    expires_at: datetime
+    used_by_email: int | None
+
+
+async def create(tx: Tx, values: NewUpload) -> None:
     await tx.execute(insert(uploads).values(**values))
 
 

@@ -10,7 +10,7 @@ import functools
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, cast
+from typing import Any, TypedDict, cast
 
 import orjson
 from sqlalchemy import ColumnElement, Select, bindparam, delete, func, insert, select, update
@@ -262,13 +262,59 @@ async def count(tx: Tx, domain: str) -> int:
     return int(await tx.scalar(select(func.count()).select_from(users).where(users.c.domain == domain)) or 0)
 
 
-async def insert_user(tx: Tx, values: dict[str, Any]) -> None:
+class _UserSettings(TypedDict, total=False):
+    """The user columns with a default, which an insert may leave out and an update may change."""
+
+    display_name: str
+    quota_bytes_used: int
+    enabled: bool
+    enable_imap: bool
+    enable_pop: bool
+    enable_smtp: bool
+    global_admin: bool
+    forward_enabled: bool
+    forward_keep: bool
+    reply_enabled: bool
+    reply_subject: str
+    reply_body: str
+    reply_start: date | None
+    reply_end: date | None
+    spam_enabled: bool
+    spam_mark_as_read: bool
+    spam_threshold: float
+    change_pw_next_login: bool
+    allow_spoofing: bool
+    auth_source: str
+
+
+class NewUser(_UserSettings):
+    """The columns :func:`insert_user` writes: these, and any of :class:`_UserSettings`."""
+
+    email: str
+    domain: str
+    password_hash: str
+    quota_bytes: int
+    forward_destinations: list[str]
+    created_at: datetime
+    updated_at: datetime
+
+
+class UserChanges(_UserSettings, total=False):
+    """The columns :func:`update_user` may change (any subset)."""
+
+    password_hash: str
+    quota_bytes: int
+    forward_destinations: list[str]
+    updated_at: datetime
+
+
+async def insert_user(tx: Tx, values: NewUser) -> None:
     """Claim the address for a user, then create the user; a taken address is a Conflict."""
     await addresses.claim(tx, values["email"], "user", values["domain"])
     await tx.execute(_INSERT_USER, values)
 
 
-async def update_user(tx: Tx, email: str, values: dict[str, Any]) -> None:
+async def update_user(tx: Tx, email: str, values: UserChanges) -> None:
     """Change columns of one user (``password_hash`` included when the password changes)."""
     await tx.execute(update(users).where(users.c.email == email).values(**values))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC
+from typing import cast
 
 from mailroom.domain.aliases import Alias, AliasCreate, AliasUpdate, alias_problems
 from mailroom.domain.filtering import TextFilter
@@ -118,7 +119,18 @@ async def create_alias(ctx: Context, alias: AliasCreate) -> Alias:
             if used >= limit:
                 raise LimitExceeded(f"{domain} may have at most {limit} aliases", limit=limit, used=used)
         values = alias.model_dump()
-        await store.insert_alias(tx, values | {"domain": domain, "created_at": now, "updated_at": now})
+        await store.insert_alias(
+            tx,
+            {
+                "address": alias.address,
+                "domain": domain,
+                "destinations": alias.destinations,
+                "wildcard": alias.wildcard,
+                "comment": alias.comment,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
     # What was stored, as a read would give it back (timestamps come back in UTC): no re-read.
     stored = now.astimezone(UTC)
     return Alias.model_validate(values | {"created_at": stored, "updated_at": stored})
@@ -127,7 +139,8 @@ async def create_alias(ctx: Context, alias: AliasCreate) -> Alias:
 @api.method("admin.aliases.update", http=PATCH("/aliases/{address}"), access=Manager("address", kind="alias"))
 async def update_alias(ctx: Context, address: AliasAddress, changes: AliasUpdate) -> Alias:
     """Change an alias's destinations or comment; absent or null fields stay as they are."""
-    values = changes.model_dump(exclude_none=True)
+    # The AliasUpdate fields are the AliasChanges keys but updated_at, with the same types.
+    values = cast(store.AliasChanges, changes.model_dump(exclude_none=True))
     _check(
         alias_problems(
             address, wildcard="*" in address.rpartition("@")[0], destinations=changes.destinations
@@ -137,7 +150,7 @@ async def update_alias(ctx: Context, address: AliasAddress, changes: AliasUpdate
     async with ctx.rt.db.write() as tx:
         await _load(tx, address)
         if values:
-            await store.update_alias(tx, address, values | {"updated_at": ctx.rt.clock.now()})
+            await store.update_alias(tx, address, {**values, "updated_at": ctx.rt.clock.now()})
         record = await _load(tx, address)
     return _shown(record)
 

@@ -37,7 +37,12 @@ async def create_alternative(ctx: Context, domain: DomainName, alternative: Alte
     async with ctx.rt.db.write() as tx:
         await load_domain(tx, domain)
         await check_name_free(tx, alternative.name)
-        values = alternative.model_dump() | {"domain": domain, "created_at": ctx.rt.clock.now()}
+        values: store.NewAlternative = {
+            "name": alternative.name,
+            "comment": alternative.comment,
+            "domain": domain,
+            "created_at": ctx.rt.clock.now(),
+        }
         await store.insert_alternative(tx, values)
         record = await store.get(tx, alternative.name)
     return Alternative.model_validate(record, from_attributes=True)

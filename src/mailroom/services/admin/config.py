@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from mailroom.domain.config import (
     ConfigAlias,
@@ -244,30 +244,32 @@ async def _apply(tx: Tx, step: Step, now: datetime) -> None:
     stamps = {"created_at": now, "updated_at": now} if created else {"updated_at": now}
     if kind == "domain":
         if created:
-            await domains.insert_domain(tx, {"name": key, **values, **stamps})
+            await domains.insert_domain(tx, cast(domains.NewDomain, {"name": key, **values, **stamps}))
         else:
-            await domains.update_domain(tx, key, values | stamps)
+            await domains.update_domain(tx, key, cast(domains.DomainChanges, values | stamps))
     elif kind == "relay":
         if created:
-            await relays.insert_relay(tx, {"name": key, **values, **stamps})
+            await relays.insert_relay(tx, cast(relays.NewRelay, {"name": key, **values, **stamps}))
         else:
-            await relays.update_relay(tx, key, values | stamps)
+            await relays.update_relay(tx, key, cast(relays.RelayChanges, values | stamps))
     elif kind == "alternative":
         # Alternatives have no updated_at column.
         if created:
-            await alternatives.insert_alternative(tx, {"name": key, **values, "created_at": now})
+            row = {"name": key, **values, "created_at": now}
+            await alternatives.insert_alternative(tx, cast(alternatives.NewAlternative, row))
         else:
-            await store.update_alternative(tx, key, values)
+            await store.update_alternative(tx, key, cast(store.AlternativeChanges, values))
     elif kind == "user":
         if created:
-            await users.insert_user(tx, {"email": key, "quota_bytes_used": 0, **values, **stamps})
+            row = {"email": key, "quota_bytes_used": 0, **values, **stamps}
+            await users.insert_user(tx, cast(users.NewUser, row))
         else:
-            await users.update_user(tx, key, values | stamps)
+            await users.update_user(tx, key, cast(users.UserChanges, values | stamps))
     elif kind == "alias":
         if created:
-            await aliases.insert_alias(tx, {"address": key, **values, **stamps})
+            await aliases.insert_alias(tx, cast(aliases.NewAlias, {"address": key, **values, **stamps}))
         else:
-            await aliases.update_alias(tx, key, values | stamps)
+            await aliases.update_alias(tx, key, cast(aliases.AliasChanges, values | stamps))
     else:
         user = await accounts.user_for_auth(tx, email=values["email"])
         assert user is not None, "the plan checked that the manager is a user"

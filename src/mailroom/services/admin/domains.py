@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from mailroom.domain.domains import Domain, DomainCreate, DomainUpdate
 from mailroom.domain.filtering import TextFilter
 from mailroom.domain.names import DomainName
@@ -64,7 +66,16 @@ async def get_domain(ctx: Context, name: DomainName) -> Domain:
 async def create_domain(ctx: Context, domain: DomainCreate) -> Domain:
     """Create a mail domain. Its name must not be used by another domain, alternative or relay."""
     now = ctx.rt.clock.now()
-    values = domain.model_dump() | {"created_at": now, "updated_at": now}
+    values: store.NewDomain = {
+        "name": domain.name,
+        "comment": domain.comment,
+        "max_users": domain.max_users,
+        "max_aliases": domain.max_aliases,
+        "max_quota_bytes": domain.max_quota_bytes,
+        "signup_enabled": domain.signup_enabled,
+        "created_at": now,
+        "updated_at": now,
+    }
     async with ctx.rt.db.write() as tx:
         await check_name_free(tx, domain.name)
         await store.insert_domain(tx, values)
@@ -78,7 +89,8 @@ async def update_domain(ctx: Context, name: DomainName, changes: DomainUpdate) -
 
     Lowering a limit below what the domain already uses is refused with ``limit_exceeded``.
     """
-    values = changes.model_dump(exclude_unset=True)
+    # The DomainUpdate fields are a subset of the DomainChanges keys, with the same types.
+    values = cast(store.DomainChanges, changes.model_dump(exclude_unset=True))
     async with ctx.rt.db.write() as tx:
         if await store.lock(tx, name) is None:
             raise NotFound.of("domain", name)
@@ -92,7 +104,7 @@ async def update_domain(ctx: Context, name: DomainName, changes: DomainUpdate) -
             if changes.max_quota_bytes < largest:
                 raise LimitExceeded(f"a user of {name} already has a quota of {largest} bytes", used=largest)
         if values:
-            await store.update_domain(tx, name, values | {"updated_at": ctx.rt.clock.now()})
+            await store.update_domain(tx, name, {**values, "updated_at": ctx.rt.clock.now()})
         record = await load_domain(tx, name)
     return shown(record)
 

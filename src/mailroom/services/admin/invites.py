@@ -36,11 +36,14 @@ async def create_invite(ctx: Context, invite: InviteCreate) -> InviteCreated:
             raise NotFound.of("domain", invite.domain)
         await store.insert_invite(
             tx,
-            invite.model_dump()
-            | {
+            {
                 "id": issued.lookup_id,
                 "digest": issued.digest,
+                "domain": invite.domain,
+                "max_uses": invite.max_uses,
                 "uses": 0,
+                "expires_at": invite.expires_at,
+                "comment": invite.comment,
                 "created_by": ctx.principal.label,
                 "created_at": now,
             },

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from mailroom.domain.filtering import TextFilter
 from mailroom.domain.names import DomainName
 from mailroom.domain.paging import DEFAULT_LIMIT, Limit, Offset, Page
@@ -57,7 +59,16 @@ async def create_relay(ctx: Context, relay: RelayCreate) -> Relay:
     now = ctx.rt.clock.now()
     async with ctx.rt.db.write() as tx:
         await check_name_free(tx, relay.name)
-        await store.insert_relay(tx, relay.model_dump() | {"created_at": now, "updated_at": now})
+        await store.insert_relay(
+            tx,
+            {
+                "name": relay.name,
+                "smarthost": relay.smarthost,
+                "comment": relay.comment,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
         record = await _load(tx, relay.name)
     return _shown(record)
 
@@ -65,11 +76,12 @@ async def create_relay(ctx: Context, relay: RelayCreate) -> Relay:
 @api.method("admin.relays.update", http=PATCH("/relays/{name}"), access=Admin())
 async def update_relay(ctx: Context, name: DomainName, changes: RelayUpdate) -> Relay:
     """Change a relay's smarthost or comment; absent or null fields stay as they are."""
-    values = changes.model_dump(exclude_none=True)
+    # The RelayUpdate fields are the RelayChanges keys but updated_at, with the same types.
+    values = cast(store.RelayChanges, changes.model_dump(exclude_none=True))
     async with ctx.rt.db.write() as tx:
         await _load(tx, name)
         if values:
-            await store.update_relay(tx, name, values | {"updated_at": ctx.rt.clock.now()})
+            await store.update_relay(tx, name, {**values, "updated_at": ctx.rt.clock.now()})
         record = await _load(tx, name)
     return _shown(record)
 

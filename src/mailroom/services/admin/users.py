@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Iterable
+from typing import cast
 
 from pydantic import SecretStr
 
@@ -220,7 +221,8 @@ async def create_user(ctx: Context, user: UserCreate) -> User:
             "created_at": now,
             "updated_at": now,
         }
-        await store.insert_user(tx, values)
+        # UserCreate's fields but the password are NewUser keys; the rest were just added.
+        await store.insert_user(tx, cast(store.NewUser, values))
         record = await load_user(tx, user.email)
     return shown(record)
 
@@ -265,7 +267,12 @@ async def update_user(ctx: Context, email: EmailAddress, changes: UserUpdate) ->
             if p.email == email and "change_pw_next_login" not in values:
                 values["change_pw_next_login"] = False
         if values:
-            await store.update_user(tx, email, values | {"updated_at": ctx.rt.clock.now()})
+            await store.update_user(
+                tx,
+                email,
+                # UserUpdate's fields (its password popped) are UserChanges keys.
+                cast(store.UserChanges, values | {"updated_at": ctx.rt.clock.now()}),
+            )
             record = await load_user(tx, email)
     return shown(record)
 

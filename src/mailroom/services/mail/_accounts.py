@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from mailroom.domain.names import normalize_address
 from mailroom.domain.usernames import canonical
 from mailroom.domain.users import DEFAULT_QUOTA_BYTES, UserCreate
@@ -77,7 +79,8 @@ async def create_account(
         "created_at": now,
         "updated_at": now,
     }
-    await users_store.insert_user(tx, values)
+    # _DEFAULTS are UserCreate fields, all columns of users_store.NewUser.
+    await users_store.insert_user(tx, cast(users_store.NewUser, values))
     user = await users_store.get(tx, email)
     assert user is not None
     await signups.claim_name(tx, domain, canonical(username), username, user.id)

@@ -9,6 +9,7 @@ one) or just a fingerprint, which is resolved against the server's key directory
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 from pydantic import Field
@@ -36,17 +37,17 @@ def _user_id(ctx: Context) -> int:
     return ctx.principal.user_id
 
 
-def _search_text(name: str, emails: list[dict[str, Any]], fields: dict[str, str]) -> str:
+def _search_text(name: str, emails: Sequence[Mapping[str, Any]], fields: dict[str, str]) -> str:
     parts = [name, *(e["address"] for e in emails), *fields.keys(), *fields.values()]
     return "\n".join(parts).lower()
 
 
-async def resolve_keys(tx: Tx, emails: list[ContactEmailIn], loc: str) -> list[dict[str, Any]]:
+async def resolve_keys(tx: Tx, emails: list[ContactEmailIn], loc: str) -> list[store.ContactAddressRow]:
     """Stored rows for the addresses: keys parsed and checked, fingerprints resolved."""
-    rows: list[dict[str, Any]] = []
+    rows: list[store.ContactAddressRow] = []
     errors: list[FieldError] = []
     for i, e in enumerate(emails):
-        row: dict[str, Any] = {
+        row: store.ContactAddressRow = {
             "address": e.address,
             "public_key": None,
             "fingerprint": None,
@@ -93,7 +94,7 @@ async def resolve_keys(tx: Tx, emails: list[ContactEmailIn], loc: str) -> list[d
 
 
 async def check_addresses_free(
-    tx: Tx, user_id: int, rows: list[dict[str, Any]], contact_id: int | None
+    tx: Tx, user_id: int, rows: Sequence[store.ContactAddressRow], contact_id: int | None
 ) -> None:
     """An address already in another contact of the user's is a conflict naming that contact."""
     for row in rows:
@@ -175,10 +176,12 @@ async def update_contact(ctx: Context, id: ContactId, changes: ContactUpdate) ->
     user_id = _user_id(ctx)
     async with ctx.rt.db.write() as tx:
         current = await load(tx, id, user_id)
+        emails: Sequence[Mapping[str, Any]]
         if changes.emails is not None:
-            emails = await resolve_keys(tx, changes.emails, "changes.emails")
-            await check_addresses_free(tx, user_id, emails, id)
-            await store.set_emails(tx, id, user_id, emails)
+            resolved = await resolve_keys(tx, changes.emails, "changes.emails")
+            await check_addresses_free(tx, user_id, resolved, id)
+            await store.set_emails(tx, id, user_id, resolved)
+            emails = resolved
         else:
             emails = [e.model_dump() for e in current.emails]
         name = changes.name if changes.name is not None else current.name

@@ -226,7 +226,7 @@ async def update_draft(
         await check_may_send(rt, user_id, mail_from=address, raw=new_raw)
     parsed = await _parse(new_raw)
     sha = await rt.blobs.put(new_raw)
-    values = {
+    values: email_store.DraftColumns = {
         **message_columns(parsed),
         "message_id": id_key(parsed.message_id) if parsed.message_id else None,
         "blob_sha": sha,

@@ -185,7 +185,7 @@ async def start_session(ctx: Context, principal: Principal) -> LoginResult:
 
 def _refresh_row(
     refresh: tokens.IssuedSecret, session_id: str, now: datetime, expires: datetime
-) -> dict[str, object]:
+) -> store.NewRefresh:
     return {
         "id": refresh.lookup_id,
         "session_id": session_id,

@@ -9,6 +9,8 @@ are client preferences stored beside the mailbox.
 
 from __future__ import annotations
 
+from typing import cast
+
 from mailroom.domain.clientsettings import (
     PREFERENCES,
     ClientSettings,
@@ -52,7 +54,8 @@ async def _save(ctx: Context, tx: Tx, settings: ClientSettings, prefix: str) -> 
             [FieldError(f"{prefix}.{_RULE_LOCS.get(e.loc, e.loc)}", e.message, e.type) for e in errors]
         )
     now = ctx.rt.clock.now()
-    await users_store.update_user(tx, p.email, fields | {"updated_at": now})
+    # mailbox_fields gives user columns (the forwarding, auto-reply and spam settings).
+    await users_store.update_user(tx, p.email, cast(users_store.UserChanges, fields | {"updated_at": now}))
     await store.put(tx, p.user_id, settings.model_dump(mode="json", include=set(PREFERENCES)), now)
     return settings
 

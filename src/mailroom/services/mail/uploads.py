@@ -132,7 +132,7 @@ async def create_upload(ctx: Context, file: Upload) -> UploadInfo:
     sha = await rt.blobs.put(content)
     now = rt.clock.now()
     upload_id = "up_" + secrets.token_urlsafe(24)
-    values = {
+    values: store.NewUpload = {
         "id": upload_id,
         "user_id": user_id,
         "blob_sha": sha,
