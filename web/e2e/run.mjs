@@ -682,6 +682,7 @@ await step("an HTML reply shows its quote folded; a click opens it", async () =>
   expect((await folds.getAttribute("open")) === null, "the quote is shown open");
   const quoted = frame.locator("p", { hasText: "Shall we meet on Thursday?" });
   expect(!(await quoted.isVisible()), "the quoted text shows before the click");
+  expect(!(await frame.getByText("On Mon, Alice wrote:").isVisible()), "Gmail's attribution line shows before the click");
   expect(await frame.locator("b", { hasText: "Thursday" }).isVisible(), "the reply's own text is hidden");
   const before = Number(await page.locator("iframe.mail-frame").getAttribute("height"));
   await frame.locator("details.quoted > summary").click();
