@@ -61,6 +61,20 @@ def test_clean_html_keeps_formatting_and_drops_code() -> None:
             '<a href="mailto:bob@example.org" title="a &quot;q&quot;">m</a>',
             '<a href="mailto:bob@example.org" title="a &quot;q&quot;">m</a>',
         ),
+        # The quote markers the reader folds on, and nothing else of class or id.
+        (
+            '<div class="x gmail_quote gmail_quote_container" id="main">'
+            '<div class="gmail_attr">On</div></div>',
+            '<div class="gmail_quote"><div class="gmail_attr">On</div></div>',
+        ),
+        (
+            '<div class="moz-cite-prefix other">a</div><p class="evil">b</p>',
+            '<div class="moz-cite-prefix">a</div><p>b</p>',
+        ),
+        (
+            '<div id="divRplyFwdMsg" dir="ltr">From</div><div id="x">y</div>',
+            '<div id="divRplyFwdMsg" dir="ltr">From</div><div>y</div>',
+        ),
     ],
 )
 def test_clean_html_cases(source: str, expected: str) -> None:

@@ -663,6 +663,42 @@ await step("a hostile HTML message runs no script and loads no remote image", as
   await shot(page, "webmail-remote-blocked");
 });
 
+await step("an HTML reply shows its quote folded; a click opens it", async () => {
+  const reply = `<div dir="ltr">Works for me, <b>Thursday</b> it is.</div><br>
+    <div class="gmail_quote"><div dir="ltr" class="gmail_attr">On Mon, Alice wrote:<br></div>
+    <blockquote class="gmail_quote"><p>Shall we meet on Thursday?</p>
+    <blockquote><p>Older question</p></blockquote></blockquote></div>`;
+  const r = await apiCall(alice.page, "POST", "/emails", {
+    to: ["bob@example.org"], subject: "Meeting on Thursday", body: "Works for me (text part)", html_body: reply,
+  });
+  expect(r.status === 201, `sending the HTML reply: ${r.status} ${JSON.stringify(r.body)}`);
+  const { page } = bob;
+  await page.getByTestId("label-item").filter({ hasText: "Inbox" }).click();
+  await page.locator('[data-testid="thread-subject"]', { hasText: "Meeting on Thursday" }).click();
+  const frame = page.frameLocator("iframe.mail-frame");
+  await frame.locator("div", { hasText: "Works for me" }).first().waitFor({ timeout: T });
+  const folds = frame.locator("details.quoted");
+  expect((await folds.count()) === 1, `one fold for the nested quotes, found ${await folds.count()}`);
+  expect((await folds.getAttribute("open")) === null, "the quote is shown open");
+  const quoted = frame.locator("p", { hasText: "Shall we meet on Thursday?" });
+  expect(!(await quoted.isVisible()), "the quoted text shows before the click");
+  expect(!(await frame.getByText("On Mon, Alice wrote:").isVisible()), "Gmail's attribution line shows before the click");
+  expect(await frame.locator("b", { hasText: "Thursday" }).isVisible(), "the reply's own text is hidden");
+  const before = Number(await page.locator("iframe.mail-frame").getAttribute("height"));
+  await frame.locator("details.quoted > summary").click();
+  await quoted.waitFor({ state: "visible", timeout: T });
+  expect(await frame.locator("p", { hasText: "Older question" }).isVisible(), "the nested quote does not show once the quote is open");
+  await page.waitForFunction(
+    (h) => Number(document.querySelector("iframe.mail-frame")?.getAttribute("height")) > h, before, { timeout: T },
+  );
+  await shot(page, "webmail-quote-open");
+  // Out of the inbox again: the keyboard step below counts bob's inbox.
+  const inbox = (await apiCall(page, "GET", "/threads?label=inbox")).body.threads;
+  const ids = inbox.filter((t) => t.subject === "Meeting on Thursday").map((t) => t.thread_id);
+  const archived = await apiCall(page, "POST", "/threads/batch", { ids, action: "archive" });
+  expect(archived.status === 200 && ids.length === 1, `archiving it: ${archived.status}`);
+});
+
 await step("search finds a thread", async () => {
   const { page } = bob;
   await page.getByTestId("search-input").fill("lunch");

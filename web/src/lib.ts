@@ -160,3 +160,154 @@ export function noticeChannel(
   if (prefs.desktop && permission === "granted" && hidden) return "system";
   return "toast";
 }
+
+// ---- Quoted text in HTML mail -------------------------------------------------------------
+// Runs on the sanitiser's output (sanitize.ts), which is the browser's own serialisation of
+// an allowlisted tree: tags from a short list, attributes in double quotes, "<" in text as
+// "&lt;", no comments. So a small tokenizer reads it exactly; anything it does not expect
+// leaves the HTML unchanged. The fold only adds <details class="quoted"><summary> around
+// whole elements: it never rewrites the sender's markup.
+
+const VOID_TAGS = new Set(["area", "br", "col", "hr", "img", "wbr"]);
+const TAG = /<(\/?)([a-zA-Z][a-zA-Z0-9]*)((?:\s+[^\s"'>\/=]+(?:="[^"]*")?)*)\s*\/?>/y;
+
+interface HtmlElement { tag: string; open: string; close: string; attrs: string; children: HtmlNode[] }
+type HtmlNode = string | HtmlElement;
+
+function parseSanitized(html: string): HtmlNode[] | null {
+  const root: HtmlElement = { tag: "", open: "", close: "", attrs: "", children: [] };
+  const stack: HtmlElement[] = [root];
+  let i = 0;
+  while (i < html.length) {
+    const lt = html.indexOf("<", i);
+    const end = lt < 0 ? html.length : lt;
+    if (end > i) stack[stack.length - 1].children.push(html.slice(i, end));
+    if (lt < 0) break;
+    TAG.lastIndex = lt;
+    const m = TAG.exec(html);
+    if (!m) return null;
+    const tag = m[2].toLowerCase();
+    if (m[1]) {
+      const top = stack.pop();
+      if (!top || top === root || top.tag !== tag) return null;
+      top.close = m[0];
+    } else {
+      const el: HtmlElement = { tag, open: m[0], close: "", attrs: m[3], children: [] };
+      stack[stack.length - 1].children.push(el);
+      if (!VOID_TAGS.has(tag)) stack.push(el);
+    }
+    i = TAG.lastIndex;
+  }
+  return stack.length === 1 ? root.children : null;
+}
+
+function serialize(nodes: HtmlNode[]): string {
+  return nodes.map((n) => (typeof n === "string" ? n : n.open + serialize(n.children) + n.close)).join("");
+}
+
+function attr(el: HtmlElement, name: string): string | null {
+  const m = new RegExp(`\\s${name}="([^"]*)"`, "i").exec(el.attrs);
+  return m ? m[1] : null;
+}
+
+function hasClass(el: HtmlElement, ...names: string[]): boolean {
+  const tokens = (attr(el, "class") ?? "").split(/\s+/);
+  return names.some((n) => tokens.includes(n));
+}
+
+function textOf(nodes: HtmlNode[]): string {
+  return nodes.map((n) => (typeof n === "string" ? n : textOf(n.children))).join("");
+}
+
+/** Shows something: text other than white space, or an image. */
+function visible(nodes: HtmlNode[]): boolean {
+  return nodes.some((n) =>
+    typeof n === "string" ? n.replace(/&nbsp;/g, " ").trim() !== "" : n.tag === "img" || visible(n.children),
+  );
+}
+
+/** Blank between two blocks: white space and line breaks. */
+function blank(n: HtmlNode): boolean {
+  return typeof n === "string" ? n.replace(/&nbsp;/g, " ").trim() === "" : n.tag === "br";
+}
+
+/** The quotes among siblings, as [start, end) ranges: Gmail's div.gmail_quote, Yahoo's
+ *  div.yahoo_quoted, any blockquote (Apple Mail's type=cite among them), Thunderbird's
+ *  div.moz-cite-prefix with the blockquote after it, and Outlook on the web's reply header
+ *  (div#divRplyFwdMsg, with the rule before it) with everything after it. */
+function quotesIn(siblings: HtmlNode[]): Array<[number, number]> {
+  const found: Array<[number, number]> = [];
+  let from = 0; // a quote starts after the one before
+  for (let i = 0; i < siblings.length; i++) {
+    const n = siblings[i];
+    if (typeof n === "string") continue;
+    let range: [number, number] | null = null;
+    if (n.tag === "blockquote" || (n.tag === "div" && hasClass(n, "gmail_quote", "yahoo_quoted"))) {
+      range = [i, i + 1];
+    } else if (hasClass(n, "moz-cite-prefix")) {
+      let j = i + 1;
+      while (j < siblings.length && blank(siblings[j])) j++;
+      const next = siblings[j];
+      if (next !== undefined && typeof next !== "string" && next.tag === "blockquote") range = [i, j + 1];
+    } else if (attr(n, "id") === "divRplyFwdMsg") {
+      let k = i - 1;
+      while (k >= from && blank(siblings[k])) k--;
+      const before = siblings[k];
+      range = [k >= from && typeof before !== "string" && before.tag === "hr" ? k : i, siblings.length];
+    }
+    if (!range) continue;
+    const group = siblings.slice(range[0], range[1]);
+    if (forwarded(group) || !visible(group)) continue;
+    found.push(range);
+    from = range[1];
+    i = range[1] - 1;
+  }
+  return found;
+}
+
+/** A forwarded message is the content, not a quote to hide. */
+function forwarded(nodes: HtmlNode[]): boolean {
+  return /^\s*(-+\s*(original|forwarded) message\s*-+|begin forwarded message:)/i.test(
+    textOf(nodes).replace(/&nbsp;/g, " "),
+  );
+}
+
+const SUMMARY = '<summary title="Show the quoted text" aria-label="Show the quoted text">•••</summary>';
+
+/** The sanitised HTML of a message with each outermost quote folded into
+ *  <details class="quoted">. A message that is nothing but quotes shows them open. */
+export function foldQuotedHtml(html: string): string {
+  const tree = parseSanitized(html);
+  if (!tree) return html;
+  let folded = 0;
+  let outside = false; // something shows outside the quotes
+  const survey = (nodes: HtmlNode[]) => {
+    const quotes = quotesIn(nodes);
+    folded += quotes.length;
+    nodes.forEach((n, i) => {
+      if (quotes.some(([s, e]) => i >= s && i < e)) return;
+      if (typeof n === "string") outside ||= !blank(n);
+      else if (n.tag === "img") outside = true;
+      else survey(n.children);
+    });
+  };
+  survey(tree);
+  if (folded === 0) return html;
+  const open = `<details class="quoted"${outside ? "" : " open"}>${SUMMARY}`;
+  const fold = (nodes: HtmlNode[]): HtmlNode[] => {
+    const quotes = quotesIn(nodes);
+    const out: HtmlNode[] = [];
+    for (let i = 0; i < nodes.length; i++) {
+      const q = quotes.find(([s]) => s === i);
+      if (q) {
+        out.push({ tag: "details", open, close: "</details>", attrs: "", children: nodes.slice(q[0], q[1]) });
+        i = q[1] - 1;
+        continue;
+      }
+      const n = nodes[i];
+      out.push(typeof n === "string" ? n : { ...n, children: fold(n.children) });
+    }
+    return out;
+  };
+  return serialize(fold(tree));
+}

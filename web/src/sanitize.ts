@@ -23,6 +23,11 @@ const ALLOWED_ATTRS = new Set([
   "dir", "lang", "cite", "datetime", "start", "type", "reversed", "open", "headers", "scope", "span",
 ]);
 
+// Kept only so that foldQuotedHtml (lib.ts) finds the mail programs' quotes: these class
+// names and this id, nothing else of either attribute.
+const QUOTE_CLASSES = new Set(["gmail_quote", "gmail_attr", "yahoo_quoted", "moz-cite-prefix"]);
+const QUOTE_IDS = new Set(["divRplyFwdMsg"]);
+
 export interface Sanitized {
   html: string;
   /** How many remote resources were held back. */
@@ -70,6 +75,15 @@ export function sanitizeHtml(source: string, allowRemote: boolean, doc: Document
       const copy = out.createElement(tag);
       for (const attr of Array.from(el.attributes)) {
         const name = attr.name.toLowerCase();
+        if (name === "class") {
+          const kept = attr.value.split(/\s+/).filter((c) => QUOTE_CLASSES.has(c));
+          if (kept.length) copy.setAttribute("class", kept.join(" "));
+          continue;
+        }
+        if (name === "id") {
+          if (QUOTE_IDS.has(attr.value)) copy.setAttribute("id", attr.value);
+          continue;
+        }
         if (!ALLOWED_ATTRS.has(name)) continue;
         const value = attr.value;
         if (name === "href") {

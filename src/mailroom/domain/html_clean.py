@@ -141,11 +141,24 @@ ALLOWED_ATTRS = frozenset(
         "span",
     ]
 )
+# Kept so that the reader can fold the mail programs' quotes (foldQuotedHtml in web/src/lib.ts):
+# these class names and this id, nothing else of either attribute.
+QUOTE_CLASSES = frozenset(["gmail_quote", "gmail_attr", "yahoo_quoted", "moz-cite-prefix"])
+QUOTE_IDS = frozenset(["divRplyFwdMsg"])
 VOID = frozenset(["br", "col", "hr", "img", "wbr"])
 _NO_END_TAG = frozenset(["link", "meta", "base", "input", "source", "track"])
 _SAFE_LINK = re.compile(r"^(https?:|mailto:|#)", re.IGNORECASE)
 _SAFE_IMAGE = re.compile(r"^(https:|cid:|data:image/(png|gif|jpe?g|webp);)", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x20]+")
+
+
+def _kept(tag: str, name: str, value: str) -> str | None:
+    """The value ``name`` keeps on ``tag``, or None to drop the attribute."""
+    if name == "class":
+        return " ".join(c for c in value.split() if c in QUOTE_CLASSES) or None
+    if name == "id":
+        return value if value in QUOTE_IDS else None
+    return value if _attr_ok(tag, name, value) else None
 
 
 def _attr_ok(tag: str, name: str, value: str) -> bool:
@@ -175,7 +188,8 @@ class _Cleaner(HTMLParser):
             return
         if tag not in ALLOWED_TAGS:
             return
-        kept = "".join(f' {n}="{escape(v or "", quote=True)}"' for n, v in attrs if _attr_ok(tag, n, v or ""))
+        values = ((n, _kept(tag, n, v or "")) for n, v in attrs)
+        kept = "".join(f' {n}="{escape(v, quote=True)}"' for n, v in values if v is not None)
         self.out.append(f"<{tag}{kept}>")
         if tag not in VOID:
             self.open.append(tag)

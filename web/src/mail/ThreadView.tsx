@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api } from "../api";
-import { foldQuoted, formatAddress, formatBytes, fullDate, quoteBody, replySubject } from "../lib";
+import { foldQuoted, foldQuotedHtml, formatAddress, formatBytes, fullDate, quoteBody, replySubject } from "../lib";
 import { frameDocument, sanitizeHtml } from "../sanitize";
 import { Icon } from "../icons";
 import { errorToast, Modal } from "../ui";
@@ -176,7 +176,7 @@ function Body({ email }: { email: EmailDetail }) {
             <button type="button" class="link" onClick={() => setAllowRemote(true)} data-testid="remote-content-allow">Show them</button>
           </p>
         )}
-        <MailFrame html={clean.html} />
+        <MailFrame html={foldQuotedHtml(clean.html)} />
         <Attachments email={email} />
       </div>
     );
@@ -202,11 +202,18 @@ function MailFrame({ html }: { html: string }) {
   const fit = () => {
     const f = ref.current;
     const doc = f?.contentDocument;
-    if (f && doc?.documentElement) f.height = String(Math.min(doc.documentElement.scrollHeight + 8, 20000));
+    // The body's height, not the page's: that never shrinks below the frame once it grew.
+    const h = doc?.body?.scrollHeight ?? doc?.documentElement?.scrollHeight;
+    if (f && h !== undefined) f.height = String(Math.min(h + 8, 20000));
+  };
+  const loaded = () => {
+    fit();
+    // A folded quote opened or closed (details' toggle does not bubble: capture it).
+    ref.current?.contentDocument?.addEventListener("toggle", fit, true);
   };
   return (
     <iframe ref={ref} class="mail-frame" title="Message" sandbox="allow-same-origin allow-popups allow-popups-to-escape-sandbox"
-      srcdoc={frameDocument(html, mailCss)} onLoad={fit} referrerpolicy="no-referrer" />
+      srcdoc={frameDocument(html, mailCss)} onLoad={loaded} referrerpolicy="no-referrer" />
   );
 }
 
