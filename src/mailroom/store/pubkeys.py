@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from sqlalchemy import and_, bindparam, case, delete, func, insert, or_, select, update
 
@@ -167,10 +167,24 @@ async def owned_by(tx: Tx, user_id: int) -> list[StoredKey]:
     return await _records(tx, await tx.all(stmt))
 
 
-async def add_key(tx: Tx, values: dict[str, Any]) -> bool:
+class NewPublicKey(TypedDict):
+    """The ``public_keys`` columns of a key to store."""
+
+    fingerprint: str
+    user_id: int | None
+    email: str
+    armored: str
+    algorithm: str
+    user_ids: list[str]
+    key_created_at: datetime
+    expires_at: datetime | None
+    published_at: datetime
+
+
+async def add_key(tx: Tx, values: NewPublicKey) -> bool:
     """Store a key unless its fingerprint is stored already (then nothing changes): True when
-    it was added. ``values``: the ``public_keys`` columns."""
-    if await get(tx, str(values["fingerprint"])) is not None:
+    it was added."""
+    if await get(tx, values["fingerprint"]) is not None:
         return False
     await tx.execute(insert(public_keys).values(**values))
     return True

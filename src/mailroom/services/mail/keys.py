@@ -27,7 +27,7 @@ from mailroom.store.engine import Tx
 from mailroom.store.pubkeys import StoredKey
 
 
-def key_values(key: ParsedKey, *, email: str, user_id: int | None, now: datetime) -> dict[str, object]:
+def key_values(key: ParsedKey, *, email: str, user_id: int | None, now: datetime) -> store.NewPublicKey:
     """The ``public_keys`` columns of a parsed key."""
     return {
         "fingerprint": key.fingerprint,
