@@ -122,9 +122,12 @@ KEY_CACHE_SAFE_OBJECTS = frozenset(
         "mail.contacts",
         "mail.delivery",
         "mail.emails",
+        "mail.imap",  # flags, copies, expunges, subscriptions, \Recent marks: mail only
         "mail.keys",
+        "mail.keyserver",  # key uploads and their confirmations
         "mail.labels",
         "mail.messages",
+        "mail.pop3",  # maildrop locks and QUIT's deletions
         "mail.settings",
         "mail.signup",
         "mail.submission",
