@@ -1,5 +1,5 @@
 import type { ComponentChildren } from "preact";
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { ApiError, session, type Who } from "./api";
 import { pageLabel } from "./lib";
 
@@ -175,12 +175,23 @@ export function Empty(props: { children: ComponentChildren }) {
   return <div class="empty">{props.children}</div>;
 }
 
-export function Modal(props: { title: string; onClose: () => void; children: ComponentChildren }) {
+/**
+ * A window keydown listener, added once, that runs the handler of the latest render. An effect
+ * re-added after every render leaves the previous handler in place until it runs (after paint),
+ * so a quick key could act on what was shown before.
+ */
+export function useKeydown(handler: (e: KeyboardEvent) => void, capture = false): void {
+  const latest = useRef(handler);
+  latest.current = handler;
   useEffect(() => {
-    const key = (e: KeyboardEvent) => e.key === "Escape" && props.onClose();
-    window.addEventListener("keydown", key);
-    return () => window.removeEventListener("keydown", key);
-  }, [props.onClose]);
+    const listener = (e: KeyboardEvent) => latest.current(e);
+    window.addEventListener("keydown", listener, capture);
+    return () => window.removeEventListener("keydown", listener, capture);
+  }, [capture]);
+}
+
+export function Modal(props: { title: string; onClose: () => void; children: ComponentChildren }) {
+  useKeydown((e) => e.key === "Escape" && props.onClose());
   return (
     <div class="modal-backdrop" onClick={(e) => e.target === e.currentTarget && props.onClose()}>
       <div class="modal card" role="dialog" aria-modal="true" aria-label={props.title}>

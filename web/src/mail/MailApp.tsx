@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 import { api, session, type Who } from "../api";
 import { newMailNotice, noticeChannel, searchSuggestions, type NotificationPrefs } from "../lib";
-import { errorToast, Login, Toasts, toast, useHashRoute, useSession } from "../ui";
+import { errorToast, Login, Toasts, toast, useHashRoute, useKeydown, useSession } from "../ui";
 import { Icon } from "../icons";
 import { Compose } from "./Compose";
 import { Contacts } from "./Contacts";
@@ -197,40 +197,36 @@ function Mailbox(props: { who: Who; onLogout: () => void }) {
     }
   };
 
-  // Keyboard shortcuts (not while typing).
-  useEffect(() => {
-    const onKey = (e: KeyboardEvent) => {
-      const t = e.target as HTMLElement;
-      if (e.ctrlKey || e.metaKey || e.altKey || t.closest("input, textarea, select, [contenteditable]")) return;
-      const list = threads ?? [];
-      const cursor = live.current.cursor;
-      const current = list[cursor];
-      const move = (to: number) => {
-        live.current.cursor = Math.max(0, Math.min(to, list.length - 1));
-        setCursor(live.current.cursor);
-      };
-      switch (e.key) {
-        case "j": move(cursor + 1); break;
-        case "k": move(cursor - 1); break;
-        case "o": case "Enter": if (current) open(current.thread_id); break;
-        case "u": open(null); break;
-        case "x": if (current) toggle(current.thread_id); break;
-        case "e": act("archive"); break;
-        case "#": act("trash"); break;
-        case "!": act("spam"); break;
-        case "s": if (current) act(current.is_starred ? "unstar" : "star", [current.thread_id]); break;
-        case "I": act("read"); break;
-        case "U": act("unread"); break;
-        case "m": act("mute"); break;
-        case "c": startCompose({}); break;
-        case "/": searchRef.current?.focus(); break;
-        case "?": setHelp(!help); break;
-        default: return;
-      }
-      e.preventDefault();
+  // Keyboard shortcuts (not while typing), on the list as last rendered.
+  useKeydown((e) => {
+    const t = e.target as HTMLElement;
+    if (e.ctrlKey || e.metaKey || e.altKey || t.closest("input, textarea, select, [contenteditable]")) return;
+    const list = threads ?? [];
+    const cursor = live.current.cursor;
+    const current = list[cursor];
+    const move = (to: number) => {
+      live.current.cursor = Math.max(0, Math.min(to, list.length - 1));
+      setCursor(live.current.cursor);
     };
-    window.addEventListener("keydown", onKey);
-    return () => window.removeEventListener("keydown", onKey);
+    switch (e.key) {
+      case "j": move(cursor + 1); break;
+      case "k": move(cursor - 1); break;
+      case "o": case "Enter": if (current) open(current.thread_id); break;
+      case "u": open(null); break;
+      case "x": if (current) toggle(current.thread_id); break;
+      case "e": act("archive"); break;
+      case "#": act("trash"); break;
+      case "!": act("spam"); break;
+      case "s": if (current) act(current.is_starred ? "unstar" : "star", [current.thread_id]); break;
+      case "I": act("read"); break;
+      case "U": act("unread"); break;
+      case "m": act("mute"); break;
+      case "c": startCompose({}); break;
+      case "/": searchRef.current?.focus(); break;
+      case "?": setHelp(!help); break;
+      default: return;
+    }
+    e.preventDefault();
   });
 
   const toggle = (id: number) => {

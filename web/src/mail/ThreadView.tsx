@@ -3,7 +3,7 @@ import { api } from "../api";
 import { foldQuoted, foldQuotedHtml, formatAddress, formatBytes, fullDate, quoteBody, replySubject } from "../lib";
 import { frameDocument, sanitizeHtml } from "../sanitize";
 import { Icon } from "../icons";
-import { errorToast, Modal } from "../ui";
+import { errorToast, Modal, useKeydown } from "../ui";
 import { previewKind, previewText } from "./preview";
 import type { BatchAction } from "./MailApp";
 import type { Attachment, ComposeInit, EmailDetail, EmailSummary, ThreadDetail } from "./types";
@@ -84,19 +84,15 @@ export function ThreadView(p: Props) {
     });
   };
 
-  useEffect(() => {
-    const onKey = (e: KeyboardEvent) => {
-      if (e.ctrlKey || e.metaKey || e.altKey || (e.target as HTMLElement).closest("input, textarea, select, [contenteditable]")) return;
-      if (e.key === "r") reply(false);
-      else if (e.key === "a") reply(true);
-      else if (e.key === "f") forward();
-      else return;
-      e.preventDefault();
-      e.stopImmediatePropagation();
-    };
-    window.addEventListener("keydown", onKey, true);
-    return () => window.removeEventListener("keydown", onKey, true);
-  });
+  useKeydown((e) => {
+    if (e.ctrlKey || e.metaKey || e.altKey || (e.target as HTMLElement).closest("input, textarea, select, [contenteditable]")) return;
+    if (e.key === "r") reply(false);
+    else if (e.key === "a") reply(true);
+    else if (e.key === "f") forward();
+    else return;
+    e.preventDefault();
+    e.stopImmediatePropagation();
+  }, true);
 
   if (!thread) return <article class="thread-view" aria-busy="true"><div class="loading">Loading…</div></article>;
   return (
