@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aiosmtpd.lmtp import LMTP
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import MISSING, SMTP
 
 from mailroom.frontends.listeners import bind
+from mailroom.frontends.smtp._data import DataState, read_data
 from mailroom.frontends.smtp._handler import DeliveryHandler
 from mailroom.frontends.smtp.xclient import XClientServer, networks
 
@@ -81,7 +82,68 @@ class _Replies:
         return status
 
 
-class _SMTPServer(_PlainPaths, _Replies, XClientServer, SMTP):
+class _BlockData:
+    """aiosmtpd's DATA command with the data read in blocks (frontends/smtp/_data.py).
+
+    Everything around the reading is aiosmtpd 1.4's ``smtp_DATA``, unchanged: the checks
+    before ``354``, the replies for too long a line or too much data (sent once the
+    terminator has arrived, as RFC 5321 §4.2.5 implies), the handler's DATA hook."""
+
+    _reader: asyncio.StreamReader
+    _writer: asyncio.StreamWriter
+    _decode_data: bool
+    _handle_hooks: Any
+    data_size_limit: int | None
+    line_length_limit: int
+    enable_SMTPUTF8: bool
+    envelope: Any
+    transport: Any
+
+    async def smtp_DATA(self, arg: str) -> None:
+        server: Any = self
+        if await server.check_helo_needed():
+            return
+        if await server.check_auth_needed("DATA"):
+            return
+        assert self.envelope is not None
+        if not self.envelope.rcpt_tos:
+            await server.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await server.push("501 Syntax: DATA")
+            return
+        await server.push("354 End data with <CR><LF>.<CR><LF>")
+        try:
+            state, content = await read_data(
+                self._reader, size_limit=self.data_size_limit, line_limit=self.line_length_limit
+            )
+        except asyncio.CancelledError:
+            log.info("Connection lost during DATA")
+            self._writer.close()
+            raise
+        if state is not DataState.NOMINAL:
+            await server.push(_LINE_TOO_LONG if state is DataState.TOO_LONG else _TOO_MUCH)
+            server._set_post_data_state()
+            return
+        if self._decode_data:  # not how mailroom runs its listeners; kept for aiosmtpd's contract
+            if self.enable_SMTPUTF8:
+                text = content.decode("utf-8", errors="surrogateescape")
+            else:
+                try:
+                    text = content.decode("ascii", errors="strict")
+                except UnicodeDecodeError:
+                    await server.push("500 Error: strict ASCII mode")
+                    return
+            self.envelope.content = text
+        else:
+            self.envelope.content = content
+        self.envelope.original_content = content
+        status = await server._call_handler_hook("DATA")
+        server._set_post_data_state()
+        await server.push("250 OK" if status is MISSING else status)
+
+
+class _SMTPServer(_BlockData, _PlainPaths, _Replies, XClientServer, SMTP):
     line_length_limit = LINE_LENGTH_LIMIT
 
     def connection_made(self, transport: Any) -> None:
@@ -95,7 +157,7 @@ class _SMTPServer(_PlainPaths, _Replies, XClientServer, SMTP):
         await super().push(status)
 
 
-class _LMTPServer(_PlainPaths, _Replies, LMTP):
+class _LMTPServer(_BlockData, _PlainPaths, _Replies, LMTP):
     lmtp = True
     line_length_limit = LINE_LENGTH_LIMIT
 
