@@ -169,3 +169,11 @@ def test_a_typical_multipart_takes_the_fast_tree() -> None:
         b"--b\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nQUJD\r\n--b--\r\n"
     )
     assert _same(raw)
+
+
+@given(st.text(alphabet=st.sampled_from(["a", "\r", "\n", "\x00", "\x7f", "\t", "é", "\ud800", " "])))
+def test_text_cleaning_is_what_the_regexes_gave(value: str) -> None:
+    from mailroom.delivery import _text
+
+    assert _text.normalize_newlines(value) == _text._NEWLINES.sub("\n", value)
+    assert _text.clean_text(value) == _text._CONTROLS.sub("", _text._SURROGATES.sub("\ufffd", value))
