@@ -523,3 +523,43 @@ async def test_close_waits_for_a_delivery_under_way(
     finally:
         if closing is None:
             await app.close()
+
+
+async def test_statements_per_delivery(mailroom: Mailroom, call: Call) -> None:
+    """The SQL a delivery runs, counted on SQLite's connection. Trigger bodies are left out:
+    they run inside the statement that fires them, and Python's trace callback reports them
+    as a "-- TRIGGER" line and the firing statement again. Raise the bounds only with a
+    reason: each statement is a driver call on the ingest path (docs/performance.md)."""
+    if mailroom.runtime.db.dialect != "sqlite":
+        pytest.skip("counted on SQLite's connection")
+    await create_user(mailroom, "alice@example.org")
+    await create_user(mailroom, "carol@example.org")
+    await deliver(mailroom, message(message_id="<warm@x>"), "alice@example.org", "carol@example.org")
+    async with mailroom.runtime.db.write() as tx:
+        raw = tx._conn.connection.dbapi_connection  # type: ignore[attr-defined]
+    seen: list[str] = []
+    raw.set_trace_callback(seen.append)
+    try:
+        one = await deliver(mailroom, message(message_id="<a@x>"), "alice@example.org")
+        top_one = _top_level(seen)
+        seen.clear()
+        two = await deliver(mailroom, message(message_id="<b@x>"), "alice@example.org", "carol@example.org")
+        top_two = _top_level(seen)
+    finally:
+        raw.set_trace_callback(None)
+    assert [r.ok for r in [*one, *two]] == [True, True, True]
+    # BEGIN, COMMIT, the writer's busy timeout set and reset, the blob row; then per mailbox:
+    # the user, dedup, labels, thread look-up, thread, thread id, email, email label,
+    # thread summary, thread label, label counts, index, quota, state.
+    assert not any(s.startswith("DELETE FROM email_fts") for s in top_one)  # a new email
+    per_message, per_mailbox = 5, 14
+    assert len(top_one) <= per_message + per_mailbox, top_one
+    assert len(top_two) <= per_message + 2 * per_mailbox, top_two
+
+
+def _top_level(trace: list[str]) -> list[str]:
+    out: list[str] = []
+    for statement in trace:
+        if not statement.startswith("--") and not (out and statement == out[-1]):
+            out.append(statement)
+    return out

@@ -450,7 +450,7 @@ async def _store_for(
         await thread_store.begin_with(tx, thread_id, user_id, email_id, row, label_ids.values())
     else:
         await thread_store.refresh(tx, thread_id)
-    await fulltext.index(tx, email_id, user_id, msg.document)
+    await fulltext.index(tx, email_id, user_id, msg.document, new=True)
     await email_store.add_quota_used(tx, user_id, size)
     if msg.source in _ANSWERABLE:
         await _maybe_autoreply(tx, rt, msg, user, email_id, spam)

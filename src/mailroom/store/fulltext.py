@@ -142,8 +142,12 @@ def _tsquery_operands(terms: Sequence[str], weights: str) -> list[str]:
 # -- the interface -----------------------------------------------------------------------
 
 
-async def index(tx: Tx, email_id: int, user_id: int, doc: SearchDocument) -> None:
-    """Index (or re-index) one email of mailbox ``user_id``."""
+async def index(tx: Tx, email_id: int, user_id: int, doc: SearchDocument, *, new: bool = False) -> None:
+    """Index (or re-index) one email of mailbox ``user_id``.
+
+    ``new``: the email row was inserted in this transaction (ingest), so it has no index row
+    yet: on SQLite the clearing DELETE is skipped (ids are never reused since migration
+    0014_jmap, and deleting an email deletes its index row by trigger)."""
     text_values = {
         "subject": doc.subject,
         "addresses": doc.addresses,
@@ -157,8 +161,8 @@ async def index(tx: Tx, email_id: int, user_id: int, doc: SearchDocument) -> Non
         )
         return
     values = {"id": email_id, "mailbox": mailbox_token(user_id), **text_values}
-    # Email ids may be reused on SQLite after the newest email is deleted: clear first.
-    await run(tx, _SQLITE_DELETE, {"id": email_id})
+    if not new:  # re-indexing (a replaced draft): clear the old row first
+        await run(tx, _SQLITE_DELETE, {"id": email_id})
     await run(tx, _SQLITE_INSERT, values)
 
 
