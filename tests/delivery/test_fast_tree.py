@@ -177,3 +177,12 @@ def test_text_cleaning_is_what_the_regexes_gave(value: str) -> None:
 
     assert _text.normalize_newlines(value) == _text._NEWLINES.sub("\n", value)
     assert _text.clean_text(value) == _text._CONTROLS.sub("", _text._SURROGATES.sub("\ufffd", value))
+
+
+def test_header_classes_are_made_once_and_kept_for_few_names() -> None:
+    factory = _mime._DEFAULT.header_factory
+    assert factory["Content-Type"] is factory["content-type"]
+    assert str(factory("Subject", "=?utf-8?q?caf=C3=A9?=")) == "café"
+    for n in range(500):  # invented names: made as before, not all kept
+        assert factory(f"X-Invented-{n}", "v") == "v"
+    assert len(factory._made) <= 64 + len(factory.registry)
