@@ -152,6 +152,11 @@ def start_mailroom(settings: Settings, lmtp_port: int, workers: int, log: Path) 
             "MAILROOM_LMTP_PORT": str(lmtp_port),
             "MAILROOM_SMTP_PORT": "0",
             "MAILROOM_SUBMISSION_PORT": "0",
+            # Only LMTP here: the other listeners' default ports may be taken on a shared host.
+            "MAILROOM_IMAP_PORT": "0",
+            "MAILROOM_IMAPS_PORT": "0",
+            "MAILROOM_POP3_PORT": "0",
+            "MAILROOM_POP3S_PORT": "0",
         }
     )
     cmd = [
