@@ -95,3 +95,22 @@ async def test_a_helo_name_that_is_not_utf8_does_not_defer_the_message(
     assert replies[5].startswith(b"250 2.0.0 "), replies
     assert await count_emails(mailroom) == 1
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_control_characters_a_client_sends_reach_the_log_escaped(
+    listeners: Listeners, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="mail.log")
+    replies = await asyncio.to_thread(
+        converse, listeners.ports["smtp"], [b"\x1b[2J\x00\x07BOGUS \xff\r\n", b"QUIT\r\n"]
+    )
+    assert replies[1].startswith(b"500"), replies
+    logged = [r.getMessage() for r in caplog.records if r.name == "mail.log"]
+    logged = [m for m in logged if "unrecognised" in m]
+    assert logged, caplog.text
+
+    def control(c: str) -> bool:
+        return ord(c) < 32 or ord(c) == 0x7F or 0xD800 <= ord(c) <= 0xDFFF
+
+    assert not [m for m in logged if any(control(c) for c in m)], logged
+    assert any("\\x1b[2J\\x00\\x07BOGUS" in m for m in logged), logged
