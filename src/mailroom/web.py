@@ -5,8 +5,11 @@ This is a composition root like :mod:`mailroom.bootstrap`: it may import every f
 
 from __future__ import annotations
 
+import contextlib
+
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute, Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -93,5 +96,6 @@ class App:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self._api.serves(scope["path"]):
             await self._api_app(scope, receive, send)
-        else:
+            return
+        with contextlib.suppress(ClientDisconnect):  # answered and logged at INFO: not a bug
             await self.starlette(scope, receive, send)

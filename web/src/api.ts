@@ -6,7 +6,8 @@ export interface Problem {
   code: string;
   title?: string;
   detail?: string;
-  errors?: { field: string; message: string }[];
+  // The server names a bad field by its dotted path, `loc` (docs/api.md, "Errors").
+  errors?: { loc?: string; field?: string; message: string }[];
 }
 
 export class ApiError extends Error {
@@ -22,8 +23,12 @@ export class ApiError extends Error {
 }
 
 export function problemMessage(p: Problem): string {
-  const fields = (p.errors ?? []).map((e) => `${e.field}: ${e.message}`).join("; ");
-  return [p.detail || p.title || p.code, fields].filter(Boolean).join(" — ");
+  const head = p.detail || p.title || p.code;
+  const fields = (p.errors ?? [])
+    .map((e) => ((e.loc ?? e.field) ? `${e.loc ?? e.field}: ${e.message}` : e.message))
+    .filter((text) => !head.includes(text)) // the detail already says the first one
+    .join("; ");
+  return [head, fields].filter(Boolean).join(" — ");
 }
 
 export function readCookie(cookies: string, name: string): string | null {

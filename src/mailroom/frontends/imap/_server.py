@@ -241,7 +241,10 @@ class ImapSession(_commands.Commands):
     async def starttls(self) -> None:
         assert self.tls_context is not None
         await self.flush()
-        await self.writer.start_tls(self.tls_context)
+        try:
+            await self.writer.start_tls(self.tls_context)
+        except OSError:  # ssl.SSLError too: the client did not speak TLS; hang up quietly
+            raise Closing from None
         self.tls = True
         self.plaintext_ok = True
 

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 import orjson
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from mailroom.errors import InternalError, InvalidParams, MailroomError, RateLimited, Unauthenticated
@@ -51,5 +52,8 @@ def problem_response(exc: MailroomError, instance: str | None = None) -> Respons
 
 
 def unexpected_error_response(exc: Exception, instance: str | None = None) -> Response:
-    log.error("unexpected error at %s", instance, exc_info=exc)
+    if isinstance(exc, ClientDisconnect):  # the client left while sending its body: not a bug
+        log.info("client disconnected before its request body ended at %s", instance)
+    else:
+        log.error("unexpected error at %s", instance, exc_info=exc)
     return problem_response(InternalError(), instance)

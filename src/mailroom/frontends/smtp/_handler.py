@@ -42,6 +42,16 @@ def protocol_of(*, lmtp: bool, extended: bool, tls: bool, authenticated: bool) -
     return ("LMTP" if lmtp else "ESMTP") + ("S" if tls else "") + ("A" if authenticated else "")
 
 
+def is_utf8(text: str) -> bool:
+    """False for a command argument holding bytes that are not UTF-8 (aiosmtpd keeps them as
+    lone surrogates, which no registry call accepts)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def envelope_sender(mail_from: str | None) -> str:
     """The reverse path without brackets; ``''`` for the null sender of bounces."""
     value = (mail_from or "").strip()
@@ -71,11 +81,23 @@ class DeliveryHandler:
         ehlo_lines = getattr(server, "ehlo_lines", None)  # XCLIENT for trusted proxies
         return list(ehlo_lines(responses)) if ehlo_lines is not None else responses
 
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, mail_options: list[str]
+    ) -> str:
+        # Refused now, not with a 451 at DATA that the client would retry for days.
+        if not is_utf8(address):
+            return "553 5.1.7 The sender address is not UTF-8"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
     ) -> str:
         if len(envelope.rcpt_tos) >= self.max_recipients:
             return "452 4.5.3 Too many recipients"
+        if not is_utf8(address):
+            return "553 5.1.3 The recipient address is not UTF-8"
         try:
             result = await self._invoke("mail.delivery.check", {"address": address, "hold": True}, session)
         except Exception:
@@ -91,6 +113,7 @@ class DeliveryHandler:
         recipients = list(envelope.rcpt_tos)
         raw = envelope.original_content or b""
         held = _handles(envelope)
+        helo = str(getattr(session, "host_name", None) or "")
         params = {
             "raw": bytes(raw),
             "mail_from": envelope_sender(envelope.mail_from),
@@ -103,7 +126,7 @@ class DeliveryHandler:
                     tls=getattr(session, "ssl", None) is not None,
                     authenticated=bool(getattr(session, "authenticated", False)),
                 ),
-                "helo": (str(getattr(session, "host_name", None) or "") or None),
+                "helo": helo if helo and is_utf8(helo) else None,  # only for Received
                 "peer_ip": _peer_ip(session),
                 "peer_name": getattr(session, "xclient_name", None),  # a trusted proxy's XCLIENT
             },

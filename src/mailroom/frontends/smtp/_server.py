@@ -23,6 +23,22 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mailroom.smtp")
 
+
+class EscapeControls(logging.Filter):
+    """Writes the control characters a client sent (NUL, ESC, ...) as ``\\xNN`` escapes:
+    aiosmtpd logs every unrecognised command line as it came ("unrecognised: ..."), so a
+    client could otherwise put terminal escape sequences and binary into the server log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if _CONTROLS.search(text):
+            record.msg, record.args = _CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02x}", text), None
+        return True
+
+
+_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]")
+logging.getLogger("mail.log").addFilter(EscapeControls())  # aiosmtpd's logger
+
 #: aiosmtpd's own limit is RFC 5321's 1,000; mailers that break it still deserve delivery.
 LINE_LENGTH_LIMIT = 65536
 IDLE_TIMEOUT_SECONDS = 300.0

@@ -31,13 +31,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword, TLSSetupException
 
 from mailroom.accounting.sending import SendingLimit
 from mailroom.auth.principal import INTERNAL
 from mailroom.errors import MailroomError, RateLimited, Unauthenticated, Unavailable
 from mailroom.frontends.listeners import bind as bind_listener
-from mailroom.frontends.smtp._handler import INTERNAL_ERROR, envelope_sender
+from mailroom.frontends.smtp._handler import INTERNAL_ERROR, envelope_sender, is_utf8
 from mailroom.frontends.smtp._server import IDLE_TIMEOUT_SECONDS, Listeners
 from mailroom.frontends.smtp.certificate import server_context
 from mailroom.frontends.smtp.replies import error_reply
@@ -145,6 +145,8 @@ class SubmissionHandler:
     ) -> str:
         if len(envelope.rcpt_tos) >= self.max_recipients:
             return "452 4.5.3 Too many recipients"
+        if not is_utf8(address):
+            return "553 5.1.3 The recipient address is not UTF-8"
         try:
             result = await self._invoke("mail.delivery.check", {"address": address}, session)
         except Exception:
@@ -161,12 +163,13 @@ class SubmissionHandler:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         user = session.auth_data
         assert isinstance(user, SubmissionUser)
+        helo = str(getattr(session, "host_name", None) or "")[:255]
         params = {
             "raw": bytes(envelope.original_content or b""),
             "mail_from": envelope_sender(envelope.mail_from),
             "recipients": [envelope_sender(r) for r in envelope.rcpt_tos],
             "user_id": user.user_id,
-            "helo": str(getattr(session, "host_name", None) or "")[:255] or None,
+            "helo": helo if helo and is_utf8(helo) else None,
         }
         try:
             result = await self._invoke("mail.submission.submit", params, session)
@@ -184,6 +187,9 @@ class SubmissionHandler:
         return f"250 2.0.0 Ok: queued as {result['queue_id']}"
 
     async def handle_exception(self, error: Exception) -> str:
+        if isinstance(error, TLSSetupException):  # the client's handshake failed: not ours
+            log.info("submission: TLS handshake failed: %r", error.__cause__ or error)
+            return INTERNAL_ERROR
         log.error("submission session error: %r", error)
         return INTERNAL_ERROR
 
