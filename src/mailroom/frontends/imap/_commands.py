@@ -23,7 +23,14 @@ from mailroom.domain.mime import imap as imap_mime
 from mailroom.errors import CannotCalculateChanges, LimitExceeded, MailroomError, NotFound
 from mailroom.frontends.imap import _envelopes
 from mailroom.frontends.imap._headers import Headers, headers
-from mailroom.frontends.imap._mailbox import COLUMN_FLAGS, FLAGS, Message, Selected, stored_keyword, uid_set
+from mailroom.frontends.imap._mailbox import (
+    COLUMN_FLAGS,
+    Message,
+    Selected,
+    flags_list,
+    stored_keyword,
+    uid_set,
+)
 from mailroom.frontends.imap._names import (
     BY_NAME,
     DELIMITER,
@@ -311,21 +318,26 @@ class Commands:
             return wire_astring(name, utf8=True)
         return wire_astring(encode_utf7(name))
 
-    async def mailboxes(self, *, sizes: bool = True) -> tuple[int, list[dict[str, Any]]]:
-        result = await self.call("mail.imap.mailboxes", {"sizes": sizes})
+    async def mailboxes(
+        self, *, sizes: bool = True, counts: bool = False
+    ) -> tuple[int, list[dict[str, Any]]]:
+        result = await self.call("mail.imap.mailboxes", {"sizes": sizes, "counts": counts})
         return int(result["highest_modseq"]), list(result["mailboxes"])
 
-    async def find(self, name: str, *, sizes: bool = False) -> dict[str, Any]:
+    async def find(
+        self, name: str, *, sizes: bool = False, target: bool = False, counts: bool = False
+    ) -> dict[str, Any]:
         """The mailbox of that name (its ``size`` only with ``sizes``: a sum over every
-        message, which SELECT, APPEND, COPY and the others do not need)."""
-        _, boxes = await self.mailboxes(sizes=sizes)
+        message, which SELECT, APPEND, COPY and the others do not need). ``target``: the
+        destination of APPEND, COPY or MOVE, whose absence is ``[TRYCREATE]`` (RFC 9051 §7.1)."""
+        _, boxes = await self.mailboxes(sizes=sizes, counts=counts)
         label = BY_NAME.get(name.upper())
         for box in boxes:
             if label is not None and box["kind"] == "system" and box["name"] == label:
                 return box
             if box["kind"] == "user" and box["name"] == name:
                 return box
-        raise No(f"[NONEXISTENT] no mailbox {name[:100]}")
+        raise No(f"[{'TRYCREATE' if target else 'NONEXISTENT'}] no mailbox {name[:100]}")
 
     async def cmd_enable(self, command: Command) -> str | None:
         done = []
@@ -414,7 +426,7 @@ class Commands:
         if patterns == [""]:
             self.untagged(f'{verb} (\\Noselect) "{DELIMITER}" ""')
             return None
-        highest, boxes = await self.mailboxes()
+        highest, boxes = await self.mailboxes(counts=bool({"RECENT", "DELETED"} & set(status_items)))
         names: dict[str, dict[str, Any] | None] = {imap_name(b["name"], b["kind"]): b for b in boxes}
         only_subscribed = lsub or "SUBSCRIBED" in select_opts
         show_subscribed = only_subscribed or "SUBSCRIBED" in return_opts
@@ -465,9 +477,9 @@ class Commands:
             elif item == "HIGHESTMODSEQ":
                 values.append(f"HIGHESTMODSEQ {highest}")
             elif item == "RECENT":
-                values.append("RECENT 0")
+                values.append(f"RECENT {box['recent']}")
             elif item == "DELETED":
-                values.append("DELETED 0")
+                values.append(f"DELETED {box['deleted']}")
             elif item == "APPENDLIMIT":
                 values.append(f"APPENDLIMIT {self.max_append}")
             elif item == "MAILBOXID":
@@ -481,7 +493,7 @@ class Commands:
             raise ParseError("STATUS needs a mailbox and a list of items")
         name = self._decode_name(command.args[0])
         items = [str(i).upper() for i in command.args[1]]
-        box = await self.find(name, sizes="SIZE" in items)
+        box = await self.find(name, sizes="SIZE" in items, counts=bool({"RECENT", "DELETED"} & set(items)))
         highest, _ = await self.mailboxes(sizes=False)
         if any(i == "HIGHESTMODSEQ" for i in items):
             self.condstore = True
@@ -505,6 +517,8 @@ class Commands:
         if box["kind"] == "system":
             raise No("[CANNOT] system mailboxes cannot be deleted")
         await self.call("mail.labels.delete", {"id": box["id"]})
+        if self.selected is not None and self.selected.label_id == box["id"]:
+            self.selected = None  # deleting the selected mailbox leaves the selected state
         return None
 
     async def cmd_rename(self, command: Command) -> str | None:
@@ -599,7 +613,7 @@ class Commands:
             highest_modseq=0,
         )
         selected.load(view)
-        flags = " ".join(FLAGS)
+        flags = flags_list(selected.announced)
         self.untagged(f"{len(selected.uids)} EXISTS")
         if not self.rev2:
             # RFC 3501 §2.3.2: recent in the one session first told of it; EXAMINE only looks.
@@ -655,6 +669,12 @@ class Commands:
                 "mail.imap.view", {"label": selected.label_id, "changed_since": selected.highest_modseq}
             )
             vanished = [u for u in view["vanished"] if u in selected.messages]
+        except NotFound:
+            # Another session deleted the selected mailbox: no state to go on with (as Dovecot).
+            from mailroom.frontends.imap._server import Closing
+
+            self.untagged("BYE selected mailbox was deleted, have to disconnect")
+            raise Closing from None
         except CannotCalculateChanges:
             view = await self.call("mail.imap.view", {"label": selected.label_id})
             present = set(view["uids"])
@@ -693,6 +713,15 @@ class Commands:
                 added += 1
         if expunge and selected.pending_expunge:
             self._announce_expunged(selected, sorted(selected.pending_expunge))
+        new_keywords = {k for ks in keywords.values() for k in ks} - selected.announced
+        if new_keywords:
+            # A keyword no FLAGS response named yet: the client learns of it before a FETCH
+            # shows it (RFC 9051 §7.3.5; imaptest checks this).
+            selected.announced |= new_keywords
+            listed = flags_list(selected.announced)
+            self.untagged(f"FLAGS ({listed})")
+            if not selected.readonly:
+                self.untagged(f"OK [PERMANENTFLAGS ({listed} \\*)] stored flags")
         if added:
             self.untagged(f"{len(selected.uids)} EXISTS")
             if not self.rev2:
@@ -1066,7 +1095,7 @@ class Commands:
         if move and selected.readonly:
             raise No("[READ-ONLY] mailbox is read-only")
         uids = self._set(selected, command.args[0], uid=uid)
-        target = await self.find(self._decode_name(command.args[1]))
+        target = await self.find(self._decode_name(command.args[1]), target=True)
         if not uids:
             return "nothing to copy" if not move else "nothing to move"
         source_uids: list[int] = []
@@ -1269,7 +1298,7 @@ class Commands:
         args = list(command.args)
         if len(args) < 2:
             raise ParseError("APPEND needs a mailbox and a message")
-        box = await self.find(self._decode_name(args.pop(0)))
+        box = await self.find(self._decode_name(args.pop(0)), target=True)
         flags: list[str] = []
         received: datetime | None = None
         first = args[0] if args else None
@@ -1292,23 +1321,18 @@ class Commands:
             raise No("the message is empty")
         if len(raw) > self.max_append:
             raise No("[TOOBIG] message too large")
+        others = sorted({stored_keyword(f) for f in flags if f not in COLUMN_FLAGS and f != "\\Recent"})
         params: dict[str, Any] = {
-            "email": self.email,
+            "label": box["id"],
             "message": base64.b64encode(raw).decode("ascii"),
-            "labels": [box["name"]],
-            "is_read": "\\Seen" in flags,
-            "is_starred": "\\Flagged" in flags,
-            "is_draft": "\\Draft" in flags,
+            "seen": "\\Seen" in flags,
+            "flagged": "\\Flagged" in flags,
+            "draft": "\\Draft" in flags,
+            "keywords": others,
         }
         if received is not None:
             params["received_at"] = received.isoformat()
-        imported = await self.call("mail.messages.import", params)
-        copied = await self.call(
-            "mail.imap.copy", {"email_ids": [imported["email_id"]], "to_label": box["id"]}
-        )
-        others = sorted({stored_keyword(f) for f in flags if f not in COLUMN_FLAGS and f != "\\Recent"})
-        if others:
-            await self.call("mail.imap.flags", {"email_ids": [imported["email_id"]], "add_keywords": others})
+        copied = await self.call("mail.imap.append", params)
         if self.selected is not None:
             await self.sync(expunge=False)
         uid = copied["uids"][0] if copied["uids"] else 0

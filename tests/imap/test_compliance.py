@@ -1,0 +1,219 @@
+"""What Dovecot's imaptest found (docs/imap.md, "Compliance"), each as a regression over a raw
+loopback socket: APPEND always adds a message, new keywords are announced in FLAGS before a
+FETCH shows them, [TRYCREATE], a deleted selected mailbox, STATUS RECENT/DELETED."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import pytest
+
+from tests.imap.conftest import PASSWORD, Imap
+from tests.imap.test_hostile import Raw
+
+pytestmark = pytest.mark.anyio
+
+
+class Session(Raw):
+    """A raw session with numbered tags; ``run`` answers the untagged lines and the tagged one."""
+
+    def __init__(self, port: int, *, login: bool = True) -> None:
+        super().__init__(port)
+        self.n = 0
+        if login:
+            assert said(self.run(f'LOGIN alice@example.org "{PASSWORD}"')).startswith(b"OK")
+
+    def run(self, command: str | bytes) -> list[bytes]:
+        self.n += 1
+        tag = f"t{self.n}".encode()
+        data = command.encode() if isinstance(command, str) else command
+        self.send(tag + b" " + data + b"\r\n")
+        return self.until_tagged(tag)
+
+    def append(self, mailbox: str, raw: bytes, flags: str = "") -> bytes:
+        self.n += 1
+        tag = f"t{self.n}".encode()
+        head = f"{tag.decode()} APPEND {mailbox} {('(' + flags + ') ') if flags else ''}{{{len(raw)}+}}\r\n"
+        self.send(head.encode() + raw + b"\r\n")
+        last = self.until_tagged(tag)[-1]
+        assert last.startswith(tag + b" OK"), last
+        return last
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def said(lines: list[bytes]) -> bytes:
+    """The tagged answer without its tag: ``OK ...``, ``NO [...] ...``, ``BAD ...``."""
+    return lines[-1].split(b" ", 1)[1]
+
+
+MESSAGE = b"From: a@example.net\r\nSubject: s1\r\nDate: Sat, 24 Mar 2007 23:00:00 +0200\r\n\r\nbody1\r\n"
+
+
+def _append_again(imap: Imap) -> None:
+    s = Session(imap.port)
+    assert said(s.run("CREATE box")).startswith(b"OK")
+    first = s.append("box", MESSAGE, r"\Seen $work")
+    assert said(s.run("SELECT box")).endswith(b"SELECT completed")
+    assert said(s.run(r"STORE 1 +FLAGS (\Deleted)")).startswith(b"OK")
+    assert b"* 1 EXPUNGE" in s.run("EXPUNGE")
+    # The same bytes again (imaptest appends the same mbox in every test): a new message with a
+    # new UID and only the flags this APPEND names, not the older copy's \Deleted and \Seen.
+    again = s.append("box", MESSAGE)
+    uid_of = re.compile(rb"APPENDUID \d+ (\d+)")
+    first_match, again_match = uid_of.search(first), uid_of.search(again)
+    assert first_match is not None
+    assert again_match is not None
+    assert int(again_match[1]) > int(first_match[1])
+    s.append("box", MESSAGE)  # and twice into the same mailbox: two messages
+    lines = s.run("FETCH 1:* (UID FLAGS)")
+    fetched = [line for line in lines if line.startswith(b"* ") and b" FETCH " in line]
+    assert len(fetched) == 2, lines
+    for line in fetched:
+        assert not {b"\\Deleted", b"\\Seen", b"$work"} & set(line.replace(b")", b" ").split()), line
+    s.close()
+
+
+async def test_append_of_the_same_bytes_adds_a_new_message(imap: Imap) -> None:
+    await asyncio.to_thread(_append_again, imap)
+
+
+def _keywords_announced(imap: Imap) -> None:
+    s = Session(imap.port)
+    s.append("INBOX", MESSAGE)
+    s.append("INBOX", MESSAGE, "$Known")
+    lines = s.run("SELECT INBOX")
+    flags = next(line for line in lines if line.startswith(b"* FLAGS"))
+    assert b"$known" in flags  # a keyword some message has is in SELECT's FLAGS
+    other = Session(imap.port)
+    other.run("SELECT INBOX")
+    lines = s.run("STORE 1 +FLAGS ($hello)")
+    # FLAGS (and PERMANENTFLAGS) name the new keyword before the FETCH that shows it.
+    flags_at = next(i for i, line in enumerate(lines) if line.startswith(b"* FLAGS"))
+    fetch_at = next(i for i, line in enumerate(lines) if line.startswith(b"* ") and b"FETCH" in line)
+    assert flags_at < fetch_at
+    assert b"$hello" in lines[flags_at]
+    assert b"$known" in lines[flags_at]
+    assert any(line.startswith(b"* OK [PERMANENTFLAGS") and b"$hello" in line for line in lines)
+    # Another session learns it the same way when the change reaches it.
+    lines = other.run("NOOP")
+    flags_at = next(i for i, line in enumerate(lines) if line.startswith(b"* FLAGS"))
+    fetch_at = next(i for i, line in enumerate(lines) if b"FETCH" in line and b"$hello" in line)
+    assert flags_at < fetch_at
+    # Once named, it is not announced again.
+    lines = s.run("STORE 2 +FLAGS ($hello)")
+    assert not any(line.startswith(b"* FLAGS") for line in lines), lines
+    s.close()
+    other.close()
+
+
+async def test_new_keywords_are_announced_in_flags_first(imap: Imap) -> None:
+    await asyncio.to_thread(_keywords_announced, imap)
+
+
+def _trycreate(imap: Imap) -> None:
+    s = Session(imap.port)
+    s.n += 1
+    s.send(f"t{s.n} APPEND nowhere {{{len(MESSAGE)}+}}\r\n".encode() + MESSAGE + b"\r\n")
+    assert said(s.until_tagged(f"t{s.n}".encode())).startswith(b"NO [TRYCREATE]")
+    s.append("INBOX", MESSAGE)
+    s.run("SELECT INBOX")
+    assert said(s.run("COPY 1 nowhere")).startswith(b"NO [TRYCREATE]")
+    assert said(s.run("MOVE 1 nowhere")).startswith(b"NO [TRYCREATE]")
+    # SELECT and STATUS of a missing mailbox stay [NONEXISTENT].
+    assert said(s.run("STATUS nowhere (MESSAGES)")).startswith(b"NO [NONEXISTENT]")
+    s.close()
+
+
+async def test_append_copy_move_to_a_missing_mailbox_say_trycreate(imap: Imap) -> None:
+    await asyncio.to_thread(_trycreate, imap)
+
+
+def _deleted_selected(imap: Imap) -> None:
+    s = Session(imap.port)
+    s.run("CREATE doomed")
+    s.append("doomed", MESSAGE)
+    s.run("SELECT doomed")
+    # Deleting the selected mailbox (as imaptest's tests do between runs) leaves the selected
+    # state; the next commands work, a recreated mailbox of that name takes APPENDs.
+    assert said(s.run("DELETE doomed")).startswith(b"OK")
+    assert said(s.run("NOOP")).startswith(b"OK")
+    assert said(s.run("FETCH 1 FLAGS")).startswith(b"BAD")  # no mailbox selected
+    s.run("CREATE doomed")
+    s.append("doomed", MESSAGE)
+    # Another session deleting the mailbox this one has selected: BYE, not an error per command.
+    s.run("SELECT doomed")
+    other = Session(imap.port)
+    assert said(other.run("DELETE doomed")).startswith(b"OK")
+    s.send(b"last NOOP\r\n")
+    lines = _until_closed(s)
+    assert any(line.startswith(b"* BYE") for line in lines), lines
+    s.close()
+    other.close()
+
+
+def _until_closed(s: Session) -> list[bytes]:
+    lines = []
+    while True:
+        try:
+            lines.append(s.line())
+        except ConnectionError:
+            return lines
+
+
+async def test_deleting_the_selected_mailbox(imap: Imap) -> None:
+    await asyncio.to_thread(_deleted_selected, imap)
+
+
+def _status_counts(line: bytes) -> dict[str, int]:
+    inside = line[line.rindex(b"(") + 1 : line.rindex(b")")].decode().split()
+    return {inside[i]: int(inside[i + 1]) for i in range(0, len(inside), 2)}
+
+
+def _status(s: Session, mailbox: str) -> dict[str, int]:
+    lines = s.run(f"STATUS {mailbox} (MESSAGES RECENT DELETED)")
+    assert said(lines).startswith(b"OK"), lines
+    return _status_counts(next(line for line in lines if line.startswith(b"* STATUS")))
+
+
+def _status_recent_deleted(imap: Imap) -> None:
+    s = Session(imap.port)
+    s.run("CREATE counted")
+    for _ in range(3):
+        s.append("counted", MESSAGE)
+    # No session has been told of them: all three are \Recent; none is \Deleted.
+    assert _status(s, "counted") == {"MESSAGES": 3, "RECENT": 3, "DELETED": 0}
+    # EXAMINE only looks (RFC 3501 §2.3.2); a read-write SELECT takes them for its session.
+    looker = Session(imap.port)
+    assert b"* 3 RECENT" in looker.run("EXAMINE counted")
+    assert _status(s, "counted")["RECENT"] == 3
+    taker = Session(imap.port)
+    assert b"* 3 RECENT" in taker.run("SELECT counted")
+    assert _status(s, "counted")["RECENT"] == 0
+    s.append("counted", MESSAGE)
+    assert _status(s, "counted") == {"MESSAGES": 4, "RECENT": 1, "DELETED": 0}
+    # DELETED: messages flagged \Deleted (RFC 9051 §6.3.11), what EXPUNGE would remove.
+    lines = taker.run(r"STORE 1,2 +FLAGS.SILENT (\Deleted)")
+    assert said(lines).startswith(b"OK")
+    # The selecting session was told of the fourth with this command: recent there, no longer
+    # to anyone else.
+    assert b"* 4 EXISTS" in lines, lines
+    assert b"* 4 RECENT" in lines, lines
+    assert _status(s, "counted") == {"MESSAGES": 4, "RECENT": 0, "DELETED": 2}
+    s.append("counted", MESSAGE)
+    # LIST-STATUS answers the same numbers.
+    lines = s.run('LIST "" counted RETURN (STATUS (RECENT DELETED))')
+    listed = next(line for line in lines if line.startswith(b"* STATUS"))
+    assert _status_counts(listed) == {"RECENT": 1, "DELETED": 2}
+    assert said(taker.run("EXPUNGE")).startswith(b"OK")
+    assert _status(s, "counted") == {"MESSAGES": 3, "RECENT": 0, "DELETED": 0}
+    # Another account's mailbox of the same name is not counted (nor seen).
+    assert _status(s, "INBOX")["DELETED"] == 0
+    for session in (s, looker, taker):
+        session.close()
+
+
+async def test_status_counts_recent_and_deleted(imap: Imap) -> None:
+    await asyncio.to_thread(_status_recent_deleted, imap)
