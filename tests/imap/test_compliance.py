@@ -31,6 +31,21 @@ class Session(Raw):
         self.send(tag + b" " + data + b"\r\n")
         return self.until_tagged(tag)
 
+    def line(self) -> bytes:
+        """A response line with its literals (``{n}`` and the bytes) kept in it."""
+        line = super().line()
+        while (found := re.search(rb"\{(\d+)\}$", line)) is not None:
+            size = int(found[1])
+            while len(self.buffer) < size:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    raise ConnectionError("closed")
+                self.buffer += chunk
+            line += b"\r\n" + self.buffer[:size]
+            self.buffer = self.buffer[size:]
+            line += super().line()
+        return line
+
     def append(self, mailbox: str, raw: bytes, flags: str = "") -> bytes:
         self.n += 1
         tag = f"t{self.n}".encode()
@@ -217,3 +232,115 @@ def _status_recent_deleted(imap: Imap) -> None:
 
 async def test_status_counts_recent_and_deleted(imap: Imap) -> None:
     await asyncio.to_thread(_status_recent_deleted, imap)
+
+
+# -- UTF8=ACCEPT (RFC 6855) -------------------------------------------------------------------
+
+UTF8_MESSAGE = (
+    "From: Jörg Müller <jörg@bücher.example>\r\n"
+    "To: Ann <ann@example.org>\r\n"
+    "Subject: Grüße aus Köln\r\n"
+    "Date: Sat, 24 Mar 2007 23:00:00 +0200\r\n"
+    "Content-Type: text/plain; charset=utf-8\r\n"
+    'Content-Disposition: inline; filename="Grüße.txt"\r\n'
+    "\r\n"
+    "Schöne Grüße\r\n"
+).encode()
+
+
+def _decoded(words: bytes) -> str:
+    from email.header import decode_header, make_header
+
+    return str(make_header(decode_header(words.decode("ascii"))))
+
+
+def _utf8_both_ways(imap: Imap) -> None:
+    plain = Session(imap.port)
+    # The UTF8 data item of APPEND is for sessions that enabled UTF8=ACCEPT (RFC 6855 §4).
+    plain.n += 1
+    plain.send(
+        f"t{plain.n} APPEND INBOX UTF8 (~{{{len(UTF8_MESSAGE)}+}}\r\n".encode() + UTF8_MESSAGE + b")\r\n"
+    )
+    assert said(plain.until_tagged(f"t{plain.n}".encode())).startswith(b"BAD")
+    utf8 = Session(imap.port)
+    assert b"* ENABLED UTF8=ACCEPT" in utf8.run("ENABLE UTF8=ACCEPT")
+    utf8.n += 1
+    utf8.send(
+        f"t{utf8.n} APPEND INBOX UTF8 (~{{{len(UTF8_MESSAGE)}+}}\r\n".encode() + UTF8_MESSAGE + b")\r\n"
+    )
+    assert said(utf8.until_tagged(f"t{utf8.n}".encode())).startswith(b"OK")
+    # With UTF8=ACCEPT: the header text as stored, raw UTF-8.
+    utf8.run("SELECT INBOX")
+    lines = utf8.run("FETCH 1 (ENVELOPE BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    fetched = b"\n".join(lines[:-1])
+    assert "Grüße aus Köln".encode() in fetched
+    assert "jörg".encode() in fetched
+    # Without it: 7-bit text, RFC 2047 encoded-words that decode to the same, IDNA domains.
+    plain.run("SELECT INBOX")
+    lines = plain.run(
+        "FETCH 1 (ENVELOPE BODYSTRUCTURE BODY.PEEK[HEADER] BODY.PEEK[HEADER.FIELDS (SUBJECT FROM)])"
+    )
+    fetched = b"\n".join(lines[:-1])
+    assert fetched.isascii(), fetched
+    subject = re.search(rb'ENVELOPE \("[^"]*" "([^"]+)"', fetched)
+    assert subject is not None, fetched
+    assert _decoded(subject[1]) == "Grüße aus Köln"
+    assert b"xn--bcher-kva.example" in fetched
+    name = re.search(rb'\(\("(=\?utf-8\?b\?[^"]+)" NIL "([^"]+)" "xn--bcher-kva.example"\)\)', fetched)
+    assert name is not None, fetched
+    assert _decoded(name[1]) == "Jörg Müller"
+    assert _decoded(name[2]) == "jörg"
+    field = re.search(rb"Subject: ([^\r\n]+)\r\n", fetched)
+    assert field is not None
+    assert _decoded(field[1]) == "Grüße aus Köln"
+    # A MIME field keeps its syntax: the parameter in RFC 2231's form.
+    assert b"Content-Disposition: inline; filename*=utf-8''Gr%C3%BC%C3%9Fe.txt\r\n" in fetched
+    # The whole message stays the stored bytes (its size is RFC822.SIZE).
+    lines = plain.run("FETCH 1 (RFC822.SIZE BODY.PEEK[])")
+    size = re.search(rb"RFC822.SIZE (\d+)", lines[0])
+    assert size is not None
+    assert "Schöne Grüße".encode() in lines[0]
+    assert f"BODY[] {{{size[1].decode()}}}".encode() in lines[0]
+    plain.close()
+    utf8.close()
+
+
+async def test_utf8_headers_raw_with_utf8_accept_and_encoded_without(imap: Imap) -> None:
+    await asyncio.to_thread(_utf8_both_ways, imap)
+
+
+# -- smaller findings -------------------------------------------------------------------------
+
+
+def _small_findings(imap: Imap) -> None:
+    s = Session(imap.port)
+    s.append("INBOX", MESSAGE, r"\Seen")
+    s.append("INBOX", b"From: user@domain (Real Name)\r\nSubject: x\r\n\r\nx\r\n")
+    lines = s.run("SELECT INBOX")
+    # RFC 3501 §6.3.1's first unseen message (an IMAP4rev1 session).
+    assert b"* OK [UNSEEN 2] first unseen" in lines, lines
+    # A comment is the name when the address has no phrase (as Dovecot reads it).
+    lines = s.run("FETCH 2 ENVELOPE")
+    assert b'(("Real Name" NIL "user" "domain"))' in lines[0], lines
+    # The first CONDSTORE-enabling command tells HIGHESTMODSEQ (RFC 7162 §3.1).
+    lines = s.run("FETCH 1 MODSEQ")
+    assert any(line.startswith(b"* OK [HIGHESTMODSEQ ") for line in lines), lines
+    assert not any(line.startswith(b"* OK [HIGHESTMODSEQ ") for line in s.run("FETCH 1 MODSEQ"))
+    # ESEARCH with MIN (or MAX) alone: the MODSEQ of that message, not of all matches.
+    modseqs = {}
+    for seq in (1, 2):
+        found = re.search(rb"MODSEQ \((\d+)\)", s.run(f"STORE {seq} +FLAGS ($mark{seq})")[-2])
+        assert found is not None
+        modseqs[seq] = int(found[1])
+    assert modseqs[1] < modseqs[2]
+    lines = s.run("SEARCH RETURN (MIN) MODSEQ 1")
+    assert f"MIN 1 MODSEQ {modseqs[1]}".encode() in lines[0], lines
+    lines = s.run("SEARCH RETURN (MAX) MODSEQ 1")
+    assert f"MAX 2 MODSEQ {modseqs[2]}".encode() in lines[0], lines
+    # "~" starts an atom unless a literal8 follows (imaptest's atoms test).
+    assert said(s.run('LIST "" ~foo')).startswith(b"OK")
+    s.close()
+
+
+async def test_smaller_imaptest_findings(imap: Imap) -> None:
+    await asyncio.to_thread(_small_findings, imap)

@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 from mailroom.domain import objectids
 from mailroom.domain.mime import MimeStructure, scan
 from mailroom.domain.mime import imap as imap_mime
+from mailroom.domain.mime.imap import ImapValue
 from mailroom.errors import CannotCalculateChanges, LimitExceeded, MailroomError, NotFound
-from mailroom.frontends.imap import _envelopes
+from mailroom.frontends.imap import _downgrade, _envelopes
 from mailroom.frontends.imap._headers import Headers, headers
 from mailroom.frontends.imap._mailbox import (
     COLUMN_FLAGS,
@@ -304,6 +305,12 @@ class Commands:
         modified UTF-7."""
         return self.rev2 or "UTF8=ACCEPT" in self.enabled
 
+    @property
+    def utf8_headers(self) -> bool:
+        """Raw UTF-8 header text may go out as it is stored (the client enabled UTF8=ACCEPT);
+        otherwise it is sent in 7 bits (_downgrade.py, RFC 6855 §5)."""
+        return "UTF8=ACCEPT" in self.enabled
+
     def _decode_name(self, value: Value) -> str:
         name = astring(value)
         if not self.utf8:
@@ -339,6 +346,13 @@ class Commands:
                 return box
         raise No(f"[{'TRYCREATE' if target else 'NONEXISTENT'}] no mailbox {name[:100]}")
 
+    def _condstore_on(self) -> None:
+        """A CONDSTORE-enabling command: with a mailbox selected, the first one tells its
+        HIGHESTMODSEQ (RFC 7162 §3.1)."""
+        if not self.condstore and self.selected is not None:
+            self.untagged(f"OK [HIGHESTMODSEQ {self.selected.highest_modseq}] highest")
+        self.condstore = True
+
     async def cmd_enable(self, command: Command) -> str | None:
         done = []
         for arg in command.args:
@@ -349,7 +363,7 @@ class Commands:
                 self.enabled.add(cap)
                 done.append(str(arg))
                 if cap in ("CONDSTORE", "QRESYNC"):
-                    self.condstore = True
+                    self._condstore_on()
         self.untagged("ENABLED" + "".join(" " + d for d in done))
         return None
 
@@ -496,7 +510,7 @@ class Commands:
         box = await self.find(name, sizes="SIZE" in items, counts=bool({"RECENT", "DELETED"} & set(items)))
         highest, _ = await self.mailboxes(sizes=False)
         if any(i == "HIGHESTMODSEQ" for i in items):
-            self.condstore = True
+            self._condstore_on()
         shown = imap_name(box["name"], box["kind"])
         self.untagged(self._status_line(shown, box, items, highest))
         return None
@@ -593,7 +607,7 @@ class Commands:
             while i < len(params):
                 key = str(params[i]).upper()
                 if key == "CONDSTORE":
-                    self.condstore = True
+                    self._condstore_on()
                 elif key == "QRESYNC" and i + 1 < len(params) and isinstance(params[i + 1], list):
                     if not self.qresync:
                         raise ParseError("QRESYNC must be enabled first")
@@ -622,6 +636,11 @@ class Commands:
         self.untagged(f"FLAGS ({flags})")
         perm = flags + " \\*"
         self.untagged(f"OK [PERMANENTFLAGS ({perm if not readonly else ''})] stored flags")
+        if not self.rev2:
+            # RFC 3501 §6.3.1: the first unseen message (RFC 9051 dropped it).
+            unseen = next((i for i, u in enumerate(selected.uids, 1) if not selected.messages[u].bits & 1), 0)
+            if unseen:
+                self.untagged(f"OK [UNSEEN {unseen}] first unseen")
         self.untagged(f"OK [UIDVALIDITY {selected.uidvalidity}] UIDs valid")
         self.untagged(f"OK [UIDNEXT {selected.uidnext}] predicted next UID")
         self.untagged(f"OK [HIGHESTMODSEQ {selected.highest_modseq}] highest")
@@ -828,7 +847,7 @@ class Commands:
                 key = str(mods[i]).upper()
                 if key == "CHANGEDSINCE" and i + 1 < len(mods):
                     changed_since = number(mods[i + 1], limit=2**63 - 1)
-                    self.condstore = True
+                    self._condstore_on()
                     i += 2
                 elif key == "VANISHED":
                     if not (uid and self.qresync):
@@ -844,7 +863,7 @@ class Commands:
         if changed_since is not None and "MODSEQ" not in items:
             items.append("MODSEQ")
         if any(i.startswith("MODSEQ") for i in items):
-            self.condstore = True
+            self._condstore_on()
         if vanished and changed_since is not None:
             view = await self.call(
                 "mail.imap.view", {"label": selected.label_id, "changed_since": changed_since}
@@ -883,7 +902,11 @@ class Commands:
             loaded: dict[int, Loaded] = {}
             to_read = [selected.messages[u].email_id for u in batch]
             if envelope_only:
-                to_read = [e for e in to_read if e not in envelopes]
+                # (a rendered one with 8-bit text is re-rendered in 7 bits from the structure)
+                seven_bit = not self.utf8_headers
+                to_read = [
+                    e for e in to_read if (c := envelopes.get(e)) is None or (seven_bit and not c.isascii())
+                ]
             if need_structure and to_read:
                 loaded = await self._structures(to_read)
             for count, message_uid in enumerate(batch, 1):
@@ -891,10 +914,13 @@ class Commands:
                 found = loaded.get(message.email_id)
                 try:
                     raw = await self._raw(message.email_id) if need_bytes else None
+                    cached_envelope = envelopes.get(message.email_id) if envelope_only else None
                     if (
                         need_structure
                         and found is None
-                        and not (envelope_only and message.email_id in envelopes)
+                        and not (
+                            cached_envelope is not None and (self.utf8_headers or cached_envelope.isascii())
+                        )
                     ):
                         found = (scan(raw if raw is not None else await self._raw(message.email_id)), 0)
                 except NotFound:
@@ -1000,10 +1026,13 @@ class Commands:
                 if cached is None:
                     assert loaded is not None
                     cached = _envelopes.put(envelopes, message.email_id, _structure_item(item, loaded, raw))
+                if not self.utf8_headers and not cached.isascii():
+                    assert loaded is not None
+                    cached = _structure_item(item, loaded, raw, seven_bit=True)
                 out.append(cached)
             else:
                 assert loaded is not None
-                out.append(_structure_item(item, loaded, raw))
+                out.append(_structure_item(item, loaded, raw, seven_bit=not self.utf8_headers))
         seq = selected.seq_of(uid)
         return f"{seq} FETCH (".encode() + b" ".join(out) + b")"
 
@@ -1028,7 +1057,7 @@ class Commands:
             if len(mods) != 2 or str(mods[0]).upper() != "UNCHANGEDSINCE":
                 raise ParseError("unknown STORE modifier")
             unchanged_since = number(mods[1], limit=2**63 - 1)
-            self.condstore = True
+            self._condstore_on()
         if len(args) < 3 or not isinstance(args[1], Atom):
             raise ParseError("STORE needs an action")
         action = args[1].upper()
@@ -1177,7 +1206,7 @@ class Commands:
         found = await search.run(args)
         modseq = search.uses_modseq
         if modseq:
-            self.condstore = True
+            self._condstore_on()
         if returns is None:
             shown = found if uid else [selected.seq_of(u) for u in found]
             line = "SEARCH" + "".join(f" {n}" for n in shown)
@@ -1200,7 +1229,11 @@ class Commands:
             if "COUNT" in wanted:
                 parts.append(f"COUNT {len(numbers)}")
             if modseq and found:
-                parts.append(f"MODSEQ {max(selected.messages[u].modseq for u in found)}")
+                # RFC 7162 §3.1.5: with MIN and/or MAX alone, the MODSEQ of those messages.
+                shown_uids = found
+                if wanted and set(wanted) <= {"MIN", "MAX"}:
+                    shown_uids = [found[0]] * ("MIN" in wanted) + [found[-1]] * ("MAX" in wanted)
+                parts.append(f"MODSEQ {max(selected.messages[u].modseq for u in shown_uids)}")
             if wanted:
                 self.untagged("ESEARCH " + " ".join(parts))
         await self.sync(expunge=uid)
@@ -1310,6 +1343,8 @@ class Commands:
             args.pop(0)
             received = _parse_datetime(first)
         if len(args) == 2 and isinstance(args[0], Atom) and args[0].upper() == "UTF8":
+            if not self.utf8_headers:  # RFC 6855 §4: only after ENABLE UTF8=ACCEPT
+                raise ParseError("UTF8 needs ENABLE UTF8=ACCEPT first")
             inner = args[1]
             if not isinstance(inner, list) or len(inner) != 1:
                 raise ParseError("UTF8 needs a parenthesised literal")
@@ -1457,20 +1492,29 @@ _PLAIN_ITEMS = frozenset(("UID", "FLAGS", "MODSEQ"))
 _BYTES_ITEMS = frozenset(("RFC822", "RFC822.HEADER", "RFC822.TEXT"))
 
 
-def _structure_item(item: str, loaded: Loaded, raw: bytes | None) -> bytes:
-    """An item served from the stored structure (and, for bytes, the message)."""
+def _structure_item(item: str, loaded: Loaded, raw: bytes | None, *, seven_bit: bool = False) -> bytes:
+    """An item served from the stored structure (and, for bytes, the message). ``seven_bit``:
+    header text with raw UTF-8 in ENVELOPE, BODY(STRUCTURE) and header sections goes out as
+    encoded-words (a session without UTF8=ACCEPT, _downgrade.py)."""
     structure, trace_size = loaded
-    if item == "ENVELOPE":
-        return b"ENVELOPE " + render(imap_mime.envelope(structure.envelope))
-    if item == "BODYSTRUCTURE":
-        return b"BODYSTRUCTURE " + render(imap_mime.body_structure(structure.root))
-    if item == "BODY":
-        return b"BODY " + render(imap_mime.body_structure(structure.root, extensible=False))
+    if item in ("ENVELOPE", "BODYSTRUCTURE", "BODY"):
+        shape: list[ImapValue]
+        if item == "ENVELOPE":
+            shape = imap_mime.envelope(structure.envelope)
+        else:
+            shape = imap_mime.body_structure(structure.root, extensible=item == "BODYSTRUCTURE")
+        rendered = render(shape)
+        if seven_bit and not rendered.isascii():
+            rendered = render(_downgrade.envelope(shape) if item == "ENVELOPE" else _downgrade.value(shape))
+        return item.encode() + b" " + rendered
     assert raw is not None
     trace, blob = raw[:trace_size], raw[trace_size:]
     if item in ("RFC822.HEADER", "RFC822.TEXT"):
         section = imap_mime.Section(text="HEADER" if item == "RFC822.HEADER" else "TEXT")
-        return item.encode() + b" " + literal(imap_mime.section_bytes(structure, section, blob, trace))
+        found = imap_mime.section_bytes(structure, section, blob, trace)
+        if seven_bit and item == "RFC822.HEADER":
+            found = _downgrade.header(found)
+        return item.encode() + b" " + literal(found)
     head, _, rest = item.partition("[")
     spec, _, partial = rest.partition("]")
     origin: int | None = None
@@ -1497,6 +1541,8 @@ def _structure_item(item: str, loaded: Loaded, raw: bytes | None) -> bytes:
         if parsed is None:
             raise ParseError("invalid section")
         data = imap_mime.section_bytes(structure, parsed, blob, trace)
+        if seven_bit and parsed.text in ("HEADER", "HEADER.FIELDS", "HEADER.FIELDS.NOT", "MIME"):
+            data = _downgrade.header(data)
         name = "BODY"
     label = f"{name}[{spec}]"
     if origin is not None and count is not None:
