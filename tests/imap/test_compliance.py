@@ -339,7 +339,38 @@ def _small_findings(imap: Imap) -> None:
     assert f"MAX 2 MODSEQ {modseqs[2]}".encode() in lines[0], lines
     # "~" starts an atom unless a literal8 follows (imaptest's atoms test).
     assert said(s.run('LIST "" ~foo')).startswith(b"OK")
+    # A name that is not valid modified UTF-7: NO for SELECT, no match for LIST, NO for CREATE.
+    odd = "!#$&'+,-.0123456789:;<=>?@^_`|[}"
+    assert said(s.run(f"SELECT {odd}")).startswith(b"NO")
+    lines = s.run(f'LIST "" {odd}%*')
+    assert said(lines).startswith(b"OK")
+    assert len(lines) == 1
+    assert said(s.run(f"CREATE {odd}")).startswith(b"NO")
+    assert said(s.run("NOOP")).startswith(b"OK")
     s.close()
+
+
+QP_MESSAGE = (
+    b'From: user@domain.org\r\nMime-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n'
+    b"--b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+    b"hello  \r\nbar=\r\n\r\nfoo\t \t= \r\n=62\r\nfoo = \t\r\nbar\r\n--b--\r\n"
+)
+
+
+def _binary_quoted_printable(imap: Imap) -> None:
+    s = Session(imap.port)
+    s.append("INBOX", QP_MESSAGE)
+    s.run("SELECT INBOX")
+    # RFC 2045 §6.7: trailing white space is padding, "=" before it still a soft line break.
+    decoded = b"hello\r\nbar\r\nfoo\t \tb\r\nfoo bar"  # (the last CRLF is the boundary's)
+    lines = s.run("FETCH 1 (BINARY.SIZE[1] BINARY.PEEK[1])")
+    assert f"BINARY.SIZE[1] {len(decoded)}".encode() in lines[0], lines
+    assert lines[0].endswith(b"BINARY[1] {%d}\r\n" % len(decoded) + decoded + b")"), lines
+    s.close()
+
+
+async def test_binary_undoes_quoted_printable_padding(imap: Imap) -> None:
+    await asyncio.to_thread(_binary_quoted_printable, imap)
 
 
 async def test_smaller_imaptest_findings(imap: Imap) -> None:

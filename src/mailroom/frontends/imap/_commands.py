@@ -311,13 +311,17 @@ class Commands:
         otherwise it is sent in 7 bits (_downgrade.py, RFC 6855 §5)."""
         return "UTF8=ACCEPT" in self.enabled
 
-    def _decode_name(self, value: Value) -> str:
+    def _decode_name(self, value: Value, *, new: bool = False) -> str:
+        """A mailbox name from the client. Not valid modified UTF-7 (``&'`` say): a name to
+        create is refused (NO); any other is taken as it is, so SELECT answers NO and a LIST
+        pattern matches nothing (as Dovecot does; imaptest's atoms test)."""
         name = astring(value)
         if not self.utf8:
             try:
                 name = decode_utf7(name)
             except (ValueError, binascii.Error, UnicodeDecodeError):
-                raise ParseError("invalid mailbox name") from None
+                if new:
+                    raise No("[CANNOT] the mailbox name is not valid modified UTF-7") from None
         return name
 
     def _encode_name(self, name: str) -> bytes:
@@ -518,7 +522,7 @@ class Commands:
     async def cmd_create(self, command: Command) -> str | None:
         if not command.args:
             raise ParseError("CREATE needs a mailbox name")
-        name = self._decode_name(command.args[0]).rstrip(DELIMITER)
+        name = self._decode_name(command.args[0], new=True).rstrip(DELIMITER)
         if not name or name.upper() in BY_NAME:
             raise No("[ALREADYEXISTS] that mailbox exists")
         await self.call("mail.labels.create", {"label": {"name": name}})
@@ -539,7 +543,7 @@ class Commands:
         if len(command.args) != 2:
             raise ParseError("RENAME needs two mailbox names")
         box = await self.find(self._decode_name(command.args[0]))
-        new = self._decode_name(command.args[1]).rstrip(DELIMITER)
+        new = self._decode_name(command.args[1], new=True).rstrip(DELIMITER)
         if box["kind"] == "system":
             raise No("[CANNOT] system mailboxes cannot be renamed")
         if not new or new.upper() in BY_NAME:
