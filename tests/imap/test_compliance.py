@@ -373,5 +373,21 @@ async def test_binary_undoes_quoted_printable_padding(imap: Imap) -> None:
     await asyncio.to_thread(_binary_quoted_printable, imap)
 
 
+def _sort_subject(imap: Imap) -> None:
+    s = Session(imap.port)
+    s.run("CREATE sorted")
+    for subject in ("a", "_", "[xyz]", "re: [fwd: [fwd: re: [fwd: babylon]]]", "C"):
+        s.append("sorted", f"From: x@example.org\r\nSubject: {subject}\r\n\r\nx\r\n".encode())
+    s.run("SELECT sorted")
+    # Base subjects A, _, [XYZ] (a blob alone stays), BABYLON (nested [fwd: ...] unwrapped; a
+    # blob holds no "["), C, compared in titlecase as i;unicode-casemap does (RFC 5051).
+    assert s.run("SORT (SUBJECT) US-ASCII ALL")[0] == b"* SORT 1 4 5 3 2"
+    s.close()
+
+
+async def test_sort_by_base_subject(imap: Imap) -> None:
+    await asyncio.to_thread(_sort_subject, imap)
+
+
 async def test_smaller_imaptest_findings(imap: Imap) -> None:
     await asyncio.to_thread(_small_findings, imap)
