@@ -17,7 +17,10 @@ its IMAP listener on a free loopback port (SQLite, or ``--database-url``), and r
    flags other sessions changed, FETCH answers that disagree between sessions): pipelined,
    ``no_pipelining``, ``own_flags`` (flag atomicity: each client owns some flags and checks no
    other session loses its changes), and ``checkpoint=5`` (every 5 s all sessions CHECK and
-   must see identical mailboxes).
+   must see identical mailboxes; 2 clients, see STRESS). The messages it appends come from
+   bench/_mailgen.py (each with its own Message-ID, as imaptest requires).
+   The user's password hash is a cheap argon2id (FAST_HASH): the stress mode logs in all
+   the time, and what is checked is the IMAP.
 
 It prints imaptest's own summaries and, at the end, one line per run: the scripted tests'
 failed/total groups and commands, and the stress runs' error count (lines imaptest reports as
@@ -51,7 +54,9 @@ STRESS = {
     "pipelined": [],
     "no_pipelining": ["no_pipelining"],
     "own_flags": ["own_flags"],
-    "checkpoint": ["checkpoint=5"],
+    # With 10 clients and checkpoints this imaptest build panics in its own bookkeeping
+    # (seq_range_flags_ref: a sequence range past its view, at start); 2 clients run.
+    "checkpoint": ["checkpoint=5", "clients=2"],
 }
 #: The stress mode logs in and out all the time: a cheap password hash (as the tests use), so
 #: that what is measured is the IMAP and not argon2id on a loaded machine.
@@ -205,7 +210,7 @@ def main() -> int:
                 out = run(
                     imaptest,
                     port,
-                    [f"mbox={mbox}", f"clients={args.clients}", f"secs={args.secs}", *extra],
+                    [f"mbox={mbox}", f"clients={args.clients}", f"secs={args.secs}", *extra],  # last wins
                     f"stress-{name}",
                     timeout=args.secs + 120,
                 )

@@ -346,6 +346,10 @@ def _small_findings(imap: Imap) -> None:
     assert said(lines).startswith(b"OK")
     assert len(lines) == 1
     assert said(s.run(f"CREATE {odd}")).startswith(b"NO")
+    # LIST-EXTENDED (RFC 5258 §3): unknown options, RECURSIVEMATCH alone, are BAD.
+    for bad in ('LIST (nonsense) "" ""', 'LIST (RECURSIVEMATCH) "" "*"', 'LIST "" "*" RETURN (nonsense)'):
+        assert said(s.run(bad)).startswith(b"BAD"), bad
+    assert said(s.run('LIST (SUBSCRIBED RECURSIVEMATCH) "" "*" RETURN (CHILDREN)')).startswith(b"OK")
     assert said(s.run("NOOP")).startswith(b"OK")
     s.close()
 

@@ -440,6 +440,17 @@ class Commands:
                     status_items = [str(s).upper() for s in ret[i + 1]]  # type: ignore[union-attr]
                     i += 1
                 i += 1
+        # RFC 5258 §3: unknown options, and RECURSIVEMATCH without another selection option,
+        # are BAD.
+        unknown = set(select_opts) - {"SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"}
+        if unknown or (
+            select_opts
+            and set(select_opts) <= {"RECURSIVEMATCH", "REMOTE"}
+            and "RECURSIVEMATCH" in select_opts
+        ):
+            raise ParseError("unknown or incomplete LIST selection options")
+        if set(return_opts) - {"SUBSCRIBED", "CHILDREN", "STATUS", "SPECIAL-USE"}:
+            raise ParseError("unknown LIST return option")
         verb = "LSUB" if lsub else "LIST"
         if patterns == [""]:
             self.untagged(f'{verb} (\\Noselect) "{DELIMITER}" ""')
