@@ -17,7 +17,7 @@ its IMAP listener on a free loopback port (SQLite, or ``--database-url``), and r
    flags other sessions changed, FETCH answers that disagree between sessions): pipelined,
    ``no_pipelining``, ``own_flags`` (flag atomicity: each client owns some flags and checks no
    other session loses its changes), and ``checkpoint=5`` (every 5 s all sessions CHECK and
-   must see identical mailboxes; 2 clients, see STRESS). The messages it appends come from
+   must see identical mailboxes; run first, see STRESS). The messages it appends come from
    bench/_mailgen.py (each with its own Message-ID, as imaptest requires).
    The user's password hash is a cheap argon2id (FAST_HASH): the stress mode logs in all
    the time, and what is checked is the IMAP.
@@ -51,12 +51,13 @@ USER = f"bench1@{common.DOMAIN}"
 PASSWORD = "benchmark password"  # lmtp_ingest.prepare's
 RESULTS = Path(__file__).resolve().parent / "results"
 STRESS = {
+    # First, on the empty INBOX: this imaptest build (commit 8252065 on Dovecot 2.3) panics in
+    # its own bookkeeping (seq_range_flags_ref) when checkpoints start on a mailbox that holds
+    # mail already, with any number of clients.
+    "checkpoint": ["checkpoint=5"],
     "pipelined": [],
     "no_pipelining": ["no_pipelining"],
     "own_flags": ["own_flags"],
-    # With 10 clients and checkpoints this imaptest build panics in its own bookkeeping
-    # (seq_range_flags_ref: a sequence range past its view, at start); 2 clients run.
-    "checkpoint": ["checkpoint=5", "clients=2"],
 }
 #: The stress mode logs in and out all the time: a cheap password hash (as the tests use), so
 #: that what is measured is the IMAP and not argon2id on a loaded machine.
@@ -210,7 +211,7 @@ def main() -> int:
                 out = run(
                     imaptest,
                     port,
-                    [f"mbox={mbox}", f"clients={args.clients}", f"secs={args.secs}", *extra],  # last wins
+                    [f"mbox={mbox}", f"clients={args.clients}", f"secs={args.secs}", *extra],
                     f"stress-{name}",
                     timeout=args.secs + 120,
                 )
