@@ -393,5 +393,28 @@ async def test_sort_by_base_subject(imap: Imap) -> None:
     await asyncio.to_thread(_sort_subject, imap)
 
 
+def _move_to_itself(imap: Imap) -> None:
+    s = Session(imap.port)
+    s.run("CREATE self")
+    s.append("self", MESSAGE)
+    s.append("self", MESSAGE)
+    lines = s.run("SELECT self")
+    uidnext = re.search(rb"UIDNEXT (\d+)", b" ".join(lines))
+    assert uidnext is not None
+    # RFC 6851: the message leaves and comes back with a new UID (COPYUID says which).
+    lines = s.run("MOVE 1 self")
+    assert said(lines).startswith(b"OK"), lines
+    assert any(re.match(rb"\* OK \[COPYUID \d+ 1 %s\]" % uidnext[1], line) for line in lines), lines
+    assert b"* 1 EXPUNGE" in lines
+    assert b"* 2 EXISTS" in lines
+    fetched = [line for line in s.run("FETCH 1:* UID") if line.startswith(b"* ")]
+    assert fetched == [b"* 1 FETCH (UID 2)", b"* 2 FETCH (UID %s)" % uidnext[1]], fetched
+    s.close()
+
+
+async def test_move_into_the_same_mailbox(imap: Imap) -> None:
+    await asyncio.to_thread(_move_to_itself, imap)
+
+
 async def test_smaller_imaptest_findings(imap: Imap) -> None:
     await asyncio.to_thread(_small_findings, imap)

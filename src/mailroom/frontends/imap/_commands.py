@@ -1161,8 +1161,6 @@ class Commands:
         targets = ",".join(str(t) for _, t in pairs)
         code = f"[COPYUID {uidvalidity} {sources} {targets}]" if pairs else ""
         if move:
-            if target["id"] == selected.label_id:
-                return f"{code} MOVE completed".strip()
             self.untagged(f"OK {code} moved".encode() if code else b"OK moved")
             self._announce_expunged(selected, sorted(uids))
             await self.sync(expunge=True)

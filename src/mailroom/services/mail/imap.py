@@ -275,12 +275,16 @@ async def flags(
 @api.method("mail.imap.copy", access=UserSelf(), mutating=True)
 async def copy(ctx: Context, email_ids: EmailIds, to_label: Id, from_label: Id | None = None) -> ImapCopied:
     """Give emails the label ``to_label`` (COPY); with ``from_label``, also take that one off
-    (MOVE). Answers the UIDs they have in the target."""
+    (MOVE; the same label: new UIDs in it). Answers the UIDs they have in the target."""
     user_id = user_id_of(ctx)
     async with ctx.rt.db.write() as tx:
         target = await _label(tx, user_id, to_label)
         targets = await _targets(tx, user_id, email_ids)
         name = target.name
+        if from_label == to_label:
+            # MOVE into the mailbox itself: the messages leave it and come back with new UIDs
+            # (RFC 6851 §3.3 allows it; Dovecot does so).
+            await apply(tx, ctx.rt, user_id, "remove_label", targets, label=name, until=None)
         await apply(tx, ctx.rt, user_id, "add_label", targets, label=name, until=None)
         if from_label is not None and from_label != to_label:
             source = await _label(tx, user_id, from_label)
