@@ -216,6 +216,11 @@ async def _imap_recent(w: World, n: int) -> dict[str, Any]:
     return {**await _imap_label(w, n), "below": 1, "claim": True}
 
 
+async def _imap_append(w: World, n: int) -> dict[str, Any]:
+    raw = MESSAGE.format(n=f"a{n}").encode()
+    return {**await _imap_label(w, n), "message": base64.b64encode(raw).decode()}
+
+
 def _imap_emails(**extra: Any) -> Params:
     """One of user A's emails for mail.imap.* (``to_label``/``label``: one of A's labels)."""
 
@@ -573,6 +578,7 @@ ROWS: dict[str, Row] = {
         _imap_emails(), why="another user's ids are left out of the answer (an empty list)"
     ),
     "mail.imap.recent": Row(fresh(_imap_recent), owner="user_a"),
+    "mail.imap.append": Row(fresh(_imap_append), owner="user_a"),
     "mail.labels.update": Row(fresh(_renamed_label), owner="user_a"),
     "mail.messages.import": Row(
         fresh(

@@ -100,9 +100,11 @@ def test_numbers_are_mapped() -> None:
 
 
 def test_subject_info() -> None:
-    assert subject_info("Re: [list] Fwd: Hello (fwd)") == ("hello", True)
-    assert subject_info("[list] Hello") == ("hello", False)
-    assert subject_info("[Fwd: Hello]") == ("hello", True)
+    # Case mapped as i;unicode-casemap compares (titlecase: upper case for ASCII, RFC 5051).
+    assert subject_info("Re: [list] Fwd: Hello (fwd)") == ("HELLO", True)
+    assert subject_info("[list] Hello") == ("HELLO", False)
+    assert subject_info("[Fwd: Hello]") == ("HELLO", True)
+    assert subject_info("re: [fwd: [fwd: re: [fwd: babylon]]]") == ("BABYLON", True)
 
 
 _IDS = st.sampled_from([None, "a", "b", "c", "d", "e", "f"])

@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -84,7 +85,9 @@ class IngestOptions:
     copies (drafts, ``sent``). ``arrival``: the client and protocol for ``Received`` (the
     listeners pass their session's); None: the source's default protocol, no client.
     ``keywords``: keywords beyond the flag columns (lower case, checked by the caller),
-    stored in the same transaction as the email.
+    stored in the same transaction as the email. ``always_new``: store a new email even when
+    the same bytes are there already (IMAP APPEND: every APPEND adds a message, RFC 9051
+    §6.3.12, with the flags it names, not an older copy's).
     """
 
     labels: tuple[str, ...] | None = None
@@ -95,6 +98,7 @@ class IngestOptions:
     trace: bool = True
     arrival: Arrival | None = None
     keywords: tuple[str, ...] = ()
+    always_new: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,7 +280,7 @@ async def _ingest(
         document = await _document(parsed)
         structure = await mime.compute_async(raw)
         now = rt.clock.now()
-        dedup = dedup_key(parsed.message_id, sha)
+        dedup = dedup_key(parsed.message_id, sha if not options.always_new else sha + secrets.token_hex(16))
         stamp = None
         if options.trace and not options.is_draft:
             stamp = TraceStamp.make(

@@ -203,6 +203,36 @@ async def label_numbers(tx: Tx, user_id: int) -> dict[int, tuple[int, int]]:
     return {int(r["id"]): (int(r["uidvalidity"]), int(r["uidnext"])) for r in rows}
 
 
+async def flag_counts(tx: Tx, user_id: int, label_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+    """``{label id: (recent, deleted)}`` for STATUS: how many of the label's messages no session
+    has been told of yet (IMAP4rev1's \\Recent, UIDs from ``imap_recent.first_uid`` on) and
+    how many carry ``\\Deleted`` (RFC 9051 STATUS DELETED). Labels of other users count 0."""
+    ids = sorted(set(label_ids))
+    if not ids:
+        return {}
+    owned = select(labels.c.id).where(labels.c.user_id == user_id, labels.c.id.in_(ids))
+    first = func.coalesce(
+        select(imap_recent.c.first_uid)
+        .where(imap_recent.c.label_id == email_labels.c.label_id)
+        .scalar_subquery(),
+        1,
+    )
+    recent_rows = await tx.all(
+        select(email_labels.c.label_id, func.count().label("n"))
+        .where(email_labels.c.label_id.in_(owned), email_labels.c.uid >= first)
+        .group_by(email_labels.c.label_id)
+    )
+    deleted_rows = await tx.all(
+        select(email_labels.c.label_id, func.count().label("n"))
+        .select_from(email_labels.join(email_keywords, email_keywords.c.email_id == email_labels.c.email_id))
+        .where(email_labels.c.label_id.in_(owned), email_keywords.c.keyword == "$deleted")
+        .group_by(email_labels.c.label_id)
+    )
+    recent = {int(r["label_id"]): int(r["n"]) for r in recent_rows}
+    deleted = {int(r["label_id"]): int(r["n"]) for r in deleted_rows}
+    return {label_id: (recent.get(label_id, 0), deleted.get(label_id, 0)) for label_id in ids}
+
+
 async def set_draft(tx: Tx, user_id: int, email_ids: Collection[int], is_draft: bool) -> None:
     """Mark emails as drafts or not (IMAP's ``\\Draft``)."""
     if email_ids:

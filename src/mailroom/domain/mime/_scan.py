@@ -275,7 +275,10 @@ def _addresses(raw: bytes | None) -> tuple[Address, ...]:
         if group.name is not None:
             out.append(Address(None, None, group.name, None))
         for mailbox in group.mailboxes:
-            out.append(Address(mailbox.name, mailbox.route, mailbox.local, mailbox.domain))
+            # No phrase: the comment is the name ("user@domain (Real Name)"), as Dovecot and
+            # JMAP (domain/mime/jmap.py) take it.
+            name = mailbox.name if mailbox.name is not None else mailbox.comment
+            out.append(Address(name, mailbox.route, mailbox.local, mailbox.domain))
         if group.name is not None:
             out.append(Address(None, None, None, None))
     return tuple(out)

@@ -290,8 +290,17 @@ def binary_bytes(structure: MimeStructure, numbers: Sequence[int], blob: bytes, 
     if part.encoding == "base64":
         return decode_base64(body)
     if part.encoding == "quoted-printable":
-        return binascii.a2b_qp(body)
+        return decode_quoted_printable(body)
     raise UnknownTransferEncoding(part.encoding)
+
+
+_TRAILING_SPACE = re.compile(rb"[ \t]+(?=\r?\n|\Z)")
+
+
+def decode_quoted_printable(body: bytes) -> bytes:
+    """Quoted-printable undone as RFC 2045 §6.7 says: white space at the end of a line is
+    transport padding and goes (so ``=`` then spaces is still a soft line break)."""
+    return binascii.a2b_qp(_TRAILING_SPACE.sub(b"", body))
 
 
 def decode_base64(body: bytes) -> bytes:

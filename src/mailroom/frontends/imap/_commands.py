@@ -20,10 +20,18 @@ from typing import TYPE_CHECKING, Any
 from mailroom.domain import objectids
 from mailroom.domain.mime import MimeStructure, scan
 from mailroom.domain.mime import imap as imap_mime
+from mailroom.domain.mime.imap import ImapValue
 from mailroom.errors import CannotCalculateChanges, LimitExceeded, MailroomError, NotFound
-from mailroom.frontends.imap import _envelopes
+from mailroom.frontends.imap import _downgrade, _envelopes
 from mailroom.frontends.imap._headers import Headers, headers
-from mailroom.frontends.imap._mailbox import COLUMN_FLAGS, FLAGS, Message, Selected, stored_keyword, uid_set
+from mailroom.frontends.imap._mailbox import (
+    COLUMN_FLAGS,
+    Message,
+    Selected,
+    flags_list,
+    stored_keyword,
+    uid_set,
+)
 from mailroom.frontends.imap._names import (
     BY_NAME,
     DELIMITER,
@@ -297,13 +305,23 @@ class Commands:
         modified UTF-7."""
         return self.rev2 or "UTF8=ACCEPT" in self.enabled
 
-    def _decode_name(self, value: Value) -> str:
+    @property
+    def utf8_headers(self) -> bool:
+        """Raw UTF-8 header text may go out as it is stored (the client enabled UTF8=ACCEPT);
+        otherwise it is sent in 7 bits (_downgrade.py, RFC 6855 §5)."""
+        return "UTF8=ACCEPT" in self.enabled
+
+    def _decode_name(self, value: Value, *, new: bool = False) -> str:
+        """A mailbox name from the client. Not valid modified UTF-7 (``&'`` say): a name to
+        create is refused (NO); any other is taken as it is, so SELECT answers NO and a LIST
+        pattern matches nothing (as Dovecot does; imaptest's atoms test)."""
         name = astring(value)
         if not self.utf8:
             try:
                 name = decode_utf7(name)
             except (ValueError, binascii.Error, UnicodeDecodeError):
-                raise ParseError("invalid mailbox name") from None
+                if new:
+                    raise No("[CANNOT] the mailbox name is not valid modified UTF-7") from None
         return name
 
     def _encode_name(self, name: str) -> bytes:
@@ -311,21 +329,33 @@ class Commands:
             return wire_astring(name, utf8=True)
         return wire_astring(encode_utf7(name))
 
-    async def mailboxes(self, *, sizes: bool = True) -> tuple[int, list[dict[str, Any]]]:
-        result = await self.call("mail.imap.mailboxes", {"sizes": sizes})
+    async def mailboxes(
+        self, *, sizes: bool = True, counts: bool = False
+    ) -> tuple[int, list[dict[str, Any]]]:
+        result = await self.call("mail.imap.mailboxes", {"sizes": sizes, "counts": counts})
         return int(result["highest_modseq"]), list(result["mailboxes"])
 
-    async def find(self, name: str, *, sizes: bool = False) -> dict[str, Any]:
+    async def find(
+        self, name: str, *, sizes: bool = False, target: bool = False, counts: bool = False
+    ) -> dict[str, Any]:
         """The mailbox of that name (its ``size`` only with ``sizes``: a sum over every
-        message, which SELECT, APPEND, COPY and the others do not need)."""
-        _, boxes = await self.mailboxes(sizes=sizes)
+        message, which SELECT, APPEND, COPY and the others do not need). ``target``: the
+        destination of APPEND, COPY or MOVE, whose absence is ``[TRYCREATE]`` (RFC 9051 §7.1)."""
+        _, boxes = await self.mailboxes(sizes=sizes, counts=counts)
         label = BY_NAME.get(name.upper())
         for box in boxes:
             if label is not None and box["kind"] == "system" and box["name"] == label:
                 return box
             if box["kind"] == "user" and box["name"] == name:
                 return box
-        raise No(f"[NONEXISTENT] no mailbox {name[:100]}")
+        raise No(f"[{'TRYCREATE' if target else 'NONEXISTENT'}] no mailbox {name[:100]}")
+
+    def _condstore_on(self) -> None:
+        """A CONDSTORE-enabling command: with a mailbox selected, the first one tells its
+        HIGHESTMODSEQ (RFC 7162 §3.1)."""
+        if not self.condstore and self.selected is not None:
+            self.untagged(f"OK [HIGHESTMODSEQ {self.selected.highest_modseq}] highest")
+        self.condstore = True
 
     async def cmd_enable(self, command: Command) -> str | None:
         done = []
@@ -337,7 +367,7 @@ class Commands:
                 self.enabled.add(cap)
                 done.append(str(arg))
                 if cap in ("CONDSTORE", "QRESYNC"):
-                    self.condstore = True
+                    self._condstore_on()
         self.untagged("ENABLED" + "".join(" " + d for d in done))
         return None
 
@@ -410,11 +440,22 @@ class Commands:
                     status_items = [str(s).upper() for s in ret[i + 1]]  # type: ignore[union-attr]
                     i += 1
                 i += 1
+        # RFC 5258 §3: unknown options, and RECURSIVEMATCH without another selection option,
+        # are BAD.
+        unknown = set(select_opts) - {"SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"}
+        if unknown or (
+            select_opts
+            and set(select_opts) <= {"RECURSIVEMATCH", "REMOTE"}
+            and "RECURSIVEMATCH" in select_opts
+        ):
+            raise ParseError("unknown or incomplete LIST selection options")
+        if set(return_opts) - {"SUBSCRIBED", "CHILDREN", "STATUS", "SPECIAL-USE"}:
+            raise ParseError("unknown LIST return option")
         verb = "LSUB" if lsub else "LIST"
         if patterns == [""]:
             self.untagged(f'{verb} (\\Noselect) "{DELIMITER}" ""')
             return None
-        highest, boxes = await self.mailboxes()
+        highest, boxes = await self.mailboxes(counts=bool({"RECENT", "DELETED"} & set(status_items)))
         names: dict[str, dict[str, Any] | None] = {imap_name(b["name"], b["kind"]): b for b in boxes}
         only_subscribed = lsub or "SUBSCRIBED" in select_opts
         show_subscribed = only_subscribed or "SUBSCRIBED" in return_opts
@@ -465,9 +506,9 @@ class Commands:
             elif item == "HIGHESTMODSEQ":
                 values.append(f"HIGHESTMODSEQ {highest}")
             elif item == "RECENT":
-                values.append("RECENT 0")
+                values.append(f"RECENT {box['recent']}")
             elif item == "DELETED":
-                values.append("DELETED 0")
+                values.append(f"DELETED {box['deleted']}")
             elif item == "APPENDLIMIT":
                 values.append(f"APPENDLIMIT {self.max_append}")
             elif item == "MAILBOXID":
@@ -481,10 +522,10 @@ class Commands:
             raise ParseError("STATUS needs a mailbox and a list of items")
         name = self._decode_name(command.args[0])
         items = [str(i).upper() for i in command.args[1]]
-        box = await self.find(name, sizes="SIZE" in items)
+        box = await self.find(name, sizes="SIZE" in items, counts=bool({"RECENT", "DELETED"} & set(items)))
         highest, _ = await self.mailboxes(sizes=False)
         if any(i == "HIGHESTMODSEQ" for i in items):
-            self.condstore = True
+            self._condstore_on()
         shown = imap_name(box["name"], box["kind"])
         self.untagged(self._status_line(shown, box, items, highest))
         return None
@@ -492,7 +533,7 @@ class Commands:
     async def cmd_create(self, command: Command) -> str | None:
         if not command.args:
             raise ParseError("CREATE needs a mailbox name")
-        name = self._decode_name(command.args[0]).rstrip(DELIMITER)
+        name = self._decode_name(command.args[0], new=True).rstrip(DELIMITER)
         if not name or name.upper() in BY_NAME:
             raise No("[ALREADYEXISTS] that mailbox exists")
         await self.call("mail.labels.create", {"label": {"name": name}})
@@ -505,13 +546,15 @@ class Commands:
         if box["kind"] == "system":
             raise No("[CANNOT] system mailboxes cannot be deleted")
         await self.call("mail.labels.delete", {"id": box["id"]})
+        if self.selected is not None and self.selected.label_id == box["id"]:
+            self.selected = None  # deleting the selected mailbox leaves the selected state
         return None
 
     async def cmd_rename(self, command: Command) -> str | None:
         if len(command.args) != 2:
             raise ParseError("RENAME needs two mailbox names")
         box = await self.find(self._decode_name(command.args[0]))
-        new = self._decode_name(command.args[1]).rstrip(DELIMITER)
+        new = self._decode_name(command.args[1], new=True).rstrip(DELIMITER)
         if box["kind"] == "system":
             raise No("[CANNOT] system mailboxes cannot be renamed")
         if not new or new.upper() in BY_NAME:
@@ -579,7 +622,7 @@ class Commands:
             while i < len(params):
                 key = str(params[i]).upper()
                 if key == "CONDSTORE":
-                    self.condstore = True
+                    self._condstore_on()
                 elif key == "QRESYNC" and i + 1 < len(params) and isinstance(params[i + 1], list):
                     if not self.qresync:
                         raise ParseError("QRESYNC must be enabled first")
@@ -599,7 +642,7 @@ class Commands:
             highest_modseq=0,
         )
         selected.load(view)
-        flags = " ".join(FLAGS)
+        flags = flags_list(selected.announced)
         self.untagged(f"{len(selected.uids)} EXISTS")
         if not self.rev2:
             # RFC 3501 §2.3.2: recent in the one session first told of it; EXAMINE only looks.
@@ -608,6 +651,11 @@ class Commands:
         self.untagged(f"FLAGS ({flags})")
         perm = flags + " \\*"
         self.untagged(f"OK [PERMANENTFLAGS ({perm if not readonly else ''})] stored flags")
+        if not self.rev2:
+            # RFC 3501 §6.3.1: the first unseen message (RFC 9051 dropped it).
+            unseen = next((i for i, u in enumerate(selected.uids, 1) if not selected.messages[u].bits & 1), 0)
+            if unseen:
+                self.untagged(f"OK [UNSEEN {unseen}] first unseen")
         self.untagged(f"OK [UIDVALIDITY {selected.uidvalidity}] UIDs valid")
         self.untagged(f"OK [UIDNEXT {selected.uidnext}] predicted next UID")
         self.untagged(f"OK [HIGHESTMODSEQ {selected.highest_modseq}] highest")
@@ -655,6 +703,12 @@ class Commands:
                 "mail.imap.view", {"label": selected.label_id, "changed_since": selected.highest_modseq}
             )
             vanished = [u for u in view["vanished"] if u in selected.messages]
+        except NotFound:
+            # Another session deleted the selected mailbox: no state to go on with (as Dovecot).
+            from mailroom.frontends.imap._server import Closing
+
+            self.untagged("BYE selected mailbox was deleted, have to disconnect")
+            raise Closing from None
         except CannotCalculateChanges:
             view = await self.call("mail.imap.view", {"label": selected.label_id})
             present = set(view["uids"])
@@ -693,6 +747,15 @@ class Commands:
                 added += 1
         if expunge and selected.pending_expunge:
             self._announce_expunged(selected, sorted(selected.pending_expunge))
+        new_keywords = {k for ks in keywords.values() for k in ks} - selected.announced
+        if new_keywords:
+            # A keyword no FLAGS response named yet: the client learns of it before a FETCH
+            # shows it (RFC 9051 §7.3.5; imaptest checks this).
+            selected.announced |= new_keywords
+            listed = flags_list(selected.announced)
+            self.untagged(f"FLAGS ({listed})")
+            if not selected.readonly:
+                self.untagged(f"OK [PERMANENTFLAGS ({listed} \\*)] stored flags")
         if added:
             self.untagged(f"{len(selected.uids)} EXISTS")
             if not self.rev2:
@@ -799,7 +862,7 @@ class Commands:
                 key = str(mods[i]).upper()
                 if key == "CHANGEDSINCE" and i + 1 < len(mods):
                     changed_since = number(mods[i + 1], limit=2**63 - 1)
-                    self.condstore = True
+                    self._condstore_on()
                     i += 2
                 elif key == "VANISHED":
                     if not (uid and self.qresync):
@@ -815,7 +878,7 @@ class Commands:
         if changed_since is not None and "MODSEQ" not in items:
             items.append("MODSEQ")
         if any(i.startswith("MODSEQ") for i in items):
-            self.condstore = True
+            self._condstore_on()
         if vanished and changed_since is not None:
             view = await self.call(
                 "mail.imap.view", {"label": selected.label_id, "changed_since": changed_since}
@@ -854,7 +917,11 @@ class Commands:
             loaded: dict[int, Loaded] = {}
             to_read = [selected.messages[u].email_id for u in batch]
             if envelope_only:
-                to_read = [e for e in to_read if e not in envelopes]
+                # (a rendered one with 8-bit text is re-rendered in 7 bits from the structure)
+                seven_bit = not self.utf8_headers
+                to_read = [
+                    e for e in to_read if (c := envelopes.get(e)) is None or (seven_bit and not c.isascii())
+                ]
             if need_structure and to_read:
                 loaded = await self._structures(to_read)
             for count, message_uid in enumerate(batch, 1):
@@ -862,10 +929,13 @@ class Commands:
                 found = loaded.get(message.email_id)
                 try:
                     raw = await self._raw(message.email_id) if need_bytes else None
+                    cached_envelope = envelopes.get(message.email_id) if envelope_only else None
                     if (
                         need_structure
                         and found is None
-                        and not (envelope_only and message.email_id in envelopes)
+                        and not (
+                            cached_envelope is not None and (self.utf8_headers or cached_envelope.isascii())
+                        )
                     ):
                         found = (scan(raw if raw is not None else await self._raw(message.email_id)), 0)
                 except NotFound:
@@ -971,10 +1041,13 @@ class Commands:
                 if cached is None:
                     assert loaded is not None
                     cached = _envelopes.put(envelopes, message.email_id, _structure_item(item, loaded, raw))
+                if not self.utf8_headers and not cached.isascii():
+                    assert loaded is not None
+                    cached = _structure_item(item, loaded, raw, seven_bit=True)
                 out.append(cached)
             else:
                 assert loaded is not None
-                out.append(_structure_item(item, loaded, raw))
+                out.append(_structure_item(item, loaded, raw, seven_bit=not self.utf8_headers))
         seq = selected.seq_of(uid)
         return f"{seq} FETCH (".encode() + b" ".join(out) + b")"
 
@@ -999,7 +1072,7 @@ class Commands:
             if len(mods) != 2 or str(mods[0]).upper() != "UNCHANGEDSINCE":
                 raise ParseError("unknown STORE modifier")
             unchanged_since = number(mods[1], limit=2**63 - 1)
-            self.condstore = True
+            self._condstore_on()
         if len(args) < 3 or not isinstance(args[1], Atom):
             raise ParseError("STORE needs an action")
         action = args[1].upper()
@@ -1066,7 +1139,7 @@ class Commands:
         if move and selected.readonly:
             raise No("[READ-ONLY] mailbox is read-only")
         uids = self._set(selected, command.args[0], uid=uid)
-        target = await self.find(self._decode_name(command.args[1]))
+        target = await self.find(self._decode_name(command.args[1]), target=True)
         if not uids:
             return "nothing to copy" if not move else "nothing to move"
         source_uids: list[int] = []
@@ -1088,8 +1161,6 @@ class Commands:
         targets = ",".join(str(t) for _, t in pairs)
         code = f"[COPYUID {uidvalidity} {sources} {targets}]" if pairs else ""
         if move:
-            if target["id"] == selected.label_id:
-                return f"{code} MOVE completed".strip()
             self.untagged(f"OK {code} moved".encode() if code else b"OK moved")
             self._announce_expunged(selected, sorted(uids))
             await self.sync(expunge=True)
@@ -1148,7 +1219,7 @@ class Commands:
         found = await search.run(args)
         modseq = search.uses_modseq
         if modseq:
-            self.condstore = True
+            self._condstore_on()
         if returns is None:
             shown = found if uid else [selected.seq_of(u) for u in found]
             line = "SEARCH" + "".join(f" {n}" for n in shown)
@@ -1171,7 +1242,11 @@ class Commands:
             if "COUNT" in wanted:
                 parts.append(f"COUNT {len(numbers)}")
             if modseq and found:
-                parts.append(f"MODSEQ {max(selected.messages[u].modseq for u in found)}")
+                # RFC 7162 §3.1.5: with MIN and/or MAX alone, the MODSEQ of those messages.
+                shown_uids = found
+                if wanted and set(wanted) <= {"MIN", "MAX"}:
+                    shown_uids = [found[0]] * ("MIN" in wanted) + [found[-1]] * ("MAX" in wanted)
+                parts.append(f"MODSEQ {max(selected.messages[u].modseq for u in shown_uids)}")
             if wanted:
                 self.untagged("ESEARCH " + " ".join(parts))
         await self.sync(expunge=uid)
@@ -1269,7 +1344,7 @@ class Commands:
         args = list(command.args)
         if len(args) < 2:
             raise ParseError("APPEND needs a mailbox and a message")
-        box = await self.find(self._decode_name(args.pop(0)))
+        box = await self.find(self._decode_name(args.pop(0)), target=True)
         flags: list[str] = []
         received: datetime | None = None
         first = args[0] if args else None
@@ -1281,6 +1356,8 @@ class Commands:
             args.pop(0)
             received = _parse_datetime(first)
         if len(args) == 2 and isinstance(args[0], Atom) and args[0].upper() == "UTF8":
+            if not self.utf8_headers:  # RFC 6855 §4: only after ENABLE UTF8=ACCEPT
+                raise ParseError("UTF8 needs ENABLE UTF8=ACCEPT first")
             inner = args[1]
             if not isinstance(inner, list) or len(inner) != 1:
                 raise ParseError("UTF8 needs a parenthesised literal")
@@ -1292,23 +1369,18 @@ class Commands:
             raise No("the message is empty")
         if len(raw) > self.max_append:
             raise No("[TOOBIG] message too large")
+        others = sorted({stored_keyword(f) for f in flags if f not in COLUMN_FLAGS and f != "\\Recent"})
         params: dict[str, Any] = {
-            "email": self.email,
+            "label": box["id"],
             "message": base64.b64encode(raw).decode("ascii"),
-            "labels": [box["name"]],
-            "is_read": "\\Seen" in flags,
-            "is_starred": "\\Flagged" in flags,
-            "is_draft": "\\Draft" in flags,
+            "seen": "\\Seen" in flags,
+            "flagged": "\\Flagged" in flags,
+            "draft": "\\Draft" in flags,
+            "keywords": others,
         }
         if received is not None:
             params["received_at"] = received.isoformat()
-        imported = await self.call("mail.messages.import", params)
-        copied = await self.call(
-            "mail.imap.copy", {"email_ids": [imported["email_id"]], "to_label": box["id"]}
-        )
-        others = sorted({stored_keyword(f) for f in flags if f not in COLUMN_FLAGS and f != "\\Recent"})
-        if others:
-            await self.call("mail.imap.flags", {"email_ids": [imported["email_id"]], "add_keywords": others})
+        copied = await self.call("mail.imap.append", params)
         if self.selected is not None:
             await self.sync(expunge=False)
         uid = copied["uids"][0] if copied["uids"] else 0
@@ -1433,20 +1505,29 @@ _PLAIN_ITEMS = frozenset(("UID", "FLAGS", "MODSEQ"))
 _BYTES_ITEMS = frozenset(("RFC822", "RFC822.HEADER", "RFC822.TEXT"))
 
 
-def _structure_item(item: str, loaded: Loaded, raw: bytes | None) -> bytes:
-    """An item served from the stored structure (and, for bytes, the message)."""
+def _structure_item(item: str, loaded: Loaded, raw: bytes | None, *, seven_bit: bool = False) -> bytes:
+    """An item served from the stored structure (and, for bytes, the message). ``seven_bit``:
+    header text with raw UTF-8 in ENVELOPE, BODY(STRUCTURE) and header sections goes out as
+    encoded-words (a session without UTF8=ACCEPT, _downgrade.py)."""
     structure, trace_size = loaded
-    if item == "ENVELOPE":
-        return b"ENVELOPE " + render(imap_mime.envelope(structure.envelope))
-    if item == "BODYSTRUCTURE":
-        return b"BODYSTRUCTURE " + render(imap_mime.body_structure(structure.root))
-    if item == "BODY":
-        return b"BODY " + render(imap_mime.body_structure(structure.root, extensible=False))
+    if item in ("ENVELOPE", "BODYSTRUCTURE", "BODY"):
+        shape: list[ImapValue]
+        if item == "ENVELOPE":
+            shape = imap_mime.envelope(structure.envelope)
+        else:
+            shape = imap_mime.body_structure(structure.root, extensible=item == "BODYSTRUCTURE")
+        rendered = render(shape)
+        if seven_bit and not rendered.isascii():
+            rendered = render(_downgrade.envelope(shape) if item == "ENVELOPE" else _downgrade.value(shape))
+        return item.encode() + b" " + rendered
     assert raw is not None
     trace, blob = raw[:trace_size], raw[trace_size:]
     if item in ("RFC822.HEADER", "RFC822.TEXT"):
         section = imap_mime.Section(text="HEADER" if item == "RFC822.HEADER" else "TEXT")
-        return item.encode() + b" " + literal(imap_mime.section_bytes(structure, section, blob, trace))
+        found = imap_mime.section_bytes(structure, section, blob, trace)
+        if seven_bit and item == "RFC822.HEADER":
+            found = _downgrade.header(found)
+        return item.encode() + b" " + literal(found)
     head, _, rest = item.partition("[")
     spec, _, partial = rest.partition("]")
     origin: int | None = None
@@ -1473,6 +1554,8 @@ def _structure_item(item: str, loaded: Loaded, raw: bytes | None) -> bytes:
         if parsed is None:
             raise ParseError("invalid section")
         data = imap_mime.section_bytes(structure, parsed, blob, trace)
+        if seven_bit and parsed.text in ("HEADER", "HEADER.FIELDS", "HEADER.FIELDS.NOT", "MIME"):
+            data = _downgrade.header(data)
         name = "BODY"
     label = f"{name}[{spec}]"
     if origin is not None and count is not None:

@@ -94,6 +94,8 @@ class Selected:
     pending_expunge: set[int] = field(default_factory=set)
     saved: list[int] = field(default_factory=list)  # SEARCHRES "$" (UIDs)
     recent: int = 0  # how many messages are \\Recent in this session (IMAP4rev1)
+    #: Keywords (as stored) the session's FLAGS response named beyond :data:`FLAGS`.
+    announced: set[str] = field(default_factory=set)
 
     def load(self, view: dict[str, Any]) -> None:
         self.uids = uids = list(view["uids"])
@@ -121,6 +123,7 @@ class Selected:
             message = self.messages.get(uid)
             if message is not None:
                 message.keywords = found
+        self.announced = {k for _, k in view["keywords"]}
         self.uidnext = int(view["uidnext"])
         self.uidvalidity = int(view["uidvalidity"])
         self.highest_modseq = int(view["highest_modseq"])
@@ -177,6 +180,12 @@ class Selected:
             self.recent -= 1
         self.pending_expunge.discard(uid)
         return seq
+
+
+def flags_list(keywords: AbstractSet[str]) -> str:
+    """FLAGS of a mailbox: the system flags, the usual keywords and those its messages have."""
+    extra = sorted({shown_keyword(k) for k in keywords} - set(FLAGS))
+    return " ".join((*FLAGS, *extra))
 
 
 def uid_set(uids: list[int]) -> str:

@@ -131,8 +131,8 @@ class _Reader:
                 out.append(self.value(depth + 1))
         if c == 0x22:  # "
             return self.quoted()
-        if c in (0x7B, 0x7E):  # { or ~{
-            return self.literal()
+        if c == 0x7B or (c == 0x7E and self.text[self.pos + 1 : self.pos + 2] == b"{"):  # { or ~{
+            return self.literal()  # (a "~" alone starts an atom: "~foo" is a mailbox name)
         return self.atom()
 
     def quoted(self) -> str:

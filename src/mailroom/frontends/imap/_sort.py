@@ -22,7 +22,8 @@ from mailroom.frontends.imap._parser import ParseError
 KEYS = frozenset(
     ("ARRIVAL", "CC", "DATE", "FROM", "REVERSE", "SIZE", "SUBJECT", "TO", "DISPLAYFROM", "DISPLAYTO")
 )
-_PREFIX = re.compile(r"^\s*((re|fwd?)\s*(\[[^\]]*\])?\s*:\s*|\[[^\]]*\]\s*)", re.IGNORECASE)
+#: (A subj-blob holds no "[" nor "]": RFC 5256 §5 BLOBCHAR.)
+_PREFIX = re.compile(r"^\s*((re|fwd?)\s*(\[[^\[\]]*\])?\s*:\s*|\[[^\[\]]*\]\s*)", re.IGNORECASE)
 _TRAILER = re.compile(r"\s*\(fwd\)\s*$", re.IGNORECASE)
 
 
@@ -78,7 +79,8 @@ def subject_info(value: str | None) -> tuple[str, bool]:
             text = text[5:-1].strip()
             reply = True
         if text == before:
-            return text.casefold(), reply
+            # i;unicode-casemap compares titlecase (RFC 5051): "_" after the letters, as in Dovecot.
+            return text.casefold().upper(), reply
 
 
 def sent(envelope: Envelope | None, message: Message) -> float:

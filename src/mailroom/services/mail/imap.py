@@ -24,15 +24,20 @@ clients, JMAP and other IMAP sessions (IDLE) learn of it at once.
 
 from __future__ import annotations
 
+import base64
+import binascii
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mailroom.delivery.ingest import IngestOptions, ingest
 from mailroom.delivery.mime import structures as mime_structures
+from mailroom.delivery.resolve import LocalTarget, Resolution
 from mailroom.domain.keywords import COLUMN_KEYWORDS
 from mailroom.domain.numbers import INT64_MAX, Id
 from mailroom.domain.search import TextTerm
-from mailroom.errors import LimitExceeded, NotFound
+from mailroom.errors import BadRequest, LimitExceeded, NotFound, PayloadTooLarge, Unavailable
 from mailroom.registry import Context, UserSelf
 from mailroom.services.mail._actions import Target, apply
 from mailroom.services.mail._api import api
@@ -79,6 +84,10 @@ class ImapMailbox(BaseModel):
     uidvalidity: int
     uidnext: int
     size: int | None = Field(description="Bytes of its messages; None unless ``sizes`` was asked.")
+    recent: int | None = Field(
+        default=None, description="Messages no IMAP session was told of yet (\\Recent); with ``counts``."
+    )
+    deleted: int | None = Field(default=None, description="Messages flagged \\Deleted; with ``counts``.")
 
 
 class ImapMailboxes(BaseModel):
@@ -137,9 +146,10 @@ async def account(ctx: Context) -> ImapAccount:
 
 
 @api.method("mail.imap.mailboxes", access=UserSelf())
-async def mailboxes(ctx: Context, sizes: bool = True) -> ImapMailboxes:
+async def mailboxes(ctx: Context, sizes: bool = True, counts: bool = False) -> ImapMailboxes:
     """Every label of the caller with its IMAP numbers and, with ``sizes``, the bytes of its
-    messages (a sum over the whole mailbox: SELECT, which only looks a name up, goes without).
+    messages (a sum over the whole mailbox: SELECT, which only looks a name up, goes without);
+    with ``counts``, its \\Recent and \\Deleted messages (STATUS RECENT and DELETED).
     System labels are made on first use."""
     user_id = user_id_of(ctx)
     async with ctx.rt.db.read() as tx:
@@ -149,11 +159,12 @@ async def mailboxes(ctx: Context, sizes: bool = True) -> ImapMailboxes:
             await label_store.ensure_system(tx, user_id, ctx.rt.clock.now())
     async with ctx.rt.db.read() as tx:
         state = await changelog.state(tx, user_id)
-        counts = await queries.label_counts(tx, user_id)
+        rows = await queries.label_counts(tx, user_id)
         numbers = await imap_store.label_numbers(tx, user_id)
         size_of = await imap_store.label_sizes(tx, user_id) if sizes else None
+        flag_counts = await imap_store.flag_counts(tx, user_id, [r.id for r in rows]) if counts else None
     out = []
-    for row in counts:
+    for row in rows:
         label_id = row.id
         uidvalidity, uidnext = numbers.get(label_id, (1, 1))
         out.append(
@@ -166,6 +177,8 @@ async def mailboxes(ctx: Context, sizes: bool = True) -> ImapMailboxes:
                 uidvalidity=uidvalidity,
                 uidnext=uidnext,
                 size=size_of.get(label_id, 0) if size_of is not None else None,
+                recent=flag_counts[label_id][0] if flag_counts is not None else None,
+                deleted=flag_counts[label_id][1] if flag_counts is not None else None,
             )
         )
     return ImapMailboxes(highest_modseq=state.modseq, mailboxes=out)
@@ -262,12 +275,16 @@ async def flags(
 @api.method("mail.imap.copy", access=UserSelf(), mutating=True)
 async def copy(ctx: Context, email_ids: EmailIds, to_label: Id, from_label: Id | None = None) -> ImapCopied:
     """Give emails the label ``to_label`` (COPY); with ``from_label``, also take that one off
-    (MOVE). Answers the UIDs they have in the target."""
+    (MOVE; the same label: new UIDs in it). Answers the UIDs they have in the target."""
     user_id = user_id_of(ctx)
     async with ctx.rt.db.write() as tx:
         target = await _label(tx, user_id, to_label)
         targets = await _targets(tx, user_id, email_ids)
         name = target.name
+        if from_label == to_label:
+            # MOVE into the mailbox itself: the messages leave it and come back with new UIDs
+            # (RFC 6851 §3.3 allows it; Dovecot does so).
+            await apply(tx, ctx.rt, user_id, "remove_label", targets, label=name, until=None)
         await apply(tx, ctx.rt, user_id, "add_label", targets, label=name, until=None)
         if from_label is not None and from_label != to_label:
             source = await _label(tx, user_id, from_label)
@@ -276,6 +293,64 @@ async def copy(ctx: Context, email_ids: EmailIds, to_label: Id, from_label: Id |
         status = await changelog.label_status(tx, user_id, to_label)
     await announce_threads(ctx.rt, user_id, [t.thread_ids[0] for t in targets.values()], "imap")
     ordered = [e for e in email_ids if e in uids]
+    return ImapCopied(
+        uidvalidity=status.uidvalidity if status else 0, email_ids=ordered, uids=[uids[e] for e in ordered]
+    )
+
+
+@api.method("mail.imap.append", access=UserSelf(), mutating=True)
+async def append(
+    ctx: Context,
+    label: Id,
+    message: Annotated[str, Field(description="The raw RFC 5322 message, base64.")],
+    seen: bool = False,
+    flagged: bool = False,
+    draft: bool = False,
+    keywords: Keywords | None = None,
+    received_at: datetime | None = None,
+) -> ImapCopied:
+    """APPEND: store the message as a new email of the label, with exactly these flags, through
+    the same ingest as all mail (threads, search index, quota). Unlike ``mail.messages.import``
+    it never answers an older copy of the same bytes: every APPEND adds a message (RFC 9051
+    §6.3.12), so a client re-appending a message it deleted gets it back without the old
+    flags (``\\Deleted``) and with a new UID."""
+    user_id = user_id_of(ctx)
+    try:
+        raw = base64.b64decode(message, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadRequest("message is not valid base64") from None
+    if not raw.strip():
+        raise BadRequest("the message is empty")
+    if len(raw) > ctx.rt.settings.max_message_bytes:
+        raise PayloadTooLarge(f"the message is larger than {ctx.rt.settings.max_message_bytes} bytes")
+    if received_at is not None and received_at.tzinfo is None:
+        raise BadRequest("received_at needs a time zone")
+    async with ctx.rt.db.read() as tx:
+        target = await _label(tx, user_id, label)
+    email = ctx.principal.email or ""
+    extra = {k.lower() for k in keywords or ()} - set(COLUMN_KEYWORDS)
+    options = IngestOptions(
+        labels=(target.name,),
+        is_read=seen or "$seen" in {k.lower() for k in keywords or ()},
+        is_starred=flagged or "$flagged" in {k.lower() for k in keywords or ()},
+        is_draft=draft or "$draft" in {k.lower() for k in keywords or ()},
+        received_at=received_at,
+        trace=False,
+        keywords=tuple(sorted(extra)),
+        always_new=True,
+    )
+    resolution = Resolution(email, "accepted", [LocalTarget(user_id, email)])
+    [result] = await ingest(ctx.rt, raw, mail_from="", recipients=[resolution], source="api", options=options)
+    if not result.ok:
+        if result.code == 452:
+            raise LimitExceeded(f"the mailbox {email} is full")
+        if result.temporary:
+            raise Unavailable("the message could not be stored now; try again")
+        raise BadRequest(result.reply[4:])
+    async with ctx.rt.db.read() as tx:
+        uids = await imap_store.uids_in(tx, label, list(result.email_ids))
+        status = await changelog.label_status(tx, user_id, label)
+    ordered = [e for e in result.email_ids if e in uids]
     return ImapCopied(
         uidvalidity=status.uidvalidity if status else 0, email_ids=ordered, uids=[uids[e] for e in ordered]
     )
