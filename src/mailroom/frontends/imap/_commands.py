@@ -10,6 +10,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import dataclasses
 from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -21,9 +22,17 @@ from mailroom.domain import objectids
 from mailroom.domain.mime import MimeStructure, scan
 from mailroom.domain.mime import imap as imap_mime
 from mailroom.errors import CannotCalculateChanges, LimitExceeded, MailroomError, NotFound
-from mailroom.frontends.imap import _envelopes
+from mailroom.frontends.imap import _envelopes, _snapshots
 from mailroom.frontends.imap._headers import Headers, headers
-from mailroom.frontends.imap._mailbox import COLUMN_FLAGS, FLAGS, Message, Selected, stored_keyword, uid_set
+from mailroom.frontends.imap._mailbox import (
+    COLUMN_FLAGS,
+    FLAGS,
+    Message,
+    Selected,
+    Snapshot,
+    stored_keyword,
+    uid_set,
+)
 from mailroom.frontends.imap._names import (
     BY_NAME,
     DELIMITER,
@@ -589,7 +598,6 @@ class Commands:
                     raise ParseError("unknown SELECT parameter")
                 i += 1
         box = await self.find(name)
-        view = await self.call("mail.imap.view", {"label": box["id"]})
         selected = Selected(
             label_id=int(box["id"]),
             name=imap_name(box["name"], box["kind"]),
@@ -598,7 +606,7 @@ class Commands:
             uidnext=0,
             highest_modseq=0,
         )
-        selected.load(view)
+        selected.load(*await self._snapshot(int(box["id"])))
         flags = " ".join(FLAGS)
         self.untagged(f"{len(selected.uids)} EXISTS")
         if not self.rev2:
@@ -618,6 +626,24 @@ class Commands:
         return (
             f"[{'READ-ONLY' if readonly else 'READ-WRITE'}] {'EXAMINE' if readonly else 'SELECT'} completed"
         )
+
+    async def _snapshot(self, label_id: int) -> tuple[Snapshot, int]:
+        """The whole mailbox and its UIDNEXT: the worker's kept snapshot of it when nothing in
+        it changed since (one "what changed since" read, along an index), else read whole."""
+        cache = _snapshots.cache_of(self.mailroom.runtime.db)
+        kept = _snapshots.get(cache, self.user_id, label_id)
+        if kept is not None:
+            with contextlib.suppress(CannotCalculateChanges):
+                params = {"label": label_id, "changed_since": kept.highest_modseq}
+                changes = await self.call("mail.imap.view", params)
+                unchanged = not (changes["uids"] or changes["vanished"] or changes["keywords"])
+                if unchanged and int(changes["uidvalidity"]) == kept.uidvalidity:
+                    highest = int(changes["highest_modseq"])
+                    if highest != kept.highest_modseq:  # other mailboxes changed: still this one
+                        kept = _snapshots.put(cache, dataclasses.replace(kept, highest_modseq=highest))
+                    return kept, int(changes["uidnext"])
+        view = await self.call("mail.imap.view", {"label": label_id})
+        return _snapshots.put(cache, Snapshot.of(self.user_id, view)), int(view["uidnext"])
 
     async def _qresync(self, selected: Selected, params: list[Value]) -> None:
         if len(params) < 2:
@@ -832,12 +858,15 @@ class Commands:
             for i in items
         )
         mark_seen: list[int] = []
-        chosen = [
-            u
-            for u in uids
-            if u in selected.messages
-            and (changed_since is None or selected.messages[u].modseq > changed_since)
-        ]
+        if changed_since is None and selected.pristine() is not None:
+            chosen = uids  # a pristine session's UIDs are all its messages (none expunged)
+        else:
+            chosen = [
+                u
+                for u in uids
+                if u in selected.messages
+                and (changed_since is None or selected.messages[u].modseq > changed_since)
+            ]
         need_structure = any(i in _STRUCTURE_ITEMS or "[" in i for i in items)
         need_bytes = any(i in _BYTES_ITEMS or "[" in i for i in items)
         # ENVELOPE alone of the structure items: served from the worker's rendered ones
@@ -886,6 +915,11 @@ class Commands:
         """FETCH of UID, FLAGS and MODSEQ only (a client's flag sync of the whole mailbox): the
         answer straight from the session's view, each line formatted in one step and written in
         large blocks."""
+        snapshot = selected.pristine()
+        if snapshot is not None and len(chosen) == len(selected.uids):
+            # The whole mailbox as the worker's snapshot holds it: rendered once, kept there.
+            self.send(snapshot.render_fetch(items))
+            return
         uids = selected.uids
         messages = selected.messages
         block: list[bytes] = []
