@@ -867,7 +867,7 @@ class Commands:
                 if u in selected.messages
                 and (changed_since is None or selected.messages[u].modseq > changed_since)
             ]
-        need_structure = any(i in _STRUCTURE_ITEMS or "[" in i for i in items)
+        need_structure = any((i in _STRUCTURE_ITEMS or "[" in i) and not _whole(i) for i in items)
         need_bytes = any(i in _BYTES_ITEMS or "[" in i for i in items)
         # ENVELOPE alone of the structure items: served from the worker's rendered ones
         # (_envelopes), the structure read only for those not there yet.
@@ -1006,6 +1006,9 @@ class Commands:
                     assert loaded is not None
                     cached = _envelopes.put(envelopes, message.email_id, _structure_item(item, loaded, raw))
                 out.append(cached)
+            elif _whole(item):
+                assert raw is not None
+                out.append(_whole_item(item, raw))
             else:
                 assert loaded is not None
                 out.append(_structure_item(item, loaded, raw))
@@ -1467,6 +1470,33 @@ _PLAIN_ITEMS = frozenset(("UID", "FLAGS", "MODSEQ"))
 _BYTES_ITEMS = frozenset(("RFC822", "RFC822.HEADER", "RFC822.TEXT"))
 
 
+def _whole(item: str) -> bool:
+    """``BODY[]``/``BODY.PEEK[]`` (partial or not): the message as stored, no structure."""
+    return item.startswith(("BODY[]", "BODY.PEEK[]"))
+
+
+def _partial(partial: str) -> tuple[int, int] | None:
+    """``<origin.count>`` after a section (None when there is none); BAD when malformed."""
+    if not partial:
+        return None
+    a, dot, b = partial[1:-1].partition(".")
+    valid = partial.startswith("<") and partial.endswith(">") and dot
+    if not valid or not (a.isascii() and a.isdigit() and b.isascii() and b.isdigit()) or len(a + b) > 20:
+        raise ParseError("invalid partial")
+    return int(a), int(b)
+
+
+def _whole_item(item: str, raw: bytes) -> bytes:
+    """``BODY[]`` of the message: its bytes as served (trace lines and blob), sent on as they
+    are, with no structure read or section computed (the whole message is every octet)."""
+    partial = _partial(item.partition("]")[2])
+    if partial is None:
+        return b"BODY[] {%d}\r\n%b" % (len(raw), raw)
+    origin, count = partial
+    data = raw[origin : origin + count]
+    return b"BODY[]<%d> {%d}\r\n%b" % (origin, len(data), data)
+
+
 def _structure_item(item: str, loaded: Loaded, raw: bytes | None) -> bytes:
     """An item served from the stored structure (and, for bytes, the message)."""
     structure, trace_size = loaded
@@ -1485,12 +1515,8 @@ def _structure_item(item: str, loaded: Loaded, raw: bytes | None) -> bytes:
     spec, _, partial = rest.partition("]")
     origin: int | None = None
     count: int | None = None
-    if partial:
-        a, dot, b = partial[1:-1].partition(".")
-        valid = partial.startswith("<") and partial.endswith(">") and dot
-        if not valid or not (a.isascii() and a.isdigit() and b.isascii() and b.isdigit()) or len(a + b) > 20:
-            raise ParseError("invalid partial")
-        origin, count = int(a), int(b)
+    if (found := _partial(partial)) is not None:
+        origin, count = found
     if head.startswith("BINARY"):
         numbers = spec.split(".") if spec else []
         if not all(n.isascii() and n.isdigit() and len(n) < 10 for n in numbers):
