@@ -15,6 +15,10 @@ a process of its own, each case for ``--seconds`` (every client does at least on
   operation changes something);
 - ``search``: ``UID SEARCH TEXT "word"`` with a mid-frequency word of the generated vocabulary.
 
+Before anything is timed every INBOX gets the generator's flags (``match_flags``: ~93% seen,
+3% flagged, as in Dovecot's Maildir; mail delivered over LMTP arrives unseen, and a
+``BODY[]`` of an unseen message is a ``\\Seen`` write too); ``--keep-flags`` leaves them.
+
 Reported: operations per second (all clients together), p50 and p99 latency, and with two
 servers the ratio of each to Dovecot. With ``--rounds N`` every case runs N times, the servers
 one after the other case by case (the machine's load drifts, so a ratio compares runs
@@ -191,6 +195,44 @@ class Target:
         name, _, rest = spec.partition("=")
         host, port, user, password = rest.split(":", 3)
         return cls(name, host, int(port), user, password)
+
+
+def _uid_set(uids: list[int]) -> str:
+    parts: list[str] = []
+    for uid in uids:
+        if parts and ":" not in parts[-1] and int(parts[-1]) == uid - 1:
+            parts[-1] = f"{parts[-1]}:{uid}"
+        elif parts and ":" in parts[-1] and int(parts[-1].split(":")[1]) == uid - 1:
+            parts[-1] = f"{parts[-1].split(':')[0]}:{uid}"
+        else:
+            parts.append(str(uid))
+    return ",".join(parts)
+
+
+async def match_flags(target: Target, count: int) -> None:
+    """Give the INBOX the generator's flags (~93% seen, 3% flagged), as written into Dovecot's
+    Maildir: mail delivered over LMTP arrives unseen, and a ``BODY[]`` of an unseen message
+    is also a write (``\\Seen``). The INBOX holds the non-spam messages in arrival order."""
+    wanted = [(p.is_read, p.is_starred) for p in generator(count).plan if not p.spam]
+    imap = await Imap.connect(target.host, target.port)
+    try:
+        await imap.login(target.user, target.password)
+        await imap.select()
+        lines = await imap.command("UID SEARCH ALL")
+        uids = sorted(int(u) for line in lines if line.startswith(b"* SEARCH") for u in line.split()[2:])
+        if len(uids) != len(wanted):
+            print(f"{target.name}: INBOX holds {len(uids)}, not {len(wanted)}: flags left as they are")
+            return
+        groups: dict[str, list[int]] = {}
+        for uid, (seen, starred) in zip(uids, wanted, strict=True):
+            flags = " ".join(f for f, on in (("\\Seen", seen), ("\\Flagged", starred)) if on)
+            groups.setdefault(flags, []).append(uid)
+        for flags, members in groups.items():
+            for start in range(0, len(members), 2000):
+                chunk = _uid_set(members[start : start + 2000])
+                await imap.command(f"UID STORE {chunk} FLAGS.SILENT ({flags})")
+    finally:
+        await imap.close()
 
 
 async def _uids(target: Target) -> tuple[int, list[int]]:
@@ -438,11 +480,15 @@ def bench(
     words: list[str],
     operations: list[str],
     rounds: int,
+    count: int = 0,
 ) -> dict[str, dict[str, dict[str, float]]]:
     """Every case on every server, ``rounds`` times, the servers interleaved case by case (the
-    machine's load drifts: each ratio compares runs a few seconds apart); the medians."""
+    machine's load drifts: each ratio compares runs a few seconds apart); the medians. With
+    ``count``, each INBOX first gets the generator's flags (:func:`match_flags`)."""
     known: dict[str, list[int]] = {}
     for target in targets:
+        if count:
+            asyncio.run(match_flags(target, count))
         exists, uids = asyncio.run(_uids(target))
         known[target.name] = uids
         print(f"{target.name}: INBOX holds {exists} messages; warming up", flush=True)
@@ -493,6 +539,9 @@ def main() -> None:
     parser.add_argument("--write-maildir", type=Path, default=None, help="only write the Maildir, then exit")
     parser.add_argument("--deliver-lmtp", default=None, help="host:port:rcpt; deliver, then exit")
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
+    parser.add_argument(
+        "--keep-flags", action="store_true", help="do not give each INBOX the generator's flags first"
+    )
     args = parser.parse_args()
     if args.write_maildir is not None:
         write_maildir(args.write_maildir, args.messages)
@@ -518,7 +567,8 @@ def main() -> None:
             if found is not None:
                 targets.append(found)
         targets += [Target.parse(spec) for spec in args.server]
-        results = bench(targets, clients, args.seconds, words, operations, args.rounds)
+        count = 0 if args.keep_flags else args.messages
+        results = bench(targets, clients, args.seconds, words, operations, args.rounds, count)
     load = os.getloadavg()
     print(f"\nIMAP, {args.messages} messages in INBOX; {args.seconds:g} s per case", end="")
     print(f", median of {args.rounds} interleaved round(s)", end="")

@@ -22,6 +22,7 @@ from passlib.hash import (
     sha512_crypt,
 )
 
+from mailroom.auth import passwords
 from mailroom.auth.passwords import PasswordHasher, Verification, scheme_of
 
 CHEAP: dict[str, Any] = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
@@ -100,17 +101,65 @@ def test_dovecot_prefixed_current_argon2id_is_rewritten_bare(hasher: PasswordHas
 def test_dummy_verify_runs_a_full_argon2_verify_with_current_parameters(
     hasher: PasswordHasher, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seen: list[str] = []
-    real_verify = argon2.PasswordHasher.verify
+    seen: list[bytes] = []
+    real_verify = passwords.crypto_pwhash_str_verify
 
-    def spy(self: argon2.PasswordHasher, hash: str | bytes, password: str | bytes) -> bool:
-        seen.append(hash if isinstance(hash, str) else hash.decode())
-        return real_verify(self, hash, password)
+    def spy(stored: bytes, password: bytes) -> bool:
+        seen.append(stored)
+        return real_verify(stored, password)
 
-    monkeypatch.setattr(argon2.PasswordHasher, "verify", spy)
+    monkeypatch.setattr(passwords, "crypto_pwhash_str_verify", spy)
     hasher.dummy_verify(PASSWORD)
     assert len(seen) == 1
-    assert seen[0].startswith("$argon2id$v=19$m=1024,t=1,p=1$")
+    assert seen[0].startswith(b"$argon2id$v=19$m=1024,t=1,p=1$")
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"time_cost": 1, "memory_cost": 1024, "parallelism": 1},
+        {"time_cost": 3, "memory_cost": 4096, "parallelism": 4},
+        {"time_cost": 2, "memory_cost": 64, "parallelism": 8},
+        {"time_cost": 1, "memory_cost": 1024, "parallelism": 2, "hash_len": 16, "salt_len": 8},
+        {"time_cost": 1, "memory_cost": 1024, "parallelism": 1, "hash_len": 64, "salt_len": 32},
+    ],
+)
+def test_argon2id_is_verified_by_libsodium_agreeing_with_argon2_cffi(
+    params: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """libsodium (Dovecot's argon2 too) checks argon2id; it must answer as argon2-cffi does,
+    for every shape of hash argon2-cffi makes, right and wrong passwords alike."""
+    calls: list[bytes] = []
+    real_verify = passwords.crypto_pwhash_str_verify
+
+    def spy(stored: bytes, password: bytes) -> bool:
+        calls.append(stored)
+        return real_verify(stored, password)
+
+    monkeypatch.setattr(passwords, "crypto_pwhash_str_verify", spy)
+    hasher = PasswordHasher(**{k: v for k, v in params.items() if k in CHEAP})
+    stored = argon2.PasswordHasher(**params, type=argon2.Type.ID).hash(PASSWORD)
+    reference = argon2.PasswordHasher()
+    for candidate in (PASSWORD, WRONG, "", PASSWORD + "\x00", PASSWORD[:-1]):
+        try:
+            expected = reference.verify(stored, candidate)
+        except argon2.exceptions.VerifyMismatchError:
+            expected = False
+        assert expected is (candidate == PASSWORD)
+        assert hasher.verify(stored, candidate).ok is expected
+    # Every check went through libsodium, but for strings longer than it takes (127 characters).
+    assert len(calls) == (5 if len(stored) <= 127 else 0)
+    assert hasher.verify("{ARGON2ID}" + stored, PASSWORD).ok
+
+
+def test_argon2i_is_left_to_argon2_cffi(hasher: PasswordHasher, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(stored: bytes, password: bytes) -> bool:
+        raise AssertionError("libsodium is for argon2id only")
+
+    monkeypatch.setattr(passwords, "crypto_pwhash_str_verify", refuse)
+    stored = argon2.PasswordHasher(**CHEAP, type=argon2.Type.I).hash(PASSWORD)
+    assert hasher.verify(stored, PASSWORD) == IMPORTED_OK
+    assert hasher.verify(stored, WRONG) == REJECTED
 
 
 def test_verification_is_frozen() -> None:

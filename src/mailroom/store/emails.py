@@ -264,13 +264,15 @@ async def set_flags(
     now: datetime,
     is_read: bool | None = None,
     is_starred: bool | None = None,
+    owned_rows: Sequence[OwnedEmail] | None = None,
 ) -> list[int]:
     """Mark emails read/unread and starred/unstarred; returns the ids changed (owned ones).
 
     Starring also adds the ``starred`` label (and unstarring removes it), so the label list
-    and the flag agree.
+    and the flag agree. ``owned_rows``: :func:`owned` of these emails, when the caller read
+    it in this transaction already.
     """
-    rows = await owned(tx, user_id, email_ids)
+    rows = list(owned_rows) if owned_rows is not None else await owned(tx, user_id, email_ids)
     ids = [r.id for r in rows]
     if not ids:
         return []

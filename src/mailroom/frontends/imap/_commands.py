@@ -10,6 +10,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import dataclasses
 from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -22,12 +23,13 @@ from mailroom.domain.mime import MimeStructure, scan
 from mailroom.domain.mime import imap as imap_mime
 from mailroom.domain.mime.imap import ImapValue
 from mailroom.errors import CannotCalculateChanges, LimitExceeded, MailroomError, NotFound
-from mailroom.frontends.imap import _downgrade, _envelopes
+from mailroom.frontends.imap import _downgrade, _envelopes, _snapshots
 from mailroom.frontends.imap._headers import Headers, headers
 from mailroom.frontends.imap._mailbox import (
     COLUMN_FLAGS,
     Message,
     Selected,
+    Snapshot,
     flags_list,
     stored_keyword,
     uid_set,
@@ -632,7 +634,6 @@ class Commands:
                     raise ParseError("unknown SELECT parameter")
                 i += 1
         box = await self.find(name)
-        view = await self.call("mail.imap.view", {"label": box["id"]})
         selected = Selected(
             label_id=int(box["id"]),
             name=imap_name(box["name"], box["kind"]),
@@ -641,7 +642,7 @@ class Commands:
             uidnext=0,
             highest_modseq=0,
         )
-        selected.load(view)
+        selected.load(*await self._snapshot(int(box["id"])))
         flags = flags_list(selected.announced)
         self.untagged(f"{len(selected.uids)} EXISTS")
         if not self.rev2:
@@ -666,6 +667,24 @@ class Commands:
         return (
             f"[{'READ-ONLY' if readonly else 'READ-WRITE'}] {'EXAMINE' if readonly else 'SELECT'} completed"
         )
+
+    async def _snapshot(self, label_id: int) -> tuple[Snapshot, int]:
+        """The whole mailbox and its UIDNEXT: the worker's kept snapshot of it when nothing in
+        it changed since (one "what changed since" read, along an index), else read whole."""
+        cache = _snapshots.cache_of(self.mailroom.runtime.db)
+        kept = _snapshots.get(cache, self.user_id, label_id)
+        if kept is not None:
+            with contextlib.suppress(CannotCalculateChanges):
+                params = {"label": label_id, "changed_since": kept.highest_modseq}
+                changes = await self.call("mail.imap.view", params)
+                unchanged = not (changes["uids"] or changes["vanished"] or changes["keywords"])
+                if unchanged and int(changes["uidvalidity"]) == kept.uidvalidity:
+                    highest = int(changes["highest_modseq"])
+                    if highest != kept.highest_modseq:  # other mailboxes changed: still this one
+                        kept = _snapshots.put(cache, dataclasses.replace(kept, highest_modseq=highest))
+                    return kept, int(changes["uidnext"])
+        view = await self.call("mail.imap.view", {"label": label_id})
+        return _snapshots.put(cache, Snapshot.of(self.user_id, view)), int(view["uidnext"])
 
     async def _qresync(self, selected: Selected, params: list[Value]) -> None:
         if len(params) < 2:
@@ -895,13 +914,16 @@ class Commands:
             for i in items
         )
         mark_seen: list[int] = []
-        chosen = [
-            u
-            for u in uids
-            if u in selected.messages
-            and (changed_since is None or selected.messages[u].modseq > changed_since)
-        ]
-        need_structure = any(i in _STRUCTURE_ITEMS or "[" in i for i in items)
+        if changed_since is None and selected.pristine() is not None:
+            chosen = uids  # a pristine session's UIDs are all its messages (none expunged)
+        else:
+            chosen = [
+                u
+                for u in uids
+                if u in selected.messages
+                and (changed_since is None or selected.messages[u].modseq > changed_since)
+            ]
+        need_structure = any((i in _STRUCTURE_ITEMS or "[" in i) and not _whole(i) for i in items)
         need_bytes = any(i in _BYTES_ITEMS or "[" in i for i in items)
         # ENVELOPE alone of the structure items: served from the worker's rendered ones
         # (_envelopes), the structure read only for those not there yet.
@@ -956,6 +978,11 @@ class Commands:
         """FETCH of UID, FLAGS and MODSEQ only (a client's flag sync of the whole mailbox): the
         answer straight from the session's view, each line formatted in one step and written in
         large blocks."""
+        snapshot = selected.pristine()
+        if snapshot is not None and len(chosen) == len(selected.uids):
+            # The whole mailbox as the worker's snapshot holds it: rendered once, kept there.
+            self.send(snapshot.render_fetch(items))
+            return
         uids = selected.uids
         messages = selected.messages
         block: list[bytes] = []
@@ -1045,6 +1072,9 @@ class Commands:
                     assert loaded is not None
                     cached = _structure_item(item, loaded, raw, seven_bit=True)
                 out.append(cached)
+            elif _whole(item):
+                assert raw is not None
+                out.append(_whole_item(item, raw))
             else:
                 assert loaded is not None
                 out.append(_structure_item(item, loaded, raw, seven_bit=not self.utf8_headers))
@@ -1505,6 +1535,33 @@ _PLAIN_ITEMS = frozenset(("UID", "FLAGS", "MODSEQ"))
 _BYTES_ITEMS = frozenset(("RFC822", "RFC822.HEADER", "RFC822.TEXT"))
 
 
+def _whole(item: str) -> bool:
+    """``BODY[]``/``BODY.PEEK[]`` (partial or not): the message as stored, no structure."""
+    return item.startswith(("BODY[]", "BODY.PEEK[]"))
+
+
+def _partial(partial: str) -> tuple[int, int] | None:
+    """``<origin.count>`` after a section (None when there is none); BAD when malformed."""
+    if not partial:
+        return None
+    a, dot, b = partial[1:-1].partition(".")
+    valid = partial.startswith("<") and partial.endswith(">") and dot
+    if not valid or not (a.isascii() and a.isdigit() and b.isascii() and b.isdigit()) or len(a + b) > 20:
+        raise ParseError("invalid partial")
+    return int(a), int(b)
+
+
+def _whole_item(item: str, raw: bytes) -> bytes:
+    """``BODY[]`` of the message: its bytes as served (trace lines and blob), sent on as they
+    are, with no structure read or section computed (the whole message is every octet)."""
+    partial = _partial(item.partition("]")[2])
+    if partial is None:
+        return b"BODY[] {%d}\r\n%b" % (len(raw), raw)
+    origin, count = partial
+    data = raw[origin : origin + count]
+    return b"BODY[]<%d> {%d}\r\n%b" % (origin, len(data), data)
+
+
 def _structure_item(item: str, loaded: Loaded, raw: bytes | None, *, seven_bit: bool = False) -> bytes:
     """An item served from the stored structure (and, for bytes, the message). ``seven_bit``:
     header text with raw UTF-8 in ENVELOPE, BODY(STRUCTURE) and header sections goes out as
@@ -1532,12 +1589,8 @@ def _structure_item(item: str, loaded: Loaded, raw: bytes | None, *, seven_bit: 
     spec, _, partial = rest.partition("]")
     origin: int | None = None
     count: int | None = None
-    if partial:
-        a, dot, b = partial[1:-1].partition(".")
-        valid = partial.startswith("<") and partial.endswith(">") and dot
-        if not valid or not (a.isascii() and a.isdigit() and b.isascii() and b.isdigit()) or len(a + b) > 20:
-            raise ParseError("invalid partial")
-        origin, count = int(a), int(b)
+    if (window := _partial(partial)) is not None:
+        origin, count = window
     if head.startswith("BINARY"):
         numbers = spec.split(".") if spec else []
         if not all(n.isascii() and n.isdigit() and len(n) < 10 for n in numbers):

@@ -4,7 +4,7 @@ MODSEQs, and the sync with the store (new messages, flag changes, expunges)."""
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, MutableMapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,6 +81,165 @@ class Message:
         return names
 
 
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A whole mailbox as ``mail.imap.view`` gave it at (UIDVALIDITY, account MODSEQ), shared
+    by the sessions of a worker that select it in that state (``_snapshots``): the columns
+    as received (never changed), the position of each UID, the keywords by UID, and whole-
+    mailbox FETCH answers already rendered (by their items; valid for a session whose view
+    is still this one, :meth:`Selected.pristine`)."""
+
+    user_id: int
+    label_id: int
+    uidvalidity: int
+    highest_modseq: int
+    uids: list[int]
+    email_ids: list[int]
+    thread_ids: list[int]
+    modseqs: list[int]
+    flags: list[int]
+    sizes: list[int]
+    received: list[int]
+    keywords: dict[int, frozenset[str]]
+    position: dict[int, int]
+    rendered: dict[tuple[str, ...], bytes]
+
+    @classmethod
+    def of(cls, user_id: int, view: dict[str, Any]) -> Snapshot:
+        keywords: dict[int, set[str]] = {}
+        for uid, keyword in view["keywords"]:
+            keywords.setdefault(uid, set()).add(keyword)
+        uids = list(view["uids"])
+        return cls(
+            user_id=user_id,
+            label_id=int(view["label_id"]),
+            uidvalidity=int(view["uidvalidity"]),
+            highest_modseq=int(view["highest_modseq"]),
+            uids=uids,
+            email_ids=view["email_ids"],
+            thread_ids=view["thread_ids"],
+            modseqs=view["modseqs"],
+            flags=view["flags"],
+            sizes=view["sizes"],
+            received=view["received"],
+            keywords={uid: frozenset(found) for uid, found in keywords.items()},
+            position=dict(zip(uids, range(len(uids)), strict=True)),
+            rendered={},
+        )
+
+    def message(self, uid: int) -> Message | None:
+        i = self.position.get(uid)
+        if i is None:
+            return None
+        return Message(
+            self.email_ids[i],
+            self.thread_ids[i],
+            self.modseqs[i],
+            self.flags[i],
+            self.sizes[i],
+            self.received[i],
+            self.keywords.get(uid, _NONE),
+        )
+
+    def render_fetch(self, items: Sequence[str]) -> bytes:
+        """``* n FETCH (...)`` of every message, for items among UID, FLAGS and MODSEQ (no
+        \\Recent: a pristine session has none), in one pass: the FLAGS item made once per
+        flag combination, the lines joined into one block; kept for the next session."""
+        key = tuple(items)
+        found = self.rendered.get(key)
+        if found is not None:
+            return found
+        by_bits = _FLAGS_ITEMS
+        keywords = self.keywords
+        flag_items = [by_bits[bits & 7] for bits in self.flags]
+        for uid in keywords:
+            i = self.position[uid]
+            message = self.message(uid)
+            assert message is not None
+            flag_items[i] = message.flags_item()
+        uids = self.uids
+        seqs = range(1, len(uids) + 1)
+        lines: Iterable[bytes]
+        if key == ("UID", "FLAGS"):
+            lines = map(b"* %d FETCH (UID %d %b)\r\n".__mod__, zip(seqs, uids, flag_items, strict=True))
+        elif key == ("FLAGS", "UID"):
+            lines = map(b"* %d FETCH (%b UID %d)\r\n".__mod__, zip(seqs, flag_items, uids, strict=True))
+        else:
+            columns = {
+                "UID": [b"UID %d" % u for u in uids],
+                "FLAGS": flag_items,
+                "MODSEQ": [b"MODSEQ (%d)" % m for m in self.modseqs],
+            }
+            chosen = [columns[item] for item in key]
+            lines = (
+                b"* %d FETCH (%b)\r\n" % (seq, b" ".join(fields))
+                for seq, *fields in zip(seqs, *chosen, strict=True)
+            )
+        block = b"".join(lines)
+        self.rendered[key] = block
+        return block
+
+
+class Messages(MutableMapping[int, Message]):
+    """A session's messages by UID: made from its :class:`Snapshot` when first asked for
+    (a SELECT of 10,000 messages makes no 10,000 objects a client may never look at), then
+    kept, so a message changed by the session's sync is the same object the next time."""
+
+    __slots__ = ("_added", "_gone", "_made", "_snapshot")
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self._snapshot = snapshot
+        self._made: dict[int, Message] = {}
+        self._gone: set[int] = set()  # of the snapshot's, those removed
+        self._added: dict[int, None] = {}  # not in the snapshot, in order of arrival
+
+    def _get(self, uid: int) -> Message | None:
+        found = self._made.get(uid)
+        if found is not None:
+            return found
+        if uid in self._gone:
+            return None
+        found = self._snapshot.message(uid)
+        if found is not None:
+            self._made[uid] = found
+        return found
+
+    def __getitem__(self, uid: int) -> Message:
+        found = self._get(uid)
+        if found is None:
+            raise KeyError(uid)
+        return found
+
+    def __contains__(self, uid: object) -> bool:
+        if uid in self._made:
+            return True
+        return uid in self._snapshot.position and uid not in self._gone
+
+    def __setitem__(self, uid: int, message: Message) -> None:
+        if uid not in self._snapshot.position:
+            self._added[uid] = None
+        self._gone.discard(uid)
+        self._made[uid] = message
+
+    def __delitem__(self, uid: int) -> None:
+        if uid not in self:
+            raise KeyError(uid)
+        self._made.pop(uid, None)
+        self._added.pop(uid, None)
+        if uid in self._snapshot.position:
+            self._gone.add(uid)
+
+    def __iter__(self) -> Iterator[int]:
+        gone = self._gone
+        for uid in self._snapshot.uids:
+            if uid not in gone:
+                yield uid
+        yield from list(self._added)
+
+    def __len__(self) -> int:
+        return len(self._snapshot.uids) - len(self._gone) + len(self._added)
+
+
 @dataclass
 class Selected:
     label_id: int
@@ -90,43 +249,39 @@ class Selected:
     uidnext: int
     highest_modseq: int
     uids: list[int] = field(default_factory=list)
-    messages: dict[int, Message] = field(default_factory=dict)
+    messages: MutableMapping[int, Message] = field(default_factory=dict)
     pending_expunge: set[int] = field(default_factory=set)
     saved: list[int] = field(default_factory=list)  # SEARCHRES "$" (UIDs)
     recent: int = 0  # how many messages are \\Recent in this session (IMAP4rev1)
+    snapshot: Snapshot | None = None  # the view it was loaded from
     #: Keywords (as stored) the session's FLAGS response named beyond :data:`FLAGS`.
     announced: set[str] = field(default_factory=set)
 
-    def load(self, view: dict[str, Any]) -> None:
-        self.uids = uids = list(view["uids"])
-        # One object per message, made by map() without keyword arguments or a fresh set each
-        # (SELECT of 10,000 messages); the few with keywords get theirs after.
-        self.messages = dict(
-            zip(
-                uids,
-                map(
-                    Message,
-                    view["email_ids"],
-                    view["thread_ids"],
-                    view["modseqs"],
-                    view["flags"],
-                    view["sizes"],
-                    view["received"],
-                ),
-                strict=True,
-            )
-        )
-        keywords: dict[int, set[str]] = {}
-        for uid, keyword in view["keywords"]:
-            keywords.setdefault(uid, set()).add(keyword)
-        for uid, found in keywords.items():
-            message = self.messages.get(uid)
-            if message is not None:
-                message.keywords = found
-        self.announced = {k for _, k in view["keywords"]}
-        self.uidnext = int(view["uidnext"])
-        self.uidvalidity = int(view["uidvalidity"])
-        self.highest_modseq = int(view["highest_modseq"])
+    def load(self, snapshot: Snapshot, uidnext: int) -> None:
+        """The session's view: the mailbox as in ``snapshot`` (shared, read only)."""
+        self.snapshot = snapshot
+        self.uids = list(snapshot.uids)
+        self.messages = Messages(snapshot)
+        self.announced = set().union(*snapshot.keywords.values())
+        self.uidnext = uidnext
+        self.uidvalidity = snapshot.uidvalidity
+        self.highest_modseq = snapshot.highest_modseq
+
+    def pristine(self) -> Snapshot | None:
+        """The snapshot when the session still sees exactly it: nothing changed since (every
+        change the sync applies comes with a higher MODSEQ), nothing expunged or waiting to
+        be, no \\Recent (shown per session); else None."""
+        snapshot = self.snapshot
+        if (
+            snapshot is None
+            or self.highest_modseq != snapshot.highest_modseq
+            or self.uidvalidity != snapshot.uidvalidity
+            or self.recent
+            or self.pending_expunge
+            or len(self.uids) != len(snapshot.uids)
+        ):
+            return None
+        return snapshot
 
     def mark_recent(self, first: int, since: int = 0) -> int:
         """Mark the messages with UIDs from ``first`` (and above ``since``) as \\Recent; how
@@ -161,6 +316,12 @@ class Selected:
         if not self.uids:
             return []
         top = self.uids[-1]
+        if len(ranges) == 1:  # one range (1:*, a single UID): a slice, already in order
+            low, high = ranges[0]
+            a = top if low is None else low
+            b = top if high is None else high
+            a, b = min(a, b), max(a, b)
+            return self.uids[bisect.bisect_left(self.uids, a) : bisect.bisect_right(self.uids, b)]
         chosen: set[int] = set()
         for low, high in ranges:
             a = top if low is None else low

@@ -12,6 +12,7 @@ In-Reply-To and References ingest stored.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from email.header import decode_header, make_header
 from email.utils import parsedate_to_datetime
 
@@ -138,7 +139,7 @@ class _Reversed:
 
 def sort(
     uids: list[int],
-    messages: dict[int, Message],
+    messages: Mapping[int, Message],
     envelopes: dict[int, Envelope],
     keys: list[tuple[str, bool]],
     seq_of: dict[int, int],

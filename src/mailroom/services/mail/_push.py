@@ -108,6 +108,33 @@ def install(rt: Runtime) -> None:
     for type in STATE_EVENTS:
         rt.events.add_enricher(type, add_state)
 
+    async def add_summaries(events: list[tuple[int, dict[str, Any]]]) -> None:
+        # thread.updated published bare (announce_flags): the summaries, for clients only.
+        for user_id, data in events:
+            if "threads" in data:
+                continue
+            ids = [i for i in data.get("thread_ids", ()) if isinstance(i, int)][:MAX_SUMMARIES]
+            try:
+                async with rt.db.read() as tx:
+                    summaries = await _summaries(tx, user_id, ids)
+            except Exception:  # the event still goes out, without them
+                log.exception("thread summaries for user %s not added", user_id)
+                continue
+            present = {s["thread_id"] for s in summaries}
+            data["threads"] = summaries
+            data["deleted"] = [i for i in ids if i not in present]
+
+    async def add_labels(events: list[tuple[int, dict[str, Any]]]) -> None:
+        for user_id, data in events:
+            if "labels" not in data:
+                try:
+                    data["labels"] = await label_counts(rt, user_id)
+                except Exception:
+                    log.exception("label counts for user %s not added", user_id)
+
+    rt.events.add_enricher("thread.updated", add_summaries, for_listeners=True)
+    rt.events.add_enricher("label.counts", add_labels, for_listeners=True)
+
 
 async def announce_threads(rt: Runtime, user_id: int, thread_ids: Sequence[int], action: str) -> None:
     """After a batch action commits: ``thread.updated`` and ``label.counts``."""
@@ -129,6 +156,18 @@ async def announce_threads(rt: Runtime, user_id: int, thread_ids: Sequence[int],
         {"action": action, "thread_ids": ids, "threads": summaries, "deleted": deleted},
     )
     await announce_labels(rt, user_id)
+
+
+async def announce_flags(rt: Runtime, user_id: int, thread_ids: Sequence[int], action: str) -> None:
+    """:func:`announce_threads` for flag changes, which an IMAP client makes many times a
+    second (STORE, a FETCH that sets \\Seen): the same two events, but the summaries and
+    label counts are read only for a mailbox a client listens to (and added on replay to
+    one that reconnects), not after every change."""
+    ids = list(dict.fromkeys(thread_ids))
+    if not ids:
+        return
+    await publish_safely(rt.events, user_id, "thread.updated", {"action": action, "thread_ids": ids})
+    await publish_safely(rt.events, user_id, "label.counts", {})
 
 
 async def announce_labels(rt: Runtime, user_id: int) -> None:

@@ -42,7 +42,7 @@ from mailroom.registry import Context, UserSelf
 from mailroom.services.mail._actions import Target, apply
 from mailroom.services.mail._api import api
 from mailroom.services.mail._mailbox import user_id_of
-from mailroom.services.mail._push import announce_threads
+from mailroom.services.mail._push import announce_flags, announce_threads
 from mailroom.store import accounts, changelog
 from mailroom.store import emails as email_store
 from mailroom.store import imap as imap_store
@@ -261,15 +261,18 @@ async def flags(
     if replace is not None:
         replace -= set(COLUMN_KEYWORDS)
     async with ctx.rt.db.write() as tx:
-        targets = await _targets(tx, user_id, email_ids)
+        rows = await email_store.owned(tx, user_id, email_ids)  # the caller's, once
+        targets = {r.id: Target((r.id,), (r.thread_id,)) for r in rows}
         ids = sorted(targets)
         if ids and (seen is not None or flagged is not None):
-            await email_store.set_flags(tx, user_id, ids, now=now, is_read=seen, is_starred=flagged)
+            await email_store.set_flags(
+                tx, user_id, ids, now=now, is_read=seen, is_starred=flagged, owned_rows=rows
+            )
         if ids and draft is not None:
             await imap_store.set_draft(tx, user_id, ids, draft)
         if ids and (add or remove or replace is not None):
             await imap_store.change_keywords(tx, ids, add=add, remove=remove, replace=replace)
-    await announce_threads(ctx.rt, user_id, [t.thread_ids[0] for t in targets.values()], "imap")
+    await announce_flags(ctx.rt, user_id, [t.thread_ids[0] for t in targets.values()], "imap")
 
 
 @api.method("mail.imap.copy", access=UserSelf(), mutating=True)
