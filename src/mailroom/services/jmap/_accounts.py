@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from mailroom.registry import Context
@@ -125,6 +125,29 @@ async def changes_since(
     )
 
 
+_Loaded = TypeVar("_Loaded")
+
+
+async def observed(
+    ctx: Context,
+    user_id: int,
+    kind: str,
+    load: Callable[[Tx], Awaitable[tuple[_Loaded, dict[str, str]]]],
+) -> tuple[_Loaded, str]:
+    """What ``load`` reads (and the ``{id: digest}`` of the objects in it) with the type's
+    state, for a type outside the mail change log (store/jmap_states.py). A read
+    transaction when nothing changed since last seen; else it is read again and observed
+    in a write transaction, which takes the next state."""
+    async with ctx.rt.db.read() as tx:
+        loaded, digests = await load(tx)
+        found = await jmap_states.unchanged(tx, user_id, kind, digests)
+    if found is None:
+        async with ctx.rt.db.write() as tx:
+            loaded, digests = await load(tx)
+            found = await jmap_states.observe(tx, user_id, kind, digests)
+    return loaded, str(found)
+
+
 async def type_changes(
     ctx: Context,
     user_id: int,
@@ -169,6 +192,7 @@ __all__ = [
     "check_state",
     "decode",
     "encode",
+    "observed",
     "parse_state",
     "query_unchanged_since",
     "state",
