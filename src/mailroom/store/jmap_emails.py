@@ -374,6 +374,25 @@ def _order(sort: Sort) -> list[Any]:
     return [column.asc() if sort.ascending else column.desc()]
 
 
+def _received(ascending: bool, in_label: bool) -> Query:
+    """A page of the account's emails by ``receivedAt`` (all, or those in a label), prepared:
+    the same statement :func:`query` builds for it, without building it per call."""
+    stmt = select(emails.c.id, emails.c.thread_id).where(emails.c.user_id == bindparam("user_id"))
+    if in_label:
+        stmt = stmt.where(
+            exists().where(
+                email_labels.c.email_id == emails.c.id, email_labels.c.label_id == bindparam("label_id")
+            )
+        )
+    received = emails.c.received_at.asc() if ascending else emails.c.received_at.desc()
+    stmt = stmt.order_by(received, emails.c.id.desc())
+    return Query(stmt.limit(bindparam("limit")).offset(bindparam("offset")))
+
+
+#: ``(ascending, in a label)`` → the prepared page (a mail list: a mailbox, newest first).
+_RECEIVED = {(up, labelled): _received(up, labelled) for up in (False, True) for labelled in (False, True)}
+
+
 async def query(
     tx: Tx,
     user_id: int,
@@ -387,6 +406,19 @@ async def query(
     (ties: newest id first, so the order is total and stable), from ``offset``, at most
     ``limit``. Sorted by ``receivedAt`` the account's index is walked newest first and the
     walk stops after the page (the filter is checked per row on the way)."""
+    if (
+        limit is not None
+        and len(sort) == 1
+        and sort[0].property == "receivedAt"
+        and (where is None or where == Condition(in_mailbox=getattr(where, "in_mailbox", None)))
+    ):
+        # A mailbox's (or the account's) page by date, what clients ask most: prepared.
+        label = where.in_mailbox if where is not None else None
+        params = {"user_id": user_id, "label_id": label, "limit": limit, "offset": offset}
+        return [
+            (int(e), int(t))
+            for e, t in await tx.tuples(_RECEIVED[sort[0].ascending, label is not None], params)
+        ]
     condition = _filter(tx, user_id, where) if where is not None else true()
     order: list[Any] = [o for s in sort for o in _order(s)]
     stmt = (

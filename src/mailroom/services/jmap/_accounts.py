@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from mailroom.errors import BadRequest
 from mailroom.registry import Context
 from mailroom.services.jmap._errors import AccountNotFound, MethodError
 from mailroom.services.jmap._ids import (
@@ -117,12 +118,12 @@ async def changes_since(
     if max_changes is not None and max_changes < 1:
         raise MethodError("invalidArguments", "maxChanges must be a positive integer")
     limit = min(max_changes or default_max, default_max)
-    current = await changelog.state(tx, user_id)
-    if since > current.modseq:
-        raise MethodError("cannotCalculateChanges", f"{since_state} is not a state of this account")
-    return await changelog.changes(
-        tx, user_id, changelog.ChangesQuery(kind=kind, since=since, max_changes=limit)
-    )
+    try:
+        return await changelog.changes(
+            tx, user_id, changelog.ChangesQuery(kind=kind, since=since, max_changes=limit)
+        )
+    except BadRequest:  # newer than the account's state (the limit is at least 1)
+        raise MethodError("cannotCalculateChanges", f"{since_state} is not a state of this account") from None
 
 
 _Loaded = TypeVar("_Loaded")
