@@ -118,7 +118,7 @@ async def run(args: argparse.Namespace) -> None:
         ],
         "changes": [["Email/changes", {"accountId": account, "sinceState": since, "maxChanges": 500}, "c"]],
         "header": [
-            ["Email/query", {"accountId": account, "filter": {"header": ["X-Mailer"]},
+            ["Email/query", {"accountId": account, "filter": {"header": ["X-Spam-Flag", "yes"]},
                              "collapseThreads": True, "limit": 50, "calculateTotal": True}, "h"],
         ],
     }  # fmt: skip

@@ -33,6 +33,7 @@ from sqlalchemy import (
 )
 
 from mailroom.domain.search import TextTerm
+from mailroom.store import jmap_headers
 from mailroom.store._prepared import chunks
 from mailroom.store.engine import Query, Tx
 from mailroom.store.mail_schema import email_keywords, email_labels, emails, labels, threads
@@ -200,8 +201,7 @@ TextField = Literal["text", "from", "to", "cc", "bcc", "subject", "body"]
 @dataclass(frozen=True, slots=True)
 class Condition:
     """One FilterCondition of RFC 8621 §4.4.1 (every given field must hold); mailboxes are
-    label ids, keywords as the client wrote them. ``header`` is here as ``email_ids``: the
-    caller found the emails whose header matches (they are not in the database)."""
+    label ids, keywords as the client wrote them. ``email_ids``: only these emails."""
 
     in_mailbox: int | None = None
     in_mailbox_other_than: tuple[int, ...] | None = None
@@ -217,6 +217,9 @@ class Condition:
     has_attachment: bool | None = None
     text: tuple[tuple[TextField, str], ...] = ()
     email_ids: tuple[int, ...] | None = None
+    #: ``header`` conditions: ``(field name in lower case, text case-folded or None)``, each
+    #: present (containing the text) in the message (store/jmap_headers.py: read first).
+    headers: tuple[tuple[str, str | None], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,6 +337,8 @@ def _condition(tx: Tx, user_id: int, c: Condition) -> ColumnElement[bool]:
         parts.append(emails.c.has_attachments.is_(c.has_attachment))
     for field, value in c.text:
         parts.append(_text(tx, user_id, field, value))
+    for name, value in c.headers:
+        parts.append(jmap_headers.has_field(name, value))
     if c.email_ids is not None:
         # Inline numbers: a list of any length, never SQLite's limit of bound parameters.
         parts.append(

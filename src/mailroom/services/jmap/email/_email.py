@@ -92,7 +92,7 @@ def utc_date(value: datetime) -> str:
     if value.tzinfo is not UTC:  # the store's datetimes are UTC already
         value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     # isoformat, not strftime: a third of the time, and the year always has four digits.
-    return value.isoformat(timespec="seconds")[:19] + "Z"
+    return value.isoformat()[:19] + "Z"
 
 
 def _addresses(values: tuple[dict[str, str], ...]) -> list[dict[str, Any]] | None:
