@@ -337,8 +337,8 @@ def _condition(tx: Tx, user_id: int, c: Condition) -> ColumnElement[bool]:
         parts.append(emails.c.has_attachments.is_(c.has_attachment))
     for field, value in c.text:
         parts.append(_text(tx, user_id, field, value))
-    for name, value in c.headers:
-        parts.append(jmap_headers.has_field(name, value))
+    for name, contained in c.headers:
+        parts.append(jmap_headers.has_field(name, contained))
     if c.email_ids is not None:
         # Inline numbers: a list of any length, never SQLite's limit of bound parameters.
         parts.append(
