@@ -15,7 +15,6 @@ from typing import Any, Literal
 
 from sqlalchemy import (
     ColumnElement,
-    Integer,
     String,
     and_,
     bindparam,
@@ -24,11 +23,9 @@ from sqlalchemy import (
     false,
     func,
     not_,
-    null,
     or_,
     select,
     true,
-    union_all,
     update,
 )
 
@@ -109,34 +106,36 @@ def _addresses(value: Any) -> tuple[dict[str, str], ...]:
 #: Prepared per number of ids (a page is usually 50): on SQLite a prepared query runs on the
 #: driver without SQLAlchemy's per-call statement building, about half of this read's cost.
 _RECORDS_CHUNK = 100
-_RECORDS: dict[tuple[int, bool], Query] = {}
-_LABELS: dict[int, Query] = {}
+_RECORDS: dict[tuple[int, bool, str], Query] = {}
 
 
-def _records_query(n: int, full: bool) -> Query:
-    query = _RECORDS.get((n, full))
+def _joined(dialect: str, column: Any, separator: str) -> Any:
+    """The values of ``column`` over a subquery's rows as one string (NULL: none)."""
+    if dialect == "postgresql":
+        return func.string_agg(cast(column, String), separator)
+    return func.group_concat(column, separator)
+
+
+def _records_query(n: int, full: bool, dialect: str) -> Query:
+    """The records of ``n`` emails with their labels and stored keywords in one statement
+    (one round trip; labels joined by ``,``, keywords by a space, which no keyword holds)."""
+    query = _RECORDS.get((n, full, dialect))
     if query is None:
         ids: list[Any] = [bindparam(f"i{k}") for k in range(n)]
-        stmt = select(*(_FULL if full else _LIGHT)).where(
-            emails.c.id.in_(ids), emails.c.user_id + 0 == bindparam("user_id")
+        labels_of = (
+            select(_joined(dialect, email_labels.c.label_id, ","))
+            .where(email_labels.c.email_id == emails.c.id)
+            .scalar_subquery()
         )
-        query = _RECORDS[(n, full)] = Query(stmt)
-    return query
-
-
-def _labels_query(n: int) -> Query:
-    """The labels and the stored keywords of ``n`` emails in one statement (one round trip):
-    ``(email id, label id, None)`` and ``(email id, None, keyword)`` rows."""
-    query = _LABELS.get(n)
-    if query is None:
-        ids: list[Any] = [bindparam(f"i{k}") for k in range(n)]
-        in_labels = select(
-            email_labels.c.email_id, email_labels.c.label_id, cast(null(), String).label("keyword")
-        ).where(email_labels.c.email_id.in_(ids))
-        in_keywords = select(
-            email_keywords.c.email_id, cast(null(), Integer).label("label_id"), email_keywords.c.keyword
-        ).where(email_keywords.c.email_id.in_(ids))
-        query = _LABELS[n] = Query(union_all(in_labels, in_keywords))
+        keywords_of = (
+            select(_joined(dialect, email_keywords.c.keyword, " "))
+            .where(email_keywords.c.email_id == emails.c.id)
+            .scalar_subquery()
+        )
+        stmt = select(
+            *(_FULL if full else _LIGHT), labels_of.label("label_ids"), keywords_of.label("keywords")
+        ).where(emails.c.id.in_(ids), emails.c.user_id + 0 == bindparam("user_id"))
+        query = _RECORDS[(n, full, dialect)] = Query(stmt)
     return query
 
 
@@ -147,22 +146,14 @@ async def records(tx: Tx, user_id: int, email_ids: Sequence[int], *, full: bool 
     ``reply_to``, ``in_reply_to`` and ``references`` are left empty (JSON columns cost a
     parse each per row)."""
     out: list[EmailRecord] = []
+    light = len(_LIGHT)
     for chunk in chunks(sorted(set(email_ids)), _RECORDS_CHUNK):
         params = {f"i{k}": v for k, v in enumerate(chunk)}
         params["user_id"] = user_id
-        rows: list[Any] = await tx.tuples(_records_query(len(chunk), full), params)
-        if not rows:
-            continue
-        found = {f"i{k}": r[0] for k, r in enumerate(rows)}
-        labels_of: dict[int, list[int]] = {}
-        keywords_of: dict[int, list[str]] = {}
-        for email_id, label, keyword in await tx.tuples(_labels_query(len(rows)), found):
-            if label is not None:
-                labels_of.setdefault(int(email_id), []).append(int(label))
-            else:
-                keywords_of.setdefault(int(email_id), []).append(str(keyword))
+        rows: list[Any] = await tx.tuples(_records_query(len(chunk), full, tx.dialect), params)
         for r in rows:
-            extra = r[14:] if full else (None, (), (), (), (), (), ())
+            extra = r[light:-2] if full else (None, (), (), (), (), (), ())
+            labels_text, keywords_text = r[-2], r[-1]
             out.append(
                 EmailRecord(
                     id=int(r[0]),
@@ -186,8 +177,8 @@ async def records(tx: Tx, user_id: int, email_ids: Sequence[int], *, full: bool 
                     reply_to=_addresses(extra[4]),
                     in_reply_to=tuple(extra[5] or ()),
                     references=tuple(extra[6] or ()),
-                    label_ids=tuple(sorted(labels_of.get(int(r[0]), []))),
-                    keywords=tuple(sorted(keywords_of.get(int(r[0]), []))),
+                    label_ids=tuple(sorted(map(int, labels_text.split(",")))) if labels_text else (),
+                    keywords=tuple(sorted(keywords_text.split(" "))) if keywords_text else (),
                 )
             )
     return out
