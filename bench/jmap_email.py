@@ -330,6 +330,7 @@ def main() -> int:
             log(f"using the cached mailbox {data_dir} ({meta['stored']} messages)")
     copy, meta = fresh_copy(data_dir, meta, analyze=False)
     since = asyncio.run(_deliver_new(copy, 100))
+    (copy / "jmap-since").write_text(since + "\n")  # for bench/jmap_profile.py
     stats = measure(args, copy, meta, since)
     lines = [f"mailbox: {meta['stored']} messages; {args.requests} requests per scenario, one at a time",
              f"{'':<36}{'n':>6}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'CPU ms':>9}"]  # fmt: skip

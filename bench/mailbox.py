@@ -509,6 +509,11 @@ def servers(data_dir: Path, how: str) -> tuple[Server, Server]:
         "MAILROOM_SMTP_PORT": "0",
         "MAILROOM_LMTP_PORT": "0",
         "MAILROOM_SUBMISSION_PORT": "0",
+        # IMAP and POP3 off too: another server on the machine may hold their default ports.
+        "MAILROOM_IMAP_PORT": "0",
+        "MAILROOM_IMAPS_PORT": "0",
+        "MAILROOM_POP3_PORT": "0",
+        "MAILROOM_POP3S_PORT": "0",
         "MAILROOM_PORT": str(port),
         "MAILROOM_WORKERS": "1",
     }

@@ -18,7 +18,7 @@ from mailroom.errors import MailroomError
 from mailroom.frontends.autoconfig import autoconfig_routes
 from mailroom.frontends.compression import CompressionMiddleware
 from mailroom.frontends.internal import internal_routes
-from mailroom.frontends.jmap import jmap_routes
+from mailroom.frontends.jmap import jmap_http, jmap_routes
 from mailroom.frontends.keyserver import keyserver_routes
 from mailroom.frontends.metrics import metrics_routes
 from mailroom.frontends.push import push_routes
@@ -38,6 +38,7 @@ from mailroom.frontends.web import web_routes
 def build_app(mailroom: Mailroom) -> App:
     """The ASGI app for a started :class:`Mailroom`."""
     api = registry_router(mailroom)
+    jmap = jmap_http(mailroom)
     others: list[BaseRoute] = []
     for route in [
         *health_routes(mailroom),
@@ -45,7 +46,7 @@ def build_app(mailroom: Mailroom) -> App:
         *openapi_routes(mailroom),
         *rpc_routes(mailroom),
         *push_routes(mailroom),
-        *jmap_routes(mailroom),
+        *jmap_routes(mailroom, jmap),
         *internal_routes(mailroom),
         *keyserver_routes(mailroom),
         *autoconfig_routes(mailroom),
@@ -76,7 +77,15 @@ def build_app(mailroom: Mailroom) -> App:
         minimum_size=mailroom.settings.gzip_min_bytes,
         max_decompressed=mailroom.settings.max_decompressed_bytes,
     )
-    return App(app, api, fast)
+    # The JMAP API endpoint the same way: one exact path and method, straight to its handler.
+    posts: dict[str, ASGIApp] = {}
+    if jmap is not None:
+        posts[jmap.api_path] = CompressionMiddleware(
+            jmap.serve_api,
+            minimum_size=mailroom.settings.gzip_min_bytes,
+            max_decompressed=mailroom.settings.max_decompressed_bytes,
+        )
+    return App(app, api, fast, posts)
 
 
 class App:
@@ -87,15 +96,28 @@ class App:
     quarter of the CPU of a small request. Compression applies to both paths alike.
     """
 
-    def __init__(self, starlette: Starlette, api: RegistryRouter, api_app: ASGIApp) -> None:
+    def __init__(
+        self,
+        starlette: Starlette,
+        api: RegistryRouter,
+        api_app: ASGIApp,
+        posts: dict[str, ASGIApp] | None = None,
+    ) -> None:
         self.starlette = starlette
         self.state = starlette.state
         self._api = api
         self._api_app = api_app
+        #: ``POST`` to these exact paths goes straight to their app (the JMAP API endpoint).
+        self._posts = posts or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self._api.serves(scope["path"]):
-            await self._api_app(scope, receive, send)
-            return
+        if scope["type"] == "http":
+            if self._api.serves(scope["path"]):
+                await self._api_app(scope, receive, send)
+                return
+            if scope["method"] == "POST" and (post := self._posts.get(scope["path"])) is not None:
+                with contextlib.suppress(ClientDisconnect):  # as below
+                    await post(scope, receive, send)
+                return
         with contextlib.suppress(ClientDisconnect):  # answered and logged at INFO: not a bug
             await self.starlette(scope, receive, send)

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from mailroom.bootstrap import Mailroom
 from tests.client_mail.conftest import message
 from tests.conftest import Actor
 from tests.jmap.client import JmapClient
@@ -109,6 +110,29 @@ async def test_header_filter_sees_only_the_account(jmap: JmapClient, bob: Actor,
         "SearchSnippet/get", {"filter": {"header": ["Subject", "plans"]}, "emailIds": [mine]}
     )
     assert [s["emailId"] for s in got["list"]] == [mine]
+
+
+async def test_header_filter_reads_each_message_once(
+    jmap: JmapClient, deliver: Deliver, mailroom: Mailroom
+) -> None:
+    """The header fields are read into the database once per message: later queries answer
+    from there (even with the message file gone), and mail that arrives later is read at the
+    next header query. Encoded words are decoded, values compared in any case."""
+    tagged = message(
+        message_id="<t@x>", subject="Tagged", headers={"X-Tracker": "=?utf-8?q?Caf=C3=A9_ORDER_42?="}
+    )
+    first = f"e{await deliver(tagged, 'alice@example.org')}"
+    await deliver(message(message_id="<u@x>", subject="Untagged"), "alice@example.org")
+    assert await _ids(jmap, filter={"header": ["x-tracker", "café order"]}) == [first]
+    [record] = (await jmap.call("Email/get", {"ids": [first], "properties": ["blobId"]}))["list"]
+    mailroom.runtime.blobs.path(record["blobId"][1:]).unlink()  # read once: not needed again
+    assert await _ids(jmap, filter={"header": ["X-TRACKER"]}) == [first]
+    assert await _ids(jmap, filter={"header": ["X-Tracker", "order 43"]}) == []
+    later = message(message_id="<v@x>", subject="Later", headers={"X-Tracker": "order 43"})
+    second = f"e{await deliver(later, 'alice@example.org')}"
+    assert await _ids(jmap, filter={"header": ["X-Tracker", "ORDER 4"]}) == [second, first]
+    total = await jmap.call("Email/query", {"filter": {"header": ["x-tracker"]}, "calculateTotal": True})
+    assert total["total"] == 2
 
 
 async def test_sorts_collapse_window_total(jmap: JmapClient, deliver: Deliver) -> None:

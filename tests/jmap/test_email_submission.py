@@ -4,11 +4,13 @@ it to Sent; the sender rule refuses a From the user may not send as."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from mailroom.bootstrap import Mailroom
 from mailroom.clock import FakeClock
@@ -156,3 +158,44 @@ async def test_the_sender_rule_applies(jmap: JmapClient, bob: Actor) -> None:
         "EmailSubmission/set", {"create": {"s": {"identityId": "Inope", "emailId": email_id}}}, USING
     )
     assert r["notCreated"]["s"]["type"] == "invalidProperties"
+
+
+async def test_reads_take_no_write_lock(jmap: JmapClient, mailroom: Mailroom) -> None:
+    """Identity and EmailSubmission reads compare with what was last seen in a read
+    transaction: while another transaction holds the write lock (and, on PostgreSQL, the
+    state tables), they answer, with the same states."""
+    boxes, identity = await _setup(jmap)
+    draft = await jmap.call("Email/set", {"create": {"d": _draft(boxes, "alice@example.org")}})
+    email_id = draft["created"]["d"]["id"]
+    sent = await jmap.call(
+        "EmailSubmission/set", {"create": {"s": {"identityId": identity, "emailId": email_id}}}, USING
+    )
+    submission = sent["created"]["s"]["id"]
+    identities = await jmap.call("Identity/get", {}, USING)
+    submissions = await jmap.call("EmailSubmission/get", {"ids": None}, USING)
+    async with mailroom.runtime.db.write() as tx:
+        if tx.dialect == "postgresql":
+            await tx.execute(text("LOCK TABLE jmap_type_states, jmap_objects_seen IN EXCLUSIVE MODE"))
+        reads = {
+            "Identity/get": await asyncio.wait_for(jmap.call("Identity/get", {}, USING), 10),
+            "Identity/changes": await asyncio.wait_for(
+                jmap.call("Identity/changes", {"sinceState": identities["state"]}, USING), 10
+            ),
+            "EmailSubmission/get": await asyncio.wait_for(
+                jmap.call("EmailSubmission/get", {"ids": None}, USING), 10
+            ),
+            "EmailSubmission/changes": await asyncio.wait_for(
+                jmap.call("EmailSubmission/changes", {"sinceState": submissions["state"]}, USING), 10
+            ),
+            "EmailSubmission/query": await asyncio.wait_for(
+                jmap.call("EmailSubmission/query", {}, USING), 10
+            ),
+        }
+    assert reads["Identity/get"] == identities
+    assert reads["Identity/changes"]["newState"] == identities["state"]
+    assert reads["Identity/changes"]["created"] == reads["Identity/changes"]["updated"] == []
+    assert reads["EmailSubmission/get"] == submissions
+    assert [o["id"] for o in submissions["list"]] == [submission]
+    assert reads["EmailSubmission/changes"]["newState"] == submissions["state"]
+    assert reads["EmailSubmission/query"]["ids"] == [submission]
+    assert reads["EmailSubmission/query"]["queryState"] == submissions["state"]

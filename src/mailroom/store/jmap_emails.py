@@ -15,7 +15,6 @@ from typing import Any, Literal
 
 from sqlalchemy import (
     ColumnElement,
-    Integer,
     String,
     and_,
     bindparam,
@@ -24,15 +23,14 @@ from sqlalchemy import (
     false,
     func,
     not_,
-    null,
     or_,
     select,
     true,
-    union_all,
     update,
 )
 
 from mailroom.domain.search import TextTerm
+from mailroom.store import jmap_headers
 from mailroom.store._prepared import chunks
 from mailroom.store.engine import Query, Tx
 from mailroom.store.mail_schema import email_keywords, email_labels, emails, labels, threads
@@ -108,34 +106,36 @@ def _addresses(value: Any) -> tuple[dict[str, str], ...]:
 #: Prepared per number of ids (a page is usually 50): on SQLite a prepared query runs on the
 #: driver without SQLAlchemy's per-call statement building, about half of this read's cost.
 _RECORDS_CHUNK = 100
-_RECORDS: dict[tuple[int, bool], Query] = {}
-_LABELS: dict[int, Query] = {}
+_RECORDS: dict[tuple[int, bool, str], Query] = {}
 
 
-def _records_query(n: int, full: bool) -> Query:
-    query = _RECORDS.get((n, full))
+def _joined(dialect: str, column: Any, separator: str) -> Any:
+    """The values of ``column`` over a subquery's rows as one string (NULL: none)."""
+    if dialect == "postgresql":
+        return func.string_agg(cast(column, String), separator)
+    return func.group_concat(column, separator)
+
+
+def _records_query(n: int, full: bool, dialect: str) -> Query:
+    """The records of ``n`` emails with their labels and stored keywords in one statement
+    (one round trip; labels joined by ``,``, keywords by a space, which no keyword holds)."""
+    query = _RECORDS.get((n, full, dialect))
     if query is None:
         ids: list[Any] = [bindparam(f"i{k}") for k in range(n)]
-        stmt = select(*(_FULL if full else _LIGHT)).where(
-            emails.c.id.in_(ids), emails.c.user_id + 0 == bindparam("user_id")
+        labels_of = (
+            select(_joined(dialect, email_labels.c.label_id, ","))
+            .where(email_labels.c.email_id == emails.c.id)
+            .scalar_subquery()
         )
-        query = _RECORDS[(n, full)] = Query(stmt)
-    return query
-
-
-def _labels_query(n: int) -> Query:
-    """The labels and the stored keywords of ``n`` emails in one statement (one round trip):
-    ``(email id, label id, None)`` and ``(email id, None, keyword)`` rows."""
-    query = _LABELS.get(n)
-    if query is None:
-        ids: list[Any] = [bindparam(f"i{k}") for k in range(n)]
-        in_labels = select(
-            email_labels.c.email_id, email_labels.c.label_id, cast(null(), String).label("keyword")
-        ).where(email_labels.c.email_id.in_(ids))
-        in_keywords = select(
-            email_keywords.c.email_id, cast(null(), Integer).label("label_id"), email_keywords.c.keyword
-        ).where(email_keywords.c.email_id.in_(ids))
-        query = _LABELS[n] = Query(union_all(in_labels, in_keywords))
+        keywords_of = (
+            select(_joined(dialect, email_keywords.c.keyword, " "))
+            .where(email_keywords.c.email_id == emails.c.id)
+            .scalar_subquery()
+        )
+        stmt = select(
+            *(_FULL if full else _LIGHT), labels_of.label("label_ids"), keywords_of.label("keywords")
+        ).where(emails.c.id.in_(ids), emails.c.user_id + 0 == bindparam("user_id"))
+        query = _RECORDS[(n, full, dialect)] = Query(stmt)
     return query
 
 
@@ -146,22 +146,14 @@ async def records(tx: Tx, user_id: int, email_ids: Sequence[int], *, full: bool 
     ``reply_to``, ``in_reply_to`` and ``references`` are left empty (JSON columns cost a
     parse each per row)."""
     out: list[EmailRecord] = []
+    light = len(_LIGHT)
     for chunk in chunks(sorted(set(email_ids)), _RECORDS_CHUNK):
         params = {f"i{k}": v for k, v in enumerate(chunk)}
         params["user_id"] = user_id
-        rows: list[Any] = await tx.tuples(_records_query(len(chunk), full), params)
-        if not rows:
-            continue
-        found = {f"i{k}": r[0] for k, r in enumerate(rows)}
-        labels_of: dict[int, list[int]] = {}
-        keywords_of: dict[int, list[str]] = {}
-        for email_id, label, keyword in await tx.tuples(_labels_query(len(rows)), found):
-            if label is not None:
-                labels_of.setdefault(int(email_id), []).append(int(label))
-            else:
-                keywords_of.setdefault(int(email_id), []).append(str(keyword))
+        rows: list[Any] = await tx.tuples(_records_query(len(chunk), full, tx.dialect), params)
         for r in rows:
-            extra = r[14:] if full else (None, (), (), (), (), (), ())
+            extra = r[light:-2] if full else (None, (), (), (), (), (), ())
+            labels_text, keywords_text = r[-2], r[-1]
             out.append(
                 EmailRecord(
                     id=int(r[0]),
@@ -185,8 +177,8 @@ async def records(tx: Tx, user_id: int, email_ids: Sequence[int], *, full: bool 
                     reply_to=_addresses(extra[4]),
                     in_reply_to=tuple(extra[5] or ()),
                     references=tuple(extra[6] or ()),
-                    label_ids=tuple(sorted(labels_of.get(int(r[0]), []))),
-                    keywords=tuple(sorted(keywords_of.get(int(r[0]), []))),
+                    label_ids=tuple(sorted(map(int, labels_text.split(",")))) if labels_text else (),
+                    keywords=tuple(sorted(keywords_text.split(" "))) if keywords_text else (),
                 )
             )
     return out
@@ -200,8 +192,7 @@ TextField = Literal["text", "from", "to", "cc", "bcc", "subject", "body"]
 @dataclass(frozen=True, slots=True)
 class Condition:
     """One FilterCondition of RFC 8621 §4.4.1 (every given field must hold); mailboxes are
-    label ids, keywords as the client wrote them. ``header`` is here as ``email_ids``: the
-    caller found the emails whose header matches (they are not in the database)."""
+    label ids, keywords as the client wrote them. ``email_ids``: only these emails."""
 
     in_mailbox: int | None = None
     in_mailbox_other_than: tuple[int, ...] | None = None
@@ -217,6 +208,9 @@ class Condition:
     has_attachment: bool | None = None
     text: tuple[tuple[TextField, str], ...] = ()
     email_ids: tuple[int, ...] | None = None
+    #: ``header`` conditions: ``(field name in lower case, text case-folded or None)``, each
+    #: present (containing the text) in the message (store/jmap_headers.py: read first).
+    headers: tuple[tuple[str, str | None], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,6 +328,8 @@ def _condition(tx: Tx, user_id: int, c: Condition) -> ColumnElement[bool]:
         parts.append(emails.c.has_attachments.is_(c.has_attachment))
     for field, value in c.text:
         parts.append(_text(tx, user_id, field, value))
+    for name, contained in c.headers:
+        parts.append(jmap_headers.has_field(name, contained))
     if c.email_ids is not None:
         # Inline numbers: a list of any length, never SQLite's limit of bound parameters.
         parts.append(
@@ -374,6 +370,25 @@ def _order(sort: Sort) -> list[Any]:
     return [column.asc() if sort.ascending else column.desc()]
 
 
+def _received(ascending: bool, in_label: bool) -> Query:
+    """A page of the account's emails by ``receivedAt`` (all, or those in a label), prepared:
+    the same statement :func:`query` builds for it, without building it per call."""
+    stmt = select(emails.c.id, emails.c.thread_id).where(emails.c.user_id == bindparam("user_id"))
+    if in_label:
+        stmt = stmt.where(
+            exists().where(
+                email_labels.c.email_id == emails.c.id, email_labels.c.label_id == bindparam("label_id")
+            )
+        )
+    received = emails.c.received_at.asc() if ascending else emails.c.received_at.desc()
+    stmt = stmt.order_by(received, emails.c.id.desc())
+    return Query(stmt.limit(bindparam("limit")).offset(bindparam("offset")))
+
+
+#: ``(ascending, in a label)`` → the prepared page (a mail list: a mailbox, newest first).
+_RECEIVED = {(up, labelled): _received(up, labelled) for up in (False, True) for labelled in (False, True)}
+
+
 async def query(
     tx: Tx,
     user_id: int,
@@ -387,6 +402,19 @@ async def query(
     (ties: newest id first, so the order is total and stable), from ``offset``, at most
     ``limit``. Sorted by ``receivedAt`` the account's index is walked newest first and the
     walk stops after the page (the filter is checked per row on the way)."""
+    if (
+        limit is not None
+        and len(sort) == 1
+        and sort[0].property == "receivedAt"
+        and (where is None or where == Condition(in_mailbox=getattr(where, "in_mailbox", None)))
+    ):
+        # A mailbox's (or the account's) page by date, what clients ask most: prepared.
+        label = where.in_mailbox if where is not None else None
+        params = {"user_id": user_id, "label_id": label, "limit": limit, "offset": offset}
+        return [
+            (int(e), int(t))
+            for e, t in await tx.tuples(_RECEIVED[sort[0].ascending, label is not None], params)
+        ]
     condition = _filter(tx, user_id, where) if where is not None else true()
     order: list[Any] = [o for s in sort for o in _order(s)]
     stmt = (

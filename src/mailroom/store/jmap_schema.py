@@ -69,3 +69,15 @@ jmap_mailboxes = Table(
     Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("sort_order", BigInteger, nullable=False),
 )
+# The header fields of message blobs, for Email/query's ``header`` filter (store/jmap_headers.py):
+# one row per field (its name in lower case, its decoded value case-folded), and a row with
+# the name "" once a blob was read. Filled when a header filter first meets a blob; a blob
+# never changes (content-addressed), so neither do its rows.
+jmap_blob_headers = Table(
+    "jmap_blob_headers",
+    metadata,
+    Column("sha", String(64), ForeignKey("blobs.sha", ondelete="CASCADE"), primary_key=True),
+    Column("name", String(998), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("value", Text, nullable=False),
+)

@@ -6,7 +6,9 @@ from a counter per account and type and the objects last seen, each with a diges
 :func:`observe` compares what is there now with what was seen and, if anything differs,
 takes the next state for all of it. Every read of such a type observes first, so a change
 made anywhere takes a state at the first read after it, and ``/changes`` answers from any
-state handed out (destroyed objects stay as tombstones).
+state handed out (destroyed objects stay as tombstones). A read compares in a read
+transaction (:func:`unchanged`) and writes only when something did change: the counter is
+made at the first change, an account that never had any object is at state 0.
 """
 
 from __future__ import annotations
@@ -39,6 +41,31 @@ async def current(tx: Tx, user_id: int, kind: str) -> int:
     return int(value or 0)
 
 
+async def _seen(tx: Tx, user_id: int, kind: str) -> dict[str, tuple[str, bool]]:
+    """What was last seen of ``kind``: ``{id: (digest, destroyed)}``."""
+    rows = await tx.all(
+        select(seen.c.object_id, seen.c.digest, seen.c.destroyed).where(
+            seen.c.user_id == user_id, seen.c.kind == kind
+        )
+    )
+    return {str(r["object_id"]): (str(r["digest"]), bool(r["destroyed"])) for r in rows}
+
+
+def _differs(known: Mapping[str, tuple[str, bool]], objects: Mapping[str, str]) -> bool:
+    if any(known.get(i) != (digest, False) for i, digest in objects.items()):
+        return True  # made, changed or back again
+    return any(not destroyed and i not in objects for i, (_, destroyed) in known.items())
+
+
+async def unchanged(tx: Tx, user_id: int, kind: str, objects: Mapping[str, str]) -> int | None:
+    """The state when ``objects`` are what was last seen (0 for an account that never had
+    any), else None: then :func:`observe` them in a write transaction. A read: the usual
+    case, nothing changed, takes no write lock."""
+    if _differs(await _seen(tx, user_id, kind), objects):
+        return None
+    return await current(tx, user_id, kind)
+
+
 async def observe(tx: Tx, user_id: int, kind: str, objects: Mapping[str, str]) -> int:
     """Record ``objects`` (``{id: digest}``: everything of ``kind`` the account has now) and
     return the state: the same as before when nothing changed, else the next one. Call it in
@@ -46,12 +73,7 @@ async def observe(tx: Tx, user_id: int, kind: str, objects: Mapping[str, str]) -
     # Made if missing, and locked (a no-op update): concurrent observers take turns.
     key = {"user_id": user_id, "kind": kind}
     await upsert(tx, states, {**key, "state": 0}, ["user_id", "kind"], {"state": states.c.state})
-    rows = await tx.all(
-        select(seen.c.object_id, seen.c.digest, seen.c.destroyed).where(
-            seen.c.user_id == user_id, seen.c.kind == kind
-        )
-    )
-    known = {str(r["object_id"]): (str(r["digest"]), bool(r["destroyed"])) for r in rows}
+    known = await _seen(tx, user_id, kind)
     created = [i for i in objects if i not in known]
     revived = [i for i in objects if i in known and known[i][1]]
     changed = [i for i in objects if i in known and not known[i][1] and known[i][0] != objects[i]]

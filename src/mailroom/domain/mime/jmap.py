@@ -352,4 +352,8 @@ def preview(text: str, *, html: bool = False) -> str:
         text = _TAG.sub(" ", text)
         for entity, char in _ENTITIES.items():
             text = text.replace(entity, char)
+    elif len(text) <= PREVIEW_CHARS and text.isprintable() and "  " not in text and text.strip(" ") == text:
+        # Already collapsed (a stored snippet usually is): printable means no white space
+        # but the ASCII space, of which there are no runs and none at either end.
+        return text
     return " ".join(text.split())[:PREVIEW_CHARS]

@@ -13,11 +13,19 @@ if TYPE_CHECKING:
     from mailroom.bootstrap import Mailroom
 
 
-def jmap_routes(mailroom: Mailroom) -> list[BaseRoute]:
-    """Every JMAP endpoint (none when ``jmap`` is a disabled protocol)."""
+def jmap_http(mailroom: Mailroom) -> JmapHttp | None:
+    """The JMAP HTTP endpoints (None when ``jmap`` is a disabled protocol)."""
+    if "jmap" in mailroom.settings.disabled_protocols:
+        return None
+    return JmapHttp(mailroom)
+
+
+def jmap_routes(mailroom: Mailroom, http: JmapHttp | None = None) -> list[BaseRoute]:
+    """Every JMAP endpoint (none when ``jmap`` is a disabled protocol); ``http``: the
+    endpoints to route to (made here when not given)."""
     if "jmap" in mailroom.settings.disabled_protocols:
         return []
-    http = JmapHttp(mailroom)
+    http = http or JmapHttp(mailroom)
     base = http.base
     events = EventSource(mailroom)
     return [
@@ -33,4 +41,4 @@ def jmap_routes(mailroom: Mailroom) -> list[BaseRoute]:
     ]
 
 
-__all__ = ["jmap_routes"]
+__all__ = ["JmapHttp", "jmap_http", "jmap_routes"]

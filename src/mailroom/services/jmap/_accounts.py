@@ -7,9 +7,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from mailroom.errors import BadRequest
 from mailroom.registry import Context
 from mailroom.services.jmap._errors import AccountNotFound, MethodError
 from mailroom.services.jmap._ids import (
@@ -117,12 +118,35 @@ async def changes_since(
     if max_changes is not None and max_changes < 1:
         raise MethodError("invalidArguments", "maxChanges must be a positive integer")
     limit = min(max_changes or default_max, default_max)
-    current = await changelog.state(tx, user_id)
-    if since > current.modseq:
-        raise MethodError("cannotCalculateChanges", f"{since_state} is not a state of this account")
-    return await changelog.changes(
-        tx, user_id, changelog.ChangesQuery(kind=kind, since=since, max_changes=limit)
-    )
+    try:
+        return await changelog.changes(
+            tx, user_id, changelog.ChangesQuery(kind=kind, since=since, max_changes=limit)
+        )
+    except BadRequest:  # newer than the account's state (the limit is at least 1)
+        raise MethodError("cannotCalculateChanges", f"{since_state} is not a state of this account") from None
+
+
+_Loaded = TypeVar("_Loaded")
+
+
+async def observed(
+    ctx: Context,
+    user_id: int,
+    kind: str,
+    load: Callable[[Tx], Awaitable[tuple[_Loaded, dict[str, str]]]],
+) -> tuple[_Loaded, str]:
+    """What ``load`` reads (and the ``{id: digest}`` of the objects in it) with the type's
+    state, for a type outside the mail change log (store/jmap_states.py). A read
+    transaction when nothing changed since last seen; else it is read again and observed
+    in a write transaction, which takes the next state."""
+    async with ctx.rt.db.read() as tx:
+        loaded, digests = await load(tx)
+        found = await jmap_states.unchanged(tx, user_id, kind, digests)
+    if found is None:
+        async with ctx.rt.db.write() as tx:
+            loaded, digests = await load(tx)
+            found = await jmap_states.observe(tx, user_id, kind, digests)
+    return loaded, str(found)
 
 
 async def type_changes(
@@ -169,6 +193,7 @@ __all__ = [
     "check_state",
     "decode",
     "encode",
+    "observed",
     "parse_state",
     "query_unchanged_since",
     "state",

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from mailroom.registry import Context
-from mailroom.services.jmap._accounts import account_of, check_state, type_changes
+from mailroom.services.jmap._accounts import account_of, check_state, observed, type_changes
 from mailroom.services.jmap._api import SUBMISSION, method
 from mailroom.services.jmap._errors import MethodError
 from mailroom.services.jmap._get import check_ids, check_properties, get_response
@@ -43,7 +43,7 @@ from mailroom.services.jmap._types import (
     UnsignedInt,
 )
 from mailroom.store import jmap as jmap_store
-from mailroom.store import jmap_states
+from mailroom.store.engine import Tx
 
 PROPERTIES = ("id", "name", "email", "replyTo", "bcc", "textSignature", "htmlSignature", "mayDelete")
 MAX_NAME = 200
@@ -83,17 +83,16 @@ def _digest(obj: dict[str, Any]) -> str:
 
 async def _observe(ctx: Context, user_id: int) -> tuple[dict[str, jmap_store.SendAs], Identities, str]:
     """The identities (by id: the record, the JMAP object) and their state, taking the next
-    state if they changed since last seen."""
-    async with ctx.rt.db.write() as tx:
+    state if they changed since last seen (a read transaction when they did not)."""
+
+    async def load(tx: Tx) -> tuple[tuple[list[jmap_store.SendAs], Identities], dict[str, str]]:
         found = await jmap_store.send_as_addresses(tx, user_id)
         extras = await jmap_store.identity_extras(tx, user_id)
         objects = {identity_id(s.address): _object(s, extras.get(s.address.lower(), _NONE)) for s in found}
-        digests = {
-            i: hashlib.sha256(json.dumps(o, sort_keys=True).encode()).hexdigest()[:32]
-            for i, o in objects.items()
-        }
-        state = await jmap_states.observe(tx, user_id, KIND, digests)
-    return {identity_id(s.address): s for s in found}, objects, str(state)
+        return (found, objects), {i: _digest(o) for i, o in objects.items()}
+
+    (found, objects), state = await observed(ctx, user_id, KIND, load)
+    return {identity_id(s.address): s for s in found}, objects, state
 
 
 @method("Identity/get", capability=SUBMISSION)

@@ -33,6 +33,7 @@ from mailroom.services.jmap._accounts import (
     check_state,
     decode,
     encode,
+    observed,
     type_changes,
 )
 from mailroom.services.jmap._api import SUBMISSION, method
@@ -66,7 +67,7 @@ from mailroom.services.jmap._types import (
 from mailroom.services.jmap.email._email import utc_date
 from mailroom.services.jmap.identity import identity_id
 from mailroom.store import jmap as jmap_store
-from mailroom.store import jmap_emails, jmap_states
+from mailroom.store import jmap_emails
 from mailroom.store.blobs import BlobNotFound
 from mailroom.store.engine import Tx
 from mailroom.store.jmap_emails import Submission
@@ -81,9 +82,9 @@ PROPERTIES = (
 _DELIVERED = {"queued": "queued", "delivered": "yes", "failed": "no"}
 
 
-async def _state(tx: Tx, user_id: int) -> tuple[list[Submission], str]:
-    """The account's submissions and their state, taking the next state if any was made or
-    its delivery status changed since last seen (store/jmap_states.py; a write transaction)."""
+async def _load(tx: Tx, user_id: int) -> tuple[tuple[list[Submission], dict[str, str]], dict[str, str]]:
+    """The account's submissions and identities (id → address), and the submissions'
+    digests (made, or a recipient's delivery status changed: store/jmap_states.py)."""
     found = await jmap_emails.submissions(tx, user_id)
     digests = {}
     for s in found:
@@ -91,7 +92,14 @@ async def _state(tx: Tx, user_id: int) -> tuple[list[Submission], str]:
         for r in s.recipients:
             digest.update(f"{r.address}={r.status}/{r.code}/{r.reply};".encode())
         digests[encode(PREFIX, s.id)] = digest.hexdigest()[:32]
-    return found, str(await jmap_states.observe(tx, user_id, KIND, digests))
+    return (found, await _identities(tx, user_id)), digests
+
+
+async def _state(ctx: Context, user_id: int) -> tuple[list[Submission], dict[str, str], str]:
+    """The account's submissions, identities and their state, taking the next state if any
+    was made or changed since last seen (a read transaction when none was)."""
+    (found, identities), state = await observed(ctx, user_id, KIND, lambda tx: _load(tx, user_id))
+    return found, identities, state
 
 
 async def _identities(tx: Tx, user_id: int) -> dict[str, str]:
@@ -136,9 +144,7 @@ async def submission_get(
     user_id = account_of(ctx, accountId)
     wanted = check_ids(ctx, ids)
     props = check_properties(properties, PROPERTIES)
-    async with ctx.rt.db.write() as tx:
-        found, current = await _state(tx, user_id)
-        identities = await _identities(tx, user_id)
+    found, identities, current = await _state(ctx, user_id)
     by_id = {encode(PREFIX, s.id): s for s in found}
     return get_response(accountId, current, by_id, lambda s: _object(s, identities), wanted, props)
 
@@ -151,8 +157,7 @@ async def submission_changes(
     user_id = account_of(ctx, accountId)
     if maxChanges is not None and maxChanges < 1:
         raise MethodError("invalidArguments", "maxChanges must be a positive integer")
-    async with ctx.rt.db.write() as tx:
-        await _state(tx, user_id)
+    await _state(ctx, user_id)
     return await type_changes(ctx, user_id, accountId, KIND, sinceState, maxChanges, MAX_CHANGES)
 
 
@@ -206,9 +211,7 @@ async def submission_query(
 ) -> QueryResponse:
     """The account's submissions matching ``filter`` (default order: sent, oldest first)."""
     user_id = account_of(ctx, accountId)
-    async with ctx.rt.db.write() as tx:
-        found, current = await _state(tx, user_id)
-        identities = await _identities(tx, user_id)
+    found, identities, current = await _state(ctx, user_id)
     pairs = [(s, _object(s, identities)) for s in found]
     if filter is not None:
         pairs = [(s, o) for s, o in pairs if _matches(o, s, filter)]
@@ -355,8 +358,7 @@ async def submission_set(
     (sending is immediate and final). Then the Email/set of ``onSuccess*Email``."""
     user_id = account_of(ctx, accountId)
     check_set_size(ctx, create, update, destroy)
-    async with ctx.rt.db.write() as tx:
-        _, current = await _state(tx, user_id)
+    _, _, current = await _state(ctx, user_id)
     old = check_state(current, ifInState)
     made: dict[str, dict[str, Any]] = {}
     refused: dict[str, dict[str, Any]] = {}
@@ -376,8 +378,7 @@ async def submission_set(
     not_destroyed = {
         i: set_error("forbidden", "the outbound queue keeps its entries") for i in (destroy or [])
     }
-    async with ctx.rt.db.write() as tx:
-        _, new = await _state(tx, user_id)
+    _, _, new = await _state(ctx, user_id)
     email_updates = {
         email_of[key]: patch for key, patch in (onSuccessUpdateEmail or {}).items() if key in email_of
     }

@@ -22,6 +22,7 @@ from mailroom.services.jmap.email._email import (
     Message,
     email_object,
     needs_message,
+    record_renderer,
 )
 from mailroom.store import jmap as jmap_store
 from mailroom.store import jmap_emails
@@ -99,6 +100,11 @@ async def email_get(
             full=not _LIGHT_ENOUGH.issuperset(props),
         )
     by_id = {r.id: r for r in found}
+    render = record_renderer(props)
+    if render is not None:  # a mail list's properties: the records are enough
+        items = [render(by_id[n]) for n in numbers.values() if n is not None and n in by_id]
+        missing = [value for value, n in numbers.items() if n is None or n not in by_id]
+        return GetResponse(accountId=accountId, state=current, items=items, notFound=missing)
     messages: dict[str, Message] = {}
     shas = sorted({r.blob_sha for r in found if needs_message(props, r)})
     if shas:

@@ -3,14 +3,15 @@
 Filters and sorts run as one SQL statement over the account's emails (store/jmap_emails.py);
 text conditions use the full-text index. Keywords are compared in lower case, the columns
 ``$seen``/``$flagged``/``$draft`` and every other keyword IMAP or JMAP stored
-(domain/keywords.py). The ``header`` condition reads the messages' header blocks (header
-fields are not in the database), then joins the query as a set of email ids.
+(domain/keywords.py). The ``header`` condition is an index look-up per email
+(store/jmap_headers.py): the header fields of blobs never met before are read first, once.
 Results are not kept: ``Email/queryChanges`` reads the change log (up to 5,000 changed emails
 since the old state) and runs the query again.
 """
 
 from __future__ import annotations
 
+import asyncio
 from email import policy as email_policy
 from email.parser import BytesHeaderParser
 from typing import Annotated, Union
@@ -40,8 +41,9 @@ from mailroom.services.jmap._types import (
     State,
     UnsignedInt,
 )
-from mailroom.store import changelog, jmap_emails
+from mailroom.store import changelog, jmap_emails, jmap_headers
 from mailroom.store import jmap as jmap_store
+from mailroom.store.blobs import BlobNotFound
 from mailroom.store.engine import Tx
 from mailroom.store.jmap_emails import Condition, Operator, Sort
 
@@ -95,8 +97,8 @@ def _mailbox(value: str) -> int:
     return number if number is not None else -1  # an id that names no label: matches nothing
 
 
-#: ``(field name in lower case, text or None)`` → the ids of the emails whose header matches.
-HeaderMatches = dict[tuple[str, str | None], tuple[int, ...]]
+#: Blobs read per worker-thread hop and recorded per write transaction.
+_HEADER_BATCH = 256
 
 
 def _header_key(header: list[str]) -> tuple[str, str | None]:
@@ -115,6 +117,11 @@ def _headers_of(f: EmailFilter, found: set[tuple[str, str | None]]) -> set[tuple
     return found
 
 
+def _folded(text: str) -> str:
+    # PostgreSQL's text holds no NUL: the same stand-in on both sides of the comparison.
+    return text.casefold().replace("\x00", "\ufffd")
+
+
 def _header_block(raw: bytes) -> bytes:
     end = raw.find(b"\r\n\r\n")
     if end < 0:
@@ -122,30 +129,34 @@ def _header_block(raw: bytes) -> bytes:
     return raw if end < 0 else raw[: end + 2]
 
 
-async def header_matches(ctx: Context, user_id: int, f: EmailFilter | None) -> HeaderMatches:
-    """The emails each ``header`` condition of ``f`` matches (RFC 8621 §4.4.1: the field is
-    present; with a text, its value, decoded, contains it, case-insensitively). Header fields
-    are not in the database: every message's header block is read (linear in the mailbox)."""
-    wanted = _headers_of(f, set()) if f is not None else set()
-    if not wanted:
-        return {}
-    async with ctx.rt.db.read() as tx:
-        blobs = await jmap_store.email_blobs(tx, user_id)
-    matches: dict[tuple[str, str | None], list[int]] = {key: [] for key in wanted}
+def _read_fields(ctx: Context, shas: list[str]) -> list[tuple[str, list[tuple[str, str]]]]:
+    """``(sha, [(name in lower case, decoded value case-folded)])`` of each blob that exists
+    (blocking: file reads and parsing, run in a worker thread)."""
     parser = BytesHeaderParser(policy=email_policy.default)
-    for number, sha in blobs:
+    out = []
+    for sha in shas:
         try:
-            raw = await ctx.rt.blobs.get(sha)
-        except (FileNotFoundError, KeyError):
+            raw = ctx.rt.blobs.get_sync(sha)
+        except (BlobNotFound, FileNotFoundError, KeyError):
             continue
         message = parser.parsebytes(_header_block(raw))
-        for (name, text), ids in matches.items():
-            values = message.get_all(name) or []
-            if not values:
-                continue
-            if text is None or any(text.casefold() in _decoded(v).casefold() for v in values):
-                ids.append(number)
-    return {key: tuple(ids) for key, ids in matches.items()}
+        out.append((sha, [(name.lower(), _folded(_decoded(value))) for name, value in message.items()]))
+    return out
+
+
+async def read_headers(ctx: Context, user_id: int, f: EmailFilter | None) -> None:
+    """Before a query with ``header`` conditions: read the header fields of the account's
+    blobs that were never read (store/jmap_headers.py; each blob once in its life)."""
+    if f is None or not _headers_of(f, set()):
+        return
+    async with ctx.rt.db.read() as tx:
+        unread = await jmap_headers.unread(tx, user_id)
+    for start in range(0, len(unread), _HEADER_BATCH):
+        fields = await asyncio.to_thread(_read_fields, ctx, unread[start : start + _HEADER_BATCH])
+        if fields:
+            async with ctx.rt.db.write() as tx:
+                for sha, found in fields:
+                    await jmap_headers.record(tx, sha, found)
 
 
 def _decoded(value: object) -> str:
@@ -155,11 +166,11 @@ def _decoded(value: object) -> str:
         return ""
 
 
-def _condition(f: EmailFilterCondition, headers: HeaderMatches) -> Condition:
-    email_ids = None
+def _condition(f: EmailFilterCondition) -> Condition:
+    headers: tuple[tuple[str, str | None], ...] = ()
     if f.header is not None:
-        key = _header_key(f.header)
-        email_ids = headers.get(key, ())
+        name, text = _header_key(f.header)
+        headers = ((name, _folded(text) if text is not None else None),)
     texts: list[tuple[jmap_emails.TextField, str]] = []
     for field, value in (
         ("text", f.text),
@@ -188,18 +199,18 @@ def _condition(f: EmailFilterCondition, headers: HeaderMatches) -> Condition:
         not_keyword=f.notKeyword,
         has_attachment=f.hasAttachment,
         text=tuple(texts),
-        email_ids=email_ids,
+        headers=headers,
     )
 
 
-def to_filter(f: EmailFilter, depth: int = 0, headers: HeaderMatches | None = None) -> Condition | Operator:
+def to_filter(f: EmailFilter, depth: int = 0) -> Condition | Operator:
     """The client's filter as the store's (``unsupportedFilter`` for what it cannot do);
-    ``headers``: the ``header`` conditions' matches (:func:`header_matches`)."""
+    ``header`` conditions need :func:`read_headers` first."""
     if depth > _MAX_DEPTH:
         raise MethodError("unsupportedFilter", f"filters nest at most {_MAX_DEPTH} levels")
     if isinstance(f, EmailFilterOperator):
-        return Operator(f.operator, tuple(to_filter(c, depth + 1, headers) for c in f.conditions))
-    return _condition(f, headers if headers is not None else {})
+        return Operator(f.operator, tuple(to_filter(c, depth + 1) for c in f.conditions))
+    return _condition(f)
 
 
 def to_sort(sort: list[Comparator] | None) -> list[Sort]:
@@ -219,14 +230,15 @@ def to_sort(sort: list[Comparator] | None) -> list[Sort]:
 
 def check_filter(f: EmailFilter) -> None:
     """Refuse a filter Email/query would refuse (``unsupportedFilter``, ``invalidArguments``)."""
-    to_filter(f, headers={key: () for key in _headers_of(f, set())})
+    to_filter(f)
 
 
 async def _where(ctx: Context, user_id: int, f: EmailFilter | None) -> Condition | Operator | None:
     if f is None:
         return None
-    check_filter(f)  # refuse a bad filter before reading any message
-    return to_filter(f, headers=await header_matches(ctx, user_id, f))
+    where = to_filter(f)  # refuse a bad filter before reading any message
+    await read_headers(ctx, user_id, f)
+    return where
 
 
 @method("Email/query", capability=MAIL)
