@@ -447,6 +447,7 @@ ROWS: dict[str, Row] = {
     ),
     "admin.users.delete": Row(fresh(_user), domain="one.test"),
     "admin.users.reset_totp": Row(fresh(_user), domain="one.test"),
+    "admin.users.kick": Row(fresh(_user), domain="one.test"),
     "admin.users.get": Row(static({"email": USERS["user_a"]}), domain="one.test", owner="user_a"),
     "admin.users.list": Row(static({"domain": "one.test"}), domain="one.test"),
     "admin.users.update": Row(
