@@ -521,3 +521,15 @@ async def test_deleting_a_domain_cuts_its_users(
     assert line.startswith(b"* BYE domain deleted"), line
     assert took < CUT_SECONDS
     assert await run(kept.still_open)
+
+
+async def test_a_config_import_that_disables_a_user_cuts_them(
+    make_user: Callable[..., Awaitable[Actor]], call: Callable[..., Awaitable[Any]], holder: Worker
+) -> None:
+    alice = await make_user("alice@example.org", password=PASSWORD)
+    imap = await run(Imap, holder.imap, alice.email, PASSWORD)
+    await run(imap.idle)
+    await call("admin.config.import", {"document": {"users": [{"email": alice.email, "enabled": False}]}})
+    line, took = await run(imap.cut, 5)
+    assert line.startswith(b"* BYE account disabled"), line
+    assert took < CUT_SECONDS
