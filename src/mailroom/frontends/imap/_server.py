@@ -102,7 +102,7 @@ class ImapSession(_commands.Commands):
         # stops at once, one running a command once it has answered.
         self.registered: OpenSession | None = None
         self.kicked: str | None = None
-        self.socket_reader = reader
+        self.socket_reader, self.socket_writer = reader, writer  # under TLS or COMPRESS too
 
     # -- output --------------------------------------------------------------------------
 
@@ -294,7 +294,7 @@ class ImapSession(_commands.Commands):
         """The account's access ended: ``* BYE`` and close, now unless a command runs."""
         self.kicked = reason.replace("\r", " ").replace("\n", " ")[:200]
         with contextlib.suppress(Exception):  # the transport may be closing already
-            self.writer.transport.pause_reading()
+            self.socket_writer.transport.pause_reading()
         self.socket_reader.feed_eof()
 
 

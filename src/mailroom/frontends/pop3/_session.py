@@ -182,8 +182,10 @@ class Pop3Session:
     def kick(self, reason: str) -> None:
         """The account's access ended: ``-ERR`` and close (nothing deleted: no UPDATE state)."""
         self.kicked = reason.replace("\r", " ").replace("\n", " ")[:200]
-        with contextlib.suppress(Exception):  # the transport may be closing already
-            self.writer.transport.pause_reading()
+        transport = self.writer.transport
+        if isinstance(transport, asyncio.ReadTransport):
+            with contextlib.suppress(Exception):  # the transport may be closing already
+                transport.pause_reading()
         self.reader.feed_eof()
 
     # -- AUTHORIZATION ----------------------------------------------------------------------
