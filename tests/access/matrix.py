@@ -612,6 +612,7 @@ ROWS: dict[str, Row] = {
         why="sessions.refresh: a caller signed in as another user than the session's is refused",
     ),
     "mail.sessions.revoke": Row(fresh(_session), owner="user_a"),
+    "mail.sessions.revoke_others": Row(static({})),
     "mail.settings.get": Row(static({})),
     "mail.state": Row(static({})),
     "mail.settings.replace": Row(static({"settings": {}})),

@@ -533,3 +533,27 @@ async def test_a_config_import_that_disables_a_user_cuts_them(
     line, took = await run(imap.cut, 5)
     assert line.startswith(b"* BYE account disabled"), line
     assert took < CUT_SECONDS
+
+
+async def test_signing_out_everywhere_else_ends_the_other_sessions_streams(
+    make_user: Callable[..., Awaitable[Actor]], holder: Worker
+) -> None:
+    alice = await make_user("alice@example.org", password=PASSWORD)
+    imap = await run(Imap, holder.imap, alice.email, PASSWORD)
+    await run(imap.idle)
+    async with httpx.AsyncClient(base_url=f"http://{holder.http}", timeout=10) as http:
+        here, there, elsewhere = [await login_token(http, alice.email) for _ in range(3)]
+        streams = {token: await push_ws(holder.http, token) for token in (here, there, elsewhere)}
+        r = await http.delete("/api/v1/me/sessions", headers={"Authorization": f"Bearer {here}"})
+        assert r.status_code == 200, r.text
+        assert r.json() == {"revoked_sessions": 2}
+        for token in (there, elsewhere):
+            code, took = await ws_closed(streams[token], 5)
+            assert code == 4401
+            assert took < CUT_SECONDS
+        assert (await ws_closed(streams[here], 0.5))[0] is None
+        await streams[here].close()
+        r = await http.get("/api/v1/me/sessions", headers={"Authorization": f"Bearer {there}"})
+        assert r.status_code == 401
+    # A mail client logged in with the password is no session: it goes on.
+    assert await run(imap.still_open)

@@ -317,6 +317,33 @@ async def revoke_session(ctx: Context, id: Annotated[str, Field(max_length=16)])
     await revoke_safely(ctx.rt.events, Revocation("signed out", user_id=p.user_id, credentials=credentials))
 
 
+class SessionsRevoked(BaseModel):
+    """How many sessions the call ended."""
+
+    revoked_sessions: int
+
+
+@api.method("mail.sessions.revoke_others", http=DELETE("/me/sessions", status=200), access=UserSelf())
+async def revoke_other_sessions(ctx: Context) -> SessionsRevoked:
+    """Sign out everywhere else: end every session of the caller but the one this call is
+    made with (every one, when it is made with an API key). Their tokens stop working and
+    their open push streams and JMAP connections close at once, on every worker; mail
+    clients logged in with a password or an app password are not sessions and go on."""
+    p = ctx.principal
+    assert p.user_id is not None
+    keep = [p.session_id] if p.session_id is not None else []
+    async with ctx.rt.db.write() as tx:
+        revoked = await store.delete_others(tx, p.user_id, keep)
+    revocation = Revocation(
+        "signed out everywhere",
+        user_id=p.user_id,
+        credentials=frozenset({"session"}),
+        keep=frozenset(f"session:{s}" for s in keep),
+    )
+    await revoke_safely(ctx.rt.events, revocation)
+    return SessionsRevoked(revoked_sessions=revoked)
+
+
 class PasswordChanged(BaseModel):
     """How many other sessions the change ended."""
 
