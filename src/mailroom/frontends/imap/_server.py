@@ -293,8 +293,10 @@ class ImapSession(_commands.Commands):
     def kick(self, reason: str) -> None:
         """The account's access ended: ``* BYE`` and close, now unless a command runs."""
         self.kicked = reason.replace("\r", " ").replace("\n", " ")[:200]
-        with contextlib.suppress(Exception):  # the transport may be closing already
-            self.socket_writer.transport.pause_reading()
+        transport = self.socket_writer.transport
+        if isinstance(transport, asyncio.ReadTransport):
+            with contextlib.suppress(Exception):  # the transport may be closing already
+                transport.pause_reading()
         self.socket_reader.feed_eof()
 
 
