@@ -452,6 +452,7 @@ ROWS: dict[str, Row] = {
     ),
     "admin.users.delete": Row(fresh(_user), domain="one.test"),
     "admin.users.reset_totp": Row(fresh(_user), domain="one.test"),
+    "admin.users.kick": Row(fresh(_user), domain="one.test"),
     "admin.users.get": Row(static({"email": USERS["user_a"]}), domain="one.test", owner="user_a"),
     "admin.users.list": Row(static({"domain": "one.test"}), domain="one.test"),
     "admin.users.update": Row(
@@ -617,6 +618,7 @@ ROWS: dict[str, Row] = {
         why="sessions.refresh: a caller signed in as another user than the session's is refused",
     ),
     "mail.sessions.revoke": Row(fresh(_session), owner="user_a"),
+    "mail.sessions.revoke_others": Row(static({})),
     "mail.settings.get": Row(static({})),
     "mail.state": Row(static({})),
     "mail.settings.replace": Row(static({"settings": {}})),

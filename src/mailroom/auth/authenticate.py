@@ -346,7 +346,8 @@ class Authenticator:
             except Exception:  # bookkeeping must not fail the login
                 log.warning("could not record last use of app password %s", row.id)
         await self._succeeded(email, client_ip)
-        return await self._user_principal(user, client_ip)
+        principal = await self._user_principal(user, client_ip)
+        return replace(principal, app_password_id=row.id)
 
     @staticmethod
     def anonymous(client_ip: str | None) -> Principal:

@@ -15,7 +15,11 @@ StartTLS) unless the settings allowed plain ldap:// (loopback, or ``ldap_allow_p
 
 python-ldap is blocking: each login runs in one of ``ldap_max_connections`` threads, with
 libldap's own network and operation timeouts and an overall deadline on the awaiting side,
-so the event loop never waits on the directory. A directory that cannot be reached or
+so the event loop never waits on the directory. Connections are kept and reused (at most
+``ldap_max_connections`` idle ones, none idle longer than :data:`MAX_IDLE_SECONDS`): a login
+costs its binds and searches, not a TCP and TLS handshake each. A kept connection that the
+directory dropped (a restart) is found out at its first operation; the login then retries
+once on a new connection, and the other kept ones are closed. A directory that cannot be reached or
 answers an error is :class:`DirectoryUnavailable` (a temporary failure, never "wrong
 password"); a wrong password, an unknown or ambiguous login, or an entry outside the filter
 is None.
@@ -26,6 +30,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -51,6 +57,25 @@ _REFUSALS = (
     ldap.INVALID_DN_SYNTAX,
     ldap.NO_SUCH_OBJECT,
 )
+
+
+#: A kept connection idle longer than this is closed, not reused (a directory or a firewall
+#: may drop idle connections without a word; a fresh one costs a handshake, a dead one a
+#: timeout).
+MAX_IDLE_SECONDS = 60.0
+#: What says the connection itself broke (not the request): a kept one is then replaced.
+_BROKEN = (ldap.SERVER_DOWN, ldap.CONNECT_ERROR)
+
+
+class _Connection:
+    """A directory connection and whether it is bound as the service account now."""
+
+    __slots__ = ("as_service", "conn", "idle_since")
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.as_service = False
+        self.idle_since = 0.0
 
 
 class DirectoryUnavailable(Unavailable):
@@ -122,9 +147,18 @@ class Directory:
             template.format(**sample)
         self.group_filter.format(dn="x")
         self._threads = ThreadPoolExecutor(settings.ldap_max_connections, thread_name_prefix="ldap")
+        self.max_idle = settings.ldap_max_connections
+        #: Connections kept for the next logins, the most recently used last.
+        self._idle: list[_Connection] = []
+        self._lock = threading.Lock()
+        #: False: a connection per login, closed after it (what mailroom did before).
+        self.keep_connections = True
+        #: Connections opened (or tried) so far: tests and figures.
+        self.opened = 0
 
     def close(self) -> None:
         self._threads.shutdown(wait=False, cancel_futures=True)
+        self._drain()
 
     async def authenticate(self, login: str, password: str) -> DirectoryEntry | None:
         """The entry of ``login`` when ``password`` is its password, else None; raises
@@ -172,17 +206,70 @@ class Directory:
             raise DirectoryUnavailable("the user directory refused mailroom's account") from None
 
     def _authenticate(self, login: str, password: str) -> DirectoryEntry | None:
-        try:
-            conn = self._connect()
-        except ldap.LDAPError as error:
-            raise self._unavailable(error) from None
-        try:
-            return self._check(conn, login, password)
-        except ldap.LDAPError as error:
-            raise self._unavailable(error) from None
-        finally:
+        for retry in (True, False):
+            held = self._acquire()
+            kept = held is not None
+            try:
+                if held is None:
+                    held = _Connection(self._connect())
+                    with self._lock:
+                        self.opened += 1
+                found = self._check(held, login, password)
+            except _BROKEN as error:
+                self._close(held)
+                if kept and retry:  # dropped while it waited (a restart?): so were the others
+                    log.info("LDAP: a kept connection to %s was dropped; reconnecting", self.url)
+                    self._drain()
+                    continue
+                raise self._unavailable(error) from None
+            except ldap.LDAPError as error:
+                self._close(held)
+                raise self._unavailable(error) from None
+            except BaseException:
+                self._close(held)
+                raise
+            self._release(held)
+            return found
+        raise AssertionError("unreachable")  # the second round returns or raises
+
+    def _acquire(self) -> _Connection | None:
+        """A kept connection (None: open a new one); those idle too long are closed."""
+        stale: list[_Connection] = []
+        held = None
+        with self._lock:
+            oldest = time.monotonic() - MAX_IDLE_SECONDS
+            while self._idle:
+                candidate = self._idle.pop()
+                if candidate.idle_since < oldest:
+                    stale.append(candidate)
+                else:
+                    held = candidate
+                    break
+        for connection in stale:
+            self._close(connection)
+        return held
+
+    def _release(self, held: _Connection) -> None:
+        if self.keep_connections:
+            with self._lock:
+                if len(self._idle) < self.max_idle:
+                    held.idle_since = time.monotonic()
+                    self._idle.append(held)
+                    return
+        self._close(held)
+
+    @staticmethod
+    def _close(held: _Connection | None) -> None:
+        if held is not None:
             with contextlib.suppress(ldap.LDAPError):
-                conn.unbind_s()
+                held.conn.unbind_s()
+
+    def _drain(self) -> None:
+        """Close every kept connection."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for held in idle:
+            self._close(held)
 
     def _unavailable(self, error: ldap.LDAPError) -> DirectoryUnavailable:
         # The class names the failure (SERVER_DOWN, TIMEOUT, ...); its details never hold
@@ -190,14 +277,17 @@ class Directory:
         log.warning("LDAP directory %s failed: %s", self.url, type(error).__name__)
         return DirectoryUnavailable("the user directory is unavailable; try again later")
 
-    def _check(self, conn: Any, login: str, password: str) -> DirectoryEntry | None:
+    def _check(self, held: _Connection, login: str, password: str) -> DirectoryEntry | None:
+        conn = held.conn
         user_filter = self.user_filter.format(**_placeholders(login, ldap.filter.escape_filter_chars))
         if self.dn_template is not None:
             dn = self.dn_template.format(**_placeholders(login, ldap.dn.escape_dn_chars))
+            held.as_service = False
             if not self._user_bind(conn, dn, password):
                 return None
             if self.bind_dn is not None:
                 self._service_bind(conn)
+                held.as_service = True
             try:
                 found = self._entries(conn, dn, ldap.SCOPE_BASE, user_filter)
             except ldap.NO_SUCH_OBJECT:
@@ -207,7 +297,9 @@ class Directory:
             attributes = found[0][1]
             groups = self._groups(conn, dn)
         else:
-            self._service_bind(conn)
+            if not held.as_service:  # a kept connection still bound as the service account
+                self._service_bind(conn)
+                held.as_service = True
             found = self._entries(conn, self.user_base, ldap.SCOPE_SUBTREE, user_filter)
             if len(found) != 1:
                 if found:
@@ -215,6 +307,7 @@ class Directory:
                 return None
             dn, attributes = found[0]
             groups = self._groups(conn, dn)  # as the service account, before the user's bind
+            held.as_service = False
             if not self._user_bind(conn, dn, password):
                 return None
         return self._entry(dn, login, attributes, groups)

@@ -27,6 +27,8 @@ class Principal:
     session_id: str | None = None
     scopes: tuple[str, ...] | None = None
     client_ip: str | None = None
+    #: The app password a mail protocol login used (its id, never the secret).
+    app_password_id: str | None = None
 
     @property
     def is_authenticated(self) -> bool:
@@ -49,6 +51,21 @@ class Principal:
         if self.scopes is None:
             return True
         return any(fnmatchcase(name, pattern) for pattern in self.scopes)
+
+    @property
+    def credential(self) -> str:
+        """What this principal logged in with, as an open connection registers it
+        (``mailroom.events.OpenSessions``): ``key:<id>``, ``session:<id>``, ``app:<id>``,
+        ``password``; ids only, never a secret."""
+        if self.key_id is not None:
+            return f"key:{self.key_id}"
+        if self.session_id is not None:
+            return f"session:{self.session_id}"
+        if self.app_password_id is not None:
+            return f"app:{self.app_password_id}"
+        if self.kind == "user":
+            return "password"
+        return "other"
 
     @property
     def label(self) -> str:

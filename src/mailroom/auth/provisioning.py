@@ -7,8 +7,11 @@ After the directory vouched for a login (:mod:`mailroom.auth.directory`):
   its password is never stored (``auth_source = "ldap"``, a hash no password matches);
 - then, on every login, what the directory decides is brought up to date: the display name,
   the quota (capped at the domain's ``max_quota_bytes``), new aliases from the alias
-  attribute (free addresses in existing mail domains; never removed), and, when group
-  mappings are configured, global administration and the domains the user manages.
+  attribute (free addresses in existing mail domains, marked as the directory's), the
+  removal of those aliases the directory made that it no longer lists (only those: an
+  administrator's alias, or one an administrator changed, is never removed; each addition
+  and removal is audited), and, when group mappings are configured, global administration
+  and the domains the user manages.
 
 The read comes first and a write transaction opens only when something changed, so an
 unchanged user's login costs two small reads.
@@ -16,6 +19,7 @@ unchanged user's login costs two small reads.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from dataclasses import dataclass
@@ -27,9 +31,9 @@ from mailroom.domain.names import domain_of, normalize_address
 from mailroom.domain.users import DEFAULT_QUOTA_BYTES
 from mailroom.errors import Conflict
 from mailroom.settings import Settings
-from mailroom.store import addresses, domains
+from mailroom.store import addresses, audit, domains
 from mailroom.store import directory as store
-from mailroom.store.engine import Database
+from mailroom.store.engine import Database, Tx
 
 log = logging.getLogger("mailroom.auth.ldap")
 
@@ -42,6 +46,8 @@ class Provisioning:
     admin_groups: frozenset[str]
     #: Normalised group DN → the mail domain its members manage.
     manager_groups: dict[str, str]
+    #: An alias attribute is configured: the directory decides the aliases it made.
+    manage_aliases: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Provisioning:
@@ -52,6 +58,7 @@ class Provisioning:
                 normalise_dn(dn): domain.strip().lower()
                 for dn, domain in settings.ldap_manager_groups.items()
             },
+            manage_aliases=settings.ldap_alias_attribute is not None,
         )
 
 
@@ -62,6 +69,8 @@ class Changes:
     global_admin: bool | None = None
     managed: frozenset[str] | None = None
     aliases: tuple[str, ...] = ()
+    #: Aliases the directory made for the user that it no longer lists.
+    removed_aliases: tuple[str, ...] = ()
 
     @property
     def any(self) -> bool:
@@ -129,7 +138,35 @@ class Provisioner:
                 for alias in changes.aliases:
                     if await store.add_alias(tx, alias, domain_of(alias), email, now):
                         log.info("LDAP: alias %s of %s made from the directory", alias, email)
+                        await self._audit(tx, entry, current.id, alias, "added")
+                for alias in changes.removed_aliases:
+                    if await store.remove_alias(tx, alias, email):
+                        log.info(
+                            "LDAP: alias %s of %s removed: the directory no longer lists it", alias, email
+                        )
+                        await self._audit(tx, entry, current.id, alias, "removed")
         return True, changes.roles
+
+    async def _audit(self, tx: Tx, entry: DirectoryEntry, user_id: int, alias: str, what: str) -> None:
+        """An audit entry for an alias the directory made or took back."""
+        await audit.add(
+            tx,
+            {
+                "at": self.clock.now(),
+                "principal": f"ldap:{entry.dn}"[:320],
+                "user_id": user_id,
+                "key_id": None,
+                "protocol": "ldap",
+                "client_ip": None,
+                "request_id": None,
+                "method": "auth.ldap.provision",
+                "object": "aliases",
+                "target": alias,
+                "domain": domain_of(alias),
+                "params": {},
+                "changes": {"alias": {what: alias, "destination": entry.login}},
+            },
+        )
 
     async def _create(self, entry: DirectoryEntry) -> bool:
         try:
@@ -180,6 +217,16 @@ class Provisioner:
         if self.policy.manager_groups:
             managed = frozenset(d for dn, d in self.policy.manager_groups.items() if dn in entry.groups)
         new_aliases: list[str] = []
+        removed: tuple[str, ...] = ()
+        listed: set[str] = set()
+        for value in entry.aliases:
+            with contextlib.suppress(ValueError):
+                listed.add(normalize_address(value))
+        if self.policy.manage_aliases:
+            async with self.db.read() as tx:
+                removed = tuple(
+                    a for a in await store.directory_aliases(tx, current.email) if a not in listed
+                )
         if entry.aliases:
             async with self.db.read() as tx:
                 for value in entry.aliases:
@@ -200,4 +247,5 @@ class Provisioner:
             global_admin=admin if admin is not None and admin != current.global_admin else None,
             managed=managed if managed is not None and managed != current.managed else None,
             aliases=tuple(new_aliases),
+            removed_aliases=removed,
         )

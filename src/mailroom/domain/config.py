@@ -119,6 +119,11 @@ class ConfigUser(_Entry):
     spam_threshold: SpamThreshold = DEFAULT_SPAM_THRESHOLD
     change_pw_next_login: bool = False
     allow_spoofing: bool = False
+    auth_source: Literal["local", "ldap"] = Field(
+        default="local",
+        description="ldap: the LDAP directory checks the password (none is stored; give neither "
+        "password nor password_hash); local: the stored password (a new user needs one).",
+    )
     password: Password | None = Field(default=None, exclude=True)
     password_hash: str | None = Field(
         default=None,

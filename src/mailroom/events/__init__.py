@@ -12,6 +12,10 @@ reconnects with the id of the last event it saw gets what it missed meanwhile.
   user, so replay works across workers too.
 
 Event ids are ``<milliseconds>-<sequence>`` (Redis stream ids), increasing per user.
+Access revocations (:class:`Revocation`, :meth:`Broker.revoke`) ride the same fan-out: they
+cut the open connections (:class:`OpenSessions`) of a disabled user, a revoked app password,
+a signed-out session, in every worker.
+
 Publishing never fails the operation that publishes: the mail is already committed, and a
 lost push only means a client learns of it on its next refresh.
 """
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 from mailroom.events._broker import (
     EVENT_TYPES,
+    AccessRevoked,
     Broker,
     Event,
     SubscriberOverflow,
@@ -27,19 +32,26 @@ from mailroom.events._broker import (
     open_broker,
     publish_many_safely,
     publish_safely,
+    revoke_safely,
 )
 from mailroom.events._memory import MemoryBroker
 from mailroom.events._redis import RedisBroker
+from mailroom.events._sessions import OpenSession, OpenSessions, Revocation
 
 __all__ = [
     "EVENT_TYPES",
+    "AccessRevoked",
     "Broker",
     "Event",
     "MemoryBroker",
+    "OpenSession",
+    "OpenSessions",
     "RedisBroker",
+    "Revocation",
     "SubscriberOverflow",
     "Subscription",
     "open_broker",
     "publish_many_safely",
     "publish_safely",
+    "revoke_safely",
 ]

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from mailroom.clock import Clock
+from mailroom.events._sessions import OpenSession, OpenSessions, Revocation
 from mailroom.settings import Settings
 
 log = logging.getLogger("mailroom.events")
@@ -69,6 +70,15 @@ class SubscriberOverflow(Exception):
     """The client did not keep up: its queue filled and it was dropped (it may reconnect)."""
 
 
+class AccessRevoked(StopAsyncIteration):
+    """The subscriber's access ended (disabled, signed out, credential revoked): the stream
+    ends (a ``StopAsyncIteration``, so code that only knows the end of a stream ends it)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 _END = None
 
 
@@ -89,6 +99,10 @@ class Subscription:
         self._replayed: set[str] = set()
         self.overflowed = False
         self.closed = False
+        #: Why the access ended, when it did (:meth:`revoke`).
+        self.revoked: str | None = None
+        #: The connection this subscription registered as (:class:`OpenSessions`), if any.
+        self.session: OpenSession | None = None
 
     def _load_replay(self, events: list[Event]) -> None:
         self._replay = list(events)
@@ -116,17 +130,31 @@ class Subscription:
                 raise StopAsyncIteration
             item = await self._queue.get()
             if item is None:
+                if self.revoked is not None:
+                    raise AccessRevoked(self.revoked)
                 if self.overflowed:
                     raise SubscriberOverflow(f"more than {self._limit} events waited for this client")
                 raise StopAsyncIteration
             if item.id not in self._replayed:  # queued while the replay was read: given already
                 return item
 
+    def revoke(self, reason: str) -> None:
+        """End the subscription because its access ended: the reader gets :class:`AccessRevoked`."""
+        if self.closed or self.revoked is not None:
+            return
+        self.revoked = reason
+        self.broker._detach(self)
+        self._replay.clear()
+        while not self._queue.empty():  # what waited is not for a client without access
+            self._queue.get_nowait()
+        self._queue.put_nowait(_END)
+
     async def aclose(self) -> None:
         if self.closed:
             return
         self.closed = True
         self.broker._detach(self)
+        self.broker.sessions.end(self.session)
         if not self._queue.full():
             self._queue.put_nowait(_END)
 
@@ -142,6 +170,8 @@ class Broker(ABC):
         self.replay_window = timedelta(minutes=settings.push_replay_minutes)
         self.queue_size = settings.push_queue_size
         self._local: dict[int, set[Subscription]] = {}
+        #: The open connections of this process, cut by :meth:`revoke`.
+        self.sessions = OpenSessions()
         self._enrichers: dict[str, list[Enricher]] = {}
         self._listener_enrichers: dict[str, list[Enricher]] = {}
 
@@ -193,10 +223,22 @@ class Broker(ABC):
 
     # -- subscribing --------------------------------------------------------------------
 
-    async def subscribe(self, user_id: int, last_event_id: str | None = None) -> Subscription:
+    async def subscribe(
+        self,
+        user_id: int,
+        last_event_id: str | None = None,
+        *,
+        session: tuple[str, str, str] | None = None,
+    ) -> Subscription:
         """``user_id``'s events from now on, after those since ``last_event_id`` (if given
-        and still in the replay buffer; an id of another form is ignored)."""
+        and still in the replay buffer; an id of another form is ignored).
+
+        ``session``: ``(email, protocol, credential)`` of a client connection, registered in
+        :attr:`sessions` so that :meth:`revoke` ends it (:class:`AccessRevoked`)."""
         sub = Subscription(self, user_id, self.queue_size)
+        if session is not None:
+            email, protocol, credential = session
+            sub.session = self.sessions.open(user_id, email, protocol, credential, sub.revoke)
         # Attach before reading the replay buffer: an event published in between is then
         # both queued and replayed, and the subscription drops the queued copy.
         self._local.setdefault(user_id, set()).add(sub)
@@ -235,6 +277,19 @@ class Broker(ABC):
             if not subs:
                 del self._local[sub.user_id]
 
+    # -- access revocations -------------------------------------------------------------
+
+    async def revoke(self, revocation: Revocation) -> int:
+        """Cut the connections ``revocation`` names, in this process at once and in every
+        other one the broker reaches; how many this process cut."""
+        cut = self.sessions.revoke(revocation)
+        await self._broadcast_revocation(revocation)
+        return cut
+
+    async def _broadcast_revocation(self, revocation: Revocation) -> None:
+        """Tell the other processes (none here: one process)."""
+        return None
+
     # -- life cycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -263,6 +318,17 @@ async def publish_many_safely(
     except Exception:
         users = sorted({user_id for user_id, _ in items})
         log.exception("could not publish %s for user(s) %s", type, users)
+
+
+async def revoke_safely(broker: Broker | None, revocation: Revocation) -> None:
+    """:meth:`Broker.revoke` after the commit that ended the access: a failure (Redis down)
+    is logged, never raised; this process's connections are cut all the same."""
+    if broker is None:
+        return
+    try:
+        await asyncio.wait_for(broker.revoke(revocation), PUBLISH_TIMEOUT_SECONDS)
+    except Exception:
+        log.exception("could not send the revocation for user %s to the other workers", revocation.user_id)
 
 
 def open_broker(settings: Settings, clock: Clock) -> Broker:

@@ -7,6 +7,9 @@
   last event; the stream's id is the event id. Appending comes before publishing, so an
   event a client receives live is already in the buffer it would replay from.
 
+* Revocations: ``<prefix>:events:revoked`` carries :class:`Revocation` s (a disabled user,
+  a revoked app password) to every worker, which cuts its own matching connections.
+
 A lost connection to Redis is retried (with a growing pause) by the listener; events
 published while it was down reach clients only through replay on their next reconnection.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +29,7 @@ from redis.exceptions import RedisError
 
 from mailroom.clock import Clock
 from mailroom.events._broker import Broker, Event
+from mailroom.events._sessions import Revocation
 from mailroom.settings import Settings
 
 log = logging.getLogger("mailroom.events")
@@ -41,6 +46,10 @@ class RedisBroker(Broker):
         self.redis: aioredis.Redis = aioredis.from_url(settings.redis_url)
         self.prefix = f"{settings.redis_key_prefix}:events"
         self.channel = self.prefix
+        #: Access revocations (:class:`Revocation`), tagged with the sending broker's id so
+        #: that the sender, which cut its own connections already, skips its own.
+        self.revocations = f"{self.prefix}:revoked"
+        self.origin = uuid.uuid4().hex
         self._listener: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
 
@@ -93,12 +102,16 @@ class RedisBroker(Broker):
         while True:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(self.channel)
+                await pubsub.subscribe(self.channel, self.revocations)
                 self._subscribed.set()
                 pause = 0.1
                 while True:
                     message = await pubsub.get_message(timeout=30.0)
                     if message is None or message.get("type") != "message":
+                        continue
+                    channel = message.get("channel")
+                    if channel in (self.revocations, self.revocations.encode()):
+                        self._revoked(message["data"])
                         continue
                     try:
                         event = Event.decode(message["data"])
@@ -115,6 +128,23 @@ class RedisBroker(Broker):
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def _broadcast_revocation(self, revocation: Revocation) -> None:
+        body = orjson.dumps({"origin": self.origin, "revocation": revocation.encode()})
+        await self.redis.publish(self.revocations, body)
+
+    def _revoked(self, raw: bytes | str) -> None:
+        try:
+            value = orjson.loads(raw)
+            if value.get("origin") == self.origin:
+                return
+            revocation = Revocation.decode(value["revocation"])
+        except (ValueError, KeyError, TypeError, AttributeError):
+            log.warning("ignoring a malformed revocation on %s", self.revocations)
+            return
+        cut = self.sessions.revoke(revocation)
+        if cut:
+            log.info("cut %d connection(s) of user %s: %s", cut, revocation.user_id, revocation.reason)
 
     async def close(self) -> None:
         await super().close()

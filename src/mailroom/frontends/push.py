@@ -16,7 +16,8 @@ acting as its owner) and receives only its own mailbox's events.
   The server sends ``{"type": "ping"}`` when idle and answers a client's ping with a pong.
 
 A token is checked again at every heartbeat, so a revoked or expired session stops getting
-events within one heartbeat.
+events within one heartbeat; a disabled user, a signed-out session or a deleted key
+(``mailroom.events.Revocation``) ends the stream at once, on every worker (WebSocket: 4401).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from mailroom.auth.principal import Principal
 from mailroom.errors import BadRequest, Forbidden, MailroomError, RateLimited, Unauthenticated
-from mailroom.events import Event, SubscriberOverflow, Subscription
+from mailroom.events import AccessRevoked, Event, SubscriberOverflow, Subscription
 from mailroom.frontends.http_auth import authenticate, client_ip, cookie_token
 
 if TYPE_CHECKING:
@@ -74,6 +75,8 @@ class _Listener:
     def __init__(self, mailroom: Mailroom, principal: Principal, token: str | None, ip: str | None) -> None:
         self.mailroom = mailroom
         self.user_id = check_principal(principal)
+        self.email = principal.email or ""
+        self.credential = principal.credential
         self.token = token
         self.ip = ip
         self.heartbeat = mailroom.settings.push_heartbeat_seconds
@@ -95,7 +98,9 @@ class _Listener:
                 f"this mailbox has {MAX_CONNECTIONS_PER_USER} push connections open already",
                 retry_after=30,
             )
-        return await events.subscribe(self.user_id, last_event_id or None)
+        return await events.subscribe(
+            self.user_id, last_event_id or None, session=(self.email, "push", self.credential)
+        )
 
 
 async def _next(sub: Subscription, idle: float) -> Event | None:
@@ -167,6 +172,9 @@ async def _sse_stream(listener: _Listener, sub: Subscription) -> AsyncIterator[b
                 return
             try:
                 event = await _next(sub, min(listener.heartbeat, max(ends_at - loop.time(), 0.01)))
+            except AccessRevoked as revoked:
+                yield b": access ended: %s\n\n" % revoked.reason.encode()
+                return
             except StopAsyncIteration:
                 return
             except SubscriberOverflow:
@@ -251,6 +259,8 @@ async def _ws_write(websocket: WebSocket, listener: _Listener, sub: Subscription
     while True:
         try:
             event = await _next(sub, listener.heartbeat)
+        except AccessRevoked as revoked:
+            return CLOSE_UNAUTHENTICATED, f"access ended: {revoked.reason}"[:120]
         except StopAsyncIteration:
             return None
         except SubscriberOverflow:

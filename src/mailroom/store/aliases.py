@@ -124,6 +124,8 @@ class NewAlias(TypedDict):
     comment: NotRequired[str]
     created_at: datetime
     updated_at: datetime
+    #: The directory user LDAP provisioning made it for (store/directory.py).
+    directory_user: NotRequired[str | None]
 
 
 class AliasChanges(TypedDict, total=False):
@@ -132,6 +134,8 @@ class AliasChanges(TypedDict, total=False):
     destinations: list[str]
     comment: str
     updated_at: datetime
+    #: None: an administrator took over an alias the directory made.
+    directory_user: str | None
 
 
 async def insert_alias(tx: Tx, values: NewAlias) -> None:

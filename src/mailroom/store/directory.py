@@ -16,6 +16,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from mailroom.domain.directory import DIRECTORY_SOURCE, NO_PASSWORD
 from mailroom.store import addresses, aliases, domains, users
 from mailroom.store.engine import Query, Tx
+from mailroom.store.schema import aliases as aliases_table
 from mailroom.store.schema import domains as domains_table
 from mailroom.store.schema import managers
 from mailroom.store.schema import users as users_table
@@ -157,8 +158,8 @@ async def set_managed(tx: Tx, user_id: int, domains_now: Collection[str], now: d
 
 
 async def add_alias(tx: Tx, address: str, domain: str, destination: str, now: datetime) -> bool:
-    """Make ``address`` an alias of ``destination`` when it is free and ``domain`` is a mail
-    domain; False (nothing done) otherwise."""
+    """Make ``address`` an alias of ``destination`` (marked as made by the directory for
+    it) when it is free and ``domain`` is a mail domain; False (nothing done) otherwise."""
     if await domains.name_kind(tx, domain) != "domain" or await addresses.kind_of(tx, address) is not None:
         return False
     await aliases.insert_alias(
@@ -171,6 +172,31 @@ async def add_alias(tx: Tx, address: str, domain: str, destination: str, now: da
             "comment": "from the LDAP directory",
             "created_at": now,
             "updated_at": now,
+            "directory_user": destination,
         },
     )
     return True
+
+
+_DIRECTORY_ALIASES = Query(
+    select(aliases_table.c.address)
+    .where(aliases_table.c.directory_user == bindparam("email"))
+    .order_by(aliases_table.c.address)
+)
+
+
+async def directory_aliases(tx: Tx, email: str) -> list[str]:
+    """The aliases the directory made for ``email`` (and nobody changed since)."""
+    return list(await tx.scalars(_DIRECTORY_ALIASES, {"email": email}))
+
+
+async def remove_alias(tx: Tx, address: str, email: str) -> bool:
+    """Delete ``address`` if it is an alias the directory made for ``email``; False otherwise."""
+    gone = await tx.rowcount(
+        delete(aliases_table).where(
+            aliases_table.c.address == address, aliases_table.c.directory_user == email
+        )
+    )
+    if gone:
+        await addresses.release(tx, address, "alias")
+    return gone > 0

@@ -140,6 +140,8 @@ aliases = Table(
     Column("comment", Text, nullable=False, default=""),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # The directory user (address) LDAP provisioning made this alias for; NULL for the rest.
+    Column("directory_user", String(320), nullable=True, index=True),
 )
 
 managers = Table(

@@ -41,6 +41,7 @@ from mailroom.registry import CallInfo
 if TYPE_CHECKING:
     from mailroom.auth.principal import Principal
     from mailroom.bootstrap import Mailroom
+    from mailroom.events import OpenSession
 
 log = logging.getLogger("mailroom.imap")
 
@@ -96,6 +97,12 @@ class ImapSession(_commands.Commands):
         )
         self.max_append = int(settings.max_message_bytes)
         self.output: list[bytes] = []
+        # Cut when the account's access ends (mailroom.events.OpenSessions): the input
+        # ends (as if the client had closed), so a session waiting for a command or in IDLE
+        # stops at once, one running a command once it has answered.
+        self.registered: OpenSession | None = None
+        self.kicked: str | None = None
+        self.socket_reader, self.socket_writer = reader, writer  # under TLS or COMPRESS too
 
     # -- output --------------------------------------------------------------------------
 
@@ -195,12 +202,18 @@ class ImapSession(_commands.Commands):
                     await self.flush()
                     continue
                 await self.dispatch(command)
+                if self.kicked is not None:
+                    raise Closing
                 await self.flush()
         except Closing:
             pass
         except (ConnectionError, OSError, asyncio.IncompleteReadError):
             pass
         finally:
+            self.mailroom.runtime.events.sessions.end(self.registered)
+            if self.kicked is not None:
+                self.output.clear()
+                self.untagged(f"BYE {self.kicked}")
             with contextlib.suppress(Exception):
                 await self.flush()
             self.writer.close()
@@ -276,7 +289,18 @@ class ImapSession(_commands.Commands):
             return "[AUTHORIZATIONFAILED] IMAP is not enabled for this account"
         self.user_id = principal.user_id
         self.email = principal.email
+        sessions = self.mailroom.runtime.events.sessions
+        self.registered = sessions.open(self.user_id, self.email, "imap", principal.credential, self.kick)
         return None
+
+    def kick(self, reason: str) -> None:
+        """The account's access ended: ``* BYE`` and close, now unless a command runs."""
+        self.kicked = reason.replace("\r", " ").replace("\n", " ")[:200]
+        transport = self.socket_writer.transport
+        if isinstance(transport, asyncio.ReadTransport):
+            with contextlib.suppress(Exception):  # the transport may be closing already
+                transport.pause_reading()
+        self.socket_reader.feed_eof()
 
 
 def _error_text(error: MailroomError) -> str:

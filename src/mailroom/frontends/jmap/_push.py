@@ -107,11 +107,16 @@ def _types(value: str | None) -> frozenset[str] | None:
     return frozenset(t.strip() for t in value.split(",") if t.strip())
 
 
-async def _subscribe(mailroom: Mailroom, user_id: int, last: str | None) -> Subscription:
+async def _subscribe(
+    mailroom: Mailroom, user_id: int, last: str | None, principal: Principal | None = None
+) -> Subscription:
+    """``principal``: the EventSource's caller, registered so that the end of its access
+    ends the stream (a WebSocket registers itself, see :meth:`JmapWebSocket.endpoint`)."""
     events = mailroom.runtime.events
     if events.subscribers(user_id) >= MAX_CONNECTIONS_PER_USER:
         raise RequestProblem("limit", "too many push connections for this account", limit="pushConnections")
-    return await events.subscribe(user_id, last or None)
+    session = None if principal is None else (principal.email or "", "push", principal.credential)
+    return await events.subscribe(user_id, last or None, session=session)
 
 
 async def _next(sub: Subscription, idle: float) -> Event | None:
@@ -147,7 +152,7 @@ class EventSource:
                 raise RequestProblem("notRequest", "ping is a number of seconds")
             ping = min(ping, MAX_PING_SECONDS)
             last = request.headers.get("last-event-id")
-            sub = await _subscribe(self.mailroom, principal.user_id, last)
+            sub = await _subscribe(self.mailroom, principal.user_id, last, principal)
         except RequestProblem as problem:
             return problem.response()
         except MailroomError as exc:
@@ -225,9 +230,27 @@ class JmapWebSocket:
             return
         await websocket.accept(subprotocol="jmap")
         session = _Session(self, websocket, principal, bearer)
+        # The end of the caller's access (mailroom.events.OpenSessions) closes the socket.
+        assert principal.user_id is not None
+        sessions = self.mailroom.runtime.events.sessions
+        kicks: set[asyncio.Task[None]] = set()
+
+        def kick(reason: str) -> None:
+            async def close() -> None:
+                with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+                    await websocket.close(code=CLOSE_POLICY, reason=f"access ended: {reason}"[:120])
+
+            task = asyncio.create_task(close())
+            kicks.add(task)
+            task.add_done_callback(kicks.discard)
+
+        registered = sessions.open(
+            principal.user_id, principal.email or "", "jmap", principal.credential, kick
+        )
         try:
             await session.run()
         finally:
+            sessions.end(registered)
             await session.stop_push()
             if websocket.application_state != WebSocketState.DISCONNECTED:
                 # The client may be gone already: nothing to close then.

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import ipaddress
 import logging
 import secrets
@@ -39,6 +40,7 @@ from mailroom.registry import CallInfo
 
 if TYPE_CHECKING:
     from mailroom.bootstrap import Mailroom
+    from mailroom.events import OpenSession
 
 log = logging.getLogger("mailroom.pop3")
 
@@ -90,6 +92,11 @@ class Pop3Session:
         self.messages: list[tuple[int, int]] = []  # (email id, size), message n at n - 1
         self.deleted: set[int] = set()  # message numbers
         self.renewed = 0.0
+        # Cut when the account's access ends (mailroom.events.OpenSessions): ``-ERR`` and
+        # close, at once while waiting for a command (the input ends), else after the
+        # running one.
+        self.registered: OpenSession | None = None
+        self.kicked: str | None = None
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -139,9 +146,15 @@ class Pop3Session:
                     await self._authorization(command)
                 else:
                     await self._transaction(command)
+                if self.kicked is not None:
+                    raise _Closed
         except (_Closed, ConnectionError, ssl.SSLError):
             pass
         finally:
+            self.mailroom.runtime.events.sessions.end(self.registered)
+            if self.kicked is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self._send(b"-ERR [AUTH] " + self.kicked.encode()), 5)
             # Not cut short by a cancellation (the listeners' close() cancels the sessions):
             # a release interrupted inside its database call leaves the maildrop locked and
             # the connection being opened for it unclosed. The cancellation is passed on after.
@@ -165,6 +178,15 @@ class Pop3Session:
             )
         except Exception:
             log.exception("could not release the POP3 lock of user %d", user_id)
+
+    def kick(self, reason: str) -> None:
+        """The account's access ended: ``-ERR`` and close (nothing deleted: no UPDATE state)."""
+        self.kicked = reason.replace("\r", " ").replace("\n", " ")[:200]
+        transport = self.writer.transport
+        if isinstance(transport, asyncio.ReadTransport):
+            with contextlib.suppress(Exception):  # the transport may be closing already
+                transport.pause_reading()
+        self.reader.feed_eof()
 
     # -- AUTHORIZATION ----------------------------------------------------------------------
 
@@ -286,6 +308,9 @@ class Pop3Session:
             return
         self.user_id = user_id
         self.renewed = time.monotonic()
+        self.registered = self.mailroom.runtime.events.sessions.open(
+            user_id, str(verdict["email"]), "pop3", str(verdict.get("credential") or "other"), self.kick
+        )
         self.messages = [(int(m["id"]), int(m["size"])) for m in maildrop["messages"]]
         count, size = self._stat()
         await self._send(f"+OK maildrop locked: {count} messages ({size} octets)".encode())

@@ -46,6 +46,7 @@ from mailroom.registry import CallInfo
 
 if TYPE_CHECKING:
     from mailroom.bootstrap import Mailroom
+    from mailroom.events import OpenSession
 
 log = logging.getLogger("mailroom.submission")
 
@@ -56,6 +57,8 @@ class SubmissionUser:
 
     user_id: int
     email: str
+    #: What the login used (``password``, ``app:<id>``, ``key:<id>``, ``proxy``; no secret).
+    credential: str = "other"
 
 
 def _peer_ip(session: Any) -> str | None:
@@ -104,7 +107,9 @@ class SubmissionHandler:
         if principal.user_id is None or principal.email is None:
             return AuthResult(success=False, handled=False)  # keys of no user cannot send
         return AuthResult(
-            success=True, handled=False, auth_data=SubmissionUser(principal.user_id, principal.email)
+            success=True,
+            handled=False,
+            auth_data=SubmissionUser(principal.user_id, principal.email, principal.credential),
         )
 
     async def handle_EHLO(
@@ -116,7 +121,9 @@ class SubmissionHandler:
     async def proxied_login(self, session: Any, login: str) -> SubmissionUser | None:
         """The user a trusted proxy's ``XCLIENT LOGIN`` names (nginx checked the password)."""
         result = await self._invoke("mail.proxy.xclient_login", {"user": login}, session)
-        return SubmissionUser(int(result["user_id"]), str(result["email"])) if result["ok"] else None
+        if not result["ok"]:
+            return None
+        return SubmissionUser(int(result["user_id"]), str(result["email"]), "proxy")
 
     async def handle_MAIL(
         self, server: Any, session: Any, envelope: Any, address: str, mail_options: list[str]
@@ -203,6 +210,31 @@ class _SubmissionServer(XClientServer, SMTP):
         super().__init__(handler, **kwargs)
         self._submission = handler
         self._allow_plaintext_loopback = allow_plaintext_loopback
+        self._registered: OpenSession | None = None
+
+    def _register(self, user: SubmissionUser | None) -> None:
+        """Register the authenticated session, so that the end of the user's access cuts it
+        (mailroom.events.OpenSessions): every later command answers ``421`` and closes."""
+        sessions = self._submission.mailroom.runtime.events.sessions
+        sessions.end(self._registered)
+        self._registered = None
+        if user is not None:
+            self._registered = sessions.open(user.user_id, user.email, "smtp", user.credential, self._kick)
+
+    def _kick(self, reason: str) -> None:
+        text = reason.replace("\r", " ").replace("\n", " ")[:200]
+
+        async def refuse(_: str) -> None:
+            await self.push(f"421 4.7.0 {text}")
+            if self.transport is not None:
+                self.transport.close()
+
+        self._smtp_methods = dict.fromkeys(self._smtp_methods, refuse)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        self._submission.mailroom.runtime.events.sessions.end(self._registered)
+        self._registered = None
+        super().connection_lost(error)
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
@@ -230,6 +262,7 @@ class _SubmissionServer(XClientServer, SMTP):
                 return "535 5.7.8 Error: XCLIENT LOGIN is not a user who may send"
         self.session.auth_data = user
         self.session.authenticated = user is not None
+        self._register(user)
         return None
 
     def _authenticate(self, mechanism: str, auth_data: Any) -> AuthResult:
@@ -244,7 +277,10 @@ class _SubmissionServer(XClientServer, SMTP):
             username, secret = data.login.decode("utf-8"), data.password.decode("utf-8")
         except UnicodeDecodeError:
             return AuthResult(success=False, handled=False)
-        return await self._submission.login(self.session, username, secret)
+        checked = await self._submission.login(self.session, username, secret)
+        if checked.success and isinstance(checked.auth_data, SubmissionUser):
+            self._register(checked.auth_data)
+        return checked
 
     async def auth_PLAIN(self, _: Any, args: list[str]) -> AuthResult:
         return await self._check(await super().auth_PLAIN(_, args))

@@ -29,6 +29,7 @@ from mailroom.domain.config import (
     FieldChange,
     Kind,
 )
+from mailroom.domain.directory import DIRECTORY_SOURCE, NO_PASSWORD
 from mailroom.domain.dkim import key_bits
 from mailroom.domain.dns import dkim_public_from_private
 from mailroom.domain.names import domain_of
@@ -148,6 +149,13 @@ def check_document(document: ConfigDocument) -> list[FieldError]:
             if problem:
                 errors.append(FieldError(_loc("domain", i, "dkim_private_key"), problem))
     for i, user in enumerate(document.users):
+        if user.auth_source == DIRECTORY_SOURCE and (
+            user.password is not None or user.password_hash is not None
+        ):
+            message = "the LDAP directory keeps this user's password: give neither password nor password_hash"
+            field = "password" if user.password is not None else "password_hash"
+            errors.append(FieldError(_loc("user", i, field), message))
+            continue
         if user.password is not None and user.password_hash is not None:
             errors.append(FieldError(_loc("user", i, "password"), "give password or password_hash, not both"))
         if user.password_hash is not None:
@@ -266,7 +274,11 @@ def _step(kind: Kind, entry: Any, target: _Target, passwords: Passwords, dry_run
         values["quota_bytes"] = target.user_quota(entry, user)
         if user is not None and values["quota_bytes"] == user.quota_bytes:
             del values["quota_bytes"]
-        values |= _password_columns(entry, user, passwords, dry_run)
+        if _source(entry, user) == DIRECTORY_SOURCE:
+            if user is None or user.password_hash != NO_PASSWORD:
+                values["password_hash"] = NO_PASSWORD  # the directory checks it; none is kept
+        else:
+            values |= _password_columns(entry, user, passwords, dry_run)
         if user is None:
             values["domain"] = domain_of(key)
     if row is None:
@@ -286,6 +298,14 @@ def _changed(entry: BaseModel, row: Stored | None, names: Iterable[str]) -> dict
         if row is None or (name in entry.model_fields_set and value != getattr(row, name)):
             values[name] = value
     return values
+
+
+def _source(entry: ConfigUser, row: StoredUser | None) -> str:
+    """The user's ``auth_source`` after the import (a stored user keeps theirs unless the
+    entry sets it)."""
+    if row is None or "auth_source" in entry.model_fields_set:
+        return entry.auth_source
+    return row.auth_source
 
 
 def _password_columns(
@@ -477,9 +497,17 @@ class _Target:
                 f: getattr(entry, f) for f in USER_FIELDS if row is None or f in entry.model_fields_set
             }
             errors += rule_errors(email, merged, f"document.users.{i}.")
-            if row is None and entry.password is None and entry.password_hash is None:
+            needs_password = row is None or row.auth_source == DIRECTORY_SOURCE
+            if (
+                needs_password
+                and _source(entry, row) != DIRECTORY_SOURCE
+                and entry.password is None
+                and entry.password_hash is None
+            ):
                 message = (
                     "a new user needs password or password_hash (export with password hashes to copy them)"
+                    if row is None
+                    else "a directory user made local needs password or password_hash"
                 )
                 errors.append(FieldError(f"document.users.{i}.password", message, "missing"))
         per_domain_users = Counter(domain_of(e) for e in users)

@@ -150,7 +150,9 @@ async def update_alias(ctx: Context, address: AliasAddress, changes: AliasUpdate
     async with ctx.rt.db.write() as tx:
         await _load(tx, address)
         if values:
-            await store.update_alias(tx, address, {**values, "updated_at": ctx.rt.clock.now()})
+            # An alias an administrator changed is theirs: the directory no longer removes it.
+            changed: store.AliasChanges = {**values, "updated_at": ctx.rt.clock.now(), "directory_user": None}
+            await store.update_alias(tx, address, changed)
         record = await _load(tx, address)
     return _shown(record)
 

@@ -9,6 +9,7 @@ from mailroom.domain.filtering import TextFilter
 from mailroom.domain.paging import DEFAULT_LIMIT, Limit, Offset, Page
 from mailroom.domain.sorting import ApiKeySort
 from mailroom.errors import FieldError, Forbidden, InvalidParams, NotFound
+from mailroom.events import Revocation, revoke_safely
 from mailroom.registry import DELETE, GET, POST, Authenticated, Context
 from mailroom.services.admin._api import api
 from mailroom.store import accounts
@@ -122,3 +123,6 @@ async def delete_key(ctx: Context, id: str) -> None:
         if not _visible(ctx, row):
             raise NotFound.of("API key", id)
         await store.delete_key(tx, id)
+    if row is not None and row.owner_id is not None:  # connections that logged in with it end
+        revocation = Revocation("API key deleted", user_id=row.owner_id, credentials=frozenset({f"key:{id}"}))
+        await revoke_safely(ctx.rt.events, revocation)

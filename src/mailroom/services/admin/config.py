@@ -28,7 +28,9 @@ from mailroom.domain.config import (
     ConfigRelay,
     ConfigUser,
 )
+from mailroom.domain.directory import DIRECTORY_SOURCE
 from mailroom.errors import Conflict, InvalidParams
+from mailroom.events import Revocation, revoke_safely
 from mailroom.registry import GET, POST, Admin, Context
 from mailroom.services.admin._api import api
 from mailroom.services.admin._config_plan import (
@@ -46,9 +48,10 @@ from mailroom.services.admin._config_plan import (
     manager_key,
     plan,
 )
+from mailroom.services.admin.users import access_ended
 from mailroom.store import accounts, aliases, alternatives, domains, managers, relays, users
 from mailroom.store import config as store
-from mailroom.store.config import StoredManager
+from mailroom.store.config import StoredManager, StoredUser
 from mailroom.store.engine import Tx
 
 log = logging.getLogger("mailroom.admin.config")
@@ -102,7 +105,10 @@ def build_document(state: State, *, with_password_hashes: bool, include_secrets:
             ConfigUser.model_construct(
                 email=email,
                 **pick(row, USER_FIELDS),
-                password_hash=row.password_hash if with_password_hashes else None,
+                # A directory user's stored "hash" is only the mark that none is stored.
+                password_hash=row.password_hash
+                if with_password_hashes and row.auth_source != DIRECTORY_SOURCE
+                else None,
             )
             for email, row in sorted(state.users.items())
         ],
@@ -191,7 +197,24 @@ async def import_config(
         for step in steps:
             await _apply(tx, step, now)
     log.info("configuration imported by %s: %d changes", ctx.principal.label, len(steps))
+    for revocation in _access_ended(steps):
+        await revoke_safely(ctx.rt.events, revocation)
     return _result(steps, dry_run=False)
+
+
+def _access_ended(steps: list[Step]) -> list[Revocation]:
+    """The open connections the import cut, as the admin API's changes would: of users it
+    disabled, deleted, turned a protocol off for, or changed the password of."""
+    out: list[Revocation] = []
+    for step in steps:
+        row = step.row
+        if step.change.kind != "user" or not isinstance(row, StoredUser):
+            continue
+        if step.change.action == "delete":
+            out.append(Revocation("account deleted", user_id=row.id))
+        elif step.change.action == "update":
+            out += access_ended(row.id, step.values)
+    return out
 
 
 async def _check_passwords(

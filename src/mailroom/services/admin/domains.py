@@ -10,6 +10,7 @@ from mailroom.domain.names import DomainName
 from mailroom.domain.paging import DEFAULT_LIMIT, Limit, Offset, Page
 from mailroom.domain.sorting import DomainSort
 from mailroom.errors import Conflict, LimitExceeded, NotFound
+from mailroom.events import Revocation, revoke_safely
 from mailroom.registry import DELETE, GET, PATCH, POST, Admin, Context, Manager
 from mailroom.services.admin._api import api
 from mailroom.store import domains as store
@@ -115,3 +116,4 @@ async def delete_domain(ctx: Context, name: DomainName) -> None:
     async with ctx.rt.db.write() as tx:
         if not await store.delete_domain(tx, name):
             raise NotFound.of("domain", name)
+    await revoke_safely(ctx.rt.events, Revocation("domain deleted", domain=name))

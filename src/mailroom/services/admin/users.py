@@ -30,6 +30,7 @@ from mailroom.domain.users import (
     rule_errors,
 )
 from mailroom.errors import Conflict, FieldError, Forbidden, InvalidParams, LimitExceeded, NotFound
+from mailroom.events import Revocation, revoke_safely
 from mailroom.registry import DELETE, GET, PATCH, POST, Context, Manager, Owner
 from mailroom.runtime import Runtime
 from mailroom.services.admin._api import api
@@ -274,7 +275,30 @@ async def update_user(ctx: Context, email: EmailAddress, changes: UserUpdate) ->
                 cast(store.UserChanges, values | {"updated_at": ctx.rt.clock.now()}),
             )
             record = await load_user(tx, email)
+    for revocation in access_ended(record.id, values):
+        await revoke_safely(ctx.rt.events, revocation)
     return shown(record)
+
+
+#: The per-protocol flags and the open connections they cut when turned off.
+SERVICE_PROTOCOLS = {"enable_imap": "imap", "enable_pop": "pop3", "enable_smtp": "smtp"}
+
+
+def access_ended(user_id: int, values: dict[str, object]) -> list[Revocation]:
+    """The open connections a change cuts (docs/auth.md, "Everywhere"): all of them when the
+    user is disabled; a protocol's when its flag is turned off; those that logged in with the
+    password or a session token when the password changes or the directory takes it over."""
+    if values.get("enabled") is False:
+        return [Revocation("account disabled", user_id=user_id)]
+    out = []
+    off = frozenset(p for flag, p in SERVICE_PROTOCOLS.items() if values.get(flag) is False)
+    if off:
+        out.append(Revocation("service disabled for this account", user_id=user_id, protocols=off))
+    if "password_hash" in values:
+        out.append(
+            Revocation("password changed", user_id=user_id, credentials=frozenset({"password", "session"}))
+        )
+    return out
 
 
 @api.method("admin.users.delete", http=DELETE("/users/{email}"), access=Manager("email", kind="user"))
@@ -284,3 +308,4 @@ async def delete_user(ctx: Context, email: EmailAddress) -> None:
         record = await load_user(tx, email)
         check_may_administer(ctx.principal, record)
         await store.delete_user(tx, email)
+    await revoke_safely(ctx.rt.events, Revocation("account deleted", user_id=record.id))

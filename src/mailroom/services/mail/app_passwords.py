@@ -20,6 +20,7 @@ from mailroom.auth import tokens
 from mailroom.auth.authenticate import APP_PASSWORD_PREFIX
 from mailroom.domain.identity import AppPassword, AppPasswordCreate, AppPasswordIssued
 from mailroom.errors import LimitExceeded, NotFound
+from mailroom.events import Revocation, revoke_safely
 from mailroom.registry import DELETE, GET, POST, Context, UserSelf
 from mailroom.services.mail._api import api
 from mailroom.store import identity as store
@@ -82,3 +83,7 @@ async def revoke_app_password(ctx: Context, id: Annotated[str, Field(max_length=
     async with ctx.rt.db.write() as tx:
         if not await store.delete_app_password(tx, id, ctx.principal.user_id):
             raise NotFound.of("app password", id)
+    revocation = Revocation(
+        "app password revoked", user_id=ctx.principal.user_id, credentials=frozenset({f"app:{id}"})
+    )
+    await revoke_safely(ctx.rt.events, revocation)

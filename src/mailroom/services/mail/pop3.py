@@ -60,6 +60,9 @@ class Pop3Login(BaseModel):
     user_id: int = 0
     email: str = ""
     retry_after: int = 0
+    #: What the login used (``password``, ``app:<id>``, ...; no secret): the session
+    #: registers with it, so that revoking that credential cuts it.
+    credential: str = ""
 
 
 class MaildropMessage(BaseModel):
@@ -104,7 +107,9 @@ async def login(
         services = await accounts.enabled_services(tx, principal.user_id)
     if "pop3" not in services:
         return Pop3Login(ok=False, reason="disabled")
-    return Pop3Login(ok=True, user_id=principal.user_id, email=principal.email)
+    return Pop3Login(
+        ok=True, user_id=principal.user_id, email=principal.email, credential=principal.credential
+    )
 
 
 def _expiry(rt: Runtime) -> timedelta:

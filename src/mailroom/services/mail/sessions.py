@@ -34,6 +34,7 @@ from mailroom.domain.sessions import LoginResult, Session
 from mailroom.domain.usernames import canonical, looks_like_username
 from mailroom.domain.users import Password
 from mailroom.errors import BadRequest, FieldError, InvalidParams, NotFound, Unauthenticated
+from mailroom.events import Revocation, revoke_safely
 from mailroom.registry import DELETE, GET, POST, PUT, Context, Public, UserSelf
 from mailroom.services.mail._api import api
 from mailroom.services.mail._auth import authenticator_of
@@ -290,6 +291,8 @@ async def logout(ctx: Context) -> None:
         raise BadRequest("this request was not made with a session token")
     async with ctx.rt.db.write() as tx:
         await store.delete_session(tx, p.session_id, p.user_id)
+    credentials = frozenset({f"session:{p.session_id}"})
+    await revoke_safely(ctx.rt.events, Revocation("signed out", user_id=p.user_id, credentials=credentials))
 
 
 @api.method("mail.sessions.list", http=GET("/me/sessions"), access=UserSelf())
@@ -310,6 +313,35 @@ async def revoke_session(ctx: Context, id: Annotated[str, Field(max_length=16)])
     async with ctx.rt.db.write() as tx:
         if not await store.delete_session(tx, id, p.user_id):
             raise NotFound.of("session", id)
+    credentials = frozenset({f"session:{id}"})
+    await revoke_safely(ctx.rt.events, Revocation("signed out", user_id=p.user_id, credentials=credentials))
+
+
+class SessionsRevoked(BaseModel):
+    """How many sessions the call ended."""
+
+    revoked_sessions: int
+
+
+@api.method("mail.sessions.revoke_others", http=DELETE("/me/sessions", status=200), access=UserSelf())
+async def revoke_other_sessions(ctx: Context) -> SessionsRevoked:
+    """Sign out everywhere else: end every session of the caller but the one this call is
+    made with (every one, when it is made with an API key). Their tokens stop working and
+    their open push streams and JMAP connections close at once, on every worker; mail
+    clients logged in with a password or an app password are not sessions and go on."""
+    p = ctx.principal
+    assert p.user_id is not None
+    keep = [p.session_id] if p.session_id is not None else []
+    async with ctx.rt.db.write() as tx:
+        revoked = await store.delete_others(tx, p.user_id, keep)
+    revocation = Revocation(
+        "signed out everywhere",
+        user_id=p.user_id,
+        credentials=frozenset({"session"}),
+        keep=frozenset(f"session:{s}" for s in keep),
+    )
+    await revoke_safely(ctx.rt.events, revocation)
+    return SessionsRevoked(revoked_sessions=revoked)
 
 
 class PasswordChanged(BaseModel):
@@ -348,4 +380,13 @@ async def change_password(
         if p.session_id is not None:
             await store.restamp(tx, p.session_id, password_stamp(new_hash))
         revoked = await store.delete_others(tx, p.user_id, keep)
+    await revoke_safely(
+        ctx.rt.events,
+        Revocation(
+            "password changed",
+            user_id=p.user_id,
+            credentials=frozenset({"password", "session"}),
+            keep=frozenset(f"session:{s}" for s in keep),
+        ),
+    )
     return PasswordChanged(revoked_sessions=revoked)
