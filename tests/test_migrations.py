@@ -7,8 +7,11 @@ dropped after it.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import sys
 import uuid
+from asyncio.subprocess import PIPE, STDOUT
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -154,6 +157,23 @@ async def test_upgrade_twice_is_a_no_op(empty_db: Database) -> None:
 
     assert await migrate.current_revision(empty_db) == head_revision()
     assert await schema(empty_db) == before
+    await assert_matches_models(empty_db)
+
+
+async def test_processes_migrating_at_once_take_turns(empty_db: Database, tmp_path: Path) -> None:
+    """``serve``'s workers, a second server or ``mailroom db upgrade`` may start together on a
+    new database: one migrates, the others wait and find the schema done (without the lock,
+    two of them saw the old revision and both created its tables)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILROOM_")}
+    env |= {"MAILROOM_DATA_DIR": str(tmp_path / "data"), "MAILROOM_DATABASE_URL": empty_db.url}
+    command = [sys.executable, "-m", "mailroom", "db", "upgrade"]
+    procs = [
+        await asyncio.create_subprocess_exec(*command, env=env, stdout=PIPE, stderr=STDOUT) for _ in range(3)
+    ]
+    outputs = [(await p.communicate())[0].decode(errors="replace") for p in procs]
+
+    assert [p.returncode for p in procs] == [0, 0, 0], outputs
+    assert await migrate.current_revision(empty_db) == head_revision()
     await assert_matches_models(empty_db)
 
 
