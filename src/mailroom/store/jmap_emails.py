@@ -546,13 +546,15 @@ class Submission:
     mail_from: str
     created_at: datetime
     recipients: tuple[RecipientStatus, ...]
+    #: A delayed send's time (store/outbound.py), else None.
+    hold_until: datetime | None = None
 
 
 async def submissions(tx: Tx, user_id: int, ids: Sequence[int] | None = None) -> list[Submission]:
     """The account's submissions (all, or those of ``ids``), oldest first."""
     q = outbound_queue.c
     stmt = (
-        select(q.id, q.email_id, q.mail_from, q.created_at, emails.c.thread_id)
+        select(q.id, q.email_id, q.mail_from, q.created_at, q.hold_until, emails.c.thread_id)
         .select_from(outbound_queue.outerjoin(emails, emails.c.id == q.email_id))
         .where(q.user_id == user_id)
         .order_by(q.id)
@@ -581,6 +583,7 @@ async def submissions(tx: Tx, user_id: int, ids: Sequence[int] | None = None) ->
             mail_from=str(row["mail_from"]),
             created_at=row["created_at"],
             recipients=tuple(by_queue.get(int(row["id"]), [])),
+            hold_until=row["hold_until"],
         )
         for row in rows
     ]

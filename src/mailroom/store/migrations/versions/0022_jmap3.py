@@ -15,6 +15,8 @@ Revises: 0021_jmap2
   SUBSCRIBE/UNSUBSCRIBE, JMAP ``isSubscribed``), by label id, so a renamed label (and its
   children) keeps it. ``imap_subscriptions`` keeps only names with no label (RFC 9051
   §6.3.7); its rows naming an existing label move here.
+- ``outbound_queue.hold_until``: a delayed send (RFC 8621 §7 ``sendAt``, RFC 4865
+  FUTURERELEASE): the entry waits until then, local recipients too, and can be canceled.
 """
 
 # ruff: noqa: S608  (trigger bodies built from constants of this file, no input)
@@ -22,6 +24,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+
+import mailroom.store.types
 
 revision = "0022_jmap3"
 down_revision = "0021_jmap2"
@@ -162,6 +166,10 @@ def _triggers(sqlite: dict[str, str], pg: str, drop: list[str]) -> None:
 
 
 def upgrade() -> None:
+    op.add_column(
+        "outbound_queue",
+        sa.Column("hold_until", mailroom.store.types.UTCDateTime(timezone=True), nullable=True),
+    )
     op.create_index("ix_email_keywords_keyword", "email_keywords", ["keyword", "email_id"])
     _triggers(SQLITE_TRIGGERS, _PG_FUNCTION, list(_OLD_SQLITE))
     op.create_table(
@@ -201,3 +209,5 @@ def downgrade() -> None:
     op.drop_table("label_subscriptions")
     _triggers(_OLD_SQLITE, _OLD_PG_FUNCTION, list(SQLITE_TRIGGERS))
     op.drop_index("ix_email_keywords_keyword", table_name="email_keywords")
+    with op.batch_alter_table("outbound_queue") as batch:
+        batch.drop_column("hold_until")
