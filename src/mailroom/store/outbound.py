@@ -256,7 +256,7 @@ async def cancel_held(tx: Tx, queue_id: int, user_id: int, now: datetime) -> boo
     await tx.execute(
         update(outbound_recipients)
         .where(outbound_recipients.c.queue_id == queue_id, outbound_recipients.c.status.in_(WAITING))
-        .values(status="canceled", last_reply="canceled by the sender", updated_at=now)
+        .values(status="canceled", last_reply="554 5.3.0 canceled by the sender", updated_at=now)
     )
     return True
 
