@@ -114,6 +114,14 @@ async def test_imap_deleted_hides_the_email_from_jmap_until_cleared(imap: Imap, 
     )
     assert hide in query_changes["removed"]
     assert query_changes["added"] == []
+    # The REST client API keeps seeing it, with its keyword, and the label's full counts.
+    principal = await imap.mailroom.authenticator.basic("alice@example.org", PASSWORD, "127.0.0.1")
+    registry = imap.mailroom.registry
+    detail = await registry.call("mail.emails.get", {"id": int(hide[1:])}, principal=principal)
+    assert detail["keywords"] == ["$deleted"]
+    labels = await registry.call("mail.labels.list", {}, principal=principal)
+    [rest_inbox] = [label for label in labels if label["name"] == "inbox"]
+    assert [rest_inbox[k] for k in ("emails_total", "emails_unread", "threads_total")] == [2, 2, 2]
     # IMAP keeps seeing it, flagged, until EXPUNGE.
     status, flags = await imap_view(imap)
     assert b"MESSAGES 2" in status
