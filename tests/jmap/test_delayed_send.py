@@ -79,6 +79,9 @@ async def test_a_held_message_arrives_at_its_time_and_a_canceled_one_never(
     assert doomed["sendAt"] == until
     pending = await jmap.call("EmailSubmission/query", {"filter": {"undoStatus": "pending"}}, USING)
     assert pending["ids"] == [s["id"], doomed["id"]]
+    later = (start + timedelta(seconds=90)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    after = await jmap.call("EmailSubmission/query", {"filter": {"after": later}}, USING)
+    assert after["ids"] == [doomed["id"]]  # by sendAt
 
     # Nothing has arrived, and the queue has nothing due, local recipient included.
     await worker.run_once()

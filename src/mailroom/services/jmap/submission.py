@@ -203,8 +203,8 @@ def _matches(obj: dict[str, Any], s: Submission, f: SubmissionFilter) -> bool:
         f.emailIds is None or obj["emailId"] in f.emailIds,
         f.threadIds is None or obj["threadId"] in f.threadIds,
         f.undoStatus is None or f.undoStatus == obj["undoStatus"],
-        f.before is None or s.created_at < f.before,
-        f.after is None or s.created_at >= f.after,
+        f.before is None or (s.hold_until or s.created_at) < f.before,
+        f.after is None or (s.hold_until or s.created_at) >= f.after,
     ]
     return all(checks)
 
