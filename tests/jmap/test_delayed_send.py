@@ -59,7 +59,12 @@ async def _submission(jmap: JmapClient, sid: str) -> dict[str, Any]:
 
 
 async def test_a_held_message_arrives_at_its_time_and_a_canceled_one_never(
-    jmap: JmapClient, bob: Actor, client: httpx.AsyncClient, mailroom: Mailroom, clock: FakeClock
+    jmap: JmapClient,
+    bob: Actor,
+    admin: Actor,
+    client: httpx.AsyncClient,
+    mailroom: Mailroom,
+    clock: FakeClock,
 ) -> None:
     session = await jmap.session()
     capability = session["accounts"][jmap.account_id]["accountCapabilities"][SUBMISSION]
@@ -99,6 +104,14 @@ async def test_a_held_message_arrives_at_its_time_and_a_canceled_one_never(
     assert (await _submission(jmap, doomed["id"]))["undoStatus"] == "canceled"
     changes = await jmap.call("EmailSubmission/changes", {"sinceState": state}, USING)
     assert changes["updated"] == [doomed["id"]]
+    # An administrator's queue listing shows both: one waiting for its time, one canceled.
+    listed = await client.get("/api/v1/queue", headers=admin.headers)
+    assert listed.status_code == 200, listed.text
+    entries = {f"S{e['id']}": e for e in listed.json()["items"]}
+    assert entries[s["id"]]["status"] == "queued"
+    assert entries[s["id"]]["next_attempt_at"].startswith(s["sendAt"][:19])
+    assert entries[doomed["id"]]["status"] == "done"
+    assert [r["status"] for r in entries[doomed["id"]]["recipients"]] == ["canceled"]
 
     clock.advance(30)
     await worker.run_once()

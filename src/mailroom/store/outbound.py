@@ -66,7 +66,7 @@ class QueuedRecipient:
     queue_id: int
     address: str
     relay: str | None
-    status: str  # queued | deferred | delivered | failed
+    status: str  # queued | deferred | delivered | failed | canceled
     attempts: int
     last_code: int | None
     last_reply: str | None
