@@ -91,9 +91,7 @@ async def test_a_flag_stored_over_imap_is_a_jmap_keyword_at_once(imap: Imap, jma
     conn = await asyncio.to_thread(imap_client, imap)
     try:
         await asyncio.to_thread(conn.select_folder, "INBOX")
-        await asyncio.to_thread(
-            conn.add_flags, [1], [b"\\Answered", b"\\Seen", b"$Forwarded", b"Work"]
-        )
+        await asyncio.to_thread(conn.add_flags, [1], [b"\\Answered", b"\\Seen", b"$Forwarded", b"Work"])
     finally:
         await asyncio.to_thread(conn.logout)
     got = await jmap.call("Email/get", {"ids": [email["id"]], "properties": ["keywords"]})
