@@ -720,6 +720,13 @@ class Settings(BaseSettings):
         description="Let JMAP PushSubscriptions deliver to http:// URLs on loopback addresses "
         "(tests, local development); otherwise only https:// URLs to public hosts.",
     )
+    jmap_max_delayed_send_seconds: int = Field(
+        default=7 * 86400,
+        ge=0,
+        le=366 * 86400,
+        description="JMAP maxDelayedSend: how far ahead an EmailSubmission may be held "
+        "(FUTURERELEASE holdUntil/holdFor) and canceled until then; 0: no delayed send.",
+    )
     # OpenID Connect (docs/auth.md): web login and provider access tokens on the API.
     oidc_issuer: str | None = Field(
         default=None,

@@ -14,6 +14,11 @@
    ``outbound_recipients`` row per recipient (local ones too, with their outcome, so the
    message's status is in one place), the bytes stored once as a blob.
 
+With ``hold_until`` (a delayed send: JMAP's FUTURERELEASE ``holdUntil``/``holdFor``) step 4
+waits too: every recipient, local or remote, is queued with its first attempt at that time
+(the queue worker delivers local ones through ingest), so nothing arrives before it and
+the sender can cancel it until then (store/outbound.py ``cancel_held``).
+
 It answers one :class:`RecipientStatus` per recipient, in order: ``delivered`` (stored
 locally), ``queued`` (the queue worker, delivery/queue.py, will send it) or ``error`` with
 the reason (unknown local address, disabled mailbox, malformed address). A local
@@ -27,6 +32,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal
 
 from mailroom.delivery.ingest import IngestOptions, Source, ingest
@@ -127,6 +133,7 @@ async def store_queued(
     user_id: int | None = None,
     email_id: int | None = None,
     message_id: str | None = None,
+    hold_until: datetime | None = None,
 ) -> int:
     """Queue ``raw`` (already written to the blob store as ``sha``) inside ``tx``.
 
@@ -150,6 +157,7 @@ async def store_queued(
         email_id=email_id,
         message_id=message_id,
         subject=(header_value(raw, "subject") or "")[:500],
+        hold_until=hold_until,
     )
 
 
@@ -196,6 +204,7 @@ async def submit(
     copy_of: int | None = None,
     client_ip: str | None = None,
     client_helo: str | None = None,
+    hold_until: datetime | None = None,
 ) -> SubmitResult:
     """Send a message a user wrote (see the module docstring). The one entry point for sending.
 
@@ -207,6 +216,7 @@ async def submit(
     their ``sent`` label gets a copy. None only for mail the system itself sends.
     ``copy_of``: the sender's email this message already is (JMAP's EmailSubmission of a
     stored draft): no second copy is stored, and the queue entry names that one.
+    ``hold_until``: send nothing, to anyone, before then (see the module docstring).
     """
     if not recipients:
         raise ValueError("a message needs at least one recipient")
@@ -220,7 +230,10 @@ async def submit(
     outcome: dict[str, NewRecipient] = {}
     for address, reply in split.errors.items():
         outcome[address] = NewRecipient(address, status="failed", code=int(reply[:3]), reply=reply)
-    if split.local:
+    if hold_until is not None:
+        for resolution in split.local:
+            outcome[resolution.address] = NewRecipient(resolution.address)
+    elif split.local:
         # Received: "with HTTP" for the mail client API, "with ESMTPSA" for submission.
         # The submitting client's address and HELO (through a proxy: the ones XCLIENT named).
         arrival = Arrival(
@@ -269,8 +282,9 @@ async def submit(
             user_id=sender_user_id,
             email_id=sent_email_id,
             message_id=message_id,
+            hold_until=hold_until,
         )
-    if any(r.status == "queued" for r in ordered):
+    if hold_until is None and any(r.status == "queued" for r in ordered):
         wake_queue(rt)
     statuses = [
         RecipientStatus(

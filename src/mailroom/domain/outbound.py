@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-RecipientState = Literal["queued", "deferred", "delivered", "failed"]
+RecipientState = Literal["queued", "deferred", "delivered", "failed", "canceled"]
 
 
 class DeliveryStatus(BaseModel):
@@ -16,7 +16,8 @@ class DeliveryStatus(BaseModel):
     address: str
     status: RecipientState = Field(
         description="queued (not tried yet), deferred (temporary failure, will retry), "
-        "delivered, failed (permanent failure or too old; the sender got a DSN)."
+        "delivered, failed (permanent failure or too old; the sender got a DSN), canceled (a "
+        "delayed send its sender canceled before its time)."
     )
     attempts: int
     last_code: int | None = Field(default=None, description="SMTP code of the last reply.")

@@ -12,7 +12,10 @@ What a row records (``kind`` / ``op``):
   to a label as UID ``uid``, or removed from it (with the UID it had there: IMAP's VANISHED);
 - a thread created, updated (an email joined or left it), destroyed;
 - a label created, updated (renamed, or its counts moved), destroyed;
-- the auto-reply (JMAP's VacationResponse, one per account, its id the user's) updated.
+- the auto-reply (JMAP's VacationResponse, one per account, its id the user's) updated;
+- an email hidden from JMAP (it got the ``$deleted`` keyword, IMAP's ``\\Deleted``: RFC 8621
+  §4.1.1) or shown again (migration 0022_jmap3): an update for everyone else, a destruction
+  and a creation for JMAP (``ChangesQuery.hidden_as_destroyed``).
 
 :func:`changes` answers "what changed since state S" for one kind with one range scan of
 the primary key ``(user_id, kind, modseq)``: the cost follows the number of changes since S,
@@ -22,12 +25,13 @@ never the size of the mailbox. The log is kept for ``changes_retention_days``
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 
 from mailroom.errors import BadRequest, CannotCalculateChanges
 from mailroom.store.engine import Query, Tx
@@ -50,6 +54,8 @@ class Op(IntEnum):
     DESTROYED = 3
     ADDED = 4  # an email entered label ``label_id`` as UID ``uid``
     REMOVED = 5  # an email left label ``label_id`` (where it was UID ``uid``)
+    HIDDEN = 6  # an email got ``$deleted`` (JMAP: destroyed; others: updated)
+    SHOWN = 7  # an email lost ``$deleted`` (JMAP: created again; others: updated)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +73,8 @@ class ChangesQuery:
     kind: Kind
     since: int
     max_changes: int
+    #: JMAP's view: an email hidden (``$deleted``) is destroyed, one shown again created.
+    hidden_as_destroyed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +146,8 @@ async def states(tx: Tx, user_ids: Collection[int]) -> dict[int, int]:
 
 _CREATED = int(Op.CREATED)
 _DESTROYED = int(Op.DESTROYED)
+_HIDDEN = int(Op.HIDDEN)
+_SHOWN = int(Op.SHOWN)
 
 
 def _lifecycle(first: int | None, last: int | None) -> tuple[bool, bool]:
@@ -173,6 +183,7 @@ async def changes(tx: Tx, user_id: int, query: ChangesQuery) -> Changes:
     page = max(2 * query.max_changes, 256)
     cut: int | None = None
     max_changes = query.max_changes
+    hidden = query.hidden_as_destroyed
     while cut is None:
         # Tuples of plain ints (no row dict, no enum compared per row): a /changes after
         # 100 new messages reads a few hundred rows.
@@ -181,6 +192,8 @@ async def changes(tx: Tx, user_id: int, query: ChangesQuery) -> Changes:
             {"user_id": user_id, "kind": int(query.kind), "after": after, "upto": top.modseq, "limit": page},
         )
         for modseq, object_id, op in rows:
+            if hidden and op in (_HIDDEN, _SHOWN):
+                op = _DESTROYED if op == _HIDDEN else _CREATED
             if object_id not in first_life:
                 if len(first_life) == max_changes:
                     cut = modseq - 1
@@ -218,6 +231,28 @@ async def changes(tx: Tx, user_id: int, query: ChangesQuery) -> Changes:
         updated=tuple(updated),
         destroyed=tuple(destroyed),
     )
+
+
+async def log_label_updated(tx: Tx, user_id: int, label_id: int) -> None:
+    """Log label ``label_id`` as updated at the account's next modseq, as the label triggers
+    do for a rename (migration 0005_changelog), for a change no trigger sees (a subscription)."""
+    modseq = await tx.scalar(
+        update(mail_states)
+        .where(mail_states.c.user_id == user_id)
+        .values(modseq=mail_states.c.modseq + 1)
+        .returning(mail_states.c.modseq)
+    )
+    if modseq is not None:
+        await tx.execute(
+            insert(mail_changes).values(
+                user_id=user_id,
+                kind=int(Kind.LABEL),
+                modseq=int(modseq),
+                object_id=label_id,
+                op=int(Op.UPDATED),
+                changed_at=int(time.time()),
+            )
+        )
 
 
 # -- IMAP ----------------------------------------------------------------------------------

@@ -31,8 +31,9 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
 
 from mailroom.domain.search import TextTerm
+from mailroom.store import changelog
 from mailroom.store.engine import Query, Tx
-from mailroom.store.imap_schema import imap_recent, imap_subscriptions
+from mailroom.store.imap_schema import imap_recent, imap_subscriptions, label_subscriptions
 from mailroom.store.mail_schema import email_keywords, email_labels, emails, labels
 from mailroom.store.mailbox_search import address_condition, fts5_expression, fulltext_ids, pg_expression
 from mailroom.store.upsert import insert_ignore, upsert
@@ -373,7 +374,8 @@ MAX_SUBSCRIPTION_ROWS = 1000
 @dataclass(frozen=True, slots=True)
 class Subscriptions:
     """A user's choices against the default (a mailbox is subscribed unless unsubscribed):
-    label or mailbox names explicitly subscribed, and those unsubscribed."""
+    names subscribed explicitly (labels by their current name, and names with no label), and
+    the labels unsubscribed."""
 
     subscribed: frozenset[str]
     unsubscribed: frozenset[str]
@@ -381,20 +383,58 @@ class Subscriptions:
 
 async def subscriptions(tx: Tx, user_id: int) -> Subscriptions:
     rows = await tx.all(
-        select(imap_subscriptions.c.name, imap_subscriptions.c.subscribed).where(
-            imap_subscriptions.c.user_id == user_id
+        select(imap_subscriptions.c.name).where(
+            imap_subscriptions.c.user_id == user_id, imap_subscriptions.c.subscribed.is_(True)
         )
     )
-    return Subscriptions(
-        subscribed=frozenset(str(r["name"]) for r in rows if r["subscribed"]),
-        unsubscribed=frozenset(str(r["name"]) for r in rows if not r["subscribed"]),
+    chosen = await tx.all(
+        select(labels.c.name, label_subscriptions.c.subscribed)
+        .select_from(label_subscriptions.join(labels, labels.c.id == label_subscriptions.c.label_id))
+        .where(label_subscriptions.c.user_id == user_id)
     )
+    return Subscriptions(
+        subscribed=frozenset(str(r["name"]) for r in [*rows, *(c for c in chosen if c["subscribed"])]),
+        unsubscribed=frozenset(str(c["name"]) for c in chosen if not c["subscribed"]),
+    )
+
+
+async def unsubscribed_label_ids(tx: Tx, user_id: int) -> frozenset[int]:
+    """The user's labels they unsubscribed from (JMAP ``isSubscribed: false``)."""
+    found = await tx.scalars(
+        select(label_subscriptions.c.label_id).where(
+            label_subscriptions.c.user_id == user_id, label_subscriptions.c.subscribed.is_(False)
+        )
+    )
+    return frozenset(int(i) for i in found)
+
+
+async def set_label_subscribed(tx: Tx, user_id: int, label_id: int, subscribed: bool) -> bool:
+    """Subscribe to (or unsubscribe from) the user's label ``label_id`` (the caller checked it
+    is theirs), explicitly; a change of whether it is subscribed is logged as an update of
+    the label (Mailbox/changes, push). Whether it changed."""
+    where = label_subscriptions.c.label_id == label_id
+    before = await tx.scalar(select(label_subscriptions.c.subscribed).where(where))
+    # A subscription to this name from before the label was made: the label's row says it now.
+    name = select(labels.c.name).where(labels.c.id == label_id).scalar_subquery()
+    names = imap_subscriptions.c
+    await tx.execute(delete(imap_subscriptions).where(names.user_id == user_id, names.name == name))
+    values = {"user_id": user_id, "subscribed": subscribed}
+    await upsert(tx, label_subscriptions, {"label_id": label_id, **values}, ["label_id"], values)
+    changed = (before is None or bool(before)) != subscribed
+    if changed:
+        await changelog.log_label_updated(tx, user_id, label_id)
+    return changed
 
 
 async def set_subscribed(tx: Tx, user_id: int, name: str, subscribed: bool) -> bool:
-    """Record the choice for ``name``; False (nothing stored) when the user already has
-    :data:`MAX_SUBSCRIPTION_ROWS` rows and this name is not one of them."""
+    """Record the choice for ``name``: by label id when a label has that name, else as a
+    name; False (nothing stored) when the user already has :data:`MAX_SUBSCRIPTION_ROWS`
+    names and this name is not one of them."""
     where = (imap_subscriptions.c.user_id == user_id) & (imap_subscriptions.c.name == name)
+    label_id = await tx.scalar(select(labels.c.id).where(labels.c.user_id == user_id, labels.c.name == name))
+    if label_id is not None:
+        await set_label_subscribed(tx, user_id, int(label_id), subscribed)
+        return True
     if await tx.rowcount(update(imap_subscriptions).where(where).values(subscribed=subscribed)):
         return True
     count = await tx.scalar(
@@ -413,7 +453,7 @@ async def set_subscribed(tx: Tx, user_id: int, name: str, subscribed: bool) -> b
 
 
 async def forget_subscription(tx: Tx, user_id: int, name: str) -> None:
-    """Back to the default for ``name`` (a renamed or deleted label's old name)."""
+    """Back to the default for ``name``, a name with no label."""
     await tx.execute(
         delete(imap_subscriptions).where(
             (imap_subscriptions.c.user_id == user_id) & (imap_subscriptions.c.name == name)

@@ -2,11 +2,14 @@
 (RFC 3501 §2.3.2) (migration 0020_imapsubs).
 
 A mailbox is subscribed unless its owner unsubscribed it (Gmail's default: every label shows
-in a client that lists subscribed folders only, as Thunderbird does). A row records a choice
-that differs from that, or a subscription to a name with no mailbox (RFC 9051 lets a client
-subscribe to one, and keeps it when the mailbox is deleted). ``name`` is the label's name
-(``inbox``, ``archive`` … for the system labels, the user's own for the others), so JMAP's
-``Mailbox/isSubscribed`` of a label is "no row with ``subscribed`` false for its name".
+in a client that lists subscribed folders only, as Thunderbird does). A choice about a label
+is a row of ``label_subscriptions``, by label id (migration 0022_jmap3), so it follows the
+label through renames (its children's too); JMAP's ``Mailbox/isSubscribed`` of a label is "no
+row with ``subscribed`` false". ``imap_subscriptions`` keeps the names with no label that a
+client subscribed to (RFC 9051 lets a client subscribe to a name that does not exist, and
+keeps an explicit subscription when the mailbox is deleted: store/mailbox_queries.py
+``delete_label`` turns the label's row into a name); ``name`` is a label's name as stored
+(``inbox``, ``archive`` … for the system labels).
 """
 
 from __future__ import annotations
@@ -14,6 +17,17 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, Boolean, Column, ForeignKey, Integer, String, Table
 
 from mailroom.store.schema import metadata
+
+#: A user's choice about one of their labels (IMAP SUBSCRIBE/UNSUBSCRIBE, JMAP
+#: ``isSubscribed``): false, unsubscribed; true, subscribed explicitly (kept as a name in
+#: ``imap_subscriptions`` when the label is deleted).
+label_subscriptions = Table(
+    "label_subscriptions",
+    metadata,
+    Column("label_id", Integer, ForeignKey("labels.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("subscribed", Boolean, nullable=False),
+)
 
 imap_subscriptions = Table(
     "imap_subscriptions",

@@ -11,6 +11,7 @@ from sqlalchemy import and_, delete, exists, insert, select, update
 from sqlalchemy.orm import aliased
 
 from mailroom.store.engine import Row, Tx
+from mailroom.store.jmap_emails import VISIBLE
 from mailroom.store.jmap_schema import jmap_identities, jmap_mailboxes
 from mailroom.store.jmap_schema import push_subscriptions as subs
 from mailroom.store.mail_schema import email_labels, emails, mail_changes, mail_states, threads
@@ -54,13 +55,29 @@ async def thread_emails(tx: Tx, user_id: int, thread_ids: Sequence[int]) -> list
         return []
     rows = await tx.all(
         select(emails.c.id, emails.c.thread_id)
-        .where(emails.c.thread_id.in_(sorted(known)))
+        .where(emails.c.thread_id.in_(sorted(known)), VISIBLE)
         .order_by(emails.c.thread_id, emails.c.received_at, emails.c.id)
     )
     by_thread: dict[int, list[int]] = {t: [] for t in known}
     for row in rows:
         by_thread[int(row["thread_id"])].append(int(row["id"]))
-    return [ThreadEmails(t, tuple(by_thread[t])) for t in thread_ids if t in known]
+    # A thread whose emails are all hidden ($deleted) is not there for JMAP.
+    return [ThreadEmails(t, tuple(by_thread[t])) for t in thread_ids if by_thread.get(t)]
+
+
+async def threads_without_visible_email(tx: Tx, thread_ids: Sequence[int]) -> set[int]:
+    """Which of ``thread_ids`` have no email JMAP shows (all hidden, or none at all)."""
+    ids = sorted(set(thread_ids))
+    seen: set[int] = set()
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        seen.update(
+            int(t)
+            for t in await tx.scalars(
+                select(emails.c.thread_id).where(emails.c.thread_id.in_(chunk), VISIBLE).distinct()
+            )
+        )
+    return set(ids) - seen
 
 
 async def threads_of(tx: Tx, user_id: int, email_ids: Sequence[int]) -> set[int]:
@@ -117,9 +134,9 @@ async def set_sort_order(tx: Tx, user_id: int, label_id: int, sort_order: int) -
 
 
 async def email_ids(tx: Tx, user_id: int, limit: int) -> list[int]:
-    """The ids of the account's emails, lowest first, at most ``limit``."""
+    """The ids of the account's visible emails, lowest first, at most ``limit``."""
     found = await tx.scalars(
-        select(emails.c.id).where(emails.c.user_id == user_id).order_by(emails.c.id).limit(limit)
+        select(emails.c.id).where(emails.c.user_id == user_id, VISIBLE).order_by(emails.c.id).limit(limit)
     )
     return [int(e) for e in found]
 

@@ -3,6 +3,10 @@
 Keywords (domain/keywords.py): ``$seen`` (``is_read``), ``$flagged`` (``is_starred``) and
 ``$draft`` (``is_draft``) are columns; every other one is a row of ``email_keywords``, the
 table IMAP writes too (its changes are logged by triggers, migration 0011_imap).
+
+An email with ``$deleted`` (IMAP's ``\\Deleted``) is not visible over JMAP (RFC 8621 §4.1.1):
+every read here leaves it out (:data:`VISIBLE`), and :func:`hidden_counts` says what it
+takes off the Mailbox counts. IMAP sees it until EXPUNGE.
 """
 
 from __future__ import annotations
@@ -33,12 +37,18 @@ from mailroom.domain.search import TextTerm
 from mailroom.store import jmap_headers
 from mailroom.store._prepared import chunks
 from mailroom.store.engine import Query, Tx
-from mailroom.store.mail_schema import email_keywords, email_labels, emails, labels, threads
+from mailroom.store.mail_schema import email_keywords, email_labels, emails, labels, thread_labels, threads
 from mailroom.store.mailbox_search import _fulltext_ids, fts5_expression, pg_expression
 from mailroom.store.outbound_schema import outbound_queue, outbound_recipients
 from mailroom.store.schema import users
 
 KEYWORD_COLUMNS = {"$seen": emails.c.is_read, "$flagged": emails.c.is_starred, "$draft": emails.c.is_draft}
+#: The keyword that hides an email from JMAP (IMAP's ``\\Deleted``).
+HIDING_KEYWORD = "$deleted"
+#: The condition every JMAP read of ``emails`` shares: not hidden (one primary-key probe).
+VISIBLE = ~exists().where(
+    email_keywords.c.email_id == emails.c.id, email_keywords.c.keyword == HIDING_KEYWORD
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,13 +144,13 @@ def _records_query(n: int, full: bool, dialect: str) -> Query:
         )
         stmt = select(
             *(_FULL if full else _LIGHT), labels_of.label("label_ids"), keywords_of.label("keywords")
-        ).where(emails.c.id.in_(ids), emails.c.user_id + 0 == bindparam("user_id"))
+        ).where(emails.c.id.in_(ids), emails.c.user_id + 0 == bindparam("user_id"), VISIBLE)
         query = _RECORDS[(n, full, dialect)] = Query(stmt)
     return query
 
 
 async def records(tx: Tx, user_id: int, email_ids: Sequence[int], *, full: bool = True) -> list[EmailRecord]:
-    """The account's emails among ``email_ids`` (others' and missing ones left out).
+    """The account's emails among ``email_ids`` (others', missing and hidden ones left out).
 
     Without ``full`` the columns a mail list shows only: ``date``, ``to``, ``cc``, ``bcc``,
     ``reply_to``, ``in_reply_to`` and ``references`` are left empty (JSON columns cost a
@@ -373,7 +383,7 @@ def _order(sort: Sort) -> list[Any]:
 def _received(ascending: bool, in_label: bool) -> Query:
     """A page of the account's emails by ``receivedAt`` (all, or those in a label), prepared:
     the same statement :func:`query` builds for it, without building it per call."""
-    stmt = select(emails.c.id, emails.c.thread_id).where(emails.c.user_id == bindparam("user_id"))
+    stmt = select(emails.c.id, emails.c.thread_id).where(emails.c.user_id == bindparam("user_id"), VISIBLE)
     if in_label:
         stmt = stmt.where(
             exists().where(
@@ -419,7 +429,7 @@ async def query(
     order: list[Any] = [o for s in sort for o in _order(s)]
     stmt = (
         select(emails.c.id, emails.c.thread_id)
-        .where(emails.c.user_id == user_id, condition)
+        .where(emails.c.user_id == user_id, condition, VISIBLE)
         .order_by(*order, emails.c.id.desc())
     )
     if limit is not None:
@@ -432,17 +442,101 @@ async def count(tx: Tx, user_id: int, where: Filter | None, *, threads: bool) ->
     """How many emails (or threads, with ``threads``) of the account match."""
     condition = _filter(tx, user_id, where) if where is not None else true()
     counted = func.count(emails.c.thread_id.distinct()) if threads else func.count()
-    return int(await tx.scalar(select(counted).where(emails.c.user_id == user_id, condition)) or 0)
+    return int(await tx.scalar(select(counted).where(emails.c.user_id == user_id, condition, VISIBLE)) or 0)
 
 
 async def label_totals(tx: Tx, user_id: int, label_id: int) -> tuple[int, int] | None:
-    """``(emails, threads)`` in label ``label_id`` of the account, from its kept counts."""
+    """``(emails, threads)`` in label ``label_id`` of the account, from its kept counts
+    (less its hidden emails)."""
     row = await tx.first(
         select(labels.c.emails_total, labels.c.threads_total).where(
             labels.c.id == label_id, labels.c.user_id == user_id
         )
     )
-    return None if row is None else (int(row["emails_total"]), int(row["threads_total"]))
+    if row is None:
+        return None
+    hidden = (await hidden_counts(tx, user_id)).get(label_id, NOTHING_HIDDEN)
+    return (int(row["emails_total"]) - hidden.emails, int(row["threads_total"]) - hidden.threads)
+
+
+@dataclass(frozen=True, slots=True)
+class HiddenCounts:
+    """What an account's hidden emails take off a label's counts."""
+
+    emails: int = 0
+    unread_emails: int = 0
+    threads: int = 0  # threads of the label with no visible email left in it
+    unread_threads: int = 0  # unread threads of the label with no visible unread email
+
+
+NOTHING_HIDDEN = HiddenCounts()
+
+
+_HIDDEN = Query(
+    select(email_labels.c.label_id, emails.c.thread_id, emails.c.is_read)
+    .select_from(
+        email_keywords.join(emails, emails.c.id == email_keywords.c.email_id).join(
+            email_labels, email_labels.c.email_id == emails.c.id
+        )
+    )
+    .where(email_keywords.c.keyword == HIDING_KEYWORD, emails.c.user_id == bindparam("user_id"))
+)
+
+
+async def hidden_counts(tx: Tx, user_id: int) -> dict[int, HiddenCounts]:
+    """``{label id: counts}`` of the labels holding hidden emails of the account.
+
+    The labels' counts are kept on write over every email (IMAP shows them); a hidden email
+    is rare and short-lived (until EXPUNGE), so JMAP takes them off on read: one range of
+    ``ix_email_keywords_keyword``, then the ``thread_labels`` rows of their threads."""
+    rows = await tx.tuples(_HIDDEN, {"user_id": user_id})
+    if not rows:
+        return {}
+    per_label: dict[int, list[int]] = {}
+    per_thread: dict[tuple[int, int], list[int]] = {}
+    for label_id, thread_id, is_read in rows:
+        counts = per_label.setdefault(int(label_id), [0, 0])
+        pair = per_thread.setdefault((int(label_id), int(thread_id)), [0, 0])
+        counts[0] += 1
+        pair[0] += 1
+        if not is_read:
+            counts[1] += 1
+            pair[1] += 1
+    thread_ids = sorted({t for _, t in per_thread})
+    gone: dict[int, list[int]] = {}
+    for chunk in chunks(thread_ids, 500):
+        tl = thread_labels.c
+        found = await tx.all(
+            select(tl.label_id, tl.thread_id, tl.n_emails, tl.n_unread).where(tl.thread_id.in_(chunk))
+        )
+        for row in found:
+            key = (int(row["label_id"]), int(row["thread_id"]))
+            hidden = per_thread.get(key)
+            if hidden is None:
+                continue
+            out = gone.setdefault(key[0], [0, 0])
+            if int(row["n_emails"]) <= hidden[0]:
+                out[0] += 1
+            if 0 < int(row["n_unread"]) <= hidden[1]:
+                out[1] += 1
+    return {
+        label_id: HiddenCounts(c[0], c[1], *gone.get(label_id, [0, 0])) for label_id, c in per_label.items()
+    }
+
+
+async def hidden_among(tx: Tx, user_id: int, email_ids: Sequence[int]) -> set[int]:
+    """Which of ``email_ids`` are hidden (``$deleted``) now."""
+    found: set[int] = set()
+    for chunk in chunks(sorted(set(email_ids)), 500):
+        found.update(
+            int(e)
+            for e in await tx.scalars(
+                select(email_keywords.c.email_id).where(
+                    email_keywords.c.email_id.in_(chunk), email_keywords.c.keyword == HIDING_KEYWORD
+                )
+            )
+        )
+    return found
 
 
 async def owner_address(tx: Tx, user_id: int) -> str:
@@ -480,13 +574,15 @@ class Submission:
     mail_from: str
     created_at: datetime
     recipients: tuple[RecipientStatus, ...]
+    #: A delayed send's time (store/outbound.py), else None.
+    hold_until: datetime | None = None
 
 
 async def submissions(tx: Tx, user_id: int, ids: Sequence[int] | None = None) -> list[Submission]:
     """The account's submissions (all, or those of ``ids``), oldest first."""
     q = outbound_queue.c
     stmt = (
-        select(q.id, q.email_id, q.mail_from, q.created_at, emails.c.thread_id)
+        select(q.id, q.email_id, q.mail_from, q.created_at, q.hold_until, emails.c.thread_id)
         .select_from(outbound_queue.outerjoin(emails, emails.c.id == q.email_id))
         .where(q.user_id == user_id)
         .order_by(q.id)
@@ -515,6 +611,7 @@ async def submissions(tx: Tx, user_id: int, ids: Sequence[int] | None = None) ->
             mail_from=str(row["mail_from"]),
             created_at=row["created_at"],
             recipients=tuple(by_queue.get(int(row["id"]), [])),
+            hold_until=row["hold_until"],
         )
         for row in rows
     ]

@@ -160,12 +160,16 @@ email_labels = Table(
 
 #: IMAP flags and keywords beyond the three columns of ``emails`` (\\Answered, \\Deleted,
 #: $Forwarded, $Junk, $MDNSent, a client's own), in JMAP's lower-case form ("$answered").
-#: Adding or removing one is logged like a flag change (migration 0011_imap's triggers).
+#: Adding or removing one is logged like a flag change (migration 0011_imap's triggers);
+#: ``$deleted`` as the email hidden from JMAP or shown again (0022_jmap3, store/changelog.py).
 email_keywords = Table(
     "email_keywords",
     metadata,
     Column("email_id", Integer, ForeignKey("emails.id", ondelete="CASCADE"), primary_key=True),
     Column("keyword", String(64), primary_key=True),
+    # An account's hidden (``$deleted``) emails without reading every keyword: JMAP's Mailbox
+    # counts leave them out (migration 0022_jmap3).
+    Index("ix_email_keywords_keyword", "keyword", "email_id"),
 )
 
 #: Where an email was (its location labels: inbox, archive) when it went to the trash, so

@@ -22,6 +22,7 @@ from mailroom.store import labels as label_store
 from mailroom.store import threads as thread_store
 from mailroom.store.blobs import FileBlobStore
 from mailroom.store.engine import Query, Tx
+from mailroom.store.imap_schema import imap_subscriptions, label_subscriptions
 from mailroom.store.mail_schema import (
     email_labels,
     emails,
@@ -226,7 +227,22 @@ async def rename_label(tx: Tx, user_id: int, label_id: int, name: str) -> None:
 
 
 async def delete_label(tx: Tx, user_id: int, label_id: int) -> None:
-    """Delete a label; its email and thread rows go with it (ON DELETE CASCADE)."""
+    """Delete a label; its email and thread rows go with it (ON DELETE CASCADE). An explicit
+    IMAP subscription to it stays, by name (RFC 9051 §6.3.4)."""
+    subscribed = label_subscriptions.c
+    name = select(labels.c.name).where(labels.c.id == label_id).scalar_subquery()
+    names = imap_subscriptions.c
+    await tx.execute(delete(imap_subscriptions).where(names.user_id == user_id, names.name == name))
+    await tx.execute(
+        insert(imap_subscriptions).from_select(
+            ["user_id", "name", "subscribed"],
+            select(labels.c.user_id, labels.c.name, subscribed.subscribed)
+            .select_from(label_subscriptions.join(labels, labels.c.id == subscribed.label_id))
+            .where(
+                subscribed.label_id == label_id, labels.c.user_id == user_id, subscribed.subscribed.is_(True)
+            ),
+        )
+    )
     await tx.execute(delete(email_labels).where(email_labels.c.label_id == label_id))
     await tx.execute(delete(thread_labels).where(thread_labels.c.label_id == label_id))
     await tx.execute(delete(labels).where(labels.c.id == label_id, labels.c.user_id == user_id))

@@ -55,6 +55,7 @@ class QueuedMessage:
     last_error: str | None
     created_at: datetime
     updated_at: datetime
+    hold_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +66,7 @@ class QueuedRecipient:
     queue_id: int
     address: str
     relay: str | None
-    status: str  # queued | deferred | delivered | failed
+    status: str  # queued | deferred | delivered | failed | canceled
     attempts: int
     last_code: int | None
     last_reply: str | None
@@ -165,8 +166,10 @@ async def enqueue(
     email_id: int | None = None,
     message_id: str | None = None,
     subject: str = "",
+    hold_until: datetime | None = None,
 ) -> int:
-    """Add a message and its recipients; returns the queue id. Nothing left to send: ``done``."""
+    """Add a message and its recipients; returns the queue id. Nothing left to send: ``done``.
+    With ``hold_until`` (a delayed send) its first attempt waits until then."""
     waiting = any(r.status in WAITING for r in recipients)
     queue_id = int(
         await tx.scalar(
@@ -182,7 +185,8 @@ async def enqueue(
                 size=size,
                 status="queued" if waiting else "done",
                 attempts=0,
-                next_attempt_at=now,
+                next_attempt_at=hold_until or now,
+                hold_until=hold_until,
                 locked_until=None,
                 last_error=None,
                 created_at=now,
@@ -227,6 +231,34 @@ async def claim(tx: Tx, queue_id: int, now: datetime, until: datetime) -> bool:
         .values(locked_until=until)
     )
     return taken == 1
+
+
+async def cancel_held(tx: Tx, queue_id: int, user_id: int, now: datetime) -> bool:
+    """Cancel a delayed send of ``user_id`` that has not started (its time not come, no
+    attempt, no worker holding it): the entry is done, its recipients ``canceled``, its blob
+    released. False when it cannot be (sent, being sent, not held, not theirs)."""
+    q = outbound_queue.c
+    canceled = await tx.rowcount(
+        update(outbound_queue)
+        .where(
+            q.id == queue_id,
+            q.user_id == user_id,
+            q.status == "queued",
+            q.attempts == 0,
+            q.hold_until.is_not(None),
+            q.hold_until > now,
+            or_(q.locked_until.is_(None), q.locked_until < now),
+        )
+        .values(status="done", blob_sha=None, last_error="canceled by the sender", updated_at=now)
+    )
+    if canceled != 1:
+        return False
+    await tx.execute(
+        update(outbound_recipients)
+        .where(outbound_recipients.c.queue_id == queue_id, outbound_recipients.c.status.in_(WAITING))
+        .values(status="canceled", last_reply="554 5.3.0 canceled by the sender", updated_at=now)
+    )
+    return True
 
 
 async def get(tx: Tx, queue_id: int) -> QueuedMessage | None:

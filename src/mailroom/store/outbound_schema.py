@@ -45,6 +45,9 @@ outbound_queue = Table(
     Column("status", String(16), nullable=False, default="queued"),  # queued | done
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", UTCDateTime, nullable=False),
+    # A delayed send (JMAP FUTURERELEASE holdUntil/holdFor): nothing goes out before it, not
+    # even to local recipients, and the sender may cancel until then (migration 0022_jmap3).
+    Column("hold_until", UTCDateTime, nullable=True),
     Column("locked_until", UTCDateTime, nullable=True),
     Column("last_error", Text, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
@@ -61,6 +64,7 @@ outbound_recipients = Table(
     # Next hop: null = the global smarthost; '' = the domain's MX; else a relay's host[:port].
     Column("relay", String(300), nullable=True),
     # queued | deferred (4xx, will retry) | delivered | failed (5xx or too old; DSN sent)
+    # | canceled (a delayed send the sender canceled before its time)
     Column("status", String(16), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_code", Integer, nullable=True),

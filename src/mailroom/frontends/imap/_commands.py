@@ -561,14 +561,9 @@ class Commands:
             raise No("[CANNOT] system mailboxes cannot be renamed")
         if not new or new.upper() in BY_NAME:
             raise No("[ALREADYEXISTS] that mailbox exists")
+        # The subscription choice moves with the mailbox (as Dovecot does): it is kept by
+        # label id (services mail.imap.subscribe), its children's too.
         await self.call("mail.labels.update", {"id": box["id"], "label": {"name": new}})
-        # The subscription choice moves with the mailbox (as Dovecot does); the old name,
-        # now without a mailbox, is forgotten.
-        old = str(box["name"])
-        found = await self.call("mail.imap.subscriptions", {})
-        if old in found["unsubscribed"] or old in found["subscribed"]:
-            await self.call("mail.imap.subscribe", {"name": new, "subscribed": old in found["subscribed"]})
-            await self.call("mail.imap.subscribe", {"name": old, "subscribed": False})
         return None
 
     # -- QUOTA (RFC 9208): one root, "", for the whole account -----------------------------

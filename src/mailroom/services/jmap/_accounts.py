@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -24,7 +25,8 @@ from mailroom.services.jmap._ids import (
     encode,
 )
 from mailroom.services.jmap._types import ChangesResponse, QueryChangesResponse
-from mailroom.store import changelog, jmap_states
+from mailroom.store import changelog, jmap_emails, jmap_states
+from mailroom.store import jmap as jmap_store
 from mailroom.store.engine import Tx
 
 
@@ -119,11 +121,14 @@ async def changes_since(
         raise MethodError("invalidArguments", "maxChanges must be a positive integer")
     limit = min(max_changes or default_max, default_max)
     try:
-        return await changelog.changes(
-            tx, user_id, changelog.ChangesQuery(kind=kind, since=since, max_changes=limit)
+        found = await changelog.changes(
+            tx,
+            user_id,
+            changelog.ChangesQuery(kind=kind, since=since, max_changes=limit, hidden_as_destroyed=True),
         )
     except BadRequest:  # newer than the account's state (the limit is at least 1)
         raise MethodError("cannotCalculateChanges", f"{since_state} is not a state of this account") from None
+    return await _without_hidden(tx, user_id, found)
 
 
 _Loaded = TypeVar("_Loaded")
@@ -147,6 +152,29 @@ async def observed(
             loaded, digests = await load(tx)
             found = await jmap_states.observe(tx, user_id, kind, digests)
     return loaded, str(found)
+
+
+async def _without_hidden(tx: Tx, user_id: int, found: changelog.Changes) -> changelog.Changes:
+    """RFC 8621 §4.1.1: an email hidden now (``$deleted``) is destroyed for JMAP (never
+    created), and so is a thread left with no visible email. The log says so for emails
+    hidden since migration 0022_jmap3; this also covers the older ones, and threads."""
+    if found.kind not in (changelog.Kind.EMAIL, changelog.Kind.THREAD):
+        return found
+    alive = [*found.created, *found.updated]
+    if not alive:
+        return found
+    if found.kind == changelog.Kind.EMAIL:
+        hidden = await jmap_emails.hidden_among(tx, user_id, alive)
+    else:
+        hidden = await jmap_store.threads_without_visible_email(tx, alive)
+    if not hidden:
+        return found
+    return dataclasses.replace(
+        found,
+        created=tuple(i for i in found.created if i not in hidden),
+        updated=tuple(i for i in found.updated if i not in hidden),
+        destroyed=(*found.destroyed, *(i for i in found.updated if i in hidden)),
+    )
 
 
 async def type_changes(

@@ -15,9 +15,12 @@ from typing import Any
 
 from mailroom.domain.objectids import MAILBOX_PREFIX as PREFIX
 from mailroom.services.jmap._accounts import decode, encode
+from mailroom.store import imap as imap_store
 from mailroom.store import jmap as jmap_store
+from mailroom.store import jmap_emails
 from mailroom.store import labels as label_store
 from mailroom.store.engine import Tx
+from mailroom.store.jmap_emails import NOTHING_HIDDEN, HiddenCounts
 from mailroom.store.mailbox_queries import LabelRecord
 
 #: The hierarchy delimiter in label names (IMAP's too).
@@ -79,17 +82,25 @@ def rights(system: bool) -> dict[str, bool]:
 
 @dataclass(frozen=True, slots=True)
 class Tree:
-    """What a mailbox needs of the others: the user labels' ids by name (for ``parentId``)
-    and the sort orders the user set."""
+    """What a mailbox needs of the account: the user labels' ids by name (for ``parentId``),
+    the sort orders the user set, the labels unsubscribed, and what the hidden emails
+    (``$deleted``, RFC 8621 §4.1.1) take off each label's counts."""
 
     user_labels: dict[str, int] = field(default_factory=dict)
     orders: dict[int, int] = field(default_factory=dict)
+    unsubscribed: frozenset[int] = frozenset()
+    hidden: dict[int, HiddenCounts] = field(default_factory=dict)
 
 
 async def tree(tx: Tx, user_id: int) -> Tree:
     names = await label_store.ids_by_name(tx, user_id)
     user = {n: i for n, i in names.items() if n not in SYSTEM}
-    return Tree(user, await jmap_store.sort_orders(tx, user_id))
+    return Tree(
+        user,
+        await jmap_store.sort_orders(tx, user_id),
+        await imap_store.unsubscribed_label_ids(tx, user_id),
+        await jmap_emails.hidden_counts(tx, user_id),
+    )
 
 
 def split(name: str, t: Tree) -> tuple[int | None, str]:
@@ -112,16 +123,17 @@ def to_mailbox(row: LabelRecord, t: Tree | None = None) -> dict[str, Any]:
         role = None
         parent, shown = split(name, t)
     default = SORT_ORDER.get(name, USER_SORT_ORDER) if system else USER_SORT_ORDER
+    hidden = t.hidden.get(row.id, NOTHING_HIDDEN)
     return {
         "id": mailbox_id(row.id),
         "name": shown,
         "parentId": mailbox_id(parent) if parent is not None else None,
         "role": role,
         "sortOrder": t.orders.get(row.id, default),
-        "totalEmails": row.emails_total,
-        "unreadEmails": row.emails_unread,
-        "totalThreads": row.threads_total,
-        "unreadThreads": row.threads_unread,
+        "totalEmails": max(row.emails_total - hidden.emails, 0),
+        "unreadEmails": max(row.emails_unread - hidden.unread_emails, 0),
+        "totalThreads": max(row.threads_total - hidden.threads, 0),
+        "unreadThreads": max(row.threads_unread - hidden.unread_threads, 0),
         "myRights": rights(system),
-        "isSubscribed": True,
+        "isSubscribed": row.id not in t.unsubscribed,
     }

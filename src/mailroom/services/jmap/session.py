@@ -43,6 +43,17 @@ def core_capability(settings: Settings) -> dict[str, Any]:
     }
 
 
+def submission_capability(settings: Settings) -> dict[str, Any]:
+    """RFC 8621 §1.3.2. Delayed send is RFC 4865 FUTURERELEASE (``holdUntil``/``holdFor`` in
+    the envelope's mailFrom parameters), listed with its longest interval only: its other
+    argument, the latest date-time, would change the Session every second."""
+    most = settings.jmap_max_delayed_send_seconds
+    return {
+        "maxDelayedSend": most,
+        "submissionExtensions": {"FUTURERELEASE": [str(most)]} if most else {},
+    }
+
+
 def account_capabilities(settings: Settings) -> dict[str, dict[str, Any]]:
     return {
         CORE: {},
@@ -54,7 +65,7 @@ def account_capabilities(settings: Settings) -> dict[str, dict[str, Any]]:
             "emailQuerySortOptions": ["receivedAt", "sentAt", "size", "from", "to", "subject"],
             "mayCreateTopLevelMailbox": True,
         },
-        SUBMISSION: {"maxDelayedSend": 0, "submissionExtensions": {}},
+        SUBMISSION: submission_capability(settings),
         VACATION: {},
     }
 

@@ -5,9 +5,13 @@ A submission sends one of the account's stored emails through the outbound pipel
 delivery through ingest, the queue for the rest), without a second copy in Sent: the
 client moves the draft there with ``onSuccessUpdateEmail`` (or destroys it with
 ``onSuccessDestroyEmail``). A submission is the outbound queue's entry for that message:
-id ``S<queue id>``, ``deliveryStatus`` per recipient from the queue. Sending is immediate,
-so ``undoStatus`` is always ``final`` (no delayed send: ``maxDelayedSend`` 0) and a cancel
-is ``cannotUnsend``; the queue keeps its entries, so destroying one is ``forbidden``.
+id ``S<queue id>``, ``deliveryStatus`` per recipient from the queue. Sending is immediate
+(``undoStatus`` ``final``) unless the envelope's mailFrom parameters hold it (RFC 4865
+FUTURERELEASE: ``holdUntil`` a date-time, ``holdFor`` seconds, at most ``maxDelayedSend``
+ahead): then nothing goes out before ``sendAt``, to local recipients neither, and the
+submission is ``pending`` until then; an update to ``undoStatus: canceled`` cancels it
+(``canceled``; ``cannotUnsend`` once it is not pending). The queue keeps its entries, so
+destroying one is ``forbidden``.
 Their states come from store/jmap_states.py: each read compares the submissions and their
 recipients' statuses with those last seen, so ``/changes`` and ``/queryChanges`` answer
 from any state handed out.
@@ -16,6 +20,7 @@ from any state handed out.
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -68,6 +73,7 @@ from mailroom.services.jmap.email._email import utc_date
 from mailroom.services.jmap.identity import identity_id
 from mailroom.store import jmap as jmap_store
 from mailroom.store import jmap_emails
+from mailroom.store import outbound as outbound_store
 from mailroom.store.blobs import BlobNotFound
 from mailroom.store.engine import Tx
 from mailroom.store.jmap_emails import Submission
@@ -82,23 +88,25 @@ PROPERTIES = (
 _DELIVERED = {"queued": "queued", "delivered": "yes", "failed": "no"}
 
 
-async def _load(tx: Tx, user_id: int) -> tuple[tuple[list[Submission], dict[str, str]], dict[str, str]]:
+async def _load(
+    tx: Tx, user_id: int, now: datetime
+) -> tuple[tuple[list[Submission], dict[str, str]], dict[str, str]]:
     """The account's submissions and identities (id → address), and the submissions'
     digests (made, or a recipient's delivery status changed: store/jmap_states.py)."""
     found = await jmap_emails.submissions(tx, user_id)
     digests = {}
     for s in found:
-        digest = hashlib.sha256(f"{s.email_id}:".encode())
+        digest = hashlib.sha256(f"{s.email_id}:{undo_status(s, now)}:".encode())
         for r in s.recipients:
             digest.update(f"{r.address}={r.status}/{r.code}/{r.reply};".encode())
         digests[encode(PREFIX, s.id)] = digest.hexdigest()[:32]
     return (found, await _identities(tx, user_id)), digests
 
 
-async def _state(ctx: Context, user_id: int) -> tuple[list[Submission], dict[str, str], str]:
+async def _state(ctx: Context, user_id: int, now: datetime) -> tuple[list[Submission], dict[str, str], str]:
     """The account's submissions, identities and their state, taking the next state if any
     was made or changed since last seen (a read transaction when none was)."""
-    (found, identities), state = await observed(ctx, user_id, KIND, lambda tx: _load(tx, user_id))
+    (found, identities), state = await observed(ctx, user_id, KIND, lambda tx: _load(tx, user_id, now))
     return found, identities, state
 
 
@@ -107,7 +115,16 @@ async def _identities(tx: Tx, user_id: int) -> dict[str, str]:
     return {identity_id(s.address): s.address for s in await jmap_store.send_as_addresses(tx, user_id)}
 
 
-def _object(s: Submission, identities: dict[str, str]) -> dict[str, Any]:
+def undo_status(s: Submission, now: datetime) -> str:
+    """``pending`` while a delayed send waits (it can be canceled), ``canceled``, or ``final``."""
+    if any(r.status == "canceled" for r in s.recipients):
+        return "canceled"
+    if s.hold_until is not None and s.hold_until > now and all(r.status == "queued" for r in s.recipients):
+        return "pending"
+    return "final"
+
+
+def _object(s: Submission, identities: dict[str, str], now: datetime) -> dict[str, Any]:
     by_address = {address.lower(): ident for ident, address in identities.items()}
     return {
         "id": encode(PREFIX, s.id),
@@ -118,8 +135,8 @@ def _object(s: Submission, identities: dict[str, str]) -> dict[str, Any]:
             "mailFrom": {"email": s.mail_from, "parameters": None},
             "rcptTo": [{"email": r.address, "parameters": None} for r in s.recipients],
         },
-        "sendAt": utc_date(s.created_at),
-        "undoStatus": "final",
+        "sendAt": utc_date(s.hold_until or s.created_at),
+        "undoStatus": undo_status(s, now),
         "deliveryStatus": {
             r.address: {
                 "smtpReply": r.reply or ("250 2.0.0 queued" if r.status == "queued" else "250 2.0.0 OK"),
@@ -144,9 +161,10 @@ async def submission_get(
     user_id = account_of(ctx, accountId)
     wanted = check_ids(ctx, ids)
     props = check_properties(properties, PROPERTIES)
-    found, identities, current = await _state(ctx, user_id)
+    now = ctx.rt.clock.now()
+    found, identities, current = await _state(ctx, user_id, now)
     by_id = {encode(PREFIX, s.id): s for s in found}
-    return get_response(accountId, current, by_id, lambda s: _object(s, identities), wanted, props)
+    return get_response(accountId, current, by_id, lambda s: _object(s, identities, now), wanted, props)
 
 
 @method("EmailSubmission/changes", capability=SUBMISSION)
@@ -157,7 +175,7 @@ async def submission_changes(
     user_id = account_of(ctx, accountId)
     if maxChanges is not None and maxChanges < 1:
         raise MethodError("invalidArguments", "maxChanges must be a positive integer")
-    await _state(ctx, user_id)
+    await _state(ctx, user_id, ctx.rt.clock.now())
     return await type_changes(ctx, user_id, accountId, KIND, sinceState, maxChanges, MAX_CHANGES)
 
 
@@ -190,9 +208,9 @@ def _matches(obj: dict[str, Any], s: Submission, f: SubmissionFilter) -> bool:
         f.identityIds is None or obj["identityId"] in f.identityIds,
         f.emailIds is None or obj["emailId"] in f.emailIds,
         f.threadIds is None or obj["threadId"] in f.threadIds,
-        f.undoStatus is None or f.undoStatus == "final",
-        f.before is None or s.created_at < f.before,
-        f.after is None or s.created_at >= f.after,
+        f.undoStatus is None or f.undoStatus == obj["undoStatus"],
+        f.before is None or (s.hold_until or s.created_at) < f.before,
+        f.after is None or (s.hold_until or s.created_at) >= f.after,
     ]
     return all(checks)
 
@@ -211,8 +229,9 @@ async def submission_query(
 ) -> QueryResponse:
     """The account's submissions matching ``filter`` (default order: sent, oldest first)."""
     user_id = account_of(ctx, accountId)
-    found, identities, current = await _state(ctx, user_id)
-    pairs = [(s, _object(s, identities)) for s in found]
+    now = ctx.rt.clock.now()
+    found, identities, current = await _state(ctx, user_id, now)
+    pairs = [(s, _object(s, identities, now)) for s in found]
     if filter is not None:
         pairs = [(s, o) for s, o in pairs if _matches(o, s, filter)]
     for c in reversed(sort or []):
@@ -281,6 +300,42 @@ def _envelope_addresses(value: Any, where: str) -> list[str]:
     return [str(a["email"]) for a in value]
 
 
+def _hold_until(ctx: Context, parameters: Any) -> datetime | None:
+    """When a delayed send goes out (RFC 4865 FUTURERELEASE in the mailFrom parameters:
+    ``holdUntil`` an RFC 3339 date-time, ``holdFor`` seconds); None: now. Other parameters
+    are ignored, as before."""
+    if parameters is None:
+        return None
+    if not isinstance(parameters, dict):
+        raise _Refused("invalidProperties", "mailFrom parameters must be an object", ["envelope"])
+    until, hold_for = parameters.get("holdUntil"), parameters.get("holdFor")
+    if until is None and hold_for is None:
+        return None
+    if until is not None and hold_for is not None:
+        raise _Refused("invalidProperties", "give holdUntil or holdFor, not both", ["envelope"])
+    most = ctx.rt.settings.jmap_max_delayed_send_seconds
+    if not most:
+        raise _Refused("invalidProperties", "this server sends at once (maxDelayedSend 0)", ["envelope"])
+    now = ctx.rt.clock.now()
+    try:
+        if hold_for is not None:
+            if not isinstance(hold_for, str) or not hold_for.isdigit() or len(hold_for) > 10:
+                raise ValueError(hold_for)
+            when = now + timedelta(seconds=int(hold_for))
+        else:
+            if not isinstance(until, str) or not until[:4].isdigit():
+                raise ValueError(until)
+            when = datetime.fromisoformat(until.replace("z", "Z"))
+            if when.tzinfo is None:
+                raise ValueError(until)
+    except (ValueError, OverflowError):
+        why = "holdFor is whole seconds; holdUntil an RFC 3339 date-time with its offset"
+        raise _Refused("invalidProperties", why, ["envelope"]) from None
+    if when > now + timedelta(seconds=most):
+        raise _Refused("invalidProperties", f"a send can be held at most {most} seconds", ["envelope"])
+    return when.astimezone(UTC) if when > now else None
+
+
 async def _create(ctx: Context, user_id: int, obj: dict[str, Any]) -> Submission:
     unknown = [p for p in obj if p not in ("identityId", "emailId", "envelope")]
     if unknown:
@@ -301,9 +356,11 @@ async def _create(ctx: Context, user_id: int, obj: dict[str, Any]) -> Submission
     except BlobNotFound:
         raise _Refused("invalidProperties", "the email's message is gone", ["emailId"]) from None
     envelope = obj.get("envelope")
+    hold_until = None
     if envelope is not None:
         if not isinstance(envelope, dict) or not isinstance(envelope.get("mailFrom"), dict):
             raise _Refused("invalidProperties", "envelope needs mailFrom and rcptTo", ["envelope"])
+        hold_until = _hold_until(ctx, envelope["mailFrom"].get("parameters"))
         mail_from = str(envelope["mailFrom"].get("email", ""))
         recipients = _envelope_addresses(envelope.get("rcptTo"), "rcptTo")
     else:
@@ -330,6 +387,7 @@ async def _create(ctx: Context, user_id: int, obj: dict[str, Any]) -> Submission
             source="api",
             sender_user_id=user_id,
             copy_of=record.id,
+            hold_until=hold_until,
         )
     except SenderNotAllowed as exc:
         field = exc.data.get("field")
@@ -343,6 +401,22 @@ async def _create(ctx: Context, user_id: int, obj: dict[str, Any]) -> Submission
     return submission
 
 
+async def _cancel(ctx: Context, user_id: int, given: str, patch: dict[str, Any]) -> None:
+    """RFC 8621 §7.5: the only update is ``undoStatus`` to ``canceled``, while pending."""
+    unknown = [p for p in patch if p != "undoStatus"]
+    if unknown:
+        raise _Refused("invalidProperties", "only undoStatus can be changed", unknown)
+    if patch.get("undoStatus") != "canceled":
+        raise _Refused("invalidProperties", "undoStatus can only become canceled", ["undoStatus"])
+    target = resolve(ctx, given)
+    number = decode(PREFIX, target) if target is not None else None
+    async with ctx.rt.db.write() as tx:
+        if number is None or not await jmap_emails.submissions(tx, user_id, [number]):
+            raise _Refused("notFound", f"no submission {given}")
+        if not await outbound_store.cancel_held(tx, number, user_id, ctx.rt.clock.now()):
+            raise _Refused("cannotUnsend", "the message is no longer pending: it was sent or is being sent")
+
+
 @method("EmailSubmission/set", capability=SUBMISSION)
 async def submission_set(
     ctx: Context,
@@ -354,11 +428,12 @@ async def submission_set(
     onSuccessUpdateEmail: Annotated[dict[IdOrRef, dict[str, Any]], Field(max_length=1000)] | None = None,
     onSuccessDestroyEmail: Annotated[list[IdOrRef], Field(max_length=1000)] | None = None,
 ) -> SetResponse:
-    """Send emails (``create``); a cancel is ``cannotUnsend`` and a destroy ``forbidden``
-    (sending is immediate and final). Then the Email/set of ``onSuccess*Email``."""
+    """Send emails (``create``, delayed with FUTURERELEASE parameters); cancel a delayed one
+    that is still pending (``update`` ``undoStatus: canceled``; else ``cannotUnsend``); a
+    destroy is ``forbidden``. Then the Email/set of ``onSuccess*Email``."""
     user_id = account_of(ctx, accountId)
     check_set_size(ctx, create, update, destroy)
-    _, _, current = await _state(ctx, user_id)
+    _, _, current = await _state(ctx, user_id, ctx.rt.clock.now())
     old = check_state(current, ifInState)
     made: dict[str, dict[str, Any]] = {}
     refused: dict[str, dict[str, Any]] = {}
@@ -371,14 +446,26 @@ async def submission_set(
             continue
         new_id = encode(PREFIX, s.id)
         created(ctx, creation_id, new_id)
-        made[creation_id] = {"id": new_id, "undoStatus": "final", "sendAt": utc_date(s.created_at)}
+        made[creation_id] = {
+            "id": new_id,
+            "undoStatus": undo_status(s, ctx.rt.clock.now()),
+            "sendAt": utc_date(s.hold_until or s.created_at),
+        }
         if s.email_id is not None:
             email_of[f"#{creation_id}"] = email_of[new_id] = encode(EMAIL_PREFIX, s.email_id)
-    not_updated = {i: set_error("cannotUnsend", "sending is immediate and final") for i in (update or {})}
+    updated: dict[str, dict[str, Any] | None] = {}
+    not_updated: dict[str, dict[str, Any]] = {}
+    for given, patch in (update or {}).items():
+        try:
+            await _cancel(ctx, user_id, given, patch)
+        except _Refused as exc:
+            not_updated[given] = exc.wire
+            continue
+        updated[given] = None
     not_destroyed = {
         i: set_error("forbidden", "the outbound queue keeps its entries") for i in (destroy or [])
     }
-    _, _, new = await _state(ctx, user_id)
+    _, _, new = await _state(ctx, user_id, ctx.rt.clock.now())
     email_updates = {
         email_of[key]: patch for key, patch in (onSuccessUpdateEmail or {}).items() if key in email_of
     }
@@ -395,6 +482,7 @@ async def submission_set(
         old,
         new,
         created=made,
+        updated=updated,
         not_created=refused,
         not_updated=not_updated,
         not_destroyed=not_destroyed,

@@ -67,7 +67,8 @@ async def thread_get(
     for value, n in numbers.items():
         thread = by_id.get(n) if n is not None else None
         if thread is None:
-            missing.append(value)
+            if ids is not None:  # (every thread: one whose emails are all hidden is not listed)
+                missing.append(value)
             continue
         obj = {"id": value, "emailIds": [encode(EMAIL_PREFIX, e) for e in thread.email_ids]}
         items.append(pick(obj, props))

@@ -11,8 +11,9 @@ server needs and do the label operations with IMAP's meaning:
   the keywords ``$seen``, ``$flagged``, ``$draft``: JMAP's names of them); every other flag
   is a stored keyword (domain/keywords.py), the ones JMAP reads;
 - ``copy``: adds the target label (and with ``from_label`` removes that one: MOVE);
-- ``subscriptions``/``subscribe``: SUBSCRIBE and UNSUBSCRIBE, stored per user by label name
-  (store/imap_schema.py): a label is subscribed unless unsubscribed; a name with no label is
+- ``subscriptions``/``subscribe``: SUBSCRIBE and UNSUBSCRIBE, stored per user by label id
+  (store/imap_schema.py, so a renamed label keeps its choice; JMAP's ``isSubscribed`` is the
+  same): a label is subscribed unless unsubscribed; a name with no label is
   subscribed only when the client said so (and stays so when the label goes, RFC 9051 §6.3.7);
 - ``expunge``: from Trash or Junk destroys; from Archive moves to Trash; from INBOX archives;
   from Drafts destroys a draft in no other label; from any other label removes the label, and
@@ -42,7 +43,7 @@ from mailroom.registry import Context, UserSelf
 from mailroom.services.mail._actions import Target, apply
 from mailroom.services.mail._api import api
 from mailroom.services.mail._mailbox import user_id_of
-from mailroom.services.mail._push import announce_flags, announce_threads
+from mailroom.services.mail._push import announce_flags, announce_labels, announce_threads
 from mailroom.store import accounts, changelog
 from mailroom.store import emails as email_store
 from mailroom.store import imap as imap_store
@@ -493,6 +494,8 @@ async def subscribe(ctx: Context, name: MailboxName, subscribed: bool = True) ->
         elif not await imap_store.set_subscribed(tx, user_id, name, subscribed):
             limit = imap_store.MAX_SUBSCRIPTION_ROWS
             raise LimitExceeded(f"at most {limit} subscription choices", limit=limit, used=limit)
+    # A label's choice is its Mailbox's isSubscribed (JMAP): push the change.
+    await announce_labels(ctx.rt, user_id)
 
 
 @api.method("mail.imap.recent", access=UserSelf(), mutating=True)

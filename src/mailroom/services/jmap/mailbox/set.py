@@ -3,8 +3,8 @@
 System mailboxes (those with a role, and Postponed) cannot be renamed, moved or destroyed;
 user mailboxes nest by name (``parentId`` P makes the label ``<P's label>/<name>``; moving
 or renaming a mailbox renames the labels of its children too), and a mailbox with children
-cannot be destroyed (``mailboxHasChild``). ``sortOrder`` is settable on any mailbox. Every
-mailbox is subscribed (subscriptions are not kept yet). ``onDestroyRemoveEmails``: without it
+cannot be destroyed (``mailboxHasChild``). ``sortOrder`` and ``isSubscribed`` (IMAP's
+subscriptions, kept by label id) are settable on any mailbox. ``onDestroyRemoveEmails``: without it
 a mailbox with email is ``mailboxHasEmail``; with it, emails in no other mailbox are
 destroyed and the others only lose the label.
 """
@@ -42,6 +42,7 @@ from mailroom.services.jmap.session import MAX_MAILBOX_NAME
 from mailroom.services.mail._push import announce_labels
 from mailroom.services.mail.labels import check_name_free, ensure_system_labels
 from mailroom.store import emails as email_store
+from mailroom.store import imap as imap_store
 from mailroom.store import jmap as jmap_store
 from mailroom.store import labels as label_store
 from mailroom.store import mailbox_queries as queries
@@ -81,6 +82,7 @@ class _Wanted:
     parent: str | None = None  # a mailbox id, when parentId is given
     parent_given: bool = False
     sort_order: int | None = None
+    subscribed: bool | None = None
 
 
 def _check_properties(ctx: Context, props: dict[str, Any], current: dict[str, Any] | None) -> _Wanted:
@@ -105,8 +107,9 @@ def _check_properties(ctx: Context, props: dict[str, Any], current: dict[str, An
             if value != (current["role"] if current else None):
                 raise _invalid(key, "roles belong to the system mailboxes and cannot be given or taken")
         elif key == "isSubscribed":
-            if value is not True:
-                raise _invalid(key, "every mailbox is subscribed (subscriptions are not kept yet)")
+            if not isinstance(value, bool):
+                raise _invalid(key, "isSubscribed is true or false")
+            wanted.subscribed = value
         elif key == "sortOrder":
             if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**31:
                 raise _invalid(key, "sortOrder is an unsigned integer below 2^31")
@@ -191,6 +194,8 @@ async def mailbox_set(
                 new_id = await queries.create_label(tx, user_id, name, now)
                 if wanted.sort_order is not None:
                     await jmap_store.set_sort_order(tx, user_id, new_id, wanted.sort_order)
+                if wanted.subscribed is False:
+                    await imap_store.set_label_subscribed(tx, user_id, new_id, False)
                 [row] = await queries.label_counts(tx, user_id, new_id)
                 t = await tree(tx, user_id)
             box = to_mailbox(row, t)
@@ -238,6 +243,10 @@ async def mailbox_set(
             if wanted.sort_order is not None and wanted.sort_order != current["sortOrder"]:
                 async with ctx.rt.db.write() as tx:
                     await jmap_store.set_sort_order(tx, user_id, row.id, wanted.sort_order)
+                changed = True
+            if wanted.subscribed is not None and wanted.subscribed != current["isSubscribed"]:
+                async with ctx.rt.db.write() as tx:
+                    await imap_store.set_label_subscribed(tx, user_id, row.id, wanted.subscribed)
                 changed = True
             out_updated[given] = None
         except _Refused as refused:
