@@ -239,3 +239,28 @@ async def test_attachment_from_a_body_value(jmap: JmapClient) -> None:
     )
     assert att["size"] == len(b'{"name":"thing"}')
     assert email["from"] == [{"name": "Foo", "email": "test@example.org"}]
+
+
+async def test_multipart_body_structure_headers_and_quoted_names(jmap: JmapClient) -> None:
+    """Header properties on a multipart bodyStructure are the message's; an address form
+    writes an ASCII display name quoted, as Cyrus does (the suite compares the Raw form)."""
+    r = await _create(
+        jmap,
+        {
+            "header:Sender:asAddresses": [{"name": "Foo bar", "email": "foo@example.net"}],
+            "bodyStructure": {
+                "header:from": "Foo <test@example.org>",
+                "header:subject": "a test subject",
+                "type": "multipart/mixed",
+                "subParts": [{"partId": "text", "type": "text/plain"}, {"partId": "text2"}],
+            },
+            "bodyValues": {"text": {"value": "one"}, "text2": {"value": "two"}},
+        },
+    )
+    new = r["created"]["new"]
+    props = ["from", "subject", "header:Sender", "textBody"]
+    [email] = (await jmap.call("Email/get", {"ids": [new["id"]], "properties": props}))["list"]
+    assert email["from"] == [{"name": "Foo", "email": "test@example.org"}]
+    assert email["subject"] == "a test subject"
+    assert email["header:Sender"] == ' "Foo bar" <foo@example.net>'
+    assert [p["type"] for p in email["textBody"]] == ["text/plain", "text/plain"]

@@ -164,6 +164,15 @@ def _check(create: dict[str, Any], values: dict[str, Any]) -> None:
         raise ComposeError(bad, "a bodyValue cannot be truncated or have an encoding problem")
 
 
+def _address_text(address: Address) -> str:
+    """A mailbox as Cyrus (Fastmail) writes it: an ASCII display name always quoted."""
+    name = address.display_name
+    if not name or not name.isascii():
+        return str(address)
+    quoted = name.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{quoted}" <{address.addr_spec}>'
+
+
 def _form_value(prop: HeaderProperty, value: Any, where: str) -> str:
     """One header field value of ``prop``'s form as it goes in the message."""
     form = prop.form
@@ -174,7 +183,7 @@ def _form_value(prop: HeaderProperty, value: Any, where: str) -> str:
             return value.strip()
         return str(value).strip()
     if form == "Addresses":
-        return ", ".join(str(a) for a in _addresses(where, value))
+        return ", ".join(_address_text(a) for a in _addresses(where, value))
     if form == "GroupedAddresses":
         if not isinstance(value, list):
             raise ComposeError([where], f"{where} must be a list of EmailAddressGroup")
@@ -182,7 +191,7 @@ def _form_value(prop: HeaderProperty, value: Any, where: str) -> str:
         for group in value:
             if not isinstance(group, dict):
                 raise ComposeError([where], f"{where} holds an invalid EmailAddressGroup")
-            members = ", ".join(str(a) for a in _addresses(where, group.get("addresses") or []))
+            members = ", ".join(_address_text(a) for a in _addresses(where, group.get("addresses") or []))
             name = group.get("name")
             out.append(f"{name}: {members};" if name is not None else members)
         return ", ".join(x for x in out if x)
@@ -284,8 +293,9 @@ def _part(part: Any, values: dict[str, Any], blobs: dict[str, bytes], where: str
             raise ComposeError([where], f"{where}: a multipart needs subParts")
         msg.make_mixed()
         msg.set_type(media)
-        for sub in subs:
-            msg.attach(_part(sub, values, blobs, where))
+        for n, sub in enumerate(subs):
+            msg.attach(_part(sub, values, blobs, f"{where}/subParts/{n}"))
+        _set_headers(msg, part, where + "/")
         return msg
     maintype, _, subtype = media.partition("/")
     if "partId" in part and "blobId" not in part:
