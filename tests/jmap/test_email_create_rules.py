@@ -166,6 +166,13 @@ async def test_header_forms_can_be_set(jmap: JmapClient) -> None:
             ["textBody"],
         ),
         ({"header:From:asMessageIds": ["a@b"]}, ["header:From:asMessageIds"]),
+        (
+            {
+                "bodyStructure": {"partId": "t", "type": "text/plain", "header:Content-Type": "text/html"},
+                "bodyValues": {"t": {"value": "x"}},
+            },
+            ["bodyStructure/header:Content-Type"],
+        ),
     ],
 )
 async def test_rfc8621_create_rules(jmap: JmapClient, obj: dict[str, Any], properties: list[str]) -> None:

@@ -93,10 +93,8 @@ def _check_fields(obj: dict[str, Any], fields: dict[str, str], prefix: str) -> N
     for prop in obj:
         if prop.startswith("header:"):
             key = _header(prop, prefix + prop).key
-        elif prop in fields:
+        elif prop in fields and fields is not _PART_FIELDS:  # type, charset... share fields
             key = fields[prop]
-            if fields is _PART_FIELDS:
-                continue  # type/charset/name/disposition describe one field together
         else:
             continue
         if key in seen:
@@ -116,11 +114,10 @@ def _check_part(part: Any, where: str) -> None:
         ):
             raise ComposeError([prefix + prop], "the server chooses the Content-Transfer-Encoding")
     _check_fields(part, _PART_FIELDS, prefix)
+    described = {_PART_FIELDS[p] for p in part if p in _PART_FIELDS}
     for prop in part:
-        if prop.startswith("header:") and part.get("partId") is not None:
-            key = _header(prop, prefix + prop).key
-            if key in ("content-type",) and "type" in part:
-                raise ComposeError([prefix + prop], "type and header:Content-Type are the same field")
+        if prop.startswith("header:") and _header(prop, prefix + prop).key in described:
+            raise ComposeError([prefix + prop], f"{prop} is also given by a body part property")
     if "partId" in part:
         for prop in ("charset", "size"):
             if prop in part:
@@ -133,7 +130,7 @@ def _check_part(part: Any, where: str) -> None:
 
 def _check(create: dict[str, Any], values: dict[str, Any]) -> None:
     """RFC 8621 §4.6's rules on a create object (ComposeError names the properties)."""
-    structural = [k for k in ("textBody", "htmlBody", "attachments") if k in create]
+    structural: list[str] = [k for k in ("textBody", "htmlBody", "attachments") if k in create]
     if "bodyStructure" in create and structural:
         raise ComposeError(structural, "give bodyStructure or textBody/htmlBody/attachments, not both")
     if "headers" in create:
