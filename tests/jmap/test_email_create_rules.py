@@ -271,3 +271,22 @@ async def test_multipart_body_structure_headers_and_quoted_names(jmap: JmapClien
     assert email["subject"] == "a test subject"
     assert email["header:Sender"] == ' "Foo bar" <foo@example.net>'
     assert [p["type"] for p in email["textBody"]] == ["text/plain", "text/plain"]
+
+
+async def test_update_may_repeat_server_set_values(jmap: JmapClient) -> None:
+    """RFC 8620 §5.3: server-set properties may be in a patch with their current value;
+    another value is invalidProperties."""
+    r = await _create(jmap, {"subject": "x"})
+    new = r["created"]["new"]
+    [email] = (
+        await jmap.call(
+            "Email/get",
+            {"ids": [new["id"]], "properties": ["id", "blobId", "threadId", "size", "receivedAt"]},
+        )
+    )["list"]
+    same = {k: email[k] for k in ("id", "blobId", "threadId", "size", "receivedAt")}
+    r = await jmap.call("Email/set", {"update": {new["id"]: {**same, "keywords/$seen": True}}})
+    assert r["updated"] == {new["id"]: None}, r
+    r = await jmap.call("Email/set", {"update": {new["id"]: {"size": email["size"] + 1}}})
+    assert r["notUpdated"][new["id"]]["type"] == "invalidProperties"
+    assert r["notUpdated"][new["id"]]["properties"] == ["size"]
