@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import binascii
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -124,7 +125,7 @@ def parse_form(raw: bytes, form: HeaderForm) -> Any:
     if form == "Raw":
         return text_of(raw)
     if form == "Text":
-        return as_text(raw)
+        return _nfc(as_text(raw))
     if form == "Addresses":
         return [address for group in _groups(raw) for address in group["addresses"]]
     if form == "GroupedAddresses":
@@ -136,6 +137,11 @@ def parse_form(raw: bytes, form: HeaderForm) -> Any:
     return urls(raw)
 
 
+def _nfc(text: str) -> str:
+    """RFC 8621 §4.1.2.2: the Text form (and names in addresses) is normalised to NFC."""
+    return unicodedata.normalize("NFC", text)
+
+
 def _groups(raw: bytes) -> list[dict[str, Any]]:
     return [_group(group) for group in parse_address_list(unfold(text_of(raw)))]
 
@@ -144,10 +150,10 @@ def _group(group: Group) -> dict[str, Any]:
     addresses = []
     for mailbox in group.mailboxes:
         name = mailbox.name if mailbox.name is not None else mailbox.comment
-        name = decode_words(name).strip() if name else None
+        name = _nfc(decode_words(name).strip()) if name else None
         addresses.append({"name": name or None, "email": mailbox.email})
     return {
-        "name": decode_words(group.name).strip() if group.name is not None else None,
+        "name": _nfc(decode_words(group.name).strip()) if group.name is not None else None,
         "addresses": addresses,
     }
 

@@ -38,6 +38,7 @@ from mailroom.services.jmap._types import CreationId, IdOrRef, JmapId, SetError,
 from mailroom.services.jmap.email import blobs
 from mailroom.services.jmap.email._compose import ComposeError, build_message
 from mailroom.services.jmap.email._email import blob_id as blob_of
+from mailroom.services.jmap.email._email import utc_date
 from mailroom.services.mail._push import announce_threads
 from mailroom.store import emails as email_store
 from mailroom.store import imap as imap_store
@@ -132,7 +133,15 @@ async def _update(
     patch: dict[str, Any],
     names: dict[int, str],
 ) -> None:
-    unknown = [p for p in patch if p not in _SETTABLE and not p.startswith(("keywords/", "mailboxIds/"))]
+    server_set = _server_set(record)
+    unknown = [
+        p
+        for p in patch
+        if p not in _SETTABLE
+        and not p.startswith(("keywords/", "mailboxIds/"))
+        # RFC 8620 §5.3: a server-set property may be in the patch with its current value.
+        and not (p in server_set and patch[p] == server_set[p])
+    ]
     if unknown:
         raise _Refused("invalidProperties", "only keywords and mailboxIds can be changed", unknown)
     now = ctx.rt.clock.now()
@@ -163,6 +172,17 @@ async def _update(
         old = set(record.keywords)
         if stored != old:
             await imap_store.change_keywords(tx, [record.id], add=stored - old, remove=old - stored)
+
+
+def _server_set(record: jmap_emails.EmailRecord) -> dict[str, Any]:
+    """The Email's server-set properties (RFC 8621 §4.1.1) as Email/get gives them."""
+    return {
+        "id": encode(EMAIL_PREFIX, record.id),
+        "blobId": blob_of(record.blob_sha),
+        "threadId": objectids.thread_id(record.thread_id),
+        "size": record.size - len((record.trace or "").encode("utf-8")),
+        "receivedAt": utc_date(record.received_at),
+    }
 
 
 @method("Email/set", capability=MAIL)
