@@ -14,8 +14,9 @@ cannot answer these keys. What does:
   ``fulltext.MAX_BODY_CHARS``): an ASCII needle is narrowed by ``LIKE`` (ASCII
   case-insensitive) and every candidate checked again case-folded. On PostgreSQL the index
   keeps words only: the body's words (``ts_filter`` weight D) must contain each word of the
-  needle (a necessary condition); a needle that is one word needs nothing more, any other's
-  candidates go back to the caller to be checked against the message text.
+  needle (a necessary condition); a needle that is one word needs nothing more (the index
+  folds diacritics: there ``uber`` also finds ``über``), any other's candidates go back to
+  the caller to be checked against the message text.
 
 The work is bounded by the mailbox (one label): one indexed lookup per email, no file read
 once the headers are known.
@@ -118,14 +119,12 @@ async def body_matches(tx: Tx, user_id: int, label_id: int | None, needle: str) 
         for word in words:
             stmt = stmt.where(body_words.contains(word, autoescape=True))
         candidates = frozenset(int(i) for i in await tx.scalars(stmt))
-        exact = (
-            len(words) == 1 and _ONE_WORD.fullmatch(needle.strip()) is not None and needle == needle.strip()
-        )
+        exact = len(words) == 1 and _ONE_WORD.fullmatch(needle) is not None
         return BodyMatches(candidates, frozenset()) if exact else BodyMatches(frozenset(), candidates)
     rowid = literal_column("rowid", Integer)
     body = column("body", String)
-    stmt = select(rowid, body).select_from(table(TABLE)).where(rowid.in_(ids))
+    texts = select(rowid, body).select_from(table(TABLE)).where(rowid.in_(ids))
     if needle.isascii():
-        stmt = stmt.where(body.contains(needle, autoescape=True))  # LIKE: ASCII case-insensitive
-    found = {int(r["rowid"]) for r in await tx.all(stmt) if want in folded(str(r["body"] or ""))}
+        texts = texts.where(body.contains(needle, autoescape=True))  # LIKE: ASCII case-insensitive
+    found = {int(r["rowid"]) for r in await tx.all(texts) if want in folded(str(r["body"] or ""))}
     return BodyMatches(frozenset(found), frozenset())
