@@ -275,4 +275,3 @@ async def search_threads(
     # Plain scalars, not dict rows: there may be thousands.
     ids = [int(i) for i in (await tx.execute(stmt)).scalars().all()]
     return len(ids), await summaries_of(tx, user_id, ids[offset : offset + limit])
-
