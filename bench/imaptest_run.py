@@ -188,7 +188,11 @@ def main() -> int:
     parser.add_argument("--secs", type=int, default=30, help="seconds of each stress run")
     parser.add_argument("--clients", type=int, default=10)
     parser.add_argument("--only", choices=("scripted", "stress"))
-    parser.add_argument("--test", help="one scripted test (a file name in the tests folder)")
+    parser.add_argument(
+        "--test",
+        action="append",
+        help="a scripted test (a file name in the tests folder); repeat it for several",
+    )
     args = parser.parse_args()
     imaptest = args.imaptest.resolve()
     tests = (args.tests or imaptest.parent / "tests").resolve()
@@ -199,10 +203,13 @@ def main() -> int:
         serving(Path(tmp), args.workers, args.database_url) as port,
     ):
         if args.only != "stress":
-            target = tests / args.test if args.test else tests
-            out = run(imaptest, port, [f"test={target}"], "scripted", timeout=900)
-            print(out[-3000:])
-            summary.append(("scripted", *scripted_summary(out)))
+            for name in args.test or [""]:
+                target = tests / name if name else tests
+                out = run(
+                    imaptest, port, [f"test={target}"], f"scripted{'-' + name if name else ''}", timeout=900
+                )
+                print(out[-3000:])
+                summary.append((f"scripted {name}".strip(), *scripted_summary(out)))
         if args.only != "scripted":
             mbox = RESULTS / "imaptest-stress.mbox"
             write_mbox(mbox)

@@ -30,12 +30,10 @@ from sqlalchemy import (
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
 
-from mailroom.domain.search import TextTerm
 from mailroom.store import changelog
 from mailroom.store.engine import Query, Tx
 from mailroom.store.imap_schema import imap_recent, imap_subscriptions, label_subscriptions
 from mailroom.store.mail_schema import email_keywords, email_labels, emails, labels
-from mailroom.store.mailbox_search import address_condition, fts5_expression, fulltext_ids, pg_expression
 from mailroom.store.upsert import insert_ignore, upsert
 
 #: Flag bits of :attr:`MailboxMessage.flags`.
@@ -257,18 +255,6 @@ async def labels_of(tx: Tx, email_ids: Sequence[int]) -> dict[int, set[int]]:
     for r in rows:
         out[int(r["email_id"])].add(int(r["label_id"]))
     return out
-
-
-async def matching_emails(tx: Tx, user_id: int, terms: Sequence[TextTerm]) -> set[int]:
-    """Ids of the account's emails every one of ``terms`` matches, through the full-text index
-    (addresses then checked in the named header, as the thread search does)."""
-    expression = (fts5_expression if tx.dialect != "postgresql" else pg_expression)(user_id, list(terms))
-    conditions = [
-        (emails.c.user_id + 0) == user_id,
-        emails.c.id.in_(fulltext_ids(tx.dialect, user_id, expression)),
-    ]
-    conditions += [address_condition(t) for t in terms if t.field in ("from", "to", "cc")]
-    return {int(i) for i in await tx.scalars(select(emails.c.id).where(*conditions))}
 
 
 # -- keywords ------------------------------------------------------------------------------

@@ -275,13 +275,3 @@ async def search_threads(
     # Plain scalars, not dict rows: there may be thousands.
     ids = [int(i) for i in (await tx.execute(stmt)).scalars().all()]
     return len(ids), await summaries_of(tx, user_id, ids[offset : offset + limit])
-
-
-def fulltext_ids(dialect: str, user_id: int, expression: str) -> Any:
-    """A subquery of the ids of every email the index matches (IMAP SEARCH: no limit)."""
-    return _fulltext_ids(dialect, user_id, expression, None)
-
-
-def address_condition(term: TextTerm) -> ColumnElement[bool]:
-    """The named address header holds ``term`` (case-insensitive substring)."""
-    return _address_condition(term)

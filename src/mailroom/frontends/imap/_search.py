@@ -1,9 +1,10 @@
 """SEARCH criteria (RFC 9051 6.4.4, CONDSTORE's MODSEQ, OBJECTID's EMAILID/THREADID).
 
 Keys on what the session holds (flags, UIDs, sizes, arrival) are evaluated in memory; TEXT,
-BODY, SUBJECT, FROM, TO and CC ask the full-text index (``mail.imap.search``, one call per
-key, the answer a set of email ids); HEADER, BCC and the SENT* dates read the messages'
-headers. A key the grammar does not know is a BAD.
+BODY, SUBJECT, FROM, TO, CC, BCC and HEADER are case-insensitive substrings of the decoded
+fields or body text (``mail.imap.search`` over the selected mailbox, one call per key, the
+answer a set of email ids: store/imap_search.py); the SENT* dates read the messages' headers.
+A key the grammar does not know is a BAD.
 """
 
 from __future__ import annotations
@@ -46,11 +47,16 @@ class Search:
         # Header-reading keys were resolved up front into sets; nothing async remains.
         return out
 
-    async def _text(self, field: str, value: Value) -> Predicate:
+    async def _text(self, field: str, value: Value, header: str | None = None) -> Predicate:
         text = astring(value)
-        if not text.strip():
+        if not text and field != "header":
             return lambda uid, m: True
-        ids = set(await self.session.call("mail.imap.search", {"terms": [{"field": field, "text": text}]}))
+        term: dict[str, str] = {"field": field, "text": text}
+        if header is not None:
+            term["header"] = header
+        ids = set(
+            await self.session.call("mail.imap.search", {"terms": [term], "label": self.selected.label_id})
+        )
         return lambda uid, m: m.email_id in ids
 
     async def _headers(self, test: Callable[[Headers], bool]) -> Predicate:
@@ -147,19 +153,15 @@ class Search:
                 return d >= day.date() or when >= nxt
 
             return await self._headers(sent)
-        if key in ("TEXT", "BODY"):
+        if key == "TEXT":
             return await self._text("any", arg())
-        if key in ("SUBJECT", "FROM", "TO", "CC"):
+        if key in ("BODY", "SUBJECT", "FROM", "TO", "CC", "BCC"):
             return await self._text(key.lower(), arg())
-        if key in ("BCC", "HEADER"):
-            name = "bcc" if key == "BCC" else astring(arg()).lower()
-            needle = astring(arg()).lower()
-
-            def has(part: Headers) -> bool:
-                value = part.get(name)
-                return value is not None and needle in str(value).lower()
-
-            return await self._headers(has)
+        if key == "HEADER":
+            name = astring(arg())
+            if not name or any(ord(c) <= 32 or ord(c) > 126 or c == ":" for c in name):
+                raise ParseError("invalid header field name")
+            return await self._text("header", arg(), header=name)
         if key == "NOT":
             inner = await self._key(args, position, depth + 1)
             return lambda uid, m: not inner(uid, m)

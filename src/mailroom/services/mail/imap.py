@@ -25,6 +25,7 @@ clients, JMAP and other IMAP sessions (IDLE) learn of it at once.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 from datetime import datetime
@@ -32,24 +33,26 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mailroom.delivery.ingest import IngestOptions, ingest
+from mailroom.delivery.ingest import IngestOptions, ingest, search_document
 from mailroom.delivery.mime import structures as mime_structures
+from mailroom.delivery.parse import parse_message
 from mailroom.delivery.resolve import LocalTarget, Resolution
 from mailroom.domain.keywords import COLUMN_KEYWORDS
 from mailroom.domain.numbers import INT64_MAX, Id
-from mailroom.domain.search import TextTerm
 from mailroom.errors import BadRequest, LimitExceeded, NotFound, PayloadTooLarge, Unavailable
 from mailroom.registry import Context, UserSelf
+from mailroom.services.jmap.email.query import read_all_headers
 from mailroom.services.mail._actions import Target, apply
 from mailroom.services.mail._api import api
 from mailroom.services.mail._mailbox import user_id_of
 from mailroom.services.mail._push import announce_flags, announce_labels, announce_threads
-from mailroom.store import accounts, changelog
+from mailroom.store import accounts, changelog, fulltext, imap_search
 from mailroom.store import emails as email_store
 from mailroom.store import imap as imap_store
 from mailroom.store import labels as label_store
 from mailroom.store import mailbox_queries as queries
 from mailroom.store import mime as mime_rows
+from mailroom.store.blobs import BlobNotFound
 from mailroom.store.engine import Tx
 from mailroom.store.mailbox_queries import LabelRecord
 
@@ -126,8 +129,11 @@ class ImapCopied(BaseModel):
 class ImapTextTerm(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    field: Literal["any", "subject", "from", "to", "cc"]
-    text: Annotated[str, Field(min_length=1, max_length=1000)]
+    #: "any" is TEXT (header fields and body); "header" names its field in ``header``.
+    field: Literal["any", "body", "subject", "from", "to", "cc", "bcc", "header"]
+    #: "" with "header": the field exists, whatever its value.
+    text: Annotated[str, Field(max_length=1000)]
+    header: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[!-9;-~]+$")] | None = None
 
 
 async def _label(tx: Tx, user_id: int, label_id: int) -> LabelRecord:
@@ -402,14 +408,74 @@ async def expunge(ctx: Context, label: Id, email_ids: EmailIds) -> None:
 
 @api.method("mail.imap.search", access=UserSelf())
 async def search(
-    ctx: Context, terms: Annotated[list[ImapTextTerm], Field(min_length=1, max_length=50)]
+    ctx: Context,
+    terms: Annotated[list[ImapTextTerm], Field(min_length=1, max_length=50)],
+    label: Id | None = None,
 ) -> list[int]:
-    """Ids of the caller's emails that every term matches, from the full-text index (each
-    term's text is a phrase)."""
+    """Ids of the caller's emails (those in ``label`` if given) that every term matches, with
+    IMAP SEARCH's meaning (RFC 9051 6.4.4): the field (decoded, addresses as displayed; the
+    body text for "body"; either for "any") contains the term's text, case-insensitively."""
     user_id = user_id_of(ctx)
-    text_terms = [TextTerm(t.text, t.field, phrase=True) for t in terms]
+    if label is not None:
+        async with ctx.rt.db.read() as tx:
+            await _label(tx, user_id, label)
+    if any(t.field != "body" for t in terms):
+        await read_all_headers(ctx, user_id)  # each blob's header fields once in its life
+    out: set[int] | None = None
+    for term in terms:
+        found = await _term_matches(ctx, user_id, label, term)
+        out = found if out is None else out & found
+        if not out:
+            break
+    return sorted(out or ())
+
+
+async def _term_matches(ctx: Context, user_id: int, label: int | None, term: ImapTextTerm) -> set[int]:
+    if term.field in ("body", "any"):
+        found: set[int] = set()
+        if term.field == "any":
+            async with ctx.rt.db.read() as tx:
+                found = await imap_search.header_matches(tx, user_id, label, None, term.text)
+        async with ctx.rt.db.read() as tx:
+            body = await imap_search.body_matches(tx, user_id, label, term.text)
+        found |= body.found
+        unsure = sorted(body.unsure - found)
+        if unsure:
+            found |= await _bodies_containing(ctx, user_id, unsure, term.text)
+        return found
+    if term.field == "header":
+        if term.header is None:
+            raise BadRequest("a header term names its field")
+        name = term.header.lower()
+    else:
+        name = term.field
     async with ctx.rt.db.read() as tx:
-        return sorted(await imap_store.matching_emails(tx, user_id, text_terms))
+        return await imap_search.header_matches(tx, user_id, label, name, term.text or None)
+
+
+async def _bodies_containing(ctx: Context, user_id: int, email_ids: list[int], needle: str) -> set[int]:
+    """Those of ``email_ids`` whose body text (as the full-text index has it) contains
+    ``needle`` case-insensitively, read from the messages (the index could only narrow)."""
+    want = imap_search.folded(needle)
+    async with ctx.rt.db.read() as tx:
+        blobs = await imap_store.blobs_of(tx, user_id, email_ids)
+
+    def check(batch: list[int]) -> set[int]:
+        out = set()
+        for email_id in batch:
+            try:
+                raw = ctx.rt.blobs.get_sync(blobs[email_id][0])
+            except (BlobNotFound, FileNotFoundError, KeyError):
+                continue
+            body = search_document(parse_message(raw)).body[: fulltext.MAX_BODY_CHARS]
+            if want in imap_search.folded(body):
+                out.add(email_id)
+        return out
+
+    found: set[int] = set()
+    for start in range(0, len(email_ids), 256):
+        found |= await asyncio.to_thread(check, email_ids[start : start + 256])
+    return found
 
 
 class ImapStructure(BaseModel):

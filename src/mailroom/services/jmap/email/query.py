@@ -159,6 +159,19 @@ async def read_headers(ctx: Context, user_id: int, f: EmailFilter | None) -> Non
                     await jmap_headers.record(tx, sha, found)
 
 
+async def read_all_headers(ctx: Context, user_id: int) -> None:
+    """Read the header fields of the account's blobs never read (also IMAP SEARCH's header
+    keys: services/mail/imap.py)."""
+    async with ctx.rt.db.read() as tx:
+        unread = await jmap_headers.unread(tx, user_id)
+    for start in range(0, len(unread), _HEADER_BATCH):
+        fields = await asyncio.to_thread(_read_fields, ctx, unread[start : start + _HEADER_BATCH])
+        if fields:
+            async with ctx.rt.db.write() as tx:
+                for sha, found in fields:
+                    await jmap_headers.record(tx, sha, found)
+
+
 def _decoded(value: object) -> str:
     try:
         return str(value)
