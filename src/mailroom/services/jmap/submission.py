@@ -423,7 +423,7 @@ async def _cancel(
         ]
         if entry is None or not await outbound_store.cancel_held(tx, number, user_id, ctx.rt.clock.now()):
             raise _Refused("cannotUnsend", "the message is no longer pending: it was sent or is being sent")
-    updates = [(r.id, "canceled", 554, outbound_store.CANCELED_REPLY) for r in waiting]
+    updates: list[StatusUpdate] = [(r.id, "canceled", 554, outbound_store.CANCELED_REPLY) for r in waiting]
     return entry, updates, waiting
 
 
