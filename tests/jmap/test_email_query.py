@@ -8,8 +8,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from mailroom.bootstrap import Mailroom
+from mailroom.store import changelog
+from mailroom.store.jmap_schema import jmap_header_marks
 from tests.client_mail.conftest import message
 from tests.conftest import Actor
 from tests.jmap.client import JmapClient
@@ -278,3 +281,54 @@ async def test_pages_from_the_start_agree_with_the_whole_result(jmap: JmapClient
             page = await jmap.call("Email/query", {**args, "position": position, "limit": limit})
             assert page["ids"] == whole["ids"][position : position + limit]
             assert page["total"] == whole["total"] == (7 if collapse else 30)
+
+
+async def _mark(mailroom: Mailroom, alice: Actor) -> tuple[int | None, int]:
+    """The account's header mark and its state."""
+    assert alice.principal.user_id is not None
+    user_id = alice.principal.user_id
+    async with mailroom.runtime.db.read() as tx:
+        mark = await tx.scalar(
+            select(jmap_header_marks.c.modseq).where(jmap_header_marks.c.user_id == user_id)
+        )
+        return mark, (await changelog.state(tx, user_id)).modseq
+
+
+async def test_header_filter_checks_only_what_came_since_its_mark(
+    jmap: JmapClient, deliver: Deliver, mailroom: Mailroom, alice: Actor, call: Call
+) -> None:
+    """The account's mark (the state up to which every email was read) makes the check
+    before a header query one range of the change log: what arrived since is still found at
+    once, and a draft whose message is replaced is read again."""
+    first = f"e{await deliver(message(message_id='<a@x>', subject='Alpha'), 'alice@example.org')}"
+    assert await _ids(jmap, filter={"header": ["Subject", "alpha"]}) == [first]
+    mark, state = await _mark(mailroom, alice)
+    assert mark == state
+    # An email read once is not read again: with its file gone, later queries still answer.
+    [record] = (await jmap.call("Email/get", {"ids": [first], "properties": ["blobId"]}))["list"]
+    mailroom.runtime.blobs.path(record["blobId"][1:]).unlink()
+    # Delivered right after: found by the very next query.
+    second = f"e{await deliver(message(message_id='<b@x>', subject='Beta'), 'alice@example.org')}"
+    assert await _ids(jmap, filter={"header": ["Subject", "beta"]}) == [second]
+    assert await _ids(jmap, filter={"header": ["Subject", "alpha"]}) == [first]
+    mark, state = await _mark(mailroom, alice)
+    assert mark == state
+    # Nothing new: the mark stays, the answer too.
+    assert await _ids(jmap, filter={"header": ["Subject", "a"]}) == [second, first]
+    assert await _mark(mailroom, alice) == (mark, state)
+    # A draft (made over JMAP) edited over REST gets another message: its new Subject is found.
+    boxes = {m["role"]: m["id"] for m in (await jmap.call("Mailbox/get", {"ids": None}))["list"]}
+    draft = {
+        "mailboxIds": {boxes["drafts"]: True},
+        "keywords": {"$draft": True},
+        "from": [{"email": "alice@example.org"}],
+        "subject": "Gamma",
+    }
+    made = (await jmap.call("Email/set", {"create": {"d": draft}}))["created"]["d"]["id"]
+    assert await _ids(jmap, filter={"header": ["Subject", "gamma"]}) == [made]
+    await call("mail.emails.update", {"id": int(made[1:]), "subject": "Delta"}, as_=alice)
+    assert (await _mark(mailroom, alice))[0] == -1  # forgotten: the next query checks all
+    assert await _ids(jmap, filter={"header": ["Subject", "delta"]}) == [made]
+    assert await _ids(jmap, filter={"header": ["Subject", "gamma"]}) == []
+    mark, state = await _mark(mailroom, alice)
+    assert mark == state

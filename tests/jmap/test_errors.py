@@ -255,3 +255,28 @@ async def test_concurrency_and_limits_in_session(jmap: JmapClient) -> None:
     s = await jmap.session()
     assert s["capabilities"][CORE]["maxCallsInRequest"] == 64
     assert MAIL in s["accounts"][jmap.account_id]["accountCapabilities"]
+
+
+async def test_core_echo_resolves_result_references(jmap: JmapClient) -> None:
+    """RFC 8620 §3.7: every method call's ``#`` arguments are resolved before it runs; Core/echo
+    then echoes the resolved arguments (and a bad reference is invalidResultReference)."""
+    acc = jmap.account_id
+    body = await jmap.request(
+        [
+            ["Mailbox/query", {"accountId": acc, "filter": {"role": "inbox"}}, "q"],
+            ["Core/echo", {"#ids": {"resultOf": "q", "name": "Mailbox/query", "path": "/ids"}, "a": 1}, "e"],
+            ["Core/echo", {"#ids": {"resultOf": "q", "name": "Mailbox/query", "path": "/nothing"}}, "f"],
+            [
+                "Core/echo",
+                {"ids": [], "#ids": {"resultOf": "q", "name": "Mailbox/query", "path": "/ids"}},
+                "g",
+            ],
+        ]
+    )
+    [query, echo, bad, both] = body["methodResponses"]
+    assert echo == ["Core/echo", {"ids": query[1]["ids"], "a": 1}, "e"]
+    assert len(query[1]["ids"]) == 1
+    assert bad[:1] == ["error"]
+    assert bad[1]["type"] == "invalidResultReference"
+    assert both[:1] == ["error"]
+    assert both[1]["type"] == "invalidArguments"

@@ -17,6 +17,7 @@ from websockets.exceptions import InvalidStatus
 from mailroom.frontends.smtp import Listeners
 from tests.client_mail.conftest import message
 from tests.conftest import Actor
+from tests.jmap.client import JmapClient
 from tests.mailhelpers import lmtp_send
 from tests.push.conftest import SSE, server
 
@@ -224,3 +225,46 @@ async def test_access_token_for_clients_without_headers(
         assert (await ws_recv(ws))["methodResponses"] == [["Core/echo", {}, "e"]]
     finally:
         await ws.close()
+
+
+async def test_eventsource_gets_a_submission_cancel(server: str, bob: Actor, alice: Actor) -> None:
+    """Canceling a delayed send (``undoStatus: canceled``) changes the EmailSubmission: a
+    StateChange names it with the state EmailSubmission/get then answers."""
+    using = [*USING, "urn:ietf:params:jmap:submission"]
+    async with httpx.AsyncClient(base_url=f"http://{server}", timeout=10) as http:
+        jmap = JmapClient(http, alice.headers)
+        await jmap.session()
+        boxes = {m["role"]: m["id"] for m in (await jmap.call("Mailbox/get", {"ids": None}))["list"]}
+        [identity] = (await jmap.call("Identity/get", {"ids": None}, using))["list"]
+        draft = {
+            "mailboxIds": {boxes["drafts"]: True},
+            "keywords": {"$draft": True},
+            "from": [{"email": "alice@example.org"}],
+            "to": [{"email": "bob@example.org"}],
+            "subject": "later",
+            "textBody": [{"partId": "t", "type": "text/plain"}],
+            "bodyValues": {"t": {"value": "later"}},
+        }
+        made = await jmap.call("Email/set", {"create": {"d": draft}})
+        envelope = {
+            "mailFrom": {"email": "alice@example.org", "parameters": {"holdFor": "3600"}},
+            "rcptTo": [{"email": "bob@example.org", "parameters": None}],
+        }
+        create = {"identityId": identity["id"], "emailId": made["created"]["d"]["id"], "envelope": envelope}
+        sent = await jmap.call("EmailSubmission/set", {"create": {"s": create}}, using)
+        sid = sent["created"]["s"]["id"]
+        async with http.stream(
+            "GET", "/jmap/eventsource/?types=EmailSubmission&closeafter=state&ping=0", headers=alice.headers
+        ) as response:
+            assert response.status_code == 200
+            sse = SSE(response)
+            await asyncio.sleep(0.05)
+            r = await jmap.call("EmailSubmission/set", {"update": {sid: {"undoStatus": "canceled"}}}, using)
+            assert r["updated"] == {sid: None}
+            event = await sse.next(wait=5)
+        change = orjson.loads(event["data"])
+        assert change["changed"] == {account(alice): {"EmailSubmission": r["newState"]}}
+        assert r["newState"] != r["oldState"]
+        got = await jmap.call("EmailSubmission/get", {"ids": [sid]}, using)
+        assert got["state"] == r["newState"]
+        assert got["list"][0]["undoStatus"] == "canceled"

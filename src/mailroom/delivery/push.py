@@ -59,10 +59,12 @@ async def announce_status(
     entry: QueuedMessage,
     waiting: Sequence[QueuedRecipient],
     updates: Sequence[StatusUpdate],
+    states: Mapping[str, str] | None = None,
 ) -> None:
     """``email.status`` to the sender after a delivery attempt's outcomes are committed.
 
     ``updates`` are ``(recipient row id, status, code, reply)``; ``waiting`` the recipient rows.
+    ``states``: JMAP states by type the change took (``EmailSubmission``), when known.
     """
     user_id = entry.user_id
     if user_id is None or not updates:
@@ -81,5 +83,6 @@ async def announce_status(
                 {"address": address_of.get(rid, ""), "status": status, "code": code, "reply": reply}
                 for rid, status, code, reply in updates
             ],
+            **({"states": dict(states)} if states else {}),
         },
     )

@@ -146,6 +146,7 @@ async def states(tx: Tx, user_ids: Collection[int]) -> dict[int, int]:
 
 _CREATED = int(Op.CREATED)
 _DESTROYED = int(Op.DESTROYED)
+_UPDATED = int(Op.UPDATED)
 _HIDDEN = int(Op.HIDDEN)
 _SHOWN = int(Op.SHOWN)
 
@@ -184,6 +185,12 @@ async def changes(tx: Tx, user_id: int, query: ChangesQuery) -> Changes:
     cut: int | None = None
     max_changes = query.max_changes
     hidden = query.hidden_as_destroyed
+    # JMAP's threads: one hidden (all its emails $deleted) that an email then joins is
+    # visible again with no "shown" op (the email insert logs an update): read that update
+    # as a creation; the caller drops it if the thread is hidden now (the update was a
+    # hidden email's).
+    rejoin = hidden and query.kind == Kind.THREAD
+    hidden_threads: set[int] = set()
     while cut is None:
         # Tuples of plain ints (no row dict, no enum compared per row): a /changes after
         # 100 new messages reads a few hundred rows.
@@ -192,6 +199,13 @@ async def changes(tx: Tx, user_id: int, query: ChangesQuery) -> Changes:
             {"user_id": user_id, "kind": int(query.kind), "after": after, "upto": top.modseq, "limit": page},
         )
         for modseq, object_id, op in rows:
+            if rejoin:
+                if op == _HIDDEN:
+                    hidden_threads.add(object_id)
+                elif op == _UPDATED and object_id in hidden_threads:
+                    op = _CREATED
+                if op != _HIDDEN:
+                    hidden_threads.discard(object_id)
             if hidden and op in (_HIDDEN, _SHOWN):
                 op = _DESTROYED if op == _HIDDEN else _CREATED
             if object_id not in first_life:
@@ -231,6 +245,29 @@ async def changes(tx: Tx, user_id: int, query: ChangesQuery) -> Changes:
         updated=tuple(updated),
         destroyed=tuple(destroyed),
     )
+
+
+async def hidden_at(tx: Tx, user_id: int, thread_ids: Collection[int], modseq: int) -> set[int]:
+    """Which of ``thread_ids`` were hidden from JMAP at state ``modseq``: their last hidden or
+    shown op up to it (logged since migration 0022_jmap3) is hidden. One reverse range read
+    of the log per thread (call it for few: threads with a hidden email now)."""
+    found: set[int] = set()
+    for thread_id in sorted(set(thread_ids)):
+        last = await tx.scalar(
+            select(mail_changes.c.op)
+            .where(
+                mail_changes.c.user_id == user_id,
+                mail_changes.c.kind == int(Kind.THREAD),
+                mail_changes.c.modseq <= modseq,
+                mail_changes.c.object_id == thread_id,
+                mail_changes.c.op.in_((_HIDDEN, _SHOWN)),
+            )
+            .order_by(mail_changes.c.modseq.desc())
+            .limit(1)
+        )
+        if last == _HIDDEN:
+            found.add(thread_id)
+    return found
 
 
 async def log_label_updated(tx: Tx, user_id: int, label_id: int) -> None:

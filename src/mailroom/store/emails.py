@@ -15,6 +15,7 @@ from typing import Any, TypedDict
 
 from sqlalchemy import Integer, bindparam, delete, func, insert, literal, select, update
 
+from mailroom.store import jmap_headers
 from mailroom.store import labels as label_store
 from mailroom.store import threads as thread_store
 from mailroom.store._prepared import chunks, run
@@ -373,6 +374,8 @@ async def replace_draft(tx: Tx, user_id: int, email_id: int, *, version: int, va
         )
         .values(**values, version=emails.c.version + 1)
     )
+    if changed == 1:  # a new message: the header filter checks the account again
+        await jmap_headers.forget_mark(tx, user_id)
     return changed == 1
 
 

@@ -10,11 +10,18 @@ from datetime import date, datetime
 from sqlalchemy import and_, delete, exists, insert, select, update
 from sqlalchemy.orm import aliased
 
+from mailroom.store._prepared import chunks
 from mailroom.store.engine import Row, Tx
 from mailroom.store.jmap_emails import VISIBLE
 from mailroom.store.jmap_schema import jmap_identities, jmap_mailboxes
 from mailroom.store.jmap_schema import push_subscriptions as subs
-from mailroom.store.mail_schema import email_labels, emails, mail_changes, mail_states, threads
+from mailroom.store.mail_schema import (
+    email_labels,
+    emails,
+    mail_changes,
+    mail_states,
+    threads,
+)
 from mailroom.store.schema import send_as, users
 from mailroom.store.uploads_schema import uploads
 from mailroom.store.upsert import upsert
@@ -63,6 +70,22 @@ async def thread_emails(tx: Tx, user_id: int, thread_ids: Sequence[int]) -> list
         by_thread[int(row["thread_id"])].append(int(row["id"]))
     # A thread whose emails are all hidden ($deleted) is not there for JMAP.
     return [ThreadEmails(t, tuple(by_thread[t])) for t in thread_ids if by_thread.get(t)]
+
+
+async def threads_with_hidden_email(tx: Tx, user_id: int, thread_ids: Sequence[int]) -> set[int]:
+    """Which of ``thread_ids`` hold an email hidden (``$deleted``) now (by thread: a
+    primary-key probe of ``email_keywords`` per email of those threads)."""
+    found: set[int] = set()
+    for chunk in chunks(sorted(set(thread_ids)), 500):
+        found.update(
+            int(t)
+            for t in await tx.scalars(
+                select(emails.c.thread_id)
+                .where(emails.c.thread_id.in_(chunk), emails.c.user_id == user_id, ~VISIBLE)
+                .distinct()
+            )
+        )
+    return found
 
 
 async def threads_without_visible_email(tx: Tx, thread_ids: Sequence[int]) -> set[int]:

@@ -81,3 +81,12 @@ jmap_blob_headers = Table(
     Column("position", Integer, primary_key=True),
     Column("value", Text, nullable=False),
 )
+# How far the account's emails are known to have their header fields read (store/jmap_headers.py):
+# every email created up to change-log state ``modseq`` has. Lets the header filter check
+# only the emails created since (a range of the change log), not every email of the account.
+jmap_header_marks = Table(
+    "jmap_header_marks",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("modseq", BigInteger, nullable=False),
+)

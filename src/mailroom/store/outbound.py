@@ -21,6 +21,8 @@ from mailroom.store.sorting import order_by
 
 #: Recipient states that still wait for an attempt.
 WAITING = ("queued", "deferred")
+#: The reply recorded for the recipients of a canceled delayed send.
+CANCELED_REPLY = "554 5.3.0 canceled by the sender"
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,7 +258,7 @@ async def cancel_held(tx: Tx, queue_id: int, user_id: int, now: datetime) -> boo
     await tx.execute(
         update(outbound_recipients)
         .where(outbound_recipients.c.queue_id == queue_id, outbound_recipients.c.status.in_(WAITING))
-        .values(status="canceled", last_reply="554 5.3.0 canceled by the sender", updated_at=now)
+        .values(status="canceled", last_reply=CANCELED_REPLY, updated_at=now)
     )
     return True
 

@@ -137,8 +137,12 @@ class Processor:
         headers: Mapping[str, str],
     ) -> tuple[str, dict[str, Any], str]:
         if name == "Core/echo":
-            # No business logic to run: the arguments come back as they are (RFC 8620 §4).
-            return name, args, call_id
+            # No business logic to run: the arguments come back as they are (RFC 8620 §4),
+            # after result references, which §3.7 resolves before any method call runs.
+            try:
+                return name, resolve(args, responses), call_id
+            except InvalidReference as exc:
+                return "error", error(exc.kind, str(exc)), call_id
         spec = METHODS.get(name)
         if spec is None or spec.capability not in request.using:
             why = "is not a method" if spec is None else f"needs {spec.capability} in using"

@@ -94,11 +94,14 @@ def state_change(
     event: Event, account: str, wanted: frozenset[str] | None, state: str
 ) -> dict[str, Any] | None:
     """The StateChange for ``event``, limited to ``wanted`` types (None: all); None when it
-    names none of them."""
+    names none of them. A type's own state in the event (``states``: an EmailSubmission
+    cancel's) wins over ``state``."""
     types = [t for t in EVENT_TYPES.get(event.type, ()) if wanted is None or t in wanted]
     if not types:
         return None
-    return {"@type": "StateChange", "changed": {account: dict.fromkeys(types, state)}}
+    own = event.data.get("states")
+    own = own if isinstance(own, dict) else {}
+    return {"@type": "StateChange", "changed": {account: {t: str(own.get(t, state)) for t in types}}}
 
 
 def _types(value: str | None) -> frozenset[str] | None:

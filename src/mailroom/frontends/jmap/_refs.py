@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from mailroom.domain.jsonpointer import InvalidPointer, unescape
+
 MAX_PATH = 1024
 MAX_TOKENS = 32
 #: The most values one ``*`` path may gather (an ids list a /get then refuses by its limit).
@@ -33,7 +35,10 @@ def _tokens(path: str) -> list[str]:
     tokens = path[1:].split("/")
     if len(tokens) > MAX_TOKENS:
         raise InvalidReference(f"the path has more than {MAX_TOKENS} parts")
-    return [t.replace("~1", "/").replace("~0", "~") for t in tokens]
+    try:
+        return [unescape(t) for t in tokens]
+    except InvalidPointer as e:
+        raise InvalidReference(str(e)) from None
 
 
 def _index(token: str, size: int) -> int:

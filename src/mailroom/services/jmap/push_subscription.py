@@ -382,8 +382,11 @@ def install(rt: Runtime) -> None:
 
         async def push(events: list[tuple[int, dict[str, Any]]]) -> None:
             users: dict[int, Any] = {}
+            own: dict[int, dict[str, Any]] = {}
             for user_id, data in events:
                 users[user_id] = data.get("state")  # the last state of each mailbox
+                if isinstance(data.get("states"), dict):  # a type's own (EmailSubmission)
+                    own[user_id] = data["states"]
             if not await subscribers.any_of(set(users)):
                 return
             now = rt.clock.now()
@@ -393,9 +396,11 @@ def install(rt: Runtime) -> None:
                         if not sub.verified or sub.expires < now:
                             continue
                         types = [t for t in kinds if sub.types is None or t in sub.types]
-                        if not types or state is None:
+                        states = {t: own.get(user_id, {}).get(t, state) for t in types}
+                        states = {t: str(v) for t, v in states.items() if v is not None}
+                        if not states:
                             continue
-                        change = {account_id(user_id): dict.fromkeys(types, str(state))}
+                        change = {account_id(user_id): states}
                         body = {"@type": "StateChange", "changed": change}
                         _in_background(sub.url, body, rt.settings.jmap_push_allow_loopback)
 

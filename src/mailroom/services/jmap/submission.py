@@ -27,6 +27,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from mailroom.delivery import mime as mime_store
 from mailroom.delivery.outbound import submit
+from mailroom.delivery.push import StatusUpdate, announce_status
 from mailroom.domain.mime import jmap as mime_jmap
 from mailroom.domain.mime import without_fields
 from mailroom.errors import SenderNotAllowed
@@ -401,8 +402,11 @@ async def _create(ctx: Context, user_id: int, obj: dict[str, Any]) -> Submission
     return submission
 
 
-async def _cancel(ctx: Context, user_id: int, given: str, patch: dict[str, Any]) -> None:
-    """RFC 8621 §7.5: the only update is ``undoStatus`` to ``canceled``, while pending."""
+async def _cancel(
+    ctx: Context, user_id: int, given: str, patch: dict[str, Any]
+) -> tuple[outbound_store.QueuedMessage, list[StatusUpdate], list[outbound_store.QueuedRecipient]]:
+    """RFC 8621 §7.5: the only update is ``undoStatus`` to ``canceled``, while pending.
+    Returns the queue entry and its recipients' new status, for the push event."""
     unknown = [p for p in patch if p != "undoStatus"]
     if unknown:
         raise _Refused("invalidProperties", "only undoStatus can be changed", unknown)
@@ -413,8 +417,14 @@ async def _cancel(ctx: Context, user_id: int, given: str, patch: dict[str, Any])
     async with ctx.rt.db.write() as tx:
         if number is None or not await jmap_emails.submissions(tx, user_id, [number]):
             raise _Refused("notFound", f"no submission {given}")
-        if not await outbound_store.cancel_held(tx, number, user_id, ctx.rt.clock.now()):
+        entry = await outbound_store.get(tx, number)
+        waiting = [
+            r for r in await outbound_store.recipients(tx, number) if r.status in outbound_store.WAITING
+        ]
+        if entry is None or not await outbound_store.cancel_held(tx, number, user_id, ctx.rt.clock.now()):
             raise _Refused("cannotUnsend", "the message is no longer pending: it was sent or is being sent")
+    updates: list[StatusUpdate] = [(r.id, "canceled", 554, outbound_store.CANCELED_REPLY) for r in waiting]
+    return entry, updates, waiting
 
 
 @method("EmailSubmission/set", capability=SUBMISSION)
@@ -455,9 +465,10 @@ async def submission_set(
             email_of[f"#{creation_id}"] = email_of[new_id] = encode(EMAIL_PREFIX, s.email_id)
     updated: dict[str, dict[str, Any] | None] = {}
     not_updated: dict[str, dict[str, Any]] = {}
+    canceled = []
     for given, patch in (update or {}).items():
         try:
-            await _cancel(ctx, user_id, given, patch)
+            canceled.append(await _cancel(ctx, user_id, given, patch))
         except _Refused as exc:
             not_updated[given] = exc.wire
             continue
@@ -466,6 +477,8 @@ async def submission_set(
         i: set_error("forbidden", "the outbound queue keeps its entries") for i in (destroy or [])
     }
     _, _, new = await _state(ctx, user_id, ctx.rt.clock.now())
+    for entry, updates, waiting in canceled:  # push: the EmailSubmission state it took
+        await announce_status(ctx.rt, entry, waiting, updates, states={"EmailSubmission": new})
     email_updates = {
         email_of[key]: patch for key, patch in (onSuccessUpdateEmail or {}).items() if key in email_of
     }

@@ -150,13 +150,17 @@ async def read_headers(ctx: Context, user_id: int, f: EmailFilter | None) -> Non
     if f is None or not _headers_of(f, set()):
         return
     async with ctx.rt.db.read() as tx:
-        unread = await jmap_headers.unread(tx, user_id)
+        unread, upto, mark = await jmap_headers.unread_since_mark(tx, user_id)
+    if mark == upto:  # nothing created since the last check
+        return
     for start in range(0, len(unread), _HEADER_BATCH):
         fields = await asyncio.to_thread(_read_fields, ctx, unread[start : start + _HEADER_BATCH])
         if fields:
             async with ctx.rt.db.write() as tx:
                 for sha, found in fields:
                     await jmap_headers.record(tx, sha, found)
+    async with ctx.rt.db.write() as tx:  # every email created up to ``upto`` is read now
+        await jmap_headers.set_mark(tx, user_id, upto, mark)
 
 
 async def read_all_headers(ctx: Context, user_id: int) -> None:

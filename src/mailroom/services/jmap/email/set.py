@@ -20,6 +20,7 @@ from pydantic import Field
 from mailroom.delivery.ingest import IngestOptions, ingest
 from mailroom.delivery.resolve import LocalTarget, Resolution
 from mailroom.domain import objectids
+from mailroom.domain.jsonpointer import InvalidPointer, unescape
 from mailroom.domain.keywords import keyword_problem, normal
 from mailroom.registry import Context
 from mailroom.services.jmap._accounts import (
@@ -107,7 +108,13 @@ def _patched(
             continue
         if prop in patch:
             raise _Refused("invalidPatch", f"{path} and {prop} in one patch", [path])
-        key = path[len(prop) + 1 :].replace("~1", "/").replace("~0", "~")
+        token = path[len(prop) + 1 :]
+        if "/" in token:
+            raise _Refused("invalidPatch", f"{path} goes below a {prop} entry", [path])
+        try:
+            key = unescape(token)
+        except InvalidPointer as e:
+            raise _Refused("invalidPatch", str(e), [path]) from None
         if value not in (True, None):
             raise _Refused("invalidPatch", f"{path} must be true or null", [path])
         if result is None:
