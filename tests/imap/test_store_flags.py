@@ -71,7 +71,12 @@ async def _assert_exact(imap: Imap, user_id: int) -> None:
         assert await _counters(tx, user_id) == kept
 
 
-async def test_flag_changes_keep_every_counter_exact(imap: Imap) -> None:
+@pytest.mark.parametrize("one_by_one", [thread_store._ONE_BY_ONE, 0], ids=["prepared", "set-based"])
+async def test_flag_changes_keep_every_counter_exact(
+    imap: Imap, monkeypatch: pytest.MonkeyPatch, one_by_one: int
+) -> None:
+    """Both ways of moving the counters (a few rows one by one, more by equal changes)."""
+    monkeypatch.setattr(thread_store, "_ONE_BY_ONE", one_by_one)
     await _mailbox(imap)
     user_id = await _user_id(imap)
     clock = imap.mailroom.runtime.clock

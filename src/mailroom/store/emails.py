@@ -318,7 +318,10 @@ async def set_flags(
     # Starred's (so a \Flagged STORE reads no labels).
     labels_now: dict[int, set[int]] = {c.id: set() for c in changed}
     read_changed = [c.id for c in changed if c.is_read != c.was_read]
-    for chunk in chunks(read_changed):
+    if len(read_changed) == 1:
+        for r in await tx.all(_LABELS_OF_ONE, {"id": read_changed[0]}):
+            labels_now[int(r["email_id"])].add(int(r["label_id"]))
+    for chunk in chunks(read_changed) if len(read_changed) > 1 else ():
         for r in await tx.all(
             select(email_labels.c.email_id, email_labels.c.label_id).where(email_labels.c.email_id.in_(chunk))
         ):
@@ -345,6 +348,38 @@ async def set_flags(
             pair_deltas[(c.thread_id, label_id)] = (old[0] + d_emails, old[1] + d_label_unread)
     await thread_store.move_flag_counts(tx, thread_deltas, pair_deltas)
     return ids
+
+
+def _set_one(column: Any) -> Query:
+    """``UPDATE`` one email's flag ``column`` when it differs, returning the row after."""
+    return Query(
+        update(emails)
+        .where(emails.c.id == bindparam("email_id"), column != bindparam("differs"))
+        .values({column: bindparam("value")})
+        .returning(emails.c.id, emails.c.thread_id, emails.c.is_read, emails.c.is_starred)
+    )
+
+
+_SET_ONE = {"is_read": _set_one(emails.c.is_read), "is_starred": _set_one(emails.c.is_starred)}
+_LABELS_OF_ONE = Query(
+    select(email_labels.c.email_id, email_labels.c.label_id).where(email_labels.c.email_id == bindparam("id"))
+)
+_UNLABEL_ONE = Query(
+    delete(email_labels).where(
+        email_labels.c.email_id == bindparam("id"), email_labels.c.label_id == bindparam("label_id")
+    )
+)
+_LABEL_ONE = Query(
+    insert(email_labels).from_select(
+        ["email_id", "label_id"],
+        select(emails.c.id, bindparam("b_label", type_=Integer)).where(
+            emails.c.id == bindparam("b_email"),
+            ~select(email_labels.c.email_id)
+            .where(email_labels.c.email_id == emails.c.id, email_labels.c.label_id == bindparam("b_label2"))
+            .exists(),
+        ),
+    )
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -397,13 +432,20 @@ async def _write_flags(
         return out
     column, value = (emails.c.is_read, is_read) if is_read is not None else (emails.c.is_starred, is_starred)
     assert value is not None
-    for chunk in chunks(list(ids)):
-        rows = await tx.all(
-            update(emails)
-            .where(emails.c.id.in_(chunk), column != value)
-            .values({column: value})
-            .returning(emails.c.id, emails.c.thread_id, emails.c.is_read, emails.c.is_starred)
-        )
+    if len(ids) == 1:
+        one = _SET_ONE["is_read" if column is emails.c.is_read else "is_starred"]
+        batches: list[list[Row]] = [await tx.all(one, {"email_id": ids[0], "differs": value, "value": value})]
+    else:
+        batches = [
+            await tx.all(
+                update(emails)
+                .where(emails.c.id.in_(chunk), column != value)
+                .values({column: value})
+                .returning(emails.c.id, emails.c.thread_id, emails.c.is_read, emails.c.is_starred)
+            )
+            for chunk in chunks(list(ids))
+        ]
+    for rows in batches:
         for row in rows:
             now_read, now_starred = bool(row["is_read"]), bool(row["is_starred"])
             was_read = (not value) if column is emails.c.is_read else now_read

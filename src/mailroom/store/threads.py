@@ -509,6 +509,52 @@ ThreadDeltas = dict[int, tuple[int, int]]
 PairDeltas = dict[tuple[int, int], tuple[int, int]]
 
 
+_MOVE_THREAD = Query(
+    update(threads)
+    .where(threads.c.id == bindparam("thread_id"))
+    .values(
+        n_unread=threads.c.n_unread + bindparam("d_unread", type_=Integer),
+        n_starred=threads.c.n_starred + bindparam("d_starred", type_=Integer),
+    )
+)
+_PAIR = Query(
+    select(thread_labels.c.n_emails, thread_labels.c.n_unread).where(
+        thread_labels.c.thread_id == bindparam("thread_id"), thread_labels.c.label_id == bindparam("label_id")
+    )
+)
+_MOVE_PAIR = Query(
+    update(thread_labels)
+    .where(
+        thread_labels.c.label_id == bindparam("b_label"), thread_labels.c.thread_id == bindparam("b_thread")
+    )
+    .values(
+        n_emails=thread_labels.c.n_emails + bindparam("d_emails", type_=Integer),
+        n_unread=thread_labels.c.n_unread + bindparam("d_unread", type_=Integer),
+    )
+)
+_DROP_PAIR = Query(
+    delete(thread_labels).where(
+        thread_labels.c.label_id == bindparam("b_label"), thread_labels.c.thread_id == bindparam("b_thread")
+    )
+)
+_MAKE_PAIR = Query(
+    insert(thread_labels).from_select(
+        ["label_id", "thread_id", "user_id", "last_date", "n_emails", "n_unread"],
+        select(
+            bindparam("b_label", type_=Integer),
+            threads.c.id,
+            threads.c.user_id,
+            threads.c.last_date,
+            bindparam("b_emails", type_=Integer),
+            bindparam("b_unread", type_=Integer),
+        ).where(threads.c.id == bindparam("b_thread")),
+    )
+)
+#: Up to this many threads or label rows a flag change moves by prepared statements, one each
+#: (IMAP's STORE of one message: a few); more go set-based, by equal changes.
+_ONE_BY_ONE = 4
+
+
 async def move_flag_counts(tx: Tx, thread_deltas: ThreadDeltas, pair_deltas: PairDeltas) -> None:
     """Move the counters a flag change (read, starred; the Starred label row) affects by what
     it changed: the threads' ``n_unread``/``n_starred``, the affected ``thread_labels`` rows
@@ -524,6 +570,13 @@ async def move_flag_counts(tx: Tx, thread_deltas: ThreadDeltas, pair_deltas: Pai
     for thread_id, delta in sorted(thread_deltas.items()):
         if any(delta):
             by_thread_delta.setdefault(delta, []).append(thread_id)
+    if sum(len(ids) for ids in by_thread_delta.values()) <= _ONE_BY_ONE:
+        for (d_unread, d_starred), ids in by_thread_delta.items():
+            for thread_id in ids:
+                await run(
+                    tx, _MOVE_THREAD, {"thread_id": thread_id, "d_unread": d_unread, "d_starred": d_starred}
+                )
+        by_thread_delta = {}
     for (d_unread, d_starred), ids in by_thread_delta.items():
         for chunk in chunks(ids):
             await tx.execute(
@@ -533,6 +586,9 @@ async def move_flag_counts(tx: Tx, thread_deltas: ThreadDeltas, pair_deltas: Pai
             )
     pairs = {pair: delta for pair, delta in pair_deltas.items() if any(delta)}
     if not pairs:
+        return
+    if len(pairs) <= _ONE_BY_ONE:
+        await _move_pairs_one_by_one(tx, pairs)
         return
     label_ids = sorted({label_id for _, label_id in pairs})
     old: dict[tuple[int, int], tuple[int, int]] = {}
@@ -598,6 +654,30 @@ async def move_flag_counts(tx: Tx, thread_deltas: ThreadDeltas, pair_deltas: Pai
                     ).where(threads.c.id.in_(chunk)),
                 )
             )
+    await _bump_counts(tx, _sums_of_rows(before), _sums_of_rows(after))
+
+
+async def _move_pairs_one_by_one(tx: Tx, pairs: PairDeltas) -> None:
+    """:func:`move_flag_counts` for a few ``thread_labels`` rows: prepared statements."""
+    before: list[dict[str, int]] = []
+    after: list[dict[str, int]] = []
+    for (thread_id, label_id), (d_emails, d_unread) in sorted(
+        pairs.items(), key=lambda p: (p[0][1], p[0][0])
+    ):
+        key = {"b_thread": thread_id, "b_label": label_id}
+        row = await tx.first(_PAIR, {"thread_id": thread_id, "label_id": label_id})
+        n_emails, n_unread = (int(row["n_emails"]), int(row["n_unread"])) if row else (0, 0)
+        if row is not None:
+            before.append({"label_id": label_id, "n_emails": n_emails, "n_unread": n_unread})
+        new_emails, new_unread = n_emails + d_emails, n_unread + d_unread
+        if new_emails > 0:
+            after.append({"label_id": label_id, "n_emails": new_emails, "n_unread": new_unread})
+            if row is None:
+                await run(tx, _MAKE_PAIR, {**key, "b_emails": new_emails, "b_unread": new_unread})
+            else:
+                await run(tx, _MOVE_PAIR, {**key, "d_emails": d_emails, "d_unread": d_unread})
+        elif row is not None:
+            await run(tx, _DROP_PAIR, key)
     await _bump_counts(tx, _sums_of_rows(before), _sums_of_rows(after))
 
 
