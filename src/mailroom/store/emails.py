@@ -2,8 +2,9 @@
 
 Every function that changes emails refreshes the threads it touched (store/threads.py), so
 thread summaries, ``thread_labels`` and the labels' counts stay consistent with
-``emails``/``email_labels``. Flag and label changes on many emails do it set-based
-(``refresh_labels``), a few statements for a whole batch.
+``emails``/``email_labels``. Label changes on many emails do it set-based
+(``refresh_labels``), a few statements for a whole batch; flag changes (read, starred) move
+the counters by what changed (``move_flag_counts``) instead of recomputing them.
 """
 
 from __future__ import annotations

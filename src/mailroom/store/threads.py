@@ -3,7 +3,9 @@
 A thread's summary (counts, latest message, participants) and its ``thread_labels`` rows are
 derived data: :func:`refresh` (one thread) and :func:`refresh_labels` (many, set-based)
 recompute them from the thread's emails, and every function here or in store/emails.py that
-changes emails calls one of them, so they never drift. Both move each label's counts
+changes emails calls one of them (a flag change calls :func:`move_flag_counts`, which moves
+the same counters by what changed; a test checks it agrees with a recomputation), so they
+never drift. Both move each label's counts
 (``labels.threads_total`` ...) by what its ``thread_labels`` rows gained or lost, so the
 counts are exact without ever counting a label.
 """
