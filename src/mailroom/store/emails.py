@@ -2,8 +2,9 @@
 
 Every function that changes emails refreshes the threads it touched (store/threads.py), so
 thread summaries, ``thread_labels`` and the labels' counts stay consistent with
-``emails``/``email_labels``. Flag and label changes on many emails do it set-based
-(``refresh_labels``), a few statements for a whole batch.
+``emails``/``email_labels``. Label changes on many emails do it set-based
+(``refresh_labels``), a few statements for a whole batch; flag changes (read, starred) move
+the counters by what changed (``move_flag_counts``) instead of recomputing them.
 """
 
 from __future__ import annotations
@@ -76,6 +77,8 @@ class OwnedEmail:
     thread_id: int
     size: int
     blob_sha: str
+    is_read: bool
+    is_starred: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,7 +243,14 @@ async def owned(tx: Tx, user_id: int, email_ids: Sequence[int]) -> list[OwnedEma
     if not email_ids:
         return []
     rows = await tx.all(
-        select(emails.c.id, emails.c.thread_id, emails.c.size, emails.c.blob_sha).where(
+        select(
+            emails.c.id,
+            emails.c.thread_id,
+            emails.c.size,
+            emails.c.blob_sha,
+            emails.c.is_read,
+            emails.c.is_starred,
+        ).where(
             # "+ 0": by id, not by walking the mailbox's emails through an index on user_id.
             emails.c.user_id + 0 == user_id,
             emails.c.id.in_(list(email_ids)),
@@ -267,32 +277,187 @@ async def set_flags(
     is_starred: bool | None = None,
     owned_rows: Sequence[OwnedEmail] | None = None,
 ) -> list[int]:
-    """Mark emails read/unread and starred/unstarred; returns the ids changed (owned ones).
+    """Mark emails read/unread and starred/unstarred; returns the ids owned (changed or not).
 
     Starring also adds the ``starred`` label (and unstarring removes it), so the label list
     and the flag agree. ``owned_rows``: :func:`owned` of these emails, when the caller read
     it in this transaction already.
+
+    Only the emails whose flag differs are written (an unchanged flag writes nothing: no
+    change-log row, an already starred email keeps its Starred row and so its IMAP UID), and
+    the counters follow by what changed (:func:`threads.move_flag_counts`), not recomputed.
     """
     rows = list(owned_rows) if owned_rows is not None else await owned(tx, user_id, email_ids)
     ids = [r.id for r in rows]
-    if not ids:
-        return []
-    values: dict[str, Any] = {}
-    if is_read is not None:
-        values["is_read"] = is_read
-    if is_starred is not None:
-        values["is_starred"] = is_starred
-    if values:
-        await tx.execute(update(emails).where(emails.c.id.in_(ids)).values(**values))
-    if is_starred is not None:
-        starred = (await label_store.ensure(tx, user_id, ["starred"], now))["starred"]
-        await tx.execute(
-            delete(email_labels).where(email_labels.c.email_id.in_(ids), email_labels.c.label_id == starred)
+    if not ids or (is_read is None and is_starred is None):
+        return ids
+    # Those whose flags differ as read (the UPDATE's own condition decides under concurrency).
+    differ = [
+        r.id
+        for r in rows
+        if (is_read is not None and r.is_read != is_read)
+        or (is_starred is not None and r.is_starred != is_starred)
+    ]
+    if not differ:
+        return ids
+    changed = await _write_flags(tx, differ, is_read, is_starred)
+    if not changed:
+        return ids
+    starred_id = 0
+    star_on = [c.id for c in changed if c.is_starred and not c.was_starred]
+    star_off = [c.id for c in changed if c.was_starred and not c.is_starred]
+    if star_on or star_off:
+        starred_id = (await label_store.ensure(tx, user_id, ["starred"], now))["starred"]
+        for chunk in chunks(star_off):
+            await tx.execute(
+                delete(email_labels).where(
+                    email_labels.c.email_id.in_(chunk), email_labels.c.label_id == starred_id
+                )
+            )
+        for chunk in chunks(star_on):
+            await _add_label_to(tx, chunk, starred_id)
+    # Each email's labels now; a read change moves every one of them, a star change only
+    # Starred's (so a \Flagged STORE reads no labels).
+    labels_now: dict[int, set[int]] = {c.id: set() for c in changed}
+    read_changed = [c.id for c in changed if c.is_read != c.was_read]
+    if len(read_changed) == 1:
+        for r in await tx.all(_LABELS_OF_ONE, {"id": read_changed[0]}):
+            labels_now[int(r["email_id"])].add(int(r["label_id"]))
+    for chunk in chunks(read_changed) if len(read_changed) > 1 else ():
+        for r in await tx.all(
+            select(email_labels.c.email_id, email_labels.c.label_id).where(email_labels.c.email_id.in_(chunk))
+        ):
+            labels_now[int(r["email_id"])].add(int(r["label_id"]))
+    thread_deltas: thread_store.ThreadDeltas = {}
+    pair_deltas: thread_store.PairDeltas = {}
+    for c in changed:
+        now_labels = labels_now[c.id]
+        if c.is_starred != c.was_starred:
+            now_labels.add(starred_id)  # considered whether or not it is there now
+        unread_was, unread_now = int(not c.was_read), int(not c.is_read)
+        d_unread, d_starred = thread_deltas.get(c.thread_id, (0, 0))
+        thread_deltas[c.thread_id] = (
+            d_unread + unread_now - unread_was,
+            d_starred + int(c.is_starred) - int(c.was_starred),
         )
-        if is_starred:
-            await _add_label_to(tx, ids, starred)
-    await thread_store.refresh_labels(tx, [r.thread_id for r in rows], flags=True)
+        for label_id in now_labels:
+            was_in = is_in = True
+            if label_id == starred_id and starred_id:
+                was_in, is_in = c.was_starred, c.is_starred
+            d_emails = int(is_in) - int(was_in)
+            d_label_unread = unread_now * int(is_in) - unread_was * int(was_in)
+            old = pair_deltas.get((c.thread_id, label_id), (0, 0))
+            pair_deltas[(c.thread_id, label_id)] = (old[0] + d_emails, old[1] + d_label_unread)
+    await thread_store.move_flag_counts(tx, thread_deltas, pair_deltas)
     return ids
+
+
+def _set_one(column: Any) -> Query:
+    """``UPDATE`` one email's flag ``column`` when it differs, returning the row after."""
+    return Query(
+        update(emails)
+        .where(emails.c.id == bindparam("email_id"), column != bindparam("differs"))
+        .values({column: bindparam("value")})
+        .returning(emails.c.id, emails.c.thread_id, emails.c.is_read, emails.c.is_starred)
+    )
+
+
+_SET_ONE = {"is_read": _set_one(emails.c.is_read), "is_starred": _set_one(emails.c.is_starred)}
+_LABELS_OF_ONE = Query(
+    select(email_labels.c.email_id, email_labels.c.label_id).where(email_labels.c.email_id == bindparam("id"))
+)
+_UNLABEL_ONE = Query(
+    delete(email_labels).where(
+        email_labels.c.email_id == bindparam("id"), email_labels.c.label_id == bindparam("label_id")
+    )
+)
+_LABEL_ONE = Query(
+    insert(email_labels).from_select(
+        ["email_id", "label_id"],
+        select(emails.c.id, bindparam("b_label", type_=Integer)).where(
+            emails.c.id == bindparam("b_email"),
+            ~select(email_labels.c.email_id)
+            .where(email_labels.c.email_id == emails.c.id, email_labels.c.label_id == bindparam("b_label2"))
+            .exists(),
+        ),
+    )
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _FlagChange:
+    """An email whose read or starred flag a :func:`set_flags` changed: before and after."""
+
+    id: int
+    thread_id: int
+    was_read: bool
+    was_starred: bool
+    is_read: bool
+    is_starred: bool
+
+
+async def _write_flags(
+    tx: Tx, ids: Sequence[int], is_read: bool | None, is_starred: bool | None
+) -> list[_FlagChange]:
+    """Set the flags of those of ``ids`` where they differ; what changed. One ``UPDATE ...
+    RETURNING`` per 500 emails for one flag (its condition also decides between two writers
+    of the same email on PostgreSQL, which re-checks it after waiting for the row); for both
+    flags the changed rows are read (locked) first."""
+    out: list[_FlagChange] = []
+    if is_read is not None and is_starred is not None:
+        for chunk in chunks(list(ids)):
+            rows = await tx.all(
+                select(emails.c.id, emails.c.thread_id, emails.c.is_read, emails.c.is_starred)
+                .where(
+                    emails.c.id.in_(chunk),
+                    (emails.c.is_read != is_read) | (emails.c.is_starred != is_starred),
+                )
+                .with_for_update()
+            )
+            if rows:
+                await tx.execute(
+                    update(emails)
+                    .where(emails.c.id.in_([int(r["id"]) for r in rows]))
+                    .values(is_read=is_read, is_starred=is_starred)
+                )
+            out += [
+                _FlagChange(
+                    int(r["id"]),
+                    int(r["thread_id"]),
+                    bool(r["is_read"]),
+                    bool(r["is_starred"]),
+                    is_read,
+                    is_starred,
+                )
+                for r in rows
+            ]
+        return out
+    column, value = (emails.c.is_read, is_read) if is_read is not None else (emails.c.is_starred, is_starred)
+    assert value is not None
+    if len(ids) == 1:
+        one = _SET_ONE["is_read" if column is emails.c.is_read else "is_starred"]
+        batches: list[list[Row]] = [await tx.all(one, {"email_id": ids[0], "differs": value, "value": value})]
+    else:
+        batches = [
+            await tx.all(
+                update(emails)
+                .where(emails.c.id.in_(chunk), column != value)
+                .values({column: value})
+                .returning(emails.c.id, emails.c.thread_id, emails.c.is_read, emails.c.is_starred)
+            )
+            for chunk in chunks(list(ids))
+        ]
+    for rows in batches:
+        for row in rows:
+            now_read, now_starred = bool(row["is_read"]), bool(row["is_starred"])
+            was_read = (not value) if column is emails.c.is_read else now_read
+            was_starred = (not value) if column is emails.c.is_starred else now_starred
+            out.append(
+                _FlagChange(
+                    int(row["id"]), int(row["thread_id"]), was_read, was_starred, now_read, now_starred
+                )
+            )
+    return out
 
 
 async def _add_label_to(tx: Tx, email_ids: Sequence[int], label_id: int) -> None:

@@ -3,7 +3,9 @@
 A thread's summary (counts, latest message, participants) and its ``thread_labels`` rows are
 derived data: :func:`refresh` (one thread) and :func:`refresh_labels` (many, set-based)
 recompute them from the thread's emails, and every function here or in store/emails.py that
-changes emails calls one of them, so they never drift. Both move each label's counts
+changes emails calls one of them (a flag change calls :func:`move_flag_counts`, which moves
+the same counters by what changed; a test checks it agrees with a recomputation), so they
+never drift. Both move each label's counts
 (``labels.threads_total`` ...) by what its ``thread_labels`` rows gained or lost, so the
 counts are exact without ever counting a label.
 """
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, case, delete, func, insert, select, update
+from sqlalchemy import Integer, bindparam, case, delete, func, insert, literal, select, update
 
 from mailroom.store._prepared import PerDialect, chunks, run
 from mailroom.store.engine import Query, Row, Tx
@@ -501,6 +503,184 @@ async def refresh_labels(tx: Tx, thread_ids: Collection[int], *, flags: bool = F
         _add_sums(after, await _label_sums(tx, ids))
     # Once for the whole batch, in label id order (see _bump_counts).
     await _bump_counts(tx, before, after)
+
+
+#: ``{thread id: (change of n_unread, change of n_starred)}``
+ThreadDeltas = dict[int, tuple[int, int]]
+#: ``{(thread id, label id): (change of n_emails, change of n_unread)}`` of ``thread_labels``
+PairDeltas = dict[tuple[int, int], tuple[int, int]]
+
+
+_MOVE_THREAD = Query(
+    update(threads)
+    .where(threads.c.id == bindparam("thread_id"))
+    .values(
+        n_unread=threads.c.n_unread + bindparam("d_unread", type_=Integer),
+        n_starred=threads.c.n_starred + bindparam("d_starred", type_=Integer),
+    )
+)
+_PAIR = Query(
+    select(thread_labels.c.n_emails, thread_labels.c.n_unread).where(
+        thread_labels.c.thread_id == bindparam("thread_id"), thread_labels.c.label_id == bindparam("label_id")
+    )
+)
+_MOVE_PAIR = Query(
+    update(thread_labels)
+    .where(
+        thread_labels.c.label_id == bindparam("b_label"), thread_labels.c.thread_id == bindparam("b_thread")
+    )
+    .values(
+        n_emails=thread_labels.c.n_emails + bindparam("d_emails", type_=Integer),
+        n_unread=thread_labels.c.n_unread + bindparam("d_unread", type_=Integer),
+    )
+)
+_DROP_PAIR = Query(
+    delete(thread_labels).where(
+        thread_labels.c.label_id == bindparam("b_label"), thread_labels.c.thread_id == bindparam("b_thread")
+    )
+)
+_MAKE_PAIR = Query(
+    insert(thread_labels).from_select(
+        ["label_id", "thread_id", "user_id", "last_date", "n_emails", "n_unread"],
+        select(
+            bindparam("b_label", type_=Integer),
+            threads.c.id,
+            threads.c.user_id,
+            threads.c.last_date,
+            bindparam("b_emails", type_=Integer),
+            bindparam("b_unread", type_=Integer),
+        ).where(threads.c.id == bindparam("b_thread")),
+    )
+)
+#: Up to this many threads or label rows a flag change moves by prepared statements, one each
+#: (IMAP's STORE of one message: a few); more go set-based, by equal changes.
+_ONE_BY_ONE = 4
+
+
+async def move_flag_counts(tx: Tx, thread_deltas: ThreadDeltas, pair_deltas: PairDeltas) -> None:
+    """Move the counters a flag change (read, starred; the Starred label row) affects by what
+    it changed: the threads' ``n_unread``/``n_starred``, the affected ``thread_labels`` rows
+    (a row made or dropped when a thread's first email enters a label or its last leaves) and
+    their labels' counts. Incremental: nothing is recomputed from the thread's emails, and
+    equal changes go in one set-based statement (``WHERE id IN (...)``), so a STORE of one
+    message runs one statement per table and one of 1,000 messages about as many.
+
+    Only for changes that keep every email in its thread (the thread's ``last_date`` stays);
+    :func:`refresh_labels` recomputes the same from scratch (a test checks they agree).
+    """
+    by_thread_delta: dict[tuple[int, int], list[int]] = {}
+    for thread_id, delta in sorted(thread_deltas.items()):
+        if any(delta):
+            by_thread_delta.setdefault(delta, []).append(thread_id)
+    if sum(len(ids) for ids in by_thread_delta.values()) <= _ONE_BY_ONE:
+        for (d_unread, d_starred), ids in by_thread_delta.items():
+            for thread_id in ids:
+                await run(
+                    tx, _MOVE_THREAD, {"thread_id": thread_id, "d_unread": d_unread, "d_starred": d_starred}
+                )
+        by_thread_delta = {}
+    for (d_unread, d_starred), ids in by_thread_delta.items():
+        for chunk in chunks(ids):
+            await tx.execute(
+                update(threads)
+                .where(threads.c.id.in_(chunk))
+                .values(n_unread=threads.c.n_unread + d_unread, n_starred=threads.c.n_starred + d_starred)
+            )
+    pairs = {pair: delta for pair, delta in pair_deltas.items() if any(delta)}
+    if not pairs:
+        return
+    if len(pairs) <= _ONE_BY_ONE:
+        await _move_pairs_one_by_one(tx, pairs)
+        return
+    label_ids = sorted({label_id for _, label_id in pairs})
+    old: dict[tuple[int, int], tuple[int, int]] = {}
+    for chunk in chunks(sorted({thread_id for thread_id, _ in pairs})):
+        for r in await tx.all(
+            select(
+                thread_labels.c.thread_id,
+                thread_labels.c.label_id,
+                thread_labels.c.n_emails,
+                thread_labels.c.n_unread,
+            ).where(thread_labels.c.thread_id.in_(chunk), thread_labels.c.label_id.in_(label_ids))
+        ):
+            old[(int(r["thread_id"]), int(r["label_id"]))] = (int(r["n_emails"]), int(r["n_unread"]))
+    before: list[dict[str, int]] = []
+    after: list[dict[str, int]] = []
+    moved: dict[tuple[int, int, int], list[int]] = {}  # (label, d_emails, d_unread): threads
+    made: dict[tuple[int, int, int], list[int]] = {}
+    dropped: dict[int, list[int]] = {}
+    for (thread_id, label_id), (d_emails, d_unread) in sorted(
+        pairs.items(), key=lambda p: (p[0][1], p[0][0])
+    ):
+        n_emails, n_unread = old.get((thread_id, label_id), (0, 0))
+        if (thread_id, label_id) in old:
+            before.append({"label_id": label_id, "n_emails": n_emails, "n_unread": n_unread})
+        new_emails, new_unread = n_emails + d_emails, n_unread + d_unread
+        if new_emails > 0:
+            after.append({"label_id": label_id, "n_emails": new_emails, "n_unread": new_unread})
+        if (thread_id, label_id) not in old:
+            if new_emails > 0:
+                made.setdefault((label_id, new_emails, new_unread), []).append(thread_id)
+        elif new_emails <= 0:
+            dropped.setdefault(label_id, []).append(thread_id)
+        else:
+            moved.setdefault((label_id, d_emails, d_unread), []).append(thread_id)
+    for (label_id, d_emails, d_unread), ids in moved.items():
+        for chunk in chunks(ids):
+            await tx.execute(
+                update(thread_labels)
+                .where(thread_labels.c.label_id == label_id, thread_labels.c.thread_id.in_(chunk))
+                .values(
+                    n_emails=thread_labels.c.n_emails + d_emails, n_unread=thread_labels.c.n_unread + d_unread
+                )
+            )
+    for label_id, ids in dropped.items():
+        for chunk in chunks(ids):
+            await tx.execute(
+                delete(thread_labels).where(
+                    thread_labels.c.label_id == label_id, thread_labels.c.thread_id.in_(chunk)
+                )
+            )
+    for (label_id, n_emails, n_unread), ids in made.items():
+        for chunk in chunks(ids):
+            await tx.execute(
+                insert(thread_labels).from_select(
+                    ["label_id", "thread_id", "user_id", "last_date", "n_emails", "n_unread"],
+                    select(
+                        literal(label_id, Integer),
+                        threads.c.id,
+                        threads.c.user_id,
+                        threads.c.last_date,
+                        literal(n_emails, Integer),
+                        literal(n_unread, Integer),
+                    ).where(threads.c.id.in_(chunk)),
+                )
+            )
+    await _bump_counts(tx, _sums_of_rows(before), _sums_of_rows(after))
+
+
+async def _move_pairs_one_by_one(tx: Tx, pairs: PairDeltas) -> None:
+    """:func:`move_flag_counts` for a few ``thread_labels`` rows: prepared statements."""
+    before: list[dict[str, int]] = []
+    after: list[dict[str, int]] = []
+    for (thread_id, label_id), (d_emails, d_unread) in sorted(
+        pairs.items(), key=lambda p: (p[0][1], p[0][0])
+    ):
+        key = {"b_thread": thread_id, "b_label": label_id}
+        row = await tx.first(_PAIR, {"thread_id": thread_id, "label_id": label_id})
+        n_emails, n_unread = (int(row["n_emails"]), int(row["n_unread"])) if row else (0, 0)
+        if row is not None:
+            before.append({"label_id": label_id, "n_emails": n_emails, "n_unread": n_unread})
+        new_emails, new_unread = n_emails + d_emails, n_unread + d_unread
+        if new_emails > 0:
+            after.append({"label_id": label_id, "n_emails": new_emails, "n_unread": new_unread})
+            if row is None:
+                await run(tx, _MAKE_PAIR, {**key, "b_emails": new_emails, "b_unread": new_unread})
+            else:
+                await run(tx, _MOVE_PAIR, {**key, "d_emails": d_emails, "d_unread": d_unread})
+        elif row is not None:
+            await run(tx, _DROP_PAIR, key)
+    await _bump_counts(tx, _sums_of_rows(before), _sums_of_rows(after))
 
 
 # -- reading -----------------------------------------------------------------------------
