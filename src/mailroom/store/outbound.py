@@ -53,11 +53,11 @@ class QueuedMessage:
     status: str
     attempts: int
     next_attempt_at: datetime
+    hold_until: datetime | None  # a delayed send's time (JMAP FUTURERELEASE), else None
     locked_until: datetime | None
     last_error: str | None
     created_at: datetime
     updated_at: datetime
-    hold_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
