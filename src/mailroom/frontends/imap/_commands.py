@@ -557,14 +557,30 @@ class Commands:
             raise ParseError("RENAME needs two mailbox names")
         box = await self.find(self._decode_name(command.args[0]))
         new = self._decode_name(command.args[1], new=True).rstrip(DELIMITER)
-        if box["kind"] == "system":
-            raise No("[CANNOT] system mailboxes cannot be renamed")
         if not new or new.upper() in BY_NAME:
             raise No("[ALREADYEXISTS] that mailbox exists")
+        if box["kind"] == "system" and imap_name(box["name"], box["kind"]) == "INBOX":
+            return await self._rename_inbox(int(box["id"]), new)
+        if box["kind"] == "system":
+            raise No("[CANNOT] system mailboxes cannot be renamed")
         # The subscription choice moves with the mailbox (as Dovecot does): it is kept by
-        # label id (services mail.imap.subscribe), its children's too.
+        # label id (services mail.imap.subscribe), its children's too. The mailboxes below it
+        # go with it (RFC 9051 §6.3.6): mail.labels.update renames the label's subtree.
         await self.call("mail.labels.update", {"id": box["id"], "label": {"name": new}})
         return None
+
+    async def _rename_inbox(self, inbox: int, new: str) -> str:
+        """RENAME INBOX (RFC 9051 §6.3.6): a new mailbox gets INBOX's messages, INBOX stays,
+        empty. Labels: the messages take the new label and lose the inbox one (a MOVE)."""
+        created = await self.call("mail.labels.create", {"label": {"name": new}})
+        view = await self.call("mail.imap.view", {"label": inbox})
+        ids = list(view["email_ids"])
+        for start in range(0, len(ids), CHUNK):
+            params = {"email_ids": ids[start : start + CHUNK], "to_label": created["id"], "from_label": inbox}
+            await self.call("mail.imap.copy", params)
+        if self.selected is not None and self.selected.label_id == inbox:
+            await self.sync(expunge=True)
+        return "RENAME completed"
 
     # -- QUOTA (RFC 9208): one root, "", for the whole account -----------------------------
 
