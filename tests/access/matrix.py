@@ -575,6 +575,8 @@ ROWS: dict[str, Row] = {
     "mail.imap.expunge": Row(_imap_emails(label=0), owner="user_a"),
     "mail.imap.subscriptions": Row(static({})),
     "mail.imap.subscribe": Row(static({"name": "Matrix", "subscribed": False})),
+    "mail.imap.keyword_spellings": Row(static({})),
+    "mail.imap.keep_spellings": Row(static({"keywords": ["$Matrix"]})),
     "mail.imap.references": Row(
         _imap_emails(), why="another user's ids are left out of the answer (an empty list)"
     ),

@@ -230,7 +230,7 @@ def _select_sees_every_change(imap: Imap) -> None:
             assert data == [b"2"]
             _typ, data = again.fetch("1:*", "(UID FLAGS)")
             assert b"\\Flagged" in data[0], data  # type: ignore[operator]
-            assert b"$work" in data[0], data  # type: ignore[operator]
+            assert b"$Work" in data[0], data  # type: ignore[operator]
             assert b"UID 3" in data[1], data  # type: ignore[operator]
         finally:
             again.logout()

@@ -228,7 +228,7 @@ async def test_keywords_and_deleted_are_stored_and_shared_between_sessions(imap:
         await asyncio.to_thread(two.select_folder, "INBOX")
         await asyncio.to_thread(one.add_flags, [1], [b"\\Answered", b"$Forwarded", b"Work"])
         flags = await asyncio.to_thread(two.get_flags, [1])
-        assert set(flags[1]) == {b"\\Answered", b"$Forwarded", b"work"}
+        assert set(flags[1]) == {b"\\Answered", b"$Forwarded", b"Work"}  # as first written
         await asyncio.to_thread(one.add_flags, [1], [b"\\Deleted"])
         # The other session sees \Deleted and its EXPUNGE acts on it.
         assert b"\\Deleted" in (await asyncio.to_thread(two.get_flags, [1]))[1]

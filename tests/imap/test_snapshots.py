@@ -81,7 +81,7 @@ def _reconnects(imap: Imap) -> None:
     third.command("SELECT INBOX")
     changed = fetched(third.command("UID FETCH 1:* (FLAGS)"))
     assert changed != answer
-    assert b"UID 2 FLAGS (\\Flagged \\Answered work)" in changed[1]
+    assert b"UID 2 FLAGS (\\Flagged Work \\Answered)" in changed[1]
     assert kept(imap)[0] is not snapshot
 
     # The first session, told of the change by its sync, builds its answer line by line

@@ -32,7 +32,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from mailroom.store import changelog
 from mailroom.store.engine import Query, Tx
-from mailroom.store.imap_schema import imap_recent, imap_subscriptions, label_subscriptions
+from mailroom.store.imap_schema import imap_recent, imap_subscriptions, keyword_names, label_subscriptions
 from mailroom.store.mail_schema import email_keywords, email_labels, emails, labels
 from mailroom.store.upsert import insert_ignore, upsert
 
@@ -499,3 +499,30 @@ async def threading_fields(tx: Tx, user_id: int, email_ids: Sequence[int]) -> di
         )
         for r in rows
     }
+
+
+#: The most keyword spellings an account keeps (``keyword_names``); more are shown lower case.
+MAX_KEYWORD_NAMES = 1000
+
+
+async def keyword_spellings(tx: Tx, user_id: int) -> dict[str, str]:
+    """``{keyword as stored: as first written}`` of the account's mixed-case keywords."""
+    rows = await tx.all(
+        select(keyword_names.c.keyword, keyword_names.c.shown).where(keyword_names.c.user_id == user_id)
+    )
+    return {str(r["keyword"]): str(r["shown"]) for r in rows}
+
+
+async def keep_spellings(tx: Tx, user_id: int, shown: Collection[str]) -> None:
+    """Remember the case of keywords not yet known (the first spelling stays)."""
+    wanted = {k.lower(): k for k in sorted(shown) if k != k.lower()}
+    if not wanted:
+        return
+    known = await keyword_spellings(tx, user_id)
+    room = MAX_KEYWORD_NAMES - len(known)
+    for keyword, spelled in sorted(wanted.items()):
+        if keyword in known or room <= 0:
+            continue
+        values = {"user_id": user_id, "keyword": keyword, "shown": spelled}
+        await insert_ignore(tx, keyword_names, values, ("user_id", "keyword"))
+        room -= 1

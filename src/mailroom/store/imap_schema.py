@@ -37,6 +37,17 @@ imap_subscriptions = Table(
     Column("subscribed", Boolean, nullable=False),
 )
 
+#: The case an account first used for a keyword (IMAP keeps it: a client storing ``$Label1``
+#: reads ``$Label1``, RFC 9051 §2.3.2), by the keyword as stored (lower case, JMAP's form,
+#: ``email_keywords``); only keywords whose shown form is not the stored one have a row.
+keyword_names = Table(
+    "keyword_names",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("keyword", String(64), primary_key=True),
+    Column("shown", String(64), nullable=False),
+)
+
 #: IMAP4rev1's \\Recent: a message is recent in the one session first told of it. The first
 #: UID of a label no session has been told of yet; a read-write SELECT (or a sync that finds
 #: new mail) of a rev1 session raises it under a row lock, and the UIDs it passed over are

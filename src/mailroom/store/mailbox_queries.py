@@ -226,6 +226,22 @@ async def rename_label(tx: Tx, user_id: int, label_id: int, name: str) -> None:
     )
 
 
+async def rename_label_tree(tx: Tx, user_id: int, label_id: int, old: str, new: str, delimiter: str) -> None:
+    """Rename label ``old`` (id ``label_id``) to ``new`` and the labels below it with it
+    (``old/x`` → ``new/x``): labels nest by name (RFC 9051 §6.3.6, JMAP's parentId)."""
+    below = {
+        n: i for n, i in (await label_store.ids_by_name(tx, user_id)).items() if n.startswith(old + delimiter)
+    }
+    await rename_label(tx, user_id, label_id, new)
+    for child, child_id in below.items():
+        await rename_label(tx, user_id, child_id, new + child[len(old) :])
+
+
+async def child_label_names(tx: Tx, user_id: int, name: str, delimiter: str) -> list[str]:
+    """The full names of the labels below label ``name``."""
+    return [n for n in await label_store.ids_by_name(tx, user_id) if n.startswith(name + delimiter)]
+
+
 async def delete_label(tx: Tx, user_id: int, label_id: int) -> None:
     """Delete a label; its email and thread rows go with it (ON DELETE CASCADE). An explicit
     IMAP subscription to it stays, by name (RFC 9051 §6.3.4)."""

@@ -13,7 +13,7 @@ import contextlib
 import dataclasses
 from bisect import bisect_left
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
@@ -27,12 +27,15 @@ from mailroom.frontends.imap import _downgrade, _envelopes, _snapshots
 from mailroom.frontends.imap._headers import Headers, headers
 from mailroom.frontends.imap._mailbox import (
     COLUMN_FLAGS,
+    SPELLINGS,
     Message,
     Selected,
     Snapshot,
     flags_list,
+    shown_keyword,
     stored_keyword,
     uid_set,
+    unspelled,
 )
 from mailroom.frontends.imap._names import (
     BY_NAME,
@@ -114,6 +117,11 @@ class Commands:
         self.enabled: set[str] = set()
         self.condstore = False
         self.cache: OrderedDict[int, bytes] = OrderedDict()
+        # Keyword spellings (``$Label1`` as first stored): read at the first SELECT, updated in
+        # place; shown_keyword reads them through the connection task's context.
+        self.spellings: dict[str, str] = {}
+        self.spellings_read = False
+        SPELLINGS.set(self.spellings)
 
     # Provided by the session (declared for the type checker).
     def send(self, data: bytes) -> None:
@@ -557,14 +565,30 @@ class Commands:
             raise ParseError("RENAME needs two mailbox names")
         box = await self.find(self._decode_name(command.args[0]))
         new = self._decode_name(command.args[1], new=True).rstrip(DELIMITER)
-        if box["kind"] == "system":
-            raise No("[CANNOT] system mailboxes cannot be renamed")
         if not new or new.upper() in BY_NAME:
             raise No("[ALREADYEXISTS] that mailbox exists")
+        if box["kind"] == "system" and imap_name(box["name"], box["kind"]) == "INBOX":
+            return await self._rename_inbox(int(box["id"]), new)
+        if box["kind"] == "system":
+            raise No("[CANNOT] system mailboxes cannot be renamed")
         # The subscription choice moves with the mailbox (as Dovecot does): it is kept by
-        # label id (services mail.imap.subscribe), its children's too.
+        # label id (services mail.imap.subscribe), its children's too. The mailboxes below it
+        # go with it (RFC 9051 §6.3.6): mail.labels.update renames the label's subtree.
         await self.call("mail.labels.update", {"id": box["id"], "label": {"name": new}})
         return None
+
+    async def _rename_inbox(self, inbox: int, new: str) -> str:
+        """RENAME INBOX (RFC 9051 §6.3.6): a new mailbox gets INBOX's messages, INBOX stays,
+        empty. Labels: the messages take the new label and lose the inbox one (a MOVE)."""
+        created = await self.call("mail.labels.create", {"label": {"name": new}})
+        view = await self.call("mail.imap.view", {"label": inbox})
+        ids = list(view["email_ids"])
+        for start in range(0, len(ids), CHUNK):
+            params = {"email_ids": ids[start : start + CHUNK], "to_label": created["id"], "from_label": inbox}
+            await self.call("mail.imap.copy", params)
+        if self.selected is not None and self.selected.label_id == inbox:
+            await self.sync(expunge=True)
+        return "RENAME completed"
 
     # -- QUOTA (RFC 9208): one root, "", for the whole account -----------------------------
 
@@ -638,6 +662,10 @@ class Commands:
             highest_modseq=0,
         )
         selected.load(*await self._snapshot(int(box["id"])))
+        if not self.spellings_read or any(
+            k not in self.spellings and shown_keyword(k) == k for k in selected.announced
+        ):
+            await self._read_spellings()
         flags = flags_list(selected.announced)
         self.untagged(f"{len(selected.uids)} EXISTS")
         if not self.rev2:
@@ -680,6 +708,19 @@ class Commands:
                     return kept, int(changes["uidnext"])
         view = await self.call("mail.imap.view", {"label": label_id})
         return _snapshots.put(cache, Snapshot.of(self.user_id, view)), int(view["uidnext"])
+
+    async def _read_spellings(self) -> None:
+        self.spellings.clear()
+        self.spellings.update(await self.call("mail.imap.keyword_spellings", {}))
+        self.spellings_read = True
+
+    async def _keep_spellings(self, flags: Iterable[str]) -> None:
+        """Remember the case of mixed-case keywords this session stores (the first wins)."""
+        new = unspelled(flags, self.spellings)
+        if new:
+            kept = await self.call("mail.imap.keep_spellings", {"keywords": new[:50]})
+            self.spellings.clear()
+            self.spellings.update(kept)
 
     async def _qresync(self, selected: Selected, params: list[Value]) -> None:
         if len(params) < 2:
@@ -766,6 +807,8 @@ class Commands:
             # A keyword no FLAGS response named yet: the client learns of it before a FETCH
             # shows it (RFC 9051 §7.3.5; imaptest checks this).
             selected.announced |= new_keywords
+            if any(k not in self.spellings and shown_keyword(k) == k for k in new_keywords):
+                await self._read_spellings()  # another session may have spelled it
             listed = flags_list(selected.announced)
             self.untagged(f"FLAGS ({listed})")
             if not selected.readonly:
@@ -1123,6 +1166,7 @@ class Commands:
             elif flag in flags:
                 params[key] = action == "+FLAGS"
         others = sorted({stored_keyword(f) for f in flags if f not in columns and f != "\\Recent"})
+        await self._keep_spellings(flags)
         if action == "FLAGS":
             params["keywords"] = others
         elif others:
@@ -1395,6 +1439,7 @@ class Commands:
         if len(raw) > self.max_append:
             raise No("[TOOBIG] message too large")
         others = sorted({stored_keyword(f) for f in flags if f not in COLUMN_FLAGS and f != "\\Recent"})
+        await self._keep_spellings(flags)
         params: dict[str, Any] = {
             "label": box["id"],
             "message": base64.b64encode(raw).decode("ascii"),

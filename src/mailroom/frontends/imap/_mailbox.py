@@ -4,9 +4,11 @@ MODSEQs, and the sync with the store (new messages, flag changes, expunges)."""
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Iterator, MutableMapping, Sequence
+import contextvars
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from mailroom.frontends.imap._parser import Range
@@ -50,8 +52,26 @@ def stored_keyword(flag: str) -> str:
     return "$" + flag[1:].lower() if flag.startswith("\\") else flag.lower()
 
 
+#: The connection's keyword spellings (stored → as the account first wrote it, services
+#: ``mail.imap.keyword_spellings``): one dict per session, set in its task and updated in place.
+SPELLINGS: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
+    "imap_spellings", default=MappingProxyType({})
+)
+
+
 def shown_keyword(keyword: str) -> str:
-    return _SHOWN.get(keyword, keyword)
+    """A stored keyword as IMAP shows it: the system flags, the usual keywords' registered
+    case, else the case the account first stored it with (RFC 9051 §2.3.2)."""
+    shown = _SHOWN.get(keyword)
+    if shown is not None:
+        return shown
+    return SPELLINGS.get().get(keyword, keyword)
+
+
+def unspelled(flags: Iterable[str], spellings: Mapping[str, str]) -> list[str]:
+    """The mixed-case keywords among ``flags`` whose spelling the session does not know yet."""
+    known = spellings.keys() | _SHOWN.keys()
+    return sorted({f for f in flags if not f.startswith("\\") and f != f.lower() and f.lower() not in known})
 
 
 @dataclass(slots=True)

@@ -602,3 +602,21 @@ async def references(ctx: Context, email_ids: EmailIds) -> list[ImapReferences]:
         )
         for e, f in found.items()
     ]
+
+
+@api.method("mail.imap.keyword_spellings", access=UserSelf())
+async def keyword_spellings(ctx: Context) -> dict[str, str]:
+    """``{keyword as stored (lower case): as the account first wrote it}`` for its mixed-case
+    keywords: IMAP shows a keyword as first stored (``$Label1``), JMAP in lower case."""
+    async with ctx.rt.db.read() as tx:
+        return await imap_store.keyword_spellings(tx, user_id_of(ctx))
+
+
+@api.method("mail.imap.keep_spellings", access=UserSelf(), mutating=True)
+async def keep_spellings(ctx: Context, keywords: Keywords) -> dict[str, str]:
+    """Remember how these keywords are written unless a spelling is already kept (the first
+    one stays: keywords compare without regard to case, RFC 9051 §2.3.2); answers them all."""
+    user_id = user_id_of(ctx)
+    async with ctx.rt.db.write() as tx:
+        await imap_store.keep_spellings(tx, user_id, keywords)
+        return await imap_store.keyword_spellings(tx, user_id)

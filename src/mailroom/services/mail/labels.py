@@ -30,9 +30,13 @@ def _check_name(value: str) -> str:
     return value
 
 
+#: Labels nest by name (``Work/Clients`` is inside ``Work``), for IMAP and JMAP alike.
+DELIMITER = "/"
+MAX_LABEL_NAME = 100
+
 LabelName = Annotated[
     str,
-    Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$", examples=["Receipts"]),
+    Field(min_length=1, max_length=MAX_LABEL_NAME, pattern=r"^[^\x00-\x1f\x7f]+$", examples=["Receipts"]),
     AfterValidator(_check_name),
 ]
 
@@ -136,7 +140,14 @@ async def rename_label(ctx: Context, id: Id, label: LabelUpdate) -> Label:
         row = await _own_label(tx, user_id, id, "renamed")
         if row.name != label.name:
             await check_name_free(tx, user_id, label.name)
-            await queries.rename_label(tx, user_id, id, label.name)
+            # Labels nest by name: the ones below go with it (as JMAP's Mailbox/set and IMAP's
+            # RENAME, RFC 9051 §6.3.6).
+            below = await queries.child_label_names(tx, user_id, row.name, DELIMITER)
+            if label.name.startswith(row.name + DELIMITER):
+                raise Conflict(f"{label.name} is inside {row.name}", field="name")
+            if any(len(label.name + c[len(row.name) :]) > MAX_LABEL_NAME for c in below):
+                raise Conflict(f"a child's full name would pass {MAX_LABEL_NAME} characters", field="name")
+            await queries.rename_label_tree(tx, user_id, id, row.name, label.name, DELIMITER)
         renamed = await _one(tx, user_id, id)
     await announce_labels(ctx.rt, user_id)
     return renamed

@@ -236,9 +236,7 @@ async def mailbox_set(
                         raise _invalid(
                             "name", f"a child's full name would pass {MAX_MAILBOX_NAME} characters"
                         )
-                    await queries.rename_label(tx, user_id, row.id, name)
-                    for child, child_id in below.items():
-                        await queries.rename_label(tx, user_id, child_id, name + child[len(old) :])
+                    await queries.rename_label_tree(tx, user_id, row.id, old, name, DELIMITER)
                 changed = True
             if wanted.sort_order is not None and wanted.sort_order != current["sortOrder"]:
                 async with ctx.rt.db.write() as tx:
