@@ -1,7 +1,7 @@
 """IMAP: keywords keep the case first used
 
 Revision ID: 0031_imapfix
-Revises: 0022_jmap3
+Revises: 0033_jmapfix
 
 - ``keyword_names``: per account, the spelling a mixed-case keyword was first stored with
   (``$Label1``), by its stored lower-case form (``email_keywords.keyword``, JMAP's form).
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0031_imapfix"
-down_revision = "0022_jmap3"
+down_revision = "0033_jmapfix"
 branch_labels = None
 depends_on = None
 
