@@ -22,6 +22,7 @@ import contextlib
 import os
 import re
 import shutil
+import signal
 import smtplib
 import socket
 import ssl
@@ -281,6 +282,27 @@ def _start_nginx(layout: Layout, cert: Path, key: Path) -> subprocess.Popen[byte
     return proc
 
 
+def _stop_postfix(folder: Path) -> None:
+    """``postfix stop``; when that hangs (once, on a loaded machine, its logging daemon stopped
+    reading and every Postfix program blocked on its log socket), the instance's processes are
+    killed: a teardown must never hang the suite."""
+    stop = subprocess.Popen(
+        [POSTFIX, "-c", str(folder), "stop"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        stop.wait(60)
+        return
+    except subprocess.TimeoutExpired:
+        os.killpg(stop.pid, signal.SIGKILL)
+        stop.wait()
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        master = int((folder / "queue" / "pid" / "master.pid").read_text().split()[0])
+        os.killpg(os.getpgid(master), signal.SIGKILL)  # the master leads its own session
+
+
 @pytest.fixture
 def layout() -> Iterator[Layout]:
     root = Path(tempfile.mkdtemp(prefix="mr-deploy-", dir="/tmp"))
@@ -303,9 +325,7 @@ def layout() -> Iterator[Layout]:
         stack.callback(stop_group, mailroom, 60)
         rspamd = stack.enter_context(run_rspamd(root / "rspamd", dns, layout=DEPLOY / "rspamd"))
         postfix = _start_postfix(layout, rspamd.milter, cert, key)
-        stack.callback(
-            subprocess.run, [POSTFIX, "-c", str(postfix), "stop"], capture_output=True, check=False
-        )
+        stack.callback(_stop_postfix, postfix)
         nginx = _start_nginx(layout, cert, key)
         stack.callback(stop_group, nginx, 15)
         layout.sink = sink  # type: ignore[attr-defined]
