@@ -26,7 +26,6 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -40,6 +39,7 @@ from mailroom.settings import Settings
 from mailroom.web import build_app
 from tests.conftest import Actor, started
 from tests.identity.conftest import PASSWORD
+from tests.lifespan import served
 
 pytestmark = pytest.mark.anyio
 
@@ -105,28 +105,7 @@ async def holder(
         stack.push_async_callback(pop3.close)
         smtp = await start_submission(app, bind=("127.0.0.1", 0))
         stack.push_async_callback(smtp.close)
-        config = uvicorn.Config(
-            build_app(app),
-            host="127.0.0.1",
-            port=0,
-            lifespan="off",
-            log_level="warning",
-            ws="websockets-sansio",
-        )
-        server = uvicorn.Server(config)
-        task = asyncio.create_task(server.serve())
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.01)
-
-        async def stop() -> None:
-            server.should_exit = True
-            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                await asyncio.wait_for(task, 10)
-
-        stack.push_async_callback(stop)
-        port = server.servers[0].sockets[0].getsockname()[1]
+        port = await stack.enter_async_context(served(build_app(app)))
         yield Worker(
             app, sock.getsockname()[1], pop3.address("pop3")[1], smtp.ports["submission"], f"127.0.0.1:{port}"
         )

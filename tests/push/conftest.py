@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
 import orjson
 import pytest
-import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 
 from mailroom.bootstrap import Mailroom
 from mailroom.delivery.ingest import ingest
 from mailroom.delivery.resolve import resolve
 from mailroom.web import build_app
+from tests.lifespan import served
 
 
 @pytest.fixture
@@ -27,27 +26,8 @@ def settings_overrides() -> dict[str, Any]:
 @pytest.fixture
 async def server(mailroom: Mailroom) -> AsyncIterator[str]:
     """``http://127.0.0.1:<port>`` serving the app over real sockets (WebSocket included)."""
-    config = uvicorn.Config(
-        build_app(mailroom),
-        host="127.0.0.1",
-        port=0,
-        lifespan="off",
-        log_level="warning",
-        ws="websockets-sansio",
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
+    async with served(build_app(mailroom)) as port:
         yield f"127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, 10)
 
 
 async def ws_open(host: str, token: str | None = None, *, query: str = "") -> ClientConnection:
